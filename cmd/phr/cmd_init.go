@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/vault"
+	"github.com/spf13/cobra"
+)
+
+type initOptions struct {
+	name         string
+	birthDate    string
+	noPassphrase bool
+}
+
+func newInitCommand(g *globals) *cobra.Command {
+	var o initOptions
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a vault, this device's key and a recovery code",
+		Long: `init creates a new vault, wraps its key for your passphrase, for this
+device (an age identity written to your config directory) and for a
+recovery code that it prints once. It never touches an existing vault.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error { return runInit(g, o) },
+	}
+	cmd.Flags().StringVar(&o.name, "name", "", "your name, for the Patient record and shares")
+	cmd.Flags().StringVar(&o.birthDate, "birth-date", "", "your date of birth (YYYY-MM-DD)")
+	cmd.Flags().BoolVar(&o.noPassphrase, "no-passphrase", false, "no passphrase slot: only this device and the recovery code open the vault")
+	return cmd
+}
+
+func runInit(g *globals, o initOptions) error {
+	path := g.path()
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("a vault already exists at %s; init never touches an existing vault", path)
+	}
+	var birth time.Time
+	if o.birthDate != "" {
+		t, err := time.Parse("2006-01-02", o.birthDate)
+		if err != nil {
+			return usagef("--birth-date: use YYYY-MM-DD")
+		}
+		birth = t
+	}
+	var slots []vault.SlotSpec
+	if !o.noPassphrase {
+		pass := g.env("PHR_PASSPHRASE")
+		if pass == "" {
+			var err error
+			if pass, err = g.prompt("New passphrase: "); err != nil {
+				return usagef("no passphrase: set PHR_PASSPHRASE, run in a terminal, or pass --no-passphrase")
+			}
+			again, err := g.prompt("Repeat passphrase: ")
+			if err != nil {
+				return err
+			}
+			if again != pass {
+				return usagef("the passphrases do not match")
+			}
+		}
+		if len([]rune(pass)) < 8 {
+			return usagef("the passphrase must have at least 8 characters")
+		}
+		slots = append(slots, vault.SlotSpec{Kind: vault.SlotPassphrase, Label: "passphrase", Passphrase: pass})
+	}
+	idPath := deviceIdentityPath(g.env)
+	recipient, created, err := deviceRecipient(idPath)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	code := vault.NewRecoveryCode()
+	slots = append(slots,
+		vault.SlotSpec{Kind: vault.SlotDevice, Label: "device " + host, Recipients: []age.Recipient{recipient}},
+		vault.SlotSpec{Kind: vault.SlotRecovery, Label: "recovery code", RecoveryCode: code},
+	)
+	v, err := vault.Create(path, slots, nil)
+	if err != nil {
+		if errors.Is(err, vault.ErrExists) {
+			return fmt.Errorf("a vault already exists at %s; init never touches an existing vault", path)
+		}
+		return err
+	}
+	defer v.Close()
+	pat, err := record.NewPatient(record.Common{}, o.name, birth)
+	if err != nil {
+		return &usageError{err}
+	}
+	if _, err := v.Put(pat); err != nil {
+		return err
+	}
+	if err := v.SetSetting(settingPatient, []byte(pat.ID)); err != nil {
+		return err
+	}
+	if g.json {
+		return printJSON(g.stdout, map[string]any{"vault": path, "identity": idPath, "identityCreated": created, "recoveryCode": code, "patientId": pat.ID})
+	}
+	w := g.stdout
+	fmt.Fprintf(w, "Created vault %s\n", displayPath(path))
+	if created {
+		fmt.Fprintf(w, "Created this device's key %s (keep it private; it opens the vault without a passphrase)\n", displayPath(idPath))
+	} else {
+		fmt.Fprintf(w, "This device's key %s opens it\n", displayPath(idPath))
+	}
+	fmt.Fprintf(w, "\nRecovery code (shown only now; write it down and keep it somewhere safe):\n\n    %s\n\n", code)
+	fmt.Fprintln(w, "With it you can open the vault if you lose this device or forget your passphrase.")
+	return nil
+}
+
+// settingPatient names the vault setting that holds the patient's own
+// Patient record ID.
+const settingPatient = "patient"
+
+// deviceRecipient loads this device's identity, creating it if needed.
+func deviceRecipient(path string) (age.Recipient, bool, error) {
+	ids, err := readIdentities(path)
+	if err == nil {
+		for _, id := range ids {
+			if x, ok := id.(*age.X25519Identity); ok {
+				return x.Recipient(), false, nil
+			}
+			if h, ok := id.(*age.HybridIdentity); ok {
+				return h.Recipient(), false, nil
+			}
+		}
+		return nil, false, fmt.Errorf("device identity %s holds no X25519 or hybrid identity", path)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return nil, false, err
+	}
+	body := fmt.Sprintf("# phr device identity, created %s\n# public key: %s\n%s\n", time.Now().UTC().Format(time.RFC3339), id.Recipient(), id)
+	if err := writePrivate(path, []byte(body)); err != nil {
+		return nil, false, err
+	}
+	return id.Recipient(), true, nil
+}
+
+func printJSON(w interface{ Write([]byte) (int, error) }, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/vault"
+	"github.com/spf13/cobra"
+)
+
+type listOptions struct {
+	since, until string
+	source       string
+	limit        int
+	oldest       bool
+}
+
+func (o *listOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.since, "since", "", "only records dated on or after (2026-11-24, yesterday, 2h ago)")
+	f.StringVar(&o.until, "until", "", "only records dated before")
+	f.StringVar(&o.source, "source", "", "only records from this source (self, a provider, an importer)")
+	f.IntVar(&o.limit, "limit", 0, "at most this many records")
+}
+
+func (o *listOptions) query(kinds []string) (vault.Query, error) {
+	q := vault.Query{Source: o.source, Limit: o.limit, Oldest: o.oldest}
+	var err error
+	if q.Since, err = when("since", o.since); err != nil {
+		return q, err
+	}
+	if q.Until, err = when("until", o.until); err != nil {
+		return q, err
+	}
+	if o.limit < 0 {
+		return q, usagef("--limit must not be negative")
+	}
+	for _, k := range kinds {
+		k = record.NormalizeKind(k)
+		if k == "" {
+			return q, usagef("empty record type")
+		}
+		q.Kinds = append(q.Kinds, k)
+	}
+	return q, nil
+}
+
+func newListCommand(g *globals) *cobra.Command {
+	var o listOptions
+	cmd := &cobra.Command{
+		Use:   "list [TYPE...]",
+		Short: "List records, newest first",
+		Long: `list shows records, newest first. TYPE is one of ` + strings.Join(record.Kinds, ", ") + `,
+or any FHIR resource type in lower case (careplan, claim, ...).`,
+		Example: `  phr list medication
+  phr list vital symptom --since "7d ago"
+  phr list --source self --json`,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			q, err := o.query(a)
+			if err != nil {
+				return err
+			}
+			return g.listRecords(q)
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+func newSearchCommand(g *globals) *cobra.Command {
+	var o listOptions
+	cmd := &cobra.Command{
+		Use:   "search TEXT",
+		Short: "Find records whose text contains TEXT (case-insensitive)",
+		Args:  args(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			q, err := o.query(nil)
+			if err != nil {
+				return err
+			}
+			q.Text = joinArgs(a)
+			return g.listRecords(q)
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+func (g *globals) listRecords(q vault.Query) error {
+	v, err := g.openVault(true)
+	if err != nil {
+		return err
+	}
+	recs, err := v.List(q)
+	v.Close()
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return printJSON(g.stdout, summaries(recs))
+	}
+	if len(recs) == 0 {
+		fmt.Fprintln(g.stdout, "No records.")
+		return nil
+	}
+	printTable(g.stdout, recs)
+	return nil
+}
+
+func summaries(recs []record.Record) []record.Summary {
+	out := make([]record.Summary, len(recs))
+	for i := range recs {
+		out[i] = recs[i].Summarize()
+	}
+	return out
+}
+
+func printTable(w io.Writer, recs []record.Record) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATE\tTYPE\tWHAT\tSOURCE\tID")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", shortDate(r.Date), r.Kind, clip(r.Display, 60), clip(r.Provenance.Source(), 24), r.ID)
+	}
+	tw.Flush()
+}
+
+func shortDate(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	if u := t.UTC(); u.Hour() == 0 && u.Minute() == 0 && u.Second() == 0 {
+		return u.Format("2006-01-02") // a FHIR date without a time
+	}
+	lt := t.Local()
+	if lt.Hour() == 0 && lt.Minute() == 0 && lt.Second() == 0 {
+		return lt.Format("2006-01-02")
+	}
+	return lt.Format("2006-01-02 15:04")
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func newTimelineCommand(g *globals) *cobra.Command {
+	var o listOptions
+	cmd := &cobra.Command{
+		Use:   "timeline [TYPE...]",
+		Short: "Show records day by day, oldest first",
+		RunE: func(cmd *cobra.Command, a []string) error {
+			o.oldest = true
+			q, err := o.query(a)
+			if err != nil {
+				return err
+			}
+			v, err := g.openVault(true)
+			if err != nil {
+				return err
+			}
+			recs, err := v.List(q)
+			v.Close()
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.stdout, summaries(recs))
+			}
+			printTimeline(g.stdout, recs)
+			return nil
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+func printTimeline(w io.Writer, recs []record.Record) {
+	if len(recs) == 0 {
+		fmt.Fprintln(w, "No records.")
+		return
+	}
+	day := ""
+	for _, r := range recs {
+		d := "Undated"
+		if !r.Date.IsZero() {
+			d = r.Date.Local().Format("Monday 2 January 2006")
+		}
+		if d != day {
+			if day != "" {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintln(w, d)
+			day = d
+		}
+		at := "     "
+		if !r.Date.IsZero() && !(r.Date.Hour() == 0 && r.Date.Minute() == 0) {
+			at = r.Date.Local().Format("15:04")
+		}
+		fmt.Fprintf(w, "  %s  %-12s %s  [%s]\n", at, r.Kind, r.Display, r.ID)
+	}
+}

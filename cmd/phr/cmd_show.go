@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/vault"
+	"github.com/spf13/cobra"
+)
+
+// resolve finds a record by ID or unique ID prefix.
+func resolve(v *vault.Vault, id string) (record.Record, error) {
+	full, err := v.Resolve(id)
+	switch {
+	case errors.Is(err, vault.ErrNotFound):
+		return record.Record{}, fmt.Errorf("no record with ID %s", id)
+	case errors.Is(err, vault.ErrAmbiguous):
+		return record.Record{}, usagef("ID %s matches several records; give more characters", id)
+	case err != nil:
+		return record.Record{}, err
+	}
+	return v.Get(full)
+}
+
+func newShowCommand(g *globals) *cobra.Command {
+	var fhir bool
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one record (ID or a unique prefix of it)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			v, err := g.openVault(true)
+			if err != nil {
+				return err
+			}
+			r, err := resolve(v, a[0])
+			v.Close()
+			if err != nil {
+				return err
+			}
+			if fhir {
+				if r.Deleted {
+					return fmt.Errorf("record %s was deleted", r.ID)
+				}
+				var buf bytes.Buffer
+				if err := json.Indent(&buf, r.Resource, "", "  "); err != nil {
+					return err
+				}
+				buf.WriteByte('\n')
+				_, err := g.stdout.Write(buf.Bytes())
+				return err
+			}
+			if g.json {
+				return printJSON(g.stdout, showJSON(r))
+			}
+			printRecord(g, r)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&fhir, "fhir", false, "print the FHIR resource")
+	return cmd
+}
+
+// showJSON is a record's full JSON form: the listing fields, the
+// envelope's, and the resource.
+func showJSON(r record.Record) map[string]any {
+	s := r.Summarize()
+	m := map[string]any{
+		"id": s.ID, "type": s.Kind, "resourceType": s.ResourceType, "date": s.Date, "display": s.Display,
+		"source": s.Source, "version": r.Version, "provenance": r.Provenance, "deleted": r.Deleted,
+		"createdAt": r.CreatedAt.Format(time.RFC3339), "updatedAt": r.UpdatedAt.Format(time.RFC3339),
+	}
+	if len(r.Resource) > 0 {
+		m["resource"] = json.RawMessage(r.Resource)
+	}
+	return m
+}
+
+func printRecord(g *globals, r record.Record) {
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", k, v)
+		}
+	}
+	row("ID", r.ID)
+	row("Type", r.Kind+" ("+r.ResourceType+")")
+	if r.Deleted {
+		row("Deleted", r.UpdatedAt.Local().Format("2006-01-02 15:04"))
+	}
+	row("What", r.Display)
+	if !r.Date.IsZero() {
+		row("Date", shortDate(r.Date))
+	}
+	p := r.Provenance
+	row("Source", p.Source())
+	row("Entered", p.Method)
+	row("Importer", p.Importer)
+	row("File", p.File)
+	row("File SHA-256", p.FileSHA256)
+	row("Original ID", p.OriginalID)
+	if p.Importer == "shc" {
+		row("Signature", map[bool]string{true: "verified", false: "not verified"}[p.Verified])
+	}
+	row("Recorded", r.CreatedAt.Local().Format("2006-01-02 15:04"))
+	if r.Version > 1 {
+		row("Changed", r.UpdatedAt.Local().Format("2006-01-02 15:04")+fmt.Sprintf(" (version %d)", r.Version))
+	}
+	if res, err := record.Parse(r.Resource); err == nil {
+		for _, n := range res.List("note") {
+			if m, ok := n.(map[string]any); ok {
+				if t, _ := m["text"].(string); t != "" {
+					row("Note", t)
+				}
+			}
+		}
+	}
+	tw.Flush()
+}
+
+func newRmCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm ID",
+		Aliases: []string{"delete"},
+		Short:   "Delete a record (a tombstone remains for sync; the content is gone)",
+		Args:    args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			v, err := g.openVault(false)
+			if err != nil {
+				return err
+			}
+			defer v.Close()
+			r, err := resolve(v, a[0])
+			if err != nil {
+				return err
+			}
+			if r.Deleted {
+				return fmt.Errorf("record %s was already deleted", r.ID)
+			}
+			if err := v.Delete(r.ID, r.Version); err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.stdout, map[string]any{"id": r.ID, "deleted": true})
+			}
+			fmt.Fprintf(g.stdout, "Deleted %s: %s (%s)\n", r.Kind, r.Display, r.ID)
+			return nil
+		},
+	}
+}

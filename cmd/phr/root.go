@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/vault"
+	"github.com/spf13/cobra"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError marks errors in what the user typed: exit code 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// globals are the flags and streams every command shares.
+type globals struct {
+	vaultPath string
+	identity  string
+	json      bool
+	stdin     io.Reader
+	stdout    io.Writer
+	stderr    io.Writer
+	env       func(string) string
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, env: os.Getenv}
+	root := newRootCommand(g)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	_, err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "phr: "+message(err))
+	if h := hint(err); h != "" {
+		fmt.Fprintln(stderr, "hint: "+h)
+	}
+	var ue *usageError
+	var ie *record.InputError
+	if errors.As(err, &ue) || errors.As(err, &ie) || strings.HasPrefix(err.Error(), "unknown command") ||
+		strings.HasPrefix(err.Error(), "unknown flag") || strings.HasPrefix(err.Error(), "unknown shorthand flag") {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// message turns known errors into one line for people.
+func message(err error) string {
+	switch {
+	case errors.Is(err, vault.ErrLocked):
+		return "the vault is in use by another process (waited 2s)"
+	case errors.Is(err, vault.ErrNewerVersion):
+		return "this vault was written by a newer version of phr; upgrade phr to open it (the file was not changed)"
+	case errors.Is(err, vault.ErrNotVault):
+		return "not a phr vault (the file was not changed)"
+	case errors.Is(err, vault.ErrCorrupt):
+		return "the vault file is damaged or was tampered with (the file was not changed): " + err.Error()
+	}
+	return err.Error()
+}
+
+func hint(err error) string {
+	switch {
+	case errors.Is(err, vault.ErrLocked):
+		return "another phr or phrd has the vault open; try again when it is done"
+	case errors.Is(err, errNoVault):
+		return "run 'phr init' to create one, or point --vault (or PHR_VAULT) at yours"
+	}
+	return ""
+}
+
+func newRootCommand(g *globals) *rootCommand {
+	cmd := &cobra.Command{
+		Use:   "phr",
+		Short: "Your personal health record, encrypted, on your own machine",
+		Long: `phr keeps your health records in one encrypted file (the vault).
+Log medications, doses, symptoms and vitals; import what providers give you;
+browse, search and share them. Nothing in the vault is readable without your key.`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&g.vaultPath, "vault", "", "vault file (env PHR_VAULT; default "+displayPath(defaultVaultPath(os.Getenv))+")")
+	pf.StringVar(&g.identity, "identity", "", "age identity file that opens the vault (env PHR_IDENTITY)")
+	pf.BoolVar(&g.json, "json", false, "print JSON instead of text")
+	cmd.AddCommand(
+		newInitCommand(g),
+		newLogCommand(g),
+		newListCommand(g),
+		newTimelineCommand(g),
+		newSearchCommand(g),
+		newShowCommand(g),
+		newEditCommand(g),
+		newRmCommand(g),
+		newVersionCommand(g),
+	)
+	return &rootCommand{cmd}
+}
+
+type rootCommand struct{ *cobra.Command }
+
+func (r *rootCommand) ExecuteContext(ctx context.Context) (*cobra.Command, error) {
+	r.Command.SetContext(ctx)
+	return r.Command.ExecuteC()
+}
+
+// args wraps a cobra argument validator so its errors are usage errors.
+func args(v cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := v(cmd, a); err != nil {
+			return &usageError{err}
+		}
+		return nil
+	}
+}
+
+var version = "dev"
+
+func newVersionCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print phr's version and vault format",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if g.json {
+				return printJSON(g.stdout, map[string]any{"version": version, "vaultFormat": vault.FormatVersion})
+			}
+			fmt.Fprintf(g.stdout, "phr %s (vault format %d)\n", version, vault.FormatVersion)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,164 @@
+package record
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Record is the envelope around one FHIR R4 resource.
+//
+// ID is phr's own identifier; the resource keeps its original "id" when it
+// was imported. Kind, Date and Display are derived from Resource by Derive
+// and stored so that listing does not have to parse every resource.
+type Record struct {
+	ID           string          `json:"id"`
+	Kind         string          `json:"type"`
+	ResourceType string          `json:"resourceType"`
+	Date         time.Time       `json:"date,omitzero"`
+	Display      string          `json:"display"`
+	Provenance   Provenance      `json:"provenance"`
+	CreatedAt    time.Time       `json:"createdAt,omitzero"`
+	UpdatedAt    time.Time       `json:"updatedAt,omitzero"`
+	Version      uint64          `json:"version"`
+	Seq          uint64          `json:"seq,omitempty"`
+	Deleted      bool            `json:"deleted,omitempty"`
+	Resource     json.RawMessage `json:"resource,omitempty"`
+}
+
+// Provenance says who wrote a record and from where.
+type Provenance struct {
+	// Method is how the record entered the vault: one of the Method*
+	// constants.
+	Method string `json:"method"`
+	// Author is who entered it: "patient" for self-entered data, or a
+	// device or account name.
+	Author string `json:"author,omitempty"`
+	// Importer names the importer ("fhir", "ccda", ...) for imported data.
+	Importer string `json:"importer,omitempty"`
+	// File is the base name of the imported file. It lives only inside the
+	// sealed envelope.
+	File string `json:"file,omitempty"`
+	// FileSHA256 is the hex SHA-256 of the imported file's bytes.
+	FileSHA256 string `json:"fileSha256,omitempty"`
+	// System is the source system or organization (a FHIR server base URL,
+	// a C-CDA custodian, an SHC issuer, "Apple Health").
+	System string `json:"system,omitempty"`
+	// OriginalID is the resource's id in the source system.
+	OriginalID string `json:"originalId,omitempty"`
+	// Verified reports whether a signature on the source was checked (SMART
+	// Health Cards). It is meaningful only when Importer says so.
+	Verified bool `json:"verified,omitempty"`
+}
+
+// Methods of entry.
+const (
+	MethodSelf     = "self-entered"
+	MethodImported = "imported"
+	MethodDevice   = "device"
+)
+
+// Source is the short name a record's origin goes by in lists and in the
+// --source filter: the source system if known, else the importer, else
+// "self".
+func (p Provenance) Source() string {
+	switch {
+	case p.System != "":
+		return p.System
+	case p.Importer != "":
+		return p.Importer
+	case p.Method == MethodDevice && p.Author != "":
+		return p.Author
+	}
+	return "self"
+}
+
+// NewID returns a fresh random record ID: 16 characters of lower-case
+// base32 (80 random bits), valid as a FHIR id.
+func NewID() string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("record: no randomness: " + err.Error())
+	}
+	return strings.ToLower(idEncoding.EncodeToString(b[:]))
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// ValidID reports whether s has the shape of an ID made by NewID.
+func ValidID(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// New wraps a FHIR resource in a Record with a fresh ID and derived fields.
+// The resource must be a JSON object with a resourceType.
+func New(resource []byte, prov Provenance) (Record, error) {
+	r := Record{ID: NewID(), Provenance: prov, Resource: json.RawMessage(resource)}
+	if err := r.Derive(); err != nil {
+		return Record{}, err
+	}
+	return r, nil
+}
+
+// Derive parses r.Resource and sets ResourceType, Kind, Date and Display.
+func (r *Record) Derive() error {
+	res, err := Parse(r.Resource)
+	if err != nil {
+		return err
+	}
+	r.ResourceType = res.Type()
+	r.Kind = KindOf(res)
+	r.Date = DateOf(res)
+	r.Display = DisplayOf(res)
+	return nil
+}
+
+// Summary is the JSON shape of a record in listings: the fields scripts
+// rely on (id, type, resourceType, date, display, source).
+type Summary struct {
+	ID           string `json:"id"`
+	Kind         string `json:"type"`
+	ResourceType string `json:"resourceType"`
+	Date         string `json:"date"`
+	Display      string `json:"display"`
+	Source       string `json:"source"`
+	Version      uint64 `json:"version"`
+}
+
+// Summarize returns r's listing shape. Dates are RFC 3339 in UTC, or empty.
+func (r *Record) Summarize() Summary {
+	s := Summary{ID: r.ID, Kind: r.Kind, ResourceType: r.ResourceType, Display: r.Display, Source: r.Provenance.Source(), Version: r.Version}
+	if !r.Date.IsZero() {
+		s.Date = r.Date.UTC().Format(time.RFC3339)
+	}
+	return s
+}
+
+// InputError reports bad input to a builder or parser, naming the field.
+type InputError struct {
+	Field string
+	Msg   string
+}
+
+func (e *InputError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
+
+func inputErr(field, format string, args ...any) error {
+	return &InputError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}

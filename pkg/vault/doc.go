@@ -1,0 +1,32 @@
+// Package vault is phr's encrypted record store: one bbolt file per patient.
+//
+// # Keys
+//
+// A vault has one 32-byte vault key, made at Create and never written in
+// the clear. It is wrapped with age once per key slot: a passphrase (age's
+// scrypt recipient), a device identity (X25519, or any age identity,
+// plugins included), or a recovery code. Any one slot unlocks the vault.
+//
+// # Sealing
+//
+// Every value that says anything about the patient is sealed with
+// XChaCha20-Poly1305 under a subkey derived from the vault key with
+// HKDF-SHA256, with a random nonce, and with additional data binding it to
+// the vault ID, the bucket and the key it is stored under: a sealed value
+// moved to another record or another vault does not open. Bucket names are
+// single letters, record keys are random IDs, and the indexes are keyed by
+// HMAC-SHA256 under the vault key, so nothing about a patient (types,
+// dates, codes, names, sources) is readable in the file without the key.
+// docs/format.md describes the file byte by byte.
+//
+// # Guarantees
+//
+//   - A batch of records is written in one transaction: all or none.
+//   - Every change bumps the vault's change sequence; Changes(since) returns
+//     each changed record (or its tombstone) once, in order.
+//   - A vault of a newer format version, a truncated or corrupted file, or
+//     a wrong key is refused with ErrNewerVersion, ErrCorrupt or
+//     ErrWrongKey; Open never writes to a file it refuses.
+//   - Only one process opens a vault for writing at a time; a second one
+//     gets ErrLocked after Options.LockTimeout.
+package vault

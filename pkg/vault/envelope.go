@@ -1,0 +1,106 @@
+package vault
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/phr-project/phr/pkg/record"
+)
+
+// envelopeVersion is the first byte of an encoded (unsealed) record.
+const envelopeVersion = 1
+
+// encodeRecord serializes a record envelope: a version byte, then each
+// field in a fixed order, strings and bytes as uvarint length + bytes,
+// numbers as varints, times as Unix nanoseconds (0 for the zero time). The
+// resource JSON goes last, verbatim.
+func encodeRecord(r *record.Record) []byte {
+	p := &r.Provenance
+	n := 64 + len(r.ID) + len(r.Kind) + len(r.ResourceType) + len(r.Display) + len(p.Method) + len(p.Author) +
+		len(p.Importer) + len(p.File) + len(p.FileSHA256) + len(p.System) + len(p.OriginalID) + len(r.Resource)
+	b := make([]byte, 0, n+8*binary.MaxVarintLen64)
+	b = append(b, envelopeVersion)
+	for _, s := range []string{r.ID, r.Kind, r.ResourceType, r.Display, p.Method, p.Author, p.Importer, p.File, p.FileSHA256, p.System, p.OriginalID} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	var flags uint64
+	if p.Verified {
+		flags |= 1
+	}
+	if r.Deleted {
+		flags |= 2
+	}
+	times := []time.Time{r.Date, r.CreatedAt, r.UpdatedAt}
+	for i, t := range times {
+		if !t.IsZero() {
+			flags |= 4 << i
+		}
+	}
+	b = binary.AppendUvarint(b, flags)
+	for _, t := range times {
+		if !t.IsZero() {
+			b = binary.AppendVarint(b, t.Unix())
+			b = binary.AppendUvarint(b, uint64(t.Nanosecond()))
+		}
+	}
+	b = binary.AppendUvarint(b, r.Version)
+	b = binary.AppendUvarint(b, r.Seq)
+	return append(b, r.Resource...)
+}
+
+var errEnvelope = errors.New("malformed record envelope")
+
+func decodeRecord(b []byte) (record.Record, error) {
+	var r record.Record
+	if len(b) == 0 || b[0] != envelopeVersion {
+		return r, errEnvelope
+	}
+	b = b[1:]
+	p := &r.Provenance
+	for _, s := range []*string{&r.ID, &r.Kind, &r.ResourceType, &r.Display, &p.Method, &p.Author, &p.Importer, &p.File, &p.FileSHA256, &p.System, &p.OriginalID} {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return r, errEnvelope
+		}
+		*s = string(b[k : k+int(n)])
+		b = b[k+int(n):]
+	}
+	flags, k := binary.Uvarint(b)
+	if k <= 0 {
+		return r, errEnvelope
+	}
+	b = b[k:]
+	p.Verified = flags&1 != 0
+	r.Deleted = flags&2 != 0
+	for i, t := range []*time.Time{&r.Date, &r.CreatedAt, &r.UpdatedAt} {
+		if flags&(4<<i) == 0 {
+			continue
+		}
+		sec, k := binary.Varint(b)
+		if k <= 0 {
+			return r, errEnvelope
+		}
+		b = b[k:]
+		ns, k := binary.Uvarint(b)
+		if k <= 0 || ns >= 1e9 {
+			return r, errEnvelope
+		}
+		b = b[k:]
+		*t = time.Unix(sec, int64(ns)).UTC()
+	}
+	for _, u := range []*uint64{&r.Version, &r.Seq} {
+		v, k := binary.Uvarint(b)
+		if k <= 0 {
+			return r, errEnvelope
+		}
+		b = b[k:]
+		*u = v
+	}
+	if len(b) > 0 {
+		r.Resource = append([]byte(nil), b...)
+	}
+	return r, nil
+}
+

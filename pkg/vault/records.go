@@ -1,0 +1,453 @@
+package vault
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/phr-project/phr/pkg/record"
+	bolt "go.etcd.io/bbolt"
+)
+
+// AddResult says what Add did with one record.
+type AddResult struct {
+	// ID is the record's ID: the new record's, or for a duplicate the ID
+	// of the record already in the vault.
+	ID string
+	// Duplicate is true when the vault already held the record (same
+	// fingerprint), so nothing was written.
+	Duplicate bool
+}
+
+// Add stores new records in one transaction: all of them or none. Records
+// whose fingerprint (record.FingerprintInput) is already in the vault, or
+// earlier in the same batch, are not written and come back as duplicates.
+// Add fills in missing IDs, derived fields, times and versions.
+func (v *Vault) Add(recs []record.Record) ([]AddResult, error) {
+	now := v.now().UTC()
+	type prepared struct {
+		id, fp []byte
+		rec    *record.Record
+	}
+	prep := make([]prepared, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		if r.ID == "" {
+			r.ID = record.NewID()
+		} else if !record.ValidID(r.ID) {
+			return nil, fmt.Errorf("record %d: invalid record ID", i)
+		}
+		if len(r.Resource) == 0 {
+			return nil, fmt.Errorf("record %d: no resource", i)
+		}
+		if r.Kind == "" || r.ResourceType == "" {
+			if err := r.Derive(); err != nil {
+				return nil, fmt.Errorf("record %d: %w", i, err)
+			}
+		}
+		if r.CreatedAt.IsZero() {
+			r.CreatedAt = now
+		}
+		r.UpdatedAt = now
+		r.Version = 1
+		r.Deleted = false
+		prep[i] = prepared{id: []byte(r.ID), rec: r}
+		if in := record.FingerprintInput(r); in != nil {
+			prep[i].fp = v.keys.fingerprint(in)
+		}
+	}
+	results := make([]AddResult, len(recs))
+	err := v.update(func(tx *bolt.Tx) error {
+		rb, xb, fb, cb := v.buckets(tx)
+		seen := make(map[string]string)
+		for i, p := range prep {
+			results[i] = AddResult{ID: p.rec.ID}
+			if p.fp != nil {
+				if old := fb.Get(p.fp); old != nil {
+					results[i] = AddResult{ID: string(old), Duplicate: true}
+					continue
+				}
+				if old, ok := seen[string(p.fp)]; ok {
+					results[i] = AddResult{ID: old, Duplicate: true}
+					continue
+				}
+				seen[string(p.fp)] = p.rec.ID
+			}
+			if rb.Get(p.id) != nil {
+				return fmt.Errorf("record %d: ID already in use", i)
+			}
+			seq, err := cb.NextSequence()
+			if err != nil {
+				return err
+			}
+			p.rec.Seq = seq
+			if err := rb.Put(p.id, v.keys.seal(bucketRecords, p.id, encodeRecord(p.rec))); err != nil {
+				return err
+			}
+			if err := xb.Put(v.indexKey(p.rec.Kind, p.id), nil); err != nil {
+				return err
+			}
+			if p.fp != nil {
+				if err := fb.Put(p.fp, p.id); err != nil {
+					return err
+				}
+			}
+			if err := cb.Put(seqKey(seq), p.id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// Put stores one new record; see Add. It returns the stored record's ID.
+func (v *Vault) Put(r record.Record) (AddResult, error) {
+	res, err := v.Add([]record.Record{r})
+	if err != nil {
+		return AddResult{}, err
+	}
+	return res[0], nil
+}
+
+func (v *Vault) buckets(tx *bolt.Tx) (records, index, finger, changes *bolt.Bucket) {
+	return tx.Bucket([]byte{bucketRecords}), tx.Bucket([]byte{bucketIndex}), tx.Bucket([]byte{bucketFinger}), tx.Bucket([]byte{bucketChanges})
+}
+
+func (v *Vault) indexKey(kind string, id []byte) []byte {
+	return append(v.keys.kindPrefix(kind), id...)
+}
+
+func seqKey(seq uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], seq)
+	return b[:]
+}
+
+// load reads and unseals one record inside a transaction.
+func (v *Vault) load(rb *bolt.Bucket, id []byte) (record.Record, error) {
+	sealed := rb.Get(id)
+	if sealed == nil {
+		return record.Record{}, ErrNotFound
+	}
+	pt, err := v.keys.open(bucketRecords, id, sealed)
+	if err != nil {
+		return record.Record{}, fmt.Errorf("record %s: %w", id, err)
+	}
+	r, err := decodeRecord(pt)
+	if err != nil || r.ID != string(id) {
+		return record.Record{}, fmt.Errorf("record %s: %w: bad envelope", id, ErrCorrupt)
+	}
+	return r, nil
+}
+
+// Get returns the record with the given ID, tombstones included.
+func (v *Vault) Get(id string) (record.Record, error) {
+	var r record.Record
+	err := v.view(func(tx *bolt.Tx) error {
+		var err error
+		r, err = v.load(tx.Bucket([]byte{bucketRecords}), []byte(id))
+		return err
+	})
+	return r, err
+}
+
+// Resolve expands a unique ID prefix (at least 4 characters) to a full
+// record ID.
+func (v *Vault) Resolve(prefix string) (string, error) {
+	prefix = strings.ToLower(strings.TrimSpace(prefix))
+	if len(prefix) < 4 {
+		return "", ErrNotFound
+	}
+	var match string
+	err := v.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket([]byte{bucketRecords}).Cursor()
+		for k, _ := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, _ = c.Next() {
+			if match != "" {
+				return ErrAmbiguous
+			}
+			match = string(k)
+		}
+		if match == "" {
+			return ErrNotFound
+		}
+		return nil
+	})
+	return match, err
+}
+
+// Update replaces a record's resource (and provenance, if set). If
+// ifVersion is not 0 it must equal the stored version, else ErrConflict
+// and nothing is written. It returns the new record.
+func (v *Vault) Update(r record.Record, ifVersion uint64) (record.Record, error) {
+	if len(r.Resource) == 0 {
+		return record.Record{}, errors.New("update: no resource")
+	}
+	if err := r.Derive(); err != nil {
+		return record.Record{}, err
+	}
+	var out record.Record
+	err := v.update(func(tx *bolt.Tx) error {
+		rb, xb, _, cb := v.buckets(tx)
+		old, err := v.load(rb, []byte(r.ID))
+		if err != nil {
+			return err
+		}
+		if old.Deleted {
+			return ErrDeleted
+		}
+		if ifVersion != 0 && old.Version != ifVersion {
+			return ErrConflict
+		}
+		nr := old
+		nr.Resource, nr.Kind, nr.ResourceType, nr.Date, nr.Display = r.Resource, r.Kind, r.ResourceType, r.Date, r.Display
+		if r.Provenance.Method != "" {
+			nr.Provenance = r.Provenance
+		}
+		if err := v.rewrite(rb, xb, cb, &old, &nr); err != nil {
+			return err
+		}
+		out = nr
+		return nil
+	})
+	return out, err
+}
+
+// rewrite stores nr in place of old: a new version and change sequence.
+func (v *Vault) rewrite(rb, xb, cb *bolt.Bucket, old, nr *record.Record) error {
+	id := []byte(old.ID)
+	seq, err := cb.NextSequence()
+	if err != nil {
+		return err
+	}
+	nr.Version = old.Version + 1
+	nr.UpdatedAt = v.now().UTC()
+	nr.Seq = seq
+	if err := cb.Delete(seqKey(old.Seq)); err != nil {
+		return err
+	}
+	if err := cb.Put(seqKey(seq), id); err != nil {
+		return err
+	}
+	if old.Kind != nr.Kind || nr.Deleted {
+		if err := xb.Delete(v.indexKey(old.Kind, id)); err != nil {
+			return err
+		}
+		if !nr.Deleted {
+			if err := xb.Put(v.indexKey(nr.Kind, id), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return rb.Put(id, v.keys.seal(bucketRecords, id, encodeRecord(nr)))
+}
+
+// Delete replaces a record with a tombstone: its ID, type and version
+// remain (for sync), its content is gone. The dedup fingerprint stays, so
+// re-importing the file it came from does not bring it back. If ifVersion
+// is not 0 it must equal the stored version.
+func (v *Vault) Delete(id string, ifVersion uint64) error {
+	return v.update(func(tx *bolt.Tx) error {
+		rb, xb, _, cb := v.buckets(tx)
+		old, err := v.load(rb, []byte(id))
+		if err != nil {
+			return err
+		}
+		if old.Deleted {
+			return ErrDeleted
+		}
+		if ifVersion != 0 && old.Version != ifVersion {
+			return ErrConflict
+		}
+		tomb := record.Record{ID: old.ID, Kind: old.Kind, ResourceType: old.ResourceType, CreatedAt: old.CreatedAt, Deleted: true,
+			Provenance: record.Provenance{Method: old.Provenance.Method}}
+		return v.rewrite(rb, xb, cb, &old, &tomb)
+	})
+}
+
+// Query selects records. The zero Query selects every live record.
+type Query struct {
+	// Kinds restricts to these record kinds (record.KindMedication, ...).
+	// Listing by kind reads only that kind's records, through the index.
+	Kinds []string
+	// Since and Until bound the record's clinical date (inclusive, and
+	// exclusive); records without a date are left out when either is set.
+	Since, Until time.Time
+	// Source matches the provenance source, importer or file,
+	// case-insensitively, as a substring.
+	Source string
+	// Text matches the display text and the resource's string values,
+	// case-insensitively.
+	Text string
+	// IncludeDeleted returns tombstones too (only without Kinds).
+	IncludeDeleted bool
+	// Limit caps the number of records returned after sorting (0: all).
+	Limit int
+	// Oldest sorts oldest first; the default is newest first.
+	Oldest bool
+}
+
+// List returns the records matching q, newest first (by clinical date,
+// then by entry time).
+func (v *Vault) List(q Query) ([]record.Record, error) {
+	var out []record.Record
+	text := strings.ToLower(strings.TrimSpace(q.Text))
+	source := strings.ToLower(strings.TrimSpace(q.Source))
+	match := func(r *record.Record) bool {
+		if r.Deleted && !q.IncludeDeleted {
+			return false
+		}
+		if !q.Since.IsZero() || !q.Until.IsZero() {
+			if r.Date.IsZero() || (!q.Since.IsZero() && r.Date.Before(q.Since)) || (!q.Until.IsZero() && !r.Date.Before(q.Until)) {
+				return false
+			}
+		}
+		if source != "" {
+			p := r.Provenance
+			if !containsFold(p.Source(), source) && !containsFold(p.Importer, source) && !containsFold(p.File, source) && !containsFold(p.Method, source) {
+				return false
+			}
+		}
+		if text != "" && !containsFold(r.Display, text) && !resourceContains(r.Resource, text) {
+			return false
+		}
+		return true
+	}
+	err := v.view(func(tx *bolt.Tx) error {
+		rb := tx.Bucket([]byte{bucketRecords})
+		visit := func(id []byte) error {
+			r, err := v.load(rb, id)
+			if err != nil {
+				return err
+			}
+			if match(&r) {
+				out = append(out, r)
+			}
+			return nil
+		}
+		if len(q.Kinds) == 0 {
+			return rb.ForEach(func(k, _ []byte) error { return visit(k) })
+		}
+		c := tx.Bucket([]byte{bucketIndex}).Cursor()
+		seen := map[string]bool{}
+		for _, kind := range q.Kinds {
+			if seen[kind] {
+				continue
+			}
+			seen[kind] = true
+			prefix := v.keys.kindPrefix(kind)
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				if err := visit(k[len(prefix):]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	Sort(out, q.Oldest)
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// Sort orders records by clinical date (records without one last), then
+// by entry time and ID: newest first, or oldest first.
+func Sort(recs []record.Record, oldest bool) {
+	slices.SortStableFunc(recs, func(a, b record.Record) int {
+		if a.Date.IsZero() != b.Date.IsZero() {
+			if a.Date.IsZero() {
+				return 1
+			}
+			return -1
+		}
+		c := a.Date.Compare(b.Date)
+		if c == 0 {
+			c = a.CreatedAt.Compare(b.CreatedAt)
+		}
+		if c == 0 {
+			c = cmp.Compare(a.ID, b.ID)
+		}
+		if !oldest {
+			c = -c
+		}
+		return c
+	})
+}
+
+func containsFold(s, lowerSub string) bool {
+	return strings.Contains(strings.ToLower(s), lowerSub)
+}
+
+// Change is one entry of the changes feed.
+type Change struct {
+	Seq    uint64
+	Record record.Record // a tombstone when Record.Deleted
+}
+
+// Changes returns the records changed after sequence since, in order, at
+// most limit of them (0: no limit), and the sequence to ask from next.
+// Each record appears once, at its latest change.
+func (v *Vault) Changes(since uint64, limit int) ([]Change, uint64, error) {
+	var out []Change
+	next := since
+	err := v.view(func(tx *bolt.Tx) error {
+		rb, _, _, cb := v.buckets(tx)
+		c := cb.Cursor()
+		for k, id := c.Seek(seqKey(since + 1)); k != nil; k, id = c.Next() {
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+			r, err := v.load(rb, id)
+			if err != nil {
+				return err
+			}
+			seq := binary.BigEndian.Uint64(k)
+			out = append(out, Change{Seq: seq, Record: r})
+			next = seq
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// LastSeq returns the vault's latest change sequence.
+func (v *Vault) LastSeq() (uint64, error) {
+	var seq uint64
+	err := v.view(func(tx *bolt.Tx) error {
+		seq = tx.Bucket([]byte{bucketChanges}).Sequence()
+		return nil
+	})
+	return seq, err
+}
+
+// Count returns the number of live records and tombstones.
+func (v *Vault) Count() (live, deleted int, err error) {
+	err = v.view(func(tx *bolt.Tx) error {
+		rb := tx.Bucket([]byte{bucketRecords})
+		return rb.ForEach(func(k, _ []byte) error {
+			r, err := v.load(rb, k)
+			if err != nil {
+				return err
+			}
+			if r.Deleted {
+				deleted++
+			} else {
+				live++
+			}
+			return nil
+		})
+	})
+	return live, deleted, err
+}

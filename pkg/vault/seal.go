@@ -1,0 +1,124 @@
+package vault
+
+import (
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// sealVersion is the first byte of every sealed value.
+const sealVersion = 1
+
+// sealOverhead is the bytes a sealed value adds to its plaintext:
+// version (1) | key term (4) | nonce (24) | ... | tag (16).
+const sealOverhead = 1 + 4 + chacha20poly1305.NonceSizeX + chacha20poly1305.Overhead
+
+// keyring holds the subkeys derived from one vault key.
+type keyring struct {
+	vaultID [16]byte
+	term    uint32
+	aead    cipher.AEAD
+	index   []byte // HMAC key for the kind index
+	finger  []byte // HMAC key for dedup fingerprints
+}
+
+func deriveKeyring(vaultKey []byte, vaultID [16]byte, term uint32) (*keyring, error) {
+	sub := func(info string) ([]byte, error) {
+		return hkdf.Key(sha256.New, vaultKey, vaultID[:], info, 32)
+	}
+	sk, err := sub("phr vault v1 seal")
+	if err != nil {
+		return nil, err
+	}
+	aead, err := chacha20poly1305.NewX(sk)
+	clear(sk)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := sub("phr vault v1 index")
+	if err != nil {
+		return nil, err
+	}
+	fp, err := sub("phr vault v1 fingerprint")
+	if err != nil {
+		return nil, err
+	}
+	return &keyring{vaultID: vaultID, term: term, aead: aead, index: idx, finger: fp}, nil
+}
+
+func (k *keyring) wipe() {
+	clear(k.index)
+	clear(k.finger)
+	k.aead = nil
+}
+
+// ad returns the additional data binding a sealed value to its place.
+func (k *keyring) ad(bucket byte, key []byte) []byte {
+	ad := make([]byte, 0, 4+16+1+len(key))
+	ad = append(ad, "phr1"...)
+	ad = append(ad, k.vaultID[:]...)
+	ad = append(ad, bucket)
+	return append(ad, key...)
+}
+
+// seal encrypts plaintext for storage under bucket/key.
+func (k *keyring) seal(bucket byte, key, plaintext []byte) []byte {
+	out := make([]byte, 5+chacha20poly1305.NonceSizeX, sealOverhead+len(plaintext))
+	out[0] = sealVersion
+	binary.BigEndian.PutUint32(out[1:5], k.term)
+	nonce := out[5:]
+	if _, err := rand.Read(nonce); err != nil {
+		panic("vault: no randomness: " + err.Error())
+	}
+	return k.aead.Seal(out, nonce, plaintext, k.ad(bucket, key))
+}
+
+// open decrypts a value sealed under bucket/key.
+func (k *keyring) open(bucket byte, key, sealed []byte) ([]byte, error) {
+	if len(sealed) < sealOverhead {
+		return nil, fmt.Errorf("%w: sealed value too short", ErrCorrupt)
+	}
+	if sealed[0] != sealVersion {
+		if sealed[0] > sealVersion {
+			return nil, ErrNewerVersion
+		}
+		return nil, fmt.Errorf("%w: unknown seal version", ErrCorrupt)
+	}
+	if t := binary.BigEndian.Uint32(sealed[1:5]); t != k.term {
+		return nil, fmt.Errorf("%w: sealed under another vault key", ErrCorrupt)
+	}
+	nonce := sealed[5 : 5+chacha20poly1305.NonceSizeX]
+	pt, err := k.aead.Open(nil, nonce, sealed[5+chacha20poly1305.NonceSizeX:], k.ad(bucket, key))
+	if err != nil {
+		return nil, fmt.Errorf("%w: authentication failed", ErrCorrupt)
+	}
+	return pt, nil
+}
+
+// mac returns HMAC-SHA256(key, parts joined by NUL).
+func mac(key []byte, parts ...[]byte) []byte {
+	h := hmac.New(sha256.New, key)
+	for i, p := range parts {
+		if i > 0 {
+			h.Write([]byte{0})
+		}
+		h.Write(p)
+	}
+	return h.Sum(nil)
+}
+
+// kindPrefix is the 8-byte index prefix for a record kind.
+func (k *keyring) kindPrefix(kind string) []byte {
+	return mac(k.index, []byte("kind"), []byte(kind))[:8]
+}
+
+// fingerprint keys a record's dedup input.
+func (k *keyring) fingerprint(input []byte) []byte {
+	return mac(k.finger, input)
+}

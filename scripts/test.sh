@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, vet, staticcheck, unit/integration
+# tests with the race detector, and a short run of every fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go mod tidy check"
+cp go.mod /tmp/phr-go.mod.bak; cp go.sum /tmp/phr-go.sum.bak
+go mod tidy
+if ! cmp -s go.mod /tmp/phr-go.mod.bak || ! cmp -s go.sum /tmp/phr-go.sum.bak; then
+  echo "go mod tidy changes go.mod/go.sum"; diff /tmp/phr-go.mod.bak go.mod || true
+  cp /tmp/phr-go.mod.bak go.mod; cp /tmp/phr-go.sum.bak go.sum; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== staticcheck"
+go tool staticcheck ./...
+
+echo "== go test"
+go test -race -count=1 -timeout 20m ./...
+
+echo "== fuzz (short run of every target)"
+fuzztime=${FUZZTIME:-5s}
+for pkg in $(go list ./...); do
+  dir=$(go list -f '{{.Dir}}' "$pkg")
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+    echo "-- $pkg $target"
+    go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" >/tmp/phr-fuzz.log 2>&1 || { cat /tmp/phr-fuzz.log; exit 1; }
+  done
+done
+echo "all checks passed"
