@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/phr-project/phr/pkg/record"
@@ -41,8 +40,8 @@ type globals struct {
 	env       func(string) string
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, env: os.Getenv}
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, env: env}
 	root := newRootCommand(g)
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -103,7 +102,7 @@ browse, search and share them. Nothing in the vault is readable without your key
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&g.vaultPath, "vault", "", "vault file (env PHR_VAULT; default "+displayPath(defaultVaultPath(os.Getenv))+")")
+	pf.StringVar(&g.vaultPath, "vault", "", "vault file (env PHR_VAULT; default "+displayPath(defaultVaultPath(g.env))+")")
 	pf.StringVar(&g.identity, "identity", "", "age identity file that opens the vault (env PHR_IDENTITY)")
 	pf.BoolVar(&g.json, "json", false, "print JSON instead of text")
 	cmd.AddCommand(
