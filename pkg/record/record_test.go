@@ -145,7 +145,9 @@ func TestBuildersProduceValidCodedFHIR(t *testing.T) {
 			map[string]string{"status": "completed", "occurrenceDateTime": "2026-11-23T08:00:00Z", "primarySource": "false"}},
 		{"note", func() (Record, error) { return NewNote(c, "Walked 5 km", at) }, "DocumentReference", KindNote, "Walked 5 km",
 			map[string]string{"type.coding.code": PatientNoteType, "content.attachment.contentType": "text/plain; charset=utf-8"}},
-		{"patient", func() (Record, error) { return NewPatient(c, "Alice B Example", time.Date(1980, 2, 3, 0, 0, 0, 0, time.UTC)) }, "Patient", KindPatient, "Alice B Example",
+		{"patient", func() (Record, error) {
+			return NewPatient(c, "Alice B Example", time.Date(1980, 2, 3, 0, 0, 0, 0, time.UTC))
+		}, "Patient", KindPatient, "Alice B Example",
 			map[string]string{"name.family": "Example", "birthDate": "1980-02-03"}},
 	}
 	for _, tt := range tests {

@@ -103,4 +103,3 @@ func decodeRecord(b []byte) (record.Record, error) {
 	}
 	return r, nil
 }
-
