@@ -120,5 +120,5 @@ func (k *keyring) kindPrefix(kind string) []byte {
 
 // fingerprint keys a record's dedup input.
 func (k *keyring) fingerprint(input []byte) []byte {
-	return mac(k.finger, input)
+	return mac(k.finger, input)[:16]
 }

@@ -1,0 +1,63 @@
+// Package share implements SMART Health Links as specified by the HL7
+// "SMART Health Cards and Links" implementation guide, STU1: the link
+// payload and its shlink:/ encoding, the compact JWE that every shared file
+// is encrypted as, the manifest request and response, and the pieces a
+// share store needs (random keys and manifest ids, passcode hashing, QR
+// codes).
+//
+// The package does no I/O and keeps no state; the daemon (phrd) and the
+// command line use it to build and serve links.
+//
+// # Links
+//
+// A link is "shlink:/" followed by the unpadded base64url of a minified
+// JSON Payload {url, key, exp, flag, label, v}, optionally prefixed with a
+// viewer URL ending in "#" (see ViewerLink). Encode and Decode both
+// validate the payload (Payload.Validate), so a link this package produces
+// or accepts always has:
+//
+//   - an https url of at most 128 printable ASCII characters (plain http
+//     only for loopback hosts, for tests);
+//   - a key of exactly 43 base64url characters encoding 32 bytes;
+//   - flags drawn from L, P and U, in alphabetical order, without repeats,
+//     and never U together with P;
+//   - a label of at most 80 characters with no control characters;
+//   - no version other than 1.
+//
+// Decode ignores payload properties it does not know, as the specification
+// requires, and reads property names case-sensitively.
+//
+// # Files
+//
+// EncryptFile and DecryptFile implement the only JWE form links use: compact
+// serialization, "alg":"dir" (the link key is the AES-256-GCM key),
+// "enc":"A256GCM", a "cty" header with the file's content type, and
+// optionally "zip":"DEF" (raw DEFLATE, RFC 1951). Every call to EncryptFile
+// draws a fresh 96-bit random IV, so one key can encrypt any number of files
+// and updates. DecryptFile authenticates the header, IV and ciphertext
+// before returning anything, rejects every other algorithm, encryption,
+// compression and critical extension, bounds the decompressed size
+// (DefaultMaxPlaintext, adjustable with WithMaxPlaintext) so zip bombs are
+// refused, and never panics on malformed input.
+//
+// # Secrets
+//
+// The link key is the whole secret of a share: the server keeps only
+// ciphertext, and the key travels in the link (in the URL fragment of a
+// viewer link, which browsers do not send to servers). No error from this
+// package contains a key, a passcode, a link's url or its label; errors
+// name the field and the rule instead. Callers must likewise never log
+// links, payloads or ManifestRequest passcodes (ManifestRequest's String
+// method redacts the passcode).
+//
+// Passcodes are stored only as salted scrypt hashes (HashPasscode) with the
+// parameters in the hash string, and checked in constant time
+// (CheckPasscode). Tests lower the cost with SetPasscodeCostForTesting.
+//
+// # Errors
+//
+// Every error wraps one of the sentinels ErrInvalidLink, ErrKeySize,
+// ErrMalformedJWE, ErrUnsupportedJWE, ErrDecrypt, ErrTooLarge,
+// ErrInvalidManifest or ErrQR; callers branch with errors.Is. Errors about
+// one field or header parameter are *FieldError values (errors.As).
+package share

@@ -1,0 +1,115 @@
+package share
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+var linkSentinels = []error{ErrInvalidLink}
+
+var jweSentinels = []error{ErrMalformedJWE, ErrUnsupportedJWE, ErrDecrypt, ErrTooLarge}
+
+func isOneOf(err error, sentinels []error) bool {
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzDecodeLink checks that Decode never panics, that every error is an
+// ErrInvalidLink, and that whatever Decode accepts is valid and survives
+// Encode/Decode unchanged, with Encode's output a fixed point.
+func FuzzDecodeLink(f *testing.F) {
+	p := validPayload()
+	bare, _ := Encode(p)
+	viewer, _ := ViewerLink("https://phr.example.org/view", p)
+	for _, s := range []string{
+		"shlink:/eyJ1cmwiOiJodHRwczovL2Voci5leGFtcGxlLm9yZy9xci9ZOXh3a1VkdG1OOXd3b0pvTjNmZkpJaFgyVUd2Q0wxSm5sUFZOTDNrRFdNL20iLCJmbGFnIjoiTFAiLCJrZXkiOiJyeFRnWWxPYUtKUEZ0Y0VkMHFjY2VOOHdFVTRwOTRTcUF3SVdRZTZ1WDdRIiwibGFiZWwiOiJCYWNrLXRvLXNjaG9vbCBpbW11bml6YXRpb25zIGZvciBPbGl2ZXIgQnJvd24ifQ",
+		bare, viewer, "", "shlink:/", "shlink:/e30", "SHLINK:/x#shlink:/",
+		encodeJSON(`{"url":"https://a.example/m","key":"` + specKey + `","v":1,"exp":0,"flag":"U"}`),
+		encodeJSON(`{"url":"http://[::1]/m","key":"` + specKey + `","label":"\u00e9\u0000"}`),
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := Decode(s)
+		if err != nil {
+			if !isOneOf(err, linkSentinels) {
+				t.Fatalf("Decode error %v is not ErrInvalidLink", err)
+			}
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("Decode accepted an invalid payload: %v", err)
+		}
+		enc, err := Encode(p)
+		if err != nil {
+			t.Fatalf("Encode of decoded payload: %v", err)
+		}
+		p2, err := Decode(enc)
+		if err != nil || p2 != p {
+			t.Fatalf("round trip: %+v, %v; want %+v", p2, err, p)
+		}
+		if enc2, _ := Encode(p2); enc2 != enc {
+			t.Fatalf("Encode is not stable: %q then %q", enc, enc2)
+		}
+	})
+}
+
+// FuzzEncodeLink checks the other direction: any payload Encode accepts
+// decodes to itself.
+func FuzzEncodeLink(f *testing.F) {
+	p := validPayload()
+	f.Add(p.URL, p.Key, p.Exp, p.Flag, p.Label, p.V)
+	f.Add("http://localhost/x", specKey, int64(0), "U", "", 0)
+	f.Fuzz(func(t *testing.T, url, key string, exp int64, flag, label string, v int) {
+		p := Payload{URL: url, Key: key, Exp: exp, Flag: flag, Label: label, V: v}
+		enc, err := Encode(p)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidLink) {
+				t.Fatalf("Encode error %v is not ErrInvalidLink", err)
+			}
+			return
+		}
+		got, err := Decode(enc)
+		if err != nil || got != p {
+			t.Fatalf("Decode(Encode(p)) = %+v, %v; want %+v", got, err, p)
+		}
+	})
+}
+
+// FuzzDecryptFile checks that DecryptFile never panics and fails only with
+// the documented errors, and that EncryptFile/DecryptFile round-trip any
+// plaintext with and without compression.
+func FuzzDecryptFile(f *testing.F) {
+	key := mustKey(f, specKey)
+	spec := strings.TrimSpace(string(readShared(f, "shl/spec-example-jwe.txt")))
+	zipped, _ := EncryptFile(key, ContentTypeFHIR, []byte(`{"resourceType":"Bundle","entry":[]}`), true)
+	f.Add(spec, []byte("hello"), false)
+	f.Add(zipped, []byte{}, true)
+	f.Add(jweWithHeader(`{"alg":"dir","enc":"A256GCM","zip":"DEF"}`), []byte{0}, true)
+	f.Add("....", []byte(nil), false)
+	f.Add("eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0....", bytes.Repeat([]byte("a"), 1000), true)
+	f.Fuzz(func(t *testing.T, jwe string, plaintext []byte, compress bool) {
+		_, pt, err := DecryptFile(key, jwe, WithMaxPlaintext(1<<20))
+		if err != nil && !isOneOf(err, jweSentinels) {
+			t.Fatalf("DecryptFile error %v is not a documented sentinel", err)
+		}
+		if err == nil && len(pt) > 1<<20 {
+			t.Fatalf("DecryptFile returned %d bytes over the limit", len(pt))
+		}
+
+		enc, err := EncryptFile(key, ContentTypeFHIR, plaintext, compress)
+		if err != nil {
+			t.Fatalf("EncryptFile: %v", err)
+		}
+		cty, got, err := DecryptFile(key, enc)
+		if err != nil || cty != ContentTypeFHIR || !bytes.Equal(got, plaintext) {
+			t.Fatalf("round trip: cty %q, %d bytes (want %d), %v", cty, len(got), len(plaintext), err)
+		}
+	})
+}

@@ -1,0 +1,218 @@
+package vault
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/record"
+	bolt "go.etcd.io/bbolt"
+)
+
+// benchRecords returns n realistic records: a mix of self-entered vitals,
+// symptoms and medications, and imported labs and conditions (which carry
+// dedup fingerprints). Each call gives fresh IDs and distinct content.
+func benchRecords(tb testing.TB, n int, seed int) []record.Record {
+	tb.Helper()
+	c := record.Common{Subject: "Patient/p", Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	out := make([]record.Record, 0, n)
+	for i := 0; i < n; i++ {
+		at := c.Now.Add(time.Duration(seed*n+i) * time.Minute)
+		var r record.Record
+		var err error
+		switch i % 5 {
+		case 0:
+			v, _ := record.ParseVital("hr", fmt.Sprint(50+i%100))
+			r, err = record.NewVital(c, v, at)
+		case 1:
+			v, _ := record.ParseVital("bp", fmt.Sprintf("%d/%d", 110+i%40, 70+i%20))
+			r, err = record.NewVital(c, v, at)
+		case 2:
+			r, err = record.NewSymptom(c, record.Symptom{Name: fmt.Sprint("headache ", i), Severity: i % 11, At: at})
+		case 3:
+			r, err = record.New([]byte(fmt.Sprintf(`{"resourceType":"Observation","id":"lab-%d-%d","status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],"code":{"coding":[{"system":"http://loinc.org","code":"2345-7","display":"Glucose [Mass/volume] in Serum or Plasma"}]},"subject":{"reference":"Patient/p"},"effectiveDateTime":"%s","valueQuantity":{"value":%d,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}`, seed, i, at.Format(time.RFC3339), 70+i%60)),
+				record.Provenance{Method: record.MethodImported, Importer: "fhir", System: "https://fhir.example-hospital.org", OriginalID: fmt.Sprintf("lab-%d-%d", seed, i), FileSHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"})
+		case 4:
+			r, err = record.NewMedication(c, record.Medication{Name: fmt.Sprint("medication ", i), Dose: "500 mg", Frequency: "twice daily", Start: at})
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+const benchBatch = 1000
+
+func benchVault(b *testing.B, noSync bool) *Vault {
+	id, _ := age.GenerateX25519Identity()
+	v, err := Create(filepath.Join(b.TempDir(), "bench.phr"), []SlotSpec{{Kind: SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &Options{NoSync: noSync})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { v.Close() })
+	return v
+}
+
+// BenchmarkBaseline is the raw pipeline for the same records: seal the
+// encoded envelope and put it into bbolt, 1,000 per transaction, nothing
+// else (no fingerprints, no index, no changes feed).
+func BenchmarkBaseline(b *testing.B) {
+	for _, noSync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("nosync=%v", noSync), func(b *testing.B) {
+			v := benchVault(b, noSync)
+			b.ReportAllocs()
+			var total int
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				recs := benchRecords(b, benchBatch, i)
+				b.StartTimer()
+				err := v.db.Update(func(tx *bolt.Tx) error {
+					rb := tx.Bucket([]byte{bucketRecords})
+					for j := range recs {
+						id := []byte(recs[j].ID)
+						if err := rb.Put(id, v.keys.seal(bucketRecords, id, encodeRecord(&recs[j]))); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += len(recs)
+			}
+			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// BenchmarkVaultPutBatch stores the same records through Vault.Add, 1,000
+// per call: dedup fingerprints, kind index, changes feed and all.
+func BenchmarkVaultPutBatch(b *testing.B) {
+	for _, noSync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("nosync=%v", noSync), func(b *testing.B) {
+			v := benchVault(b, noSync)
+			b.ReportAllocs()
+			var total int
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				recs := benchRecords(b, benchBatch, i)
+				b.StartTimer()
+				if _, err := v.Add(recs); err != nil {
+					b.Fatal(err)
+				}
+				total += len(recs)
+			}
+			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// BenchmarkOpenDevice opens (and closes) a vault with a device identity.
+func BenchmarkOpenDevice(b *testing.B) {
+	id, _ := age.GenerateX25519Identity()
+	path := filepath.Join(b.TempDir(), "open.phr")
+	v, err := Create(path, []SlotSpec{
+		{Kind: SlotPassphrase, Passphrase: "bench passphrase"},
+		{Kind: SlotDevice, Recipients: []age.Recipient{id.Recipient()}},
+		{Kind: SlotRecovery, RecoveryCode: NewRecoveryCode()},
+	}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v.Add(benchRecords(b, 5000, 0))
+	v.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		v, err := Open(path, Identities(id), &Options{ReadOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		v.Close()
+	}
+}
+
+var listVaults sync.Map // total records -> path
+
+// listVault builds (once per process) a vault of total records of which
+// 1,000 are medications, and returns its path and identity.
+func listVault(b *testing.B, total int) (string, age.Identity) {
+	type built struct {
+		path string
+		id   age.Identity
+	}
+	if x, ok := listVaults.Load(total); ok {
+		return x.(built).path, x.(built).id
+	}
+	id, _ := age.GenerateX25519Identity()
+	path := filepath.Join(b.TempDir(), fmt.Sprintf("list-%d.phr", total))
+	v, err := Create(path, []SlotSpec{{Kind: SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	meds := 0
+	for seed := 0; seed*benchBatch < total; seed++ {
+		recs := benchRecords(b, benchBatch, seed)
+		// Keep exactly 1,000 medications whatever the total.
+		for i := range recs {
+			if recs[i].Kind == record.KindMedication {
+				if meds >= 1000 {
+					v2, _ := record.ParseVital("spo2", "97")
+					recs[i], _ = record.NewVital(record.Common{}, v2, time.Unix(int64(seed*benchBatch+i), 0))
+				} else {
+					meds++
+				}
+			}
+		}
+		if _, err := v.Add(recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	v.Close()
+	// b.TempDir is removed when this benchmark ends, so the cache only
+	// serves its own sub-benchmarks.
+	return path, id
+}
+
+// BenchmarkListKind lists the 1,000 medications of vaults of 10,000 and
+// 100,000 records: the time should not grow with the unrelated records.
+func BenchmarkListKind(b *testing.B) {
+	for _, total := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("records=%d", total), func(b *testing.B) {
+			path, id := listVault(b, total)
+			v, err := Open(path, Identities(id), &Options{ReadOnly: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer v.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				recs, err := v.List(Query{Kinds: []string{record.KindMedication}})
+				if err != nil || len(recs) != 1000 {
+					b.Fatalf("%d records, %v", len(recs), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkListAll lists every record of a 100,000-record vault.
+func BenchmarkListAll(b *testing.B) {
+	path, id := listVault(b, 100_000)
+	v, err := Open(path, Identities(id), &Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	for b.Loop() {
+		recs, err := v.List(Query{})
+		if err != nil || len(recs) != 100_000 {
+			b.Fatalf("%d records, %v", len(recs), err)
+		}
+	}
+}
