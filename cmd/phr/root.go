@@ -115,6 +115,7 @@ browse, search and share them. Nothing in the vault is readable without your key
 		newEditCommand(g),
 		newRmCommand(g),
 		newVersionCommand(g),
+		newDemoCommand(g),
 	)
 	return &rootCommand{cmd}
 }

@@ -80,13 +80,14 @@ func (p Provenance) Source() string {
 // NewID returns a fresh random record ID: 16 characters of lower-case
 // base32 (80 random bits), valid as a FHIR id.
 //
-// The first 40 bits are shared by runs of up to idRun consecutive IDs made
-// by one process, the last 40 are fresh each time. IDs made together (an
-// import, a batch) are then neighbours in the vault's B+tree, so that
-// writing a batch touches a few pages instead of rewriting pages all over
-// the file. The prefix is random, so it says nothing about time; it only
-// tells which records were made together, which the file's page layout
-// shows anyway.
+// The first 40 bits are fresh each time; the last 40 are shared by runs of
+// up to idRun consecutive IDs made by one process. The vault stores a
+// record under its ID rotated (shared part first), so IDs made together
+// (an import, a batch) are neighbours in its B+tree and writing a batch
+// touches a few pages instead of rewriting pages all over the file. The
+// shared part is random, so it says nothing about time; it only tells which
+// records were made together, which the file's page layout shows anyway.
+// People see the fresh part first, so short prefixes identify records.
 func NewID() string {
 	var b [10]byte
 	idMu.Lock()
@@ -95,9 +96,9 @@ func NewID() string {
 		idLeft = idRun
 	}
 	idLeft--
-	copy(b[:5], idPrefix[:])
+	copy(b[5:], idPrefix[:])
 	idMu.Unlock()
-	mustRand(b[5:])
+	mustRand(b[:5])
 	return strings.ToLower(idEncoding.EncodeToString(b[:]))
 }
 

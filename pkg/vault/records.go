@@ -29,6 +29,16 @@ type AddResult struct {
 // earlier in the same batch, are not written and come back as duplicates.
 // Add fills in missing IDs, derived fields, times and versions.
 func (v *Vault) Add(recs []record.Record) ([]AddResult, error) {
+	return v.add(recs, false)
+}
+
+// DryAdd says what Add would do with recs (which are new, which are
+// duplicates) without writing anything.
+func (v *Vault) DryAdd(recs []record.Record) ([]AddResult, error) {
+	return v.add(recs, true)
+}
+
+func (v *Vault) add(recs []record.Record, dry bool) ([]AddResult, error) {
 	now := v.now().UTC()
 	type prepared struct {
 		id, fp []byte
@@ -56,20 +66,24 @@ func (v *Vault) Add(recs []record.Record) ([]AddResult, error) {
 		r.UpdatedAt = now
 		r.Version = 1
 		r.Deleted = false
-		prep[i] = prepared{id: []byte(r.ID), rec: r}
+		prep[i] = prepared{id: keyOf(r.ID), rec: r}
 		if in := record.FingerprintInput(r); in != nil {
 			prep[i].fp = v.keys.fingerprint(in)
 		}
 	}
 	results := make([]AddResult, len(recs))
-	err := v.update(func(tx *bolt.Tx) error {
+	txn := v.update
+	if dry {
+		txn = v.view
+	}
+	err := txn(func(tx *bolt.Tx) error {
 		rb, xb, fb, cb := v.buckets(tx)
 		seen := make(map[string]string)
 		for i, p := range prep {
 			results[i] = AddResult{ID: p.rec.ID}
 			if p.fp != nil {
 				if old := fb.Get(p.fp); old != nil {
-					results[i] = AddResult{ID: string(old), Duplicate: true}
+					results[i] = AddResult{ID: idOf(old), Duplicate: true}
 					continue
 				}
 				if old, ok := seen[string(p.fp)]; ok {
@@ -80,6 +94,9 @@ func (v *Vault) Add(recs []record.Record) ([]AddResult, error) {
 			}
 			if rb.Get(p.id) != nil {
 				return fmt.Errorf("record %d: ID already in use", i)
+			}
+			if dry {
+				continue
 			}
 			seq, err := cb.NextSequence()
 			if err != nil {
@@ -132,18 +149,36 @@ func seqKey(seq uint64) []byte {
 	return b[:]
 }
 
-// load reads and unseals one record inside a transaction.
-func (v *Vault) load(rb *bolt.Bucket, id []byte) (record.Record, error) {
-	sealed := rb.Get(id)
+// keyOf is the bbolt key of a record ID: the ID rotated so that the part
+// shared by records made together comes first (see record.NewID).
+func keyOf(id string) []byte {
+	if len(id) != 16 {
+		return []byte(id)
+	}
+	return []byte(id[8:] + id[:8])
+}
+
+// idOf is the record ID of a bbolt key.
+func idOf(key []byte) string {
+	if len(key) != 16 {
+		return string(key)
+	}
+	return string(key[8:]) + string(key[:8])
+}
+
+// load reads and unseals the record stored under key.
+func (v *Vault) load(rb *bolt.Bucket, key []byte) (record.Record, error) {
+	sealed := rb.Get(key)
 	if sealed == nil {
 		return record.Record{}, ErrNotFound
 	}
-	pt, err := v.keys.open(bucketRecords, id, sealed)
+	id := idOf(key)
+	pt, err := v.keys.open(bucketRecords, key, sealed)
 	if err != nil {
 		return record.Record{}, fmt.Errorf("record %s: %w", id, err)
 	}
 	r, err := decodeRecord(pt)
-	if err != nil || r.ID != string(id) {
+	if err != nil || r.ID != id {
 		return record.Record{}, fmt.Errorf("record %s: %w: bad envelope", id, ErrCorrupt)
 	}
 	return r, nil
@@ -154,7 +189,7 @@ func (v *Vault) Get(id string) (record.Record, error) {
 	var r record.Record
 	err := v.view(func(tx *bolt.Tx) error {
 		var err error
-		r, err = v.load(tx.Bucket([]byte{bucketRecords}), []byte(id))
+		r, err = v.load(tx.Bucket([]byte{bucketRecords}), keyOf(id))
 		return err
 	})
 	return r, err
@@ -169,18 +204,21 @@ func (v *Vault) Resolve(prefix string) (string, error) {
 	}
 	var match string
 	err := v.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket([]byte{bucketRecords}).Cursor()
-		for k, _ := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, _ = c.Next() {
-			if match != "" {
-				return ErrAmbiguous
+		// IDs are stored rotated, so a prefix of an ID is no prefix of
+		// keys: scan them all (cheap: keys only, no unsealing).
+		return tx.Bucket([]byte{bucketRecords}).ForEach(func(k, _ []byte) error {
+			if id := idOf(k); strings.HasPrefix(id, prefix) {
+				if match != "" {
+					return ErrAmbiguous
+				}
+				match = id
 			}
-			match = string(k)
-		}
-		if match == "" {
-			return ErrNotFound
-		}
-		return nil
+			return nil
+		})
 	})
+	if err == nil && match == "" {
+		err = ErrNotFound
+	}
 	return match, err
 }
 
@@ -197,7 +235,7 @@ func (v *Vault) Update(r record.Record, ifVersion uint64) (record.Record, error)
 	var out record.Record
 	err := v.update(func(tx *bolt.Tx) error {
 		rb, xb, _, cb := v.buckets(tx)
-		old, err := v.load(rb, []byte(r.ID))
+		old, err := v.load(rb, keyOf(r.ID))
 		if err != nil {
 			return err
 		}
@@ -223,7 +261,7 @@ func (v *Vault) Update(r record.Record, ifVersion uint64) (record.Record, error)
 
 // rewrite stores nr in place of old: a new version and change sequence.
 func (v *Vault) rewrite(rb, xb, cb *bolt.Bucket, old, nr *record.Record) error {
-	id := []byte(old.ID)
+	id := keyOf(old.ID)
 	seq, err := cb.NextSequence()
 	if err != nil {
 		return err
@@ -257,7 +295,7 @@ func (v *Vault) rewrite(rb, xb, cb *bolt.Bucket, old, nr *record.Record) error {
 func (v *Vault) Delete(id string, ifVersion uint64) error {
 	return v.update(func(tx *bolt.Tx) error {
 		rb, xb, _, cb := v.buckets(tx)
-		old, err := v.load(rb, []byte(id))
+		old, err := v.load(rb, keyOf(id))
 		if err != nil {
 			return err
 		}
@@ -450,4 +488,40 @@ func (v *Vault) Count() (live, deleted int, err error) {
 		})
 	})
 	return live, deleted, err
+}
+
+// Purge removes records completely: no tombstone, no fingerprint, no
+// change entry. It is for undoing a failed import whose records nobody has
+// seen; everything else uses Delete.
+func (v *Vault) Purge(ids []string) error {
+	return v.update(func(tx *bolt.Tx) error {
+		rb, xb, fb, cb := v.buckets(tx)
+		for _, id := range ids {
+			r, err := v.load(rb, keyOf(id))
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if in := record.FingerprintInput(&r); in != nil {
+				fp := v.keys.fingerprint(in)
+				if string(fb.Get(fp)) == string(keyOf(id)) {
+					if err := fb.Delete(fp); err != nil {
+						return err
+					}
+				}
+			}
+			if err := xb.Delete(v.indexKey(r.Kind, keyOf(id))); err != nil {
+				return err
+			}
+			if err := cb.Delete(seqKey(r.Seq)); err != nil {
+				return err
+			}
+			if err := rb.Delete(keyOf(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -171,14 +171,14 @@ func TestVault_Integrity(t *testing.T) {
 	// ciphertext, tag.
 	var sealed []byte
 	tv.db.View(func(tx *bolt.Tx) error {
-		sealed = append([]byte(nil), tx.Bucket([]byte{bucketRecords}).Get([]byte(res.ID))...)
+		sealed = append([]byte(nil), tx.Bucket([]byte{bucketRecords}).Get(keyOf(res.ID))...)
 		return nil
 	})
 	for _, pos := range []int{0, 2, 10, 40, len(sealed) - 1} {
 		t.Run(fmt.Sprint(pos), func(t *testing.T) {
 			bad := append([]byte(nil), sealed...)
 			bad[pos] ^= 0x01
-			putRaw(t, tv.Vault, bucketRecords, []byte(res.ID), bad)
+			putRaw(t, tv.Vault, bucketRecords, keyOf(res.ID), bad)
 			if _, err := tv.Get(res.ID); !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNewerVersion) {
 				t.Fatalf("Get of tampered record = %v, want ErrCorrupt", err)
 			}
@@ -199,16 +199,16 @@ func TestVault_MoveIntegrity(t *testing.T) {
 	b, _ := tv.Put(must(t)(record.NewNote(record.Common{}, "note b", time.Time{})))
 	var sealedA []byte
 	tv.db.View(func(tx *bolt.Tx) error {
-		sealedA = append([]byte(nil), tx.Bucket([]byte{bucketRecords}).Get([]byte(a.ID))...)
+		sealedA = append([]byte(nil), tx.Bucket([]byte{bucketRecords}).Get(keyOf(a.ID))...)
 		return nil
 	})
-	putRaw(t, tv.Vault, bucketRecords, []byte(b.ID), sealedA)
+	putRaw(t, tv.Vault, bucketRecords, keyOf(b.ID), sealedA)
 	if _, err := tv.Get(b.ID); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("record moved to another ID opened: %v", err)
 	}
 	// The same value in another vault does not open either.
 	tv2 := newTestVault(t)
-	putRaw(t, tv2.Vault, bucketRecords, []byte(a.ID), sealedA)
+	putRaw(t, tv2.Vault, bucketRecords, keyOf(a.ID), sealedA)
 	if _, err := tv2.Get(a.ID); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("record moved to another vault opened: %v", err)
 	}

@@ -1,0 +1,321 @@
+package importers
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/vault"
+)
+
+// Store is where imported records go: a *vault.Vault.
+type Store interface {
+	Add(recs []record.Record) ([]vault.AddResult, error)
+	DryAdd(recs []record.Record) ([]vault.AddResult, error)
+	Purge(ids []string) error
+}
+
+var _ Store = (*vault.Vault)(nil)
+
+// Options control one import.
+type Options struct {
+	// Format is an importer name, or "" / "auto" to detect by content.
+	Format string
+	// DryRun reads and maps everything but writes nothing.
+	DryRun bool
+	// Partial keeps what could be read from a file with failed items. By
+	// default one failure fails the whole file and nothing of it is kept.
+	Partial bool
+	// Importer holds format-specific options (see Input.Options).
+	Importer map[string]string
+	// Progress, if set, is called with the bytes read so far.
+	Progress func(read int64)
+}
+
+// maxBuffered is how many records an import holds before it starts
+// writing. Files with fewer records are written in one transaction; larger
+// ones in batches, undone with Purge if the file then fails.
+const maxBuffered = 50_000
+
+// batchSize is the number of records per transaction once writing starts.
+const batchSize = 1000
+
+// Counts are the outcome counts of one resource type.
+type Counts struct {
+	Added      int `json:"added"`
+	Duplicates int `json:"duplicates"`
+	Skipped    int `json:"skipped"`
+	Failed     int `json:"failed"`
+}
+
+// Report is what happened to one file. Its JSON is the per-file object of
+// `phr import --json`.
+type Report struct {
+	File       string             `json:"file"`
+	Format     string             `json:"format"`
+	SHA256     string             `json:"sha256,omitempty"`
+	Added      int                `json:"added"`
+	Duplicates int                `json:"duplicates"`
+	Skipped    int                `json:"skipped"`
+	Failed     int                `json:"failed"`
+	ByType     map[string]*Counts `json:"byType"`
+	// Skips says why items were skipped, with how many of each.
+	Skips []SkipNote `json:"skips,omitempty"`
+	// Failures locate failed items (file, line or path, and why).
+	Failures []string `json:"failures,omitempty"`
+	// Error is why the whole file failed, if it did.
+	Error  string `json:"error,omitempty"`
+	DryRun bool   `json:"dryRun,omitempty"`
+}
+
+// SkipNote counts skipped items of one type and reason.
+type SkipNote struct {
+	ResourceType string `json:"resourceType"`
+	Reason       string `json:"reason"`
+	Count        int    `json:"count"`
+}
+
+const maxFailuresListed = 100
+
+func (r *Report) counts(rt string) *Counts {
+	c, ok := r.ByType[rt]
+	if !ok {
+		c = &Counts{}
+		r.ByType[rt] = c
+	}
+	return c
+}
+
+// pipeSink buffers records and writes them to the store in batches.
+type pipeSink struct {
+	ctx     context.Context
+	store   Store
+	opts    Options
+	rep     *Report
+	buf     []record.Record
+	written bool     // a batch has been written
+	added   []string // IDs added so far, for undo
+	skips   map[[2]string]int
+	failed  bool
+}
+
+func (s *pipeSink) Record(r record.Record) error {
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	if r.Kind == "" || r.ResourceType == "" {
+		if err := r.Derive(); err != nil {
+			s.Fail(&ItemError{File: s.rep.File, Err: err})
+			return nil
+		}
+	}
+	s.buf = append(s.buf, r)
+	if len(s.buf) >= maxBuffered || (s.written && len(s.buf) >= batchSize) {
+		return s.flush()
+	}
+	return nil
+}
+
+func (s *pipeSink) Skip(resourceType, reason string) {
+	s.skips[[2]string{resourceType, reason}]++
+	s.rep.Skipped++
+	s.rep.counts(resourceType).Skipped++
+}
+
+func (s *pipeSink) Fail(err *ItemError) {
+	s.failed = true
+	s.rep.Failed++
+	s.rep.counts("(unreadable)").Failed++
+	if len(s.rep.Failures) < maxFailuresListed {
+		s.rep.Failures = append(s.rep.Failures, err.Error())
+	}
+}
+
+// flush writes the buffered records, unless this is a dry run.
+func (s *pipeSink) flush() error {
+	for start := 0; start < len(s.buf); start += batchSize {
+		batch := s.buf[start:min(start+batchSize, len(s.buf))]
+		if len(s.buf) < maxBuffered && !s.written {
+			batch = s.buf // a small file: one transaction
+			start = len(s.buf)
+		}
+		add := s.store.Add
+		if s.opts.DryRun {
+			add = s.store.DryAdd
+		}
+		res, err := add(batch)
+		if err != nil {
+			return err
+		}
+		s.written = !s.opts.DryRun
+		for i, r := range res {
+			c := s.rep.counts(batch[i].ResourceType)
+			if r.Duplicate {
+				s.rep.Duplicates++
+				c.Duplicates++
+			} else {
+				s.rep.Added++
+				c.Added++
+				s.added = append(s.added, r.ID)
+			}
+		}
+	}
+	s.buf = s.buf[:0]
+	return nil
+}
+
+// undo removes what this import wrote.
+func (s *pipeSink) undo() error {
+	if len(s.added) == 0 {
+		return nil
+	}
+	err := s.store.Purge(s.added)
+	s.added = nil
+	return err
+}
+
+// Import reads one input with the importer opts names (or the one that
+// detects it) and adds its records to store. Without opts.Partial, a file
+// with any failure adds nothing. The report is returned even on error.
+func Import(ctx context.Context, reg *Registry, store Store, in *Input, opts Options) (*Report, error) {
+	rep := &Report{File: in.Name, SHA256: in.SHA256, ByType: map[string]*Counts{}, DryRun: opts.DryRun}
+	br := bufio.NewReaderSize(in.R, DetectSize)
+	head, err := br.Peek(DetectSize)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		rep.Error = err.Error()
+		return rep, fmt.Errorf("%s: %w", in.Name, err)
+	}
+	var imp Importer
+	if opts.Format == "" || opts.Format == "auto" {
+		if imp, err = reg.Detect(head); err != nil {
+			rep.Error = err.Error() + " (formats: " + strings.Join(reg.Names(), ", ") + ")"
+			return rep, fmt.Errorf("%s: %w", in.Name, err)
+		}
+	} else {
+		var ok bool
+		if imp, ok = reg.Lookup(opts.Format); !ok {
+			rep.Error = "unknown format " + opts.Format
+			return rep, fmt.Errorf("unknown format %q (formats: %s)", opts.Format, strings.Join(reg.Names(), ", "))
+		}
+	}
+	rep.Format = imp.Name()
+	in2 := *in
+	in2.R = br
+	if opts.Progress != nil {
+		in2.R = &progressReader{r: br, fn: opts.Progress}
+	}
+	if opts.Importer != nil {
+		in2.Options = opts.Importer
+	}
+	sink := &pipeSink{ctx: ctx, store: store, opts: opts, rep: rep, skips: map[[2]string]int{}}
+	err = imp.Import(ctx, &in2, sink)
+	if err == nil && sink.failed && !opts.Partial {
+		err = fmt.Errorf("%s: %d item(s) failed; nothing was imported (use --partial to keep the rest)", in.Name, rep.Failed)
+	}
+	if err == nil {
+		err = sink.flush()
+	}
+	for k, n := range sink.skips {
+		rep.Skips = append(rep.Skips, SkipNote{ResourceType: k[0], Reason: k[1], Count: n})
+	}
+	sort.Slice(rep.Skips, func(i, j int) bool {
+		a, b := rep.Skips[i], rep.Skips[j]
+		return a.ResourceType < b.ResourceType || a.ResourceType == b.ResourceType && a.Reason < b.Reason
+	})
+	if err != nil {
+		if uerr := sink.undo(); uerr != nil {
+			err = fmt.Errorf("%w (and undoing the partial import failed: %v)", err, uerr)
+		}
+		// Nothing of the file stays: the counts say what was read.
+		rep.Error = err.Error()
+		return rep, err
+	}
+	return rep, nil
+}
+
+type progressReader struct {
+	r  io.Reader
+	n  int64
+	fn func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	p.fn(p.n)
+	return n, err
+}
+
+// OpenFile prepares a file on disk as an Input: it hashes the file first
+// (provenance needs the SHA-256 of the whole file) and then reopens it.
+// The caller closes the returned file.
+func OpenFile(path string) (*Input, *os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s is a directory", path)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return &Input{Name: path, R: f, ReaderAt: f, Size: st.Size(), SHA256: hex.EncodeToString(h.Sum(nil))}, f, nil
+}
+
+// Walk lists the files to import for the paths given: files as they are,
+// directories recursively (hidden files and folders skipped), in a stable
+// order.
+func Walk(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if path != p && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.Type().IsRegular() {
+				out = append(out, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
