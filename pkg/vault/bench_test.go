@@ -74,7 +74,7 @@ func BenchmarkBaseline(b *testing.B) {
 				err := v.db.Update(func(tx *bolt.Tx) error {
 					rb := tx.Bucket([]byte{bucketRecords})
 					for j := range recs {
-						id := []byte(recs[j].ID)
+						id := keyOf(recs[j].ID)
 						if err := rb.Put(id, v.keys.seal(bucketRecords, id, encodeRecord(&recs[j]))); err != nil {
 							return err
 						}

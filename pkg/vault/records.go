@@ -79,6 +79,7 @@ func (v *Vault) add(recs []record.Record, dry bool) ([]AddResult, error) {
 	err := txn(func(tx *bolt.Tx) error {
 		rb, xb, fb, cb := v.buckets(tx)
 		seen := make(map[string]string)
+		seq := cb.Sequence()
 		for i, p := range prep {
 			results[i] = AddResult{ID: p.rec.ID}
 			if p.fp != nil {
@@ -98,10 +99,7 @@ func (v *Vault) add(recs []record.Record, dry bool) ([]AddResult, error) {
 			if dry {
 				continue
 			}
-			seq, err := cb.NextSequence()
-			if err != nil {
-				return err
-			}
+			seq++
 			p.rec.Seq = seq
 			if err := rb.Put(p.id, v.keys.seal(bucketRecords, p.id, encodeRecord(p.rec))); err != nil {
 				return err
@@ -118,7 +116,10 @@ func (v *Vault) add(recs []record.Record, dry bool) ([]AddResult, error) {
 				return err
 			}
 		}
-		return nil
+		if dry {
+			return nil
+		}
+		return cb.SetSequence(seq)
 	})
 	if err != nil {
 		return nil, err

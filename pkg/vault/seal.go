@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash"
+	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -26,6 +28,9 @@ type keyring struct {
 	aead    cipher.AEAD
 	index   []byte // HMAC key for the kind index
 	finger  []byte // HMAC key for dedup fingerprints
+
+	kinds  sync.Map  // kind -> index prefix, cached
+	fpMACs sync.Pool // of hash.Hash: HMAC-SHA256 under finger
 }
 
 func deriveKeyring(vaultKey []byte, vaultID [16]byte, term uint32) (*keyring, error) {
@@ -49,7 +54,9 @@ func deriveKeyring(vaultKey []byte, vaultID [16]byte, term uint32) (*keyring, er
 	if err != nil {
 		return nil, err
 	}
-	return &keyring{vaultID: vaultID, term: term, aead: aead, index: idx, finger: fp}, nil
+	k := &keyring{vaultID: vaultID, term: term, aead: aead, index: idx, finger: fp}
+	k.fpMACs.New = func() any { return hmac.New(sha256.New, k.finger) }
+	return k, nil
 }
 
 func (k *keyring) wipe() {
@@ -115,10 +122,20 @@ func mac(key []byte, parts ...[]byte) []byte {
 
 // kindPrefix is the 8-byte index prefix for a record kind.
 func (k *keyring) kindPrefix(kind string) []byte {
-	return mac(k.index, []byte("kind"), []byte(kind))[:8]
+	if p, ok := k.kinds.Load(kind); ok {
+		return p.([]byte)
+	}
+	p := mac(k.index, []byte("kind"), []byte(kind))[:8]
+	k.kinds.Store(kind, p)
+	return p
 }
 
-// fingerprint keys a record's dedup input.
+// fingerprint keys a record's dedup input: 128 bits of HMAC-SHA256.
 func (k *keyring) fingerprint(input []byte) []byte {
-	return mac(k.finger, input)[:16]
+	h := k.fpMACs.Get().(hash.Hash)
+	h.Reset()
+	h.Write(input)
+	sum := h.Sum(nil)[:16]
+	k.fpMACs.Put(h)
+	return sum
 }
