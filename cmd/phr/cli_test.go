@@ -371,3 +371,20 @@ func TestDamagedVault(t *testing.T) {
 		t.Fatalf("missing vault: exit %d %q", code, errOut)
 	}
 }
+
+func TestInitNoDevice(t *testing.T) {
+	c := newCLI(t)
+	c.env["PHR_PASSPHRASE"] = testPassphrase
+	c.ok("init", "--no-device")
+	if _, err := os.Stat(filepath.Join(c.env["PHR_CONFIG_DIR"], "device-identity.txt")); err == nil {
+		t.Fatal("--no-device wrote a device identity")
+	}
+	c.ok("log", "symptom", "cough")
+	delete(c.env, "PHR_PASSPHRASE")
+	if code, _, errOut := c.run("list"); code != 1 || !strings.Contains(errOut, "no key") {
+		t.Fatalf("list without a key: %d %q", code, errOut)
+	}
+	if code, _, _ := c.run("init", "--no-device", "--no-passphrase", "--vault", filepath.Join(c.dir, "x.phr")); code != 2 {
+		t.Fatalf("init with no slots but recovery: exit %d", code)
+	}
+}

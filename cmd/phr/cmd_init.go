@@ -18,6 +18,7 @@ type initOptions struct {
 	name         string
 	birthDate    string
 	noPassphrase bool
+	noDevice     bool
 }
 
 func newInitCommand(g *globals) *cobra.Command {
@@ -34,6 +35,7 @@ recovery code that it prints once. It never touches an existing vault.`,
 	cmd.Flags().StringVar(&o.name, "name", "", "your name, for the Patient record and shares")
 	cmd.Flags().StringVar(&o.birthDate, "birth-date", "", "your date of birth (YYYY-MM-DD)")
 	cmd.Flags().BoolVar(&o.noPassphrase, "no-passphrase", false, "no passphrase slot: only this device and the recovery code open the vault")
+	cmd.Flags().BoolVar(&o.noDevice, "no-device", false, "no device slot: every command asks for the passphrase (for machines without disk encryption)")
 	return cmd
 }
 
@@ -71,17 +73,22 @@ func runInit(g *globals, o initOptions) error {
 		}
 		slots = append(slots, vault.SlotSpec{Kind: vault.SlotPassphrase, Label: "passphrase", Passphrase: pass})
 	}
-	idPath := deviceIdentityPath(g.env)
-	recipient, created, err := deviceRecipient(idPath)
-	if err != nil {
-		return err
+	if o.noPassphrase && o.noDevice {
+		return usagef("--no-passphrase and --no-device together leave only the recovery code")
 	}
-	host, _ := os.Hostname()
+	idPath := deviceIdentityPath(g.env)
+	created := false
+	if !o.noDevice {
+		recipient, made, err := deviceRecipient(idPath)
+		if err != nil {
+			return err
+		}
+		created = made
+		host, _ := os.Hostname()
+		slots = append(slots, vault.SlotSpec{Kind: vault.SlotDevice, Label: "device " + host, Recipients: []age.Recipient{recipient}})
+	}
 	code := vault.NewRecoveryCode()
-	slots = append(slots,
-		vault.SlotSpec{Kind: vault.SlotDevice, Label: "device " + host, Recipients: []age.Recipient{recipient}},
-		vault.SlotSpec{Kind: vault.SlotRecovery, Label: "recovery code", RecoveryCode: code},
-	)
+	slots = append(slots, vault.SlotSpec{Kind: vault.SlotRecovery, Label: "recovery code", RecoveryCode: code})
 	v, err := vault.Create(path, slots, nil)
 	if err != nil {
 		if errors.Is(err, vault.ErrExists) {
@@ -101,13 +108,20 @@ func runInit(g *globals, o initOptions) error {
 		return err
 	}
 	if g.json {
-		return printJSON(g.stdout, map[string]any{"vault": path, "identity": idPath, "identityCreated": created, "recoveryCode": code, "patientId": pat.ID})
+		out := map[string]any{"vault": path, "recoveryCode": code, "patientId": pat.ID}
+		if !o.noDevice {
+			out["identity"], out["identityCreated"] = idPath, created
+		}
+		return printJSON(g.stdout, out)
 	}
 	w := g.stdout
 	fmt.Fprintf(w, "Created vault %s\n", displayPath(path))
-	if created {
+	switch {
+	case o.noDevice:
+		fmt.Fprintln(w, "No device key: every command will ask for the passphrase")
+	case created:
 		fmt.Fprintf(w, "Created this device's key %s (keep it private; it opens the vault without a passphrase)\n", displayPath(idPath))
-	} else {
+	default:
 		fmt.Fprintf(w, "This device's key %s opens it\n", displayPath(idPath))
 	}
 	fmt.Fprintf(w, "\nRecovery code (shown only now; write it down and keep it somewhere safe):\n\n    %s\n\n", code)

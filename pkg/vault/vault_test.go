@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -501,4 +502,39 @@ func TestSlots(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.Close()
+}
+
+func TestResolve(t *testing.T) {
+	tv := newTestVault(t)
+	var recs []record.Record
+	for i := 0; i < 300; i++ {
+		recs = append(recs, must(t)(record.NewNote(record.Common{}, fmt.Sprint("n", i), time.Time{})))
+	}
+	tv.Add(recs)
+	for _, r := range recs[:20] {
+		got, err := tv.Resolve(r.ID[:8])
+		if err != nil || got != r.ID {
+			t.Fatalf("Resolve(%s) = %s, %v", r.ID[:8], got, err)
+		}
+		if got, err := tv.Resolve(strings.ToUpper(r.ID)); err != nil || got != r.ID {
+			t.Fatalf("Resolve(full upper) = %s, %v", got, err)
+		}
+	}
+	if _, err := tv.Resolve("abc"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("3-char prefix = %v, want ErrNotFound", err)
+	}
+	if _, err := tv.Resolve("zzzzzzzzzzzzzzzz"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown = %v", err)
+	}
+	// Two IDs with a common 4-char prefix are ambiguous at 4 chars.
+	seen := map[string]string{}
+	for _, r := range recs {
+		if other, ok := seen[r.ID[:4]]; ok && other != r.ID {
+			if _, err := tv.Resolve(r.ID[:4]); !errors.Is(err, ErrAmbiguous) {
+				t.Errorf("shared prefix %s = %v, want ErrAmbiguous", r.ID[:4], err)
+			}
+			break
+		}
+		seen[r.ID[:4]] = r.ID
+	}
 }
