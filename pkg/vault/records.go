@@ -41,8 +41,8 @@ func (v *Vault) DryAdd(recs []record.Record) ([]AddResult, error) {
 func (v *Vault) add(recs []record.Record, dry bool) ([]AddResult, error) {
 	now := v.now().UTC()
 	type prepared struct {
-		id, fp []byte
-		rec    *record.Record
+		id, fpIn, fp []byte
+		rec          *record.Record
 	}
 	prep := make([]prepared, len(recs))
 	for i := range recs {
@@ -66,10 +66,7 @@ func (v *Vault) add(recs []record.Record, dry bool) ([]AddResult, error) {
 		r.UpdatedAt = now
 		r.Version = 1
 		r.Deleted = false
-		prep[i] = prepared{id: keyOf(r.ID), rec: r}
-		if in := record.FingerprintInput(r); in != nil {
-			prep[i].fp = v.keys.fingerprint(in)
-		}
+		prep[i] = prepared{id: keyOf(r.ID), rec: r, fpIn: record.FingerprintInput(r)}
 	}
 	results := make([]AddResult, len(recs))
 	txn := v.update
@@ -80,8 +77,12 @@ func (v *Vault) add(recs []record.Record, dry bool) ([]AddResult, error) {
 		rb, xb, fb, cb := v.buckets(tx)
 		seen := make(map[string]string)
 		seq := cb.Sequence()
-		for i, p := range prep {
+		for i := range prep {
+			p := &prep[i]
 			results[i] = AddResult{ID: p.rec.ID}
+			if p.fpIn != nil {
+				p.fp = v.keys.fingerprint(p.fpIn)
+			}
 			if p.fp != nil {
 				if old := fb.Get(p.fp); old != nil {
 					results[i] = AddResult{ID: idOf(old), Duplicate: true}

@@ -106,6 +106,9 @@ type storedSlot struct {
 type slotInfo struct {
 	Label   string    `json:"label"`
 	Created time.Time `json:"created"`
+	// Recipients are a device slot's age recipients (public keys), kept so
+	// that Rotate can wrap a new vault key for the same devices.
+	Recipients []string `json:"recipients,omitempty"`
 }
 
 func wrapKey(vaultKey []byte, spec SlotSpec) ([]byte, error) {
@@ -213,13 +216,23 @@ func newSlotID() string {
 }
 
 func (v *Vault) encodeSlot(id string, spec SlotSpec, vaultKey []byte, keys *keyring) ([]byte, error) {
+	info := slotInfo{Label: spec.Label, Created: v.now().UTC()}
+	for _, r := range spec.Recipients {
+		if s, ok := r.(fmt.Stringer); ok {
+			info.Recipients = append(info.Recipients, s.String())
+		}
+	}
+	return encodeSlotInfo(id, spec, info, vaultKey, keys)
+}
+
+func encodeSlotInfo(id string, spec SlotSpec, info slotInfo, vaultKey []byte, keys *keyring) ([]byte, error) {
 	wrapped, err := wrapKey(vaultKey, spec)
 	if err != nil {
 		return nil, err
 	}
-	info, err := json.Marshal(slotInfo{Label: spec.Label, Created: v.now().UTC()})
+	pt, err := json.Marshal(info)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(storedSlot{V: 1, Kind: spec.Kind, Age: wrapped, Info: keys.seal(bucketSlots, []byte(id), info)})
+	return json.Marshal(storedSlot{V: 1, Kind: spec.Kind, Age: wrapped, Info: keys.seal(bucketSlots, []byte(id), pt)})
 }

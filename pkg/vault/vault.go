@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -66,6 +67,9 @@ func (o *Options) boltOptions() *bolt.Options {
 // Vault is an open, unlocked vault. Its methods are safe for concurrent
 // use.
 type Vault struct {
+	// mu guards keys and vaultKey: transactions hold it for reading,
+	// Rotate for writing.
+	mu       sync.RWMutex
 	db       *bolt.DB
 	path     string
 	id       [16]byte
@@ -327,12 +331,21 @@ func (v *Vault) unlock(secret Secret) error {
 // view and update run bbolt transactions, turning panics and memory faults
 // from a damaged file into ErrCorrupt.
 func (v *Vault) view(fn func(*bolt.Tx) error) (err error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverCorrupt(&err)
 	return v.db.View(fn)
 }
 
 func (v *Vault) update(fn func(*bolt.Tx) error) (err error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.updateLocked(fn)
+}
+
+// updateLocked runs a write transaction; the caller holds mu.
+func (v *Vault) updateLocked(fn func(*bolt.Tx) error) (err error) {
 	if v.readOnly {
 		return ErrReadOnly
 	}
@@ -349,6 +362,8 @@ func recoverCorrupt(err *error) {
 
 // Close forgets the key and closes the file.
 func (v *Vault) Close() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	if v.keys != nil {
 		v.keys.wipe()
 	}
@@ -389,11 +404,11 @@ func (v *Vault) Slots() ([]Slot, error) {
 // AddSlot wraps the vault key in a new slot.
 func (v *Vault) AddSlot(spec SlotSpec) (Slot, error) {
 	id := newSlotID()
-	enc, err := v.encodeSlot(id, spec, v.vaultKey, v.keys)
-	if err != nil {
-		return Slot{}, err
-	}
-	err = v.update(func(tx *bolt.Tx) error {
+	err := v.update(func(tx *bolt.Tx) error {
+		enc, err := v.encodeSlot(id, spec, v.vaultKey, v.keys)
+		if err != nil {
+			return err
+		}
 		return tx.Bucket([]byte{bucketSlots}).Put([]byte(id), enc)
 	})
 	return Slot{ID: id, Kind: spec.Kind, Label: spec.Label}, err
@@ -433,4 +448,38 @@ func (v *Vault) SetSetting(name string, value []byte) error {
 	return v.update(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte{bucketSettings}).Put([]byte(name), v.keys.seal(bucketSettings, []byte(name), value))
 	})
+}
+
+// ReplaceSlots removes every slot of spec.Kind and adds spec in their
+// place, in one transaction: changing the passphrase, or making a new
+// recovery code (the old one stops working).
+func (v *Vault) ReplaceSlots(spec SlotSpec) (Slot, error) {
+	id := newSlotID()
+	err := v.update(func(tx *bolt.Tx) error {
+		enc, err := v.encodeSlot(id, spec, v.vaultKey, v.keys)
+		if err != nil {
+			return err
+		}
+		b := tx.Bucket([]byte{bucketSlots})
+		var old [][]byte
+		if err := b.ForEach(func(k, val []byte) error {
+			var st storedSlot
+			if err := json.Unmarshal(val, &st); err != nil {
+				return fmt.Errorf("%w: key slot", ErrCorrupt)
+			}
+			if st.Kind == spec.Kind {
+				old = append(old, append([]byte(nil), k...))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return b.Put([]byte(id), enc)
+	})
+	return Slot{ID: id, Kind: spec.Kind, Label: spec.Label}, err
 }

@@ -1,0 +1,233 @@
+package vault
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/record"
+	bolt "go.etcd.io/bbolt"
+)
+
+// RotateOptions are the secrets Rotate needs to wrap the new vault key for
+// slots whose secret the vault does not know.
+type RotateOptions struct {
+	// Passphrase is the passphrase of the passphrase slots. Required if
+	// the vault has any; they all get it.
+	Passphrase string
+	// RecoveryCode is the new recovery code (see NewRecoveryCode). Required
+	// if the vault has a recovery slot: the old code stops working.
+	RecoveryCode string
+
+	// failAfter, when positive, makes Rotate fail after resealing that many
+	// records: a test hook for interrupted rotations.
+	failAfter int
+}
+
+// errInjected is the failure the failAfter hook injects.
+var errInjected = errors.New("injected failure")
+
+// Rotate makes a new vault key: it reseals every record, setting and slot
+// label, rebuilds the HMAC-keyed indexes, and wraps the new key in every
+// slot (device slots for the same recipients; passphrase slots with
+// opts.Passphrase; the recovery slot with opts.RecoveryCode). All of it
+// happens in one bbolt transaction, so an interrupted rotation leaves the
+// vault exactly as it was, under the old key, and a completed one leaves it
+// under the new key only. The transaction holds the whole vault's new
+// pages in memory: about the size of the vault file.
+func (v *Vault) Rotate(opts RotateOptions) error {
+	newKey := make([]byte, 32)
+	if _, err := rand.Read(newKey); err != nil {
+		return err
+	}
+	var committed bool
+	defer func() {
+		if !committed {
+			clear(newKey)
+		}
+	}()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var newKeys *keyring
+	err := v.updateLocked(func(tx *bolt.Tx) error {
+		m := tx.Bucket([]byte{bucketMeta})
+		term := binary.BigEndian.Uint32(m.Get([]byte("term"))) + 1
+		var err error
+		if newKeys, err = deriveKeyring(newKey, v.id, term); err != nil {
+			return err
+		}
+		if err := v.rewrapSlots(tx, newKey, newKeys, opts); err != nil {
+			return err
+		}
+		if err := v.resealSettings(tx, newKeys); err != nil {
+			return err
+		}
+		if err := v.resealRecords(tx, newKeys, opts.failAfter); err != nil {
+			return err
+		}
+		var tb [4]byte
+		binary.BigEndian.PutUint32(tb[:], term)
+		return m.Put([]byte("term"), tb[:])
+	})
+	if err != nil {
+		return err
+	}
+	committed = true
+	old := v.keys
+	v.keys, v.vaultKey = newKeys, newKey
+	old.wipe()
+	return nil
+}
+
+func (v *Vault) rewrapSlots(tx *bolt.Tx, newKey []byte, newKeys *keyring, opts RotateOptions) error {
+	sb := tx.Bucket([]byte{bucketSlots})
+	type entry struct {
+		id   string
+		kind SlotKind
+		info slotInfo
+	}
+	var slots []entry
+	err := sb.ForEach(func(k, val []byte) error {
+		var st storedSlot
+		if err := json.Unmarshal(val, &st); err != nil {
+			return fmt.Errorf("%w: key slot", ErrCorrupt)
+		}
+		pt, err := v.keys.open(bucketSlots, k, st.Info)
+		if err != nil {
+			return err
+		}
+		var info slotInfo
+		if err := json.Unmarshal(pt, &info); err != nil {
+			return fmt.Errorf("%w: key slot", ErrCorrupt)
+		}
+		slots = append(slots, entry{string(k), st.Kind, info})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, s := range slots {
+		spec := SlotSpec{Kind: s.kind, Label: s.info.Label}
+		switch s.kind {
+		case SlotPassphrase:
+			if opts.Passphrase == "" {
+				return errors.New("rotate: the vault has a passphrase slot: give the passphrase")
+			}
+			spec.Passphrase = opts.Passphrase
+		case SlotRecovery:
+			if opts.RecoveryCode == "" {
+				return errors.New("rotate: the vault has a recovery slot: give a new recovery code")
+			}
+			spec.RecoveryCode = opts.RecoveryCode
+		case SlotDevice:
+			if len(s.info.Recipients) == 0 {
+				return fmt.Errorf("rotate: device slot %s has no recorded recipient; remove it and add the device again", s.id)
+			}
+			rs, err := age.ParseRecipients(strings.NewReader(strings.Join(s.info.Recipients, "\n")))
+			if err != nil {
+				return fmt.Errorf("rotate: device slot %s: %w", s.id, err)
+			}
+			spec.Recipients = rs
+		}
+		enc, err := encodeSlotInfo(s.id, spec, s.info, newKey, newKeys)
+		if err != nil {
+			return err
+		}
+		if err := sb.Put([]byte(s.id), enc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *Vault) resealSettings(tx *bolt.Tx, newKeys *keyring) error {
+	b := tx.Bucket([]byte{bucketSettings})
+	type kv struct{ k, v []byte }
+	var all []kv
+	err := b.ForEach(func(k, val []byte) error {
+		pt, err := v.keys.open(bucketSettings, k, val)
+		if err != nil {
+			return fmt.Errorf("setting: %w", err)
+		}
+		all = append(all, kv{append([]byte(nil), k...), pt})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range all {
+		if err := b.Put(e.k, newKeys.seal(bucketSettings, e.k, e.v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resealRecords reseals every record under newKeys and rebuilds the kind
+// index and fingerprints under the new HMAC keys.
+func (v *Vault) resealRecords(tx *bolt.Tx, newKeys *keyring, failAfter int) error {
+	rb, _, _, _ := v.buckets(tx)
+	for _, name := range []byte{bucketIndex, bucketFinger} {
+		if err := tx.DeleteBucket([]byte{name}); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket([]byte{name}); err != nil {
+			return err
+		}
+	}
+	xb, fb := tx.Bucket([]byte{bucketIndex}), tx.Bucket([]byte{bucketFinger})
+	var keys [][]byte
+	if err := rb.ForEach(func(k, _ []byte) error {
+		keys = append(keys, append([]byte(nil), k...))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for i, k := range keys {
+		if failAfter > 0 && i == failAfter {
+			return errInjected
+		}
+		r, err := v.load(rb, k)
+		if err != nil {
+			return err
+		}
+		if err := rb.Put(k, newKeys.seal(bucketRecords, k, encodeRecord(&r))); err != nil {
+			return err
+		}
+		if err := putIndexes(xb, fb, newKeys, &r, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putIndexes writes a record's kind index entry (live records) and its
+// fingerprint (records that have one, tombstones included).
+func putIndexes(xb, fb *bolt.Bucket, keys *keyring, r *record.Record, key []byte) error {
+	if !r.Deleted {
+		if err := xb.Put(append(append([]byte(nil), keys.kindPrefix(r.Kind)...), key...), nil); err != nil {
+			return err
+		}
+	}
+	if fp := fingerprintOf(keys, r); fp != nil {
+		return fb.Put(fp, key)
+	}
+	return nil
+}
+
+// fingerprintOf returns a record's keyed fingerprint, or nil. Tombstones
+// have no resource; their fingerprint cannot be recomputed and is lost by
+// a rebuild (re-importing the file brings the record back).
+func fingerprintOf(keys *keyring, r *record.Record) []byte {
+	if r.Deleted {
+		return nil
+	}
+	if in := record.FingerprintInput(r); in != nil {
+		return keys.fingerprint(in)
+	}
+	return nil
+}
