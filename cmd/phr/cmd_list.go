@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +18,7 @@ type listOptions struct {
 	source       string
 	limit        int
 	oldest       bool
+	group        bool
 }
 
 func (o *listOptions) addFlags(cmd *cobra.Command) {
@@ -64,11 +66,81 @@ or any FHIR resource type in lower case (careplan, claim, ...).`,
 			if err != nil {
 				return err
 			}
+			if o.group {
+				return g.listGroups(q)
+			}
 			return g.listRecords(q)
 		},
 	}
 	o.addFlags(cmd)
+	cmd.Flags().BoolVar(&o.group, "group", false, "one line per fact: the same medication, result or condition from several sources grouped")
 	return cmd
+}
+
+// group is records that say the same thing, from one or more sources.
+type group struct {
+	Kind    string   `json:"type"`
+	Display string   `json:"display"`
+	Date    string   `json:"date"`
+	Sources []string `json:"sources"`
+	IDs     []string `json:"ids"`
+}
+
+// groupRecords groups records of the same kind, display text (ignoring
+// case and spacing) and clinical day. Records are in list order; groups
+// keep the order of their first record.
+func groupRecords(recs []record.Record) []*group {
+	var out []*group
+	byKey := map[string]*group{}
+	for _, r := range recs {
+		day := ""
+		if !r.Date.IsZero() {
+			day = r.Date.UTC().Format("2006-01-02")
+		}
+		key := r.Kind + "\x00" + strings.ToLower(strings.Join(strings.Fields(r.Display), " ")) + "\x00" + day
+		gr, ok := byKey[key]
+		if !ok {
+			gr = &group{Kind: r.Kind, Display: r.Display, Date: day}
+			byKey[key] = gr
+			out = append(out, gr)
+		}
+		src := r.Provenance.Source()
+		if !slices.Contains(gr.Sources, src) {
+			gr.Sources = append(gr.Sources, src)
+		}
+		gr.IDs = append(gr.IDs, r.ID)
+	}
+	return out
+}
+
+func (g *globals) listGroups(q vault.Query) error {
+	v, err := g.openVault(true)
+	if err != nil {
+		return err
+	}
+	recs, err := v.List(q)
+	v.Close()
+	if err != nil {
+		return err
+	}
+	groups := groupRecords(recs)
+	if g.json {
+		return printJSON(g.stdout, groups)
+	}
+	if len(groups) == 0 {
+		fmt.Fprintln(g.stdout, "No records.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATE\tTYPE\tWHAT\tSOURCES\tIDS")
+	for _, gr := range groups {
+		d := gr.Date
+		if d == "" {
+			d = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d, gr.Kind, clip(gr.Display, 60), clip(strings.Join(gr.Sources, ", "), 40), strings.Join(gr.IDs, " "))
+	}
+	return tw.Flush()
 }
 
 func newSearchCommand(g *globals) *cobra.Command {

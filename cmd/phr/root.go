@@ -116,9 +116,21 @@ browse, search and share them. Nothing in the vault is readable without your key
 		newRmCommand(g),
 		newVersionCommand(g),
 		newDemoCommand(g),
+		newKeyCommand(g),
+		newPasswdCommand(g),
+		newBackupCommand(g),
+		newRestoreCommand(g),
+		newCheckCommand(g),
+		newExportCommand(g),
 	)
+	for _, c := range moreCommands {
+		cmd.AddCommand(c(g))
+	}
 	return &rootCommand{cmd}
 }
+
+// moreCommands are commands registered by files of their own (init).
+var moreCommands []func(*globals) *cobra.Command
 
 type rootCommand struct{ *cobra.Command }
 

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -482,4 +483,35 @@ func (v *Vault) ReplaceSlots(spec SlotSpec) (Slot, error) {
 		return b.Put([]byte(id), enc)
 	})
 	return Slot{ID: id, Kind: spec.Kind, Label: spec.Label}, err
+}
+
+// Opens reports whether secret opens one of this vault's slots, without
+// reopening the file (which this process holds).
+func (v *Vault) Opens(secret Secret) (bool, error) {
+	var slots []storedSlot
+	err := v.view(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte{bucketSlots}).ForEach(func(_, val []byte) error {
+			var st storedSlot
+			if err := json.Unmarshal(val, &st); err != nil {
+				return fmt.Errorf("%w: key slot", ErrCorrupt)
+			}
+			slots = append(slots, st)
+			return nil
+		})
+	})
+	if err != nil {
+		return false, err
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	for _, st := range slots {
+		key, err := secret.unwrap(st)
+		if err != nil {
+			return false, err
+		}
+		if key != nil && subtle.ConstantTimeCompare(key, v.vaultKey) == 1 {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -1,0 +1,299 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/vault"
+	"github.com/spf13/cobra"
+)
+
+type backupOptions struct {
+	out        string
+	recipients []string
+	passphrase bool
+	tombstones bool
+}
+
+func newBackupCommand(g *globals) *cobra.Command {
+	var o backupOptions
+	cmd := &cobra.Command{
+		Use:   "backup -o FILE.age (--recipient age1... | --passphrase)",
+		Short: "Write an encrypted, portable snapshot of the vault (a standard age file)",
+		Long: `backup writes every record (with its provenance) to an age file that the
+stock age tool can decrypt; inside is gzip-compressed JSON Lines (see
+docs/backup.md). Encrypt it to an age recipient you keep elsewhere (a second
+device, a hardware key through an age plugin) or to a backup passphrase
+(PHR_BACKUP_PASSPHRASE or a prompt). The vault can stay in use meanwhile.`,
+		Example: `  phr backup -o phr-2026-11-24.age --recipient age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq
+  phr backup -o phr.age --passphrase`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBackup(g, o) },
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.out, "output", "o", "", "the backup file to write (required)")
+	f.StringArrayVar(&o.recipients, "recipient", nil, "age recipient to encrypt to (repeatable)")
+	f.BoolVar(&o.passphrase, "passphrase", false, "encrypt with a backup passphrase instead")
+	f.BoolVar(&o.tombstones, "tombstones", false, "include deleted records' tombstones")
+	cmd.AddCommand(newBackupVerifyCommand(g))
+	return cmd
+}
+
+func (g *globals) backupPassphrase(confirm bool) (string, error) {
+	if p := g.env("PHR_BACKUP_PASSPHRASE"); p != "" {
+		return p, nil
+	}
+	p, err := g.prompt("Backup passphrase: ")
+	if err != nil {
+		return "", usagef("no backup passphrase: set PHR_BACKUP_PASSPHRASE or run in a terminal")
+	}
+	if confirm {
+		again, err := g.prompt("Repeat backup passphrase: ")
+		if err != nil {
+			return "", err
+		}
+		if again != p {
+			return "", usagef("the passphrases do not match")
+		}
+	}
+	return p, nil
+}
+
+func runBackup(g *globals, o backupOptions) error {
+	if o.out == "" {
+		return usagef("-o FILE is required")
+	}
+	if (len(o.recipients) > 0) == o.passphrase {
+		return usagef("give --recipient age1... or --passphrase (one of them)")
+	}
+	var rs []age.Recipient
+	if o.passphrase {
+		p, err := g.backupPassphrase(true)
+		if err != nil {
+			return err
+		}
+		if len([]rune(p)) < 8 {
+			return usagef("the backup passphrase must have at least 8 characters")
+		}
+		r, err := age.NewScryptRecipient(p)
+		if err != nil {
+			return err
+		}
+		r.SetWorkFactor(vault.ScryptWorkFactor)
+		rs = append(rs, r)
+	} else {
+		parsed, err := age.ParseRecipients(strings.NewReader(strings.Join(o.recipients, "\n")))
+		if err != nil {
+			return usagef("--recipient: %v", err)
+		}
+		rs = parsed
+	}
+	if _, err := os.Lstat(o.out); err == nil {
+		return fmt.Errorf("%s exists; not overwriting it", o.out)
+	}
+	v, err := g.openVault(true)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	tmp := filepath.Join(filepath.Dir(o.out), "."+filepath.Base(o.out)+".partial")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	n, err := v.Backup(f, rs, o.tombstones)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp, o.out) // never replaces an existing file
+	}
+	os.Remove(tmp)
+	if err != nil {
+		return err
+	}
+	st, _ := os.Stat(o.out)
+	if g.json {
+		return printJSON(g.stdout, map[string]any{"file": o.out, "records": n, "bytes": st.Size()})
+	}
+	fmt.Fprintf(g.stdout, "Backed up %d records to %s (%s)\n", n, o.out, humanBytes(st.Size()))
+	return nil
+}
+
+// backupIdentities are the identities to try on a backup: --identity or
+// PHR_IDENTITY, this device's identity, and a backup passphrase.
+func (g *globals) backupIdentities() ([]age.Identity, error) {
+	var ids []age.Identity
+	idFile := g.identity
+	if idFile == "" {
+		idFile = g.env("PHR_IDENTITY")
+	}
+	if idFile != "" {
+		parsed, err := readIdentities(idFile)
+		if err != nil {
+			return nil, err
+		}
+		return parsed, nil
+	}
+	if parsed, err := readIdentities(deviceIdentityPath(g.env)); err == nil {
+		ids = append(ids, parsed...)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if p, err := g.backupPassphrase(false); err == nil {
+		id, err := age.NewScryptIdentity(p)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	} else if len(ids) == 0 {
+		return nil, err
+	}
+	return ids, nil
+}
+
+func newBackupVerifyCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify FILE.age",
+		Short: "Decrypt and check a backup completely, without restoring it",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ids, err := g.backupIdentities()
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(a[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			b, err := vault.VerifyBackup(f, ids...)
+			if err != nil {
+				return fmt.Errorf("%s: %w", a[0], err)
+			}
+			if g.json {
+				return printJSON(g.stdout, map[string]any{"file": a[0], "ok": true, "records": b.Trailer.Records, "created": b.Header.Created})
+			}
+			fmt.Fprintf(g.stdout, "%s: OK, %d records, made %s\n", a[0], b.Trailer.Records, b.Header.Created.Local().Format("2006-01-02 15:04"))
+			return nil
+		},
+	}
+}
+
+func newRestoreCommand(g *globals) *cobra.Command {
+	var into string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "restore FILE.age [--into PATH] [--force]",
+		Short: "Rebuild a vault from a backup, with new keys for this device",
+		Long: `restore reads a backup (decrypted with --identity / PHR_IDENTITY, this
+device's key, or the backup passphrase from PHR_BACKUP_PASSPHRASE or a
+prompt) into a new vault with a fresh vault key, a passphrase slot
+(PHR_PASSPHRASE or a prompt), this device's key and a new recovery code.
+An existing vault is replaced only with --force, and is then kept beside the
+new one until you delete it.`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			path := into
+			if path == "" {
+				path = g.path()
+			}
+			if _, err := os.Lstat(path); err == nil && !force {
+				return fmt.Errorf("a vault exists at %s; give --force to replace it (it is kept aside) or --into another path", path)
+			}
+			ids, err := g.backupIdentities()
+			if err != nil {
+				return err
+			}
+			pass := g.env("PHR_PASSPHRASE")
+			if pass == "" {
+				if pass, err = g.newPassphrase(); err != nil {
+					return err
+				}
+			}
+			recipient, _, err := deviceRecipient(deviceIdentityPath(g.env))
+			if err != nil {
+				return err
+			}
+			code := vault.NewRecoveryCode()
+			host, _ := os.Hostname()
+			slots := []vault.SlotSpec{
+				{Kind: vault.SlotPassphrase, Label: "passphrase", Passphrase: pass},
+				{Kind: vault.SlotDevice, Label: "device " + host, Recipients: []age.Recipient{recipient}},
+				{Kind: vault.SlotRecovery, Label: "recovery code", RecoveryCode: code},
+			}
+			f, err := os.Open(a[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			kept, n, err := vault.Restore(f, ids, path, slots, force)
+			if err != nil {
+				return fmt.Errorf("%s: %w (nothing was written)", a[0], err)
+			}
+			if g.json {
+				return printJSON(g.stdout, map[string]any{"vault": path, "records": n, "kept": kept, "recoveryCode": code})
+			}
+			fmt.Fprintf(g.stdout, "Restored %d records into %s\n", n, displayPath(path))
+			if kept != "" {
+				fmt.Fprintf(g.stdout, "The vault it replaced is kept as %s\n", displayPath(kept))
+			}
+			fmt.Fprintf(g.stdout, "\nNew recovery code (shown only now; write it down):\n\n    %s\n", code)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&into, "into", "", "restore into this vault file (default: --vault)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing vault (kept aside)")
+	return cmd
+}
+
+func newCheckCommand(g *globals) *cobra.Command {
+	var repair bool
+	cmd := &cobra.Command{
+		Use:   "check [--repair]",
+		Short: "Verify every record's seal and the indexes; change nothing unless --repair",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := g.openVault(!repair)
+			if err != nil {
+				return err
+			}
+			rep, err := v.Check(repair)
+			v.Close()
+			if err != nil {
+				return err
+			}
+			if g.json {
+				if err := printJSON(g.stdout, rep); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(g.stdout, "%d records, %d tombstones, %d problems\n", rep.Records, rep.Tombstones, len(rep.Problems))
+				for _, p := range rep.Problems {
+					id := p.ID
+					if id == "" {
+						id = "-"
+					}
+					fmt.Fprintf(g.stdout, "  %s  %s\n", id, p.What)
+				}
+				if rep.Repaired {
+					fmt.Fprintln(g.stdout, "Indexes rebuilt; run phr check again to confirm.")
+				}
+			}
+			if !rep.OK() && !rep.Repaired {
+				return errors.New("the vault has problems (phr check --repair rebuilds the indexes)")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&repair, "repair", false, "rebuild the indexes and the changes feed from the records")
+	return cmd
+}

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/vault"
+	"github.com/spf13/cobra"
+)
+
+func newKeyCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Manage the ways into the vault: passphrases, devices, the recovery code, the vault key",
+		Args:  args(cobra.NoArgs),
+	}
+	cmd.AddCommand(newKeyListCommand(g), newKeyAddDeviceCommand(g), newKeyAddPassphraseCommand(g),
+		newKeyRemoveCommand(g), newKeyRecoveryCommand(g), newKeyRotateCommand(g))
+	return cmd
+}
+
+func newKeyListCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List key slots (kind, label, created); never secrets",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := g.openVault(true)
+			if err != nil {
+				return err
+			}
+			slots, err := v.Slots()
+			v.Close()
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.stdout, slots)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "SLOT\tKIND\tLABEL\tCREATED")
+			for _, s := range slots {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Kind, s.Label, s.Created.Local().Format("2006-01-02 15:04"))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// newPassphrase reads a new passphrase from PHR_NEW_PASSPHRASE or, twice,
+// from the terminal.
+func (g *globals) newPassphrase() (string, error) {
+	p := g.env("PHR_NEW_PASSPHRASE")
+	if p == "" {
+		var err error
+		if p, err = g.prompt("New passphrase: "); err != nil {
+			return "", usagef("no new passphrase: set PHR_NEW_PASSPHRASE or run in a terminal")
+		}
+		again, err := g.prompt("Repeat new passphrase: ")
+		if err != nil {
+			return "", err
+		}
+		if again != p {
+			return "", usagef("the passphrases do not match")
+		}
+	}
+	if len([]rune(p)) < 8 {
+		return "", usagef("the passphrase must have at least 8 characters")
+	}
+	return p, nil
+}
+
+func newKeyAddDeviceCommand(g *globals) *cobra.Command {
+	var label, recipient, out string
+	cmd := &cobra.Command{
+		Use:   "add-device",
+		Short: "Let another device (or a hardware key) open the vault",
+		Long: `add-device adds a device slot. Give --recipient with the other device's age
+public key (age1..., or an age plugin recipient such as a hardware key), or
+--out FILE to make a new identity file to copy to that device.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (recipient == "") == (out == "") {
+				return usagef("give exactly one of --recipient age1... or --out FILE")
+			}
+			var rs []age.Recipient
+			var id *age.X25519Identity
+			if recipient != "" {
+				var err error
+				if rs, err = age.ParseRecipients(strings.NewReader(recipient)); err != nil || len(rs) != 1 {
+					return usagef("--recipient: not an age recipient")
+				}
+			} else {
+				if _, err := os.Lstat(out); err == nil {
+					return usagef("--out: %s exists; not overwriting it", out)
+				}
+				var err error
+				if id, err = age.GenerateX25519Identity(); err != nil {
+					return err
+				}
+				rs = []age.Recipient{id.Recipient()}
+			}
+			if label == "" {
+				label = "device added " + time.Now().Format("2006-01-02")
+			}
+			v, err := g.openVault(false)
+			if err != nil {
+				return err
+			}
+			defer v.Close()
+			if id != nil {
+				body := fmt.Sprintf("# phr device identity, created %s\n# public key: %s\n%s\n", time.Now().UTC().Format(time.RFC3339), id.Recipient(), id)
+				if err := writePrivate(out, []byte(body)); err != nil {
+					return err
+				}
+			}
+			s, err := v.AddSlot(vault.SlotSpec{Kind: vault.SlotDevice, Label: label, Recipients: rs})
+			if err != nil {
+				if out != "" {
+					os.Remove(out)
+				}
+				return err
+			}
+			if g.json {
+				return printJSON(g.stdout, s)
+			}
+			fmt.Fprintf(g.stdout, "Added device slot %s (%s)\n", s.ID, label)
+			if out != "" {
+				fmt.Fprintf(g.stdout, "Its identity is in %s: copy it to the device (PHR_IDENTITY or its config dir) and delete it here.\n", out)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&label, "label", "", "a name for the device")
+	cmd.Flags().StringVar(&recipient, "recipient", "", "the device's age recipient (age1...)")
+	cmd.Flags().StringVar(&out, "out", "", "write a new identity for the device to this file (0600)")
+	return cmd
+}
+
+func newKeyAddPassphraseCommand(g *globals) *cobra.Command {
+	var label string
+	cmd := &cobra.Command{
+		Use:   "add-passphrase",
+		Short: "Add another passphrase (PHR_NEW_PASSPHRASE or prompt)",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := g.newPassphrase()
+			if err != nil {
+				return err
+			}
+			v, err := g.openVault(false)
+			if err != nil {
+				return err
+			}
+			defer v.Close()
+			if label == "" {
+				label = "passphrase"
+			}
+			s, err := v.AddSlot(vault.SlotSpec{Kind: vault.SlotPassphrase, Label: label, Passphrase: p})
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(g.stdout, s)
+			}
+			fmt.Fprintf(g.stdout, "Added passphrase slot %s\n", s.ID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&label, "label", "", "a name for the passphrase")
+	return cmd
+}
+
+func newKeyRemoveCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove SLOT",
+		Short: "Remove a key slot (never the last one)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			v, err := g.openVault(false)
+			if err != nil {
+				return err
+			}
+			defer v.Close()
+			switch err := v.RemoveSlot(a[0]); {
+			case errors.Is(err, vault.ErrLastSlot):
+				return errors.New("that is the last key slot: removing it would lock you out; add another first")
+			case errors.Is(err, vault.ErrNotFound):
+				return fmt.Errorf("no key slot %s (see phr key list)", a[0])
+			case err != nil:
+				return err
+			}
+			fmt.Fprintf(g.stdout, "Removed key slot %s\n", a[0])
+			return nil
+		},
+	}
+}
+
+func newPasswdCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "passwd",
+		Short: "Change the passphrase (the new one from PHR_NEW_PASSPHRASE or a prompt)",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := g.newPassphrase()
+			if err != nil {
+				return err
+			}
+			v, err := g.openVault(false)
+			if err != nil {
+				return err
+			}
+			defer v.Close()
+			if _, err := v.ReplaceSlots(vault.SlotSpec{Kind: vault.SlotPassphrase, Label: "passphrase", Passphrase: p}); err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout, "Passphrase changed; the old one no longer opens the vault.")
+			return nil
+		},
+	}
+}
+
+func printRecovery(g *globals, code, what string) error {
+	if g.json {
+		return printJSON(g.stdout, map[string]string{"recoveryCode": code})
+	}
+	fmt.Fprintf(g.stdout, "%s\n\nNew recovery code (shown only now; write it down):\n\n    %s\n\nThe old recovery code no longer works.\n", what, code)
+	return nil
+}
+
+func newKeyRecoveryCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "recovery",
+		Short: "Make a new recovery code; the old one stops working",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := g.openVault(false)
+			if err != nil {
+				return err
+			}
+			defer v.Close()
+			code := vault.NewRecoveryCode()
+			if _, err := v.ReplaceSlots(vault.SlotSpec{Kind: vault.SlotRecovery, Label: "recovery code", RecoveryCode: code}); err != nil {
+				return err
+			}
+			return printRecovery(g, code, "Recovery code replaced.")
+		},
+	}
+}
+
+func newKeyRotateCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate",
+		Short: "Make a new vault key: reseal every record, rewrap every slot, new recovery code",
+		Long: `rotate replaces the vault key itself, for when you think the key (not just a
+passphrase) may have leaked. Every record is resealed and every slot
+rewrapped in one transaction: if it is interrupted, the vault is as it was.
+The passphrase (PHR_PASSPHRASE or a prompt) is needed to rewrap the
+passphrase slots; a new recovery code is printed.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := g.openVault(false)
+			if err != nil {
+				return err
+			}
+			defer v.Close()
+			slots, err := v.Slots()
+			if err != nil {
+				return err
+			}
+			var opts vault.RotateOptions
+			for _, s := range slots {
+				switch s.Kind {
+				case vault.SlotPassphrase:
+					if opts.Passphrase == "" {
+						if opts.Passphrase = g.env("PHR_PASSPHRASE"); opts.Passphrase == "" {
+							if opts.Passphrase, err = g.prompt("Passphrase: "); err != nil {
+								return usagef("rotate needs the passphrase: set PHR_PASSPHRASE or run in a terminal")
+							}
+						}
+					}
+				case vault.SlotRecovery:
+					opts.RecoveryCode = vault.NewRecoveryCode()
+				}
+			}
+			if opts.Passphrase != "" { // it must be the right one
+				if ok, err := v.Opens(vault.Passphrase(opts.Passphrase)); err != nil {
+					return err
+				} else if !ok {
+					return errors.New("wrong passphrase")
+				}
+			}
+			live, deleted, _ := v.Count()
+			if err := v.Rotate(opts); err != nil {
+				return err
+			}
+			what := fmt.Sprintf("New vault key: %d records resealed, %d slots rewrapped.", live+deleted, len(slots))
+			if opts.RecoveryCode == "" {
+				fmt.Fprintln(g.stdout, what)
+				return nil
+			}
+			return printRecovery(g, opts.RecoveryCode, what)
+		},
+	}
+}
+
