@@ -308,4 +308,3 @@ passphrase slots; a new recovery code is printed.`,
 		},
 	}
 }
-
