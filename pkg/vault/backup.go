@@ -269,7 +269,7 @@ func Restore(r io.Reader, identities []age.Identity, path string, slots []SlotSp
 		os.Remove(tmp)
 		return "", 0, err
 	}
-	batch := make([]record.Record, 0, 1000)
+	batch := make([]record.Record, 0, 10_000)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -325,6 +325,7 @@ func Restore(r io.Reader, identities []age.Identity, path string, slots []SlotSp
 func (v *Vault) restoreBatch(recs []record.Record) error {
 	return v.update(func(tx *bolt.Tx) error {
 		rb, xb, fb, cb := v.buckets(tx)
+		var ix indexWriter
 		for i := range recs {
 			r := &recs[i]
 			k := keyOf(r.ID)
@@ -339,13 +340,11 @@ func (v *Vault) restoreBatch(recs []record.Record) error {
 			if err := rb.Put(k, v.keys.seal(bucketRecords, k, encodeRecord(r))); err != nil {
 				return err
 			}
-			if err := putIndexes(xb, fb, v.keys, r, k); err != nil {
-				return err
-			}
+			ix.add(v.keys, r, k)
 			if err := cb.Put(seqKey(seq), k); err != nil {
 				return err
 			}
 		}
-		return nil
+		return ix.write(xb, fb)
 	})
 }

@@ -148,14 +148,13 @@ func (v *Vault) rebuild() error {
 		}
 		xb, fb, cb := tx.Bucket([]byte{bucketIndex}), tx.Bucket([]byte{bucketFinger}), tx.Bucket([]byte{bucketChanges})
 		var renumber [][]byte
+		var ix indexWriter
 		err := rb.ForEach(func(k, _ []byte) error {
 			r, err := v.load(rb, k)
 			if err != nil {
 				return nil // reported by Check; left as it is
 			}
-			if err := putIndexes(xb, fb, v.keys, &r, k); err != nil {
-				return err
-			}
+			ix.add(v.keys, &r, k)
 			if r.Seq == 0 || r.Seq > last || cb.Get(seqKey(r.Seq)) != nil {
 				renumber = append(renumber, append([]byte(nil), k...))
 				return nil
@@ -163,6 +162,9 @@ func (v *Vault) rebuild() error {
 			return cb.Put(seqKey(r.Seq), append([]byte(nil), k...))
 		})
 		if err != nil {
+			return err
+		}
+		if err := ix.write(xb, fb); err != nil {
 			return err
 		}
 		if err := cb.SetSequence(last); err != nil {

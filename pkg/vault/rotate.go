@@ -1,6 +1,8 @@
 package vault
 
 import (
+	"bytes"
+	"slices"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
@@ -187,6 +189,7 @@ func (v *Vault) resealRecords(tx *bolt.Tx, newKeys *keyring, failAfter int) erro
 	}); err != nil {
 		return err
 	}
+	var ix indexWriter
 	for i, k := range keys {
 		if failAfter > 0 && i == failAfter {
 			return errInjected
@@ -198,8 +201,39 @@ func (v *Vault) resealRecords(tx *bolt.Tx, newKeys *keyring, failAfter int) erro
 		if err := rb.Put(k, newKeys.seal(bucketRecords, k, encodeRecord(&r))); err != nil {
 			return err
 		}
-		if err := putIndexes(xb, fb, newKeys, &r, k); err != nil {
-			return err
+		ix.add(newKeys, &r, k)
+	}
+	return ix.write(xb, fb)
+}
+
+// indexWriter collects index entries and writes them in key order: bbolt
+// inserts into a transaction's in-memory nodes by copying, so random-order
+// inserts of many keys in one transaction cost quadratic time, sorted ones
+// linear.
+type indexWriter struct {
+	kind, finger [][2][]byte
+}
+
+func (w *indexWriter) add(keys *keyring, r *record.Record, key []byte) {
+	key = append([]byte(nil), key...)
+	if !r.Deleted {
+		w.kind = append(w.kind, [2][]byte{append(append([]byte(nil), keys.kindPrefix(r.Kind)...), key...), nil})
+	}
+	if fp := fingerprintOf(keys, r); fp != nil {
+		w.finger = append(w.finger, [2][]byte{fp, key})
+	}
+}
+
+func (w *indexWriter) write(xb, fb *bolt.Bucket) error {
+	for _, part := range []struct {
+		b  *bolt.Bucket
+		kv [][2][]byte
+	}{{xb, w.kind}, {fb, w.finger}} {
+		slices.SortFunc(part.kv, func(a, b [2][]byte) int { return bytes.Compare(a[0], b[0]) })
+		for _, e := range part.kv {
+			if err := part.b.Put(e[0], e[1]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
