@@ -2,12 +2,12 @@ package vault
 
 import (
 	"bytes"
-	"slices"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"filippo.io/age"
