@@ -1,0 +1,194 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const shared = "../../../shared/testdata/"
+
+type importJSON struct {
+	Files []struct {
+		File       string
+		Format     string
+		Added      int
+		Duplicates int
+		Skipped    int
+		Failed     int
+		Error      string
+		Failures   []string
+		ByType     map[string]map[string]int
+	}
+	NotRecognized []string
+}
+
+func (c *cli) importJSON(args ...string) (int, importJSON, string) {
+	c.t.Helper()
+	code, out, errOut := c.run(append([]string{"import", "--json"}, args...)...)
+	var r importJSON
+	if out != "" {
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			c.t.Fatalf("import --json output: %v\n%s", err, out)
+		}
+	}
+	return code, r, errOut
+}
+
+func TestImportRealExports(t *testing.T) {
+	c := newCLI(t)
+	c.initVault()
+	files := []struct {
+		path   string
+		format string
+	}{
+		{shared + "fhir/synthea-r4/Jorge_Brekke_ac7921e0-c949-4b42-97f2-fad5d171cd01.json", "fhir"},
+		{shared + "fhir/bulk-ndjson-10-patients/Condition.000.ndjson", "ndjson"},
+		{shared + "ccda/hl7-c-cda-examples/Documents/CCD/CCD 2/CCD.xml", "ccda"},
+		{shared + "ccda/chb-sample_ccdas/NextGen Samples/" + firstFile(t, shared+"ccda/chb-sample_ccdas/NextGen Samples"), "ccda"},
+		{shared + "shc/input/images/example-00-e-file.smart-health-card", "shc"},
+		{shared + "shc/input/images/example-02-f-qr-code-numeric-value-0.txt", ""},
+		{shared + "apple-health/dogsheep-healthkit-to-sqlite/tests/export.xml", "apple-health"},
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f.path), func(t *testing.T) {
+			code, rep, errOut := c.importJSON(f.path)
+			if f.format == "" { // one chunk of a three-chunk QR: refused
+				if code != 1 || rep.Files[0].Error == "" {
+					t.Fatalf("partial QR: exit %d %s", code, errOut)
+				}
+				return
+			}
+			if code != 0 || len(rep.Files) != 1 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			r := rep.Files[0]
+			if r.Format != f.format || r.Added == 0 || r.Failed != 0 {
+				t.Fatalf("report %+v", r)
+			}
+			// The same file again adds nothing.
+			_, rep2, _ := c.importJSON(f.path)
+			if rep2.Files[0].Added != 0 || rep2.Files[0].Duplicates != r.Added {
+				t.Fatalf("second import %+v (first added %d)", rep2.Files[0], r.Added)
+			}
+		})
+	}
+	if n := len(c.list("list", "--source", "ccda")); n != 0 {
+		// Sources are organizations; the importer name also matches.
+		_ = n
+	}
+	if n := len(c.list("list", "immunization")); n == 0 {
+		t.Error("no immunizations after importing SHCs and C-CDAs")
+	}
+}
+
+func firstFile(t *testing.T, dir string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() && !strings.HasSuffix(strings.ToLower(e.Name()), ".md") {
+			return e.Name()
+		}
+	}
+	t.Fatalf("no file in %s", dir)
+	return ""
+}
+
+func TestImportBadInput(t *testing.T) {
+	c := newCLI(t)
+	c.initVault()
+	c.ok("log", "condition", "asthma")
+	dir := t.TempDir()
+	good, _ := os.ReadFile(shared + "fhir/synthea-r4/Jorge_Brekke_ac7921e0-c949-4b42-97f2-fad5d171cd01.json")
+	trunc := filepath.Join(dir, "truncated.json")
+	os.WriteFile(trunc, good[:len(good)/2], 0o600)
+	badnd := filepath.Join(dir, "bad.ndjson")
+	os.WriteFile(badnd, []byte("{\"resourceType\":\"Condition\",\"id\":\"a\",\"code\":{\"text\":\"x\"}}\n{not json\n{\"resourceType\":\"Condition\",\"id\":\"b\",\"code\":{\"text\":\"y\"}}\n"), 0o600)
+	unknown := filepath.Join(dir, "notes.txt")
+	os.WriteFile(unknown, []byte("just some text\n"), 0o600)
+	before := c.vaultHash()
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"truncated bundle", []string{trunc}, "truncated.json"},
+		{"bad ndjson line", []string{badnd}, "bad.ndjson:2"},
+		{"unknown format", []string{unknown}, "unrecognized"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, rep, errOut := c.importJSON(tc.args...)
+			if code != 1 || len(rep.Files) != 1 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			all := rep.Files[0].Error + strings.Join(rep.Files[0].Failures, "\n")
+			if !strings.Contains(all, tc.want) && !strings.Contains(errOut, tc.want) {
+				t.Errorf("error %q does not name %q", all, tc.want)
+			}
+		})
+	}
+	if c.vaultHash() != before {
+		t.Fatal("failed imports changed the vault")
+	}
+	// --partial keeps the good lines.
+	code, rep, errOut := c.importJSON("--partial", badnd)
+	if code != 0 || rep.Files[0].Added != 2 || rep.Files[0].Failed != 1 {
+		t.Fatalf("--partial: %d %+v %s", code, rep.Files, errOut)
+	}
+	// --dry-run writes nothing.
+	before = c.vaultHash()
+	code, rep, _ = c.importJSON("--dry-run", shared+"fhir/bulk-ndjson-10-patients/Immunization.000.ndjson")
+	if code != 0 || rep.Files[0].Added == 0 || c.vaultHash() != before {
+		t.Fatalf("--dry-run: %d %+v", code, rep.Files)
+	}
+	// A folder: health records imported, other files ignored, not failed.
+	code, rep, errOut = c.importJSON(shared + "fhir/bulk-ndjson-10-patients")
+	if code != 0 || len(rep.Files) != 14 || len(rep.NotRecognized) != 0 {
+		t.Fatalf("folder: exit %d, %d files, %v %s", code, len(rep.Files), rep.NotRecognized, errOut)
+	}
+	if code, _, _ := c.run("import", "--format", "pdf", badnd); code != 2 {
+		t.Fatal("unknown --format accepted")
+	}
+}
+
+func TestExportImportRoundTrip(t *testing.T) {
+	c := newCLI(t)
+	c.initVault()
+	c.ok("import", shared+"fhir/synthea-r4/Jorge_Brekke_ac7921e0-c949-4b42-97f2-fad5d171cd01.json")
+	c.ok("log", "symptom", "headache", "--severity", "5")
+	want := c.list("list")
+	for _, format := range []string{"fhir", "ndjson"} {
+		t.Run(format, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "export."+format)
+			c.ok("export", "--format", format, "-o", out)
+			c2 := newCLI(t)
+			c2.initVault()
+			code, rep, errOut := c2.importJSON(out)
+			if code != 0 {
+				t.Fatalf("import of export: %s", errOut)
+			}
+			if rep.Files[0].Added != len(want) {
+				t.Fatalf("export %d records, import added %d", len(want), rep.Files[0].Added)
+			}
+			got := c2.list("list")
+			// The fresh vault has its own Patient from init besides the one exported.
+			displays := map[string]int{}
+			for _, r := range want {
+				displays[r["type"].(string)+"|"+r["display"].(string)+"|"+r["date"].(string)]++
+			}
+			for _, r := range got {
+				displays[r["type"].(string)+"|"+r["display"].(string)+"|"+r["date"].(string)]--
+			}
+			for k, n := range displays {
+				if n > 0 {
+					t.Errorf("missing after round trip: %s (%d)", k, n)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+type importOptions struct {
+	format     string
+	dryRun     bool
+	partial    bool
+	issuerKeys string
+	aggregate  string
+	source     string
+}
+
+func init() { moreCommands = append(moreCommands, newImportCommand) }
+
+func newImportCommand(g *globals) *cobra.Command {
+	var o importOptions
+	reg := all.Default()
+	cmd := &cobra.Command{
+		Use:   "import FILE|DIR...",
+		Short: "Import provider exports: FHIR, NDJSON, C-CDA, SMART Health Cards, Apple Health, CSV",
+		Long: `import reads the files (and folders, recursively) and adds their records to
+the vault. The format is detected from the content, not the file name.
+Importing the same file again adds nothing. A file with an unreadable part
+adds nothing unless --partial is given; other files are not affected.`,
+		Example: `  phr import ~/Downloads/ccd.xml
+  phr import export.zip --aggregate daily
+  phr import card.smart-health-card --issuer-keys issuer-jwks.json
+  phr import records/ --dry-run`,
+		Args: args(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error { return runImport(cmd.Context(), g, reg, o, a) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.format, "format", "auto", "auto, or one of: "+strings.Join(reg.Names(), ", "))
+	f.BoolVar(&o.dryRun, "dry-run", false, "read and report, write nothing")
+	f.BoolVar(&o.partial, "partial", false, "keep what could be read from a file with unreadable items")
+	f.StringVar(&o.issuerKeys, "issuer-keys", "", "SMART Health Cards: the issuer's JWKS file, to verify signatures")
+	f.StringVar(&o.aggregate, "aggregate", "", "Apple Health: 'daily' combines high-frequency samples into one per day")
+	f.StringVar(&o.source, "source", "", "CSV: the source name to record (a clinic, a device)")
+	return cmd
+}
+
+func runImport(ctx context.Context, g *globals, reg *importers.Registry, o importOptions, paths []string) error {
+	if o.format != "auto" {
+		if _, ok := reg.Lookup(o.format); !ok {
+			return usagef("--format: unknown format %q (use auto, %s)", o.format, strings.Join(reg.Names(), ", "))
+		}
+	}
+	if o.aggregate != "" && o.aggregate != "daily" {
+		return usagef("--aggregate: only 'daily' is supported")
+	}
+	files, err := importers.Walk(paths)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return usagef("no files to import")
+	}
+	opts := map[string]string{}
+	if o.issuerKeys != "" {
+		if _, err := os.Stat(o.issuerKeys); err != nil {
+			return usagef("--issuer-keys: %v", err)
+		}
+		opts["issuer-keys"] = o.issuerKeys
+	}
+	if o.aggregate != "" {
+		opts["aggregate"] = o.aggregate
+	}
+	if o.source != "" {
+		opts["source"] = o.source
+	}
+	v, err := g.openVault(false)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	showProgress := !g.json && isTerminal(g.stderr)
+	explicit := map[string]bool{}
+	for _, p := range paths {
+		explicit[p] = true
+	}
+	var reports []*importers.Report
+	var notRecognized []string
+	failed := 0
+	for _, path := range files {
+		in, f, err := importers.OpenFile(path)
+		if err != nil {
+			reports = append(reports, &importers.Report{File: path, Error: err.Error(), ByType: map[string]*importers.Counts{}})
+			failed++
+			continue
+		}
+		io := importers.Options{Format: o.format, DryRun: o.dryRun, Partial: o.partial, Importer: opts}
+		var bar *progress
+		if showProgress {
+			bar = &progress{w: g.stderr, name: path, total: in.Size}
+			io.Progress = bar.update
+		}
+		rep, err := importers.Import(ctx, reg, v, in, io)
+		f.Close()
+		if bar != nil {
+			bar.done()
+		}
+		if err != nil && !explicit[path] && errors.Is(err, importers.ErrUnknownFormat) {
+			// Found in a folder and not a health record: not a failure.
+			notRecognized = append(notRecognized, path)
+			continue
+		}
+		reports = append(reports, rep)
+		if err != nil {
+			failed++
+			if errors.Is(err, context.Canceled) {
+				break
+			}
+		}
+	}
+	if g.json {
+		out := map[string]any{"files": reports}
+		if len(notRecognized) > 0 {
+			out["notRecognized"] = notRecognized
+		}
+		if err := printJSON(g.stdout, out); err != nil {
+			return err
+		}
+	} else {
+		printImportReports(g.stdout, reports)
+		if n := len(notRecognized); n > 0 {
+			fmt.Fprintf(g.stdout, "\nIgnored %d file(s) in the folders that are not in a health record format (first: %s)\n", n, notRecognized[0])
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d file(s) failed; nothing of those was imported", failed, len(reports))
+	}
+	return nil
+}
+
+func printImportReports(w io.Writer, reports []*importers.Report) {
+	for i, r := range reports {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		verb := "added"
+		if r.DryRun {
+			verb = "would add"
+		}
+		format := r.Format
+		if format == "" {
+			format = "?"
+		}
+		if r.Error != "" {
+			fmt.Fprintf(w, "%s (%s): FAILED: %s\n", r.File, format, r.Error)
+		} else {
+			fmt.Fprintf(w, "%s (%s): %s %d, duplicates %d, skipped %d, failed %d\n", r.File, format, verb, r.Added, r.Duplicates, r.Skipped, r.Failed)
+		}
+		if len(r.ByType) > 0 {
+			types := make([]string, 0, len(r.ByType))
+			for t := range r.ByType {
+				types = append(types, t)
+			}
+			sort.Strings(types)
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "  type\tadded\tduplicates\tskipped\tfailed\t")
+			for _, t := range types {
+				c := r.ByType[t]
+				fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t\n", t, c.Added, c.Duplicates, c.Skipped, c.Failed)
+			}
+			tw.Flush()
+		}
+		for _, s := range r.Skips {
+			fmt.Fprintf(w, "  skipped %d %s: %s\n", s.Count, s.ResourceType, s.Reason)
+		}
+		for _, f := range r.Failures {
+			fmt.Fprintf(w, "  failed: %s\n", f)
+		}
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progress draws one line on a terminal: the file, a bar, and bytes read.
+type progress struct {
+	w     io.Writer
+	name  string
+	total int64
+	last  int
+}
+
+func (p *progress) update(read int64) {
+	pct := 100
+	if p.total > 0 {
+		pct = int(read * 100 / p.total)
+	}
+	if pct == p.last {
+		return
+	}
+	p.last = pct
+	const width = 30
+	filled := pct * width / 100
+	fmt.Fprintf(p.w, "\r%-32s [%s%s] %3d%% %s", clip(p.name, 32), strings.Repeat("#", filled), strings.Repeat(" ", width-filled), pct, humanBytes(p.total))
+}
+
+func (p *progress) done() { fmt.Fprint(p.w, "\r\033[K") }

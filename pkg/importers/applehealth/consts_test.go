@@ -1,0 +1,3 @@
+package applehealth
+
+const td = "../../../../shared/testdata/"

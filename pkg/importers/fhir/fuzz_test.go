@@ -1,0 +1,81 @@
+package fhir
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/record"
+)
+
+// checkImport runs imp twice over data and checks the properties every
+// import must have, whatever the input: no panic, a *ParseError or nil,
+// records that are resources with provenance, the same result twice.
+func checkImport(t *testing.T, imp importers.Importer, data []byte) {
+	imp.Detect(head(data))
+	a, errA := run(imp, "fuzz.json", data)
+	b, errB := run(imp, "fuzz.json", data)
+	if (errA == nil) != (errB == nil) {
+		t.Fatalf("errors differ: %v / %v", errA, errB)
+	}
+	if errA != nil {
+		if _, ok := errA.(*importers.ParseError); !ok {
+			t.Fatalf("error %T: %v", errA, errA)
+		}
+	}
+	for _, r := range a.recs {
+		if _, err := record.Parse(r.Resource); err != nil {
+			t.Fatalf("record is not a resource: %v", err)
+		}
+		if r.Provenance.Importer != imp.Name() || r.Provenance.File != "fuzz.json" {
+			t.Fatalf("provenance %+v", r.Provenance)
+		}
+	}
+	if !slices.Equal(fingerprints(a), fingerprints(b)) {
+		t.Fatal("two imports differ")
+	}
+	for _, f := range a.fails {
+		if f.Err == nil || f.File != "fuzz.json" {
+			t.Fatalf("fail %+v", f)
+		}
+	}
+}
+
+func FuzzImportFHIR(f *testing.F) {
+	// Small seeds: the fuzzer minimizes every new input, which takes long
+	// for inputs of many kilobytes.
+	for _, p := range []string{
+		usCoreDir + "/uscore-med1.json",
+		usCoreDir + "/goal-1.json",
+	} {
+		f.Add(readFile(f, p))
+	}
+	f.Add(compact(f, readFile(f, shcDir+"/example-00-a-fhirBundle.json")))
+	f.Add([]byte(refBundle))
+	f.Add([]byte(`{"entry":[{"resource":{"resourceType":"Patient"}}],"resourceType":"Bundle"}`))
+	f.Add([]byte(`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Bundle","entry":[{"fullUrl":"urn:uuid:a","resource":{"resourceType":"X","r":{"reference":"urn:uuid:a"}}}]}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkImport(t, New(), data)
+	})
+}
+
+func compact(f *testing.F, b []byte) []byte {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		f.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func FuzzImportNDJSON(f *testing.F) {
+	data := readFile(f, bulkDir+"/AllergyIntolerance.000.ndjson")
+	f.Add(data[:bytes.IndexByte(data, '\n')+1])
+	f.Add(compact(f, readFile(f, usCoreDir+"/uscore-med2.json")))
+	f.Add(readFile(f, bulkDir+"/log.ndjson"))
+	f.Add([]byte("{\"resourceType\":\"Patient\",\"id\":\"a\"}\n\n{\"resourceType\":\"Bundle\",\"entry\":[{\"fullUrl\":\"urn:uuid:b\",\"resource\":{\"resourceType\":\"Basic\"}}]}\n42\n{\"a\":1}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkImport(t, NewNDJSON(), data)
+	})
+}
