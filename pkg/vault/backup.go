@@ -126,7 +126,6 @@ func (v *Vault) Backup(w io.Writer, recipients []age.Recipient, tombstones bool)
 type BackupReader struct {
 	Header  BackupHeader
 	Trailer *BackupTrailer
-	dec     *json.Decoder
 	sum     hash.Hash
 	br      *bufio.Reader
 	records int

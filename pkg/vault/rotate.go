@@ -239,20 +239,6 @@ func (w *indexWriter) write(xb, fb *bolt.Bucket) error {
 	return nil
 }
 
-// putIndexes writes a record's kind index entry (live records) and its
-// fingerprint (records that have one, tombstones included).
-func putIndexes(xb, fb *bolt.Bucket, keys *keyring, r *record.Record, key []byte) error {
-	if !r.Deleted {
-		if err := xb.Put(append(append([]byte(nil), keys.kindPrefix(r.Kind)...), key...), nil); err != nil {
-			return err
-		}
-	}
-	if fp := fingerprintOf(keys, r); fp != nil {
-		return fb.Put(fp, key)
-	}
-	return nil
-}
-
 // fingerprintOf returns a record's keyed fingerprint, or nil. Tombstones
 // have no resource; their fingerprint cannot be recomputed and is lost by
 // a rebuild (re-importing the file brings the record back).
