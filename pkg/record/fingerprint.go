@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -23,9 +24,12 @@ func FingerprintInput(r *Record) []byte {
 	if r.Provenance.OriginalID != "" && r.Provenance.System != "" {
 		return join("src", src, r.ResourceType, r.Provenance.OriginalID)
 	}
-	res, err := Parse(r.Resource)
-	if err != nil {
-		return join("raw", src, string(r.Resource))
+	res := r.parsed
+	if res == nil {
+		var err error
+		if res, err = Parse(r.Resource); err != nil {
+			return join("raw", src, string(r.Resource))
+		}
 	}
 	var ids []string
 	for _, v := range res.List("identifier") {
@@ -43,6 +47,7 @@ func FingerprintInput(r *Record) []byte {
 		slices.Sort(ids)
 		return join("ident", src, res.Type(), strings.Join(ids, "\x1f"))
 	}
+	res = maps.Clone(res) // shallow: only the top level changes
 	delete(res, "id")
 	delete(res, "meta")
 	canon, err := json.Marshal(map[string]any(res)) // map keys sort: canonical enough

@@ -28,6 +28,10 @@ type Record struct {
 	Seq          uint64          `json:"seq,omitempty"`
 	Deleted      bool            `json:"deleted,omitempty"`
 	Resource     json.RawMessage `json:"resource,omitempty"`
+
+	// parsed caches Resource as parsed by Derive, so that
+	// FingerprintInput need not parse it again. Read-only.
+	parsed Resource
 }
 
 // Provenance says who wrote a record and from where.
@@ -152,6 +156,7 @@ func (r *Record) Derive() error {
 	r.Kind = KindOf(res)
 	r.Date = DateOf(res)
 	r.Display = DisplayOf(res)
+	r.parsed = res
 	return nil
 }
 
