@@ -1,0 +1,598 @@
+package viewer
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/phr-project/phr/pkg/share"
+)
+
+// The SHL test vectors shared by the project, and their key.
+var shlVectors = filepath.Join("..", "..", "..", "shared", "testdata", "shl")
+
+const vectorKey = "rxTgYlOaKJPFtcEd0qcceN8wEU4p94SqAwIWQe6uX7Q"
+
+func b64std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// chromiumPath finds Debian's chromium. Without it the browser tests skip,
+// unless CI is set: then they fail, so CI cannot pass without running them.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium is not installed, and CI is set: the viewer's browser tests must run in CI (apt-get install chromium)")
+	}
+	t.Skip("chromium is not installed (apt-get install chromium); skipping the browser tests")
+	return ""
+}
+
+// startBrowser starts one headless chromium for all subtests.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1200, 900),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(browserCtx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return browserCtx
+}
+
+// tab is one browser tab with a record of what the page reported: console
+// messages, exceptions, and Content Security Policy violations.
+type tab struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu       sync.Mutex
+	messages []string // console errors, exceptions and CSP reports
+}
+
+// cspProbe records securitypolicyviolation events. It is injected through
+// the DevTools protocol, which the page's CSP does not govern.
+const cspProbe = `document.addEventListener('securitypolicyviolation', (e) => {
+  (window.__csp = window.__csp || []).push(e.violatedDirective + ' ' + e.blockedURI);
+});`
+
+func newTab(t *testing.T, browser context.Context) *tab {
+	t.Helper()
+	tb := &tab{t: t}
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithListener(tb.listen))
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspProbe})
+		return err
+	})); err != nil {
+		t.Fatal(err)
+	}
+	tctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
+	t.Cleanup(cancelT)
+	tb.ctx = tctx
+	return tb
+}
+
+func (tb *tab) listen(ev any) {
+	var msg string
+	switch e := ev.(type) {
+	case *runtime.EventExceptionThrown:
+		msg = "exception: " + e.ExceptionDetails.Text
+		if e.ExceptionDetails.Exception != nil && e.ExceptionDetails.Exception.Description != "" {
+			msg += " " + e.ExceptionDetails.Exception.Description
+		}
+	case *runtime.EventConsoleAPICalled:
+		if e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeWarning || e.Type == runtime.ConsoleAPICalledTypeAssert {
+			msg = "console." + string(e.Type)
+		}
+	case *log.EventEntryAdded:
+		// Failed responses (401, 404) are logged by the browser as network
+		// errors; those are expected. Anything about the security policy
+		// is not.
+		if e.Entry.Source != log.EntrySourceNetwork || strings.Contains(e.Entry.Text, "Content Security Policy") {
+			if e.Entry.Level == log.EntryLevelError || strings.Contains(e.Entry.Text, "Content Security Policy") {
+				msg = "log " + string(e.Entry.Source) + ": " + e.Entry.Text
+			}
+		}
+	}
+	if msg != "" {
+		tb.mu.Lock()
+		tb.messages = append(tb.messages, msg)
+		tb.mu.Unlock()
+	}
+}
+
+func (tb *tab) do(steps ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	if err := chromedp.Do(tb.ctx, steps...); err != nil {
+		tb.t.Fatalf("browser: %v (page state %q: %s)", err, tb.state(), tb.summary())
+	}
+}
+
+func (tb *tab) eval(expr string) any {
+	tb.t.Helper()
+	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[any](expr))
+	if err != nil {
+		tb.t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return v
+}
+
+func (tb *tab) text(sel string) string {
+	tb.t.Helper()
+	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[*string](fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.textContent : null; })()`, sel)))
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	if v == nil {
+		tb.t.Fatalf("no element %s on the page (state %q: %s)", sel, tb.state(), tb.summary())
+	}
+	return *v
+}
+
+func (tb *tab) count(sel string) int {
+	tb.t.Helper()
+	n, err := chromedp.Run(tb.ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)))
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	return n
+}
+
+func (tb *tab) state() string {
+	s, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`(document.getElementById('app') || {dataset: {}}).dataset.state || ''`))
+	return s
+}
+
+func (tb *tab) summary() string {
+	s, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 400) : ''`))
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// waitFor polls a JavaScript condition until it is true.
+func (tb *tab) waitFor(what, cond string) {
+	tb.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ok, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](`!!(`+cond+`)`))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.t.Fatalf("waiting for %s: page state %q: %s (err %v)", what, tb.state(), tb.summary(), err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func (tb *tab) waitState(want string) {
+	tb.t.Helper()
+	tb.waitFor("state "+want, fmt.Sprintf(`document.getElementById('app') && document.getElementById('app').dataset.state === %q`, want))
+}
+
+// open navigates to link and waits until the page has left "loading".
+func (tb *tab) open(link string) {
+	tb.t.Helper()
+	tb.do(chromedp.Navigate(link))
+	tb.waitFor("the page to start", `document.getElementById('app') && document.getElementById('app').dataset.state !== 'loading'`)
+}
+
+// unlock fills in the form and submits it.
+func (tb *tab) unlock(recipient, passcode string) {
+	tb.t.Helper()
+	tb.waitState("form")
+	tb.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('recipient').value = ''`))
+	tb.do(chromedp.SendKeys(chromedp.CSS("#recipient"), recipient))
+	if passcode != "" {
+		tb.do(chromedp.SendKeys(chromedp.CSS("#passcode"), passcode))
+	}
+	tb.do(chromedp.Click(chromedp.CSS("#open")))
+}
+
+// clean checks that the page threw nothing and violated no CSP directive.
+func (tb *tab) clean() {
+	tb.t.Helper()
+	v := tb.eval(`window.__csp || []`)
+	if list, ok := v.([]any); !ok || len(list) != 0 {
+		tb.t.Errorf("CSP violations: %v", v)
+	}
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	for _, m := range tb.messages {
+		tb.t.Errorf("page reported: %s", m)
+	}
+}
+
+// screenshot saves a full-page PNG in the test's temporary directory and,
+// when VIEWER_SCREENSHOTS names a directory, there too (to look at them).
+func (tb *tab) screenshot(name string) {
+	tb.t.Helper()
+	png, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tb.t.TempDir(), name+".png"), png, 0o644); err != nil {
+		tb.t.Fatal(err)
+	}
+	if dir := os.Getenv("VIEWER_SCREENSHOTS"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, "viewer-"+name+".png"), png, 0o644); err != nil {
+			tb.t.Fatal(err)
+		}
+	}
+}
+
+func contains(t *testing.T, what, got string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s: %q lacks %q", what, got, w)
+		}
+	}
+}
+
+func readVector(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(shlVectors, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func TestViewerInBrowser(t *testing.T) {
+	browser := startBrowser(t)
+	host := newFakeHost(t)
+
+	base := time.Now().AddDate(0, 0, -10).Truncate(24 * time.Hour).Add(9 * time.Hour)
+	future := time.Now().Add(time.Hour).Unix()
+
+	// The good share: the record embedded (compressed), the documents by
+	// location.
+	goodKey := share.NewKey()
+	goodLink := host.add(t, "good", goodKey, share.Payload{Exp: future, Label: "Diabetes follow-up"}, &fakeShare{
+		manifest: share.Manifest{Files: []share.ManifestFile{
+			{ContentType: share.ContentTypeFHIR, Embedded: encrypt(t, goodKey, share.ContentTypeFHIR, testRecord(base), true)},
+			{ContentType: share.ContentTypeFHIR, Location: host.addFile("docs", encrypt(t, goodKey, share.ContentTypeFHIR, testDocuments(base), false))},
+		}},
+	})
+
+	t.Run("CSPHeader", func(t *testing.T) {
+		resp, err := http.Get(host.srv.URL + Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Content-Security-Policy"); got != ContentSecurityPolicy {
+			t.Errorf("Content-Security-Policy on %s = %q", Path, got)
+		}
+	})
+
+	t.Run("GoodShare", func(t *testing.T) {
+		tb := newTab(t, browser)
+		tb.open(goodLink)
+		tb.waitState("form")
+		contains(t, "form", tb.text("#status"), "Diabetes follow-up", "Your name / organization", "Shared by the patient; expires")
+		if n := tb.count("#passcode"); n != 0 {
+			t.Errorf("a link without P asks for a passcode")
+		}
+		tb.unlock("Dr. Ada Test, City Clinic", "")
+		tb.waitState("record")
+
+		if got := host.lastRecipient(); got != "Dr. Ada Test, City Clinic" {
+			t.Errorf("manifest recipient = %q", got)
+		}
+		order := tb.eval(`[...document.querySelectorAll('#record section[data-section]')].map(s => s.dataset.section).join(' ')`).(string)
+		if want := "allergies medications problems results vitals trends immunizations patient-reported documents other"; order != want {
+			t.Errorf("sections = %q, want %q", order, want)
+		}
+		contains(t, "patient", tb.text("#patient"), "Alex Rivera", "12 Apr 1980", "Female", "MRN-0042")
+		contains(t, "share info", tb.text("#share-info"), "Diabetes follow-up", "Shared by the patient; expires", "Dr. Ada Test, City Clinic")
+		contains(t, "allergies", tb.text(`[data-section=allergies]`), "Penicillin", "High criticality", "Hives (severe)")
+
+		meds := tb.text(`[data-section=medications]`)
+		contains(t, "medications", meds, "Metformin 500 mg tablet", "500 mg twice daily", xssName, "1 tablet daily", "Other medications (not active)", "Lisinopril 10 mg")
+		if got := tb.eval(`typeof window.pwned`); got != "undefined" {
+			t.Errorf("window.pwned is %v: record data ran as code", got)
+		}
+		if n := tb.count("#record img, #record script"); n != 0 {
+			t.Errorf("%d img/script elements in the record", n)
+		}
+		if n := tb.count("script"); n != 1 {
+			t.Errorf("%d script elements on the page, want only viewer.js", n)
+		}
+
+		contains(t, "problems", tb.text(`[data-section=problems]`), "Type 2 diabetes mellitus", "Active", "Mar 2019")
+		results := tb.text(`[data-section=results]`)
+		contains(t, "results", results, "LDL cholesterol", "162 mg/dL", "≤ 130 mg/dL", "High", "Hemoglobin A1c", "7.4%")
+		// LDL and the two later A1c values lie above their reference
+		// ranges; the first A1c is interpreted H.
+		if n := tb.count(`[data-section=results] tr.abnormal`); n != 4 {
+			t.Errorf("%d abnormal results flagged, want 4", n)
+		}
+		contains(t, "vitals", tb.text(`[data-section=vitals]`), "Blood pressure", "128/82 mmHg", "Body weight", "81.5 kg", "Blood glucose", "112 mg/dL")
+
+		for _, c := range []struct {
+			sel  string
+			want int
+		}{
+			{`svg[data-series=bp] circle.pt-0`, 5},
+			{`svg[data-series=bp] circle.pt-1`, 5},
+			{`svg[data-series=weight] circle.pt`, 4},
+			{`svg[data-series=glucose] circle.pt`, 3},
+			{`svg[data-series=heart-rate] circle.pt`, 2},
+			{`svg[data-series=lab] circle.pt`, 3},
+			{`svg.chart`, 5},
+			{`svg[data-series=bp] circle title`, 10},
+		} {
+			if n := tb.count(c.sel); n != c.want {
+				t.Errorf("%s: %d, want %d", c.sel, n, c.want)
+			}
+		}
+		contains(t, "bp chart", tb.text(`figure[data-series=bp]`), "Blood pressure (mmHg)", "Latest 128/82 mmHg", "Systolic", "Diastolic")
+		contains(t, "immunizations", tb.text(`[data-section=immunizations]`), "Influenza vaccine", "1 Oct 2024", "Lot FLU-123", "reported by the patient")
+		contains(t, "patient-reported", tb.text(`[data-section=patient-reported]`), "Headache", "6/10", "Dizziness", "3/10", "after standing up", "Doses taken", "500 mg")
+
+		docs := tb.text(`[data-section=documents]`)
+		contains(t, "documents", docs, "Feeling better since the dose change.", "<b>not bold</b>", "Discharge summary, City Hospital", "Download discharge.pdf")
+		if n := tb.count(`[data-section=documents] a[download][href^="blob:"]`); n != 1 {
+			t.Errorf("%d blob download links, want 1", n)
+		}
+		contains(t, "other", tb.text(`[data-section=other]`), "Coverage", "1 record")
+		if host.fileDownloads() == 0 {
+			t.Error("the location file was never fetched")
+		}
+		tb.screenshot("record-desktop")
+		tb.clean()
+	})
+
+	t.Run("Phone", func(t *testing.T) {
+		tb := newTab(t, browser)
+		tb.do(chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile))
+		tb.open(goodLink)
+		tb.waitState("form")
+		if w := tb.eval(`document.documentElement.scrollWidth`).(float64); w > 375 {
+			t.Errorf("form: scrollWidth %v > 375", w)
+		}
+		tb.unlock("Dr. Ada Test", "")
+		tb.waitState("record")
+		if w := tb.eval(`document.documentElement.scrollWidth`).(float64); w > 375 {
+			wide := tb.eval(`[...document.querySelectorAll('#record *')].filter(e => e.getBoundingClientRect().right > 376).slice(0, 5).map(e => e.tagName + ' ' + (typeof e.className === 'string' ? e.className : '')).join(', ')`)
+			t.Errorf("record: scrollWidth %v > 375 (wide: %v)", w, wide)
+		}
+		tb.screenshot("record-phone")
+		tb.clean()
+	})
+
+	t.Run("Passcode", func(t *testing.T) {
+		key := share.NewKey()
+		link := host.add(t, "pass", key, share.Payload{Exp: future, Flag: share.FlagPasscode, Label: "Passcode share"}, &fakeShare{
+			passcode: "4711", attempts: 3,
+			manifest: share.Manifest{Files: []share.ManifestFile{{ContentType: share.ContentTypeFHIR, Embedded: encrypt(t, key, share.ContentTypeFHIR, testRecord(base), true)}}},
+		})
+		tb := newTab(t, browser)
+		tb.open(link)
+		tb.unlock("Dr. Wrong", "1234")
+		tb.waitFor("the wrong-passcode message", `!document.getElementById('form-error').hidden`)
+		msg := tb.text("#form-error")
+		contains(t, "wrong passcode", msg, "Wrong passcode — 2 attempts left")
+		if s := tb.state(); s != "form" {
+			t.Errorf("after a wrong passcode the state is %q, want the form again", s)
+		}
+		tb.screenshot("wrong-passcode")
+		tb.do(chromedp.SendKeys(chromedp.CSS("#passcode"), "4711"), chromedp.Click(chromedp.CSS("#open")))
+		tb.waitState("record")
+		contains(t, "allergies", tb.text(`[data-section=allergies]`), "Penicillin")
+		tb.clean()
+	})
+
+	t.Run("Locked", func(t *testing.T) {
+		key := share.NewKey()
+		link := host.add(t, "lock", key, share.Payload{Exp: future, Flag: share.FlagPasscode}, &fakeShare{
+			passcode: "4711", attempts: 1,
+			manifest: share.Manifest{Files: []share.ManifestFile{{ContentType: share.ContentTypeFHIR, Embedded: encrypt(t, key, share.ContentTypeFHIR, testRecord(base), false)}}},
+		})
+		tb := newTab(t, browser)
+		tb.open(link)
+		tb.unlock("Dr. Wrong", "0000")
+		tb.waitState("locked")
+		contains(t, "locked", tb.text("#status"), "This link is locked", "Too many wrong passcodes")
+		tb.clean()
+	})
+
+	t.Run("Expired", func(t *testing.T) {
+		key := share.NewKey()
+		link := host.add(t, "expired", key, share.Payload{Exp: time.Now().Add(-time.Hour).Unix(), Label: "Old share"}, &fakeShare{
+			manifest: share.Manifest{Files: []share.ManifestFile{{ContentType: share.ContentTypeFHIR, Embedded: encrypt(t, key, share.ContentTypeFHIR, testRecord(base), false)}}},
+		})
+		tb := newTab(t, browser)
+		tb.open(link)
+		tb.waitState("expired")
+		contains(t, "expired", tb.text("#status"), "This link has expired", "Ask the patient for a new link")
+		if n := host.requestCount("expired"); n != 0 {
+			t.Errorf("an expired link made %d requests; the expiry must be checked first", n)
+		}
+		tb.screenshot("expired")
+		tb.clean()
+	})
+
+	t.Run("Revoked", func(t *testing.T) {
+		key := share.NewKey()
+		link := host.add(t, "revoked", key, share.Payload{Exp: future}, &fakeShare{revoked: true})
+		tb := newTab(t, browser)
+		tb.open(link)
+		tb.unlock("Dr. Late", "")
+		tb.waitState("unavailable")
+		contains(t, "revoked", tb.text("#status"), "This link is no longer available", "revoked")
+		tb.clean()
+	})
+
+	t.Run("Malformed", func(t *testing.T) {
+		badKey := base64.RawURLEncoding.EncodeToString([]byte(`{"url":"https://example.org/m","key":"short"}`))
+		noURL := base64.RawURLEncoding.EncodeToString([]byte(`{"key":"` + vectorKey + `"}`))
+		for _, c := range []struct{ name, fragment, reason string }{
+			{"garbage", "shlink:/not*base64!", "characters"},
+			{"not-json", "shlink:/" + base64.RawURLEncoding.EncodeToString([]byte("hello")), "cannot be decoded"},
+			{"bad-key", "shlink:/" + badKey, "key"},
+			{"no-url", "shlink:/" + noURL, "https address"},
+			{"no-prefix", "just-some-text", "does not contain"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				tb := newTab(t, browser)
+				tb.open(host.srv.URL + Path + "#" + c.fragment)
+				tb.waitState("malformed")
+				contains(t, c.name, tb.text("#status"), "This link cannot be read", c.reason)
+				if c.name == "garbage" {
+					tb.screenshot("malformed")
+				}
+				tb.clean()
+			})
+		}
+	})
+
+	t.Run("DirectU", func(t *testing.T) {
+		key := share.NewKey()
+		link := host.add(t, "direct", key, share.Payload{Exp: future, Flag: share.FlagDirect, Label: "Direct file"}, &fakeShare{
+			direct: encrypt(t, key, share.ContentTypeFHIR, testRecord(base), true),
+		})
+		tb := newTab(t, browser)
+		tb.open(link)
+		tb.unlock("Urgent Care Downtown", "")
+		tb.waitState("record")
+		if got := host.lastRecipient(); got != "Urgent Care Downtown" {
+			t.Errorf("U-flag GET recipient = %q", got)
+		}
+		contains(t, "medications", tb.text(`[data-section=medications]`), "Metformin 500 mg tablet")
+		tb.clean()
+	})
+
+	t.Run("Paste", func(t *testing.T) {
+		tb := newTab(t, browser)
+		tb.open(host.srv.URL + Path)
+		tb.waitState("paste")
+		tb.do(chromedp.SendKeys(chromedp.CSS("#paste-input"), "  "+goodLink+"  "), chromedp.Click(chromedp.CSS("#paste-open")))
+		tb.unlock("Dr. Paste", "")
+		tb.waitState("record")
+		contains(t, "patient", tb.text("#patient"), "Alex Rivera")
+		tb.clean()
+	})
+
+	t.Run("NetworkError", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := "http://" + l.Addr().String() + "/shl/gone"
+		l.Close()
+		p := share.Payload{URL: dead, Key: share.EncodeKey(share.NewKey()), Exp: future}
+		link, err := share.ViewerLink(host.srv.URL+Path, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb := newTab(t, browser)
+		tb.open(link)
+		tb.unlock("Dr. Offline", "")
+		tb.waitState("network")
+		contains(t, "network", tb.text("#status"), "Could not reach the server", "Try again")
+		// The failed fetch is logged by the browser as a network error;
+		// only CSP reports and exceptions count here.
+		tb.clean()
+	})
+
+	t.Run("IPSVector", func(t *testing.T) {
+		key, err := share.DecodeKey(vectorKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		link := host.add(t, "ips", key, share.Payload{Exp: future, Label: "International Patient Summary"}, &fakeShare{
+			manifest: share.Manifest{Files: []share.ManifestFile{{ContentType: share.ContentTypeFHIR, Embedded: readVector(t, "ips-enc.txt")}}},
+		})
+		tb := newTab(t, browser)
+		tb.open(link)
+		tb.unlock("Dr. Vector", "")
+		tb.waitState("record")
+		contains(t, "patient", tb.text("#patient"), "Martha DeLarosa", "1 May 1972", "Female", "574687583")
+		contains(t, "allergies", tb.text(`[data-section=allergies]`), "penicillin", "High criticality", "No known food allergies")
+		contains(t, "medications", tb.text(`[data-section=medications]`), "anastrozole", "Black Cohosh")
+		contains(t, "problems", tb.text(`[data-section=problems]`), "Remission")
+		contains(t, "results", tb.text(`[data-section=results]`), "Hemoglobin A1c", "7.5%", "Methicillin resistant Staphylococcus aureus")
+		contains(t, "share info", tb.text("#share-info"), "Patient Summary as of December 11, 2017")
+		contains(t, "other", tb.text(`[data-section=other]`), "Organization", "Practitioner")
+		if got := tb.text(`[data-section]`); !strings.HasPrefix(got, "Allergies") {
+			t.Errorf("first section starts %q, want the allergies", got[:min(len(got), 40)])
+		}
+		tb.screenshot("ips")
+		tb.clean()
+	})
+
+	t.Run("SHCVector", func(t *testing.T) {
+		key, err := share.DecodeKey(vectorKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		link := host.add(t, "shc", key, share.Payload{Exp: future, Label: "Vaccination card"}, &fakeShare{
+			manifest: share.Manifest{Files: []share.ManifestFile{{ContentType: share.ContentTypeSHC, Embedded: readVector(t, "spec-example-jwe.txt")}}},
+		})
+		tb := newTab(t, browser)
+		tb.open(link)
+		tb.unlock("Dr. Card", "")
+		tb.waitState("record")
+		contains(t, "patient", tb.text("#patient"), "John B. Anyperson", "20 Jan 1951")
+		if n := tb.count(`[data-section=immunizations] tbody tr`); n != 3 {
+			t.Errorf("%d immunizations, want 3", n)
+		}
+		contains(t, "immunizations", tb.text(`[data-section=immunizations]`), "COVID-19 vaccine, mRNA (Moderna) (CVX 207)", "ABC General Hospital", "Lot 0000007")
+		contains(t, "notice", tb.text(`[data-notice=shc]`), "spec.smarthealth.cards/examples/issuer", "Signature not verified in viewer")
+		tb.screenshot("shc")
+		tb.clean()
+	})
+
+	// CSPEnforced shows that the policy is in force and that the probe
+	// catches violations, so that the clean() checks above mean something.
+	t.Run("CSPEnforced", func(t *testing.T) {
+		tb := newTab(t, browser)
+		tb.open(host.srv.URL + Path)
+		tb.waitState("paste")
+		ran := tb.eval(`(() => { const s = document.createElement('script'); s.textContent = 'window.inlineRan = 1'; document.head.appendChild(s); return typeof window.inlineRan; })()`)
+		if ran != "undefined" {
+			t.Errorf("an inline script ran: the CSP is not in force")
+		}
+		tb.waitFor("the CSP violation report", `(window.__csp || []).length > 0`)
+	})
+}

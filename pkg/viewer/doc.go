@@ -1,0 +1,34 @@
+// Package viewer serves the page a provider opens a SMART Health Link
+// with: phrd mounts Handler at Path ("/view"), and share links point at
+// "https://HOST/view#shlink:/...".
+//
+// The page is three embedded files (viewer.html, viewer.js, viewer.css)
+// and needs nothing else from the server: it reads the link from the URL
+// fragment, which browsers never send to a server, asks for the
+// recipient's name (and the passcode of a P-flag link), fetches the
+// manifest and the encrypted files from the link's url (any host, so
+// links issued elsewhere open too), decrypts them in the browser with
+// WebCrypto AES-GCM and DecompressionStream("deflate-raw"), and renders
+// the FHIR resources as readable, printable sections. docs/viewer.md
+// describes what the page shows and in which order.
+//
+// # Guarantees
+//
+//   - The key never reaches any server: the server hosting the viewer
+//     sees only requests for the three static files, and the manifest
+//     host sees the recipient name and passcode the provider types, as the
+//     protocol requires, but never the key.
+//   - Every response carries ContentSecurityPolicy, which allows only the
+//     page's own script and stylesheet (no inline script or style, no
+//     plugins, no framing, no form submission) and lets the script
+//     connect to any manifest host. The page has no inline script or
+//     style, so the policy costs nothing.
+//   - Shared data is rendered as text only (textContent and DOM nodes,
+//     never HTML parsing): markup in a record shows up literally.
+//   - Responses are never cached (Cache-Control: no-store), never sniffed
+//     (X-Content-Type-Options: nosniff) and send no Referer.
+//
+// The page's behaviour is tested in a real headless Chromium (Debian's
+// chromium package, driven with chromedp); those tests skip when chromium
+// is missing unless the CI environment variable is set.
+package viewer
