@@ -21,7 +21,8 @@ import (
 type Store interface {
 	Add(recs []record.Record) ([]vault.AddResult, error)
 	DryAdd(recs []record.Record) ([]vault.AddResult, error)
-	Purge(ids []string) error
+	LastSeq() (uint64, error)
+	PurgeImport(since uint64, fileSHA256 string) (int, error)
 }
 
 var _ Store = (*vault.Vault)(nil)
@@ -102,8 +103,8 @@ type pipeSink struct {
 	opts    Options
 	rep     *Report
 	buf     []record.Record
-	written bool     // a batch has been written
-	added   []string // IDs added so far, for undo
+	written bool   // a batch has been written
+	since   uint64 // the vault's sequence before the first write, for undo
 	skips   map[[2]string]int
 	failed  bool
 }
@@ -151,6 +152,12 @@ func (s *pipeSink) flush() error {
 		add := s.store.Add
 		if s.opts.DryRun {
 			add = s.store.DryAdd
+		} else if !s.written {
+			seq, err := s.store.LastSeq()
+			if err != nil {
+				return err
+			}
+			s.since = seq
 		}
 		res, err := add(batch)
 		if err != nil {
@@ -165,7 +172,6 @@ func (s *pipeSink) flush() error {
 			} else {
 				s.rep.Added++
 				c.Added++
-				s.added = append(s.added, r.ID)
 			}
 		}
 	}
@@ -173,13 +179,14 @@ func (s *pipeSink) flush() error {
 	return nil
 }
 
-// undo removes what this import wrote.
+// undo removes what this import wrote: the records added since the
+// first write that name this file in their provenance.
 func (s *pipeSink) undo() error {
-	if len(s.added) == 0 {
+	if !s.written {
 		return nil
 	}
-	err := s.store.Purge(s.added)
-	s.added = nil
+	_, err := s.store.PurgeImport(s.since, s.rep.SHA256)
+	s.written = false
 	return err
 }
 
@@ -188,6 +195,12 @@ func (s *pipeSink) undo() error {
 // with any failure adds nothing. The report is returned even on error.
 func Import(ctx context.Context, reg *Registry, store Store, in *Input, opts Options) (*Report, error) {
 	rep := &Report{File: in.Name, SHA256: in.SHA256, ByType: map[string]*Counts{}, DryRun: opts.DryRun}
+	if len(in.SHA256) != 64 {
+		// Provenance needs it, and undoing a failed import finds the
+		// records it wrote by it.
+		rep.Error = "the input has no SHA-256"
+		return rep, fmt.Errorf("%s: the input has no SHA-256 (use OpenFile)", in.Name)
+	}
 	br := bufio.NewReaderSize(in.R, DetectSize)
 	head, err := br.Peek(DetectSize)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {

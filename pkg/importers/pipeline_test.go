@@ -50,6 +50,8 @@ func (lines) Import(ctx context.Context, in *importers.Input, sink importers.Sin
 	return nil
 }
 
+const sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
 func testVault(t *testing.T) *vault.Vault {
 	id, _ := age.GenerateX25519Identity()
 	v, err := vault.Create(filepath.Join(t.TempDir(), "v.phr"), []vault.SlotSpec{{Kind: vault.SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &vault.Options{NoSync: true})
@@ -91,7 +93,7 @@ func TestImportPipeline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := testVault(t)
-			rep, err := importers.Import(context.Background(), reg, v, &importers.Input{Name: "f.txt", R: strings.NewReader(tt.content), SHA256: "00"}, tt.opts)
+			rep, err := importers.Import(context.Background(), reg, v, &importers.Input{Name: "f.txt", R: strings.NewReader(tt.content), SHA256: sha}, tt.opts)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v", err)
 			}
@@ -113,11 +115,11 @@ func TestImportTwiceAddsNothing(t *testing.T) {
 	reg.Register(lines{})
 	v := testVault(t)
 	content := "#lines\nCondition a\nCondition b\nskip\n"
-	rep1, err := importers.Import(context.Background(), reg, v, &importers.Input{Name: "f", R: strings.NewReader(content)}, importers.Options{})
+	rep1, err := importers.Import(context.Background(), reg, v, &importers.Input{Name: "f", R: strings.NewReader(content), SHA256: sha}, importers.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep2, err := importers.Import(context.Background(), reg, v, &importers.Input{Name: "f", R: strings.NewReader(content)}, importers.Options{})
+	rep2, err := importers.Import(context.Background(), reg, v, &importers.Input{Name: "f", R: strings.NewReader(content), SHA256: sha}, importers.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +144,7 @@ func TestImportLargeFileUndone(t *testing.T) {
 		fmt.Fprintf(&b, "Observation o%d\n", i)
 	}
 	b.WriteString("fatal\n")
-	_, err := importers.Import(context.Background(), reg, v, &importers.Input{Name: "big", R: strings.NewReader(b.String())}, importers.Options{})
+	_, err := importers.Import(context.Background(), reg, v, &importers.Input{Name: "big", R: strings.NewReader(b.String()), SHA256: sha}, importers.Options{})
 	if err == nil {
 		t.Fatal("no error")
 	}

@@ -527,3 +527,33 @@ func (v *Vault) Purge(ids []string) error {
 		return nil
 	})
 }
+
+// PurgeImport removes, as Purge does, the records changed after sequence
+// since whose provenance names the file fileSHA256: the undo of a failed
+// import, without having to remember every ID it added.
+func (v *Vault) PurgeImport(since uint64, fileSHA256 string) (int, error) {
+	var ids []string
+	err := v.view(func(tx *bolt.Tx) error {
+		rb, _, _, cb := v.buckets(tx)
+		c := cb.Cursor()
+		for k, key := c.Seek(seqKey(since + 1)); k != nil; k, key = c.Next() {
+			r, err := v.load(rb, key)
+			if err != nil {
+				return err
+			}
+			if r.Provenance.FileSHA256 == fileSHA256 && r.Version == 1 {
+				ids = append(ids, r.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for start := 0; start < len(ids); start += 10_000 {
+		if err := v.Purge(ids[start:min(start+10_000, len(ids))]); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
+}

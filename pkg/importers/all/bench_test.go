@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -54,7 +55,7 @@ func importEach(b *testing.B, files [][]byte) {
 		v := benchVault(b)
 		b.StartTimer()
 		for i, data := range files {
-			in := &importers.Input{Name: "f", R: bytes.NewReader(data), ReaderAt: bytes.NewReader(data), Size: int64(len(data)), SHA256: string(rune('a' + i))}
+			in := &importers.Input{Name: "f", R: bytes.NewReader(data), ReaderAt: bytes.NewReader(data), Size: int64(len(data)), SHA256: fmt.Sprintf("%064x", i+1)}
 			if _, err := importers.Import(context.Background(), reg, v, in, importers.Options{}); err != nil {
 				b.Fatal(err)
 			}
