@@ -1,6 +1,7 @@
 package record
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -16,7 +17,18 @@ import (
 // (without id and meta). The source always takes part, so that the same
 // medication from two providers stays two records. The vault keys the
 // result with HMAC before it stores anything.
+//
+// The result is a SHA-256 digest of those facts (32 bytes).
 func FingerprintInput(r *Record) []byte {
+	if r.fp != nil && r.fpFor == r.Provenance {
+		return r.fp
+	}
+	return fingerprintInput(r, nil)
+}
+
+// fingerprintInput computes FingerprintInput; res is the parsed resource,
+// or nil to parse it.
+func fingerprintInput(r *Record, res Resource) []byte {
 	if r.Provenance.Method == MethodSelf || r.Provenance.Method == "" {
 		return nil
 	}
@@ -24,7 +36,6 @@ func FingerprintInput(r *Record) []byte {
 	if r.Provenance.OriginalID != "" && r.Provenance.System != "" {
 		return join("src", src, r.ResourceType, r.Provenance.OriginalID)
 	}
-	res := r.parsed
 	if res == nil {
 		var err error
 		if res, err = Parse(r.Resource); err != nil {
@@ -58,5 +69,12 @@ func FingerprintInput(r *Record) []byte {
 }
 
 func join(parts ...string) []byte {
-	return []byte(strings.Join(parts, "\x00"))
+	h := sha256.New()
+	for i, p := range parts {
+		if i > 0 {
+			h.Write([]byte{0})
+		}
+		h.Write([]byte(p))
+	}
+	return h.Sum(nil)
 }

@@ -29,9 +29,10 @@ type Record struct {
 	Deleted      bool            `json:"deleted,omitempty"`
 	Resource     json.RawMessage `json:"resource,omitempty"`
 
-	// parsed caches Resource as parsed by Derive, so that
-	// FingerprintInput need not parse it again. Read-only.
-	parsed Resource
+	// fp caches FingerprintInput, computed by Derive from the resource it
+	// has just parsed, for the provenance in fpFor.
+	fp    []byte
+	fpFor Provenance
 }
 
 // Provenance says who wrote a record and from where.
@@ -156,7 +157,7 @@ func (r *Record) Derive() error {
 	r.Kind = KindOf(res)
 	r.Date = DateOf(res)
 	r.Display = DisplayOf(res)
-	r.parsed = res
+	r.fp, r.fpFor = fingerprintInput(r, res), r.Provenance
 	return nil
 }
 
