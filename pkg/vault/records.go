@@ -125,7 +125,21 @@ func (v *Vault) add(recs []record.Record, dry bool) ([]AddResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !dry {
+		v.trimAfter(len(recs))
+	}
 	return results, nil
+}
+
+// trimEvery is how many records Add writes between trims of the mapped
+// file (see trimMapped).
+const trimEvery = 20_000
+
+// trimAfter counts written records and trims the mapping now and then.
+func (v *Vault) trimAfter(n int) {
+	if v.written.Add(int64(n))%trimEvery < int64(n) {
+		v.trimMapped()
+	}
 }
 
 // Put stores one new record; see Add. It returns the stored record's ID.

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -78,6 +79,7 @@ type Vault struct {
 	keys     *keyring
 	readOnly bool
 	now      func() time.Time
+	written  atomic.Int64 // records written by Add, for trimAfter
 }
 
 // Create makes a new vault at path with a fresh vault key wrapped in the

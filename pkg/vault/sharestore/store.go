@@ -1,0 +1,337 @@
+package sharestore
+
+import (
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// FormatVersion is the version of the store file's layout (docs/share-protocol.md).
+const FormatVersion = 1
+
+// Bucket names: single letters that say nothing.
+var (
+	bucketMeta   = []byte{'m'} // "magic", "version", "check"
+	bucketShares = []byte{'s'} // lookup key (32) -> JSON shareRecord
+	bucketOwners = []byte{'o'} // owner tag (32) || lookup key (32) -> empty
+	bucketFiles  = []byte{'f'} // lookup key (32) || file id (16) -> compact JWE
+	bucketLogs   = []byte{'l'} // lookup key (32) || seq (8, big endian) -> sealed log entry
+	allBuckets   = [][]byte{bucketMeta, bucketShares, bucketOwners, bucketFiles, bucketLogs}
+)
+
+const magic = "phr-sharestore"
+
+// Defaults.
+const (
+	// DefaultMaxAttempts is a share's lifetime budget of wrong passcodes
+	// when ShareSpec.MaxAttempts is 0.
+	DefaultMaxAttempts = 10
+	// DefaultRetention is how long a share's metadata and access log are
+	// kept after it stopped being servable (Sweep deletes them then).
+	DefaultRetention = 90 * 24 * time.Hour
+	// DefaultMaxLogEntries bounds each share's access log; older entries
+	// are dropped first.
+	DefaultMaxLogEntries = 1000
+	// SecretSize is the size of the store secret.
+	SecretSize = 32
+)
+
+// Options tune Open. The zero value (or nil) is usable.
+type Options struct {
+	// Secret keys the store: lookup keys of manifest ids, owner tags,
+	// location tokens and the sealing of ids, labels and recipient names
+	// are all derived from it. At least 32 bytes. When nil, Open reads
+	// the file path+".key" (64 hex digits), creating it with a random
+	// secret the first time. Keep it apart from the store file: whoever
+	// holds both can tell which owner made which share.
+	Secret []byte
+	// LockTimeout is how long Open waits for another process to release
+	// the file before it returns ErrLocked. Default 2s.
+	LockTimeout time.Duration
+	// NoSync skips fsync after each transaction (tests and benchmarks).
+	NoSync bool
+	// Retention is how long Sweep keeps metadata and logs of shares that
+	// can no longer be served. Default DefaultRetention.
+	Retention time.Duration
+	// MaxLogEntries bounds each share's access log. Default
+	// DefaultMaxLogEntries.
+	MaxLogEntries int
+}
+
+// Store is an open share store. Its methods are safe for concurrent use.
+type Store struct {
+	db        *bolt.DB
+	k         keys
+	retention time.Duration
+	maxLog    uint64
+
+	logMu   sync.Mutex // guards pending, dropped
+	pending []pendingEntry
+	dropped uint64
+	flushMu sync.Mutex // one flush at a time
+	kick    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// keys are the subkeys derived from the store secret, one per purpose.
+type keys struct {
+	lookup [32]byte // HMAC key: manifest id -> bucket key
+	owner  [32]byte // HMAC key: owner -> owner tag
+	token  [32]byte // HMAC key: location tokens
+	check  [32]byte // stored in meta to recognise the right secret
+	seal   cipher.AEAD
+}
+
+func deriveKeys(secret []byte) (keys, error) {
+	var k keys
+	derive := func(dst *[32]byte, label string) {
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte("phr sharestore v1 " + label))
+		copy(dst[:], m.Sum(nil))
+	}
+	derive(&k.lookup, "lookup")
+	derive(&k.owner, "owner")
+	derive(&k.token, "token")
+	derive(&k.check, "check")
+	var sk [32]byte
+	derive(&sk, "seal")
+	aead, err := chacha20poly1305.NewX(sk[:])
+	if err != nil {
+		return keys{}, err
+	}
+	k.seal = aead
+	return k, nil
+}
+
+// Open opens (creating if needed) the store file at path.
+func Open(path string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	secret := o.Secret
+	if secret == nil {
+		var err error
+		if secret, err = loadOrCreateSecret(path + ".key"); err != nil {
+			return nil, err
+		}
+	}
+	if len(secret) < SecretSize {
+		return nil, fmt.Errorf("%w: secret must be at least %d bytes", ErrInvalid, SecretSize)
+	}
+	k, err := deriveKeys(secret)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	to := 2 * time.Second
+	if o.LockTimeout > 0 {
+		to = o.LockTimeout
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: to, NoSync: o.NoSync, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		switch {
+		case errors.Is(err, bolterrors.ErrTimeout):
+			return nil, ErrLocked
+		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		return nil, err
+	}
+	// Batches coalesce concurrent manifest requests into one commit; a
+	// short delay keeps a lone request fast.
+	db.MaxBatchDelay = time.Millisecond
+	if err := initMeta(db, k); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{
+		db: db, k: k, retention: o.Retention, maxLog: uint64(o.MaxLogEntries),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if s.retention <= 0 {
+		s.retention = DefaultRetention
+	}
+	if o.MaxLogEntries <= 0 {
+		s.maxLog = DefaultMaxLogEntries
+	}
+	go s.logWriter()
+	return s, nil
+}
+
+func initMeta(db *bolt.DB, k keys) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		m := tx.Bucket(bucketMeta)
+		if m.Get([]byte("magic")) == nil {
+			var ver [4]byte
+			binary.BigEndian.PutUint32(ver[:], FormatVersion)
+			if err := m.Put([]byte("magic"), []byte(magic)); err != nil {
+				return err
+			}
+			if err := m.Put([]byte("version"), ver[:]); err != nil {
+				return err
+			}
+			return m.Put([]byte("check"), k.check[:])
+		}
+		if string(m.Get([]byte("magic"))) != magic {
+			return fmt.Errorf("%w: not a share store", ErrCorrupt)
+		}
+		ver := m.Get([]byte("version"))
+		if len(ver) != 4 {
+			return fmt.Errorf("%w: no format version", ErrCorrupt)
+		}
+		if v := binary.BigEndian.Uint32(ver); v > FormatVersion {
+			return fmt.Errorf("%w (format %d, this phr reads up to %d)", ErrNewerVersion, v, FormatVersion)
+		}
+		if !hmac.Equal(m.Get([]byte("check")), k.check[:]) {
+			return ErrWrongSecret
+		}
+		return nil
+	})
+}
+
+// loadOrCreateSecret reads a hex secret from path, creating it (0600,
+// never overwriting) when it does not exist.
+func loadOrCreateSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		secret := make([]byte, SecretSize)
+		rand.Read(secret)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) { // another process made it first
+			return loadOrCreateSecret(path)
+		}
+		if err != nil {
+			return nil, err
+		}
+		_, werr := f.Write([]byte(hex.EncodeToString(secret) + "\n"))
+		if werr == nil {
+			werr = f.Sync()
+		}
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			os.Remove(path)
+			return nil, werr
+		}
+		return secret, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	secret, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(secret) < SecretSize {
+		return nil, fmt.Errorf("%w: %s is not a store secret (64 hex digits)", ErrInvalid, filepath.Base(path))
+	}
+	return secret, nil
+}
+
+// Close writes the pending access log entries and closes the file.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+		ferr := s.flushPending()
+		s.closeErr = s.db.Close()
+		if s.closeErr == nil {
+			s.closeErr = ferr
+		}
+	})
+	return s.closeErr
+}
+
+// lookupKey maps a manifest id to its bucket key. The file holds only
+// these HMACs, so it does not reveal the ids (which are capabilities).
+func (s *Store) lookupKey(id string) []byte {
+	m := hmac.New(sha256.New, s.k.lookup[:])
+	m.Write([]byte(id))
+	return m.Sum(nil)
+}
+
+// ownerTag maps an owner to the tag stored with its shares.
+func (s *Store) ownerTag(owner string) []byte {
+	m := hmac.New(sha256.New, s.k.owner[:])
+	m.Write([]byte(owner))
+	return m.Sum(nil)
+}
+
+// seal encrypts plaintext bound to purpose and lk (the share's lookup key),
+// so a sealed value cannot be moved to another share or field.
+func (s *Store) seal(purpose string, lk, plaintext []byte) []byte {
+	nonce := make([]byte, s.k.seal.NonceSize(), s.k.seal.NonceSize()+len(plaintext)+s.k.seal.Overhead())
+	rand.Read(nonce)
+	return s.k.seal.Seal(nonce, nonce, plaintext, sealAD(purpose, lk))
+}
+
+func (s *Store) unseal(purpose string, lk, sealed []byte) ([]byte, error) {
+	ns := s.k.seal.NonceSize()
+	if len(sealed) < ns+s.k.seal.Overhead() {
+		return nil, fmt.Errorf("%w: sealed value too short", ErrCorrupt)
+	}
+	pt, err := s.k.seal.Open(nil, sealed[:ns], sealed[ns:], sealAD(purpose, lk))
+	if err != nil {
+		return nil, fmt.Errorf("%w: sealed value does not authenticate", ErrCorrupt)
+	}
+	return pt, nil
+}
+
+func sealAD(purpose string, lk []byte) []byte {
+	ad := make([]byte, 0, 32+len(purpose)+len(lk))
+	ad = append(ad, "phr sharestore v1 "...)
+	ad = append(ad, purpose...)
+	ad = append(ad, 0)
+	return append(ad, lk...)
+}
+
+// Check runs bbolt's consistency check (tests call it at cleanup). It runs
+// inside a write transaction, which it rolls back: bbolt's checker reads
+// the freelist, which a concurrent commit would change under it.
+func (s *Store) Check() error {
+	var first error
+	errRollback := errors.New("rollback")
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for err := range tx.Check() { // drain, so the checker goroutine ends
+			if first == nil {
+				first = err
+			}
+		}
+		return errRollback
+	})
+	switch {
+	case errors.Is(err, bolterrors.ErrDatabaseNotOpen):
+		return ErrClosed
+	case err != nil && err != errRollback:
+		return err
+	}
+	return first
+}

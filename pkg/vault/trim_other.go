@@ -1,0 +1,5 @@
+//go:build !linux
+
+package vault
+
+func (v *Vault) trimMapped() {}
