@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/server/api"
+	"github.com/phr-project/phr/pkg/vault"
+)
+
+func init() { vault.ScryptWorkFactor = 10 }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// startMain runs phrd on 127.0.0.1:0 over dir, configured by environment.
+func startMain(t *testing.T, dir string, extra ...string) (*Main, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	m := NewMain()
+	m.Stderr = logs
+	m.Getenv = env(map[string]string{"PHRD_DATA": dir, "PHRD_ADDR": "127.0.0.1:0"})
+	if err := m.ParseFlags(context.Background(), extra); err != nil {
+		t.Fatal(err)
+	}
+	m.Config.VaultNoSync = true
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, logs
+}
+
+func call(t *testing.T, method, url, token string, body any, hdr ...string) (int, []byte, http.Header) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		if r, ok := body.(io.Reader); ok {
+			rd = r
+		} else {
+			data, _ := json.Marshal(body)
+			rd = bytes.NewReader(data)
+		}
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	return res.StatusCode, data, res.Header
+}
+
+func login(t *testing.T, base, user, pass string) string {
+	t.Helper()
+	st, body, _ := call(t, "POST", base+"/api/v1/sessions", "", api.SessionRequest{Username: user, Passphrase: pass})
+	if st != http.StatusCreated {
+		t.Fatalf("login: %d %s", st, body)
+	}
+	var s api.Session
+	json.Unmarshal(body, &s)
+	return s.Token
+}
+
+const pass = "correct horse battery"
+
+// TestRestart: Close closes the vaults cleanly (the file opens with
+// vault.Open), and a new server over the same data keeps the data and
+// forgets the sessions.
+func TestRestart(t *testing.T) {
+	dir := t.TempDir()
+	m, logs := startMain(t, dir)
+	base := m.URL()
+	st, body, _ := call(t, "POST", base+"/api/v1/accounts", "", api.CreateAccountRequest{Username: "alice", Passphrase: pass})
+	if st != http.StatusCreated {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	tok := login(t, base, "alice", pass)
+	st, body, _ = call(t, "POST", base+"/api/v1/records", tok, map[string]any{"log": "symptom", "name": "migraine", "severity": 7})
+	if st != http.StatusCreated {
+		t.Fatalf("post: %d %s", st, body)
+	}
+	var rec record.Record
+	json.Unmarshal(body, &rec)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	paths, _ := filepath.Glob(filepath.Join(dir, "vaults", "*.phr"))
+	if len(paths) != 1 {
+		t.Fatalf("vault files %v", paths)
+	}
+	v, err := vault.Open(paths[0], vault.Passphrase(pass), &vault.Options{LockTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("vault after shutdown: %v", err)
+	}
+	if got, err := v.Get(rec.ID); err != nil || got.Display != rec.Display {
+		t.Fatalf("record after shutdown: %v %v", got, err)
+	}
+	if entries, err := v.Audit(0); err != nil || len(entries) == 0 || entries[0].Event != "login" {
+		t.Fatalf("audit: %v %v", entries, err)
+	}
+	v.Close()
+
+	m2, _ := startMain(t, dir)
+	base = m2.URL()
+	if st, _, _ := call(t, "GET", base+"/api/v1/records", tok, nil); st != http.StatusUnauthorized {
+		t.Fatalf("old token after restart: %d", st)
+	}
+	tok = login(t, base, "alice", pass)
+	st, body, _ = call(t, "GET", base+"/api/v1/records/"+rec.ID, tok, nil)
+	if st != http.StatusOK || !strings.Contains(string(body), "migraine") {
+		t.Fatalf("record after restart: %d %s", st, body)
+	}
+	if l := logs.String(); !strings.Contains(l, `"msg":"listening"`) || strings.Contains(l, "migraine") || strings.Contains(l, pass) || strings.Contains(l, "alice") {
+		t.Errorf("logs:\n%s", l)
+	}
+}
+
+// slowImporter blocks until its input ends: an import in flight.
+type slowImporter struct{}
+
+func (slowImporter) Name() string            { return "slow" }
+func (slowImporter) Detect(head []byte) bool { return bytes.HasPrefix(head, []byte("#slow")) }
+func (slowImporter) Import(ctx context.Context, in *importers.Input, sink importers.Sink) error {
+	data, err := io.ReadAll(in.R)
+	if err != nil {
+		return err
+	}
+	for _, l := range strings.Fields(string(data))[1:] {
+		r, err := record.New([]byte(fmt.Sprintf(`{"resourceType":"Condition","code":{"text":%q}}`, l)),
+			record.Provenance{Method: record.MethodImported, Importer: "slow", System: "Test", OriginalID: l})
+		if err != nil {
+			return err
+		}
+		if err := sink.Record(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestGracefulShutdown: a request in flight when shutdown starts finishes,
+// and the vault is closed after it.
+func TestGracefulShutdown(t *testing.T) {
+	old := Importers
+	Importers = func() *importers.Registry { r := &importers.Registry{}; r.Register(slowImporter{}); return r }
+	t.Cleanup(func() { Importers = old })
+	dir := t.TempDir()
+	m, _ := startMain(t, dir)
+	base := m.URL()
+	call(t, "POST", base+"/api/v1/accounts", "", api.CreateAccountRequest{Username: "alice", Passphrase: pass})
+	tok := login(t, base, "alice", pass)
+
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	type result struct {
+		status int
+		body   []byte
+	}
+	done := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", base+"/api/v1/imports", pr)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- result{0, []byte(err.Error())}
+			return
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		done <- result{res.StatusCode, b}
+	}()
+	fw, _ := mw.CreateFormFile("file", "x.txt")
+	io.WriteString(fw, "#slow asthma ")
+	time.Sleep(100 * time.Millisecond) // the request is in the handler now
+
+	closed := make(chan error, 1)
+	go func() { closed <- m.Close() }()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned with a request in flight: %v", err)
+	default:
+	}
+	io.WriteString(fw, "eczema")
+	mw.Close()
+	pw.Close()
+	r := <-done
+	if r.status != http.StatusCreated || !strings.Contains(string(r.body), `"added":2`) {
+		t.Fatalf("in-flight import: %d %s", r.status, r.body)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	paths, _ := filepath.Glob(filepath.Join(dir, "vaults", "*.phr"))
+	v, err := vault.Open(paths[0], vault.Passphrase(pass), &vault.Options{LockTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("vault after shutdown: %v", err)
+	}
+	defer v.Close()
+	if live, _, _ := v.Count(); live != 3 {
+		t.Fatalf("%d records", live)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string
+		check   func(*Main) string
+	}{
+		{"env", map[string]string{"PHRD_DATA": "/d", "PHRD_ADDR": ":9", "PHRD_REGISTRATION": "closed", "PHRD_IDLE_TIMEOUT": "5m"}, nil, "", func(m *Main) string {
+			if m.Config.DataDir != "/d" || m.Addr != ":9" || m.Config.Registration != "closed" || m.Config.IdleTimeout != 5*time.Minute {
+				return fmt.Sprintf("%+v", m.Config)
+			}
+			return ""
+		}},
+		{"flag wins", map[string]string{"PHRD_DATA": "/d", "PHRD_ADDR": ":9"}, []string{"--addr", ":10", "--data", "/e"}, "", func(m *Main) string {
+			if m.Addr != ":10" || m.Config.DataDir != "/e" {
+				return m.Addr + " " + m.Config.DataDir
+			}
+			return ""
+		}},
+		{"no data", nil, nil, "--data", nil},
+		{"bad registration", map[string]string{"PHRD_DATA": "/d"}, []string{"--registration", "maybe"}, "registration", nil},
+		{"half tls", map[string]string{"PHRD_DATA": "/d"}, []string{"--tls-cert", "c.pem"}, "tls", nil},
+		{"bad env", map[string]string{"PHRD_DATA": "/d", "PHRD_IDLE_TIMEOUT": "soon"}, nil, "PHRD_IDLE_TIMEOUT", nil},
+		{"extra arg", map[string]string{"PHRD_DATA": "/d"}, []string{"now"}, "unexpected", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewMain()
+			m.Stderr, m.Getenv = io.Discard, env(tt.env)
+			err := m.ParseFlags(context.Background(), tt.args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := tt.check(m); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+}
+
+func TestAccountCreateCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"account", "create", "--data", dir, "Bob"}, strings.NewReader(""), &out, &errb, env(map[string]string{"PHRD_PASSPHRASE": pass}))
+	if code != 0 || !strings.Contains(out.String(), "Created account bob") || !strings.Contains(out.String(), "-") {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errb.String())
+	}
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		code int
+	}{
+		{[]string{"account", "create", "--data", dir, "bob"}, map[string]string{"PHRD_PASSPHRASE": pass}, exitError},
+		{[]string{"account", "create", "--data", dir, "carol"}, map[string]string{"PHRD_PASSPHRASE": "short"}, exitError},
+		{[]string{"account", "create", "--data", dir, "carol"}, nil, exitError}, // no terminal
+		{[]string{"account", "create", "carol"}, map[string]string{"PHRD_PASSPHRASE": pass}, exitUsage},
+		{[]string{"account", "delete", "carol"}, nil, exitUsage},
+	} {
+		if c := run(context.Background(), tt.args, strings.NewReader(""), io.Discard, io.Discard, env(tt.env)); c != tt.code {
+			t.Errorf("%v: exit %d, want %d", tt.args, c, tt.code)
+		}
+	}
+	// The account logs in on a server with closed registration.
+	m, _ := startMain(t, dir, "--registration", "closed")
+	login(t, m.URL(), "bob", pass)
+	if st, _, _ := call(t, "POST", m.URL()+"/api/v1/accounts", "", api.CreateAccountRequest{Username: "carol", Passphrase: pass}); st != http.StatusForbidden {
+		t.Fatalf("open registration on a closed server: %d", st)
+	}
+}
+
+func TestServeExitsOnSignal(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	logs := &syncBuffer{}
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir()}, strings.NewReader(""), io.Discard, logs, env(nil))
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "listening") {
+		if time.Now().After(deadline) {
+			t.Fatalf("not listening: %s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 || !strings.Contains(logs.String(), `"msg":"stopped"`) {
+			t.Fatalf("exit %d: %s", code, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit after the signal")
+	}
+}

@@ -1,0 +1,162 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/phr-project/phr/pkg/importers"
+)
+
+// Rate is a token bucket: Events per Per on average, up to Burst at once.
+type Rate struct {
+	Events int
+	Per    time.Duration
+	Burst  int
+}
+
+// Registration modes.
+const (
+	RegistrationOpen   = "open"   // anyone may POST /api/v1/accounts
+	RegistrationClosed = "closed" // accounts are made on the host: phrd account create
+)
+
+// Config configures a Server. The zero value of every field but DataDir
+// means its default (see Defaults).
+type Config struct {
+	// DataDir holds server.key, vaults/ and tmp/.
+	DataDir string
+	// PublicURL is the URL clients reach the server at (for links).
+	PublicURL string
+	// Registration is RegistrationOpen or RegistrationClosed.
+	Registration string
+	// Importers are the formats POST /api/v1/imports accepts.
+	Importers *importers.Registry
+	// Logger receives structured logs; never PHI, tokens or passphrases.
+	Logger *slog.Logger
+	// Now replaces time.Now (tests).
+	Now func() time.Time
+
+	// IdleTimeout ends a session unused this long (default 30m).
+	IdleTimeout time.Duration
+	// SessionLifetime ends a session this long after login (default 12h).
+	SessionLifetime time.Duration
+	// JanitorInterval is how often expired sessions are swept (default 1m).
+	JanitorInterval time.Duration
+	// MaxSessionsPerAccount bounds one account's sessions; a new login
+	// ends the oldest (default 50).
+	MaxSessionsPerAccount int
+	// MaxSessions bounds all sessions; logins beyond get 503 (default 100000).
+	MaxSessions int
+
+	// LoginPerAccount limits passphrase logins per account (default 5/min,
+	// burst 5). A successful login gives its token back.
+	LoginPerAccount Rate
+	// LoginPerClient limits logins and account creations per client
+	// address (default 20/min, burst 20).
+	LoginPerClient Rate
+	// ScryptConcurrency bounds concurrent passphrase unlocks (default: the
+	// number of CPUs).
+	ScryptConcurrency int
+	// ScryptQueueTimeout is how long a login waits for a free unlock slot
+	// before it gets 503 (default 2s).
+	ScryptQueueTimeout time.Duration
+
+	// MaxBodyBytes bounds JSON request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// MaxIngestBytes bounds POST /api/v1/ingest bodies (default 8 MiB).
+	MaxIngestBytes int64
+	// MaxImportBytes bounds uploads (default 256 MiB).
+	MaxImportBytes int64
+	// ImportTimeout bounds reading and importing one upload (default 10m).
+	ImportTimeout time.Duration
+	// MaxIngestReadings bounds the readings of one ingest (default 5000).
+	MaxIngestReadings int
+
+	// HTTP server timeouts (defaults 10s, 1m, 2m, 2m).
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, ConnIdleTimeout time.Duration
+	// TLSCert and TLSKey serve HTTPS (and send HSTS) when both are set.
+	TLSCert, TLSKey string
+	// TrustProxy takes the client address from X-Forwarded-For set by a
+	// proxy on a loopback or private address. Off, the peer address counts.
+	TrustProxy bool
+	// VaultNoSync skips fsync on vault writes. Tests only.
+	VaultNoSync bool
+}
+
+// Defaults returns c with every unset field at its default.
+func (c Config) Defaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt := func(d *int, v int) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defRate := func(r *Rate, v Rate) {
+		if r.Events <= 0 || r.Per <= 0 {
+			*r = v
+		}
+		if r.Burst <= 0 {
+			r.Burst = max(r.Events, 1)
+		}
+	}
+	if c.Registration == "" {
+		c.Registration = RegistrationOpen
+	}
+	if c.Importers == nil {
+		c.Importers = &importers.Registry{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	def(&c.IdleTimeout, 30*time.Minute)
+	def(&c.SessionLifetime, 12*time.Hour)
+	def(&c.JanitorInterval, time.Minute)
+	defInt(&c.MaxSessionsPerAccount, 50)
+	defInt(&c.MaxSessions, 100_000)
+	defRate(&c.LoginPerAccount, Rate{Events: 5, Per: time.Minute, Burst: 5})
+	defRate(&c.LoginPerClient, Rate{Events: 20, Per: time.Minute, Burst: 20})
+	defInt(&c.ScryptConcurrency, runtime.NumCPU())
+	def(&c.ScryptQueueTimeout, 2*time.Second)
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxIngestBytes <= 0 {
+		c.MaxIngestBytes = 8 << 20
+	}
+	if c.MaxImportBytes <= 0 {
+		c.MaxImportBytes = 256 << 20
+	}
+	def(&c.ImportTimeout, 10*time.Minute)
+	defInt(&c.MaxIngestReadings, 5000)
+	def(&c.ReadHeaderTimeout, 10*time.Second)
+	def(&c.ReadTimeout, time.Minute)
+	def(&c.WriteTimeout, 2*time.Minute)
+	def(&c.ConnIdleTimeout, 2*time.Minute)
+	return c
+}
+
+func (c Config) validate() error {
+	if c.DataDir == "" {
+		return errors.New("no data directory")
+	}
+	if c.Registration != RegistrationOpen && c.Registration != RegistrationClosed {
+		return fmt.Errorf("registration must be %s or %s", RegistrationOpen, RegistrationClosed)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("TLS needs both a certificate and a key")
+	}
+	return nil
+}
+
+// TLS reports whether the server serves HTTPS.
+func (c Config) TLS() bool { return c.TLSCert != "" && c.TLSKey != "" }

@@ -1,0 +1,40 @@
+// Package server is phrd: the JSON API (echo v4) over one encrypted vault
+// per account, for patients' phone apps and `phr remote`. The routes, bodies
+// and errors are documented in docs/api/openapi.yaml; the request and
+// response types are in package api; operating it is in
+// docs/operations.md.
+//
+// # Accounts and keys
+//
+// An account is a vault file DATA/vaults/<id>.phr, where <id> is the hex
+// HMAC-SHA256 of the lower-cased username under DATA/server.key: file names
+// say nothing about their owners. There is no password table: logging in
+// opens the vault with the passphrase (or a device credential, an age
+// X25519 identity whose recipient is one of the vault's key slots), and
+// that is the password check. The unwrapped vault key lives only in the
+// open *vault.Vault, in memory, while a session of the account lives or a
+// request of it runs; all sessions of an account share that one open vault,
+// and the last one to end closes it. Restart forgets every session.
+//
+// # Guarantees
+//
+//   - A session token is 256 random bits; the server keeps only its
+//     SHA-256. Sessions end after an idle timeout and an absolute one.
+//   - A wrong username, passphrase or device credential gets the same 401
+//     after the same work (an unknown username runs a dummy scrypt of the
+//     same cost). Passphrase logins are limited per account and every login
+//     per client address (429 with Retry-After); concurrent scrypt work is
+//     bounded by a semaphore with a short queue (503 with Retry-After), so a
+//     flood of logins cannot starve other requests.
+//   - A record ID of another account is 404: each request sees only its
+//     own account's vault.
+//   - Every error is {"error": {"code", "message"}} from one mapping
+//     (errorStatus); anything unexpected is a 500 "internal error" and a
+//     log line with the error's type only.
+//   - Logs name route templates, status, latency and a shortened account
+//     ID (itself an HMAC), never URLs, queries, bodies, tokens, passphrases,
+//     usernames or PHI.
+//   - Request bodies are size-limited and decoded strictly; every response
+//     carries security headers (nosniff, no-referrer, DENY framing, a
+//     default-src 'none' CSP, no-store on /api, HSTS under TLS).
+package server

@@ -1,0 +1,418 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/server/api"
+	"github.com/phr-project/phr/pkg/vault"
+)
+
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+func parseLimit(c echo.Context) (int, error) {
+	q := c.QueryParam("limit")
+	if q == "" {
+		return defaultLimit, nil
+	}
+	n, err := strconv.Atoi(q)
+	if err != nil || n < 1 || n > maxLimit {
+		return 0, badRequest("limit: must be a whole number from 1 to %d", maxLimit)
+	}
+	return n, nil
+}
+
+// A records cursor is the offset of the next page in the listing's order,
+// base64url-encoded so that clients treat it as opaque.
+func encodeCursor(off int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(off)))
+}
+
+func decodeCursor(s string) (int, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		if rest, ok := strings.CutPrefix(string(b), "o:"); ok {
+			if n, err := strconv.Atoi(rest); err == nil && n >= 0 {
+				return n, nil
+			}
+		}
+	}
+	return 0, badRequest("cursor: not a cursor this server gave out")
+}
+
+func (s *Server) parseWhen(field, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := record.ParseWhen(v, s.cfg.Now())
+	if err != nil {
+		return time.Time{}, &record.InputError{Field: field, Msg: strings.TrimPrefix(err.Error(), ": ")}
+	}
+	return t, nil
+}
+
+func (s *Server) listRecords(c echo.Context) error {
+	var q vault.Query
+	var err error
+	if t := c.QueryParam("type"); t != "" {
+		for _, k := range strings.Split(t, ",") {
+			if k = record.NormalizeKind(k); k != "" {
+				q.Kinds = append(q.Kinds, k)
+			}
+		}
+	}
+	if q.Since, err = s.parseWhen("since", c.QueryParam("since")); err != nil {
+		return err
+	}
+	if q.Until, err = s.parseWhen("until", c.QueryParam("until")); err != nil {
+		return err
+	}
+	q.Text = c.QueryParam("q")
+	q.Source = c.QueryParam("source")
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	off := 0
+	if cur := c.QueryParam("cursor"); cur != "" {
+		if off, err = decodeCursor(cur); err != nil {
+			return err
+		}
+	}
+	q.Limit = off + limit + 1
+	recs, err := vaultOf(c).List(q)
+	if err != nil {
+		return err
+	}
+	out := api.RecordList{Records: []api.RecordItem{}}
+	if off < len(recs) {
+		page := recs[off:]
+		if len(page) > limit {
+			page = page[:limit]
+			out.NextCursor = encodeCursor(off + limit)
+		}
+		for i := range page {
+			out.Records = append(out.Records, api.RecordItem{Summary: page[i].Summarize(), Resource: page[i].Resource})
+		}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func etag(r record.Record) string { return `"v` + strconv.FormatUint(r.Version, 10) + `"` }
+
+// parseETag reads an If-Match value: "v<version>" (or W/"v<version>"), or
+// "*" for any version (returned as 0).
+func parseETag(h string) (uint64, error) {
+	h = strings.TrimSpace(h)
+	if h == "*" {
+		return 0, nil
+	}
+	h = strings.TrimPrefix(h, "W/")
+	if len(h) > 3 && h[0] == '"' && h[1] == 'v' && h[len(h)-1] == '"' {
+		digits := h[2 : len(h)-1]
+		if n, err := strconv.ParseUint(digits, 10, 64); err == nil && n > 0 && strconv.FormatUint(n, 10) == digits {
+			return n, nil
+		}
+	}
+	return 0, newError(http.StatusPreconditionFailed, api.CodePreconditionFailed, `If-Match: not an ETag of this API ("v<version>")`)
+}
+
+// recordID reads the :id parameter. Anything not shaped like an ID is
+// simply not found.
+func recordID(c echo.Context) (string, error) {
+	id := c.Param("id")
+	if !record.ValidID(id) {
+		return "", vault.ErrNotFound
+	}
+	return id, nil
+}
+
+func sendRecord(c echo.Context, status int, r record.Record) error {
+	c.Response().Header().Set("ETag", etag(r))
+	return c.JSON(status, r)
+}
+
+func (s *Server) getRecord(c echo.Context) error {
+	id, err := recordID(c)
+	if err != nil {
+		return err
+	}
+	r, err := vaultOf(c).Get(id)
+	if err != nil {
+		return err
+	}
+	if r.Deleted {
+		return vault.ErrDeleted
+	}
+	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && strings.TrimPrefix(strings.TrimSpace(inm), "W/") == etag(r) {
+		c.Response().Header().Set("ETag", etag(r))
+		return c.NoContent(http.StatusNotModified)
+	}
+	return sendRecord(c, http.StatusOK, r)
+}
+
+func (s *Server) createRecord(c echo.Context) error {
+	body, err := readJSON(c, s.cfg.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	if len(body) == 0 || body[0] != '{' {
+		return badRequest("the body must be a JSON object: a FHIR resource or a log entry")
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(body, &keys); err != nil {
+		return badRequest("the body must be a JSON object")
+	}
+	_, isFHIR := keys["resourceType"]
+	_, isLog := keys["log"]
+	v := vaultOf(c)
+	var r record.Record
+	switch {
+	case isFHIR && isLog:
+		return badRequest("give a FHIR resource (resourceType) or a log entry (log), not both")
+	case isFHIR:
+		if r, err = record.New(body, record.Provenance{Method: record.MethodSelf, Author: "app"}); err != nil {
+			return err
+		}
+	case isLog:
+		if r, err = s.buildLogEntry(v, body, keys); err != nil {
+			return err
+		}
+	default:
+		return badRequest("give a FHIR resource (with resourceType) or a log entry (with log)")
+	}
+	res, err := v.Put(r)
+	if err != nil {
+		return err
+	}
+	stored, err := v.Get(res.ID)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Location", "/api/v1/records/"+stored.ID)
+	return sendRecord(c, http.StatusCreated, stored)
+}
+
+// logFields are the fields each shorthand takes (besides "log").
+var logFields = map[string][]string{
+	"med":          {"name", "dose", "frequency", "start", "stop", "reason", "note"},
+	"dose":         {"name", "amount", "at", "note"},
+	"symptom":      {"name", "severity", "at", "note"},
+	"vital":        {"kind", "value", "at"},
+	"condition":    {"name", "onset", "note"},
+	"allergy":      {"substance", "reaction", "severity", "note"},
+	"immunization": {"vaccine", "date", "note"},
+	"note":         {"text", "at"},
+}
+
+var logAliases = map[string]string{"medication": "med", "vaccine": "immunization"}
+
+func (s *Server) buildLogEntry(v *vault.Vault, body []byte, keys map[string]json.RawMessage) (record.Record, error) {
+	var e api.LogEntry
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&e); err != nil {
+		return record.Record{}, jsonError(err)
+	}
+	kind := strings.ToLower(strings.TrimSpace(e.Log))
+	if a, ok := logAliases[kind]; ok {
+		kind = a
+	}
+	allowed, ok := logFields[kind]
+	if !ok {
+		return record.Record{}, &record.InputError{Field: "log", Msg: "must be one of med, dose, symptom, vital, condition, allergy, immunization, note"}
+	}
+	for k := range keys {
+		if k != "log" && !contains(allowed, k) {
+			return record.Record{}, &record.InputError{Field: k, Msg: "does not apply to log " + kind + " (it takes " + strings.Join(allowed, ", ") + ")"}
+		}
+	}
+	c := record.Common{Now: s.cfg.Now()}
+	if id, err := v.Setting(settingPatient); err == nil && len(id) > 0 {
+		c.Subject = "Patient/" + string(id)
+	}
+	var err error
+	when := func(field, val string) time.Time {
+		if err != nil {
+			return time.Time{}
+		}
+		var t time.Time
+		t, err = s.parseWhen(field, val)
+		return t
+	}
+	switch kind {
+	case "med":
+		m := record.Medication{Name: e.Name, Dose: e.Dose, Frequency: e.Frequency, Reason: e.Reason, Note: e.Note,
+			Start: when("start", e.Start), Stop: when("stop", e.Stop)}
+		if err != nil {
+			return record.Record{}, err
+		}
+		return record.NewMedication(c, m)
+	case "dose":
+		d := record.Dose{Name: e.Name, Amount: e.Amount, Note: e.Note, At: when("at", e.At)}
+		if err != nil {
+			return record.Record{}, err
+		}
+		return record.NewDose(c, d)
+	case "symptom":
+		sy := record.Symptom{Name: e.Name, Note: e.Note, Severity: -1, At: when("at", e.At)}
+		if err != nil {
+			return record.Record{}, err
+		}
+		if len(e.Severity) > 0 && string(e.Severity) != "null" {
+			n, perr := strconv.Atoi(strings.Trim(string(e.Severity), `"`))
+			if perr != nil || n < 0 || n > 10 {
+				return record.Record{}, &record.InputError{Field: "severity", Msg: "must be a whole number from 0 to 10"}
+			}
+			sy.Severity = n
+		}
+		return record.NewSymptom(c, sy)
+	case "vital":
+		at := when("at", e.At)
+		if err != nil {
+			return record.Record{}, err
+		}
+		if strings.TrimSpace(e.Kind) == "" {
+			return record.Record{}, &record.InputError{Field: "kind", Msg: "must be one of " + strings.Join(record.VitalKinds, ", ")}
+		}
+		vt, err := record.ParseVital(e.Kind, e.Value)
+		if err != nil {
+			return record.Record{}, err
+		}
+		return record.NewVital(c, vt, at)
+	case "condition":
+		onset := when("onset", e.Onset)
+		if err != nil {
+			return record.Record{}, err
+		}
+		return record.NewCondition(c, e.Name, onset, e.Note)
+	case "allergy":
+		al := record.Allergy{Substance: e.Substance, Reaction: e.Reaction, Note: e.Note}
+		if len(e.Severity) > 0 && string(e.Severity) != "null" {
+			if err := json.Unmarshal(e.Severity, &al.Severity); err != nil {
+				return record.Record{}, &record.InputError{Field: "severity", Msg: "must be mild, moderate or severe"}
+			}
+		}
+		return record.NewAllergy(c, al)
+	case "immunization":
+		date := when("date", e.Date)
+		if err != nil {
+			return record.Record{}, err
+		}
+		return record.NewImmunization(c, e.Vaccine, date, e.Note)
+	default: // note
+		at := when("at", e.At)
+		if err != nil {
+			return record.Record{}, err
+		}
+		return record.NewNote(c, e.Text, at)
+	}
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) putRecord(c echo.Context) error {
+	id, err := recordID(c)
+	if err != nil {
+		return err
+	}
+	im := c.Request().Header.Get("If-Match")
+	if im == "" {
+		return newError(http.StatusPreconditionRequired, api.CodePreconditionNeeded, `If-Match is required: send the ETag ("v<version>") of the version you edited`)
+	}
+	ver, err := parseETag(im)
+	if err != nil {
+		return err
+	}
+	body, err := readJSON(c, s.cfg.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	res, err := record.Parse(body)
+	if err != nil {
+		return err
+	}
+	v := vaultOf(c)
+	old, err := v.Get(id)
+	if err != nil {
+		return err
+	}
+	if old.Deleted {
+		return vault.ErrDeleted
+	}
+	if res.Type() != old.ResourceType {
+		return &record.InputError{Field: "resourceType", Msg: "must stay " + old.ResourceType}
+	}
+	old.Resource = body
+	updated, err := v.Update(old, ver)
+	if err != nil {
+		return err
+	}
+	return sendRecord(c, http.StatusOK, updated)
+}
+
+func (s *Server) deleteRecord(c echo.Context) error {
+	id, err := recordID(c)
+	if err != nil {
+		return err
+	}
+	var ver uint64
+	if im := c.Request().Header.Get("If-Match"); im != "" {
+		if ver, err = parseETag(im); err != nil {
+			return err
+		}
+	}
+	if err := vaultOf(c).Delete(id, ver); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) listChanges(c echo.Context) error {
+	var since uint64
+	if q := c.QueryParam("since"); q != "" {
+		n, err := strconv.ParseUint(q, 10, 64)
+		if err != nil {
+			return badRequest("since: must be a change sequence number (0 or more)")
+		}
+		since = n
+	}
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	changes, _, err := vaultOf(c).Changes(since, limit+1)
+	if err != nil {
+		return err
+	}
+	out := api.Changes{Changes: []api.Change{}, Next: since}
+	if len(changes) > limit {
+		changes, out.More = changes[:limit], true
+	}
+	for i := range changes {
+		ch := api.Change{Seq: changes[i].Seq, ID: changes[i].Record.ID, Deleted: changes[i].Record.Deleted}
+		if !ch.Deleted {
+			ch.Record = &changes[i].Record
+		}
+		out.Changes = append(out.Changes, ch)
+		out.Next = ch.Seq
+	}
+	return c.JSON(http.StatusOK, out)
+}

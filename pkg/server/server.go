@@ -1,0 +1,471 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/vault"
+	"golang.org/x/crypto/scrypt"
+)
+
+// Server is phrd: the JSON API over the accounts' vaults.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	data    *dataDir
+	e       *echo.Echo
+	http    *http.Server
+	sess    *sessions
+	metrics *metrics
+
+	acctLimit, clientLimit *limiter
+	kdf                    *gate
+	vaultOpts              *vault.Options
+	dummy                  *dummyUnlock
+	pending                *pendingFailures
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New makes a server over cfg.DataDir, creating its layout and server key
+// the first time. It starts the session janitor; call Close (or Shutdown)
+// to stop it.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.Defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	data, err := openDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := data.cleanTmp(); err != nil {
+		return nil, err
+	}
+	dummy, err := newDummyUnlock()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, data: data, metrics: newMetrics(),
+		acctLimit:   newLimiter(cfg.LoginPerAccount, cfg.Now),
+		clientLimit: newLimiter(cfg.LoginPerClient, cfg.Now),
+		kdf:         newGate(cfg.ScryptConcurrency, cfg.ScryptQueueTimeout),
+		vaultOpts:   &vault.Options{LockTimeout: 2 * time.Second, NoSync: cfg.VaultNoSync},
+		dummy:       dummy,
+		pending:     newPendingFailures(),
+		stop:        make(chan struct{}),
+	}
+	s.sess = newSessions(cfg, s.vaultOpts)
+	s.e = s.routes()
+	s.http = &http.Server{
+		Handler:           s.e,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.ConnIdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	if cfg.TLS() {
+		s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	s.wg.Add(1)
+	go s.janitor()
+	return s, nil
+}
+
+// Handler is the server's HTTP handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Serve answers on ln until Shutdown. It returns http.ErrServerClosed
+// after a Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	if s.cfg.TLS() {
+		return s.http.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+	}
+	return s.http.Serve(ln)
+}
+
+// Shutdown stops accepting requests, lets those in flight finish (until
+// ctx ends), then closes every vault and forgets every session.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close stops the janitor, ends every session and closes every vault. It
+// does not wait for requests: use Shutdown for that.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		s.wg.Wait()
+		s.closeErr = s.sess.closeAll()
+	})
+	return s.closeErr
+}
+
+func (s *Server) janitor() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.JanitorInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.sweep()
+		}
+	}
+}
+
+// sweep ends expired sessions and forgets idle rate-limit state.
+func (s *Server) sweep() {
+	s.sess.sweep()
+	s.acctLimit.sweep()
+	s.clientLimit.sweep()
+}
+
+// ctxKey names values the middleware leaves on the echo context.
+const (
+	ctxSession = "phrd.session"
+	ctxAcct    = "phrd.acct"
+)
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	if s.cfg.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	} else {
+		e.IPExtractor = echo.ExtractIPDirect()
+	}
+	e.Use(s.observe, s.recoverPanic, s.securityHeaders)
+
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/metrics", s.getMetrics)
+
+	a := e.Group("/api/v1")
+	a.POST("/accounts", s.createAccount)
+	a.POST("/sessions", s.createSession)
+	auth := s.requireSession
+	a.GET("/sessions/current", s.getSession, auth)
+	a.DELETE("/sessions/current", s.deleteSession, auth)
+	a.POST("/devices", s.createDevice, auth)
+	a.GET("/devices", s.listDevices, auth)
+	a.DELETE("/devices/:id", s.deleteDevice, auth)
+	a.GET("/records", s.listRecords, auth)
+	a.POST("/records", s.createRecord, auth)
+	a.GET("/records/:id", s.getRecord, auth)
+	a.PUT("/records/:id", s.putRecord, auth)
+	a.DELETE("/records/:id", s.deleteRecord, auth)
+	a.GET("/changes", s.listChanges, auth)
+	a.POST("/imports", s.createImport, auth)
+	a.POST("/ingest", s.ingest, auth)
+	a.GET("/audit", s.listAudit, auth)
+	return e
+}
+
+// routeOf is the request's route template ("/api/v1/records/:id"), which
+// is what logs and metrics name: never the URL, which may hold IDs or a
+// query.
+func routeOf(c echo.Context) string {
+	if p := c.Path(); p != "" && len(c.ParamNames()) == strings.Count(p, ":") {
+		return p
+	}
+	return "unmatched"
+}
+
+// observe logs and counts every request: route template, method, status,
+// latency and size. No URL, query, header or body is logged.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err) // write the error response now, to log its status
+		}
+		route := routeOf(c)
+		if c.Response().Status == http.StatusNotFound && err != nil && isRouteNotFound(err) {
+			route = "unmatched"
+		}
+		d := time.Since(start)
+		status := c.Response().Status
+		s.metrics.observe(route, c.Request().Method, status, d)
+		attrs := []slog.Attr{
+			slog.String("method", c.Request().Method), slog.String("route", route), slog.Int("status", status),
+			slog.Float64("ms", float64(d.Microseconds())/1000), slog.Int64("bytes", c.Response().Size),
+		}
+		if id, ok := c.Get(ctxAcct).(string); ok {
+			attrs = append(attrs, acctAttr(id))
+		}
+		s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", attrs...)
+		return nil
+	}
+}
+
+func isRouteNotFound(err error) bool {
+	var he *echo.HTTPError
+	return errors.As(err, &he) && he == echo.ErrNotFound
+}
+
+// recoverPanic turns a handler panic into a 500 and a log line with the
+// stack (code locations only, no values).
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.log.Error("panic", "route", routeOf(c), "stack", string(stackLocations(debug.Stack())))
+				err = errors.New("panic")
+			}
+		}()
+		return next(c)
+	}
+}
+
+// stackLocations keeps the file:line lines of a stack trace, which hold
+// no argument values.
+func stackLocations(stack []byte) []byte {
+	var out []byte
+	for _, l := range bytes.Split(stack, []byte("\n")) {
+		if bytes.HasPrefix(l, []byte("\t")) {
+			out = append(out, bytes.TrimSpace(l)...)
+			out = append(out, '\n')
+		}
+	}
+	return out
+}
+
+// securityHeaders go on every response.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		if s.cfg.TLS() {
+			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		return next(c)
+	}
+}
+
+// requireSession admits requests with a live session's bearer token and
+// pins the account's vault for the request.
+func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		tok, ok := bearer(c.Request().Header.Get("Authorization"))
+		if !ok {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="phrd"`)
+			return errUnauthorized
+		}
+		sess, err := s.sess.lookup(tok)
+		if err != nil {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="phrd", error="invalid_token"`)
+			return errUnauthorized
+		}
+		defer s.sess.unpin(sess.acct)
+		c.Set(ctxSession, sess)
+		c.Set(ctxAcct, sess.acct.id)
+		return next(c)
+	}
+}
+
+func bearer(h string) (string, bool) {
+	const p = "Bearer "
+	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(p):]), true
+}
+
+// sessionOf is the request's session (set by requireSession).
+func sessionOf(c echo.Context) *session { return c.Get(ctxSession).(*session) }
+
+// vaultOf is the request's vault.
+func vaultOf(c echo.Context) *vault.Vault { return sessionOf(c).acct.v }
+
+// decodeJSON reads a JSON body of at most limit bytes into dst, strictly:
+// unknown fields, trailing data and a wrong Content-Type are errors.
+func decodeJSON(c echo.Context, limit int64, dst any) error {
+	if err := requireJSON(c); err != nil {
+		return err
+	}
+	body := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
+	d := json.NewDecoder(body)
+	d.DisallowUnknownFields()
+	if err := d.Decode(dst); err != nil {
+		return jsonError(err)
+	}
+	if _, err := d.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("the body must hold one JSON object")
+	}
+	return nil
+}
+
+// readJSON reads a JSON body of at most limit bytes, for bodies decoded
+// by hand (FHIR resources keep every field).
+func readJSON(c echo.Context, limit int64) ([]byte, error) {
+	if err := requireJSON(c); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
+	if err != nil {
+		return nil, err
+	}
+	data = bytes.TrimSpace(data)
+	if !json.Valid(data) {
+		return nil, badRequest("the body is not valid JSON")
+	}
+	return data, nil
+}
+
+func requireJSON(c echo.Context) error {
+	ct := c.Request().Header.Get("Content-Type")
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	if mt != "application/json" && mt != "application/fhir+json" && !strings.HasSuffix(mt, "+json") {
+		return newError(http.StatusUnsupportedMediaType, "unsupported_media", "send the body as application/json")
+	}
+	return nil
+}
+
+// jsonError describes a decoding error by field, without quoting input.
+func jsonError(err error) error {
+	var mbe *http.MaxBytesError
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &mbe):
+		return err
+	case errors.Is(err, io.EOF):
+		return badRequest("the body is empty")
+	case errors.As(err, &se):
+		return badRequest("the body is not valid JSON (at byte %d)", se.Offset)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return badRequest("%s: must be a JSON %s", te.Field, te.Type.Kind())
+		}
+		return badRequest("the body must be a JSON object")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return badRequest("the body is not valid JSON")
+}
+
+// clientAddr is the client's address, as the IP extractor sees it.
+func clientAddr(c echo.Context) netip.Addr {
+	a, err := netip.ParseAddr(c.RealIP())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+// clientNet is the client address truncated for audit logs: a /24 for
+// IPv4, a /48 for IPv6.
+func clientNet(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	bits := 48
+	if a.Is4() {
+		bits = 24
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return ""
+	}
+	return p.String()
+}
+
+// clientKey is the rate-limit key of a client: its address, or its /64
+// for IPv6 (one host usually holds a whole /64).
+func clientKey(a netip.Addr) string {
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return a.String()
+}
+
+// dummyUnlock does the work of a failed unlock for a username that has no
+// account, so that the answer takes as long as for a wrong passphrase (one
+// scrypt of the same cost) or a wrong device credential (one X25519).
+type dummyUnlock struct {
+	device []byte // an age file for a random X25519 recipient
+}
+
+func newDummyUnlock() (*dummyUnlock, error) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, id.Recipient())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(make([]byte, 32)); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return &dummyUnlock{device: buf.Bytes()}, nil
+}
+
+// passphrase costs what unwrapping a passphrase slot costs: age's scrypt
+// recipient derives its key with scrypt(N=2^ScryptWorkFactor, r=8, p=1).
+func (d *dummyUnlock) passphrase(p string) {
+	var salt [16]byte
+	scrypt.Key([]byte(p), salt[:], 1<<vault.ScryptWorkFactor, 8, 1, 32)
+}
+
+func (d *dummyUnlock) identities(ids ...age.Identity) {
+	if r, err := age.Decrypt(bytes.NewReader(d.device), ids...); err == nil {
+		io.Copy(io.Discard, r) // cannot happen: nobody has the key
+	}
+}
+
+func (s *Server) getMetrics(c echo.Context) error {
+	sessions, vaults := s.sess.counts()
+	c.Response().Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	c.Response().WriteHeader(http.StatusOK)
+	s.metrics.write(c.Response(), sessions, vaults)
+	return nil
+}
