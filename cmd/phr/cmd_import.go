@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +16,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
+
+// importMemoryLimit is the soft heap limit during imports.
+const importMemoryLimit = 40 << 20
 
 type importOptions struct {
 	format     string
@@ -82,6 +86,12 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 	}
 	if o.source != "" {
 		opts["source"] = o.source
+	}
+	if g.env("GOMEMLIMIT") == "" {
+		// Imports stream: a soft limit keeps the garbage collector from
+		// letting the heap grow with the file (an Apple Health export can
+		// be gigabytes).
+		debug.SetMemoryLimit(importMemoryLimit)
 	}
 	v, err := g.openVault(false)
 	if err != nil {

@@ -45,7 +45,7 @@ type Options struct {
 // maxBuffered is how many records an import holds before it starts
 // writing. Files with fewer records are written in one transaction; larger
 // ones in batches, undone with Purge if the file then fails.
-var maxBuffered = 10_000
+var maxBuffered = 5_000
 
 // batchSize is the number of records per transaction once writing starts.
 const batchSize = 1000

@@ -7,6 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// trimMinSize is the vault size below which trimMapped does nothing.
+const trimMinSize = 32 << 20
+
 // trimMapped tells the kernel this process no longer needs the vault
 // file's mapped pages. bbolt reads the file through a shared, read-only
 // mapping; a long import touches most of it, and the touched pages count
@@ -17,8 +20,8 @@ import (
 func (v *Vault) trimMapped() {
 	v.db.View(func(tx *bolt.Tx) error {
 		size := int(tx.Size())
-		if size <= 0 {
-			return nil
+		if size < trimMinSize {
+			return nil // small vaults: not worth a system call
 		}
 		// The address stays a uintptr: the mapping is not Go memory.
 		unix.Syscall(unix.SYS_MADVISE, v.db.Info().Data, uintptr(size), unix.MADV_DONTNEED)

@@ -538,22 +538,3 @@ func TestResolve(t *testing.T) {
 		seen[r.ID[:4]] = r.ID
 	}
 }
-
-func TestTrimMappedKeepsData(t *testing.T) {
-	tv := newTestVault(t)
-	recs := make([]record.Record, 0, 500)
-	for i := 0; i < 500; i++ {
-		recs = append(recs, must(t)(record.NewNote(record.Common{}, fmt.Sprint("note ", i), time.Time{})))
-	}
-	tv.Add(recs)
-	for i := 0; i < 3; i++ {
-		tv.trimMapped()
-		got, err := tv.List(Query{})
-		if err != nil || len(got) != 500 {
-			t.Fatalf("after trim: %d records, %v", len(got), err)
-		}
-	}
-	if r, _ := tv.Check(false); !r.OK() {
-		t.Fatalf("check: %+v", r.Problems)
-	}
-}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/phr-project/phr/pkg/share"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Access is the manifest access step: it decides whether the request for
@@ -317,7 +318,7 @@ func (s *Store) flushPending() error {
 		}
 		return nil
 	})
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
 	if err != nil { // put them back for the next try

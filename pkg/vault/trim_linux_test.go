@@ -1,0 +1,34 @@
+package vault
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/phr-project/phr/pkg/record"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
+)
+
+func TestTrimMappedKeepsData(t *testing.T) {
+	tv := newTestVault(t)
+	recs := make([]record.Record, 0, 500)
+	for i := 0; i < 500; i++ {
+		recs = append(recs, must(t)(record.NewNote(record.Common{}, fmt.Sprint("note ", i), time.Time{})))
+	}
+	tv.Add(recs)
+	for i := 0; i < 3; i++ {
+		tv.trimMapped() // below trimMinSize: a no-op
+		tv.db.View(func(tx *bolt.Tx) error {
+			unix.Syscall(unix.SYS_MADVISE, tv.db.Info().Data, uintptr(tx.Size()), unix.MADV_DONTNEED)
+			return nil
+		})
+		got, err := tv.List(Query{})
+		if err != nil || len(got) != 500 {
+			t.Fatalf("after trim: %d records, %v", len(got), err)
+		}
+	}
+	if r, _ := tv.Check(false); !r.OK() {
+		t.Fatalf("check: %+v", r.Problems)
+	}
+}
