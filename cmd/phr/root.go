@@ -122,6 +122,7 @@ browse, search and share them. Nothing in the vault is readable without your key
 		newRestoreCommand(g),
 		newCheckCommand(g),
 		newExportCommand(g),
+		newRemoteCommand(g),
 	)
 	for _, c := range moreCommands {
 		cmd.AddCommand(c(g))

@@ -133,7 +133,7 @@ func (v *Vault) add(recs []record.Record, dry bool) ([]AddResult, error) {
 
 // trimEvery is how many records Add writes between trims of the mapped
 // file (see trimMapped).
-const trimEvery = 2_000
+const trimEvery = 1_000
 
 // trimAfter counts written records and trims the mapping now and then.
 func (v *Vault) trimAfter(n int) {
