@@ -123,6 +123,7 @@ browse, search and share them. Nothing in the vault is readable without your key
 		newCheckCommand(g),
 		newExportCommand(g),
 		newRemoteCommand(g),
+		newShareCommand(g),
 	)
 	for _, c := range moreCommands {
 		cmd.AddCommand(c(g))

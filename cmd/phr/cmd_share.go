@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/share"
+	"github.com/phr-project/phr/pkg/shlhost"
+	"github.com/spf13/cobra"
+)
+
+type shareOptions struct {
+	ids      string
+	since    string
+	summary  bool
+	expires  string
+	passcode string
+	label    string
+	maxUses  int
+	qr       bool
+	qrPNG    string
+}
+
+func newShareCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "share",
+		Short: "Share selected records with a provider: a SMART Health Link and QR code",
+		Args:  args(cobra.NoArgs),
+	}
+	cmd.AddCommand(newShareCreateCommand(g), newShareListCommand(g), newShareRevokeCommand(g), newShareLogCommand(g))
+	return cmd
+}
+
+func newShareCreateCommand(g *globals) *cobra.Command {
+	var o shareOptions
+	cmd := &cobra.Command{
+		Use:   "create [TYPE...] --expires DURATION",
+		Short: "Share records through the phrd of `phr remote login`",
+		Long: `create selects records (types, --ids, --since, or --summary for an
+International Patient Summary), encrypts them here with a fresh key, and
+uploads only the ciphertext to the phrd. The key travels in the link's
+fragment: the server never sees it. Prints the link (and a QR code with --qr).`,
+		Example: `  phr share create medication allergy condition --expires 30m --passcode 4711 --qr
+  phr share create --summary --expires 7d --label "For Dr. Rivera"
+  phr share create --ids 3kq7,p5hb --expires 2h --max-uses 1`,
+		RunE: func(cmd *cobra.Command, a []string) error { return runShareCreate(cmd.Context(), g, o, a) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.ids, "ids", "", "share these records (IDs or unique prefixes, comma-separated)")
+	f.StringVar(&o.since, "since", "", "only records dated on or after")
+	f.BoolVar(&o.summary, "summary", false, "share an International Patient Summary built from the vault")
+	f.StringVar(&o.expires, "expires", "", "how long the link works: 30m, 2h, 7d (required)")
+	f.StringVar(&o.passcode, "passcode", "", "a passcode the provider must type (told separately)")
+	f.StringVar(&o.label, "label", "", "a short description the provider sees (at most 80 characters)")
+	f.IntVar(&o.maxUses, "max-uses", 0, "the link stops working after this many opens")
+	f.BoolVar(&o.qr, "qr", false, "print the QR code in the terminal")
+	f.StringVar(&o.qrPNG, "qr-png", "", "write the QR code as a PNG file")
+	return cmd
+}
+
+// parseExpiry parses 30m, 2h, 7d, 1w (and Go durations).
+func parseExpiry(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, usagef("--expires is required (e.g. 30m, 2h, 7d)")
+	}
+	mult := time.Duration(0)
+	switch {
+	case strings.HasSuffix(s, "d"):
+		mult = 24 * time.Hour
+	case strings.HasSuffix(s, "w"):
+		mult = 7 * 24 * time.Hour
+	}
+	var d time.Duration
+	if mult != 0 {
+		var n int
+		if _, err := fmt.Sscanf(s[:len(s)-1], "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != s[:len(s)-1] {
+			return 0, usagef("--expires: use e.g. 30m, 2h, 7d")
+		}
+		d = time.Duration(n) * mult
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil || d <= 0 {
+			return 0, usagef("--expires: use e.g. 30m, 2h, 7d")
+		}
+	}
+	if d < time.Minute || d > 366*24*time.Hour {
+		return 0, usagef("--expires: between 1 minute and a year")
+	}
+	return d, nil
+}
+
+// selectForShare reads the records to share and the patient from the
+// local vault.
+func (g *globals) selectForShare(o shareOptions, kinds []string) (record.Record, []record.Record, error) {
+	lo := listOptions{since: o.since}
+	q, err := lo.query(kinds)
+	if err != nil {
+		return record.Record{}, nil, err
+	}
+	v, err := g.openVault(true)
+	if err != nil {
+		return record.Record{}, nil, err
+	}
+	defer v.Close()
+	var patient record.Record
+	if id, err := v.Setting(settingPatient); err == nil {
+		patient, _ = v.Get(string(id))
+	}
+	var recs []record.Record
+	switch {
+	case o.ids != "":
+		if len(kinds) > 0 || o.summary {
+			return patient, nil, usagef("--ids selects the records itself: no types or --summary with it")
+		}
+		for _, id := range strings.Split(o.ids, ",") {
+			r, err := resolve(v, strings.TrimSpace(id))
+			if err != nil {
+				return patient, nil, err
+			}
+			if r.Deleted {
+				return patient, nil, fmt.Errorf("record %s was deleted", r.ID)
+			}
+			recs = append(recs, r)
+		}
+	default:
+		if recs, err = v.List(q); err != nil {
+			return patient, nil, err
+		}
+	}
+	// The patient goes in once, as the subject, not as a record.
+	out := recs[:0]
+	for _, r := range recs {
+		if r.ID != patient.ID && !(o.summary && r.Kind == record.KindPatient) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 && !o.summary {
+		return patient, nil, errors.New("no records match: nothing to share")
+	}
+	return patient, out, nil
+}
+
+func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []string) error {
+	ttl, err := parseExpiry(o.expires)
+	if err != nil {
+		return err
+	}
+	if o.maxUses < 0 {
+		return usagef("--max-uses must not be negative")
+	}
+	if len([]rune(o.label)) > share.MaxLabelLength {
+		return usagef("--label: at most %d characters", share.MaxLabelLength)
+	}
+	if _, err := g.loadRemote(); err != nil {
+		return err
+	}
+	patient, recs, err := g.selectForShare(o, kinds)
+	if err != nil {
+		return err
+	}
+	var content []byte
+	if o.summary {
+		content, err = share.BuildIPS(patient, recs, time.Now())
+	} else {
+		content, err = share.BuildBundle(patient, recs)
+	}
+	if err != nil {
+		return err
+	}
+	key := share.NewKey()
+	defer clear(key)
+	jwe, err := share.EncryptFile(key, share.ContentTypeFHIR, content, true)
+	if err != nil {
+		return err
+	}
+	c, _, err := g.remoteClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Logout(ctx)
+	req := shlhost.CreateRequest{
+		Files:     []shlhost.File{{ContentType: share.ContentTypeFHIR, JWE: jwe}},
+		ExpiresAt: time.Now().Add(ttl),
+		Passcode:  o.passcode,
+		Label:     o.label,
+		MaxUses:   o.maxUses,
+	}
+	var resp shlhost.CreateResponse
+	if _, err := c.Do(ctx, "POST", "/api/v1/shares", req, &resp); err != nil {
+		return remoteError(err)
+	}
+	p := resp.Payload(key)
+	link, err := share.ViewerLink(resp.ViewerURL, p)
+	if err != nil {
+		return err
+	}
+	shlink, err := share.Encode(p)
+	if err != nil {
+		return err
+	}
+	if o.qrPNG != "" {
+		png, err := share.QRPNG(link, 512)
+		if err != nil {
+			return err
+		}
+		if err := writePrivate(o.qrPNG, png); err != nil {
+			return err
+		}
+	}
+	if g.json {
+		return printJSON(g.stdout, map[string]any{"id": resp.ID, "link": link, "shlink": shlink, "expires_at": resp.ExpiresAt, "records": len(recs)})
+	}
+	w := g.stdout
+	fmt.Fprintf(w, "Shared %d records until %s", len(recs), resp.ExpiresAt.Local().Format("2006-01-02 15:04"))
+	if o.passcode != "" {
+		fmt.Fprint(w, ", with a passcode (tell it separately)")
+	}
+	if o.maxUses > 0 {
+		fmt.Fprintf(w, ", at most %d opens", o.maxUses)
+	}
+	fmt.Fprintf(w, ".\n\n%s\n\nShare ID %s (phr share revoke %s ends it now).\n", link, resp.ID, resp.ID)
+	if o.qr {
+		qr, err := share.QRTerminal(link)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		fmt.Fprint(w, qr)
+	}
+	return nil
+}
+
+func newShareListCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List your shares and their status",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, _, err := g.remoteClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Logout(cmd.Context())
+			var out struct {
+				Shares []shlhost.ShareInfo `json:"shares"`
+			}
+			if _, err := c.Do(cmd.Context(), "GET", "/api/v1/shares", nil, &out); err != nil {
+				return remoteError(err)
+			}
+			if g.json {
+				return printJSON(g.stdout, out.Shares)
+			}
+			if len(out.Shares) == 0 {
+				fmt.Fprintln(g.stdout, "No shares.")
+				return nil
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTATUS\tEXPIRES\tOPENED\tLABEL")
+			for _, s := range out.Shares {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.ID, s.Status, s.ExpiresAt.Local().Format("2006-01-02 15:04"), s.Uses, s.Label)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newShareRevokeCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke ID",
+		Short: "End a share now (the next request is refused)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, _, err := g.remoteClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Logout(cmd.Context())
+			if _, err := c.Do(cmd.Context(), "DELETE", "/api/v1/shares/"+a[0], nil, nil); err != nil {
+				return remoteError(err)
+			}
+			fmt.Fprintf(g.stdout, "Revoked share %s\n", a[0])
+			return nil
+		},
+	}
+}
+
+func newShareLogCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "log ID",
+		Short: "Who opened a share, when, and with what outcome",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, _, err := g.remoteClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Logout(cmd.Context())
+			var out struct {
+				Log []shlhost.LogEntry `json:"log"`
+			}
+			if _, err := c.Do(cmd.Context(), "GET", "/api/v1/shares/"+a[0]+"/log", nil, &out); err != nil {
+				return remoteError(err)
+			}
+			if g.json {
+				return printJSON(g.stdout, out.Log)
+			}
+			if len(out.Log) == 0 {
+				fmt.Fprintln(g.stdout, "Nobody has opened it yet.")
+				return nil
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "WHEN\tRECIPIENT\tOUTCOME")
+			for _, e := range out.Log {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Recipient, e.Outcome)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
