@@ -160,6 +160,15 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
+	if c.PublicURL == "" {
+		// Share links name this URL; without --public-url they point at
+		// the listening address, which only works on this machine.
+		scheme := "http"
+		if c.TLSCert != "" {
+			scheme = "https"
+		}
+		c.PublicURL = scheme + "://" + m.Addr
+	}
 	logger, err := newLogger(m.Stderr, m.LogFormat, m.LogLevel)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,7 +19,9 @@ import (
 
 	"filippo.io/age"
 	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/phr-project/phr/pkg/vault"
+	"github.com/phr-project/phr/pkg/vault/sharestore"
 	"golang.org/x/crypto/scrypt"
 )
 
@@ -35,6 +38,8 @@ type Server struct {
 	acctLimit, clientLimit *limiter
 	kdf                    *gate
 	vaultOpts              *vault.Options
+	shares                 *sharestore.Store
+	shl                    *shlhost.Host
 	dummy                  *dummyUnlock
 	pending                *pendingFailures
 
@@ -74,6 +79,9 @@ func New(cfg Config) (*Server, error) {
 		stop:        make(chan struct{}),
 	}
 	s.sess = newSessions(cfg, s.vaultOpts)
+	if err := s.openShares(); err != nil {
+		return nil, err
+	}
 	s.e = s.routes()
 	s.http = &http.Server{
 		Handler:           s.e,
@@ -121,6 +129,9 @@ func (s *Server) Close() error {
 		close(s.stop)
 		s.wg.Wait()
 		s.closeErr = s.sess.closeAll()
+		if err := s.shares.Close(); s.closeErr == nil {
+			s.closeErr = err
+		}
 	})
 	return s.closeErr
 }
@@ -139,9 +150,13 @@ func (s *Server) janitor() {
 	}
 }
 
-// sweep ends expired sessions and forgets idle rate-limit state.
+// sweep ends expired sessions, forgets idle rate-limit state and drops
+// the ciphertext of shares that can no longer be served.
 func (s *Server) sweep() {
 	s.sess.sweep()
+	if _, err := s.shares.Sweep(s.cfg.Now()); err != nil {
+		s.log.Error("share sweep failed", "err_type", fmt.Sprintf("%T", err))
+	}
 	s.acctLimit.sweep()
 	s.clientLimit.sweep()
 }
@@ -184,6 +199,7 @@ func (s *Server) routes() *echo.Echo {
 	a.POST("/imports", s.createImport, auth)
 	a.POST("/ingest", s.ingest, auth)
 	a.GET("/audit", s.listAudit, auth)
+	s.mountShares(e, a, auth)
 	return e
 }
 

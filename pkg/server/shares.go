@@ -1,0 +1,183 @@
+package server
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/server/api"
+	"github.com/phr-project/phr/pkg/share"
+	"github.com/phr-project/phr/pkg/shlhost"
+	"github.com/phr-project/phr/pkg/vault"
+	"github.com/phr-project/phr/pkg/vault/sharestore"
+	"github.com/phr-project/phr/pkg/viewer"
+)
+
+// sharesFile is the share store under DATA: ciphertext only.
+const sharesFile = "shares.db"
+
+// openShares opens the share store with a secret derived from the server
+// key and makes the SMART Health Links host over it.
+func (s *Server) openShares() error {
+	secret, err := hkdf.Key(sha256.New, s.data.secret, nil, "phrd share store v1", 32)
+	if err != nil {
+		return err
+	}
+	store, err := sharestore.Open(filepath.Join(s.data.root, sharesFile), &sharestore.Options{Secret: secret, NoSync: s.cfg.VaultNoSync})
+	if err != nil {
+		return err
+	}
+	base := strings.TrimRight(s.cfg.PublicURL, "/")
+	s.shares = store
+	s.shl = shlhost.New(store, base, shlhost.Options{Now: s.cfg.Now, Logger: s.log})
+	return nil
+}
+
+// mountShares adds the public SHL routes, the viewer and the owner's
+// share API.
+func (s *Server) mountShares(e *echo.Echo, a *echo.Group, auth echo.MiddlewareFunc) {
+	s.shl.Register(e)
+	v := echo.WrapHandler(viewer.Handler())
+	for _, p := range []string{"", "/", "/viewer.js", "/viewer.css"} {
+		e.GET(viewer.Path+p, v)
+	}
+	a.POST("/shares", s.createShare, auth)
+	a.GET("/shares", s.listShares, auth)
+	a.DELETE("/shares/:id", s.revokeShare, auth)
+	a.GET("/shares/:id/log", s.shareLog, auth)
+}
+
+// ShareRequest is the body of POST /api/v1/shares. Either Files (encrypted
+// by the client, which keeps the key: the CLI) or Select (the server
+// builds the bundle from the account's vault, encrypts it under a fresh
+// key, returns the link once and forgets the key: the app).
+type ShareRequest struct {
+	shlhost.CreateRequest
+	Select *ShareSelect `json:"select,omitempty"`
+}
+
+// ShareSelect chooses records of a hosted vault.
+type ShareSelect struct {
+	Types   []string  `json:"types,omitempty"`
+	IDs     []string  `json:"ids,omitempty"`
+	Since   time.Time `json:"since,omitzero"`
+	Summary bool      `json:"summary,omitempty"`
+}
+
+func (s *Server) createShare(c echo.Context) error {
+	var req ShareRequest
+	if err := decodeJSON(c, 4<<20, &req); err != nil {
+		return err
+	}
+	cr := req.CreateRequest
+	if req.Select != nil {
+		if len(cr.Files) > 0 {
+			return newError(http.StatusBadRequest, api.CodeBadRequest, "give files or select, not both")
+		}
+		content, err := buildShareContent(vaultOf(c), *req.Select, s.cfg.Now())
+		if err != nil {
+			return err
+		}
+		cr.Content, cr.ContentType = content, share.ContentTypeFHIR
+	}
+	resp, err := s.shl.CreateShare(sessionOf(c).acct.id, cr)
+	if err != nil {
+		return shareError(err)
+	}
+	return c.JSON(http.StatusCreated, resp)
+}
+
+// buildShareContent builds the FHIR Bundle (or IPS) of the selected
+// records.
+func buildShareContent(v *vault.Vault, sel ShareSelect, now time.Time) ([]byte, error) {
+	var patient record.Record
+	if id, err := v.Setting("patient"); err == nil {
+		patient, _ = v.Get(string(id))
+	}
+	var recs []record.Record
+	if len(sel.IDs) > 0 {
+		if len(sel.Types) > 0 || sel.Summary {
+			return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "select.ids chooses the records itself: no types or summary with it")
+		}
+		for _, id := range sel.IDs {
+			r, err := v.Get(id)
+			if err != nil || r.Deleted {
+				return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "select.ids: no record %s", id)
+			}
+			recs = append(recs, r)
+		}
+	} else {
+		q := vault.Query{Since: sel.Since}
+		for _, t := range sel.Types {
+			q.Kinds = append(q.Kinds, record.NormalizeKind(t))
+		}
+		var err error
+		if recs, err = v.List(q); err != nil {
+			return nil, err
+		}
+	}
+	out := recs[:0]
+	for _, r := range recs {
+		if r.ID != patient.ID && r.Kind != record.KindPatient {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 && !sel.Summary {
+		return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "no records match: nothing to share")
+	}
+	if sel.Summary {
+		return share.BuildIPS(patient, out, now)
+	}
+	return share.BuildBundle(patient, out)
+}
+
+// shareError maps the share host's errors.
+func shareError(err error) error {
+	switch {
+	case errors.Is(err, shlhost.ErrInvalidRequest):
+		msg := err.Error()
+		if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "shlhost") {
+			msg = msg[i+2:]
+		}
+		return newError(http.StatusBadRequest, api.CodeBadRequest, "%s", msg)
+	case errors.Is(err, shlhost.ErrNotFound):
+		return newError(http.StatusNotFound, api.CodeNotFound, "not found")
+	}
+	return err
+}
+
+func (s *Server) listShares(c echo.Context) error {
+	list, err := s.shl.ListShares(sessionOf(c).acct.id)
+	if err != nil {
+		return shareError(err)
+	}
+	if list == nil {
+		list = []shlhost.ShareInfo{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"shares": list})
+}
+
+func (s *Server) revokeShare(c echo.Context) error {
+	info, err := s.shl.RevokeShare(sessionOf(c).acct.id, c.Param("id"))
+	if err != nil {
+		return shareError(err)
+	}
+	return c.JSON(http.StatusOK, info)
+}
+
+func (s *Server) shareLog(c echo.Context) error {
+	log, err := s.shl.ShareLog(sessionOf(c).acct.id, c.Param("id"))
+	if err != nil {
+		return shareError(err)
+	}
+	if log == nil {
+		log = []shlhost.LogEntry{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"log": log})
+}
