@@ -323,4 +323,3 @@ func newShareLogCommand(g *globals) *cobra.Command {
 		},
 	}
 }
-
