@@ -1,34 +1,55 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
 	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
 
 	"filippo.io/age"
 	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/server"
+	"github.com/phr-project/phr/pkg/server/api"
+	"github.com/phr-project/phr/pkg/share"
+	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/phr-project/phr/pkg/vault"
 	"github.com/spf13/cobra"
 )
 
+type demoOptions struct {
+	dir   string
+	addr  string
+	serve bool
+}
+
 func newDemoCommand(g *globals) *cobra.Command {
-	var dir string
+	o := demoOptions{addr: "127.0.0.1:0", serve: true}
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Try phr on a throw-away vault filled with two weeks of sample data",
+		Short: "See the whole product: a sample vault, a local phrd, and a share link to open in a browser",
 		Long: `demo creates a vault in a new temporary directory (or --dir), fills it with
 two weeks of a fictional patient's medications, doses, symptoms and vitals,
-and shows the list and the timeline. Your own vault is not touched. The
-output ends with the commands to explore the demo vault further.`,
+shows the list and the timeline, then starts a phrd on this machine, shares
+the record with a passcode, and prints the link, the passcode and the QR
+code. Open the link in a browser to see what a provider sees. It serves
+until Ctrl-C. Your own vault is not touched.`,
 		Args: args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(g, dir) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd.Context(), g, o) },
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "directory for the demo vault (default: a new temporary directory)")
+	cmd.Flags().StringVar(&o.dir, "dir", "", "directory for the demo vault (default: a new temporary directory)")
+	cmd.Flags().StringVar(&o.addr, "addr", o.addr, "address of the demo phrd")
+	cmd.Flags().BoolVar(&o.serve, "serve", o.serve, "start a phrd, share, and serve until Ctrl-C")
 	return cmd
 }
 
-func runDemo(g *globals, dir string) error {
+func runDemo(ctx context.Context, g *globals, o demoOptions) error {
+	dir := o.dir
 	if dir == "" {
 		var err error
 		if dir, err = os.MkdirTemp("", "phr-demo-"); err != nil {
@@ -73,7 +94,97 @@ func runDemo(g *globals, dir string) error {
 	printTimeline(w, recs)
 	fmt.Fprintf(w, "\nExplore it:  export PHR_VAULT=%s PHR_IDENTITY=%s\n", path, idPath)
 	fmt.Fprintln(w, "             phr list vital; phr search headache; phr show ID --fhir")
-	return nil
+	if !o.serve {
+		return nil
+	}
+	return serveDemo(ctx, d, dir, o.addr)
+}
+
+// serveDemo starts a phrd on addr, makes an account, shares the demo
+// vault through it exactly as `phr share create --summary` would (the
+// bundle is encrypted here; the server stores ciphertext), prints the
+// link, passcode and QR code, and serves until ctx ends.
+func serveDemo(ctx context.Context, d *globals, dir, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	srv, err := server.New(server.Config{
+		DataDir:   filepath.Join(dir, "phrd"),
+		PublicURL: base,
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+
+	pass := vault.NewRecoveryCode() // a throw-away account passphrase
+	c := &api.Client{BaseURL: base}
+	if _, err := c.CreateAccount(ctx, "demo", pass); err != nil {
+		return err
+	}
+	if _, err := c.Login(ctx, api.SessionRequest{Username: "demo", Passphrase: pass}); err != nil {
+		return err
+	}
+	patient, recs, err := d.selectForShare(shareOptions{summary: true}, nil)
+	if err != nil {
+		return err
+	}
+	bundle, err := share.BuildBundle(patient, recs)
+	if err != nil {
+		return err
+	}
+	key := share.NewKey()
+	jwe, err := share.EncryptFile(key, share.ContentTypeFHIR, bundle, true)
+	if err != nil {
+		return err
+	}
+	passcode := fmt.Sprintf("%06d", randomInt(1_000_000))
+	var resp shlhost.CreateResponse
+	req := shlhost.CreateRequest{
+		Files:     []shlhost.File{{ContentType: share.ContentTypeFHIR, JWE: jwe}},
+		ExpiresAt: time.Now().Add(2 * time.Hour),
+		Passcode:  passcode,
+		Label:     "Demo: Sam Demo's record",
+	}
+	if _, err := c.Do(ctx, "POST", "/api/v1/shares", req, &resp); err != nil {
+		return err
+	}
+	link, err := share.ViewerLink(resp.ViewerURL, resp.Payload(key))
+	if err != nil {
+		return err
+	}
+	qr, err := share.QRTerminal(link)
+	if err != nil {
+		return err
+	}
+	w := d.stdout
+	fmt.Fprintf(w, "\nA phrd is running at %s. The demo record is shared until %s.\n", base, resp.ExpiresAt.Local().Format("15:04"))
+	fmt.Fprintf(w, "Open this link in a browser, as a provider would:\n\n%s\n\nPasscode: %s\n\n%s\n", link, passcode, qr)
+	fmt.Fprintln(w, "Serving until Ctrl-C.")
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+func randomInt(n int64) int64 {
+	v, err := rand.Int(rand.Reader, big.NewInt(n))
+	if err != nil {
+		panic(err)
+	}
+	return v.Int64()
 }
 
 // fillDemo logs two weeks of a fictional patient's data.
