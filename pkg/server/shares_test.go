@@ -1,0 +1,87 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phr-project/phr/pkg/share"
+	"github.com/phr-project/phr/pkg/shlhost"
+	"github.com/phr-project/phr/pkg/viewer"
+)
+
+// TestSharesFromHostedVault: the app asks the server to share records of
+// the hosted vault; the link opens and decrypts; another account can
+// neither see, read the log of, nor revoke the share; revocation works.
+func TestSharesFromHostedVault(t *testing.T) {
+	ts := newTestServer(t, nil)
+	// The test server learns its URL only after New: point the share host at it.
+	ts.shl = shlhost.New(ts.shares, ts.url, shlhost.Options{Now: ts.cfg.Now, Logger: ts.log})
+	alice := ts.signup("alice")
+	bob := ts.signup("bob")
+	want(t, alice.do("POST", "/api/v1/records", map[string]any{"log": "med", "name": "Metformin", "dose": "500 mg"}), http.StatusCreated)
+	want(t, alice.do("POST", "/api/v1/records", map[string]any{"log": "allergy", "substance": "Penicillin"}), http.StatusCreated)
+
+	exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	r := alice.do("POST", "/api/v1/shares", `{"select":{"types":["medication"]},"expires_at":"`+exp+`","passcode":"1234","label":"meds"}`)
+	want(t, r, http.StatusCreated)
+	var created shlhost.CreateResponse
+	r.decode(t, &created)
+	if !strings.HasPrefix(created.Link, ts.url+viewer.Path+"#shlink:/") {
+		t.Fatalf("link %q", created.Link)
+	}
+	p, err := share.Decode(created.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon := ts.client()
+	mr := anon.do("POST", strings.TrimPrefix(p.URL, ts.url), `{"recipient":"Dr. X","passcode":"1234"}`)
+	want(t, mr, http.StatusOK)
+	if mr.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Error("no CORS on /shl")
+	}
+	var m share.Manifest
+	mr.decode(t, &m)
+	key, _ := p.KeyBytes()
+	_, plain, err := share.DecryptFile(key, m.Files[0].Embedded)
+	if err != nil || !strings.Contains(string(plain), "Metformin") || strings.Contains(string(plain), "Penicillin") {
+		t.Fatalf("shared content: %v", err)
+	}
+	// CORS only on /shl.
+	if h := alice.do("GET", "/api/v1/shares", nil).header.Get("Access-Control-Allow-Origin"); h != "" {
+		t.Errorf("CORS on the API: %q", h)
+	}
+	// Isolation: bob sees none of alice's shares.
+	var bobList struct{ Shares []shlhost.ShareInfo }
+	bob.do("GET", "/api/v1/shares", nil).decode(t, &bobList)
+	if len(bobList.Shares) != 0 {
+		t.Fatalf("bob lists %d shares", len(bobList.Shares))
+	}
+	want(t, bob.do("GET", "/api/v1/shares/"+created.ID+"/log", nil), http.StatusNotFound)
+	want(t, bob.do("DELETE", "/api/v1/shares/"+created.ID, nil), http.StatusNotFound)
+	// Alice's log names the recipient; then she revokes.
+	var log struct{ Log []shlhost.LogEntry }
+	alice.do("GET", "/api/v1/shares/"+created.ID+"/log", nil).decode(t, &log)
+	if len(log.Log) != 1 || log.Log[0].Recipient != "Dr. X" {
+		t.Fatalf("log %+v", log)
+	}
+	want(t, alice.do("DELETE", "/api/v1/shares/"+created.ID, nil), http.StatusOK)
+	want(t, anon.do("POST", strings.TrimPrefix(p.URL, ts.url), `{"recipient":"Dr. X","passcode":"1234"}`), http.StatusNotFound)
+	// Bad requests.
+	want(t, alice.do("POST", "/api/v1/shares", `{"select":{"types":["medication"]}}`), http.StatusBadRequest)
+	want(t, alice.do("POST", "/api/v1/shares", `{"select":{"types":["careplan"]},"expires_at":"`+exp+`"}`), http.StatusBadRequest)
+	want(t, anon.do("GET", "/api/v1/shares", nil), http.StatusUnauthorized)
+	// The viewer is served with its CSP.
+	vr := anon.do("GET", viewer.Path, nil)
+	want(t, vr, http.StatusOK)
+	if vr.header.Get("Content-Security-Policy") != viewer.ContentSecurityPolicy {
+		t.Errorf("viewer CSP %q", vr.header.Get("Content-Security-Policy"))
+	}
+	// The share store holds no plaintext of the share.
+	raw, _ := json.Marshal(m)
+	if strings.Contains(string(raw), "Metformin") {
+		t.Error("manifest holds plaintext")
+	}
+}
