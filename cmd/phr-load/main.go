@@ -1,0 +1,296 @@
+// Command phr-load measures phrd under load on this machine: it starts a
+// phrd in-process on 127.0.0.1, creates accounts, opens sessions with
+// device credentials, and drives GET /api/v1/records and POST
+// /api/v1/ingest from concurrent clients, next to a bare echo handler that
+// returns a fixed body, in the same run. It prints throughput, p50/p99
+// latency and memory per open vault and per session.
+//
+//	go run ./cmd/phr-load --accounts 1000 --sessions 100 --duration 10s
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/server"
+	"github.com/phr-project/phr/pkg/server/api"
+	"github.com/phr-project/phr/pkg/vault"
+)
+
+type options struct {
+	accounts, sessions, seed int
+	duration                 time.Duration
+	workFactor               int
+	nosync                   bool
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.accounts, "accounts", 1000, "accounts to create")
+	flag.IntVar(&o.sessions, "sessions", 100, "concurrent sessions (clients), spread over the accounts")
+	flag.IntVar(&o.seed, "records", 50, "readings ingested into each account before the run")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each phase runs")
+	flag.IntVar(&o.workFactor, "scrypt-work-factor", 10, "scrypt work factor of the accounts' passphrase slots (creation only; sessions use device credentials)")
+	flag.BoolVar(&o.nosync, "nosync", false, "skip fsync in the vaults")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "phr-load:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name     string
+	requests int64
+	errors   int64
+	elapsed  time.Duration
+	lat      []time.Duration
+}
+
+func (r result) row(bare float64) string {
+	slices.Sort(r.lat)
+	q := func(p float64) time.Duration {
+		if len(r.lat) == 0 {
+			return 0
+		}
+		return r.lat[min(len(r.lat)-1, int(p*float64(len(r.lat))))]
+	}
+	rps := float64(r.requests) / r.elapsed.Seconds()
+	ratio := ""
+	if bare > 0 {
+		ratio = fmt.Sprintf("%.2fx", rps/bare)
+	}
+	return fmt.Sprintf("| %s | %.0f | %v | %v | %d | %s |", r.name, rps, q(0.5).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond), r.errors, ratio)
+}
+
+func run(o options) error {
+	vault.ScryptWorkFactor = o.workFactor
+	dir, err := os.MkdirTemp("", "phr-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	srv, err := server.New(server.Config{
+		DataDir: dir, PublicURL: base, VaultNoSync: o.nosync,
+		Logger:                slog.New(slog.NewTextHandler(io.Discard, nil)),
+		LoginPerClient:        server.Rate{Events: 1 << 30, Per: time.Second, Burst: 1 << 30},
+		MaxSessionsPerAccount: 1000,
+	})
+	if err != nil {
+		return err
+	}
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 1000, MaxIdleConnsPerHost: 1000}}
+	ctx := context.Background()
+
+	// Accounts, each with a device credential and some readings.
+	fmt.Fprintf(os.Stderr, "creating %d accounts...\n", o.accounts)
+	creds := make([]string, o.accounts)
+	start := time.Now()
+	if err := parallel(8, o.accounts, func(i int) error {
+		c := &api.Client{BaseURL: base, HTTP: hc}
+		user := fmt.Sprintf("user%04d", i)
+		if _, err := c.CreateAccount(ctx, user, "load test passphrase "+user); err != nil {
+			return err
+		}
+		if _, err := c.Login(ctx, api.SessionRequest{Username: user, Passphrase: "load test passphrase " + user}); err != nil {
+			return err
+		}
+		d, err := c.CreateDevice(ctx, "load")
+		if err != nil {
+			return err
+		}
+		creds[i] = d.Credential
+		if _, err := c.Ingest(ctx, readings(user, 0, o.seed)); err != nil {
+			return err
+		}
+		return c.Logout(ctx)
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "created in %v\n", time.Since(start).Round(time.Millisecond))
+
+	// Sessions spread over the accounts; memory before and after.
+	heap := func() int64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapInuse)
+	}
+	h0 := heap()
+	clients := make([]*api.Client, o.sessions)
+	step := max(1, o.accounts/o.sessions)
+	for i := range clients {
+		a := (i * step) % o.accounts
+		c := &api.Client{BaseURL: base, HTTP: hc}
+		if _, err := c.Login(ctx, api.SessionRequest{Username: fmt.Sprintf("user%04d", a), DeviceCredential: creds[a]}); err != nil {
+			return err
+		}
+		clients[i] = c
+	}
+	h1 := heap()
+	// A second session on each of the same accounts: the vaults are open.
+	extra := make([]*api.Client, o.sessions)
+	for i := range extra {
+		a := (i * step) % o.accounts
+		c := &api.Client{BaseURL: base, HTTP: hc}
+		if _, err := c.Login(ctx, api.SessionRequest{Username: fmt.Sprintf("user%04d", a), DeviceCredential: creds[a]}); err != nil {
+			return err
+		}
+		extra[i] = c
+	}
+	h2 := heap()
+	for _, c := range extra {
+		c.Logout(ctx)
+	}
+
+	// The bare handler: a fixed body (a real answer of GET /records,
+	// captured once, so that both move the same bytes), same clients.
+	var fixed []byte
+	{
+		req, _ := http.NewRequest("GET", base+"/api/v1/records?limit=50", nil)
+		req.Header.Set("Authorization", "Bearer "+clients[0].Token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		fixed, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	bare := echo.New()
+	bare.HideBanner, bare.HidePort = true, true
+	bare.GET("/bare", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, fixed) })
+	bln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go http.Serve(bln, bare)
+	bareURL := "http://" + bln.Addr().String() + "/bare"
+
+	get := func(i int, c *api.Client) error {
+		_, err := c.Records(ctx, map[string][]string{"limit": {"50"}})
+		return err
+	}
+	var seq atomic.Int64
+	ingest := func(i int, c *api.Client) error {
+		n := int(seq.Add(1))
+		_, err := c.Ingest(ctx, readings(fmt.Sprint("c", i), n*10, 10))
+		return err
+	}
+	bareGet := func(i int, c *api.Client) error {
+		resp, err := hc.Get(bareURL)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return errors.New(resp.Status)
+		}
+		return nil
+	}
+	rb := drive("bare echo handler (fixed body)", clients, o.duration, bareGet)
+	rg := drive("GET /api/v1/records?limit=50", clients, o.duration, get)
+	ri := drive("POST /api/v1/ingest (10 readings)", clients, o.duration, ingest)
+	bareRPS := float64(rb.requests) / rb.elapsed.Seconds()
+	fmt.Printf("phr-load: %d accounts (%d readings each), %d concurrent sessions, %v per phase, GOMAXPROCS %d\n\n", o.accounts, o.seed, o.sessions, o.duration, runtime.GOMAXPROCS(0))
+	fmt.Println("| phase | req/s | p50 | p99 | errors | vs bare |")
+	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Println(rb.row(0))
+	fmt.Println(rg.row(bareRPS))
+	fmt.Println(ri.row(bareRPS))
+	fmt.Printf("\nmemory (Go heap in use; the vault files are memory-mapped besides): %.1f KiB per open vault with its first session, %.1f KiB per further session; response body %d bytes\n",
+		float64(h1-h0)/float64(o.sessions)/1024, float64(h2-h1)/float64(o.sessions)/1024, len(fixed))
+	return nil
+}
+
+// drive runs fn from one goroutine per client for d.
+func drive(name string, clients []*api.Client, d time.Duration, fn func(int, *api.Client) error) result {
+	r := result{name: name}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	start := time.Now()
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			var n, errs int64
+			for time.Now().Before(stop) {
+				t0 := time.Now()
+				if err := fn(i, c); err != nil {
+					errs++
+				} else {
+					n++
+					lat = append(lat, time.Since(t0))
+				}
+			}
+			mu.Lock()
+			r.requests += n
+			r.errors += errs
+			r.lat = append(r.lat, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	r.elapsed = time.Since(start)
+	return r
+}
+
+// readings makes n heart-rate readings with ids unique to prefix and from.
+func readings(prefix string, from, n int) api.IngestRequest {
+	req := api.IngestRequest{Device: "load-watch"}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := from; i < from+n; i++ {
+		v := float64(60 + i%40)
+		req.Readings = append(req.Readings, api.Reading{ID: fmt.Sprintf("%s-%d", prefix, i), Type: "heart_rate", Value: &v, Unit: "/min", At: t0.Add(time.Duration(i) * time.Minute).Format(time.RFC3339)})
+	}
+	return req
+}
+
+// parallel runs fn(0..n-1) on workers goroutines and returns the first
+// error.
+func parallel(workers, n int, fn func(int) error) error {
+	var next atomic.Int64
+	var first error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					once.Do(func() { first = fmt.Errorf("item %d: %w", i, err) })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
