@@ -192,3 +192,50 @@ func TestExportImportRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+func TestExportCSVAndIPS(t *testing.T) {
+	c := newCLI(t)
+	c.initVault()
+	c.ok("import", shared+"ccda/hl7-c-cda-examples/Documents/CCD/CCD 2/CCD.xml")
+	c.ok("log", "med", "metformin", "--dose", "500 mg", "--start", "2026-01-10")
+	c.ok("log", "vital", "bp", "120/80", "--at", "2026-02-01T08:00")
+	c.ok("log", "vital", "weight", "154lb", "--at", "2026-02-01")
+	c.ok("log", "symptom", "headache") // not in the CSV template
+	count := func(c *cli, kinds ...string) int { return len(c.list(append([]string{"list"}, kinds...)...)) }
+
+	out := filepath.Join(t.TempDir(), "export.csv")
+	code, _, errOut := c.run("export", "--format", "csv", "-o", out)
+	if code != 0 || !strings.Contains(errOut, "cannot hold") {
+		t.Fatalf("csv export: %d %s", code, errOut)
+	}
+	csvData, _ := os.ReadFile(out)
+	rows := strings.Count(strings.TrimSpace(string(csvData)), "\n") // without the header
+	if rows < 4 || !strings.Contains(string(csvData), "medication,metformin,500,mg") || !strings.Contains(string(csvData), "vital,bp,120/80") {
+		t.Fatalf("CSV export:\n%s", csvData)
+	}
+	c2 := newCLI(t)
+	c2.initVault()
+	if code, rep, errOut := c2.importJSON(out); code != 0 || rep.Files[0].Format != "csv" || rep.Files[0].Added != rows {
+		t.Fatalf("import of the CSV export (%d rows): %d %s %+v", rows, code, errOut, rep.Files)
+	}
+	if got := count(c2, "medication", "vital", "lab"); got != rows {
+		t.Fatalf("CSV round trip: %d records, want %d", got, rows)
+	}
+
+	ips := filepath.Join(t.TempDir(), "ips.json")
+	c.ok("export", "--format", "ips", "-o", ips)
+	data, _ := os.ReadFile(ips)
+	for _, s := range []string{`"Composition"`, "60591-5", "metformin"} {
+		if !strings.Contains(string(data), s) {
+			t.Errorf("IPS lacks %s", s)
+		}
+	}
+	c3 := newCLI(t)
+	c3.initVault()
+	if code, _, errOut := c3.importJSON(ips); code != 0 {
+		t.Fatalf("import of the IPS export: %s", errOut)
+	}
+	if count(c3, "medication") == 0 {
+		t.Fatal("no medications after importing the IPS")
+	}
+}

@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/share"
 	"github.com/spf13/cobra"
 )
 
@@ -22,14 +24,16 @@ type exportOptions struct {
 func newExportCommand(g *globals) *cobra.Command {
 	var o exportOptions
 	cmd := &cobra.Command{
-		Use:   "export --format fhir|ndjson [-o FILE] [TYPE...]",
-		Short: "Write records as standard FHIR: a Bundle or NDJSON",
+		Use:   "export --format fhir|ndjson|ips|csv [-o FILE] [TYPE...]",
+		Short: "Write records in standard formats: a FHIR Bundle, NDJSON, an IPS document, or CSV",
 		Long: `export writes the records (all, or of the given types and dates) as FHIR R4:
-a Bundle of type collection (fhir) or one resource per line (ndjson). Both
-import back into phr, and into other FHIR tools.`,
+a Bundle of type collection (fhir), one resource per line (ndjson), or an
+International Patient Summary document (ips); or as the CSV template of
+docs/formats/csv.md (medications, lab results and vital signs only). All of
+them import back into phr, and into other tools.`,
 		RunE: func(cmd *cobra.Command, a []string) error { return runExport(g, o, a) },
 	}
-	cmd.Flags().StringVar(&o.format, "format", "fhir", "fhir or ndjson")
+	cmd.Flags().StringVar(&o.format, "format", "fhir", "fhir, ndjson, ips or csv")
 	cmd.Flags().StringVarP(&o.out, "output", "o", "", "file to write (default: standard output)")
 	o.list.addFlags(cmd)
 	return cmd
@@ -37,9 +41,9 @@ import back into phr, and into other FHIR tools.`,
 
 func runExport(g *globals, o exportOptions, kinds []string) error {
 	switch o.format {
-	case "fhir", "ndjson":
+	case "fhir", "ndjson", "ips", "csv":
 	default:
-		return usagef("--format: use fhir or ndjson")
+		return usagef("--format: use fhir, ndjson, ips or csv")
 	}
 	o.list.oldest = true
 	q, err := o.list.query(kinds)
@@ -51,6 +55,10 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 		return err
 	}
 	recs, err := v.List(q)
+	var patient record.Record
+	if id, perr := v.Setting(settingPatient); perr == nil {
+		patient, _ = v.Get(string(id))
+	}
 	v.Close()
 	if err != nil {
 		return err
@@ -69,10 +77,25 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 		w = f
 	}
 	bw := bufio.NewWriter(w)
-	if o.format == "ndjson" {
+	skipped := 0
+	switch o.format {
+	case "ndjson":
 		err = writeNDJSON(bw, recs)
-	} else {
+	case "fhir":
 		err = writeBundle(bw, recs)
+	case "csv":
+		skipped, err = writeCSV(bw, recs)
+	case "ips":
+		var others []record.Record
+		for _, r := range recs {
+			if r.ID != patient.ID && r.Kind != record.KindPatient {
+				others = append(others, r)
+			}
+		}
+		var doc []byte
+		if doc, err = share.BuildIPS(patient, others, time.Now()); err == nil {
+			_, err = bw.Write(append(doc, '\n'))
+		}
 	}
 	if err == nil {
 		err = bw.Flush()
@@ -89,8 +112,11 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 		}
 		os.Remove(tmp)
 	}
+	if err == nil && skipped > 0 {
+		fmt.Fprintf(g.stderr, "phr: %d records are not medications, lab results or vital signs: the CSV template cannot hold them\n", skipped)
+	}
 	if err == nil && o.out != "" && !g.json {
-		fmt.Fprintf(g.stderr, "Exported %d records to %s\n", len(recs), o.out)
+		fmt.Fprintf(g.stderr, "Exported %d records to %s\n", len(recs)-skipped, o.out)
 	}
 	return err
 }
