@@ -199,6 +199,11 @@ func (s *Server) routes() *echo.Echo {
 	a.POST("/imports", s.createImport, auth)
 	a.POST("/ingest", s.ingest, auth)
 	a.GET("/audit", s.listAudit, auth)
+	a.GET("/backup", s.getBackup, auth)
+	a.GET("/keys", s.listKeys, auth)
+	a.POST("/keys/passphrase", s.changePassphrase, auth)
+	a.POST("/keys/recovery", s.newRecovery, auth)
+	a.POST("/keys/rotate", s.rotateKey, auth)
 	s.mountShares(e, a, auth)
 	return e
 }

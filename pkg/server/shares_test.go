@@ -1,14 +1,18 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/shlhost"
+	"github.com/phr-project/phr/pkg/vault"
 	"github.com/phr-project/phr/pkg/viewer"
 )
 
@@ -84,4 +88,62 @@ func TestSharesFromHostedVault(t *testing.T) {
 	if strings.Contains(string(raw), "Metformin") {
 		t.Error("manifest holds plaintext")
 	}
+}
+
+func TestBackupAPI(t *testing.T) {
+	ts := newTestServer(t, nil)
+	alice := ts.signup("alice")
+	want(t, alice.do("POST", "/api/v1/records", map[string]any{"log": "med", "name": "Metformin"}), http.StatusCreated)
+	id, _ := age.GenerateX25519Identity()
+	r := alice.do("GET", "/api/v1/backup?recipient="+id.Recipient().String(), nil)
+	want(t, r, http.StatusOK)
+	if strings.Contains(string(r.body), "Metformin") {
+		t.Fatal("backup holds plaintext")
+	}
+	b, err := vault.VerifyBackup(bytes.NewReader(r.body), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Trailer.Records != 2 { // the Patient and the medication
+		t.Fatalf("backup of %d records", b.Trailer.Records)
+	}
+	want(t, alice.do("GET", "/api/v1/backup", nil), http.StatusBadRequest)
+	want(t, alice.do("GET", "/api/v1/backup?recipient=age1nope", nil), http.StatusBadRequest)
+	want(t, ts.client().do("GET", "/api/v1/backup?recipient="+id.Recipient().String(), nil), http.StatusUnauthorized)
+}
+
+func TestKeysAPI(t *testing.T) {
+	ts := newTestServer(t, nil)
+	alice := ts.signup("alice")
+	want(t, alice.do("POST", "/api/v1/records", map[string]any{"log": "med", "name": "Metformin"}), http.StatusCreated)
+	var keys struct{ Keys []KeySlot }
+	alice.do("GET", "/api/v1/keys", nil).decode(t, &keys)
+	if len(keys.Keys) != 2 {
+		t.Fatalf("keys %+v", keys)
+	}
+	pass := testPass
+	want(t, alice.do("POST", "/api/v1/keys/passphrase", map[string]string{"passphrase": "wrong one here", "new_passphrase": "a brand new passphrase"}), http.StatusUnauthorized)
+	want(t, alice.do("POST", "/api/v1/keys/passphrase", map[string]string{"passphrase": pass, "new_passphrase": "short"}), http.StatusBadRequest)
+	want(t, alice.do("POST", "/api/v1/keys/passphrase", map[string]string{"passphrase": pass, "new_passphrase": "a brand new passphrase"}), http.StatusNoContent)
+	var rec struct {
+		RecoveryCode string `json:"recovery_code"`
+	}
+	r := alice.do("POST", "/api/v1/keys/rotate", map[string]string{"passphrase": "a brand new passphrase"})
+	want(t, r, http.StatusOK)
+	r.decode(t, &rec)
+	if rec.RecoveryCode == "" {
+		t.Fatal("no recovery code after rotate")
+	}
+	// The session goes on after rotation; records are all there.
+	var list api.RecordList
+	alice.do("GET", "/api/v1/records?type=medication", nil).decode(t, &list)
+	if len(list.Records) != 1 {
+		t.Fatalf("after rotate: %d medications", len(list.Records))
+	}
+	r = alice.do("POST", "/api/v1/keys/recovery", map[string]string{"passphrase": "a brand new passphrase"})
+	want(t, r, http.StatusOK)
+	// The old passphrase no longer logs in; the new one does.
+	c := ts.client()
+	want(t, c.do("POST", "/api/v1/sessions", map[string]string{"username": "alice", "passphrase": pass}), http.StatusUnauthorized)
+	want(t, c.do("POST", "/api/v1/sessions", map[string]string{"username": "alice", "passphrase": "a brand new passphrase"}), http.StatusCreated)
 }
