@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,7 @@ type options struct {
 	duration                 time.Duration
 	workFactor               int
 	nosync                   bool
+	cpuprofile               string
 }
 
 func main() {
@@ -45,6 +47,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long each phase runs")
 	flag.IntVar(&o.workFactor, "scrypt-work-factor", 10, "scrypt work factor of the accounts' passphrase slots (creation only; sessions use device credentials)")
 	flag.BoolVar(&o.nosync, "nosync", false, "skip fsync in the vaults")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the records phase to this file")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "phr-load:", err)
@@ -186,9 +189,21 @@ func run(o options) error {
 	go http.Serve(bln, bare)
 	bareURL := "http://" + bln.Addr().String() + "/bare"
 
+	// Both GET phases read the body and throw it away: the client's
+	// decoding is not the server's cost.
 	get := func(i int, c *api.Client) error {
-		_, err := c.Records(ctx, map[string][]string{"limit": {"50"}})
-		return err
+		req, _ := http.NewRequest("GET", base+"/api/v1/records?limit=50", nil)
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return errors.New(resp.Status)
+		}
+		return nil
 	}
 	var seq atomic.Int64
 	ingest := func(i int, c *api.Client) error {
@@ -209,7 +224,17 @@ func run(o options) error {
 		return nil
 	}
 	rb := drive("bare echo handler (fixed body)", clients, o.duration, bareGet)
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+	}
 	rg := drive("GET /api/v1/records?limit=50", clients, o.duration, get)
+	if o.cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
 	ri := drive("POST /api/v1/ingest (10 readings)", clients, o.duration, ingest)
 	bareRPS := float64(rb.requests) / rb.elapsed.Seconds()
 	fmt.Printf("phr-load: %d accounts (%d readings each), %d concurrent sessions, %v per phase, GOMAXPROCS %d\n\n", o.accounts, o.seed, o.sessions, o.duration, runtime.GOMAXPROCS(0))

@@ -417,27 +417,45 @@ func (v *Vault) List(q Query) ([]record.Record, error) {
 }
 
 // Sort orders records by clinical date (records without one last), then
-// by entry time and ID: newest first, or oldest first.
+// by entry time and ID: newest first, or oldest first. It sorts small keys
+// and moves each record once: records are large structs, and swapping
+// them was most of the cost of a listing.
 func Sort(recs []record.Record, oldest bool) {
-	slices.SortStableFunc(recs, func(a, b record.Record) int {
-		if a.Date.IsZero() != b.Date.IsZero() {
-			if a.Date.IsZero() {
+	type key struct {
+		hasDate       bool
+		date, created time.Time
+		id            string
+		i             int
+	}
+	keys := make([]key, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		keys[i] = key{!r.Date.IsZero(), r.Date, r.CreatedAt, r.ID, i}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if a.hasDate != b.hasDate {
+			if !a.hasDate {
 				return 1
 			}
 			return -1
 		}
-		c := a.Date.Compare(b.Date)
+		c := a.date.Compare(b.date)
 		if c == 0 {
-			c = a.CreatedAt.Compare(b.CreatedAt)
+			c = a.created.Compare(b.created)
 		}
 		if c == 0 {
-			c = cmp.Compare(a.ID, b.ID)
+			c = cmp.Compare(a.id, b.id)
 		}
 		if !oldest {
 			c = -c
 		}
 		return c
 	})
+	sorted := make([]record.Record, len(recs))
+	for j, k := range keys {
+		sorted[j] = recs[k.i]
+	}
+	copy(recs, sorted)
 }
 
 func containsFold(s, lowerSub string) bool {
