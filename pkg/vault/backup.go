@@ -322,6 +322,7 @@ func Restore(r io.Reader, identities []age.Identity, path string, slots []SlotSp
 // restoreBatch writes records exactly as given (IDs, versions, times,
 // tombstones), with fresh change sequences and indexes.
 func (v *Vault) restoreBatch(recs []record.Record) error {
+	defer v.meta.reset()
 	return v.update(func(tx *bolt.Tx) error {
 		rb, xb, fb, cb := v.buckets(tx)
 		var ix indexWriter

@@ -135,6 +135,7 @@ func (v *Vault) Check(repair bool) (*CheckReport, error) {
 // from the records that open, keeping each record's change sequence where
 // it is unique.
 func (v *Vault) rebuild() error {
+	defer v.meta.reset()
 	return v.update(func(tx *bolt.Tx) error {
 		rb := tx.Bucket([]byte{bucketRecords})
 		last := tx.Bucket([]byte{bucketChanges}).Sequence()

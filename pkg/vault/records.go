@@ -2,7 +2,6 @@ package vault
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -126,6 +125,11 @@ func (v *Vault) add(recs []record.Record, dry bool) ([]AddResult, error) {
 		return nil, err
 	}
 	if !dry {
+		for i, p := range prep {
+			if !results[i].Duplicate {
+				v.meta.put(p.id, metaEntry{kind: p.rec.Kind, date: p.rec.Date, created: p.rec.CreatedAt})
+			}
+		}
 		v.trimAfter(len(recs))
 	}
 	return results, nil
@@ -272,6 +276,9 @@ func (v *Vault) Update(r record.Record, ifVersion uint64) (record.Record, error)
 		out = nr
 		return nil
 	})
+	if err == nil {
+		v.meta.put(keyOf(out.ID), metaEntry{kind: out.Kind, date: out.Date, created: out.CreatedAt})
+	}
 	return out, err
 }
 
@@ -309,7 +316,8 @@ func (v *Vault) rewrite(rb, xb, cb *bolt.Bucket, old, nr *record.Record) error {
 // re-importing the file it came from does not bring it back. If ifVersion
 // is not 0 it must equal the stored version.
 func (v *Vault) Delete(id string, ifVersion uint64) error {
-	return v.update(func(tx *bolt.Tx) error {
+	var tomb record.Record
+	err := v.update(func(tx *bolt.Tx) error {
 		rb, xb, _, cb := v.buckets(tx)
 		old, err := v.load(rb, keyOf(id))
 		if err != nil {
@@ -321,10 +329,14 @@ func (v *Vault) Delete(id string, ifVersion uint64) error {
 		if ifVersion != 0 && old.Version != ifVersion {
 			return ErrConflict
 		}
-		tomb := record.Record{ID: old.ID, Kind: old.Kind, ResourceType: old.ResourceType, CreatedAt: old.CreatedAt, Deleted: true,
+		tomb = record.Record{ID: old.ID, Kind: old.Kind, ResourceType: old.ResourceType, CreatedAt: old.CreatedAt, Deleted: true,
 			Provenance: record.Provenance{Method: old.Provenance.Method}}
 		return v.rewrite(rb, xb, cb, &old, &tomb)
 	})
+	if err == nil {
+		v.meta.put(keyOf(id), metaEntry{kind: tomb.Kind, created: tomb.CreatedAt, deleted: true})
+	}
+	return err
 }
 
 // Query selects records. The zero Query selects every live record.
@@ -352,6 +364,33 @@ type Query struct {
 // List returns the records matching q, newest first (by clinical date,
 // then by entry time).
 func (v *Vault) List(q Query) ([]record.Record, error) {
+	if q.Limit > 0 && strings.TrimSpace(q.Text) == "" && strings.TrimSpace(q.Source) == "" {
+		cands, ok, err := v.listFast(q)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out := make([]record.Record, 0, len(cands))
+			err := v.view(func(tx *bolt.Tx) error {
+				rb := tx.Bucket([]byte{bucketRecords})
+				for _, c := range cands {
+					r, err := v.load(rb, []byte(c.key))
+					if err != nil {
+						return err
+					}
+					out = append(out, r)
+				}
+				return nil
+			})
+			if err == nil {
+				return out, nil
+			}
+			if !errors.Is(err, ErrNotFound) {
+				return nil, err
+			}
+			v.meta.reset() // out of date: list the slow way
+		}
+	}
 	var out []record.Record
 	text := strings.ToLower(strings.TrimSpace(q.Text))
 	source := strings.ToLower(strings.TrimSpace(q.Source))
@@ -422,7 +461,6 @@ func (v *Vault) List(q Query) ([]record.Record, error) {
 // them was most of the cost of a listing.
 func Sort(recs []record.Record, oldest bool) {
 	type key struct {
-		hasDate       bool
 		date, created time.Time
 		id            string
 		i             int
@@ -430,27 +468,9 @@ func Sort(recs []record.Record, oldest bool) {
 	keys := make([]key, len(recs))
 	for i := range recs {
 		r := &recs[i]
-		keys[i] = key{!r.Date.IsZero(), r.Date, r.CreatedAt, r.ID, i}
+		keys[i] = key{r.Date, r.CreatedAt, r.ID, i}
 	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if a.hasDate != b.hasDate {
-			if !a.hasDate {
-				return 1
-			}
-			return -1
-		}
-		c := a.date.Compare(b.date)
-		if c == 0 {
-			c = a.created.Compare(b.created)
-		}
-		if c == 0 {
-			c = cmp.Compare(a.id, b.id)
-		}
-		if !oldest {
-			c = -c
-		}
-		return c
-	})
+	slices.SortFunc(keys, func(a, b key) int { return compareFacts(a.date, b.date, a.created, b.created, a.id, b.id, oldest) })
 	sorted := make([]record.Record, len(recs))
 	for j, k := range keys {
 		sorted[j] = recs[k.i]
@@ -528,6 +548,7 @@ func (v *Vault) Count() (live, deleted int, err error) {
 // change entry. It is for undoing a failed import whose records nobody has
 // seen; everything else uses Delete.
 func (v *Vault) Purge(ids []string) error {
+	defer v.meta.reset()
 	return v.update(func(tx *bolt.Tx) error {
 		rb, xb, fb, cb := v.buckets(tx)
 		for _, id := range ids {

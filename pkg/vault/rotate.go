@@ -79,6 +79,7 @@ func (v *Vault) Rotate(opts RotateOptions) error {
 		return err
 	}
 	committed = true
+	v.meta.reset()
 	old := v.keys
 	v.keys, v.vaultKey = newKeys, newKey
 	old.wipe()

@@ -80,6 +80,7 @@ type Vault struct {
 	readOnly bool
 	now      func() time.Time
 	written  atomic.Int64 // records written by Add, for trimAfter
+	meta     metaIndex    // the listing index (meta.go)
 }
 
 // Create makes a new vault at path with a fresh vault key wrapped in the

@@ -538,3 +538,59 @@ func TestResolve(t *testing.T) {
 		seen[r.ID[:4]] = r.ID
 	}
 }
+
+// TestListingIndexAgrees checks that listings with a limit (answered from
+// the in-memory listing index) match listings without one (which unseal
+// everything), across adds, updates, deletes, purges and rotation.
+func TestListingIndexAgrees(t *testing.T) {
+	tv := newTestVault(t)
+	recs := fill(t, tv.Vault, 90)
+	compare := func(stage string) {
+		t.Helper()
+		day := func(d int) time.Time { return time.Unix(int64(d)*24*3600, 0) }
+		for _, q := range []Query{
+			{}, {Oldest: true}, {Kinds: []string{record.KindSymptom}}, {Kinds: []string{record.KindCondition, record.KindNote}, Oldest: true},
+			{Since: day(1), Until: day(3)}, {IncludeDeleted: true}, {Kinds: []string{"medication"}},
+		} {
+			for _, limit := range []int{1, 7, 1000} {
+				all, err := tv.List(q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(all) > limit {
+					all = all[:limit]
+				}
+				q.Limit = limit
+				fast, err := tv.List(q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(fast) != len(all) {
+					t.Fatalf("%s %+v: %d records with the index, %d without", stage, q, len(fast), len(all))
+				}
+				for i := range all {
+					if fast[i].ID != all[i].ID || fast[i].Version != all[i].Version {
+						t.Fatalf("%s %+v: record %d differs", stage, q, i)
+					}
+				}
+				q.Limit = 0
+			}
+		}
+	}
+	compare("fresh")
+	fill(t, tv.Vault, 10)
+	compare("after add")
+	edited := recs[0]
+	edited.Resource = []byte(`{"resourceType":"Condition","code":{"text":"changed"},"onsetDateTime":"2001-01-01"}`)
+	if _, err := tv.Update(edited, 0); err != nil {
+		t.Fatal(err)
+	}
+	tv.Delete(recs[1].ID, 0)
+	compare("after update and delete")
+	tv.Purge([]string{recs[2].ID})
+	compare("after purge")
+	if err := tv.Rotate(RotateOptions{Passphrase: "correct horse", RecoveryCode: NewRecoveryCode()}); err != nil {
+		t.Fatal(err)
+	}
+	compare("after rotate")
+}

@@ -1,0 +1,176 @@
+package vault
+
+import (
+	"bytes"
+	"slices"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The listing index: after unlock, the vault keeps in memory, for each
+// record, the few facts a listing sorts and filters by (kind, clinical
+// date, entry time, tombstone). It is built on the first listing that can
+// use it (one pass that unseals every record, as any full listing does)
+// and kept up to date by every write of this process, which is the only
+// writer: bbolt's file lock keeps other processes out. With it, a listing
+// with a limit unseals only the records it returns. It never touches
+// disk.
+type metaEntry struct {
+	kind          string
+	date, created time.Time
+	deleted       bool
+}
+
+type metaIndex struct {
+	mu sync.Mutex
+	m  map[string]metaEntry // by bbolt key; nil until built
+}
+
+func (x *metaIndex) put(key []byte, e metaEntry) {
+	x.mu.Lock()
+	if x.m != nil {
+		x.m[string(key)] = e
+	}
+	x.mu.Unlock()
+}
+
+// reset drops the index; the next listing that needs it rebuilds it.
+func (x *metaIndex) reset() {
+	x.mu.Lock()
+	x.m = nil
+	x.mu.Unlock()
+}
+
+// build fills the index if it is not built yet.
+func (v *Vault) buildMeta() error {
+	v.meta.mu.Lock()
+	built := v.meta.m != nil
+	v.meta.mu.Unlock()
+	if built {
+		return nil
+	}
+	m := map[string]metaEntry{}
+	err := v.view(func(tx *bolt.Tx) error {
+		rb := tx.Bucket([]byte{bucketRecords})
+		return rb.ForEach(func(k, _ []byte) error {
+			r, err := v.load(rb, k)
+			if err != nil {
+				return err
+			}
+			m[string(k)] = metaEntry{kind: r.Kind, date: r.Date, created: r.CreatedAt, deleted: r.Deleted}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	v.meta.mu.Lock()
+	if v.meta.m == nil {
+		v.meta.m = m
+	}
+	v.meta.mu.Unlock()
+	return nil
+}
+
+// listFast answers a query without text or source filters and with a
+// limit from the listing index: it sorts the index's facts and unseals
+// only the records it returns. ok is false when the index cannot answer
+// (a record it does not know): the caller then lists the slow way.
+func (v *Vault) listFast(q Query) (out []metaCandidate, ok bool, err error) {
+	if err := v.buildMeta(); err != nil {
+		return nil, false, err
+	}
+	var keys [][]byte
+	if len(q.Kinds) > 0 {
+		err = v.view(func(tx *bolt.Tx) error {
+			c := tx.Bucket([]byte{bucketIndex}).Cursor()
+			seen := map[string]bool{}
+			for _, kind := range q.Kinds {
+				if seen[kind] {
+					continue
+				}
+				seen[kind] = true
+				prefix := v.keys.kindPrefix(kind)
+				for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+					keys = append(keys, append([]byte(nil), k[len(prefix):]...))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, false, err
+		}
+	}
+	v.meta.mu.Lock()
+	if v.meta.m == nil {
+		v.meta.mu.Unlock()
+		return nil, false, nil
+	}
+	add := func(k string, e metaEntry) {
+		if e.deleted && !q.IncludeDeleted {
+			return
+		}
+		if !q.Since.IsZero() || !q.Until.IsZero() {
+			if e.date.IsZero() || (!q.Since.IsZero() && e.date.Before(q.Since)) || (!q.Until.IsZero() && !e.date.Before(q.Until)) {
+				return
+			}
+		}
+		out = append(out, metaCandidate{key: k, e: e})
+	}
+	if keys != nil || len(q.Kinds) > 0 {
+		for _, k := range keys {
+			e, found := v.meta.m[string(k)]
+			if !found {
+				v.meta.mu.Unlock()
+				return nil, false, nil
+			}
+			add(string(k), e)
+		}
+	} else {
+		for k, e := range v.meta.m {
+			add(k, e)
+		}
+	}
+	v.meta.mu.Unlock()
+	slices.SortFunc(out, func(a, b metaCandidate) int {
+		return compareFacts(a.e.date, b.e.date, a.e.created, b.e.created, idOf([]byte(a.key)), idOf([]byte(b.key)), q.Oldest)
+	})
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, true, nil
+}
+
+type metaCandidate struct {
+	key string
+	e   metaEntry
+}
+
+// compareFacts is the listing order: by clinical date (none last), entry
+// time and ID; newest first unless oldest.
+func compareFacts(da, db, ca, cb time.Time, ida, idb string, oldest bool) int {
+	if da.IsZero() != db.IsZero() {
+		if da.IsZero() {
+			return 1
+		}
+		return -1
+	}
+	c := da.Compare(db)
+	if c == 0 {
+		c = ca.Compare(cb)
+	}
+	if c == 0 {
+		switch {
+		case ida < idb:
+			c = -1
+		case ida > idb:
+			c = 1
+		}
+	}
+	if !oldest {
+		c = -c
+	}
+	return c
+}
