@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/phr-project/phr/pkg/record"
@@ -121,8 +122,7 @@ func encodeRecordList(page []record.Record, next string) []byte {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		sum, _ := json.Marshal(page[i].Summarize())
-		b.Write(sum[:len(sum)-1])
+		appendSummary(b, page[i].Summarize())
 		b.WriteString(`,"resource":`)
 		if len(page[i].Resource) == 0 {
 			b.WriteString("null")
@@ -448,4 +448,77 @@ func (s *Server) listChanges(c echo.Context) error {
 		out.Next = ch.Seq
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// appendSummary writes the JSON of a record.Summary without its closing
+// brace, the way encoding/json would (same keys, same escaping).
+func appendSummary(b *bytes.Buffer, s record.Summary) {
+	field := func(name, v string, first bool) {
+		if !first {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		b.WriteString(name)
+		b.WriteString(`":`)
+		appendJSONString(b, v)
+	}
+	b.WriteByte('{')
+	field("id", s.ID, true)
+	field("type", s.Kind, false)
+	field("resourceType", s.ResourceType, false)
+	field("date", s.Date, false)
+	field("display", s.Display, false)
+	field("source", s.Source, false)
+	b.WriteString(`,"version":`)
+	b.WriteString(strconv.FormatUint(s.Version, 10))
+}
+
+// appendJSONString writes s as a JSON string, escaping as encoding/json
+// does by default (quotes, backslashes, control characters with their
+// short forms where JSON has one, <, >, &, U+2028, U+2029, and invalid
+// UTF-8 as U+FFFD). A fuzz test holds it to encoding/json.
+func appendJSONString(b *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case c == '\n':
+				b.WriteString(`\n`)
+			case c == '\r':
+				b.WriteString(`\r`)
+			case c == '\t':
+				b.WriteString(`\t`)
+			case c == '\b':
+				b.WriteString(`\b`)
+			case c == '\f':
+				b.WriteString(`\f`)
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				b.WriteString(`\u00`)
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&0xF])
+			default:
+				b.WriteByte(c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteString(`\ufffd`)
+		case r == '\u2028':
+			b.WriteString(`\u2028`)
+		case r == '\u2029':
+			b.WriteString(`\u2029`)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	b.WriteByte('"')
 }

@@ -99,7 +99,9 @@ func decodeRecord(b []byte) (record.Record, error) {
 		*u = v
 	}
 	if len(b) > 0 {
-		r.Resource = append([]byte(nil), b...)
+		// b is the tail of the caller's freshly unsealed buffer, which
+		// nothing else holds: no copy needed. Cap it so appends copy.
+		r.Resource = b[:len(b):len(b)]
 	}
 	return r, nil
 }

@@ -117,7 +117,7 @@ func (v *Vault) listFast(q Query) (out []metaCandidate, ok bool, err error) {
 				return
 			}
 		}
-		out = append(out, metaCandidate{key: k, e: e})
+		out = append(out, metaCandidate{key: k, id: idOf([]byte(k)), e: e})
 	}
 	if keys != nil || len(q.Kinds) > 0 {
 		for _, k := range keys {
@@ -144,8 +144,8 @@ func (v *Vault) listFast(q Query) (out []metaCandidate, ok bool, err error) {
 }
 
 type metaCandidate struct {
-	key string
-	e   metaEntry
+	key, id string
+	e       metaEntry
 }
 
 // compareFacts is the listing order: by clinical date (none last), entry
