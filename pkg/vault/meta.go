@@ -18,7 +18,7 @@ import (
 // with a limit unseals only the records it returns. It never touches
 // disk.
 type metaEntry struct {
-	kind          string
+	id, kind      string
 	date, created time.Time
 	deleted       bool
 }
@@ -59,7 +59,7 @@ func (v *Vault) buildMeta() error {
 			if err != nil {
 				return err
 			}
-			m[string(k)] = metaEntry{kind: r.Kind, date: r.Date, created: r.CreatedAt, deleted: r.Deleted}
+			m[string(k)] = metaEntry{id: r.ID, kind: r.Kind, date: r.Date, created: r.CreatedAt, deleted: r.Deleted}
 			return nil
 		})
 	})
@@ -117,7 +117,7 @@ func (v *Vault) listFast(q Query) (out []metaCandidate, ok bool, err error) {
 				return
 			}
 		}
-		out = append(out, metaCandidate{key: k, id: idOf([]byte(k)), e: e})
+		out = append(out, metaCandidate{key: k, e: e})
 	}
 	if keys != nil || len(q.Kinds) > 0 {
 		for _, k := range keys {
@@ -144,8 +144,8 @@ func (v *Vault) listFast(q Query) (out []metaCandidate, ok bool, err error) {
 }
 
 type metaCandidate struct {
-	key, id string
-	e       metaEntry
+	key string
+	e   metaEntry
 }
 
 // compareFacts is the listing order: by clinical date (none last), entry
