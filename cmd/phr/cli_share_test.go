@@ -153,3 +153,54 @@ func TestShareSummaryAndQR(t *testing.T) {
 		t.Fatalf("second use: %d", status)
 	}
 }
+
+// TestLongTermShareUpdate: an L-flag link keeps working while the patient
+// refreshes its content; its manifest says the files can change; a share
+// without L cannot be updated.
+func TestLongTermShareUpdate(t *testing.T) {
+	c, _ := loggedIn(t)
+	c.ok("log", "med", "metformin")
+	var created struct{ ID, Link string }
+	json.Unmarshal([]byte(c.ok("share", "create", "medication", "--expires", "7d", "--long-term", "--json")), &created)
+	p, err := share.Decode(created.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.Flag, "L") {
+		t.Fatalf("flag %q", p.Flag)
+	}
+	key, _ := p.KeyBytes()
+	open := func() (share.Manifest, string) {
+		t.Helper()
+		status, body := manifest(t, p, `{"recipient":"GP"}`)
+		if status != 200 {
+			t.Fatalf("manifest: %d %s", status, body)
+		}
+		var m share.Manifest
+		json.Unmarshal(body, &m)
+		_, plain, err := share.DecryptFile(key, m.Files[0].Embedded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, string(plain)
+	}
+	m, plain := open()
+	if m.Status != share.StatusCanChange || !strings.Contains(plain, "metformin") || strings.Contains(plain, "lisinopril") {
+		t.Fatalf("before update: status %q", m.Status)
+	}
+	c.ok("log", "med", "lisinopril")
+	c.ok("share", "update", created.ID)
+	if _, plain := open(); !strings.Contains(plain, "lisinopril") {
+		t.Fatal("the update is not served")
+	}
+	// A share without L cannot be updated, and says so.
+	var fixed struct{ ID string }
+	json.Unmarshal([]byte(c.ok("share", "create", "medication", "--expires", "1h", "--json")), &fixed)
+	if code, _, _ := c.run("share", "update", fixed.ID); code != 1 {
+		t.Fatal("updated a share without the L flag")
+	}
+	c.ok("share", "revoke", created.ID)
+	if code, _, _ := c.run("share", "update", created.ID); code != 1 {
+		t.Fatal("updated a revoked share")
+	}
+}

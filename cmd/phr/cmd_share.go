@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,6 +16,7 @@ import (
 )
 
 type shareOptions struct {
+	longTerm bool
 	ids      string
 	since    string
 	summary  bool
@@ -32,7 +34,7 @@ func newShareCommand(g *globals) *cobra.Command {
 		Short: "Share selected records with a provider: a SMART Health Link and QR code",
 		Args:  args(cobra.NoArgs),
 	}
-	cmd.AddCommand(newShareCreateCommand(g), newShareListCommand(g), newShareRevokeCommand(g), newShareLogCommand(g))
+	cmd.AddCommand(newShareCreateCommand(g), newShareListCommand(g), newShareRevokeCommand(g), newShareLogCommand(g), newShareUpdateCommand(g))
 	return cmd
 }
 
@@ -60,6 +62,7 @@ fragment: the server never sees it. Prints the link (and a QR code with --qr).`,
 	f.IntVar(&o.maxUses, "max-uses", 0, "the link stops working after this many opens")
 	f.BoolVar(&o.qr, "qr", false, "print the QR code in the terminal")
 	f.StringVar(&o.qrPNG, "qr-png", "", "write the QR code as a PNG file")
+	f.BoolVar(&o.longTerm, "long-term", false, "a long-term link (L flag) whose content 'phr share update' can refresh; its key is kept, sealed, in the vault")
 	return cmd
 }
 
@@ -190,10 +193,26 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 		Passcode:  o.passcode,
 		Label:     o.label,
 		MaxUses:   o.maxUses,
+		LongTerm:  o.longTerm,
 	}
 	var resp shlhost.CreateResponse
 	if _, err := c.Do(ctx, "POST", "/api/v1/shares", req, &resp); err != nil {
 		return remoteError(err)
+	}
+	if o.longTerm {
+		// Keep what 'phr share update' needs: the link's key and the
+		// selection, sealed in the vault like everything else.
+		kept := longTermShare{Key: share.EncodeKey(key), Kinds: kinds, IDs: o.ids, Since: o.since, Summary: o.summary}
+		data, _ := json.Marshal(kept)
+		v, err := g.openVault(false)
+		if err != nil {
+			return err
+		}
+		err = v.SetSetting(shareSettingPrefix+resp.ID, data)
+		v.Close()
+		if err != nil {
+			return err
+		}
 	}
 	p := resp.Payload(key)
 	link, err := share.ViewerLink(resp.ViewerURL, p)
@@ -320,6 +339,81 @@ func newShareLogCommand(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Recipient, e.Outcome)
 			}
 			return tw.Flush()
+		},
+	}
+}
+
+// shareSettingPrefix names the vault settings that keep long-term shares'
+// keys and selections.
+const shareSettingPrefix = "share/"
+
+// longTermShare is what the vault keeps of a long-term share.
+type longTermShare struct {
+	Key     string   `json:"key"`
+	Kinds   []string `json:"kinds,omitempty"`
+	IDs     string   `json:"ids,omitempty"`
+	Since   string   `json:"since,omitempty"`
+	Summary bool     `json:"summary,omitempty"`
+}
+
+func newShareUpdateCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "update ID",
+		Short: "Refresh a long-term share with the vault's current records (same link)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ctx := cmd.Context()
+			v, err := g.openVault(true)
+			if err != nil {
+				return err
+			}
+			data, err := v.Setting(shareSettingPrefix + a[0])
+			v.Close()
+			if err != nil {
+				return fmt.Errorf("share %s is not a long-term share made from this vault (phr share create --long-term)", a[0])
+			}
+			var kept longTermShare
+			if err := json.Unmarshal(data, &kept); err != nil {
+				return err
+			}
+			key, err := share.DecodeKey(kept.Key)
+			if err != nil {
+				return err
+			}
+			defer clear(key)
+			o := shareOptions{ids: kept.IDs, since: kept.Since, summary: kept.Summary}
+			patient, recs, err := g.selectForShare(o, kept.Kinds)
+			if err != nil {
+				return err
+			}
+			var content []byte
+			if o.summary {
+				content, err = share.BuildIPS(patient, recs, time.Now())
+			} else {
+				content, err = share.BuildBundle(patient, recs)
+			}
+			if err != nil {
+				return err
+			}
+			jwe, err := share.EncryptFile(key, share.ContentTypeFHIR, content, true)
+			if err != nil {
+				return err
+			}
+			c, _, err := g.remoteClient(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Logout(ctx)
+			var info shlhost.ShareInfo
+			req := shlhost.UpdateRequest{Files: []shlhost.File{{ContentType: share.ContentTypeFHIR, JWE: jwe}}}
+			if _, err := c.Do(ctx, "PUT", "/api/v1/shares/"+a[0]+"/files", req, &info); err != nil {
+				return remoteError(err)
+			}
+			if g.json {
+				return printJSON(g.stdout, map[string]any{"id": a[0], "records": len(recs)})
+			}
+			fmt.Fprintf(g.stdout, "Share %s now holds %d records (same link).\n", a[0], len(recs))
+			return nil
 		},
 	}
 }

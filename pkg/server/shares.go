@@ -50,6 +50,7 @@ func (s *Server) mountShares(e *echo.Echo, a *echo.Group, auth echo.MiddlewareFu
 	a.POST("/shares", s.createShare, auth)
 	a.GET("/shares", s.listShares, auth)
 	a.DELETE("/shares/:id", s.revokeShare, auth)
+	a.PUT("/shares/:id/files", s.updateShare, auth)
 	a.GET("/shares/:id/log", s.shareLog, auth)
 }
 
@@ -180,4 +181,18 @@ func (s *Server) shareLog(c echo.Context) error {
 		log = []shlhost.LogEntry{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"log": log})
+}
+
+// updateShare replaces the files of a long-term share with files the
+// client encrypted under the link's key.
+func (s *Server) updateShare(c echo.Context) error {
+	var req shlhost.UpdateRequest
+	if err := decodeJSON(c, 4<<20, &req); err != nil {
+		return err
+	}
+	info, err := s.shl.UpdateShare(sessionOf(c).acct.id, c.Param("id"), req)
+	if err != nil {
+		return shareError(err)
+	}
+	return c.JSON(http.StatusOK, info)
 }

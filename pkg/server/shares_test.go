@@ -65,6 +65,11 @@ func TestSharesFromHostedVault(t *testing.T) {
 	}
 	want(t, bob.do("GET", "/api/v1/shares/"+created.ID+"/log", nil), http.StatusNotFound)
 	want(t, bob.do("DELETE", "/api/v1/shares/"+created.ID, nil), http.StatusNotFound)
+	want(t, bob.do("PUT", "/api/v1/shares/"+created.ID+"/files", `{"files":[{"content_type":"application/fhir+json","jwe":"x.y.z"}]}`), http.StatusBadRequest)
+	jwe, _ := share.EncryptFile(share.NewKey(), share.ContentTypeFHIR, []byte(`{"resourceType":"Bundle"}`), true)
+	want(t, bob.do("PUT", "/api/v1/shares/"+created.ID+"/files", map[string]any{"files": []map[string]string{{"content_type": share.ContentTypeFHIR, "jwe": jwe}}}), http.StatusNotFound)
+	// Not a long-term share: its files cannot change.
+	want(t, alice.do("PUT", "/api/v1/shares/"+created.ID+"/files", map[string]any{"files": []map[string]string{{"content_type": share.ContentTypeFHIR, "jwe": jwe}}}), http.StatusBadRequest)
 	// Alice's log names the recipient; then she revokes.
 	var log struct{ Log []shlhost.LogEntry }
 	alice.do("GET", "/api/v1/shares/"+created.ID+"/log", nil).decode(t, &log)

@@ -245,3 +245,31 @@ func (h *Host) ShareLog(owner, id string) ([]LogEntry, error) {
 	}
 	return out, nil
 }
+
+// UpdateRequest replaces the files of a long-term (L flag) share: files
+// encrypted by the client with the link's key, which only it holds.
+type UpdateRequest struct {
+	Files []File `json:"files"`
+}
+
+// UpdateShare replaces the files of owner's long-term share id. The link
+// stays the same; the next manifest request returns the new files.
+func (h *Host) UpdateShare(owner, id string, req UpdateRequest) (ShareInfo, error) {
+	now := h.now()
+	files := make([]sharestore.FileSpec, len(req.Files))
+	for i, f := range req.Files {
+		files[i] = sharestore.FileSpec(f)
+	}
+	sh, err := h.store.ReplaceFiles(owner, id, files, now)
+	if errors.Is(err, sharestore.ErrInvalid) {
+		return ShareInfo{}, fmt.Errorf("%w: %s", ErrInvalidRequest, trimStorePrefix(err))
+	}
+	if err != nil {
+		var ue *sharestore.UnavailableError
+		if errors.As(err, &ue) {
+			return ShareInfo{}, fmt.Errorf("%w: the share is %s", ErrInvalidRequest, ue.Reason)
+		}
+		return ShareInfo{}, err
+	}
+	return h.info(sh, now), nil
+}

@@ -45,7 +45,10 @@ func (h *Host) handleManifest(c echo.Context) error {
 	if req.EmbeddedLengthMax >= 0 {
 		limit = req.EmbeddedLengthMax
 	}
-	m := share.Manifest{Files: make([]share.ManifestFile, 0, len(sh.Files))}
+	m := share.Manifest{Files: make([]share.ManifestFile, 0, len(sh.Files)), Status: share.StatusFinalized}
+	if sh.HasFlag(share.FlagLongTerm) {
+		m.Status = share.StatusCanChange // the owner may replace the files
+	}
 	for _, f := range sh.Files {
 		mf := share.ManifestFile{ContentType: f.ContentType}
 		if f.Length <= limit {

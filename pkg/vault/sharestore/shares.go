@@ -522,3 +522,63 @@ func (s *Store) ReadFile(id, fileID string) (string, error) {
 	})
 	return jwe, err
 }
+
+// ReplaceFiles replaces the files of a long-term (L flag) share that owner
+// owns and that can still be served: the old ciphertext is deleted (so are
+// location URLs handed out for it), the new files take its place, and the
+// next manifest request sees them. Shares without the L flag are refused
+// with ErrInvalid: their recipients were promised fixed content.
+func (s *Store) ReplaceFiles(owner, id string, files []FileSpec, now time.Time) (Share, error) {
+	if len(files) == 0 {
+		return Share{}, invalid("files", "at least one file is required")
+	}
+	if len(files) > MaxFiles {
+		return Share{}, invalid("files", "must hold at most %d files", MaxFiles)
+	}
+	for i, f := range files {
+		if err := checkJWE(f.ContentType, f.JWE); err != nil {
+			return Share{}, invalid(fmt.Sprintf("files[%d]", i), "%v", err)
+		}
+	}
+	var sh Share
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		lk, r, err := s.ownedRecord(tx, owner, id)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(r.Flag, "L") {
+			return invalid("flag", "only long-term (L) shares can change their files")
+		}
+		if strings.Contains(r.Flag, "U") && len(files) != 1 {
+			return invalid("files", "a U-flag share has exactly one file")
+		}
+		if o := r.unavailable(now); o != "" {
+			return &UnavailableError{Reason: o}
+		}
+		wasPurged := r.PurgedAt
+		if err := purgeFiles(tx, lk, &r, now); err != nil {
+			return err
+		}
+		r.PurgedAt = wasPurged
+		r.Files = r.Files[:0]
+		fb := tx.Bucket(bucketFiles)
+		for _, f := range files {
+			raw := make([]byte, 16)
+			rand.Read(raw)
+			r.Files = append(r.Files, fileMeta{ID: fileIDEnc.EncodeToString(raw), ContentType: f.ContentType, Length: len(f.JWE)})
+			if err := fb.Put(append(slices.Clip(lk), raw...), []byte(f.JWE)); err != nil {
+				return err
+			}
+		}
+		if err := putRecord(tx, lk, &r); err != nil {
+			return err
+		}
+		p, err := s.openPart(lk, &r)
+		if err != nil {
+			return err
+		}
+		sh = r.toShare(p.ID, p.Label)
+		return nil
+	})
+	return sh, err
+}
