@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/spf13/cobra"
@@ -261,11 +262,11 @@ func newShareListCommand(g *globals) *cobra.Command {
 		Short: "List your shares and their status",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, _, err := g.remoteClient(cmd.Context())
+			c, done, err := g.remoteSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer c.Logout(cmd.Context())
+			defer done()
 			var out struct {
 				Shares []shlhost.ShareInfo `json:"shares"`
 			}
@@ -295,11 +296,11 @@ func newShareRevokeCommand(g *globals) *cobra.Command {
 		Short: "End a share now (the next request is refused)",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			c, _, err := g.remoteClient(cmd.Context())
+			c, done, err := g.remoteSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer c.Logout(cmd.Context())
+			defer done()
 			if _, err := c.Do(cmd.Context(), "DELETE", "/api/v1/shares/"+a[0], nil, nil); err != nil {
 				return remoteError(err)
 			}
@@ -315,11 +316,11 @@ func newShareLogCommand(g *globals) *cobra.Command {
 		Short: "Who opened a share, when, and with what outcome",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			c, _, err := g.remoteClient(cmd.Context())
+			c, done, err := g.remoteSession(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer c.Logout(cmd.Context())
+			defer done()
 			var out struct {
 				Log []shlhost.LogEntry `json:"log"`
 			}
@@ -416,4 +417,14 @@ func newShareUpdateCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// remoteSession logs in to the phrd of `phr remote login` and returns the
+// client and a function that logs out.
+func (g *globals) remoteSession(ctx context.Context) (*api.Client, func(), error) {
+	c, _, err := g.remoteClient(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { c.Logout(ctx) }, nil
 }

@@ -11,8 +11,8 @@ import (
 )
 
 // Key management of the account's vault: the same operations as `phr
-// key` and `phr passwd`, over the API. Each one that runs scrypt takes a
-// slot of the server's KDF gate, like a login.
+// key` and `phr passwd`, over the API. Each one checks the passphrase
+// (scrypt) holding a slot of the server's KDF gate, like a login.
 
 // KeySlot is a key slot as GET /api/v1/keys lists it: never a secret.
 type KeySlot struct {
@@ -34,18 +34,22 @@ func (s *Server) listKeys(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"keys": out})
 }
 
-// withKDF runs fn holding a slot of the KDF gate.
-func (s *Server) withKDF(c echo.Context, fn func() error) error {
+// withPassphrase runs fn, holding a slot of the KDF gate, once passphrase
+// has been checked against the session's vault: key changes need the
+// passphrase, so that a stolen session token alone cannot make them.
+func (s *Server) withPassphrase(c echo.Context, passphrase string, fn func(v *vault.Vault) error) error {
 	if err := s.kdf.acquire(c.Request().Context()); err != nil {
 		return err
 	}
 	defer s.kdf.release()
-	return fn()
+	v := vaultOf(c)
+	if ok, err := v.Opens(vault.Passphrase(passphrase)); err != nil || !ok {
+		return errUnauthorized
+	}
+	return fn(v)
 }
 
 // changePassphrase replaces every passphrase slot with one new passphrase.
-// The current passphrase is required, so that a stolen session token
-// alone cannot take the account over.
 func (s *Server) changePassphrase(c echo.Context) error {
 	var req struct {
 		Passphrase    string `json:"passphrase"`
@@ -57,11 +61,7 @@ func (s *Server) changePassphrase(c echo.Context) error {
 	if len([]rune(req.NewPassphrase)) < 10 {
 		return newError(http.StatusBadRequest, api.CodeBadRequest, "new_passphrase: at least 10 characters")
 	}
-	v := vaultOf(c)
-	return s.withKDF(c, func() error {
-		if ok, err := v.Opens(vault.Passphrase(req.Passphrase)); err != nil || !ok {
-			return errUnauthorized
-		}
+	return s.withPassphrase(c, req.Passphrase, func(v *vault.Vault) error {
 		if _, err := v.ReplaceSlots(vault.SlotSpec{Kind: vault.SlotPassphrase, Label: "passphrase", Passphrase: req.NewPassphrase}); err != nil {
 			return err
 		}
@@ -77,11 +77,7 @@ func (s *Server) newRecovery(c echo.Context) error {
 	if err := decodeJSON(c, 4<<10, &req); err != nil {
 		return err
 	}
-	v := vaultOf(c)
-	return s.withKDF(c, func() error {
-		if ok, err := v.Opens(vault.Passphrase(req.Passphrase)); err != nil || !ok {
-			return errUnauthorized
-		}
+	return s.withPassphrase(c, req.Passphrase, func(v *vault.Vault) error {
 		code := vault.NewRecoveryCode()
 		if _, err := v.ReplaceSlots(vault.SlotSpec{Kind: vault.SlotRecovery, Label: "recovery code", RecoveryCode: code}); err != nil {
 			return err
@@ -99,11 +95,7 @@ func (s *Server) rotateKey(c echo.Context) error {
 	if err := decodeJSON(c, 4<<10, &req); err != nil {
 		return err
 	}
-	v := vaultOf(c)
-	return s.withKDF(c, func() error {
-		if ok, err := v.Opens(vault.Passphrase(req.Passphrase)); err != nil || !ok {
-			return errUnauthorized
-		}
+	return s.withPassphrase(c, req.Passphrase, func(v *vault.Vault) error {
 		code := vault.NewRecoveryCode()
 		if err := v.Rotate(vault.RotateOptions{Passphrase: req.Passphrase, RecoveryCode: code}); err != nil {
 			if errors.Is(err, vault.ErrCorrupt) {
