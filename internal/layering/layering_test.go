@@ -22,7 +22,7 @@ var rules = []struct {
 	{"go.etcd.io/bbolt", []string{mod + "pkg/vault"}, "only the vault touches the storage engine"},
 	{"filippo.io/age", []string{mod + "pkg/vault", mod + "pkg/server", mod + "cmd/"}, "keys are the vault's; the CLI and phrd only parse or make identities"},
 	{"github.com/spf13/cobra", []string{mod + "cmd/phr"}, "cobra is the CLI's"},
-	{"github.com/labstack/echo", []string{mod + "pkg/server", mod + "pkg/shlhost", mod + "cmd/phrd"}, "echo is the daemon's"},
+	{"github.com/labstack/echo", []string{mod + "pkg/server", mod + "pkg/shlhost", mod + "cmd/phrd", mod + "cmd/phr-load"}, "echo is the daemon's (and the load generator's yardstick)"},
 	{mod + "cmd/", nil, "nothing imports a command"},
 	{mod + "pkg/importers", []string{mod + "pkg/importers", mod + "pkg/server", mod + "cmd/"}, "importers sit above the vault"},
 	{mod + "pkg/share", []string{mod + "pkg/share", mod + "pkg/vault/sharestore", mod + "pkg/shlhost", mod + "pkg/server", mod + "cmd/"}, "sharing sits beside the vault"},
