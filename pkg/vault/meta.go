@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/phr-project/phr/pkg/record"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -18,6 +19,7 @@ import (
 // with a limit unseals only the records it returns. It never touches
 // disk.
 type metaEntry struct {
+	version       uint64
 	id, kind      string
 	date, created time.Time
 	deleted       bool
@@ -26,21 +28,57 @@ type metaEntry struct {
 type metaIndex struct {
 	mu sync.Mutex
 	m  map[string]metaEntry // by bbolt key; nil until built
+	// recs caches unsealed records that listings returned, so that a
+	// client paging through the newest records again does not unseal them
+	// again. It is bounded (maxCachedRecords; when full it starts over),
+	// lives only in memory while the vault is open, and every write drops
+	// the entry it changes. The vault key is in memory for as long anyway.
+	recs map[string]record.Record
 }
+
+// maxCachedRecords bounds the listing's record cache per open vault.
+const maxCachedRecords = 1024
 
 func (x *metaIndex) put(key []byte, e metaEntry) {
 	x.mu.Lock()
 	if x.m != nil {
 		x.m[string(key)] = e
 	}
+	delete(x.recs, string(key))
 	x.mu.Unlock()
 }
 
-// reset drops the index; the next listing that needs it rebuilds it.
+// reset drops the index and the cache; the next listing rebuilds them.
 func (x *metaIndex) reset() {
 	x.mu.Lock()
 	x.m = nil
+	x.recs = nil
 	x.mu.Unlock()
+}
+
+// cached returns a cached record.
+func (x *metaIndex) cached(key string) (record.Record, bool) {
+	x.mu.Lock()
+	r, ok := x.recs[key]
+	x.mu.Unlock()
+	return r, ok
+}
+
+// cache keeps a record unsealed by a listing, unless a write changed it
+// since the listing read it (its version no longer matches the index).
+func (x *metaIndex) cache(key string, r record.Record) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.m == nil {
+		return
+	}
+	if e, ok := x.m[key]; !ok || e.version != r.Version {
+		return
+	}
+	if x.recs == nil || len(x.recs) >= maxCachedRecords {
+		x.recs = make(map[string]record.Record, 64)
+	}
+	x.recs[key] = r
 }
 
 // build fills the index if it is not built yet.
@@ -59,7 +97,7 @@ func (v *Vault) buildMeta() error {
 			if err != nil {
 				return err
 			}
-			m[string(k)] = metaEntry{id: r.ID, kind: r.Kind, date: r.Date, created: r.CreatedAt, deleted: r.Deleted}
+			m[string(k)] = metaEntry{version: r.Version, id: r.ID, kind: r.Kind, date: r.Date, created: r.CreatedAt, deleted: r.Deleted}
 			return nil
 		})
 	})

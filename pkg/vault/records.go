@@ -127,7 +127,7 @@ func (v *Vault) add(recs []record.Record, dry bool) ([]AddResult, error) {
 	if !dry {
 		for i, p := range prep {
 			if !results[i].Duplicate {
-				v.meta.put(p.id, metaEntry{id: p.rec.ID, kind: p.rec.Kind, date: p.rec.Date, created: p.rec.CreatedAt})
+				v.meta.put(p.id, metaEntry{version: p.rec.Version, id: p.rec.ID, kind: p.rec.Kind, date: p.rec.Date, created: p.rec.CreatedAt})
 			}
 		}
 		v.trimAfter(len(recs))
@@ -277,7 +277,7 @@ func (v *Vault) Update(r record.Record, ifVersion uint64) (record.Record, error)
 		return nil
 	})
 	if err == nil {
-		v.meta.put(keyOf(out.ID), metaEntry{id: out.ID, kind: out.Kind, date: out.Date, created: out.CreatedAt})
+		v.meta.put(keyOf(out.ID), metaEntry{version: out.Version, id: out.ID, kind: out.Kind, date: out.Date, created: out.CreatedAt})
 	}
 	return out, err
 }
@@ -334,7 +334,7 @@ func (v *Vault) Delete(id string, ifVersion uint64) error {
 		return v.rewrite(rb, xb, cb, &old, &tomb)
 	})
 	if err == nil {
-		v.meta.put(keyOf(id), metaEntry{id: id, kind: tomb.Kind, created: tomb.CreatedAt, deleted: true})
+		v.meta.put(keyOf(id), metaEntry{version: tomb.Version, id: id, kind: tomb.Kind, created: tomb.CreatedAt, deleted: true})
 	}
 	return err
 }
@@ -374,10 +374,15 @@ func (v *Vault) List(q Query) ([]record.Record, error) {
 			err := v.view(func(tx *bolt.Tx) error {
 				rb := tx.Bucket([]byte{bucketRecords})
 				for _, c := range cands {
+					if r, ok := v.meta.cached(c.key); ok && r.Version == c.e.version {
+						out = append(out, r)
+						continue
+					}
 					r, err := v.load(rb, []byte(c.key))
 					if err != nil {
 						return err
 					}
+					v.meta.cache(c.key, r)
 					out = append(out, r)
 				}
 				return nil
