@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -12,6 +13,7 @@ import (
 
 // Audit events phrd writes (vault.AuditEntry.Event).
 const (
+	AuditShareAccess   = "share.access"   // Success, Ref (share ID), Label (recipient), Method (outcome)
 	AuditLogin         = "login"          // Success, Method (passphrase|device), Client
 	AuditLogout        = "logout"         // Method
 	AuditDeviceAdd     = "device.add"     // Ref (slot ID), Label
@@ -91,8 +93,41 @@ func (s *Server) listAudit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Share accesses happen without the owner's key, so the share store
+	// logs them; they join the vault's own entries here, newest first.
+	shares, err := s.shareAudit(sessionOf(c).acct.id)
+	if err != nil {
+		return err
+	}
+	entries = append(entries, shares...)
+	slices.SortStableFunc(entries, func(a, b vault.AuditEntry) int { return b.Time.Compare(a.Time) })
+	if len(entries) > limit {
+		entries = entries[:limit]
+	}
 	if entries == nil {
 		entries = []vault.AuditEntry{}
 	}
 	return c.JSON(http.StatusOK, api.Audit{Entries: entries})
+}
+
+// shareAudit lists the accesses to the account's shares as audit entries:
+// event share.access (Success: opened) with the share ID as Ref, the name
+// the recipient gave as Label, and the outcome (ok, wrong-passcode,
+// expired, revoked, used-up, locked) as Method.
+func (s *Server) shareAudit(acct string) ([]vault.AuditEntry, error) {
+	list, err := s.shl.ListShares(acct)
+	if err != nil {
+		return nil, err
+	}
+	var out []vault.AuditEntry
+	for _, sh := range list {
+		log, err := s.shl.ShareLog(acct, sh.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range log {
+			out = append(out, vault.AuditEntry{Time: e.Time, Event: AuditShareAccess, Success: e.Outcome == "ok", Ref: sh.ID, Label: e.Recipient, Method: e.Outcome})
+		}
+	}
+	return out, nil
 }

@@ -76,6 +76,25 @@ func TestSharesFromHostedVault(t *testing.T) {
 	if len(log.Log) != 1 || log.Log[0].Recipient != "Dr. X" {
 		t.Fatalf("log %+v", log)
 	}
+	// The access shows in alice's audit log, not in bob's.
+	var audit api.Audit
+	alice.do("GET", "/api/v1/audit", nil).decode(t, &audit)
+	found := false
+	for _, e := range audit.Entries {
+		if e.Event == AuditShareAccess && e.Ref == created.ID && e.Label == "Dr. X" && e.Success {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("share access not in the audit log: %+v", audit.Entries)
+	}
+	var bobAudit api.Audit
+	bob.do("GET", "/api/v1/audit", nil).decode(t, &bobAudit)
+	for _, e := range bobAudit.Entries {
+		if e.Event == AuditShareAccess {
+			t.Error("bob's audit log shows alice's share access")
+		}
+	}
 	want(t, alice.do("DELETE", "/api/v1/shares/"+created.ID, nil), http.StatusOK)
 	want(t, anon.do("POST", strings.TrimPrefix(p.URL, ts.url), `{"recipient":"Dr. X","passcode":"1234"}`), http.StatusNotFound)
 	// Bad requests.
