@@ -123,10 +123,10 @@ func TestProviderOpensCLIShare(t *testing.T) {
 	if !strings.Contains(vitals, "mmHg") {
 		t.Errorf("vitals %q", vitals)
 	}
-	if log := c.ok("share", "log", created.ID); !strings.Contains(log, "Dr. Rivera, City Clinic") {
+	if log := c.ok("share", "log", "--", created.ID); !strings.Contains(log, "Dr. Rivera, City Clinic") {
 		t.Errorf("share log: %s", log)
 	}
-	c.ok("share", "revoke", created.ID)
+	c.ok("share", "revoke", "--", created.ID)
 	do(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(created.Link))
 	waitState(t, ctx, "form")
 	do(t, ctx,

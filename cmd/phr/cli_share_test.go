@@ -100,10 +100,10 @@ func TestShareCreateOpenRevoke(t *testing.T) {
 	if len(list) != 1 || list[0]["status"] != "active" {
 		t.Fatalf("share list: %v", list)
 	}
-	if out := c.ok("share", "log", created.ID); !strings.Contains(out, "Dr. Rivera") || !strings.Contains(out, "wrong-passcode") {
+	if out := c.ok("share", "log", "--", created.ID); !strings.Contains(out, "Dr. Rivera") || !strings.Contains(out, "wrong-passcode") {
 		t.Fatalf("share log: %s", out)
 	}
-	c.ok("share", "revoke", created.ID)
+	c.ok("share", "revoke", "--", created.ID)
 	if status, _ := manifest(t, p, `{"recipient":"Dr. Rivera","passcode":"4711"}`); status != 404 {
 		t.Fatalf("after revoke: %d", status)
 	}
@@ -189,18 +189,18 @@ func TestLongTermShareUpdate(t *testing.T) {
 		t.Fatalf("before update: status %q", m.Status)
 	}
 	c.ok("log", "med", "lisinopril")
-	c.ok("share", "update", created.ID)
+	c.ok("share", "update", "--", created.ID)
 	if _, plain := open(); !strings.Contains(plain, "lisinopril") {
 		t.Fatal("the update is not served")
 	}
 	// A share without L cannot be updated, and says so.
 	var fixed struct{ ID string }
 	json.Unmarshal([]byte(c.ok("share", "create", "medication", "--expires", "1h", "--json")), &fixed)
-	if code, _, _ := c.run("share", "update", fixed.ID); code != 1 {
+	if code, _, _ := c.run("share", "update", "--", fixed.ID); code != 1 {
 		t.Fatal("updated a share without the L flag")
 	}
-	c.ok("share", "revoke", created.ID)
-	if code, _, _ := c.run("share", "update", created.ID); code != 1 {
+	c.ok("share", "revoke", "--", created.ID)
+	if code, _, _ := c.run("share", "update", "--", created.ID); code != 1 {
 		t.Fatal("updated a revoked share")
 	}
 }

@@ -292,7 +292,7 @@ func newShareListCommand(g *globals) *cobra.Command {
 
 func newShareRevokeCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "revoke ID",
+		Use:   "revoke [--] ID",
 		Short: "End a share now (the next request is refused)",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
@@ -312,7 +312,7 @@ func newShareRevokeCommand(g *globals) *cobra.Command {
 
 func newShareLogCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "log ID",
+		Use:   "log [--] ID",
 		Short: "Who opened a share, when, and with what outcome",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
@@ -359,7 +359,7 @@ type longTermShare struct {
 
 func newShareUpdateCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "update ID",
+		Use:   "update [--] ID",
 		Short: "Refresh a long-term share with the vault's current records (same link)",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {

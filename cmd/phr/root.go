@@ -85,6 +85,8 @@ func hint(err error) string {
 		return "another phr or phrd has the vault open; try again when it is done"
 	case errors.Is(err, errNoVault):
 		return "run 'phr init' to create one, or point --vault (or PHR_VAULT) at yours"
+	case strings.HasPrefix(err.Error(), "unknown shorthand flag"):
+		return "an ID that starts with - goes after --, as in: phr share revoke -- -AbC..."
 	}
 	return ""
 }

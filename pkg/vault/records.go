@@ -77,6 +77,9 @@ func (v *Vault) add(recs []record.Record, dry bool) ([]AddResult, error) {
 		seen := make(map[string]string)
 		seq := cb.Sequence()
 		for i := range prep {
+			if i%trimInTx == trimInTx-1 {
+				v.trimTx(tx)
+			}
 			p := &prep[i]
 			results[i] = AddResult{ID: p.rec.ID}
 			if p.fpIn != nil {

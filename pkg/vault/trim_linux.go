@@ -10,6 +10,9 @@ import (
 // trimMinSize is the vault size below which trimMapped does nothing.
 const trimMinSize = 32 << 20
 
+// trimInTx is how many records a write handles between trims.
+const trimInTx = 128
+
 // trimMapped tells the kernel this process no longer needs the vault
 // file's mapped pages. bbolt reads the file through a shared, read-only
 // mapping; a long import touches most of it, and the touched pages count
@@ -19,12 +22,23 @@ const trimMinSize = 32 << 20
 // transaction, which keeps bbolt from remapping meanwhile.
 func (v *Vault) trimMapped() {
 	v.db.View(func(tx *bolt.Tx) error {
-		size := int(tx.Size())
-		if size < trimMinSize {
-			return nil // small vaults: not worth a system call
-		}
-		// The address stays a uintptr: the mapping is not Go memory.
-		unix.Syscall(unix.SYS_MADVISE, v.db.Info().Data, uintptr(size), unix.MADV_DONTNEED)
+		v.trimTx(tx)
 		return nil
 	})
+}
+
+// trimTx drops the mapped pages from inside a transaction, which keeps
+// bbolt from remapping meanwhile. Writers call it every trimInTx records:
+// each page fault on the mapping also maps the pages around it that the
+// page cache holds (Linux's fault-around, 64 KiB), so a batch's random
+// lookups in the dedup index alone would otherwise map tens of megabytes.
+// Pages the transaction still points into fault back in, unchanged: the
+// file's pages under the mapping do not change until the commit.
+func (v *Vault) trimTx(tx *bolt.Tx) {
+	size := int(tx.Size())
+	if size < trimMinSize {
+		return // small vaults: not worth a system call
+	}
+	// The address stays a uintptr: the mapping is not Go memory.
+	unix.Syscall(unix.SYS_MADVISE, v.db.Info().Data, uintptr(size), unix.MADV_DONTNEED)
 }
