@@ -43,9 +43,9 @@ type Options struct {
 }
 
 // maxBuffered is how many records an import holds before it starts
-// writing; a file that fails before then writes nothing at all. Larger
-// files are written as they are read, and undone (PurgeImport) if they
-// then fail.
+// writing. A file with fewer records is written in one transaction, all or
+// nothing. Larger files are written as they are read, batchSize records
+// per transaction, and undone (PurgeImport) if they then fail.
 var maxBuffered = 5_000
 
 // batchSize is the number of records per transaction. It is small on
@@ -151,6 +151,10 @@ func (s *pipeSink) Fail(err *ItemError) {
 func (s *pipeSink) flush() error {
 	for start := 0; start < len(s.buf); start += batchSize {
 		batch := s.buf[start:min(start+batchSize, len(s.buf))]
+		if len(s.buf) < maxBuffered && !s.written {
+			batch = s.buf // a small file: all of it in one transaction
+			start = len(s.buf)
+		}
 		add := s.store.Add
 		if s.opts.DryRun {
 			add = s.store.DryAdd
