@@ -18,7 +18,7 @@ import (
 )
 
 // importMemoryLimit is the soft heap limit during imports.
-const importMemoryLimit = 40 << 20
+const importMemoryLimit = 28 << 20
 
 type importOptions struct {
 	format     string

@@ -52,9 +52,9 @@ var maxBuffered = 5_000
 // purpose: committing a transaction reads the header of every page it
 // replaces through the vault's memory map, and Linux maps the 64 KiB
 // around each such fault, so the resident set of a writer grows with the
-// pages a transaction dirties. 250 records keep that to about 20 MB on a
+// pages a transaction dirties. 128 records keep that to about 10-20 MB on a
 // multi-gigabyte vault, at a small cost in commits.
-const batchSize = 250
+const batchSize = 128
 
 // Counts are the outcome counts of one resource type.
 type Counts struct {
