@@ -147,18 +147,36 @@ func New(resource []byte, prov Provenance) (Record, error) {
 	return r, nil
 }
 
+// NewParsed is New for a caller that built the resource itself and holds
+// it parsed as well: res must be what Parse(resource) returns (objects as
+// map[string]any, arrays as []any, numbers as json.Number). It saves
+// decoding the JSON again, which for a document with an embedded file is
+// most of the cost of New.
+func NewParsed(resource []byte, res Resource, prov Provenance) (Record, error) {
+	if res.Type() == "" {
+		return Record{}, fmt.Errorf("%w: no resourceType", ErrNotResource)
+	}
+	r := Record{ID: NewID(), Provenance: prov, Resource: json.RawMessage(resource)}
+	r.derive(res)
+	return r, nil
+}
+
 // Derive parses r.Resource and sets ResourceType, Kind, Date and Display.
 func (r *Record) Derive() error {
 	res, err := Parse(r.Resource)
 	if err != nil {
 		return err
 	}
+	r.derive(res)
+	return nil
+}
+
+func (r *Record) derive(res Resource) {
 	r.ResourceType = res.Type()
 	r.Kind = KindOf(res)
 	r.Date = DateOf(res)
 	r.Display = DisplayOf(res)
 	r.fp, r.fpFor = fingerprintInput(r, res), r.Provenance
-	return nil
 }
 
 // Summary is the JSON shape of a record in listings: the fields scripts

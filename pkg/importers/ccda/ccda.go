@@ -246,7 +246,7 @@ func (c *conv) emit(res *obj, src *node) error {
 		System:     c.system,
 		OriginalID: orig,
 	}
-	r, err := record.New(res.marshal(), prov)
+	r, err := record.NewParsed(res.marshal(), res.resource(), prov)
 	if err != nil {
 		c.fail(src, fmt.Errorf("%w: %s", ErrResource, rt))
 		return nil

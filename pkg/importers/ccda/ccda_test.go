@@ -191,6 +191,15 @@ func checkRecords(t *testing.T, rel string, s *memSink) {
 			t.Errorf("%s: %v", rel, err)
 			continue
 		}
+		// The importer derives from the resource it built (NewParsed);
+		// deriving from the stored JSON must give the same fields.
+		again := r
+		if err := again.Derive(); err != nil {
+			t.Errorf("%s: %v", rel, err)
+		} else if again.ResourceType != r.ResourceType || again.Kind != r.Kind || !again.Date.Equal(r.Date) ||
+			again.Display != r.Display || !bytes.Equal(record.FingerprintInput(&again), record.FingerprintInput(&r)) {
+			t.Errorf("%s: %s: derived fields differ from the stored JSON's", rel, r.ResourceType)
+		}
 		if res.ID() == "" {
 			t.Errorf("%s: %s without id", rel, r.ResourceType)
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/phr-project/phr/pkg/record"
 )
 
 // obj is a JSON object that keeps its keys in the order they were set, so
@@ -153,6 +155,55 @@ func writeJSON(b *bytes.Buffer, v any) {
 	default:
 		b.WriteString("null")
 	}
+}
+
+// resource returns o as record.Parse would decode o.marshal(): objects
+// as maps, arrays as []any, numbers as json.Number. Strings are shared,
+// not copied, so an embedded document costs nothing here.
+func (o *obj) resource() record.Resource {
+	return record.Resource(parsed(o).(map[string]any))
+}
+
+func parsed(v any) any {
+	switch x := v.(type) {
+	case *obj:
+		m := make(map[string]any, len(x.keys))
+		for i, k := range x.keys {
+			if !empty(x.vals[i]) {
+				m[k] = parsed(x.vals[i])
+			}
+		}
+		return m
+	case []any:
+		out := make([]any, 0, len(x))
+		for _, e := range x {
+			if !empty(e) {
+				out = append(out, parsed(e))
+			}
+		}
+		return out
+	case []*obj:
+		out := make([]any, 0, len(x))
+		for _, e := range x {
+			if !empty(e) {
+				out = append(out, parsed(e))
+			}
+		}
+		return out
+	case string:
+		return x
+	case json.Number:
+		return x
+	case bool:
+		return x
+	case int:
+		return json.Number(strconv.Itoa(x))
+	case int64:
+		return json.Number(strconv.FormatInt(x, 10))
+	case float64:
+		return json.Number(strconv.FormatFloat(x, 'f', -1, 64))
+	}
+	return nil
 }
 
 const hexDigits = "0123456789abcdef"

@@ -54,8 +54,19 @@ func (e *xmlError) Unwrap() error { return e.err }
 // entity declarations), nesting deeper than lim.depth, more than
 // lim.elements elements, a second root element and text outside the root.
 // ids collects the elements that carry an ID attribute (narrative anchors).
+//
+// fastParse reads the common case; parseStd, on encoding/xml, reads the
+// rest and reports every error.
 func parse(data []byte, lim parseLimits) (root *node, ids map[string]*node, err error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if root, ids, ok := fastParse(data, lim); ok {
+		return root, ids, nil
+	}
+	return parseStd(data, lim)
+}
+
+// parseStd is parse on encoding/xml.
+func parseStd(data []byte, lim parseLimits) (root *node, ids map[string]*node, err error) {
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.Strict = true
 	d.CharsetReader = charsetReader
