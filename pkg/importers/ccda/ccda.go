@@ -79,7 +79,7 @@ func (importer) Import(ctx context.Context, in *importers.Input, sink importers.
 	if in.Size > MaxFileSize {
 		return perr(0, 0, "", fmt.Errorf("%w: file is over %d MiB", ErrTooLarge, MaxFileSize>>20))
 	}
-	data, err := io.ReadAll(io.LimitReader(in.R, MaxFileSize+1))
+	data, err := readFile(in)
 	if err != nil {
 		return perr(0, 0, "", fmt.Errorf("reading: %w", err))
 	}
@@ -114,7 +114,6 @@ func (importer) Import(ctx context.Context, in *importers.Input, sink importers.
 		doc:  root,
 		ids:  ids,
 		seen: map[string]int{},
-		sib:  siblingIndex{},
 		refs: map[string]string{},
 	}
 	if z, ok := parseZoneOption(in.Options[OptionTimezone]); ok {
@@ -140,7 +139,6 @@ type conv struct {
 	patientID  string
 	seen       map[string]int    // resourceType + original id -> times seen
 	docVersion string            // "1.1", "2.0", "2.1"
-	sib        siblingIndex      // for element paths
 	refs       map[string]string // narrative text by ID, once resolved
 }
 
@@ -198,7 +196,7 @@ func (c *conv) resID(n *node, kind string) string {
 	h.Write([]byte(kind))
 	h.Write([]byte{0})
 	if n != nil {
-		h.Write([]byte(n.where(c.sib)))
+		h.Write([]byte(n.where()))
 	}
 	sum := h.Sum(nil)
 	return toLower(idEncoding.EncodeToString(sum[:10]))
@@ -262,7 +260,26 @@ func (c *conv) fail(n *node, err error) {
 	e := &importers.ItemError{File: c.file, Err: err}
 	if n != nil {
 		e.Line = n.line
-		e.Path = n.where(c.sib)
+		e.Path = n.where()
 	}
 	c.sink.Fail(e)
+}
+
+// readFile reads the whole input, at most MaxFileSize+1 bytes, in one
+// allocation when the size is known.
+func readFile(in *importers.Input) ([]byte, error) {
+	if in.Size <= 0 || in.Size > MaxFileSize {
+		return io.ReadAll(io.LimitReader(in.R, MaxFileSize+1))
+	}
+	buf := make([]byte, in.Size+1)
+	n, err := io.ReadFull(in.R, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return buf[:n], nil
+	case err != nil:
+		return nil, err
+	}
+	// Longer than announced: read on, up to the limit.
+	rest, err := io.ReadAll(io.LimitReader(in.R, MaxFileSize+1-int64(n)))
+	return append(buf, rest...), err
 }

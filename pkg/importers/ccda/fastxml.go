@@ -35,20 +35,16 @@ func fastParse(data []byte, lim parseLimits) (root *node, ids map[string]*node, 
 // XML forbids (controls other than tab, newline and carriage return;
 // U+FFFE and U+FFFF). Surrogates are not valid UTF-8.
 func plainUTF8(data []byte) bool {
-	for i := 0; i < len(data); {
-		c := data[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
-				return false
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(data[i:])
-		if r == utf8.RuneError && size == 1 || r == 0xFFFE || r == 0xFFFF {
+	if !utf8.Valid(data) {
+		return false
+	}
+	for i, c := range data {
+		switch {
+		case c < 0x20 && c != '\t' && c != '\n' && c != '\r':
+			return false
+		case c == 0xEF && i+2 < len(data) && data[i+1] == 0xBF && (data[i+2] == 0xBE || data[i+2] == 0xBF):
 			return false
 		}
-		i += size
 	}
 	return true
 }
@@ -71,6 +67,11 @@ type fastParser struct {
 	// records what each element's declarations replaced.
 	ns   map[string]string
 	undo []nsUndo
+
+	// pending holds the children of each open element until it closes;
+	// then they move to one exact-size piece of kidSlab.
+	pending [][]*node
+	kidSlab []*node
 
 	slab  []node
 	attrs []xml.Attr
@@ -150,16 +151,16 @@ func (p *fastParser) charData(text string) bool {
 	if len(p.stack) == 0 {
 		return blank
 	}
-	top := p.stack[len(p.stack)-1]
+	kids := &p.pending[len(p.stack)-1]
 	if blank {
-		if len(top.kids) == 0 || top.kids[len(top.kids)-1] != spaceNode {
-			top.kids = append(top.kids, spaceNode)
+		if len(*kids) == 0 || (*kids)[len(*kids)-1] != spaceNode {
+			*kids = append(*kids, spaceNode)
 		}
 		return true
 	}
 	n := p.newNode()
 	n.text = text
-	top.kids = append(top.kids, n)
+	*kids = append(*kids, n)
 	return true
 }
 
@@ -423,6 +424,13 @@ func (p *fastParser) start() bool {
 		}
 		p.i += k + 2
 		qs = append(qs, qual{ap, al})
+		if len(p.attrs) == cap(p.attrs) {
+			// A new block; the nodes keep the old one.
+			n := len(p.attrs) - first
+			block := make([]xml.Attr, n, max(2*n, 1024))
+			copy(block, p.attrs[first:])
+			p.attrs, first = block, 0
+		}
 		p.attrs = append(p.attrs, xml.Attr{Value: val})
 	}
 	attrs := p.attrs[first:len(p.attrs):len(p.attrs)]
@@ -448,9 +456,8 @@ func (p *fastParser) start() bool {
 	n := p.newNode()
 	n.space, n.local, n.attrs, n.line = p.elemSpace(prefix, local), local, attrs, p.line
 	if len(p.stack) > 0 {
-		parent := p.stack[len(p.stack)-1]
-		n.parent = parent
-		parent.kids = append(parent.kids, n)
+		n.parent = p.stack[len(p.stack)-1]
+		p.pending[len(p.stack)-1] = append(p.pending[len(p.stack)-1], n)
 	} else {
 		p.root = n
 	}
@@ -467,6 +474,9 @@ func (p *fastParser) start() bool {
 	}
 	p.stack = append(p.stack, n)
 	p.names = append(p.names, raw)
+	if len(p.pending) < len(p.stack) {
+		p.pending = append(p.pending, nil)
+	}
 	return true
 }
 
@@ -530,6 +540,17 @@ func (p *fastParser) end() bool {
 		return false
 	}
 	p.closeScope(len(p.stack))
+	top, kids := p.stack[len(p.stack)-1], p.pending[len(p.stack)-1]
+	if len(kids) > 0 {
+		if len(p.kidSlab) < len(kids) {
+			p.kidSlab = make([]*node, max(len(kids), 2048))
+		}
+		top.kids = p.kidSlab[:len(kids):len(kids)]
+		p.kidSlab = p.kidSlab[len(kids):]
+		copy(top.kids, kids)
+		clear(kids)
+		p.pending[len(p.stack)-1] = kids[:0]
+	}
 	p.stack = p.stack[:len(p.stack)-1]
 	p.names = p.names[:len(p.names)-1]
 	return true

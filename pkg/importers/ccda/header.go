@@ -230,7 +230,7 @@ func (c *conv) documentReference() error {
 	att := newObj(
 		"contentType", cdaMediaType,
 		"language", d.child("languageCode").attr("code"),
-		"data", base64.StdEncoding.EncodeToString(c.data),
+		"data", safeString(base64.StdEncoding.EncodeToString(c.data)),
 		"size", len(c.data),
 		"hash", base64.StdEncoding.EncodeToString(sum[:]),
 		"title", title,
@@ -351,7 +351,7 @@ func (c *conv) embedded(t *node) *obj {
 	sum := sha1.Sum(raw)
 	return newObj(
 		"contentType", media,
-		"data", base64.StdEncoding.EncodeToString(raw),
+		"data", safeString(base64.StdEncoding.EncodeToString(raw)),
 		"size", len(raw),
 		"hash", base64.StdEncoding.EncodeToString(sum[:]),
 	)

@@ -64,6 +64,8 @@ func empty(v any) bool {
 		return true
 	case string:
 		return x == ""
+	case safeString:
+		return x == ""
 	case *obj:
 		return x == nil || len(x.keys) == 0
 	case []any:
@@ -75,6 +77,10 @@ func empty(v any) bool {
 	}
 	return false
 }
+
+// safeString is a string known to need no escaping in JSON (base64), so
+// that writeJSON copies it without looking at each byte.
+type safeString string
 
 // list makes a JSON array of the non-empty values.
 func list(vs ...any) []any {
@@ -89,7 +95,7 @@ func list(vs ...any) []any {
 
 func (o *obj) marshal() []byte {
 	var b bytes.Buffer
-	b.Grow(512)
+	b.Grow(sizeHint(o) + 64)
 	writeJSON(&b, o)
 	return b.Bytes()
 }
@@ -142,6 +148,10 @@ func writeJSON(b *bytes.Buffer, v any) {
 		b.WriteByte(']')
 	case string:
 		writeString(b, x)
+	case safeString:
+		b.WriteByte('"')
+		b.WriteString(string(x))
+		b.WriteByte('"')
 	case json.Number:
 		b.WriteString(string(x))
 	case bool:
@@ -192,6 +202,8 @@ func parsed(v any) any {
 		return out
 	case string:
 		return x
+	case safeString:
+		return string(x)
 	case json.Number:
 		return x
 	case bool:
@@ -204,6 +216,38 @@ func parsed(v any) any {
 		return json.Number(strconv.FormatFloat(x, 'f', -1, 64))
 	}
 	return nil
+}
+
+// sizeHint is about the length of v's JSON, a little less when strings
+// need escaping.
+func sizeHint(v any) int {
+	switch x := v.(type) {
+	case *obj:
+		n := 2
+		for i, k := range x.keys {
+			n += len(k) + 4 + sizeHint(x.vals[i])
+		}
+		return n
+	case []any:
+		n := 2
+		for _, e := range x {
+			n += 1 + sizeHint(e)
+		}
+		return n
+	case []*obj:
+		n := 2
+		for _, e := range x {
+			n += 1 + sizeHint(e)
+		}
+		return n
+	case string:
+		return len(x) + 2
+	case safeString:
+		return len(x) + 2
+	case json.Number:
+		return len(x)
+	}
+	return 8
 }
 
 const hexDigits = "0123456789abcdef"

@@ -406,38 +406,26 @@ func (n *node) ownText() string {
 	return strings.TrimSpace(b.String())
 }
 
-// siblingIndex caches, per parent, each child's 1-based position among
-// its same-named siblings and how many there are.
-type siblingIndex map[*node]map[*node][2]int
-
 // where returns n's position in XPath-like form, with 1-based indexes
 // among same-named siblings where there are several:
 // /ClinicalDocument/component/structuredBody/component[3]/section/entry[2].
 // It names elements only, never content.
-func (n *node) where(cache siblingIndex) string {
+func (n *node) where() string {
 	var parts []string
 	for c := n; c != nil; c = c.parent {
 		name := c.local
 		if p := c.parent; p != nil {
-			idx := cache[p]
-			if idx == nil {
-				idx = make(map[*node][2]int)
-				count := map[string]int{}
-				for _, s := range p.kids {
-					if s.local != "" {
-						count[s.local]++
-						idx[s] = [2]int{count[s.local], 0}
+			pos, same := 0, 0
+			for _, s := range p.kids {
+				if s.local == c.local {
+					same++
+					if s == c {
+						pos = same
 					}
 				}
-				for s, v := range idx {
-					idx[s] = [2]int{v[0], count[s.local]}
-				}
-				if cache != nil {
-					cache[p] = idx
-				}
 			}
-			if v := idx[c]; v[1] > 1 {
-				name += "[" + strconv.Itoa(v[0]) + "]"
+			if same > 1 {
+				name += "[" + strconv.Itoa(pos) + "]"
 			}
 		}
 		parts = append(parts, name)
