@@ -86,6 +86,11 @@ func TestParseWhen(t *testing.T) {
 		{"ago", time.Time{}, true},
 		{"5 parsecs ago", time.Time{}, true},
 		{"next tuesday", time.Time{}, true},
+		{"0001-01-01", time.Time{}, true},
+		{"1849-12-31", time.Time{}, true},
+		{"1850-01-01", time.Date(1850, 1, 1, 0, 0, 0, 0, loc), false},
+		{"2127-01-01", time.Time{}, true},
+		{"99999 w ago", time.Time{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -12,6 +12,21 @@ import (
 // "2026-11-24 08:30", RFC 3339, "now", "today", "yesterday", "2h ago",
 // "30m ago", "3d ago", "1w ago". A date alone means the start of that day.
 func ParseWhen(s string, now time.Time) (time.Time, error) {
+	t, err := parseWhen(s, now)
+	if err != nil {
+		return t, err
+	}
+	if y := t.Year(); y < MinYear || y > now.Year()+100 {
+		return time.Time{}, &InputError{Msg: "date out of range (years " + strconv.Itoa(MinYear) + " to " + strconv.Itoa(now.Year()+100) + ")"}
+	}
+	return t, nil
+}
+
+// MinYear is the earliest year ParseWhen accepts: before it, a date is a
+// typing mistake, not a health record.
+const MinYear = 1850
+
+func parseWhen(s string, now time.Time) (time.Time, error) {
 	in := strings.ToLower(strings.TrimSpace(s))
 	loc := now.Location()
 	day := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc) }
