@@ -260,11 +260,31 @@ func newCheckCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check [--repair]",
 		Short: "Verify every record's seal and the indexes; change nothing unless --repair",
-		Args:  args(cobra.NoArgs),
+		Long: `check verifies every record's seal, the indexes and the changes feed. It
+changes nothing unless --repair is given, with one exception: an import that
+a crash interrupted is rolled back (as any command that writes would), and
+check says so.`,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v, err := g.openVault(!repair)
 			if err != nil {
 				return err
+			}
+			if !repair {
+				// An import a crash interrupted is rolled back by opening
+				// the vault for writing: do that rather than report half a
+				// file.
+				n, err := v.InterruptedImports()
+				if err != nil {
+					v.Close()
+					return err
+				}
+				if n > 0 {
+					v.Close()
+					if v, err = g.openVault(false); err != nil {
+						return err
+					}
+				}
 			}
 			rep, err := v.Check(repair)
 			v.Close()
@@ -276,6 +296,7 @@ func newCheckCommand(g *globals) *cobra.Command {
 					return err
 				}
 			} else {
+				printRollbacks(g.stdout, rep.RolledBack)
 				fmt.Fprintf(g.stdout, "%d records, %d tombstones, %d problems\n", rep.Records, rep.Tombstones, len(rep.Problems))
 				for _, p := range rep.Problems {
 					id := p.ID

@@ -13,6 +13,7 @@ import (
 
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/phr-project/phr/pkg/vault"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -98,6 +99,10 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 		return err
 	}
 	defer v.Close()
+	rolledBack := v.RolledBack()
+	if !g.json {
+		printRollbacks(g.stderr, rolledBack)
+	}
 	showProgress := !g.json && isTerminal(g.stderr)
 	explicit := map[string]bool{}
 	for _, p := range paths {
@@ -139,6 +144,9 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 	}
 	if g.json {
 		out := map[string]any{"files": reports}
+		if len(rolledBack) > 0 {
+			out["rolledBack"] = rolledBack
+		}
 		if len(notRecognized) > 0 {
 			out["notRecognized"] = notRecognized
 		}
@@ -226,3 +234,11 @@ func (p *progress) update(read int64) {
 }
 
 func (p *progress) done() { fmt.Fprint(p.w, "\r\033[K") }
+
+// printRollbacks tells of the interrupted imports that opening the vault
+// rolled back. It names the file by the start of its SHA-256 only.
+func printRollbacks(w io.Writer, rbs []vault.Rollback) {
+	for _, rb := range rbs {
+		fmt.Fprintf(w, "Rolled back an interrupted import: %d records removed (file sha256 %s...); import the file again.\n", rb.Records, rb.FileSHA256[:min(12, len(rb.FileSHA256))])
+	}
+}

@@ -19,10 +19,8 @@ import (
 
 // Store is where imported records go: a *vault.Vault.
 type Store interface {
-	Add(recs []record.Record) ([]vault.AddResult, error)
 	DryAdd(recs []record.Record) ([]vault.AddResult, error)
-	LastSeq() (uint64, error)
-	PurgeImport(since uint64, fileSHA256 string) (int, error)
+	BeginImport(fileSHA256 string) (*vault.Import, error)
 }
 
 var _ Store = (*vault.Vault)(nil)
@@ -45,7 +43,9 @@ type Options struct {
 // maxBuffered is how many records an import holds before it starts
 // writing. A file with fewer records is written in one transaction, all or
 // nothing. Larger files are written as they are read, batchSize records
-// per transaction, and undone (PurgeImport) if they then fail.
+// per transaction, through a vault.Import: undone (Abort) if they then
+// fail, and rolled back when the vault is next opened if the process dies
+// first. Either way a file is in the vault whole or not at all.
 var maxBuffered = 5_000
 
 // batchSize is the number of records per transaction. It is small on
@@ -109,8 +109,8 @@ type pipeSink struct {
 	opts    Options
 	rep     *Report
 	buf     []record.Record
-	written bool   // a batch has been written
-	since   uint64 // the vault's sequence before the first write, for undo
+	im      *vault.Import // the file's import; nil in a dry run
+	written bool          // a batch has been written
 	skips   map[[2]string]int
 	failed  bool
 }
@@ -127,7 +127,7 @@ func (s *pipeSink) Record(r record.Record) error {
 	}
 	s.buf = append(s.buf, r)
 	if len(s.buf) >= maxBuffered || (s.written && len(s.buf) >= batchSize) {
-		return s.flush()
+		return s.flush(false)
 	}
 	return nil
 }
@@ -147,25 +147,37 @@ func (s *pipeSink) Fail(err *ItemError) {
 	}
 }
 
-// flush writes the buffered records, unless this is a dry run.
-func (s *pipeSink) flush() error {
+// flush writes the buffered records, unless this is a dry run. The last
+// flush (the file was read to its end) commits the import: a small file
+// in one transaction, a large one with its last batch.
+func (s *pipeSink) flush(last bool) error {
+	if !s.opts.DryRun && s.im == nil {
+		im, err := s.store.BeginImport(s.rep.SHA256)
+		if err != nil {
+			return err
+		}
+		s.im = im
+	}
+	if last && len(s.buf) == 0 && s.written {
+		_, err := s.im.Commit(nil)
+		return err
+	}
 	for start := 0; start < len(s.buf); start += batchSize {
 		batch := s.buf[start:min(start+batchSize, len(s.buf))]
 		if len(s.buf) < maxBuffered && !s.written {
 			batch = s.buf // a small file: all of it in one transaction
 			start = len(s.buf)
 		}
-		add := s.store.Add
-		if s.opts.DryRun {
-			add = s.store.DryAdd
-		} else if !s.written {
-			seq, err := s.store.LastSeq()
-			if err != nil {
-				return err
-			}
-			s.since = seq
+		var res []vault.AddResult
+		var err error
+		switch {
+		case s.opts.DryRun:
+			res, err = s.store.DryAdd(batch)
+		case last && start+batchSize >= len(s.buf):
+			res, err = s.im.Commit(batch)
+		default:
+			res, err = s.im.Add(batch)
 		}
-		res, err := add(batch)
 		if err != nil {
 			return err
 		}
@@ -185,23 +197,25 @@ func (s *pipeSink) flush() error {
 	return nil
 }
 
-// undo removes what this import wrote: the records added since the
-// first write that name this file in their provenance.
+// undo removes what this import wrote.
 func (s *pipeSink) undo() error {
-	if !s.written {
+	if s.im == nil || !s.written {
 		return nil
 	}
-	_, err := s.store.PurgeImport(s.since, s.rep.SHA256)
+	_, err := s.im.Abort()
 	s.written = false
 	return err
 }
 
 // Import reads one input with the importer opts names (or the one that
 // detects it) and adds its records to store. Without opts.Partial, a file
-// with any failure adds nothing. The report is returned even on error.
+// with any failure adds nothing. A file is added whole or not at all, even
+// if the process dies while writing it: the vault rolls back an import it
+// finds interrupted when it is next opened for writing. The report is
+// returned even on error.
 func Import(ctx context.Context, reg *Registry, store Store, in *Input, opts Options) (*Report, error) {
 	rep := &Report{File: in.Name, SHA256: in.SHA256, ByType: map[string]*Counts{}, DryRun: opts.DryRun}
-	if len(in.SHA256) != 64 {
+	if !isSHA256Hex(in.SHA256) {
 		// Provenance needs it, and undoing a failed import finds the
 		// records it wrote by it.
 		rep.Error = "the input has no SHA-256"
@@ -241,7 +255,7 @@ func Import(ctx context.Context, reg *Registry, store Store, in *Input, opts Opt
 		err = fmt.Errorf("%s: %d item(s) failed; nothing was imported (use --partial to keep the rest)", in.Name, rep.Failed)
 	}
 	if err == nil {
-		err = sink.flush()
+		err = sink.flush(true)
 	}
 	for k, n := range sink.skips {
 		rep.Skips = append(rep.Skips, SkipNote{ResourceType: k[0], Reason: k[1], Count: n})
@@ -259,6 +273,13 @@ func Import(ctx context.Context, reg *Registry, store Store, in *Input, opts Opt
 		return rep, err
 	}
 	return rep, nil
+}
+
+// isSHA256Hex reports whether s is a SHA-256 in lower-case hex, as
+// OpenFile makes it.
+func isSHA256Hex(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == sha256.Size && hex.EncodeToString(b) == s
 }
 
 type progressReader struct {

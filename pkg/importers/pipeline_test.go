@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -150,6 +151,93 @@ func TestImportLargeFileUndone(t *testing.T) {
 	}
 	if n := count(t, v); n != 0 {
 		t.Fatalf("%d records left after a failed large import", n)
+	}
+}
+
+// pausing is a test importer that reads like lines but stops at the line
+// "pause" until released, so that a test can look at the vault file while
+// an import is half written.
+type pausing struct {
+	lines
+	paused, release chan struct{}
+}
+
+func (p pausing) Import(ctx context.Context, in *importers.Input, sink importers.Sink) error {
+	buf := new(bytes.Buffer)
+	buf.ReadFrom(in.R)
+	before, after, _ := strings.Cut(buf.String(), "pause\n")
+	if err := (lines{}).Import(ctx, &importers.Input{Name: in.Name, R: strings.NewReader(before), SHA256: in.SHA256}, sink); err != nil {
+		return err
+	}
+	p.paused <- struct{}{}
+	<-p.release
+	return (lines{}).Import(ctx, &importers.Input{Name: in.Name, R: strings.NewReader(after), SHA256: in.SHA256}, sink)
+}
+
+// TestImportLargeFileCrashImage copies the vault file while a large import
+// is half written (what a crash would leave on disk) and opens the copy:
+// the half-written file is rolled back, all or nothing.
+func TestImportLargeFileCrashImage(t *testing.T) {
+	defer importers.SetMaxBuffered(300)()
+	p := pausing{paused: make(chan struct{}), release: make(chan struct{})}
+	reg := &importers.Registry{}
+	reg.Register(p)
+	id, _ := age.GenerateX25519Identity()
+	dir := t.TempDir()
+	v, err := vault.Create(filepath.Join(dir, "v.phr"), []vault.SlotSpec{{Kind: vault.SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &vault.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	var b strings.Builder
+	b.WriteString("#lines\n")
+	for i := 0; i < 1000; i++ {
+		if i == 700 {
+			b.WriteString("pause\n")
+		}
+		fmt.Fprintf(&b, "Observation o%d\n", i)
+	}
+	done := make(chan error, 1)
+	go func() {
+		rep, err := importers.Import(context.Background(), reg, v, &importers.Input{Name: "big", R: strings.NewReader(b.String()), SHA256: sha}, importers.Options{})
+		if err == nil && rep.Added != 1000 {
+			err = fmt.Errorf("added %d", rep.Added)
+		}
+		done <- err
+	}()
+	<-p.paused
+	written := count(t, v)
+	if written == 0 || written == 1000 {
+		t.Fatalf("%d records written at the pause: the test needs a half-written file", written)
+	}
+	image, err := os.ReadFile(filepath.Join(dir, "v.phr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(p.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, v); n != 1000 {
+		t.Fatalf("the finished import has %d records", n)
+	}
+	crashed := filepath.Join(dir, "crashed.phr")
+	if err := os.WriteFile(crashed, image, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cv, err := vault.Open(crashed, vault.Identities(id), &vault.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cv.Close()
+	if rb := cv.RolledBack(); len(rb) != 1 || rb[0].Records != written || rb[0].FileSHA256 != sha {
+		t.Fatalf("RolledBack = %+v, want %d records", rb, written)
+	}
+	if n := count(t, cv); n != 0 {
+		t.Fatalf("%d records of the interrupted import left", n)
+	}
+	if rep, err := cv.Check(false); err != nil || !rep.OK() {
+		t.Fatalf("check: %v %+v", err, rep)
 	}
 }
 

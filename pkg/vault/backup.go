@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -64,8 +65,9 @@ var ErrBackup = errors.New("backup is not readable")
 
 // Backup writes a consistent snapshot of the vault (one read transaction,
 // so writers can go on meanwhile) to w as an age file for recipients.
-// Tombstones are included only if asked. It returns the number of records
-// written.
+// Tombstones are included only if asked; an import still in progress (or
+// interrupted and not rolled back yet) is left out whole. It returns the
+// number of records written.
 func (v *Vault) Backup(w io.Writer, recipients []age.Recipient, tombstones bool) (int, error) {
 	aw, err := age.Encrypt(w, recipients...)
 	if err != nil {
@@ -82,8 +84,17 @@ func (v *Vault) Backup(w io.Writer, recipients []age.Recipient, tombstones bool)
 	}
 	var n, settings int
 	err = v.view(func(tx *bolt.Tx) error {
+		// An import in progress is not in a backup yet: neither its
+		// records nor its marker.
+		unfinished, err := v.unfinishedImports(tx)
+		if err != nil {
+			return err
+		}
 		rb := tx.Bucket([]byte{bucketRecords})
 		if err := rb.ForEach(func(k, _ []byte) error {
+			if unfinished[string(k)] {
+				return nil
+			}
 			r, err := v.load(rb, k)
 			if err != nil {
 				return err
@@ -99,6 +110,9 @@ func (v *Vault) Backup(w io.Writer, recipients []age.Recipient, tombstones bool)
 		}
 		sb := tx.Bucket([]byte{bucketSettings})
 		return sb.ForEach(func(k, val []byte) error {
+			if bytes.HasPrefix(k, []byte(importMarkPrefix)) {
+				return nil
+			}
 			pt, err := v.keys.open(bucketSettings, k, val)
 			if err != nil {
 				return err

@@ -24,6 +24,10 @@ type CheckReport struct {
 	Tombstones int       `json:"tombstones"`
 	Problems   []Problem `json:"problems"`
 	Repaired   bool      `json:"repaired"`
+	// RolledBack are the interrupted imports that opening the vault
+	// rolled back (Vault.RolledBack): not problems, since nothing of them
+	// is left, but worth telling.
+	RolledBack []Rollback `json:"rolledBack,omitempty"`
 }
 
 // OK reports whether Check found nothing wrong.
@@ -31,13 +35,15 @@ func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
 
 // Check verifies the file's B+tree (bbolt's own check), every record's
 // seal and envelope, and that the kind index, the fingerprints and the
-// changes feed agree with the records. It changes nothing unless repair
-// is true; then it rebuilds the indexes and the changes feed from the
-// records that open. Records that fail to open are reported, never
-// deleted.
+// changes feed agree with the records, and that no import a crash
+// interrupted is left (in a vault opened read-only: Open rolls them back
+// otherwise). It changes nothing unless repair is true; then it rolls
+// back interrupted imports and rebuilds the indexes and the changes feed
+// from the records that open. Records that fail to open are reported,
+// never deleted.
 func (v *Vault) Check(repair bool) (*CheckReport, error) {
-	rep := &CheckReport{}
-	var needRebuild bool
+	rep := &CheckReport{RolledBack: v.RolledBack()}
+	var needRebuild, needRollback bool
 	err := v.view(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			rep.Problems = append(rep.Problems, Problem{What: "file structure: " + err.Error()})
@@ -117,10 +123,30 @@ func (v *Vault) Check(repair bool) (*CheckReport, error) {
 				needRebuild = true
 			}
 		}
+		for _, m := range v.deadImportMarks(tx) {
+			if m.err != nil {
+				rep.Problems = append(rep.Problems, Problem{What: "import marker does not open: " + m.err.Error()})
+				continue
+			}
+			ids, err := v.importIDsTx(rb, cb, m.since, m.sha, true)
+			if err != nil {
+				return err
+			}
+			rep.Problems = append(rep.Problems, Problem{What: fmt.Sprintf("interrupted import of %d records not rolled back yet (opening the vault for writing rolls it back)", len(ids)), Repairable: true})
+			needRollback = true
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if repair && needRollback {
+		n, err := v.rollBackInterrupted()
+		if err != nil {
+			return rep, err
+		}
+		rep.RolledBack = v.RolledBack()
+		rep.Repaired = n > 0
 	}
 	if repair && needRebuild {
 		if err := v.rebuild(); err != nil {

@@ -22,6 +22,9 @@
 // # Guarantees
 //
 //   - A batch of records is written in one transaction: all or none.
+//   - A file imported in several transactions (BeginImport) is in the
+//     vault whole or not at all, even if the process dies between them:
+//     Open rolls back what an interrupted import wrote (RolledBack).
 //   - Every change bumps the vault's change sequence; Changes(since) returns
 //     each changed record (or its tombstone) once, in order.
 //   - A vault of a newer format version, a truncated or corrupted file, or

@@ -28,16 +28,19 @@ type AddResult struct {
 // earlier in the same batch, are not written and come back as duplicates.
 // Add fills in missing IDs, derived fields, times and versions.
 func (v *Vault) Add(recs []record.Record) ([]AddResult, error) {
-	return v.add(recs, false)
+	return v.add(recs, false, nil)
 }
 
 // DryAdd says what Add would do with recs (which are new, which are
 // duplicates) without writing anything.
 func (v *Vault) DryAdd(recs []record.Record) ([]AddResult, error) {
-	return v.add(recs, true)
+	return v.add(recs, true, nil)
 }
 
-func (v *Vault) add(recs []record.Record, dry bool) ([]AddResult, error) {
+// add writes (or, dry, checks) recs in one transaction. If also is not
+// nil it runs in the same write transaction, before the records, with the
+// vault's change sequence as it was before them.
+func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq uint64) error) ([]AddResult, error) {
 	now := v.now().UTC()
 	type prepared struct {
 		id, fpIn, fp []byte
@@ -76,6 +79,11 @@ func (v *Vault) add(recs []record.Record, dry bool) ([]AddResult, error) {
 		rb, xb, fb, cb := v.buckets(tx)
 		seen := make(map[string]string)
 		seq := cb.Sequence()
+		if also != nil && !dry {
+			if err := also(tx, seq); err != nil {
+				return err
+			}
+		}
 		for i := range prep {
 			if i%trimInTx == trimInTx-1 {
 				v.trimTx(tx)
@@ -593,21 +601,14 @@ func (v *Vault) Purge(ids []string) error {
 // since whose provenance names the file fileSHA256: the undo of a failed
 // import, without having to remember every ID it added.
 func (v *Vault) PurgeImport(since uint64, fileSHA256 string) (int, error) {
-	var ids []string
-	err := v.view(func(tx *bolt.Tx) error {
-		rb, _, _, cb := v.buckets(tx)
-		c := cb.Cursor()
-		for k, key := c.Seek(seqKey(since + 1)); k != nil; k, key = c.Next() {
-			r, err := v.load(rb, key)
-			if err != nil {
-				return err
-			}
-			if r.Provenance.FileSHA256 == fileSHA256 && r.Version == 1 {
-				ids = append(ids, r.ID)
-			}
-		}
-		return nil
-	})
+	return v.purgeImport(since, fileSHA256, false)
+}
+
+// purgeImport is PurgeImport. If lenient, records that do not open are
+// left where they are (Check reports them) instead of failing the purge:
+// a rollback at Open must not lock the owner out over one damaged record.
+func (v *Vault) purgeImport(since uint64, fileSHA256 string, lenient bool) (int, error) {
+	ids, err := v.importIDs(since, fileSHA256, lenient)
 	if err != nil {
 		return 0, err
 	}
@@ -617,4 +618,35 @@ func (v *Vault) PurgeImport(since uint64, fileSHA256 string) (int, error) {
 		}
 	}
 	return len(ids), nil
+}
+
+// importIDs lists the records an import of fileSHA256 that started after
+// sequence since added and that nobody changed since.
+func (v *Vault) importIDs(since uint64, fileSHA256 string, lenient bool) ([]string, error) {
+	var ids []string
+	err := v.view(func(tx *bolt.Tx) error {
+		rb, _, _, cb := v.buckets(tx)
+		var err error
+		ids, err = v.importIDsTx(rb, cb, since, fileSHA256, lenient)
+		return err
+	})
+	return ids, err
+}
+
+func (v *Vault) importIDsTx(rb, cb *bolt.Bucket, since uint64, fileSHA256 string, lenient bool) ([]string, error) {
+	var ids []string
+	c := cb.Cursor()
+	for k, key := c.Seek(seqKey(since + 1)); k != nil; k, key = c.Next() {
+		r, err := v.load(rb, key)
+		if err != nil {
+			if lenient {
+				continue
+			}
+			return nil, err
+		}
+		if r.Provenance.FileSHA256 == fileSHA256 && r.Version == 1 {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids, nil
 }

@@ -81,6 +81,13 @@ type Vault struct {
 	now      func() time.Time
 	written  atomic.Int64 // records written by Add, for trimAfter
 	meta     metaIndex    // the listing index (meta.go)
+
+	// liveImports holds the marker names of this process's imports in
+	// progress (imports.go); rolledBack, guarded by rbMu, what Open (or
+	// Check) rolled back.
+	liveImports sync.Map
+	rbMu        sync.Mutex
+	rolledBack  []Rollback
 }
 
 // Create makes a new vault at path with a fresh vault key wrapped in the
@@ -187,7 +194,9 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// Open opens and unlocks the vault at path with secret.
+// Open opens and unlocks the vault at path with secret. Opened for
+// writing, it first rolls back the imports a crash interrupted (see
+// Import and RolledBack).
 func Open(path string, secret Secret, opts *Options) (*Vault, error) {
 	if err := precheck(path); err != nil {
 		return nil, err
@@ -203,6 +212,13 @@ func Open(path string, secret Secret, opts *Options) (*Vault, error) {
 	if err := v.unlock(secret); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if !v.readOnly {
+		// Imports a crash interrupted leave nothing behind (imports.go).
+		if _, err := v.rollBackInterrupted(); err != nil {
+			v.Close()
+			return nil, err
+		}
 	}
 	return v, nil
 }

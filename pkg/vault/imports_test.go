@@ -1,0 +1,395 @@
+package vault
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/record"
+	bolt "go.etcd.io/bbolt"
+)
+
+// fileSHA is the SHA-256 of a made-up file name, as an import's
+// provenance carries it.
+func fileSHA(name string) string {
+	s := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(s[:])
+}
+
+// importRecs makes n distinct imported records of file sha.
+func importRecs(t testing.TB, sha string, from, n int) []record.Record {
+	t.Helper()
+	out := make([]record.Record, n)
+	for i := range out {
+		id := fmt.Sprintf("%s-%d", sha[:8], from+i)
+		out[i] = must(t)(record.New([]byte(`{"resourceType":"Observation","id":"`+id+`","code":{"text":"Glucose"}}`),
+			record.Provenance{Method: record.MethodImported, Importer: "fhir", System: "Clinic", OriginalID: id, FileSHA256: sha}))
+	}
+	return out
+}
+
+// countOf counts the live records whose provenance names file sha.
+func countOf(t testing.TB, v *Vault, sha string) int {
+	t.Helper()
+	recs, err := v.List(Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		if r.Provenance.FileSHA256 == sha {
+			n++
+		}
+	}
+	return n
+}
+
+// markers returns the names of the import markers in the file.
+func markers(t testing.TB, v *Vault) []string {
+	t.Helper()
+	var out []string
+	v.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte{bucketSettings}).ForEach(func(k, _ []byte) error {
+			if strings.HasPrefix(string(k), importMarkPrefix) {
+				out = append(out, string(k))
+			}
+			return nil
+		})
+	})
+	return out
+}
+
+func TestImportCommit(t *testing.T) {
+	tv := newTestVault(t)
+	sha := fileSHA("a")
+	im, err := tv.BeginImport(sha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := im.Add(importRecs(t, sha, i*10, 10)); err != nil {
+			t.Fatal(err)
+		}
+		if m := markers(t, tv.Vault); len(m) != 1 {
+			t.Fatalf("batch %d: %d markers, want 1", i, len(m))
+		}
+	}
+	// A running import is no problem and nothing to roll back.
+	if n, err := tv.InterruptedImports(); n != 0 || err != nil {
+		t.Fatalf("InterruptedImports during the import = %d, %v", n, err)
+	}
+	if rep, err := tv.Check(false); err != nil || !rep.OK() {
+		t.Fatalf("Check during the import: %v %+v", err, rep)
+	}
+	res, err := im.Commit(importRecs(t, sha, 15, 10)) // 5 duplicates
+	if err != nil {
+		t.Fatal(err)
+	}
+	dups := 0
+	for _, r := range res {
+		if r.Duplicate {
+			dups++
+		}
+	}
+	if dups != 5 {
+		t.Errorf("last batch: %d duplicates, want 5", dups)
+	}
+	if m := markers(t, tv.Vault); len(m) != 0 {
+		t.Fatalf("%d markers after Commit", len(m))
+	}
+	if n := countOf(t, tv.Vault, sha); n != 25 {
+		t.Fatalf("%d records after Commit, want 25", n)
+	}
+	if _, err := im.Commit(nil); !errors.Is(err, errImportDone) {
+		t.Errorf("second Commit = %v", err)
+	}
+	if _, err := im.Abort(); !errors.Is(err, errImportDone) {
+		t.Errorf("Abort after Commit = %v", err)
+	}
+	tv.Close()
+	v, err := Open(tv.path, Identities(tv.identity), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if rb := v.RolledBack(); len(rb) != 0 || countOf(t, v, sha) != 25 {
+		t.Fatalf("a committed import was rolled back: %+v", rb)
+	}
+}
+
+func TestImportOneTransaction(t *testing.T) {
+	tv := newTestVault(t)
+	sha := fileSHA("small")
+	before, _ := tv.LastSeq()
+	im, _ := tv.BeginImport(sha)
+	if res, err := im.Commit(nil); err != nil || res != nil {
+		t.Fatalf("empty Commit = %v, %v", res, err)
+	}
+	if after, _ := tv.LastSeq(); after != before {
+		t.Fatal("an empty import wrote")
+	}
+	im, _ = tv.BeginImport(sha)
+	if _, err := im.Commit(importRecs(t, sha, 0, 7)); err != nil {
+		t.Fatal(err)
+	}
+	if countOf(t, tv.Vault, sha) != 7 || len(markers(t, tv.Vault)) != 0 {
+		t.Fatal("one-transaction import")
+	}
+	for _, bad := range []string{"", "ab", strings.ToUpper(sha), sha[:63] + "g"} {
+		if _, err := tv.BeginImport(bad); err == nil {
+			t.Errorf("BeginImport(%q) accepted", bad)
+		}
+	}
+}
+
+func TestImportAbort(t *testing.T) {
+	tv := newTestVault(t)
+	sha := fileSHA("b")
+	kept := importRecs(t, sha, 0, 3) // imported before: not undone
+	if _, err := tv.Add(kept); err != nil {
+		t.Fatal(err)
+	}
+	im, _ := tv.BeginImport(sha)
+	if _, err := im.Add(importRecs(t, sha, 0, 20)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := im.Abort()
+	if err != nil || n != 17 {
+		t.Fatalf("Abort = %d, %v; want 17", n, err)
+	}
+	if c := countOf(t, tv.Vault, sha); c != 3 {
+		t.Fatalf("%d records after Abort, want 3", c)
+	}
+	if m := markers(t, tv.Vault); len(m) != 0 {
+		t.Fatalf("%d markers after Abort", len(m))
+	}
+	if rep, _ := tv.Check(false); !rep.OK() {
+		t.Fatalf("check after Abort: %+v", rep.Problems)
+	}
+}
+
+// TestImportInterrupted leaves an import unfinished, as a process that
+// died between two batches would, and opens the vault again.
+func TestImportInterrupted(t *testing.T) {
+	tv := newTestVault(t)
+	sha, other := fileSHA("c"), fileSHA("d")
+	if _, err := tv.Add(importRecs(t, sha, 0, 4)); err != nil { // an earlier import of the same file
+		t.Fatal(err)
+	}
+	im, _ := tv.BeginImport(sha)
+	if _, err := im.Add(importRecs(t, sha, 0, 30)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tv.Add(importRecs(t, other, 0, 5)); err != nil { // another writer meanwhile
+		t.Fatal(err)
+	}
+	if _, err := im.Add(importRecs(t, sha, 30, 30)); err != nil {
+		t.Fatal(err)
+	}
+	tv.Close() // the process ends here: no Commit, no Abort
+
+	ro, err := Open(tv.path, Identities(tv.identity), &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ro.InterruptedImports(); n != 1 || err != nil {
+		t.Fatalf("read-only InterruptedImports = %d, %v", n, err)
+	}
+	rep, err := ro.Check(false)
+	if err != nil || len(rep.Problems) != 1 || !rep.Problems[0].Repairable || !strings.Contains(rep.Problems[0].What, "interrupted import of 56 records") {
+		t.Fatalf("read-only Check: %v %+v", err, rep)
+	}
+	if len(ro.RolledBack()) != 0 || countOf(t, ro, sha) != 60 {
+		t.Fatal("a read-only open rolled back")
+	}
+	ro.Close()
+
+	v, err := Open(tv.path, Identities(tv.identity), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := v.RolledBack()
+	if len(rb) != 1 || rb[0].FileSHA256 != sha || rb[0].Records != 56 {
+		t.Fatalf("RolledBack = %+v", rb)
+	}
+	if c := countOf(t, v, sha); c != 4 {
+		t.Fatalf("%d records of the file after the rollback, want the 4 from before", c)
+	}
+	if c := countOf(t, v, other); c != 5 {
+		t.Fatalf("the rollback removed another file's records: %d left", c)
+	}
+	rep, err = v.Check(false)
+	if err != nil || !rep.OK() || len(rep.RolledBack) != 1 {
+		t.Fatalf("Check after the rollback: %v %+v", err, rep)
+	}
+	// The file imports again in full: the rollback removed the
+	// fingerprints too.
+	if res, err := v.Add(importRecs(t, sha, 0, 60)); err != nil || res[59].Duplicate {
+		t.Fatalf("re-import: %v", err)
+	}
+	v.Close()
+	v, err = Open(tv.path, Identities(tv.identity), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if len(v.RolledBack()) != 0 || countOf(t, v, sha) != 60 {
+		t.Fatal("rolled back twice")
+	}
+}
+
+func TestImportMark_Confidential(t *testing.T) {
+	tv := newTestVault(t)
+	sha := fileSHA("e")
+	im, _ := tv.BeginImport(sha)
+	if _, err := im.Add(importRecs(t, sha, 0, 2)); err != nil {
+		t.Fatal(err)
+	}
+	tv.Close()
+	raw, err := os.ReadFile(tv.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := hex.DecodeString(sha)
+	if bytes.Contains(raw, []byte(sha)) || bytes.Contains(raw, sum) || bytes.Contains(raw, []byte(sha[:16])) {
+		t.Fatal("the marker shows the file's SHA-256")
+	}
+}
+
+func TestImportMark_MoveIntegrity(t *testing.T) {
+	tv := newTestVault(t)
+	sha := fileSHA("f")
+	im, _ := tv.BeginImport(sha)
+	if _, err := im.Add(importRecs(t, sha, 0, 2)); err != nil {
+		t.Fatal(err)
+	}
+	name := markers(t, tv.Vault)[0]
+	var sealed []byte
+	tv.db.View(func(tx *bolt.Tx) error {
+		sealed = append([]byte(nil), tx.Bucket([]byte{bucketSettings}).Get([]byte(name))...)
+		return nil
+	})
+	putRaw(t, tv.Vault, bucketSettings, []byte(importMarkPrefix+"0000000000000000"), sealed)
+	rep, err := tv.Check(false)
+	if err != nil || len(rep.Problems) != 1 || rep.Problems[0].Repairable || !strings.Contains(rep.Problems[0].What, "does not open") {
+		t.Fatalf("moved marker: %v %+v", err, rep)
+	}
+	tv.Close()
+	// Open rolls back the real marker and leaves the moved one alone.
+	v, err := Open(tv.path, Identities(tv.identity), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if rb := v.RolledBack(); len(rb) != 1 || rb[0].Records != 2 {
+		t.Fatalf("RolledBack = %+v", rb)
+	}
+	if m := markers(t, v); len(m) != 1 || m[0] != importMarkPrefix+"0000000000000000" {
+		t.Fatalf("markers left: %v", m)
+	}
+}
+
+func TestBackupLeavesOutUnfinishedImport(t *testing.T) {
+	tv := newTestVault(t)
+	fill(t, tv.Vault, 6)
+	sha := fileSHA("g")
+	im, _ := tv.BeginImport(sha)
+	if _, err := im.Add(importRecs(t, sha, 0, 10)); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := age.GenerateX25519Identity()
+	backup := func() (records, settings int) {
+		var buf bytes.Buffer
+		if _, err := tv.Backup(&buf, []age.Recipient{id.Recipient()}, false); err != nil {
+			t.Fatal(err)
+		}
+		b, err := VerifyBackup(&buf, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.Trailer.Records, b.Trailer.Settings
+	}
+	if r, s := backup(); r != 6 || s != 0 {
+		t.Fatalf("backup during the import: %d records, %d settings; want 6, 0", r, s)
+	}
+	if _, err := im.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := backup(); r != 16 {
+		t.Fatalf("backup after the import: %d records, want 16", r)
+	}
+}
+
+// TestImportKilled kills a process that imports files in batches, at
+// random moments, and checks that each file is in the vault whole or not
+// at all once it is opened again.
+func TestImportKilled(t *testing.T) {
+	const files, batches, per = 40, 4, 50
+	if path := os.Getenv("PHR_IMPORT_CHILD"); path != "" {
+		id, _ := age.ParseX25519Identity(os.Getenv("PHR_IMPORT_IDENTITY"))
+		v, err := Open(path, Identities(id), &Options{NoSync: true})
+		if err != nil {
+			os.Exit(3)
+		}
+		for f := 0; f < files; f++ {
+			sha := fileSHA(strconv.Itoa(f))
+			im, _ := v.BeginImport(sha)
+			for b := 0; b < batches; b++ {
+				recs := importRecs(t, sha, b*per, per)
+				if b < batches-1 {
+					_, err = im.Add(recs)
+				} else {
+					_, err = im.Commit(recs)
+				}
+				if err != nil {
+					os.Exit(4)
+				}
+			}
+		}
+		os.Exit(0)
+	}
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	tv := newTestVault(t)
+	tv.Close()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	rolledBack := 0
+	for kill := 0; kill < 3; kill++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestImportKilled$")
+		cmd.Env = append(os.Environ(), "PHR_IMPORT_CHILD="+tv.path, "PHR_IMPORT_IDENTITY="+tv.identity.String())
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+		v, err := Open(tv.path, Identities(tv.identity), nil)
+		if err != nil {
+			t.Fatalf("kill %d: vault does not open: %v", kill, err)
+		}
+		rolledBack += len(v.RolledBack())
+		for f := 0; f < files; f++ {
+			if n := countOf(t, v, fileSHA(strconv.Itoa(f))); n != 0 && n != batches*per {
+				t.Fatalf("kill %d: file %d has %d of %d records", kill, f, n, batches*per)
+			}
+		}
+		if rep, err := v.Check(false); err != nil || !rep.OK() {
+			t.Fatalf("kill %d: check: %v %+v", kill, err, rep)
+		}
+		v.Close()
+	}
+	t.Logf("3 kills, %d interrupted imports rolled back", rolledBack)
+}
