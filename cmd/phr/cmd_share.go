@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/shlhost"
+	"github.com/phr-project/phr/pkg/vault"
 	"github.com/spf13/cobra"
 )
 
@@ -209,7 +212,7 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 		if err != nil {
 			return err
 		}
-		err = v.SetSetting(shareSettingPrefix+resp.ID, data)
+		err = v.SetSetting(shareSetting(resp.ID), data)
 		v.Close()
 		if err != nil {
 			return err
@@ -348,6 +351,33 @@ func newShareLogCommand(g *globals) *cobra.Command {
 // keys and selections.
 const shareSettingPrefix = "share/"
 
+// shareSetting names the setting of the share with manifest ID id. Setting
+// names are not sealed, and the ID is what fetches the share's ciphertext
+// and spends its attempts, so the name holds a hash of it, never the ID.
+func shareSetting(id string) string {
+	sum := sha256.Sum256([]byte("phr share setting\x00" + id))
+	return shareSettingPrefix + hex.EncodeToString(sum[:16])
+}
+
+// longTermSetting reads the setting of share id. Vaults written before
+// the names were hashed keep the ID itself in the name: such a setting is
+// moved to its hashed name when found.
+func longTermSetting(v *vault.Vault, id string) ([]byte, error) {
+	data, err := v.Setting(shareSetting(id))
+	if !errors.Is(err, vault.ErrNotFound) {
+		return data, err
+	}
+	legacy := shareSettingPrefix + id
+	data, err = v.Setting(legacy)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.SetSetting(shareSetting(id), data); err != nil {
+		return nil, err
+	}
+	return data, v.DeleteSetting(legacy)
+}
+
 // longTermShare is what the vault keeps of a long-term share.
 type longTermShare struct {
 	Key     string   `json:"key"`
@@ -364,11 +394,11 @@ func newShareUpdateCommand(g *globals) *cobra.Command {
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ctx := cmd.Context()
-			v, err := g.openVault(true)
+			v, err := g.openVault(false)
 			if err != nil {
 				return err
 			}
-			data, err := v.Setting(shareSettingPrefix + a[0])
+			data, err := longTermSetting(v, a[0])
 			v.Close()
 			if err != nil {
 				return fmt.Errorf("share %s is not a long-term share made from this vault (phr share create --long-term)", a[0])

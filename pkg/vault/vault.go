@@ -470,6 +470,14 @@ func (v *Vault) SetSetting(name string, value []byte) error {
 	})
 }
 
+// DeleteSetting removes a setting; removing one that is not there is not
+// an error.
+func (v *Vault) DeleteSetting(name string) error {
+	return v.update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte{bucketSettings}).Delete([]byte(name))
+	})
+}
+
 // ReplaceSlots removes every slot of spec.Kind and adds spec in their
 // place, in one transaction: changing the passphrase, or making a new
 // recovery code (the old one stops working).
