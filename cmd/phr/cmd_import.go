@@ -110,15 +110,16 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 	}
 	var reports []*importers.Report
 	var notRecognized []string
-	failed := 0
+	// Small files share transactions (one sync to disk for many files);
+	// each is still whole or absent.
+	group := importers.NewGroup(v)
 	for _, path := range files {
 		in, f, err := importers.OpenFile(path)
 		if err != nil {
 			reports = append(reports, &importers.Report{File: path, Error: err.Error(), ByType: map[string]*importers.Counts{}})
-			failed++
 			continue
 		}
-		io := importers.Options{Format: o.format, DryRun: o.dryRun, Partial: o.partial, Importer: opts}
+		io := importers.Options{Format: o.format, DryRun: o.dryRun, Partial: o.partial, Importer: opts, Group: group}
 		var bar *progress
 		if showProgress {
 			bar = &progress{w: g.stderr, name: path, total: in.Size}
@@ -135,11 +136,18 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 			continue
 		}
 		reports = append(reports, rep)
-		if err != nil {
+		if errors.Is(err, context.Canceled) {
+			break
+		}
+	}
+	// The files read before an interruption are kept, as they would be
+	// had each been written on its own. A failed commit sets the error of
+	// every file in it.
+	group.Flush()
+	failed := 0
+	for _, r := range reports {
+		if r.Error != "" {
 			failed++
-			if errors.Is(err, context.Canceled) {
-				break
-			}
 		}
 	}
 	if g.json {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -249,4 +250,111 @@ func TestWalk(t *testing.T) {
 	if len(files) != 14 {
 		t.Fatalf("Walk found %d files", len(files))
 	}
+}
+
+// TestGroup: small files share a transaction and keep their own counts;
+// a large file writes what waits first; a failed commit fails every file
+// in it and writes none of them.
+func TestGroup(t *testing.T) {
+	defer importers.SetMaxBuffered(50)()
+	reg := &importers.Registry{}
+	reg.Register(lines{})
+	ctx := context.Background()
+	file := func(name string, n int, prefix string) *importers.Input {
+		var b strings.Builder
+		b.WriteString("#lines\n")
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "Observation %s%d\n", prefix, i)
+		}
+		sum := fmt.Sprintf("%064x", len(name)*1000+n)
+		return &importers.Input{Name: name, R: strings.NewReader(b.String()), SHA256: sum}
+	}
+
+	t.Run("counts", func(t *testing.T) {
+		v := testVault(t)
+		g := importers.NewGroup(v)
+		opts := importers.Options{Group: g}
+		a, err := importers.Import(ctx, reg, v, file("a", 10, "x"), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, v); n != 0 {
+			t.Fatalf("%d records written before the group's commit", n)
+		}
+		// b repeats a's ten records and adds five.
+		b, err := importers.Import(ctx, reg, v, file("bb", 15, "x"), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if failed, err := g.Flush(); err != nil || failed != nil {
+			t.Fatal(failed, err)
+		}
+		if a.Added != 10 || a.Duplicates != 0 || b.Added != 5 || b.Duplicates != 10 || b.ByType["Observation"].Duplicates != 10 {
+			t.Fatalf("a %d+%d, b %d+%d", a.Added, a.Duplicates, b.Added, b.Duplicates)
+		}
+		if n := count(t, v); n != 15 {
+			t.Fatalf("%d records", n)
+		}
+	})
+
+	t.Run("fills up", func(t *testing.T) {
+		v := testVault(t)
+		g := importers.NewGroup(v)
+		for i := range 4 {
+			if _, err := importers.Import(ctx, reg, v, file(strings.Repeat("f", i+1), 20, fmt.Sprint(i, "-")), importers.Options{Group: g}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// 20+20+20 reached 50: three files written, the fourth waits.
+		if n := count(t, v); n != 60 {
+			t.Fatalf("%d records before Flush, want 60", n)
+		}
+		g.Flush()
+		if n := count(t, v); n != 80 {
+			t.Fatalf("%d records after Flush, want 80", n)
+		}
+	})
+
+	t.Run("large file after small", func(t *testing.T) {
+		v := testVault(t)
+		g := importers.NewGroup(v)
+		if _, err := importers.Import(ctx, reg, v, file("small", 5, "s"), importers.Options{Group: g}); err != nil {
+			t.Fatal(err)
+		}
+		big := file("big", 120, "b")
+		big.R = io.MultiReader(big.R, strings.NewReader("fatal\n"))
+		if _, err := importers.Import(ctx, reg, v, big, importers.Options{Group: g}); err == nil {
+			t.Fatal("no error")
+		}
+		// The small file went in before the large one's first batch;
+		// the large one was undone.
+		if n := count(t, v); n != 5 {
+			t.Fatalf("%d records, want the small file's 5", n)
+		}
+	})
+
+	t.Run("failed commit", func(t *testing.T) {
+		v := testVault(t)
+		g := importers.NewGroup(v)
+		a, _ := importers.Import(ctx, reg, v, file("a", 3, "a"), importers.Options{Group: g})
+		b, _ := importers.Import(ctx, reg, v, file("bb", 3, "b"), importers.Options{Group: g})
+		v.Close()
+		failed, err := g.Flush()
+		if err == nil || len(failed) != 2 || a.Error == "" || b.Error == "" || a.Added != 0 {
+			t.Fatalf("Flush on a closed vault: %v, %d failed, errors %q %q", err, len(failed), a.Error, b.Error)
+		}
+	})
+
+	t.Run("dry run", func(t *testing.T) {
+		v := testVault(t)
+		g := importers.NewGroup(v)
+		rep, err := importers.Import(ctx, reg, v, file("a", 3, "a"), importers.Options{Group: g, DryRun: true})
+		if err != nil || rep.Added != 3 {
+			t.Fatalf("%v, %d", err, rep.Added)
+		}
+		g.Flush()
+		if n := count(t, v); n != 0 {
+			t.Fatalf("dry run wrote %d", n)
+		}
+	})
 }

@@ -41,8 +41,10 @@ func readAll(b *testing.B, paths []string) [][]byte {
 }
 
 // importEach imports each file into a fresh vault per iteration: parse,
-// map, dedup, seal and store, end to end.
-func importEach(b *testing.B, files [][]byte) {
+// map, dedup, seal and store, end to end, as `phr import FOLDER` does
+// (small files share transactions: importers.Group). With perFile, each
+// file is committed on its own, as a single upload to phrd is.
+func importEach(b *testing.B, files [][]byte, perFile bool) {
 	reg := all.Default()
 	var total int64
 	for _, f := range files {
@@ -54,24 +56,38 @@ func importEach(b *testing.B, files [][]byte) {
 		b.StopTimer()
 		v := benchVault(b)
 		b.StartTimer()
+		var opts importers.Options
+		if !perFile {
+			opts.Group = importers.NewGroup(v)
+		}
 		for i, data := range files {
 			in := &importers.Input{Name: "f", R: bytes.NewReader(data), ReaderAt: bytes.NewReader(data), Size: int64(len(data)), SHA256: fmt.Sprintf("%064x", i+1)}
-			if _, err := importers.Import(context.Background(), reg, v, in, importers.Options{}); err != nil {
+			if _, err := importers.Import(context.Background(), reg, v, in, opts); err != nil {
 				b.Fatal(err)
 			}
 			docs++
+		}
+		if opts.Group != nil {
+			if _, err := opts.Group.Flush(); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	b.ReportMetric(float64(docs)/b.Elapsed().Seconds(), "docs/s")
 }
 
-// BenchmarkEndToEndCCDA imports the 20 EMERGE C-CDAs.
-func BenchmarkEndToEndCCDA(b *testing.B) {
+// BenchmarkEndToEndCCDA imports the 20 EMERGE C-CDAs as one folder.
+func BenchmarkEndToEndCCDA(b *testing.B) { importEach(b, emerge(b), false) }
+
+// BenchmarkEndToEndCCDAPerFile imports them one transaction each.
+func BenchmarkEndToEndCCDAPerFile(b *testing.B) { importEach(b, emerge(b), true) }
+
+func emerge(b *testing.B) [][]byte {
 	paths, _ := filepath.Glob(shared + "ccda/chb-sample_ccdas/EMERGE/*.xml")
 	if len(paths) != 20 {
 		b.Fatalf("%d EMERGE files", len(paths))
 	}
-	importEach(b, readAll(b, paths))
+	return readAll(b, paths)
 }
 
 func synthea(b *testing.B) [][]byte {
@@ -80,7 +96,7 @@ func synthea(b *testing.B) [][]byte {
 }
 
 // BenchmarkEndToEndFHIR imports the six Synthea bundles.
-func BenchmarkEndToEndFHIR(b *testing.B) { importEach(b, synthea(b)) }
+func BenchmarkEndToEndFHIR(b *testing.B) { importEach(b, synthea(b), true) }
 
 // BenchmarkFHIRBaseline only decodes the same bundles' JSON and stores each
 // entry's resource as it is, 1,000 per transaction: no mapping, no
