@@ -134,6 +134,12 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", 12*time.Hour, "end sessions this long after login")
 	fs.IntVar(&c.ScryptConcurrency, "scrypt-concurrency", 0, "concurrent passphrase unlocks (default: number of CPUs)")
 	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", 256<<20, "largest upload to /api/v1/imports")
+	fs.DurationVar(&c.ImportTimeout, "import-timeout", 10*time.Minute, "how long an upload (or a backup download) may take")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send a request's header")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", time.Minute, "how long a client may take to send a whole request")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 2*time.Minute, "how long writing an answer may take")
+	fs.DurationVar(&c.ConnIdleTimeout, "conn-idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request header (431 beyond)")
 	fs.BoolVar(&c.TrustProxy, "trust-proxy", false, "take the client address from X-Forwarded-For (behind a reverse proxy on a private address)")
 	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", m.ShutdownTimeout, "how long shutdown waits for requests in flight")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log format: json or text")
@@ -162,12 +168,20 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	}
 	if c.PublicURL == "" {
 		// Share links name this URL; without --public-url they point at
-		// the listening address, which only works on this machine.
+		// the listening address, which only works on this machine (an
+		// address of every interface, ":8080", becomes localhost).
 		scheme := "http"
 		if c.TLSCert != "" {
 			scheme = "https"
 		}
-		c.PublicURL = scheme + "://" + m.Addr
+		host := m.Addr
+		if h, port, err := net.SplitHostPort(m.Addr); err == nil {
+			if ip := net.ParseIP(h); h == "" || ip != nil && ip.IsUnspecified() {
+				h = "localhost"
+			}
+			host = net.JoinHostPort(h, port)
+		}
+		c.PublicURL = scheme + "://" + host
 	}
 	logger, err := newLogger(m.Stderr, m.LogFormat, m.LogLevel)
 	if err != nil {

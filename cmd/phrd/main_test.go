@@ -265,6 +265,32 @@ func TestFlags(t *testing.T) {
 			}
 			return ""
 		}},
+		{"timeouts", map[string]string{"PHRD_DATA": "/d", "PHRD_READ_TIMEOUT": "7s"}, []string{"--read-header-timeout", "2s", "--write-timeout", "9s", "--conn-idle-timeout", "11s", "--max-header-bytes", "8192", "--import-timeout", "3m"}, "", func(m *Main) string {
+			c := m.Config
+			if c.ReadHeaderTimeout != 2*time.Second || c.ReadTimeout != 7*time.Second || c.WriteTimeout != 9*time.Second || c.ConnIdleTimeout != 11*time.Second || c.MaxHeaderBytes != 8192 || c.ImportTimeout != 3*time.Minute {
+				return fmt.Sprintf("%+v", c)
+			}
+			return ""
+		}},
+		{"timeout defaults", map[string]string{"PHRD_DATA": "/d"}, nil, "", func(m *Main) string {
+			c := m.Config
+			if c.ReadHeaderTimeout != 10*time.Second || c.ReadTimeout != time.Minute || c.WriteTimeout != 2*time.Minute || c.ConnIdleTimeout != 2*time.Minute || c.MaxHeaderBytes != 64<<10 || c.ImportTimeout != 10*time.Minute {
+				return fmt.Sprintf("%+v", c)
+			}
+			return ""
+		}},
+		{"public url from addr", map[string]string{"PHRD_DATA": "/d"}, []string{"--addr", ":8080"}, "", func(m *Main) string {
+			if m.Config.PublicURL != "http://localhost:8080" {
+				return m.Config.PublicURL
+			}
+			return ""
+		}},
+		{"public url from [::]", map[string]string{"PHRD_DATA": "/d"}, []string{"--addr", "[::]:8443", "--tls-cert", "c", "--tls-key", "k"}, "", func(m *Main) string {
+			if m.Config.PublicURL != "https://localhost:8443" {
+				return m.Config.PublicURL
+			}
+			return ""
+		}},
 		{"no data", nil, nil, "--data", nil},
 		{"bad registration", map[string]string{"PHRD_DATA": "/d"}, []string{"--registration", "maybe"}, "registration", nil},
 		{"half tls", map[string]string{"PHRD_DATA": "/d"}, []string{"--tls-cert", "c.pem"}, "tls", nil},

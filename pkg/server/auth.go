@@ -44,7 +44,7 @@ func (s *Server) createAccount(c echo.Context) error {
 		return newError(http.StatusForbidden, api.CodeForbidden, "registration is closed; ask the operator for an account")
 	}
 	var req api.CreateAccountRequest
-	if err := decodeJSON(c, s.cfg.MaxBodyBytes, &req); err != nil {
+	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	u, err := NormalizeUsername(req.Username)
@@ -80,7 +80,7 @@ func (s *Server) createAccount(c echo.Context) error {
 
 func (s *Server) createSession(c echo.Context) error {
 	var req api.SessionRequest
-	if err := decodeJSON(c, s.cfg.MaxBodyBytes, &req); err != nil {
+	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	u, err := NormalizeUsername(req.Username)
@@ -196,7 +196,7 @@ func deviceSetting(slotID string) string { return "phrd.device." + slotID }
 
 func (s *Server) createDevice(c echo.Context) error {
 	var req api.DeviceRequest
-	if err := decodeJSON(c, s.cfg.MaxBodyBytes, &req); err != nil {
+	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	label := strings.TrimSpace(req.Label)

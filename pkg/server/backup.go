@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"filippo.io/age"
 	"github.com/labstack/echo/v4"
@@ -23,6 +24,9 @@ func (s *Server) getBackup(c echo.Context) error {
 		return newError(http.StatusBadRequest, api.CodeBadRequest, "recipient: not an age recipient")
 	}
 	tombstones := c.QueryParam("tombstones") == "true"
+	// A big vault over a slow link may take longer than the server's
+	// write timeout: a backup gets as long as an upload.
+	_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(s.cfg.ImportTimeout))
 	h := c.Response().Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Disposition", `attachment; filename="phr-backup.age"`)

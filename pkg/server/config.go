@@ -57,6 +57,10 @@ type Config struct {
 	// LoginPerClient limits logins and account creations per client
 	// address (default 20/min, burst 20).
 	LoginPerClient Rate
+	// BadTokenPerClient limits wrong or expired bearer tokens per client
+	// address (default 30/min, burst 30). Past it, every request of that
+	// client that carries a token gets 429 until the bucket refills.
+	BadTokenPerClient Rate
 	// ScryptConcurrency bounds concurrent passphrase unlocks (default: the
 	// number of CPUs).
 	ScryptConcurrency int
@@ -70,13 +74,22 @@ type Config struct {
 	MaxIngestBytes int64
 	// MaxImportBytes bounds uploads (default 256 MiB).
 	MaxImportBytes int64
-	// ImportTimeout bounds reading and importing one upload (default 10m).
+	// ImportTimeout bounds the arrival of one upload, and the writing of a
+	// backup download (default 10m); an upload's answer gets WriteTimeout
+	// more.
 	ImportTimeout time.Duration
 	// MaxIngestReadings bounds the readings of one ingest (default 5000).
 	MaxIngestReadings int
 
-	// HTTP server timeouts (defaults 10s, 1m, 2m, 2m).
+	// HTTP server timeouts (defaults 10s, 1m, 2m, 2m): reading a
+	// request's header, reading the whole request, writing the answer,
+	// and keeping an idle connection. Uploads to /api/v1/imports and
+	// backup downloads get ImportTimeout instead of the read and write
+	// timeouts, once their session is checked.
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, ConnIdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header (default 64 KiB; larger
+	// is 431).
+	MaxHeaderBytes int
 	// TLSCert and TLSKey serve HTTPS (and send HSTS) when both are set.
 	TLSCert, TLSKey string
 	// TrustProxy takes the client address from X-Forwarded-For set by a
@@ -125,6 +138,7 @@ func (c Config) Defaults() Config {
 	defInt(&c.MaxSessions, 100_000)
 	defRate(&c.LoginPerAccount, Rate{Events: 5, Per: time.Minute, Burst: 5})
 	defRate(&c.LoginPerClient, Rate{Events: 20, Per: time.Minute, Burst: 20})
+	defRate(&c.BadTokenPerClient, Rate{Events: 30, Per: time.Minute, Burst: 30})
 	defInt(&c.ScryptConcurrency, runtime.NumCPU())
 	def(&c.ScryptQueueTimeout, 2*time.Second)
 	if c.MaxBodyBytes <= 0 {
@@ -142,6 +156,7 @@ func (c Config) Defaults() Config {
 	def(&c.ReadTimeout, time.Minute)
 	def(&c.WriteTimeout, 2*time.Minute)
 	def(&c.ConnIdleTimeout, 2*time.Minute)
+	defInt(&c.MaxHeaderBytes, 64<<10)
 	return c
 }
 

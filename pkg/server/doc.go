@@ -22,10 +22,12 @@
 //     SHA-256. Sessions end after an idle timeout and an absolute one.
 //   - A wrong username, passphrase or device credential gets the same 401
 //     after the same work (an unknown username runs a dummy scrypt of the
-//     same cost). Passphrase logins are limited per account and every login
-//     per client address (429 with Retry-After); concurrent scrypt work is
-//     bounded by a semaphore with a short queue (503 with Retry-After), so a
-//     flood of logins cannot starve other requests.
+//     same cost). Passphrase checks (logins and the key routes) are limited
+//     per account and every login per client address (429 with
+//     Retry-After); concurrent scrypt work is bounded by a semaphore with a
+//     short queue (503 with Retry-After), so a flood of logins cannot
+//     starve other requests. A client that sends too many wrong bearer
+//     tokens gets 429 for every token until its bucket refills.
 //   - A record ID of another account is 404: each request sees only its
 //     own account's vault.
 //   - Every error is {"error": {"code", "message"}} from one mapping
@@ -34,7 +36,13 @@
 //   - Logs name route templates, status, latency and a shortened account
 //     ID (itself an HMAC), never URLs, queries, bodies, tokens, passphrases,
 //     usernames or PHI.
-//   - Request bodies are size-limited and decoded strictly; every response
-//     carries security headers (nosniff, no-referrer, DENY framing, a
-//     default-src 'none' CSP, no-store on /api, HSTS under TLS).
+//   - Every route that takes a body has a limit in one table (bodyRules):
+//     a declared length over it is 413 before a byte is read, a chunked
+//     body is cut at it, and the connection is closed, not drained. JSON
+//     bodies are held to a nesting depth and a count of values in one scan
+//     before decoding, and decoded strictly (unknown, mis-cased or
+//     repeated names are 400).
+//   - Every response carries security headers (nosniff, no-referrer, DENY
+//     framing, a default-src 'none' CSP, no-store, HSTS under TLS); CORS
+//     headers are on the public /shl routes only.
 package server

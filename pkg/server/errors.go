@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -51,6 +52,8 @@ func errorStatus(err error) (e *httpError, known bool) {
 		return he, true
 	case errors.As(err, &mbe):
 		return newError(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "request body is larger than %d bytes", mbe.Limit), true
+	case errors.Is(err, os.ErrDeadlineExceeded): // the read deadline, reading a body
+		return errReadTimeout, true
 	case errors.As(err, &ie):
 		return newError(http.StatusBadRequest, api.CodeBadRequest, "%s", ie.Error()), true
 	case errors.Is(err, record.ErrNotResource):
@@ -106,6 +109,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		// The error's text may quote stored data: log its type and the
 		// vault sentinel it wraps, if any, never the text.
 		s.log.Error("internal error", "route", routeOf(c), "method", c.Request().Method, "err_type", fmt.Sprintf("%T", err), "kind", errKind(err))
+	}
+	if e.status == http.StatusRequestEntityTooLarge || e.status == http.StatusRequestTimeout {
+		// Do not read the rest of the body to keep the connection:
+		// close it after the answer.
+		c.Response().Header().Set("Connection", "close")
 	}
 	if e.retryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(max(1, (e.retryAfter+time.Second-1)/time.Second))))

@@ -15,10 +15,15 @@ import (
 	"time"
 
 	"github.com/phr-project/phr/pkg/server/api"
+	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault"
 )
 
-func init() { vault.ScryptWorkFactor = 10 }
+// Tests lower the cost of passphrases and share passcodes (scrypt).
+func init() {
+	vault.ScryptWorkFactor = 10
+	share.SetPasscodeCostForTesting(10)
+}
 
 // syncBuffer collects log output from concurrent handlers.
 type syncBuffer struct {
@@ -78,12 +83,19 @@ func newTestServer(t *testing.T, mod func(*Config)) *testServer {
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := New(cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + ln.Addr().String()
+		if cfg.TLS() {
+			cfg.PublicURL = "https://" + ln.Addr().String()
+		}
+	}
+	s, err := New(cfg)
 	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -109,6 +121,7 @@ type client struct {
 	t     *testing.T
 	base  string
 	token string
+	hc    *http.Client // nil: http.DefaultClient
 }
 
 func (ts *testServer) client() *client { return &client{t: ts.t, base: ts.url} }
@@ -173,7 +186,11 @@ func (c *client) do(method, path string, body any, hdr ...string) *resp {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	hc := c.hc
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	res, err := hc.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}

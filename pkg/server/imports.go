@@ -33,12 +33,14 @@ func (s *Server) createImport(c echo.Context) error {
 	if mt != "multipart/form-data" {
 		return newError(http.StatusUnsupportedMediaType, api.CodeUnsupportedType, "send the file as multipart/form-data in the field \"file\"")
 	}
-	// Uploads may take longer than the server's default timeouts.
+	// Uploads may take longer than the server's default timeouts: the
+	// upload gets ImportTimeout to arrive, and the answer the usual write
+	// timeout after that (so that a too slow upload still hears 408).
 	rc := http.NewResponseController(c.Response())
 	deadline := time.Now().Add(s.cfg.ImportTimeout)
 	_ = rc.SetReadDeadline(deadline)
-	_ = rc.SetWriteDeadline(deadline)
-	req.Body = http.MaxBytesReader(c.Response(), req.Body, s.cfg.MaxImportBytes)
+	_ = rc.SetWriteDeadline(deadline.Add(s.cfg.WriteTimeout))
+	// limitBody cut the body at MaxImportBytes.
 	mr, err := req.MultipartReader()
 	if err != nil {
 		return badRequest("not a multipart body")
@@ -63,7 +65,7 @@ func (s *Server) createImport(c echo.Context) error {
 		}
 		if err != nil {
 			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
+			if errors.As(err, &mbe) || errors.Is(err, os.ErrDeadlineExceeded) {
 				return err
 			}
 			return badRequest("malformed multipart body")
@@ -186,7 +188,7 @@ func truncate(s string, n int) string {
 // transaction: all of them, or none if any reading is invalid.
 func (s *Server) ingest(c echo.Context) error {
 	var req api.IngestRequest
-	if err := decodeJSON(c, s.cfg.MaxIngestBytes, &req); err != nil {
+	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	dev := strings.TrimSpace(req.Device)

@@ -36,16 +36,28 @@ func (s *Server) listKeys(c echo.Context) error {
 
 // withPassphrase runs fn, holding a slot of the KDF gate, once passphrase
 // has been checked against the session's vault: key changes need the
-// passphrase, so that a stolen session token alone cannot make them.
+// passphrase, so that a stolen session token alone cannot make them. The
+// check counts against the account's passphrase limit, like a login, so
+// that the holder of a stolen token cannot guess the passphrase here
+// faster than at the login.
 func (s *Server) withPassphrase(c echo.Context, passphrase string, fn func(v *vault.Vault) error) error {
+	acct := sessionOf(c).acct.id
+	if ok, wait := s.acctLimit.allow(acct); !ok {
+		return s.rateLimited(wait)
+	}
 	if err := s.kdf.acquire(c.Request().Context()); err != nil {
+		s.acctLimit.refund(acct)
 		return err
 	}
 	defer s.kdf.release()
 	v := vaultOf(c)
+	if len(passphrase) > maxPassphrase {
+		return errUnauthorized
+	}
 	if ok, err := v.Opens(vault.Passphrase(passphrase)); err != nil || !ok {
 		return errUnauthorized
 	}
+	s.acctLimit.refund(acct) // only failures count
 	return fn(v)
 }
 
@@ -55,7 +67,7 @@ func (s *Server) changePassphrase(c echo.Context) error {
 		Passphrase    string `json:"passphrase"`
 		NewPassphrase string `json:"new_passphrase"`
 	}
-	if err := decodeJSON(c, 4<<10, &req); err != nil {
+	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	if len([]rune(req.NewPassphrase)) < 10 {
@@ -74,7 +86,7 @@ func (s *Server) newRecovery(c echo.Context) error {
 	var req struct {
 		Passphrase string `json:"passphrase"`
 	}
-	if err := decodeJSON(c, 4<<10, &req); err != nil {
+	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	return s.withPassphrase(c, req.Passphrase, func(v *vault.Vault) error {
@@ -92,7 +104,7 @@ func (s *Server) rotateKey(c echo.Context) error {
 	var req struct {
 		Passphrase string `json:"passphrase"`
 	}
-	if err := decodeJSON(c, 4<<10, &req); err != nil {
+	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	return s.withPassphrase(c, req.Passphrase, func(v *vault.Vault) error {

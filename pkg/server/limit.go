@@ -68,6 +68,23 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 	return false, wait
 }
 
+// blocked reports, without taking a token, whether key has none left,
+// and if so how long until it has one.
+func (l *limiter) blocked(key string) (bool, time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return false, 0
+	}
+	l.refill(b, now)
+	if b.tokens >= 1 {
+		return false, 0
+	}
+	return true, time.Duration((1 - b.tokens) * float64(l.perToken()))
+}
+
 // refund gives back a token taken by allow (an attempt that did not count).
 func (l *limiter) refund(key string) {
 	l.mu.Lock()

@@ -195,7 +195,7 @@ func (s *Server) getRecord(c echo.Context) error {
 }
 
 func (s *Server) createRecord(c echo.Context) error {
-	body, err := readJSON(c, s.cfg.MaxBodyBytes)
+	body, err := readJSON(c)
 	if err != nil {
 		return err
 	}
@@ -374,7 +374,7 @@ func (s *Server) putRecord(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := readJSON(c, s.cfg.MaxBodyBytes)
+	body, err := readJSON(c)
 	if err != nil {
 		return err
 	}

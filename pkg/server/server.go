@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +35,7 @@ type Server struct {
 	metrics *metrics
 
 	acctLimit, clientLimit *limiter
+	tokenLimit             *limiter // wrong bearer tokens per client
 	kdf                    *gate
 	vaultOpts              *vault.Options
 	shares                 *sharestore.Store
@@ -72,6 +72,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, log: cfg.Logger, data: data, metrics: newMetrics(),
 		acctLimit:   newLimiter(cfg.LoginPerAccount, cfg.Now),
 		clientLimit: newLimiter(cfg.LoginPerClient, cfg.Now),
+		tokenLimit:  newLimiter(cfg.BadTokenPerClient, cfg.Now),
 		kdf:         newGate(cfg.ScryptConcurrency, cfg.ScryptQueueTimeout),
 		vaultOpts:   &vault.Options{LockTimeout: 2 * time.Second, NoSync: cfg.VaultNoSync},
 		dummy:       dummy,
@@ -89,7 +90,7 @@ func New(cfg Config) (*Server, error) {
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.ConnIdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	if cfg.TLS() {
@@ -159,6 +160,7 @@ func (s *Server) sweep() {
 	}
 	s.acctLimit.sweep()
 	s.clientLimit.sweep()
+	s.tokenLimit.sweep()
 }
 
 // ctxKey names values the middleware leaves on the echo context.
@@ -176,7 +178,7 @@ func (s *Server) routes() *echo.Echo {
 	} else {
 		e.IPExtractor = echo.ExtractIPDirect()
 	}
-	e.Use(s.observe, s.recoverPanic, s.securityHeaders)
+	e.Use(s.observe, s.recoverPanic, s.securityHeaders, s.limitBody(s.bodyRules()))
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/metrics", s.getMetrics)
@@ -290,9 +292,10 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		if strings.HasPrefix(c.Request().URL.Path, "/api/") {
-			h.Set("Cache-Control", "no-store")
-		}
+		// Nothing phrd answers is fit for a shared cache: API answers
+		// hold health data, share answers ciphertext of it, and the
+		// rest is small.
+		h.Set("Cache-Control", "no-store")
 		if s.cfg.TLS() {
 			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 		}
@@ -309,8 +312,16 @@ func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="phrd"`)
 			return errUnauthorized
 		}
+		// A client that sent too many wrong tokens gets 429 for every
+		// token, right or wrong, until its bucket refills: were right
+		// ones let through, a guesser would still learn of a hit.
+		ck := clientKey(clientAddr(c))
+		if blocked, wait := s.tokenLimit.blocked(ck); blocked {
+			return s.rateLimited(wait)
+		}
 		sess, err := s.sess.lookup(tok)
 		if err != nil {
+			s.tokenLimit.allow(ck)
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="phrd", error="invalid_token"`)
 			return errUnauthorized
 		}
@@ -334,78 +345,6 @@ func sessionOf(c echo.Context) *session { return c.Get(ctxSession).(*session) }
 
 // vaultOf is the request's vault.
 func vaultOf(c echo.Context) *vault.Vault { return sessionOf(c).acct.v }
-
-// decodeJSON reads a JSON body of at most limit bytes into dst, strictly:
-// unknown fields, trailing data and a wrong Content-Type are errors.
-func decodeJSON(c echo.Context, limit int64, dst any) error {
-	if err := requireJSON(c); err != nil {
-		return err
-	}
-	body := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
-	d := json.NewDecoder(body)
-	d.DisallowUnknownFields()
-	if err := d.Decode(dst); err != nil {
-		return jsonError(err)
-	}
-	if _, err := d.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return badRequest("the body must hold one JSON object")
-	}
-	return nil
-}
-
-// readJSON reads a JSON body of at most limit bytes, for bodies decoded
-// by hand (FHIR resources keep every field).
-func readJSON(c echo.Context, limit int64) ([]byte, error) {
-	if err := requireJSON(c); err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
-	if err != nil {
-		return nil, err
-	}
-	data = bytes.TrimSpace(data)
-	if !json.Valid(data) {
-		return nil, badRequest("the body is not valid JSON")
-	}
-	return data, nil
-}
-
-func requireJSON(c echo.Context) error {
-	ct := c.Request().Header.Get("Content-Type")
-	mt, _, _ := strings.Cut(ct, ";")
-	mt = strings.ToLower(strings.TrimSpace(mt))
-	if mt != "application/json" && mt != "application/fhir+json" && !strings.HasSuffix(mt, "+json") {
-		return newError(http.StatusUnsupportedMediaType, "unsupported_media", "send the body as application/json")
-	}
-	return nil
-}
-
-// jsonError describes a decoding error by field, without quoting input.
-func jsonError(err error) error {
-	var mbe *http.MaxBytesError
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &mbe):
-		return err
-	case errors.Is(err, io.EOF):
-		return badRequest("the body is empty")
-	case errors.As(err, &se):
-		return badRequest("the body is not valid JSON (at byte %d)", se.Offset)
-	case errors.As(err, &te):
-		if te.Field != "" {
-			return badRequest("%s: must be a JSON %s", te.Field, te.Type.Kind())
-		}
-		return badRequest("the body must be a JSON object")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
-	}
-	return badRequest("the body is not valid JSON")
-}
 
 // clientAddr is the client's address, as the IP extractor sees it.
 func clientAddr(c echo.Context) netip.Addr {

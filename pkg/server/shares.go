@@ -36,6 +36,9 @@ func (s *Server) openShares() error {
 	base := strings.TrimRight(s.cfg.PublicURL, "/")
 	s.shares = store
 	s.shl = shlhost.New(store, base, shlhost.Options{Now: s.cfg.Now, Logger: s.log})
+	if err := s.shl.CheckBaseURL(); err != nil {
+		s.log.Warn("sharing is off: set --public-url to the https URL clients reach phrd at", "public_url", s.cfg.PublicURL)
+	}
 	return nil
 }
 
@@ -73,7 +76,7 @@ type ShareSelect struct {
 
 func (s *Server) createShare(c echo.Context) error {
 	var req ShareRequest
-	if err := decodeJSON(c, 4<<20, &req); err != nil {
+	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	cr := req.CreateRequest
@@ -149,6 +152,8 @@ func shareError(err error) error {
 		return newError(http.StatusBadRequest, api.CodeBadRequest, "%s", msg)
 	case errors.Is(err, shlhost.ErrNotFound):
 		return newError(http.StatusNotFound, api.CodeNotFound, "not found")
+	case errors.Is(err, shlhost.ErrBaseURL):
+		return newError(http.StatusServiceUnavailable, api.CodeUnavailable, "sharing is not set up on this server: its public URL (--public-url) must be https")
 	}
 	return err
 }
@@ -187,7 +192,7 @@ func (s *Server) shareLog(c echo.Context) error {
 // client encrypted under the link's key.
 func (s *Server) updateShare(c echo.Context) error {
 	var req shlhost.UpdateRequest
-	if err := decodeJSON(c, 4<<20, &req); err != nil {
+	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	info, err := s.shl.UpdateShare(sessionOf(c).acct.id, c.Param("id"), req)

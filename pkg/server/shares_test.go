@@ -171,3 +171,21 @@ func TestKeysAPI(t *testing.T) {
 	want(t, c.do("POST", "/api/v1/sessions", map[string]string{"username": "alice", "passphrase": pass}), http.StatusUnauthorized)
 	want(t, c.do("POST", "/api/v1/sessions", map[string]string{"username": "alice", "passphrase": "a brand new passphrase"}), http.StatusCreated)
 }
+
+// TestShareNeedsPublicURL: without a public URL a link may carry (https,
+// or http on a loopback host), creating a share is a clear 503, not an
+// internal error, and the server says so at start.
+func TestShareNeedsPublicURL(t *testing.T) {
+	for _, u := range []string{"http://0.0.0.0:8080", "http://phr.example.org", "https://:8443"} {
+		ts := newTestServer(t, func(c *Config) { c.PublicURL = u })
+		alice := ts.signup("alice")
+		r := alice.do("POST", "/api/v1/shares", map[string]any{"select": map[string]any{"summary": true}, "expires_at": time.Now().Add(time.Hour)})
+		want(t, r, http.StatusServiceUnavailable)
+		if r.errCode() != api.CodeUnavailable || !strings.Contains(r.errMsg(), "public URL") {
+			t.Errorf("%s: %s", u, r.body)
+		}
+		if !strings.Contains(ts.logs.String(), "sharing is off") {
+			t.Errorf("%s: no warning at start", u)
+		}
+	}
+}

@@ -17,8 +17,10 @@ import (
 	"time"
 )
 
-// TestTLS serves HTTPS with a self-signed certificate and sends HSTS.
-func TestTLS(t *testing.T) {
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key,
+// and returns their files and a pool that trusts the certificate.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
 	dir := t.TempDir()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -38,14 +40,19 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-
-	ts := newTestServer(t, func(c *Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
 	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
+	pool = x509.NewCertPool()
 	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestTLS serves HTTPS with a self-signed certificate and sends HSTS.
+func TestTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	ts := newTestServer(t, func(c *Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer hc.CloseIdleConnections()
 	res, err := hc.Get("https" + ts.url[len("http"):] + "/healthz")

@@ -2,8 +2,10 @@ package shlhost
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -46,6 +48,10 @@ var (
 	ErrInvalidRequest = errors.New("invalid share request")
 	// ErrNotFound means there is no such share for this owner (404).
 	ErrNotFound = sharestore.ErrNotFound
+	// ErrBaseURL means the host's public base URL cannot be the url of a
+	// link (the specification wants https; http only on a loopback
+	// host), so no share can be made: a configuration mistake.
+	ErrBaseURL = errors.New("shlhost: the public base URL cannot be used in links: it must be an absolute https URL (http only on a loopback host)")
 )
 
 // Options tune a Host. The zero value is usable.
@@ -115,6 +121,23 @@ func New(store *sharestore.Store, publicBaseURL string, opts Options) *Host {
 	}
 	return h
 }
+
+// CheckBaseURL reports whether links can be made with the host's public
+// base URL: nil, or an error wrapping ErrBaseURL that says why.
+func (h *Host) CheckBaseURL() error {
+	p := share.Payload{URL: h.manifestURL(strings.Repeat("A", 43)), Key: share.EncodeKey(make([]byte, 32)), V: share.Version}
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("%w (%v)", ErrBaseURL, err)
+	}
+	// Payload.Validate takes "https://:8443" (a port, no host).
+	if u, err := url.Parse(h.base); err != nil || u.Hostname() == "" {
+		return fmt.Errorf("%w (no host name)", ErrBaseURL)
+	}
+	return nil
+}
+
+// MaxBody is the largest manifest request body the host reads.
+func (h *Host) MaxBody() int64 { return h.opts.MaxBody }
 
 // Register mounts the public routes on e:
 //

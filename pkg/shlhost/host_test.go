@@ -557,6 +557,21 @@ func TestCreateShareValidation(t *testing.T) {
 	if _, err := long.CreateShare("acct-1", CreateRequest{Content: bundle, ExpiresAt: time.Now().Add(time.Hour)}); err == nil {
 		t.Errorf("a base URL too long for the spec's 128 characters was accepted")
 	}
+	// Base URLs no link may carry are a configuration error, said as such.
+	for _, base := range []string{"", "http://0.0.0.0:8080", "https://:8443", "http://phr.example.org", "/relative", "ftp://phr.example.org"} {
+		h := New(e.store, base, Options{})
+		if err := h.CheckBaseURL(); !errors.Is(err, ErrBaseURL) {
+			t.Errorf("base %q: %v", base, err)
+		}
+		if _, err := h.CreateShare("acct-1", CreateRequest{Content: bundle, ExpiresAt: time.Now().Add(time.Hour)}); !errors.Is(err, ErrBaseURL) {
+			t.Errorf("base %q: CreateShare: %v", base, err)
+		}
+	}
+	for _, base := range []string{"https://phr.example.org", "http://127.0.0.1:8080", "http://localhost:1/phr/"} {
+		if err := New(e.store, base, Options{}).CheckBaseURL(); err != nil {
+			t.Errorf("base %q: %v", base, err)
+		}
+	}
 }
 
 // TestNoPlaintextInStore greps the raw store file for the bundle's text,

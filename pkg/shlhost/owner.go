@@ -109,8 +109,8 @@ func (h *Host) CreateShare(owner string, req CreateRequest) (CreateResponse, err
 	if owner == "" {
 		return resp, errors.New("shlhost: CreateShare needs an owner")
 	}
-	if len(h.base)+len(PathPrefix)+2+43 > share.MaxURLLength {
-		return resp, fmt.Errorf("shlhost: the public base URL is too long for a %d-character manifest URL", share.MaxURLLength)
+	if err := h.CheckBaseURL(); err != nil {
+		return resp, err
 	}
 	switch {
 	case len(req.Files) > 0 && len(req.Content) > 0:

@@ -26,11 +26,14 @@ func (h *Host) handleManifest(c echo.Context) error {
 		return badRequest(c, http.StatusUnsupportedMediaType, "unsupported_media", "the manifest request must be application/json")
 	}
 	body, err := io.ReadAll(io.LimitReader(c.Request().Body, h.opts.MaxBody+1))
+	var mbe *http.MaxBytesError // a limit of the server in front
+	if int64(len(body)) > h.opts.MaxBody || errors.As(err, &mbe) {
+		// Close the connection rather than read the rest of the body.
+		c.Response().Header().Set("Connection", "close")
+		return badRequest(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the manifest request is larger than %d bytes", h.opts.MaxBody))
+	}
 	if err != nil {
 		return badRequest(c, http.StatusBadRequest, "bad_request", "cannot read the request body")
-	}
-	if int64(len(body)) > h.opts.MaxBody {
-		return badRequest(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the manifest request is larger than %d bytes", h.opts.MaxBody))
 	}
 	req, err := parseManifestRequest(body)
 	if err != nil {

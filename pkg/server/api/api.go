@@ -42,6 +42,7 @@ const (
 	CodeNotFound           = "not_found"             // 404: no such route or record (in this account)
 	CodeMethodNotAllowed   = "method_not_allowed"    // 405
 	CodeConflict           = "conflict"              // 409: the account exists; the last key slot
+	CodeTimeout            = "timeout"               // 408: the request body did not arrive in time
 	CodeGone               = "gone"                  // 410: the record was deleted
 	CodePreconditionFailed = "precondition_failed"   // 412: If-Match names an older version
 	CodeTooLarge           = "too_large"             // 413: request body over the limit
