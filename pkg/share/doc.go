@@ -25,7 +25,8 @@
 //   - no version other than 1.
 //
 // Decode ignores payload properties it does not know, as the specification
-// requires, and reads property names case-sensitively.
+// requires, and reads property names case-sensitively. It reads at most
+// MaxLinkLength bytes and MaxJSONDepth levels of JSON.
 //
 // # Files
 //
@@ -38,7 +39,13 @@
 // before returning anything, rejects every other algorithm, encryption,
 // compression and critical extension, bounds the decompressed size
 // (DefaultMaxPlaintext, adjustable with WithMaxPlaintext) so zip bombs are
-// refused, and never panics on malformed input.
+// refused, refuses a ciphertext too long for that limit before decoding it,
+// and never panics on malformed input.
+//
+// # Manifests
+//
+// ParseManifest reads a manifest as a receiver gets it, within
+// MaxManifestSize, MaxManifestFiles and MaxJSONDepth, and validates it.
 //
 // # Secrets
 //
@@ -53,11 +60,14 @@
 // Passcodes are stored only as salted scrypt hashes (HashPasscode) with the
 // parameters in the hash string, and checked in constant time
 // (CheckPasscode). Tests lower the cost with SetPasscodeCostForTesting.
+// Passcodes are at most MaxPasscodeLength bytes; longer ones are neither
+// hashed nor checked.
 //
 // # Errors
 //
 // Every error wraps one of the sentinels ErrInvalidLink, ErrKeySize,
 // ErrMalformedJWE, ErrUnsupportedJWE, ErrDecrypt, ErrTooLarge,
-// ErrInvalidManifest or ErrQR; callers branch with errors.Is. Errors about
+// ErrInvalidManifest, ErrInvalidPasscode or ErrQR; callers branch with
+// errors.Is. Errors about
 // one field or header parameter are *FieldError values (errors.As).
 package share

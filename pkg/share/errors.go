@@ -34,6 +34,10 @@ var (
 	// (see WithMaxPlaintext); with compression this stops zip bombs.
 	ErrTooLarge = errors.New("share: decrypted file exceeds size limit")
 
+	// ErrInvalidPasscode means a passcode cannot be hashed: it is empty or
+	// longer than MaxPasscodeLength.
+	ErrInvalidPasscode = errors.New("share: invalid passcode")
+
 	// ErrInvalidManifest means a manifest, manifest file entry or manifest
 	// request breaks a rule of the specification.
 	ErrInvalidManifest = errors.New("share: invalid manifest")

@@ -2,7 +2,10 @@ package share
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -110,6 +113,71 @@ func FuzzDecryptFile(f *testing.F) {
 		cty, got, err := DecryptFile(key, enc)
 		if err != nil || cty != ContentTypeFHIR || !bytes.Equal(got, plaintext) {
 			t.Fatalf("round trip: cty %q, %d bytes (want %d), %v", cty, len(got), len(plaintext), err)
+		}
+	})
+}
+
+// FuzzParseManifest checks the manifest reader: it never panics, every
+// error is an ErrInvalidManifest *FieldError, and whatever it accepts is
+// valid, within the limits, and survives json.Marshal/ParseManifest
+// unchanged.
+func FuzzParseManifest(f *testing.F) {
+	spec := strings.TrimSpace(string(readShared(f, "shl/spec-example-jwe.txt")))
+	ips := strings.TrimSpace(string(readShared(f, "shl/ips-enc.txt")))
+	for _, m := range []Manifest{
+		{Files: []ManifestFile{{ContentType: ContentTypeSHC, Embedded: spec}}},
+		{Status: StatusCanChange, Files: []ManifestFile{{ContentType: ContentTypeFHIR + ";fhirVersion=4.0.1", Embedded: ips, LastUpdated: "2024-01-01T00:00:00Z"}, {ContentType: ContentTypeSMARTAPIAccess, Location: "https://h.example/shl/x/f/y"}}},
+	} {
+		b, err := json.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"files":[{"contentType":"application/fhir+json","location":"http://localhost/f"}],"list":{"resourceType":"List","entry":[{"item":{"reference":"DocumentReference/1"}}]},"x":null}`))
+	f.Add([]byte(`{"files":[{"contentType":"text/plain","embedded":"a"}],"FILES":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := ParseManifest(data)
+		if err != nil {
+			var fe *FieldError
+			if !errors.Is(err, ErrInvalidManifest) || !errors.As(err, &fe) {
+				t.Fatalf("error %v is not an ErrInvalidManifest *FieldError", err)
+			}
+			return
+		}
+		if err := m.Validate(); err != nil || len(m.Files) > MaxManifestFiles {
+			t.Fatalf("accepted an invalid manifest: %v", err)
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseManifest(b)
+		if err != nil || again.Status != m.Status || !slices.Equal(again.Files, m.Files) {
+			t.Fatalf("round trip: %+v, %v; want %+v", again, err, m)
+		}
+		var l1, l2 any
+		if (m.List == nil) != (again.List == nil) || m.List != nil && (json.Unmarshal(m.List, &l1) != nil || json.Unmarshal(again.List, &l2) != nil || !reflect.DeepEqual(l1, l2)) {
+			t.Fatalf("list changed: %s, then %s", m.List, again.List)
+		}
+	})
+}
+
+// FuzzParsePasscodeHash checks the reader of stored passcode hashes: it
+// never panics, and what it accepts is within the cost bounds that keep
+// CheckPasscode from allocating gigabytes.
+func FuzzParsePasscodeHash(f *testing.F) {
+	f.Add("$scrypt$ln=15,r=8,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g")
+	f.Add("$scrypt$ln=99,r=8,p=1$$")
+	f.Add("$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA")
+	f.Fuzz(func(t *testing.T, s string) {
+		ph, ok := parsePasscodeHash(s)
+		if !ok {
+			return
+		}
+		if ph.logN < 1 || ph.logN > maxLogN || ph.r < 1 || ph.r > maxR || ph.p < 1 || ph.p > maxP ||
+			len(ph.salt) < 8 || len(ph.salt) > 64 || len(ph.hash) < 16 || len(ph.hash) > 64 {
+			t.Fatalf("accepted out-of-bounds hash %+v", ph)
 		}
 	})
 }

@@ -23,7 +23,9 @@ const (
 )
 
 // DefaultMaxPlaintext is the default limit on the size of a decrypted (and,
-// with "zip":"DEF", decompressed) file: 64 MiB.
+// with "zip":"DEF", decompressed) file: 64 MiB. DecryptFile refuses a
+// ciphertext that could only decrypt to more before decoding it, and stops
+// inflating at the limit.
 const DefaultMaxPlaintext = 64 << 20
 
 // protectedHeader is the header EncryptFile writes, in this field order.
@@ -160,7 +162,15 @@ func DecryptFile(key []byte, jwe string, opts ...DecryptOption) (contentType str
 	if err != nil || len(tag) != gcmTagSize {
 		return "", nil, fieldErr(ErrMalformedJWE, "tag", "must be %d bytes of base64url", gcmTagSize)
 	}
-	if !h.zip && int64(b64.DecodedLen(len(ctPart))) > cfg.maxPlaintext {
+	// Bound the ciphertext before decoding it: without compression it is
+	// as long as the plaintext; DEFLATE (RFC 1951) makes incompressible
+	// data longer by 5 bytes per 64 KiB block, so a longer compressed
+	// ciphertext cannot be an honest file within the limit.
+	maxCT := cfg.maxPlaintext
+	if h.zip {
+		maxCT += cfg.maxPlaintext/1024 + 1024
+	}
+	if int64(b64.DecodedLen(len(ctPart))) > maxCT {
 		return "", nil, ErrTooLarge
 	}
 	ct, err := b64.DecodeString(ctPart)
@@ -200,6 +210,9 @@ func parseHeader(seg string) (parsedHeader, error) {
 	raw, err := b64.DecodeString(seg)
 	if err != nil {
 		return parsedHeader{}, fieldErr(ErrMalformedJWE, "header", "is not valid base64url")
+	}
+	if depthExceeds(raw, MaxJSONDepth) {
+		return parsedHeader{}, fieldErr(ErrMalformedJWE, "header", "nests JSON more than %d levels", MaxJSONDepth)
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {

@@ -37,10 +37,20 @@ const (
 // LinkPrefix is the scheme and separator that start a bare link.
 const LinkPrefix = "shlink:/"
 
-// maxLinkLength bounds the input Decode will look at. A conforming payload
-// is a few hundred bytes; the bound leaves room for viewer prefixes and
-// unknown extension properties while refusing megabytes of garbage.
-const maxLinkLength = 16 << 10
+// Limits on what Decode reads (docs/formats/limits.md lists them with the
+// importers' limits).
+const (
+	// MaxLinkLength bounds the input Decode will look at, and so the
+	// base64url payload and its JSON (at most three quarters of it): 16
+	// KiB. A conforming payload is a few hundred bytes; the bound leaves
+	// room for viewer prefixes and unknown extension properties while
+	// refusing megabytes of garbage.
+	MaxLinkLength = 16 << 10
+	// MaxJSONDepth is the deepest nesting of JSON objects and arrays in a
+	// link payload, a JWE header or a manifest: 32. Payloads and headers
+	// are flat, a manifest's list a few levels deep.
+	MaxJSONDepth = 32
+)
 
 // Payload is the JSON object carried in a SMART Health Link.
 //
@@ -226,8 +236,8 @@ func ViewerLink(viewerBase string, p Payload) (string, error) {
 // values. They never contain the key, url or label.
 func Decode(s string) (Payload, error) {
 	s = strings.TrimSpace(s)
-	if len(s) > maxLinkLength {
-		return Payload{}, fieldErr(ErrInvalidLink, "link", "is longer than %d bytes", maxLinkLength)
+	if len(s) > MaxLinkLength {
+		return Payload{}, fieldErr(ErrInvalidLink, "link", "is longer than %d bytes", MaxLinkLength)
 	}
 	i := lastIndexFoldASCII(s, LinkPrefix)
 	if i < 0 {
@@ -259,6 +269,9 @@ func Decode(s string) (Payload, error) {
 // parsePayload reads the payload JSON with exact (case-sensitive) property
 // names and distinguishes absent properties from zero values.
 func parsePayload(raw []byte) (Payload, error) {
+	if depthExceeds(raw, MaxJSONDepth) {
+		return Payload{}, fieldErr(ErrInvalidLink, "payload", "nests JSON more than %d levels", MaxJSONDepth)
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
 		return Payload{}, fieldErr(ErrInvalidLink, "payload", "is not a JSON object")
@@ -295,6 +308,31 @@ func parsePayload(raw []byte) (Payload, error) {
 }
 
 func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
+
+// depthExceeds reports whether the JSON in b nests objects and arrays more
+// than max levels deep. It does not validate b; brackets inside strings do
+// not count. It walks b once, without recursion.
+func depthExceeds(b []byte, max int) bool {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+			if depth > max {
+				return true
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return false
+}
 
 // jsonString returns obj[name] as a string; absent or null gives "".
 func jsonString(obj map[string]json.RawMessage, name string) (string, error) {

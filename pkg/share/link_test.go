@@ -242,7 +242,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"v string", encodeJSON(`{` + u + `,` + k + `,"v":"1"}`), "v"},
 		{"flag U P", encodeJSON(`{` + u + `,` + k + `,"flag":"PU"}`), "flag"},
 		{"flag number", encodeJSON(`{` + u + `,` + k + `,"flag":1}`), "flag"},
-		{"too long", "shlink:/" + strings.Repeat("A", maxLinkLength), "link"},
+		{"too long", "shlink:/" + strings.Repeat("A", MaxLinkLength), "link"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Decode(tc.in)

@@ -1,6 +1,7 @@
 package share
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -173,4 +174,103 @@ type InvalidPasscodeResponse struct {
 	// RemainingAttempts is how many more wrong passcodes the link accepts
 	// over its whole lifetime before it is disabled.
 	RemainingAttempts int `json:"remainingAttempts"`
+}
+
+// Limits on manifests ParseManifest reads.
+const (
+	// MaxManifestSize is the largest manifest, in bytes: 64 MiB, room for
+	// embedded files up to DefaultMaxPlaintext. Receivers that want larger
+	// files ask for them by location (a small embeddedLengthMax).
+	MaxManifestSize = 64 << 20
+	// MaxManifestFiles is the most entries a manifest's files may have:
+	// 1000. phrd shares at most 16 files.
+	MaxManifestFiles = 1000
+)
+
+// ParseManifest reads a manifest, the JSON body of the answer to a manifest
+// request, and validates it (Manifest.Validate). Property names are
+// matched exactly (case-sensitively); unknown properties are ignored, as
+// the specification asks; null counts as absent. A body over
+// MaxManifestSize bytes, a files list over MaxManifestFiles entries, or
+// JSON nested more than MaxJSONDepth levels is refused before it is
+// decoded further, so a hostile server cannot make a receiver allocate
+// without bound. Errors are *FieldError values wrapping ErrInvalidManifest,
+// naming the field ("files[2].embedded"); they never quote the manifest.
+func ParseManifest(b []byte) (Manifest, error) {
+	if len(b) > MaxManifestSize {
+		return Manifest{}, fieldErr(ErrInvalidManifest, "manifest", "is over %d MiB", MaxManifestSize>>20)
+	}
+	if depthExceeds(b, MaxJSONDepth) {
+		return Manifest{}, fieldErr(ErrInvalidManifest, "manifest", "nests JSON more than %d levels", MaxJSONDepth)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(b, &obj); err != nil || obj == nil {
+		return Manifest{}, fieldErr(ErrInvalidManifest, "manifest", "is not a JSON object")
+	}
+	var m Manifest
+	var err error
+	if m.Status, err = manifestString(obj, "status", "status"); err != nil {
+		return Manifest{}, err
+	}
+	if v, ok := obj["list"]; ok && !isNull(v) {
+		if t := bytes.TrimSpace(v); len(t) == 0 || t[0] != '{' {
+			return Manifest{}, fieldErr(ErrInvalidManifest, "list", "must be a JSON object (a FHIR List)")
+		}
+		m.List = v
+	}
+	files, ok := obj["files"]
+	if !ok || isNull(files) {
+		return Manifest{}, fieldErr(ErrInvalidManifest, "files", "is required")
+	}
+	// Count the entries before decoding them.
+	dec := json.NewDecoder(bytes.NewReader(files))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return Manifest{}, fieldErr(ErrInvalidManifest, "files", "must be an array")
+	}
+	var entries []map[string]json.RawMessage
+	for dec.More() {
+		if len(entries) == MaxManifestFiles {
+			return Manifest{}, fieldErr(ErrInvalidManifest, "files", "has more than %d entries", MaxManifestFiles)
+		}
+		var e map[string]json.RawMessage
+		if err := dec.Decode(&e); err != nil || e == nil {
+			return Manifest{}, fieldErr(ErrInvalidManifest, fmt.Sprintf("files[%d]", len(entries)), "must be a JSON object")
+		}
+		entries = append(entries, e)
+	}
+	m.Files = make([]ManifestFile, len(entries))
+	for i, e := range entries {
+		f := &m.Files[i]
+		at := func(name string) string { return fmt.Sprintf("files[%d].%s", i, name) }
+		for _, fld := range []struct {
+			name string
+			dst  *string
+		}{
+			{"contentType", &f.ContentType},
+			{"embedded", &f.Embedded},
+			{"location", &f.Location},
+			{"lastUpdated", &f.LastUpdated},
+		} {
+			if *fld.dst, err = manifestString(e, fld.name, at(fld.name)); err != nil {
+				return Manifest{}, err
+			}
+		}
+	}
+	if err := m.Validate(); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+// manifestString returns obj[name] as a string; absent or null gives "".
+func manifestString(obj map[string]json.RawMessage, name, field string) (string, error) {
+	v, ok := obj[name]
+	if !ok || isNull(v) {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", fieldErr(ErrInvalidManifest, field, "must be a string")
+	}
+	return s, nil
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -55,15 +54,21 @@ func SetPasscodeCostForTesting(logN int) (restore func()) {
 	return func() { passcodeLogN.Store(prev) }
 }
 
-// errEmptyPasscode is returned by HashPasscode for an empty passcode.
-var errEmptyPasscode = errors.New("share: passcode must not be empty")
+// MaxPasscodeLength is the longest passcode, in bytes: 1024, as phrd's
+// manifest requests allow. scrypt's cost grows with the passcode's length,
+// so a longer one is neither hashed nor checked.
+const MaxPasscodeLength = 1024
 
 // HashPasscode returns a salted scrypt hash of passcode for storage. The
-// passcode is used byte for byte (no Unicode normalization). The error
-// never contains the passcode.
+// passcode is used byte for byte (no Unicode normalization). An empty
+// passcode, or one over MaxPasscodeLength bytes, is a *FieldError wrapping
+// ErrInvalidPasscode. The error never contains the passcode.
 func HashPasscode(passcode string) (string, error) {
 	if passcode == "" {
-		return "", errEmptyPasscode
+		return "", fieldErr(ErrInvalidPasscode, "passcode", "must not be empty")
+	}
+	if len(passcode) > MaxPasscodeLength {
+		return "", fieldErr(ErrInvalidPasscode, "passcode", "must be at most %d bytes", MaxPasscodeLength)
 	}
 	logN := int(passcodeLogN.Load())
 	salt := make([]byte, passcodeSaltSize)
@@ -78,8 +83,12 @@ func HashPasscode(passcode string) (string, error) {
 
 // CheckPasscode reports whether passcode matches hash, a string made by
 // HashPasscode. The comparison is constant-time. A malformed hash, or one
-// whose parameters are out of bounds, never matches.
+// whose parameters are out of bounds, never matches, and neither does a
+// passcode over MaxPasscodeLength bytes (it is not hashed).
 func CheckPasscode(hash, passcode string) bool {
+	if len(passcode) > MaxPasscodeLength {
+		return false
+	}
 	ph, ok := parsePasscodeHash(hash)
 	if !ok {
 		return false

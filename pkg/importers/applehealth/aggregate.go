@@ -12,7 +12,12 @@ import (
 
 // maxAggregates bounds the daily accumulators (types x days x sources x
 // units) held until the end of the file: 1M is ~30 years of 100 series.
-const maxAggregates = 1 << 20
+// maxAggregateBytes bounds the file's text their keys hold (source names
+// and units, up to MaxAttrBytes each).
+const (
+	maxAggregates     = 1 << 20
+	maxAggregateBytes = 64 << 20
+)
 
 // aggKey identifies one daily aggregate. Samples from different sources
 // stay apart: an iPhone and a watch both count the same steps, and HealthKit
@@ -29,7 +34,8 @@ type aggAcc struct {
 }
 
 type aggregator struct {
-	m map[aggKey]*aggAcc
+	m     map[aggKey]*aggAcc
+	bytes int // source and unit text held by the keys
 }
 
 // add folds one sample into its day: the local calendar day of its start,
@@ -47,6 +53,10 @@ func (a *aggregator) add(p *parser, typ string, spec typeSpec, n *node, q quanti
 		}
 		if len(a.m) >= maxAggregates {
 			return parseErr(p.file, line, 0, "Record", fmt.Errorf("%w: more than %d daily aggregates", ErrTooLarge, maxAggregates))
+		}
+		a.bytes += len(k.source) + len(k.unit) // q's unit shares k.unit's bytes
+		if a.bytes > maxAggregateBytes {
+			return parseErr(p.file, line, 0, "Record", fmt.Errorf("%w: daily aggregates over %d MiB", ErrTooLarge, maxAggregateBytes>>20))
 		}
 		q.Value = ""
 		acc = &aggAcc{spec: spec, q: q, min: f, max: f}

@@ -1,8 +1,13 @@
 package applehealth
 
-// maxHeldBP bounds the blood pressure samples held back for pairing; past
-// it, top-level samples are imported on their own at once.
-const maxHeldBP = 200_000
+// maxHeldBP bounds the blood pressure samples held back for pairing, and
+// maxHeldBPBytes the memory they and the panel members waiting for their
+// top-level copies hold; past either, top-level samples are imported on
+// their own at once (and may then duplicate a panel's reading).
+const (
+	maxHeldBP      = 200_000
+	maxHeldBPBytes = 64 << 20
+)
 
 // bpMatcher pairs blood pressure samples with their panels. Apple writes
 // every member of a correlation twice: inside the <Correlation> and again
@@ -14,6 +19,7 @@ type bpMatcher struct {
 	fromCorr map[string]int   // panel members not yet seen at top level
 	pending  map[string][]int // top-level samples not yet seen in a panel
 	held     []heldBP
+	bytes    int // held nodes and keys, estimated
 }
 
 type heldBP struct {
@@ -38,9 +44,10 @@ func (b *bpMatcher) topLevel(p *parser, n *node, line int) bool {
 		p.sink.Skip("Observation", skipInPanel)
 		return true
 	}
-	if len(b.held) >= maxHeldBP {
+	if len(b.held) >= maxHeldBP || b.bytes+n.size()+len(k) > maxHeldBPBytes {
 		return false
 	}
+	b.bytes += n.size() + len(k)
 	if b.pending == nil {
 		b.pending = map[string][]int{}
 	}
@@ -65,8 +72,11 @@ func (b *bpMatcher) member(p *parser, n *node) {
 	if b.fromCorr == nil {
 		b.fromCorr = map[string]int{}
 	}
-	if len(b.fromCorr) < maxHeldBP {
+	if _, ok := b.fromCorr[k]; ok {
 		b.fromCorr[k]++
+	} else if len(b.fromCorr) < maxHeldBP && b.bytes+len(k)+64 <= maxHeldBPBytes {
+		b.fromCorr[k] = 1
+		b.bytes += len(k) + 64
 	}
 }
 
@@ -80,6 +90,6 @@ func (b *bpMatcher) flush(p *parser) error {
 			return err
 		}
 	}
-	b.held, b.pending, b.fromCorr = nil, nil, nil
+	b.held, b.pending, b.fromCorr, b.bytes = nil, nil, nil, 0
 	return nil
 }

@@ -4,16 +4,25 @@
 //
 // The package guarantees:
 //   - the file is streamed with encoding/xml: memory stays bounded whatever
-//     the size of the export (multi-gigabyte exports are normal), apart from
-//     the daily aggregates (one per type, day and source) and the
+//     the size of the export (multi-gigabyte exports are normal). What is
+//     held has its own bounds: one item and its children (MaxItemBytes),
+//     the daily aggregates (one per type, day and source), the
 //     blood-pressure readings held back until the end of the file to pair
-//     them with their panels;
+//     them with their panels, and a zip's central directory
+//     (MaxZipEntries, MaxZipDirectorySize);
 //   - every resource is deterministic: importing the same file twice gives
 //     byte-identical resources (their id is a hash of their content), so
 //     that the vault's content fingerprint deduplicates a re-import;
 //   - the internal DTD that Apple writes is accepted, but any <!ENTITY
-//     declaration is refused (ErrEntityDeclaration), and nesting deeper than
-//     MaxDepth or a single token larger than MaxTokenBytes fails the file;
+//     declaration is refused (ErrEntityDeclaration), and so are an external
+//     DTD and parameter entity references (ErrExternalDTD); nesting deeper
+//     than MaxDepth, a token larger than MaxTokenBytes, or a start tag over
+//     MaxNameBytes, MaxAttributes or MaxAttrBytes fails the file
+//     (ErrTooLarge);
+//   - in export.zip, only export.xml is read: entries with absolute or ..
+//     names are ignored, a zip inside the zip is refused (ErrNestedZip),
+//     and so is an export.xml over MaxExportSize or expanding more than
+//     MaxCompressionRatio times (a zip bomb);
 //   - errors name the file, line and element or attribute, never a value.
 //
 // What is mapped to what is written down in docs/formats/apple-health.md.

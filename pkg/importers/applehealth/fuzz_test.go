@@ -1,6 +1,7 @@
 package applehealth
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -45,4 +46,72 @@ func FuzzImportAppleHealth(f *testing.F) {
 		}
 		_ = New().Detect(data)
 	})
+}
+
+// FuzzImportAppleHealthZip builds an export.zip from fuzzed entry names,
+// contents and methods, and checks what FuzzImportAppleHealth checks: no
+// panic, a *ParseError or item failures with positions, valid records. It
+// reaches the zip handling (unsafe names, nested archives, fallbacks) that
+// raw bytes rarely form.
+func FuzzImportAppleHealthZip(f *testing.F) {
+	export := readFile(f, dogsheepZip+"/apple_health_export/export.xml")
+	route := readFile(f, dogsheepZip+"/apple_health_export/workout-routes/route_2019-06-11_3.00pm.gpx")
+	f.Add(ZipExportPath, export, "apple_health_export/workout-routes/route_2019-06-11_3.00pm.gpx", route, false)
+	f.Add("../"+ZipExportPath, export, "/"+ZipExportPath, export, true)
+	f.Add(`export\export.xml`, readFile(f, "testdata/units.xml"), "apple_health_export/export.zip", zipBytes(f, ZipExportPath, export), false)
+	f.Add(ZipExportPath, zipBytes(f, ZipExportPath, export), "x/export.xml", readFile(f, "testdata/blood-pressure.xml"), true)
+	f.Fuzz(func(t *testing.T, name1 string, data1 []byte, name2 string, data2 []byte, store bool) {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		method := zip.Deflate
+		if store {
+			method = zip.Store
+		}
+		for _, e := range []struct {
+			name string
+			data []byte
+		}{{name1, data1}, {name2, data2}} {
+			w, err := zw.CreateHeader(&zip.FileHeader{Name: e.name, Method: method})
+			if err != nil {
+				return
+			}
+			w.Write(e.data)
+		}
+		if zw.Close() != nil {
+			return
+		}
+		data := buf.Bytes()
+		s := &memSink{}
+		in := &importers.Input{Name: "export.zip", R: bytes.NewReader(data), ReaderAt: bytes.NewReader(data), Size: int64(len(data))}
+		err := New().Import(context.Background(), in, s)
+		var pe *importers.ParseError
+		if err != nil && !errors.As(err, &pe) {
+			t.Fatalf("error %v (%T) is not a *ParseError", err, err)
+		}
+		for _, fe := range s.fails {
+			if fe.Line <= 0 || fe.Path == "" || fe.Err == nil {
+				t.Fatalf("item error without a position: %+v", fe)
+			}
+		}
+		for _, r := range s.records {
+			if r.ResourceType == "" || r.Provenance.System != System || r.Provenance.File != "export.zip" {
+				t.Fatalf("bad record %+v", r)
+			}
+		}
+	})
+}
+
+// zipBytes is a zip of one entry.
+func zipBytes(t testing.TB, name string, data []byte) []byte {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -42,6 +42,17 @@ type node struct {
 	name  string
 	attrs []xml.Attr
 	kids  []*node
+	// over is set on an item whose kept children passed MaxItemBytes.
+	over bool
+}
+
+// size estimates the memory a node's name and attributes hold.
+func (n *node) size() int {
+	s := len(n.name) + 64
+	for _, a := range n.attrs {
+		s += len(a.Name.Space) + len(a.Name.Local) + len(a.Value) + 64
+	}
+	return s
 }
 
 func (n *node) attr(name string) string {
@@ -136,7 +147,9 @@ func (p *parser) run() error {
 			if err != nil {
 				return err
 			}
-			if err := p.item(n, line); err != nil {
+			if n.over {
+				p.fail(line, clip(n.name), fmt.Errorf("%w: the item and its children are over %d MiB", ErrTooLarge, MaxItemBytes>>20))
+			} else if err := p.item(n, line); err != nil {
 				return err
 			}
 			p.items++
@@ -183,6 +196,9 @@ func (p *parser) next() (xml.Token, error) {
 		if len(p.stack) >= MaxDepth {
 			return nil, p.errHere(p.path(), fmt.Errorf("%w: elements nested deeper than %d", ErrTooLarge, MaxDepth))
 		}
+		if err := p.checkStart(t); err != nil {
+			return nil, err
+		}
 		p.stack = append(p.stack, qname(t.Name))
 	case xml.EndElement:
 		name := qname(t.Name)
@@ -200,8 +216,38 @@ func (p *parser) next() (xml.Token, error) {
 	return tok, nil
 }
 
+// checkStart enforces the limits on one start tag: name length, number of
+// attributes, attribute name and value lengths. The error names the
+// element and the attribute, never the value.
+func (p *parser) checkStart(t xml.StartElement) error {
+	if len(t.Name.Space)+len(t.Name.Local) > MaxNameBytes {
+		return p.errHere(p.path(), fmt.Errorf("%w: an element name over %d bytes", ErrTooLarge, MaxNameBytes))
+	}
+	// The element's path, built only for an error.
+	at := func() string {
+		if len(p.stack) == 0 {
+			return qname(t.Name)
+		}
+		return p.path() + "/" + qname(t.Name)
+	}
+	if len(t.Attr) > MaxAttributes {
+		return p.errHere(at(), fmt.Errorf("%w: more than %d attributes", ErrTooLarge, MaxAttributes))
+	}
+	for _, a := range t.Attr {
+		if len(a.Name.Space)+len(a.Name.Local) > MaxNameBytes {
+			return p.errHere(at(), fmt.Errorf("%w: an attribute name over %d bytes", ErrTooLarge, MaxNameBytes))
+		}
+		if len(a.Value) > MaxAttrBytes {
+			return p.errHere(at()+"/@"+qname(a.Name), fmt.Errorf("%w: an attribute value over %d KiB", ErrTooLarge, MaxAttrBytes>>10))
+		}
+	}
+	return nil
+}
+
 // directive accepts the DOCTYPE with its internal subset of ELEMENT and
-// ATTLIST declarations, and refuses any entity declaration.
+// ATTLIST declarations, and refuses any entity declaration (general or
+// parameter: billion laughs, external entities), an external DTD and
+// parameter entity references.
 func (p *parser) directive(d xml.Directive) error {
 	if bytes.HasPrefix(d, []byte("ENTITY")) || bytes.Contains(d, []byte("<!ENTITY")) {
 		return p.errHere("", ErrEntityDeclaration)
@@ -212,17 +258,62 @@ func (p *parser) directive(d xml.Directive) error {
 	if p.rootSeen {
 		return p.errHere(p.path(), errors.New("DOCTYPE inside the document"))
 	}
+	if err := checkDoctype(d[len("DOCTYPE"):]); err != nil {
+		return p.errHere("", err)
+	}
 	return nil
+}
+
+// checkDoctype reads what follows "<!DOCTYPE": the root name, an optional
+// external ID (SYSTEM "uri" or PUBLIC "id" "uri") and an optional internal
+// subset in brackets. It refuses the external ID and, outside quoted
+// literals, parameter entity references. (encoding/xml has removed the
+// comments.)
+func checkDoctype(d []byte) error {
+	subset := false
+	var quote byte
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '[':
+			subset = true
+		case c == '%' && i+1 < len(d) && isNameStart(d[i+1]):
+			return fmt.Errorf("%w: a parameter entity reference in the DTD", ErrExternalDTD)
+		case !subset && (c == 'S' || c == 'P') && (i == 0 || isSpace(d[i-1])):
+			w := d[i:]
+			if j := bytes.IndexFunc(w, func(r rune) bool { return r < 0x80 && isSpace(byte(r)) || r == '"' || r == '\'' || r == '[' }); j >= 0 {
+				w = w[:j]
+			}
+			if string(w) == "SYSTEM" || string(w) == "PUBLIC" {
+				return fmt.Errorf("%w: the DOCTYPE names an external DTD (%s)", ErrExternalDTD, w)
+			}
+		}
+	}
+	return nil
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+func isNameStart(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == ':' || c >= 0x80
 }
 
 // collect reads the item that start opened up to its end tag. It keeps the
 // item's attributes and the children the mapping uses (two levels), within
-// maxKeptNodes.
+// maxKeptNodes and MaxItemBytes (past which it marks the item over and
+// keeps nothing more).
 func (p *parser) collect(start xml.StartElement) (*node, error) {
 	root := &node{name: qname(start.Name), attrs: start.Attr}
 	base := len(p.stack) // depth of root
 	chain := []*node{root}
 	kept := 0
+	size := root.size()
 	for len(p.stack) >= base {
 		tok, err := p.next()
 		if err == io.EOF {
@@ -246,10 +337,14 @@ func (p *parser) collect(start xml.StartElement) (*node, error) {
 			parent = chain[rel-1]
 		}
 		var n *node
-		if parent != nil && kept < maxKeptNodes && keepChild(parent.name, t.Name.Local, rel) {
+		if parent != nil && kept < maxKeptNodes && !root.over && keepChild(parent.name, t.Name.Local, rel) {
 			n = &node{name: qname(t.Name), attrs: t.Attr}
-			parent.kids = append(parent.kids, n)
-			kept++
+			if size += n.size(); size > MaxItemBytes {
+				root.over, root.kids, n = true, nil, nil
+			} else {
+				parent.kids = append(parent.kids, n)
+				kept++
+			}
 		}
 		if rel < len(chain) {
 			chain = append(chain[:rel], n)
@@ -284,9 +379,17 @@ func qname(n xml.Name) string {
 	return n.Space + ":" + n.Local
 }
 
+// path names the open elements, root first; a deep stack is shown by its
+// first three and last two elements.
 func (p *parser) path() string {
 	var b bytes.Buffer
 	for i, s := range p.stack {
+		if n := len(p.stack); n > 6 && i >= 3 && i < n-2 {
+			if i == 3 {
+				fmt.Fprintf(&b, "/...%d more...", n-5)
+			}
+			continue
+		}
 		if i > 0 {
 			b.WriteByte('/')
 		}

@@ -202,7 +202,7 @@ func (p *parser) human(id string) string {
 		return s
 	}
 	s := humanize(id)
-	if len(p.names) < 4096 {
+	if len(p.names) < 4096 && len(id) <= 128 { // known identifiers are short
 		p.names[id] = s
 	}
 	return s

@@ -30,8 +30,22 @@ const (
 	OptionTimezone = "timezone"
 )
 
-// MaxRowBytes bounds one row, quoted line breaks included.
-const MaxRowBytes = 1 << 20
+// Limits on what is read. docs/formats/limits.md lists them with the
+// limits of the other importers.
+const (
+	// MaxRowBytes bounds one row, quoted line breaks included, and the
+	// blank and comment lines before it: 1 MiB. Reading stops there, so a
+	// gigabyte line costs no more.
+	MaxRowBytes = 1 << 20
+	// MaxFields is the most fields a row (or the header) may have: 1024.
+	// The template has ten columns; spreadsheets add some empty ones.
+	MaxFields = 1024
+	// MaxRows is the most rows a file may have after its header, blank
+	// rows of empty fields included: one million. A patient's own list of
+	// medications, labs and vitals is far shorter; phr log and FHIR are
+	// the ways for device streams.
+	MaxRows = 1_000_000
+)
 
 // Columns of the template, in the documented order.
 const (
@@ -67,6 +81,11 @@ var (
 	// ErrUnterminated reports a quoted field still open at the end of the
 	// file.
 	ErrUnterminated = errors.New("quoted field not closed at the end of the file (truncated file?)")
+	// ErrTooManyFields reports a header over MaxFields fields (a row over
+	// it is reported alone, as an item failure wrapping it).
+	ErrTooManyFields = fmt.Errorf("more than %d fields", MaxFields)
+	// ErrTooManyRows reports a file over MaxRows rows.
+	ErrTooManyRows = fmt.Errorf("more than %d rows", MaxRows)
 )
 
 type importer struct{}
@@ -204,6 +223,7 @@ func (importer) Import(ctx context.Context, in *importers.Input, sink importers.
 		return err
 	}
 	var pending *csv.ParseError // a quote error, reported once we know whether the file ended
+	rows := 0
 	for n := 0; ; n++ {
 		if n%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -232,6 +252,13 @@ func (importer) Import(ctx context.Context, in *importers.Input, sink importers.
 		}
 		line, _ := cr.FieldPos(0)
 		ru.last = line
+		if rows++; rows > MaxRows {
+			return ru.parseErr(line, "", ErrTooManyRows)
+		}
+		if len(fields) > MaxFields {
+			ru.fail(line, "row", fmt.Errorf("%w (the header has %d)", ErrTooManyFields, len(ru.cols)))
+			continue
+		}
 		if err := ru.row(fields, line); err != nil {
 			return err
 		}
@@ -241,6 +268,9 @@ func (importer) Import(ctx context.Context, in *importers.Input, sink importers.
 // header maps the columns. Unknown and repeated columns fail the file.
 func (ru *run) header(fields []string, cr *csv.Reader) error {
 	line, _ := cr.FieldPos(0)
+	if len(fields) > MaxFields {
+		return ru.parseErr(line, "header", fmt.Errorf("%w: %w", ErrHeader, ErrTooManyFields))
+	}
 	ru.cols = map[string]int{}
 	var unknown []string
 	for i, f := range fields {
@@ -255,6 +285,9 @@ func (ru *run) header(fields []string, cr *csv.Reader) error {
 		ru.cols[c] = i
 	}
 	if len(unknown) > 0 {
+		if len(unknown) > 5 {
+			unknown = append(unknown[:5], fmt.Sprintf("and %d more", len(unknown)-5))
+		}
 		return ru.parseErr(line, "header", fmt.Errorf("%w: unknown column %s (the template's columns are %s)", ErrHeader, strings.Join(unknown, ", "), strings.Join(Columns, ",")))
 	}
 	for _, c := range []string{colType, colName} {

@@ -8,6 +8,8 @@
 //     a bad row is reported on its own (sink.Fail) with its line and column,
 //     and the other rows are imported;
 //   - messages name the column and what is expected, never the value;
+//   - input is bounded (MaxRowBytes, MaxFields, MaxRows) and streamed: a
+//     row over MaxRowBytes stops reading at once, however long it is;
 //   - vitals are built by record.ParseVital and record.NewVital, so they are
 //     the same resources as "phr add vital" makes;
 //   - resources are deterministic (no random ids, no import time inside),

@@ -100,12 +100,15 @@ func lineAt(ra io.ReaderAt, off int64) int {
 }
 
 // capReader fails reads past a limit, so that the decoder never buffers
-// more than one oversized value before it is refused.
+// more than one oversized value before it is refused. The readers of
+// bundle.go call value before every token they read: encoding/json buffers
+// a whole value, and also every byte of white space before a token, so
+// both are bounded to MaxResourceSize.
 type capReader struct {
 	r     io.Reader
 	n     int64 // bytes read so far
 	max   int64 // the whole input's limit
-	limit int64 // the current limit (max, or the end allowed to one value)
+	limit int64 // the current limit: the end allowed to the next token or value
 }
 
 func newCapReader(r io.Reader, max int64) *capReader {
@@ -115,7 +118,7 @@ func newCapReader(r io.Reader, max int64) *capReader {
 func (c *capReader) Read(b []byte) (int, error) {
 	if c.n >= c.limit {
 		if c.limit < c.max {
-			return 0, fmt.Errorf("%w: a resource over %d MiB", ErrTooLarge, MaxResourceSize>>20)
+			return 0, fmt.Errorf("%w: a resource or JSON token over %d MiB", ErrTooLarge, MaxResourceSize>>20)
 		}
 		return 0, fmt.Errorf("%w: a file over %d MiB", ErrTooLarge, c.max>>20)
 	}
@@ -127,10 +130,10 @@ func (c *capReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// value allows one value starting at off at most MaxResourceSize bytes
-// (plus slack for the decoder's read-ahead).
+// value allows the next token or value, starting at decoder offset off
+// (white space included), at most MaxResourceSize bytes, plus slack for
+// the decoder's read-ahead.
 func (c *capReader) value(off int64) { c.limit = min(c.max, off+MaxResourceSize+1<<20) }
-func (c *capReader) reset()          { c.limit = c.max }
 
 // compactRaw is a JSON value with insignificant whitespace removed.
 type compactRaw []byte
@@ -198,6 +201,7 @@ type object struct {
 // memory once, compacted.
 // Offsets are of the file when top is set, else unknown.
 func (p *processor) readObject(dec *json.Decoder, cr *capReader, prefix string, top bool) (*object, *posErr) {
+	cr.value(dec.InputOffset())
 	tok, err := dec.Token()
 	if err != nil {
 		if err == io.EOF {
@@ -210,7 +214,13 @@ func (p *processor) readObject(dec *json.Decoder, cr *capReader, prefix string, 
 	}
 	obj := &object{}
 	var entryRaw compactRaw
-	for dec.More() {
+	for {
+		// The white space before a member and its name are bounded like a
+		// value.
+		cr.value(dec.InputOffset())
+		if !dec.More() {
+			break
+		}
 		tok, err := dec.Token()
 		if err != nil {
 			return nil, decErr(dec, err, prefix)
@@ -228,12 +238,17 @@ func (p *processor) readObject(dec *json.Decoder, cr *capReader, prefix string, 
 			obj.bundle = b
 			continue
 		}
-		cr.value(dec.InputOffset())
+		off := dec.InputOffset()
+		cr.value(off)
 		var raw compactRaw
 		if err := dec.Decode(&raw); err != nil {
 			return nil, decErr(dec, err, path)
 		}
-		cr.reset()
+		// The member's value sits one level inside the resource. (An
+		// "entry" read before resourceType is checked entry by entry.)
+		if key != "entry" && depthExceeds(raw, MaxJSONDepth-1) {
+			return nil, &posErr{off, path, errTooDeep}
+		}
 		switch key {
 		case "resourceType":
 			if err := json.Unmarshal(raw, &obj.rt); err != nil || obj.rt == "" {
@@ -245,6 +260,7 @@ func (p *processor) readObject(dec *json.Decoder, cr *capReader, prefix string, 
 		}
 		obj.members = append(obj.members, rawMember{key, raw})
 	}
+	cr.value(dec.InputOffset())
 	if _, err := dec.Token(); err != nil { // '}'
 		return nil, decErr(dec, err, prefix)
 	}
@@ -284,6 +300,7 @@ func (p *processor) readObject(dec *json.Decoder, cr *capReader, prefix string, 
 
 // readEntries reads a Bundle's entry array.
 func (p *processor) readEntries(dec *json.Decoder, cr *capReader, path string, top bool) (*bundle, *posErr) {
+	cr.value(dec.InputOffset())
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, decErr(dec, err, path)
@@ -292,7 +309,11 @@ func (p *processor) readEntries(dec *json.Decoder, cr *capReader, path string, t
 		return nil, &posErr{dec.InputOffset(), path, fmt.Errorf("%w: entry is not an array", ErrWrongType)}
 	}
 	b := &bundle{}
-	for i := 0; dec.More(); i++ {
+	for i := 0; ; i++ {
+		cr.value(dec.InputOffset())
+		if !dec.More() {
+			break
+		}
 		if i >= MaxEntries {
 			return nil, &posErr{dec.InputOffset(), path, fmt.Errorf("%w: more than %d entries", ErrTooLarge, MaxEntries)}
 		}
@@ -305,7 +326,6 @@ func (p *processor) readEntries(dec *json.Decoder, cr *capReader, path string, t
 		if top {
 			e.off = dec.InputOffset()
 		}
-		cr.value(dec.InputOffset())
 		var ej entryJSON
 		if err := dec.Decode(&ej); err != nil {
 			var te *json.UnmarshalTypeError
@@ -320,9 +340,9 @@ func (p *processor) readEntries(dec *json.Decoder, cr *capReader, path string, t
 		} else {
 			e.fullURL, e.mode, e.res = ej.FullURL, ej.Search.Mode, ej.Resource
 		}
-		cr.reset()
 		b.entries = append(b.entries, e)
 	}
+	cr.value(dec.InputOffset())
 	if _, err := dec.Token(); err != nil { // ']'
 		return nil, decErr(dec, err, path)
 	}

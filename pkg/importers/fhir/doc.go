@@ -20,7 +20,7 @@
 //   - importing the same bytes twice yields the same resources and
 //     provenance, so the vault deduplicates them;
 //   - input is bounded (MaxResourceSize, MaxFileSize, MaxEntries,
-//     MaxBundleNesting, 128 levels of JSON nesting) and malformed input is
+//     MaxBundleNesting, MaxJSONDepth) and malformed input is
 //     reported as an *importers.ParseError (or, for one NDJSON line or one
 //     bundle entry, an *importers.ItemError sent to Sink.Fail) naming the
 //     file, line or byte offset and JSON path, never a value from the file,

@@ -28,8 +28,8 @@ var (
 	// (MaxResourceSize, MaxFileSize), or a bundle has more than MaxEntries
 	// entries.
 	ErrTooLarge = errors.New("too large")
-	// ErrTooDeep means JSON nests deeper than phr reads (128 levels in a
-	// resource, MaxBundleNesting bundles inside bundles).
+	// ErrTooDeep means JSON nests deeper than phr reads (MaxJSONDepth
+	// levels in a resource, MaxBundleNesting bundles inside bundles).
 	ErrTooDeep = errors.New("nested too deeply")
 	// ErrTrailingData means something follows the resource in a FHIR JSON
 	// file; NDJSON files have one resource per line and are read by the
@@ -40,20 +40,31 @@ var (
 	ErrTooManyFailures = errors.New("too many unreadable lines")
 )
 
-// Limits on what is read.
+// Limits on what is read. docs/formats/limits.md lists them with the
+// limits of the other importers.
 const (
 	// MaxResourceSize is the largest single resource (a bundle entry, an
-	// NDJSON line, a file holding one resource) phr reads: 64 MiB.
+	// NDJSON line, a file holding one resource) phr reads: 64 MiB. It also
+	// bounds any single JSON token (a member name, a string). An NDJSON
+	// line over it fails the file at once: reading stops there, so a
+	// gigabyte line costs no more than 64 MiB of memory and reading.
 	MaxResourceSize = 64 << 20
 	// MaxFileSize is the largest FHIR JSON file (a Bundle) phr reads:
 	// 512 MiB. A bundle's entries are held in memory until their
 	// references are resolved, so this bounds memory too. NDJSON files are
 	// streamed and have no overall limit.
 	MaxFileSize = 512 << 20
-	// MaxEntries is the most entries one Bundle may have.
+	// MaxEntries is the most entries one Bundle may have: 2^20, far above
+	// the largest patient-access exports (tens of thousands), while a
+	// file of empty entries cannot make millions of them.
 	MaxEntries = 1 << 20
 	// MaxBundleNesting is how deep Bundles may nest inside Bundle entries.
 	MaxBundleNesting = 8
+	// MaxJSONDepth is the deepest nesting of JSON objects and arrays in
+	// one resource (the resource's own object is level 1). FHIR resources
+	// nest a dozen levels, Questionnaire items a few more; deeper input is
+	// refused rather than walked.
+	MaxJSONDepth = 128
 	// maxFailures is how many unreadable NDJSON lines end the import of a
 	// file that has had no readable line.
 	maxFailures = 1000

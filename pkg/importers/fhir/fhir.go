@@ -43,6 +43,7 @@ func (Importer) Import(ctx context.Context, in *importers.Input, sink importers.
 	if pe != nil {
 		return p.parseError(pe)
 	}
+	cr.value(dec.InputOffset())
 	if tok, err := dec.Token(); err != io.EOF {
 		off := dec.InputOffset()
 		if err == nil {

@@ -3,6 +3,7 @@ package fhir
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"slices"
 	"testing"
 
@@ -77,5 +78,49 @@ func FuzzImportNDJSON(f *testing.F) {
 	f.Add([]byte("{\"resourceType\":\"Patient\",\"id\":\"a\"}\n\n{\"resourceType\":\"Bundle\",\"entry\":[{\"fullUrl\":\"urn:uuid:b\",\"resource\":{\"resourceType\":\"Basic\"}}]}\n42\n{\"a\":1}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkImport(t, NewNDJSON(), data)
+	})
+}
+
+// FuzzScanResource checks the one-pass scanner that every resource goes
+// through: it never panics or reads out of bounds on any bytes, and on
+// compact JSON objects it agrees with encoding/json about resourceType, id
+// and the reference spans, and with depthExceeds about nesting.
+func FuzzScanResource(f *testing.F) {
+	f.Add(compact(f, readFile(f, usCoreDir+"/uscore-med1.json")))
+	f.Add([]byte(`{"resourceType":"Observation","id":"a","meta":{"source":"s#1"},"subject":{"reference":"urn:uuid:x"}}`))
+	f.Add([]byte(`{"resourceType":"Basic","x":` + nest(MaxJSONDepth, "1") + `}`))
+	f.Add([]byte(`{"resourceType":"B\u0061sic","reference":"\"q\""}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		info, err := scanResource(data)
+		var buf bytes.Buffer
+		if json.Compact(&buf, data) != nil || !bytes.Equal(buf.Bytes(), data) || len(data) == 0 || data[0] != '{' {
+			return // not compact JSON: only "no panic" holds
+		}
+		if errors.Is(err, ErrTooDeep) != depthExceeds(data, MaxJSONDepth) {
+			t.Fatalf("scanResource %v, depthExceeds %v", err, depthExceeds(data, MaxJSONDepth))
+		}
+		if err != nil {
+			return
+		}
+		var top struct {
+			ResourceType any `json:"resourceType"`
+			ID           any `json:"id"`
+		}
+		if json.Unmarshal(data, &top) != nil {
+			t.Fatal("scanResource accepted what encoding/json refuses")
+		}
+		// With duplicate members encoding/json keeps the last; the scanner
+		// may keep another, so compare only when each appears once.
+		if bytes.Count(data, []byte(`"resourceType":`)) == 1 {
+			if rt, _ := top.ResourceType.(string); rt != info.typ {
+				t.Fatalf("resourceType %q, scanner %q", rt, info.typ)
+			}
+		}
+		for _, r := range info.refs {
+			var v string
+			if r.start < 0 || r.end > len(data) || r.start >= r.end || json.Unmarshal(data[r.start:r.end], &v) != nil || v != r.val {
+				t.Fatalf("reference span %d:%d %q does not hold its value", r.start, r.end, r.val)
+			}
+		}
 	})
 }

@@ -40,9 +40,9 @@ const (
 
 // Import reads in line by line. A line that cannot be read goes to
 // sink.Fail with its line number; bulk export log lines are skipped with a
-// reason. Import returns a *importers.ParseError only when the file cannot
-// be read at all: an I/O error, or 1000 unreadable lines before the first
-// readable one.
+// reason. Import returns a *importers.ParseError when the file cannot be
+// read at all: an I/O error, a line over MaxResourceSize (reading stops
+// there), or 1000 unreadable lines before the first readable one.
 func (NDJSONImporter) Import(ctx context.Context, in *importers.Input, sink importers.Sink) error {
 	p := newProcessor(ctx, in, sink, "ndjson")
 	br := bufio.NewReaderSize(in.R, 64<<10)
@@ -60,10 +60,15 @@ func (NDJSONImporter) Import(ctx context.Context, in *importers.Input, sink impo
 		if rerr != nil && rerr != io.EOF {
 			return p.parseError(&posErr{-1, "", fmt.Errorf("read error: %w", rerr)})
 		}
+		if long {
+			// Stop here rather than read on to the end of the line: it may
+			// be gigabytes, and a resource that large is not data.
+			return p.parseError(&posErr{-1, "", fmt.Errorf("%w: a line over %d MiB", ErrTooLarge, MaxResourceSize>>20)})
+		}
 		if n == 1 {
 			line = bytes.TrimPrefix(line, bom)
 		}
-		res, err := p.ndjsonLine(bytes.TrimSpace(line), long)
+		res, err := p.ndjsonLine(bytes.TrimSpace(line))
 		if err != nil {
 			return p.finish(err)
 		}
@@ -84,11 +89,7 @@ func (NDJSONImporter) Import(ctx context.Context, in *importers.Input, sink impo
 
 // ndjsonLine imports one line. It returns an error only to stop the import
 // (a sink or context error).
-func (p *processor) ndjsonLine(line []byte, long bool) (lineResult, error) {
-	if long {
-		p.fail("", fmt.Errorf("%w: a line over %d MiB", ErrTooLarge, MaxResourceSize>>20))
-		return lineFailed, nil
-	}
+func (p *processor) ndjsonLine(line []byte) (lineResult, error) {
 	if len(line) == 0 {
 		return lineBlank, nil
 	}
@@ -132,24 +133,24 @@ func isLogMembers(info *resInfo) bool {
 	return ev && (ex || de)
 }
 
-// readLine reads one line into buf, without its newline. A line longer than
-// max is consumed but not kept: long is true and line is empty.
+// readLine reads one line into buf, without its newline. When the line is
+// longer than max bytes, it stops reading there, leaving the rest of the
+// line unread, and reports long with an empty line: memory and reading stay
+// within max however long the line is.
 func readLine(br *bufio.Reader, buf []byte, max int) (line []byte, long bool, err error) {
 	for {
 		frag, err := br.ReadSlice('\n')
-		if !long {
-			if len(buf)+len(frag) > max+1 {
-				long, buf = true, buf[:0]
-			} else {
-				buf = append(buf, frag...)
-			}
+		n := len(buf) + len(frag)
+		if len(frag) > 0 && frag[len(frag)-1] == '\n' {
+			n-- // the newline does not count
 		}
+		if n > max {
+			return buf[:0], true, nil
+		}
+		buf = append(buf, frag...)
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		if long {
-			buf = buf[:0]
-		}
-		return bytes.TrimSuffix(buf, []byte{'\n'}), long, err
+		return bytes.TrimSuffix(buf, []byte{'\n'}), false, err
 	}
 }

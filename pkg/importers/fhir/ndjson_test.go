@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,20 +123,28 @@ func TestNDJSONGarbage(t *testing.T) {
 }
 
 func TestReadLine(t *testing.T) {
-	in := "short\n" + strings.Repeat("x", 100) + "\nafter\nlast"
+	in := "short\n" + strings.Repeat("x", 49) + "\r\n" + strings.Repeat("y", 51) + "\nafter\nlast"
 	br := bufio.NewReaderSize(strings.NewReader(in), 16)
 	var got []string
-	var longs []bool
 	for {
 		line, long, err := readLine(br, nil, 50)
+		if long {
+			got = append(got, "LONG")
+			break
+		}
 		got = append(got, string(line))
-		longs = append(longs, long)
 		if err != nil {
 			break
 		}
 	}
-	want := []string{"short", "", "after", "last"}
-	if strings.Join(got, "|") != strings.Join(want, "|") || !longs[1] || longs[0] || longs[2] {
-		t.Errorf("lines %q long %v", got, longs)
+	// A line of exactly max bytes (its \r included) is read; a longer one
+	// stops reading.
+	want := []string{"short", strings.Repeat("x", 49) + "\r", "LONG"}
+	if len(got) != 3 || got[0] != want[0] || got[2] != want[2] || got[1] != want[1] {
+		t.Errorf("lines %q", got)
+	}
+	rest, _ := io.ReadAll(br)
+	if len(rest) == 0 || len(rest) > len("yy\nafter\nlast")+16 {
+		t.Errorf("after a long line, %d bytes left unread", len(rest))
 	}
 }

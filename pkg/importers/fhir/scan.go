@@ -5,11 +5,6 @@ import (
 	"fmt"
 )
 
-// maxDepth bounds the nesting of objects and arrays inside one resource.
-// FHIR resources nest a dozen levels at most (Questionnaire items a few
-// more); anything deeper is refused rather than walked.
-const maxDepth = 128
-
 // member is a top-level member of a resource: its name and the first byte
 // of its value ('{', '[', '"', 't', 'f', 'n' or a number's first byte).
 type member struct {
@@ -89,7 +84,10 @@ func scanResource(b []byte) (*resInfo, error) {
 	return info, nil
 }
 
-var errMalformed = fmt.Errorf("%w: malformed", ErrInvalidJSON)
+var (
+	errMalformed = fmt.Errorf("%w: malformed", ErrInvalidJSON)
+	errTooDeep   = fmt.Errorf("%w: JSON nested more than %d levels", ErrTooDeep, MaxJSONDepth)
+)
 
 func (s *scanner) peek() (byte, error) {
 	if s.i >= len(s.b) {
@@ -125,8 +123,8 @@ func (s *scanner) value(depth int, ctx scanCtx) error {
 }
 
 func (s *scanner) array(depth int) error {
-	if depth > maxDepth {
-		return ErrTooDeep
+	if depth > MaxJSONDepth {
+		return errTooDeep
 	}
 	s.i++ // '['
 	if c, err := s.peek(); err != nil {
@@ -156,8 +154,8 @@ func (s *scanner) array(depth int) error {
 }
 
 func (s *scanner) object(depth int, ctx scanCtx) error {
-	if depth > maxDepth {
-		return ErrTooDeep
+	if depth > MaxJSONDepth {
+		return errTooDeep
 	}
 	if err := s.expect('{'); err != nil {
 		return err
@@ -298,4 +296,29 @@ func (s *scanner) literal() error {
 	}
 	s.i = j
 	return nil
+}
+
+// depthExceeds reports whether the JSON in b nests objects and arrays more
+// than max levels deep. It does not validate b (the decoder has); brackets
+// inside strings do not count. It walks b once, without recursion.
+func depthExceeds(b []byte, max int) bool {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+			if depth > max {
+				return true
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return false
 }

@@ -19,10 +19,14 @@
 //     imported. Without keys, cards are imported with Verified false;
 //   - a split QR card is imported only when all its chunks are present
 //     (ErrQRChunks otherwise);
-//   - input is bounded (MaxFileSize, MaxPayloadSize for the inflated
-//     payload, MaxCards), and malformed input is an *importers.ParseError
-//     naming the file and the card's line or JSON path, never a value from
-//     the card, and never a panic.
+//   - input is bounded (MaxFileSize, MaxJWSSize, MaxPayloadSize for the
+//     inflated payload, MaxTotalPayloadSize for all of a file's cards,
+//     MaxCards, MaxQRChunks, MaxQRDigits, MaxJSONDepth, MaxJWKSSize and
+//     MaxJWKSKeys for issuer keys): inflating stops at its limit, so a
+//     DEFLATE bomb costs no more, and with issuer keys a payload is
+//     inflated only after its signature verifies. Malformed input is an
+//     *importers.ParseError naming the file and the card's line or JSON
+//     path, never a value from the card, and never a panic.
 //
 // QR images (PNG, SVG) are not decoded: scan the code to text first.
 // Revocation (the issuer's CRL of rid values) and nbf/exp are not checked.

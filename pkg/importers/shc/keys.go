@@ -33,12 +33,9 @@ func issuerKeys(opts map[string]string) (map[string]*ecdsa.PublicKey, error) {
 			return nil, fmt.Errorf("%w: %w", ErrIssuerKeys, err)
 		}
 		defer f.Close()
-		b, err := io.ReadAll(io.LimitReader(f, maxKeysFile+1))
+		b, err := io.ReadAll(io.LimitReader(f, MaxJWKSSize+1))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrIssuerKeys, err)
-		}
-		if len(b) > maxKeysFile {
-			return nil, fmt.Errorf("%w: %s is over 1 MiB", ErrIssuerKeys, OptionIssuerKeys)
 		}
 		if err := add(b, OptionIssuerKeys); err != nil {
 			return nil, err
@@ -55,8 +52,15 @@ func issuerKeys(opts map[string]string) (map[string]*ecdsa.PublicKey, error) {
 // ParseJWKS reads the P-256 signing keys of a JSON Web Key Set, by kid.
 // Keys without a kid are filed under their RFC 7638 thumbprint, which is
 // what SMART Health Cards use as kid. Keys of other types and curves are
-// ignored; a set without a P-256 key is an error.
+// ignored; a set without a P-256 key is an error, and so is one over
+// MaxJWKSSize bytes or MaxJWKSKeys keys.
 func ParseJWKS(b []byte) (map[string]*ecdsa.PublicKey, error) {
+	if len(b) > MaxJWKSSize {
+		return nil, fmt.Errorf("%w: the key set is over %d MiB", ErrTooLarge, MaxJWKSSize>>20)
+	}
+	if depthExceeds(b, 16) {
+		return nil, fmt.Errorf("%w: the key set nests JSON more than 16 levels", ErrTooLarge)
+	}
 	var set struct {
 		Keys []struct {
 			Kty string `json:"kty"`
@@ -69,6 +73,9 @@ func ParseJWKS(b []byte) (map[string]*ecdsa.PublicKey, error) {
 	}
 	if err := json.Unmarshal(b, &set); err != nil {
 		return nil, fmt.Errorf("not a JWKS (want {\"keys\": [...]})")
+	}
+	if len(set.Keys) > MaxJWKSKeys {
+		return nil, fmt.Errorf("%w: more than %d keys", ErrTooLarge, MaxJWKSKeys)
 	}
 	out := make(map[string]*ecdsa.PublicKey)
 	for i, k := range set.Keys {

@@ -25,7 +25,13 @@ func fromQR(text string) ([]jwsAt, int, error) {
 			return nil, line, fmt.Errorf("%w: a line does not start with shc:/", ErrMalformed)
 		}
 		s = s[len("shc:/"):]
+		if len(s) > MaxQRDigits+8 { // room for "C/N/"
+			return nil, line, fmt.Errorf("%w: a shc:/ line over %d digits (more than one QR code holds)", ErrTooLarge, MaxQRDigits)
+		}
 		if !strings.Contains(s, "/") {
+			if len(s) > MaxQRDigits {
+				return nil, line, fmt.Errorf("%w: a shc:/ line over %d digits (more than one QR code holds)", ErrTooLarge, MaxQRDigits)
+			}
 			if len(out) >= MaxCards {
 				return nil, line, fmt.Errorf("%w: more than %d cards", ErrTooLarge, MaxCards)
 			}
@@ -42,8 +48,11 @@ func fromQR(text string) ([]jwsAt, int, error) {
 		}
 		c, err1 := strconv.Atoi(parts[0])
 		n, err2 := strconv.Atoi(parts[1])
-		if err1 != nil || err2 != nil || n < 1 || n > 99 || c < 1 || c > n {
-			return nil, line, fmt.Errorf("%w: bad chunk numbers", ErrQRChunks)
+		if err1 != nil || err2 != nil || n < 1 || n > MaxQRChunks || c < 1 || c > n {
+			return nil, line, fmt.Errorf("%w: bad chunk numbers (want shc:/C/N/ with 1 <= C <= N <= %d)", ErrQRChunks, MaxQRChunks)
+		}
+		if len(parts[2]) > MaxQRDigits {
+			return nil, line, fmt.Errorf("%w: a shc:/ line over %d digits (more than one QR code holds)", ErrTooLarge, MaxQRDigits)
 		}
 		if total == 0 {
 			total, chunks, chunkLine = n, make([]string, n), line
@@ -77,6 +86,9 @@ func fromQR(text string) ([]jwsAt, int, error) {
 // numericToJWS decodes the numeric mode of a card QR code: each pair of
 // digits is a character's code minus 45.
 func numericToJWS(digits string) (string, error) {
+	if len(digits) > 2*MaxJWSSize {
+		return "", fmt.Errorf("%w: a JWS over %d MiB", ErrTooLarge, MaxJWSSize>>20)
+	}
 	if len(digits) == 0 || len(digits)%2 != 0 {
 		return "", fmt.Errorf("%w: QR digits are not an even, non-zero count", ErrMalformed)
 	}

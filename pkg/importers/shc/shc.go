@@ -44,21 +44,47 @@ var (
 	// read. It is returned as is, not as a *importers.ParseError: the
 	// file is not at fault.
 	ErrIssuerKeys = errors.New("shc: cannot read issuer keys")
-	// ErrTooLarge means the file, a payload or the number of cards is over
-	// its limit.
+	// ErrTooLarge means the file, a JWS, a payload, QR text, JSON nesting
+	// or the number of cards is over its limit.
 	ErrTooLarge = errors.New("too large")
 )
 
-// Limits on what is read.
+// Limits on what is read. docs/formats/limits.md lists them with the
+// limits of the other importers.
 const (
-	// MaxFileSize is the largest input: 16 MiB.
+	// MaxFileSize is the largest input: 16 MiB. The whole file is read
+	// into memory.
 	MaxFileSize = 16 << 20
-	// MaxPayloadSize is the largest inflated JWS payload: 16 MiB.
+	// MaxJWSSize is the longest compact JWS (one card): 4 MiB. A card
+	// meant for a QR code is at most a few kilobytes; 4 MiB of DEFLATE
+	// payload already inflates past MaxPayloadSize.
+	MaxJWSSize = 4 << 20
+	// MaxPayloadSize is the largest JWS payload, after inflating: 16 MiB.
+	// Inflating stops there, so a DEFLATE bomb costs no more.
 	MaxPayloadSize = 16 << 20
+	// MaxTotalPayloadSize is the most payload bytes (after inflating) all
+	// the cards of one file may hold together: 64 MiB. Every card is
+	// decoded before any is imported, so this bounds memory.
+	MaxTotalPayloadSize = 64 << 20
 	// MaxCards is the most cards one file may hold.
 	MaxCards = 1000
-	// maxKeysFile is the largest JWKS file read.
-	maxKeysFile = 1 << 20
+	// MaxQRChunks is the most chunks of a split QR card (shc:/C/N/...): N
+	// is at most 99.
+	MaxQRChunks = 99
+	// MaxQRDigits is the most digits one shc:/ line may have: 7089, the
+	// numeric capacity of the largest QR code (version 40). Text longer
+	// than that cannot come from scanning one code.
+	MaxQRDigits = 7089
+	// MaxJSONDepth is the deepest JSON nesting in a card file or payload:
+	// the FHIR importer's limit for one resource (fhir.MaxJSONDepth) plus
+	// the levels of the payload, vc, credentialSubject, bundle and entry
+	// around it.
+	MaxJSONDepth = fhir.MaxJSONDepth + 8
+	// MaxJWKSSize is the largest JWKS (issuer keys) read: 1 MiB.
+	MaxJWKSSize = 1 << 20
+	// MaxJWKSKeys is the most keys a JWKS may list: 1000. Issuers publish
+	// a handful.
+	MaxJWKSKeys = 1000
 )
 
 // Options keys.
@@ -97,6 +123,7 @@ type card struct {
 	at       jwsAt
 	iss      string
 	bundle   []byte
+	size     int // bytes of the payload, inflated
 	verified bool
 }
 
@@ -122,6 +149,15 @@ func (Importer) Import(ctx context.Context, in *importers.Input, sink importers.
 	text := strings.TrimSpace(strings.TrimPrefix(string(data), "\ufeff"))
 
 	var cards []card
+	total := 0 // payload bytes of the cards decoded so far
+	add := func(c card, line int, path string) error {
+		total += c.size
+		if total > MaxTotalPayloadSize {
+			return perr(line, path, fmt.Errorf("%w: the cards' payloads add up to more than %d MiB", ErrTooLarge, MaxTotalPayloadSize>>20))
+		}
+		cards = append(cards, c)
+		return nil
+	}
 	switch {
 	case text == "":
 		return perr(0, "", fmt.Errorf("%w: empty file", ErrNotCard))
@@ -135,9 +171,14 @@ func (Importer) Import(ctx context.Context, in *importers.Input, sink importers.
 			if err != nil {
 				return perr(at.line, at.path, err)
 			}
-			cards = append(cards, c)
+			if err := add(c, at.line, at.path); err != nil {
+				return err
+			}
 		}
 	case text[0] == '{':
+		if depthExceeds([]byte(text), MaxJSONDepth) {
+			return perr(0, "", errTooDeep)
+		}
 		var f struct {
 			VerifiableCredential []string        `json:"verifiableCredential"`
 			VC                   json.RawMessage `json:"vc"`
@@ -156,7 +197,9 @@ func (Importer) Import(ctx context.Context, in *importers.Input, sink importers.
 				if err != nil {
 					return perr(0, at.path, err)
 				}
-				cards = append(cards, c)
+				if err := add(c, 0, at.path); err != nil {
+					return err
+				}
 			}
 		case f.VC != nil:
 			// An unsigned payload: nothing to verify.
@@ -179,7 +222,9 @@ func (Importer) Import(ctx context.Context, in *importers.Input, sink importers.
 				if err != nil {
 					return perr(line, "", err)
 				}
-				cards = append(cards, c)
+				if err := add(c, line, ""); err != nil {
+					return err
+				}
 			}
 			line++
 		}
@@ -240,10 +285,15 @@ var b64 = base64.RawURLEncoding
 // decodeJWS decodes one compact JWS, verifies it when keys are given, and
 // reads its payload.
 func decodeJWS(at jwsAt, keys map[string]*ecdsa.PublicKey) (card, error) {
-	parts := strings.Split(at.jws, ".")
-	if len(parts) != 3 {
-		return card{}, fmt.Errorf("%w: a compact JWS has 3 parts, this has %d", ErrMalformed, len(parts))
+	if len(at.jws) > MaxJWSSize {
+		return card{}, fmt.Errorf("%w: a JWS over %d MiB", ErrTooLarge, MaxJWSSize>>20)
 	}
+	// Count before splitting: a line of a million dots is not a million
+	// parts to allocate.
+	if n := strings.Count(at.jws, ".") + 1; n != 3 {
+		return card{}, fmt.Errorf("%w: a compact JWS has 3 parts, this has %d", ErrMalformed, n)
+	}
+	parts := strings.SplitN(at.jws, ".", 3)
 	hb, err := b64.DecodeString(parts[0])
 	if err != nil {
 		return card{}, fmt.Errorf("%w: JWS header is not base64url", ErrMalformed)
@@ -318,6 +368,12 @@ func inflate(b []byte) ([]byte, error) {
 
 // decodePayload reads a JWS payload {iss, nbf, vc}.
 func decodePayload(b []byte) (card, error) {
+	if len(b) > MaxPayloadSize {
+		return card{}, fmt.Errorf("%w: payload over %d MiB", ErrTooLarge, MaxPayloadSize>>20)
+	}
+	if depthExceeds(b, MaxJSONDepth) {
+		return card{}, errTooDeep
+	}
 	var p struct {
 		Iss string `json:"iss"`
 		VC  struct {
@@ -340,7 +396,34 @@ func decodePayload(b []byte) (card, error) {
 	if len(cs.FHIRBundle) == 0 || string(cs.FHIRBundle) == "null" {
 		return card{}, fmt.Errorf("%w: payload has no vc.credentialSubject.fhirBundle", ErrMalformed)
 	}
-	return card{iss: p.Iss, bundle: cs.FHIRBundle}, nil
+	return card{iss: p.Iss, bundle: cs.FHIRBundle, size: len(b)}, nil
+}
+
+var errTooDeep = fmt.Errorf("%w: JSON nested more than %d levels", ErrTooLarge, MaxJSONDepth)
+
+// depthExceeds reports whether the JSON in b nests objects and arrays more
+// than max levels deep. It does not validate b; brackets inside strings do
+// not count. It walks b once, without recursion.
+func depthExceeds(b []byte, max int) bool {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+			if depth > max {
+				return true
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return false
 }
 
 // jsonErr describes a JSON error without quoting the input.

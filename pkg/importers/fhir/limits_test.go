@@ -1,0 +1,275 @@
+package fhir
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/phr-project/phr/pkg/importers"
+)
+
+// lazyReader yields its parts in order, each part's pattern repeated to
+// its size. It never holds more than the patterns, so tests can feed
+// gigabytes without materializing them; read counts what was consumed.
+type lazyReader struct {
+	parts []part
+	read  int64
+}
+
+type part struct {
+	pattern []byte
+	size    int64 // bytes left in this part
+	pos     int   // position in pattern
+}
+
+// once is s, once.
+func once(s string) part { return part{pattern: []byte(s), size: int64(len(s))} }
+
+// fill is pattern repeated (and cut) to size bytes.
+func fill(pattern string, size int64) part {
+	p := []byte(pattern)
+	for len(p) < 4096 {
+		p = append(p, pattern...)
+	}
+	return part{pattern: p[:len(p)/len(pattern)*len(pattern)], size: size}
+}
+
+func lazy(parts ...part) *lazyReader { return &lazyReader{parts: parts} }
+
+func (l *lazyReader) Read(b []byte) (int, error) {
+	n := 0
+	for n < len(b) && len(l.parts) > 0 {
+		p := &l.parts[0]
+		if p.size == 0 {
+			l.parts = l.parts[1:]
+			continue
+		}
+		chunk := p.pattern[p.pos:]
+		if int64(len(chunk)) > p.size {
+			chunk = chunk[:p.size]
+		}
+		m := copy(b[n:], chunk)
+		n += m
+		p.size -= int64(m)
+		p.pos = (p.pos + m) % len(p.pattern)
+		l.read += int64(m)
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+const gib = 1 << 30
+
+// importStream runs imp over r as a stream (no ReaderAt: the input is never
+// in memory) and reports the bytes allocated meanwhile.
+func importStream(t *testing.T, imp importers.Importer, name string, r io.Reader) (*memSink, uint64, error) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	s := &memSink{}
+	err := imp.Import(context.Background(), &importers.Input{Name: name, R: r, Size: -1}, s)
+	runtime.ReadMemStats(&after)
+	return s, after.TotalAlloc - before.TotalAlloc, err
+}
+
+// TestStreamLimits feeds 2 GiB inputs lazily and checks that each fails
+// fast: a *ParseError wrapping ErrTooLarge that names where, after reading
+// little more than the limit, with memory bounded by that limit.
+func TestStreamLimits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads up to 512 MiB")
+	}
+	// Nine entries with 60 MiB of a member phr skips: 540 MiB in all.
+	var overFile []part
+	overFile = append(overFile, once(`{"resourceType":"Bundle","entry":[`))
+	for range 9 {
+		overFile = append(overFile, once(`{"request":{"url":"`), fill("a", 60<<20), once(`"}},`))
+	}
+	overFile = append(overFile, once(`{}]}`))
+	cases := []struct {
+		name     string
+		imp      importers.Importer
+		r        *lazyReader
+		maxRead  int64
+		path     string
+		line     int
+		msg      string
+		records  int
+		maxAlloc uint64
+	}{
+		{"resource string over MaxResourceSize", New(),
+			lazy(once(`{"resourceType":"Basic","text":"`), fill("a", 2*gib)),
+			MaxResourceSize + 2<<20, "text", 0, "over 64 MiB", 0, 512 << 20},
+		{"member name over MaxResourceSize", New(),
+			lazy(once(`{"resourceType":"Basic","`), fill("a", 2*gib)),
+			MaxResourceSize + 2<<20, "", 0, "over 64 MiB", 0, 512 << 20},
+		{"white space over MaxResourceSize", New(),
+			lazy(once(`{"resourceType":"Basic",`), fill(" \r\n", 2*gib), once(`"a":1}`)),
+			MaxResourceSize + 2<<20, "", 0, "over 64 MiB", 0, 512 << 20},
+		{"bundle entry over MaxResourceSize", New(),
+			lazy(once(`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Basic"}},{"resource":{"resourceType":"Basic","x":"`), fill("a", 2*gib)),
+			MaxResourceSize + 2<<20, "entry[1]", 0, "over 64 MiB", 0, 512 << 20},
+		{"white space between entries", New(),
+			lazy(once(`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Basic"}},`), fill("\n", 2*gib)),
+			MaxResourceSize + 2<<20, "entry[1]", 0, "over 64 MiB", 0, 512 << 20},
+		{"file over MaxFileSize", New(), lazy(overFile...),
+			MaxFileSize + 2<<20, "entry[8]", 0, "a file over 512 MiB", 0, 1 << 30},
+		{"NDJSON line of 2 GiB", NewNDJSON(),
+			lazy(once("{\"resourceType\":\"Patient\",\"id\":\"p\"}\n\n{\"resourceType\":\"Basic\",\"x\":\""), fill("a", 2*gib), once("\"}\n")),
+			MaxResourceSize + 1<<20, "", 3, "a line over 64 MiB", 1, 512 << 20},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, alloc, err := importStream(t, c.imp, "big.json", c.r)
+			var pe *importers.ParseError
+			if !errors.As(err, &pe) || !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("err = %v, want a *ParseError wrapping ErrTooLarge", err)
+			}
+			if pe.File != "big.json" || pe.Path != c.path || pe.Line != c.line || !strings.Contains(err.Error(), c.msg) {
+				t.Errorf("error %q at %s:%d path %q, want line %d path %q and %q", err, pe.File, pe.Line, pe.Path, c.line, c.path, c.msg)
+			}
+			if c.line == 0 && pe.Offset <= 0 {
+				t.Errorf("no offset in %v", err)
+			}
+			if c.r.read > c.maxRead {
+				t.Errorf("read %d MiB before failing, want at most %d MiB", c.r.read>>20, c.maxRead>>20)
+			}
+			if alloc > c.maxAlloc {
+				t.Errorf("allocated %d MiB, want at most %d MiB", alloc>>20, c.maxAlloc>>20)
+			}
+			if len(s.recs) != c.records {
+				t.Errorf("%d records, want %d", len(s.recs), c.records)
+			}
+			t.Logf("%v after %d MiB read, %d MiB allocated", err, c.r.read>>20, alloc>>20)
+		})
+	}
+}
+
+// TestTooManyEntries: a Bundle of MaxEntries+1 (empty) entries fails at the
+// entry over the limit.
+func TestTooManyEntries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads a million entries")
+	}
+	prefix := `{"resourceType":"Bundle","entry":[`
+	r := lazy(once(prefix), fill("{},", 3*(MaxEntries+10)), once("{}]}"))
+	s, alloc, err := importStream(t, New(), "many.json", r)
+	var pe *importers.ParseError
+	if !errors.As(err, &pe) || !errors.Is(err, ErrTooLarge) || pe.Path != "entry" || !strings.Contains(err.Error(), "more than 1048576 entries") {
+		t.Fatalf("err = %v, want ErrTooLarge at entry", err)
+	}
+	// The offset is of the comma before the entry over the limit.
+	if want := int64(len(prefix) + 3*MaxEntries); pe.Offset < want-1 || pe.Offset > want {
+		t.Errorf("offset %d, want about %d", pe.Offset, want)
+	}
+	if len(s.recs) != 0 {
+		t.Errorf("%d records", len(s.recs))
+	}
+	t.Logf("%v, %d MiB allocated", err, alloc>>20)
+	// Exactly MaxEntries is accepted (entries without a resource are
+	// skipped).
+	r = lazy(once(prefix), fill("{},", 3*(MaxEntries-1)), once("{}]}"))
+	s, _, err = importStream(t, New(), "many.json", r)
+	if err != nil || len(s.skips) != MaxEntries {
+		t.Errorf("MaxEntries entries: %v, %d skipped", err, len(s.skips))
+	}
+}
+
+// nest wraps inner in n JSON arrays.
+func nest(n int, inner string) string {
+	return strings.Repeat("[", n) + inner + strings.Repeat("]", n)
+}
+
+// TestDepthLimits: JSON nested deeper than MaxJSONDepth (the resource being
+// level 1) fails where it is: the file for a resource or a Bundle's own
+// member, the entry for a resource in a Bundle, the line in NDJSON. Exactly
+// MaxJSONDepth levels are accepted.
+func TestDepthLimits(t *testing.T) {
+	ok := nest(MaxJSONDepth-1, "1")   // with the resource: MaxJSONDepth levels
+	deep := nest(MaxJSONDepth, `"x"`) // one more
+	cases := []struct {
+		name    string
+		imp     importers.Importer
+		in      string
+		fatal   bool // a *ParseError, else one item failure
+		path    string
+		line    int
+		records int
+	}{
+		{"resource at the limit", New(), `{"resourceType":"Basic","x":` + ok + `}`, false, "", 0, 1},
+		{"resource too deep", New(), "{\"resourceType\":\"Basic\",\n\"x\":" + deep + `}`, true, "x", 2, 0},
+		{"object nesting too deep", New(), `{"resourceType":"Basic","x":` + strings.Repeat(`{"a":`, MaxJSONDepth) + "1" + strings.Repeat("}", MaxJSONDepth) + `}`, true, "x", 1, 0},
+		{"bracket inside a string does not count", New(), `{"resourceType":"Basic","x":"` + strings.Repeat("[", 500) + `"}`, false, "", 0, 1},
+		{"bundle member too deep", New(), "{\"resourceType\":\"Bundle\",\"entry\":[],\n\"signature\":" + deep + `}`, true, "signature", 2, 0},
+		{"bundle entry resource too deep", New(), "{\"resourceType\":\"Bundle\",\"entry\":[\n{\"resource\":{\"resourceType\":\"Basic\"}},\n{\"resource\":{\"resourceType\":\"Basic\",\"x\":" + deep + "}}]}", false, "entry[1].resource", 3, 1},
+		{"entry before resourceType", New(), `{"entry":[{"resource":{"resourceType":"Basic","x":` + deep + `}},{"resource":{"resourceType":"Basic"}}],"resourceType":"Bundle"}`, false, "entry[0].resource", 0, 1},
+		{"NDJSON line too deep", NewNDJSON(), "{\"resourceType\":\"Basic\"}\n{\"resourceType\":\"Basic\",\"x\":" + deep + "}\n", false, "", 2, 1},
+		{"NDJSON bundle member too deep", NewNDJSON(), "{\"resourceType\":\"Bundle\",\"entry\":[{\"resource\":{\"resourceType\":\"Basic\"}}],\"x\":" + nest(MaxJSONDepth+5, "1") + "}\n", false, "", 1, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := run(c.imp, "dir/deep.json", []byte(c.in))
+			var at *importers.ItemError
+			if c.fatal {
+				var pe *importers.ParseError
+				if !errors.As(err, &pe) {
+					t.Fatalf("err = %v, want a *ParseError", err)
+				}
+				at = &pe.ItemError
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.Contains(c.name, "limit") || strings.Contains(c.name, "string") {
+					if len(s.fails) != 0 {
+						t.Fatalf("fails %v", s.fails)
+					}
+				} else {
+					if len(s.fails) != 1 {
+						t.Fatalf("fails %v, want one", s.fails)
+					}
+					at = s.fails[0]
+				}
+			}
+			if at != nil {
+				if !errors.Is(at, ErrTooDeep) || at.File != "deep.json" || at.Path != c.path || at.Line != c.line {
+					t.Errorf("error %v at line %d path %q, want ErrTooDeep at line %d path %q", at, at.Line, at.Path, c.line, c.path)
+				}
+				if !strings.Contains(at.Error(), "nested more than 128 levels") {
+					t.Errorf("message %q does not name the limit", at.Error())
+				}
+			}
+			if len(s.recs) != c.records {
+				t.Errorf("%d records, want %d", len(s.recs), c.records)
+			}
+		})
+	}
+}
+
+func TestDepthExceeds(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		max  int
+		want bool
+	}{
+		{`{}`, 1, false},
+		{`{"a":[]}`, 1, true},
+		{`{"a":"[[[["}`, 1, false},
+		{`{"a\"[[":"\\"}`, 1, false},
+		{`[[1],[2],[3]]`, 2, false},
+		{nest(10, ""), 9, true},
+	} {
+		if got := depthExceeds([]byte(c.in), c.max); got != c.want {
+			t.Errorf("depthExceeds(%s, %d) = %v", c.in, c.max, got)
+		}
+	}
+	if depthExceeds(bytes.Repeat([]byte("["), 1<<20), 1<<21) {
+		t.Error("a million levels under a higher max")
+	}
+}
