@@ -27,6 +27,9 @@ go tool staticcheck ./...
 echo "== go test"
 go test -race -count=1 -timeout 20m ./...
 
+echo "== memory-bound tests (skipped under the race detector, see internal/racedetect)"
+go test -count=1 -timeout 10m -run '^(TestHeldBudgets|TestZipLimits|TestZipRealisticRatio|TestStreamLimits|TestTooManyEntries|TestLimits)$' ./pkg/importers/...
+
 echo "== fuzz (short run of every target)"
 fuzztime=${FUZZTIME:-5s}
 for pkg in $(go list ./...); do

@@ -148,9 +148,20 @@ func (s *Server) createSession(c echo.Context) error {
 		s.pending.add(id, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditLogin, Method: method, Client: clientNet(addr)})
 		return fail()
 	}
+	// A login that fails for another reason than a wrong secret (the
+	// vault is held by the CLI, the server is shutting down) was no
+	// guess: it gives its tokens back, or a busy vault would lock the
+	// owner out.
+	notAGuess := func(err error) error {
+		if method == methodPassphrase {
+			s.acctLimit.refund(id)
+		}
+		s.clientLimit.refund(ck)
+		return err
+	}
 	a, err := s.sess.pin(id, s.data.vaultPath(id))
 	if err != nil {
-		return err
+		return notAGuess(err)
 	}
 	defer s.sess.unpin(a)
 	if _, err := s.sess.unlock(a, secret); err != nil {
@@ -158,7 +169,7 @@ func (s *Server) createSession(c echo.Context) error {
 			s.pending.add(id, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditLogin, Method: method, Client: clientNet(addr)})
 			return fail()
 		}
-		return err
+		return notAGuess(err)
 	}
 	if method == methodPassphrase {
 		s.acctLimit.refund(id) // only failures count against the account

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phr-project/phr/internal/racedetect"
 	"github.com/phr-project/phr/pkg/importers"
 )
 
@@ -160,7 +161,7 @@ func TestItemTooLarge(t *testing.T) {
 // aggregates, stop growing at their byte budgets however large the
 // attributes (each up to MaxAttrBytes).
 func TestHeldBudgets(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || racedetect.Enabled {
 		t.Skip("moves 160 MiB of attributes")
 	}
 	big := strings.Repeat("s", 60<<10)
@@ -238,7 +239,7 @@ func deflate(t testing.TB, s string) []byte {
 
 // TestZipLimits proves the zip limits with crafted archives.
 func TestZipLimits(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || racedetect.Enabled {
 		t.Skip("builds archives of 100,000 entries and a 64 MiB bomb")
 	}
 	export := string(readFile(t, dogsheep))
@@ -312,7 +313,7 @@ func TestZipLimits(t *testing.T) {
 // TestZipRealisticRatio: a synthetic export, as repetitive as a real one
 // of one watch and one phone, is well within MaxCompressionRatio.
 func TestZipRealisticRatio(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || racedetect.Enabled {
 		t.Skip("writes and imports a 4 MiB export")
 	}
 	var xmlBuf bytes.Buffer

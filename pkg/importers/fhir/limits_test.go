@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phr-project/phr/internal/racedetect"
 	"github.com/phr-project/phr/pkg/importers"
 )
 
@@ -82,7 +83,7 @@ func importStream(t *testing.T, imp importers.Importer, name string, r io.Reader
 // fast: a *ParseError wrapping ErrTooLarge that names where, after reading
 // little more than the limit, with memory bounded by that limit.
 func TestStreamLimits(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || racedetect.Enabled {
 		t.Skip("reads up to 512 MiB")
 	}
 	// Nine entries with 60 MiB of a member phr skips: 540 MiB in all.
@@ -154,7 +155,7 @@ func TestStreamLimits(t *testing.T) {
 // TestTooManyEntries: a Bundle of MaxEntries+1 (empty) entries fails at the
 // entry over the limit.
 func TestTooManyEntries(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || racedetect.Enabled {
 		t.Skip("reads a million entries")
 	}
 	prefix := `{"resourceType":"Bundle","entry":[`
