@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -43,6 +44,9 @@ func buildReading(c record.Common, rd api.Reading) (record.Record, error) {
 	at, err := time.Parse(time.RFC3339, rd.At)
 	if err != nil {
 		return bad("at", "must be an RFC 3339 time, e.g. 2026-05-01T08:30:00Z")
+	}
+	if at.Year() < record.MinYear || at.Year() > 9999 {
+		return bad("at", fmt.Sprintf("is out of range (from year %d)", record.MinYear))
 	}
 	var end time.Time
 	if rd.End != "" {
