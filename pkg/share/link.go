@@ -164,7 +164,7 @@ func validateURL(field, s string) error {
 	if err != nil {
 		return fieldErr(ErrInvalidLink, field, "is not a valid URL")
 	}
-	if u.Host == "" || u.Opaque != "" {
+	if u.Hostname() == "" || u.Opaque != "" {
 		return fieldErr(ErrInvalidLink, field, "must be an absolute URL with a host")
 	}
 	switch strings.ToLower(u.Scheme) {

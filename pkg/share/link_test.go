@@ -154,6 +154,7 @@ func TestValidateRejects(t *testing.T) {
 		{"no url", func(p *Payload) { p.URL = "" }, "url"},
 		{"http url", func(p *Payload) { p.URL = "http://phr.example.org/m" }, "url"},
 		{"http private ip", func(p *Payload) { p.URL = "http://10.0.0.1/m" }, "url"},
+		{"port without host", func(p *Payload) { p.URL = "https://:8443/shl/m" }, "url"},
 		{"ftp url", func(p *Payload) { p.URL = "ftp://phr.example.org/m" }, "url"},
 		{"relative url", func(p *Payload) { p.URL = "/shl/abc" }, "url"},
 		{"opaque url", func(p *Payload) { p.URL = "https:abc" }, "url"},
