@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/phr-project/phr/internal/jsondepth"
 )
 
 // JWE parameters used by SMART Health Links.
@@ -211,7 +213,7 @@ func parseHeader(seg string) (parsedHeader, error) {
 	if err != nil {
 		return parsedHeader{}, fieldErr(ErrMalformedJWE, "header", "is not valid base64url")
 	}
-	if depthExceeds(raw, MaxJSONDepth) {
+	if jsondepth.Exceeds(raw, MaxJSONDepth) {
 		return parsedHeader{}, fieldErr(ErrMalformedJWE, "header", "nests JSON more than %d levels", MaxJSONDepth)
 	}
 	var obj map[string]json.RawMessage

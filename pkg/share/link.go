@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/phr-project/phr/internal/jsondepth"
 )
 
 // Link flags (the payload's "flag" field is made of these letters, in
@@ -269,7 +271,7 @@ func Decode(s string) (Payload, error) {
 // parsePayload reads the payload JSON with exact (case-sensitive) property
 // names and distinguishes absent properties from zero values.
 func parsePayload(raw []byte) (Payload, error) {
-	if depthExceeds(raw, MaxJSONDepth) {
+	if jsondepth.Exceeds(raw, MaxJSONDepth) {
 		return Payload{}, fieldErr(ErrInvalidLink, "payload", "nests JSON more than %d levels", MaxJSONDepth)
 	}
 	var obj map[string]json.RawMessage
@@ -308,31 +310,6 @@ func parsePayload(raw []byte) (Payload, error) {
 }
 
 func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
-
-// depthExceeds reports whether the JSON in b nests objects and arrays more
-// than max levels deep. It does not validate b; brackets inside strings do
-// not count. It walks b once, without recursion.
-func depthExceeds(b []byte, max int) bool {
-	depth := 0
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-		case '{', '[':
-			depth++
-			if depth > max {
-				return true
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return false
-}
 
 // jsonString returns obj[name] as a string; absent or null gives "".
 func jsonString(obj map[string]json.RawMessage, name string) (string, error) {

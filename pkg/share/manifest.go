@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"mime"
 	"time"
+
+	"github.com/phr-project/phr/internal/jsondepth"
 )
 
 // Content types of shared files (a manifest entry's contentType and the
@@ -200,7 +202,7 @@ func ParseManifest(b []byte) (Manifest, error) {
 	if len(b) > MaxManifestSize {
 		return Manifest{}, fieldErr(ErrInvalidManifest, "manifest", "is over %d MiB", MaxManifestSize>>20)
 	}
-	if depthExceeds(b, MaxJSONDepth) {
+	if jsondepth.Exceeds(b, MaxJSONDepth) {
 		return Manifest{}, fieldErr(ErrInvalidManifest, "manifest", "nests JSON more than %d levels", MaxJSONDepth)
 	}
 	var obj map[string]json.RawMessage

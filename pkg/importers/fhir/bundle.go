@@ -11,6 +11,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/phr-project/phr/internal/jsondepth"
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/record"
 )
@@ -246,7 +247,7 @@ func (p *processor) readObject(dec *json.Decoder, cr *capReader, prefix string, 
 		}
 		// The member's value sits one level inside the resource. (An
 		// "entry" read before resourceType is checked entry by entry.)
-		if key != "entry" && depthExceeds(raw, MaxJSONDepth-1) {
+		if key != "entry" && jsondepth.Exceeds(raw, MaxJSONDepth-1) {
 			return nil, &posErr{off, path, errTooDeep}
 		}
 		switch key {

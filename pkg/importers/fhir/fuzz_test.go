@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/phr-project/phr/internal/jsondepth"
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/record"
 )
@@ -96,8 +97,8 @@ func FuzzScanResource(f *testing.F) {
 		if json.Compact(&buf, data) != nil || !bytes.Equal(buf.Bytes(), data) || len(data) == 0 || data[0] != '{' {
 			return // not compact JSON: only "no panic" holds
 		}
-		if errors.Is(err, ErrTooDeep) != depthExceeds(data, MaxJSONDepth) {
-			t.Fatalf("scanResource %v, depthExceeds %v", err, depthExceeds(data, MaxJSONDepth))
+		if errors.Is(err, ErrTooDeep) != jsondepth.Exceeds(data, MaxJSONDepth) {
+			t.Fatalf("scanResource %v, depthExceeds %v", err, jsondepth.Exceeds(data, MaxJSONDepth))
 		}
 		if err != nil {
 			return

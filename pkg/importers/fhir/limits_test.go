@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phr-project/phr/internal/jsondepth"
 	"github.com/phr-project/phr/internal/racedetect"
 	"github.com/phr-project/phr/pkg/importers"
 )
@@ -266,11 +267,11 @@ func TestDepthExceeds(t *testing.T) {
 		{`[[1],[2],[3]]`, 2, false},
 		{nest(10, ""), 9, true},
 	} {
-		if got := depthExceeds([]byte(c.in), c.max); got != c.want {
-			t.Errorf("depthExceeds(%s, %d) = %v", c.in, c.max, got)
+		if got := jsondepth.Exceeds([]byte(c.in), c.max); got != c.want {
+			t.Errorf("jsondepth.Exceeds(%s, %d) = %v", c.in, c.max, got)
 		}
 	}
-	if depthExceeds(bytes.Repeat([]byte("["), 1<<20), 1<<21) {
+	if jsondepth.Exceeds(bytes.Repeat([]byte("["), 1<<20), 1<<21) {
 		t.Error("a million levels under a higher max")
 	}
 }

@@ -297,28 +297,3 @@ func (s *scanner) literal() error {
 	s.i = j
 	return nil
 }
-
-// depthExceeds reports whether the JSON in b nests objects and arrays more
-// than max levels deep. It does not validate b (the decoder has); brackets
-// inside strings do not count. It walks b once, without recursion.
-func depthExceeds(b []byte, max int) bool {
-	depth := 0
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-		case '{', '[':
-			depth++
-			if depth > max {
-				return true
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return false
-}

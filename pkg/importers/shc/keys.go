@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/phr-project/phr/internal/jsondepth"
 )
 
 // issuerKeys reads the issuer keys the options give, or returns nil when
@@ -58,7 +60,7 @@ func ParseJWKS(b []byte) (map[string]*ecdsa.PublicKey, error) {
 	if len(b) > MaxJWKSSize {
 		return nil, fmt.Errorf("%w: the key set is over %d MiB", ErrTooLarge, MaxJWKSSize>>20)
 	}
-	if depthExceeds(b, 16) {
+	if jsondepth.Exceeds(b, 16) {
 		return nil, fmt.Errorf("%w: the key set nests JSON more than 16 levels", ErrTooLarge)
 	}
 	var set struct {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/phr-project/phr/internal/jsondepth"
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/fhir"
 	"github.com/phr-project/phr/pkg/record"
@@ -176,7 +177,7 @@ func (Importer) Import(ctx context.Context, in *importers.Input, sink importers.
 			}
 		}
 	case text[0] == '{':
-		if depthExceeds([]byte(text), MaxJSONDepth) {
+		if jsondepth.Exceeds([]byte(text), MaxJSONDepth) {
 			return perr(0, "", errTooDeep)
 		}
 		var f struct {
@@ -371,7 +372,7 @@ func decodePayload(b []byte) (card, error) {
 	if len(b) > MaxPayloadSize {
 		return card{}, fmt.Errorf("%w: payload over %d MiB", ErrTooLarge, MaxPayloadSize>>20)
 	}
-	if depthExceeds(b, MaxJSONDepth) {
+	if jsondepth.Exceeds(b, MaxJSONDepth) {
 		return card{}, errTooDeep
 	}
 	var p struct {
@@ -400,31 +401,6 @@ func decodePayload(b []byte) (card, error) {
 }
 
 var errTooDeep = fmt.Errorf("%w: JSON nested more than %d levels", ErrTooLarge, MaxJSONDepth)
-
-// depthExceeds reports whether the JSON in b nests objects and arrays more
-// than max levels deep. It does not validate b; brackets inside strings do
-// not count. It walks b once, without recursion.
-func depthExceeds(b []byte, max int) bool {
-	depth := 0
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-		case '{', '[':
-			depth++
-			if depth > max {
-				return true
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return false
-}
 
 // jsonErr describes a JSON error without quoting the input.
 func jsonErr(err error) error {
