@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -214,7 +215,15 @@ func TestGracefulShutdown(t *testing.T) {
 	}()
 	fw, _ := mw.CreateFormFile("file", "x.txt")
 	io.WriteString(fw, "#slow asthma ")
-	time.Sleep(100 * time.Millisecond) // the request is in the handler now
+	// The request is in the handler once it spools the upload to tmp/.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if files, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(files) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the upload never reached the handler")
+		}
+	}
 
 	closed := make(chan error, 1)
 	go func() { closed <- m.Close() }()

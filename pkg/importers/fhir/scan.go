@@ -3,6 +3,7 @@ package fhir
 import (
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 )
 
 // member is a top-level member of a resource: its name and the first byte
@@ -267,9 +268,11 @@ func (s *scanner) str() (string, error) {
 			continue
 		case '"':
 			s.i++
-			if !escaped {
-				return string(s.b[start+1 : s.i-1]), nil
+			if raw := s.b[start+1 : s.i-1]; !escaped && utf8.Valid(raw) {
+				return string(raw), nil
 			}
+			// Escapes, or bytes that are not UTF-8 (which encoding/json
+			// turns into U+FFFD, as the stored resource will have them).
 			var v string
 			if err := json.Unmarshal(s.b[start:s.i], &v); err != nil {
 				return "", errMalformed
