@@ -29,10 +29,10 @@ type Record struct {
 	Deleted      bool            `json:"deleted,omitempty"`
 	Resource     json.RawMessage `json:"resource,omitempty"`
 
-	// fp caches FingerprintInput, computed by Derive from the resource it
-	// has just parsed, for the provenance in fpFor.
-	fp    []byte
-	fpFor Provenance
+	// fp and fpCluster cache Fingerprint, computed by Derive from the
+	// resource it has just parsed, for the provenance in fpFor.
+	fp, fpCluster []byte
+	fpFor         Provenance
 }
 
 // Provenance says who wrote a record and from where.
@@ -107,7 +107,11 @@ func NewID() string {
 	return strings.ToLower(idEncoding.EncodeToString(b[:]))
 }
 
-const idRun = 4096
+// idRun is short on purpose: within a run the fresh part orders keys at
+// random, so a run written over several transactions would have each of
+// them rewrite pages all over the run's stretch of the tree. A run about
+// the size of one import transaction (see pkg/importers) lands in one.
+const idRun = 64
 
 var (
 	idMu     sync.Mutex
@@ -176,7 +180,8 @@ func (r *Record) derive(res Resource) {
 	r.Kind = KindOf(res)
 	r.Date = DateOf(res)
 	r.Display = DisplayOf(res)
-	r.fp, r.fpFor = fingerprintInput(r, res), r.Provenance
+	r.fp, r.fpCluster = fingerprintInput(r, res)
+	r.fpFor = r.Provenance
 }
 
 // Summary is the JSON shape of a record in listings: the fields scripts

@@ -1,8 +1,10 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -283,6 +285,52 @@ func TestFingerprintInput(t *testing.T) {
 	}
 }
 
+func TestFingerprintCluster(t *testing.T) {
+	fp := func(js string, p Provenance) (in, cl []byte) {
+		p.Method = MethodImported
+		r, err := New([]byte(js), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Fingerprint(&r)
+	}
+	hk := Provenance{System: "Apple Health"}
+	obs := func(when string, v int) string {
+		return fmt.Sprintf(`{"resourceType":"Observation","code":{"text":"Heart rate"},"effectiveDateTime":%q,"valueQuantity":{"value":%d}}`, when, v)
+	}
+	tests := []struct {
+		name                   string
+		a, b                   string
+		pa, pb                 Provenance
+		sameInput, sameCluster bool
+		noCluster              bool
+	}{
+		{"same content, other id and meta", obs("2024-03-05T08:00:00Z", 60), `{"id":"x","meta":{"versionId":"2"},` + obs("2024-03-05T08:00:00Z", 60)[1:], hk, hk, true, true, false},
+		{"same day, other value", obs("2024-03-05T08:00:00Z", 60), obs("2024-03-05T23:59:59Z", 61), hk, hk, false, true, false},
+		{"same instant in another zone is the same day in UTC", obs("2024-03-05T08:00:00Z", 60), obs("2024-03-05T09:00:00+01:00", 61), hk, hk, false, true, false},
+		{"other day", obs("2024-03-05T08:00:00Z", 60), obs("2024-03-06T08:00:00Z", 60), hk, hk, false, false, false},
+		{"other source", obs("2024-03-05T08:00:00Z", 60), obs("2024-03-05T08:00:00Z", 60), hk, Provenance{System: "Clinic"}, false, false, false},
+		{"no date", `{"resourceType":"Observation","code":{"text":"a"}}`, `{"resourceType":"Observation","code":{"text":"b"}}`, hk, hk, false, true, false},
+		{"source id: no cluster", obs("2024-03-05T08:00:00Z", 60), obs("2024-03-06T08:00:00Z", 60), Provenance{System: "S", OriginalID: "1"}, Provenance{System: "S", OriginalID: "2"}, false, true, true},
+		{"identifier: no cluster", `{"resourceType":"Condition","identifier":[{"value":"1"}],"onsetDateTime":"2020-01-01"}`, `{"resourceType":"Condition","identifier":[{"value":"1"}],"onsetDateTime":"2021-01-01"}`, hk, hk, true, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ia, ca := fp(tt.a, tt.pa)
+			ib, cb := fp(tt.b, tt.pb)
+			if got := bytes.Equal(ia, ib); got != tt.sameInput {
+				t.Errorf("same input = %v, want %v", got, tt.sameInput)
+			}
+			if got := bytes.Equal(ca, cb); got != tt.sameCluster {
+				t.Errorf("same cluster = %v, want %v", got, tt.sameCluster)
+			}
+			if (ca == nil) != tt.noCluster || (cb == nil) != tt.noCluster {
+				t.Errorf("clusters %x, %x; want none: %v", ca, cb, tt.noCluster)
+			}
+		})
+	}
+}
+
 func TestSummaryJSON(t *testing.T) {
 	r, _ := NewCondition(Common{}, "Asthma", time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC), "")
 	b, _ := json.Marshal(r.Summarize())
@@ -335,6 +383,12 @@ func FuzzDerive(f *testing.F) {
 		if err := r.Derive(); err != nil {
 			return
 		}
-		FingerprintInput(&r)
+		// What Derive cached is what a record read back computes.
+		in, cl := Fingerprint(&r)
+		back := Record{Resource: r.Resource, ResourceType: r.ResourceType, Provenance: r.Provenance}
+		in2, cl2 := Fingerprint(&back)
+		if !bytes.Equal(in, in2) || !bytes.Equal(cl, cl2) {
+			t.Fatalf("cached fingerprint %x/%x, recomputed %x/%x", in, cl, in2, cl2)
+		}
 	})
 }

@@ -20,6 +20,9 @@ const (
 	AuditDeviceRemove  = "device.remove"  // Ref, Label, Counts["sessions_ended"]
 	AuditAccountCreate = "account.create" // Client ("host" for phrd account create)
 	AuditImport        = "import"         // Success, Format, Counts (added, duplicates, skipped, failed), DryRun as Label "dry-run"
+	// AuditImportRollback: opening the vault at a login undid an import a
+	// crash had interrupted. Ref (the file's SHA-256), Counts["records"].
+	AuditImportRollback = "import.rollback"
 )
 
 // pendingFailures keeps failed logins of existing accounts in memory

@@ -164,7 +164,8 @@ func (s *Server) createSession(c echo.Context) error {
 		return notAGuess(err)
 	}
 	defer s.sess.unpin(a)
-	if _, err := s.sess.unlock(a, secret); err != nil {
+	opened, err := s.sess.unlock(a, secret)
+	if err != nil {
 		if errors.Is(err, vault.ErrWrongKey) {
 			s.pending.add(id, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditLogin, Method: method, Client: clientNet(addr)})
 			return fail()
@@ -184,6 +185,13 @@ func (s *Server) createSession(c echo.Context) error {
 	}
 	s.metrics.loginSuccess.Add(1)
 	entries := append(s.pending.take(id), vault.AuditEntry{Time: sess.created.UTC(), Event: AuditLogin, Success: true, Method: method, Client: clientNet(addr)})
+	if opened {
+		// Opening the vault rolled back the imports a crash of phrd
+		// interrupted: the owner sees in the audit log that they are gone.
+		for _, rb := range a.v.RolledBack() {
+			entries = append(entries, vault.AuditEntry{Time: sess.created.UTC(), Event: AuditImportRollback, Success: true, Ref: rb.FileSHA256, Counts: map[string]int{"records": rb.Records}})
+		}
+	}
 	s.audit(id, a.v, entries...)
 	c.Set(ctxAcct, id)
 	return c.JSON(http.StatusCreated, api.Session{Token: tok, ExpiresAt: sess.expiresAt.UTC(), IdleTimeout: int(s.cfg.IdleTimeout / time.Second)})

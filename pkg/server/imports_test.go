@@ -15,6 +15,7 @@ import (
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
+	"github.com/phr-project/phr/pkg/vault"
 )
 
 // lines is a fake importer: a file starting "#lines" holds one
@@ -230,5 +231,59 @@ func TestIngestLimit(t *testing.T) {
 	want(t, r, http.StatusBadRequest)
 	if !strings.Contains(r.errMsg(), "readings") {
 		t.Errorf("message %q", r.errMsg())
+	}
+}
+
+// An import that phrd died in the middle of is rolled back when the
+// vault is next opened, at a login, and the owner's audit log says so.
+func TestLoginAuditsRollback(t *testing.T) {
+	ts := newTestServer(t, nil)
+	c := ts.signup("rollback@example.org")
+	want(t, c.do("DELETE", "/api/v1/sessions/current", nil), http.StatusNoContent)
+
+	// What phrd leaves behind when it dies between two batches of a large
+	// upload: the first batches and their import marker.
+	path := ts.data.vaultPath(ts.data.accountID("rollback@example.org"))
+	v, err := vault.Open(path, vault.Passphrase(testPass), &vault.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha := strings.Repeat("ab", 32)
+	im, _ := v.BeginImport(sha)
+	var recs []record.Record
+	for i := range 3 {
+		r, err := record.New([]byte(fmt.Sprintf(`{"resourceType":"Observation","id":"o%d","code":{"text":"Glucose"}}`, i)),
+			record.Provenance{Method: record.MethodImported, Importer: "fhir", System: "Clinic", OriginalID: fmt.Sprint("o", i), FileSHA256: sha})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	if _, err := im.Add(recs); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+
+	c.login("rollback@example.org", testPass)
+	var l api.RecordList
+	c.do("GET", "/api/v1/records", nil).decode(t, &l)
+	for _, r := range l.Records {
+		if r.ResourceType == "Observation" {
+			t.Fatalf("a record of the interrupted import is still there: %+v", r)
+		}
+	}
+	var audit api.Audit
+	c.do("GET", "/api/v1/audit", nil).decode(t, &audit)
+	found := false
+	for _, e := range audit.Entries {
+		if e.Event == AuditImportRollback {
+			found = true
+			if e.Ref != sha || e.Counts["records"] != 3 {
+				t.Errorf("rollback entry %+v; want ref %s, 3 records", e, sha)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no %s entry in the audit log: %+v", AuditImportRollback, audit.Entries)
 	}
 }

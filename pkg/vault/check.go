@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/phr-project/phr/pkg/record"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -51,6 +52,7 @@ func (v *Vault) Check(repair bool) (*CheckReport, error) {
 		rb, xb, fb, cb := v.buckets(tx)
 		wantIndex := map[string]bool{}
 		wantFinger := map[string]string{}
+		legacy := map[string]string{} // legacy fingerprint key -> key
 		seqOf := map[uint64]string{}
 		err := rb.ForEach(func(k, _ []byte) error {
 			r, err := v.load(rb, k)
@@ -66,6 +68,10 @@ func (v *Vault) Check(repair bool) (*CheckReport, error) {
 			}
 			if fp := fingerprintOf(v.keys, &r); fp != nil {
 				wantFinger[string(fp)] = string(k)
+				if v.fpLegacy.Load() {
+					in, _ := record.Fingerprint(&r)
+					legacy[string(v.keys.fingerprint(in))] = string(fp)
+				}
 			}
 			if other, dup := seqOf[r.Seq]; dup {
 				rep.Problems = append(rep.Problems, Problem{ID: r.ID, What: fmt.Sprintf("shares change sequence %d with %s", r.Seq, idOf([]byte(other))), Repairable: true})
@@ -94,6 +100,9 @@ func (v *Vault) Check(repair bool) (*CheckReport, error) {
 			rep.Problems = append(rep.Problems, Problem{ID: idOf([]byte(k[8:])), What: "record missing from the kind index", Repairable: true})
 		}
 		fb.ForEach(func(k, val []byte) error {
+			if nk, ok := legacy[string(k)]; ok {
+				k = []byte(nk)
+			}
 			want, ok := wantFinger[string(k)]
 			switch {
 			case ok && want != string(val):
@@ -192,6 +201,9 @@ func (v *Vault) rebuild() error {
 			return err
 		}
 		if err := ix.write(xb, fb); err != nil {
+			return err
+		}
+		if err := v.fingerprintsRebuilt(tx); err != nil {
 			return err
 		}
 		if err := cb.SetSequence(last); err != nil {

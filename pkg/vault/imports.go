@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/phr-project/phr/pkg/record"
 	bolt "go.etcd.io/bbolt"
@@ -40,12 +41,66 @@ var errImportDone = errors.New("vault: import already committed or aborted")
 // transactions. Make it with BeginImport, write batches with Add, and end
 // with Commit (the last batch) or Abort. An Import is used by one
 // goroutine at a time.
+//
+// Imports of the same file (the same SHA-256) into one open vault take
+// turns: from its first Add to its Commit or Abort an import holds the
+// file's turn, and another import of that file waits in Add or Commit. An
+// Abort removes the records of the file written since the import began,
+// so without turns it would also remove what a concurrent import of the
+// same file had added, or had found as duplicates of this one's records
+// (phrd gets the same upload twice when a phone retries).
 type Import struct {
 	v     *Vault
 	sha   string
 	key   []byte // the marker's setting name, once the first Add wrote it
 	since uint64 // the vault's change sequence before the first Add
 	done  bool
+	turn  bool // holds the file's turn
+}
+
+// fileTurns serialises the imports of one file (see Import).
+type fileTurns struct {
+	mu   sync.Mutex
+	busy map[string]chan struct{} // closed when the turn is released
+}
+
+func (t *fileTurns) take(sha string) {
+	for {
+		t.mu.Lock()
+		ch, busy := t.busy[sha]
+		if !busy {
+			if t.busy == nil {
+				t.busy = map[string]chan struct{}{}
+			}
+			t.busy[sha] = make(chan struct{})
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
+		<-ch
+	}
+}
+
+func (t *fileTurns) release(sha string) {
+	t.mu.Lock()
+	ch := t.busy[sha]
+	delete(t.busy, sha)
+	t.mu.Unlock()
+	close(ch)
+}
+
+func (im *Import) takeTurn() {
+	if !im.turn {
+		im.v.fileTurns.take(im.sha)
+		im.turn = true
+	}
+}
+
+func (im *Import) releaseTurn() {
+	if im.turn {
+		im.turn = false
+		im.v.fileTurns.release(im.sha)
+	}
 }
 
 // BeginImport prepares the import of the file whose SHA-256 (lower-case
@@ -67,6 +122,7 @@ func (im *Import) Add(recs []record.Record) ([]AddResult, error) {
 	if im.key != nil {
 		return im.v.add(recs, false, nil)
 	}
+	im.takeTurn()
 	key := newImportMarkKey()
 	// Live before it exists, so that Check in this process never takes
 	// it for the marker of a dead import.
@@ -77,6 +133,7 @@ func (im *Import) Add(recs []record.Record) ([]AddResult, error) {
 	})
 	if err != nil {
 		im.v.liveImports.Delete(string(key))
+		im.releaseTurn() // nothing written: nothing to abort
 		return nil, err
 	}
 	im.key = key
@@ -96,6 +153,8 @@ func (im *Import) Commit(recs []record.Record) ([]AddResult, error) {
 			im.done = true
 			return nil, nil
 		}
+		im.takeTurn()
+		defer im.releaseTurn()
 		res, err := im.v.add(recs, false, nil)
 		if err == nil {
 			im.done = true
@@ -110,6 +169,7 @@ func (im *Import) Commit(recs []record.Record) ([]AddResult, error) {
 	}
 	im.done = true
 	im.v.liveImports.Delete(string(im.key))
+	im.releaseTurn()
 	return res, nil
 }
 
@@ -125,7 +185,9 @@ func (im *Import) Abort() (int, error) {
 		return 0, nil
 	}
 	// From here on it is the marker of an import that stopped: if the
-	// rollback fails, Check reports it.
+	// rollback fails, Check reports it (and the next Open for writing
+	// rolls it back).
+	defer im.releaseTurn()
 	defer im.v.liveImports.Delete(string(im.key))
 	return im.v.rollBack(im.key, im.since, im.sha, false)
 }

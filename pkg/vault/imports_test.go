@@ -393,3 +393,79 @@ func TestImportKilled(t *testing.T) {
 	}
 	t.Logf("3 kills, %d interrupted imports rolled back", rolledBack)
 }
+
+// Two imports of the same file at once take turns, so that one's Abort
+// removes nothing the other added or counted as a duplicate.
+func TestImportsOfOneFileTakeTurns(t *testing.T) {
+	tests := []struct {
+		name       string
+		abortFirst bool
+		// wantSecond is how many of the second import's 30 records are
+		// in the vault at the end: all of them, whatever the first did.
+		wantSecond int
+		wantDups   int // duplicates the second import reports
+	}{
+		{"first aborts", true, 30, 0},
+		{"first commits", false, 30, 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tv := newTestVault(t)
+			sha := fileSHA("same upload")
+			first, _ := tv.BeginImport(sha)
+			if _, err := first.Add(importRecs(t, sha, 0, 20)); err != nil {
+				t.Fatal(err)
+			}
+			type outcome struct {
+				res []AddResult
+				err error
+			}
+			done := make(chan outcome, 1)
+			go func() {
+				second, _ := tv.BeginImport(sha)
+				res, err := second.Commit(importRecs(t, sha, 0, 30)) // one transaction
+				done <- outcome{res, err}
+			}()
+			select {
+			case o := <-done:
+				t.Fatalf("the second import did not wait for the first: %+v", o)
+			case <-time.After(100 * time.Millisecond):
+			}
+			if tt.abortFirst {
+				if _, err := first.Abort(); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := first.Commit(nil); err != nil {
+				t.Fatal(err)
+			}
+			o := <-done
+			if o.err != nil {
+				t.Fatal(o.err)
+			}
+			dups := 0
+			for _, r := range o.res {
+				if r.Duplicate {
+					dups++
+				}
+			}
+			if dups != tt.wantDups {
+				t.Errorf("second import: %d duplicates, want %d", dups, tt.wantDups)
+			}
+			if n := countOf(t, tv.Vault, sha); n != tt.wantSecond {
+				t.Errorf("%d records of the file in the vault, want %d", n, tt.wantSecond)
+			}
+			// Turns are per file: another file's import does not wait.
+			other, _ := tv.BeginImport(fileSHA("other"))
+			if _, err := other.Add(importRecs(t, fileSHA("other"), 0, 1)); err != nil {
+				t.Fatal(err)
+			}
+			third, _ := tv.BeginImport(sha)
+			if _, err := third.Commit(importRecs(t, sha, 100, 1)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := other.Commit(nil); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

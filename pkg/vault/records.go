@@ -43,8 +43,8 @@ func (v *Vault) DryAdd(recs []record.Record) ([]AddResult, error) {
 func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq uint64) error) ([]AddResult, error) {
 	now := v.now().UTC()
 	type prepared struct {
-		id, fpIn, fp []byte
-		rec          *record.Record
+		id, fpIn, fpCl, fp []byte
+		rec                *record.Record
 	}
 	prep := make([]prepared, len(recs))
 	for i := range recs {
@@ -68,7 +68,8 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 		r.UpdatedAt = now
 		r.Version = 1
 		r.Deleted = false
-		prep[i] = prepared{id: keyOf(r.ID), rec: r, fpIn: record.FingerprintInput(r)}
+		prep[i] = prepared{id: keyOf(r.ID), rec: r}
+		prep[i].fpIn, prep[i].fpCl = record.Fingerprint(r)
 	}
 	results := make([]AddResult, len(recs))
 	txn := v.update
@@ -77,6 +78,7 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 	}
 	err := txn(func(tx *bolt.Tx) error {
 		rb, xb, fb, cb := v.buckets(tx)
+		packFull(rb, xb, cb)
 		seen := make(map[string]string)
 		seq := cb.Sequence()
 		if also != nil && !dry {
@@ -91,10 +93,10 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 			p := &prep[i]
 			results[i] = AddResult{ID: p.rec.ID}
 			if p.fpIn != nil {
-				p.fp = v.keys.fingerprint(p.fpIn)
+				p.fp = v.keys.fingerprintKey(p.fpIn, p.fpCl)
 			}
 			if p.fp != nil {
-				if old := fb.Get(p.fp); old != nil {
+				if old := v.findFingerprint(fb, p.fp, p.fpIn); old != nil {
 					results[i] = AddResult{ID: idOf(old), Duplicate: true}
 					continue
 				}
@@ -168,6 +170,41 @@ func (v *Vault) Put(r record.Record) (AddResult, error) {
 
 func (v *Vault) buckets(tx *bolt.Tx) (records, index, finger, changes *bolt.Bucket) {
 	return tx.Bucket([]byte{bucketRecords}), tx.Bucket([]byte{bucketIndex}), tx.Bucket([]byte{bucketFinger}), tx.Bucket([]byte{bucketChanges})
+}
+
+// findFingerprint returns the record key stored under a fingerprint:
+// under its key, or in a vault that may still have legacy keys, under the
+// legacy key of its input.
+func (v *Vault) findFingerprint(fb *bolt.Bucket, key, input []byte) []byte {
+	if old := fb.Get(key); old != nil {
+		return old
+	}
+	if v.fpLegacy.Load() {
+		return fb.Get(v.keys.fingerprint(input))
+	}
+	return nil
+}
+
+// fingerprintKeys returns the keys a fingerprint may be stored under: its
+// key, and in a vault that may still have legacy keys, its legacy key.
+func (v *Vault) fingerprintKeys(input, cluster []byte) [][]byte {
+	keys := [][]byte{v.keys.fingerprintKey(input, cluster)}
+	if v.fpLegacy.Load() {
+		keys = append(keys, v.keys.fingerprint(input))
+	}
+	return keys
+}
+
+// packFull fills the pages of buckets whose new keys come in runs
+// (records, the kind index) or in order (the changes feed) instead of
+// leaving them half empty: bbolt splits a page at its bucket's fill
+// percent, and a page of such a bucket is seldom written again, so its
+// free half would stay free. Buckets with scattered keys (fingerprints)
+// keep bbolt's default, which leaves room for the keys still to come.
+func packFull(bs ...*bolt.Bucket) {
+	for _, b := range bs {
+		b.FillPercent = 0.95
+	}
 }
 
 func (v *Vault) indexKey(kind string, id []byte) []byte {
@@ -575,11 +612,12 @@ func (v *Vault) Purge(ids []string) error {
 			if err != nil {
 				return err
 			}
-			if in := record.FingerprintInput(&r); in != nil {
-				fp := v.keys.fingerprint(in)
-				if string(fb.Get(fp)) == string(keyOf(id)) {
-					if err := fb.Delete(fp); err != nil {
-						return err
+			if in, cl := record.Fingerprint(&r); in != nil {
+				for _, fp := range v.fingerprintKeys(in, cl) {
+					if string(fb.Get(fp)) == string(keyOf(id)) {
+						if err := fb.Delete(fp); err != nil {
+							return err
+						}
 					}
 				}
 			}

@@ -204,7 +204,10 @@ func (v *Vault) resealRecords(tx *bolt.Tx, newKeys *keyring, failAfter int) erro
 		}
 		ix.add(newKeys, &r, k)
 	}
-	return ix.write(xb, fb)
+	if err := ix.write(xb, fb); err != nil {
+		return err
+	}
+	return v.fingerprintsRebuilt(tx)
 }
 
 // indexWriter collects index entries and writes them in key order: bbolt
@@ -247,8 +250,8 @@ func fingerprintOf(keys *keyring, r *record.Record) []byte {
 	if r.Deleted {
 		return nil
 	}
-	if in := record.FingerprintInput(r); in != nil {
-		return keys.fingerprint(in)
+	if in, cl := record.Fingerprint(r); in != nil {
+		return keys.fingerprintKey(in, cl)
 	}
 	return nil
 }

@@ -32,3 +32,10 @@ func TestTrimMappedKeepsData(t *testing.T) {
 		t.Fatalf("check: %+v", r.Problems)
 	}
 }
+
+func TestResidentFileBytes(t *testing.T) {
+	n, ok := residentFileBytes()
+	if !ok || n <= 0 {
+		t.Fatalf("residentFileBytes() = %d, %v; want the resident size of at least this test's code", n, ok)
+	}
+}

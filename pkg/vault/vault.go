@@ -23,7 +23,9 @@ import (
 
 // FormatVersion is the vault format this code writes. Older formats are
 // migrated on open for writing; newer ones are refused.
-const FormatVersion = 1
+//
+// Format 2 (2026-11): fingerprints are keyed by cluster (fingerprintKey).
+const FormatVersion = 2
 
 // magic identifies a phr vault in its meta bucket.
 const magic = "phr-vault"
@@ -80,7 +82,10 @@ type Vault struct {
 	readOnly bool
 	now      func() time.Time
 	written  atomic.Int64 // records written by Add, for trimAfter
-	meta     metaIndex    // the listing index (meta.go)
+	// fpLegacy: the dedup index may hold legacy fingerprint keys (format
+	// 1), so lookups try those too (see fingerprintKey).
+	fpLegacy atomic.Bool
+	meta     metaIndex // the listing index (meta.go)
 
 	// liveImports holds the marker names of this process's imports in
 	// progress (imports.go); rolledBack, guarded by rbMu, what Open (or
@@ -88,6 +93,7 @@ type Vault struct {
 	liveImports sync.Map
 	rbMu        sync.Mutex
 	rolledBack  []Rollback
+	fileTurns   fileTurns // imports of one file take turns (imports.go)
 }
 
 // Create makes a new vault at path with a fresh vault key wrapped in the
@@ -214,6 +220,10 @@ func Open(path string, secret Secret, opts *Options) (*Vault, error) {
 		return nil, err
 	}
 	if !v.readOnly {
+		if err := v.upgrade(); err != nil {
+			v.Close()
+			return nil, err
+		}
 		// Imports a crash interrupted leave nothing behind (imports.go).
 		if _, err := v.rollBackInterrupted(); err != nil {
 			v.Close()
@@ -221,6 +231,43 @@ func Open(path string, secret Secret, opts *Options) (*Vault, error) {
 		}
 	}
 	return v, nil
+}
+
+// metaLegacyFingerprints, in the meta bucket, says that the dedup index
+// may still hold fingerprints under their format-1 keys.
+const metaLegacyFingerprints = "fp16"
+
+// upgrade moves a vault opened for writing to FormatVersion. Format 2
+// keys fingerprints by cluster (fingerprintKey); the format-1 keys already
+// stored stay valid and are looked up too, until a rebuild of the index
+// (Check with repair, Rotate) rewrites them all.
+func (v *Vault) upgrade() error {
+	return v.update(func(tx *bolt.Tx) error {
+		m := tx.Bucket([]byte{bucketMeta})
+		if binary.BigEndian.Uint32(m.Get([]byte("version"))) >= FormatVersion {
+			return nil
+		}
+		if k, _ := tx.Bucket([]byte{bucketFinger}).Cursor().First(); k != nil {
+			if err := m.Put([]byte(metaLegacyFingerprints), []byte{1}); err != nil {
+				return err
+			}
+		} else {
+			tx.OnCommit(func() { v.fpLegacy.Store(false) })
+		}
+		var ver [4]byte
+		binary.BigEndian.PutUint32(ver[:], FormatVersion)
+		return m.Put([]byte("version"), ver[:])
+	})
+}
+
+// fingerprintsRebuilt records, in a transaction that rebuilt the whole
+// dedup index, that it holds no legacy keys any more.
+func (v *Vault) fingerprintsRebuilt(tx *bolt.Tx) error {
+	if err := tx.Bucket([]byte{bucketMeta}).Delete([]byte(metaLegacyFingerprints)); err != nil {
+		return err
+	}
+	tx.OnCommit(func() { v.fpLegacy.Store(false) })
+	return nil
 }
 
 func openError(err error) error {
@@ -300,9 +347,11 @@ func (v *Vault) unlock(secret Secret) error {
 		if len(ver) != 4 {
 			return fmt.Errorf("%w: no format version", ErrCorrupt)
 		}
-		if binary.BigEndian.Uint32(ver) > FormatVersion {
+		version := binary.BigEndian.Uint32(ver)
+		if version > FormatVersion {
 			return ErrNewerVersion
 		}
+		v.fpLegacy.Store(version < 2 || m.Get([]byte(metaLegacyFingerprints)) != nil)
 		id, t := m.Get([]byte("id")), m.Get([]byte("term"))
 		if len(id) != 16 || len(t) != 4 {
 			return fmt.Errorf("%w: bad vault header", ErrCorrupt)
