@@ -233,13 +233,17 @@ func TestNewVaultFormat(t *testing.T) {
 		t.Fatalf("version %d, legacy mark %v, legacy lookups %v", ver, mark, tv.fpLegacy.Load())
 	}
 	tv.Close()
+	before := fileHash(t, tv.path)
 	v, err := Open(tv.path, Identities(tv.identity), &Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer v.Close()
 	if v.fpLegacy.Load() {
 		t.Fatal("reopened vault looks up legacy keys")
+	}
+	v.Close()
+	if fileHash(t, tv.path) != before {
+		t.Fatal("opening a vault of the current format for writing changed the file")
 	}
 }
 

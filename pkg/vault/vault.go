@@ -85,6 +85,7 @@ type Vault struct {
 	// fpLegacy: the dedup index may hold legacy fingerprint keys (format
 	// 1), so lookups try those too (see fingerprintKey).
 	fpLegacy atomic.Bool
+	format   uint32    // the format version found at Open
 	meta     metaIndex // the listing index (meta.go)
 
 	// liveImports holds the marker names of this process's imports in
@@ -121,7 +122,7 @@ func Create(path string, slots []SlotSpec, opts *Options) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Vault{db: db, path: path, vaultKey: make([]byte, 32), now: time.Now}
+	v := &Vault{db: db, path: path, vaultKey: make([]byte, 32), now: time.Now, format: FormatVersion}
 	if opts != nil && opts.Now != nil {
 		v.now = opts.Now
 	}
@@ -242,6 +243,9 @@ const metaLegacyFingerprints = "fp16"
 // stored stay valid and are looked up too, until a rebuild of the index
 // (Check with repair, Rotate) rewrites them all.
 func (v *Vault) upgrade() error {
+	if v.format >= FormatVersion {
+		return nil // no transaction: opening must not change the file
+	}
 	return v.update(func(tx *bolt.Tx) error {
 		m := tx.Bucket([]byte{bucketMeta})
 		if binary.BigEndian.Uint32(m.Get([]byte("version"))) >= FormatVersion {
@@ -351,6 +355,7 @@ func (v *Vault) unlock(secret Secret) error {
 		if version > FormatVersion {
 			return ErrNewerVersion
 		}
+		v.format = version
 		v.fpLegacy.Store(version < 2 || m.Get([]byte(metaLegacyFingerprints)) != nil)
 		id, t := m.Get([]byte("id")), m.Get([]byte("term"))
 		if len(id) != 16 || len(t) != 4 {

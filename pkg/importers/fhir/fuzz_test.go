@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -124,4 +125,41 @@ func FuzzScanResource(f *testing.F) {
 			}
 		}
 	})
+}
+
+// compactJSON does what json.Compact does to any valid JSON.
+func FuzzCompactJSON(f *testing.F) {
+	f.Add(readFile(f, usCoreDir+"/uscore-med1.json"))
+	f.Add([]byte(` { "a" : [ 1 , "b \" c\\" , {"\t":"\u00e9 x"} ] ,"d":null } `))
+	f.Add([]byte("\"\\\\\" "))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return // never given to compactJSON
+		}
+		var want bytes.Buffer
+		if err := json.Compact(&want, data); err != nil {
+			t.Fatal(err)
+		}
+		if got := compactJSON(nil, data); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("compactJSON\n%q\njson.Compact\n%q", got, want.Bytes())
+		}
+	})
+}
+
+// Every JSON file of the shared test data compacts as json.Compact does.
+func TestCompactJSONCorpus(t *testing.T) {
+	paths, _ := filepath.Glob(testdata + "/fhir/*/*.json")
+	if len(paths) < 50 {
+		t.Fatalf("%d JSON files in the shared test data", len(paths))
+	}
+	for _, p := range paths {
+		data := readFile(t, p)
+		var want bytes.Buffer
+		if json.Compact(&want, data) != nil {
+			continue
+		}
+		if got := compactJSON(nil, data); !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("%s: compactJSON differs from json.Compact", filepath.Base(p))
+		}
+	}
 }
