@@ -2,10 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/vault"
 )
 
 const shared = "../../../shared/testdata/"
@@ -237,5 +241,49 @@ func TestExportCSVAndIPS(t *testing.T) {
 	}
 	if count(c3, "medication") == 0 {
 		t.Fatal("no medications after importing the IPS")
+	}
+}
+
+// A read-only command does not show the first records of an import a
+// crash interrupted: it rolls the import back first, and says so.
+func TestReadOnlyCommandRollsBackInterruptedImport(t *testing.T) {
+	c := newCLI(t)
+	c.initVault()
+	c.ok("log", "condition", "asthma")
+	v, err := vault.Open(c.env["PHR_VAULT"], vault.Passphrase(testPassphrase), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha := strings.Repeat("cd", 32)
+	im, _ := v.BeginImport(sha)
+	var recs []record.Record
+	for i := range 3 {
+		r, err := record.New([]byte(fmt.Sprintf(`{"resourceType":"Condition","id":"c%d","code":{"text":"Interrupted %d"}}`, i, i)),
+			record.Provenance{Method: record.MethodImported, Importer: "fhir", System: "Clinic", OriginalID: fmt.Sprint("c", i), FileSHA256: sha})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	if _, err := im.Add(recs); err != nil {
+		t.Fatal(err)
+	}
+	v.Close() // as if the process died: the import's marker stays
+
+	code, out, errOut := c.run("list", "--json")
+	if code != 0 {
+		t.Fatalf("list: exit %d: %s", code, errOut)
+	}
+	if strings.Contains(out, "Interrupted") {
+		t.Fatalf("list shows records of the interrupted import: %s", out)
+	}
+	if !strings.Contains(errOut, "Rolled back an interrupted import: 3 records removed") {
+		t.Fatalf("stderr does not say what was rolled back: %q", errOut)
+	}
+	if !strings.Contains(c.ok("list"), "asthma") {
+		t.Fatal("the records before the import are gone")
+	}
+	if out := c.ok("check"); !strings.Contains(out, "0 problems") {
+		t.Fatalf("check after the rollback: %s", out)
 	}
 }

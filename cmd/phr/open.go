@@ -88,9 +88,11 @@ func (g *globals) openVault(readOnly bool) (*vault.Vault, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: no vault at %s", errNoVault, path)
 	}
-	opts := &vault.Options{ReadOnly: readOnly}
+	open := func(secret vault.Secret) (*vault.Vault, error) {
+		return g.openWith(path, secret, readOnly)
+	}
 	if p := g.env("PHR_PASSPHRASE"); p != "" {
-		v, err := vault.Open(path, vault.Passphrase(p), opts)
+		v, err := open(vault.Passphrase(p))
 		if errors.Is(err, vault.ErrWrongKey) {
 			return nil, errors.New("wrong passphrase (from PHR_PASSPHRASE)")
 		}
@@ -105,14 +107,14 @@ func (g *globals) openVault(readOnly bool) (*vault.Vault, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, err := vault.Open(path, vault.Identities(ids...), opts)
+		v, err := open(vault.Identities(ids...))
 		if errors.Is(err, vault.ErrWrongKey) {
 			return nil, fmt.Errorf("the identity in %s does not open this vault", idFile)
 		}
 		return v, err
 	}
 	if ids, err := readIdentities(deviceIdentityPath(g.env)); err == nil {
-		v, err := vault.Open(path, vault.Identities(ids...), opts)
+		v, err := open(vault.Identities(ids...))
 		if !errors.Is(err, vault.ErrWrongKey) {
 			return v, err
 		}
@@ -123,9 +125,35 @@ func (g *globals) openVault(readOnly bool) (*vault.Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := vault.Open(path, vault.Passphrase(pass), opts)
+	v, err := open(vault.Passphrase(pass))
 	if errors.Is(err, vault.ErrWrongKey) {
 		return nil, errors.New("wrong passphrase")
+	}
+	return v, err
+}
+
+// openWith opens the vault with secret. A vault opened read-only that
+// holds an import a crash interrupted would show that import's first
+// records until the next write rolls them back, so it is opened for
+// writing once instead, which rolls them back (the reader learns on
+// stderr); if that fails, it stays read-only with a warning.
+func (g *globals) openWith(path string, secret vault.Secret, readOnly bool) (*vault.Vault, error) {
+	v, err := vault.Open(path, secret, &vault.Options{ReadOnly: readOnly})
+	if err != nil || !readOnly {
+		return v, err
+	}
+	if n, err := v.InterruptedImports(); err != nil || n == 0 {
+		return v, nil
+	}
+	v.Close()
+	w, werr := vault.Open(path, secret, nil)
+	if werr == nil {
+		printRollbacks(g.stderr, w.RolledBack())
+		w.Close()
+	}
+	v, err = vault.Open(path, secret, &vault.Options{ReadOnly: true})
+	if err == nil && werr != nil {
+		fmt.Fprintf(g.stderr, "warning: the vault holds part of an import that was interrupted; it is rolled back when the vault is next opened for writing (%v)\n", werr)
 	}
 	return v, err
 }
