@@ -56,6 +56,27 @@ type Import struct {
 	since uint64 // the vault's change sequence before the first Add
 	done  bool
 	turn  bool // holds the file's turn
+	// written counts the records of Add batches since the vault's
+	// database was last reopened (see Vault.reopen).
+	written int
+}
+
+// reopenEvery is how many records an Import writes between reopenings
+// of the vault's database (Vault.reopen): about 5 MB of bbolt's freelist
+// bookkeeping.
+var reopenEvery = 500_000
+
+// errImportLost: the import's marker is gone, so another process rolled
+// the import back while the database was being reopened.
+var errImportLost = errors.New("vault: another process opened the vault during the import and rolled it back; import the file again")
+
+// stillMarked fails a transaction of a running import whose marker is
+// gone.
+func (im *Import) stillMarked(tx *bolt.Tx) error {
+	if tx.Bucket([]byte{bucketSettings}).Get(im.key) == nil {
+		return errImportLost
+	}
+	return nil
 }
 
 // fileTurns serialises the imports of one file (see Import).
@@ -120,7 +141,14 @@ func (im *Import) Add(recs []record.Record) ([]AddResult, error) {
 		return nil, errImportDone
 	}
 	if im.key != nil {
-		return im.v.add(recs, false, nil)
+		if im.written >= reopenEvery {
+			if err := im.v.reopen(); err != nil {
+				return nil, err
+			}
+			im.written = 0
+		}
+		im.written += len(recs)
+		return im.v.add(recs, false, func(tx *bolt.Tx, _ uint64) error { return im.stillMarked(tx) })
 	}
 	im.takeTurn()
 	key := newImportMarkKey()
@@ -162,6 +190,9 @@ func (im *Import) Commit(recs []record.Record) ([]AddResult, error) {
 		return res, err
 	}
 	res, err := im.v.add(recs, false, func(tx *bolt.Tx, _ uint64) error {
+		if err := im.stillMarked(tx); err != nil {
+			return err
+		}
 		return tx.Bucket([]byte{bucketSettings}).Delete(im.key)
 	})
 	if err != nil {

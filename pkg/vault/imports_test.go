@@ -469,3 +469,75 @@ func TestImportsOfOneFileTakeTurns(t *testing.T) {
 		})
 	}
 }
+
+// A long import reopens the database now and then (to drop bbolt's
+// bookkeeping); the import is whole afterwards, and an import that another
+// process rolled back while the file was unlocked fails instead of
+// leaving part of the file.
+func TestImportReopens(t *testing.T) {
+	defer func(n int) { reopenEvery = n }(reopenEvery)
+	reopenEvery = 50
+
+	tv := newTestVault(t)
+	sha := fileSHA("long")
+	im, _ := tv.BeginImport(sha)
+	db := tv.db
+	// Readers in other goroutines (phrd's requests) wait for a reopening.
+	stop := make(chan struct{})
+	readerDone := make(chan error)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				readerDone <- nil
+				return
+			default:
+			}
+			if _, err := tv.List(Query{Limit: 5}); err != nil {
+				readerDone <- err
+				return
+			}
+		}
+	}()
+	for i := 0; i < 10; i++ {
+		if _, err := im.Add(importRecs(t, sha, i*20, 20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if err := <-readerDone; err != nil {
+		t.Fatalf("a reader during the import: %v", err)
+	}
+	if tv.db == db {
+		t.Fatal("200 records written, reopenEvery 50: the database was not reopened")
+	}
+	if _, err := im.Commit(importRecs(t, sha, 200, 20)); err != nil {
+		t.Fatal(err)
+	}
+	if n := countOf(t, tv.Vault, sha); n != 220 {
+		t.Fatalf("%d records after the import, want 220", n)
+	}
+	if rep, err := tv.Check(false); err != nil || !rep.OK() {
+		t.Fatalf("check: %v %+v", err, rep)
+	}
+
+	// Another process took the lock while the file was closed and rolled
+	// the import back.
+	sha2 := fileSHA("lost")
+	im2, _ := tv.BeginImport(sha2)
+	if _, err := im2.Add(importRecs(t, sha2, 0, 20)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tv.rollBack(im2.key, im2.since, sha2, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := im2.Add(importRecs(t, sha2, 20, 20)); !errors.Is(err, errImportLost) {
+		t.Fatalf("Add after the marker went: %v, want errImportLost", err)
+	}
+	if _, err := im2.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if n := countOf(t, tv.Vault, sha2); n != 0 {
+		t.Fatalf("%d records of the rolled-back import remain", n)
+	}
+}

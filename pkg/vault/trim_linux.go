@@ -47,7 +47,7 @@ const trimInTx = 128
 // faults them back in from the page cache. It runs inside a read
 // transaction, which keeps bbolt from remapping meanwhile.
 func (v *Vault) trimMapped() {
-	v.db.View(func(tx *bolt.Tx) error {
+	v.view(func(tx *bolt.Tx) error {
 		v.trimTx(tx)
 		return nil
 	})
