@@ -168,12 +168,23 @@ func (v *Vault) Check(repair bool) (*CheckReport, error) {
 
 // rebuild recreates the kind index, the fingerprints and the changes feed
 // from the records that open, keeping each record's change sequence where
-// it is unique.
+// it is unique, and the fingerprints of records that exist.
 func (v *Vault) rebuild() error {
 	defer v.meta.reset()
 	return v.update(func(tx *bolt.Tx) error {
 		rb := tx.Bucket([]byte{bucketRecords})
 		last := tx.Bucket([]byte{bucketChanges}).Sequence()
+		// Fingerprints of records that exist stay even when the records'
+		// content no longer gives them: a tombstone's (it has no content)
+		// and an edited record's (the original's), so that re-importing
+		// the file still finds them.
+		var keep [][2][]byte
+		tx.Bucket([]byte{bucketFinger}).ForEach(func(k, val []byte) error {
+			if rb.Get(val) != nil {
+				keep = append(keep, [2][]byte{append([]byte(nil), k...), append([]byte(nil), val...)})
+			}
+			return nil
+		})
 		for _, name := range []byte{bucketIndex, bucketFinger, bucketChanges} {
 			if err := tx.DeleteBucket([]byte{name}); err != nil {
 				return err
@@ -185,12 +196,16 @@ func (v *Vault) rebuild() error {
 		xb, fb, cb := tx.Bucket([]byte{bucketIndex}), tx.Bucket([]byte{bucketFinger}), tx.Bucket([]byte{bucketChanges})
 		var renumber [][]byte
 		var ix indexWriter
+		converted := map[string]bool{} // legacy keys that ix writes anew
 		err := rb.ForEach(func(k, _ []byte) error {
 			r, err := v.load(rb, k)
 			if err != nil {
 				return nil // reported by Check; left as it is
 			}
 			ix.add(v.keys, &r, k)
+			if in, _ := record.Fingerprint(&r); in != nil && !r.Deleted && v.fpLegacy.Load() {
+				converted[string(v.keys.fingerprint(in))] = true
+			}
 			if r.Seq == 0 || r.Seq > last || cb.Get(seqKey(r.Seq)) != nil {
 				renumber = append(renumber, append([]byte(nil), k...))
 				return nil
@@ -203,8 +218,20 @@ func (v *Vault) rebuild() error {
 		if err := ix.write(xb, fb); err != nil {
 			return err
 		}
-		if err := v.fingerprintsRebuilt(tx); err != nil {
-			return err
+		legacyKept := false
+		for _, e := range keep {
+			if fb.Get(e[0]) != nil || converted[string(e[0])] {
+				continue // recomputed (for this record or, repaired, another)
+			}
+			if err := fb.Put(e[0], e[1]); err != nil {
+				return err
+			}
+			legacyKept = legacyKept || len(e[0]) != fpKeyLen
+		}
+		if !legacyKept {
+			if err := v.fingerprintsRebuilt(tx); err != nil {
+				return err
+			}
 		}
 		if err := cb.SetSequence(last); err != nil {
 			return err

@@ -345,3 +345,31 @@ func TestFormat1Vault(t *testing.T) {
 		t.Fatalf("check: %d records, %d tombstones, problems %+v", rep.Records, rep.Tombstones, rep.Problems)
 	}
 }
+
+// A rebuild of the indexes keeps the fingerprints that records' content no
+// longer gives: a deleted record's file, re-imported, stays deleted.
+func TestRebuildKeepsTombstoneFingerprints(t *testing.T) {
+	tv := newTestVault(t)
+	res, err := tv.Add([]record.Record{sample(t, "Heart rate", "2024-03-05T08:00:00Z", 60), sample(t, "Heart rate", "2024-03-05T08:01:00Z", 61)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tv.Delete(res[0].ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := tv.rebuild(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := tv.Add([]record.Record{sample(t, "Heart rate", "2024-03-05T08:00:00Z", 60), sample(t, "Heart rate", "2024-03-05T08:01:00Z", 61)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range again {
+		if !r.Duplicate || r.ID != res[i].ID {
+			t.Errorf("record %d after the rebuild: %+v, want a duplicate of %s", i, r, res[i].ID)
+		}
+	}
+	if rep, err := tv.Check(false); err != nil || !rep.OK() {
+		t.Fatalf("check: %v %+v", err, rep)
+	}
+}
