@@ -266,31 +266,20 @@ a crash interrupted is rolled back (as any command that writes would), and
 check says so.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// An import a crash interrupted is rolled back by opening the
+			// vault for writing (openVault does, for read-only commands)
+			// rather than reported as half a file; the report says so.
+			g.reportsRollbacks = true
 			v, err := g.openVault(!repair)
 			if err != nil {
 				return err
-			}
-			if !repair {
-				// An import a crash interrupted is rolled back by opening
-				// the vault for writing: do that rather than report half a
-				// file.
-				n, err := v.InterruptedImports()
-				if err != nil {
-					v.Close()
-					return err
-				}
-				if n > 0 {
-					v.Close()
-					if v, err = g.openVault(false); err != nil {
-						return err
-					}
-				}
 			}
 			rep, err := v.Check(repair)
 			v.Close()
 			if err != nil {
 				return err
 			}
+			rep.RolledBack = append(g.rolledBack, rep.RolledBack...)
 			if g.json {
 				if err := printJSON(g.stdout, rep); err != nil {
 					return err

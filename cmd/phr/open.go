@@ -148,7 +148,10 @@ func (g *globals) openWith(path string, secret vault.Secret, readOnly bool) (*va
 	v.Close()
 	w, werr := vault.Open(path, secret, nil)
 	if werr == nil {
-		printRollbacks(g.stderr, w.RolledBack())
+		g.rolledBack = append(g.rolledBack, w.RolledBack()...)
+		if !g.reportsRollbacks {
+			printRollbacks(g.stderr, w.RolledBack())
+		}
 		w.Close()
 	}
 	v, err = vault.Open(path, secret, &vault.Options{ReadOnly: true})

@@ -38,6 +38,11 @@ type globals struct {
 	stdout    io.Writer
 	stderr    io.Writer
 	env       func(string) string
+	// rolledBack holds what opening the vault rolled back (openWith),
+	// which the command reports itself if reportsRollbacks, else openWith
+	// prints it on stderr.
+	rolledBack       []vault.Rollback
+	reportsRollbacks bool
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
