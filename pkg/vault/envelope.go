@@ -105,3 +105,67 @@ func decodeRecord(b []byte) (record.Record, error) {
 	}
 	return r, nil
 }
+
+// decodeFacts reads from an envelope only what the listing index keeps
+// (metaEntry), without copying the rest: a scan of the whole vault
+// decodes every record this way. id is the record ID its key gives, which
+// the envelope must carry; kinds interns kind names across calls.
+func decodeFacts(b []byte, id string, kinds map[string]string) (metaEntry, error) {
+	var e metaEntry
+	if len(b) == 0 || b[0] != envelopeVersion {
+		return e, errEnvelope
+	}
+	b = b[1:]
+	for i := range 11 { // the strings, as decodeRecord reads them
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return e, errEnvelope
+		}
+		s := b[k : k+int(n)]
+		switch i {
+		case 0:
+			if string(s) != id {
+				return e, errEnvelope
+			}
+			e.id = id
+		case 1:
+			kind, ok := kinds[string(s)]
+			if !ok {
+				kind = string(s)
+				kinds[kind] = kind
+			}
+			e.kind = kind
+		}
+		b = b[k+int(n):]
+	}
+	flags, k := binary.Uvarint(b)
+	if k <= 0 {
+		return e, errEnvelope
+	}
+	b = b[k:]
+	e.deleted = flags&2 != 0
+	var times [3]time.Time
+	for i := range times {
+		if flags&(4<<i) == 0 {
+			continue
+		}
+		sec, k := binary.Varint(b)
+		if k <= 0 {
+			return e, errEnvelope
+		}
+		b = b[k:]
+		ns, k := binary.Uvarint(b)
+		if k <= 0 || ns >= 1e9 {
+			return e, errEnvelope
+		}
+		b = b[k:]
+		times[i] = time.Unix(sec, int64(ns)).UTC()
+	}
+	e.date, e.created = times[0], times[1]
+	v, k := binary.Uvarint(b)
+	if k <= 0 {
+		return e, errEnvelope
+	}
+	e.version = v
+	return e, nil
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"github.com/phr-project/phr/pkg/record"
@@ -371,5 +372,45 @@ func TestRebuildKeepsTombstoneFingerprints(t *testing.T) {
 	}
 	if rep, err := tv.Check(false); err != nil || !rep.OK() {
 		t.Fatalf("check: %v %+v", err, rep)
+	}
+}
+
+// decodeFacts reads the same facts as decodeRecord, for every kind of
+// record the vault holds.
+func TestDecodeFacts(t *testing.T) {
+	recs := benchRecords(t, 20, 1)
+	recs = append(recs, sample(t, "Heart rate", "2024-03-05T08:00:00Z", 60))
+	tomb := recs[3]
+	tomb.Deleted, tomb.Resource, tomb.Date, tomb.Display = true, nil, time.Time{}, ""
+	tomb.Version = 7
+	recs = append(recs, tomb)
+	kinds := map[string]string{}
+	for i := range recs {
+		r := &recs[i]
+		if r.CreatedAt.IsZero() {
+			r.CreatedAt = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+		}
+		r.Seq = uint64(i + 1)
+		env := encodeRecord(r)
+		full, err := decodeRecord(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeFacts(env, r.ID, kinds)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		want := metaEntry{version: full.Version, id: full.ID, kind: full.Kind, date: full.Date, created: full.CreatedAt, deleted: full.Deleted}
+		if got != want {
+			t.Errorf("record %d: facts %+v, want %+v", i, got, want)
+		}
+		if _, err := decodeFacts(env, "aaaaaaaaaaaaaaaa", kinds); err == nil {
+			t.Errorf("record %d: decoded under another ID", i)
+		}
+		for cut := 0; cut < len(env)-len(r.Resource)-2; cut += 3 {
+			if _, err := decodeFacts(env[:cut], r.ID, kinds); err == nil {
+				t.Fatalf("record %d: envelope cut at %d decoded", i, cut)
+			}
+		}
 	}
 }

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -91,13 +92,28 @@ func (v *Vault) buildMeta() error {
 	}
 	m := map[string]metaEntry{}
 	err := v.view(func(tx *bolt.Tx) error {
-		rb := tx.Bucket([]byte{bucketRecords})
-		return rb.ForEach(func(k, _ []byte) error {
-			r, err := v.load(rb, k)
-			if err != nil {
-				return err
+		// One pass over every record: the plaintext and additional-data
+		// buffers are reused and only the facts are decoded, so that the
+		// heap does not grow with the vault beyond the index itself. The
+		// pass also maps the whole file, but those pages are the page
+		// cache's, which the kernel reclaims under pressure: dropping
+		// them as the pass goes (as imports do, see trimTx) cut the
+		// resident set of `phr list` on 300,000 records by 70% but made
+		// it 1.7 times slower (4.5 s instead of 2.6), so it does not.
+		var pt []byte
+		ad := make([]byte, 0, 64)
+		kinds := map[string]string{}
+		return tx.Bucket([]byte{bucketRecords}).ForEach(func(k, sealed []byte) error {
+			id := idOf(k)
+			var err error
+			if pt, err = v.keys.openInto(pt[:0], ad, bucketRecords, k, sealed); err != nil {
+				return fmt.Errorf("record %s: %w", id, err)
 			}
-			m[string(k)] = metaEntry{version: r.Version, id: r.ID, kind: r.Kind, date: r.Date, created: r.CreatedAt, deleted: r.Deleted}
+			e, err := decodeFacts(pt, id, kinds)
+			if err != nil {
+				return fmt.Errorf("record %s: %w: bad envelope", id, ErrCorrupt)
+			}
+			m[string(k)] = e
 			return nil
 		})
 	})

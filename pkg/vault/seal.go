@@ -67,7 +67,11 @@ func (k *keyring) wipe() {
 
 // ad returns the additional data binding a sealed value to its place.
 func (k *keyring) ad(bucket byte, key []byte) []byte {
-	ad := make([]byte, 0, 4+16+1+len(key))
+	return k.appendAD(make([]byte, 0, 4+16+1+len(key)), bucket, key)
+}
+
+// appendAD appends the additional data of bucket/key to ad.
+func (k *keyring) appendAD(ad []byte, bucket byte, key []byte) []byte {
 	ad = append(ad, "phr1"...)
 	ad = append(ad, k.vaultID[:]...)
 	ad = append(ad, bucket)
@@ -88,6 +92,12 @@ func (k *keyring) seal(bucket byte, key, plaintext []byte) []byte {
 
 // open decrypts a value sealed under bucket/key.
 func (k *keyring) open(bucket byte, key, sealed []byte) ([]byte, error) {
+	return k.openInto(nil, nil, bucket, key, sealed)
+}
+
+// openInto is open with the plaintext appended to dst and the additional
+// data built in adBuf, so that a scan of many values can reuse both.
+func (k *keyring) openInto(dst, adBuf []byte, bucket byte, key, sealed []byte) ([]byte, error) {
 	if len(sealed) < sealOverhead {
 		return nil, fmt.Errorf("%w: sealed value too short", ErrCorrupt)
 	}
@@ -101,7 +111,7 @@ func (k *keyring) open(bucket byte, key, sealed []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: sealed under another vault key", ErrCorrupt)
 	}
 	nonce := sealed[5 : 5+chacha20poly1305.NonceSizeX]
-	pt, err := k.aead.Open(nil, nonce, sealed[5+chacha20poly1305.NonceSizeX:], k.ad(bucket, key))
+	pt, err := k.aead.Open(dst, nonce, sealed[5+chacha20poly1305.NonceSizeX:], k.appendAD(adBuf[:0], bucket, key))
 	if err != nil {
 		return nil, fmt.Errorf("%w: authentication failed", ErrCorrupt)
 	}
