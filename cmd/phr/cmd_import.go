@@ -184,9 +184,9 @@ func printImportReports(w io.Writer, reports []*importers.Report) {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		verb := "added"
+		verb, upd := "added", "updated"
 		if r.DryRun {
-			verb = "would add"
+			verb, upd = "would add", "would update"
 		}
 		format := r.Format
 		if format == "" {
@@ -195,7 +195,7 @@ func printImportReports(w io.Writer, reports []*importers.Report) {
 		if r.Error != "" {
 			fmt.Fprintf(w, "%s (%s): FAILED: %s\n", r.File, format, r.Error)
 		} else {
-			fmt.Fprintf(w, "%s (%s): %s %d, duplicates %d, skipped %d, failed %d\n", r.File, format, verb, r.Added, r.Duplicates, r.Skipped, r.Failed)
+			fmt.Fprintf(w, "%s (%s): %s %d, %s %d, duplicates %d, skipped %d, failed %d\n", r.File, format, verb, r.Added, upd, r.Updated, r.Duplicates, r.Skipped, r.Failed)
 		}
 		if len(r.ByType) > 0 {
 			types := make([]string, 0, len(r.ByType))
@@ -204,10 +204,10 @@ func printImportReports(w io.Writer, reports []*importers.Report) {
 			}
 			sort.Strings(types)
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "  type\tadded\tduplicates\tskipped\tfailed\t")
+			fmt.Fprintln(tw, "  type\tadded\tupdated\tduplicates\tskipped\tfailed\t")
 			for _, t := range types {
 				c := r.ByType[t]
-				fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t\n", t, c.Added, c.Duplicates, c.Skipped, c.Failed)
+				fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%d\t\n", t, c.Added, c.Updated, c.Duplicates, c.Skipped, c.Failed)
 			}
 			tw.Flush()
 		}

@@ -133,10 +133,14 @@ func (g *Group) commit() error {
 func countResults(rep *Report, recs []record.Record, res []vault.AddResult) {
 	for i, r := range res {
 		c := rep.counts(recs[i].ResourceType)
-		if r.Duplicate {
+		switch {
+		case r.Duplicate:
 			rep.Duplicates++
 			c.Duplicates++
-		} else {
+		case r.Updated:
+			rep.Updated++
+			c.Updated++
+		default:
 			rep.Added++
 			c.Added++
 		}
@@ -161,7 +165,11 @@ const batchSize = 128
 
 // Counts are the outcome counts of one resource type.
 type Counts struct {
-	Added      int `json:"added"`
+	Added int `json:"added"`
+	// Updated counts records that were new versions of records in the
+	// vault: named alike by their source, saying something else, from
+	// another file (see vault.AddResult).
+	Updated    int `json:"updated"`
 	Duplicates int `json:"duplicates"`
 	Skipped    int `json:"skipped"`
 	Failed     int `json:"failed"`
@@ -174,6 +182,7 @@ type Report struct {
 	Format     string             `json:"format"`
 	SHA256     string             `json:"sha256,omitempty"`
 	Added      int                `json:"added"`
+	Updated    int                `json:"updated"`
 	Duplicates int                `json:"duplicates"`
 	Skipped    int                `json:"skipped"`
 	Failed     int                `json:"failed"`

@@ -29,9 +29,11 @@ type Record struct {
 	Deleted      bool            `json:"deleted,omitempty"`
 	Resource     json.RawMessage `json:"resource,omitempty"`
 
-	// fp and fpCluster cache Fingerprint, computed by Derive from the
-	// resource it has just parsed, for the provenance in fpFor.
+	// fp, fpCluster and fpIDs cache Fingerprint and Identities, computed
+	// by Derive from the resource it has just parsed, for the provenance
+	// in fpFor.
 	fp, fpCluster []byte
+	fpIDs         [][]byte
 	fpFor         Provenance
 }
 
@@ -181,6 +183,7 @@ func (r *Record) derive(res Resource) {
 	r.Date = DateOf(res)
 	r.Display = DisplayOf(res)
 	r.fp, r.fpCluster = fingerprintInput(r, res)
+	r.fpIDs = identities(r, res)
 	r.fpFor = r.Provenance
 }
 

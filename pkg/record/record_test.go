@@ -264,24 +264,80 @@ func TestFingerprintInput(t *testing.T) {
 		}
 		return FingerprintInput(&r)
 	}
-	a := imp(`{"resourceType":"Condition","id":"1","code":{"text":"A"}}`, Provenance{System: "S", OriginalID: "1"})
-	b := imp(`{"resourceType":"Condition","id":"1","code":{"text":"changed"}}`, Provenance{System: "S", OriginalID: "1"})
-	if string(a) != string(b) {
-		t.Error("same source id gives different fingerprints")
+	tests := []struct {
+		name   string
+		a, b   string
+		pa, pb Provenance
+		same   bool
+	}{
+		{"same source id, other content", `{"resourceType":"Condition","id":"1","code":{"text":"A"}}`, `{"resourceType":"Condition","id":"1","code":{"text":"changed"}}`,
+			Provenance{System: "S", OriginalID: "1"}, Provenance{System: "S", OriginalID: "1"}, false},
+		{"same identifier, other content", `{"resourceType":"Condition","identifier":[{"system":"x","value":"1"}],"code":{"text":"A"}}`, `{"resourceType":"Condition","identifier":[{"system":"x","value":"1"}],"code":{"text":"B"}}`,
+			Provenance{}, Provenance{}, false},
+		{"same content, other id, meta and member order", `{"resourceType":"Condition","meta":{"lastUpdated":"x"},"id":"9","code":{"text":"A"}}`, `{"code":{"text":"A"},"resourceType":"Condition","id":"7"}`,
+			Provenance{}, Provenance{}, true},
+		{"same content, other narrative", `{"resourceType":"Condition","text":{"status":"generated","div":"<div>a</div>"},"code":{"text":"A"}}`, `{"resourceType":"Condition","code":{"text":"A"}}`,
+			Provenance{}, Provenance{}, true},
+		{"same content, references to other ids", `{"resourceType":"Condition","subject":{"reference":"Patient/1"},"code":{"text":"A"}}`, `{"resourceType":"Condition","subject":{"reference":"Patient/2"},"code":{"text":"A"}}`,
+			Provenance{}, Provenance{}, true},
+		{"a reference's display is content", `{"resourceType":"MedicationStatement","medicationReference":{"reference":"Medication/1","display":"Aspirin"}}`, `{"resourceType":"MedicationStatement","medicationReference":{"reference":"Medication/1","display":"Ibuprofen"}}`,
+			Provenance{}, Provenance{}, false},
+		{"same content, other source", `{"resourceType":"Condition","code":{"text":"A"}}`, `{"resourceType":"Condition","code":{"text":"A"}}`,
+			Provenance{}, Provenance{System: "Other"}, false},
 	}
-	c1 := imp(`{"resourceType":"Condition","meta":{"lastUpdated":"x"},"id":"9","code":{"text":"A"}}`, Provenance{})
-	c2 := imp(`{"code":{"text":"A"},"resourceType":"Condition","id":"7"}`, Provenance{})
-	if string(c1) != string(c2) {
-		t.Error("same content gives different fingerprints")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(imp(tt.a, tt.pa)) == string(imp(tt.b, tt.pb)); got != tt.same {
+				t.Errorf("same fingerprint = %v, want %v", got, tt.same)
+			}
+		})
 	}
-	d := imp(`{"resourceType":"Condition","code":{"text":"A"}}`, Provenance{System: "Other"})
-	if string(d) == string(c1) {
-		t.Error("other source gives the same fingerprint")
+}
+
+func TestIdentities(t *testing.T) {
+	ids := func(js string, p Provenance) [][]byte {
+		p.Method = MethodImported
+		r, err := New([]byte(js), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Identities(&r)
 	}
-	i1 := imp(`{"resourceType":"Condition","identifier":[{"system":"x","value":"1"}],"code":{"text":"A"}}`, Provenance{})
-	i2 := imp(`{"resourceType":"Condition","identifier":[{"system":"x","value":"1"}],"code":{"text":"B"}}`, Provenance{})
-	if string(i1) != string(i2) {
-		t.Error("same identifier gives different fingerprints")
+	shared := func(a, b [][]byte) bool {
+		for _, x := range a {
+			for _, y := range b {
+				if bytes.Equal(x, y) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	withID := `{"resourceType":"Immunization","identifier":[{"system":"urn:x","value":"1"}],"vaccineCode":{"text":"A"}}`
+	tests := []struct {
+		name   string
+		a, b   string
+		pa, pb Provenance
+		shared bool
+	}{
+		{"one identifier, other content", withID, `{"resourceType":"Immunization","identifier":[{"system":"urn:x","value":"1"}],"vaccineCode":{"text":"B"}}`, Provenance{}, Provenance{}, true},
+		{"one identifier, other source", withID, withID, Provenance{}, Provenance{System: "Other"}, false},
+		{"one identifier, other type", withID, `{"resourceType":"Procedure","identifier":[{"system":"urn:x","value":"1"}]}`, Provenance{}, Provenance{}, false},
+		{"one shared identifier among others names nothing (Synthea's claim group)", `{"resourceType":"ExplanationOfBenefit","identifier":[{"system":"urn:clm","value":"1"},{"system":"urn:group","value":"9"}]}`, `{"resourceType":"ExplanationOfBenefit","identifier":[{"system":"urn:clm","value":"2"},{"system":"urn:group","value":"9"}]}`, Provenance{}, Provenance{}, false},
+		{"an identifier without a system names nothing", `{"resourceType":"Immunization","identifier":[{"value":"1"}]}`, `{"resourceType":"Immunization","identifier":[{"value":"1"}]}`, Provenance{}, Provenance{}, false},
+		{"source id in a known system", `{"resourceType":"Condition"}`, `{"resourceType":"Condition","code":{"text":"x"}}`, Provenance{System: "S", OriginalID: "1"}, Provenance{System: "S", OriginalID: "1"}, true},
+		{"source id without a system names nothing", `{"resourceType":"Condition"}`, `{"resourceType":"Condition"}`, Provenance{OriginalID: "1"}, Provenance{OriginalID: "1"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := shared(ids(tt.a, tt.pa), ids(tt.b, tt.pb)); got != tt.shared {
+				t.Errorf("shared identity = %v, want %v", got, tt.shared)
+			}
+		})
+	}
+	self, _ := NewNote(Common{}, "x", time.Time{})
+	if Identities(&self) != nil {
+		t.Error("a self-entered record has identities")
 	}
 }
 
@@ -311,8 +367,8 @@ func TestFingerprintCluster(t *testing.T) {
 		{"other day", obs("2024-03-05T08:00:00Z", 60), obs("2024-03-06T08:00:00Z", 60), hk, hk, false, false, false},
 		{"other source", obs("2024-03-05T08:00:00Z", 60), obs("2024-03-05T08:00:00Z", 60), hk, Provenance{System: "Clinic"}, false, false, false},
 		{"no date", `{"resourceType":"Observation","code":{"text":"a"}}`, `{"resourceType":"Observation","code":{"text":"b"}}`, hk, hk, false, true, false},
-		{"source id: no cluster", obs("2024-03-05T08:00:00Z", 60), obs("2024-03-06T08:00:00Z", 60), Provenance{System: "S", OriginalID: "1"}, Provenance{System: "S", OriginalID: "2"}, false, true, true},
-		{"identifier: no cluster", `{"resourceType":"Condition","identifier":[{"value":"1"}],"onsetDateTime":"2020-01-01"}`, `{"resourceType":"Condition","identifier":[{"value":"1"}],"onsetDateTime":"2021-01-01"}`, hk, hk, true, true, true},
+		{"source ids: clustered by content too", obs("2024-03-05T08:00:00Z", 60), obs("2024-03-05T08:00:00Z", 61), Provenance{System: "S", OriginalID: "1"}, Provenance{System: "S", OriginalID: "2"}, false, true, false},
+		{"identifiers: other day, other cluster", `{"resourceType":"Condition","identifier":[{"value":"1"}],"onsetDateTime":"2020-01-01"}`, `{"resourceType":"Condition","identifier":[{"value":"1"}],"onsetDateTime":"2021-01-01"}`, hk, hk, false, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -132,7 +132,7 @@ func (s *Server) createImport(c echo.Context) error {
 	sess := sessionOf(c)
 	rep, err := importers.Import(req.Context(), s.cfg.Importers, sess.acct.v, in, opts)
 	entry := vault.AuditEntry{Event: AuditImport, Success: err == nil, Format: rep.Format,
-		Counts: map[string]int{"added": rep.Added, "duplicates": rep.Duplicates, "skipped": rep.Skipped, "failed": rep.Failed}}
+		Counts: map[string]int{"added": rep.Added, "updated": rep.Updated, "duplicates": rep.Duplicates, "skipped": rep.Skipped, "failed": rep.Failed}}
 	if opts.DryRun {
 		entry.Label = "dry-run"
 	}
@@ -225,10 +225,13 @@ func (s *Server) ingest(c echo.Context) error {
 	}
 	out := api.IngestResult{Results: make([]api.ReadingResult, len(res))}
 	for i, r := range res {
-		out.Results[i] = api.ReadingResult{ID: req.Readings[i].ID, RecordID: r.ID, Duplicate: r.Duplicate}
-		if r.Duplicate {
+		out.Results[i] = api.ReadingResult{ID: req.Readings[i].ID, RecordID: r.ID, Duplicate: r.Duplicate, Updated: r.Updated}
+		switch {
+		case r.Duplicate:
 			out.Duplicates++
-		} else {
+		case r.Updated:
+			out.Updated++
+		default:
 			out.Added++
 		}
 	}

@@ -359,6 +359,6 @@ func (v *Vault) restoreBatch(recs []record.Record) error {
 				return err
 			}
 		}
-		return ix.write(xb, fb)
+		return ix.write(xb, fb, tx.Bucket([]byte{bucketIdentity}))
 	})
 }

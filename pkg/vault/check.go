@@ -51,7 +51,10 @@ func (v *Vault) Check(repair bool) (*CheckReport, error) {
 		}
 		rb, xb, fb, cb := v.buckets(tx)
 		wantIndex := map[string]bool{}
-		wantFinger := map[string]string{}
+		// wantFinger: the fingerprint of each record, with the records
+		// that have it (equal resources of one file share one).
+		wantFinger := map[string]map[string]bool{}
+		wantIdent := map[string]bool{}
 		legacy := map[string]string{} // legacy fingerprint key -> key
 		seqOf := map[uint64]string{}
 		err := rb.ForEach(func(k, _ []byte) error {
@@ -65,9 +68,15 @@ func (v *Vault) Check(repair bool) (*CheckReport, error) {
 			} else {
 				rep.Records++
 				wantIndex[string(v.indexKey(r.Kind, k))] = true
+				for _, in := range record.Identities(&r) {
+					wantIdent[string(append(v.keys.identityKey(in), k...))] = true
+				}
 			}
 			if fp := fingerprintOf(v.keys, &r); fp != nil {
-				wantFinger[string(fp)] = string(k)
+				if wantFinger[string(fp)] == nil {
+					wantFinger[string(fp)] = map[string]bool{}
+				}
+				wantFinger[string(fp)][string(k)] = true
 				if v.fpLegacy.Load() {
 					in, _ := record.Fingerprint(&r)
 					legacy[string(v.keys.fingerprint(in))] = string(fp)
@@ -105,7 +114,7 @@ func (v *Vault) Check(repair bool) (*CheckReport, error) {
 			}
 			want, ok := wantFinger[string(k)]
 			switch {
-			case ok && want != string(val):
+			case ok && !want[string(val)]:
 				rep.Problems = append(rep.Problems, Problem{ID: idOf(val), What: "fingerprint points to the wrong record", Repairable: true})
 			case !ok && rb.Get(val) == nil:
 				rep.Problems = append(rep.Problems, Problem{ID: idOf(val), What: "fingerprint of a record that does not exist", Repairable: true})
@@ -113,8 +122,44 @@ func (v *Vault) Check(repair bool) (*CheckReport, error) {
 			delete(wantFinger, string(k))
 			return nil
 		})
-		for _, key := range wantFinger {
-			rep.Problems = append(rep.Problems, Problem{ID: idOf([]byte(key)), What: "record missing from the dedup fingerprints", Repairable: true})
+		for _, keys := range wantFinger {
+			for key := range keys {
+				rep.Problems = append(rep.Problems, Problem{ID: idOf([]byte(key)), What: "record missing from the dedup fingerprints", Repairable: true})
+				break
+			}
+		}
+		if ib := tx.Bucket([]byte{bucketIdentity}); ib != nil {
+			ib.ForEach(func(k, _ []byte) error {
+				if len(k) != identityKeyLen+16 || rb.Get(k[identityKeyLen:]) == nil {
+					rep.Problems = append(rep.Problems, Problem{What: "identity index entry of a record that does not exist", Repairable: true})
+				}
+				delete(wantIdent, string(k))
+				return nil
+			})
+			for k := range wantIdent {
+				if v.fpScheme2.Load() {
+					break // records imported before format 3 have none
+				}
+				rep.Problems = append(rep.Problems, Problem{ID: idOf([]byte(k[identityKeyLen:])), What: "record missing from the identity index", Repairable: true})
+			}
+		}
+		if hb := tx.Bucket([]byte{bucketHistory}); hb != nil {
+			hb.ForEach(func(k, sealed []byte) error {
+				if len(k) != 16+8 || rb.Get(k[:16]) == nil {
+					rep.Problems = append(rep.Problems, Problem{What: "earlier version of a record that does not exist", Repairable: true})
+					return nil
+				}
+				id := idOf(k[:16])
+				pt, err := v.keys.open(bucketHistory, k, sealed)
+				if err != nil {
+					rep.Problems = append(rep.Problems, Problem{ID: id, What: "earlier version does not open: " + err.Error()})
+					return nil
+				}
+				if r, err := decodeRecord(pt); err != nil || r.ID != id || r.Version != binary.BigEndian.Uint64(k[16:]) {
+					rep.Problems = append(rep.Problems, Problem{ID: id, What: "earlier version: bad envelope"})
+				}
+				return nil
+			})
 		}
 		last := cb.Sequence()
 		cb.ForEach(func(k, val []byte) error {
@@ -215,8 +260,39 @@ func (v *Vault) rebuild() error {
 		if err != nil {
 			return err
 		}
-		if err := ix.write(xb, fb); err != nil {
+		// Identity keys of records that exist stay (a tombstone's, which
+		// its content no longer gives), the rest is recomputed.
+		ib := tx.Bucket([]byte{bucketIdentity})
+		if ib != nil {
+			var stale [][]byte
+			ib.ForEach(func(k, _ []byte) error {
+				if len(k) != identityKeyLen+16 || rb.Get(k[identityKeyLen:]) == nil {
+					stale = append(stale, append([]byte(nil), k...))
+				}
+				return nil
+			})
+			for _, k := range stale {
+				if err := ib.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		if err := ix.write(xb, fb, ib); err != nil {
 			return err
+		}
+		if hb := tx.Bucket([]byte{bucketHistory}); hb != nil {
+			var orphans [][]byte
+			hb.ForEach(func(k, _ []byte) error {
+				if len(k) != 16+8 || rb.Get(k[:16]) == nil {
+					orphans = append(orphans, append([]byte(nil), k...))
+				}
+				return nil
+			})
+			for _, k := range orphans {
+				if err := hb.Delete(k); err != nil {
+					return err
+				}
+			}
 		}
 		legacyKept := false
 		for _, e := range keep {

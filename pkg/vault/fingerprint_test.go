@@ -34,8 +34,8 @@ func fingerprintKeyOf(v *Vault, r *record.Record) []byte {
 func TestFingerprintClusters(t *testing.T) {
 	tv := newTestVault(t)
 	base := sample(t, "Heart rate", "2024-03-05T08:00:00Z", 60)
-	byID := func(id string) record.Record {
-		return must(t)(record.New([]byte(`{"resourceType":"Observation","id":"`+id+`","code":{"text":"Glucose"},"effectiveDateTime":"2024-03-05"}`),
+	byID := func(id, value string) record.Record {
+		return must(t)(record.New([]byte(`{"resourceType":"Observation","id":"`+id+`","code":{"text":"Glucose"},"effectiveDateTime":"2024-03-05","valueString":"`+value+`"}`),
 			record.Provenance{Method: record.MethodImported, Importer: "fhir", System: "Clinic", OriginalID: id}))
 	}
 	tests := []struct {
@@ -48,7 +48,7 @@ func TestFingerprintClusters(t *testing.T) {
 		{"next day", base, sample(t, "Heart rate", "2024-03-06T08:00:00Z", 60), false},
 		{"same day, other source", base, must(t)(record.New(base.Resource, record.Provenance{Method: record.MethodImported, Importer: "fhir", FileSHA256: fileSHA("x")})), false},
 		{"same day, other type", base, must(t)(record.New([]byte(`{"resourceType":"Procedure","code":{"text":"x"},"performedDateTime":"2024-03-05T08:00:00Z"}`), base.Provenance)), false},
-		{"records keyed by source id share no-cluster", byID("a"), byID("b"), true},
+		{"records with source ids cluster by content too", byID("a", "1"), byID("b", "2"), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +63,17 @@ func TestFingerprintClusters(t *testing.T) {
 				t.Errorf("same cluster prefix = %v, want %v", got, tt.sameCluster)
 			}
 		})
+	}
+
+	// Identifiers never make two records one, nor do other ids make one
+	// record two: the fingerprint is of content only.
+	same1, same2 := byID("a", "1"), byID("b", "1")
+	if !bytes.Equal(fingerprintKeyOf(tv.Vault, &same1), fingerprintKeyOf(tv.Vault, &same2)) {
+		t.Error("equal content under two source ids has two fingerprints")
+	}
+	diff1, diff2 := byID("a", "1"), byID("a", "2")
+	if bytes.Equal(fingerprintKeyOf(tv.Vault, &diff1), fingerprintKeyOf(tv.Vault, &diff2)) {
+		t.Error("other content under one source id has one fingerprint")
 	}
 
 	// The prefix is keyed: another vault clusters the same records under

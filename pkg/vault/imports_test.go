@@ -32,7 +32,7 @@ func importRecs(t testing.TB, sha string, from, n int) []record.Record {
 	out := make([]record.Record, n)
 	for i := range out {
 		id := fmt.Sprintf("%s-%d", sha[:8], from+i)
-		out[i] = must(t)(record.New([]byte(`{"resourceType":"Observation","id":"`+id+`","code":{"text":"Glucose"}}`),
+		out[i] = must(t)(record.New([]byte(`{"resourceType":"Observation","id":"`+id+`","code":{"text":"Glucose"},"valueString":"`+id+`"}`),
 			record.Provenance{Method: record.MethodImported, Importer: "fhir", System: "Clinic", OriginalID: id, FileSHA256: sha}))
 	}
 	return out

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,24 +16,35 @@ import (
 
 // AddResult says what Add did with one record.
 type AddResult struct {
-	// ID is the record's ID: the new record's, or for a duplicate the ID
-	// of the record already in the vault.
+	// ID is the record's ID: the new record's, for a duplicate the ID of
+	// the record already in the vault, and for an update the ID of the
+	// record it updated.
 	ID string
 	// Duplicate is true when the vault already held the record (same
-	// fingerprint), so nothing was written.
+	// source and clinical content), so nothing was written.
 	Duplicate bool
+	// Updated is true when the record was a new version of a record in
+	// the vault (same source, named alike, other content, from another
+	// file): that record now says what the new one says, and its earlier
+	// version is in its history.
+	Updated bool
 }
 
 // Add stores new records in one transaction: all of them or none. Records
-// whose fingerprint (record.FingerprintInput) is already in the vault, or
-// earlier in the same batch, are not written and come back as duplicates.
-// Add fills in missing IDs, derived fields, times and versions.
+// whose fingerprint (record.FingerprintInput: source and clinical content)
+// is already in the vault, or earlier in the same batch, are not written
+// and come back as duplicates, except that two resources of one file with
+// different original ids are both kept. A record that its source names
+// like one in the vault (record.Identities) but that says something else
+// and comes from another file replaces that record as its new version
+// (see versions.go). Add fills in missing IDs, derived fields, times and
+// versions.
 func (v *Vault) Add(recs []record.Record) ([]AddResult, error) {
 	return v.add(recs, false, nil)
 }
 
 // DryAdd says what Add would do with recs (which are new, which are
-// duplicates) without writing anything.
+// duplicates, which update a record) without writing anything.
 func (v *Vault) DryAdd(recs []record.Record) ([]AddResult, error) {
 	return v.add(recs, true, nil)
 }
@@ -44,7 +56,10 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 	now := v.now().UTC()
 	type prepared struct {
 		id, fpIn, fpCl, fp []byte
-		rec                *record.Record
+		// extra: fingerprint entries by original id, for equal resources
+		// of one file (key, record key).
+		extra [][2][]byte
+		rec   *record.Record
 	}
 	prep := make([]prepared, len(recs))
 	for i := range recs {
@@ -72,14 +87,26 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 		prep[i].fpIn, prep[i].fpCl = record.Fingerprint(r)
 	}
 	results := make([]AddResult, len(recs))
+	var updated []record.Record
 	txn := v.update
 	if dry {
 		txn = v.view
 	}
 	err := txn(func(tx *bolt.Tx) error {
+		updated = updated[:0]
 		rb, xb, fb, cb := v.buckets(tx)
+		ib := tx.Bucket([]byte{bucketIdentity})
 		packFull(rb, xb, cb)
-		seen := make(map[string]string)
+		// seen: fingerprints written earlier in this batch, with the
+		// record that wrote them.
+		type first struct {
+			id  string
+			rec *record.Record
+		}
+		seen := make(map[string]first)
+		// dryUpdated: in a dry run, the records an earlier record of the
+		// batch would have updated.
+		dryUpdated := map[string]bool{}
 		seq := cb.Sequence()
 		if also != nil && !dry {
 			if err := also(tx, seq); err != nil {
@@ -94,17 +121,83 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 			results[i] = AddResult{ID: p.rec.ID}
 			if p.fpIn != nil {
 				p.fp = v.keys.fingerprintKey(p.fpIn, p.fpCl)
-			}
-			if p.fp != nil {
-				if old := v.findFingerprint(fb, p.fp, p.fpIn); old != nil {
-					results[i] = AddResult{ID: idOf(old), Duplicate: true}
-					continue
+				old := v.findFingerprint(fb, p.fp, p.fpIn)
+				f, inBatch := seen[string(p.fp)]
+				var twin *record.Record // another resource of p's file with p's content
+				switch {
+				case old != nil:
+					o, err := v.sameFileOtherID(rb, old, p.rec)
+					if err != nil {
+						return err
+					}
+					if o == nil {
+						results[i] = AddResult{ID: idOf(old), Duplicate: true}
+						continue
+					}
+					twin = o
+				case inBatch:
+					if !sameFileOtherIDs(f.rec, p.rec) {
+						results[i] = AddResult{ID: f.id, Duplicate: true}
+						continue
+					}
+					twin = f.rec
 				}
-				if old, ok := seen[string(p.fp)]; ok {
-					results[i] = AddResult{ID: old, Duplicate: true}
-					continue
+				if twin != nil {
+					// The file holds equal resources that it tells apart
+					// by id: each is kept once, found again by its id.
+					own := v.keys.fingerprintKey(idFingerprint(p.fpIn, p.rec.Provenance.OriginalID), p.fpCl)
+					if got := fb.Get(own); got != nil {
+						results[i] = AddResult{ID: idOf(got), Duplicate: true}
+						continue
+					}
+					if g, ok := seen[string(own)]; ok {
+						results[i] = AddResult{ID: g.id, Duplicate: true}
+						continue
+					}
+					twinKey := v.keys.fingerprintKey(idFingerprint(p.fpIn, twin.Provenance.OriginalID), p.fpCl)
+					p.extra = [][2][]byte{{own, p.id}, {twinKey, keyOf(twin.ID)}}
+					seen[string(own)] = first{p.rec.ID, p.rec}
+					seen[string(twinKey)] = first{twin.ID, twin}
+				} else {
+					var fix func(key []byte)
+					if !dry {
+						fix = func(key []byte) { _ = fb.Put(p.fp, key) }
+					}
+					e, err := v.findEarlier(tx, p.rec, p.fpIn, fix)
+					if err != nil {
+						return err
+					}
+					switch {
+					case e.dup != "":
+						results[i] = AddResult{ID: e.dup, Duplicate: true}
+						continue
+					case e.update != nil && dry:
+						if dryUpdated[e.update.ID] {
+							break // a record of this batch updated it: both kept
+						}
+						dryUpdated[e.update.ID] = true
+						results[i] = AddResult{ID: e.update.ID, Updated: true}
+						continue
+					case e.update != nil:
+						nr, err := v.replaceVersion(tx, e.update, p.rec, seq+1)
+						if err != nil {
+							return err
+						}
+						seq++
+						key := keyOf(nr.ID)
+						if err := fb.Put(p.fp, key); err != nil {
+							return err
+						}
+						if err := v.putIdentities(ib, record.Identities(p.rec), key); err != nil {
+							return err
+						}
+						seen[string(p.fp)] = first{nr.ID, p.rec}
+						updated = append(updated, nr)
+						results[i] = AddResult{ID: nr.ID, Updated: true}
+						continue
+					}
+					seen[string(p.fp)] = first{p.rec.ID, p.rec}
 				}
-				seen[string(p.fp)] = p.rec.ID
 			}
 			if rb.Get(p.id) != nil {
 				return fmt.Errorf("record %d: ID already in use", i)
@@ -121,7 +214,17 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 				return err
 			}
 			if p.fp != nil {
-				if err := fb.Put(p.fp, p.id); err != nil {
+				if fb.Get(p.fp) == nil {
+					if err := fb.Put(p.fp, p.id); err != nil {
+						return err
+					}
+				}
+				for _, e := range p.extra {
+					if err := fb.Put(e[0], e[1]); err != nil {
+						return err
+					}
+				}
+				if err := v.putIdentities(ib, record.Identities(p.rec), p.id); err != nil {
 					return err
 				}
 			}
@@ -139,13 +242,53 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 	}
 	if !dry {
 		for i, p := range prep {
-			if !results[i].Duplicate {
+			if !results[i].Duplicate && !results[i].Updated {
 				v.meta.put(p.id, metaEntry{version: p.rec.Version, id: p.rec.ID, kind: p.rec.Kind, date: p.rec.Date, created: p.rec.CreatedAt})
 			}
+		}
+		for _, nr := range updated {
+			v.meta.put(keyOf(nr.ID), metaEntry{version: nr.Version, id: nr.ID, kind: nr.Kind, date: nr.Date, created: nr.CreatedAt})
 		}
 		v.trimAfter(len(recs))
 	}
 	return results, nil
+}
+
+// idFingerprint is the fingerprint input of one of several equal
+// resources of a file that the file tells apart by id.
+func idFingerprint(fpIn []byte, originalID string) []byte {
+	h := sha256.New()
+	h.Write([]byte("by-id\x00"))
+	h.Write(fpIn)
+	h.Write([]byte{0})
+	h.Write([]byte(originalID))
+	return h.Sum(nil)
+}
+
+// sameFileOtherIDs reports whether a and b, records with one fingerprint,
+// are two resources of one file that the file tells apart by id (see
+// sameFileOtherID).
+func sameFileOtherIDs(a, b *record.Record) bool {
+	return a.Provenance.FileSHA256 != "" && a.Provenance.FileSHA256 == b.Provenance.FileSHA256 &&
+		a.Provenance.OriginalID != "" && b.Provenance.OriginalID != "" && a.Provenance.OriginalID != b.Provenance.OriginalID
+}
+
+// replaceVersion makes the imported record p the new version of old, at
+// change sequence seq: old goes to the history, and the record keeps its
+// ID, its entry time and its place in the kind index (moved if the kind
+// changed).
+func (v *Vault) replaceVersion(tx *bolt.Tx, old, p *record.Record, seq uint64) (record.Record, error) {
+	rb, xb, _, cb := v.buckets(tx)
+	if err := v.keepHistory(tx.Bucket([]byte{bucketHistory}), old); err != nil {
+		return record.Record{}, err
+	}
+	nr := *old
+	nr.Resource, nr.Kind, nr.ResourceType, nr.Date, nr.Display = p.Resource, p.Kind, p.ResourceType, p.Date, p.Display
+	nr.Provenance = p.Provenance
+	if err := v.rewriteAt(rb, xb, cb, old, &nr, seq); err != nil {
+		return record.Record{}, err
+	}
+	return nr, nil
 }
 
 // trimEvery is how many records Add writes between trims of the mapped
@@ -290,9 +433,10 @@ func (v *Vault) Resolve(prefix string) (string, error) {
 	return match, err
 }
 
-// Update replaces a record's resource (and provenance, if set). If
-// ifVersion is not 0 it must equal the stored version, else ErrConflict
-// and nothing is written. It returns the new record.
+// Update replaces a record's resource (and provenance, if set); the
+// version it replaces goes to the record's history. If ifVersion is not 0
+// it must equal the stored version, else ErrConflict and nothing is
+// written. It returns the new record.
 func (v *Vault) Update(r record.Record, ifVersion uint64) (record.Record, error) {
 	if len(r.Resource) == 0 {
 		return record.Record{}, errors.New("update: no resource")
@@ -318,6 +462,9 @@ func (v *Vault) Update(r record.Record, ifVersion uint64) (record.Record, error)
 		if r.Provenance.Method != "" {
 			nr.Provenance = r.Provenance
 		}
+		if err := v.keepHistory(tx.Bucket([]byte{bucketHistory}), &old); err != nil {
+			return err
+		}
 		if err := v.rewrite(rb, xb, cb, &old, &nr); err != nil {
 			return err
 		}
@@ -332,11 +479,17 @@ func (v *Vault) Update(r record.Record, ifVersion uint64) (record.Record, error)
 
 // rewrite stores nr in place of old: a new version and change sequence.
 func (v *Vault) rewrite(rb, xb, cb *bolt.Bucket, old, nr *record.Record) error {
-	id := keyOf(old.ID)
 	seq, err := cb.NextSequence()
 	if err != nil {
 		return err
 	}
+	return v.rewriteAt(rb, xb, cb, old, nr, seq)
+}
+
+// rewriteAt is rewrite at change sequence seq, which the caller has taken
+// from the changes bucket.
+func (v *Vault) rewriteAt(rb, xb, cb *bolt.Bucket, old, nr *record.Record, seq uint64) error {
+	id := keyOf(old.ID)
 	nr.Version = old.Version + 1
 	nr.UpdatedAt = v.now().UTC()
 	nr.Seq = seq
@@ -360,8 +513,9 @@ func (v *Vault) rewrite(rb, xb, cb *bolt.Bucket, old, nr *record.Record) error {
 }
 
 // Delete replaces a record with a tombstone: its ID, type and version
-// remain (for sync), its content is gone. The dedup fingerprint stays, so
-// re-importing the file it came from does not bring it back. If ifVersion
+// remain (for sync), its content and its earlier versions are gone. The
+// dedup fingerprints and identity keys stay, so re-importing the file it
+// came from, or a newer version of it, does not bring it back. If ifVersion
 // is not 0 it must equal the stored version.
 func (v *Vault) Delete(id string, ifVersion uint64) error {
 	var tomb record.Record
@@ -379,6 +533,9 @@ func (v *Vault) Delete(id string, ifVersion uint64) error {
 		}
 		tomb = record.Record{ID: old.ID, Kind: old.Kind, ResourceType: old.ResourceType, CreatedAt: old.CreatedAt, Deleted: true,
 			Provenance: record.Provenance{Method: old.Provenance.Method}}
+		if err := dropHistory(tx.Bucket([]byte{bucketHistory}), keyOf(id)); err != nil {
+			return err
+		}
 		return v.rewrite(rb, xb, cb, &old, &tomb)
 	})
 	if err == nil {
@@ -613,13 +770,23 @@ func (v *Vault) Purge(ids []string) error {
 				return err
 			}
 			if in, cl := record.Fingerprint(&r); in != nil {
-				for _, fp := range v.fingerprintKeys(in, cl) {
+				keys := v.fingerprintKeys(in, cl)
+				if r.Provenance.OriginalID != "" {
+					keys = append(keys, v.keys.fingerprintKey(idFingerprint(in, r.Provenance.OriginalID), cl))
+				}
+				for _, fp := range keys {
 					if string(fb.Get(fp)) == string(keyOf(id)) {
 						if err := fb.Delete(fp); err != nil {
 							return err
 						}
 					}
 				}
+			}
+			if err := v.deleteIdentities(tx.Bucket([]byte{bucketIdentity}), record.Identities(&r), keyOf(id)); err != nil {
+				return err
+			}
+			if err := dropHistory(tx.Bucket([]byte{bucketHistory}), keyOf(id)); err != nil {
+				return err
 			}
 			if err := xb.Delete(v.indexKey(r.Kind, keyOf(id))); err != nil {
 				return err
@@ -645,6 +812,9 @@ func (v *Vault) PurgeImport(since uint64, fileSHA256 string) (int, error) {
 // purgeImport is PurgeImport. If lenient, records that do not open are
 // left where they are (Check reports them) instead of failing the purge:
 // a rollback at Open must not lock the owner out over one damaged record.
+//
+// Records the import updated (see versions.go) get their earlier version
+// back, as a new version, and are not counted.
 func (v *Vault) purgeImport(since uint64, fileSHA256 string, lenient bool) (int, error) {
 	ids, err := v.importIDs(since, fileSHA256, lenient)
 	if err != nil {
@@ -655,7 +825,88 @@ func (v *Vault) purgeImport(since uint64, fileSHA256 string, lenient bool) (int,
 			return 0, err
 		}
 	}
+	if err := v.restoreUpdated(since, fileSHA256, lenient); err != nil {
+		return 0, err
+	}
 	return len(ids), nil
+}
+
+// restoreUpdated gives the records that an import of fileSHA256, started
+// after sequence since, made new versions of their earlier version back:
+// the import's version goes (from the history too), its fingerprint and
+// identity keys with it, and the earlier content becomes the newest
+// version.
+func (v *Vault) restoreUpdated(since uint64, fileSHA256 string, lenient bool) error {
+	defer v.meta.reset()
+	return v.update(func(tx *bolt.Tx) error {
+		rb, xb, fb, cb := v.buckets(tx)
+		hb, ib := tx.Bucket([]byte{bucketHistory}), tx.Bucket([]byte{bucketIdentity})
+		if hb == nil {
+			return nil
+		}
+		var keys [][]byte
+		c := cb.Cursor()
+		for k, key := c.Seek(seqKey(since + 1)); k != nil; k, key = c.Next() {
+			keys = append(keys, append([]byte(nil), key...))
+		}
+		for _, key := range keys {
+			cur, err := v.load(rb, key)
+			if err != nil {
+				if lenient {
+					continue
+				}
+				return err
+			}
+			if cur.Deleted || cur.Version < 2 || cur.Provenance.FileSHA256 != fileSHA256 {
+				continue
+			}
+			hk := historyKey(key, cur.Version-1)
+			sealed := hb.Get(hk)
+			if sealed == nil {
+				continue
+			}
+			pt, err := v.keys.open(bucketHistory, hk, sealed)
+			if err != nil {
+				return fmt.Errorf("record %s: history: %w", cur.ID, err)
+			}
+			prev, err := decodeRecord(pt)
+			if err != nil || prev.ID != cur.ID {
+				return fmt.Errorf("record %s: %w: bad history entry", cur.ID, ErrCorrupt)
+			}
+			if prev.Provenance.FileSHA256 == fileSHA256 {
+				continue // the file's own earlier record: not an update
+			}
+			if in, cl := record.Fingerprint(&cur); in != nil {
+				for _, fp := range v.fingerprintKeys(in, cl) {
+					if bytes.Equal(fb.Get(fp), key) {
+						if err := fb.Delete(fp); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			keep := map[string]bool{}
+			for _, in := range record.Identities(&prev) {
+				keep[string(in)] = true
+			}
+			for _, in := range record.Identities(&cur) {
+				if !keep[string(in)] {
+					if err := v.deleteIdentities(ib, [][]byte{in}, key); err != nil {
+						return err
+					}
+				}
+			}
+			if err := hb.Delete(hk); err != nil {
+				return err
+			}
+			nr := cur
+			nr.Resource, nr.Kind, nr.ResourceType, nr.Date, nr.Display, nr.Provenance = prev.Resource, prev.Kind, prev.ResourceType, prev.Date, prev.Display, prev.Provenance
+			if err := v.rewrite(rb, xb, cb, &cur, &nr); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // importIDs lists the records an import of fileSHA256 that started after

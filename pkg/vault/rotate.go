@@ -174,15 +174,18 @@ func (v *Vault) resealSettings(tx *bolt.Tx, newKeys *keyring) error {
 // index and fingerprints under the new HMAC keys.
 func (v *Vault) resealRecords(tx *bolt.Tx, newKeys *keyring, failAfter int) error {
 	rb, _, _, _ := v.buckets(tx)
-	for _, name := range []byte{bucketIndex, bucketFinger} {
-		if err := tx.DeleteBucket([]byte{name}); err != nil {
+	for _, name := range []byte{bucketIndex, bucketFinger, bucketIdentity} {
+		if err := tx.DeleteBucket([]byte{name}); err != nil && name != bucketIdentity {
 			return err
 		}
 		if _, err := tx.CreateBucket([]byte{name}); err != nil {
 			return err
 		}
 	}
-	xb, fb := tx.Bucket([]byte{bucketIndex}), tx.Bucket([]byte{bucketFinger})
+	xb, fb, ib := tx.Bucket([]byte{bucketIndex}), tx.Bucket([]byte{bucketFinger}), tx.Bucket([]byte{bucketIdentity})
+	if err := v.resealHistory(tx, newKeys); err != nil {
+		return err
+	}
 	var keys [][]byte
 	if err := rb.ForEach(func(k, _ []byte) error {
 		keys = append(keys, append([]byte(nil), k...))
@@ -204,10 +207,40 @@ func (v *Vault) resealRecords(tx *bolt.Tx, newKeys *keyring, failAfter int) erro
 		}
 		ix.add(newKeys, &r, k)
 	}
-	if err := ix.write(xb, fb); err != nil {
+	if err := ix.write(xb, fb, ib); err != nil {
 		return err
 	}
+	// Every fingerprint is now of the current scheme.
+	if err := tx.Bucket([]byte{bucketMeta}).Delete([]byte(metaScheme2Fingerprints)); err != nil {
+		return err
+	}
+	tx.OnCommit(func() { v.fpScheme2.Store(false) })
 	return v.fingerprintsRebuilt(tx)
+}
+
+// resealHistory reseals the earlier versions of records under newKeys.
+func (v *Vault) resealHistory(tx *bolt.Tx, newKeys *keyring) error {
+	hb, err := tx.CreateBucketIfNotExists([]byte{bucketHistory})
+	if err != nil {
+		return err
+	}
+	var all [][2][]byte
+	if err := hb.ForEach(func(k, sealed []byte) error {
+		pt, err := v.keys.open(bucketHistory, k, sealed)
+		if err != nil {
+			return fmt.Errorf("a record's history: %w", err)
+		}
+		all = append(all, [2][]byte{append([]byte(nil), k...), pt})
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, e := range all {
+		if err := hb.Put(e[0], newKeys.seal(bucketHistory, e[0], e[1])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // indexWriter collects index entries and writes them in key order: bbolt
@@ -215,7 +248,7 @@ func (v *Vault) resealRecords(tx *bolt.Tx, newKeys *keyring, failAfter int) erro
 // inserts of many keys in one transaction cost quadratic time, sorted ones
 // linear.
 type indexWriter struct {
-	kind, finger [][2][]byte
+	kind, finger, ident [][2][]byte
 }
 
 func (w *indexWriter) add(keys *keyring, r *record.Record, key []byte) {
@@ -226,13 +259,27 @@ func (w *indexWriter) add(keys *keyring, r *record.Record, key []byte) {
 	if fp := fingerprintOf(keys, r); fp != nil {
 		w.finger = append(w.finger, [2][]byte{fp, key})
 	}
+	if !r.Deleted {
+		for _, in := range record.Identities(r) {
+			w.ident = append(w.ident, [2][]byte{append(keys.identityKey(in), key...), nil})
+		}
+	}
 }
 
-func (w *indexWriter) write(xb, fb *bolt.Bucket) error {
-	for _, part := range []struct {
+// write puts the collected entries into the kind index, the fingerprints
+// and the identity index (ib may be nil: a vault not upgraded yet).
+func (w *indexWriter) write(xb, fb, ib *bolt.Bucket) error {
+	parts := []struct {
 		b  *bolt.Bucket
 		kv [][2][]byte
-	}{{xb, w.kind}, {fb, w.finger}} {
+	}{{xb, w.kind}, {fb, w.finger}}
+	if ib != nil {
+		parts = append(parts, struct {
+			b  *bolt.Bucket
+			kv [][2][]byte
+		}{ib, w.ident})
+	}
+	for _, part := range parts {
 		slices.SortFunc(part.kv, func(a, b [2][]byte) int { return bytes.Compare(a[0], b[0]) })
 		for _, e := range part.kv {
 			if err := part.b.Put(e[0], e[1]); err != nil {

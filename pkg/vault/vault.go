@@ -25,7 +25,9 @@ import (
 // migrated on open for writing; newer ones are refused.
 //
 // Format 2 (2026-11): fingerprints are keyed by cluster (fingerprintKey).
-const FormatVersion = 2
+// Format 3 (2026-12): fingerprints are of content only; an identity index
+// and a history of earlier versions (versions.go).
+const FormatVersion = 3
 
 // magic identifies a phr vault in its meta bucket.
 const magic = "phr-vault"
@@ -39,7 +41,12 @@ var (
 	bucketFinger   = byte('f')
 	bucketChanges  = byte('c')
 	bucketSettings = byte('s')
-	allBuckets     = []byte{bucketMeta, bucketSlots, bucketRecords, bucketIndex, bucketFinger, bucketChanges, bucketSettings}
+	bucketIdentity = byte('i') // since format 3
+	bucketHistory  = byte('h') // since format 3
+	allBuckets     = []byte{bucketMeta, bucketSlots, bucketRecords, bucketIndex, bucketFinger, bucketChanges, bucketSettings, bucketIdentity, bucketHistory}
+	// format2Buckets are the buckets every vault has; a vault of an older
+	// format gets the others when it is upgraded.
+	format2Buckets = allBuckets[:7]
 )
 
 // Options tune how a vault is opened.
@@ -86,8 +93,12 @@ type Vault struct {
 	// fpLegacy: the dedup index may hold legacy fingerprint keys (format
 	// 1), so lookups try those too (see fingerprintKey).
 	fpLegacy atomic.Bool
-	format   uint32    // the format version found at Open
-	meta     metaIndex // the listing index (meta.go)
+	// fpScheme2: the dedup index may hold fingerprints computed as
+	// formats 1 and 2 did (record.LegacyFingerprint), so imports look
+	// those up too (versions.go).
+	fpScheme2 atomic.Bool
+	format    uint32    // the format version found at Open
+	meta      metaIndex // the listing index (meta.go)
 
 	// liveImports holds the marker names of this process's imports in
 	// progress (imports.go); rolledBack, guarded by rbMu, what Open (or
@@ -241,25 +252,54 @@ func Open(path string, secret Secret, opts *Options) (*Vault, error) {
 // may still hold fingerprints under their format-1 keys.
 const metaLegacyFingerprints = "fp16"
 
+// metaScheme2Fingerprints, in the meta bucket, says that the dedup index
+// may still hold fingerprints computed as formats 1 and 2 computed them
+// (by source id or identifiers before content).
+const metaScheme2Fingerprints = "fpv2"
+
 // upgrade moves a vault opened for writing to FormatVersion. Format 2
 // keys fingerprints by cluster (fingerprintKey); the format-1 keys already
 // stored stay valid and are looked up too, until a rebuild of the index
-// (Check with repair, Rotate) rewrites them all.
+// (Check with repair, Rotate) rewrites them all. Format 3 fingerprints
+// content only and adds the identity index and the history; the
+// fingerprints already stored stay and are looked up as earlier versions
+// would have computed them (see findEarlier), so that nothing imported
+// before comes back twice.
 func (v *Vault) upgrade() error {
 	if v.format >= FormatVersion {
 		return nil // no transaction: opening must not change the file
 	}
 	return v.update(func(tx *bolt.Tx) error {
 		m := tx.Bucket([]byte{bucketMeta})
-		if binary.BigEndian.Uint32(m.Get([]byte("version"))) >= FormatVersion {
+		version := binary.BigEndian.Uint32(m.Get([]byte("version")))
+		if version >= FormatVersion {
 			return nil
 		}
+		hasFingerprints := false
 		if k, _ := tx.Bucket([]byte{bucketFinger}).Cursor().First(); k != nil {
-			if err := m.Put([]byte(metaLegacyFingerprints), []byte{1}); err != nil {
+			hasFingerprints = true
+		}
+		if version < 2 {
+			if hasFingerprints {
+				if err := m.Put([]byte(metaLegacyFingerprints), []byte{1}); err != nil {
+					return err
+				}
+			} else {
+				tx.OnCommit(func() { v.fpLegacy.Store(false) })
+			}
+		}
+		if hasFingerprints {
+			if err := m.Put([]byte(metaScheme2Fingerprints), []byte{1}); err != nil {
 				return err
 			}
+			tx.OnCommit(func() { v.fpScheme2.Store(true) })
 		} else {
-			tx.OnCommit(func() { v.fpLegacy.Store(false) })
+			tx.OnCommit(func() { v.fpScheme2.Store(false) })
+		}
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists([]byte{b}); err != nil {
+				return err
+			}
 		}
 		var ver [4]byte
 		binary.BigEndian.PutUint32(ver[:], FormatVersion)
@@ -360,13 +400,18 @@ func (v *Vault) unlock(secret Secret) error {
 		}
 		v.format = version
 		v.fpLegacy.Store(version < 2 || m.Get([]byte(metaLegacyFingerprints)) != nil)
+		v.fpScheme2.Store(version < 3 || m.Get([]byte(metaScheme2Fingerprints)) != nil)
 		id, t := m.Get([]byte("id")), m.Get([]byte("term"))
 		if len(id) != 16 || len(t) != 4 {
 			return fmt.Errorf("%w: bad vault header", ErrCorrupt)
 		}
 		copy(v.id[:], id)
 		term = binary.BigEndian.Uint32(t)
-		for _, b := range allBuckets {
+		want := allBuckets
+		if version < 3 {
+			want = format2Buckets
+		}
+		for _, b := range want {
 			if tx.Bucket([]byte{b}) == nil {
 				return fmt.Errorf("%w: missing bucket", ErrCorrupt)
 			}

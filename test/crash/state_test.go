@@ -21,8 +21,9 @@ type state struct {
 	// under "".
 	bySHA map[string]map[string]int
 	// keys counts live records per identity: the SHA-256 of the record's
-	// dedup input (record.FingerprintInput), or of its resource if it has
-	// none. Two records with one key are the same record stored twice.
+	// dedup input (record.FingerprintInput) and original id, or of its
+	// resource if it has none. Two records with one key are the same
+	// record stored twice.
 	keys map[string]int
 	// records are the live records by ID.
 	records map[string]record.Record
@@ -74,7 +75,9 @@ func identity(r *record.Record) string {
 		s := sha256.Sum256(r.Resource)
 		return "r" + hex.EncodeToString(s[:])
 	}
-	s := sha256.Sum256(in)
+	// Equal resources of one file that the file tells apart by id are
+	// kept as two records (vault.Add): the id is part of what one is.
+	s := sha256.Sum256(append(append(in, 0), r.Provenance.OriginalID...))
 	return "f" + hex.EncodeToString(s[:])
 }
 

@@ -222,7 +222,10 @@ type Reading struct {
 
 // IngestResult answers an ingest: one result per reading, in order.
 type IngestResult struct {
-	Added      int             `json:"added"`
+	Added int `json:"added"`
+	// Updated counts readings that replaced an earlier value sent under
+	// the same reading id.
+	Updated    int             `json:"updated"`
 	Duplicates int             `json:"duplicates"`
 	Results    []ReadingResult `json:"results"`
 }
@@ -232,6 +235,7 @@ type ReadingResult struct {
 	ID        string `json:"id"`
 	RecordID  string `json:"record_id"`
 	Duplicate bool   `json:"duplicate"`
+	Updated   bool   `json:"updated,omitempty"`
 }
 
 // Audit is GET /api/v1/audit, newest first.
