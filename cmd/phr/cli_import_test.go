@@ -31,7 +31,9 @@ type importJSON struct {
 
 func (c *cli) importJSON(args ...string) (int, importJSON, string) {
 	c.t.Helper()
-	code, out, errOut := c.run(append([]string{"import", "--json"}, args...)...)
+	// The shared files are about several people, none of them the test
+	// vault's owner: accept them (TestPatientMismatch tests the refusal).
+	code, out, errOut := c.run(append([]string{"import", "--json", "--accept-patient-mismatch"}, args...)...)
 	var r importJSON
 	if out != "" {
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
@@ -163,7 +165,7 @@ func TestImportBadInput(t *testing.T) {
 func TestExportImportRoundTrip(t *testing.T) {
 	c := newCLI(t)
 	c.initVault()
-	c.ok("import", shared+"fhir/synthea-r4/Jorge_Brekke_ac7921e0-c949-4b42-97f2-fad5d171cd01.json")
+	c.ok("import", "--accept-patient-mismatch", shared+"fhir/synthea-r4/Jorge_Brekke_ac7921e0-c949-4b42-97f2-fad5d171cd01.json")
 	c.ok("log", "symptom", "headache", "--severity", "5")
 	want := c.list("list")
 	for _, format := range []string{"fhir", "ndjson"} {
@@ -200,7 +202,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 func TestExportCSVAndIPS(t *testing.T) {
 	c := newCLI(t)
 	c.initVault()
-	c.ok("import", shared+"ccda/hl7-c-cda-examples/Documents/CCD/CCD 2/CCD.xml")
+	c.ok("import", "--accept-patient-mismatch", shared+"ccda/hl7-c-cda-examples/Documents/CCD/CCD 2/CCD.xml")
 	c.ok("log", "med", "metformin", "--dose", "500 mg", "--start", "2026-01-10")
 	c.ok("log", "vital", "bp", "120/80", "--at", "2026-02-01T08:00")
 	c.ok("log", "vital", "weight", "154lb", "--at", "2026-02-01")

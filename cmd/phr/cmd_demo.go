@@ -229,5 +229,5 @@ func fillDemo(v *vault.Vault, now time.Time) (int, error) {
 	if _, err := v.Add(recs); err != nil {
 		return 0, err
 	}
-	return len(recs), v.SetSetting(settingPatient, []byte(pat.ID))
+	return len(recs), v.SetPatient(pat.ID)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 
 type editOptions struct {
 	name, note, date, stop, status, value, severity, fhirFile string
+	birthDate, sex                                            string
 }
 
 func newEditCommand(g *globals) *cobra.Command {
@@ -21,6 +23,7 @@ func newEditCommand(g *globals) *cobra.Command {
 		Use:   "edit ID",
 		Short: "Change a record: its name, date, note, value, severity, status, or the whole FHIR resource",
 		Example: `  phr edit 3kq7 --severity 4
+  phr edit patient --name "Alice Example" --birth-date 1980-04-02 --sex female
   phr edit 3kq7 --stop today
   phr edit 3kq7 --fhir corrected.json`,
 		Args: args(cobra.ExactArgs(1)),
@@ -36,6 +39,8 @@ func newEditCommand(g *globals) *cobra.Command {
 	f.StringVar(&o.value, "value", "", "vital sign: the new reading (e.g. 125/82, 71kg)")
 	f.StringVar(&o.severity, "severity", "", "symptom: 0-10; allergy: mild|moderate|severe")
 	f.StringVar(&o.fhirFile, "fhir", "", "replace the resource with this FHIR JSON file (same resourceType)")
+	f.StringVar(&o.birthDate, "birth-date", "", "you (phr edit patient): your date of birth, YYYY-MM-DD")
+	f.StringVar(&o.sex, "sex", "", "you (phr edit patient): female|male|other|unknown")
 	return cmd
 }
 
@@ -107,6 +112,12 @@ var dateField = map[string]string{
 
 func applyEdits(res record.Resource, kind string, o editOptions) error {
 	rt := res.Type()
+	if rt == "Patient" {
+		return editPatient(res, o)
+	}
+	if o.birthDate != "" || o.sex != "" {
+		return usagef("--birth-date and --sex apply to you: phr edit patient")
+	}
 	if o.name != "" {
 		f, ok := conceptField[rt]
 		if !ok {
@@ -126,7 +137,12 @@ func applyEdits(res record.Resource, kind string, o editOptions) error {
 		if err != nil {
 			return err
 		}
-		ts := t.Format("2006-01-02T15:04:05Z07:00")
+		if rt != "MedicationStatement" && rt != "MedicationRequest" {
+			if err := record.NotFuture("date", t, time.Now()); err != nil {
+				return &usageError{err}
+			}
+		}
+		ts := record.FHIRTime(t)
 		switch rt {
 		case "MedicationStatement":
 			setPath(res, "effectivePeriod.start", ts)
@@ -152,7 +168,7 @@ func applyEdits(res record.Resource, kind string, o editOptions) error {
 		if err != nil {
 			return err
 		}
-		setPath(res, "effectivePeriod.end", t.Format("2006-01-02T15:04:05Z07:00"))
+		setPath(res, "effectivePeriod.end", record.FHIRTime(t))
 		res["status"] = "completed"
 	}
 	if o.status != "" {
@@ -221,6 +237,40 @@ func applyEdits(res record.Resource, kind string, o editOptions) error {
 			} else {
 				delete(res, k)
 			}
+		}
+	}
+	return nil
+}
+
+// editPatient changes the name, birth date or sex of a Patient.
+func editPatient(res record.Resource, o editOptions) error {
+	if o.note != "" || o.date != "" || o.stop != "" || o.status != "" || o.value != "" || o.severity != "" {
+		return usagef("a Patient takes --name, --birth-date and --sex")
+	}
+	if o.name != "" {
+		p, err := record.NewPatient(record.Common{}, o.name, time.Time{})
+		if err != nil {
+			return &usageError{err}
+		}
+		nr, _ := record.Parse(p.Resource)
+		res["name"] = nr["name"]
+	}
+	if o.birthDate != "" {
+		t, err := time.Parse(time.DateOnly, strings.TrimSpace(o.birthDate))
+		if err != nil {
+			return usagef("--birth-date: use YYYY-MM-DD")
+		}
+		if err := record.NotFuture("birth-date", record.Day(t.Year(), t.Month(), t.Day()), time.Now()); err != nil {
+			return &usageError{err}
+		}
+		res["birthDate"] = t.Format(time.DateOnly)
+	}
+	if o.sex != "" {
+		switch s := strings.ToLower(strings.TrimSpace(o.sex)); s {
+		case "female", "male", "other", "unknown":
+			res["gender"] = s
+		default:
+			return usagef("--sex: female, male, other or unknown")
 		}
 	}
 	return nil

@@ -55,10 +55,7 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 		return err
 	}
 	recs, err := v.List(q)
-	var patient record.Record
-	if id, perr := v.Setting(settingPatient); perr == nil {
-		patient, _ = v.Get(string(id))
-	}
+	patient, _ := v.Patient()
 	v.Close()
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/vault"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -34,6 +35,8 @@ type importOptions struct {
 	issuerKeys string
 	aggregate  string
 	source     string
+	// acceptMismatch imports files about another person.
+	acceptMismatch bool
 }
 
 func init() { moreCommands = append(moreCommands, newImportCommand) }
@@ -47,7 +50,12 @@ func newImportCommand(g *globals) *cobra.Command {
 		Long: `import reads the files (and folders, recursively) and adds their records to
 the vault. The format is detected from the content, not the file name.
 Importing the same file again adds nothing. A file with an unreadable part
-adds nothing unless --partial is given; other files are not affected.`,
+adds nothing unless --partial is given; other files are not affected.
+
+A file whose patient is not you (another birth date, or another name
+without an identifier you share) is refused, unless you pass
+--accept-patient-mismatch; its records then say so. If your vault has no
+name or birth date yet, the first file that has them gives them.`,
 		Example: `  phr import ~/Downloads/ccd.xml
   phr import export.zip --aggregate daily
   phr import card.smart-health-card --issuer-keys issuer-jwks.json
@@ -62,6 +70,7 @@ adds nothing unless --partial is given; other files are not affected.`,
 	f.StringVar(&o.issuerKeys, "issuer-keys", "", "SMART Health Cards: the issuer's JWKS file, to verify signatures")
 	f.StringVar(&o.aggregate, "aggregate", "", "Apple Health: 'daily' combines high-frequency samples into one per day")
 	f.StringVar(&o.source, "source", "", "CSV: the source name to record (a clinic, a device)")
+	f.BoolVar(&o.acceptMismatch, "accept-patient-mismatch", false, "import files about another person than the vault's owner (their records say so)")
 	return cmd
 }
 
@@ -125,7 +134,7 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 			reports = append(reports, &importers.Report{File: path, Error: err.Error(), ByType: map[string]*importers.Counts{}})
 			continue
 		}
-		io := importers.Options{Format: o.format, DryRun: o.dryRun, Partial: o.partial, Importer: opts, Group: group}
+		io := importers.Options{Format: o.format, DryRun: o.dryRun, Partial: o.partial, Importer: opts, Group: group, AcceptPatientMismatch: o.acceptMismatch}
 		var bar *progress
 		if showProgress {
 			bar = &progress{w: g.stderr, name: path, total: in.Size}
@@ -150,10 +159,13 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 	// had each been written on its own. A failed commit sets the error of
 	// every file in it.
 	group.Flush()
-	failed := 0
+	failed, mismatched := 0, 0
 	for _, r := range reports {
 		if r.Error != "" {
 			failed++
+		}
+		if r.Error != "" && strings.Contains(r.Error, importers.ErrPatientMismatch.Error()) {
+			mismatched++
 		}
 	}
 	if g.json {
@@ -171,6 +183,9 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 		printImportReports(g.stdout, reports)
 		if n := len(notRecognized); n > 0 {
 			fmt.Fprintf(g.stdout, "\nIgnored %d file(s) in the folders that are not in a health record format (first: %s)\n", n, notRecognized[0])
+		}
+		if mismatched > 0 {
+			fmt.Fprintln(g.stderr, "hint: if the file is yours after all, or you keep a relative's records here, import it with --accept-patient-mismatch")
 		}
 	}
 	if failed > 0 {
@@ -194,6 +209,9 @@ func printImportReports(w io.Writer, reports []*importers.Report) {
 		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "%s (%s): FAILED: %s\n", r.File, format, r.Error)
+			if strings.Contains(r.Error, importers.ErrPatientMismatch.Error()) {
+				continue // what it held does not matter: it is not yours
+			}
 		} else {
 			fmt.Fprintf(w, "%s (%s): %s %d, %s %d, duplicates %d, skipped %d, failed %d\n", r.File, format, verb, r.Added, upd, r.Updated, r.Duplicates, r.Skipped, r.Failed)
 		}
@@ -217,10 +235,19 @@ func printImportReports(w io.Writer, reports []*importers.Report) {
 		for _, f := range r.Failures {
 			fmt.Fprintf(w, "  failed: %s\n", f)
 		}
+		if r.PatientMismatch {
+			fmt.Fprintln(w, "  imported although its patient is not you (as asked); its records say so")
+		}
+		if len(r.OwnerFilled) > 0 {
+			fmt.Fprintf(w, "  took your %s from this file, which your vault did not have (phr edit patient changes them)\n", record.JoinFacts(r.OwnerFilled))
+		}
+		if r.Warning != "" {
+			fmt.Fprintf(w, "  warning: %s\n", r.Warning)
+		}
 	}
 }
 
-func isTerminal(w io.Writer) bool {
+func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

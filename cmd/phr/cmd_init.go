@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -28,7 +30,12 @@ func newInitCommand(g *globals) *cobra.Command {
 		Short: "Create a vault, this device's key and a recovery code",
 		Long: `init creates a new vault, wraps its key for your passphrase, for this
 device (an age identity written to your config directory) and for a
-recovery code that it prints once. It never touches an existing vault.`,
+recovery code that it prints once. It never touches an existing vault.
+
+Your name and birth date let imports check that a file is about you (a
+document about someone else is refused). On a terminal init asks for them
+unless --name and --birth-date give them; scripts may leave them out, and
+the first imported file that has them gives them.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runInit(g, o) },
 	}
@@ -44,11 +51,28 @@ func runInit(g *globals, o initOptions) error {
 	if _, err := os.Lstat(path); err == nil {
 		return fmt.Errorf("a vault already exists at %s; init never touches an existing vault", path)
 	}
+	if isTerminal(g.stdin) {
+		if o.name == "" {
+			o.name = askLine(g, "Your name (for checking that imported files are about you): ")
+		}
+		for o.birthDate == "" {
+			if o.birthDate = askLine(g, "Your date of birth (YYYY-MM-DD, or empty to skip): "); o.birthDate == "" {
+				break
+			}
+			if _, err := time.Parse(time.DateOnly, o.birthDate); err != nil {
+				fmt.Fprintln(g.stderr, "Please use YYYY-MM-DD, e.g. 1980-04-02.")
+				o.birthDate = ""
+			}
+		}
+	}
 	var birth time.Time
 	if o.birthDate != "" {
 		t, err := time.Parse("2006-01-02", o.birthDate)
 		if err != nil {
 			return usagef("--birth-date: use YYYY-MM-DD")
+		}
+		if err := record.NotFuture("birth-date", record.Day(t.Year(), t.Month(), t.Day()), time.Now()); err != nil {
+			return &usageError{err}
 		}
 		birth = t
 	}
@@ -104,7 +128,7 @@ func runInit(g *globals, o initOptions) error {
 	if _, err := v.Put(pat); err != nil {
 		return err
 	}
-	if err := v.SetSetting(settingPatient, []byte(pat.ID)); err != nil {
+	if err := v.SetPatient(pat.ID); err != nil {
 		return err
 	}
 	if g.json {
@@ -129,9 +153,16 @@ func runInit(g *globals, o initOptions) error {
 	return nil
 }
 
-// settingPatient names the vault setting that holds the patient's own
-// Patient record ID.
-const settingPatient = "patient"
+// askLine reads one line typed on the terminal (echoed), trimmed; "" at
+// the end of input.
+func askLine(g *globals, label string) string {
+	fmt.Fprint(g.stderr, label)
+	line, err := bufio.NewReader(g.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		fmt.Fprintln(g.stderr)
+	}
+	return strings.TrimSpace(line)
+}
 
 // deviceRecipient loads this device's identity, creating it if needed.
 func deviceRecipient(path string) (age.Recipient, bool, error) {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -77,42 +76,6 @@ or any FHIR resource type in lower case (careplan, claim, ...).`,
 	return cmd
 }
 
-// group is records that say the same thing, from one or more sources.
-type group struct {
-	Kind    string   `json:"type"`
-	Display string   `json:"display"`
-	Date    string   `json:"date"`
-	Sources []string `json:"sources"`
-	IDs     []string `json:"ids"`
-}
-
-// groupRecords groups records of the same kind, display text (ignoring
-// case and spacing) and clinical day. Records are in list order; groups
-// keep the order of their first record.
-func groupRecords(recs []record.Record) []*group {
-	var out []*group
-	byKey := map[string]*group{}
-	for _, r := range recs {
-		day := ""
-		if !r.Date.IsZero() {
-			day = r.Date.UTC().Format("2006-01-02")
-		}
-		key := r.Kind + "\x00" + strings.ToLower(strings.Join(strings.Fields(r.Display), " ")) + "\x00" + day
-		gr, ok := byKey[key]
-		if !ok {
-			gr = &group{Kind: r.Kind, Display: r.Display, Date: day}
-			byKey[key] = gr
-			out = append(out, gr)
-		}
-		src := r.Provenance.Source()
-		if !slices.Contains(gr.Sources, src) {
-			gr.Sources = append(gr.Sources, src)
-		}
-		gr.IDs = append(gr.IDs, r.ID)
-	}
-	return out
-}
-
 func (g *globals) listGroups(q vault.Query) error {
 	v, err := g.openVault(true)
 	if err != nil {
@@ -123,7 +86,7 @@ func (g *globals) listGroups(q vault.Query) error {
 	if err != nil {
 		return err
 	}
-	groups := groupRecords(recs)
+	groups := record.GroupRecords(recs)
 	if g.json {
 		return printJSON(g.stdout, groups)
 	}
@@ -195,23 +158,19 @@ func printTable(w io.Writer, recs []record.Record) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "DATE\tTYPE\tWHAT\tSOURCE\tID")
 	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", shortDate(r.Date), r.Kind, clip(r.Display, 60), clip(r.Provenance.Source(), 24), r.ID)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", shortDate(r.When()), r.Kind, clip(r.Display, 60), clip(r.Provenance.Source(), 24), r.ID)
 	}
 	tw.Flush()
 }
 
-func shortDate(t time.Time) string {
-	if t.IsZero() {
+// shortDate is a record's date as its source wrote it: a day as that
+// day, a time on the source's clock (never converted into this
+// machine's zone).
+func shortDate(w record.When) string {
+	if w.IsZero() {
 		return "-"
 	}
-	if u := t.UTC(); u.Hour() == 0 && u.Minute() == 0 && u.Second() == 0 {
-		return u.Format("2006-01-02") // a FHIR date without a time
-	}
-	lt := t.Local()
-	if lt.Hour() == 0 && lt.Minute() == 0 && lt.Second() == 0 {
-		return lt.Format("2006-01-02")
-	}
-	return lt.Format("2006-01-02 15:04")
+	return w.String()
 }
 
 func clip(s string, n int) string {
@@ -261,8 +220,15 @@ func printTimeline(w io.Writer, recs []record.Record) {
 	day := ""
 	for _, r := range recs {
 		d := "Undated"
-		if !r.Date.IsZero() {
-			d = r.Date.Local().Format("Monday 2 January 2006")
+		when := r.When()
+		switch {
+		case when.Precision >= record.PrecisionDay:
+			y, m, dd := when.Date()
+			d = time.Date(y, m, dd, 0, 0, 0, 0, time.UTC).Format("Monday 2 January 2006")
+		case when.Precision == record.PrecisionMonth:
+			d = when.Time.Format("January 2006")
+		case when.Precision == record.PrecisionYear:
+			d = when.Raw
 		}
 		if d != day {
 			if day != "" {
@@ -272,8 +238,8 @@ func printTimeline(w io.Writer, recs []record.Record) {
 			day = d
 		}
 		at := "     "
-		if !r.Date.IsZero() && !(r.Date.Hour() == 0 && r.Date.Minute() == 0) {
-			at = r.Date.Local().Format("15:04")
+		if c := when.Clock(); c != "" {
+			at = c
 		}
 		fmt.Fprintf(w, "  %s  %-12s %s  [%s]\n", at, r.Kind, r.Display, r.ID)
 	}

@@ -52,8 +52,8 @@ func (g *globals) logRecord(build func(c record.Common) (record.Record, error)) 
 	}
 	defer v.Close()
 	c := record.Common{}
-	if id, err := v.Setting(settingPatient); err == nil {
-		c.Subject = "Patient/" + string(id)
+	if pat, err := v.Patient(); err == nil {
+		c.Subject = "Patient/" + pat.ID
 	}
 	r, err := build(c)
 	if err != nil {

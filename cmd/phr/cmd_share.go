@@ -115,10 +115,7 @@ func (g *globals) selectForShare(o shareOptions, kinds []string) (record.Record,
 		return record.Record{}, nil, err
 	}
 	defer v.Close()
-	var patient record.Record
-	if id, err := v.Setting(settingPatient); err == nil {
-		patient, _ = v.Get(string(id))
-	}
+	patient, _ := v.Patient()
 	var recs []record.Record
 	switch {
 	case o.ids != "":

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,8 +14,17 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// resolve finds a record by ID or unique ID prefix.
+// resolve finds a record by ID or unique ID prefix; "patient" (or "me")
+// is the vault owner's own Patient record.
 func resolve(v *vault.Vault, id string) (record.Record, error) {
+	switch strings.ToLower(strings.TrimSpace(id)) {
+	case "patient", "me":
+		r, err := v.Patient()
+		if errors.Is(err, vault.ErrNoPatient) {
+			return record.Record{}, errors.New("the vault has no Patient record for you")
+		}
+		return r, err
+	}
 	full, err := v.Resolve(id)
 	switch {
 	case errors.Is(err, vault.ErrNotFound):
@@ -31,7 +41,7 @@ func newShowCommand(g *globals) *cobra.Command {
 	var fhir bool
 	cmd := &cobra.Command{
 		Use:   "show ID",
-		Short: "Show one record (ID or a unique prefix of it)",
+		Short: "Show one record (ID or a unique prefix of it; 'patient' is you)",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			v, err := g.openVault(true)
@@ -81,6 +91,20 @@ func showJSON(r record.Record) map[string]any {
 	return m
 }
 
+// dateLabel names what a record's date is: when it began, when it was
+// recorded (which is not "since"), or when it happened.
+func dateLabel(field string) string {
+	switch {
+	case strings.HasPrefix(field, "onset"):
+		return "Since"
+	case field == "recordedDate" || field == "recorded" || field == "dateAsserted" || field == "issued" || field == "created" || field == "authoredOn":
+		return "Recorded on"
+	case strings.HasPrefix(field, "abatement"):
+		return "Ended"
+	}
+	return "Date"
+}
+
 func printRecord(g *globals, r record.Record) {
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	row := func(k, v string) {
@@ -94,8 +118,24 @@ func printRecord(g *globals, r record.Record) {
 		row("Deleted", r.UpdatedAt.Local().Format("2006-01-02 15:04"))
 	}
 	row("What", r.Display)
-	if !r.Date.IsZero() {
-		row("Date", shortDate(r.Date))
+	if w := r.When(); !w.IsZero() {
+		row(dateLabel(w.Field), w.String())
+	}
+	if r.ResourceType == "Patient" {
+		if res, err := record.Parse(r.Resource); err == nil {
+			row("Birth date", res.Str("birthDate"))
+			row("Sex", res.Str("gender"))
+			for _, id := range res.List("identifier") {
+				if m, ok := id.(map[string]any); ok {
+					if val, _ := m["value"].(string); val != "" {
+						if sys, _ := m["system"].(string); sys != "" {
+							val += " (" + sys + ")"
+						}
+						row("Identifier", val)
+					}
+				}
+			}
+		}
 	}
 	p := r.Provenance
 	row("Source", p.Source())
@@ -104,6 +144,9 @@ func printRecord(g *globals, r record.Record) {
 	row("File", p.File)
 	row("File SHA-256", p.FileSHA256)
 	row("Original ID", p.OriginalID)
+	if p.PatientMismatch {
+		row("Patient", "the file was about another person; imported as you asked")
+	}
 	if p.Importer == "shc" {
 		row("Signature", map[bool]string{true: "verified", false: "not verified"}[p.Verified])
 	}

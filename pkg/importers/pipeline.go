@@ -3,6 +3,7 @@ package importers
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -21,6 +22,10 @@ import (
 type Store interface {
 	DryAdd(recs []record.Record) ([]vault.AddResult, error)
 	BeginImport(fileSHA256 string) (*vault.Import, error)
+	// Patient returns the vault owner's Patient record, or
+	// vault.ErrNoPatient.
+	Patient() (record.Record, error)
+	Update(r record.Record, ifVersion uint64) (record.Record, error)
 }
 
 var _ Store = (*vault.Vault)(nil)
@@ -41,7 +46,35 @@ type Options struct {
 	// Group, if set, lets this file share a transaction with others of
 	// the group (see Group). Ignored in a dry run.
 	Group *Group
+	// AcceptPatientMismatch imports a file whose Patient is not the
+	// vault's owner (see PatientMismatchError) instead of refusing it;
+	// its records say so in their provenance (PatientMismatch).
+	AcceptPatientMismatch bool
 }
+
+// ErrPatientMismatch is what a PatientMismatchError is: the file is about
+// another person than the vault's owner.
+var ErrPatientMismatch = errors.New("the file is about another person")
+
+// PatientMismatchError refuses a file whose Patient differs from the
+// vault's owner in birth date, or in name without a shared identifier
+// (record.ComparePatients). It names the file and which facts differ,
+// never their values.
+type PatientMismatchError struct {
+	File    string
+	Differs record.Mismatch
+}
+
+func (e *PatientMismatchError) Error() string {
+	verb := "differs"
+	if len(e.Differs) > 1 {
+		verb = "differ"
+	}
+	return fmt.Sprintf("%s: the file is about another person: its patient's %s %s from yours; nothing was imported", e.File, record.JoinFacts(e.Differs), verb)
+}
+
+// Is makes errors.Is(err, ErrPatientMismatch) true.
+func (e *PatientMismatchError) Is(target error) bool { return target == ErrPatientMismatch }
 
 // A Group lets the small files of one import command share transactions.
 // Every commit syncs the vault file to disk, twice, and for a folder of
@@ -194,6 +227,14 @@ type Report struct {
 	// Error is why the whole file failed, if it did.
 	Error  string `json:"error,omitempty"`
 	DryRun bool   `json:"dryRun,omitempty"`
+	// PatientMismatch is true when the file's Patient was not the vault's
+	// owner and the import was asked to accept it.
+	PatientMismatch bool `json:"patientMismatch,omitempty"`
+	// OwnerFilled names the facts about the owner (name, birth date,
+	// sex) that the vault did not have and took from this file's Patient.
+	OwnerFilled []string `json:"ownerFilled,omitempty"`
+	// Warning says what went wrong after the file was in, if anything.
+	Warning string `json:"warning,omitempty"`
 }
 
 // SkipNote counts skipped items of one type and reason.
@@ -225,6 +266,11 @@ type pipeSink struct {
 	written bool          // a batch has been written
 	skips   map[[2]string]int
 	failed  bool
+
+	// owner is the vault owner's Patient (nil: the vault names none);
+	// filePatient the first Patient of the file that is the owner.
+	owner       record.Resource
+	filePatient record.Resource
 }
 
 func (s *pipeSink) Record(r record.Record) error {
@@ -237,10 +283,69 @@ func (s *pipeSink) Record(r record.Record) error {
 			return nil
 		}
 	}
+	if r.ResourceType == "Patient" && s.owner != nil {
+		if err := s.checkPatient(&r); err != nil {
+			return err
+		}
+	}
+	if s.rep.PatientMismatch {
+		r.Provenance.PatientMismatch = true
+	}
 	s.buf = append(s.buf, r)
 	if len(s.buf) >= maxBuffered || (s.written && len(s.buf) >= batchSize) {
 		return s.flush(false)
 	}
+	return nil
+}
+
+// checkPatient compares a Patient of the file with the vault's owner.
+func (s *pipeSink) checkPatient(r *record.Record) error {
+	res, err := record.Parse(r.Resource)
+	if err != nil {
+		return nil // Derive parsed it; cannot happen
+	}
+	m := record.ComparePatients(s.owner, res)
+	if len(m) == 0 {
+		if s.filePatient == nil {
+			s.filePatient = res
+		}
+		return nil
+	}
+	if !s.opts.AcceptPatientMismatch {
+		return &PatientMismatchError{File: filepath.Base(s.rep.File), Differs: m}
+	}
+	if !s.rep.PatientMismatch {
+		s.rep.PatientMismatch = true
+		for i := range s.buf {
+			s.buf[i].Provenance.PatientMismatch = true
+		}
+	}
+	return nil
+}
+
+// fillOwner gives the vault's owner the name, birth date and sex it lacks
+// from the file's Patient, once the file is in.
+func (s *pipeSink) fillOwner(owner record.Record) error {
+	if s.filePatient == nil || s.rep.PatientMismatch || s.opts.DryRun {
+		return nil
+	}
+	res, err := record.Parse(owner.Resource)
+	if err != nil {
+		return err
+	}
+	filled := record.FillPatient(res, s.filePatient)
+	if len(filled) == 0 {
+		return nil
+	}
+	data, err := json.Marshal(map[string]any(res))
+	if err != nil {
+		return err
+	}
+	owner.Resource = data
+	if _, err := s.store.Update(owner, owner.Version); err != nil {
+		return fmt.Errorf("taking your %s from the file: %w", record.JoinFacts(filled), err)
+	}
+	s.rep.OwnerFilled = filled
 	return nil
 }
 
@@ -365,12 +470,31 @@ func Import(ctx context.Context, reg *Registry, store Store, in *Input, opts Opt
 		in2.Options = opts.Importer
 	}
 	sink := &pipeSink{ctx: ctx, store: store, opts: opts, rep: rep, skips: map[[2]string]int{}}
+	owner, err := store.Patient()
+	switch {
+	case err == nil:
+		if sink.owner, err = record.Parse(owner.Resource); err != nil {
+			rep.Error = err.Error()
+			return rep, fmt.Errorf("the vault owner's Patient record: %w", err)
+		}
+	case errors.Is(err, vault.ErrNoPatient):
+	default:
+		rep.Error = err.Error()
+		return rep, err
+	}
 	err = imp.Import(ctx, &in2, sink)
 	if err == nil && sink.failed && !opts.Partial {
 		err = fmt.Errorf("%s: %d item(s) failed; nothing was imported (use --partial to keep the rest)", in.Name, rep.Failed)
 	}
 	if err == nil {
 		err = sink.flush(true)
+	}
+	if err == nil && sink.owner != nil {
+		// The file is in (or waits in its group): a failure to fill the
+		// owner's facts does not undo it.
+		if ferr := sink.fillOwner(owner); ferr != nil {
+			rep.Warning = ferr.Error()
+		}
 	}
 	for k, n := range sink.skips {
 		rep.Skips = append(rep.Skips, SkipNote{ResourceType: k[0], Reason: k[1], Count: n})

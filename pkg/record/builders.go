@@ -89,12 +89,7 @@ func checkText(field, s string, required bool) (string, error) {
 	return s, nil
 }
 
-func fhirTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.Format(time.RFC3339)
-}
+func fhirTime(t time.Time) string { return FHIRTime(t) }
 
 func concept(text string, codings ...Coding) map[string]any {
 	m := map[string]any{}
@@ -218,6 +213,9 @@ func NewDose(c Common, d Dose) (Record, error) {
 	if d.At.IsZero() {
 		d.At = c.now()
 	}
+	if err := NotFuture("at", d.At, c.now()); err != nil {
+		return Record{}, err
+	}
 	var dosage map[string]any
 	if strings.TrimSpace(d.Amount) != "" {
 		q, err := ParseQuantity(d.Amount)
@@ -262,6 +260,9 @@ func NewSymptom(c Common, s Symptom) (Record, error) {
 	if s.At.IsZero() {
 		s.At = c.now()
 	}
+	if err := NotFuture("at", s.At, c.now()); err != nil {
+		return Record{}, err
+	}
 	res := map[string]any{
 		"resourceType": "Observation",
 		"status":       "final",
@@ -282,6 +283,9 @@ func NewSymptom(c Common, s Symptom) (Record, error) {
 func NewVital(c Common, v Vital, at time.Time) (Record, error) {
 	if at.IsZero() {
 		at = c.now()
+	}
+	if err := NotFuture("at", at, c.now()); err != nil {
+		return Record{}, err
 	}
 	res := map[string]any{
 		"resourceType":      "Observation",
@@ -331,6 +335,9 @@ func NewCondition(c Common, name string, onset time.Time, note string) (Record, 
 		return Record{}, err
 	}
 	if note, err = checkText("note", note, false); err != nil {
+		return Record{}, err
+	}
+	if err := NotFuture("onset", onset, c.now()); err != nil {
 		return Record{}, err
 	}
 	return c.build(map[string]any{
@@ -406,6 +413,9 @@ func NewImmunization(c Common, vaccine string, date time.Time, note string) (Rec
 	if date.IsZero() {
 		date = c.now()
 	}
+	if err := NotFuture("date", date, c.now()); err != nil {
+		return Record{}, err
+	}
 	return c.build(map[string]any{
 		"resourceType":       "Immunization",
 		"status":             "completed",
@@ -429,12 +439,22 @@ func NewNote(c Common, text string, at time.Time) (Record, error) {
 	if at.IsZero() {
 		at = c.now()
 	}
+	if err := NotFuture("at", at, c.now()); err != nil {
+		return Record{}, err
+	}
+	// DocumentReference.date is an instant: a note about a whole day
+	// says so in the period it covers instead.
+	date, period := at, map[string]any(nil)
+	if IsDay(at) {
+		date, period = time.Time{}, map[string]any{"period": map[string]any{"start": fhirTime(at), "end": fhirTime(at)}}
+	}
 	return c.build(map[string]any{
 		"resourceType": "DocumentReference",
 		"status":       "current",
 		"type":         concept("Patient note", Coding{System: LOINC, Code: PatientNoteType, Display: "Patient Note"}),
 		"subject":      c.subject(),
-		"date":         fhirTime(at),
+		"date":         fhirTime(date),
+		"context":      period,
 		"content": []any{map[string]any{"attachment": map[string]any{
 			"contentType": "text/plain; charset=utf-8",
 			"data":        base64.StdEncoding.EncodeToString([]byte(text)),

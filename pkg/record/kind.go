@@ -138,7 +138,7 @@ var datePaths = map[string][]string{
 	"Immunization":             {"occurrenceDateTime", "recorded"},
 	"Procedure":                {"performedDateTime", "performedPeriod.start"},
 	"Encounter":                {"period.start"},
-	"DocumentReference":        {"context.period.start", "date"},
+	"DocumentReference":        {"date", "context.period.start"}, // its own date, not the start of what it covers
 	"Composition":              {"date"},
 	"CarePlan":                 {"period.start", "created"},
 	"CareTeam":                 {"period.start"},
@@ -152,6 +152,18 @@ var datePaths = map[string][]string{
 	"Provenance":               {"recorded"},
 }
 
+// datePathsOf returns where r's clinical date may be, most relevant first.
+func datePathsOf(r Resource) []string {
+	paths, ok := datePaths[r.Type()]
+	if !ok {
+		if r.Type() == "Patient" || r.Type() == "Organization" || r.Type() == "Practitioner" || r.Type() == "Location" {
+			return nil
+		}
+		paths = genericDatePaths
+	}
+	return paths
+}
+
 // genericDatePaths are tried for types without an entry in datePaths.
 var genericDatePaths = []string{
 	"effectiveDateTime", "effectivePeriod.start", "occurrenceDateTime", "performedDateTime",
@@ -161,14 +173,7 @@ var genericDatePaths = []string{
 // DateOf returns the clinically relevant date of a resource, or the zero
 // time if it has none (a Patient, an Organization).
 func DateOf(r Resource) time.Time {
-	paths, ok := datePaths[r.Type()]
-	if !ok {
-		if r.Type() == "Patient" || r.Type() == "Organization" || r.Type() == "Practitioner" || r.Type() == "Location" {
-			return time.Time{}
-		}
-		paths = genericDatePaths
-	}
-	for _, p := range paths {
+	for _, p := range datePathsOf(r) {
 		if s := r.Str(p); s != "" {
 			if t, err := ParseDate(s); err == nil {
 				return t

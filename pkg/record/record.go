@@ -60,6 +60,10 @@ type Provenance struct {
 	// Verified reports whether a signature on the source was checked (SMART
 	// Health Cards). It is meaningful only when Importer says so.
 	Verified bool `json:"verified,omitempty"`
+	// PatientMismatch is true when the record came from a file about
+	// another person than the vault's owner, imported because the patient
+	// asked for it (phr import --accept-patient-mismatch).
+	PatientMismatch bool `json:"patientMismatch,omitempty"`
 }
 
 // Methods of entry.
@@ -199,12 +203,12 @@ type Summary struct {
 	Version      uint64 `json:"version"`
 }
 
-// Summarize returns r's listing shape. Dates are RFC 3339 in UTC, or empty.
+// Summarize returns r's listing shape. The date is the FHIR value as the
+// source wrote it ("2026-06-01", "2013-08-15T10:30:00-05:00"), with its
+// precision and offset (see When), or empty.
 func (r *Record) Summarize() Summary {
 	s := Summary{ID: r.ID, Kind: r.Kind, ResourceType: r.ResourceType, Display: r.Display, Source: r.Provenance.Source(), Version: r.Version}
-	if !r.Date.IsZero() {
-		s.Date = r.Date.UTC().Format(time.RFC3339)
-	}
+	s.Date = r.When().Raw
 	return s
 }
 

@@ -71,12 +71,12 @@ func TestParseWhen(t *testing.T) {
 		want time.Time
 		bad  bool
 	}{
-		{"2026-11-24", time.Date(2026, 11, 24, 0, 0, 0, 0, loc), false},
+		{"2026-11-24", Day(2026, 11, 24), false},
 		{"2026-11-24T08:30", time.Date(2026, 11, 24, 8, 30, 0, 0, loc), false},
 		{"2026-11-24 08:30", time.Date(2026, 11, 24, 8, 30, 0, 0, loc), false},
 		{"2026-11-24T08:30:15Z", time.Date(2026, 11, 24, 8, 30, 15, 0, time.UTC), false},
-		{"today", time.Date(2026, 11, 24, 0, 0, 0, 0, loc), false},
-		{"Yesterday", time.Date(2026, 11, 23, 0, 0, 0, 0, loc), false},
+		{"today", Day(2026, 11, 24), false},
+		{"Yesterday", Day(2026, 11, 23), false},
 		{"now", now, false},
 		{"2h ago", now.Add(-2 * time.Hour), false},
 		{"30m ago", now.Add(-30 * time.Minute), false},
@@ -90,7 +90,7 @@ func TestParseWhen(t *testing.T) {
 		{"next tuesday", time.Time{}, true},
 		{"0001-01-01", time.Time{}, true},
 		{"1849-12-31", time.Time{}, true},
-		{"1850-01-01", time.Date(1850, 1, 1, 0, 0, 0, 0, loc), false},
+		{"1850-01-01", Day(1850, 1, 1), false},
 		{"2127-01-01", time.Time{}, true},
 		{"99999 w ago", time.Time{}, true},
 	}
@@ -103,7 +103,7 @@ func TestParseWhen(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || !got.Equal(tt.want) {
+			if err != nil || !got.Equal(tt.want) || IsDay(got) != IsDay(tt.want) {
 				t.Fatalf("ParseWhen(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 			}
 		})
@@ -447,4 +447,77 @@ func FuzzDerive(f *testing.F) {
 			t.Fatalf("cached fingerprint %x/%x, recomputed %x/%x", in, cl, in2, cl2)
 		}
 	})
+}
+
+// A day stays a day, a time keeps what its source wrote.
+func TestWhenAsWritten(t *testing.T) {
+	tests := []struct {
+		raw, text, clock string
+		prec             Precision
+		zone             bool
+		y                int
+		m                time.Month
+		d                int
+	}{
+		{"2026-06-01", "2026-06-01", "", PrecisionDay, false, 2026, 6, 1},
+		{"2013", "2013", "", PrecisionYear, false, 2013, 1, 1},
+		{"2013-08", "2013-08", "", PrecisionMonth, false, 2013, 8, 1},
+		{"2013-08-15T10:30:00", "2013-08-15 10:30", "10:30", PrecisionSecond, false, 2013, 8, 15},
+		{"2013-08-15T23:30:00-05:00", "2013-08-15 23:30", "23:30", PrecisionSecond, true, 2013, 8, 15},
+		{"2013-08-15T00:30:00+14:00", "2013-08-15 00:30", "00:30", PrecisionSecond, true, 2013, 8, 15},
+		{"2024-01-02T03:04:05.678Z", "2024-01-02 03:04", "03:04", PrecisionSecond, true, 2024, 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			for _, zone := range []string{"America/Los_Angeles", "Pacific/Kiritimati", "UTC"} {
+				loc, err := time.LoadLocation(zone)
+				if err != nil {
+					t.Skip(err)
+				}
+				old := time.Local
+				time.Local = loc
+				w, err := ParseWhenValue(tt.raw)
+				time.Local = old
+				if err != nil {
+					t.Fatal(err)
+				}
+				if w.String() != tt.text || w.Clock() != tt.clock || w.Precision != tt.prec || w.Zone != tt.zone {
+					t.Errorf("%s: %q %q %v %v", zone, w.String(), w.Clock(), w.Precision, w.Zone)
+				}
+				if y, m, d := w.Date(); y != tt.y || m != tt.m || d != tt.d {
+					t.Errorf("%s: day %d-%d-%d", zone, y, m, d)
+				}
+			}
+		})
+	}
+	// A day typed by the patient is written as a FHIR date.
+	day, err := ParseWhen("2026-06-01", time.Date(2026, 7, 1, 12, 0, 0, 0, time.FixedZone("W", -3*3600)))
+	if err != nil || FHIRTime(day) != "2026-06-01" {
+		t.Fatalf("FHIRTime(ParseWhen(2026-06-01)) = %q, %v", FHIRTime(day), err)
+	}
+	r, err := NewMedication(Common{}, Medication{Name: "x", Start: day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := r.When(); w.Raw != "2026-06-01" || w.Precision != PrecisionDay {
+		t.Fatalf("medication start %+v", w)
+	}
+}
+
+func TestNotFuture(t *testing.T) {
+	now := time.Date(2026, 11, 24, 15, 30, 0, 0, time.FixedZone("X", 3600))
+	for _, tt := range []struct {
+		t    time.Time
+		fine bool
+	}{
+		{Day(2026, 11, 24), true},
+		{Day(2026, 11, 25), false},
+		{now.Add(30 * time.Second), true},
+		{now.Add(2 * time.Hour), false},
+		{Day(2030, 1, 1), false},
+	} {
+		if err := NotFuture("at", tt.t, now); (err == nil) != tt.fine {
+			t.Errorf("NotFuture(%v) = %v", tt.t, err)
+		}
+	}
 }

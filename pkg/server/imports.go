@@ -83,7 +83,7 @@ func (s *Server) createImport(c echo.Context) error {
 			if _, err := io.Copy(tmp, p); err != nil {
 				spoolErr = err
 			}
-		case "format", "partial", "dry_run":
+		case "format", "partial", "dry_run", "accept_patient_mismatch":
 			b, err := io.ReadAll(io.LimitReader(p, maxFormField+1))
 			if err != nil {
 				return err
@@ -103,9 +103,13 @@ func (s *Server) createImport(c echo.Context) error {
 				if opts.DryRun, err = strconv.ParseBool(val); err != nil {
 					return badRequest("dry_run: must be true or false")
 				}
+			case "accept_patient_mismatch":
+				if opts.AcceptPatientMismatch, err = strconv.ParseBool(val); err != nil {
+					return badRequest("accept_patient_mismatch: must be true or false")
+				}
 			}
 		default:
-			return badRequest("unknown form field %q (file, format, partial, dry_run)", truncate(field, 40))
+			return badRequest("unknown form field %q (file, format, partial, dry_run, accept_patient_mismatch)", truncate(field, 40))
 		}
 		p.Close()
 		if spoolErr != nil {
@@ -146,6 +150,11 @@ func (s *Server) createImport(c echo.Context) error {
 		msg := rep.Error
 		if msg == "" {
 			msg = "the file could not be imported"
+		}
+		if errors.Is(err, importers.ErrPatientMismatch) {
+			// Another person's file: 409, and the client may send it
+			// again with accept_patient_mismatch=true.
+			return c.JSON(http.StatusConflict, api.ImportResult{Files: []*importers.Report{rep}, Error: &api.Error{Code: api.CodePatientMismatch, Message: msg}})
 		}
 		return c.JSON(http.StatusUnprocessableEntity, api.ImportResult{Files: []*importers.Report{rep}, Error: &api.Error{Code: api.CodeImportFailed, Message: msg}})
 	}

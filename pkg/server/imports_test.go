@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/all"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/vault"
@@ -285,5 +286,40 @@ func TestLoginAuditsRollback(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no %s entry in the audit log: %+v", AuditImportRollback, audit.Entries)
+	}
+}
+
+// A file about another person than the account's owner is refused with
+// 409 patient_mismatch, and imported when the client says so.
+func TestImportPatientMismatch(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Importers = all.Default() })
+	c := ts.signup("alice")
+	read := func(rel string) string {
+		b, err := os.ReadFile("../../../shared/testdata/" + rel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	// The account's owner has no name yet: the first file gives it.
+	r := c.upload("ccd.xml", read("ccda/hl7-c-cda-examples/Documents/CCD/CCD 2/CCD.xml"))
+	want(t, r, http.StatusCreated)
+	var res api.ImportResult
+	r.decode(t, &res)
+	if len(res.Files[0].OwnerFilled) == 0 {
+		t.Fatalf("owner not filled: %s", r.body)
+	}
+	other := read("fhir/synthea-r4/Jorge_Brekke_ac7921e0-c949-4b42-97f2-fad5d171cd01.json")
+	r = c.upload("jorge.json", other)
+	want(t, r, http.StatusConflict)
+	r.decode(t, &res)
+	if res.Error == nil || res.Error.Code != api.CodePatientMismatch || res.Files[0].Added != 0 {
+		t.Fatalf("mismatch %s", r.body)
+	}
+	r = c.upload("jorge.json", other, "accept_patient_mismatch", "true")
+	want(t, r, http.StatusCreated)
+	r.decode(t, &res)
+	if !res.Files[0].PatientMismatch || res.Files[0].Added == 0 {
+		t.Fatalf("accepted %s", r.body)
 	}
 }

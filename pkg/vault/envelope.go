@@ -32,6 +32,9 @@ func encodeRecord(r *record.Record) []byte {
 	if r.Deleted {
 		flags |= 2
 	}
+	if p.PatientMismatch {
+		flags |= flagPatientMismatch
+	}
 	times := []time.Time{r.Date, r.CreatedAt, r.UpdatedAt}
 	for i, t := range times {
 		if !t.IsZero() {
@@ -51,6 +54,11 @@ func encodeRecord(r *record.Record) []byte {
 }
 
 var errEnvelope = errors.New("malformed record envelope")
+
+// flagPatientMismatch is the envelope flag of Provenance.PatientMismatch
+// (format 3). Bits 1 and 2 are Verified and Deleted, 4, 8 and 16 say
+// which times follow.
+const flagPatientMismatch = 32
 
 func decodeRecord(b []byte) (record.Record, error) {
 	var r record.Record
@@ -74,6 +82,7 @@ func decodeRecord(b []byte) (record.Record, error) {
 	b = b[k:]
 	p.Verified = flags&1 != 0
 	r.Deleted = flags&2 != 0
+	p.PatientMismatch = flags&flagPatientMismatch != 0
 	for i, t := range []*time.Time{&r.Date, &r.CreatedAt, &r.UpdatedAt} {
 		if flags&(4<<i) == 0 {
 			continue

@@ -202,7 +202,7 @@ func (f *fixture) buildReference(files []string) (*reference, error) {
 		if err != nil {
 			return nil, err
 		}
-		res, err := run(bins.phr, f.phrEnv(path), nil, "import", file)
+		res, err := run(bins.phr, f.phrEnv(path), nil, "import", "--accept-patient-mismatch", file)
 		if err != nil {
 			return nil, err
 		}

@@ -92,7 +92,7 @@ func (f *fixture) runImportLane(t *testing.T, l importLane, rng *rand.Rand, st *
 			getRef()
 			plan = &killPlan{delay: time.Duration(frac * float64(took[target]))}
 		}
-		res, err := run(bins.phr, f.phrEnv(path), plan, "import", target)
+		res, err := run(bins.phr, f.phrEnv(path), plan, "import", "--accept-patient-mismatch", target)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func (f *fixture) runImportLane(t *testing.T, l importLane, rng *rand.Rand, st *
 			t.Fatalf("kill %d (plan %+v) left the vault wrong; see above", kills, *plan)
 		}
 		if l.rerun {
-			res, err = run(bins.phr, f.phrEnv(path), nil, "import", target)
+			res, err = run(bins.phr, f.phrEnv(path), nil, "import", "--accept-patient-mismatch", target)
 			if err != nil || res.code != 0 {
 				t.Fatalf("re-running the import after kill %d: %v %s", kills, err, res.stderr)
 			}
@@ -122,7 +122,7 @@ func (f *fixture) runImportLane(t *testing.T, l importLane, rng *rand.Rand, st *
 	// The same imports again, to their end: exactly the reference.
 	for i := range files {
 		if !acked[i] {
-			res, err := run(bins.phr, f.phrEnv(path), nil, "import", files[i])
+			res, err := run(bins.phr, f.phrEnv(path), nil, "import", "--accept-patient-mismatch", files[i])
 			if err != nil || res.code != 0 {
 				t.Fatalf("import: %v %s", err, res.stderr)
 			}

@@ -48,6 +48,7 @@ const (
 	CodeTooLarge           = "too_large"             // 413: request body over the limit
 	CodeUnsupportedType    = "unsupported_media"     // 415: wrong Content-Type
 	CodeImportFailed       = "import_failed"         // 422: the uploaded file could not be imported
+	CodePatientMismatch    = "patient_mismatch"      // 409: the uploaded file is about another person (send accept_patient_mismatch=true to import it anyway)
 	CodePreconditionNeeded = "precondition_required" // 428: PUT without If-Match
 	CodeRateLimited        = "rate_limited"          // 429: see Retry-After
 	CodeInternal           = "internal"              // 500

@@ -323,7 +323,7 @@ func (e *env) cliWrites(t *testing.T) {
 	// (its workout route without locations): imported first, the zip
 	// stores the records and the loose file finds them duplicates, so
 	// both paths run over the same strings.
-	out := c.OK(t, "import", "--json", zipPath, ccdaFile, bundleFile, ndjsonPat, ndjsonAll, shcFile, appleXML)
+	out := c.OK(t, "import", "--json", "--accept-patient-mismatch", zipPath, ccdaFile, bundleFile, ndjsonPat, ndjsonAll, shcFile, appleXML)
 	var rep struct {
 		Files []struct {
 			File, Format string

@@ -366,7 +366,7 @@ func TestLongImportVersusPHRDLogins(t *testing.T) {
 	c := newAccount(t, p)
 	path := p.vaultPath(t)
 	cli := cliFor(t, path)
-	proc := cli.Start(t, nil, "import", "--json", "../../../../shared/testdata/apple-health/ashtom-hkimport/Data/export.xml")
+	proc := cli.Start(t, nil, "import", "--json", "--accept-patient-mismatch", "../../../../shared/testdata/apple-health/ashtom-hkimport/Data/export.xml")
 	if !e2e.WaitFor(time.Minute, func() bool {
 		held, _ := e2e.LockHeld(path)
 		return held || proc.Exited()
