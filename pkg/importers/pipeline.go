@@ -3,9 +3,9 @@ package importers
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
