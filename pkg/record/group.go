@@ -160,6 +160,21 @@ func (a groupKey) sameFact(b groupKey) bool {
 	return a.words != "" && a.words == b.words
 }
 
+// SameThing reports whether a and b name the same thing: the same kind,
+// and a shared code in their main concept (or, when either has no code,
+// the same words). A source that sends a record again under its id with
+// another status, date or value sends a new version of it; under the same
+// id but about another thing, it sends another record (template-made
+// documents reuse entry ids across unrelated entries).
+func SameThing(a, b *Record) bool {
+	ka, kb := keyOf(a), keyOf(b)
+	if ka.kind != kb.kind {
+		return false
+	}
+	ka.day, kb.day, ka.value, kb.value = "", "", "", ""
+	return ka.sameFact(kb)
+}
+
 // GroupRecords groups records that state one fact (see above). Records
 // are in list order; groups keep the order of their first record.
 func GroupRecords(recs []Record) []*Group {

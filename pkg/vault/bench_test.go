@@ -23,7 +23,7 @@ func benchRecords(tb testing.TB, n int, seed int) []record.Record {
 	c := record.Common{Subject: "Patient/p", Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	out := make([]record.Record, 0, n)
 	for i := 0; i < n; i++ {
-		at := c.Now.Add(time.Duration(seed*n+i) * time.Minute)
+		at := c.Now.Add(-time.Duration(seed*n+i) * time.Minute)
 		var r record.Record
 		var err error
 		switch i % 5 {

@@ -59,6 +59,16 @@ type Import struct {
 	// written counts the records of Add batches since the vault's
 	// database was last reopened (see Vault.reopen).
 	written int
+	// occ: the file's resources seen so far whose content the vault
+	// held (see occurrences), across the import's batches.
+	occ occurrences
+}
+
+func (im *Import) occurrences() occurrences {
+	if im.occ == nil {
+		im.occ = occurrences{}
+	}
+	return im.occ
 }
 
 // reopenEvery is how many records an Import writes between reopenings
@@ -148,14 +158,14 @@ func (im *Import) Add(recs []record.Record) ([]AddResult, error) {
 			im.written = 0
 		}
 		im.written += len(recs)
-		return im.v.add(recs, false, func(tx *bolt.Tx, _ uint64) error { return im.stillMarked(tx) })
+		return im.v.add(recs, false, im.occurrences(), func(tx *bolt.Tx, _ uint64) error { return im.stillMarked(tx) })
 	}
 	im.takeTurn()
 	key := newImportMarkKey()
 	// Live before it exists, so that Check in this process never takes
 	// it for the marker of a dead import.
 	im.v.liveImports.Store(string(key), true)
-	res, err := im.v.add(recs, false, func(tx *bolt.Tx, seq uint64) error {
+	res, err := im.v.add(recs, false, im.occurrences(), func(tx *bolt.Tx, seq uint64) error {
 		im.since = seq
 		return tx.Bucket([]byte{bucketSettings}).Put(key, im.v.keys.seal(bucketSettings, key, encodeImportMark(seq, im.sha)))
 	})
@@ -183,13 +193,13 @@ func (im *Import) Commit(recs []record.Record) ([]AddResult, error) {
 		}
 		im.takeTurn()
 		defer im.releaseTurn()
-		res, err := im.v.add(recs, false, nil)
+		res, err := im.v.add(recs, false, im.occurrences(), nil)
 		if err == nil {
 			im.done = true
 		}
 		return res, err
 	}
-	res, err := im.v.add(recs, false, func(tx *bolt.Tx, _ uint64) error {
+	res, err := im.v.add(recs, false, im.occurrences(), func(tx *bolt.Tx, _ uint64) error {
 		if err := im.stillMarked(tx); err != nil {
 			return err
 		}

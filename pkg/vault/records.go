@@ -2,7 +2,6 @@ package vault
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -40,27 +39,24 @@ type AddResult struct {
 // (see versions.go). Add fills in missing IDs, derived fields, times and
 // versions.
 func (v *Vault) Add(recs []record.Record) ([]AddResult, error) {
-	return v.add(recs, false, nil)
+	return v.add(recs, false, nil, nil)
 }
 
 // DryAdd says what Add would do with recs (which are new, which are
 // duplicates, which update a record) without writing anything.
 func (v *Vault) DryAdd(recs []record.Record) ([]AddResult, error) {
-	return v.add(recs, true, nil)
+	return v.add(recs, true, nil, nil)
 }
 
 // add writes (or, dry, checks) recs in one transaction. If also is not
 // nil it runs in the same write transaction, before the records, with the
 // vault's change sequence as it was before them.
-func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq uint64) error) ([]AddResult, error) {
+//
+// occ remembers the resources of each file seen so far with content the
+// vault holds (see occurrences); an Import keeps one over its batches,
+// nil is a fresh one.
+func (v *Vault) add(recs []record.Record, dry bool, occ occurrences, also func(tx *bolt.Tx, seq uint64) error) ([]AddResult, error) {
 	now := v.now().UTC()
-	type prepared struct {
-		id, fpIn, fpCl, fp []byte
-		// extra: fingerprint entries by original id, for equal resources
-		// of one file (key, record key).
-		extra [][2][]byte
-		rec   *record.Record
-	}
 	prep := make([]prepared, len(recs))
 	for i := range recs {
 		r := &recs[i]
@@ -83,7 +79,7 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 		r.UpdatedAt = now
 		r.Version = 1
 		r.Deleted = false
-		prep[i] = prepared{id: keyOf(r.ID), rec: r}
+		prep[i] = prepared{id: keyOf(r.ID), rec: r, dupIdx: -1}
 		prep[i].fpIn, prep[i].fpCl = record.Fingerprint(r)
 	}
 	results := make([]AddResult, len(recs))
@@ -97,106 +93,72 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 		rb, xb, fb, cb := v.buckets(tx)
 		ib := tx.Bucket([]byte{bucketIdentity})
 		packFull(rb, xb, cb)
-		// seen: fingerprints written earlier in this batch, with the
-		// record that wrote them.
-		type first struct {
-			id  string
-			rec *record.Record
+		if occ == nil {
+			occ = occurrences{}
 		}
-		seen := make(map[string]first)
-		// dryUpdated: in a dry run, the records an earlier record of the
-		// batch would have updated.
-		dryUpdated := map[string]bool{}
 		seq := cb.Sequence()
 		if also != nil && !dry {
 			if err := also(tx, seq); err != nil {
 				return err
 			}
 		}
+		claimed, err := v.decideDuplicates(fb, rb, prep, occ)
+		if err != nil {
+			return err
+		}
+		// dryUpdated: in a dry run, the records an earlier record of the
+		// batch would have updated.
+		dryUpdated := map[string]bool{}
 		for i := range prep {
 			if i%trimInTx == trimInTx-1 {
 				v.trimTx(tx)
 			}
 			p := &prep[i]
 			results[i] = AddResult{ID: p.rec.ID}
-			if p.fpIn != nil {
-				p.fp = v.keys.fingerprintKey(p.fpIn, p.fpCl)
-				old := v.findFingerprint(fb, p.fp, p.fpIn)
-				f, inBatch := seen[string(p.fp)]
-				var twin *record.Record // another resource of p's file with p's content
-				switch {
-				case old != nil:
-					o, err := v.sameFileOtherID(rb, old, p.rec)
-					if err != nil {
-						return err
-					}
-					if o == nil {
-						results[i] = AddResult{ID: idOf(old), Duplicate: true}
-						continue
-					}
-					twin = o
-				case inBatch:
-					if !sameFileOtherIDs(f.rec, p.rec) {
-						results[i] = AddResult{ID: f.id, Duplicate: true}
-						continue
-					}
-					twin = f.rec
+			switch {
+			case p.dupKey != nil:
+				results[i] = AddResult{ID: idOf(p.dupKey), Duplicate: true}
+				continue
+			case p.dupIdx >= 0:
+				results[i] = AddResult{ID: results[p.dupIdx].ID, Duplicate: true}
+				continue
+			}
+			if p.fp != nil && !p.twin {
+				var fix func(key []byte)
+				if !dry {
+					fix = func(key []byte) { _ = fb.Put(p.fp, key) }
 				}
-				if twin != nil {
-					// The file holds equal resources that it tells apart
-					// by id: each is kept once, found again by its id.
-					own := v.keys.fingerprintKey(idFingerprint(p.fpIn, p.rec.Provenance.OriginalID), p.fpCl)
-					if got := fb.Get(own); got != nil {
-						results[i] = AddResult{ID: idOf(got), Duplicate: true}
-						continue
+				e, err := v.findEarlier(tx, p.rec, p.fpIn, claimed, fix)
+				if err != nil {
+					return err
+				}
+				switch {
+				case e.dup != "":
+					results[i] = AddResult{ID: e.dup, Duplicate: true}
+					continue
+				case e.update != nil && dry:
+					if dryUpdated[e.update.ID] {
+						break // a record of this batch updated it: both kept
 					}
-					if g, ok := seen[string(own)]; ok {
-						results[i] = AddResult{ID: g.id, Duplicate: true}
-						continue
-					}
-					twinKey := v.keys.fingerprintKey(idFingerprint(p.fpIn, twin.Provenance.OriginalID), p.fpCl)
-					p.extra = [][2][]byte{{own, p.id}, {twinKey, keyOf(twin.ID)}}
-					seen[string(own)] = first{p.rec.ID, p.rec}
-					seen[string(twinKey)] = first{twin.ID, twin}
-				} else {
-					var fix func(key []byte)
-					if !dry {
-						fix = func(key []byte) { _ = fb.Put(p.fp, key) }
-					}
-					e, err := v.findEarlier(tx, p.rec, p.fpIn, fix)
+					dryUpdated[e.update.ID] = true
+					results[i] = AddResult{ID: e.update.ID, Updated: true}
+					continue
+				case e.update != nil:
+					nr, err := v.replaceVersion(tx, e.update, p.rec, seq+1)
 					if err != nil {
 						return err
 					}
-					switch {
-					case e.dup != "":
-						results[i] = AddResult{ID: e.dup, Duplicate: true}
-						continue
-					case e.update != nil && dry:
-						if dryUpdated[e.update.ID] {
-							break // a record of this batch updated it: both kept
-						}
-						dryUpdated[e.update.ID] = true
-						results[i] = AddResult{ID: e.update.ID, Updated: true}
-						continue
-					case e.update != nil:
-						nr, err := v.replaceVersion(tx, e.update, p.rec, seq+1)
-						if err != nil {
-							return err
-						}
-						seq++
-						key := keyOf(nr.ID)
-						if err := fb.Put(p.fp, key); err != nil {
-							return err
-						}
-						if err := v.putIdentities(ib, record.Identities(p.rec), key); err != nil {
-							return err
-						}
-						seen[string(p.fp)] = first{nr.ID, p.rec}
-						updated = append(updated, nr)
-						results[i] = AddResult{ID: nr.ID, Updated: true}
-						continue
+					seq++
+					key := keyOf(nr.ID)
+					if err := fb.Put(p.fp, key); err != nil {
+						return err
 					}
-					seen[string(p.fp)] = first{p.rec.ID, p.rec}
+					if err := v.putIdentities(ib, record.Identities(p.rec), key); err != nil {
+						return err
+					}
+					updated = append(updated, nr)
+					results[i] = AddResult{ID: nr.ID, Updated: true}
+					continue
 				}
 			}
 			if rb.Get(p.id) != nil {
@@ -219,8 +181,8 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 						return err
 					}
 				}
-				for _, e := range p.extra {
-					if err := fb.Put(e[0], e[1]); err != nil {
+				for _, k := range p.extra {
+					if err := fb.Put(k, p.id); err != nil {
 						return err
 					}
 				}
@@ -252,25 +214,6 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 		v.trimAfter(len(recs))
 	}
 	return results, nil
-}
-
-// idFingerprint is the fingerprint input of one of several equal
-// resources of a file that the file tells apart by id.
-func idFingerprint(fpIn []byte, originalID string) []byte {
-	h := sha256.New()
-	h.Write([]byte("by-id\x00"))
-	h.Write(fpIn)
-	h.Write([]byte{0})
-	h.Write([]byte(originalID))
-	return h.Sum(nil)
-}
-
-// sameFileOtherIDs reports whether a and b, records with one fingerprint,
-// are two resources of one file that the file tells apart by id (see
-// sameFileOtherID).
-func sameFileOtherIDs(a, b *record.Record) bool {
-	return a.Provenance.FileSHA256 != "" && a.Provenance.FileSHA256 == b.Provenance.FileSHA256 &&
-		a.Provenance.OriginalID != "" && b.Provenance.OriginalID != "" && a.Provenance.OriginalID != b.Provenance.OriginalID
 }
 
 // replaceVersion makes the imported record p the new version of old, at
@@ -770,16 +713,15 @@ func (v *Vault) Purge(ids []string) error {
 				return err
 			}
 			if in, cl := record.Fingerprint(&r); in != nil {
-				keys := v.fingerprintKeys(in, cl)
-				if r.Provenance.OriginalID != "" {
-					keys = append(keys, v.keys.fingerprintKey(idFingerprint(in, r.Provenance.OriginalID), cl))
-				}
-				for _, fp := range keys {
+				for _, fp := range v.fingerprintKeys(in, cl) {
 					if string(fb.Get(fp)) == string(keyOf(id)) {
 						if err := fb.Delete(fp); err != nil {
 							return err
 						}
 					}
+				}
+				if err := v.dropOccurrence(fb, in, cl, keyOf(id)); err != nil {
+					return err
 				}
 			}
 			if err := v.deleteIdentities(tx.Bucket([]byte{bucketIdentity}), record.Identities(&r), keyOf(id)); err != nil {

@@ -255,7 +255,11 @@ func TestAddDedupAndAtomicity(t *testing.T) {
 	before, _, _ := tv.Count()
 	seqBefore, _ := tv.LastSeq()
 	clash := mk("9")
-	clash.ID = res[0].ID // already used
+	clash.Resource = []byte(`{"resourceType":"Condition","id":"9","code":{"text":"Gout"}}`) // new content
+	clash.ID = res[0].ID                                                                    // already used
+	if err := clash.Derive(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := tv.Add([]record.Record{mk("7"), mk("8"), clash}); err == nil {
 		t.Fatal("Add with an ID clash succeeded")
 	}

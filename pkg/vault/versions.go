@@ -2,8 +2,10 @@ package vault
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/phr-project/phr/pkg/record"
 	bolt "go.etcd.io/bbolt"
@@ -137,15 +139,15 @@ type earlier struct {
 
 // findEarlier looks for a record that the new record p, whose
 // fingerprint is not in the vault, repeats or replaces: a record of the
-// same source and type named alike (identity index), or, in a vault
-// upgraded from format 2, one whose fingerprint as format 2 computed it is
-// p's. A candidate the patient deleted makes p a duplicate (what the
+// same source and type named alike (identity index) and about the same
+// thing (record.SameThing), or, in a vault upgraded from format 2, one
+// whose fingerprint as format 2 computed it is p's. A candidate the patient deleted makes p a duplicate (what the
 // patient deleted does not come back). A live candidate with p's content
 // makes p a duplicate too; with other content, from another file, p is its
 // new version; from the same file, both are kept. fixFP, if not nil, is
 // called with the key of a live candidate whose content p repeats, so that
 // the caller can store p's fingerprint for it.
-func (v *Vault) findEarlier(tx *bolt.Tx, p *record.Record, fpIn []byte, fixFP func(key []byte)) (earlier, error) {
+func (v *Vault) findEarlier(tx *bolt.Tx, p *record.Record, fpIn []byte, claimed map[string]bool, fixFP func(key []byte)) (earlier, error) {
 	rb, _, fb, _ := v.buckets(tx)
 	ib := tx.Bucket([]byte{bucketIdentity})
 	var cands [][]byte
@@ -174,8 +176,21 @@ func (v *Vault) findEarlier(tx *bolt.Tx, p *record.Record, fpIn []byte, fixFP fu
 			}
 		}
 	}
+	// Of several candidates, the one with p's own id in the source system
+	// comes first, then the newest: a document may list two entries under
+	// one identifier (an entry and its "#2"), and each pairs with its own.
 	var best *record.Record
+	bestRank := 0
+	rank := func(r *record.Record) int {
+		if r.Provenance.OriginalID != "" && r.Provenance.OriginalID == p.Provenance.OriginalID {
+			return 0
+		}
+		return 1
+	}
 	for _, k := range cands {
+		if claimed[string(k)] {
+			continue // another resource of the batch restates it as it is
+		}
 		old, err := v.load(rb, k)
 		if err != nil {
 			if err == ErrNotFound {
@@ -198,32 +213,163 @@ func (v *Vault) findEarlier(tx *bolt.Tx, p *record.Record, fpIn []byte, fixFP fu
 		if (p.Provenance.FileSHA256 != "" && old.Provenance.FileSHA256 == p.Provenance.FileSHA256) || old.Provenance.Source() != p.Provenance.Source() {
 			continue
 		}
-		if best == nil || old.Seq > best.Seq {
+		if !record.SameThing(&old, p) {
+			continue // named alike, about something else: another record
+		}
+		if old.Provenance.PatientMismatch || p.Provenance.PatientMismatch {
+			continue // about someone other than the owner: never a version of another record
+		}
+		if r := rank(&old); best == nil || r < bestRank || (r == bestRank && old.Seq > best.Seq) {
 			o := old
-			best = &o
+			best, bestRank = &o, r
 		}
 	}
 	return earlier{update: best}, nil
 }
 
-// sameFileOtherID returns the record under key, whose fingerprint p has,
-// if it is another resource of p's own file: both carry an original id,
-// and the ids differ. The file then says they are two things (Synthea
-// writes equal encounters that other resources tell apart by id), and
-// both are kept. It returns nil otherwise.
-func (v *Vault) sameFileOtherID(rb *bolt.Bucket, key []byte, p *record.Record) (*record.Record, error) {
-	if p.Provenance.OriginalID == "" || p.Provenance.FileSHA256 == "" {
-		return nil, nil
-	}
-	old, err := v.load(rb, key)
-	if err != nil {
-		if err == ErrNotFound {
-			return nil, nil
+// prepared is a record on its way into the vault (Vault.add).
+type prepared struct {
+	id, fpIn, fpCl, fp []byte
+	rec                *record.Record
+	// What decideDuplicates found: a duplicate of the stored record
+	// dupKey, or of the batch's record dupIdx (-1: none); or twin, a
+	// new resource equal to others of its file, to be stored with the
+	// occurrence keys in extra.
+	dupKey []byte
+	dupIdx int
+	twin   bool
+	extra  [][]byte
+}
+
+// decideDuplicates decides, before anything of a batch is written, which
+// of its records repeat content the vault (or an earlier record of the
+// batch) holds. Deciding these first lets the identity matching that
+// follows skip the records that a resource of the batch restates as they
+// are (claimed): a document listing an entry as before and, under the
+// same identifier, another entry, updates nothing; which order files
+// come in does not change what the vault holds.
+func (v *Vault) decideDuplicates(fb, rb *bolt.Bucket, prep []prepared, occ occurrences) (claimed map[string]bool, err error) {
+	claimed = map[string]bool{}
+	pending := map[string]int{} // fingerprint keys the batch will write, and whose record
+	for i := range prep {
+		p := &prep[i]
+		if p.fpIn == nil {
+			continue
 		}
-		return nil, err
+		p.fp = v.keys.fingerprintKey(p.fpIn, p.fpCl)
+		prov := &p.rec.Provenance
+		var ok occurrenceKey
+		if prov.OriginalID != "" && prov.FileSHA256 != "" {
+			ok = occurrenceKey{prov.FileSHA256, string(p.fp)}
+		}
+		hit := v.findFingerprint(fb, p.fp, p.fpIn)
+		hitIdx := -1
+		if hit == nil {
+			if j, found := pending[string(p.fp)]; found {
+				hitIdx = j
+			}
+		}
+		dup := func(key []byte, idx int) {
+			if key != nil {
+				p.dupKey = append([]byte(nil), key...)
+				claimed[string(key)] = true
+			} else {
+				p.dupIdx = idx
+			}
+		}
+		if hit == nil && hitIdx < 0 {
+			pending[string(p.fp)] = i
+			if ok.file != "" {
+				occ[ok] = append(occ[ok], prov.OriginalID)
+			}
+			continue
+		}
+		// The content is there. One resource of a file is that record; a
+		// file with several equal resources that it tells apart by id
+		// has the n-th of them under the n-th occurrence key.
+		prior := occ[ok]
+		if ok.file == "" || slices.Contains(prior, prov.OriginalID) {
+			dup(hit, hitIdx)
+			continue
+		}
+		occ[ok] = append(prior, prov.OriginalID)
+		if len(prior) == 0 {
+			dup(hit, hitIdx)
+			continue
+		}
+		kn := v.keys.fingerprintKey(occurrenceInput(p.fpIn, len(prior)), p.fpCl)
+		if h := fb.Get(kn); h != nil && rb.Get(h) != nil {
+			dup(h, -1)
+			continue
+		}
+		if j, found := pending[string(kn)]; found {
+			dup(nil, j)
+			continue
+		}
+		pending[string(kn)] = i
+		p.twin = true
+		p.extra = append(p.extra, kn)
 	}
-	if !old.Deleted && sameFileOtherIDs(&old, p) {
-		return &old, nil
+	return claimed, nil
+}
+
+// occurrences remembers, during one import, the original ids of a file's
+// resources with one content that the vault already held. A file may hold
+// several equal resources that it tells apart by id (Synthea writes equal
+// encounters that observations reference by id): the first is the record
+// with that content, whichever file gave it; the n-th (n >= 1) is the
+// record under the n-th occurrence key. So a file adds as many records of
+// a content as it holds resources of it, once, in whatever order files are
+// imported. Resources without an original id are one when their content
+// is.
+type occurrences map[occurrenceKey][]string
+
+type occurrenceKey struct {
+	file string // the file's SHA-256
+	fp   string // the keyed fingerprint
+}
+
+// occurrenceInput is the fingerprint input of the n-th (n >= 1) of a
+// file's resources with content fpIn.
+func occurrenceInput(fpIn []byte, n int) []byte {
+	h := sha256.New()
+	h.Write([]byte("occurrence\x00"))
+	h.Write(fpIn)
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(n))
+	h.Write(b[:])
+	return h.Sum(nil)
+}
+
+// dropOccurrence removes the occurrence key of a content that points to
+// recKey, keeping the keys numbered from 1 without a gap: the last one
+// takes its place.
+func (v *Vault) dropOccurrence(fb *bolt.Bucket, fpIn, fpCl, recKey []byte) error {
+	keys := v.occurrenceKeys(fb, fpIn, fpCl)
+	for i, k := range keys {
+		if !bytes.Equal(fb.Get(k), recKey) {
+			continue
+		}
+		last := keys[len(keys)-1]
+		if i != len(keys)-1 {
+			if err := fb.Put(k, append([]byte(nil), fb.Get(last)...)); err != nil {
+				return err
+			}
+		}
+		return fb.Delete(last)
 	}
-	return nil, nil
+	return nil
+}
+
+// occurrenceKeys returns the keys of a content's occurrences that the
+// dedup index holds, in order, up to the first missing one.
+func (v *Vault) occurrenceKeys(fb *bolt.Bucket, fpIn, fpCl []byte) [][]byte {
+	var out [][]byte
+	for n := 1; ; n++ {
+		k := v.keys.fingerprintKey(occurrenceInput(fpIn, n), fpCl)
+		if fb.Get(k) == nil {
+			return out
+		}
+		out = append(out, k)
+	}
 }

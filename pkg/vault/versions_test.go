@@ -59,9 +59,18 @@ func TestIdentifiersNeverMerge(t *testing.T) {
 		{"equal resources of one file told apart by id are both kept, once",
 			[][]record.Record{{imm(t, "a", "1", "Influenza", "2020-10-01"), imm(t, "a", "2", "Influenza", "2020-10-01")}, {imm(t, "a", "1", "Influenza", "2020-10-01"), imm(t, "a", "2", "Influenza", "2020-10-01")}},
 			[]string{"aa", "dd"}, 2},
-		{"equal resources of one file over two batches",
-			[][]record.Record{{imm(t, "a", "1", "Influenza", "2020-10-01")}, {imm(t, "a", "2", "Influenza", "2020-10-01"), imm(t, "a", "3", "Influenza", "2020-10-01")}, {imm(t, "a", "3", "Influenza", "2020-10-01"), imm(t, "a", "2", "Influenza", "2020-10-01"), imm(t, "a", "1", "Influenza", "2020-10-01")}},
-			[]string{"a", "aa", "ddd"}, 3},
+		{"equal resources of one file, imported again in another order",
+			[][]record.Record{{imm(t, "a", "1", "Influenza", "2020-10-01"), imm(t, "a", "2", "Influenza", "2020-10-01"), imm(t, "a", "3", "Influenza", "2020-10-01")}, {imm(t, "a", "3", "Influenza", "2020-10-01"), imm(t, "a", "2", "Influenza", "2020-10-01"), imm(t, "a", "1", "Influenza", "2020-10-01")}},
+			[]string{"aaa", "ddd"}, 3},
+		{"equal resources of one file after the same content from another file",
+			[][]record.Record{{imm(t, "b", "9", "Influenza", "2020-10-01")}, {imm(t, "a", "1", "Influenza", "2020-10-01"), imm(t, "a", "2", "Influenza", "2020-10-01")}, {imm(t, "a", "1", "Influenza", "2020-10-01"), imm(t, "a", "2", "Influenza", "2020-10-01")}},
+			[]string{"a", "da", "dd"}, 2},
+		{"the same files in the other order keep as many",
+			[][]record.Record{{imm(t, "a", "1", "Influenza", "2020-10-01"), imm(t, "a", "2", "Influenza", "2020-10-01")}, {imm(t, "b", "9", "Influenza", "2020-10-01")}},
+			[]string{"aa", "d"}, 2},
+		{"a newer export lists the equal resources in another order",
+			[][]record.Record{{imm(t, "a", "1", "Influenza", "2020-10-01"), imm(t, "a", "2", "Influenza", "2020-10-01")}, {imm(t, "c", "2", "Influenza", "2020-10-01"), imm(t, "c", "1", "Influenza", "2020-10-01")}},
+			[]string{"aa", "dd"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,5 +203,57 @@ func TestAbortRestoresUpdated(t *testing.T) {
 	res2, err := tv.Add([]record.Record{imm(t, "b", "1", "Influenza", "2020-10-02")})
 	if err != nil || outcomes(res2) != "u" {
 		t.Fatalf("import again: %s, %v", outcomes(res2), err)
+	}
+}
+
+// A file written in several transactions counts its equal resources over
+// all of them; aborting it leaves no occurrence key behind.
+func TestOccurrencesOverBatches(t *testing.T) {
+	tv := newTestVault(t)
+	if _, err := tv.Add([]record.Record{imm(t, "b", "9", "Influenza", "2020-10-01")}); err != nil {
+		t.Fatal(err)
+	}
+	batches := func() [][]record.Record {
+		return [][]record.Record{
+			{imm(t, "a", "1", "Influenza", "2020-10-01")},
+			{imm(t, "a", "2", "Influenza", "2020-10-01"), imm(t, "a", "3", "Influenza", "2020-10-01")},
+		}
+	}
+	run := func(abort bool) string {
+		im, err := tv.BeginImport(fileSHA("a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		for _, b := range batches() {
+			res, err := im.Add(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += outcomes(res)
+		}
+		if abort {
+			if _, err := im.Abort(); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := im.Commit(nil); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := run(true); got != "daa" {
+		t.Fatalf("first import: %s", got)
+	}
+	if rep, err := tv.Check(false); err != nil || !rep.OK() {
+		t.Fatalf("check after abort: %v %+v", err, rep)
+	}
+	if got := run(false); got != "daa" {
+		t.Fatalf("after the abort: %s", got)
+	}
+	if got := run(false); got != "ddd" {
+		t.Fatalf("again: %s", got)
+	}
+	if rep, err := tv.Check(false); err != nil || !rep.OK() || rep.Records != 3 {
+		t.Fatalf("check: %v %+v", err, rep)
 	}
 }
