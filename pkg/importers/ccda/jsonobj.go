@@ -3,6 +3,7 @@ package ccda
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -40,6 +41,19 @@ func (o *obj) set(key string, v any) *obj {
 	o.keys = append(o.keys, key)
 	o.vals = append(o.vals, v)
 	return o
+}
+
+// setID sets "id" right after "resourceType" (the first key), where FHIR
+// writes it.
+func (o *obj) setID(id string) {
+	for i, k := range o.keys {
+		if k == "id" {
+			o.vals[i] = id
+			return
+		}
+	}
+	o.keys = slices.Insert(o.keys, 1, "id")
+	o.vals = slices.Insert(o.vals, 1, any(id))
 }
 
 func (o *obj) get(key string) any {

@@ -34,6 +34,7 @@ const (
 	tplDischargeMed     = "2.16.840.1.113883.10.20.22.4.35"
 	tplAdmissionMed     = "2.16.840.1.113883.10.20.22.4.36"
 	tplRefusalReasonQDM = "2.16.840.1.113883.10.20.24.3.88"
+	tplMedStatus        = "2.16.840.1.113883.10.20.1.47" // CCD Medication Status Observation
 )
 
 type sectionKind int
@@ -272,11 +273,15 @@ func (c *conv) notes(n *node) []any {
 	return out
 }
 
-// indications maps Indication observations to reason CodeableConcepts.
+// indications maps Indication observations to reason CodeableConcepts:
+// the value, else (a nullFlavor value) the observation's own text.
 func (c *conv) indications(n *node) []any {
 	var out []any
 	for _, o := range relatedWith(n, "observation", tplIndication) {
-		if cc := c.concept(o.child("value")); cc != nil {
+		if o.negated() || o.attr("nullFlavor") != "" {
+			continue
+		}
+		if cc, _ := named(c.bestConcept(o.child("value"), c.entryText(o))); cc != nil {
 			out = append(out, cc)
 		}
 	}
