@@ -143,6 +143,7 @@ type conv struct {
 	usedIDs    map[string]int    // content-derived resource id -> times used
 	docVersion string            // "1.1", "2.0", "2.1"
 	refs       map[string]string // narrative text by ID, once resolved
+	dxRole     string            // AD or DD inside admission or discharge diagnoses
 }
 
 func (c *conv) run() error {

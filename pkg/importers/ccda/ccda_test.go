@@ -130,6 +130,9 @@ func TestCorpus(t *testing.T) {
 			if c["Patient"] != 1 || c["DocumentReference"] != 1 {
 				t.Errorf("%s: %s: want one Patient and one DocumentReference", rel, s.summary())
 			}
+			if len(s.recs) > 0 && s.recs[0].ResourceType != "Patient" {
+				t.Errorf("%s: first record is a %s, want the Patient (DECISIONS 3)", rel, s.recs[0].ResourceType)
+			}
 			checkRecords(t, rel, s)
 			again := importFile(t, p)
 			if len(again.recs) != len(s.recs) {
@@ -777,6 +780,11 @@ func FuzzImportCCDA(f *testing.F) {
 		"Results/Result with greater than a specified value/Result with greater than a specified value(C-CDA2.1).xml",
 	} {
 		f.Add(fragmentDoc(f, hl7(p)))
+	}
+	// The smallest documents of the patterns no shared file shows
+	// (nullified entries, names only in text, zone-less times).
+	for _, body := range patternDocs {
+		f.Add(shellDoc(f, body))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		New().Detect(data[:min(len(data), importers.DetectSize)])

@@ -34,16 +34,21 @@ var (
 	genericProcedures = map[string]bool{"71388002": true}
 )
 
+// placeholderCodes are codes that stand for no code (written in code
+// instead of nullFlavor: code="UNK").
+var placeholderCodes = map[string]bool{"UNK": true, "NI": true, "NA": true, "NASK": true, "ASKU": true, "NAV": true, "OTH": true, "UNKNOWN": true, "NULL": true}
+
 // specific reports whether cc has a coding that is not one of the generic
-// codes: a code that names a particular thing.
+// codes (nor a placeholder such as "UNK"): a code that names a particular
+// thing.
 func specific(cc *obj, generic map[string]bool) bool {
 	if cc == nil {
 		return false
 	}
 	cs, _ := cc.get("coding").([]any)
 	for _, x := range cs {
-		cd := x.(*obj)
-		if !generic[cd.str("code")] {
+		code := x.(*obj).str("code")
+		if !generic[code] && !placeholderCodes[strings.ToUpper(code)] {
 			return true
 		}
 	}

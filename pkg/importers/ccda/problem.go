@@ -44,7 +44,10 @@ func (c *conv) problemEntry(stmt *node, category string) error {
 	return nil
 }
 
-const conditionVer = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+const (
+	conditionVer   = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+	diagnosisRoles = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
+)
 
 // condition maps one Problem Observation to a Condition and returns its
 // id ("" when it was skipped).
@@ -128,7 +131,16 @@ func (c *conv) condition(act, o *node, category string) (string, error) {
 		}
 	}
 	disp := map[string]string{"problem-list-item": "Problem List Item", "encounter-diagnosis": "Encounter Diagnosis"}[category]
-	res.set("category", list(codeable(record.ConditionCat, category, disp)))
+	cats := list(codeable(record.ConditionCat, category, disp))
+	if category == "encounter-diagnosis" {
+		switch c.dxRole {
+		case "AD":
+			cats = append(cats, codeable(diagnosisRoles, "AD", "Admission diagnosis"))
+		case "DD":
+			cats = append(cats, codeable(diagnosisRoles, "DD", "Discharge diagnosis"))
+		}
+	}
+	res.set("category", cats)
 	res.set("code", code)
 	res.set("bodySite", c.concepts(o.children("targetSiteCode")))
 	res.set("subject", c.patientRef())

@@ -165,6 +165,11 @@ func (c *conv) observation(o *node, category string, orgTime *node) (*obj, strin
 		}
 	}
 	res.set("referenceRange", ranges)
+	if !hasValue(res) && !res.has("effectiveDateTime") && !res.has("interpretation") && !res.has("note") {
+		// A name alone says nothing about the patient (an organizer of
+		// UNK placeholders, a "Laboratory Studies" stub).
+		return nil, "no value"
+	}
 	return res, ""
 }
 
@@ -387,7 +392,16 @@ func (c *conv) vitalEntry(stmt *node) error {
 // pressure panel (LOINC 85354-9) with two components.
 func bpPanel(sys, dia *obj) *obj {
 	res := newObj("resourceType", "Observation")
-	ids := append(anyList(sys.get("identifier")), anyList(dia.get("identifier"))...)
+	// Both identifiers, once each (some exports give both one id).
+	var ids []any
+	seen := map[string]bool{}
+	for _, x := range append(anyList(sys.get("identifier")), anyList(dia.get("identifier"))...) {
+		id := x.(*obj)
+		if k := id.str("system") + "|" + id.str("value"); !seen[k] {
+			seen[k] = true
+			ids = append(ids, x)
+		}
+	}
 	res.set("identifier", ids)
 	res.set("status", sys.get("status"))
 	res.set("category", sys.get("category"))

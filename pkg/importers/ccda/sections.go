@@ -157,6 +157,11 @@ func (c *conv) section(s *node, depth int) error {
 		return nil
 	}
 	kind := c.sectionKind(s)
+	if kind == secDiagnoses {
+		prev := c.dxRole
+		c.dxRole = diagnosisRole(s)
+		defer func() { c.dxRole = prev }()
+	}
 	for _, e := range s.children("entry") {
 		stmt := firstElem(e)
 		if stmt == nil {
@@ -201,6 +206,26 @@ func (c *conv) section(s *node, depth int) error {
 		}
 	}
 	return nil
+}
+
+// diagnosisRole tells a hospital admission diagnosis section (AD) from a
+// discharge diagnosis section (DD), codes of the diagnosis-role code
+// system, so that the same diagnosis on admission and at discharge stays
+// two facts.
+func diagnosisRole(s *node) string {
+	switch {
+	case s.hasTemplate("2.16.840.1.113883.10.20.22.2.43"):
+		return "AD"
+	case s.hasTemplate("2.16.840.1.113883.10.20.22.2.24"):
+		return "DD"
+	}
+	switch s.child("code").attr("code") {
+	case "46241-6":
+		return "AD"
+	case "11535-2":
+		return "DD"
+	}
+	return ""
 }
 
 func (c *conv) skipUnmapped(s, stmt *node) {
