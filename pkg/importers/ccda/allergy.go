@@ -231,7 +231,8 @@ func (c *conv) allergy(act, o *node) error {
 			res.set("criticality", "unable-to-assess")
 		}
 	}
-	res.set("code", dropGeneric(substance, genericSubstances))
+	substance = dropGeneric(substance, genericSubstances)
+	res.set("code", substance)
 	res.set("patient", c.patientRef())
 	res.set("onsetDateTime", firstNonEmpty(c.ts(et.child("low")), c.ts(et)))
 	res.set("recordedDate", firstNonEmpty(c.authorTime(o), c.authorTime(act)))
@@ -269,6 +270,24 @@ func (c *conv) allergy(act, o *node) error {
 		reactions = append(reactions, r)
 	}
 	res.set("reaction", reactions)
+	// Some exports (the HL7 R1.1 samples, NIST) point the substance's
+	// originalText at the reaction's narrative: codeine would read
+	// "Shortness of Breath". A coded substance whose text is the name of
+	// one of its own reactions takes the playingEntity's name instead (or
+	// none, and its coding's display names it).
+	if t := strings.ToLower(substance.str("text")); t != "" && hasCoding(substance) {
+		for _, r := range reactions {
+			m := r.(*obj).get("manifestation").([]any)[0].(*obj)
+			if strings.ToLower(m.str("text")) == t || conceptDisplays(m, t) {
+				name := oneLine(pe.child("name").textContent())
+				if strings.ToLower(name) == t {
+					name = ""
+				}
+				setOrDelete(substance, "text", name)
+				break
+			}
+		}
+	}
 	res.set("note", c.notes(o))
 	_, err := c.emit(res, o)
 	return err
@@ -285,6 +304,27 @@ func concernStatus(s string) string {
 		return "inactive"
 	}
 	return ""
+}
+
+// conceptDisplays reports whether one of cc's codings has the display t
+// (lower-case).
+func conceptDisplays(cc *obj, t string) bool {
+	cs, _ := cc.get("coding").([]any)
+	for _, x := range cs {
+		if strings.ToLower(x.(*obj).str("display")) == t {
+			return true
+		}
+	}
+	return false
+}
+
+// setOrDelete sets key, or removes it when v is empty.
+func setOrDelete(o *obj, key, v string) {
+	if v == "" {
+		delete1(o, key)
+		return
+	}
+	o.set(key, v)
 }
 
 func hasCoding(cc *obj) bool {

@@ -52,8 +52,9 @@ func (o *obj) setID(id string) {
 			return
 		}
 	}
-	o.keys = slices.Insert(o.keys, 1, "id")
-	o.vals = slices.Insert(o.vals, 1, any(id))
+	at := min(1, len(o.keys))
+	o.keys = slices.Insert(o.keys, at, "id")
+	o.vals = slices.Insert(o.vals, at, any(id))
 }
 
 func (o *obj) get(key string) any {

@@ -169,6 +169,18 @@ func TestRegressions(t *testing.T) {
 				Why: "three Reaction Observations (4.9) with value nullFlavor UNK and originalText references"}},
 		},
 		{
+			name: "a substance is not named after its own reaction",
+			file: "chb-sample_ccdas/HL7 Samples/CCD.sample.xml",
+			facts: []fact{
+				{Type: "AllergyIntolerance", Where: map[string]string{"code.coding.0.code": "314422"}, N: n(1),
+					Want: map[string]string{"code.text": "Penicillin", "reaction.0.manifestation.0.coding.0.code": "247472004"},
+					Why:  "playingEntity code 314422 'ALLERGENIC EXTRACT, PENICILLIN' with originalText #reaction1 ('Hives', the reaction's narrative) and name 'Penicillin' (read 'Hives (Hives)')"},
+				{Type: "AllergyIntolerance", Where: map[string]string{"code.coding.0.code": "R16CO5Y76E"}, N: n(1),
+					Want: map[string]string{"code.text": "Aspirin"},
+					Why:  "UNII ASPIRIN with originalText #reaction2 ('Wheezing') and name 'Aspirin' (read 'Wheezing (Wheezing)')"},
+			},
+		},
+		{
 			name: "result named by its text",
 			file: allscriptsPro + "Encounter Based C-CDA CCD - 08-06-2012 [Jones, Isabella - 170314E2].xml",
 			facts: []fact{
