@@ -159,10 +159,17 @@ func named(cc *obj) (*obj, textKind) {
 // displayName on the nullFlavor code, else the first of the fallback
 // texts (the entry's own text, a playingEntity's name). A real code is
 // never given a fallback text: an entry's text is often a whole narrative
-// row, not a name. The result is nil when there is no name at all.
+// row, not a name; and a coded entry's text that says nothing is known is
+// dropped. The result is nil when there is no name at all.
 func (c *conv) bestConcept(code *node, fallback ...string) *obj {
 	cc := c.concept(code)
 	if cc != nil && cc.has("text") {
+		if hasCoding(cc) && classifyText(cc.str("text")) == textNoInfo {
+			// Words that say nothing is known are no name for a coded
+			// entry (Partners: an encounter coded 371531000 with
+			// originalText "No encounter diagnosis data is applicable").
+			delete1(cc, "text")
+		}
 		return cc
 	}
 	if code != nil && code.attr("nullFlavor") == "" && code.attr("code") != "" {

@@ -134,6 +134,8 @@ func TestRegressions(t *testing.T) {
 				{Type: "Immunization", N: n(0), Why: "'No immunization data is applicable' was a completed immunization"},
 				{Type: "Condition", N: n(0), Why: "'No problem data is applicable'"},
 				{Type: "Observation", Where: map[string]string{"category.0.coding.0.code": "vital-signs"}, N: n(0), Why: "'No vital sign data is applicable'"},
+				{Type: "Encounter", N: n(1), Want: map[string]string{"type.0.coding.0.code": "371531000", "type.0.text": "", "period.start": "2014-02-12T13:01:14-05:00"},
+					Why: "a real encounter (a time) coded 371531000, whose originalText 'No encounter diagnosis data is applicable' is no name for it"},
 			},
 			skips: map[string]int{"MedicationStatement: " + reasonNoInfo: 1, "Procedure: " + reasonNoInfo: 1, "Immunization: " + reasonNoInfo: 1,
 				"Condition: " + reasonNoInfo: 1, "AllergyIntolerance: " + reasonNullFlav: 1},
