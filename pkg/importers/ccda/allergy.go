@@ -92,8 +92,8 @@ func (c *conv) allergyEntry(stmt *node) error {
 }
 
 func (c *conv) allergy(act, o *node) error {
-	if status(act) == "nullified" || status(o) == "nullified" {
-		c.skip("AllergyIntolerance", "entered in error")
+	if o.attr("nullFlavor") != "" {
+		c.skip("AllergyIntolerance", reasonNullFlav)
 		return nil
 	}
 	pe := (*node)(nil)
@@ -105,62 +105,89 @@ func (c *conv) allergy(act, o *node) error {
 			}
 		}
 	}
-	substance := c.conceptOrName(pe.child("code"), pe.child("name"))
+	substance := c.bestConcept(pe.child("code"), oneLine(pe.child("name").textContent()))
 	value := o.child("value")
 	valueCode := ""
 	if !value.null() && value.attr("codeSystem") == oidSNOMED {
 		valueCode = value.attr("code")
 	}
 	negated := o.negated() || act.negated()
+	errored := status(act) == "nullified" || status(o) == "nullified"
+	// What the statement says in words, for "none" and "no information".
+	said := firstNonEmpty(c.entryText(o), c.originalText(value))
 
-	res := newObj("resourceType", "AllergyIntolerance", "id", c.resID(o, "AllergyIntolerance"))
+	// A real substance: a specific code, or a text that names one.
+	isReal := names(substance, genericSubstances)
+	substText := ""
+	if substance != nil && !isReal {
+		substText = substance.str("text")
+	}
+
+	res := newObj("resourceType", "AllergyIntolerance")
 	res.set("identifier", identifiers(o))
 
-	// No known allergies: a negated observation without a real substance,
-	// a "no known ..." value, or a substance that only says so.
-	nka := ""
-	nkaDisplay := ""
+	// No known allergies, in every way C-CDA says it: a negated
+	// observation without a real substance (code nullFlavor, a generic
+	// code such as 105590001 Substance, or no participant), a value that
+	// is itself a "no known ..." code, or a substance or text that only
+	// says so ("NKA", "No Known Allergies").
+	nka, nkaDisplay := "", ""
+	words := firstNonEmpty(substText, said)
+	kind := textName
+	if !isReal {
+		kind = absentKind(negated, words)
+	}
 	switch {
-	case noKnownValues[valueCode] && !negated:
+	case kind == textNoInfo:
+		c.skip("AllergyIntolerance", reasonNoInfo)
+		return nil
+	case !negated && noKnownValues[valueCode]:
 		nka = valueCode
-	case negated && (substance == nil || !hasCoding(substance)) && !freeTextSubstance(substance):
+	case kind == textNoneKnown && negated:
 		m, ok := noKnown[valueCode]
 		if !ok {
 			m = noKnown["419199007"]
 		}
 		nka, nkaDisplay = m[0], m[1]
-	case !negated && substance != nil && !hasCoding(substance) && isNKAText(substance.str("text")):
-		nka, nkaDisplay = snomedNKA, "No known allergy"
-		if strings.Contains(strings.ToLower(substance.str("text")), "drug") || strings.Contains(strings.ToUpper(substance.str("text")), "NKDA") {
+	case kind == textNoneKnown:
+		nka, nkaDisplay = noKnownAllergy[1], noKnownAllergy[2]
+		if t := strings.ToLower(words); strings.Contains(t, "drug") || strings.Contains(t, "medication") || strings.Contains(t, "nkda") {
 			nka, nkaDisplay = snomedNKDA, "No known drug allergy"
 		}
 	}
 	if nka != "" {
 		code := c.concept(value)
 		if nkaDisplay != "" || code == nil {
-			code = codeable(record.SNOMED, nka, nkaDisplay)
+			// The document's words when they say the same as the code;
+			// a narrower code (no known drug allergy) keeps its own
+			// name, so that "No Known Allergies" never stands for less.
+			w := words
+			if nka != snomedNKA {
+				w = ""
+			}
+			code = noneKnown(record.SNOMED, nka, nkaDisplay, w)
 		}
-		if t := c.entryText(o); t != "" {
-			code.set("text", t)
+		if errored {
+			res.set("verificationStatus", codeable(allergyVerif, "entered-in-error", "Entered in Error"))
+		} else {
+			res.set("clinicalStatus", codeable(record.AllergyClin, "active", "Active"))
+			res.set("verificationStatus", codeable(allergyVerif, "confirmed", "Confirmed"))
 		}
-		res.set("clinicalStatus", codeable(record.AllergyClin, "active", "Active"))
-		res.set("verificationStatus", codeable(allergyVerif, "confirmed", "Confirmed"))
 		res.set("code", code)
 		res.set("patient", c.patientRef())
 		res.set("recordedDate", firstNonEmpty(c.authorTime(o), c.authorTime(act)))
-		return c.emit(res, o)
+		_, err := c.emit(res, o)
+		return err
 	}
-	if negated {
-		c.skip("AllergyIntolerance", "negated")
-		return nil
-	}
-	if substance == nil {
+	if !isReal {
 		c.skip("AllergyIntolerance", "no substance code (nullFlavor without original text)")
 		return nil
 	}
 
 	// Clinical status: the Allergy Status Observation, else the concern
-	// act's status; an end time means resolved.
+	// act's status; an end time means resolved. A negated allergy to a
+	// real substance ("not allergic to peanuts") is refuted; a nullified
+	// one is entered in error (and has no clinical status, FHIR ait-2).
 	cs := ""
 	for _, so := range relatedWith(o, "observation", tplAllergyStatus) {
 		if v := so.child("value"); !v.null() {
@@ -174,8 +201,19 @@ func (c *conv) allergy(act, o *node) error {
 	if cs == "" && act != nil {
 		cs = concernStatus(status(act))
 	}
-	if cs == "resolved" || cs == "inactive" || cs == "active" {
-		res.set("clinicalStatus", codeable(record.AllergyClin, cs, strings.ToUpper(cs[:1])+cs[1:]))
+	switch {
+	case errored:
+		res.set("verificationStatus", codeable(allergyVerif, "entered-in-error", "Entered in Error"))
+	default:
+		if cs == "" && negated {
+			cs = "active" // FHIR ait-1 wants a clinical status beside refuted
+		}
+		if cs == "resolved" || cs == "inactive" || cs == "active" {
+			res.set("clinicalStatus", codeable(record.AllergyClin, cs, strings.ToUpper(cs[:1])+cs[1:]))
+		}
+		if negated {
+			res.set("verificationStatus", codeable(allergyVerif, "refuted", "Refuted"))
+		}
 	}
 	if t, ok := allergyTypes[valueCode]; ok {
 		res.set("type", t[0])
@@ -193,6 +231,7 @@ func (c *conv) allergy(act, o *node) error {
 			res.set("criticality", "unable-to-assess")
 		}
 	}
+	substance = dropGeneric(substance, genericSubstances)
 	res.set("code", substance)
 	res.set("patient", c.patientRef())
 	res.set("onsetDateTime", firstNonEmpty(c.ts(et.child("low")), c.ts(et)))
@@ -210,7 +249,12 @@ func (c *conv) allergy(act, o *node) error {
 	}
 	var reactions []any
 	for _, ro := range reactionObs {
-		m := c.concept(ro.child("value"))
+		if ro.attr("nullFlavor") != "" || ro.negated() {
+			continue
+		}
+		// The reaction's name: its value (code, translations,
+		// originalText), else the observation's own text.
+		m, _ := named(c.bestConcept(ro.child("value"), c.entryText(ro)))
 		if m == nil {
 			continue
 		}
@@ -226,8 +270,27 @@ func (c *conv) allergy(act, o *node) error {
 		reactions = append(reactions, r)
 	}
 	res.set("reaction", reactions)
+	// Some exports (the HL7 R1.1 samples, NIST) point the substance's
+	// originalText at the reaction's narrative: codeine would read
+	// "Shortness of Breath". A coded substance whose text is the name of
+	// one of its own reactions takes the playingEntity's name instead (or
+	// none, and its coding's display names it).
+	if t := strings.ToLower(substance.str("text")); t != "" && hasCoding(substance) {
+		for _, r := range reactions {
+			m := r.(*obj).get("manifestation").([]any)[0].(*obj)
+			if strings.ToLower(m.str("text")) == t || conceptDisplays(m, t) {
+				name := oneLine(pe.child("name").textContent())
+				if strings.ToLower(name) == t {
+					name = ""
+				}
+				setOrDelete(substance, "text", name)
+				break
+			}
+		}
+	}
 	res.set("note", c.notes(o))
-	return c.emit(res, o)
+	_, err := c.emit(res, o)
+	return err
 }
 
 // concernStatus maps a concern act's statusCode to a clinical status.
@@ -243,25 +306,30 @@ func concernStatus(s string) string {
 	return ""
 }
 
+// conceptDisplays reports whether one of cc's codings has the display t
+// (lower-case).
+func conceptDisplays(cc *obj, t string) bool {
+	cs, _ := cc.get("coding").([]any)
+	for _, x := range cs {
+		if strings.ToLower(x.(*obj).str("display")) == t {
+			return true
+		}
+	}
+	return false
+}
+
+// setOrDelete sets key, or removes it when v is empty.
+func setOrDelete(o *obj, key, v string) {
+	if v == "" {
+		delete1(o, key)
+		return
+	}
+	o.set(key, v)
+}
+
 func hasCoding(cc *obj) bool {
 	cs, _ := cc.get("coding").([]any)
 	return len(cs) > 0
-}
-
-// freeTextSubstance reports a substance named only in text that is not a
-// "no known allergies" statement.
-func freeTextSubstance(cc *obj) bool {
-	return cc != nil && cc.str("text") != "" && !isNKAText(cc.str("text"))
-}
-
-func isNKAText(s string) bool {
-	s = strings.ToLower(strings.TrimSpace(s))
-	switch s {
-	case "nka", "nkda", "nkfa", "nkma", "none", "no known allergies", "no known drug allergies", "no known allergy",
-		"no known drug allergy", "no known food allergies", "no known medication allergies", "no allergies":
-		return true
-	}
-	return false
 }
 
 func firstNonEmpty(ss ...string) string {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,8 +26,8 @@ const Name = "ccda"
 // for times of day that carry no offset: an IANA name
 // ("America/Chicago"), "UTC", or an offset ("-0500"). Without it, the
 // offset of the document's own effectiveTime is assumed, and when that has
-// none either, such times are cut to their date (FHIR requires a zone on
-// every time of day, and C-CDA allows no guess).
+// none either, such times are kept as written, without an offset
+// ("2013-08-15T10:30:00"). The wall-clock time is never shifted.
 const OptionTimezone = "timezone"
 
 type importer struct{}
@@ -106,15 +107,16 @@ func (importer) Import(ctx context.Context, in *importers.Input, sink importers.
 		sha = hex.EncodeToString(sum[:])
 	}
 	c := &conv{
-		ctx:  ctx,
-		sink: sink,
-		file: file,
-		sha:  sha,
-		data: data,
-		doc:  root,
-		ids:  ids,
-		seen: map[string]int{},
-		refs: map[string]string{},
+		ctx:     ctx,
+		sink:    sink,
+		file:    file,
+		sha:     sha,
+		data:    data,
+		doc:     root,
+		ids:     ids,
+		seen:    map[string]int{},
+		usedIDs: map[string]int{},
+		refs:    map[string]string{},
 	}
 	if z, ok := parseZoneOption(in.Options[OptionTimezone]); ok {
 		c.zone = z
@@ -138,8 +140,10 @@ type conv struct {
 	system     string // custodian organization
 	patientID  string
 	seen       map[string]int    // resourceType + original id -> times seen
+	usedIDs    map[string]int    // content-derived resource id -> times used
 	docVersion string            // "1.1", "2.0", "2.1"
 	refs       map[string]string // narrative text by ID, once resolved
+	dxRole     string            // AD or DD inside admission or discharge diagnoses
 }
 
 func (c *conv) run() error {
@@ -186,9 +190,9 @@ func (c *conv) version() string {
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-// resID derives a resource id from the file and the element's position, so
-// that importing the same file again yields the same ids (and the same
-// resource JSON).
+// resID derives a resource id from the file and the element's position
+// (the DocumentReference, and a Patient without identifiers), so that
+// importing the same file again yields the same ids.
 func (c *conv) resID(n *node, kind string) string {
 	h := sha256.New()
 	h.Write([]byte(c.sha))
@@ -198,8 +202,33 @@ func (c *conv) resID(n *node, kind string) string {
 	if n != nil {
 		h.Write([]byte(n.where()))
 	}
-	sum := h.Sum(nil)
-	return toLower(idEncoding.EncodeToString(sum[:10]))
+	return hashID(h.Sum(nil))
+}
+
+func hashID(sum []byte) string { return toLower(idEncoding.EncodeToString(sum[:10])) }
+
+// patientResID derives the Patient's id from who the patient is (the
+// source and the recordTarget's identifiers), so that two documents about
+// one patient from one source refer to the same Patient/<id> and their
+// records compare equal when their content is. Without identifiers it is
+// the file's.
+func (c *conv) patientResID(role *node, ids []any) string {
+	var keys []string
+	for _, x := range ids {
+		id := x.(*obj)
+		keys = append(keys, id.str("system")+"|"+id.str("value"))
+	}
+	if len(keys) == 0 {
+		return c.resID(role, "Patient")
+	}
+	slices.Sort(keys)
+	h := sha256.New()
+	h.Write([]byte("Patient\x00" + c.system + "\x00"))
+	for _, k := range keys {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+	}
+	return hashID(h.Sum(nil))
 }
 
 func toLower(s string) string {
@@ -219,13 +248,45 @@ func (c *conv) patientRef() *obj {
 	return newObj("reference", "Patient/"+c.patientID)
 }
 
-// emit turns res into a record and hands it to the sink. src is the entry
-// whose ids give the record's original id.
-func (c *conv) emit(res *obj, src *node) error {
+// emit turns res into a record and hands it to the sink; src is the entry
+// whose ids give the record's original id. It returns the resource's id.
+//
+// A resource without an id yet gets one derived from its source system,
+// type and content (which includes the Patient reference), the second and
+// later resources of one file with equal content getting "#2", "#3" ...
+// mixed in: the same file always yields the same ids, and the same fact in
+// two documents of one patient and source has the same id, so references
+// to it (DiagnosticReport.result, Encounter.diagnosis) compare equal too.
+func (c *conv) emit(res *obj, src *node) (string, error) {
 	if err := c.ctx.Err(); err != nil {
-		return err
+		return "", err
 	}
 	rt := res.str("resourceType")
+	var data []byte
+	id := res.str("id")
+	if id != "" {
+		data = res.marshal()
+	} else {
+		body := res.marshal()
+		h := sha256.New()
+		h.Write([]byte(c.system))
+		h.Write([]byte{0})
+		h.Write(body)
+		sum := h.Sum(nil)
+		id = hashID(sum)
+		if n := c.usedIDs[id]; n > 0 {
+			c.usedIDs[id] = n + 1
+			h.Write([]byte("#" + strconv.Itoa(n+1)))
+			id = hashID(h.Sum(nil))
+		} else {
+			c.usedIDs[id] = 1
+		}
+		res.setID(id)
+		data = spliceID(body, rt, id)
+		if data == nil {
+			data = res.marshal()
+		}
+	}
 	orig := originalID(src)
 	if orig != "" {
 		key := rt + "\x00" + orig
@@ -244,12 +305,27 @@ func (c *conv) emit(res *obj, src *node) error {
 		System:     c.system,
 		OriginalID: orig,
 	}
-	r, err := record.NewParsed(res.marshal(), res.resource(), prov)
+	r, err := record.NewParsed(data, res.resource(), prov)
 	if err != nil {
 		c.fail(src, fmt.Errorf("%w: %s", ErrResource, rt))
+		return "", nil
+	}
+	return id, c.sink.Record(r)
+}
+
+// spliceID inserts "id" after resourceType in a resource's JSON, or
+// returns nil when body does not start as expected.
+func spliceID(body []byte, rt, id string) []byte {
+	head := `{"resourceType":"` + rt + `"`
+	if !bytes.HasPrefix(body, []byte(head)) {
 		return nil
 	}
-	return c.sink.Record(r)
+	out := make([]byte, 0, len(body)+len(id)+8)
+	out = append(out, head...)
+	out = append(out, `,"id":"`...)
+	out = append(out, id...)
+	out = append(out, '"')
+	return append(out, body[len(head):]...)
 }
 
 // skip notes an entry deliberately not imported.

@@ -130,6 +130,9 @@ func TestCorpus(t *testing.T) {
 			if c["Patient"] != 1 || c["DocumentReference"] != 1 {
 				t.Errorf("%s: %s: want one Patient and one DocumentReference", rel, s.summary())
 			}
+			if len(s.recs) > 0 && s.recs[0].ResourceType != "Patient" {
+				t.Errorf("%s: first record is a %s, want the Patient (DECISIONS 3)", rel, s.recs[0].ResourceType)
+			}
 			checkRecords(t, rel, s)
 			again := importFile(t, p)
 			if len(again.recs) != len(s.recs) {
@@ -375,13 +378,15 @@ func TestAllergyEdgeCases(t *testing.T) {
 		code   string // AllergyIntolerance code expected, "" for none
 		skip   string // skip reason expected
 		status string // clinicalStatus
+		verif  string // verificationStatus, "" for none
 	}{
-		{"Allergies/No Known Allergies/No Known Allergies with Author Timestamp(C-CDA2.1).xml", snomedNKA, "", "active"},
-		{"Allergies/No Known Medication Allergies/No Known Medication Allergies(C-CDA2.1).xml", snomedNKDA, "", "active"},
-		{"Allergies/Not Allergic to Peanuts/Not Allergic to Peanuts(C-CDAR2.1).xml", "", "AllergyIntolerance: negated", ""},
-		{"Allergies/Allergy to specific drug Codeine/Allergy to specific drug Codeine(C-CDA2.1).xml", "2670", "", "active"},
-		{"Allergies/Allergy to food egg/Allergy to food egg(C-CDA2.1).xml", "102263004", "", "active"},
-		{"Allergies/No Section Information Allergies/No Information Allergies(C-CDA2.1).xml", "", "", ""},
+		{"Allergies/No Known Allergies/No Known Allergies with Author Timestamp(C-CDA2.1).xml", snomedNKA, "", "active", "confirmed"},
+		{"Allergies/No Known Medication Allergies/No Known Medication Allergies(C-CDA2.1).xml", snomedNKDA, "", "active", "confirmed"},
+		// A negated allergy to a real substance is refuted, never an allergy.
+		{"Allergies/Not Allergic to Peanuts/Not Allergic to Peanuts(C-CDAR2.1).xml", "762952008", "", "active", "refuted"},
+		{"Allergies/Allergy to specific drug Codeine/Allergy to specific drug Codeine(C-CDA2.1).xml", "2670", "", "active", ""},
+		{"Allergies/Allergy to food egg/Allergy to food egg(C-CDA2.1).xml", "102263004", "", "active", ""},
+		{"Allergies/No Section Information Allergies/No Information Allergies(C-CDA2.1).xml", "", "", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(filepath.Base(filepath.Dir(tt.file)), func(t *testing.T) {
@@ -400,8 +405,8 @@ func TestAllergyEdgeCases(t *testing.T) {
 					t.Errorf("code = %v, want %s", cs, tt.code)
 				}
 				wantStr(t, a, "clinicalStatus.coding.0.code", tt.status)
+				wantStr(t, a, "verificationStatus.coding.0.code", tt.verif)
 				if tt.code == snomedNKA || tt.code == snomedNKDA {
-					wantStr(t, a, "verificationStatus.coding.0.code", "confirmed")
 					wantStr(t, a, "code.coding.0.system", record.SNOMED)
 				}
 			}
@@ -421,10 +426,18 @@ func TestFragments(t *testing.T) {
 		wantStr(t, m, "medicationCodeableConcept.text", "Lisinopril 10mg Oral Tablet")
 	})
 	t.Run("no medications", func(t *testing.T) {
+		// A negated Medication Activity of the generic 410942007 "drug or
+		// medicament" says there are none: the IPS no-known-medications
+		// statement, never a medication of its own.
 		s := fragment(t, "Medications/No Medications/No Medications(C-CDA2.1).xml")
-		if n := len(s.ofType("MedicationStatement")); n != 0 || s.skips["MedicationStatement: no medications"] != 1 {
-			t.Errorf("%d MedicationStatements, skips %v", n, s.skips)
+		m := s.ofType("MedicationStatement")
+		if len(m) != 1 {
+			t.Fatalf("%d MedicationStatements, skips %v", len(m), s.skips)
 		}
+		wantStr(t, m[0], "medicationCodeableConcept.coding.0.system", ipsAbsent)
+		wantStr(t, m[0], "medicationCodeableConcept.coding.0.code", "no-known-medications")
+		wantStr(t, m[0], "medicationCodeableConcept.coding.1.code", "")
+		wantStr(t, m[0], "status", "active")
 	})
 	t.Run("unknown immunization status (nullFlavor entry)", func(t *testing.T) {
 		s := fragment(t, "Immunizations/Unknown Immunization Status/Unknown Immunization Status(C-CDA2.1).xml")
@@ -434,9 +447,14 @@ func TestFragments(t *testing.T) {
 	})
 	t.Run("no known problems", func(t *testing.T) {
 		s := fragment(t, "Problems/No Known Problems/No Known Problems(C-CDA2.1).xml")
-		if n := len(s.ofType("Condition")); n != 0 || s.skips["Condition: no known problems"] != 1 {
-			t.Errorf("%d Conditions, skips %v", n, s.skips)
+		c := s.ofType("Condition")
+		if len(c) != 1 {
+			t.Fatalf("%d Conditions, skips %v", len(c), s.skips)
 		}
+		wantStr(t, c[0], "code.coding.0.code", "no-known-problems")
+		wantStr(t, c[0], "code.coding.1.code", "") // not also 55607006 "Problem"
+		wantStr(t, c[0], "verificationStatus.coding.0.code", "confirmed")
+		wantStr(t, c[0], "onsetDateTime", "")
 	})
 	t.Run("greater than", func(t *testing.T) {
 		s := fragment(t, "Results/Result with greater than a specified value/Result with greater than a specified value(C-CDA2.1).xml")
@@ -538,13 +556,20 @@ func TestTimezoneOption(t *testing.T) {
 		}
 		wantStr(t, find(s, "Observation", hasCode("code", record.LOINC, "8867-4")), "effectiveDateTime", tt.want)
 	}
-	// No zone anywhere: the time is cut to its date.
+	// No zone anywhere: the time is kept as written, without an offset
+	// (DECISIONS 1), neither cut to its date nor shifted.
 	noZone := bytes.Replace(doc, []byte(`<effectiveTime value="20200102030405-0500"/>`), []byte(`<effectiveTime value="20200102"/>`), 1)
 	s, err := importData(t, "tz.xml", noZone, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantStr(t, find(s, "Observation", hasCode("code", record.LOINC, "8867-4")), "effectiveDateTime", "2013-01-02")
+	wantStr(t, find(s, "Observation", hasCode("code", record.LOINC, "8867-4")), "effectiveDateTime", "2013-01-02T15:30:00")
+	// An IANA zone gives the offset in force at that wall-clock time.
+	s, err = importData(t, "tz.xml", noZone, map[string]string{OptionTimezone: "America/New_York"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStr(t, find(s, "Observation", hasCode("code", record.LOINC, "8867-4")), "effectiveDateTime", "2013-01-02T15:30:00-05:00")
 }
 
 func TestTS(t *testing.T) {
@@ -558,13 +583,15 @@ func TestTS(t *testing.T) {
 		{"201308", nil, "2013-08"},
 		{"20130815", nil, "2013-08-15"},
 		{"20130815-0800", nil, "2013-08-15"},
-		{"2013081510", nil, "2013-08-15"},
+		{"2013081510", nil, "2013-08-15T10:00:00"}, // no zone anywhere: as written
+		{"201308151030", nil, "2013-08-15T10:30:00"},
+		{"20130815103059.5", nil, "2013-08-15T10:30:59.5"},
 		{"2013081510", z, "2013-08-15T10:00:00-05:00"},
 		{"201308151030-0800", nil, "2013-08-15T10:30:00-08:00"},
 		{"20130815103059+0100", nil, "2013-08-15T10:30:59+01:00"},
 		{"20130815103059.123-0800", nil, "2013-08-15T10:30:59.123-08:00"},
 		{"20130218031000-05", nil, "2013-02-18T03:10:00-05:00"},
-		{"20220813124536-500", nil, "2022-08-13"}, // malformed zone: no zone
+		{"20220813124536-500", nil, "2022-08-13T12:45:36"}, // malformed zone: no zone
 		{"20220813124536-500", z, "2022-08-13T12:45:36-05:00"},
 		{"201302300000", nil, ""}, // 30 February
 		{"200130212", nil, ""},
@@ -753,6 +780,11 @@ func FuzzImportCCDA(f *testing.F) {
 		"Results/Result with greater than a specified value/Result with greater than a specified value(C-CDA2.1).xml",
 	} {
 		f.Add(fragmentDoc(f, hl7(p)))
+	}
+	// The smallest documents of the patterns no shared file shows
+	// (nullified entries, names only in text, zone-less times).
+	for _, body := range patternDocs {
+		f.Add(shellDoc(f, body))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		New().Detect(data[:min(len(data), importers.DetectSize)])

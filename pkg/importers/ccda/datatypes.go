@@ -42,6 +42,7 @@ var codeSystems = map[string]string{
 	"2.16.840.1.113883.5.60":     "http://terminology.hl7.org/CodeSystem/v3-LanguageAbilityMode",
 	"2.16.840.1.113883.5.61":     "http://terminology.hl7.org/CodeSystem/v3-LanguageAbilityProficiency",
 	"2.16.840.1.113883.5.83":     "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+	"2.16.840.1.113883.5.85":     "http://terminology.hl7.org/CodeSystem/v3-orderableDrugForm",
 	"2.16.840.1.113883.5.88":     "http://terminology.hl7.org/CodeSystem/v3-ParticipationFunction",
 	"2.16.840.1.113883.5.90":     "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
 	"2.16.840.1.113883.5.111":    "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
@@ -49,6 +50,13 @@ var codeSystems = map[string]string{
 	"2.16.840.1.113883.5.1008":   "http://terminology.hl7.org/CodeSystem/v3-NullFlavor",
 	"2.16.840.1.113883.5.1063":   "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
 	"2.16.840.1.113883.5.1076":   "http://terminology.hl7.org/CodeSystem/v3-ReligiousAffiliation",
+}
+
+// codeSystemNames maps the names some exports write in codeSystem instead
+// of an OID (Partners writes codeSystem="SNOMED"), upper-cased.
+var codeSystemNames = map[string]string{
+	"SNOMED": record.SNOMED, "SNOMED CT": record.SNOMED, "SNOMED-CT": record.SNOMED, "SNOMEDCT": record.SNOMED,
+	"LOINC": record.LOINC, "RXNORM": record.RxNorm, "CVX": record.CVX,
 }
 
 // Identifier systems with FHIR URIs of their own.
@@ -72,7 +80,7 @@ func systemURI(oid string) string {
 	if isUUID(oid) {
 		return "urn:uuid:" + strings.ToLower(oid)
 	}
-	return ""
+	return codeSystemNames[strings.ToUpper(oid)]
 }
 
 func isOID(s string) bool {
@@ -166,23 +174,6 @@ func (c *conv) concept(n *node) *obj {
 		return nil
 	}
 	return newObj("coding", codings, "text", text)
-}
-
-// conceptOrName is concept, with text falling back to name when the code
-// has no original text (manufacturedMaterial/name, playingEntity/name).
-func (c *conv) conceptOrName(code, name *node) *obj {
-	cc := c.concept(code)
-	nm := oneLine(name.textContent())
-	if cc == nil {
-		if nm == "" {
-			return nil
-		}
-		return newObj("text", nm)
-	}
-	if !cc.has("text") && nm != "" {
-		cc.set("text", nm)
-	}
-	return cc
 }
 
 // originalText returns the text of n/originalText, following a
@@ -340,7 +331,28 @@ var ucumFixes = map[string]string{
 	"mmHg": "mm[Hg]", "mmhg": "mm[Hg]", "bpm": "/min", "beats/min": "/min", "breaths/min": "/min",
 	"lb": "[lb_av]", "lbs": "[lb_av]", "in": "[in_i]", "inch": "[in_i]", "inches": "[in_i]",
 	"degF": "[degF]", "F": "[degF]", "°F": "[degF]", "degC": "Cel", "C": "Cel", "°C": "Cel",
-	"oz": "[oz_av]", "ft": "[ft_i]",
+	"oz": "[oz_av]", "ft": "[ft_i]", "mcg": "ug",
+}
+
+// notUCUM holds unit words C-CDA files use that are not UCUM (lower-case,
+// without a plural "s" or "(s)"): such a unit is kept as written, without
+// the UCUM system. Whether any other unit is valid UCUM is decided
+// centrally (pkg/record); these are only the ones known here not to be.
+var notUCUM = map[string]bool{
+	"tablet": true, "tab": true, "capsule": true, "cap": true, "puff": true, "unit": true, "spray": true,
+	"drop": true, "patch": true, "application": true, "dose": true, "each": true, "ea": true, "vial": true,
+	"ampule": true, "inhalation": true, "actuation": true, "gram": true, "packet": true, "lozenge": true,
+	"suppository": true, "applicatorful": true, "scoop": true, "syringe": true, "pen": true, "bottle": true,
+	"null": true,
+}
+
+func knownNotUCUM(unit string) bool {
+	u := strings.ToLower(strings.TrimSpace(unit))
+	u = strings.TrimSuffix(u, "(s)")
+	if notUCUM[u] {
+		return true
+	}
+	return strings.HasSuffix(u, "s") && notUCUM[strings.TrimSuffix(u, "s")]
 }
 
 // quantity maps a PQ to a Quantity, or nil without a usable value.
@@ -358,10 +370,13 @@ func quantity(n *node) *obj {
 }
 
 func unitQ(q *obj, unit string) {
-	if unit == "" || unit == "1" {
+	if unit == "" || unit == "1" || strings.EqualFold(unit, "null") {
 		return
 	}
 	q.set("unit", unit)
+	if knownNotUCUM(unit) {
+		return
+	}
 	code := unit
 	if f, ok := ucumFixes[unit]; ok {
 		code = f
@@ -625,9 +640,13 @@ func contactPoint(n *node) *obj {
 
 // tsToFHIR converts an HL7 TS value (YYYY, YYYYMM, YYYYMMDD,
 // YYYYMMDDHH[MM[SS[.fff]]][+/-ZZ[ZZ]]) to a FHIR date or dateTime with the
-// same precision. A time of day needs a zone in FHIR; when the value has
-// none, zone (the importer's assumption, may be nil) supplies it, else the
-// value is cut to its date. Invalid values give "".
+// same precision. A time of day keeps its own offset; when the value has
+// none, zone (the timezone option, else the document's own offset; may be
+// nil) supplies it, and without either the time is written as it stands,
+// without an offset ("2013-08-15T10:30:00"): inventing a zone would
+// misstate the time and cutting it to the date would lose a fact (a
+// documented deviation from FHIR, which wants a zone). The wall-clock time
+// is never shifted. Invalid values give "".
 func tsToFHIR(v string, zone *zoneSpec) string {
 	v = strings.TrimSpace(v)
 	if len(v) < 4 || len(v) > 40 {
@@ -688,10 +707,7 @@ func tsToFHIR(v string, zone *zoneSpec) string {
 		return ""
 	}
 	offset, ok := parseZone(tz)
-	if !ok {
-		if zone == nil {
-			return date
-		}
+	if !ok && zone != nil {
 		offset = zone.offsetAt(year, time.Month(month), day, hh, mm, ss)
 	}
 	out := date + "T" + twoDigits(hh) + ":" + twoDigits(mm) + ":" + twoDigits(ss)

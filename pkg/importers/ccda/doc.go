@@ -15,14 +15,28 @@
 //     procedures, encounters and social history sections become FHIR R4
 //     resources (see docs/formats/ccda.md); sections are recognized by
 //     templateId root whatever its extension, else by section LOINC code;
-//   - entries that must not become records (no known allergies stated by
-//     negation are mapped to the SNOMED "no known allergy" situations;
-//     negated allergies and problems, planned acts, entries whose code is a
-//     nullFlavor without original text, entries of sections not mapped yet)
-//     are reported to Sink.Skip with a reason;
-//   - resource ids are derived from the file's SHA-256 and the entry's
-//     position, so importing the same bytes twice yields identical
-//     resources and provenance and the vault deduplicates them;
+//   - negations and "none known" are said the FHIR way and never shown as
+//     events: a negated allergy or problem is refuted, a negated drug
+//     not-taken, a negated vaccine or procedure not-done with its refusal
+//     reason; a negated allergy, problem or drug without a real code (or a
+//     placeholder saying there are none) is the SNOMED CT "no known
+//     allergy" or the IPS no-known-problems / no-known-medications
+//     statement; nullified entries are kept as entered-in-error; other
+//     entries that must not become records (placeholders whose words say
+//     nothing is known, "no immunization history", negated observations and
+//     encounters, planned acts, entries of sections not mapped yet) are
+//     reported to Sink.Skip with a reason (see docs/formats/ccda.md);
+//   - every entry is named by the best name the document gives: code and
+//     translations, originalText, a nullFlavor code's displayName, the
+//     entry's own text, a playingEntity's or material's name;
+//   - times keep their precision and wall clock, never shifted: a time
+//     without an offset takes the timezone option, else the document's own
+//     offset, else none ("2013-08-15T10:30:00");
+//   - the Patient comes first; resource ids derive from the patient's
+//     identity and each resource's content (the DocumentReference's from
+//     the file's SHA-256), so importing the same bytes twice yields
+//     identical resources, and another export of the same record gives the
+//     same clinical resources and references;
 //   - input is bounded (MaxFileSize, MaxDepth, MaxElements), DTDs and
 //     entity declarations are refused, and malformed input is reported as
 //     an *importers.ParseError naming the file, line and element path,
@@ -30,6 +44,7 @@
 //
 // Provenance.System is the custodian organization's name (else the first
 // author's organization). Provenance.OriginalID is the entry's first id as
-// "root^extension" (or "root"), empty when the entry has none, so that
-// content-based deduplication applies.
+// "root^extension" (or "root"), with "#2", "#3" ... for the second and
+// later entries of one file that share an id (both are kept), and empty
+// when the entry has none.
 package ccda

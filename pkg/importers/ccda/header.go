@@ -49,14 +49,15 @@ func (c *conv) patient() error {
 		c.skip("Patient", "no recordTarget/patientRole in the document")
 		return nil
 	}
-	c.patientID = c.resID(role, "Patient")
+	ids := identifiers(role)
+	c.patientID = c.patientResID(role, ids)
 	p := role.child("patient")
 	res := newObj("resourceType", "Patient", "id", c.patientID)
 	res.set("extension", list(
 		c.raceExtension(usCoreRace, ombRace, append(p.children("raceCode"), sdtcAll(p, "raceCode")...)),
 		c.raceExtension(usCoreEthnic, ombEthnicity, append(p.children("ethnicGroupCode"), sdtcAll(p, "ethnicGroupCode")...)),
 	))
-	res.set("identifier", identifiers(role))
+	res.set("identifier", ids)
 	var names []any
 	for _, n := range p.children("name") {
 		if h := c.humanName(n); h != nil {
@@ -127,7 +128,8 @@ func (c *conv) patient() error {
 	if org := oneLine(role.path("providerOrganization", "name").textContent()); org != "" {
 		res.set("managingOrganization", newObj("display", org))
 	}
-	return c.emit(res, role)
+	_, err := c.emit(res, role)
+	return err
 }
 
 func sdtcAll(n *node, local string) []*node {
@@ -184,8 +186,12 @@ func (c *conv) documentReference() error {
 	res.set("type", typ)
 	res.set("category", list(codeable(usCoreDocCat, "clinical-note", "Clinical Note")))
 	res.set("subject", c.patientRef())
+	// The document is dated by its own effectiveTime (when it was
+	// written), never by the period it covers. FHIR's date is an instant:
+	// a time of day is needed, so a document dated by its day alone has
+	// that day only in content.attachment.creation (a dateTime).
 	if t := c.ts(d.child("effectiveTime")); strings.Contains(t, "T") {
-		res.set("date", t) // a dateTime with seconds and zone is an instant
+		res.set("date", t)
 	}
 	var authors []any
 	for _, a := range d.children("author") {
@@ -278,7 +284,8 @@ func (c *conv) documentReference() error {
 		ctxObj.set("facilityType", c.concept(ee.path("location", "healthCareFacility", "code")))
 	}
 	res.set("context", ctxObj)
-	return c.emit(res, d)
+	_, err := c.emit(res, d)
+	return err
 }
 
 func anyList(v any) []any { l, _ := v.([]any); return l }

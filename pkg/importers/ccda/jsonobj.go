@@ -3,6 +3,7 @@ package ccda
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -40,6 +41,20 @@ func (o *obj) set(key string, v any) *obj {
 	o.keys = append(o.keys, key)
 	o.vals = append(o.vals, v)
 	return o
+}
+
+// setID sets "id" right after "resourceType" (the first key), where FHIR
+// writes it.
+func (o *obj) setID(id string) {
+	for i, k := range o.keys {
+		if k == "id" {
+			o.vals[i] = id
+			return
+		}
+	}
+	at := min(1, len(o.keys))
+	o.keys = slices.Insert(o.keys, at, "id")
+	o.vals = slices.Insert(o.vals, at, any(id))
 }
 
 func (o *obj) get(key string) any {

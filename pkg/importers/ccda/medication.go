@@ -2,15 +2,16 @@ package ccda
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/phr-project/phr/pkg/record"
 )
 
-const snomedDrugOrMedicament = "410942007"
-
+// medStatuses maps a Medication Activity's statusCode ("ordered" is not
+// an ActStatus, but Cerner writes it for prescriptions).
 var medStatuses = map[string]string{
 	"active": "active", "completed": "completed", "aborted": "stopped", "suspended": "on-hold",
-	"held": "on-hold", "cancelled": "not-taken", "new": "intended",
+	"held": "on-hold", "cancelled": "not-taken", "new": "intended", "ordered": "intended",
 }
 
 // medicationEntry maps a Medication Activity; admission and discharge
@@ -36,55 +37,141 @@ func (c *conv) medicationEntry(stmt *node, depth int) error {
 	return nil
 }
 
-// product returns the concept of consumable/manufacturedProduct/
+// product returns the best name of consumable/manufacturedProduct/
 // manufacturedMaterial: its code with translations, its original text,
 // else its name.
 func (c *conv) product(sa *node) (*obj, *node) {
 	mp := sa.path("consumable", "manufacturedProduct")
 	mm := mp.child("manufacturedMaterial")
-	return c.conceptOrName(mm.child("code"), mm.child("name")), mp
+	return c.bestConcept(mm.child("code"), oneLine(mm.child("name").textContent())), mp
 }
 
+// Medication Status observation values (the CCD-era template
+// 2.16.840.1.113883.10.20.1.47, LOINC 33999-4 "Status", still in R1.1
+// exports) as MedicationStatement statuses.
+var medStatusValues = map[string]string{
+	"55561003":  "active",    // Active
+	"73425007":  "completed", // Inactive ("No Longer Active")
+	"421139008": "on-hold",   // On hold
+	"392521001": "completed", // Prior history
+	"413322009": "completed", // Resolved
+	"116673000": "completed", // Administered
+}
+
+// medStatusWords maps the status observation's words when its value has
+// no code ("Ordered").
+var medStatusWords = map[string]string{
+	"active": "active", "ordered": "intended", "completed": "completed", "discontinued": "stopped",
+	"stopped": "stopped", "on hold": "on-hold", "held": "on-hold", "inactive": "completed",
+}
+
+// medStatusObs returns the status a Medication Status observation gives,
+// or "".
+func (c *conv) medStatusObs(sa *node) string {
+	for _, o := range related(sa, "observation") {
+		code := o.child("code")
+		if !o.hasTemplate(tplMedStatus) && !(code.attr("code") == "33999-4" && code.attr("codeSystem") == oidLOINC) {
+			continue
+		}
+		v := o.child("value")
+		if v == nil {
+			continue
+		}
+		if st := medStatusValues[v.attr("code")]; st != "" && v.attr("nullFlavor") == "" {
+			return st
+		}
+		if st := medStatusWords[strings.ToLower(c.originalText(v))]; st != "" {
+			return st
+		}
+	}
+	return ""
+}
+
+// refusalReasons returns the reasons given for not doing something: the
+// Immunization Refusal Reason (4.53, its code) and the QRDA Reason
+// (2.16.840.1.113883.10.20.24.3.88, its value).
+func (c *conv) refusalReasons(n *node) []any {
+	var out []any
+	for _, o := range related(n, "observation") {
+		if !o.hasTemplate(tplRefusalReasonQDM, tplImmRefusal) {
+			continue
+		}
+		cc := c.concept(o.child("value"))
+		if o.hasTemplate(tplImmRefusal) || cc == nil {
+			if x := c.concept(o.child("code")); x != nil && !conceptHas(x, record.LOINC, "77301-0") {
+				cc = x
+			}
+		}
+		if cc != nil {
+			out = append(out, cc)
+		}
+	}
+	return out
+}
+
+// medication maps a Medication Activity to a MedicationStatement.
+//
+// A negated activity of a real drug is "not-taken"; a negated one without
+// a real drug (code nullFlavor, only 410942007 "drug or medicament") or a
+// placeholder saying there are none is the IPS no-known-medications
+// statement; one whose words say nothing is known is skipped. A nullified
+// activity is kept as entered-in-error. The status is the Medication
+// Status observation's when there is one (R1.1 exports say "completed" in
+// statusCode and "Active" there), else statusCode's.
 func (c *conv) medication(sa *node) error {
-	if status(sa) == "nullified" {
-		c.skip("MedicationStatement", "entered in error")
+	if sa.attr("nullFlavor") != "" {
+		c.skip("MedicationStatement", reasonNullFlav)
 		return nil
 	}
 	med, _ := c.product(sa)
-	mm := sa.path("consumable", "manufacturedProduct", "manufacturedMaterial")
-	generic := med == nil || (mm.child("code").null() && conceptHas(med, record.SNOMED, snomedDrugOrMedicament) && !med.has("text"))
-	if sa.negated() && generic {
-		c.skip("MedicationStatement", "no medications")
-		return nil
-	}
-	if med == nil {
-		c.skip("MedicationStatement", "no medication code (nullFlavor without original text)")
-		return nil
-	}
-	res := newObj("resourceType", "MedicationStatement", "id", c.resID(sa, "MedicationStatement"))
+	negated := sa.negated()
+	res := newObj("resourceType", "MedicationStatement")
 	res.set("identifier", identifiers(sa))
-	st := medStatuses[status(sa)]
-	if sa.negated() {
+	if !names(med, genericDrugs) {
+		words := ""
+		if med != nil {
+			words = med.str("text")
+		}
+		words = firstNonEmpty(words, c.entryText(sa))
+		switch absentKind(negated, words) {
+		case textNoInfo:
+			c.skip("MedicationStatement", reasonNoInfo)
+			return nil
+		case textName:
+			c.skip("MedicationStatement", "no medication code (nullFlavor without original text)")
+			return nil
+		}
+		st := "active" // "no known medications" holds now
+		if status(sa) == "nullified" {
+			st = "entered-in-error"
+		}
+		res.set("status", st)
+		res.set("medicationCodeableConcept", noneKnown(noKnownMedications[0], noKnownMedications[1], noKnownMedications[2], words))
+		res.set("subject", c.patientRef())
+		res.set("dateAsserted", c.authorTime(sa))
+		_, err := c.emit(res, sa)
+		return err
+	}
+	st := ""
+	switch {
+	case status(sa) == "nullified":
+		st = "entered-in-error"
+	case negated:
 		st = "not-taken"
+	default:
+		st = c.medStatusObs(sa)
+		if st == "" {
+			st = medStatuses[status(sa)]
+		}
 	}
 	if st == "" {
 		st = "unknown"
 	}
 	res.set("status", st)
-	if sa.negated() {
-		var reasons []any
-		for _, o := range related(sa, "observation") {
-			if o.hasTemplate(tplRefusalReasonQDM) || o.hasTemplate(tplImmRefusal) {
-				if cc := c.concept(o.child("value")); cc != nil {
-					reasons = append(reasons, cc)
-				} else if cc := c.concept(o.child("code")); cc != nil {
-					reasons = append(reasons, cc)
-				}
-			}
-		}
-		res.set("statusReason", reasons)
+	if negated {
+		res.set("statusReason", c.refusalReasons(sa))
 	}
-	res.set("medicationCodeableConcept", med)
+	res.set("medicationCodeableConcept", dropGeneric(med, genericDrugs))
 	res.set("subject", c.patientRef())
 	var timing *node
 	for _, et := range sa.children("effectiveTime") {
@@ -103,7 +190,8 @@ func (c *conv) medication(sa *node) error {
 	res.set("reasonCode", c.indications(sa))
 	res.set("note", c.notes(sa))
 	res.set("dosage", list(c.dosage(sa, timing)))
-	return c.emit(res, sa)
+	_, err := c.emit(res, sa)
+	return err
 }
 
 // dosage maps the sig of a substanceAdministration.
@@ -127,10 +215,13 @@ func (c *conv) dosage(sa, timing *node) *obj {
 	d.set("route", c.concept(sa.child("routeCode")))
 	dr := &obj{}
 	if dq := sa.child("doseQuantity"); !dq.null() {
+		// A dose counted in units of the product ("2" puffs) names the
+		// unit in administrationUnitCode.
+		au := sa.child("administrationUnitCode")
 		if q := quantity(dq); q != nil {
-			dr.set("doseQuantity", q)
+			dr.set("doseQuantity", c.doseUnit(q, au))
 		} else if lo, hi := quantity(dq.child("low")), quantity(dq.child("high")); lo != nil || hi != nil {
-			dr.set("doseRange", newObj("low", lo, "high", hi))
+			dr.set("doseRange", newObj("low", c.doseUnit(lo, au), "high", c.doseUnit(hi, au)))
 		}
 	}
 	if rq := sa.child("rateQuantity"); !rq.null() {
@@ -145,6 +236,25 @@ func (c *conv) dosage(sa, timing *node) *obj {
 		return nil
 	}
 	return d
+}
+
+// doseUnit gives a dose quantity without a unit the administration unit
+// (administrationUnitCode: PUFF, TABLET ...): its display (else its code)
+// as unit, and its code and system, which are not UCUM.
+func (c *conv) doseUnit(q *obj, au *node) *obj {
+	if q == nil || q.has("unit") || au.null() {
+		return q
+	}
+	cd := coding(au)
+	if cd == nil {
+		return q
+	}
+	q.set("unit", firstNonEmpty(cd.str("display"), cd.str("code")))
+	q.set("system", cd.str("system"))
+	if cd.has("system") {
+		q.set("code", cd.str("code"))
+	}
+	return q
 }
 
 // UCUM time units FHIR's Timing takes.
@@ -191,14 +301,21 @@ func (c *conv) timing(et *node) *obj {
 }
 
 // immunizationEntry maps an Immunization Activity.
+//
+// A negated activity of a real vaccine is "not-done", with the
+// Immunization Refusal Reason (4.53) as statusReason; a negated one
+// without a real vaccine ("no immunization history": code nullFlavor, the
+// generic SNOMED CT 71181003 vaccine, CVX 998) is not an immunization and
+// is skipped, as is a placeholder whose words say there are none or that
+// nothing is known. A nullified activity is kept as entered-in-error.
 func (c *conv) immunizationEntry(stmt *node) error {
 	if stmt.local != "substanceAdministration" {
 		c.skip("Immunization", "unsupported entry in immunizations section")
 		return nil
 	}
 	sa := stmt
-	if status(sa) == "nullified" {
-		c.skip("Immunization", "entered in error")
+	if sa.attr("nullFlavor") != "" {
+		c.skip("Immunization", reasonNullFlav)
 		return nil
 	}
 	if planned(sa) {
@@ -206,23 +323,36 @@ func (c *conv) immunizationEntry(stmt *node) error {
 		return nil
 	}
 	vaccine, mp := c.product(sa)
-	if vaccine == nil {
-		c.skip("Immunization", "no vaccine code (nullFlavor without original text)")
+	negated := sa.negated()
+	if !names(vaccine, genericVaccines) {
+		words := ""
+		if vaccine != nil {
+			words = vaccine.str("text")
+		}
+		switch absentKind(negated, firstNonEmpty(words, c.entryText(sa))) {
+		case textNoneKnown:
+			c.skip("Immunization", "no known immunizations (not an immunization)")
+		case textNoInfo:
+			c.skip("Immunization", reasonNoInfo)
+		default:
+			c.skip("Immunization", "no vaccine code (nullFlavor without original text)")
+		}
 		return nil
 	}
-	res := newObj("resourceType", "Immunization", "id", c.resID(sa, "Immunization"))
+	res := newObj("resourceType", "Immunization")
 	res.set("identifier", identifiers(sa))
-	if sa.negated() {
+	switch {
+	case status(sa) == "nullified":
+		res.set("status", "entered-in-error")
+	case negated || status(sa) == "cancelled":
 		res.set("status", "not-done")
-		for _, o := range related(sa, "observation") {
-			if o.hasTemplate(tplImmRefusal) {
-				res.set("statusReason", c.concept(o.child("code")))
-			}
+		if reasons := c.refusalReasons(sa); len(reasons) > 0 {
+			res.set("statusReason", reasons[0])
 		}
-	} else {
+	default:
 		res.set("status", "completed")
 	}
-	res.set("vaccineCode", vaccine)
+	res.set("vaccineCode", dropGeneric(vaccine, genericVaccines))
 	res.set("patient", c.patientRef())
 	res.set("occurrenceDateTime", c.pointTime(firstEffective(sa)))
 	res.set("recorded", c.authorTime(sa))
@@ -241,7 +371,8 @@ func (c *conv) immunizationEntry(stmt *node) error {
 			res.set("protocolApplied", list(newObj("doseNumberPositiveInt", n)))
 		}
 	}
-	return c.emit(res, sa)
+	_, err := c.emit(res, sa)
+	return err
 }
 
 // firstEffective returns the first effectiveTime that is not a

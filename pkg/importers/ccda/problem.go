@@ -6,9 +6,6 @@ import (
 	"github.com/phr-project/phr/pkg/record"
 )
 
-// Generic "problem" values that, negated, say "no known problems".
-var genericProblems = map[string]bool{"55607006": true, "404684003": true, "64572001": true}
-
 // problemEntry maps a Problem Concern Act (or a Hospital Admission or
 // Discharge Diagnosis act, or a bare Problem Observation) to Conditions.
 func (c *conv) problemEntry(stmt *node, category string) error {
@@ -47,30 +44,54 @@ func (c *conv) problemEntry(stmt *node, category string) error {
 	return nil
 }
 
+const (
+	conditionVer   = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+	diagnosisRoles = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
+)
+
 // condition maps one Problem Observation to a Condition and returns its
 // id ("" when it was skipped).
+//
+// The problem's name is the value (code, translations, originalText),
+// else the observation's own text. A negated observation of a specific
+// problem is a refuted Condition; a negated one without a specific
+// problem ("no known problems") is a Condition coded with the IPS
+// no-known-problems code; a nullified one is kept as entered-in-error.
 func (c *conv) condition(act, o *node, category string) (string, error) {
-	if status(act) == "nullified" || status(o) == "nullified" {
-		c.skip("Condition", "entered in error")
+	if o.attr("nullFlavor") != "" {
+		c.skip("Condition", reasonNullFlav)
 		return "", nil
 	}
-	value := o.child("value")
-	code := c.concept(value)
-	if o.negated() || act.negated() {
-		if code == nil || genericProblems[value.attr("code")] {
-			c.skip("Condition", "no known problems")
-		} else {
-			c.skip("Condition", "negated")
-		}
-		return "", nil
-	}
-	if code == nil {
-		c.skip("Condition", "no problem code (nullFlavor without original text)")
-		return "", nil
-	}
-	id := c.resID(o, "Condition")
-	res := newObj("resourceType", "Condition", "id", id)
+	errored := status(act) == "nullified" || status(o) == "nullified"
+	negated := o.negated() || act.negated()
+	said := c.entryText(o)
+	code := c.bestConcept(o.child("value"), said)
+	res := newObj("resourceType", "Condition")
 	res.set("identifier", identifiers(o))
+
+	none := false
+	switch {
+	case names(code, genericProblems):
+		code = dropGeneric(code, genericProblems)
+	default:
+		// No specific problem: "none", or no information at all.
+		text := ""
+		if code != nil {
+			text = code.str("text")
+		}
+		switch absentKind(negated, text) {
+		case textNoneKnown:
+			none = true
+			code = noneKnown(noKnownProblems[0], noKnownProblems[1], noKnownProblems[2], text)
+		case textNoInfo:
+			c.skip("Condition", reasonNoInfo)
+			return "", nil
+		default:
+			c.skip("Condition", "no problem code (nullFlavor without original text)")
+			return "", nil
+		}
+	}
+
 	et := o.child("effectiveTime")
 	onset := firstNonEmpty(c.ts(et.child("low")), c.ts(et))
 	abatement := c.ts(et.child("high"))
@@ -89,22 +110,54 @@ func (c *conv) condition(act, o *node, category string) (string, error) {
 	if abatement != "" && (cs == "active" || cs == "recurrence" || cs == "relapse") {
 		cs = "resolved" // FHIR: an abated condition is not active
 	}
-	if cs != "" {
-		res.set("clinicalStatus", codeable(record.ConditionClin, cs, strings.ToUpper(cs[:1])+cs[1:]))
+	if none {
+		cs = "active" // the statement "no known problems" holds now
+	}
+	switch {
+	case errored:
+		// FHIR con-5: no clinical status beside entered-in-error.
+		res.set("verificationStatus", codeable(conditionVer, "entered-in-error", "Entered in Error"))
+	case negated && !none:
+		if cs != "" {
+			res.set("clinicalStatus", codeable(record.ConditionClin, cs, strings.ToUpper(cs[:1])+cs[1:]))
+		}
+		res.set("verificationStatus", codeable(conditionVer, "refuted", "Refuted"))
+	default:
+		if cs != "" {
+			res.set("clinicalStatus", codeable(record.ConditionClin, cs, strings.ToUpper(cs[:1])+cs[1:]))
+		}
+		if none {
+			res.set("verificationStatus", codeable(conditionVer, "confirmed", "Confirmed"))
+		}
 	}
 	disp := map[string]string{"problem-list-item": "Problem List Item", "encounter-diagnosis": "Encounter Diagnosis"}[category]
-	res.set("category", list(codeable(record.ConditionCat, category, disp)))
+	cats := list(codeable(record.ConditionCat, category, disp))
+	if category == "encounter-diagnosis" {
+		switch c.dxRole {
+		case "AD":
+			cats = append(cats, codeable(diagnosisRoles, "AD", "Admission diagnosis"))
+		case "DD":
+			cats = append(cats, codeable(diagnosisRoles, "DD", "Discharge diagnosis"))
+		}
+	}
+	res.set("category", cats)
 	res.set("code", code)
 	res.set("bodySite", c.concepts(o.children("targetSiteCode")))
 	res.set("subject", c.patientRef())
-	res.set("onsetDateTime", onset)
-	res.set("abatementDateTime", abatement)
-	res.set("recordedDate", firstNonEmpty(c.authorTime(o), c.authorTime(act)))
-	res.set("note", c.notes(o))
-	if err := c.emit(res, o); err != nil {
-		return "", err
+	recorded := firstNonEmpty(c.authorTime(o), c.authorTime(act))
+	if none {
+		// "No known problems" has no onset; it was stated when the
+		// concern was (the concern act's time) if no author says when.
+		if recorded == "" && act != nil {
+			recorded = c.pointTime(act.child("effectiveTime"))
+		}
+	} else {
+		res.set("onsetDateTime", onset)
+		res.set("abatementDateTime", abatement)
 	}
-	return id, nil
+	res.set("recordedDate", recorded)
+	res.set("note", c.notes(o))
+	return c.emit(res, o)
 }
 
 // concepts maps several CDs, dropping empty ones.

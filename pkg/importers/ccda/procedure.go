@@ -13,6 +13,13 @@ var procStatuses = map[string]string{
 }
 
 // procedureEntry maps a Procedure Activity Procedure, Observation or Act.
+//
+// The procedure's name is its code (translations, originalText), else the
+// entry's own text. A negated procedure is "not-done" with its reason; a
+// negated one without a real procedure (code nullFlavor, only 71388002
+// "Procedure") says there were none and is skipped, as is a placeholder
+// whose words say nothing is known. A nullified one is kept as
+// entered-in-error.
 func (c *conv) procedureEntry(stmt *node) error {
 	switch stmt.local {
 	case "procedure", "observation", "act":
@@ -21,37 +28,49 @@ func (c *conv) procedureEntry(stmt *node) error {
 		return nil
 	}
 	p := stmt
-	if status(p) == "nullified" {
-		c.skip("Procedure", "entered in error")
+	if p.attr("nullFlavor") != "" {
+		c.skip("Procedure", reasonNullFlav)
 		return nil
 	}
 	if planned(p) {
 		c.skip("Procedure", "planned, not performed")
 		return nil
 	}
-	code := c.concept(p.child("code"))
-	if code == nil {
-		c.skip("Procedure", "no procedure code (nullFlavor without original text)")
+	negated := p.negated()
+	code := c.bestConcept(p.child("code"), c.entryText(p))
+	if !names(code, genericProcedures) {
+		words := ""
+		if code != nil {
+			words = code.str("text")
+		}
+		switch absentKind(negated, words) {
+		case textNoneKnown:
+			c.skip("Procedure", "no known procedures (not a procedure)")
+		case textNoInfo:
+			c.skip("Procedure", reasonNoInfo)
+		default:
+			c.skip("Procedure", "no procedure code (nullFlavor without original text)")
+		}
 		return nil
 	}
-	res := newObj("resourceType", "Procedure", "id", c.resID(p, "Procedure"))
+	res := newObj("resourceType", "Procedure")
 	res.set("identifier", identifiers(p))
 	st := procStatuses[status(p)]
-	if p.negated() {
+	switch {
+	case status(p) == "nullified":
+		st = "entered-in-error"
+	case negated:
 		st = "not-done"
-	}
-	if st == "" {
+	case st == "":
 		st = "unknown"
 	}
 	res.set("status", st)
-	if p.negated() {
-		for _, o := range related(p, "observation") {
-			if o.hasTemplate(tplRefusalReasonQDM) {
-				res.set("statusReason", c.concept(o.child("value")))
-			}
+	if st == "not-done" {
+		if reasons := c.refusalReasons(p); len(reasons) > 0 {
+			res.set("statusReason", reasons[0])
 		}
 	}
-	res.set("code", code)
+	res.set("code", dropGeneric(code, genericProcedures))
 	res.set("subject", c.patientRef())
 	c.effective(res, "performed", firstEffective(p))
 	var perf []any
@@ -62,7 +81,8 @@ func (c *conv) procedureEntry(stmt *node) error {
 	res.set("reasonCode", c.indications(p))
 	res.set("bodySite", c.concepts(p.children("targetSiteCode")))
 	res.set("note", c.notes(p))
-	return c.emit(res, p)
+	_, err := c.emit(res, p)
+	return err
 }
 
 var encStatuses = map[string]string{
@@ -71,36 +91,58 @@ var encStatuses = map[string]string{
 }
 
 // encounterEntry maps an Encounter Activity; its Encounter Diagnoses
-// become Conditions the Encounter points to.
+// become Conditions the Encounter points to. A negated encounter did not
+// take place and is skipped (FHIR's Encounter has no such status), and so
+// is a placeholder that names no encounter ("No Encounters Indicated", or
+// nothing at all: no type, time, place or diagnosis). A nullified one is
+// kept as entered-in-error.
 func (c *conv) encounterEntry(stmt *node) error {
 	if stmt.local != "encounter" {
 		c.skip("Encounter", "unsupported entry in encounters section")
 		return nil
 	}
 	e := stmt
-	if status(e) == "nullified" {
-		c.skip("Encounter", "entered in error")
+	if e.attr("nullFlavor") != "" {
+		c.skip("Encounter", reasonNullFlav)
 		return nil
 	}
 	if planned(e) {
 		c.skip("Encounter", "planned encounter")
 		return nil
 	}
-	res := newObj("resourceType", "Encounter", "id", c.resID(e, "Encounter"))
+	if e.negated() {
+		c.skip("Encounter", reasonNegated)
+		return nil
+	}
+	code := e.child("code")
+	typ := c.bestConcept(code, c.entryText(e))
+	if typ != nil && !hasCoding(typ) {
+		switch classifyText(typ.str("text")) {
+		case textNoneKnown:
+			c.skip("Encounter", "no known encounters (not an encounter)")
+			return nil
+		case textNoInfo:
+			c.skip("Encounter", reasonNoInfo)
+			return nil
+		}
+	}
+	res := newObj("resourceType", "Encounter")
 	res.set("identifier", identifiers(e))
 	period := c.period(firstEffective(e))
 	st := encStatuses[status(e)]
-	if st == "" {
+	switch {
+	case status(e) == "nullified":
+		st = "entered-in-error"
+	case st == "":
 		st = "unknown"
 		if status(e) == "" && period != nil {
 			st = "finished" // an event with a time has happened
 		}
 	}
 	res.set("status", st)
-	code := e.child("code")
 	res.set("class", encounterClass(code))
-	if cc := c.concept(code); cc != nil {
-		res.set("type", list(cc))
+	if typ != nil {
+		res.set("type", list(typ))
 	}
 	res.set("subject", c.patientRef())
 	var parts []any
@@ -152,7 +194,12 @@ func (c *conv) encounterEntry(stmt *node) error {
 		}
 	}
 	res.set("location", locs)
-	return c.emit(res, e)
+	if typ == nil && period == nil && len(diags) == 0 && len(locs) == 0 {
+		c.skip("Encounter", "no encounter information (no type, time, place or diagnosis)")
+		return nil
+	}
+	_, err := c.emit(res, e)
+	return err
 }
 
 // encounterClass finds an ActCode encounter class (AMB, IMP, EMER, ...)

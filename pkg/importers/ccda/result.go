@@ -19,7 +19,7 @@ var obsStatuses = map[string]string{
 
 var reportStatuses = map[string]string{
 	"completed": "final", "active": "partial", "aborted": "cancelled", "cancelled": "cancelled",
-	"held": "registered", "new": "registered", "suspended": "partial",
+	"held": "registered", "new": "registered", "suspended": "partial", "nullified": "entered-in-error",
 }
 
 // resultEntry maps a Result Organizer to a DiagnosticReport and its Result
@@ -33,15 +33,16 @@ func (c *conv) resultEntry(stmt *node) error {
 			c.skip("Observation", reason)
 			return nil
 		}
-		return c.emit(res, stmt)
+		_, err := c.emit(res, stmt)
+		return err
 	case "organizer":
 	default:
 		c.skip("Observation", "unsupported entry in results section")
 		return nil
 	}
 	org := stmt
-	if status(org) == "nullified" {
-		c.skip("DiagnosticReport", "entered in error")
+	if org.attr("nullFlavor") != "" {
+		c.skip("DiagnosticReport", reasonNullFlav)
 		return nil
 	}
 	var refs []any
@@ -57,16 +58,22 @@ func (c *conv) resultEntry(stmt *node) error {
 			c.skip("Observation", reason)
 			continue
 		}
+		if status(org) == "nullified" {
+			res.set("status", "entered-in-error") // the whole panel was
+		}
 		if firstTime == nil {
 			firstTime = res
 			firstCode, _ = res.get("code").(*obj)
 		}
-		refs = append(refs, newObj("reference", "Observation/"+res.str("id")))
-		if err := c.emit(res, o); err != nil {
+		id, err := c.emit(res, o)
+		if err != nil {
 			return err
 		}
+		if id != "" {
+			refs = append(refs, newObj("reference", "Observation/"+id))
+		}
 	}
-	code := c.concept(org.child("code"))
+	code, _ := named(c.concept(org.child("code")))
 	if code == nil && len(refs) == 1 {
 		code = firstCode
 	}
@@ -77,7 +84,7 @@ func (c *conv) resultEntry(stmt *node) error {
 		}
 		code = newObj("text", "Laboratory results")
 	}
-	rep := newObj("resourceType", "DiagnosticReport", "id", c.resID(org, "DiagnosticReport"))
+	rep := newObj("resourceType", "DiagnosticReport")
 	rep.set("identifier", identifiers(org))
 	st := reportStatuses[status(org)]
 	if st == "" {
@@ -92,29 +99,45 @@ func (c *conv) resultEntry(stmt *node) error {
 		rep.set("effectiveDateTime", firstTime.get("effectiveDateTime"))
 	}
 	rep.set("result", refs)
-	return c.emit(rep, org)
+	_, err := c.emit(rep, org)
+	return err
 }
 
 // observation maps a Result, Vital Sign or Social History observation.
 // It returns nil and why when the entry is not imported.
+//
+// The observation's name is its code (translations, originalText), else
+// its own text; a text that says nothing is known ("Result excluded/not
+// available") is no name. A negated observation is skipped: FHIR has no
+// negated Observation, and "not X" is not a value phr may invent. A
+// nullified one is kept as entered-in-error.
 func (c *conv) observation(o *node, category string, orgTime *node) (*obj, string) {
-	if status(o) == "nullified" {
-		return nil, "entered in error"
+	if o.attr("nullFlavor") != "" {
+		return nil, reasonNullFlav
 	}
 	if o.negated() {
-		return nil, "negated"
+		return nil, reasonNegated
 	}
 	if planned(o) {
 		return nil, "planned, not performed"
 	}
-	code := c.concept(o.child("code"))
+	code, kind := named(c.bestConcept(o.child("code"), c.entryText(o)))
 	if code == nil {
+		if kind == textNoInfo && c.entryText(o)+c.originalText(o.child("code")) != "" {
+			return nil, reasonNoInfo
+		}
+		if kind == textNoneKnown {
+			return nil, "no results (the document says there are none)"
+		}
 		return nil, "no observation code (nullFlavor without original text)"
 	}
-	res := newObj("resourceType", "Observation", "id", c.resID(o, "Observation"))
+	res := newObj("resourceType", "Observation")
 	res.set("identifier", identifiers(o))
 	st := obsStatuses[status(o)]
-	if st == "" {
+	switch {
+	case status(o) == "nullified":
+		st = "entered-in-error"
+	case st == "":
 		st = "final"
 		if status(o) != "" {
 			st = "unknown"
@@ -142,6 +165,11 @@ func (c *conv) observation(o *node, category string, orgTime *node) (*obj, strin
 		}
 	}
 	res.set("referenceRange", ranges)
+	if !hasValue(res) && !res.has("effectiveDateTime") && !res.has("interpretation") && !res.has("note") {
+		// A name alone says nothing about the patient (an organizer of
+		// UNK placeholders, a "Laboratory Studies" stub).
+		return nil, "no value"
+	}
 	return res, ""
 }
 
@@ -296,8 +324,8 @@ func (c *conv) vitalEntry(stmt *node) error {
 	var orgTime *node
 	switch stmt.local {
 	case "organizer":
-		if status(stmt) == "nullified" {
-			c.skip("Observation", "entered in error")
+		if stmt.attr("nullFlavor") != "" {
+			c.skip("Observation", reasonNullFlav)
 			return nil
 		}
 		orgTime = stmt.child("effectiveTime")
@@ -324,6 +352,9 @@ func (c *conv) vitalEntry(stmt *node) error {
 			c.skip("Observation", reason)
 			continue
 		}
+		if status(stmt) == "nullified" {
+			res.set("status", "entered-in-error") // the whole organizer was
+		}
 		cc, _ := res.get("code").(*obj)
 		if res.has("valueQuantity") {
 			switch {
@@ -339,7 +370,7 @@ func (c *conv) vitalEntry(stmt *node) error {
 	drop := map[int]bool{}
 	for i := 0; i < len(sys) && i < len(dia); i++ {
 		s, d := all[sys[i]], all[dia[i]]
-		combined[sys[i]] = c.bpPanel(s.o, s.res, d.res)
+		combined[sys[i]] = bpPanel(s.res, d.res)
 		drop[dia[i]] = true
 	}
 	for i, m := range all {
@@ -350,7 +381,7 @@ func (c *conv) vitalEntry(stmt *node) error {
 		if p, ok := combined[i]; ok {
 			res = p
 		}
-		if err := c.emit(res, m.o); err != nil {
+		if _, err := c.emit(res, m.o); err != nil {
 			return err
 		}
 	}
@@ -359,9 +390,18 @@ func (c *conv) vitalEntry(stmt *node) error {
 
 // bpPanel combines systolic and diastolic observations into a blood
 // pressure panel (LOINC 85354-9) with two components.
-func (c *conv) bpPanel(sysNode *node, sys, dia *obj) *obj {
-	res := newObj("resourceType", "Observation", "id", c.resID(sysNode, "Observation/bp"))
-	ids := append(anyList(sys.get("identifier")), anyList(dia.get("identifier"))...)
+func bpPanel(sys, dia *obj) *obj {
+	res := newObj("resourceType", "Observation")
+	// Both identifiers, once each (some exports give both one id).
+	var ids []any
+	seen := map[string]bool{}
+	for _, x := range append(anyList(sys.get("identifier")), anyList(dia.get("identifier"))...) {
+		id := x.(*obj)
+		if k := id.str("system") + "|" + id.str("value"); !seen[k] {
+			seen[k] = true
+			ids = append(ids, x)
+		}
+	}
 	res.set("identifier", ids)
 	res.set("status", sys.get("status"))
 	res.set("category", sys.get("category"))
@@ -405,7 +445,8 @@ func (c *conv) socialEntry(stmt *node) error {
 		c.skip("Observation", "no value")
 		return nil
 	}
-	return c.emit(res, stmt)
+	_, err := c.emit(res, stmt)
+	return err
 }
 
 func hasValue(res *obj) bool {

@@ -34,6 +34,7 @@ const (
 	tplDischargeMed     = "2.16.840.1.113883.10.20.22.4.35"
 	tplAdmissionMed     = "2.16.840.1.113883.10.20.22.4.36"
 	tplRefusalReasonQDM = "2.16.840.1.113883.10.20.24.3.88"
+	tplMedStatus        = "2.16.840.1.113883.10.20.1.47" // CCD Medication Status Observation
 )
 
 type sectionKind int
@@ -156,6 +157,11 @@ func (c *conv) section(s *node, depth int) error {
 		return nil
 	}
 	kind := c.sectionKind(s)
+	if kind == secDiagnoses {
+		prev := c.dxRole
+		c.dxRole = diagnosisRole(s)
+		defer func() { c.dxRole = prev }()
+	}
 	for _, e := range s.children("entry") {
 		stmt := firstElem(e)
 		if stmt == nil {
@@ -200,6 +206,26 @@ func (c *conv) section(s *node, depth int) error {
 		}
 	}
 	return nil
+}
+
+// diagnosisRole tells a hospital admission diagnosis section (AD) from a
+// discharge diagnosis section (DD), codes of the diagnosis-role code
+// system, so that the same diagnosis on admission and at discharge stays
+// two facts.
+func diagnosisRole(s *node) string {
+	switch {
+	case s.hasTemplate("2.16.840.1.113883.10.20.22.2.43"):
+		return "AD"
+	case s.hasTemplate("2.16.840.1.113883.10.20.22.2.24"):
+		return "DD"
+	}
+	switch s.child("code").attr("code") {
+	case "46241-6":
+		return "AD"
+	case "11535-2":
+		return "DD"
+	}
+	return ""
 }
 
 func (c *conv) skipUnmapped(s, stmt *node) {
@@ -272,11 +298,15 @@ func (c *conv) notes(n *node) []any {
 	return out
 }
 
-// indications maps Indication observations to reason CodeableConcepts.
+// indications maps Indication observations to reason CodeableConcepts:
+// the value, else (a nullFlavor value) the observation's own text.
 func (c *conv) indications(n *node) []any {
 	var out []any
 	for _, o := range relatedWith(n, "observation", tplIndication) {
-		if cc := c.concept(o.child("value")); cc != nil {
+		if o.negated() || o.attr("nullFlavor") != "" {
+			continue
+		}
+		if cc, _ := named(c.bestConcept(o.child("value"), c.entryText(o))); cc != nil {
 			out = append(out, cc)
 		}
 	}
