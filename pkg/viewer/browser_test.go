@@ -472,6 +472,9 @@ func TestViewerInBrowser(t *testing.T) {
 				tb.open(host.srv.URL + Path + "#" + c.fragment)
 				tb.waitState("malformed")
 				contains(t, c.name, tb.text("#status"), "This link cannot be read", c.reason)
+				if h := tb.eval(`location.hash`); h != "" {
+					t.Errorf("the fragment is left in the address: %v", h)
+				}
 				if c.name == "garbage" {
 					tb.screenshot("malformed")
 				}

@@ -205,11 +205,11 @@ function takeFragment() {
 }
 
 function main() {
+  const frag = takeFragment();
   if (!window.crypto || !crypto.subtle || typeof DecompressionStream === 'undefined') {
     panel('unsupported', S.page.unsupported.title, h('p', { id: 'status-text' }, S.page.unsupported.text));
     return;
   }
-  const frag = takeFragment();
   if (!frag) {
     showPaste();
     return;

@@ -421,7 +421,7 @@ export function buildEncounters(idx) {
 const EXTENSIONS = { 'application/pdf': '.pdf', 'image/jpeg': '.jpg', 'image/png': '.png', 'text/html': '.html', 'application/xml': '.xml', 'text/xml': '.xml', 'application/json': '.json', 'text/plain': '.txt' };
 
 export function fileName(title, ct) {
-  const base = (title || 'document').replace(/[\\/:*?"<>|\u0000-\u001f]+/g, '_').slice(0, 80);
+  const base = (title || S.document).replace(/[\\/:*?"<>|\u0000-\u001f]+/g, '_').slice(0, 80);
   const ext = EXTENSIONS[ct] || '';
   return ext && !base.toLowerCase().endsWith(ext) ? base + ext : base;
 }
