@@ -47,9 +47,10 @@ func (s *Server) openShares() error {
 func (s *Server) mountShares(e *echo.Echo, a *echo.Group, auth echo.MiddlewareFunc) {
 	s.shl.Register(e)
 	v := echo.WrapHandler(viewer.Handler())
-	for _, p := range []string{"", "/", "/viewer.js", "/viewer.css"} {
-		e.GET(viewer.Path+p, v)
+	for _, p := range viewer.Routes() {
+		e.GET(p, v)
 	}
+	e.GET(viewer.ModuleDir+":name", v) // the page's ES modules
 	a.POST("/shares", s.createShare, auth)
 	a.GET("/shares", s.listShares, auth)
 	a.DELETE("/shares/:id", s.revokeShare, auth)

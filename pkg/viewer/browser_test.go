@@ -57,6 +57,7 @@ func startBrowser(t *testing.T) context.Context {
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true),
 		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("hide-scrollbars", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("disable-background-networking", true),
@@ -248,14 +249,7 @@ func (tb *tab) screenshot(name string) {
 	if err != nil {
 		tb.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(tb.t.TempDir(), name+".png"), png, 0o644); err != nil {
-		tb.t.Fatal(err)
-	}
-	if dir := os.Getenv("VIEWER_SCREENSHOTS"); dir != "" {
-		if err := os.WriteFile(filepath.Join(dir, "viewer-"+name+".png"), png, 0o644); err != nil {
-			tb.t.Fatal(err)
-		}
-	}
+	tb.save(name, png)
 }
 
 func contains(t *testing.T, what, got string, wants ...string) {
@@ -335,7 +329,7 @@ func TestViewerInBrowser(t *testing.T) {
 			t.Errorf("%d img/script elements in the record", n)
 		}
 		if n := tb.count("script"); n != 1 {
-			t.Errorf("%d script elements on the page, want only viewer.js", n)
+			t.Errorf("%d script elements on the page, want only the module main.mjs", n)
 		}
 
 		contains(t, "problems", tb.text(`[data-section=problems]`), "Type 2 diabetes mellitus", "Active", "Mar 2019")
@@ -356,8 +350,8 @@ func TestViewerInBrowser(t *testing.T) {
 			{`svg[data-series=bp] circle.pt-1`, 5},
 			{`svg[data-series=weight] circle.pt`, 4},
 			{`svg[data-series=glucose] circle.pt`, 3},
-			{`svg[data-series=heart-rate] circle.pt`, 2},
-			{`svg[data-series=lab] circle.pt`, 3},
+			{`svg[data-series=hr] circle.pt`, 2},
+			{`svg[data-series=lab] circle.pt`, 2}, // the last 3 months of 6 by default
 			{`svg.chart`, 5},
 			{`svg[data-series=bp] circle title`, 10},
 		} {
@@ -478,6 +472,9 @@ func TestViewerInBrowser(t *testing.T) {
 				tb.open(host.srv.URL + Path + "#" + c.fragment)
 				tb.waitState("malformed")
 				contains(t, c.name, tb.text("#status"), "This link cannot be read", c.reason)
+				if h := tb.eval(`location.hash`); h != "" {
+					t.Errorf("the fragment is left in the address: %v", h)
+				}
 				if c.name == "garbage" {
 					tb.screenshot("malformed")
 				}
@@ -552,7 +549,12 @@ func TestViewerInBrowser(t *testing.T) {
 		contains(t, "medications", tb.text(`[data-section=medications]`), "anastrozole", "Black Cohosh")
 		contains(t, "problems", tb.text(`[data-section=problems]`), "Remission")
 		contains(t, "results", tb.text(`[data-section=results]`), "Hemoglobin A1c", "7.5%", "Methicillin resistant Staphylococcus aureus")
-		contains(t, "share info", tb.text("#share-info"), "Patient Summary as of December 11, 2017")
+		// The share is named by its label and the bundle's timestamp, never
+		// by the title of the document it holds.
+		contains(t, "share info", tb.text("#share-info"), "International Patient Summary", "Made 11 Dec 2017, 14:30 UTC+01:00")
+		if got := tb.text("#record"); strings.Contains(got, "Patient Summary as of") {
+			t.Error("the record shows the Composition's title")
+		}
 		contains(t, "other", tb.text(`[data-section=other]`), "Organization", "Practitioner")
 		if got := tb.text(`[data-section]`); !strings.HasPrefix(got, "Allergies") {
 			t.Errorf("first section starts %q, want the allergies", got[:min(len(got), 40)])

@@ -2,8 +2,9 @@
 // with: phrd mounts Handler at Path ("/view"), and share links point at
 // "https://HOST/view#shlink:/...".
 //
-// The page is three embedded files (viewer.html, viewer.js, viewer.css)
-// and needs nothing else from the server: it reads the link from the URL
+// The page is embedded files (viewer.html, viewer.css and the ES modules
+// under assets/js, loaded with <script type="module">; no build step) and
+// needs nothing else from the server: it reads the link from the URL
 // fragment, which browsers never send to a server, asks for the
 // recipient's name (and the passcode of a P-flag link), fetches the
 // manifest and the encrypted files from the link's url (any host, so
@@ -15,11 +16,14 @@
 // # Guarantees
 //
 //   - The key never reaches any server: the server hosting the viewer
-//     sees only requests for the three static files, and the manifest
+//     sees only requests for the page's static files, and the manifest
 //     host sees the recipient name and passcode the provider types, as the
 //     protocol requires, but never the key.
+//   - The key leaves the address bar at once: the page removes the
+//     fragment with history.replaceState before anything else, so it is
+//     not kept in the browser's history.
 //   - Every response carries ContentSecurityPolicy, which allows only the
-//     page's own script and stylesheet (no inline script or style, no
+//     page's own scripts and stylesheet (no inline script or style, no
 //     plugins, no framing, no form submission) and lets the script
 //     connect to any manifest host. The page has no inline script or
 //     style, so the policy costs nothing.
@@ -29,6 +33,7 @@
 //     (X-Content-Type-Options: nosniff) and send no Referer.
 //
 // The page's behaviour is tested in a real headless Chromium (Debian's
-// chromium package, driven with chromedp); those tests skip when chromium
-// is missing unless the CI environment variable is set.
+// chromium package, driven with chromedp), and its pure functions with
+// node (jstest/*.test.mjs, run by TestJavaScriptUnits); both skip when
+// their program is missing unless the CI environment variable is set.
 package viewer

@@ -2,7 +2,11 @@ package viewer
 
 import (
 	"embed"
+	"io/fs"
 	"net/http"
+	"path"
+	"sort"
+	"strings"
 )
 
 // Path is where phrd serves the page; viewer links have the form
@@ -15,7 +19,7 @@ const Path = "/view"
 // issuers open too); everything else is limited to the page's own files.
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src *; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-//go:embed assets/viewer.html assets/viewer.js assets/viewer.css
+//go:embed assets/viewer.html assets/viewer.css assets/js/*.mjs
 var assets embed.FS
 
 // asset is one embedded file and its media type.
@@ -24,14 +28,26 @@ type asset struct {
 	contentType string
 }
 
-// routes maps request paths to embedded files. The page refers to its
-// script and stylesheet by absolute path, so it works at "/view" and
-// "/view/" alike.
-var routes = map[string]asset{
-	Path:                 mustAsset("assets/viewer.html", "text/html; charset=utf-8"),
-	Path + "/":           mustAsset("assets/viewer.html", "text/html; charset=utf-8"),
-	Path + "/viewer.js":  mustAsset("assets/viewer.js", "text/javascript; charset=utf-8"),
-	Path + "/viewer.css": mustAsset("assets/viewer.css", "text/css; charset=utf-8"),
+// routes maps request paths to embedded files: the page at Path and
+// Path+"/", its stylesheet, and its ES modules under ModuleDir. The page
+// refers to them by absolute path, so it works at "/view" and "/view/"
+// alike.
+var routes = buildRoutes()
+
+func buildRoutes() map[string]asset {
+	r := map[string]asset{
+		Path:                 mustAsset("assets/viewer.html", "text/html; charset=utf-8"),
+		Path + "/":           mustAsset("assets/viewer.html", "text/html; charset=utf-8"),
+		Path + "/viewer.css": mustAsset("assets/viewer.css", "text/css; charset=utf-8"),
+	}
+	modules, err := fs.Glob(assets, "assets/js/*.mjs")
+	if err != nil || len(modules) == 0 {
+		panic("viewer: no embedded modules") // a build mistake, caught by every test
+	}
+	for _, m := range modules {
+		r[ModuleDir+path.Base(m)] = mustAsset(m, "text/javascript; charset=utf-8")
+	}
+	return r
 }
 
 func mustAsset(name, contentType string) asset {
@@ -42,12 +58,35 @@ func mustAsset(name, contentType string) asset {
 	return asset{body: b, contentType: contentType}
 }
 
+// ModuleDir is where the page's ES modules are served: ModuleDir+NAME.
+const ModuleDir = Path + "/js/"
+
+// Routes lists the fixed paths Handler serves: Path, Path+"/" and the
+// stylesheet. A server mounts Handler at each, and at ModuleDir plus any
+// one path segment for the modules (their names are Handler's business:
+// an unknown one is 404).
+func Routes() []string {
+	return []string{Path, Path + "/", Path + "/viewer.css"}
+}
+
+// modules lists the module paths Handler serves, sorted.
+func modules() []string {
+	var out []string
+	for p := range routes {
+		if strings.HasPrefix(p, ModuleDir) {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Handler returns the handler for Path ("/view", also "/view/"),
-// Path+"/viewer.js" and Path+"/viewer.css". Mount it for Path and
-// Path+"/"; other paths under it get 404, methods other than GET and HEAD
-// get 405. Every response, errors included, carries ContentSecurityPolicy,
-// X-Content-Type-Options: nosniff, Referrer-Policy: no-referrer and
-// Cache-Control: no-store.
+// Path+"/viewer.css" and the page's modules, ModuleDir+"NAME.mjs". Mount
+// it at each of Routes() and for ModuleDir; other paths get 404, methods
+// other than GET and HEAD get 405. Every response, errors included, carries
+// ContentSecurityPolicy, X-Content-Type-Options: nosniff,
+// Referrer-Policy: no-referrer and Cache-Control: no-store.
 func Handler() http.Handler {
 	return http.HandlerFunc(serve)
 }

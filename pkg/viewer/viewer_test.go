@@ -18,7 +18,8 @@ func TestHandlerServesAssetsWithSecurityHeaders(t *testing.T) {
 	}{
 		{"/view", "text/html; charset=utf-8", "<title>"},
 		{"/view/", "text/html; charset=utf-8", "<title>"},
-		{"/view/viewer.js", "text/javascript; charset=utf-8", "crypto.subtle.decrypt"},
+		{"/view/js/main.mjs", "text/javascript; charset=utf-8", "history.replaceState"},
+		{"/view/js/jwe.mjs", "text/javascript; charset=utf-8", "crypto.subtle.decrypt"},
 		{"/view/viewer.css", "text/css; charset=utf-8", "@media print"},
 	} {
 		resp, err := http.Get(srv.URL + tc.path)
@@ -37,6 +38,24 @@ func TestHandlerServesAssetsWithSecurityHeaders(t *testing.T) {
 			t.Errorf("GET %s: body lacks %q", tc.path, tc.contains)
 		}
 		checkSecurityHeaders(t, tc.path, resp.Header)
+	}
+}
+
+// TestRoutes: every path a server mounts, and every module, is served
+// with the headers.
+func TestRoutes(t *testing.T) {
+	h := Handler()
+	mods := modules()
+	if len(mods) < 13 {
+		t.Fatalf("modules() = %q", mods)
+	}
+	for _, p := range append(Routes(), mods...) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://phr.test"+p, nil))
+		if rec.Code != http.StatusOK || rec.Body.Len() == 0 {
+			t.Errorf("GET %s: status %d, %d bytes", p, rec.Code, rec.Body.Len())
+		}
+		checkSecurityHeaders(t, p, rec.Header())
 	}
 }
 
@@ -65,7 +84,10 @@ func TestHandlerErrors(t *testing.T) {
 		{http.MethodGet, "/view/../etc/passwd", http.StatusNotFound},
 		{http.MethodGet, "/viewer", http.StatusNotFound},
 		{http.MethodPost, "/view", http.StatusMethodNotAllowed},
-		{http.MethodDelete, "/view/viewer.js", http.StatusMethodNotAllowed},
+		{http.MethodGet, "/view/viewer.js", http.StatusNotFound},
+		{http.MethodGet, "/view/js/", http.StatusNotFound},
+		{http.MethodGet, "/view/js/strings.test.mjs", http.StatusNotFound},
+		{http.MethodDelete, "/view/js/main.mjs", http.StatusMethodNotAllowed},
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(tc.method, "http://phr.test"+tc.path, nil))
@@ -102,8 +124,8 @@ func TestCSPDirectives(t *testing.T) {
 // text-only rule; the browser tests check the same at run time.
 func TestPageHasNoInlineCode(t *testing.T) {
 	html := string(routes[Path].body)
-	if m := regexp.MustCompile(`(?i)<script(?:\s[^>]*)?>`).FindAllString(html, -1); len(m) != 1 || !strings.Contains(m[0], `src="/view/viewer.js"`) {
-		t.Errorf("page scripts = %q, want only the external viewer.js", m)
+	if m := regexp.MustCompile(`(?i)<script(?:\s[^>]*)?>`).FindAllString(html, -1); len(m) != 1 || m[0] != `<script type="module" src="/view/js/main.mjs">` {
+		t.Errorf("page scripts = %q, want only the module /view/js/main.mjs", m)
 	}
 	for _, bad := range []*regexp.Regexp{
 		regexp.MustCompile(`(?i)<style`),
@@ -116,11 +138,33 @@ func TestPageHasNoInlineCode(t *testing.T) {
 			t.Errorf("viewer.html matches %s", bad)
 		}
 	}
-	js := string(routes[Path+"/viewer.js"].body)
-	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "setAttribute('on", ".style."} {
-		if strings.Contains(js, bad) {
-			t.Errorf("viewer.js uses %s", bad)
+	modules := 0
+	importRE := regexp.MustCompile(`(?m)^\s*(?:import|export)\s[^;]*?\sfrom\s+'([^']+)'|\bimport\(`)
+	for p, a := range routes {
+		if !strings.HasPrefix(p, ModuleDir) {
+			continue
 		}
+		modules++
+		js := string(a.body)
+		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "setAttribute('on", ".style.", "localStorage", "sessionStorage", "indexedDB", "document.cookie"} {
+			if strings.Contains(js, bad) {
+				t.Errorf("%s uses %s", p, bad)
+			}
+		}
+		// Modules import only each other, statically: no other host, no
+		// package, nothing loaded later.
+		for _, m := range importRE.FindAllStringSubmatch(js, -1) {
+			if m[1] == "" {
+				t.Errorf("%s imports dynamically", p)
+				continue
+			}
+			if _, ok := routes[ModuleDir+strings.TrimPrefix(m[1], "./")]; !ok || !strings.HasPrefix(m[1], "./") {
+				t.Errorf("%s imports %q, which is not one of the page's modules", p, m[1])
+			}
+		}
+	}
+	if modules < 10 {
+		t.Errorf("%d modules served, want the viewer's modules", modules)
 	}
 	css := string(routes[Path+"/viewer.css"].body)
 	if regexp.MustCompile(`(?i)url\(|@import`).MatchString(css) {

@@ -1,0 +1,82 @@
+// Units as people write them, and numbers with sensible precision.
+
+// UCUM codes and their usual written form. A unit the table does not know
+// is shown as the source wrote it.
+const UNIT_TEXT = {
+  'mm[Hg]': 'mmHg',
+  Cel: '°C',
+  '[degF]': '°F',
+  '[lb_av]': 'lb',
+  '[oz_av]': 'oz',
+  '[in_i]': 'in',
+  '[ft_i]': 'ft',
+  '{beats}/min': 'beats/min',
+  '{breaths}/min': 'breaths/min',
+  'kg/m2': 'kg/m²',
+  m2: 'm²',
+  ug: 'µg',
+  'ug/L': 'µg/L',
+  'ug/dL': 'µg/dL',
+  'ug/mL': 'µg/mL',
+  uL: 'µL',
+  umol: 'µmol',
+  'umol/L': 'µmol/L',
+  'meq/L': 'mEq/L',
+  '[iU]': 'IU',
+  '[IU]': 'IU',
+  '[iU]/L': 'IU/L',
+  '[IU]/L': 'IU/L',
+  '[iU]/mL': 'IU/mL',
+  '10*3/uL': '×10³/µL',
+  '10*6/uL': '×10⁶/µL',
+  '10*9/L': '×10⁹/L',
+  '10*12/L': '×10¹²/L',
+  '10*3/mm3': '×10³/mm³',
+  '[pH]': 'pH',
+  '[ppm]': 'ppm',
+};
+
+// unitText writes a UCUM code or a source's unit label for people:
+// "mm[Hg]" → "mmHg", "Cel" → "°C", "[lb_av]" → "lb"; a unit that is only
+// an annotation ("{score}") is dropped, annotations in others are
+// unwrapped ("{cells}/uL" → "cells/uL").
+export function unitText(u) {
+  if (typeof u !== 'string') return '';
+  const s = u.trim();
+  if (!s || s === '1') return '';
+  if (Object.prototype.hasOwnProperty.call(UNIT_TEXT, s)) return UNIT_TEXT[s];
+  if (/^\{[^{}]*\}$/.test(s)) return '';
+  return s.replace(/\{([^{}]*)\}/g, '$1');
+}
+
+// quantityUnit is the unit of a FHIR Quantity as people write it: its
+// unit label, else its code.
+export function quantityUnit(q) {
+  if (!q || typeof q !== 'object') return '';
+  const label = typeof q.unit === 'string' ? q.unit.trim() : '';
+  if (label) return unitText(label);
+  return unitText(typeof q.code === 'string' ? q.code : '');
+}
+
+// fmtNum writes a number as a person would. A value with up to three
+// decimals is shown as written; more decimals are noise from a unit
+// conversion or a float (81.69998963820044), so it is rounded to
+// `decimals` places when given, else to four significant digits.
+export function fmtNum(v, decimals) {
+  if (typeof v !== 'number' || !isFinite(v)) return '';
+  const s = String(v);
+  if (!/e/i.test(s) && (s.split('.')[1] || '').length <= 3) return s;
+  let d = decimals;
+  if (typeof d !== 'number' || d < 0) {
+    d = v === 0 ? 0 : Math.max(0, 3 - Math.floor(Math.log10(Math.abs(v))));
+  }
+  const r = Number(v.toFixed(Math.min(d, 20)));
+  if (r === 0 && v !== 0) return v.toPrecision(2);
+  return String(Object.is(r, -0) ? 0 : r);
+}
+
+// withUnit writes a number and its unit: "7.5%", "128 mmHg", "37.2 °C".
+export function withUnit(text, unit) {
+  if (!unit || !text) return text || '';
+  return unit === '%' ? text + '%' : text + ' ' + unit;
+}
