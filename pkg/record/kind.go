@@ -138,7 +138,7 @@ var datePaths = map[string][]string{
 	"Immunization":             {"occurrenceDateTime", "recorded"},
 	"Procedure":                {"performedDateTime", "performedPeriod.start"},
 	"Encounter":                {"period.start"},
-	"DocumentReference":        {"date", "context.period.start"}, // its own date, not the start of what it covers
+	"DocumentReference":        {"date", "content.0.attachment.creation", "context.period.start"}, // its own date, not the start of what it covers
 	"Composition":              {"date"},
 	"CarePlan":                 {"period.start", "created"},
 	"CareTeam":                 {"period.start"},
