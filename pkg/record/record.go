@@ -142,23 +142,32 @@ func ValidID(s string) bool {
 }
 
 // New wraps a FHIR resource in a Record with a fresh ID and derived fields.
-// The resource must be a JSON object with a resourceType.
+// The resource must be a JSON object with a resourceType. Imported and
+// device resources are normalized first (see Normalize); the resource is
+// re-encoded only when that changed something.
 func New(resource []byte, prov Provenance) (Record, error) {
-	r := Record{ID: NewID(), Provenance: prov, Resource: json.RawMessage(resource)}
-	if err := r.Derive(); err != nil {
+	res, err := Parse(resource)
+	if err != nil {
 		return Record{}, err
 	}
-	return r, nil
+	return NewParsed(resource, res, prov)
 }
 
 // NewParsed is New for a caller that built the resource itself and holds
 // it parsed as well: res must be what Parse(resource) returns (objects as
 // map[string]any, arrays as []any, numbers as json.Number). It saves
 // decoding the JSON again, which for a document with an embedded file is
-// most of the cost of New.
+// most of the cost of New. Like New it normalizes imported and device
+// resources, changing res in place.
 func NewParsed(resource []byte, res Resource, prov Provenance) (Record, error) {
 	if res.Type() == "" {
 		return Record{}, fmt.Errorf("%w: no resourceType", ErrNotResource)
+	}
+	if normalizes(prov) && Normalize(res) {
+		var err error
+		if resource, err = marshalResource(res); err != nil {
+			return Record{}, err
+		}
 	}
 	r := Record{ID: NewID(), Provenance: prov, Resource: json.RawMessage(resource)}
 	r.derive(res)

@@ -22,17 +22,17 @@ func IsPlaceholder(system, code string) bool {
 	if code == "" {
 		return true
 	}
-	sys := System(system)
-	if sys == NullFlavor || sys == DataAbsentReason {
+	switch system {
+	case NullFlavor, DataAbsentReason, "2.16.840.1.113883.5.1008", "urn:oid:2.16.840.1.113883.5.1008":
 		return true
 	}
 	if strings.EqualFold(code, "UNK") || strings.EqualFold(code, "unknown") {
 		return true
 	}
-	if !nullFlavors[strings.ToUpper(code)] {
-		return false
+	if len(code) > 4 || !nullFlavors[strings.ToUpper(code)] {
+		return false // most codes: decided without the name table
 	}
-	switch sys {
+	switch System(system) {
 	case "", LOINC, SNOMED, RxNorm, CVX, UCUMSystem,
 		"http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cm",
 		"http://hl7.org/fhir/sid/icd-9-cm", "http://hl7.org/fhir/sid/ndc":

@@ -24,9 +24,10 @@ const (
 //go:embed data/names.tsv.gz
 var namesGz []byte
 
+// table holds the names; systemAliases and knownSystems
+// (systems_gen.go) are small and need no loading.
 type table struct {
-	aliases map[string]string
-	names   map[string]map[string]string // system -> code -> display
+	names map[string]map[string]string // system -> code -> display
 }
 
 var (
@@ -45,7 +46,7 @@ func load() {
 	}
 	// Strings below are substrings of one string: no copy per entry.
 	data := string(raw)
-	tbl = table{aliases: map[string]string{}, names: map[string]map[string]string{}}
+	tbl = table{names: make(map[string]map[string]string, len(knownSystems))}
 	var cur map[string]string
 	for len(data) > 0 {
 		line := data
@@ -58,9 +59,6 @@ func load() {
 			continue
 		}
 		switch line[0] {
-		case '@':
-			from, to, _ := strings.Cut(line[1:], "\t")
-			tbl.aliases[from] = to
 		case '#':
 			cur = map[string]string{}
 			tbl.names[line[1:]] = cur
@@ -77,20 +75,14 @@ func load() {
 // the canonical URI with a trailing slash or "https". Other names come
 // back unchanged.
 func System(s string) string {
-	switch s {
-	case LOINC, SNOMED, RxNorm, CVX, UCUMSystem:
-		return s // the common case, without loading the table
+	if knownSystems[s] {
+		return s // the common case
 	}
-	loadOnce.Do(load)
-	return canonical(s)
-}
-
-func canonical(s string) string {
-	if c, ok := tbl.aliases[s]; ok {
+	if c, ok := systemAliases[s]; ok {
 		return c
 	}
 	if oid, ok := strings.CutPrefix(s, "urn:oid:"); ok {
-		if c, ok := tbl.aliases[oid]; ok {
+		if c, ok := systemAliases[oid]; ok {
 			return c
 		}
 	}
@@ -99,10 +91,10 @@ func canonical(s string) string {
 		t = "http://" + rest
 	}
 	if t != s {
-		if _, ok := tbl.names[t]; ok {
+		if knownSystems[t] {
 			return t
 		}
-		if c, ok := tbl.aliases[t]; ok {
+		if c, ok := systemAliases[t]; ok {
 			return c
 		}
 	}
@@ -115,8 +107,12 @@ func Display(system, code string) (string, bool) {
 	if code == "" {
 		return "", false
 	}
+	sys := System(system)
+	if !knownSystems[sys] || sys == UCUMSystem {
+		return "", false // without loading the table: a local system
+	}
 	loadOnce.Do(load)
-	d, ok := tbl.names[canonical(system)][code]
+	d, ok := tbl.names[sys][code]
 	return d, ok
 }
 

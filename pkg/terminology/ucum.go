@@ -32,6 +32,9 @@ func UCUM(unit string) (canonical string, ok bool) {
 	if unit == "" || len(unit) > maxUCUM {
 		return "", false
 	}
+	if canonicalCommon[unit] {
+		return unit, true // most units, without parsing
+	}
 	if out, ok := parseUCUM(unit, false); ok {
 		return out, true
 	}
@@ -46,8 +49,9 @@ func UCUM(unit string) (canonical string, ok bool) {
 //go:embed data/ucum-common.txt
 var commonUnitsTxt string
 
-// commonUnits holds the codes of the value set ucum-common.
-var commonUnits = map[string]bool{}
+// commonUnits holds the codes of the value set ucum-common;
+// canonicalCommon those of them that are canonical as written.
+var commonUnits, canonicalCommon = map[string]bool{}, map[string]bool{}
 
 // maxUCUM bounds the input: real units are a few dozen bytes.
 const maxUCUM = 256
@@ -73,6 +77,11 @@ func init() {
 	for _, p := range ucumPrefixes {
 		prefixCS[p[0]] = p[0]
 		prefixCI[p[1]] = p[0]
+	}
+	for u := range commonUnits {
+		if c, ok := parseUCUM(u, false); ok && c == u {
+			canonicalCommon[u] = true
+		}
 	}
 }
 
