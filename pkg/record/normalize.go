@@ -235,3 +235,98 @@ func normalizes(p Provenance) bool {
 // skipNormalize turns normalization at construction off, for the
 // benchmark that measures its cost (export_test.go).
 var skipNormalize bool
+
+// medicationTypes are the resources that name a drug by medication[x].
+var medicationTypes = map[string]bool{
+	"MedicationStatement": true, "MedicationRequest": true, "MedicationAdministration": true, "MedicationDispense": true,
+}
+
+// ResolveMedicationRefs writes into each medication record of recs whose
+// medicationReference points at a Medication among recs ("Medication/id",
+// an absolute URL ending so, with or without "/_history/n") the name of
+// that Medication as the reference's display (a FHIR Reference's own
+// field), and derives the record's Display again, so that every surface
+// shows the drug rather than "MedicationStatement". A reference that has
+// a display already, or points elsewhere, is left alone. recs are one
+// file's records, as an importer emits them; it changes nothing when there
+// is no Medication among them.
+func ResolveMedicationRefs(recs []Record) error {
+	names := map[string]string{} // Medication id -> name
+	for i := range recs {
+		if recs[i].ResourceType != "Medication" || recs[i].Deleted {
+			continue
+		}
+		res, err := Parse(recs[i].Resource)
+		if err != nil {
+			return err
+		}
+		name := res.ConceptText("code")
+		if name == "" {
+			continue
+		}
+		for _, id := range []string{res.ID(), recs[i].Provenance.OriginalID} {
+			if id != "" {
+				names[id] = name
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	for i := range recs {
+		r := &recs[i]
+		if !medicationTypes[r.ResourceType] || !bytes.Contains(r.Resource, []byte("medicationReference")) {
+			continue
+		}
+		res, err := Parse(r.Resource)
+		if err != nil {
+			return err
+		}
+		if !setMedicationDisplay(res, names) {
+			continue
+		}
+		b, err := marshalResource(res)
+		if err != nil {
+			return err
+		}
+		r.Resource = b
+		r.derive(res)
+	}
+	return nil
+}
+
+// setMedicationDisplay fills medicationReference.display from names
+// (Medication id -> name); it reports whether it did.
+func setMedicationDisplay(r Resource, names map[string]string) bool {
+	ref, ok := r["medicationReference"].(map[string]any)
+	if !ok {
+		return false
+	}
+	if d, _ := ref["display"].(string); d != "" {
+		return false
+	}
+	s, _ := ref["reference"].(string)
+	id, ok := medicationID(s)
+	if !ok {
+		return false
+	}
+	name, ok := names[id]
+	if !ok {
+		return false
+	}
+	ref["display"] = name
+	return true
+}
+
+// medicationID returns the id of a literal reference to a Medication
+// ("Medication/id", "https://host/fhir/Medication/id/_history/2").
+func medicationID(ref string) (string, bool) {
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		ref = ref[:i]
+	}
+	parts := strings.Split(ref, "/")
+	if len(parts) < 2 || parts[len(parts)-2] != "Medication" || parts[len(parts)-1] == "" {
+		return "", false
+	}
+	return parts[len(parts)-1], true
+}

@@ -203,11 +203,17 @@ type Summary struct {
 	Display      string `json:"display"`
 	Source       string `json:"source"`
 	Version      uint64 `json:"version"`
+	// Negation is set when the record does not state that something
+	// happened or holds: "not-done", "not-taken", "refuted",
+	// "entered-in-error" or "none-known" (see NegationOf). Scripts that
+	// count events or facts skip records that have it.
+	Negation string `json:"negation,omitempty"`
 }
 
 // Summarize returns r's listing shape. Dates are RFC 3339 in UTC, or empty.
 func (r *Record) Summarize() Summary {
 	s := Summary{ID: r.ID, Kind: r.Kind, ResourceType: r.ResourceType, Display: r.Display, Source: r.Provenance.Source(), Version: r.Version}
+	s.Negation = r.Negation()
 	if !r.Date.IsZero() {
 		s.Date = r.Date.UTC().Format(time.RFC3339)
 	}
