@@ -149,3 +149,26 @@ func findRecord(t *testing.T, recs []record.Record, typ string) record.Record {
 	t.Fatalf("no %s among %d records", typ, len(recs))
 	return record.Record{}
 }
+
+// BenchmarkSummarizeAppleHealth measures the listing shape of 11,000
+// Apple Health records, whose negation Summarize reads from the resource
+// bytes without parsing them.
+func BenchmarkSummarizeAppleHealth(b *testing.B) {
+	data, err := os.ReadFile("../../../shared/testdata/apple-health/ashtom-hkimport/Data/export.xml")
+	if err != nil {
+		b.Skip(err)
+	}
+	s := &keepSink{}
+	in := &importers.Input{Name: "export.xml", R: bytes.NewReader(data), Size: int64(len(data))}
+	if err := applehealth.New().Import(context.Background(), in, s); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range s.recs {
+			if s.recs[i].Summarize().Negation != "" {
+				b.Fatal("negated sample")
+			}
+		}
+	}
+}
