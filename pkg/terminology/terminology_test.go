@@ -111,3 +111,20 @@ func BenchmarkLoad(b *testing.B) {
 		load()
 	}
 }
+
+// TestDisplayConcurrentFirstUse: the table loads once, whichever
+// goroutine asks first (run with -race).
+func TestDisplayConcurrentFirstUse(t *testing.T) {
+	done := make(chan string)
+	for range 8 {
+		go func() {
+			d, _ := Display("2.16.840.1.113883.6.96", "716186003")
+			done <- d
+		}()
+	}
+	for range 8 {
+		if d := <-done; d != "No known allergy" {
+			t.Errorf("Display = %q", d)
+		}
+	}
+}
