@@ -112,8 +112,9 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
-// TestDisplayConcurrentFirstUse: the table loads once, whichever
-// goroutine asks first (run with -race).
+// TestDisplayConcurrentFirstUse: lookups from many goroutines at once are
+// safe (run with -race); run alone (-run TestDisplayConcurrentFirstUse)
+// they are also the table's first use.
 func TestDisplayConcurrentFirstUse(t *testing.T) {
 	done := make(chan string)
 	for range 8 {
