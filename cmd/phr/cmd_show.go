@@ -85,6 +85,9 @@ func showJSON(r record.Record) map[string]any {
 		"source": s.Source, "version": r.Version, "provenance": r.Provenance, "deleted": r.Deleted,
 		"createdAt": r.CreatedAt.Format(time.RFC3339), "updatedAt": r.UpdatedAt.Format(time.RFC3339),
 	}
+	if s.Negation != "" {
+		m["negation"] = s.Negation
+	}
 	if len(r.Resource) > 0 {
 		m["resource"] = json.RawMessage(r.Resource)
 	}

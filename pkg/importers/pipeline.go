@@ -368,6 +368,11 @@ func (s *pipeSink) Fail(err *ItemError) {
 // flush (the file was read to its end) commits the import: a small file
 // in one transaction, a large one with its last batch.
 func (s *pipeSink) flush(last bool) error {
+	// Medications that name their drug by a Medication resource of the
+	// file show the drug's name (in the reference's display).
+	if err := record.ResolveMedicationRefs(s.buf); err != nil {
+		return err
+	}
 	if g := s.opts.Group; g != nil && !s.opts.DryRun && !s.written {
 		if last && len(s.buf) < maxBuffered {
 			// A small file: it waits for the group's transaction.

@@ -1,21 +1,43 @@
 package record
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/phr-project/phr/pkg/terminology"
 )
 
 // DisplayOf returns one line of human text for a resource: what it is, and
-// for observations its value ("Heart rate: 72 /min").
+// for observations its value ("Heart rate: 72 /min"). Codes without a
+// display read as their published name (package terminology); a
+// medication named only by reference reads as the referenced Medication
+// (the reference's display, or a contained Medication's name); and a
+// record that does not state a fact says so (see NegationOf):
+// "Influenza vaccine — not given: patient objection", "Asthma — refuted".
 func DisplayOf(r Resource) string {
+	s := displayOf(r)
+	suffix := negationText(r)
+	if suffix == "" {
+		return oneLine(s, 200)
+	}
+	suffix = " " + oneLine(suffix, 120) // oneLine trims the leading space
+	return oneLine(s, 200-len([]rune(suffix))) + suffix
+}
+
+func displayOf(r Resource) string {
 	var s string
+	negated := NegationOf(r) != ""
 	switch r.Type() {
 	case "MedicationStatement", "MedicationRequest", "MedicationAdministration", "MedicationDispense":
-		s = r.ConceptText("medicationCodeableConcept")
+		s = MedicationName(r)
+		if negated {
+			break // the dose of a medication not taken is not the point
+		}
 		if s == "" {
-			s = r.Str("medicationReference.display")
+			s = r.Type() // so that a dose never reads as the drug's name
 		}
 		if d := r.Str("dosage.text"); d != "" && r.Type() == "MedicationStatement" {
 			s += " — " + d
@@ -94,7 +116,170 @@ func DisplayOf(r Resource) string {
 	if s == "" {
 		s = r.Type()
 	}
-	return oneLine(s, 200)
+	return s
+}
+
+// MedicationName returns the name of the drug a medication resource
+// (MedicationStatement, MedicationRequest, ...) is about: its
+// medicationCodeableConcept, else the display of its medicationReference,
+// else the name of the contained Medication that reference points at.
+func MedicationName(r Resource) string {
+	if s := r.ConceptText("medicationCodeableConcept"); s != "" {
+		return s
+	}
+	if s := r.Str("medicationReference.display"); s != "" {
+		return s
+	}
+	if id, ok := strings.CutPrefix(r.Str("medicationReference.reference"), "#"); ok && id != "" {
+		for _, c := range r.List("contained") {
+			if cm, ok := c.(map[string]any); ok && cm["resourceType"] == "Medication" && cm["id"] == id {
+				return Resource(cm).ConceptText("code")
+			}
+		}
+	}
+	return ""
+}
+
+// Negations: the values of NegationOf and of Summary.Negation.
+const (
+	// NegNotDone: an Immunization, Procedure or MedicationAdministration
+	// with status "not-done" (refused, contraindicated, ...).
+	NegNotDone = "not-done"
+	// NegNotTaken: a MedicationStatement with status "not-taken".
+	NegNotTaken = "not-taken"
+	// NegRefuted: a Condition or AllergyIntolerance whose
+	// verificationStatus is "refuted".
+	NegRefuted = "refuted"
+	// NegEnteredInError: a record marked as a mistake (status or
+	// verificationStatus "entered-in-error"). Kept, never listed as a fact.
+	NegEnteredInError = "entered-in-error"
+	// NegNoneKnown: a "no known ..." statement (SNOMED CT 716186003 No
+	// known allergy and its kind, 160245001 No current problems or
+	// disability, 787481004 No known medications, 787482006 No known
+	// immunizations, or the IPS absent-unknown "no-known-..." codes).
+	NegNoneKnown = "none-known"
+)
+
+// noneKnown are the SNOMED CT "no known ..." situations (in the Global
+// Patient Set and IPS value sets).
+var noneKnown = map[string]bool{
+	"716186003": true, // No known allergy
+	"409137002": true, // No known drug allergy
+	"428607008": true, // No known environmental allergy
+	"429625007": true, // No known food allergy
+	"160245001": true, // No current problems or disability
+	"787481004": true, // No known medications
+	"787482006": true, // No known immunizations
+}
+
+// negatable are the resource types that can state a negation; any type
+// can be entered in error.
+var negatable = map[string]bool{
+	"Immunization": true, "Procedure": true, "MedicationAdministration": true,
+	"MedicationStatement": true, "MedicationRequest": true, "Condition": true, "AllergyIntolerance": true,
+}
+
+// NegationOf says whether a resource does not state that something
+// happened or holds, and how (one of the Neg* constants), or "" for a
+// plain fact.
+func NegationOf(r Resource) string {
+	status := r.Str("status")
+	switch {
+	case status == "entered-in-error" || verification(r) == "entered-in-error":
+		return NegEnteredInError
+	case !negatable[r.Type()]:
+		return ""
+	case status == "not-done":
+		return NegNotDone
+	case status == "not-taken":
+		return NegNotTaken
+	case verification(r) == "refuted":
+		return NegRefuted
+	}
+	for _, path := range []string{"code", "vaccineCode", "medicationCodeableConcept"} {
+		for _, c := range r.Codings(path) {
+			if terminology.System(c.System) == terminology.SNOMED && noneKnown[c.Code] ||
+				strings.HasSuffix(c.System, "/absent-unknown-uv-ips") && strings.HasPrefix(c.Code, "no-known-") {
+				return NegNoneKnown
+			}
+		}
+	}
+	return ""
+}
+
+// verification returns the code of a Condition's or AllergyIntolerance's
+// verificationStatus.
+func verification(r Resource) string {
+	for _, c := range r.Codings("verificationStatus") {
+		if c.Code != "" {
+			return c.Code
+		}
+	}
+	return ""
+}
+
+// negationText is what DisplayOf adds to a record's name for its negation.
+func negationText(r Resource) string {
+	reason := r.ConceptText("statusReason")
+	if reason == "" {
+		reason = r.ConceptText("reasonCode")
+	}
+	with := func(s string) string {
+		if reason != "" {
+			return s + ": " + reason
+		}
+		return s
+	}
+	switch NegationOf(r) {
+	case NegNotDone:
+		if r.Type() == "Procedure" {
+			return with(" — not done")
+		}
+		return with(" — not given")
+	case NegNotTaken:
+		return with(" — not taken")
+	case NegRefuted:
+		return " — refuted"
+	case NegEnteredInError:
+		return " — entered in error"
+	}
+	return ""
+}
+
+// negationMarkers are byte strings one of which every negated resource
+// contains; Negation reads no other resource.
+var negationMarkers = [][]byte{
+	[]byte("entered-in-error"), []byte("not-done"), []byte("not-taken"), []byte("refuted"), []byte("no-known-"),
+	[]byte("716186003"), []byte("409137002"), []byte("428607008"), []byte("429625007"),
+	[]byte("160245001"), []byte("787481004"), []byte("787482006"),
+}
+
+// Negation is NegationOf for the record's resource. It parses the resource
+// only when its bytes contain a marker of a negation, so listings stay
+// cheap.
+func (r *Record) Negation() string {
+	if len(r.Resource) == 0 {
+		return ""
+	}
+	markers := negationMarkers
+	if !negatable[r.ResourceType] {
+		markers = markers[:1] // entered-in-error only
+	}
+	found := false
+	for _, m := range markers {
+		if bytes.Contains(r.Resource, m) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return ""
+	}
+	res, err := Parse(r.Resource)
+	if err != nil {
+		return ""
+	}
+	return NegationOf(res)
 }
 
 func observationDisplay(r Resource) string {

@@ -3,8 +3,11 @@
 // it, and provenance saying where it came from.
 //
 // The package guarantees:
-//   - a Record carries its resource JSON exactly as received; fields phr
-//     does not understand are kept, never dropped;
+//   - a Record carries its resource JSON as received; fields phr does not
+//     understand are kept, never dropped. Imported and device resources
+//     are normalized first, and only as Normalize says (placeholder
+//     codings dropped, UCUM units labelled only when valid, published
+//     names for codes without a display);
 //   - the builders (NewMedication, NewVital, ...) return valid FHIR R4
 //     resources with standard codes (LOINC, SNOMED CT) and UCUM units where
 //     such codes exist, and reject bad input with an *InputError naming the

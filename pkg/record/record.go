@@ -148,23 +148,32 @@ func ValidID(s string) bool {
 }
 
 // New wraps a FHIR resource in a Record with a fresh ID and derived fields.
-// The resource must be a JSON object with a resourceType.
+// The resource must be a JSON object with a resourceType. Imported and
+// device resources are normalized first (see Normalize); the resource is
+// re-encoded only when that changed something.
 func New(resource []byte, prov Provenance) (Record, error) {
-	r := Record{ID: NewID(), Provenance: prov, Resource: json.RawMessage(resource)}
-	if err := r.Derive(); err != nil {
+	res, err := Parse(resource)
+	if err != nil {
 		return Record{}, err
 	}
-	return r, nil
+	return NewParsed(resource, res, prov)
 }
 
 // NewParsed is New for a caller that built the resource itself and holds
 // it parsed as well: res must be what Parse(resource) returns (objects as
 // map[string]any, arrays as []any, numbers as json.Number). It saves
 // decoding the JSON again, which for a document with an embedded file is
-// most of the cost of New.
+// most of the cost of New. Like New it normalizes imported and device
+// resources, changing res in place.
 func NewParsed(resource []byte, res Resource, prov Provenance) (Record, error) {
 	if res.Type() == "" {
 		return Record{}, fmt.Errorf("%w: no resourceType", ErrNotResource)
+	}
+	if normalizes(prov) && Normalize(res) {
+		var err error
+		if resource, err = marshalResource(res); err != nil {
+			return Record{}, err
+		}
 	}
 	r := Record{ID: NewID(), Provenance: prov, Resource: json.RawMessage(resource)}
 	r.derive(res)
@@ -201,6 +210,11 @@ type Summary struct {
 	Display      string `json:"display"`
 	Source       string `json:"source"`
 	Version      uint64 `json:"version"`
+	// Negation is set when the record does not state that something
+	// happened or holds: "not-done", "not-taken", "refuted",
+	// "entered-in-error" or "none-known" (see NegationOf). Scripts that
+	// count events or facts skip records that have it.
+	Negation string `json:"negation,omitempty"`
 }
 
 // Summarize returns r's listing shape. The date is the FHIR value as the
@@ -209,6 +223,7 @@ type Summary struct {
 func (r *Record) Summarize() Summary {
 	s := Summary{ID: r.ID, Kind: r.Kind, ResourceType: r.ResourceType, Display: r.Display, Source: r.Provenance.Source(), Version: r.Version}
 	s.Date = r.When().Raw
+	s.Negation = r.Negation()
 	return s
 }
 

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/phr-project/phr/pkg/terminology"
 )
 
 // Resource is a parsed FHIR resource: a JSON object, read with path helpers.
@@ -144,7 +146,8 @@ func (r Resource) HasCoding(path, system, code string) bool {
 }
 
 // ConceptText returns the best human text for the CodeableConcept at path:
-// its text, else the first coding display, else the first code.
+// its text, else the first coding display, else the published name of the
+// first code the terminology knows, else the first code.
 func (r Resource) ConceptText(path string) string {
 	if t := r.Str(path + ".text"); t != "" {
 		return t
@@ -153,6 +156,11 @@ func (r Resource) ConceptText(path string) string {
 	for _, c := range cs {
 		if c.Display != "" {
 			return c.Display
+		}
+	}
+	for _, c := range cs {
+		if name, ok := terminology.Display(c.System, c.Code); ok {
+			return name
 		}
 	}
 	for _, c := range cs {

@@ -23,6 +23,7 @@ func TestAppendSummaryMatchesEncodingJSON(t *testing.T) {
 	for _, d := range []string{"", "plain", `quote " backslash \ `, "<script>&</script>", "tab\tnl\ncr\r", "\x00\x01\x1f", "ünïcødé ✓", "line\u2028sep\u2029", "bad \xff utf8", "—"} {
 		checkSummaryEncoding(t, record.Summary{ID: "abcd", Kind: "vital", ResourceType: "Observation", Date: "2026-01-01T00:00:00Z", Display: d, Source: d, Version: 7})
 	}
+	checkSummaryEncoding(t, record.Summary{ID: "abcd", Kind: "immunization", ResourceType: "Immunization", Display: "Flu — not given", Version: 1, Negation: record.NegNotDone})
 }
 
 func FuzzAppendSummary(f *testing.F) {

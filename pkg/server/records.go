@@ -471,6 +471,9 @@ func appendSummary(b *bytes.Buffer, s record.Summary) {
 	field("source", s.Source, false)
 	b.WriteString(`,"version":`)
 	b.WriteString(strconv.FormatUint(s.Version, 10))
+	if s.Negation != "" {
+		field("negation", s.Negation, false)
+	}
 }
 
 // appendJSONString writes s as a JSON string, escaping as encoding/json

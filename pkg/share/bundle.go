@@ -30,8 +30,12 @@ import (
 //     never follows a reference out of the bundle;
 //   - references to contained resources ("#id") are kept.
 //
-// Everything else in each resource is kept as stored. Deleted records are
-// skipped. It fails if a record's resource is not a FHIR resource.
+// Each resource is normalized as imports are (record.Normalize: published
+// names for codes without a display, UCUM units, no placeholder codings),
+// so that records stored before those rules read the same, and a
+// medicationReference to a Medication of the share gets that medication's
+// name as its display. Everything else is kept as stored. Deleted records
+// are skipped. It fails if a record's resource is not a FHIR resource.
 func BuildBundle(patient record.Record, recs []record.Record) ([]byte, error) {
 	b, err := newBundleBuilder(patient, recs)
 	if err != nil {
@@ -102,7 +106,41 @@ func newBundleBuilder(patient record.Record, recs []record.Record) (*bundleBuild
 		}
 		b.pool = append(b.pool, e)
 	}
+	b.nameMedications()
 	return b, nil
+}
+
+// nameMedications writes into every medicationReference without a
+// display the name of the pool's Medication it points at, before
+// references are rewritten.
+func (b *bundleBuilder) nameMedications() {
+	names := map[string]string{}
+	for _, e := range b.pool {
+		if e.typ() != "Medication" {
+			continue
+		}
+		if k, name := e.key(), record.Resource(e.res).ConceptText("code"); k != "" && name != "" {
+			names[k] = name
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	for _, e := range b.pool {
+		ref, ok := e.res["medicationReference"].(map[string]any)
+		if !ok {
+			continue
+		}
+		if d, _ := ref["display"].(string); d != "" {
+			continue
+		}
+		s, _ := ref["reference"].(string)
+		if typ, id, ok := parseReference(s); ok {
+			if name, ok := names[typ+"/"+id]; ok {
+				ref["display"] = name
+			}
+		}
+	}
 }
 
 func newEntry(r *record.Record) (*bundleEntry, error) {
@@ -115,6 +153,7 @@ func newEntry(r *record.Record) (*bundleEntry, error) {
 	if rt, _ := m["resourceType"].(string); rt == "" {
 		return nil, fmt.Errorf("share: record %s: %w: no resourceType", r.ID, record.ErrNotResource)
 	}
+	record.Normalize(record.Resource(m))
 	return &bundleEntry{fullURL: newUUIDURN(), res: m, rec: r}, nil
 }
 

@@ -255,3 +255,29 @@ func TestParseReference(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildBundleNormalizes: records stored before imports were normalized
+// leave in a share with names, UCUM units and medication names.
+func TestBuildBundleNormalizes(t *testing.T) {
+	recs := []record.Record{
+		stored(t, `{"resourceType":"Immunization","id":"i1","status":"completed","vaccineCode":{"coding":[{"system":"http://hl7.org/fhir/sid/cvx","code":"140"}]}}`),
+		stored(t, `{"resourceType":"Medication","id":"m1","code":{"text":"Lisinopril 10 MG Oral Tablet"}}`),
+		stored(t, `{"resourceType":"MedicationRequest","id":"mr1","status":"active","intent":"order","medicationReference":{"reference":"Medication/m1"}}`),
+		stored(t, `{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"Dose"},"valueQuantity":{"value":1,"unit":"tablet","system":"http://unitsofmeasure.org","code":"tablet"}}`),
+	}
+	data, err := BuildBundle(record.Record{}, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := parseBundle(t, data)
+	checkReferences(t, b)
+	if d := record.Resource(findEntries(b, "Immunization")[0]).Str("vaccineCode.coding.0.display"); d != "Influenza, seasonal, injectable, preservative free" {
+		t.Errorf("vaccine display %q", d)
+	}
+	if d := record.Resource(findEntries(b, "MedicationRequest")[0]).Str("medicationReference.display"); d != "Lisinopril 10 MG Oral Tablet" {
+		t.Errorf("medication reference display %q", d)
+	}
+	if q := record.Resource(findEntries(b, "Observation")[0]); q.Get("valueQuantity.system") != nil || q.Str("valueQuantity.unit") != "tablet" {
+		t.Errorf("non-UCUM unit still labelled UCUM: %v", q["valueQuantity"])
+	}
+}

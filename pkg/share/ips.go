@@ -1,7 +1,6 @@
 package share
 
 import (
-	"cmp"
 	"fmt"
 	"html"
 	"slices"
@@ -81,7 +80,14 @@ var ipsSections = []ipsSection{
 //
 // Records that belong to no section (symptoms, doses, notes, documents,
 // encounters, ...) and are not referenced by one are left out, as are
-// deleted and entered-in-error records. References are resolved as in
+// deleted and entered-in-error records. A record that states no event or
+// fact (record.NegationOf: a vaccine not given, a medication not taken, a
+// refuted problem or allergy, a "no known ..." statement) is an entry of
+// its section, but its narrative never lists it among the events: it
+// reads, after them, as what it is ("Influenza vaccine — not given:
+// patient objection", "No known allergy"). "No known ..." statements are
+// in the section IPS puts them in (allergies, medications, problems,
+// immunizations). Resources are normalized and references resolved as in
 // BuildBundle.
 func BuildIPS(patient record.Record, recs []record.Record, now time.Time) ([]byte, error) {
 	b, err := newBundleBuilder(patient, recs)
@@ -102,7 +108,7 @@ func BuildIPS(patient record.Record, recs []record.Record, now time.Time) ([]byt
 	// Sort the candidates into sections.
 	members := make([][]*bundleEntry, len(ipsSections))
 	for _, e := range b.pool {
-		if enteredInError(e) {
+		if record.NegationOf(record.Resource(e.res)) == record.NegEnteredInError {
 			continue
 		}
 		kind := record.KindOf(record.Resource(e.res))
@@ -130,10 +136,6 @@ func BuildIPS(patient record.Record, recs []record.Record, now time.Time) ([]byt
 		author = device
 	}
 
-	byURL := map[string]*bundleEntry{}
-	for _, e := range b.included {
-		byURL[e.fullURL] = e
-	}
 	var sections []any
 	for i, s := range ipsSections {
 		if len(members[i]) == 0 && !s.required {
@@ -158,7 +160,7 @@ func BuildIPS(patient record.Record, recs []record.Record, now time.Time) ([]byt
 			for j, e := range members[i] {
 				refs[j] = map[string]any{"reference": e.fullURL}
 			}
-			sec["text"] = narrative(sectionList(members[i], byURL))
+			sec["text"] = narrative(sectionList(members[i]))
 			sec["entry"] = refs
 		}
 		sections = append(sections, sec)
@@ -187,15 +189,6 @@ func BuildIPS(patient record.Record, recs []record.Record, now time.Time) ([]byt
 	return marshalBundle(bundleHeader{Type: "document", Timestamp: stamp, Identifier: newUUIDURN()}, entries)
 }
 
-// enteredInError reports whether a resource was marked as a mistake.
-func enteredInError(e *bundleEntry) bool {
-	r := record.Resource(e.res)
-	return r.Str("status") == "entered-in-error" ||
-		r.HasCoding("verificationStatus", record.ConditionClin, "entered-in-error") ||
-		r.HasCoding("verificationStatus", "http://terminology.hl7.org/CodeSystem/condition-ver-status", "entered-in-error") ||
-		r.HasCoding("verificationStatus", "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "entered-in-error")
-}
-
 func entryDate(e *bundleEntry) time.Time {
 	if e.rec != nil && !e.rec.Date.IsZero() {
 		return e.rec.Date
@@ -203,44 +196,48 @@ func entryDate(e *bundleEntry) time.Time {
 	return record.DateOf(record.Resource(e.res))
 }
 
-// entryDisplay is the text a narrative shows for e. A medication
-// statement or request that names its drug only by reference shows the
-// referenced Medication's name.
-func entryDisplay(e *bundleEntry, byURL map[string]*bundleEntry) string {
-	d := ""
-	if e.rec != nil {
-		d = e.rec.Display
-	}
-	if d == "" || d == e.typ() {
-		d = record.DisplayOf(record.Resource(e.res))
-	}
-	if d == "" || d == e.typ() {
-		if m, ok := byURL[record.Resource(e.res).Str("medicationReference.reference")]; ok {
-			d = cmp.Or(record.Resource(m.res).ConceptText("code"), d)
+// sectionList is a section's narrative: a list of its events and facts,
+// then, apart, what it records as not done, not taken, refuted or none
+// known, each with its display text (record.DisplayOf, which says so)
+// and date.
+func sectionList(es []*bundleEntry) string {
+	var events, others []*bundleEntry
+	for _, e := range es {
+		if record.NegationOf(record.Resource(e.res)) == "" {
+			events = append(events, e)
+		} else {
+			others = append(others, e)
 		}
 	}
-	return cmp.Or(d, e.typ())
-}
-
-// sectionList is a section's narrative: one list item per entry.
-func sectionList(es []*bundleEntry, byURL map[string]*bundleEntry) string {
 	var sb strings.Builder
-	sb.WriteString("<ul>")
-	for i, e := range es {
-		if i == maxNarrativeItems {
-			fmt.Fprintf(&sb, "<li>and %d more</li>", len(es)-i)
-			break
+	n := 0
+	list := func(es []*bundleEntry) {
+		sb.WriteString("<ul>")
+		for _, e := range es {
+			if n == maxNarrativeItems {
+				fmt.Fprintf(&sb, "<li>and %d more</li>", len(es)-n)
+				break
+			}
+			n++
+			sb.WriteString("<li>")
+			sb.WriteString(escapeText(record.DisplayOf(record.Resource(e.res))))
+			if d := entryDate(e); !d.IsZero() {
+				sb.WriteString(" (")
+				sb.WriteString(d.UTC().Format("2006-01-02"))
+				sb.WriteString(")")
+			}
+			sb.WriteString("</li>")
 		}
-		sb.WriteString("<li>")
-		sb.WriteString(escapeText(entryDisplay(e, byURL)))
-		if d := entryDate(e); !d.IsZero() {
-			sb.WriteString(" (")
-			sb.WriteString(d.UTC().Format("2006-01-02"))
-			sb.WriteString(")")
-		}
-		sb.WriteString("</li>")
+		sb.WriteString("</ul>")
 	}
-	sb.WriteString("</ul>")
+	if len(events) > 0 {
+		list(events)
+	}
+	if len(others) > 0 {
+		sb.WriteString("<p>Recorded as not done, not taken, refuted or none known:</p>")
+		n = 0
+		list(others)
+	}
 	return sb.String()
 }
 

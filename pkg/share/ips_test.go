@@ -151,3 +151,91 @@ func TestEscapeText(t *testing.T) {
 		t.Errorf("escapeText = %q", got)
 	}
 }
+
+// stored wraps a resource as a record stored before imports were
+// normalized: no published names, units and placeholders as the source
+// wrote them.
+func stored(t *testing.T, resource string) record.Record {
+	t.Helper()
+	r := record.Record{ID: record.NewID(), Provenance: record.Provenance{Method: record.MethodImported, Importer: "fhir"}, Resource: []byte(resource)}
+	if err := r.Derive(); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestBuildIPSNegationsAndNames: negated records are entries of their
+// sections but never listed as events; "no known ..." statements sit in
+// their sections; codes of records stored before normalization read as
+// their published names, units as UCUM, placeholders dropped; a
+// medication named by reference reads as the Medication (the pattern of
+// the SMART Health Cards example 02: a Medication coded in SNOMED CT
+// without a display; its code there, 108774000, is not in the Global
+// Patient Set, so this test uses one that is).
+func TestBuildIPSNegationsAndNames(t *testing.T) {
+	recs := []record.Record{
+		stored(t, `{"resourceType":"Immunization","id":"imm-refused","status":"not-done","vaccineCode":{"coding":[{"system":"http://hl7.org/fhir/sid/cvx","code":"88"}]},
+			"statusReason":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"PATOBJ"}]},"occurrenceDateTime":"2024-10-01"}`),
+		stored(t, `{"resourceType":"Immunization","id":"imm-given","status":"completed","vaccineCode":{"coding":[{"system":"urn:oid:2.16.840.1.113883.12.292","code":"03"}]},"occurrenceDateTime":"2020-05-01"}`),
+		stored(t, `{"resourceType":"AllergyIntolerance","id":"nka","code":{"coding":[{"system":"http://snomed.info/sct","code":"716186003"}]},"recordedDate":"2023-01-01"}`),
+		stored(t, `{"resourceType":"Condition","id":"refuted","verificationStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-ver-status","code":"refuted"}]},"code":{"text":"Asthma"},"recordedDate":"2022-01-01"}`),
+		stored(t, `{"resourceType":"Condition","id":"htn","code":{"coding":[{"system":"http://snomed.info/sct","code":"UNK"}],"text":"Hypertension"},"recordedDate":"2021-01-01"}`),
+		stored(t, `{"resourceType":"Medication","id":"m1","code":{"coding":[{"system":"http://snomed.info/sct","code":"109081006"}]}}`),
+		stored(t, `{"resourceType":"MedicationStatement","id":"ms1","status":"active","medicationReference":{"reference":"Medication/m1"},"effectiveDateTime":"2015-03-01"}`),
+		stored(t, `{"resourceType":"Observation","id":"hb","status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],
+			"code":{"text":"Hemoglobin"},"valueQuantity":{"value":13.2,"unit":"G/DL","system":"http://unitsofmeasure.org","code":"G/DL"},"effectiveDateTime":"2024-01-01"}`),
+	}
+	data, err := BuildIPS(record.Record{}, recs, tb0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := parseBundle(t, data)
+	checkReferences(t, b)
+	secs := sectionsByCode(t, b.Entry[0].Resource)
+	div := func(code string) string { return record.Resource(secs[code]).Str("text.div") }
+
+	imm := div(LOINCImmunizations)
+	events, others, _ := strings.Cut(imm, "Recorded as not done")
+	if !strings.Contains(events, "<li>measles, mumps and rubella virus vaccine (2020-05-01)</li>") {
+		t.Errorf("given vaccine not listed by name: %s", imm)
+	}
+	if strings.Contains(events, "influenza") || !strings.Contains(others, "<li>influenza virus vaccine, unspecified formulation — not given: patient objection (2024-10-01)</li>") {
+		t.Errorf("refused vaccine listed as given, or not as refused: %s", imm)
+	}
+	if n := len(record.Resource(secs[LOINCImmunizations]).List("entry")); n != 2 {
+		t.Errorf("%d immunization entries, want both", n)
+	}
+
+	all := div(LOINCAllergies)
+	if ev, _, _ := strings.Cut(all, "Recorded as not done"); strings.Contains(ev, "No known") || !strings.Contains(all, "No known allergy (2023-01-01)") || len(record.Resource(secs[LOINCAllergies]).List("entry")) != 1 {
+		t.Errorf("no known allergy: %s", all)
+	}
+	prob := div(LOINCProblems)
+	if ev, _, _ := strings.Cut(prob, "Recorded as not done"); strings.Contains(ev, "Asthma") || !strings.Contains(prob, "Asthma — refuted") || !strings.Contains(ev, "Hypertension") {
+		t.Errorf("problems: %s", prob)
+	}
+	if med := div(LOINCMedications); !strings.Contains(med, "<li>Product containing metformin (2015-03-01)</li>") {
+		t.Errorf("medication by reference: %s", med)
+	}
+
+	for _, ms := range findEntries(b, "MedicationStatement") {
+		if record.Resource(ms).Str("medicationReference.display") != "Product containing metformin" {
+			t.Errorf("reference display not written: %v", ms["medicationReference"])
+		}
+	}
+	for _, c := range findEntries(b, "Condition") {
+		if c["id"] == "htn" && record.Resource(c).Get("code.coding") != nil {
+			t.Errorf("placeholder coding exported: %v", c["code"])
+		}
+	}
+	for _, a := range findEntries(b, "AllergyIntolerance") {
+		if record.Resource(a).Str("code.coding.0.display") != "No known allergy" {
+			t.Errorf("display not filled: %v", a["code"])
+		}
+	}
+	for _, o := range findEntries(b, "Observation") {
+		if q := record.Resource(o); q.Str("valueQuantity.code") != "g/dL" || q.Str("valueQuantity.unit") != "G/DL" {
+			t.Errorf("unit: %v", o["valueQuantity"])
+		}
+	}
+}
