@@ -132,7 +132,7 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	fs.StringVar(&c.Registration, "registration", c.Registration, "open: anyone may create an account; closed: only 'phrd account create' on the host")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 30*time.Minute, "end sessions unused this long")
 	fs.DurationVar(&c.SessionLifetime, "session-lifetime", 12*time.Hour, "end sessions this long after login")
-	fs.IntVar(&c.ScryptConcurrency, "scrypt-concurrency", 0, "concurrent passphrase unlocks (default: number of CPUs)")
+	fs.IntVar(&c.ScryptConcurrency, "scrypt-concurrency", 0, "concurrent key derivations: passphrase unlocks and share passcode checks (default: number of CPUs)")
 	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", 256<<20, "largest upload to /api/v1/imports")
 	fs.DurationVar(&c.ImportTimeout, "import-timeout", 10*time.Minute, "how long an upload (or a backup download) may take")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send a request's header")

@@ -61,11 +61,12 @@ type Config struct {
 	// address (default 30/min, burst 30). Past it, every request of that
 	// client that carries a token gets 429 until the bucket refills.
 	BadTokenPerClient Rate
-	// ScryptConcurrency bounds concurrent passphrase unlocks (default: the
-	// number of CPUs).
+	// ScryptConcurrency bounds concurrent key derivations: passphrase
+	// unlocks and share passcode hashes and checks (default: the number of
+	// CPUs).
 	ScryptConcurrency int
-	// ScryptQueueTimeout is how long a login waits for a free unlock slot
-	// before it gets 503 (default 2s).
+	// ScryptQueueTimeout is how long a login or a passcode check waits for
+	// a free slot before it gets 503 (default 2s).
 	ScryptQueueTimeout time.Duration
 
 	// MaxBodyBytes bounds JSON request bodies (default 1 MiB).

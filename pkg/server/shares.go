@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
@@ -29,13 +30,13 @@ func (s *Server) openShares() error {
 	if err != nil {
 		return err
 	}
-	store, err := sharestore.Open(filepath.Join(s.data.root, sharesFile), &sharestore.Options{Secret: secret, NoSync: s.cfg.VaultNoSync})
+	store, err := sharestore.Open(filepath.Join(s.data.root, sharesFile), &sharestore.Options{Secret: secret, NoSync: s.cfg.VaultNoSync, Gate: kdfGate{s}})
 	if err != nil {
 		return err
 	}
 	base := strings.TrimRight(s.cfg.PublicURL, "/")
 	s.shares = store
-	s.shl = shlhost.New(store, base, shlhost.Options{Now: s.cfg.Now, Logger: s.log})
+	s.shl = shlhost.New(store, base, shlhost.Options{Now: s.cfg.Now})
 	if err := s.shl.CheckBaseURL(); err != nil {
 		s.log.Warn("sharing is off: set --public-url to the https URL clients reach phrd at", "public_url", s.cfg.PublicURL)
 	}
@@ -57,49 +58,50 @@ func (s *Server) mountShares(e *echo.Echo, a *echo.Group, auth echo.MiddlewareFu
 	a.GET("/shares/:id/log", s.shareLog, auth)
 }
 
-// ShareRequest is the body of POST /api/v1/shares. Either Files (encrypted
-// by the client, which keeps the key: the CLI) or Select (the server
-// builds the bundle from the account's vault, encrypts it under a fresh
-// key, returns the link once and forgets the key: the app).
-type ShareRequest struct {
-	shlhost.CreateRequest
-	Select *ShareSelect `json:"select,omitempty"`
+// kdfGate puts the share store's passcode hashing and checks (scrypt)
+// under the server's one bound on key derivations, which passphrase
+// logins share: a flood of manifest requests queues there and is then
+// refused (503 with Retry-After), whatever it asks for.
+type kdfGate struct{ s *Server }
+
+var _ sharestore.Gate = kdfGate{}
+
+func (g kdfGate) Acquire(ctx context.Context) error {
+	err := g.s.kdf.acquire(ctx)
+	if errors.Is(err, errBusy) {
+		g.s.metrics.kdfRejected.Add(1)
+	}
+	return err
 }
 
-// ShareSelect chooses records of a hosted vault.
-type ShareSelect struct {
-	Types   []string  `json:"types,omitempty"`
-	IDs     []string  `json:"ids,omitempty"`
-	Since   time.Time `json:"since,omitzero"`
-	Summary bool      `json:"summary,omitempty"`
-}
+func (g kdfGate) Release() { g.s.kdf.release() }
 
 func (s *Server) createShare(c echo.Context) error {
-	var req ShareRequest
+	var req api.CreateShareRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	cr := req.CreateRequest
+	var content []byte
 	if req.Select != nil {
-		if len(cr.Files) > 0 {
-			return newError(http.StatusBadRequest, api.CodeBadRequest, "give files or select, not both")
+		if len(req.Files) > 0 {
+			return badRequest("give files or select, not both")
 		}
-		content, err := buildShareContent(vaultOf(c), *req.Select, s.cfg.Now())
-		if err != nil {
+		var err error
+		if content, err = buildShareContent(vaultOf(c), *req.Select, s.cfg.Now()); err != nil {
 			return err
 		}
-		cr.Content, cr.ContentType = content, share.ContentTypeFHIR
+		req.Select = nil
 	}
-	resp, err := s.shl.CreateShare(sessionOf(c).acct.id, cr)
+	resp, err := s.shl.CreateShare(c.Request().Context(), sessionOf(c).acct.id, req, content)
 	if err != nil {
-		return shareError(err)
+		return err
 	}
 	return c.JSON(http.StatusCreated, resp)
 }
 
 // buildShareContent builds the FHIR Bundle (or IPS) of the selected
 // records.
-func buildShareContent(v *vault.Vault, sel ShareSelect, now time.Time) ([]byte, error) {
+func buildShareContent(v *vault.Vault, sel api.ShareSelect, now time.Time) ([]byte, error) {
 	var patient record.Record
 	if id, err := v.Setting("patient"); err == nil {
 		patient, _ = v.Get(string(id))
@@ -141,38 +143,21 @@ func buildShareContent(v *vault.Vault, sel ShareSelect, now time.Time) ([]byte, 
 	return share.BuildBundle(patient, out)
 }
 
-// shareError maps the share host's errors.
-func shareError(err error) error {
-	switch {
-	case errors.Is(err, shlhost.ErrInvalidRequest):
-		msg := err.Error()
-		if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "shlhost") {
-			msg = msg[i+2:]
-		}
-		return newError(http.StatusBadRequest, api.CodeBadRequest, "%s", msg)
-	case errors.Is(err, shlhost.ErrNotFound):
-		return newError(http.StatusNotFound, api.CodeNotFound, "not found")
-	case errors.Is(err, shlhost.ErrBaseURL):
-		return newError(http.StatusServiceUnavailable, api.CodeUnavailable, "sharing is not set up on this server: its public URL (--public-url) must be https")
-	}
-	return err
-}
-
 func (s *Server) listShares(c echo.Context) error {
 	list, err := s.shl.ListShares(sessionOf(c).acct.id)
 	if err != nil {
-		return shareError(err)
+		return err
 	}
 	if list == nil {
-		list = []shlhost.ShareInfo{}
+		list = []api.ShareInfo{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"shares": list})
+	return c.JSON(http.StatusOK, api.ShareList{Shares: list})
 }
 
 func (s *Server) revokeShare(c echo.Context) error {
 	info, err := s.shl.RevokeShare(sessionOf(c).acct.id, c.Param("id"))
 	if err != nil {
-		return shareError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, info)
 }
@@ -180,24 +165,24 @@ func (s *Server) revokeShare(c echo.Context) error {
 func (s *Server) shareLog(c echo.Context) error {
 	log, err := s.shl.ShareLog(sessionOf(c).acct.id, c.Param("id"))
 	if err != nil {
-		return shareError(err)
+		return err
 	}
 	if log == nil {
-		log = []shlhost.LogEntry{}
+		log = []api.ShareLogEntry{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"log": log})
+	return c.JSON(http.StatusOK, api.ShareLog{Log: log})
 }
 
 // updateShare replaces the files of a long-term share with files the
 // client encrypted under the link's key.
 func (s *Server) updateShare(c echo.Context) error {
-	var req shlhost.UpdateRequest
+	var req api.UpdateShareRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	info, err := s.shl.UpdateShare(sessionOf(c).acct.id, c.Param("id"), req)
 	if err != nil {
-		return shareError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, info)
 }
