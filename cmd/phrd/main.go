@@ -126,6 +126,7 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	c := &m.Config
 	fs.StringVar(&m.Addr, "addr", m.Addr, "address to listen on (host:port)")
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (vaults, server key)")
+	fs.StringVar(&c.ShareKeyFile, "share-key", c.ShareKeyFile, "the share store's key file, outside the data directory (default DATA.share.key beside it)")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL clients reach this server at")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (PEM)")

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/phr-project/phr/pkg/importers"
@@ -26,8 +28,13 @@ const (
 // Config configures a Server. The zero value of every field but DataDir
 // means its default (see Defaults).
 type Config struct {
-	// DataDir holds server.key, vaults/ and tmp/.
+	// DataDir holds server.key, vaults/, shares.db and tmp/.
 	DataDir string
+	// ShareKeyFile is the share store's key file (64 hex digits, 0600,
+	// created on first start). It must be outside DataDir, so that a copy
+	// of the data directory does not reveal who shares with whom. Default:
+	// DataDir + ".share.key", beside the data directory (DefaultShareKeyFile).
+	ShareKeyFile string
 	// PublicURL is the URL clients reach the server at (for links).
 	PublicURL string
 	// Registration is RegistrationOpen or RegistrationClosed.
@@ -123,6 +130,9 @@ func (c Config) Defaults() Config {
 	if c.Registration == "" {
 		c.Registration = RegistrationOpen
 	}
+	if c.ShareKeyFile == "" && c.DataDir != "" {
+		c.ShareKeyFile = DefaultShareKeyFile(c.DataDir)
+	}
 	if c.Importers == nil {
 		c.Importers = &importers.Registry{}
 	}
@@ -165,6 +175,9 @@ func (c Config) validate() error {
 	if c.DataDir == "" {
 		return errors.New("no data directory")
 	}
+	if inside, err := within(c.DataDir, c.ShareKeyFile); err != nil || inside {
+		return fmt.Errorf("the share key file %s must be outside the data directory %s: a copy of the data directory must not hold it", c.ShareKeyFile, c.DataDir)
+	}
 	if c.Registration != RegistrationOpen && c.Registration != RegistrationClosed {
 		return fmt.Errorf("registration must be %s or %s", RegistrationOpen, RegistrationClosed)
 	}
@@ -172,6 +185,48 @@ func (c Config) validate() error {
 		return errors.New("TLS needs both a certificate and a key")
 	}
 	return nil
+}
+
+// DefaultShareKeyFile is where the share store's key file goes when none
+// is given: beside the data directory, DATA + ".share.key".
+func DefaultShareKeyFile(dataDir string) string {
+	return filepath.Clean(dataDir) + ".share.key"
+}
+
+// within reports whether path is dir or inside it (by their absolute,
+// cleaned and, where they exist, symlink-resolved forms).
+func within(dir, path string) (bool, error) {
+	resolve := func(p string) (string, error) {
+		p, err := filepath.Abs(p)
+		if err != nil {
+			return "", err
+		}
+		// Resolve the longest existing prefix: the file itself may not
+		// exist yet.
+		rest := ""
+		for q := p; ; q = filepath.Dir(q) {
+			if r, err := filepath.EvalSymlinks(q); err == nil {
+				return filepath.Join(r, rest), nil
+			}
+			if filepath.Dir(q) == q {
+				return p, nil
+			}
+			rest = filepath.Join(filepath.Base(q), rest)
+		}
+	}
+	d, err := resolve(dir)
+	if err != nil {
+		return false, err
+	}
+	p, err := resolve(path)
+	if err != nil {
+		return false, err
+	}
+	rel, err := filepath.Rel(d, p)
+	if err != nil {
+		return false, err
+	}
+	return rel == "." || !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && rel != "..", nil
 }
 
 // TLS reports whether the server serves HTTPS.

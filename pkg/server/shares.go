@@ -1,11 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -23,14 +26,63 @@ import (
 // sharesFile is the share store under DATA: ciphertext only.
 const sharesFile = "shares.db"
 
-// openShares opens the share store with a secret derived from the server
-// key and makes the SMART Health Links host over it.
+// openShares opens the share store with its secret from the key file
+// outside the data directory (Config.ShareKeyFile), and makes the SMART
+// Health Links host over it.
+//
+// Before the key file existed, the secret was derived from server.key, in
+// the data directory itself: a store keyed so is rekeyed to the key
+// file's secret on the first start that has one (sharestore.Rekey). If the
+// key file cannot be made where it was not asked for explicitly, such a
+// store keeps working under the old secret, and phrd says at every start
+// what that exposes.
 func (s *Server) openShares() error {
-	secret, err := hkdf.Key(sha256.New, s.data.secret, nil, "phrd share store v1", 32)
+	path := filepath.Join(s.data.root, sharesFile)
+	opts := sharestore.Options{NoSync: s.cfg.VaultNoSync, Gate: kdfGate{s}}
+	legacy, err := legacyShareSecret(s.data.secret)
 	if err != nil {
 		return err
 	}
-	store, err := sharestore.Open(filepath.Join(s.data.root, sharesFile), &sharestore.Options{Secret: secret, NoSync: s.cfg.VaultNoSync, Gate: kdfGate{s}})
+	secret, created, err := sharestore.LoadOrCreateSecret(s.cfg.ShareKeyFile)
+	if err != nil {
+		_, statErr := os.Stat(path)
+		if s.cfg.ShareKeyFile != DefaultShareKeyFile(s.cfg.DataDir) || statErr != nil {
+			return fmt.Errorf("the share key file: %w (give one outside the data directory with --share-key or PHRD_SHARE_KEY)", err)
+		}
+		s.log.Warn("the share store's secret is derived from server.key in the data directory, so a copy of the data directory reveals share ids, labels, recipients and owners: give phrd a share key file outside it (--share-key)", "err_type", fmt.Sprintf("%T", err))
+		secret = legacy
+	}
+	if created {
+		s.log.Info("created the share key file; keep it apart from the data directory's backups")
+	}
+	opts.Secret = secret
+	store, err := sharestore.Open(path, &opts)
+	if errors.Is(err, sharestore.ErrWrongSecret) && !bytes.Equal(secret, legacy) {
+		// A store of an older phrd, keyed from server.key: move it under
+		// the key file's secret.
+		res, rerr := sharestore.Rekey(path, legacy, secret, s.data.accountIDs(), &sharestore.Options{NoSync: s.cfg.VaultNoSync})
+		switch {
+		case rerr == nil:
+			s.log.Info("moved the share store to the share key file's secret", "shares", res.Shares, "dropped_without_account", res.Dropped)
+		case errors.Is(rerr, sharestore.ErrWrongSecret) && created:
+			// The data directory came without its key file (a restore,
+			// a copy): its shares can never be opened again. Keep the
+			// file aside and start a new store.
+			aside := fmt.Sprintf("%s.orphaned-%d", path, s.cfg.Now().Unix())
+			if err := os.Rename(path, aside); err != nil {
+				return err
+			}
+			s.log.Warn("shares.db does not belong to the share key file, which was just created: it was moved aside and a new share store begun; every link made before no longer works (put the right key file at --share-key and the file back to keep them)", "moved_to", filepath.Base(aside))
+		case errors.Is(rerr, sharestore.ErrWrongSecret):
+			return fmt.Errorf("the share key file %s does not belong to %s", s.cfg.ShareKeyFile, path)
+		default:
+			return fmt.Errorf("moving the share store to the share key file's secret: %w", rerr)
+		}
+		store, err = sharestore.Open(path, &opts)
+	}
+	if errors.Is(err, sharestore.ErrWrongSecret) {
+		return fmt.Errorf("the share key file %s does not belong to %s", s.cfg.ShareKeyFile, path)
+	}
 	if err != nil {
 		return err
 	}
@@ -41,6 +93,13 @@ func (s *Server) openShares() error {
 		s.log.Warn("sharing is off: set --public-url to the https URL clients reach phrd at", "public_url", s.cfg.PublicURL)
 	}
 	return nil
+}
+
+// legacyShareSecret is the share store's secret as phrd derived it before
+// the share key file: from server.key. Kept to open, and rekey, such
+// stores.
+func legacyShareSecret(serverKey []byte) ([]byte, error) {
+	return hkdf.Key(sha256.New, serverKey, nil, "phrd share store v1", 32)
 }
 
 // mountShares adds the public SHL routes, the viewer and the owner's
