@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -141,7 +142,7 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 2*time.Minute, "how long writing an answer may take")
 	fs.DurationVar(&c.ConnIdleTimeout, "conn-idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request header (431 beyond)")
-	fs.BoolVar(&c.TrustProxy, "trust-proxy", false, "take the client address from X-Forwarded-For (behind a reverse proxy on a private address)")
+	fs.Var(&proxyFlag{&c.TrustedProxies}, "trust-proxy", "networks of the reverse proxies in front (CIDRs or addresses, comma-separated: --trust-proxy=10.0.0.5,fd00::/64); their X-Forwarded-For names the client. Alone: loopback and private networks")
 	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", m.ShutdownTimeout, "how long shutdown waits for requests in flight")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log format: json or text")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "log level: debug, info, warn or error")
@@ -191,6 +192,32 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	m.logger = logger
 	return nil
 }
+
+// proxyFlag is --trust-proxy: a list of networks, or alone (true) the
+// loopback and private ones.
+type proxyFlag struct{ p *[]netip.Prefix }
+
+func (f *proxyFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	var s []string
+	for _, p := range *f.p {
+		s = append(s, p.String())
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *proxyFlag) Set(v string) error {
+	p, err := server.ParseTrustedProxies(v)
+	if err != nil {
+		return err
+	}
+	*f.p = p
+	return nil
+}
+
+func (f *proxyFlag) IsBoolFlag() bool { return true }
 
 // envFlags sets each flag from PHRD_<NAME> if that is set.
 func envFlags(fs *flag.FlagSet, getenv func(string) string) error {

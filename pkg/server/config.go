@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -100,9 +101,12 @@ type Config struct {
 	MaxHeaderBytes int
 	// TLSCert and TLSKey serve HTTPS (and send HSTS) when both are set.
 	TLSCert, TLSKey string
-	// TrustProxy takes the client address from X-Forwarded-For set by a
-	// proxy on a loopback or private address. Off, the peer address counts.
-	TrustProxy bool
+	// TrustedProxies are the networks of the reverse proxies in front:
+	// from a peer in one of them, the client's address is the rightmost
+	// address of X-Forwarded-For outside all of them. Empty, the header is
+	// ignored and the peer's address counts (ParseTrustedProxies reads
+	// the flag).
+	TrustedProxies []netip.Prefix
 	// VaultNoSync skips fsync on vault writes. Tests only.
 	VaultNoSync bool
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -32,7 +33,7 @@ func TestBearerTokenRateLimit(t *testing.T) {
 	clock := &fakeClock{t: time.Now()}
 	ts := newTestServer(t, func(c *Config) {
 		c.Now = clock.Now
-		c.TrustProxy = true // X-Forwarded-For tells the test's clients apart
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} // X-Forwarded-For tells the test's clients apart
 	})
 	alice := ts.signup("alice")
 	burst := ts.cfg.BadTokenPerClient.Burst
