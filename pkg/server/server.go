@@ -197,6 +197,7 @@ func (s *Server) routes() *echo.Echo {
 	a.POST("/imports", s.createImport, auth)
 	a.POST("/ingest", s.ingest, auth)
 	a.GET("/audit", s.listAudit, auth)
+	a.GET("/audit/shares", s.listShareAudit, auth)
 	a.GET("/backup", s.getBackup, auth)
 	a.GET("/keys", s.listKeys, auth)
 	a.POST("/keys/passphrase", s.changePassphrase, auth)

@@ -76,9 +76,9 @@ func TestSharesFromHostedVault(t *testing.T) {
 	if len(log.Log) != 1 || log.Log[0].Recipient != "Dr. X" {
 		t.Fatalf("log %+v", log)
 	}
-	// The access shows in alice's audit log, not in bob's.
+	// The access shows in alice's share audit, not in bob's.
 	var audit api.Audit
-	alice.do("GET", "/api/v1/audit", nil).decode(t, &audit)
+	alice.do("GET", "/api/v1/audit/shares", nil).decode(t, &audit)
 	found := false
 	for _, e := range audit.Entries {
 		if e.Event == AuditShareAccess && e.Ref == created.ID && e.Label == "Dr. X" && e.Success {
@@ -89,7 +89,7 @@ func TestSharesFromHostedVault(t *testing.T) {
 		t.Errorf("share access not in the audit log: %+v", audit.Entries)
 	}
 	var bobAudit api.Audit
-	bob.do("GET", "/api/v1/audit", nil).decode(t, &bobAudit)
+	bob.do("GET", "/api/v1/audit/shares", nil).decode(t, &bobAudit)
 	for _, e := range bobAudit.Entries {
 		if e.Event == AuditShareAccess {
 			t.Error("bob's audit log shows alice's share access")

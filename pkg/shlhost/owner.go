@@ -155,7 +155,7 @@ func (h *Host) ShareLog(owner, id string) ([]api.ShareLogEntry, error) {
 	}
 	out := make([]api.ShareLogEntry, len(log))
 	for i, e := range log {
-		out[i] = api.ShareLogEntry{Time: e.Time, Recipient: e.Recipient, Outcome: e.Outcome, Count: e.Count}
+		out[i] = api.ShareLogEntry{Seq: e.Seq, Time: e.Time, Recipient: e.Recipient, Outcome: e.Outcome, Count: e.Count}
 	}
 	return out, nil
 }

@@ -233,10 +233,25 @@ func (c *Client) Import(ctx context.Context, name string, r io.Reader, format st
 	return out, err
 }
 
-// Audit fetches the newest audit entries.
-func (c *Client) Audit(ctx context.Context, limit int) (Audit, error) {
+// Audit fetches a page of the account's own audit events, newest first;
+// cursor is "" for the first page, then the page's NextCursor.
+func (c *Client) Audit(ctx context.Context, limit int, cursor string) (Audit, error) {
+	return c.audit(ctx, "/audit", limit, cursor)
+}
+
+// ShareAudit fetches a page of the accesses to the account's shares,
+// newest first, as Audit does.
+func (c *Client) ShareAudit(ctx context.Context, limit int, cursor string) (Audit, error) {
+	return c.audit(ctx, "/audit/shares", limit, cursor)
+}
+
+func (c *Client) audit(ctx context.Context, path string, limit int, cursor string) (Audit, error) {
+	q := url.Values{"limit": {strconv.Itoa(max(limit, 1))}}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
 	var out Audit
-	_, err := c.Do(ctx, "GET", fmt.Sprintf("%s/audit?limit=%d", Prefix, max(limit, 1)), nil, &out)
+	_, err := c.Do(ctx, "GET", Prefix+path+"?"+q.Encode(), nil, &out)
 	return out, err
 }
 

@@ -108,6 +108,7 @@ type ShareList struct {
 // accesses of one minute beyond the log's rate, counted but not logged one
 // by one (their recipients and outcomes are not kept).
 type ShareLogEntry struct {
+	Seq       uint64    `json:"seq"` // numbers the share's entries
 	Time      time.Time `json:"time"`
 	Recipient string    `json:"recipient"`
 	Outcome   string    `json:"outcome"`

@@ -317,7 +317,7 @@ func (s *Store) openLogEntry(k, v []byte) (LogEntry, error) {
 	if err := json.Unmarshal(pt, &e); err != nil {
 		return LogEntry{}, fmt.Errorf("%w: log entry: %v", ErrCorrupt, err)
 	}
-	return LogEntry(e), nil
+	return LogEntry{Seq: binary.BigEndian.Uint64(k[len(k)-8:]), Time: e.Time, Recipient: e.Recipient, Outcome: e.Outcome, Count: e.Count}, nil
 }
 
 // Denied requests are logged in the background, so refusing a dead link

@@ -150,6 +150,7 @@ func availability(now, revokedAt, expires time.Time, maxUses, uses int, passcode
 // OutcomeNotLogged, no Recipient) Count accesses in the minute from Time
 // beyond the log's rate.
 type LogEntry struct {
+	Seq       uint64 // numbers the share's entries, from 1
 	Time      time.Time
 	Recipient string
 	Outcome   string // one of the Outcome* constants
@@ -527,8 +528,8 @@ func (s *Store) Log(owner, id string) ([]LogEntry, error) {
 			}
 			out = append(out, e)
 		}
-		if r.LogSkipped > 0 { // the current minute's, not written yet
-			out = append(out, LogEntry{Time: time.Unix(r.LogMinute*60, 0).UTC(), Outcome: OutcomeNotLogged, Count: r.LogSkipped})
+		if r.LogSkipped > 0 { // the current minute's, not written yet (it will be, as the next entry)
+			out = append(out, LogEntry{Seq: r.LogSeq + 1, Time: time.Unix(r.LogMinute*60, 0).UTC(), Outcome: OutcomeNotLogged, Count: r.LogSkipped})
 		}
 		return nil
 	})
