@@ -22,8 +22,9 @@ type Rate struct {
 
 // Registration modes.
 const (
-	RegistrationOpen   = "open"   // anyone may POST /api/v1/accounts
-	RegistrationClosed = "closed" // accounts are made on the host: phrd account create
+	RegistrationOpen     = "open"     // anyone may POST /api/v1/accounts
+	RegistrationLoopback = "loopback" // only a client on this machine, not through a proxy (the default)
+	RegistrationClosed   = "closed"   // accounts are made on the host: phrd account create
 )
 
 // Config configures a Server. The zero value of every field but DataDir
@@ -38,7 +39,8 @@ type Config struct {
 	ShareKeyFile string
 	// PublicURL is the URL clients reach the server at (for links).
 	PublicURL string
-	// Registration is RegistrationOpen or RegistrationClosed.
+	// Registration is RegistrationLoopback (the default: account creation
+	// from this machine only), RegistrationOpen or RegistrationClosed.
 	Registration string
 	// Importers are the formats POST /api/v1/imports accepts.
 	Importers *importers.Registry
@@ -132,7 +134,7 @@ func (c Config) Defaults() Config {
 		}
 	}
 	if c.Registration == "" {
-		c.Registration = RegistrationOpen
+		c.Registration = RegistrationLoopback
 	}
 	if c.ShareKeyFile == "" && c.DataDir != "" {
 		c.ShareKeyFile = DefaultShareKeyFile(c.DataDir)
@@ -182,8 +184,10 @@ func (c Config) validate() error {
 	if inside, err := within(c.DataDir, c.ShareKeyFile); err != nil || inside {
 		return fmt.Errorf("the share key file %s must be outside the data directory %s: a copy of the data directory must not hold it", c.ShareKeyFile, c.DataDir)
 	}
-	if c.Registration != RegistrationOpen && c.Registration != RegistrationClosed {
-		return fmt.Errorf("registration must be %s or %s", RegistrationOpen, RegistrationClosed)
+	switch c.Registration {
+	case RegistrationOpen, RegistrationLoopback, RegistrationClosed:
+	default:
+		return fmt.Errorf("registration must be %s, %s or %s", RegistrationLoopback, RegistrationOpen, RegistrationClosed)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("TLS needs both a certificate and a key")

@@ -32,8 +32,9 @@ type apiBodyRoute struct {
 // {"remainingAttempts": n}); successes with a body are JSON too.
 func FuzzAPIBodies(f *testing.F) {
 	s, err := New(Config{
-		DataDir: f.TempDir(), PublicURL: "https://phr.example.org", VaultNoSync: true,
-		// The default limits stay: the fuzzer meets 429s as a client
+		DataDir: f.TempDir(), PublicURL: "https://phr.example.org", VaultNoSync: true, Registration: RegistrationOpen,
+		// httptest's requests come from 192.0.2.1: registration must be
+		// open for them. The default limits stay: the fuzzer meets 429s as a client
 		// would, and cannot grow the vault without bound.
 	})
 	if err != nil {

@@ -3,10 +3,12 @@ package server
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/server/api"
 )
 
 // Behind a reverse proxy every request comes from the proxy's address;
@@ -69,4 +71,29 @@ func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
 		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
 	}
 	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// registrationGate lets POST /api/v1/accounts through in loopback mode
+// (the default) only for a client on this machine: a loopback client
+// address, and no forwarding header (a proxy on this machine relays
+// requests from anywhere; behind trusted proxies the client address is
+// the real client's, which is not loopback). --registration open lets
+// anyone through; closed, the handler refuses everyone.
+func (s *Server) registrationGate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.cfg.Registration == RegistrationLoopback && !localClient(c) {
+			return newError(http.StatusForbidden, api.CodeForbidden, "registration is open only on phrd's own machine; ask the operator for an account (phrd account create), or start phrd with --registration open")
+		}
+		return next(c)
+	}
+}
+
+// localClient reports whether the request comes from this machine itself,
+// not relayed by a proxy.
+func localClient(c echo.Context) bool {
+	if !clientAddr(c).IsLoopback() {
+		return false
+	}
+	h := c.Request().Header
+	return h.Get("X-Forwarded-For") == "" && h.Get("Forwarded") == "" && h.Get("X-Real-Ip") == ""
 }

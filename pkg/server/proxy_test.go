@@ -101,3 +101,42 @@ func TestTrustedProxies(t *testing.T) {
 		})
 	}
 }
+
+// TestRegistrationModes: by default accounts are made only by a client on
+// phrd's own machine (a loopback address, no proxy in between);
+// --registration open lets anyone, closed no one (phrd account create
+// still works).
+func TestRegistrationModes(t *testing.T) {
+	body := func(u string) api.CreateAccountRequest {
+		return api.CreateAccountRequest{Username: u, Passphrase: testPass}
+	}
+	local := netip.MustParsePrefix("127.0.0.1/32")
+	for _, tt := range []struct {
+		name    string
+		mode    string
+		trusted []netip.Prefix
+		hdr     []string
+		status  int
+	}{
+		{"default, local", "", nil, nil, http.StatusCreated},
+		{"default, through a proxy on this machine", "", nil, []string{"X-Forwarded-For", "203.0.113.5"}, http.StatusForbidden},
+		{"default, Forwarded header", "", nil, []string{"Forwarded", "for=203.0.113.5"}, http.StatusForbidden},
+		{"default, behind a trusted proxy", "", []netip.Prefix{local}, []string{"X-Forwarded-For", "203.0.113.5"}, http.StatusForbidden},
+		{"default, spoofing loopback behind a trusted proxy", "", []netip.Prefix{local}, []string{"X-Forwarded-For", "127.0.0.1"}, http.StatusForbidden},
+		{"loopback", RegistrationLoopback, nil, nil, http.StatusCreated},
+		{"open, through a proxy", RegistrationOpen, nil, []string{"X-Forwarded-For", "203.0.113.5"}, http.StatusCreated},
+		{"closed, local", RegistrationClosed, nil, nil, http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTestServer(t, func(c *Config) { c.Registration, c.TrustedProxies = tt.mode, tt.trusted })
+			r := ts.client().do("POST", "/api/v1/accounts", body("alice"), tt.hdr...)
+			want(t, r, tt.status)
+			if tt.status == http.StatusForbidden && r.errCode() != api.CodeForbidden {
+				t.Fatalf("code %s", r.errCode())
+			}
+		})
+	}
+	if _, err := New(Config{DataDir: t.TempDir(), Registration: "sometimes"}); err == nil {
+		t.Error("an unknown registration mode was accepted")
+	}
+}

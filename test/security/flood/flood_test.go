@@ -166,7 +166,7 @@ func TestPasscodeFloodMemory(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	// The account is made by a separate process, so its passphrase's
 	// scrypt (256 MiB) is not in the daemon's memory.
-	create := exec.Command(phrdBin, "account", "create", "--data", data, "alice")
+	create := exec.Command(phrdBin, "account", "create", "alice", "--data", data)
 	create.Env = []string{"HOME=" + dir, "PHRD_PASSPHRASE=alice's long passphrase"}
 	if out, err := create.CombinedOutput(); err != nil {
 		t.Fatalf("phrd account create: %v\n%s", err, out)
