@@ -47,4 +47,18 @@
 //   - Every response carries security headers (nosniff, no-referrer, DENY
 //     framing, a default-src 'none' CSP, no-store, HSTS under TLS); CORS
 //     headers are on the public /shl routes only.
+//   - Nothing about who shares with whom is readable from a copy of the
+//     data directory: the share store's secret is in a key file outside it
+//     (Config.ShareKeyFile).
+//   - Uploads are spooled sealed under a key held in memory only (spool),
+//     never in plaintext on disk.
+//   - The client address (rate limits, registration, audit) is the peer's,
+//     or behind Config.TrustedProxies the rightmost X-Forwarded-For entry
+//     outside them; accounts are made through the API by local clients
+//     only unless registration is open.
+//   - The owner's audit events and the accesses to their shares are listed
+//     apart, each a page at a time; a share logs at most 10 accesses a
+//     minute and counts the rest.
+//   - Metrics are not served by Handler: MetricsHandler is for a separate
+//     listener (phrd's --metrics-addr), off by default.
 package server
