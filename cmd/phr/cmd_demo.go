@@ -17,7 +17,6 @@ import (
 	"github.com/phr-project/phr/pkg/server"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
-	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/phr-project/phr/pkg/vault"
 	"github.com/spf13/cobra"
 )
@@ -149,14 +148,13 @@ func serveDemo(ctx context.Context, d *globals, dir, addr string) error {
 		return err
 	}
 	passcode := fmt.Sprintf("%06d", randomInt(1_000_000))
-	var resp shlhost.CreateResponse
-	req := shlhost.CreateRequest{
-		Files:     []shlhost.File{{ContentType: share.ContentTypeFHIR, JWE: jwe}},
+	resp, err := c.CreateShare(ctx, api.CreateShareRequest{
+		Files:     []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: jwe}},
 		ExpiresAt: time.Now().Add(2 * time.Hour),
 		Passcode:  passcode,
 		Label:     "Demo: Sam Demo's record",
-	}
-	if _, err := c.Do(ctx, "POST", "/api/v1/shares", req, &resp); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	link, err := share.ViewerLink(resp.ViewerURL, resp.Payload(key))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -59,13 +60,17 @@ func (g *globals) remoteClient(ctx context.Context) (*api.Client, *remoteConfig,
 	return c, rc, nil
 }
 
+// errWrongAccountPassphrase: phrd refused the passphrase at `phr remote
+// login`.
+var errWrongAccountPassphrase = errors.New("wrong passphrase")
+
 // remoteError words the server's answers for people.
 func remoteError(err error) error {
 	var se *api.StatusError
 	if errors.As(err, &se) {
 		switch se.Status {
 		case 401:
-			return errors.New("phrd refused the login (wrong passphrase, or this device was revoked: run phr remote login again)")
+			return errors.New("phrd refused this machine's device credential (it was revoked, or the account's passphrase changed): run phr remote login again")
 		case 429, 503:
 			return fmt.Errorf("phrd is busy or rate-limiting logins; try again in %d s", max(se.RetryAfter, 1))
 		}
@@ -89,9 +94,14 @@ func newRemoteLoginCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "login URL --user NAME",
 		Short: "Log in to a phrd and keep a device credential for this machine",
-		Long: `login asks phrd for a device credential with the account passphrase
-(PHR_PASSPHRASE or a prompt) and keeps it in the config directory (0600);
-later commands log in with it, without the passphrase.`,
+		Long: `login asks phrd for a device credential with the account's passphrase
+(PHRD_PASSPHRASE or a prompt) and keeps it in the config directory (0600);
+later commands log in with it, without the passphrase.
+
+PHRD_PASSPHRASE is the phrd account's passphrase; PHR_PASSPHRASE is the
+vault's, so that one script can hold both. (Older phr read the account's
+passphrase from PHR_PASSPHRASE: that still works when PHRD_PASSPHRASE is
+not set, with a warning, and will stop.)`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			u, err := url.Parse(a[0])
@@ -104,16 +114,25 @@ later commands log in with it, without the passphrase.`,
 			if user == "" {
 				return usagef("--user is required")
 			}
-			pass := g.env("PHR_PASSPHRASE")
+			pass := g.env("PHRD_PASSPHRASE")
+			if pass == "" {
+				if pass = g.env("PHR_PASSPHRASE"); pass != "" {
+					fmt.Fprintln(g.stderr, "phr: warning: the phrd account's passphrase came from PHR_PASSPHRASE, which is the vault's; set PHRD_PASSPHRASE instead (PHR_PASSPHRASE will stop working here)")
+				}
+			}
 			if pass == "" {
 				if pass, err = g.prompt("Passphrase for " + user + " on " + u.Host + ": "); err != nil {
-					return usagef("no passphrase: set PHR_PASSPHRASE or run in a terminal")
+					return usagef("no passphrase: set PHRD_PASSPHRASE or run in a terminal")
 				}
 			}
 			ctx := cmd.Context()
 			base := strings.TrimRight(u.String(), "/")
 			c := &api.Client{BaseURL: base}
 			if _, err := c.Login(ctx, api.SessionRequest{Username: user, Passphrase: pass}); err != nil {
+				var se *api.StatusError
+				if errors.As(err, &se) && se.Status == http.StatusUnauthorized {
+					return fmt.Errorf("%w: phrd at %s refused it (or has no account %q)", errWrongAccountPassphrase, u.Host, user)
+				}
 				return remoteError(err)
 			}
 			if label == "" {
@@ -185,8 +204,7 @@ func newRemoteStatusCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var info api.SessionInfo
-			if _, err := c.Do(cmd.Context(), "GET", "/api/v1/sessions/current", nil, &info); err != nil {
+			if _, err := c.Session(cmd.Context()); err != nil {
 				return remoteError(err)
 			}
 			c.Logout(cmd.Context())

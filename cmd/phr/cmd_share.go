@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,22 +16,23 @@ import (
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
-	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/phr-project/phr/pkg/vault"
 	"github.com/spf13/cobra"
 )
 
 type shareOptions struct {
-	longTerm bool
-	ids      string
-	since    string
-	summary  bool
-	expires  string
-	passcode string
-	label    string
-	maxUses  int
-	qr       bool
-	qrPNG    string
+	longTerm     bool
+	ids          string
+	since        string
+	summary      bool
+	expires      string
+	passcode     string
+	passcodeFile string
+	askPasscode  bool
+	label        string
+	maxUses      int
+	qr           bool
+	qrPNG        string
 }
 
 func newShareCommand(g *globals) *cobra.Command {
@@ -50,24 +53,105 @@ func newShareCreateCommand(g *globals) *cobra.Command {
 		Long: `create selects records (types, --ids, --since, or --summary for an
 International Patient Summary), encrypts them here with a fresh key, and
 uploads only the ciphertext to the phrd. The key travels in the link's
-fragment: the server never sees it. Prints the link (and a QR code with --qr).`,
-		Example: `  phr share create medication allergy condition --expires 30m --passcode 4711 --qr
-  phr share create --summary --expires 7d --label "For Dr. Rivera"
+fragment: the server never sees it. Prints the link (and a QR code with --qr).
+
+A passcode (told to the provider separately) comes from --ask-passcode (a
+prompt without echo), --passcode-file FILE (its first line; - reads
+standard input), or PHR_SHARE_PASSCODE. --passcode VALUE works too, but a
+command line is visible to other users of this machine (ps) and stays in
+the shell's history: prefer the others.`,
+		Example: `  phr share create medication allergy condition --expires 30m --ask-passcode --qr
+  PHR_SHARE_PASSCODE=4711 phr share create --summary --expires 7d --label "For Dr. Rivera"
   phr share create --ids 3kq7,p5hb --expires 2h --max-uses 1`,
-		RunE: func(cmd *cobra.Command, a []string) error { return runShareCreate(cmd.Context(), g, o, a) },
+		RunE: func(cmd *cobra.Command, a []string) error {
+			pc, err := g.sharePasscode(o, cmd.Flags().Changed("passcode"))
+			if err != nil {
+				return err
+			}
+			o.passcode = pc
+			return runShareCreate(cmd.Context(), g, o, a)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.ids, "ids", "", "share these records (IDs or unique prefixes, comma-separated)")
 	f.StringVar(&o.since, "since", "", "only records dated on or after")
 	f.BoolVar(&o.summary, "summary", false, "share an International Patient Summary built from the vault")
 	f.StringVar(&o.expires, "expires", "", "how long the link works: 30m, 2h, 7d (required)")
-	f.StringVar(&o.passcode, "passcode", "", "a passcode the provider must type (told separately)")
+	f.StringVar(&o.passcode, "passcode", "", "a passcode the provider must type (visible to other local users: prefer --ask-passcode, --passcode-file or PHR_SHARE_PASSCODE)")
+	f.StringVar(&o.passcodeFile, "passcode-file", "", "read the passcode from the first line of this file (- for standard input)")
+	f.BoolVar(&o.askPasscode, "ask-passcode", false, "ask for the passcode at a prompt, without echo")
 	f.StringVar(&o.label, "label", "", "a short description the provider sees (at most 80 characters)")
 	f.IntVar(&o.maxUses, "max-uses", 0, "the link stops working after this many opens")
 	f.BoolVar(&o.qr, "qr", false, "print the QR code in the terminal")
 	f.StringVar(&o.qrPNG, "qr-png", "", "write the QR code as a PNG file")
 	f.BoolVar(&o.longTerm, "long-term", false, "a long-term link (L flag) whose content 'phr share update' can refresh; its key is kept, sealed, in the vault")
 	return cmd
+}
+
+// maxPasscodeFile bounds what --passcode-file reads.
+const maxPasscodeFile = 4096
+
+// sharePasscode is the passcode of a new share: from --passcode,
+// --passcode-file or --ask-passcode (at most one of them), else from
+// PHR_SHARE_PASSCODE, else none.
+func (g *globals) sharePasscode(o shareOptions, flagGiven bool) (string, error) {
+	n := 0
+	for _, given := range []bool{flagGiven, o.passcodeFile != "", o.askPasscode} {
+		if given {
+			n++
+		}
+	}
+	if n > 1 {
+		return "", usagef("give one of --passcode, --passcode-file and --ask-passcode")
+	}
+	var pc string
+	switch {
+	case flagGiven:
+		if o.passcode == "" {
+			return "", usagef("--passcode: must not be empty")
+		}
+		return o.passcode, nil
+	case o.passcodeFile != "":
+		var r io.Reader = g.stdin
+		if o.passcodeFile != "-" {
+			f, err := os.Open(o.passcodeFile)
+			if err != nil {
+				return "", err
+			}
+			defer f.Close()
+			r = f
+		}
+		data, err := io.ReadAll(io.LimitReader(r, maxPasscodeFile))
+		if err != nil {
+			return "", fmt.Errorf("--passcode-file: %w", err)
+		}
+		pc, _, _ = strings.Cut(string(data), "\n")
+		pc = strings.TrimSuffix(pc, "\r")
+		if pc == "" {
+			return "", usagef("--passcode-file: the first line is empty")
+		}
+	case o.askPasscode:
+		var err error
+		if pc, err = g.prompt("Passcode for the link: "); err != nil {
+			return "", usagef("--ask-passcode needs a terminal; use --passcode-file or PHR_SHARE_PASSCODE")
+		}
+		again, err := g.prompt("Repeat the passcode: ")
+		if err != nil {
+			return "", err
+		}
+		if again != pc {
+			return "", usagef("the passcodes do not match")
+		}
+		if pc == "" {
+			return "", usagef("the passcode must not be empty")
+		}
+	default:
+		pc = g.env("PHR_SHARE_PASSCODE")
+	}
+	if len(pc) > share.MaxPasscodeLength {
+		return "", usagef("the passcode must be at most %d bytes", share.MaxPasscodeLength)
+	}
+	return pc, nil
 }
 
 // parseExpiry parses 30m, 2h, 7d, 1w (and Go durations).
@@ -188,16 +272,15 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 		return err
 	}
 	defer c.Logout(ctx)
-	req := shlhost.CreateRequest{
-		Files:     []shlhost.File{{ContentType: share.ContentTypeFHIR, JWE: jwe}},
+	resp, err := c.CreateShare(ctx, api.CreateShareRequest{
+		Files:     []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: jwe}},
 		ExpiresAt: time.Now().Add(ttl),
 		Passcode:  o.passcode,
 		Label:     o.label,
 		MaxUses:   o.maxUses,
 		LongTerm:  o.longTerm,
-	}
-	var resp shlhost.CreateResponse
-	if _, err := c.Do(ctx, "POST", "/api/v1/shares", req, &resp); err != nil {
+	})
+	if err != nil {
 		return remoteError(err)
 	}
 	if o.longTerm {
@@ -267,22 +350,23 @@ func newShareListCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			var out struct {
-				Shares []shlhost.ShareInfo `json:"shares"`
-			}
-			if _, err := c.Do(cmd.Context(), "GET", "/api/v1/shares", nil, &out); err != nil {
+			shares, err := c.Shares(cmd.Context())
+			if err != nil {
 				return remoteError(err)
 			}
 			if g.json {
-				return printJSON(g.stdout, out.Shares)
+				if shares == nil {
+					shares = []api.ShareInfo{}
+				}
+				return printJSON(g.stdout, shares)
 			}
-			if len(out.Shares) == 0 {
+			if len(shares) == 0 {
 				fmt.Fprintln(g.stdout, "No shares.")
 				return nil
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSTATUS\tEXPIRES\tOPENED\tLABEL")
-			for _, s := range out.Shares {
+			for _, s := range shares {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.ID, s.Status, s.ExpiresAt.Local().Format("2006-01-02 15:04"), s.Uses, s.Label)
 			}
 			return tw.Flush()
@@ -301,7 +385,7 @@ func newShareRevokeCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			if _, err := c.Do(cmd.Context(), "DELETE", "/api/v1/shares/"+a[0], nil, nil); err != nil {
+			if _, err := c.RevokeShare(cmd.Context(), a[0]); err != nil {
 				return remoteError(err)
 			}
 			fmt.Fprintf(g.stdout, "Revoked share %s\n", a[0])
@@ -321,22 +405,27 @@ func newShareLogCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			var out struct {
-				Log []shlhost.LogEntry `json:"log"`
-			}
-			if _, err := c.Do(cmd.Context(), "GET", "/api/v1/shares/"+a[0]+"/log", nil, &out); err != nil {
+			log, err := c.ShareLog(cmd.Context(), a[0])
+			if err != nil {
 				return remoteError(err)
 			}
 			if g.json {
-				return printJSON(g.stdout, out.Log)
+				if log == nil {
+					log = []api.ShareLogEntry{}
+				}
+				return printJSON(g.stdout, log)
 			}
-			if len(out.Log) == 0 {
+			if len(log) == 0 {
 				fmt.Fprintln(g.stdout, "Nobody has opened it yet.")
 				return nil
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "WHEN\tRECIPIENT\tOUTCOME")
-			for _, e := range out.Log {
+			for _, e := range log {
+				if e.Count > 0 { // accesses beyond the log's rate, counted
+					fmt.Fprintf(tw, "%s\t(%d more in this minute, not logged one by one)\t\n", e.Time.Local().Format("2006-01-02 15:04"), e.Count)
+					continue
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Recipient, e.Outcome)
 			}
 			return tw.Flush()
@@ -432,9 +521,7 @@ func newShareUpdateCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Logout(ctx)
-			var info shlhost.ShareInfo
-			req := shlhost.UpdateRequest{Files: []shlhost.File{{ContentType: share.ContentTypeFHIR, JWE: jwe}}}
-			if _, err := c.Do(ctx, "PUT", "/api/v1/shares/"+a[0]+"/files", req, &info); err != nil {
+			if _, err := c.UpdateShare(ctx, a[0], []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: jwe}}); err != nil {
 				return remoteError(err)
 			}
 			if g.json {

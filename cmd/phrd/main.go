@@ -2,10 +2,12 @@
 // (and `phr remote`) use, over one encrypted vault per account. See
 // docs/operations.md.
 //
-//	phrd [serve] --addr 127.0.0.1:8080 --data DIR [--public-url URL]
-//	     [--tls-cert F --tls-key F] [--registration open|closed]
-//	phrd account create [--data DIR] NAME
+//	phrd [serve] --data DIR [--addr 127.0.0.1:8080] [--public-url URL]
+//	     [--tls-cert F --tls-key F] [--registration loopback|open|closed] ...
+//	phrd account create NAME --data DIR
 //
+// Flags and arguments go in any order, in the style of phr (--flag VALUE
+// or --flag=VALUE); `phrd --help` and `phrd account --help` list them.
 // Every flag can also be set by environment, PHRD_ plus the flag's name in
 // upper case with - as _ (PHRD_ADDR, PHRD_DATA, PHRD_REGISTRATION, ...);
 // a flag on the command line wins.
@@ -14,12 +16,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -28,6 +30,7 @@ import (
 
 	"github.com/phr-project/phr/pkg/importers/all"
 	"github.com/phr-project/phr/pkg/server"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
@@ -45,32 +48,93 @@ const (
 	exitUsage = 2
 )
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	if len(args) > 0 && args[0] == "account" {
-		if err := runAccount(args[1:], stdin, stdout, stderr, getenv); err != nil {
-			fmt.Fprintln(stderr, "phrd:", err)
-			if errors.Is(err, errUsage) {
-				return exitUsage
-			}
-			return exitError
+// usageError marks a mistake in what was typed: exit code 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
+
+// args wraps a cobra argument check so that its errors are usage errors.
+func args(v cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := v(cmd, a); err != nil {
+			return &usageError{err}
 		}
+		return nil
+	}
+}
+
+func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	root := newRootCommand(stdin, stdout, stderr, getenv)
+	root.SetArgs(argv)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
 		return exitOK
 	}
-	if len(args) > 0 && args[0] == "serve" {
-		args = args[1:]
-	}
-	m := NewMain()
-	m.Stderr, m.Getenv = stderr, getenv
-	if err := m.ParseFlags(ctx, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		fmt.Fprintln(stderr, "phrd:", err)
+	fmt.Fprintln(stderr, "phrd:", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(stderr, "hint: phrd --help (or phrd COMMAND --help) lists the commands and flags")
 		return exitUsage
 	}
+	return exitError
+}
+
+// newRootCommand is phrd: `serve` when no command is named.
+func newRootCommand(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	serve := func(use string) *cobra.Command {
+		m := NewMain()
+		m.Stderr, m.Getenv = stderr, getenv
+		cmd := &cobra.Command{
+			Use:   use,
+			Short: "Serve the API, the share links and the viewer (the default command)",
+			Long: `serve runs phrd over the data directory until SIGINT or SIGTERM, then lets
+requests in flight finish and closes every vault. Every flag can be set in
+the environment as PHRD_<FLAG> (PHRD_DATA, PHRD_ADDR, ...); a flag wins.`,
+			Example: `  phrd --data /var/lib/phrd
+  phrd --addr :8443 --data /var/lib/phrd --tls-cert cert.pem --tls-key key.pem \
+       --public-url https://phr.example.org --registration closed`,
+			Args: args(func(cmd *cobra.Command, a []string) error {
+				if len(a) > 0 && cmd.Flags().Lookup("trust-proxy").Changed {
+					if _, err := server.ParseTrustedProxies(a[0]); err == nil {
+						return fmt.Errorf("unexpected argument %q: give the proxies as --trust-proxy=%s", a[0], a[0])
+					}
+				}
+				return cobra.NoArgs(cmd, a)
+			}),
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				if err := m.finishFlags(cmd); err != nil {
+					return &usageError{err}
+				}
+				return serveMain(cmd.Context(), m)
+			},
+		}
+		m.defineFlags(cmd)
+		return cmd
+	}
+	root := serve("phrd")
+	root.Short = "phr's server: the JSON API over one encrypted vault per account"
+	root.SilenceUsage, root.SilenceErrors = true, true
+	root.CompletionOptions = cobra.CompletionOptions{HiddenDefaultCmd: true}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		if strings.HasPrefix(err.Error(), "unknown shorthand flag") {
+			return usagef("%v (long flags take two dashes: --addr, not -addr)", err)
+		}
+		return &usageError{err}
+	})
+	root.AddCommand(serve("serve"), newAccountCommand(stdin, stdout, stderr, getenv))
+	return root
+}
+
+// serveMain runs m until ctx ends or the server fails.
+func serveMain(ctx context.Context, m *Main) error {
 	if err := m.Run(ctx); err != nil {
-		fmt.Fprintln(stderr, "phrd:", err)
-		return exitError
+		return err
 	}
 	select {
 	case <-ctx.Done():
@@ -78,16 +142,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			m.logger.Error("server stopped", "err", err.Error())
 			m.Close()
-			return exitError
+			return errors.New("the server stopped (the log says why)")
 		}
 	}
 	m.logger.Info("shutting down", "timeout", m.ShutdownTimeout.String())
 	if err := m.Close(); err != nil {
 		m.logger.Error("shutdown", "err", err.Error())
-		return exitError
+		return errors.New("shutdown failed (the log says why)")
 	}
 	m.logger.Info("stopped")
-	return exitOK
+	return nil
 }
 
 // Main is the daemon: ParseFlags, Run, Close. Tests start a real server
@@ -95,6 +159,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 type Main struct {
 	Config          server.Config
 	Addr            string
+	MetricsAddr     string // "" (the default): no /metrics
 	ShutdownTimeout time.Duration
 	LogFormat       string // text or json
 	LogLevel        string // debug, info, warn, error
@@ -108,60 +173,95 @@ type Main struct {
 	ln     net.Listener
 	srv    *server.Server
 	done   chan error
+
+	metricsLn  net.Listener
+	metricsSrv *http.Server
+	flagNames  []string
 }
 
 // NewMain returns a Main with the defaults.
 func NewMain() *Main {
 	return &Main{Addr: "127.0.0.1:8080", ShutdownTimeout: 30 * time.Second, LogFormat: "json", LogLevel: "info",
-		Stderr: os.Stderr, Getenv: os.Getenv, Config: server.Config{Registration: server.RegistrationOpen}}
+		Stderr: os.Stderr, Getenv: os.Getenv, Config: server.Config{Registration: server.RegistrationLoopback}}
 }
 
 // Importers is the registry of import formats phrd serves.
 var Importers = all.Default
 
-// ParseFlags reads the flags, after the PHRD_* environment.
-func (m *Main) ParseFlags(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("phrd", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
+// defineFlags adds serve's flags to cmd (phrd and phrd serve) and notes
+// their names for envFlags.
+func (m *Main) defineFlags(cmd *cobra.Command) {
+	fs := cmd.Flags()
 	c := &m.Config
-	fs.StringVar(&m.Addr, "addr", m.Addr, "address to listen on (host:port)")
-	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (vaults, server key)")
-	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL clients reach this server at")
-	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM)")
-	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (PEM)")
-	fs.StringVar(&c.Registration, "registration", c.Registration, "open: anyone may create an account; closed: only 'phrd account create' on the host")
-	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 30*time.Minute, "end sessions unused this long")
-	fs.DurationVar(&c.SessionLifetime, "session-lifetime", 12*time.Hour, "end sessions this long after login")
-	fs.IntVar(&c.ScryptConcurrency, "scrypt-concurrency", 0, "concurrent passphrase unlocks (default: number of CPUs)")
+	var names []string
+	str := func(p *string, name, usage string) {
+		fs.StringVar(p, name, *p, usage)
+		names = append(names, name)
+	}
+	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
+		fs.DurationVar(p, name, def, usage)
+		names = append(names, name)
+	}
+	str(&m.Addr, "addr", "address to listen on (host:port)")
+	str(&c.DataDir, "data", "data directory (vaults, server key, share store); required")
+	str(&c.ShareKeyFile, "share-key", "the share store's key file, outside the data directory (default DATA.share.key beside it)")
+	str(&c.PublicURL, "public-url", "the URL clients reach this server at (default from --addr)")
+	str(&c.TLSCert, "tls-cert", "TLS certificate file (PEM)")
+	str(&c.TLSKey, "tls-key", "TLS key file (PEM)")
+	str(&c.Registration, "registration", "who may create accounts: loopback (clients on this machine), open (anyone) or closed (only 'phrd account create')")
+	str(&m.MetricsAddr, "metrics-addr", "serve GET /metrics (Prometheus) on this address only, for the monitoring network (default: not at all)")
+	dur(&c.IdleTimeout, "idle-timeout", 30*time.Minute, "end sessions unused this long")
+	dur(&c.SessionLifetime, "session-lifetime", 12*time.Hour, "end sessions this long after login")
+	fs.IntVar(&c.ScryptConcurrency, "scrypt-concurrency", 0, "concurrent key derivations: passphrase unlocks and share passcode checks (default: number of CPUs)")
 	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", 256<<20, "largest upload to /api/v1/imports")
-	fs.DurationVar(&c.ImportTimeout, "import-timeout", 10*time.Minute, "how long an upload (or a backup download) may take")
-	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send a request's header")
-	fs.DurationVar(&c.ReadTimeout, "read-timeout", time.Minute, "how long a client may take to send a whole request")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", 2*time.Minute, "how long writing an answer may take")
-	fs.DurationVar(&c.ConnIdleTimeout, "conn-idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
+	dur(&c.ImportTimeout, "import-timeout", 10*time.Minute, "how long an upload (or a backup download) may take")
+	dur(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "how long a client may take to send a request's header")
+	dur(&c.ReadTimeout, "read-timeout", time.Minute, "how long a client may take to send a whole request")
+	dur(&c.WriteTimeout, "write-timeout", 2*time.Minute, "how long writing an answer may take")
+	dur(&c.ConnIdleTimeout, "conn-idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", 64<<10, "largest request header (431 beyond)")
-	fs.BoolVar(&c.TrustProxy, "trust-proxy", false, "take the client address from X-Forwarded-For (behind a reverse proxy on a private address)")
-	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", m.ShutdownTimeout, "how long shutdown waits for requests in flight")
-	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log format: json or text")
-	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "log level: debug, info, warn or error")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: phrd [serve] --data DIR [flags]\n       phrd account create [--data DIR] NAME\n\nEvery flag can be set as PHRD_<NAME> in the environment.\n\n")
-		fs.PrintDefaults()
-	}
-	if err := envFlags(fs, m.Getenv); err != nil {
-		return err
-	}
-	if err := fs.Parse(args); err != nil {
+	fs.Var(&proxyFlag{&c.TrustedProxies}, "trust-proxy", "the reverse proxies' networks, CIDRs or addresses (--trust-proxy=10.0.0.5,fd00::/64): X-Forwarded-For from them names the client. Alone: loopback and private networks")
+	fs.Lookup("trust-proxy").NoOptDefVal = "true"
+	dur(&m.ShutdownTimeout, "shutdown-timeout", m.ShutdownTimeout, "how long shutdown waits for requests in flight")
+	str(&m.LogFormat, "log-format", "log format: json or text")
+	str(&m.LogLevel, "log-level", "log level: debug, info, warn or error")
+	m.flagNames = append(names, "scrypt-concurrency", "max-import-bytes", "max-header-bytes", "trust-proxy")
+}
+
+// ParseFlags reads the flags in args, then the PHRD_* environment for
+// those not given.
+func (m *Main) ParseFlags(_ context.Context, argv []string) error {
+	cmd := &cobra.Command{Use: "phrd"}
+	cmd.SetOut(m.Stderr)
+	cmd.SetErr(m.Stderr)
+	m.defineFlags(cmd)
+	fs := cmd.Flags()
+	if err := fs.Parse(argv); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
+		if _, err := server.ParseTrustedProxies(fs.Arg(0)); err == nil && fs.Lookup("trust-proxy").Changed {
+			return fmt.Errorf("unexpected argument %q: give the proxies as --trust-proxy=%s", fs.Arg(0), fs.Arg(0))
+		}
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	return m.finishFlags(cmd)
+}
+
+// finishFlags sets the flags cmd was not given from PHRD_<NAME>, checks
+// them, and makes the logger.
+func (m *Main) finishFlags(cmd *cobra.Command) error {
+	if err := envFlags(cmd, m.flagNames, m.Getenv); err != nil {
+		return err
+	}
+	c := &m.Config
 	if c.DataDir == "" {
 		return errors.New("--data (or PHRD_DATA) is required")
 	}
-	if c.Registration != server.RegistrationOpen && c.Registration != server.RegistrationClosed {
-		return errors.New("--registration must be open or closed")
+	switch c.Registration {
+	case server.RegistrationLoopback, server.RegistrationOpen, server.RegistrationClosed:
+	default:
+		return errors.New("--registration must be loopback, open or closed")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
@@ -191,19 +291,46 @@ func (m *Main) ParseFlags(_ context.Context, args []string) error {
 	return nil
 }
 
-// envFlags sets each flag from PHRD_<NAME> if that is set.
-func envFlags(fs *flag.FlagSet, getenv func(string) string) error {
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := "PHRD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v := getenv(name); v != "" && err == nil {
-			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("%s: %v", name, serr)
+// envFlags sets each flag of cmd named in names that was not given from
+// PHRD_<NAME>, if that is set.
+func envFlags(cmd *cobra.Command, names []string, getenv func(string) string) error {
+	fs := cmd.Flags()
+	for _, name := range names {
+		f := fs.Lookup(name)
+		env := "PHRD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if v := getenv(env); v != "" && !f.Changed {
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("%s: %v", env, err)
 			}
 		}
-	})
-	return err
+	}
+	return nil
 }
+
+// proxyFlag is --trust-proxy: a list of networks, or alone (true) the
+// loopback and private ones.
+type proxyFlag struct{ p *[]netip.Prefix }
+
+func (f *proxyFlag) String() string {
+	var s []string
+	if f.p != nil {
+		for _, p := range *f.p {
+			s = append(s, p.String())
+		}
+	}
+	return strings.Join(s, ",")
+}
+
+func (f *proxyFlag) Set(v string) error {
+	p, err := server.ParseTrustedProxies(v)
+	if err != nil {
+		return err
+	}
+	*f.p = p
+	return nil
+}
+
+func (f *proxyFlag) Type() string { return "networks" }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
@@ -220,8 +347,8 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, errors.New("--log-format must be json or text")
 }
 
-// Run opens the data directory and starts serving in the background. It
-// returns once the listener is up.
+// Run opens the data directory and starts serving in the background (and
+// /metrics on MetricsAddr, if set). It returns once the listeners are up.
 func (m *Main) Run(_ context.Context) error {
 	if m.logger == nil {
 		var err error
@@ -243,6 +370,18 @@ func (m *Main) Run(_ context.Context) error {
 	if err != nil {
 		srv.Close()
 		return err
+	}
+	if m.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", m.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			srv.Close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		m.metricsLn = mln
+		m.metricsSrv = &http.Server{Handler: srv.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+		go m.metricsSrv.Serve(mln)
+		m.logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
 	m.srv, m.ln, m.done = srv, ln, make(chan error, 1)
 	go func() {
@@ -269,6 +408,14 @@ func (m *Main) URL() string {
 	return scheme + "://" + m.ln.Addr().String()
 }
 
+// MetricsURL is the URL of /metrics, or "" without MetricsAddr.
+func (m *Main) MetricsURL() string {
+	if m.metricsLn == nil {
+		return ""
+	}
+	return "http://" + m.metricsLn.Addr().String() + "/metrics"
+}
+
 // Close shuts the server down gracefully: no new connections, requests in
 // flight finish (up to ShutdownTimeout), then every vault is closed.
 func (m *Main) Close() error {
@@ -277,33 +424,55 @@ func (m *Main) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.ShutdownTimeout)
 	defer cancel()
+	if m.metricsSrv != nil {
+		m.metricsSrv.Shutdown(ctx)
+		m.metricsSrv, m.metricsLn = nil, nil
+	}
 	err := m.srv.Shutdown(ctx)
 	m.srv = nil
 	return err
 }
 
-var errUsage = errors.New("usage: phrd account create [--data DIR] NAME")
-
-// runAccount is `phrd account create NAME`: it makes an account on the
-// host (for closed registration). The passphrase comes from
-// PHRD_PASSPHRASE or a prompt without echo.
-func runAccount(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
-	if len(args) == 0 || args[0] != "create" {
-		return errUsage
+// newAccountCommand is `phrd account`: accounts made on the host.
+func newAccountCommand(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "account",
+		Short: "Manage accounts on this host (for closed or loopback registration)",
+		Args: args(func(cmd *cobra.Command, a []string) error {
+			if len(a) > 0 {
+				return fmt.Errorf("unknown command %q for %q (commands: create)", a[0], cmd.CommandPath())
+			}
+			return nil
+		}),
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	fs := flag.NewFlagSet("phrd account create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var data string
-	fs.StringVar(&data, "data", "", "data directory (or PHRD_DATA)")
-	if err := envFlags(fs, getenv); err != nil {
-		return err
+	create := &cobra.Command{
+		Use:   "create NAME --data DIR",
+		Short: "Create an account and print its recovery code",
+		Long: `create makes the account NAME in the data directory and prints its
+recovery code once. The passphrase comes from PHRD_PASSPHRASE, or is asked
+twice without echo. It is safe while the server runs.`,
+		Example: `  PHRD_PASSPHRASE=... phrd account create alice --data /var/lib/phrd`,
+		Args:    args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := envFlags(cmd, []string{"data"}, getenv); err != nil {
+				return &usageError{err}
+			}
+			if data == "" {
+				return usagef("--data (or PHRD_DATA) is required")
+			}
+			return runAccountCreate(data, a[0], stdin, stdout, stderr, getenv)
+		},
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return errUsage
-	}
-	if fs.NArg() != 1 || data == "" {
-		return errUsage
-	}
+	create.Flags().StringVar(&data, "data", "", "data directory (or PHRD_DATA)")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+// runAccountCreate makes an account on the host (for closed registration).
+// The passphrase comes from PHRD_PASSPHRASE or a prompt without echo.
+func runAccountCreate(data, name string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	pass := getenv("PHRD_PASSPHRASE")
 	if pass == "" {
 		var err error
@@ -318,7 +487,7 @@ func runAccount(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv
 			return errors.New("the passphrases do not match")
 		}
 	}
-	res, err := server.CreateAccount(data, fs.Arg(0), pass)
+	res, err := server.CreateAccount(data, name, pass)
 	if err != nil {
 		return err
 	}

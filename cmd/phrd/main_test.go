@@ -305,6 +305,44 @@ func TestFlags(t *testing.T) {
 		{"half tls", map[string]string{"PHRD_DATA": "/d"}, []string{"--tls-cert", "c.pem"}, "tls", nil},
 		{"bad env", map[string]string{"PHRD_DATA": "/d", "PHRD_IDLE_TIMEOUT": "soon"}, nil, "PHRD_IDLE_TIMEOUT", nil},
 		{"extra arg", map[string]string{"PHRD_DATA": "/d"}, []string{"now"}, "unexpected", nil},
+		{"defaults", map[string]string{"PHRD_DATA": "/d"}, nil, "", func(m *Main) string {
+			if m.Config.Registration != "loopback" || len(m.Config.TrustedProxies) != 0 || m.MetricsAddr != "" || m.Config.ShareKeyFile != "" {
+				return fmt.Sprintf("%+v %q", m.Config, m.MetricsAddr)
+			}
+			return ""
+		}},
+		{"trust-proxy alone", map[string]string{"PHRD_DATA": "/d"}, []string{"--trust-proxy"}, "", func(m *Main) string {
+			if len(m.Config.TrustedProxies) != 8 || m.Config.TrustedProxies[0].String() != "127.0.0.0/8" {
+				return fmt.Sprint(m.Config.TrustedProxies)
+			}
+			return ""
+		}},
+		{"trust-proxy list", map[string]string{"PHRD_DATA": "/d"}, []string{"--trust-proxy=10.0.0.5,fd00::/64"}, "", func(m *Main) string {
+			if fmt.Sprint(m.Config.TrustedProxies) != "[10.0.0.5/32 fd00::/64]" {
+				return fmt.Sprint(m.Config.TrustedProxies)
+			}
+			return ""
+		}},
+		{"trust-proxy env (older phrd's boolean)", map[string]string{"PHRD_DATA": "/d", "PHRD_TRUST_PROXY": "true"}, nil, "", func(m *Main) string {
+			if len(m.Config.TrustedProxies) != 8 {
+				return fmt.Sprint(m.Config.TrustedProxies)
+			}
+			return ""
+		}},
+		{"trust-proxy without =", map[string]string{"PHRD_DATA": "/d"}, []string{"--trust-proxy", "10.0.0.5"}, "--trust-proxy=10.0.0.5", nil},
+		{"bad trust-proxy", map[string]string{"PHRD_DATA": "/d"}, []string{"--trust-proxy=proxy.example"}, "neither", nil},
+		{"share key and metrics", map[string]string{"PHRD_DATA": "/d", "PHRD_SHARE_KEY": "/k/share.key"}, []string{"--metrics-addr", "127.0.0.1:9100"}, "", func(m *Main) string {
+			if m.Config.ShareKeyFile != "/k/share.key" || m.MetricsAddr != "127.0.0.1:9100" {
+				return m.Config.ShareKeyFile + " " + m.MetricsAddr
+			}
+			return ""
+		}},
+		{"flags and env in any order", map[string]string{"PHRD_ADDR": ":9"}, []string{"--log-format", "text", "--data", "/d", "--registration=open"}, "", func(m *Main) string {
+			if m.Config.DataDir != "/d" || m.Addr != ":9" || m.LogFormat != "text" || m.Config.Registration != "open" {
+				return fmt.Sprintf("%+v", m)
+			}
+			return ""
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -379,5 +417,73 @@ func TestServeExitsOnSignal(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no exit after the signal")
+	}
+}
+
+// TestCommandLines runs phrd's command lines as a person types them:
+// flags and arguments in any order (the README's `phrd account create
+// alice --data DIR` included), help that helps (exit 0), and usage
+// errors (exit 2) that say what to do.
+func TestCommandLines(t *testing.T) {
+	dir := t.TempDir()
+	passEnv := map[string]string{"PHRD_PASSPHRASE": pass}
+	for _, tt := range []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"README: name before --data", []string{"account", "create", "alice", "--data", dir}, passEnv, exitOK, "Created account alice", ""},
+		{"--data before the name", []string{"account", "create", "--data", dir, "bob"}, passEnv, exitOK, "Created account bob", ""},
+		{"--data=", []string{"account", "create", "--data=" + dir, "carol"}, passEnv, exitOK, "Created account carol", ""},
+		{"PHRD_DATA", []string{"account", "create", "dave"}, map[string]string{"PHRD_PASSPHRASE": pass, "PHRD_DATA": dir}, exitOK, "Created account dave", ""},
+		{"account --help", []string{"account", "--help"}, nil, exitOK, "create", ""},
+		{"account", []string{"account"}, nil, exitOK, "create", ""},
+		{"account create --help", []string{"account", "create", "--help"}, nil, exitOK, "PHRD_PASSPHRASE", ""},
+		{"--help", []string{"--help"}, nil, exitOK, "--trust-proxy", ""},
+		{"serve --help", []string{"serve", "--help"}, nil, exitOK, "--metrics-addr", ""},
+		{"help", []string{"help"}, nil, exitOK, "account", ""},
+		{"no name", []string{"account", "create", "--data", dir}, passEnv, exitUsage, "", "accepts 1 arg"},
+		{"unknown account command", []string{"account", "delete", "carol"}, nil, exitUsage, "", `unknown command "delete"`},
+		{"unknown command", []string{"bogus"}, nil, exitUsage, "", `unknown command "bogus"`},
+		{"one dash", []string{"-addr", ":1", "--data", dir}, nil, exitUsage, "", "two dashes"},
+		{"unknown flag", []string{"--nope", "--data", dir}, nil, exitUsage, "", "unknown flag: --nope"},
+		{"bad registration", []string{"--data", dir, "--registration", "maybe"}, nil, exitUsage, "", "loopback, open or closed"},
+		{"no data", []string{"serve"}, nil, exitUsage, "", "--data"},
+		{"taken name", []string{"account", "create", "alice", "--data", dir}, passEnv, exitError, "", "exists"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), tt.args, strings.NewReader(""), &out, &errb, env(tt.env))
+			if code != tt.code || !strings.Contains(out.String(), tt.stdout) || !strings.Contains(errb.String(), tt.stderr) {
+				t.Fatalf("exit %d (want %d)\nstdout: %s\nstderr: %s", code, tt.code, out.String(), errb.String())
+			}
+		})
+	}
+}
+
+// TestMetricsAddress: /metrics is off by default and never at the API's
+// address; with --metrics-addr it is served there only.
+func TestMetricsAddress(t *testing.T) {
+	m, _ := startMain(t, t.TempDir())
+	if m.MetricsURL() != "" {
+		t.Fatal("metrics on by default")
+	}
+	if st, body, _ := call(t, "GET", m.URL()+"/metrics", "", nil); st != http.StatusNotFound || strings.Contains(string(body), "phrd_") {
+		t.Fatalf("/metrics at the API's address: %d %s", st, body)
+	}
+	m, _ = startMain(t, t.TempDir(), "--metrics-addr", "127.0.0.1:0")
+	call(t, "GET", m.URL()+"/healthz", "", nil)
+	st, body, _ := call(t, "GET", m.MetricsURL(), "", nil)
+	if st != http.StatusOK || !strings.Contains(string(body), `phrd_http_requests_total{route="/healthz",method="GET",status="200"} 1`) {
+		t.Fatalf("metrics: %d %s", st, body)
+	}
+	if st, _, _ := call(t, "GET", m.URL()+"/metrics", "", nil); st != http.StatusNotFound {
+		t.Fatalf("/metrics at the API's address too: %d", st)
+	}
+	if st, _, _ := call(t, "GET", strings.TrimSuffix(m.MetricsURL(), "/metrics")+"/api/v1/records", "", nil); st != http.StatusNotFound {
+		t.Fatalf("the API at the metrics address: %d", st)
 	}
 }

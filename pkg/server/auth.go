@@ -40,7 +40,7 @@ func (s *Server) kdfSlot(c echo.Context) error {
 }
 
 func (s *Server) createAccount(c echo.Context) error {
-	if s.cfg.Registration != RegistrationOpen {
+	if s.cfg.Registration == RegistrationClosed { // loopback: see registrationGate
 		return newError(http.StatusForbidden, api.CodeForbidden, "registration is closed; ask the operator for an account")
 	}
 	var req api.CreateAccountRequest

@@ -73,7 +73,7 @@ func TestClient(t *testing.T) {
 	if _, err := phone.Record(ctx, rec.ID); !errors.As(err, &se) || se.Status != http.StatusUnauthorized {
 		t.Fatalf("revoked device: %v", err)
 	}
-	if a, err := c.Audit(ctx, 50); err != nil || len(a.Entries) < 4 {
+	if a, err := c.Audit(ctx, 50, ""); err != nil || len(a.Entries) < 4 {
 		t.Fatalf("audit: %+v %v", a, err)
 	}
 	if err := c.Logout(ctx); err != nil {

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/phr-project/phr/pkg/importers"
@@ -19,18 +22,25 @@ type Rate struct {
 
 // Registration modes.
 const (
-	RegistrationOpen   = "open"   // anyone may POST /api/v1/accounts
-	RegistrationClosed = "closed" // accounts are made on the host: phrd account create
+	RegistrationOpen     = "open"     // anyone may POST /api/v1/accounts
+	RegistrationLoopback = "loopback" // only a client on this machine, not through a proxy (the default)
+	RegistrationClosed   = "closed"   // accounts are made on the host: phrd account create
 )
 
 // Config configures a Server. The zero value of every field but DataDir
 // means its default (see Defaults).
 type Config struct {
-	// DataDir holds server.key, vaults/ and tmp/.
+	// DataDir holds server.key, vaults/, shares.db and tmp/.
 	DataDir string
+	// ShareKeyFile is the share store's key file (64 hex digits, 0600,
+	// created on first start). It must be outside DataDir, so that a copy
+	// of the data directory does not reveal who shares with whom. Default:
+	// DataDir + ".share.key", beside the data directory (DefaultShareKeyFile).
+	ShareKeyFile string
 	// PublicURL is the URL clients reach the server at (for links).
 	PublicURL string
-	// Registration is RegistrationOpen or RegistrationClosed.
+	// Registration is RegistrationLoopback (the default: account creation
+	// from this machine only), RegistrationOpen or RegistrationClosed.
 	Registration string
 	// Importers are the formats POST /api/v1/imports accepts.
 	Importers *importers.Registry
@@ -61,11 +71,12 @@ type Config struct {
 	// address (default 30/min, burst 30). Past it, every request of that
 	// client that carries a token gets 429 until the bucket refills.
 	BadTokenPerClient Rate
-	// ScryptConcurrency bounds concurrent passphrase unlocks (default: the
-	// number of CPUs).
+	// ScryptConcurrency bounds concurrent key derivations: passphrase
+	// unlocks and share passcode hashes and checks (default: the number of
+	// CPUs).
 	ScryptConcurrency int
-	// ScryptQueueTimeout is how long a login waits for a free unlock slot
-	// before it gets 503 (default 2s).
+	// ScryptQueueTimeout is how long a login or a passcode check waits for
+	// a free slot before it gets 503 (default 2s).
 	ScryptQueueTimeout time.Duration
 
 	// MaxBodyBytes bounds JSON request bodies (default 1 MiB).
@@ -92,9 +103,12 @@ type Config struct {
 	MaxHeaderBytes int
 	// TLSCert and TLSKey serve HTTPS (and send HSTS) when both are set.
 	TLSCert, TLSKey string
-	// TrustProxy takes the client address from X-Forwarded-For set by a
-	// proxy on a loopback or private address. Off, the peer address counts.
-	TrustProxy bool
+	// TrustedProxies are the networks of the reverse proxies in front:
+	// from a peer in one of them, the client's address is the rightmost
+	// address of X-Forwarded-For outside all of them. Empty, the header is
+	// ignored and the peer's address counts (ParseTrustedProxies reads
+	// the flag).
+	TrustedProxies []netip.Prefix
 	// VaultNoSync skips fsync on vault writes. Tests only.
 	VaultNoSync bool
 }
@@ -120,7 +134,10 @@ func (c Config) Defaults() Config {
 		}
 	}
 	if c.Registration == "" {
-		c.Registration = RegistrationOpen
+		c.Registration = RegistrationLoopback
+	}
+	if c.ShareKeyFile == "" && c.DataDir != "" {
+		c.ShareKeyFile = DefaultShareKeyFile(c.DataDir)
 	}
 	if c.Importers == nil {
 		c.Importers = &importers.Registry{}
@@ -164,13 +181,60 @@ func (c Config) validate() error {
 	if c.DataDir == "" {
 		return errors.New("no data directory")
 	}
-	if c.Registration != RegistrationOpen && c.Registration != RegistrationClosed {
-		return fmt.Errorf("registration must be %s or %s", RegistrationOpen, RegistrationClosed)
+	if inside, err := within(c.DataDir, c.ShareKeyFile); err != nil || inside {
+		return fmt.Errorf("the share key file %s must be outside the data directory %s: a copy of the data directory must not hold it", c.ShareKeyFile, c.DataDir)
+	}
+	switch c.Registration {
+	case RegistrationOpen, RegistrationLoopback, RegistrationClosed:
+	default:
+		return fmt.Errorf("registration must be %s, %s or %s", RegistrationLoopback, RegistrationOpen, RegistrationClosed)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("TLS needs both a certificate and a key")
 	}
 	return nil
+}
+
+// DefaultShareKeyFile is where the share store's key file goes when none
+// is given: beside the data directory, DATA + ".share.key".
+func DefaultShareKeyFile(dataDir string) string {
+	return filepath.Clean(dataDir) + ".share.key"
+}
+
+// within reports whether path is dir or inside it (by their absolute,
+// cleaned and, where they exist, symlink-resolved forms).
+func within(dir, path string) (bool, error) {
+	resolve := func(p string) (string, error) {
+		p, err := filepath.Abs(p)
+		if err != nil {
+			return "", err
+		}
+		// Resolve the longest existing prefix: the file itself may not
+		// exist yet.
+		rest := ""
+		for q := p; ; q = filepath.Dir(q) {
+			if r, err := filepath.EvalSymlinks(q); err == nil {
+				return filepath.Join(r, rest), nil
+			}
+			if filepath.Dir(q) == q {
+				return p, nil
+			}
+			rest = filepath.Join(filepath.Base(q), rest)
+		}
+	}
+	d, err := resolve(dir)
+	if err != nil {
+		return false, err
+	}
+	p, err := resolve(path)
+	if err != nil {
+		return false, err
+	}
+	rel, err := filepath.Rel(d, p)
+	if err != nil {
+		return false, err
+	}
+	return rel == "." || !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && rel != "..", nil
 }
 
 // TLS reports whether the server serves HTTPS.

@@ -24,15 +24,17 @@
 //     after the same work (an unknown username runs a dummy scrypt of the
 //     same cost). Passphrase checks (logins and the key routes) are limited
 //     per account and every login per client address (429 with
-//     Retry-After); concurrent scrypt work is bounded by a semaphore with a
-//     short queue (503 with Retry-After), so a flood of logins cannot
-//     starve other requests. A client that sends too many wrong bearer
+//     Retry-After); concurrent scrypt work (passphrase unlocks and share
+//     passcode hashes and checks alike) is bounded by one semaphore with a
+//     short queue (503 with Retry-After), so a flood of logins or of
+//     manifest requests cannot starve other requests or exhaust memory. A client that sends too many wrong bearer
 //     tokens gets 429 for every token until its bucket refills.
 //   - A record ID of another account is 404: each request sees only its
 //     own account's vault.
 //   - Every error is {"error": {"code", "message"}} from one mapping
-//     (errorStatus); anything unexpected is a 500 "internal error" and a
-//     log line with the error's type only.
+//     (errorStatus), the public share routes' errors included; anything
+//     unexpected is a 500 "Internal error." and a log line with the
+//     error's type only.
 //   - Logs name route templates, status, latency and a shortened account
 //     ID (itself an HMAC), never URLs, queries, bodies, tokens, passphrases,
 //     usernames or PHI.
@@ -45,4 +47,18 @@
 //   - Every response carries security headers (nosniff, no-referrer, DENY
 //     framing, a default-src 'none' CSP, no-store, HSTS under TLS); CORS
 //     headers are on the public /shl routes only.
+//   - Nothing about who shares with whom is readable from a copy of the
+//     data directory: the share store's secret is in a key file outside it
+//     (Config.ShareKeyFile).
+//   - Uploads are spooled sealed under a key held in memory only (spool),
+//     never in plaintext on disk.
+//   - The client address (rate limits, registration, audit) is the peer's,
+//     or behind Config.TrustedProxies the rightmost X-Forwarded-For entry
+//     outside them; accounts are made through the API by local clients
+//     only unless registration is open.
+//   - The owner's audit events and the accesses to their shares are listed
+//     apart, each a page at a time; a share logs at most 10 accesses a
+//     minute and counts the rest.
+//   - Metrics are not served by Handler: MetricsHandler is for a separate
+//     listener (phrd's --metrics-addr), off by default.
 package server

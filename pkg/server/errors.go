@@ -13,7 +13,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
+	"github.com/phr-project/phr/pkg/share"
+	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/phr-project/phr/pkg/vault"
+	"github.com/phr-project/phr/pkg/vault/sharestore"
 )
 
 // httpError is an error with its HTTP status and API code. Handlers return
@@ -24,6 +27,9 @@ type httpError struct {
 	code       string
 	msg        string
 	retryAfter time.Duration
+	// body, if set, is the whole answer instead of {"error": ...}: the
+	// share passcode's 401, whose body the SHL specification prescribes.
+	body any
 }
 
 func (e *httpError) Error() string { return e.msg }
@@ -40,16 +46,35 @@ func badRequest(format string, args ...any) *httpError {
 // device credential, and to a missing or expired token.
 var errUnauthorized = newError(http.StatusUnauthorized, api.CodeUnauthorized, "not logged in, or wrong username or credentials")
 
-// errorStatus is the one table from errors to HTTP answers. Anything it
-// does not know is a 500 "internal error", and the caller logs it.
+// errorStatus is the one table from errors to HTTP answers, for the API
+// and the public share routes alike. Anything it does not know is a 500
+// "Internal error.", and the caller logs it.
 func errorStatus(err error) (e *httpError, known bool) {
 	var he *httpError
 	var ie *record.InputError
 	var mbe *http.MaxBytesError
 	var ee *echo.HTTPError
+	var pe *sharestore.PasscodeError
+	var re *shlhost.RequestError
 	switch {
 	case errors.As(err, &he):
 		return he, true
+	// Shares (pkg/shlhost, pkg/vault/sharestore). Every refusal of a link
+	// is the same 404, whatever the reason (docs/share-protocol.md).
+	case errors.As(err, &pe):
+		return &httpError{status: http.StatusUnauthorized, body: share.InvalidPasscodeResponse{RemainingAttempts: pe.Remaining}}, true
+	case errors.Is(err, shlhost.ErrNotFound):
+		return newError(http.StatusNotFound, api.CodeNotFound, "%s", shlhost.NotFoundMessage), true
+	case errors.As(err, &re):
+		return newError(http.StatusBadRequest, api.CodeBadRequest, "%s", re.Msg), true
+	case errors.Is(err, shlhost.ErrUnsupportedMedia):
+		return newError(http.StatusUnsupportedMediaType, api.CodeUnsupportedType, "the manifest request must be application/json"), true
+	case errors.Is(err, shlhost.ErrBusy):
+		e := newError(http.StatusTooManyRequests, api.CodeRateLimited, "too many requests for this link at once; try again shortly")
+		e.retryAfter = time.Second
+		return e, true
+	case errors.Is(err, shlhost.ErrBaseURL):
+		return newError(http.StatusServiceUnavailable, api.CodeUnavailable, "sharing is not set up on this server: its public URL (--public-url) must be https"), true
 	case errors.As(err, &mbe):
 		return newError(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "request body is larger than %d bytes", mbe.Limit), true
 	case errors.Is(err, os.ErrDeadlineExceeded): // the read deadline, reading a body
@@ -95,7 +120,7 @@ func errorStatus(err error) (e *httpError, known bool) {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return newError(http.StatusServiceUnavailable, api.CodeUnavailable, "the request was cancelled or took too long"), true
 	}
-	return newError(http.StatusInternalServerError, api.CodeInternal, "internal error"), false
+	return newError(http.StatusInternalServerError, api.CodeInternal, "Internal error."), false
 }
 
 // handleError is echo's error handler: every error response is
@@ -120,6 +145,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if c.Request().Method == http.MethodHead {
 		c.NoContent(e.status)
+		return
+	}
+	if e.body != nil {
+		c.JSON(e.status, e.body)
 		return
 	}
 	c.JSON(e.status, api.ErrorBody{Error: api.Error{Code: e.code, Message: e.msg}})

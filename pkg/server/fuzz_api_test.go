@@ -13,7 +13,6 @@ import (
 
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
-	"github.com/phr-project/phr/pkg/shlhost"
 )
 
 // apiBodyRoute is a route whose body the server decodes, as the fuzzer
@@ -33,8 +32,9 @@ type apiBodyRoute struct {
 // {"remainingAttempts": n}); successes with a body are JSON too.
 func FuzzAPIBodies(f *testing.F) {
 	s, err := New(Config{
-		DataDir: f.TempDir(), PublicURL: "https://phr.example.org", VaultNoSync: true,
-		// The default limits stay: the fuzzer meets 429s as a client
+		DataDir: f.TempDir(), PublicURL: "https://phr.example.org", VaultNoSync: true, Registration: RegistrationOpen,
+		// httptest's requests come from 192.0.2.1: registration must be
+		// open for them. The default limits stay: the fuzzer meets 429s as a client
 		// would, and cannot grow the vault without bound.
 	})
 	if err != nil {
@@ -80,7 +80,7 @@ func FuzzAPIBodies(f *testing.F) {
 	expect(do("POST", "/api/v1/records", tok, []byte(`{"log":"med","name":"Metformin","dose":"500 mg"}`)), http.StatusCreated, &rec)
 	recID := rec["id"].(string)
 	exp := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
-	var long, locked shlhost.CreateResponse
+	var long, locked api.ShareCreated
 	expect(do("POST", "/api/v1/shares", tok, []byte(`{"select":{"summary":true},"long_term":true,"expires_at":"`+exp+`"}`)), http.StatusCreated, &long)
 	expect(do("POST", "/api/v1/shares", tok, []byte(`{"select":{"summary":true},"passcode":"1234","expires_at":"`+exp+`"}`)), http.StatusCreated, &locked)
 	jwe, err := share.EncryptFile(share.NewKey(), share.ContentTypeFHIR, []byte(`{"resourceType":"Bundle","type":"collection"}`), true)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
-	"github.com/phr-project/phr/pkg/shlhost"
 )
 
 // Guessing secrets: session tokens (256 random bits, looked up by their
@@ -33,7 +33,7 @@ func TestBearerTokenRateLimit(t *testing.T) {
 	clock := &fakeClock{t: time.Now()}
 	ts := newTestServer(t, func(c *Config) {
 		c.Now = clock.Now
-		c.TrustProxy = true // X-Forwarded-For tells the test's clients apart
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} // X-Forwarded-For tells the test's clients apart
 	})
 	alice := ts.signup("alice")
 	burst := ts.cfg.BadTokenPerClient.Burst
@@ -158,13 +158,13 @@ func TestShareEnumeration(t *testing.T) {
 	clock := &fakeClock{t: time.Now()}
 	ts := newTestServer(t, func(c *Config) { c.Now = clock.Now })
 	alice := ts.signup("alice")
-	create := func(opts map[string]any, expiresIn time.Duration) shlhost.CreateResponse {
+	create := func(opts map[string]any, expiresIn time.Duration) api.ShareCreated {
 		t.Helper()
 		body := map[string]any{"select": map[string]any{"summary": true}, "expires_at": clock.Now().Add(expiresIn).Format(time.RFC3339)}
 		maps.Copy(body, opts)
 		r := alice.do("POST", "/api/v1/shares", body)
 		want(t, r, http.StatusCreated)
-		var cr shlhost.CreateResponse
+		var cr api.ShareCreated
 		r.decode(t, &cr)
 		return cr
 	}
@@ -182,7 +182,7 @@ func TestShareEnumeration(t *testing.T) {
 	const req = `{"recipient":"Dr. Who"}`
 	// A location token of the share that will be revoked, and one of a live share.
 	var m share.Manifest
-	for _, cr := range []shlhost.CreateResponse{revoked, live} {
+	for _, cr := range []api.ShareCreated{revoked, live} {
 		a := manifest(cr.ID, `{"recipient":"Dr. Who","embeddedLengthMax":0}`)
 		if a.status != http.StatusOK {
 			t.Fatalf("manifest: %d %s", a.status, a.body)

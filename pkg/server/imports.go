@@ -25,8 +25,9 @@ const maxFormField = 256
 
 // createImport takes a multipart upload (field "file", and optional
 // "format", "partial", "dry_run"), spools the file to DATA/tmp (0600,
-// under a random name: the client's file name is never a path), and runs
-// it through the importers like `phr import`.
+// under a random name: the client's file name is never a path; sealed
+// under a key held in memory only: see spool), and runs it through the
+// importers like `phr import`.
 func (s *Server) createImport(c echo.Context) error {
 	req := c.Request()
 	mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
@@ -46,7 +47,7 @@ func (s *Server) createImport(c echo.Context) error {
 		return badRequest("not a multipart body")
 	}
 	var (
-		tmp      *os.File
+		tmp      *spool
 		name     string
 		opts     importers.Options
 		gotFile  bool
@@ -55,7 +56,6 @@ func (s *Server) createImport(c echo.Context) error {
 	defer func() {
 		if tmp != nil {
 			tmp.Close()
-			os.Remove(tmp.Name())
 		}
 	}()
 	for {
@@ -77,7 +77,7 @@ func (s *Server) createImport(c echo.Context) error {
 			}
 			gotFile = true
 			name = uploadName(p.FileName())
-			if tmp, err = os.CreateTemp(s.data.tmp, "upload-*"); err != nil {
+			if tmp, err = newSpool(s.data.tmp); err != nil {
 				return err
 			}
 			if _, err := io.Copy(tmp, p); err != nil {
@@ -124,15 +124,10 @@ func (s *Server) createImport(c echo.Context) error {
 			return badRequest("format: unknown (formats: %s)", strings.Join(s.cfg.Importers.Names(), ", "))
 		}
 	}
-	if err := tmp.Sync(); err != nil {
+	if err := tmp.finish(); err != nil {
 		return err
 	}
-	in, f, err := importers.OpenFile(tmp.Name())
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	in.Name = name
+	in := tmp.input(name)
 	sess := sessionOf(c)
 	rep, err := importers.Import(req.Context(), s.cfg.Importers, sess.acct.v, in, opts)
 	entry := vault.AuditEntry{Event: AuditImport, Success: err == nil, Format: rep.Format,

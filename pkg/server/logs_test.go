@@ -13,7 +13,6 @@ import (
 	"github.com/phr-project/phr/pkg/importers/all"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
-	"github.com/phr-project/phr/pkg/shlhost"
 )
 
 // Distinctive strings: none of them may reach the log.
@@ -110,7 +109,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	exp := time.Now().Add(time.Hour).UTC()
 	r = c.do("POST", "/api/v1/shares", map[string]any{"select": map[string]any{"summary": true}, "expires_at": exp, "passcode": phiPasscode, "label": "for " + phiDoctor})
 	want(t, r, http.StatusCreated)
-	var created shlhost.CreateResponse
+	var created api.ShareCreated
 	r.decode(t, &created)
 	p, err := share.Decode(created.Link)
 	if err != nil {
@@ -127,7 +126,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	want(t, anon.do("GET", strings.TrimPrefix(location, ts.url), nil), http.StatusOK)
 	r = c.do("POST", "/api/v1/shares", map[string]any{"select": map[string]any{"ids": []string{medID}}, "expires_at": exp, "direct": true})
 	want(t, r, http.StatusCreated)
-	var direct shlhost.CreateResponse
+	var direct api.ShareCreated
 	r.decode(t, &direct)
 	want(t, anon.do("GET", strings.TrimPrefix(direct.URL, ts.url)+"?recipient="+url.QueryEscape(phiDoctor), nil), http.StatusOK)
 	c.do("GET", "/api/v1/shares/"+created.ID+"/log", nil)

@@ -173,18 +173,16 @@ func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	if s.cfg.TrustProxy {
-		e.IPExtractor = echo.ExtractIPFromXFFHeader()
-	} else {
-		e.IPExtractor = echo.ExtractIPDirect()
-	}
+	e.IPExtractor = ipExtractor(s.cfg.TrustedProxies)
 	e.Use(s.observe, s.recoverPanic, s.securityHeaders, s.limitBody(s.bodyRules()))
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	e.GET("/metrics", s.getMetrics)
+	// /metrics is not here: it counts one patient's requests on a small
+	// server, so it is served apart (MetricsHandler), on an address of the
+	// operator's choice, or not at all.
 
 	a := e.Group("/api/v1")
-	a.POST("/accounts", s.createAccount)
+	a.POST("/accounts", s.createAccount, s.registrationGate)
 	a.POST("/sessions", s.createSession)
 	auth := s.requireSession
 	a.GET("/sessions/current", s.getSession, auth)
@@ -201,6 +199,7 @@ func (s *Server) routes() *echo.Echo {
 	a.POST("/imports", s.createImport, auth)
 	a.POST("/ingest", s.ingest, auth)
 	a.GET("/audit", s.listAudit, auth)
+	a.GET("/audit/shares", s.listShareAudit, auth)
 	a.GET("/backup", s.getBackup, auth)
 	a.GET("/keys", s.listKeys, auth)
 	a.POST("/keys/passphrase", s.changePassphrase, auth)
@@ -422,10 +421,20 @@ func (d *dummyUnlock) identities(ids ...age.Identity) {
 	}
 }
 
-func (s *Server) getMetrics(c echo.Context) error {
-	sessions, vaults := s.sess.counts()
-	c.Response().Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	c.Response().WriteHeader(http.StatusOK)
-	s.metrics.write(c.Response(), sessions, vaults)
-	return nil
+// MetricsHandler serves GET /metrics (Prometheus text) and nothing else.
+// It is never on the API's listener: phrd serves it on --metrics-addr
+// only, an address for the monitoring network (a small server's request
+// counts and latencies show what one patient does, and when).
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		sessions, vaults := s.sess.counts()
+		h := w.Header()
+		h.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		s.metrics.write(w, sessions, vaults)
+	})
+	return mux
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -380,7 +381,7 @@ func TestSecurityHeaders(t *testing.T) {
 	ts := newTestServer(t, nil)
 	c := ts.client()
 	for _, tt := range []struct{ method, path string }{
-		{"GET", "/healthz"}, {"GET", "/metrics"}, {"GET", "/api/v1/records"}, {"GET", "/api/v1/nope"}, {"GET", "/nope"},
+		{"GET", "/healthz"}, {"GET", "/api/v1/records"}, {"GET", "/api/v1/nope"}, {"GET", "/nope"},
 		{"PATCH", "/api/v1/records"}, {"POST", "/api/v1/sessions"},
 	} {
 		r := c.do(tt.method, tt.path, nil)
@@ -411,14 +412,25 @@ func TestSecurityHeaders(t *testing.T) {
 	want(t, c.do("PATCH", "/api/v1/records", nil), http.StatusMethodNotAllowed)
 }
 
+// TestMetrics: /metrics is not served at the API's address, and the
+// metrics handler (phrd serves it on --metrics-addr only) counts by route
+// template, never by record.
 func TestMetrics(t *testing.T) {
 	ts := newTestServer(t, nil)
 	c := ts.signup("alice")
 	c.do("GET", "/api/v1/records/aaaaaaaaaaaaaaaa", nil)
 	ts.client().do("POST", "/api/v1/sessions", api.SessionRequest{Username: "alice", Passphrase: "wrong guess"})
-	r := c.do("GET", "/metrics", nil)
-	want(t, r, http.StatusOK)
-	body := string(r.body)
+	for _, client := range []*client{ts.client(), c} {
+		if r := client.do("GET", "/metrics", nil); r.status != http.StatusNotFound || strings.Contains(string(r.body), "phrd_") {
+			t.Fatalf("/metrics at the public address: %d %s", r.status, r.body)
+		}
+	}
+	rec := httptest.NewRecorder()
+	ts.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("metrics: %d", rec.Code)
+	}
+	body := rec.Body.String()
 	for _, s := range []string{
 		`phrd_http_requests_total{route="/api/v1/records/:id",method="GET",status="404"} 1`,
 		`phrd_http_requests_total{route="/api/v1/sessions",method="POST",status="201"} 1`,

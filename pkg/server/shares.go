@@ -1,10 +1,14 @@
 package server
 
 import (
+	"bytes"
+	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,24 +26,80 @@ import (
 // sharesFile is the share store under DATA: ciphertext only.
 const sharesFile = "shares.db"
 
-// openShares opens the share store with a secret derived from the server
-// key and makes the SMART Health Links host over it.
+// openShares opens the share store with its secret from the key file
+// outside the data directory (Config.ShareKeyFile), and makes the SMART
+// Health Links host over it.
+//
+// Before the key file existed, the secret was derived from server.key, in
+// the data directory itself: a store keyed so is rekeyed to the key
+// file's secret on the first start that has one (sharestore.Rekey). If the
+// key file cannot be made where it was not asked for explicitly, such a
+// store keeps working under the old secret, and phrd says at every start
+// what that exposes.
 func (s *Server) openShares() error {
-	secret, err := hkdf.Key(sha256.New, s.data.secret, nil, "phrd share store v1", 32)
+	path := filepath.Join(s.data.root, sharesFile)
+	opts := sharestore.Options{NoSync: s.cfg.VaultNoSync, Gate: kdfGate{s}}
+	legacy, err := legacyShareSecret(s.data.secret)
 	if err != nil {
 		return err
 	}
-	store, err := sharestore.Open(filepath.Join(s.data.root, sharesFile), &sharestore.Options{Secret: secret, NoSync: s.cfg.VaultNoSync})
+	secret, created, err := sharestore.LoadOrCreateSecret(s.cfg.ShareKeyFile)
+	if err != nil {
+		_, statErr := os.Stat(path)
+		if s.cfg.ShareKeyFile != DefaultShareKeyFile(s.cfg.DataDir) || statErr != nil {
+			return fmt.Errorf("the share key file: %w (give one outside the data directory with --share-key or PHRD_SHARE_KEY)", err)
+		}
+		s.log.Warn("the share store's secret is derived from server.key in the data directory, so a copy of the data directory reveals share ids, labels, recipients and owners: give phrd a share key file outside it (--share-key)", "err_type", fmt.Sprintf("%T", err))
+		secret = legacy
+	}
+	if created {
+		s.log.Info("created the share key file; keep it apart from the data directory's backups")
+	}
+	opts.Secret = secret
+	store, err := sharestore.Open(path, &opts)
+	if errors.Is(err, sharestore.ErrWrongSecret) && !bytes.Equal(secret, legacy) {
+		// A store of an older phrd, keyed from server.key: move it under
+		// the key file's secret.
+		res, rerr := sharestore.Rekey(path, legacy, secret, s.data.accountIDs(), &sharestore.Options{NoSync: s.cfg.VaultNoSync})
+		switch {
+		case rerr == nil:
+			s.log.Info("moved the share store to the share key file's secret", "shares", res.Shares, "dropped_without_account", res.Dropped)
+		case errors.Is(rerr, sharestore.ErrWrongSecret) && created:
+			// The data directory came without its key file (a restore,
+			// a copy): its shares can never be opened again. Keep the
+			// file aside and start a new store.
+			aside := fmt.Sprintf("%s.orphaned-%d", path, s.cfg.Now().Unix())
+			if err := os.Rename(path, aside); err != nil {
+				return err
+			}
+			s.log.Warn("shares.db does not belong to the share key file, which was just created: it was moved aside and a new share store begun; every link made before no longer works (put the right key file at --share-key and the file back to keep them)", "moved_to", filepath.Base(aside))
+		case errors.Is(rerr, sharestore.ErrWrongSecret):
+			return fmt.Errorf("the share key file %s does not belong to %s", s.cfg.ShareKeyFile, path)
+		default:
+			return fmt.Errorf("moving the share store to the share key file's secret: %w", rerr)
+		}
+		store, err = sharestore.Open(path, &opts)
+	}
+	if errors.Is(err, sharestore.ErrWrongSecret) {
+		return fmt.Errorf("the share key file %s does not belong to %s", s.cfg.ShareKeyFile, path)
+	}
 	if err != nil {
 		return err
 	}
 	base := strings.TrimRight(s.cfg.PublicURL, "/")
 	s.shares = store
-	s.shl = shlhost.New(store, base, shlhost.Options{Now: s.cfg.Now, Logger: s.log})
+	s.shl = shlhost.New(store, base, shlhost.Options{Now: s.cfg.Now})
 	if err := s.shl.CheckBaseURL(); err != nil {
 		s.log.Warn("sharing is off: set --public-url to the https URL clients reach phrd at", "public_url", s.cfg.PublicURL)
 	}
 	return nil
+}
+
+// legacyShareSecret is the share store's secret as phrd derived it before
+// the share key file: from server.key. Kept to open, and rekey, such
+// stores.
+func legacyShareSecret(serverKey []byte) ([]byte, error) {
+	return hkdf.Key(sha256.New, serverKey, nil, "phrd share store v1", 32)
 }
 
 // mountShares adds the public SHL routes, the viewer and the owner's
@@ -58,49 +118,50 @@ func (s *Server) mountShares(e *echo.Echo, a *echo.Group, auth echo.MiddlewareFu
 	a.GET("/shares/:id/log", s.shareLog, auth)
 }
 
-// ShareRequest is the body of POST /api/v1/shares. Either Files (encrypted
-// by the client, which keeps the key: the CLI) or Select (the server
-// builds the bundle from the account's vault, encrypts it under a fresh
-// key, returns the link once and forgets the key: the app).
-type ShareRequest struct {
-	shlhost.CreateRequest
-	Select *ShareSelect `json:"select,omitempty"`
+// kdfGate puts the share store's passcode hashing and checks (scrypt)
+// under the server's one bound on key derivations, which passphrase
+// logins share: a flood of manifest requests queues there and is then
+// refused (503 with Retry-After), whatever it asks for.
+type kdfGate struct{ s *Server }
+
+var _ sharestore.Gate = kdfGate{}
+
+func (g kdfGate) Acquire(ctx context.Context) error {
+	err := g.s.kdf.acquire(ctx)
+	if errors.Is(err, errBusy) {
+		g.s.metrics.kdfRejected.Add(1)
+	}
+	return err
 }
 
-// ShareSelect chooses records of a hosted vault.
-type ShareSelect struct {
-	Types   []string  `json:"types,omitempty"`
-	IDs     []string  `json:"ids,omitempty"`
-	Since   time.Time `json:"since,omitzero"`
-	Summary bool      `json:"summary,omitempty"`
-}
+func (g kdfGate) Release() { g.s.kdf.release() }
 
 func (s *Server) createShare(c echo.Context) error {
-	var req ShareRequest
+	var req api.CreateShareRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	cr := req.CreateRequest
+	var content []byte
 	if req.Select != nil {
-		if len(cr.Files) > 0 {
-			return newError(http.StatusBadRequest, api.CodeBadRequest, "give files or select, not both")
+		if len(req.Files) > 0 {
+			return badRequest("give files or select, not both")
 		}
-		content, err := buildShareContent(vaultOf(c), *req.Select, s.cfg.Now())
-		if err != nil {
+		var err error
+		if content, err = buildShareContent(vaultOf(c), *req.Select, s.cfg.Now()); err != nil {
 			return err
 		}
-		cr.Content, cr.ContentType = content, share.ContentTypeFHIR
+		req.Select = nil
 	}
-	resp, err := s.shl.CreateShare(sessionOf(c).acct.id, cr)
+	resp, err := s.shl.CreateShare(c.Request().Context(), sessionOf(c).acct.id, req, content)
 	if err != nil {
-		return shareError(err)
+		return err
 	}
 	return c.JSON(http.StatusCreated, resp)
 }
 
 // buildShareContent builds the FHIR Bundle (or IPS) of the selected
 // records.
-func buildShareContent(v *vault.Vault, sel ShareSelect, now time.Time) ([]byte, error) {
+func buildShareContent(v *vault.Vault, sel api.ShareSelect, now time.Time) ([]byte, error) {
 	var patient record.Record
 	if id, err := v.Setting("patient"); err == nil {
 		patient, _ = v.Get(string(id))
@@ -142,38 +203,21 @@ func buildShareContent(v *vault.Vault, sel ShareSelect, now time.Time) ([]byte, 
 	return share.BuildBundle(patient, out)
 }
 
-// shareError maps the share host's errors.
-func shareError(err error) error {
-	switch {
-	case errors.Is(err, shlhost.ErrInvalidRequest):
-		msg := err.Error()
-		if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "shlhost") {
-			msg = msg[i+2:]
-		}
-		return newError(http.StatusBadRequest, api.CodeBadRequest, "%s", msg)
-	case errors.Is(err, shlhost.ErrNotFound):
-		return newError(http.StatusNotFound, api.CodeNotFound, "not found")
-	case errors.Is(err, shlhost.ErrBaseURL):
-		return newError(http.StatusServiceUnavailable, api.CodeUnavailable, "sharing is not set up on this server: its public URL (--public-url) must be https")
-	}
-	return err
-}
-
 func (s *Server) listShares(c echo.Context) error {
 	list, err := s.shl.ListShares(sessionOf(c).acct.id)
 	if err != nil {
-		return shareError(err)
+		return err
 	}
 	if list == nil {
-		list = []shlhost.ShareInfo{}
+		list = []api.ShareInfo{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"shares": list})
+	return c.JSON(http.StatusOK, api.ShareList{Shares: list})
 }
 
 func (s *Server) revokeShare(c echo.Context) error {
 	info, err := s.shl.RevokeShare(sessionOf(c).acct.id, c.Param("id"))
 	if err != nil {
-		return shareError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, info)
 }
@@ -181,24 +225,24 @@ func (s *Server) revokeShare(c echo.Context) error {
 func (s *Server) shareLog(c echo.Context) error {
 	log, err := s.shl.ShareLog(sessionOf(c).acct.id, c.Param("id"))
 	if err != nil {
-		return shareError(err)
+		return err
 	}
 	if log == nil {
-		log = []shlhost.LogEntry{}
+		log = []api.ShareLogEntry{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"log": log})
+	return c.JSON(http.StatusOK, api.ShareLog{Log: log})
 }
 
 // updateShare replaces the files of a long-term share with files the
 // client encrypted under the link's key.
 func (s *Server) updateShare(c echo.Context) error {
-	var req shlhost.UpdateRequest
+	var req api.UpdateShareRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	info, err := s.shl.UpdateShare(sessionOf(c).acct.id, c.Param("id"), req)
 	if err != nil {
-		return shareError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, info)
 }

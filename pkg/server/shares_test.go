@@ -22,7 +22,7 @@ import (
 func TestSharesFromHostedVault(t *testing.T) {
 	ts := newTestServer(t, nil)
 	// The test server learns its URL only after New: point the share host at it.
-	ts.shl = shlhost.New(ts.shares, ts.url, shlhost.Options{Now: ts.cfg.Now, Logger: ts.log})
+	ts.shl = shlhost.New(ts.shares, ts.url, shlhost.Options{Now: ts.cfg.Now})
 	alice := ts.signup("alice")
 	bob := ts.signup("bob")
 	want(t, alice.do("POST", "/api/v1/records", map[string]any{"log": "med", "name": "Metformin", "dose": "500 mg"}), http.StatusCreated)
@@ -31,7 +31,7 @@ func TestSharesFromHostedVault(t *testing.T) {
 	exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	r := alice.do("POST", "/api/v1/shares", `{"select":{"types":["medication"]},"expires_at":"`+exp+`","passcode":"1234","label":"meds"}`)
 	want(t, r, http.StatusCreated)
-	var created shlhost.CreateResponse
+	var created api.ShareCreated
 	r.decode(t, &created)
 	if !strings.HasPrefix(created.Link, ts.url+viewer.Path+"#shlink:/") {
 		t.Fatalf("link %q", created.Link)
@@ -58,7 +58,7 @@ func TestSharesFromHostedVault(t *testing.T) {
 		t.Errorf("CORS on the API: %q", h)
 	}
 	// Isolation: bob sees none of alice's shares.
-	var bobList struct{ Shares []shlhost.ShareInfo }
+	var bobList struct{ Shares []api.ShareInfo }
 	bob.do("GET", "/api/v1/shares", nil).decode(t, &bobList)
 	if len(bobList.Shares) != 0 {
 		t.Fatalf("bob lists %d shares", len(bobList.Shares))
@@ -71,14 +71,14 @@ func TestSharesFromHostedVault(t *testing.T) {
 	// Not a long-term share: its files cannot change.
 	want(t, alice.do("PUT", "/api/v1/shares/"+created.ID+"/files", map[string]any{"files": []map[string]string{{"content_type": share.ContentTypeFHIR, "jwe": jwe}}}), http.StatusBadRequest)
 	// Alice's log names the recipient; then she revokes.
-	var log struct{ Log []shlhost.LogEntry }
+	var log struct{ Log []api.ShareLogEntry }
 	alice.do("GET", "/api/v1/shares/"+created.ID+"/log", nil).decode(t, &log)
 	if len(log.Log) != 1 || log.Log[0].Recipient != "Dr. X" {
 		t.Fatalf("log %+v", log)
 	}
-	// The access shows in alice's audit log, not in bob's.
+	// The access shows in alice's share audit, not in bob's.
 	var audit api.Audit
-	alice.do("GET", "/api/v1/audit", nil).decode(t, &audit)
+	alice.do("GET", "/api/v1/audit/shares", nil).decode(t, &audit)
 	found := false
 	for _, e := range audit.Entries {
 		if e.Event == AuditShareAccess && e.Ref == created.ID && e.Label == "Dr. X" && e.Success {
@@ -89,7 +89,7 @@ func TestSharesFromHostedVault(t *testing.T) {
 		t.Errorf("share access not in the audit log: %+v", audit.Entries)
 	}
 	var bobAudit api.Audit
-	bob.do("GET", "/api/v1/audit", nil).decode(t, &bobAudit)
+	bob.do("GET", "/api/v1/audit/shares", nil).decode(t, &bobAudit)
 	for _, e := range bobAudit.Entries {
 		if e.Event == AuditShareAccess {
 			t.Error("bob's audit log shows alice's share access")

@@ -113,6 +113,21 @@ func (d *dataDir) accountID(username string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// accountIDs lists the accounts, by the names of their vault files.
+func (d *dataDir) accountIDs() []string {
+	ents, err := os.ReadDir(d.vaults)
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, e := range ents {
+		if id, ok := strings.CutSuffix(e.Name(), ".phr"); ok && e.Type().IsRegular() {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 func (d *dataDir) vaultPath(id string) string {
 	return filepath.Join(d.vaults, id+".phr")
 }

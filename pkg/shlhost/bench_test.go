@@ -3,8 +3,6 @@ package shlhost
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault/sharestore"
 )
@@ -23,8 +22,9 @@ func benchHost(b *testing.B) (*Host, *echo.Echo) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	h := New(st, "https://phr.example.org", Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h := New(st, "https://phr.example.org", Options{})
 	e := echo.New()
+	installErrors(e)
 	h.Register(e)
 	return h, e
 }
@@ -34,7 +34,7 @@ func benchCreate(b *testing.B, h *Host, n int) []string {
 	j, _ := share.EncryptFile(key, share.ContentTypeFHIR, []byte(`{"resourceType":"Bundle","type":"collection"}`), true)
 	ids := make([]string, n)
 	for i := range ids {
-		resp, err := h.CreateShare(fmt.Sprint("acct", i%100), CreateRequest{Files: []File{{share.ContentTypeFHIR, j}}, ExpiresAt: time.Now().Add(time.Hour)})
+		resp, err := createShare(h, fmt.Sprint("acct", i%100), createReq{Files: []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: j}}, ExpiresAt: time.Now().Add(time.Hour)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func BenchmarkCreateShare(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := h.CreateShare("acct", CreateRequest{Files: []File{{share.ContentTypeFHIR, j}}, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+				if _, err := createShare(h, "acct", createReq{Files: []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: j}}, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 					b.Fatal(err)
 				}
 			}

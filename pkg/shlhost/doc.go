@@ -12,9 +12,10 @@
 //     file is embedded when its JWE is no longer than embeddedLengthMax
 //     (or, when the request gives none, Options.EmbedMax), else given as
 //     a location URL valid at most an hour. 401 {"remainingAttempts": n}
-//     for a wrong or missing passcode. 404 with one constant body for an
-//     unknown, expired, revoked, used-up or locked link. 400 without a
-//     recipient.
+//     for a wrong or missing passcode. 404 with one constant message for
+//     an unknown, expired, revoked, used-up or locked link. 400 without a
+//     recipient. 429 when two passcode checks of the link are in flight
+//     already; the store's key-derivation gate may refuse too.
 //   - GET /shl/{id}?recipient=...: the U flag's direct file, as
 //     application/jose; 404 for links without U.
 //   - GET /shl/{id}/f/{token}: a location URL. The token (in the path,
@@ -27,13 +28,21 @@
 // Which refusal it was (expired, revoked, ...) is recorded in the share's
 // access log for its owner, never told to the requester.
 //
+// # Errors
+//
+// Handlers and methods return typed errors (ErrNotFound,
+// *sharestore.PasscodeError, *RequestError, ErrUnsupportedMedia,
+// *http.MaxBytesError, ErrBusy, ErrBaseURL); the server that mounts the
+// routes answers them from its one error table (phrd: errorStatus in
+// pkg/server), as docs/share-protocol.md lists.
+//
 // # Owner side (plain methods)
 //
-// CreateShare, ListShares, RevokeShare and ShareLog take the owner's
-// account id from the caller (phrd's session). CreateShare accepts files
-// the client encrypted itself (the server never sees the key), or
-// plaintext content it encrypts under a fresh key, returning the link
-// once and keeping no key.
+// CreateShare, ListShares, RevokeShare, UpdateShare and ShareLog take the
+// owner's account id from the caller (phrd's session) and the API's bodies
+// (pkg/server/api). CreateShare accepts files the client encrypted itself
+// (the server never sees the key), or plaintext content it encrypts under
+// a fresh key, returning the link once and keeping no key.
 //
 // The protocol, formats and threat model are in docs/share-protocol.md.
 package shlhost

@@ -3,8 +3,6 @@ package shlhost
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault/sharestore"
 )
@@ -78,12 +77,13 @@ func BenchmarkManifestUnknownVsExpired(b *testing.B) {
 	}
 	defer st.Close()
 	clk := &clock{t: time.Date(2030, 5, 1, 12, 0, 0, 0, time.UTC)}
-	h := New(st, "https://phr.example.org", Options{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h := New(st, "https://phr.example.org", Options{Now: clk.Now})
 	e := echo.New()
+	installErrors(e)
 	h.Register(e)
 	key := share.NewKey()
 	j, _ := share.EncryptFile(key, share.ContentTypeFHIR, []byte(`{"resourceType":"Bundle"}`), true)
-	resp, err := h.CreateShare("acct", CreateRequest{Files: []File{{share.ContentTypeFHIR, j}}, ExpiresAt: clk.Now().Add(time.Hour)})
+	resp, err := createShare(h, "acct", createReq{Files: []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: j}}, ExpiresAt: clk.Now().Add(time.Hour)})
 	if err != nil {
 		b.Fatal(err)
 	}

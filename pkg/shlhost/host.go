@@ -3,7 +3,6 @@ package shlhost
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -40,19 +39,52 @@ const (
 	maxPasscodeBytes = 1024
 )
 
-// Errors the owner-side methods return, besides sharestore.ErrNotFound
-// (re-exported as ErrNotFound) for a share that is not the owner's.
+// Errors. The handlers and methods of a Host return them; phrd's one
+// error table (pkg/server, errorStatus) turns them into HTTP answers, as
+// docs/share-protocol.md describes. None of their texts holds an id,
+// token, passcode, label or recipient.
 var (
-	// ErrInvalidRequest means the request breaks a rule; the error's text
-	// says which, holds no secret, and is fit to show the client (400).
+	// ErrInvalidRequest means the request breaks a rule (400); errors
+	// matching it are *RequestError, whose Msg is fit to show.
 	ErrInvalidRequest = errors.New("invalid share request")
-	// ErrNotFound means there is no such share for this owner (404).
+	// ErrNotFound means there is no such share (for this owner), or it
+	// can no longer be served: the one 404 every refusal of a link gets
+	// (NotFoundMessage). A *sharestore.UnavailableError matches it too.
 	ErrNotFound = sharestore.ErrNotFound
 	// ErrBaseURL means the host's public base URL cannot be the url of a
 	// link (the specification wants https; http only on a loopback
-	// host), so no share can be made: a configuration mistake.
+	// host), so no share can be made: a configuration mistake (503).
 	ErrBaseURL = errors.New("shlhost: the public base URL cannot be used in links: it must be an absolute https URL (http only on a loopback host)")
+	// ErrUnsupportedMedia: a manifest request that is not
+	// application/json (415).
+	ErrUnsupportedMedia = errors.New("the manifest request must be application/json")
+	// ErrBusy: too many passcode checks of this share at once (429 with
+	// Retry-After, as the specification allows). It is
+	// sharestore.ErrBusy.
+	ErrBusy = sharestore.ErrBusy
 )
+
+// A wrong or missing passcode is a *sharestore.PasscodeError: 401 with
+// {"remainingAttempts": n}, the body the specification prescribes.
+
+// NotFoundMessage is the message of the one 404 every refusal of a link
+// gets, whatever the reason (unknown, expired, revoked, used up, locked).
+const NotFoundMessage = "This link is not available: it may have expired or been revoked."
+
+// RequestError is a request that breaks a rule. Msg says which and is fit
+// to show the client. It matches ErrInvalidRequest.
+type RequestError struct {
+	Msg string
+}
+
+func (e *RequestError) Error() string { return "shlhost: " + e.Msg }
+
+// Is makes a *RequestError match ErrInvalidRequest.
+func (e *RequestError) Is(target error) bool { return target == ErrInvalidRequest }
+
+func invalidf(format string, args ...any) error {
+	return &RequestError{Msg: fmt.Sprintf(format, args...)}
+}
 
 // Options tune a Host. The zero value is usable.
 type Options struct {
@@ -72,9 +104,6 @@ type Options struct {
 	MaxExpiry time.Duration
 	// MaxBody bounds manifest request bodies. Default DefaultMaxBody.
 	MaxBody int64
-	// Logger receives internal errors (never ids, tokens, passcodes,
-	// recipients or links). Default slog.Default().
-	Logger *slog.Logger
 }
 
 // Host serves shares from a sharestore.Store: the public SMART Health
@@ -87,7 +116,6 @@ type Host struct {
 	viewer string
 	opts   Options
 	now    func() time.Time
-	log    *slog.Logger
 }
 
 // New returns a Host serving store's shares at publicBaseURL (the https
@@ -96,12 +124,9 @@ type Host struct {
 // id, which the specification limits to 128 characters: publicBaseURL
 // must be at most 80.
 func New(store *sharestore.Store, publicBaseURL string, opts Options) *Host {
-	h := &Host{store: store, base: strings.TrimRight(publicBaseURL, "/"), opts: opts, now: opts.Now, log: opts.Logger}
+	h := &Host{store: store, base: strings.TrimRight(publicBaseURL, "/"), opts: opts, now: opts.Now}
 	if h.now == nil {
 		h.now = time.Now
-	}
-	if h.log == nil {
-		h.log = slog.Default()
 	}
 	h.viewer = opts.ViewerURL
 	if h.viewer == "" {
@@ -196,42 +221,4 @@ func (h *Host) preflight(c echo.Context) error {
 	hd.Set("Access-Control-Allow-Headers", "Content-Type")
 	hd.Set("Access-Control-Max-Age", "86400")
 	return c.NoContent(http.StatusNoContent)
-}
-
-// Constant response bodies. Every refusal of a share (unknown, expired,
-// revoked, used up, locked, bad token) gets the same 404 body.
-var (
-	notFoundBody = []byte(`{"error":{"code":"not_found","message":"This link is not available: it may have expired or been revoked."}}`)
-	internalBody = []byte(`{"error":{"code":"internal","message":"Internal error."}}`)
-)
-
-func notFound(c echo.Context) error {
-	return c.JSONBlob(http.StatusNotFound, notFoundBody)
-}
-
-func badRequest(c echo.Context, status int, code, msg string) error {
-	return c.JSON(status, errorBody{Error: errorDetail{Code: code, Message: msg}})
-}
-
-type errorBody struct {
-	Error errorDetail `json:"error"`
-}
-
-type errorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// fail is the one map from store errors to public answers.
-func (h *Host) fail(c echo.Context, err error) error {
-	var pe *sharestore.PasscodeError
-	switch {
-	case errors.As(err, &pe):
-		return c.JSON(http.StatusUnauthorized, share.InvalidPasscodeResponse{RemainingAttempts: pe.Remaining})
-	case errors.Is(err, sharestore.ErrNotFound):
-		return notFound(c)
-	}
-	// Store errors never hold ids, passcodes or recipients.
-	h.log.Error("shl: internal error", "route", c.Path(), "err", err)
-	return c.JSONBlob(http.StatusInternalServerError, internalBody)
 }

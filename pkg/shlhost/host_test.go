@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault/sharestore"
 )
@@ -56,8 +56,15 @@ type env struct {
 // dummy /api route.
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
+	return newEnvStore(t, opts, sharestore.Options{})
+}
+
+// newEnvStore is newEnv with options for the store.
+func newEnvStore(t *testing.T, opts Options, so sharestore.Options) *env {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "shares.db")
-	st, err := sharestore.Open(path, &sharestore.Options{Secret: bytes.Repeat([]byte{3}, 32), NoSync: true})
+	so.Secret, so.NoSync = bytes.Repeat([]byte{3}, 32), true
+	st, err := sharestore.Open(path, &so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,12 +75,10 @@ func newEnv(t *testing.T, opts Options) *env {
 	base := "http://" + ln.Addr().String()
 	clk := &clock{t: time.Date(2030, 5, 1, 12, 0, 0, 0, time.UTC)}
 	opts.Now = clk.Now
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
 	h := New(st, base, opts)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	installErrors(e)
 	h.Register(e)
 	e.GET("/api/v1/ping", func(c echo.Context) error { return c.String(http.StatusOK, "pong") })
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
@@ -124,12 +129,12 @@ func (e *env) manifest(url string, req map[string]any) reply {
 	return e.do(http.MethodPost, url, "application/json", b)
 }
 
-func (e *env) create(owner string, req CreateRequest) CreateResponse {
+func (e *env) create(owner string, req createReq) api.ShareCreated {
 	e.t.Helper()
 	if req.ExpiresAt.IsZero() {
 		req.ExpiresAt = e.clock.Now().Add(24 * time.Hour)
 	}
-	resp, err := e.host.CreateShare(owner, req)
+	resp, err := createShare(e.host, owner, req)
 	if err != nil {
 		e.t.Fatalf("CreateShare: %v", err)
 	}
@@ -205,7 +210,7 @@ func want404(t *testing.T, r reply) {
 func TestFullFlow(t *testing.T) {
 	e := newEnv(t, Options{})
 	bundle := sampleBundle(t)
-	resp := e.create("acct-1", CreateRequest{Content: bundle, Label: "For the cardiologist", ExpiresAt: e.clock.Now().Add(2*time.Hour + 500*time.Millisecond)})
+	resp := e.create("acct-1", createReq{Content: bundle, Label: "For the cardiologist", ExpiresAt: e.clock.Now().Add(2*time.Hour + 500*time.Millisecond)})
 	if !strings.HasPrefix(resp.Link, e.base+"/view#shlink:/") || !strings.HasPrefix(resp.SHLink, "shlink:/") {
 		t.Fatalf("links %q %q", resp.Link, resp.SHLink)
 	}
@@ -268,7 +273,7 @@ func TestPreEncrypted(t *testing.T) {
 	bundle := sampleBundle(t)
 	j1, _ := share.EncryptFile(key, share.ContentTypeFHIR, bundle, true)
 	j2, _ := share.EncryptFile(key, share.ContentTypeFHIR, []byte(`{"resourceType":"Bundle","type":"collection"}`), false)
-	resp := e.create("acct-1", CreateRequest{Files: []File{{share.ContentTypeFHIR, j1}, {share.ContentTypeFHIR, j2}}, Passcode: "4321"})
+	resp := e.create("acct-1", createReq{Files: []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: j1}, {ContentType: share.ContentTypeFHIR, JWE: j2}}, Passcode: "4321"})
 	if resp.Link != "" || resp.SHLink != "" || resp.Flag != "P" {
 		t.Fatalf("response %+v", resp)
 	}
@@ -285,11 +290,11 @@ func TestPreEncrypted(t *testing.T) {
 		t.Fatalf("file 0: %v", err)
 	}
 	// Plaintext or a JWE whose cty disagrees is refused.
-	_, err = e.host.CreateShare("acct-1", CreateRequest{Files: []File{{share.ContentTypeFHIR, string(bundle)}}, ExpiresAt: e.clock.Now().Add(time.Hour)})
+	_, err = createShare(e.host, "acct-1", createReq{Files: []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: string(bundle)}}, ExpiresAt: e.clock.Now().Add(time.Hour)})
 	if !errors.Is(err, ErrInvalidRequest) {
 		t.Errorf("plaintext upload: %v", err)
 	}
-	_, err = e.host.CreateShare("acct-1", CreateRequest{Files: []File{{share.ContentTypeSHC, j1}}, ExpiresAt: e.clock.Now().Add(time.Hour)})
+	_, err = createShare(e.host, "acct-1", createReq{Files: []api.ShareFile{{ContentType: share.ContentTypeSHC, JWE: j1}}, ExpiresAt: e.clock.Now().Add(time.Hour)})
 	if !errors.Is(err, ErrInvalidRequest) {
 		t.Errorf("cty mismatch: %v", err)
 	}
@@ -297,7 +302,7 @@ func TestPreEncrypted(t *testing.T) {
 
 func TestPasscode(t *testing.T) {
 	e := newEnv(t, Options{})
-	resp := e.create("acct-1", CreateRequest{Content: sampleBundle(t), Passcode: "open sesame"})
+	resp := e.create("acct-1", createReq{Content: sampleBundle(t), Passcode: "open sesame"})
 	if resp.Flag != "P" {
 		t.Fatalf("flag %q", resp.Flag)
 	}
@@ -326,50 +331,74 @@ func TestPasscode(t *testing.T) {
 }
 
 // TestLifetimeCounter: 200 concurrent wrong guesses against a share with
-// 10 attempts: exactly 10 are processed (401), the rest find it locked
-// (404), and so does the right passcode afterwards.
+// 10 attempts. With no bound on checks in flight per share, exactly 10 are
+// processed (401) and the rest find it locked (404); with the default
+// bound (2 in flight), no more than 10 are processed and the rest are
+// refused 429 with Retry-After, or 404 once it locked. Either way the
+// right passcode then finds it locked.
 func TestLifetimeCounter(t *testing.T) {
-	e := newEnv(t, Options{})
-	resp := e.create("acct-1", CreateRequest{Content: sampleBundle(t), Passcode: "right"})
-	url := e.base + "/shl/" + resp.ID
 	const n = 200
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	counts := map[int]int{}
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			b, _ := json.Marshal(map[string]any{"recipient": "attacker", "passcode": fmt.Sprint("wrong-", i)})
-			r, err := e.client.Post(url, "application/json", bytes.NewReader(b))
-			if err != nil {
-				t.Error(err)
-				return
+	guess := func(t *testing.T, e *env, url string) map[int]int {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		counts := map[int]int{}
+		start := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				b, _ := json.Marshal(map[string]any{"recipient": "attacker", "passcode": fmt.Sprint("wrong-", i)})
+				r, err := e.client.Post(url, "application/json", bytes.NewReader(b))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, r.Body)
+				r.Body.Close()
+				if r.StatusCode == http.StatusTooManyRequests && r.Header.Get("Retry-After") == "" {
+					t.Error("429 without Retry-After")
+				}
+				mu.Lock()
+				counts[r.StatusCode]++
+				mu.Unlock()
+			}()
+		}
+		close(start)
+		wg.Wait()
+		return counts
+	}
+	for _, tt := range []struct {
+		name      string
+		maxChecks int
+	}{{"unbounded", n}, {"default", 0}} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnvStore(t, Options{}, sharestore.Options{MaxChecksPerShare: tt.maxChecks})
+			resp := e.create("acct-1", createReq{Content: sampleBundle(t), Passcode: "right"})
+			url := e.base + "/shl/" + resp.ID
+			counts := guess(t, e, url)
+			if tt.maxChecks == n {
+				if counts[http.StatusUnauthorized] != 10 || counts[http.StatusNotFound] != n-10 {
+					t.Fatalf("answers %v, want 10×401 and %d×404", counts, n-10)
+				}
+			} else if counts[http.StatusUnauthorized] > 10 || counts[http.StatusUnauthorized]+counts[http.StatusNotFound]+counts[http.StatusTooManyRequests] != n {
+				t.Fatalf("answers %v, want at most 10×401, the rest 404 or 429", counts)
 			}
-			io.Copy(io.Discard, r.Body)
-			r.Body.Close()
-			mu.Lock()
-			counts[r.StatusCode]++
-			mu.Unlock()
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if counts[http.StatusUnauthorized] != 10 || counts[http.StatusNotFound] != n-10 {
-		t.Fatalf("answers %v, want 10×401 and %d×404", counts, n-10)
-	}
-	want404(t, e.manifest(url, map[string]any{"recipient": "patient", "passcode": "right"}))
-	list, _ := e.host.ListShares("acct-1")
-	if list[0].Status != "locked" || list[0].RemainingAttempts != 0 {
-		t.Errorf("share %+v", list[0])
+			for range 10 { // spend what the 429s left
+				e.manifest(url, map[string]any{"recipient": "attacker", "passcode": "wrong"})
+			}
+			want404(t, e.manifest(url, map[string]any{"recipient": "patient", "passcode": "right"}))
+			list, _ := e.host.ListShares("acct-1")
+			if list[0].Status != "locked" || list[0].RemainingAttempts != 0 {
+				t.Errorf("share %+v", list[0])
+			}
+		})
 	}
 }
 
 func TestExpiry(t *testing.T) {
 	e := newEnv(t, Options{})
-	resp := e.create("acct-1", CreateRequest{Content: sampleBundle(t), ExpiresAt: e.clock.Now().Add(30 * time.Minute)})
+	resp := e.create("acct-1", createReq{Content: sampleBundle(t), ExpiresAt: e.clock.Now().Add(30 * time.Minute)})
 	decodeManifest(t, e.manifest(resp.URL, map[string]any{"recipient": "r"}))
 	e.clock.Advance(30 * time.Minute)
 	want404(t, e.manifest(resp.URL, map[string]any{"recipient": "late"}))
@@ -383,7 +412,7 @@ func TestExpiry(t *testing.T) {
 
 func TestRevocation(t *testing.T) {
 	e := newEnv(t, Options{})
-	resp := e.create("acct-1", CreateRequest{Content: sampleBundle(t)})
+	resp := e.create("acct-1", createReq{Content: sampleBundle(t)})
 	m := decodeManifest(t, e.manifest(resp.URL, map[string]any{"recipient": "r", "embeddedLengthMax": 0}))
 	if _, err := e.host.RevokeShare("acct-2", resp.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("revoke by another account: %v", err)
@@ -402,7 +431,7 @@ func TestRevocation(t *testing.T) {
 
 func TestMaxUses(t *testing.T) {
 	e := newEnv(t, Options{})
-	resp := e.create("acct-1", CreateRequest{Content: sampleBundle(t), MaxUses: 2})
+	resp := e.create("acct-1", createReq{Content: sampleBundle(t), MaxUses: 2})
 	for range 2 {
 		decodeManifest(t, e.manifest(resp.URL, map[string]any{"recipient": "r"}))
 	}
@@ -416,7 +445,7 @@ func TestMaxUses(t *testing.T) {
 func TestDirect(t *testing.T) {
 	e := newEnv(t, Options{})
 	bundle := sampleBundle(t)
-	resp := e.create("acct-1", CreateRequest{Content: bundle, Direct: true})
+	resp := e.create("acct-1", createReq{Content: bundle, Direct: true})
 	p, _ := share.Decode(resp.Link)
 	if p.Flag != "U" {
 		t.Fatalf("flag %q", p.Flag)
@@ -433,9 +462,9 @@ func TestDirect(t *testing.T) {
 		t.Errorf("direct GET without recipient: HTTP %d", r.status)
 	}
 	// No direct GET for links without U.
-	other := e.create("acct-1", CreateRequest{Content: bundle})
+	other := e.create("acct-1", createReq{Content: bundle})
 	want404(t, e.do(http.MethodGet, other.URL+"?recipient=x", "", nil))
-	if _, err := e.host.CreateShare("acct-1", CreateRequest{Content: bundle, Direct: true, Passcode: "1", ExpiresAt: e.clock.Now().Add(time.Hour)}); !errors.Is(err, ErrInvalidRequest) {
+	if _, err := createShare(e.host, "acct-1", createReq{Content: bundle, Direct: true, Passcode: "1", ExpiresAt: e.clock.Now().Add(time.Hour)}); !errors.Is(err, ErrInvalidRequest) {
 		t.Errorf("U with a passcode: %v", err)
 	}
 	log, _ := e.host.ShareLog("acct-1", resp.ID)
@@ -446,7 +475,7 @@ func TestDirect(t *testing.T) {
 
 func TestLocationExpiry(t *testing.T) {
 	e := newEnv(t, Options{})
-	resp := e.create("acct-1", CreateRequest{Content: sampleBundle(t), ExpiresAt: e.clock.Now().Add(48 * time.Hour)})
+	resp := e.create("acct-1", createReq{Content: sampleBundle(t), ExpiresAt: e.clock.Now().Add(48 * time.Hour)})
 	m := decodeManifest(t, e.manifest(resp.URL, map[string]any{"recipient": "r", "embeddedLengthMax": 0}))
 	loc := m.Files[0].Location
 	e.clock.Advance(59 * time.Minute)
@@ -463,7 +492,7 @@ func TestLocationExpiry(t *testing.T) {
 
 func TestCORS(t *testing.T) {
 	e := newEnv(t, Options{})
-	resp := e.create("acct-1", CreateRequest{Content: sampleBundle(t)})
+	resp := e.create("acct-1", createReq{Content: sampleBundle(t)})
 	for _, path := range []string{"/shl/" + resp.ID, "/shl/" + resp.ID + "/f/x"} {
 		req, _ := http.NewRequest(http.MethodOptions, e.base+path, nil)
 		req.Header.Set("Origin", "https://viewer.example.org")
@@ -499,7 +528,7 @@ func TestCORS(t *testing.T) {
 
 func TestBadRequests(t *testing.T) {
 	e := newEnv(t, Options{})
-	resp := e.create("acct-1", CreateRequest{Content: sampleBundle(t)})
+	resp := e.create("acct-1", createReq{Content: sampleBundle(t)})
 	cases := []struct {
 		name, url, ct, body string
 		status              int
@@ -534,27 +563,26 @@ func TestCreateShareValidation(t *testing.T) {
 	e := newEnv(t, Options{MaxExpiry: 48 * time.Hour})
 	now := e.clock.Now()
 	bundle := sampleBundle(t)
-	cases := map[string]CreateRequest{
+	cases := map[string]createReq{
 		"nothing":             {ExpiresAt: now.Add(time.Hour)},
-		"files and content":   {Content: bundle, Files: []File{{share.ContentTypeFHIR, "x"}}, ExpiresAt: now.Add(time.Hour)},
+		"files and content":   {Content: bundle, Files: []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: "x"}}, ExpiresAt: now.Add(time.Hour)},
 		"no expiry":           {Content: bundle},
 		"past expiry":         {Content: bundle, ExpiresAt: now.Add(-time.Second)},
 		"expiry too far":      {Content: bundle, ExpiresAt: now.Add(49 * time.Hour)},
 		"label too long":      {Content: bundle, ExpiresAt: now.Add(time.Hour), Label: strings.Repeat("a", 81)},
 		"negative max uses":   {Content: bundle, ExpiresAt: now.Add(time.Hour), MaxUses: -1},
-		"bad content type":    {Content: bundle, ContentType: "text/plain", ExpiresAt: now.Add(time.Hour)},
 		"sub-second lifetime": {Content: bundle, ExpiresAt: now.Add(500 * time.Millisecond)},
 	}
 	for name, req := range cases {
-		if _, err := e.host.CreateShare("acct-1", req); !errors.Is(err, ErrInvalidRequest) {
+		if _, err := createShare(e.host, "acct-1", req); !errors.Is(err, ErrInvalidRequest) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if _, err := e.host.CreateShare("", CreateRequest{Content: bundle, ExpiresAt: now.Add(time.Hour)}); err == nil || errors.Is(err, ErrInvalidRequest) {
+	if _, err := createShare(e.host, "", createReq{Content: bundle, ExpiresAt: now.Add(time.Hour)}); err == nil || errors.Is(err, ErrInvalidRequest) {
 		t.Errorf("no owner: %v", err)
 	}
 	long := New(e.store, "https://"+strings.Repeat("a", 80)+".example", Options{})
-	if _, err := long.CreateShare("acct-1", CreateRequest{Content: bundle, ExpiresAt: time.Now().Add(time.Hour)}); err == nil {
+	if _, err := createShare(long, "acct-1", createReq{Content: bundle, ExpiresAt: time.Now().Add(time.Hour)}); err == nil {
 		t.Errorf("a base URL too long for the spec's 128 characters was accepted")
 	}
 	// Base URLs no link may carry are a configuration error, said as such.
@@ -563,7 +591,7 @@ func TestCreateShareValidation(t *testing.T) {
 		if err := h.CheckBaseURL(); !errors.Is(err, ErrBaseURL) {
 			t.Errorf("base %q: %v", base, err)
 		}
-		if _, err := h.CreateShare("acct-1", CreateRequest{Content: bundle, ExpiresAt: time.Now().Add(time.Hour)}); !errors.Is(err, ErrBaseURL) {
+		if _, err := createShare(h, "acct-1", createReq{Content: bundle, ExpiresAt: time.Now().Add(time.Hour)}); !errors.Is(err, ErrBaseURL) {
 			t.Errorf("base %q: CreateShare: %v", base, err)
 		}
 	}
@@ -578,7 +606,7 @@ func TestCreateShareValidation(t *testing.T) {
 // the passcode, the label, the recipient and the manifest id.
 func TestNoPlaintextInStore(t *testing.T) {
 	e := newEnv(t, Options{})
-	resp := e.create("acct-1", CreateRequest{Content: sampleBundle(t), Passcode: "PASSCODE-9876", Label: "LABEL-FOR-GREP"})
+	resp := e.create("acct-1", createReq{Content: sampleBundle(t), Passcode: "PASSCODE-9876", Label: "LABEL-FOR-GREP"})
 	decodeManifest(t, e.manifest(resp.URL, map[string]any{"recipient": "RECIPIENT-FOR-GREP", "passcode": "PASSCODE-9876"}))
 	remaining(t, e.manifest(resp.URL, map[string]any{"recipient": "RECIPIENT-FOR-GREP", "passcode": "WRONG-PASSCODE"}))
 	if err := e.store.Close(); err != nil {
@@ -597,10 +625,10 @@ func TestNoPlaintextInStore(t *testing.T) {
 
 func TestListShares(t *testing.T) {
 	e := newEnv(t, Options{})
-	a := e.create("acct-1", CreateRequest{Content: sampleBundle(t), Label: "first"})
+	a := e.create("acct-1", createReq{Content: sampleBundle(t), Label: "first"})
 	e.clock.Advance(time.Second)
-	b := e.create("acct-1", CreateRequest{Content: sampleBundle(t), Passcode: "x", MaxUses: 3, LongTerm: true})
-	e.create("acct-2", CreateRequest{Content: sampleBundle(t)})
+	b := e.create("acct-1", createReq{Content: sampleBundle(t), Passcode: "x", MaxUses: 3, LongTerm: true})
+	e.create("acct-2", createReq{Content: sampleBundle(t)})
 	if _, err := e.host.RevokeShare("acct-1", a.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -20,29 +20,27 @@ import (
 func (h *Host) handleManifest(c echo.Context) error {
 	id := c.Param("id")
 	if !share.ValidManifestID(id) {
-		return notFound(c)
+		return ErrNotFound
 	}
 	if mt, _, err := mime.ParseMediaType(c.Request().Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return badRequest(c, http.StatusUnsupportedMediaType, "unsupported_media", "the manifest request must be application/json")
+		return ErrUnsupportedMedia
 	}
 	body, err := io.ReadAll(io.LimitReader(c.Request().Body, h.opts.MaxBody+1))
 	var mbe *http.MaxBytesError // a limit of the server in front
-	if int64(len(body)) > h.opts.MaxBody || errors.As(err, &mbe) {
-		// Close the connection rather than read the rest of the body.
-		c.Response().Header().Set("Connection", "close")
-		return badRequest(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the manifest request is larger than %d bytes", h.opts.MaxBody))
-	}
-	if err != nil {
-		return badRequest(c, http.StatusBadRequest, "bad_request", "cannot read the request body")
+	switch {
+	case int64(len(body)) > h.opts.MaxBody || errors.As(err, &mbe):
+		return &http.MaxBytesError{Limit: h.opts.MaxBody}
+	case err != nil:
+		return invalidf("cannot read the request body")
 	}
 	req, err := parseManifestRequest(body)
 	if err != nil {
-		return badRequest(c, http.StatusBadRequest, "bad_request", err.Error())
+		return &RequestError{Msg: err.Error()}
 	}
 	now := h.now()
-	sh, err := h.store.Access(id, req.Recipient, req.Passcode, now)
+	sh, err := h.store.Access(c.Request().Context(), id, req.Recipient, req.Passcode, now)
 	if err != nil {
-		return h.fail(c, err)
+		return err
 	}
 	limit := h.opts.EmbedMax
 	if req.EmbeddedLengthMax >= 0 {
@@ -56,12 +54,12 @@ func (h *Host) handleManifest(c echo.Context) error {
 		mf := share.ManifestFile{ContentType: f.ContentType}
 		if f.Length <= limit {
 			if mf.Embedded, err = h.store.ReadFile(id, f.ID); err != nil {
-				return h.fail(c, err)
+				return err
 			}
 		} else {
 			tok, err := h.store.LocationToken(id, f.ID, now, h.opts.LocationLifetime)
 			if err != nil {
-				return h.fail(c, err)
+				return err
 			}
 			mf.Location = h.base + PathPrefix + "/" + id + "/f/" + tok
 		}
@@ -76,19 +74,19 @@ func (h *Host) handleDirect(c echo.Context) error {
 	recipient := c.QueryParam(share.RecipientParam)
 	switch {
 	case strings.TrimSpace(recipient) == "":
-		return badRequest(c, http.StatusBadRequest, "bad_request", "the recipient query parameter is required")
+		return invalidf("the recipient query parameter is required")
 	case len(recipient) > maxRecipientBytes:
-		return badRequest(c, http.StatusBadRequest, "bad_request", fmt.Sprintf("the recipient must be at most %d bytes", maxRecipientBytes))
+		return invalidf("the recipient must be at most %d bytes", maxRecipientBytes)
 	case !share.ValidManifestID(id):
-		return notFound(c)
+		return ErrNotFound
 	}
 	sh, err := h.store.AccessDirect(id, recipient, h.now())
 	if err != nil {
-		return h.fail(c, err)
+		return err
 	}
 	jwe, err := h.store.ReadFile(id, sh.Files[0].ID)
 	if err != nil {
-		return h.fail(c, err)
+		return err
 	}
 	return c.Blob(http.StatusOK, share.ContentTypeJOSE, []byte(jwe))
 }
@@ -97,11 +95,11 @@ func (h *Host) handleDirect(c echo.Context) error {
 func (h *Host) handleFile(c echo.Context) error {
 	id := c.Param("id")
 	if !share.ValidManifestID(id) {
-		return notFound(c)
+		return ErrNotFound
 	}
 	_, jwe, err := h.store.FileByToken(id, c.Param("token"), h.now())
 	if err != nil {
-		return h.fail(c, err)
+		return err
 	}
 	return c.Blob(http.StatusOK, share.ContentTypeJOSE, []byte(jwe))
 }

@@ -239,7 +239,11 @@ type ReadingResult struct {
 	Updated   bool   `json:"updated,omitempty"`
 }
 
-// Audit is GET /api/v1/audit, newest first.
+// Audit is a page of GET /api/v1/audit (the account's own events:
+// logins, key and device changes, imports) or of GET
+// /api/v1/audit/shares (accesses to its shares), newest first. Pass
+// NextCursor back as cursor for the next page; it is absent on the last.
 type Audit struct {
-	Entries []vault.AuditEntry `json:"entries"`
+	Entries    []vault.AuditEntry `json:"entries"`
+	NextCursor string             `json:"next_cursor,omitempty"`
 }

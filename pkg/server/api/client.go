@@ -233,12 +233,71 @@ func (c *Client) Import(ctx context.Context, name string, r io.Reader, format st
 	return out, err
 }
 
-// Audit fetches the newest audit entries.
-func (c *Client) Audit(ctx context.Context, limit int) (Audit, error) {
+// Audit fetches a page of the account's own audit events, newest first;
+// cursor is "" for the first page, then the page's NextCursor.
+func (c *Client) Audit(ctx context.Context, limit int, cursor string) (Audit, error) {
+	return c.audit(ctx, "/audit", limit, cursor)
+}
+
+// ShareAudit fetches a page of the accesses to the account's shares,
+// newest first, as Audit does.
+func (c *Client) ShareAudit(ctx context.Context, limit int, cursor string) (Audit, error) {
+	return c.audit(ctx, "/audit/shares", limit, cursor)
+}
+
+func (c *Client) audit(ctx context.Context, path string, limit int, cursor string) (Audit, error) {
+	q := url.Values{"limit": {strconv.Itoa(max(limit, 1))}}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
 	var out Audit
-	_, err := c.Do(ctx, "GET", fmt.Sprintf("%s/audit?limit=%d", Prefix, max(limit, 1)), nil, &out)
+	_, err := c.Do(ctx, "GET", Prefix+path+"?"+q.Encode(), nil, &out)
 	return out, err
 }
 
 // ETag is the ETag of a record version.
 func ETag(version uint64) string { return `"v` + strconv.FormatUint(version, 10) + `"` }
+
+// Session describes the current session.
+func (c *Client) Session(ctx context.Context) (SessionInfo, error) {
+	var out SessionInfo
+	_, err := c.Do(ctx, "GET", Prefix+"/sessions/current", nil, &out)
+	return out, err
+}
+
+// CreateShare makes a share: of files the client encrypted (req.Files) or
+// of records phrd selects, builds and encrypts (req.Select).
+func (c *Client) CreateShare(ctx context.Context, req CreateShareRequest) (ShareCreated, error) {
+	var out ShareCreated
+	_, err := c.Do(ctx, "POST", Prefix+"/shares", req, &out)
+	return out, err
+}
+
+// Shares lists the account's shares, newest first.
+func (c *Client) Shares(ctx context.Context) ([]ShareInfo, error) {
+	var out ShareList
+	_, err := c.Do(ctx, "GET", Prefix+"/shares", nil, &out)
+	return out.Shares, err
+}
+
+// RevokeShare ends a share now.
+func (c *Client) RevokeShare(ctx context.Context, id string) (ShareInfo, error) {
+	var out ShareInfo
+	_, err := c.Do(ctx, "DELETE", Prefix+"/shares/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// UpdateShare replaces the files of a long-term share with files the
+// client encrypted under the link's key.
+func (c *Client) UpdateShare(ctx context.Context, id string, files []ShareFile) (ShareInfo, error) {
+	var out ShareInfo
+	_, err := c.Do(ctx, "PUT", Prefix+"/shares/"+url.PathEscape(id)+"/files", UpdateShareRequest{Files: files}, &out)
+	return out, err
+}
+
+// ShareLog returns who opened a share, oldest first.
+func (c *Client) ShareLog(ctx context.Context, id string) ([]ShareLogEntry, error) {
+	var out ShareLog
+	_, err := c.Do(ctx, "GET", Prefix+"/shares/"+url.PathEscape(id)+"/log", nil, &out)
+	return out.Log, err
+}

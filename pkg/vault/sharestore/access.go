@@ -1,6 +1,7 @@
 package sharestore
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -28,7 +29,10 @@ import (
 //     revoked, expired, used up or locked;
 //   - a *PasscodeError for a wrong passcode (one attempt of the lifetime
 //     budget is spent; at 0 the share locks for good) or a missing one
-//     (nothing is spent).
+//     (nothing is spent);
+//   - ErrBusy when Options.MaxChecksPerShare passcode checks of this
+//     share are already in flight, and the error of Options.Gate when no
+//     slot for the check came free (nothing is spent either way).
 //
 // # Concurrency
 //
@@ -47,18 +51,27 @@ import (
 // loses a reserved attempt, never grants one. A right passcode racing
 // with wrong ones may see the share locked while their reservations are
 // in flight: it errs on the side of refusing.
-func (s *Store) Access(id, recipient, passcode string, now time.Time) (Share, error) {
-	return s.access(id, recipient, passcode, now, false)
+//
+// # Memory
+//
+// Each passcode check is an scrypt of tens of MiB. Before step 1 a
+// request takes one of the share's check slots (at most
+// Options.MaxChecksPerShare at once, else ErrBusy at once) and then one
+// slot of Options.Gate, which it holds until the check is done; so a
+// flood of requests, right passcodes or wrong, costs at most the gate's
+// slots' worth of memory, whatever their number.
+func (s *Store) Access(ctx context.Context, id, recipient, passcode string, now time.Time) (Share, error) {
+	return s.access(ctx, id, recipient, passcode, now, false)
 }
 
 // AccessDirect is Access for the U flag's direct GET: it grants only
 // shares with flag U (which never have a passcode); for any other share it
 // returns ErrNotFound without counting or logging anything.
 func (s *Store) AccessDirect(id, recipient string, now time.Time) (Share, error) {
-	return s.access(id, recipient, "", now, true)
+	return s.access(context.Background(), id, recipient, "", now, true)
 }
 
-func (s *Store) access(id, recipient, passcode string, now time.Time, direct bool) (Share, error) {
+func (s *Store) access(ctx context.Context, id, recipient, passcode string, now time.Time, direct bool) (Share, error) {
 	recipient = CleanRecipient(recipient)
 	lk := s.lookupKey(id)
 
@@ -109,6 +122,26 @@ func (s *Store) access(id, recipient, passcode string, now time.Time, direct boo
 		return Share{}, &PasscodeError{Remaining: max(rec.Remaining, 0)}
 	}
 
+	// 0. A check slot of this share, then one of the gate.
+	done, err := s.checkSlot(lk)
+	if err != nil {
+		return Share{}, err
+	}
+	defer done()
+	if s.gate != nil {
+		if err := s.gate.Acquire(ctx); err != nil {
+			return Share{}, err
+		}
+	}
+	gateHeld := s.gate != nil
+	releaseGate := func() {
+		if gateHeld {
+			gateHeld = false
+			s.gate.Release()
+		}
+	}
+	defer releaseGate()
+
 	// 1. Reserve an attempt.
 	var deny string
 	err = s.db.Batch(func(tx *bolt.Tx) error {
@@ -130,6 +163,7 @@ func (s *Store) access(id, recipient, passcode string, now time.Time, direct boo
 
 	// 2. Check the passcode outside any transaction.
 	ok := share.CheckPasscode(rec.Hash, passcode)
+	releaseGate()
 
 	// 3. Settle the reservation.
 	remaining := 0
@@ -162,6 +196,25 @@ func (s *Store) access(id, recipient, passcode string, now time.Time, direct boo
 		return Share{}, &PasscodeError{Remaining: remaining}
 	}
 	return s.grant(lk, &rec, now, recipient, deny, err)
+}
+
+// checkSlot takes one of the passcode check slots of the share under lk,
+// or returns ErrBusy when all are taken. done gives it back.
+func (s *Store) checkSlot(lk []byte) (done func(), err error) {
+	k := string(lk)
+	s.checksMu.Lock()
+	defer s.checksMu.Unlock()
+	if s.checks[k] >= s.maxChecks {
+		return nil, ErrBusy
+	}
+	s.checks[k]++
+	return func() {
+		s.checksMu.Lock()
+		defer s.checksMu.Unlock()
+		if s.checks[k]--; s.checks[k] <= 0 {
+			delete(s.checks, k)
+		}
+	}, nil
 }
 
 // grant finishes an access: an error, a denial found inside a write
@@ -208,14 +261,36 @@ type logEntry struct {
 	Time      time.Time `json:"t"`
 	Recipient string    `json:"r"`
 	Outcome   string    `json:"o"`
+	Count     int       `json:"n,omitempty"` // OutcomeNotLogged: how many
 }
 
 // appendLog adds an entry to r's log (the caller saves r), dropping the
-// oldest entry beyond the per-share bound.
+// oldest entry beyond the per-share bound. Past the per-minute rate the
+// access is only counted: in r.Unlogged, and in one OutcomeNotLogged
+// entry for the minute, written when the next minute's first access is.
 func (s *Store) appendLog(tx *bolt.Tx, lk []byte, r *shareRecord, now time.Time, recipient, outcome string) error {
+	if m := now.Unix() / 60; m > r.LogMinute {
+		if r.LogSkipped > 0 {
+			if err := s.putLog(tx, lk, r, logEntry{Time: time.Unix(r.LogMinute*60, 0).UTC(), Outcome: OutcomeNotLogged, Count: r.LogSkipped}); err != nil {
+				return err
+			}
+		}
+		r.LogMinute, r.LogInMinute, r.LogSkipped = m, 0, 0
+	}
+	if r.LogInMinute >= s.logRate {
+		r.LogSkipped++
+		r.Unlogged++
+		return nil
+	}
+	r.LogInMinute++
+	return s.putLog(tx, lk, r, logEntry{Time: now.UTC(), Recipient: recipient, Outcome: outcome})
+}
+
+// putLog writes one entry to r's log.
+func (s *Store) putLog(tx *bolt.Tx, lk []byte, r *shareRecord, e logEntry) error {
 	r.LogSeq++
 	k := logKey(lk, r.LogSeq)
-	pt, err := json.Marshal(logEntry{Time: now.UTC(), Recipient: recipient, Outcome: outcome})
+	pt, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
@@ -242,7 +317,7 @@ func (s *Store) openLogEntry(k, v []byte) (LogEntry, error) {
 	if err := json.Unmarshal(pt, &e); err != nil {
 		return LogEntry{}, fmt.Errorf("%w: log entry: %v", ErrCorrupt, err)
 	}
-	return LogEntry(e), nil
+	return LogEntry{Seq: binary.BigEndian.Uint64(k[len(k)-8:]), Time: e.Time, Recipient: e.Recipient, Outcome: e.Outcome, Count: e.Count}, nil
 }
 
 // Denied requests are logged in the background, so refusing a dead link

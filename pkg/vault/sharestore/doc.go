@@ -16,10 +16,18 @@
 //     sealed with XChaCha20-Poly1305 under a key derived from the secret,
 //     bound to their place (share and field). Passcodes are stored as
 //     salted scrypt hashes (share.HashPasscode). The secret lives apart
-//     from the file (Options.Secret, or the file path+".key").
-//   - A lifetime budget of wrong passcodes that holds under any
-//     concurrency: see Store.Access. A crash can only lose attempts, never
-//     grant extra ones.
+//     from the file: the caller gives it (Options.Secret), for example
+//     from a key file elsewhere (LoadOrCreateSecret).
+//   - A lifetime budget of wrong passcodes (at most MaxAttemptsLimit) that
+//     holds under any concurrency: see Store.Access. A crash can only lose
+//     attempts, never grant extra ones.
+//   - Bounded passcode work: every scrypt (hashing in Create, checking in
+//     Access) holds a slot of Options.Gate, and at most
+//     Options.MaxChecksPerShare checks of one share are in flight (more
+//     get ErrBusy at once, spending nothing).
+//   - A bounded access log: per share, the last DefaultMaxLogEntries
+//     entries, at most Options.MaxLogPerMinute written a minute; the
+//     accesses beyond are counted, not logged one by one.
 //   - One rule for "servable" (availability): a share is refused once
 //     revoked, expired, used up (MaxUses) or locked (no attempts left),
 //     and every refusal matches ErrNotFound, so the public answer is the

@@ -35,6 +35,12 @@ var (
 
 	// ErrClosed means the store was closed.
 	ErrClosed = errors.New("sharestore: store is closed")
+
+	// ErrBusy means Options.MaxChecksPerShare passcode checks of the share
+	// are in flight already; nothing was spent or logged. The SMART Health
+	// Links specification lets a server answer such a request 429 with
+	// Retry-After.
+	ErrBusy = errors.New("sharestore: too many passcode checks of this share at once")
 )
 
 // PasscodeError is returned by Access for a wrong (or missing) passcode on

@@ -2,6 +2,7 @@ package sharestore
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"encoding/base64"
@@ -24,7 +25,8 @@ const (
 	// MaxFileLength is the longest JWE (in bytes) one file may be.
 	MaxFileLength = 32 << 20
 	// MaxAttemptsLimit is the largest lifetime budget of wrong passcodes.
-	MaxAttemptsLimit = 1000
+	// Shares stored with more (older phr allowed 1000) are held to it.
+	MaxAttemptsLimit = 100
 	// MaxRecipientLength bounds a recipient name as stored in the log
 	// (longer names are cut).
 	MaxRecipientLength = 256
@@ -39,6 +41,9 @@ const (
 	OutcomeRevoked       = "revoked"
 	OutcomeUsedUp        = "used-up"
 	OutcomeLocked        = "locked"
+	// OutcomeNotLogged marks a log entry that stands for LogEntry.Count
+	// accesses of one minute beyond Options.MaxLogPerMinute.
+	OutcomeNotLogged = "not-logged"
 )
 
 // StatusActive is Share.Status for a share that can be served.
@@ -99,6 +104,9 @@ type Share struct {
 	RevokedAt         time.Time // zero unless revoked
 	Purged            bool      // the ciphertext has been deleted
 	Files             []File
+	// Unlogged counts accesses beyond the log's rate (counted, served or
+	// refused like any other, but not logged one by one).
+	Unlogged int
 }
 
 // File describes one stored file.
@@ -138,11 +146,15 @@ func availability(now, revokedAt, expires time.Time, maxUses, uses int, passcode
 	return ""
 }
 
-// LogEntry is one access as the owner sees it.
+// LogEntry is one access as the owner sees it, or (Outcome
+// OutcomeNotLogged, no Recipient) Count accesses in the minute from Time
+// beyond the log's rate.
 type LogEntry struct {
+	Seq       uint64 // numbers the share's entries, from 1
 	Time      time.Time
 	Recipient string
 	Outcome   string // one of the Outcome* constants
+	Count     int
 }
 
 // shareRecord is a share as stored (JSON) under its lookup key.
@@ -162,6 +174,12 @@ type shareRecord struct {
 	PurgedAt    time.Time  `json:"purgedAt,omitzero"`
 	Files       []fileMeta `json:"files"`
 	LogSeq      uint64     `json:"logSeq,omitempty"`
+	// The access log's rate window: the Unix minute, the entries written
+	// in it, the accesses of it not logged; and all accesses not logged.
+	LogMinute   int64 `json:"logMinute,omitempty"`
+	LogInMinute int   `json:"logInMinute,omitempty"`
+	LogSkipped  int   `json:"logSkipped,omitempty"`
+	Unlogged    int   `json:"unlogged,omitempty"`
 }
 
 type sealedPart struct {
@@ -183,8 +201,8 @@ func (r *shareRecord) unavailable(now time.Time) string {
 var fileIDEnc = base64.RawURLEncoding.Strict()
 
 // Create stores a new share and returns it. The passcode is hashed (scrypt)
-// before the write transaction starts.
-func (s *Store) Create(spec ShareSpec) (Share, error) {
+// before the write transaction starts, holding a slot of Options.Gate.
+func (s *Store) Create(ctx context.Context, spec ShareSpec) (Share, error) {
 	now := spec.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -200,7 +218,16 @@ func (s *Store) Create(spec ShareSpec) (Share, error) {
 		MaxUses: spec.MaxUses,
 	}
 	if spec.Passcode != "" {
-		if rec.Hash, err = share.HashPasscode(spec.Passcode); err != nil {
+		if s.gate != nil {
+			if err := s.gate.Acquire(ctx); err != nil {
+				return Share{}, err
+			}
+		}
+		rec.Hash, err = share.HashPasscode(spec.Passcode)
+		if s.gate != nil {
+			s.gate.Release()
+		}
+		if err != nil {
 			return Share{}, err
 		}
 		rec.MaxAttempts = spec.MaxAttempts
@@ -321,6 +348,7 @@ func (r *shareRecord) toShare(id, label string) Share {
 		ID: id, Label: label, Flag: r.Flag, Created: r.Created, Expires: r.Expires,
 		Passcode: r.Hash != "", MaxAttempts: r.MaxAttempts, RemainingAttempts: max(r.Remaining, 0),
 		MaxUses: r.MaxUses, Uses: r.Uses, LastUsed: r.LastUsed, RevokedAt: r.RevokedAt, Purged: !r.PurgedAt.IsZero(),
+		Unlogged: r.Unlogged,
 	}
 	for _, f := range r.Files {
 		sh.Files = append(sh.Files, File(f))
@@ -338,6 +366,9 @@ func getRecord(tx *bolt.Tx, lk []byte) (shareRecord, error) {
 	if err := json.Unmarshal(v, &r); err != nil {
 		return shareRecord{}, fmt.Errorf("%w: share record: %v", ErrCorrupt, err)
 	}
+	// Budgets stored before MaxAttemptsLimit was lowered are held to it.
+	r.MaxAttempts = min(r.MaxAttempts, MaxAttemptsLimit)
+	r.Remaining = min(r.Remaining, MaxAttemptsLimit)
 	return r, nil
 }
 
@@ -485,7 +516,7 @@ func (s *Store) Log(owner, id string) ([]LogEntry, error) {
 	}
 	var out []LogEntry
 	err := s.db.View(func(tx *bolt.Tx) error {
-		lk, _, err := s.ownedRecord(tx, owner, id)
+		lk, r, err := s.ownedRecord(tx, owner, id)
 		if err != nil {
 			return err
 		}
@@ -496,6 +527,9 @@ func (s *Store) Log(owner, id string) ([]LogEntry, error) {
 				return err
 			}
 			out = append(out, e)
+		}
+		if r.LogSkipped > 0 { // the current minute's, not written yet (it will be, as the next entry)
+			out = append(out, LogEntry{Seq: r.LogSeq + 1, Time: time.Unix(r.LogMinute*60, 0).UTC(), Outcome: OutcomeNotLogged, Count: r.LogSkipped})
 		}
 		return nil
 	})

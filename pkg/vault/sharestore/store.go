@@ -1,6 +1,7 @@
 package sharestore
 
 import (
+	"context"
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
@@ -47,19 +48,47 @@ const (
 	// DefaultMaxLogEntries bounds each share's access log; older entries
 	// are dropped first.
 	DefaultMaxLogEntries = 1000
+	// DefaultMaxLogPerMinute bounds the access log entries one share
+	// writes in a minute; further accesses in that minute are counted,
+	// not logged one by one, so that a link holder cannot flood the log.
+	DefaultMaxLogPerMinute = 10
+	// DefaultMaxChecksPerShare bounds the passcode checks of one share in
+	// flight at once (waiting for the gate or running).
+	DefaultMaxChecksPerShare = 2
 	// SecretSize is the size of the store secret.
 	SecretSize = 32
 )
 
-// Options tune Open. The zero value (or nil) is usable.
+// Gate bounds the passcode work (scrypt: tens of MiB and milliseconds
+// each) that runs at once. Acquire waits for a slot and returns an error,
+// holding nothing, when none comes free in time or ctx ends; Release gives
+// a slot back. phrd passes the gate its passphrase logins use, so that
+// passcode checks and logins together never run more key derivations than
+// it allows.
+type Gate interface {
+	Acquire(ctx context.Context) error
+	Release()
+}
+
+// Options tune Open.
 type Options struct {
 	// Secret keys the store: lookup keys of manifest ids, owner tags,
 	// location tokens and the sealing of ids, labels and recipient names
-	// are all derived from it. At least 32 bytes. When nil, Open reads
-	// the file path+".key" (64 hex digits), creating it with a random
-	// secret the first time. Keep it apart from the store file: whoever
-	// holds both can tell which owner made which share.
+	// are all derived from it. At least 32 bytes; required. Keep it apart
+	// from the store file (LoadOrCreateSecret reads it from a key file):
+	// whoever holds both can tell which owner made which share.
 	Secret []byte
+	// Gate, if set, bounds the passcode work: Create and Access hold one
+	// of its slots while they hash or check a passcode.
+	Gate Gate
+	// MaxChecksPerShare bounds the passcode checks of one share in flight
+	// at once; further requests for that share get ErrBusy at once.
+	// Default DefaultMaxChecksPerShare.
+	MaxChecksPerShare int
+	// MaxLogPerMinute bounds the access log entries one share writes in
+	// a minute; the rest are counted (Share.Unlogged, and one not-logged
+	// entry per minute with their count). Default DefaultMaxLogPerMinute.
+	MaxLogPerMinute int
 	// LockTimeout is how long Open waits for another process to release
 	// the file before it returns ErrLocked. Default 2s.
 	LockTimeout time.Duration
@@ -79,6 +108,12 @@ type Store struct {
 	k         keys
 	retention time.Duration
 	maxLog    uint64
+	logRate   int
+	gate      Gate
+	maxChecks int
+
+	checksMu sync.Mutex
+	checks   map[string]int // passcode checks in flight, by lookup key
 
 	logMu   sync.Mutex // guards pending, dropped
 	pending []pendingEntry
@@ -129,12 +164,6 @@ func Open(path string, opts *Options) (*Store, error) {
 		o = *opts
 	}
 	secret := o.Secret
-	if secret == nil {
-		var err error
-		if secret, err = loadOrCreateSecret(path + ".key"); err != nil {
-			return nil, err
-		}
-	}
 	if len(secret) < SecretSize {
 		return nil, fmt.Errorf("%w: secret must be at least %d bytes", ErrInvalid, SecretSize)
 	}
@@ -168,6 +197,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	s := &Store{
 		db: db, k: k, retention: o.Retention, maxLog: uint64(o.MaxLogEntries),
+		logRate: o.MaxLogPerMinute, gate: o.Gate, maxChecks: o.MaxChecksPerShare, checks: map[string]int{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if s.retention <= 0 {
@@ -175,6 +205,12 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	if o.MaxLogEntries <= 0 {
 		s.maxLog = DefaultMaxLogEntries
+	}
+	if s.logRate <= 0 {
+		s.logRate = DefaultMaxLogPerMinute
+	}
+	if s.maxChecks <= 0 {
+		s.maxChecks = DefaultMaxChecksPerShare
 	}
 	go s.logWriter()
 	return s, nil
@@ -216,9 +252,16 @@ func initMeta(db *bolt.DB, k keys) error {
 	})
 }
 
-// loadOrCreateSecret reads a hex secret from path, creating it (0600,
-// never overwriting) when it does not exist.
-func loadOrCreateSecret(path string) ([]byte, error) {
+// LoadOrCreateSecret reads a store secret from the key file at path (64
+// hex digits), creating the file (0600, in a 0700 directory if it has to
+// make one; never overwriting) with a random secret when it does not
+// exist. created reports whether it did.
+func LoadOrCreateSecret(path string) (secret []byte, created bool, err error) {
+	secret, err = loadOrCreateSecret(path, &created)
+	return secret, created, err
+}
+
+func loadOrCreateSecret(path string, created *bool) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		secret := make([]byte, SecretSize)
@@ -228,7 +271,7 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) { // another process made it first
-			return loadOrCreateSecret(path)
+			return loadOrCreateSecret(path, created)
 		}
 		if err != nil {
 			return nil, err
@@ -244,6 +287,7 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 			os.Remove(path)
 			return nil, werr
 		}
+		*created = true
 		return secret, nil
 	}
 	if err != nil {

@@ -2,6 +2,7 @@ package sharestore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +17,8 @@ import (
 )
 
 var t0 = time.Date(2030, 5, 1, 12, 0, 0, 0, time.UTC)
+
+var ctx = context.Background()
 
 func TestMain(m *testing.M) {
 	restore := share.SetPasscodeCostForTesting(4)
@@ -77,7 +80,7 @@ func spec(t testing.TB, mod func(*ShareSpec)) ShareSpec {
 
 func create(t testing.TB, s *Store, mod func(*ShareSpec)) Share {
 	t.Helper()
-	sh, err := s.Create(spec(t, mod))
+	sh, err := s.Create(ctx, spec(t, mod))
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -167,7 +170,7 @@ func TestCreateInvalid(t *testing.T) {
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {
 			sp := spec(t, mod)
-			_, err := s.Create(sp)
+			_, err := s.Create(ctx, sp)
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("Create: %v, want ErrInvalid", err)
 			}
@@ -184,7 +187,7 @@ func TestCreateInvalid(t *testing.T) {
 func TestAccessOpenShare(t *testing.T) {
 	s, _ := newStore(t, nil)
 	sh := create(t, s, nil)
-	got, err := s.Access(sh.ID, "  Dr. Alice\tJones  ", "", t0.Add(time.Minute))
+	got, err := s.Access(ctx, sh.ID, "  Dr. Alice\tJones  ", "", t0.Add(time.Minute))
 	if err != nil {
 		t.Fatalf("Access: %v", err)
 	}
@@ -192,7 +195,7 @@ func TestAccessOpenShare(t *testing.T) {
 		t.Errorf("granted %+v", got)
 	}
 	// A passcode sent to a share without one is ignored.
-	if _, err := s.Access(sh.ID, "Bob", "whatever", t0.Add(2*time.Minute)); err != nil {
+	if _, err := s.Access(ctx, sh.ID, "Bob", "whatever", t0.Add(2*time.Minute)); err != nil {
 		t.Fatalf("Access with needless passcode: %v", err)
 	}
 	log, err := s.Log("owner-a", sh.ID)
@@ -209,12 +212,12 @@ func TestAccessOpenShare(t *testing.T) {
 
 func TestAccessUnknown(t *testing.T) {
 	s, _ := newStore(t, nil)
-	_, err := s.Access(share.NewManifestID(), "x", "", t0)
+	_, err := s.Access(ctx, share.NewManifestID(), "x", "", t0)
 	var ue *UnavailableError
 	if !errors.Is(err, ErrNotFound) || errors.As(err, &ue) {
 		t.Fatalf("unknown id: %v", err)
 	}
-	if _, err := s.Access("not-an-id", "x", "", t0); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Access(ctx, "not-an-id", "x", "", t0); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("malformed id: %v", err)
 	}
 }
@@ -241,10 +244,10 @@ func lastOutcome(t *testing.T, s *Store, id string) string {
 func TestAccessExpired(t *testing.T) {
 	s, _ := newStore(t, nil)
 	sh := create(t, s, nil)
-	if _, err := s.Access(sh.ID, "r", "", sh.Expires.Add(-time.Second)); err != nil {
+	if _, err := s.Access(ctx, sh.ID, "r", "", sh.Expires.Add(-time.Second)); err != nil {
 		t.Fatalf("just before expiry: %v", err)
 	}
-	_, err := s.Access(sh.ID, "r", "", sh.Expires)
+	_, err := s.Access(ctx, sh.ID, "r", "", sh.Expires)
 	wantUnavailable(t, err, OutcomeExpired)
 	if o := lastOutcome(t, s, sh.ID); o != OutcomeExpired {
 		t.Errorf("logged %q", o)
@@ -257,7 +260,7 @@ func TestRevoke(t *testing.T) {
 	if _, err := s.Revoke("owner-b", sh.ID, t0); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Revoke by another owner: %v", err)
 	}
-	if _, err := s.Access(sh.ID, "r", "", t0); err != nil {
+	if _, err := s.Access(ctx, sh.ID, "r", "", t0); err != nil {
 		t.Fatalf("still active after a foreign revoke: %v", err)
 	}
 	got, err := s.Revoke("owner-a", sh.ID, t0.Add(time.Minute))
@@ -267,7 +270,7 @@ func TestRevoke(t *testing.T) {
 	if _, err := s.Revoke("owner-a", sh.ID, t0.Add(2*time.Minute)); err != nil {
 		t.Fatalf("second Revoke: %v", err)
 	}
-	_, err = s.Access(sh.ID, "r", "", t0.Add(3*time.Minute))
+	_, err = s.Access(ctx, sh.ID, "r", "", t0.Add(3*time.Minute))
 	wantUnavailable(t, err, OutcomeRevoked)
 	if _, err := s.ReadFile(sh.ID, sh.Files[0].ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ciphertext survives revocation: %v", err)
@@ -284,11 +287,11 @@ func TestMaxUses(t *testing.T) {
 	s, _ := newStore(t, nil)
 	sh := create(t, s, func(sp *ShareSpec) { sp.MaxUses = 2 })
 	for i := range 2 {
-		if _, err := s.Access(sh.ID, "r", "", t0); err != nil {
+		if _, err := s.Access(ctx, sh.ID, "r", "", t0); err != nil {
 			t.Fatalf("use %d: %v", i+1, err)
 		}
 	}
-	_, err := s.Access(sh.ID, "r", "", t0)
+	_, err := s.Access(ctx, sh.ID, "r", "", t0)
 	wantUnavailable(t, err, OutcomeUsedUp)
 	if o := lastOutcome(t, s, sh.ID); o != OutcomeUsedUp {
 		t.Errorf("logged %q", o)
@@ -299,7 +302,7 @@ func TestPasscode(t *testing.T) {
 	s, _ := newStore(t, nil)
 	sh := create(t, s, func(sp *ShareSpec) { sp.Passcode = "correct horse" })
 	for want := 9; want >= 8; want-- {
-		_, err := s.Access(sh.ID, "r", "wrong", t0)
+		_, err := s.Access(ctx, sh.ID, "r", "wrong", t0)
 		var pe *PasscodeError
 		if !errors.As(err, &pe) || pe.Remaining != want {
 			t.Fatalf("wrong passcode: %v, want %d remaining", err, want)
@@ -309,12 +312,12 @@ func TestPasscode(t *testing.T) {
 		}
 	}
 	// A missing passcode spends nothing.
-	_, err := s.Access(sh.ID, "r", "", t0)
+	_, err := s.Access(ctx, sh.ID, "r", "", t0)
 	var pe *PasscodeError
 	if !errors.As(err, &pe) || pe.Remaining != 8 {
 		t.Fatalf("missing passcode: %v", err)
 	}
-	got, err := s.Access(sh.ID, "r", "correct horse", t0)
+	got, err := s.Access(ctx, sh.ID, "r", "correct horse", t0)
 	if err != nil {
 		t.Fatalf("right passcode: %v", err)
 	}
@@ -335,15 +338,15 @@ func TestLockout(t *testing.T) {
 	s, _ := newStore(t, nil)
 	sh := create(t, s, func(sp *ShareSpec) { sp.Passcode = "1234"; sp.MaxAttempts = 3 })
 	for want := 2; want >= 0; want-- {
-		_, err := s.Access(sh.ID, "r", "0000", t0)
+		_, err := s.Access(ctx, sh.ID, "r", "0000", t0)
 		var pe *PasscodeError
 		if !errors.As(err, &pe) || pe.Remaining != want {
 			t.Fatalf("wrong passcode: %v, want %d remaining", err, want)
 		}
 	}
-	_, err := s.Access(sh.ID, "r", "1234", t0)
+	_, err := s.Access(ctx, sh.ID, "r", "1234", t0)
 	wantUnavailable(t, err, OutcomeLocked)
-	_, err = s.Access(sh.ID, "r", "", t0)
+	_, err = s.Access(ctx, sh.ID, "r", "", t0)
 	wantUnavailable(t, err, OutcomeLocked)
 	if got, _ := s.Get(sh.ID); got.Status(t0) != OutcomeLocked || got.RemainingAttempts != 0 {
 		t.Errorf("status %q remaining %d", got.Status(t0), got.RemainingAttempts)
@@ -352,11 +355,12 @@ func TestLockout(t *testing.T) {
 
 // TestConcurrentGuesses: 200 simultaneous wrong guesses spend exactly the
 // budget of 10; everyone else finds the share locked, and so does the
-// right passcode afterwards.
+// right passcode afterwards. (The bound on checks in flight per share is
+// lifted here, so that all 200 race for the budget.)
 func TestConcurrentGuesses(t *testing.T) {
-	s, _ := newStore(t, nil)
-	sh := create(t, s, func(sp *ShareSpec) { sp.Passcode = "s3cret" })
 	const n = 200
+	s, _ := newStore(t, &Options{MaxChecksPerShare: n, MaxLogPerMinute: 1000})
+	sh := create(t, s, func(sp *ShareSpec) { sp.Passcode = "s3cret" })
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	wrong, locked := 0, 0
@@ -367,7 +371,7 @@ func TestConcurrentGuesses(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, err := s.Access(sh.ID, "attacker", fmt.Sprintf("guess-%d", i), t0)
+			_, err := s.Access(ctx, sh.ID, "attacker", fmt.Sprintf("guess-%d", i), t0)
 			mu.Lock()
 			defer mu.Unlock()
 			var pe *PasscodeError
@@ -391,7 +395,7 @@ func TestConcurrentGuesses(t *testing.T) {
 	if !seen[0] {
 		t.Errorf("no answer reported 0 remaining attempts: %v", seen)
 	}
-	_, err := s.Access(sh.ID, "patient", "s3cret", t0)
+	_, err := s.Access(ctx, sh.ID, "patient", "s3cret", t0)
 	wantUnavailable(t, err, OutcomeLocked)
 	log, _ := s.Log("owner-a", sh.ID)
 	count := 0
@@ -484,7 +488,7 @@ func TestSweep(t *testing.T) {
 	expiring := create(t, s, func(sp *ShareSpec) { sp.Expires = t0.Add(time.Hour) })
 	usedUp := create(t, s, func(sp *ShareSpec) { sp.MaxUses = 1 })
 	active := create(t, s, func(sp *ShareSpec) { sp.Expires = t0.Add(72 * time.Hour) })
-	if _, err := s.Access(usedUp.ID, "r", "", t0.Add(30*time.Minute)); err != nil {
+	if _, err := s.Access(ctx, usedUp.ID, "r", "", t0.Add(30*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -544,7 +548,7 @@ func TestLogBound(t *testing.T) {
 	s, _ := newStore(t, &Options{MaxLogEntries: 3})
 	sh := create(t, s, nil)
 	for i := range 5 {
-		if _, err := s.Access(sh.ID, fmt.Sprint("r", i), "", t0); err != nil {
+		if _, err := s.Access(ctx, sh.ID, fmt.Sprint("r", i), "", t0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -566,10 +570,10 @@ func TestConfidential(t *testing.T) {
 		sp.Label = "LABEL-MARKER"
 		sp.Owner = "OWNER-MARKER"
 	})
-	if _, err := s.Access(sh.ID, "RECIPIENT-MARKER", "PASSCODE-MARKER", t0); err != nil {
+	if _, err := s.Access(ctx, sh.ID, "RECIPIENT-MARKER", "PASSCODE-MARKER", t0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Access(sh.ID, "RECIPIENT2-MARKER", "wrong", t0); err == nil {
+	if _, err := s.Access(ctx, sh.ID, "RECIPIENT2-MARKER", "wrong", t0); err == nil {
 		t.Fatal("wrong passcode granted")
 	}
 	if err := s.Close(); err != nil {
@@ -607,17 +611,28 @@ func TestMoveIntegrity(t *testing.T) {
 func TestOpenSecrets(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "shares.db")
-	s, err := Open(path, &Options{NoSync: true})
+	keyFile := filepath.Join(t.TempDir(), "keys", "share.key")
+	secret, created, err := LoadOrCreateSecret(keyFile)
+	if err != nil || !created {
+		t.Fatalf("LoadOrCreateSecret: %v %v", created, err)
+	}
+	st, err := os.Stat(keyFile)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file: %v, %v", st, err)
+	}
+	if again, created, err := LoadOrCreateSecret(keyFile); err != nil || created || !bytes.Equal(again, secret) {
+		t.Fatalf("reading the key file again: %v %v", created, err)
+	}
+	s, err := Open(path, &Options{Secret: secret, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := create(t, s, nil)
 	s.Close()
-	st, err := os.Stat(path + ".key")
-	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("secret file: %v, %v", st, err)
+	if _, err := os.Stat(path + ".key"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a key file beside the store: %v", err)
 	}
-	s, err = Open(path, &Options{NoSync: true})
+	s, err = Open(path, &Options{Secret: secret, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,21 +640,23 @@ func TestOpenSecrets(t *testing.T) {
 		t.Errorf("share lost on reopen: %v", err)
 	}
 	// A second process (here: a second Open) fails fast.
-	if _, err := Open(path, &Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+	if _, err := Open(path, &Options{Secret: secret, LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
 		t.Errorf("second Open: %v", err)
 	}
 	s.Close()
 	if _, err := Open(path, &Options{Secret: bytes.Repeat([]byte{9}, 32)}); !errors.Is(err, ErrWrongSecret) {
 		t.Errorf("Open with another secret: %v", err)
 	}
-	if _, err := Open(path, &Options{Secret: []byte("short")}); !errors.Is(err, ErrInvalid) {
-		t.Errorf("Open with a short secret: %v", err)
+	for _, bad := range [][]byte{nil, []byte("short")} {
+		if _, err := Open(path, &Options{Secret: bad}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Open with secret %q: %v", bad, err)
+		}
 	}
-	if err := os.WriteFile(path+".key", []byte("nothex\n"), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, []byte("nothex\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(path, nil); !errors.Is(err, ErrInvalid) {
-		t.Errorf("Open with a bad secret file: %v", err)
+	if _, _, err := LoadOrCreateSecret(keyFile); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a bad key file: %v", err)
 	}
 }
 
@@ -666,12 +683,232 @@ func BenchmarkAccessUnknownVsExpired(b *testing.B) {
 	later := t0.Add(2 * time.Hour)
 	b.Run("unknown", func(b *testing.B) {
 		for b.Loop() {
-			s.Access(unknown, "r", "", later)
+			s.Access(ctx, unknown, "r", "", later)
 		}
 	})
 	b.Run("expired", func(b *testing.B) {
 		for b.Loop() {
-			s.Access(sh.ID, "r", "", later)
+			s.Access(ctx, sh.ID, "r", "", later)
 		}
 	})
+}
+
+// fakeGate is a Gate of a few slots that records the most held at once;
+// with fail set, Acquire refuses as a full gate's time-out would.
+type fakeGate struct {
+	mu         sync.Mutex
+	slots      int
+	held, peak int
+	acquired   int
+	fail       error
+	hold       chan struct{} // if set, Acquire waits for it after taking a slot
+}
+
+var errGateBusy = errors.New("gate busy")
+
+func (g *fakeGate) Acquire(ctx context.Context) error {
+	g.mu.Lock()
+	if g.fail != nil {
+		g.mu.Unlock()
+		return g.fail
+	}
+	for g.held >= g.slots {
+		g.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		g.mu.Lock()
+	}
+	g.held++
+	g.acquired++
+	g.peak = max(g.peak, g.held)
+	hold := g.hold
+	g.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
+	return nil
+}
+
+func (g *fakeGate) Release() {
+	g.mu.Lock()
+	g.held--
+	g.mu.Unlock()
+}
+
+// TestPasscodeChecksGated: every passcode hash and check holds a slot of
+// the gate, so that however many requests arrive, at most the gate's
+// slots of scrypt run at once; a request the gate refuses spends nothing;
+// and no more than MaxChecksPerShare checks of one share are in flight,
+// the others getting ErrBusy at once, nothing spent or logged.
+func TestPasscodeChecksGated(t *testing.T) {
+	t.Run("gate bounds checks", func(t *testing.T) {
+		g := &fakeGate{slots: 2}
+		s, _ := newStore(t, &Options{Gate: g, MaxChecksPerShare: 100})
+		var shares []Share
+		for range 10 {
+			shares = append(shares, create(t, s, func(sp *ShareSpec) { sp.Passcode = "right" }))
+		}
+		if g.acquired != 10 {
+			t.Fatalf("Create took %d gate slots for 10 passcode hashes", g.acquired)
+		}
+		var wg sync.WaitGroup
+		for i := range 100 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := s.Access(ctx, shares[i%10].ID, "r", "right", t0); err != nil {
+					t.Errorf("access: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if g.peak > 2 || g.acquired != 110 {
+			t.Fatalf("peak %d slots (want at most 2), %d acquired (want 110)", g.peak, g.acquired)
+		}
+	})
+	t.Run("refused by the gate", func(t *testing.T) {
+		g := &fakeGate{slots: 1}
+		s, _ := newStore(t, &Options{Gate: g})
+		sh := create(t, s, func(sp *ShareSpec) { sp.Passcode = "right" })
+		g.fail = errGateBusy
+		if _, err := s.Access(ctx, sh.ID, "r", "wrong", t0); !errors.Is(err, errGateBusy) {
+			t.Fatalf("access past a full gate: %v", err)
+		}
+		if _, err := s.Create(ctx, spec(t, func(sp *ShareSpec) { sp.Passcode = "x" })); !errors.Is(err, errGateBusy) {
+			t.Fatalf("create past a full gate: %v", err)
+		}
+		got, _ := s.Get(sh.ID)
+		if got.RemainingAttempts != DefaultMaxAttempts || got.Uses != 0 {
+			t.Fatalf("a refused request spent something: %+v", got)
+		}
+	})
+	t.Run("per share", func(t *testing.T) {
+		g := &fakeGate{slots: 10, hold: make(chan struct{})}
+		s, _ := newStore(t, &Options{Gate: g, MaxChecksPerShare: 2})
+		close(g.hold) // Create passes
+		sh := create(t, s, func(sp *ShareSpec) { sp.Passcode = "right" })
+		other := create(t, s, func(sp *ShareSpec) { sp.Passcode = "right" })
+		g.mu.Lock()
+		g.hold = make(chan struct{})
+		g.mu.Unlock()
+		var wg sync.WaitGroup
+		results := make(chan error, 12)
+		for range 2 { // these two hold the share's slots, waiting in the gate
+			wg.Add(1)
+			go func() { defer wg.Done(); _, err := s.Access(ctx, sh.ID, "r", "right", t0); results <- err }()
+		}
+		for g.waiting() < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		for range 10 {
+			if _, err := s.Access(ctx, sh.ID, "r", "wrong", t0); !errors.Is(err, ErrBusy) {
+				t.Fatalf("a third check of one share: %v", err)
+			}
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); _, err := s.Access(ctx, other.ID, "r", "right", t0); results <- err }()
+		for g.waiting() < 3 {
+			time.Sleep(time.Millisecond)
+		}
+		close(g.hold)
+		wg.Wait()
+		close(results)
+		for err := range results {
+			if err != nil {
+				t.Errorf("held access: %v", err)
+			}
+		}
+		got, _ := s.Get(sh.ID)
+		if got.RemainingAttempts != DefaultMaxAttempts || got.Uses != 2 {
+			t.Fatalf("share after 2 granted and 10 busy: %+v", got)
+		}
+		if log, _ := s.Log("owner-a", sh.ID); len(log) != 2 {
+			t.Fatalf("log of 2 granted and 10 busy: %+v", log)
+		}
+	})
+}
+
+func (g *fakeGate) waiting() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.held
+}
+
+// TestLogRate: one share writes at most MaxLogPerMinute log entries a
+// minute; the accesses beyond are counted, in the share and in one
+// not-logged entry per minute, so that a link holder cannot flood the
+// owner's log.
+func TestLogRate(t *testing.T) {
+	s, _ := newStore(t, &Options{MaxLogPerMinute: 10})
+	sh := create(t, s, nil)
+	for i := range 25 {
+		if _, err := s.Access(ctx, sh.ID, fmt.Sprint("r", i), "", t0.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log, err := s.Log("owner-a", sh.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != 11 || log[9].Recipient != "r9" || log[10].Outcome != OutcomeNotLogged || log[10].Count != 15 || log[10].Recipient != "" {
+		t.Fatalf("log after 25 accesses in a minute: %+v", log)
+	}
+	got, _ := s.Get(sh.ID)
+	if got.Uses != 25 || got.Unlogged != 15 {
+		t.Fatalf("share: %+v", got)
+	}
+	// The next minute: the count is written, and logging resumes.
+	if _, err := s.Access(ctx, sh.ID, "next", "", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	log, _ = s.Log("owner-a", sh.ID)
+	if len(log) != 12 || log[10].Count != 15 || !log[10].Time.Equal(t0) || log[11].Recipient != "next" {
+		t.Fatalf("log in the next minute: %+v", log)
+	}
+}
+
+// TestAttemptBudgetCapped: a share may not allow more than
+// MaxAttemptsLimit wrong passcodes, and one stored by an older phr with a
+// larger budget is held to it.
+func TestAttemptBudgetCapped(t *testing.T) {
+	if MaxAttemptsLimit > 100 {
+		t.Fatalf("MaxAttemptsLimit %d", MaxAttemptsLimit)
+	}
+	s, path := newStore(t, nil)
+	if _, err := s.Create(ctx, spec(t, func(sp *ShareSpec) { sp.Passcode = "1"; sp.MaxAttempts = MaxAttemptsLimit + 1 })); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("budget over the limit: %v", err)
+	}
+	sh := create(t, s, func(sp *ShareSpec) { sp.Passcode = "1"; sp.MaxAttempts = MaxAttemptsLimit })
+	s.Close()
+	// As older phr stored it: 1000 attempts.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketShares)
+		return b.ForEach(func(k, v []byte) error {
+			v = bytes.Replace(v, []byte(fmt.Sprintf(`"remaining":%d`, MaxAttemptsLimit)), []byte(`"remaining":1000`), 1)
+			v = bytes.Replace(v, []byte(fmt.Sprintf(`"maxAttempts":%d`, MaxAttemptsLimit)), []byte(`"maxAttempts":1000`), 1)
+			return b.Put(k, v)
+		})
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, &Options{Secret: testSecret(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Get(sh.ID)
+	if err != nil || got.RemainingAttempts != MaxAttemptsLimit || got.MaxAttempts != MaxAttemptsLimit {
+		t.Fatalf("a stored budget of 1000: %+v %v", got, err)
+	}
+	if _, err := s.Access(ctx, sh.ID, "r", "wrong", t0); err == nil {
+		t.Fatal("wrong passcode granted")
+	}
+	if got, _ := s.Get(sh.ID); got.RemainingAttempts != MaxAttemptsLimit-1 {
+		t.Fatalf("after one wrong passcode: %d remaining", got.RemainingAttempts)
+	}
 }
