@@ -207,8 +207,8 @@ func (s *Server) ingest(c echo.Context) error {
 	}
 	v := vaultOf(c)
 	cm := record.Common{Now: s.cfg.Now(), Author: dev}
-	if id, err := v.Setting(settingPatient); err == nil && len(id) > 0 {
-		cm.Subject = "Patient/" + string(id)
+	if pat, err := v.Patient(); err == nil {
+		cm.Subject = "Patient/" + pat.ID
 	}
 	recs := make([]record.Record, len(req.Readings))
 	for i, rd := range req.Readings {

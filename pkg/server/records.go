@@ -271,8 +271,8 @@ func (s *Server) buildLogEntry(v *vault.Vault, body []byte, keys map[string]json
 		}
 	}
 	c := record.Common{Now: s.cfg.Now()}
-	if id, err := v.Setting(settingPatient); err == nil && len(id) > 0 {
-		c.Subject = "Patient/" + string(id)
+	if pat, err := v.Patient(); err == nil {
+		c.Subject = "Patient/" + pat.ID
 	}
 	var err error
 	when := func(field, val string) time.Time {

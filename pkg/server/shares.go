@@ -162,10 +162,7 @@ func (s *Server) createShare(c echo.Context) error {
 // buildShareContent builds the FHIR Bundle (or IPS) of the selected
 // records.
 func buildShareContent(v *vault.Vault, sel api.ShareSelect, now time.Time) ([]byte, error) {
-	var patient record.Record
-	if id, err := v.Setting("patient"); err == nil {
-		patient, _ = v.Get(string(id))
-	}
+	patient, _ := v.Patient()
 	var recs []record.Record
 	if len(sel.IDs) > 0 {
 		if len(sel.Types) > 0 || sel.Summary {

@@ -176,10 +176,6 @@ func checkPassphrase(p string) error {
 // errAccountExists: the username is taken.
 var errAccountExists = errors.New("account exists")
 
-// settingPatient names the vault setting with the patient's own Patient
-// record ID, as the CLI's init writes it.
-const settingPatient = "patient"
-
 // createAccount makes the account's vault: a passphrase slot and a
 // recovery slot, the Patient record and the patient setting, as `phr init`
 // does. It costs a passphrase wrap (scrypt).
@@ -208,7 +204,7 @@ func (d *dataDir) createAccount(username, passphrase, client string, opts *vault
 		_, err = v.Put(pat)
 	}
 	if err == nil {
-		err = v.SetSetting(settingPatient, []byte(pat.ID))
+		err = v.SetPatient(pat.ID)
 	}
 	if err == nil {
 		err = v.AppendAudit(vault.AuditEntry{Event: AuditAccountCreate, Success: true, Client: client})
