@@ -60,7 +60,7 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 	if err != nil {
 		return err
 	}
-	w := g.stdout
+	w := g.rawStdout
 	var f *os.File
 	var tmp string
 	if o.out != "" {

@@ -248,6 +248,9 @@ func printImportReports(w io.Writer, reports []*importers.Report) {
 }
 
 func isTerminal(w any) bool {
+	if t, ok := w.(*termSafe); ok {
+		w = t.w
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -35,8 +35,10 @@ type globals struct {
 	identity  string
 	json      bool
 	stdin     io.Reader
-	stdout    io.Writer
-	stderr    io.Writer
+	stdout    io.Writer // escapes terminal controls (termSafe)
+	stderr    io.Writer // likewise
+	// rawStdout is stdout as given, for exports whose bytes are a file.
+	rawStdout io.Writer
 	env       func(string) string
 	// rolledBack holds what opening the vault rolled back (openWith),
 	// which the command reports itself if reportsRollbacks, else openWith
@@ -46,7 +48,9 @@ type globals struct {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) string) int {
-	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, env: env}
+	rawStdout := stdout
+	stdout, stderr = &termSafe{w: stdout}, &termSafe{w: stderr}
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, rawStdout: rawStdout, env: env}
 	root := newRootCommand(g)
 	root.SetArgs(args)
 	root.SetIn(stdin)
