@@ -286,3 +286,63 @@ func TestIsPublicAddr(t *testing.T) {
 		}
 	}
 }
+
+// memTransport answers every request in memory: a manifest request with
+// manifest, any GET with file.
+type memTransport struct {
+	status         int
+	manifest, file []byte
+}
+
+func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	body := m.file
+	if r.Method == http.MethodPost {
+		body = m.manifest
+	}
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	return &http.Response{StatusCode: m.status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(string(body))), Request: r}, nil
+}
+
+// FuzzRetrieve feeds Retrieve arbitrary answers (status, manifest, a
+// location's body) for a link whose key the seeds use: it never panics,
+// every error wraps a sentinel of this package, and what it returns
+// decrypted with the link's key.
+func FuzzRetrieve(f *testing.F) {
+	key := mustKey(f, specKey)
+	jwe, _ := EncryptFile(key, ContentTypeFHIR, []byte(`{"resourceType":"Bundle"}`), true)
+	spec := string(readShared(f, "shl/spec-example-jwe.txt"))
+	for _, s := range []struct {
+		status         int
+		manifest, file string
+	}{
+		{200, `{"files":[{"contentType":"application/fhir+json","embedded":"` + jwe + `"}]}`, ""},
+		{200, `{"files":[{"contentType":"application/smart-health-card","location":"https://ehr.example.org/f/1"}]}`, spec},
+		{200, `{"status":"can-change","files":[{"contentType":"application/fhir+json","location":"https://ehr.example.org/f/1"}]}`, jwe},
+		{401, `{"remainingAttempts":3}`, ""},
+		{404, ``, ""}, {429, ``, ""}, {200, `{"files":[]}`, ""}, {200, `[]`, ""},
+	} {
+		f.Add(s.status, []byte(s.manifest), []byte(s.file))
+	}
+	sentinels := []error{ErrInvalidLink, ErrMalformedJWE, ErrUnsupportedJWE, ErrDecrypt, ErrTooLarge, ErrInvalidManifest,
+		ErrLinkUnavailable, ErrWrongPasscode, ErrServer}
+	f.Fuzz(func(t *testing.T, status int, manifest, file []byte) {
+		if status < 100 || status > 599 {
+			return
+		}
+		c := &http.Client{Transport: memTransport{status, manifest, file}}
+		p := Payload{URL: "https://ehr.example.org/qr/m", Key: specKey}
+		got, err := Retrieve(context.Background(), p, RetrieveOptions{Recipient: "fuzz", Client: c, MaxFileSize: 1 << 20})
+		if err != nil {
+			if !isOneOf(err, sentinels) {
+				t.Fatalf("error %v wraps no sentinel", err)
+			}
+			assertNoSecret(t, err.Error(), specKey, p.URL)
+			return
+		}
+		if len(got.Files) == 0 {
+			t.Fatal("success without files")
+		}
+	})
+}
