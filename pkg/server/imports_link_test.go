@@ -2,16 +2,22 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"mime/multipart"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/phr-project/phr/pkg/importers/shlink"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
+	"github.com/phr-project/phr/pkg/vault"
 )
 
 // uploadForm POSTs an import with form fields only (a link), or with a
@@ -120,4 +126,34 @@ func TestImportLinkPrivateRefused(t *testing.T) {
 	if !strings.Contains(r.errMsg(), "not public") {
 		t.Fatalf("%s", r.errMsg())
 	}
+}
+
+// TestReceiveLocationFromPHRD: phrd's location URLs (asked for with a
+// small embeddedLengthMax) serve the files a receiver decrypts.
+func TestReceiveLocationFromPHRD(t *testing.T) {
+	ts := newTestServer(t, nil)
+	link := shareCard(t, ts)
+	v := testVaultForLinks(t)
+	reps, err := shlink.Receive(context.Background(), v, link, shlink.Options{
+		Passcode:          func() (string, error) { return "4711", nil },
+		EmbeddedLengthMax: 1,
+		Import:            importers.Options{AcceptPatientMismatch: true},
+	})
+	if err != nil || len(reps) != 1 || reps[0].Added != 4 {
+		t.Fatalf("%v %+v", err, reps)
+	}
+	if !strings.Contains(ts.logs.String(), "/shl/:id/f/:token") {
+		t.Fatal("the file was not fetched by location")
+	}
+}
+
+func testVaultForLinks(t *testing.T) *vault.Vault {
+	t.Helper()
+	id, _ := age.GenerateX25519Identity()
+	v, err := vault.Create(filepath.Join(t.TempDir(), "v.phr"), []vault.SlotSpec{{Kind: vault.SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &vault.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v
 }
