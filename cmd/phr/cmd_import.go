@@ -13,6 +13,8 @@ import (
 
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/phr-project/phr/pkg/importers/qrimage"
+	"github.com/phr-project/phr/pkg/importers/shlink"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/vault"
 	"github.com/spf13/cobra"
@@ -37,6 +39,9 @@ type importOptions struct {
 	source     string
 	// acceptMismatch imports files about another person.
 	acceptMismatch bool
+	// SMART Health Links: who asks, and where the passcode is.
+	recipient    string
+	passcodeFile string
 }
 
 func init() { moreCommands = append(moreCommands, newImportCommand) }
@@ -45,7 +50,7 @@ func newImportCommand(g *globals) *cobra.Command {
 	var o importOptions
 	reg := all.Default()
 	cmd := &cobra.Command{
-		Use:   "import FILE|DIR...",
+		Use:   "import FILE|DIR|LINK...",
 		Short: "Import provider exports: FHIR, NDJSON, C-CDA, SMART Health Cards, Apple Health, CSV",
 		Long: `import reads the files (and folders, recursively) and adds their records to
 the vault. The format is detected from the content, not the file name.
@@ -55,11 +60,20 @@ adds nothing unless --partial is given; other files are not affected.
 A file whose patient is not you (another birth date, or another name
 without an identifier you share) is refused, unless you pass
 --accept-patient-mismatch; its records then say so. If your vault has no
-name or birth date yet, the first file that has them gives them.`,
+name or birth date yet, the first file that has them gives them.
+
+A SMART Health Link (shlink:/..., or a viewer URL ending in #shlink:/...)
+is fetched as its recipient (your name, or --recipient) and each of its
+files imported; so is a link in a QR code image. PNG and JPEG images of
+SMART Health Card QR codes are read too; give every image of a card split
+into several codes in one command. A link's passcode comes from
+--passcode-file, PHR_SHARE_PASSCODE, or a prompt.`,
 		Example: `  phr import ~/Downloads/ccd.xml
   phr import export.zip --aggregate daily
   phr import card.smart-health-card --issuer-keys issuer-jwks.json
-  phr import records/ --dry-run`,
+  phr import records/ --dry-run
+  phr import 'shlink:/eyJ1cmwiOi...' --passcode-file code.txt
+  phr import card-1.png card-2.png card-3.png`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error { return runImport(cmd.Context(), g, reg, o, a) },
 	}
@@ -71,6 +85,8 @@ name or birth date yet, the first file that has them gives them.`,
 	f.StringVar(&o.aggregate, "aggregate", "", "Apple Health: 'daily' combines high-frequency samples into one per day")
 	f.StringVar(&o.source, "source", "", "CSV: the source name to record (a clinic, a device)")
 	f.BoolVar(&o.acceptMismatch, "accept-patient-mismatch", false, "import files about another person than the vault's owner (their records say so)")
+	f.StringVar(&o.recipient, "recipient", "", "SMART Health Links: who asks, as the link's owner sees it (default: your name)")
+	f.StringVar(&o.passcodeFile, "passcode-file", "", "SMART Health Links: read the passcode from the first line of this file (- for standard input)")
 	return cmd
 }
 
@@ -83,13 +99,23 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 	if o.aggregate != "" && o.aggregate != "daily" {
 		return usagef("--aggregate: only 'daily' is supported")
 	}
-	files, err := importers.Walk(paths)
+	var links, filePaths []string
+	for _, p := range paths {
+		if shlink.IsLink(p) {
+			links = append(links, p)
+		} else {
+			filePaths = append(filePaths, p)
+		}
+	}
+	files, err := importers.Walk(filePaths)
 	if err != nil {
 		return err
 	}
-	if len(files) == 0 {
+	if len(files)+len(links) == 0 {
 		return usagef("no files to import")
 	}
+	// The chunks of a split card, in several images, become one input.
+	files, joined := qrimage.Gather(files)
 	opts := map[string]string{}
 	if o.issuerKeys != "" {
 		if _, err := os.Stat(o.issuerKeys); err != nil {
@@ -128,6 +154,10 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 	// Small files share transactions (one sync to disk for many files);
 	// each is still whole or absent.
 	group := importers.NewGroup(v)
+	for _, in := range joined {
+		rep, _ := importers.Import(ctx, reg, v, in, importers.Options{DryRun: o.dryRun, Partial: o.partial, Importer: opts, Group: group, AcceptPatientMismatch: o.acceptMismatch})
+		reports = append(reports, rep)
+	}
 	for _, path := range files {
 		in, f, err := importers.OpenFile(path)
 		if err != nil {
@@ -150,10 +180,25 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 			notRecognized = append(notRecognized, path)
 			continue
 		}
+		if le := (*qrimage.LinkError)(nil); errors.As(err, &le) {
+			links = append(links, le.Links...) // fetched below
+			continue
+		}
 		reports = append(reports, rep)
 		if errors.Is(err, context.Canceled) {
 			break
 		}
+	}
+	for _, link := range links {
+		if ctx.Err() != nil {
+			break
+		}
+		reps, _ := shlink.Receive(ctx, v, link, shlink.Options{
+			Recipient: o.recipient,
+			Passcode:  func() (string, error) { return g.linkPasscode(o.passcodeFile) },
+			Import:    importers.Options{DryRun: o.dryRun, Partial: o.partial, Importer: opts, Group: group, AcceptPatientMismatch: o.acceptMismatch},
+		})
+		reports = append(reports, reps...)
 	}
 	// The files read before an interruption are kept, as they would be
 	// had each been written on its own. A failed commit sets the error of
@@ -192,6 +237,22 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 		return fmt.Errorf("%d of %d file(s) failed; nothing of those was imported", failed, len(reports))
 	}
 	return nil
+}
+
+// linkPasscode is the passcode of a P link: from --passcode-file, else
+// PHR_SHARE_PASSCODE, else a prompt. Never from the command line.
+func (g *globals) linkPasscode(file string) (string, error) {
+	pc, err := g.sharePasscode(shareOptions{passcodeFile: file}, false)
+	if err != nil || pc != "" {
+		return pc, err
+	}
+	if pc, err = g.prompt("Passcode for the link: "); err != nil {
+		return "", usagef("the link needs a passcode: give --passcode-file or PHR_SHARE_PASSCODE, or run phr on a terminal")
+	}
+	if pc == "" {
+		return "", usagef("the passcode must not be empty")
+	}
+	return pc, nil
 }
 
 func printImportReports(w io.Writer, reports []*importers.Report) {

@@ -25,7 +25,7 @@ var rules = []struct {
 	{"github.com/labstack/echo", []string{mod + "pkg/server", mod + "pkg/shlhost", mod + "cmd/phrd", mod + "cmd/phr-load"}, "echo is the daemon's (and the load generator's yardstick)"},
 	{mod + "cmd/", nil, "nothing imports a command"},
 	{mod + "pkg/importers", []string{mod + "pkg/importers", mod + "pkg/server", mod + "cmd/"}, "importers sit above the vault"},
-	{mod + "pkg/share", []string{mod + "pkg/share", mod + "pkg/vault/sharestore", mod + "pkg/shlhost", mod + "pkg/server", mod + "cmd/"}, "sharing sits beside the vault"},
+	{mod + "pkg/share", []string{mod + "pkg/share", mod + "pkg/vault/sharestore", mod + "pkg/shlhost", mod + "pkg/server", mod + "pkg/importers/shlink", mod + "cmd/"}, "sharing sits beside the vault (the link importer receives links)"},
 	{mod + "pkg/server", []string{mod + "pkg/server", mod + "pkg/shlhost", mod + "cmd/"}, "the server is a leaf (the share host may use only its api package: the server imports the host)"},
 	{mod + "pkg/vault", []string{mod + "pkg/vault", mod + "pkg/importers", mod + "pkg/shlhost", mod + "pkg/server", mod + "cmd/"}, "record does not know the vault"},
 }

@@ -111,6 +111,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// VaultNoSync skips fsync on vault writes. Tests only.
 	VaultNoSync bool
+	// AllowPrivateLinks lets POST /api/v1/imports fetch SMART Health
+	// Links from loopback and private addresses. Tests only: otherwise a
+	// link could make phrd request its own network.
+	AllowPrivateLinks bool
 }
 
 // Defaults returns c with every unset field at its default.

@@ -15,8 +15,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/qrimage"
+	"github.com/phr-project/phr/pkg/importers/shlink"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
+	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault"
 )
 
@@ -27,7 +30,11 @@ const maxFormField = 256
 // "format", "partial", "dry_run"), spools the file to DATA/tmp (0600,
 // under a random name: the client's file name is never a path; sealed
 // under a key held in memory only: see spool), and runs it through the
-// importers like `phr import`.
+// importers like `phr import`. Instead of a file, the field "link" may
+// hold a SMART Health Link (with "passcode" and "recipient" when needed):
+// phrd fetches it, from public addresses only (see linkClient), and
+// imports each of its files; so it does with a link in an uploaded QR
+// code image.
 func (s *Server) createImport(c echo.Context) error {
 	req := c.Request()
 	mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
@@ -52,6 +59,7 @@ func (s *Server) createImport(c echo.Context) error {
 		opts     importers.Options
 		gotFile  bool
 		spoolErr error
+		link     linkFields
 	)
 	defer func() {
 		if tmp != nil {
@@ -83,6 +91,10 @@ func (s *Server) createImport(c echo.Context) error {
 			if _, err := io.Copy(tmp, p); err != nil {
 				spoolErr = err
 			}
+		case "link", "passcode", "recipient":
+			if err := link.read(field, p); err != nil {
+				return err
+			}
 		case "format", "partial", "dry_run", "accept_patient_mismatch":
 			b, err := io.ReadAll(io.LimitReader(p, maxFormField+1))
 			if err != nil {
@@ -109,15 +121,21 @@ func (s *Server) createImport(c echo.Context) error {
 				}
 			}
 		default:
-			return badRequest("unknown form field %q (file, format, partial, dry_run, accept_patient_mismatch)", truncate(field, 40))
+			return badRequest("unknown form field %q (file or link, format, partial, dry_run, accept_patient_mismatch, passcode, recipient)", truncate(field, 40))
 		}
 		p.Close()
 		if spoolErr != nil {
 			return spoolErr
 		}
 	}
+	if gotFile && link.link != "" {
+		return badRequest("send a file or a link, not both")
+	}
+	if link.link != "" {
+		return s.importLinks(c, []string{link.link}, link, opts)
+	}
 	if !gotFile {
-		return badRequest("file: missing (multipart field \"file\")")
+		return badRequest("file: missing (multipart field \"file\", or \"link\")")
 	}
 	if opts.Format != "" && opts.Format != "auto" {
 		if _, ok := s.cfg.Importers.Lookup(opts.Format); !ok {
@@ -130,6 +148,9 @@ func (s *Server) createImport(c echo.Context) error {
 	in := tmp.input(name)
 	sess := sessionOf(c)
 	rep, err := importers.Import(req.Context(), s.cfg.Importers, sess.acct.v, in, opts)
+	if le := (*qrimage.LinkError)(nil); errors.As(err, &le) {
+		return s.importLinks(c, le.Links, link, opts)
+	}
 	entry := vault.AuditEntry{Event: AuditImport, Success: err == nil, Format: rep.Format,
 		Counts: map[string]int{"added": rep.Added, "updated": rep.Updated, "duplicates": rep.Duplicates, "skipped": rep.Skipped, "failed": rep.Failed}}
 	if opts.DryRun {
@@ -158,6 +179,94 @@ func (s *Server) createImport(c echo.Context) error {
 		status = http.StatusOK
 	}
 	return c.JSON(status, api.ImportResult{Files: []*importers.Report{rep}})
+}
+
+// linkFields are the form fields of a link import.
+type linkFields struct{ link, passcode, recipient string }
+
+// read reads one of them, within its bound.
+func (l *linkFields) read(field string, p io.Reader) error {
+	limit := map[string]int{"link": share.MaxLinkLength, "passcode": share.MaxPasscodeLength, "recipient": 1024}[field]
+	b, err := io.ReadAll(io.LimitReader(p, int64(limit)+1))
+	if err != nil {
+		return err
+	}
+	if len(b) > limit {
+		return badRequest("%s: at most %d bytes", field, limit)
+	}
+	switch v := string(b); field {
+	case "link":
+		l.link = strings.TrimSpace(v)
+		if !shlink.IsLink(l.link) {
+			return badRequest("link: not a SMART Health Link (shlink:/... or a viewer URL ending in #shlink:/...)")
+		}
+	case "passcode":
+		l.passcode = v
+	case "recipient":
+		l.recipient = strings.TrimSpace(v)
+	}
+	return nil
+}
+
+// linkClient is the client phrd fetches links with: public addresses
+// only, unless Config.AllowPrivateLinks (tests) says otherwise. A link
+// comes from a user, and must not make phrd request its own network.
+func (s *Server) linkClient() *http.Client {
+	return share.NewReceiverClient(!s.cfg.AllowPrivateLinks)
+}
+
+// importLinks fetches links and imports their files, answering as
+// createImport does: 201 (200 for a dry run) with a report per file, 409
+// for a file about another person, 422 when anything failed.
+func (s *Server) importLinks(c echo.Context, links []string, f linkFields, opts importers.Options) error {
+	ctx := c.Request().Context()
+	sess := sessionOf(c)
+	var reports []*importers.Report
+	var first error
+	for _, l := range links {
+		reps, err := shlink.Receive(ctx, sess.acct.v, l, shlink.Options{
+			Recipient: f.recipient,
+			Passcode:  func() (string, error) { return f.passcode, nil },
+			Client:    s.linkClient(),
+			Import:    opts,
+		})
+		reports = append(reports, reps...)
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	entry := vault.AuditEntry{Event: AuditImport, Success: first == nil, Format: shlink.Format, Counts: map[string]int{}}
+	for _, r := range reports {
+		for k, n := range map[string]int{"added": r.Added, "updated": r.Updated, "duplicates": r.Duplicates, "skipped": r.Skipped, "failed": r.Failed} {
+			entry.Counts[k] += n
+		}
+	}
+	if opts.DryRun {
+		entry.Label = "dry-run"
+	}
+	s.audit(sess.acct.id, sess.acct.v, entry)
+	if first != nil {
+		if errors.Is(first, ctx.Err()) && ctx.Err() != nil {
+			return first
+		}
+		// The reports say why; they go to the owner only, never to the log.
+		msg := first.Error()
+		for _, r := range reports {
+			if r.Error != "" {
+				msg = r.Error
+				break
+			}
+		}
+		if errors.Is(first, importers.ErrPatientMismatch) {
+			return c.JSON(http.StatusConflict, api.ImportResult{Files: reports, Error: &api.Error{Code: api.CodePatientMismatch, Message: msg}})
+		}
+		return c.JSON(http.StatusUnprocessableEntity, api.ImportResult{Files: reports, Error: &api.Error{Code: api.CodeImportFailed, Message: msg}})
+	}
+	status := http.StatusCreated
+	if opts.DryRun {
+		status = http.StatusOK
+	}
+	return c.JSON(status, api.ImportResult{Files: reports})
 }
 
 // uploadName is the name reports and provenance show for an upload: the

@@ -5,8 +5,9 @@
 // share store needs (random keys and manifest ids, passcode hashing, QR
 // codes).
 //
-// The package does no I/O and keeps no state; the daemon (phrd) and the
-// command line use it to build and serve links.
+// The package keeps no state, and does no I/O except in Retrieve, the
+// receiver's side of the protocol; the daemon (phrd) and the command line
+// use it to build and serve links, and to import links others made.
 //
 // # Links
 //
@@ -47,6 +48,18 @@
 // ParseManifest reads a manifest as a receiver gets it, within
 // MaxManifestSize, MaxManifestFiles and MaxJSONDepth, and validates it.
 //
+// # Receiving
+//
+// Retrieve fetches a link's files as its recipient and decrypts them: a U
+// link with one GET, other links through the manifest and its location
+// URLs. It refuses expired links and P links without a passcode before
+// any request, follows redirects only to https (plain http only between
+// loopback hosts) without a Referer, bounds what it reads
+// (MaxManifestSize, RetrieveOptions.MaxFileSize and MaxTotalSize), and
+// decrypts every file before it returns any. NewReceiverClient(true)
+// makes a client that connects only to public addresses, for servers
+// that fetch links on behalf of their users.
+//
 // # Secrets
 //
 // The link key is the whole secret of a share: the server keeps only
@@ -67,7 +80,8 @@
 //
 // Every error wraps one of the sentinels ErrInvalidLink, ErrKeySize,
 // ErrMalformedJWE, ErrUnsupportedJWE, ErrDecrypt, ErrTooLarge,
-// ErrInvalidManifest, ErrInvalidPasscode or ErrQR; callers branch with
-// errors.Is. Errors about
+// ErrInvalidManifest, ErrInvalidPasscode or ErrQR (Retrieve's also
+// ErrLinkExpired, ErrLinkUnavailable, ErrPasscodeRequired, ErrWrongPasscode,
+// ErrServer or ErrPrivateAddress); callers branch with errors.Is. Errors about
 // one field or header parameter are *FieldError values (errors.As).
 package share

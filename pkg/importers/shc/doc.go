@@ -28,6 +28,7 @@
 //     *importers.ParseError naming the file and the card's line or JSON
 //     path, never a value from the card, and never a panic.
 //
-// QR images (PNG, SVG) are not decoded: scan the code to text first.
+// QR images are not decoded here: package qrimage reads PNG and JPEG
+// images and passes their text to this importer.
 // Revocation (the issuer's CRL of rid values) and nbf/exp are not checked.
 package shc
