@@ -78,7 +78,7 @@ func BenchmarkBaseline(b *testing.B) {
 					rb := tx.Bucket([]byte{bucketRecords})
 					for j := range recs {
 						id := keyOf(recs[j].ID)
-						if err := rb.Put(id, v.keys.seal(bucketRecords, id, encodeRecord(&recs[j]))); err != nil {
+						if err := rb.Put(id, v.keys.seal(bucketRecords, id, recs[j].Version, encodeRecord(&recs[j]))); err != nil {
 							return err
 						}
 					}

@@ -35,19 +35,24 @@ type CheckReport struct {
 func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
 
 // Check verifies the file's B+tree (bbolt's own check), every record's
-// seal and envelope, and that the kind index, the fingerprints and the
-// changes feed agree with the records, and that no import a crash
-// interrupted is left (in a vault opened read-only: Open rolls them back
-// otherwise). It changes nothing unless repair is true; then it rolls
-// back interrupted imports and rebuilds the indexes and the changes feed
-// from the records that open. Records that fail to open are reported,
-// never deleted.
+// seal and envelope, that every value matches the authenticated head
+// (head.go), that the kind index, the fingerprints and the changes feed
+// agree with the records, and that no import a crash interrupted is left
+// (in a vault opened read-only: Open rolls them back otherwise). It
+// changes nothing unless repair is true; then it rolls back interrupted
+// imports and rebuilds the indexes and the changes feed from the records
+// that open. Records that fail to open are reported, never deleted, and
+// values that do not match the head are not repaired: the owner restores
+// a backup, or accepts the file as it is (AcceptHead).
 func (v *Vault) Check(repair bool) (*CheckReport, error) {
 	rep := &CheckReport{RolledBack: v.RolledBack()}
 	var needRebuild, needRollback bool
 	err := v.view(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			rep.Problems = append(rep.Problems, Problem{What: "file structure: " + err.Error()})
+		}
+		for _, what := range v.headProblems(tx) {
+			rep.Problems = append(rep.Problems, Problem{What: what})
 		}
 		rb, xb, fb, cb := v.buckets(tx)
 		wantIndex := map[string]bool{}
@@ -249,7 +254,7 @@ func (v *Vault) rebuild() error {
 			if err := cb.Put(seqKey(seq), k); err != nil {
 				return err
 			}
-			if err := rb.Put(k, v.keys.seal(bucketRecords, k, encodeRecord(&r))); err != nil {
+			if err := v.putSealed(rb, bucketRecords, k, r.Version, encodeRecord(&r)); err != nil {
 				return err
 			}
 		}

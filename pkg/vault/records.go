@@ -114,7 +114,7 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 			}
 			seq++
 			p.rec.Seq = seq
-			if err := rb.Put(p.id, v.keys.seal(bucketRecords, p.id, encodeRecord(p.rec))); err != nil {
+			if err := v.putSealed(rb, bucketRecords, p.id, p.rec.Version, encodeRecord(p.rec)); err != nil {
 				return err
 			}
 			if err := xb.Put(v.indexKey(p.rec.Kind, p.id), nil); err != nil {
@@ -241,13 +241,16 @@ func (v *Vault) load(rb *bolt.Bucket, key []byte) (record.Record, error) {
 		return record.Record{}, ErrNotFound
 	}
 	id := idOf(key)
-	pt, err := v.keys.open(bucketRecords, key, sealed)
+	pt, version, err := v.keys.openInto(nil, nil, bucketRecords, key, sealed)
 	if err != nil {
 		return record.Record{}, fmt.Errorf("record %s: %w", id, err)
 	}
 	r, err := decodeRecord(pt)
 	if err != nil || r.ID != id {
 		return record.Record{}, fmt.Errorf("record %s: %w: bad envelope", id, ErrCorrupt)
+	}
+	if version != 0 && version != r.Version {
+		return record.Record{}, fmt.Errorf("record %s: %w: its version does not match its seal", id, ErrCorrupt)
 	}
 	return r, nil
 }
@@ -356,7 +359,7 @@ func (v *Vault) rewrite(rb, xb, cb *bolt.Bucket, old, nr *record.Record) error {
 			}
 		}
 	}
-	return rb.Put(id, v.keys.seal(bucketRecords, id, encodeRecord(nr)))
+	return v.putSealed(rb, bucketRecords, id, nr.Version, encodeRecord(nr))
 }
 
 // Delete replaces a record with a tombstone: its ID, type and version
@@ -467,37 +470,15 @@ func (v *Vault) List(q Query) ([]record.Record, error) {
 		}
 		return true
 	}
-	err := v.view(func(tx *bolt.Tx) error {
-		rb := tx.Bucket([]byte{bucketRecords})
-		visit := func(id []byte) error {
-			r, err := v.load(rb, id)
-			if err != nil {
-				return err
-			}
-			if match(&r) {
-				out = append(out, r)
-			}
-			return nil
+	if len(q.Kinds) > 0 {
+		// A selection by kind reads only the kind's records: first make
+		// sure no value of the file was put back from an older copy
+		// (once per open; see Verify).
+		if err := v.Verify(); err != nil {
+			return nil, err
 		}
-		if len(q.Kinds) == 0 {
-			return rb.ForEach(func(k, _ []byte) error { return visit(k) })
-		}
-		c := tx.Bucket([]byte{bucketIndex}).Cursor()
-		seen := map[string]bool{}
-		for _, kind := range q.Kinds {
-			if seen[kind] {
-				continue
-			}
-			seen[kind] = true
-			prefix := v.keys.kindPrefix(kind)
-			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				if err := visit(k[len(prefix):]); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+	}
+	err := v.selectRecords(q, match, func(r record.Record) { out = append(out, r) })
 	if err != nil {
 		return nil, err
 	}
@@ -627,7 +608,7 @@ func (v *Vault) Purge(ids []string) error {
 			if err := cb.Delete(seqKey(r.Seq)); err != nil {
 				return err
 			}
-			if err := rb.Delete(keyOf(id)); err != nil {
+			if err := v.deleteSealed(rb, bucketRecords, keyOf(id)); err != nil {
 				return err
 			}
 		}
@@ -687,4 +668,67 @@ func (v *Vault) importIDsTx(rb, cb *bolt.Bucket, since uint64, fileSHA256 string
 		}
 	}
 	return ids, nil
+}
+
+// kindSet is the set of kinds a query asks for.
+func kindSet(kinds []string) map[string]bool {
+	m := make(map[string]bool, len(kinds))
+	for _, k := range kinds {
+		m[k] = true
+	}
+	return m
+}
+
+// selectRecords calls fn with every record that q's kinds select and
+// match accepts. Without kinds it reads every record, and checks them
+// against the authenticated head on the way. With kinds it reads the
+// kind index, which is not authenticated, so it checks each unsealed
+// record's own kind against the query (an index key copied under another
+// kind's prefix selects nothing; Check reports it) and takes each record
+// once.
+func (v *Vault) selectRecords(q Query, match func(*record.Record) bool, fn func(record.Record)) error {
+	return v.view(func(tx *bolt.Tx) error {
+		rb := tx.Bucket([]byte{bucketRecords})
+		if len(q.Kinds) == 0 {
+			scan := recordsScan{keys: v.keys}
+			if err := rb.ForEach(func(k, sealed []byte) error {
+				scan.add(k, sealed)
+				r, err := v.load(rb, k)
+				if err != nil {
+					return err
+				}
+				if match(&r) {
+					fn(r)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			return v.checkScan(tx, &scan)
+		}
+		wanted := kindSet(q.Kinds)
+		taken := map[string]bool{}
+		c := tx.Bucket([]byte{bucketIndex}).Cursor()
+		for kind := range wanted {
+			prefix := v.keys.kindPrefix(kind)
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				key := k[len(prefix):]
+				if taken[string(key)] {
+					continue
+				}
+				r, err := v.load(rb, key)
+				if err != nil {
+					return err
+				}
+				if !wanted[r.Kind] || r.Deleted {
+					continue // a steered index entry, or a stale one
+				}
+				taken[string(key)] = true
+				if match(&r) {
+					fn(r)
+				}
+			}
+		}
+		return nil
+	})
 }

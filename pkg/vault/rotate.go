@@ -73,7 +73,17 @@ func (v *Vault) Rotate(opts RotateOptions) error {
 		}
 		var tb [4]byte
 		binary.BigEndian.PutUint32(tb[:], term)
-		return m.Put([]byte("term"), tb[:])
+		if err := m.Put([]byte("term"), tb[:]); err != nil {
+			return err
+		}
+		// Everything was written anew under the new keys: the head is
+		// computed from it under them.
+		if v.wh != nil {
+			h := computeHead(tx, newKeys, v.wh.counter)
+			h.keys = newKeys
+			v.replaceHead(h)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -83,6 +93,11 @@ func (v *Vault) Rotate(opts RotateOptions) error {
 	old := v.keys
 	v.keys, v.vaultKey = newKeys, newKey
 	old.wipe()
+	// The old pages, sealed under the old key, are free but still in
+	// the file: rewrite it without them.
+	if err := v.compactLocked(); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotCompacted, err)
+	}
 	return nil
 }
 
@@ -149,21 +164,24 @@ func (v *Vault) rewrapSlots(tx *bolt.Tx, newKey []byte, newKeys *keyring, opts R
 
 func (v *Vault) resealSettings(tx *bolt.Tx, newKeys *keyring) error {
 	b := tx.Bucket([]byte{bucketSettings})
-	type kv struct{ k, v []byte }
+	type kv struct {
+		k, v    []byte
+		version uint64
+	}
 	var all []kv
 	err := b.ForEach(func(k, val []byte) error {
-		pt, err := v.keys.open(bucketSettings, k, val)
+		pt, version, err := v.keys.openInto(nil, nil, bucketSettings, k, val)
 		if err != nil {
 			return fmt.Errorf("setting: %w", err)
 		}
-		all = append(all, kv{append([]byte(nil), k...), pt})
+		all = append(all, kv{append([]byte(nil), k...), pt, max(version, 1)})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
 	for _, e := range all {
-		if err := b.Put(e.k, newKeys.seal(bucketSettings, e.k, e.v)); err != nil {
+		if err := b.Put(e.k, newKeys.seal(bucketSettings, e.k, e.version, e.v)); err != nil {
 			return err
 		}
 	}
@@ -199,7 +217,7 @@ func (v *Vault) resealRecords(tx *bolt.Tx, newKeys *keyring, failAfter int) erro
 		if err != nil {
 			return err
 		}
-		if err := rb.Put(k, newKeys.seal(bucketRecords, k, encodeRecord(&r))); err != nil {
+		if err := rb.Put(k, newKeys.seal(bucketRecords, k, r.Version, encodeRecord(&r))); err != nil {
 			return err
 		}
 		ix.add(newKeys, &r, k)

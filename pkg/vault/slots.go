@@ -234,5 +234,5 @@ func encodeSlotInfo(id string, spec SlotSpec, info slotInfo, vaultKey []byte, ke
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(storedSlot{V: 1, Kind: spec.Kind, Age: wrapped, Info: keys.seal(bucketSlots, []byte(id), pt)})
+	return json.Marshal(storedSlot{V: 1, Kind: spec.Kind, Age: wrapped, Info: keys.seal(bucketSlots, []byte(id), 1, pt)})
 }
