@@ -93,7 +93,7 @@ func (h *headState) clone() *headState {
 }
 
 // xor adds (or removes: XOR is its own inverse) an element.
-func (h *headState) xor(bucket byte, e *[32]byte) {
+func (h *headState) xor(bucket byte, e [32]byte) {
 	t := h.totals[bucket]
 	if t == nil {
 		t = new([32]byte)
@@ -164,24 +164,31 @@ func decodeHead(pt []byte) (*headState, error) {
 }
 
 // element is a value's contribution to its bucket's total.
-func (k *keyring) element(bucket byte, key, value []byte) *[32]byte {
-	m := k.elemMAC.Get().(hash.Hash)
-	m.Reset()
-	var pre [3]byte
-	pre[0] = bucket
-	binary.BigEndian.PutUint16(pre[1:], uint16(len(key)))
-	m.Write(pre[:])
-	m.Write(key)
+func (k *keyring) element(bucket byte, key, value []byte) [32]byte {
+	m := k.elemMAC.Get().(*elemHash)
+	m.h.Reset()
+	buf := append(m.buf[:0], bucket, byte(len(key)>>8), byte(len(key)))
+	buf = append(buf, key...)
 	if hdr := sealedHeaderLen(value); hdr > 0 {
-		m.Write(value[:hdr])
-		m.Write(value[len(value)-16:])
+		buf = append(buf, value[:hdr]...)
+		buf = append(buf, value[len(value)-16:]...)
+		m.h.Write(buf)
 	} else {
-		m.Write(value)
+		m.h.Write(buf)
+		m.h.Write(value)
 	}
+	m.buf = buf
 	var e [32]byte
-	m.Sum(e[:0])
+	m.h.Sum(e[:0])
 	k.elemMAC.Put(m)
-	return &e
+	return e
+}
+
+// elemHash is an HMAC under the head key with a scratch buffer for its
+// input, pooled: writes compute two elements per value.
+type elemHash struct {
+	h   hash.Hash
+	buf []byte
 }
 
 // sealedHeaderLen is the header length of a sealed value, or 0 if value
@@ -213,7 +220,8 @@ func bucketTotal(keys *keyring, b *bolt.Bucket, bucket byte) [32]byte {
 		if val == nil {
 			return nil
 		}
-		subtle.XORBytes(t[:], t[:], keys.element(bucket, k, val)[:])
+		e := keys.element(bucket, k, val)
+		subtle.XORBytes(t[:], t[:], e[:])
 		return nil
 	})
 	return t
@@ -312,6 +320,16 @@ func (v *Vault) putSealedValue(b *bolt.Bucket, bucket byte, key, value []byte) e
 		h.xor(bucket, v.keys.element(bucket, key, value))
 	}
 	return b.Put(key, value)
+}
+
+// putSealedNew is putSealed for a key the caller knows is not in the
+// bucket yet (a new record): it saves looking up the old value.
+func (v *Vault) putSealedNew(b *bolt.Bucket, bucket byte, key []byte, version uint64, pt []byte) error {
+	sealed := v.keys.seal(bucket, key, version, pt)
+	if h := v.wh; h != nil {
+		h.xor(bucket, v.keys.element(bucket, key, sealed))
+	}
+	return b.Put(key, sealed)
 }
 
 // deleteSealed deletes bucket/key and takes it out of the head's total.
@@ -496,7 +514,8 @@ type recordsScan struct {
 }
 
 func (s *recordsScan) add(key, sealed []byte) {
-	subtle.XORBytes(s.total[:], s.total[:], s.keys.element(bucketRecords, key, sealed)[:])
+	e := s.keys.element(bucketRecords, key, sealed)
+	subtle.XORBytes(s.total[:], s.total[:], e[:])
 }
 
 // check compares the scan's total with the head read in the same

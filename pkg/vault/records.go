@@ -114,7 +114,7 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 			}
 			seq++
 			p.rec.Seq = seq
-			if err := v.putSealed(rb, bucketRecords, p.id, p.rec.Version, encodeRecord(p.rec)); err != nil {
+			if err := v.putSealedNew(rb, bucketRecords, p.id, p.rec.Version, encodeRecord(p.rec)); err != nil {
 				return err
 			}
 			if err := xb.Put(v.indexKey(p.rec.Kind, p.id), nil); err != nil {

@@ -53,7 +53,7 @@ type keyring struct {
 
 	kinds   sync.Map  // kind -> index prefix, cached
 	fpMACs  sync.Pool // of hash.Hash: HMAC-SHA256 under finger
-	elemMAC sync.Pool // of hash.Hash: HMAC-SHA256 under head
+	elemMAC sync.Pool // of *elemHash: HMAC-SHA256 under head
 }
 
 func deriveKeyring(vaultKey []byte, vaultID [16]byte, term uint32) (*keyring, error) {
@@ -83,7 +83,7 @@ func deriveKeyring(vaultKey []byte, vaultID [16]byte, term uint32) (*keyring, er
 	}
 	k := &keyring{vaultID: vaultID, term: term, aead: aead, index: idx, finger: fp, head: hd}
 	k.fpMACs.New = func() any { return hmac.New(sha256.New, k.finger) }
-	k.elemMAC.New = func() any { return hmac.New(sha256.New, k.head) }
+	k.elemMAC.New = func() any { return &elemHash{h: hmac.New(sha256.New, k.head), buf: make([]byte, 0, 128)} }
 	return k, nil
 }
 
