@@ -24,6 +24,9 @@ type RotateOptions struct {
 	// RecoveryCode is the new recovery code (see NewRecoveryCode). Required
 	// if the vault has a recovery slot: the old code stops working.
 	RecoveryCode string
+	// Remove names slots to delete in the same transaction (phrd ends
+	// the other devices' credentials when it rotates).
+	Remove []string
 
 	// failAfter, when positive, makes Rotate fail after resealing that many
 	// records: a test hook for interrupted rotations.
@@ -61,6 +64,15 @@ func (v *Vault) Rotate(opts RotateOptions) error {
 		var err error
 		if newKeys, err = deriveKeyring(newKey, v.id, term); err != nil {
 			return err
+		}
+		sb := tx.Bucket([]byte{bucketSlots})
+		for _, id := range opts.Remove {
+			if err := sb.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		if k, _ := sb.Cursor().First(); k == nil {
+			return ErrLastSlot
 		}
 		if err := v.rewrapSlots(tx, newKey, newKeys, opts); err != nil {
 			return err

@@ -198,6 +198,14 @@ func NewRecoveryCode() string {
 	return s[:5] + "-" + s[5:10] + "-" + s[10:15] + "-" + s[15:20] + "-" + s[20:]
 }
 
+// IsRecoveryCode reports whether s has the shape of a recovery code
+// (26 base32 characters; case, spaces and dashes do not matter), so that
+// a prompt for a passphrase can accept one too.
+func IsRecoveryCode(s string) bool {
+	_, err := normalizeRecoveryCode(s)
+	return err == nil
+}
+
 func normalizeRecoveryCode(code string) (string, error) {
 	c := strings.ToUpper(strings.NewReplacer("-", "", " ", "", "\t", "").Replace(code))
 	b, err := recoveryEncoding.DecodeString(c)

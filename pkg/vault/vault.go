@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -725,63 +726,112 @@ func (v *Vault) DeleteSetting(name string) error {
 // recovery code (the old one stops working). The file is then compacted
 // (Compact), so that the old slots are gone from it entirely.
 func (v *Vault) ReplaceSlots(spec SlotSpec) (Slot, error) {
-	id := newSlotID()
+	out, err := v.ReplaceSlotsOf([]SlotKind{spec.Kind}, nil, spec)
+	if err != nil {
+		return Slot{}, err
+	}
+	return out[0], nil
+}
+
+// ReplaceSlotsOf removes every slot of the given kinds except those
+// whose IDs are in keep, and adds specs, in one transaction; then it
+// compacts the file. It is what a recovery does (every passphrase, every
+// device but the caller's and the recovery code replaced at once). It
+// refuses to leave no slot.
+func (v *Vault) ReplaceSlotsOf(kinds []SlotKind, keep []string, specs ...SlotSpec) ([]Slot, error) {
+	out := make([]Slot, len(specs))
+	encs := make([][]byte, len(specs))
+	for i, spec := range specs {
+		out[i] = Slot{ID: newSlotID(), Kind: spec.Kind, Label: spec.Label}
+	}
 	err := v.revoking(func(tx *bolt.Tx) error {
-		enc, err := v.encodeSlot(id, spec, v.vaultKey, v.keys)
-		if err != nil {
-			return err
+		for i, spec := range specs {
+			enc, err := v.encodeSlot(out[i].ID, spec, v.vaultKey, v.keys)
+			if err != nil {
+				return err
+			}
+			encs[i] = enc
 		}
 		b := tx.Bucket([]byte{bucketSlots})
 		var old [][]byte
+		left := 0
 		if err := b.ForEach(func(k, val []byte) error {
 			var st storedSlot
 			if err := json.Unmarshal(val, &st); err != nil {
 				return fmt.Errorf("%w: key slot", ErrCorrupt)
 			}
-			if st.Kind == spec.Kind {
+			if slices.Contains(kinds, st.Kind) && !slices.Contains(keep, string(k)) {
 				old = append(old, append([]byte(nil), k...))
+			} else {
+				left++
 			}
 			return nil
 		}); err != nil {
 			return err
+		}
+		if left+len(specs) == 0 {
+			return ErrLastSlot
 		}
 		for _, k := range old {
 			if err := v.deleteSealed(b, bucketSlots, k); err != nil {
 				return err
 			}
 		}
-		return v.putSealedValue(b, bucketSlots, []byte(id), enc)
+		for i := range specs {
+			if err := v.putSealedValue(b, bucketSlots, []byte(out[i].ID), encs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return Slot{ID: id, Kind: spec.Kind, Label: spec.Label}, err
+	if err != nil && !errors.Is(err, ErrNotCompacted) {
+		return nil, err
+	}
+	return out, err
+}
+
+// UnlockedBy returns the ID of the key slot that opened the vault.
+func (v *Vault) UnlockedBy() string { return v.unlockedBy }
+
+// SlotsOpenedBy returns the IDs of the slots that secret opens (this
+// device's slots, for an identity), without reopening the file.
+func (v *Vault) SlotsOpenedBy(secret Secret) ([]string, error) {
+	type slot struct {
+		id string
+		st storedSlot
+	}
+	var slots []slot
+	err := v.view(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte{bucketSlots}).ForEach(func(k, val []byte) error {
+			var st storedSlot
+			if err := json.Unmarshal(val, &st); err != nil {
+				return fmt.Errorf("%w: key slot", ErrCorrupt)
+			}
+			slots = append(slots, slot{string(k), st})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	var out []string
+	for _, s := range slots {
+		key, err := secret.unwrap(s.st)
+		if err != nil {
+			return nil, err
+		}
+		if key != nil && subtle.ConstantTimeCompare(key, v.vaultKey) == 1 {
+			out = append(out, s.id)
+		}
+	}
+	return out, nil
 }
 
 // Opens reports whether secret opens one of this vault's slots, without
 // reopening the file (which this process holds).
 func (v *Vault) Opens(secret Secret) (bool, error) {
-	var slots []storedSlot
-	err := v.view(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte{bucketSlots}).ForEach(func(_, val []byte) error {
-			var st storedSlot
-			if err := json.Unmarshal(val, &st); err != nil {
-				return fmt.Errorf("%w: key slot", ErrCorrupt)
-			}
-			slots = append(slots, st)
-			return nil
-		})
-	})
-	if err != nil {
-		return false, err
-	}
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	for _, st := range slots {
-		key, err := secret.unwrap(st)
-		if err != nil {
-			return false, err
-		}
-		if key != nil && subtle.ConstantTimeCompare(key, v.vaultKey) == 1 {
-			return true, nil
-		}
-	}
-	return false, nil
+	ids, err := v.SlotsOpenedBy(secret)
+	return len(ids) > 0, err
 }
