@@ -120,7 +120,7 @@ later commands log in with it, without the passphrase.`,
 				host, _ := os.Hostname()
 				label = "phr CLI on " + host
 			}
-			dev, err := c.CreateDevice(ctx, label)
+			dev, err := c.CreateDevice(ctx, label, pass)
 			if err != nil {
 				return remoteError(err)
 			}

@@ -32,9 +32,12 @@ const (
 // slots: about one second on a laptop, as age chooses.
 const DefaultScryptWorkFactor = 18
 
-// recoveryWorkFactor is lower: a recovery code has 128 random bits, so
+// RecoveryWorkFactor is the scrypt work factor of recovery slots: lower
+// than a passphrase's, since a recovery code has 128 random bits and
 // scrypt adds little but time.
-const recoveryWorkFactor = 12
+const RecoveryWorkFactor = 12
+
+const recoveryWorkFactor = RecoveryWorkFactor
 
 // ScryptWorkFactor is the work factor new passphrase slots use. Tests lower
 // it; nothing else should.
