@@ -26,7 +26,11 @@ type AddResult struct {
 // Add stores new records in one transaction: all of them or none. Records
 // whose fingerprint (record.FingerprintInput) is already in the vault, or
 // earlier in the same batch, are not written and come back as duplicates.
-// Add fills in missing IDs, derived fields, times and versions.
+// Add fills in derived fields, times and versions, and IDs: a record
+// without one, and an imported record (whose ID only the importer has
+// seen), gets an ID of this vault's run (NewID), written back into recs.
+// Other records (self-entered ones, whose resource carries their ID)
+// keep theirs.
 func (v *Vault) Add(recs []record.Record) ([]AddResult, error) {
 	return v.add(recs, false, nil)
 }
@@ -49,8 +53,8 @@ func (v *Vault) add(recs []record.Record, dry bool, also func(tx *bolt.Tx, seq u
 	prep := make([]prepared, len(recs))
 	for i := range recs {
 		r := &recs[i]
-		if r.ID == "" {
-			r.ID = record.NewID()
+		if r.ID == "" || r.Provenance.Method == record.MethodImported {
+			r.ID = v.NewID() // see NewID
 		} else if !record.ValidID(r.ID) {
 			return nil, fmt.Errorf("record %d: invalid record ID", i)
 		}
@@ -732,3 +736,9 @@ func (v *Vault) selectRecords(q Query, match func(*record.Record) bool, fn func(
 		return nil
 	})
 }
+
+// NewID returns a record ID of this vault's run (record.IDRun): IDs made
+// one after another share their last 40 bits, so that a batch's records
+// are neighbours in the file, and no other vault (or phrd account) ever
+// gets an ID of the same run.
+func (v *Vault) NewID() string { return v.ids.Next() }

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/phr-project/phr/pkg/record"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -121,6 +122,8 @@ type Vault struct {
 	remembered Head
 	// unlockedBy is the ID of the slot that opened the vault.
 	unlockedBy string
+	// ids makes this vault's record IDs (NewID).
+	ids record.IDRun
 
 	// liveImports holds the marker names of this process's imports in
 	// progress (imports.go); rolledBack, guarded by rbMu, what Open (or
