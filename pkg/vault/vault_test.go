@@ -266,7 +266,7 @@ func TestAddDedupAndAtomicity(t *testing.T) {
 	// A batch that fails inside the transaction writes nothing.
 	before, _, _ := tv.Count()
 	seqBefore, _ := tv.LastSeq()
-	clash := n // a self-entered record keeps the ID it is given
+	clash := n           // a self-entered record keeps the ID it is given
 	clash.ID = res[0].ID // already used
 	if _, err := tv.Add([]record.Record{mk("7"), mk("8"), clash}); err == nil {
 		t.Fatal("Add with an ID clash succeeded")
