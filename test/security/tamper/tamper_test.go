@@ -278,7 +278,9 @@ func TestReplay(t *testing.T) {
 		known string // what the old value says
 	}{
 		{"a deleted allergy returns", "allergy",
-			func(t *testing.T, c *e2e.CLI) string { return logID(t, c, "allergy", "Penicillin", "--reaction", "hives") },
+			func(t *testing.T, c *e2e.CLI) string {
+				return logID(t, c, "allergy", "Penicillin", "--reaction", "hives")
+			},
 			func(t *testing.T, c *e2e.CLI, id string) { c.OK(t, "rm", id) },
 			"Penicillin"},
 		{"an edited dose reverts", "medication",
