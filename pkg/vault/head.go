@@ -83,15 +83,6 @@ type headState struct {
 
 func newHeadState() *headState { return &headState{totals: map[byte]*[32]byte{}} }
 
-func (h *headState) clone() *headState {
-	c := &headState{counter: h.counter, seq: h.seq, totals: make(map[byte]*[32]byte, len(h.totals)), keys: h.keys}
-	for b, t := range h.totals {
-		tt := *t
-		c.totals[b] = &tt
-	}
-	return c
-}
-
 // xor adds (or removes: XOR is its own inverse) an element.
 func (h *headState) xor(bucket byte, e [32]byte) {
 	t := h.totals[bucket]
@@ -301,7 +292,10 @@ func verifyHeadTx(tx *bolt.Tx, keys *keyring, h *headState, buckets []byte) []st
 
 // The write path. Only one write transaction runs at a time (bbolt's
 // rule), so the head being written lives in v.wh for its duration
-// (updateLocked).
+// (updateLocked). Each write transaction reads the head from the file
+// (one small value to open): a copy kept in memory would have to be
+// updated when a transaction commits, and bbolt runs commit handlers
+// after it lets the next writer in.
 
 // putSealed seals pt as the given version of bucket/key, stores it and
 // keeps the head's total of that bucket up to date. Every write of a
@@ -350,13 +344,15 @@ func (v *Vault) replaceHead(h *headState) {
 	}
 }
 
-// beginHead starts the head of a write transaction, or returns nil for a
-// vault without one (format 1 or 2, before its upgrade).
-func (v *Vault) beginHead() *headState {
-	if v.head == nil {
-		return nil
+// beginHead starts the head of a write transaction from the one in the
+// file, or returns nil for a vault without one (format 1 or 2, before its
+// upgrade; or a file whose head is missing, opened Unverified: Check
+// reports it until AcceptHead writes one).
+func (v *Vault) beginHead(tx *bolt.Tx) (*headState, error) {
+	if v.format < 3 {
+		return nil, nil
 	}
-	return v.head.clone()
+	return loadHead(tx, v.keys)
 }
 
 // commitHead stores the transaction's head.
@@ -368,11 +364,7 @@ func (v *Vault) commitHead(tx *bolt.Tx, h *headState) error {
 	}
 	h.counter++
 	h.seq = tx.Bucket([]byte{bucketChanges}).Sequence()
-	if err := storeHead(tx, keys, h); err != nil {
-		return err
-	}
-	tx.OnCommit(func() { v.head = h })
-	return nil
+	return storeHead(tx, keys, h)
 }
 
 // Head identifies one state of a vault: the count of write transactions
@@ -581,22 +573,30 @@ func (v *Vault) compareSeen(store HeadStore, accept bool) error {
 	if !ok || accept {
 		return nil
 	}
-	var found Head
-	if v.head != nil {
-		found = v.keys.publicHead(v.head)
-	}
-	return compareSeen(seen, found, v.head == nil)
+	found, ok := v.fileHead()
+	return compareSeen(seen, found, !ok)
+}
+
+// fileHead returns the public head in the file, without v.mu (Close holds
+// it).
+func (v *Vault) fileHead() (Head, bool) {
+	var out Head
+	var ok bool
+	v.db.View(func(tx *bolt.Tx) error {
+		if h, err := loadHead(tx, v.keys); err == nil && h != nil {
+			out, ok = v.keys.publicHead(h), true
+		}
+		return nil
+	})
+	return out, ok
 }
 
 // rememberHead tells the device's HeadStore the vault's current head.
 // A failure to remember only weakens the next open's check, so it is not
 // an error of the command that opened the vault.
 func (v *Vault) rememberHead() {
-	if v.head == nil {
-		return
-	}
-	h := v.keys.publicHead(v.head)
-	if h == v.remembered {
+	h, ok := v.fileHead()
+	if !ok || h == v.remembered {
 		return
 	}
 	if err := v.heads.RememberHead(v.ID(), h); err == nil {
@@ -634,7 +634,6 @@ func (v *Vault) AcceptHead() error {
 		h := computeHead(tx, v.keys, counter)
 		if v.wh == nil {
 			h.counter++
-			tx.OnCommit(func() { v.head = h })
 			return storeHead(tx, v.keys, h)
 		}
 		v.replaceHead(h)

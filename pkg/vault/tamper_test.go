@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -432,5 +433,40 @@ func TestIndexSteering(t *testing.T) {
 	})
 	if !found {
 		t.Fatalf("check: %+v", rep.Problems)
+	}
+}
+
+// TestHeadUnderConcurrentWrites: writers of one open vault (phrd's
+// requests) each keep the head right, whatever order bbolt runs them in.
+func TestHeadUnderConcurrentWrites(t *testing.T) {
+	tv := newTestVault(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 30 {
+				r, err := record.NewNote(record.Common{}, fmt.Sprint("note ", w, " ", i), time.Time{})
+				if err == nil {
+					_, err = tv.Put(r)
+				}
+				if err == nil && i%3 == 0 {
+					err = tv.SetSetting(fmt.Sprint("test.", w), []byte{byte(i)})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if rep, err := tv.Check(false); err != nil || !rep.OK() || rep.Records != 240 {
+		t.Fatalf("check: %v %+v", err, rep)
 	}
 }

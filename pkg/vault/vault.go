@@ -107,10 +107,8 @@ type Vault struct {
 	format   uint32    // the format version found at Open
 	meta     metaIndex // the listing index (meta.go)
 
-	// head is the last committed authenticated head (nil for a vault of
-	// format 1 or 2 before its upgrade); wh the head of the write
-	// transaction running (head.go). verified: Verify passed.
-	head     *headState
+	// wh is the authenticated head of the write transaction running
+	// (head.go); verified: Verify passed.
 	wh       *headState
 	verified atomic.Bool
 	// tamper lists what did not match the head at Open (with
@@ -204,8 +202,7 @@ func Create(path string, slots []SlotSpec, opts *Options) (*Vault, error) {
 				return err
 			}
 		}
-		v.head = computeHead(tx, v.keys, 1)
-		return storeHead(tx, v.keys, v.head)
+		return storeHead(tx, v.keys, computeHead(tx, v.keys, 1))
 	})
 	if err != nil {
 		return fail(err)
@@ -273,7 +270,7 @@ func Open(path string, secret Secret, opts *Options) (*Vault, error) {
 		v.Close()
 		return nil, err
 	}
-	head, bad, err := v.verifyOpen()
+	_, bad, err := v.verifyOpen()
 	if err != nil {
 		return fail(err)
 	}
@@ -283,7 +280,6 @@ func Open(path string, secret Secret, opts *Options) (*Vault, error) {
 		}
 		v.tamper = bad
 	}
-	v.head = head
 	if opts != nil && opts.Heads != nil {
 		if err := v.compareSeen(opts.Heads, opts.AcceptRollback); err != nil {
 			return fail(err)
@@ -358,7 +354,8 @@ func (v *Vault) upgrade() error {
 	if v.format >= FormatVersion {
 		return nil // no transaction: opening must not change the file
 	}
-	return v.update(func(tx *bolt.Tx) error {
+	upgraded := false
+	err := v.update(func(tx *bolt.Tx) error {
 		m := tx.Bucket([]byte{bucketMeta})
 		old := binary.BigEndian.Uint32(m.Get([]byte("version")))
 		if old >= FormatVersion {
@@ -382,12 +379,19 @@ func (v *Vault) upgrade() error {
 		}
 		var ver [4]byte
 		binary.BigEndian.PutUint32(ver[:], FormatVersion)
-		tx.OnCommit(func() {
-			v.head, v.format = h, FormatVersion
-			v.verified.Store(true)
-		})
-		return m.Put([]byte("version"), ver[:])
+		if err := m.Put([]byte("version"), ver[:]); err != nil {
+			return err
+		}
+		upgraded = true
+		return nil
 	})
+	if err == nil && upgraded {
+		// Set after the commit, before Open returns: nothing else runs
+		// on this vault yet.
+		v.format = FormatVersion
+		v.verified.Store(true)
+	}
+	return err
 }
 
 // hasSealV2 reports whether any value the head covers is sealed with its
@@ -570,7 +574,10 @@ func (v *Vault) updateLocked(fn func(*bolt.Tx) error) (err error) {
 		// Every write transaction keeps the authenticated head up to
 		// date (head.go): the write helpers add and remove elements of
 		// v.wh, and the head is sealed with the next counter at the end.
-		h := v.beginHead()
+		h, err := v.beginHead(tx)
+		if err != nil {
+			return err
+		}
 		v.wh = h
 		defer func() { v.wh = nil }()
 		if err := fn(tx); err != nil {
