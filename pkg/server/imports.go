@@ -202,7 +202,7 @@ func (s *Server) ingest(c echo.Context) error {
 		return &record.InputError{Field: "readings", Msg: fmt.Sprintf("at most %d per request", s.cfg.MaxIngestReadings)}
 	}
 	v := vaultOf(c)
-	cm := record.Common{Now: s.cfg.Now(), Author: dev}
+	cm := record.Common{Now: s.cfg.Now(), Author: dev, IDs: v.IDs()}
 	if id, err := v.Setting(settingPatient); err == nil && len(id) > 0 {
 		cm.Subject = "Patient/" + string(id)
 	}

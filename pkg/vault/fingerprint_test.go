@@ -381,7 +381,7 @@ func TestRebuildKeepsTombstoneFingerprints(t *testing.T) {
 // decodeFacts reads the same facts as decodeRecord, for every kind of
 // record the vault holds.
 func TestDecodeFacts(t *testing.T) {
-	recs := benchRecords(t, 20, 1)
+	recs := benchRecords(t, 20, 1, nil)
 	recs = append(recs, sample(t, "Heart rate", "2024-03-05T08:00:00Z", 60))
 	tomb := recs[3]
 	tomb.Deleted, tomb.Resource, tomb.Date, tomb.Display = true, nil, time.Time{}, ""

@@ -742,3 +742,7 @@ func (v *Vault) selectRecords(q Query, match func(*record.Record) bool, fn func(
 // are neighbours in the file, and no other vault (or phrd account) ever
 // gets an ID of the same run.
 func (v *Vault) NewID() string { return v.ids.Next() }
+
+// IDs is the vault's run of record IDs, for builders of a batch of
+// records for this vault (record.Common.IDs).
+func (v *Vault) IDs() *record.IDRun { return &v.ids }
