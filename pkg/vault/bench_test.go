@@ -333,3 +333,54 @@ func BenchmarkRotate100k(b *testing.B) {
 	}
 	b.ReportMetric(100_000*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// BenchmarkOpenLarge opens a large vault (PHR_BENCH_RECORDS records,
+// default 100,000; the figures in docs/security.md are for 3,000,000):
+// Open checks the head, the key slots and the settings and must not grow
+// with the records. Verify, which a selection by kind runs once per open
+// vault, reads every value's header.
+func BenchmarkOpenLarge(b *testing.B) {
+	total := 100_000
+	if s := os.Getenv("PHR_BENCH_RECORDS"); s != "" {
+		fmt.Sscan(s, &total)
+	}
+	id, _ := age.GenerateX25519Identity()
+	path := filepath.Join(b.TempDir(), "large.phr")
+	v, err := Create(path, []SlotSpec{{Kind: SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for seed := 0; seed*benchBatch < total; seed++ {
+		if _, err := v.Add(benchRecords(b, benchBatch, seed, v.IDs())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	v.Close()
+	st, _ := os.Stat(path)
+	b.Logf("built %d records, %d MB, in %v", total, st.Size()>>20, time.Since(start).Round(time.Second))
+	for _, ro := range []bool{true, false} {
+		b.Run(fmt.Sprintf("open/readonly=%v", ro), func(b *testing.B) {
+			for b.Loop() {
+				v, err := Open(path, Identities(id), &Options{ReadOnly: ro, NoSync: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				v.Close()
+			}
+		})
+	}
+	b.Run("verify", func(b *testing.B) {
+		v, err := Open(path, Identities(id), &Options{ReadOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer v.Close()
+		for b.Loop() {
+			v.verified.Store(false)
+			if err := v.Verify(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -63,8 +63,8 @@ const headKey = "head"
 const headPlainVersion = 1
 
 // ErrTampered: the file does not match its authenticated head: a value
-// was put back, removed or added by someone without the vault key. It is
-// returned wrapped together with ErrCorrupt.
+// was put back, removed or added by someone without the vault key. An
+// error that matches it matches ErrCorrupt too.
 var ErrTampered = errors.New("the vault file does not match its authenticated head")
 
 // ErrRolledBack: the file is older than one this device has seen (see
@@ -257,10 +257,15 @@ func loadHead(tx *bolt.Tx, keys *keyring) (*headState, error) {
 	return h, nil
 }
 
-// tampered is the error for a file that does not match its head.
-func tampered(what string) error {
-	return fmt.Errorf("%w: %w: %s", ErrCorrupt, ErrTampered, what)
-}
+// tampered is the error for a file that does not match its head: it
+// matches ErrTampered and ErrCorrupt.
+func tampered(what string) error { return &tamperError{what} }
+
+type tamperError struct{ what string }
+
+func (e *tamperError) Error() string { return ErrTampered.Error() + ": " + e.what }
+
+func (e *tamperError) Is(target error) bool { return target == ErrTampered || target == ErrCorrupt }
 
 // bucketNames says what a bucket holds, for people.
 func bucketName(b byte) string {
@@ -382,17 +387,19 @@ func (h Head) String() string {
 	return strconv.FormatUint(h.Counter, 10) + ":" + hex.EncodeToString(h.Tag[:])
 }
 
+var errHead = errors.New("vault: malformed head")
+
 // ParseHead reads what Head.String wrote.
 func ParseHead(s string) (Head, error) {
 	var h Head
 	c, t, ok := strings.Cut(strings.TrimSpace(s), ":")
 	n, err := strconv.ParseUint(c, 10, 64)
-	if !ok || err != nil {
-		return h, errors.New("vault: malformed head")
+	if !ok || err != nil || strconv.FormatUint(n, 10) != c {
+		return h, errHead
 	}
 	b, err := hex.DecodeString(t)
-	if err != nil || len(b) != len(h.Tag) {
-		return h, errors.New("vault: malformed head")
+	if err != nil || len(b) != len(h.Tag) || hex.EncodeToString(b) != t {
+		return h, errHead
 	}
 	h.Counter = n
 	copy(h.Tag[:], b)
