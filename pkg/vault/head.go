@@ -534,12 +534,27 @@ func (v *Vault) checkScan(tx *bolt.Tx, s *recordsScan) error {
 	if s.total != h.total(bucketRecords) {
 		return tampered("records do not match the head: a value was put back, removed or added without the key")
 	}
-	if v.tamper == nil && len(headBuckets) == 3 {
+	if v.tamper == nil && scanCompletesVerify() {
 		// Open checked the other buckets; since then only this
 		// process wrote.
 		v.verified.Store(true)
 	}
 	return nil
+}
+
+// openChecked are the buckets Open checks against the head.
+var openChecked = []byte{bucketSlots, bucketSettings}
+
+// scanCompletesVerify reports whether Open's checks and a scan of the
+// records together cover every bucket of the head (not so once a bucket
+// is added that neither reads).
+func scanCompletesVerify() bool {
+	for _, b := range headBuckets {
+		if b != bucketRecords && !slices.Contains(openChecked, b) {
+			return false
+		}
+	}
+	return true
 }
 
 // verifyOpen is what Open checks: the head opens, the change sequence
@@ -564,7 +579,7 @@ func (v *Vault) verifyOpen() (*headState, []string, error) {
 			}
 			return nil
 		}
-		bad = verifyHeadTx(tx, v.keys, h, []byte{bucketSlots, bucketSettings})
+		bad = verifyHeadTx(tx, v.keys, h, openChecked)
 		return nil
 	})
 	return h, bad, err

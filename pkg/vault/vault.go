@@ -112,7 +112,8 @@ type Vault struct {
 	wh       *headState
 	verified atomic.Bool
 	// tamper lists what did not match the head at Open (with
-	// Options.Unverified); Check reports it.
+	// Options.Unverified): such a vault rolls no import back and is never
+	// taken as verified.
 	tamper []string
 	// heads remembers what this device has seen (Options.Heads);
 	// remembered is the head it last remembered.
