@@ -264,7 +264,10 @@ func printRecovery(g *globals, code, what string) error {
 	if g.json {
 		return printJSON(g.stdout, map[string]string{"recoveryCode": code})
 	}
-	fmt.Fprintf(g.stdout, "%s\n\nNew recovery code (shown only now; write it down):\n\n    %s\n\nThe old recovery code no longer works.\n", what, code)
+	if what != "" {
+		fmt.Fprintf(g.stdout, "%s\n\n", what)
+	}
+	fmt.Fprintf(g.stdout, "New recovery code (shown only now; write it down):\n\n    %s\n\nThe old recovery code no longer works.\n", code)
 	return nil
 }
 
@@ -451,6 +454,7 @@ be in someone else's hands.`,
 				fmt.Fprintf(w, "This device's key %s opens the vault.\n", displayPath(idPath))
 			}
 			fmt.Fprintln(w, "The vault key is unchanged: if a lost device or an old secret may be in someone else's hands, run phr key rotate as well.")
+			fmt.Fprintln(w)
 			return printRecovery(g, newCode, "")
 		},
 	}
