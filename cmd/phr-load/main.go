@@ -118,7 +118,7 @@ func run(o options) error {
 		if _, err := c.Login(ctx, api.SessionRequest{Username: user, Passphrase: "load test passphrase " + user}); err != nil {
 			return err
 		}
-		d, err := c.CreateDevice(ctx, "load")
+		d, err := c.CreateDevice(ctx, "load", "load test passphrase "+user)
 		if err != nil {
 			return err
 		}

@@ -94,7 +94,17 @@ func TestKeyCommands(t *testing.T) {
 	c.env["PHR_PASSPHRASE"] = "an entirely new passphrase"
 	json.Unmarshal([]byte(c.ok("key", "list", "--json")), &slots)
 	sort.SliceStable(slots, func(i, j int) bool { return slots[j]["kind"] == "passphrase" && slots[i]["kind"] != "passphrase" })
+	mine := 0
 	for i, s := range slots {
+		if s["thisDevice"] == true {
+			// This device's slot goes only with --force.
+			mine++
+			if code, _, errOut := c.run("key", "remove", s["id"].(string)); code != 2 || !strings.Contains(errOut, "this device's") {
+				t.Fatalf("removing this device's slot without --force: %d %s", code, errOut)
+			}
+			c.ok("key", "remove", "--force", s["id"].(string))
+			continue
+		}
 		code, _, errOut := c.run("key", "remove", s["id"].(string))
 		if i < len(slots)-1 && code != 0 {
 			t.Fatalf("remove %v: %s", s, errOut)
@@ -102,6 +112,9 @@ func TestKeyCommands(t *testing.T) {
 		if i == len(slots)-1 && (code != 1 || !strings.Contains(errOut, "last key slot")) {
 			t.Fatalf("removing the last slot: %d %s", code, errOut)
 		}
+	}
+	if mine != 1 {
+		t.Fatalf("%d slots marked as this device's", mine)
 	}
 }
 

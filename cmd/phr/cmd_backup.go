@@ -256,23 +256,37 @@ new one until you delete it.`,
 }
 
 func newCheckCommand(g *globals) *cobra.Command {
-	var repair bool
+	var repair, acceptRollback, acceptChanges bool
 	cmd := &cobra.Command{
 		Use:   "check [--repair]",
 		Short: "Verify every record's seal and the indexes; change nothing unless --repair",
-		Long: `check verifies every record's seal, the indexes and the changes feed. It
-changes nothing unless --repair is given, with one exception: an import that
-a crash interrupted is rolled back (as any command that writes would), and
-check says so.`,
+		Long: `check verifies every record's seal, that every value matches the vault's
+authenticated head, the indexes and the changes feed. It changes nothing
+unless --repair is given, with one exception: an import that a crash
+interrupted is rolled back (as any command that writes would), and check
+says so.
+
+--accept-rollback opens a vault file older than the newest this device has
+seen (after restoring a backup or an older copy on purpose) and remembers
+it as the newest. --accept-changes makes the authenticated head match what
+the file holds now, for a file that does not match it: only when you know
+why (restoring a backup you trust is the safer way).`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// An import a crash interrupted is rolled back by opening the
 			// vault for writing (openVault does, for read-only commands)
 			// rather than reported as half a file; the report says so.
 			g.reportsRollbacks = true
-			v, err := g.openVault(!repair)
+			v, err := g.openVaultWith(!repair && !acceptChanges, openOptions{acceptRollback: acceptRollback, unverified: true})
 			if err != nil {
 				return err
+			}
+			if acceptChanges {
+				if err := v.AcceptHead(); err != nil {
+					v.Close()
+					return err
+				}
+				fmt.Fprintln(g.stdout, "The vault's head now matches the file as it is.")
 			}
 			rep, err := v.Check(repair)
 			v.Close()
@@ -305,5 +319,7 @@ check says so.`,
 		},
 	}
 	cmd.Flags().BoolVar(&repair, "repair", false, "rebuild the indexes and the changes feed from the records")
+	cmd.Flags().BoolVar(&acceptRollback, "accept-rollback", false, "accept a vault file older than the newest this device has seen")
+	cmd.Flags().BoolVar(&acceptChanges, "accept-changes", false, "make the authenticated head match the file as it is")
 	return cmd
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,14 +22,14 @@ func newKeyCommand(g *globals) *cobra.Command {
 		Args:  args(cobra.NoArgs),
 	}
 	cmd.AddCommand(newKeyListCommand(g), newKeyAddDeviceCommand(g), newKeyAddPassphraseCommand(g),
-		newKeyRemoveCommand(g), newKeyRecoveryCommand(g), newKeyRotateCommand(g))
+		newKeyRemoveCommand(g), newKeyRecoveryCommand(g), newKeyRecoverCommand(g), newKeyRotateCommand(g))
 	return cmd
 }
 
 func newKeyListCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
-		Short: "List key slots (kind, label, created); never secrets",
+		Short: "List key slots (kind, label, created, which is this device's); never secrets",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v, err := g.openVault(true)
@@ -35,17 +37,33 @@ func newKeyListCommand(g *globals) *cobra.Command {
 				return err
 			}
 			slots, err := v.Slots()
+			var mine []string
+			if err == nil {
+				mine, err = g.thisDevice(v)
+			}
 			v.Close()
 			if err != nil {
 				return err
 			}
+			type listed struct {
+				vault.Slot
+				ThisDevice bool `json:"thisDevice"`
+			}
+			out := make([]listed, len(slots))
+			for i, s := range slots {
+				out[i] = listed{s, slices.Contains(mine, s.ID)}
+			}
 			if g.json {
-				return printJSON(g.stdout, slots)
+				return printJSON(g.stdout, out)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "SLOT\tKIND\tLABEL\tCREATED")
-			for _, s := range slots {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Kind, s.Label, s.Created.Local().Format("2006-01-02 15:04"))
+			fmt.Fprintln(tw, "SLOT\tKIND\tLABEL\tCREATED\t")
+			for _, s := range out {
+				note := ""
+				if s.ThisDevice {
+					note = "this device"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Kind, s.Label, s.Created.Local().Format("2006-01-02 15:04"), note)
 			}
 			return tw.Flush()
 		},
@@ -177,16 +195,30 @@ func newKeyAddPassphraseCommand(g *globals) *cobra.Command {
 }
 
 func newKeyRemoveCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var force bool
+	cmd := &cobra.Command{
 		Use:   "remove SLOT",
-		Short: "Remove a key slot (never the last one)",
-		Args:  args(cobra.ExactArgs(1)),
+		Short: "Remove a key slot (never the last one; this device's only with --force)",
+		Long: `remove deletes a key slot and rewrites the vault file without it, so that
+its secret opens nothing in the file any more (copies made before still
+open with it: see docs/keys.md). It refuses the last slot, and the slot of
+this device (the one its identity opens) unless --force is given.`,
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			v, err := g.openVault(false)
 			if err != nil {
 				return err
 			}
 			defer v.Close()
+			if !force {
+				mine, err := g.thisDevice(v)
+				if err != nil {
+					return err
+				}
+				if slices.Contains(mine, a[0]) {
+					return usagef("key slot %s is this device's: without it this device needs the passphrase or the recovery code; give --force to remove it anyway", a[0])
+				}
+			}
 			switch err := v.RemoveSlot(a[0]); {
 			case errors.Is(err, vault.ErrLastSlot):
 				return errors.New("that is the last key slot: removing it would lock you out; add another first")
@@ -199,6 +231,8 @@ func newKeyRemoveCommand(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&force, "force", false, "remove the slot even if it is this device's")
+	return cmd
 }
 
 func newPasswdCommand(g *globals) *cobra.Command {
@@ -220,6 +254,7 @@ func newPasswdCommand(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(g.stdout, "Passphrase changed; the old one no longer opens the vault.")
+			fmt.Fprintln(g.stdout, "The vault key is the same: a copy of the file made before still opens with the old passphrase (phr key rotate changes the key).")
 			return nil
 		},
 	}
@@ -229,7 +264,10 @@ func printRecovery(g *globals, code, what string) error {
 	if g.json {
 		return printJSON(g.stdout, map[string]string{"recoveryCode": code})
 	}
-	fmt.Fprintf(g.stdout, "%s\n\nNew recovery code (shown only now; write it down):\n\n    %s\n\nThe old recovery code no longer works.\n", what, code)
+	if what != "" {
+		fmt.Fprintf(g.stdout, "%s\n\n", what)
+	}
+	fmt.Fprintf(g.stdout, "New recovery code (shown only now; write it down):\n\n    %s\n\nThe old recovery code no longer works.\n", code)
 	return nil
 }
 
@@ -274,21 +312,33 @@ passphrase slots; a new recovery code is printed.`,
 				return err
 			}
 			var opts vault.RotateOptions
+			newPass := false
 			for _, s := range slots {
 				switch s.Kind {
 				case vault.SlotPassphrase:
-					if opts.Passphrase == "" {
-						if opts.Passphrase = g.env("PHR_PASSPHRASE"); opts.Passphrase == "" {
-							if opts.Passphrase, err = g.prompt("Passphrase: "); err != nil {
-								return usagef("rotate needs the passphrase: set PHR_PASSPHRASE or run in a terminal")
-							}
+					if opts.Passphrase != "" {
+						break
+					}
+					switch {
+					case g.env("PHR_PASSPHRASE") != "":
+						opts.Passphrase = g.env("PHR_PASSPHRASE")
+					case g.env("PHR_RECOVERY_CODE") != "":
+						// Opened with the recovery code: the passphrase
+						// slots get a new passphrase.
+						if opts.Passphrase, err = g.newPassphrase(); err != nil {
+							return err
+						}
+						newPass = true
+					default:
+						if opts.Passphrase, err = g.prompt("Passphrase: "); err != nil {
+							return usagef("rotate needs the passphrase: set PHR_PASSPHRASE (or PHR_RECOVERY_CODE and PHR_NEW_PASSPHRASE) or run in a terminal")
 						}
 					}
 				case vault.SlotRecovery:
 					opts.RecoveryCode = vault.NewRecoveryCode()
 				}
 			}
-			if opts.Passphrase != "" { // it must be the right one
+			if opts.Passphrase != "" && !newPass { // it must be the right one
 				if ok, err := v.Opens(vault.Passphrase(opts.Passphrase)); err != nil {
 					return err
 				} else if !ok {
@@ -307,4 +357,108 @@ passphrase slots; a new recovery code is printed.`,
 			return printRecovery(g, opts.RecoveryCode, what)
 		},
 	}
+}
+
+func newKeyRecoverCommand(g *globals) *cobra.Command {
+	var noDevice, keepDevices bool
+	cmd := &cobra.Command{
+		Use:   "recover",
+		Short: "Lost the passphrase and this device's key? Open with the recovery code and set new ones",
+		Long: `recover opens the vault with the recovery code (PHR_RECOVERY_CODE or a
+prompt) and, in one change: replaces every passphrase with a new one
+(PHR_NEW_PASSPHRASE or a prompt), removes every device slot (unless
+--keep-devices) and adds one for this device (its identity in the config
+directory, made if there is none; not with --no-device), and replaces the
+recovery code with a new one, printed once: the old code stops working.
+The vault file is then rewritten without the old slots. The vault key does
+not change: run phr key rotate too if a removed device or an old secret may
+be in someone else's hands.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			code := g.env("PHR_RECOVERY_CODE")
+			if code == "" {
+				var err error
+				if code, err = g.prompt("Recovery code: "); err != nil {
+					return usagef("no recovery code: set PHR_RECOVERY_CODE or run in a terminal")
+				}
+			}
+			if !vault.IsRecoveryCode(code) {
+				return usagef("that is not a recovery code: it has 26 letters and digits, as phr init printed it")
+			}
+			pass, err := g.newPassphrase()
+			if err != nil {
+				return err
+			}
+			path := g.path()
+			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("%w: no vault at %s", errNoVault, path)
+			}
+			v, err := g.openWith(path, vault.RecoveryCode(code), false, openOptions{})
+			if errors.Is(err, vault.ErrWrongKey) {
+				return errors.New("wrong recovery code")
+			}
+			if err != nil {
+				return explainOpenError(err)
+			}
+			defer v.Close()
+			before, err := v.Slots()
+			if err != nil {
+				return err
+			}
+			newCode := vault.NewRecoveryCode()
+			specs := []vault.SlotSpec{
+				{Kind: vault.SlotPassphrase, Label: "passphrase", Passphrase: pass},
+				{Kind: vault.SlotRecovery, Label: "recovery code", RecoveryCode: newCode},
+			}
+			idPath := deviceIdentityPath(g.env)
+			created := false
+			if !noDevice {
+				recipient, made, err := deviceRecipient(idPath)
+				if err != nil {
+					return err
+				}
+				created = made
+				host, _ := os.Hostname()
+				specs = append(specs, vault.SlotSpec{Kind: vault.SlotDevice, Label: "device " + host + " (recovered " + time.Now().Format("2006-01-02") + ")", Recipients: []age.Recipient{recipient}})
+			}
+			kinds := []vault.SlotKind{vault.SlotPassphrase, vault.SlotRecovery, vault.SlotDevice}
+			if keepDevices {
+				kinds = kinds[:2]
+			}
+			removedDevices := 0
+			for _, s := range before {
+				if s.Kind == vault.SlotDevice && !keepDevices {
+					removedDevices++
+				}
+			}
+			if _, err := v.ReplaceSlotsOf(kinds, nil, specs...); err != nil {
+				return err
+			}
+			if g.json {
+				out := map[string]any{"recoveryCode": newCode, "devicesRemoved": removedDevices}
+				if !noDevice {
+					out["identity"], out["identityCreated"] = idPath, created
+				}
+				return printJSON(g.stdout, out)
+			}
+			w := g.stdout
+			fmt.Fprintln(w, "Recovered: the new passphrase opens the vault; the old passphrase and recovery code do not.")
+			if removedDevices > 0 {
+				fmt.Fprintf(w, "Removed %d device key(s): add your other devices again with phr key add-device.\n", removedDevices)
+			}
+			switch {
+			case noDevice:
+			case created:
+				fmt.Fprintf(w, "Created this device's key %s; it opens the vault.\n", displayPath(idPath))
+			default:
+				fmt.Fprintf(w, "This device's key %s opens the vault.\n", displayPath(idPath))
+			}
+			fmt.Fprintln(w, "The vault key is unchanged: if a lost device or an old secret may be in someone else's hands, run phr key rotate as well.")
+			fmt.Fprintln(w)
+			return printRecovery(g, newCode, "")
+		},
+	}
+	cmd.Flags().BoolVar(&noDevice, "no-device", false, "add no device key for this machine")
+	cmd.Flags().BoolVar(&keepDevices, "keep-devices", false, "keep the other devices' keys (only the passphrase is lost)")
+	return cmd
 }

@@ -139,7 +139,7 @@ not set, with a warning, and will stop.)`,
 				host, _ := os.Hostname()
 				label = "phr CLI on " + host
 			}
-			dev, err := c.CreateDevice(ctx, label)
+			dev, err := c.CreateDevice(ctx, label, pass)
 			if err != nil {
 				return remoteError(err)
 			}

@@ -80,21 +80,43 @@ func parseIdentities(r io.Reader) ([]age.Identity, error) {
 	return age.ParseIdentities(io.LimitReader(r, 1<<20))
 }
 
-// openVault unlocks the vault with, in order: PHR_PASSPHRASE, --identity
-// or PHR_IDENTITY, the device identity written by init, or a passphrase
-// typed at a prompt.
+// openVault unlocks the vault with, in order: PHR_PASSPHRASE,
+// PHR_RECOVERY_CODE, --identity or PHR_IDENTITY, the device identity
+// written by init, or a passphrase or recovery code typed at a prompt.
 func (g *globals) openVault(readOnly bool) (*vault.Vault, error) {
+	return g.openVaultWith(readOnly, openOptions{})
+}
+
+// openOptions change how openVaultWith opens the vault (phr check).
+type openOptions struct {
+	// acceptRollback opens a file older than the newest this device has
+	// seen, and remembers it as the newest.
+	acceptRollback bool
+	// unverified opens a file that does not match its authenticated
+	// head, so that check can say what is wrong.
+	unverified bool
+}
+
+func (g *globals) openVaultWith(readOnly bool, o openOptions) (*vault.Vault, error) {
 	path := g.path()
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: no vault at %s", errNoVault, path)
 	}
 	open := func(secret vault.Secret) (*vault.Vault, error) {
-		return g.openWith(path, secret, readOnly)
+		v, err := g.openWith(path, secret, readOnly, o)
+		return v, explainOpenError(err)
 	}
 	if p := g.env("PHR_PASSPHRASE"); p != "" {
 		v, err := open(vault.Passphrase(p))
 		if errors.Is(err, vault.ErrWrongKey) {
 			return nil, errors.New("wrong passphrase (from PHR_PASSPHRASE)")
+		}
+		return v, err
+	}
+	if c := g.env("PHR_RECOVERY_CODE"); c != "" {
+		v, err := open(vault.RecoveryCode(c))
+		if errors.Is(err, vault.ErrWrongKey) {
+			return nil, errors.New("wrong recovery code (from PHR_RECOVERY_CODE)")
 		}
 		return v, err
 	}
@@ -121,15 +143,95 @@ func (g *globals) openVault(readOnly bool) (*vault.Vault, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	pass, err := g.prompt("Passphrase for " + displayPath(path) + ": ")
+	pass, err := g.prompt("Passphrase (or recovery code) for " + displayPath(path) + ": ")
 	if err != nil {
 		return nil, err
 	}
-	v, err := open(vault.Passphrase(pass))
+	v, err := openWithTyped(open, pass)
 	if errors.Is(err, vault.ErrWrongKey) {
-		return nil, errors.New("wrong passphrase")
+		return nil, errors.New("wrong passphrase or recovery code")
 	}
 	return v, err
+}
+
+// openWithTyped opens with what was typed at the prompt: a passphrase, or
+// a recovery code. Something shaped like a recovery code is tried as one
+// first (it costs a few milliseconds; a passphrase about a second).
+func openWithTyped(open func(vault.Secret) (*vault.Vault, error), typed string) (*vault.Vault, error) {
+	if vault.IsRecoveryCode(typed) {
+		v, err := open(vault.RecoveryCode(typed))
+		if !errors.Is(err, vault.ErrWrongKey) {
+			return v, err
+		}
+	}
+	return open(vault.Passphrase(typed))
+}
+
+// explainOpenError adds to the errors of an untrusted file what the
+// owner can do about them.
+func explainOpenError(err error) error {
+	switch {
+	case errors.Is(err, vault.ErrRolledBack):
+		return fmt.Errorf("%w. If you put this copy back on purpose (a backup or an older copy restored), run 'phr check --accept-rollback'; otherwise someone replaced the file: restore your newest backup", err)
+	case errors.Is(err, vault.ErrTampered):
+		return fmt.Errorf("%w. Run 'phr check' to see what; restore a backup you trust", err)
+	}
+	return err
+}
+
+// heads is where this device remembers the newest head it has seen of
+// each vault: one file per vault ID in the config directory, next to the
+// device identity.
+func (g *globals) heads() vault.HeadStore {
+	return headFiles{dir: filepath.Join(configDir(g.env), "heads")}
+}
+
+// headFiles keeps each vault's newest seen head in DIR/<vault ID>
+// (0600, the directory 0700): "counter:tag", nothing secret.
+type headFiles struct{ dir string }
+
+func (h headFiles) file(vaultID string) (string, error) {
+	for _, c := range vaultID {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return "", fmt.Errorf("vault ID %q", vaultID)
+		}
+	}
+	return filepath.Join(h.dir, vaultID), nil
+}
+
+func (h headFiles) SeenHead(vaultID string) (vault.Head, bool, error) {
+	p, err := h.file(vaultID)
+	if err != nil {
+		return vault.Head{}, false, err
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return vault.Head{}, false, nil
+	}
+	if err != nil {
+		return vault.Head{}, false, err
+	}
+	head, err := vault.ParseHead(string(b))
+	if err != nil {
+		return vault.Head{}, false, fmt.Errorf("%s: %w", p, err)
+	}
+	return head, true, nil
+}
+
+func (h headFiles) RememberHead(vaultID string, head vault.Head) error {
+	p, err := h.file(vaultID)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(h.dir, 0o700); err != nil {
+		return err
+	}
+	tmp := p + ".tmp"
+	os.Remove(tmp)
+	if err := writePrivate(tmp, []byte(head.String()+"\n")); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p)
 }
 
 // openWith opens the vault with secret. A vault opened read-only that
@@ -137,8 +239,11 @@ func (g *globals) openVault(readOnly bool) (*vault.Vault, error) {
 // records until the next write rolls them back, so it is opened for
 // writing once instead, which rolls them back (the reader learns on
 // stderr); if that fails, it stays read-only with a warning.
-func (g *globals) openWith(path string, secret vault.Secret, readOnly bool) (*vault.Vault, error) {
-	v, err := vault.Open(path, secret, &vault.Options{ReadOnly: readOnly})
+func (g *globals) openWith(path string, secret vault.Secret, readOnly bool, o openOptions) (*vault.Vault, error) {
+	opts := func(ro bool) *vault.Options {
+		return &vault.Options{ReadOnly: ro, Heads: g.heads(), AcceptRollback: o.acceptRollback, Unverified: o.unverified}
+	}
+	v, err := vault.Open(path, secret, opts(readOnly))
 	if err != nil || !readOnly {
 		return v, err
 	}
@@ -146,7 +251,7 @@ func (g *globals) openWith(path string, secret vault.Secret, readOnly bool) (*va
 		return v, nil
 	}
 	v.Close()
-	w, werr := vault.Open(path, secret, nil)
+	w, werr := vault.Open(path, secret, opts(false))
 	if werr == nil {
 		g.rolledBack = append(g.rolledBack, w.RolledBack()...)
 		if !g.reportsRollbacks {
@@ -154,7 +259,7 @@ func (g *globals) openWith(path string, secret vault.Secret, readOnly bool) (*va
 		}
 		w.Close()
 	}
-	v, err = vault.Open(path, secret, &vault.Options{ReadOnly: true})
+	v, err = vault.Open(path, secret, opts(true))
 	if err == nil && werr != nil {
 		fmt.Fprintf(g.stderr, "warning: the vault holds part of an import that was interrupted; it is rolled back when the vault is next opened for writing (%v)\n", werr)
 	}
@@ -165,7 +270,7 @@ func (g *globals) openWith(path string, secret vault.Secret, readOnly bool) (*va
 func (g *globals) prompt(label string) (string, error) {
 	f, ok := g.stdin.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return "", errors.New("no key to open the vault: set PHR_PASSPHRASE or PHR_IDENTITY, or run in a terminal")
+		return "", errors.New("no key to open the vault: set PHR_PASSPHRASE, PHR_RECOVERY_CODE or PHR_IDENTITY, or run in a terminal")
 	}
 	fmt.Fprint(g.stderr, label)
 	b, err := term.ReadPassword(int(f.Fd()))
@@ -196,4 +301,25 @@ func writePrivate(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// thisDevice returns the IDs of the slots this device's identity opens:
+// the identity phr uses (--identity, PHR_IDENTITY, or the device identity
+// init wrote), if there is one.
+func (g *globals) thisDevice(v *vault.Vault) ([]string, error) {
+	idFile := g.identity
+	if idFile == "" {
+		idFile = g.env("PHR_IDENTITY")
+	}
+	if idFile == "" {
+		idFile = deviceIdentityPath(g.env)
+	}
+	ids, err := readIdentities(idFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v.SlotsOpenedBy(vault.Identities(ids...))
 }

@@ -23,6 +23,18 @@ type Common struct {
 	Author string
 	// Now is the time of entry; time.Now() when zero.
 	Now time.Time
+	// IDs, if set, makes the records' IDs: the run of the vault they are
+	// for (vault.Vault.IDs), so that a batch of them shares its ID run
+	// (see IDRun). Nil: NewID.
+	IDs *IDRun
+}
+
+// NewID makes a record ID for a builder: of c.IDs's run, or NewID.
+func (c Common) NewID() string {
+	if c.IDs != nil {
+		return c.IDs.Next()
+	}
+	return NewID()
 }
 
 func (c Common) now() time.Time {
@@ -40,7 +52,7 @@ func (c Common) subject() map[string]any {
 }
 
 func (c Common) build(res map[string]any) (Record, error) {
-	id := NewID()
+	id := c.NewID()
 	res["id"] = id
 	for k, v := range res { // drop unset optional fields
 		if isEmpty(v) {

@@ -89,26 +89,50 @@ func (p Provenance) Source() string {
 }
 
 // NewID returns a fresh random record ID: 16 characters of lower-case
-// base32 (80 random bits), valid as a FHIR id.
+// base32, 80 random bits, valid as a FHIR id. No part of it is shared
+// with any other ID: IDs reach providers in shares, and phrd writes many
+// patients' vaults from one process, so a part shared by IDs made one
+// after another would link records of different patients.
 //
-// The first 40 bits are fresh each time; the last 40 are shared by runs of
-// up to idRun consecutive IDs made by one process. The vault stores a
-// record under its ID rotated (shared part first), so IDs made together
-// (an import, a batch) are neighbours in its B+tree and writing a batch
-// touches a few pages instead of rewriting pages all over the file. The
-// shared part is random, so it says nothing about time; it only tells which
-// records were made together, which the file's page layout shows anyway.
-// People see the fresh part first, so short prefixes identify records.
+// A vault gives the records it stores without an ID (and imported ones)
+// IDs of its own IDRun instead, for the locality described there.
 func NewID() string {
 	var b [10]byte
-	idMu.Lock()
-	if idLeft == 0 {
-		mustRand(idPrefix[:])
-		idLeft = idRun
+	mustRand(b[:])
+	return strings.ToLower(idEncoding.EncodeToString(b[:]))
+}
+
+// IDRun makes record IDs whose last 40 bits are shared by runs of up to
+// idRun consecutive IDs; the first 40 bits are fresh each time. A vault
+// stores a record under its ID rotated (shared part first), so IDs made
+// together (an import, a batch) are neighbours in its B+tree and writing
+// a batch touches a few pages instead of rewriting pages all over the
+// file. The shared part is random, so it says nothing about time; it only
+// tells which records were made together, which the file's page layout
+// shows anyway. People see the fresh part first, so short prefixes
+// identify records.
+//
+// Each writer of one vault has its own IDRun (the vault keeps one), so
+// that no run spans two vaults. The zero IDRun is ready to use; it is
+// safe for concurrent use.
+type IDRun struct {
+	mu     sync.Mutex
+	prefix [5]byte
+	left   int
+}
+
+// Next returns the next ID of the run, starting a new run when the
+// current one is used up.
+func (g *IDRun) Next() string {
+	var b [10]byte
+	g.mu.Lock()
+	if g.left == 0 {
+		mustRand(g.prefix[:])
+		g.left = idRun
 	}
-	idLeft--
-	copy(b[5:], idPrefix[:])
-	idMu.Unlock()
+	g.left--
+	copy(b[5:], g.prefix[:])
+	g.mu.Unlock()
 	mustRand(b[:5])
 	return strings.ToLower(idEncoding.EncodeToString(b[:]))
 }
@@ -118,12 +142,6 @@ func NewID() string {
 // them rewrite pages all over the run's stretch of the tree. A run about
 // the size of one import transaction (see pkg/importers) lands in one.
 const idRun = 64
-
-var (
-	idMu     sync.Mutex
-	idPrefix [5]byte
-	idLeft   int
-)
 
 func mustRand(b []byte) {
 	if _, err := rand.Read(b); err != nil {

@@ -213,6 +213,9 @@ func (s *Server) deleteSession(c echo.Context) error {
 // recipient, so that revoking the slot ends the sessions it opened.
 func deviceSetting(slotID string) string { return "phrd.device." + slotID }
 
+// createDevice makes a device credential. It needs the passphrase, not
+// only the session's token: a stolen token must not become a credential
+// that outlives the session.
 func (s *Server) createDevice(c echo.Context) error {
 	var req api.DeviceRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -225,29 +228,30 @@ func (s *Server) createDevice(c echo.Context) error {
 	case !utf8.ValidString(label) || len(label) > 100:
 		return &record.InputError{Field: "label", Msg: "must be valid text of at most 100 bytes"}
 	}
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		return err
-	}
-	v := vaultOf(c)
-	slot, err := v.AddSlot(vault.SlotSpec{Kind: vault.SlotDevice, Label: label, Recipients: []age.Recipient{id.Recipient()}})
-	if err != nil {
-		return err
-	}
-	if err := v.SetSetting(deviceSetting(slot.ID), []byte(id.Recipient().String())); err != nil {
-		return err
-	}
-	created := slot.Created
-	if all, err := v.Slots(); err == nil {
-		for _, sl := range all {
-			if sl.ID == slot.ID {
-				created = sl.Created
+	return s.withPassphrase(c, req.Passphrase, func(v *vault.Vault) error {
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			return err
+		}
+		slot, err := v.AddSlot(vault.SlotSpec{Kind: vault.SlotDevice, Label: label, Recipients: []age.Recipient{id.Recipient()}})
+		if err != nil {
+			return err
+		}
+		if err := v.SetSetting(deviceSetting(slot.ID), []byte(id.Recipient().String())); err != nil {
+			return err
+		}
+		created := slot.Created
+		if all, err := v.Slots(); err == nil {
+			for _, sl := range all {
+				if sl.ID == slot.ID {
+					created = sl.Created
+				}
 			}
 		}
-	}
-	acct := sessionOf(c).acct.id
-	s.audit(acct, v, vault.AuditEntry{Event: AuditDeviceAdd, Success: true, Ref: slot.ID, Label: label})
-	return c.JSON(http.StatusCreated, api.DeviceCreated{Device: api.Device{ID: slot.ID, Label: label, Created: created.UTC()}, Credential: id.String()})
+		acct := sessionOf(c).acct.id
+		s.audit(acct, v, vault.AuditEntry{Event: AuditDeviceAdd, Success: true, Ref: slot.ID, Label: label})
+		return c.JSON(http.StatusCreated, api.DeviceCreated{Device: api.Device{ID: slot.ID, Label: label, Created: created.UTC()}, Credential: id.String()})
+	})
 }
 
 func (s *Server) listDevices(c echo.Context) error {
@@ -281,13 +285,15 @@ func (s *Server) deleteDevice(c echo.Context) error {
 	if found == nil {
 		return vault.ErrNotFound
 	}
-	if err := v.RemoveSlot(slotID); err != nil {
+	// The slot goes, and the file is rewritten without it (vault
+	// compaction): the credential opens nothing in it any more.
+	if err := s.changed(sess.acct.id, v.RemoveSlot(slotID)); err != nil {
 		return err
 	}
 	ended := 0
 	if rcpt, err := v.Setting(deviceSetting(slotID)); err == nil {
 		ended = s.sess.endDevice(sess.acct, string(rcpt))
-		if err := v.SetSetting(deviceSetting(slotID), nil); err != nil {
+		if err := v.DeleteSetting(deviceSetting(slotID)); err != nil {
 			s.log.Warn("forgetting device recipient failed", acctAttr(sess.acct.id), "kind", errKind(err))
 		}
 	}

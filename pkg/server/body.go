@@ -58,6 +58,8 @@ func (s *Server) bodyRules() map[string]bodyRule {
 	c := s.cfg
 	return map[string]bodyRule{
 		"POST /api/v1/accounts":               {smallBody, smallDepth, smallItems},
+		"POST /api/v1/accounts/recover":       {smallBody, smallDepth, smallItems},
+		"POST /api/v1/backup":                 {smallBody, smallDepth, smallItems},
 		"POST /api/v1/sessions":               {smallBody, smallDepth, smallItems},
 		"POST /api/v1/devices":                {smallBody, smallDepth, smallItems},
 		"POST /api/v1/records":                {c.MaxBodyBytes, fhirDepth, fhirItems},

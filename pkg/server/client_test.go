@@ -30,7 +30,7 @@ func TestClient(t *testing.T) {
 	if _, err := c.Login(ctx, api.SessionRequest{Username: "alice", Passphrase: testPass}); err != nil {
 		t.Fatal(err)
 	}
-	dev, err := c.CreateDevice(ctx, "cli")
+	dev, err := c.CreateDevice(ctx, "cli", testPass)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,6 +90,8 @@ func FuzzAPIBodies(f *testing.F) {
 
 	routes := []apiBodyRoute{
 		{"POST", "/api/v1/accounts", nil},
+		{"POST", "/api/v1/accounts/recover", nil},
+		{"POST", "/api/v1/backup", nil},
 		{"POST", "/api/v1/sessions", nil},
 		{"POST", "/api/v1/devices", nil},
 		{"POST", "/api/v1/records", nil},

@@ -315,7 +315,7 @@ func (s *Server) ingest(c echo.Context) error {
 		return &record.InputError{Field: "readings", Msg: fmt.Sprintf("at most %d per request", s.cfg.MaxIngestReadings)}
 	}
 	v := vaultOf(c)
-	cm := record.Common{Now: s.cfg.Now(), Author: dev}
+	cm := record.Common{Now: s.cfg.Now(), Author: dev, IDs: v.IDs()}
 	if pat, err := v.Patient(); err == nil {
 		cm.Subject = "Patient/" + pat.ID
 	}

@@ -131,7 +131,7 @@ func buildReading(c record.Common, rd api.Reading) (record.Record, error) {
 }
 
 func steps(c record.Common, n int64, at, end time.Time) (record.Record, error) {
-	id := record.NewID()
+	id := c.NewID()
 	res := map[string]any{
 		"resourceType": "Observation",
 		"id":           id,

@@ -49,7 +49,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	want(t, c.do("POST", "/api/v1/sessions", api.SessionRequest{Username: "nobody-" + phiUser, Passphrase: phiPass}), http.StatusUnauthorized)
 	c.login(phiUser, phiPass)
 	var dev api.DeviceCreated
-	c.do("POST", "/api/v1/devices", api.DeviceRequest{Label: phiDevice}).decode(t, &dev)
+	c.do("POST", "/api/v1/devices", api.DeviceRequest{Label: phiDevice, Passphrase: phiPass}).decode(t, &dev)
 
 	// Records, by shorthand and as FHIR; an edit; a listing with filters.
 	med, etag := c.post(map[string]any{"log": "med", "name": phiMed, "reason": phiCondition, "note": phiNote})
@@ -94,7 +94,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 		{"PATCH", "/api/v1/records/" + medID, map[string]any{"text": phiNote}},
 		{"POST", "/api/v1/shares", map[string]any{"select": map[string]any{"ids": []string{"Plorkington"}}, "expires_at": time.Now().Add(time.Hour)}},
 		{"POST", "/api/v1/shares", map[string]any{"select": map[string]any{"summary": true}, "label": phiPatient + strings.Repeat("!", 80), "expires_at": time.Now().Add(time.Hour)}},
-		{"GET", "/api/v1/backup?recipient=" + url.QueryEscape(phiPatient), nil},
+		{"POST", "/api/v1/backup", BackupRequest{Passphrase: phiPass, Recipients: []string{phiPatient}}},
 	} {
 		r := c.do(bad.method, bad.path, bad.body, "User-Agent", phiPatient, "X-Forwarded-For", "Plorkington", "Referer", "https://x.example/"+phiPatient)
 		if r.status < 400 || r.status >= 500 {
@@ -149,7 +149,11 @@ func TestNoSecretsInLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want(t, c.do("GET", "/api/v1/backup?recipient="+backupID.Recipient().String(), nil), http.StatusOK)
+	want(t, c.do("POST", "/api/v1/backup", BackupRequest{Passphrase: phiNewPass, Recipients: []string{backupID.Recipient().String()}}), http.StatusOK)
+
+	// The key changes removed the phone's credential: it gets a new one.
+	want(t, ts.client().do("POST", "/api/v1/sessions", api.SessionRequest{Username: phiUser, DeviceCredential: dev.Credential}), http.StatusUnauthorized)
+	c.do("POST", "/api/v1/devices", api.DeviceRequest{Label: phiDevice, Passphrase: phiNewPass}).decode(t, &dev)
 
 	// The phone logs in with its credential; both sessions end.
 	phone := ts.client()

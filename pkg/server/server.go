@@ -183,6 +183,7 @@ func (s *Server) routes() *echo.Echo {
 
 	a := e.Group("/api/v1")
 	a.POST("/accounts", s.createAccount, s.registrationGate)
+	a.POST("/accounts/recover", s.recoverAccount)
 	a.POST("/sessions", s.createSession)
 	auth := s.requireSession
 	a.GET("/sessions/current", s.getSession, auth)
@@ -200,7 +201,7 @@ func (s *Server) routes() *echo.Echo {
 	a.POST("/ingest", s.ingest, auth)
 	a.GET("/audit", s.listAudit, auth)
 	a.GET("/audit/shares", s.listShareAudit, auth)
-	a.GET("/backup", s.getBackup, auth)
+	a.POST("/backup", s.postBackup, auth)
 	a.GET("/keys", s.listKeys, auth)
 	a.POST("/keys/passphrase", s.changePassphrase, auth)
 	a.POST("/keys/recovery", s.newRecovery, auth)

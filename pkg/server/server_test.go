@@ -184,7 +184,7 @@ func TestRestartForgetsSessions(t *testing.T) {
 func TestDevices(t *testing.T) {
 	ts := newTestServer(t, nil)
 	c := ts.signup("alice")
-	r := c.do("POST", "/api/v1/devices", api.DeviceRequest{Label: "Alice's phone"})
+	r := c.do("POST", "/api/v1/devices", api.DeviceRequest{Label: "Alice's phone", Passphrase: testPass})
 	want(t, r, http.StatusCreated)
 	var dev api.DeviceCreated
 	r.decode(t, &dev)
@@ -243,7 +243,7 @@ func TestDevices(t *testing.T) {
 	if len(list.Devices) != 0 {
 		t.Fatalf("devices after revoke: %s", r.body)
 	}
-	want(t, c.do("POST", "/api/v1/devices", api.DeviceRequest{Label: strings.Repeat("x", 101)}), http.StatusBadRequest)
+	want(t, c.do("POST", "/api/v1/devices", api.DeviceRequest{Label: strings.Repeat("x", 101), Passphrase: testPass}), http.StatusBadRequest)
 }
 
 // openVault returns the open vault of a logged-in user.

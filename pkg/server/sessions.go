@@ -256,6 +256,25 @@ func (m *sessions) endDevice(a *account, recipient string) int {
 	return len(ended)
 }
 
+// endOthers ends every session of a but keep (nil: every session): after
+// a passphrase change, a recovery or a rotation, a stolen token must not
+// outlive the secret it was stolen with.
+func (m *sessions) endOthers(a *account, keep *session) int {
+	m.mu.Lock()
+	var ended []*session
+	for h, s := range m.byHash {
+		if s.acct == a && s != keep {
+			delete(m.byHash, h)
+			ended = append(ended, s)
+		}
+	}
+	m.mu.Unlock()
+	for _, s := range ended {
+		m.unpin(s.acct)
+	}
+	return len(ended)
+}
+
 // sweep ends expired sessions (and so closes vaults no one uses).
 func (m *sessions) sweep() {
 	now := m.now()

@@ -119,7 +119,10 @@ func TestBackupAPI(t *testing.T) {
 	alice := ts.signup("alice")
 	want(t, alice.do("POST", "/api/v1/records", map[string]any{"log": "med", "name": "Metformin"}), http.StatusCreated)
 	id, _ := age.GenerateX25519Identity()
-	r := alice.do("GET", "/api/v1/backup?recipient="+id.Recipient().String(), nil)
+	backup := func(pass string, recipients ...string) *resp {
+		return alice.do("POST", "/api/v1/backup", BackupRequest{Passphrase: pass, Recipients: recipients})
+	}
+	r := backup(testPass, id.Recipient().String())
 	want(t, r, http.StatusOK)
 	if strings.Contains(string(r.body), "Metformin") {
 		t.Fatal("backup holds plaintext")
@@ -131,9 +134,14 @@ func TestBackupAPI(t *testing.T) {
 	if b.Trailer.Records != 2 { // the Patient and the medication
 		t.Fatalf("backup of %d records", b.Trailer.Records)
 	}
-	want(t, alice.do("GET", "/api/v1/backup", nil), http.StatusBadRequest)
-	want(t, alice.do("GET", "/api/v1/backup?recipient=age1nope", nil), http.StatusBadRequest)
-	want(t, ts.client().do("GET", "/api/v1/backup?recipient="+id.Recipient().String(), nil), http.StatusUnauthorized)
+	want(t, backup(testPass), http.StatusBadRequest)
+	want(t, backup(testPass, "age1nope"), http.StatusBadRequest)
+	want(t, ts.client().do("POST", "/api/v1/backup", BackupRequest{Passphrase: testPass, Recipients: []string{id.Recipient().String()}}), http.StatusUnauthorized)
+	// The session's token alone does not name a backup's recipient.
+	want(t, backup("", id.Recipient().String()), http.StatusUnauthorized)
+	want(t, backup("not the passphrase", id.Recipient().String()), http.StatusUnauthorized)
+	// The old way, a GET with the recipient in the query, is gone.
+	want(t, alice.do("GET", "/api/v1/backup?recipient="+id.Recipient().String(), nil), http.StatusMethodNotAllowed)
 }
 
 func TestKeysAPI(t *testing.T) {

@@ -90,7 +90,7 @@ func (v *Vault) AppendAudit(entries ...AuditEntry) error {
 				return err
 			}
 			k := auditKey(head)
-			if err := b.Put(k, v.keys.seal(bucketSettings, k, pt)); err != nil {
+			if err := v.putSetting(b, k, pt); err != nil {
 				return err
 			}
 		}
@@ -103,14 +103,14 @@ func (v *Vault) AppendAudit(entries ...AuditEntry) error {
 				old = append(old, append([]byte(nil), k...))
 			}
 			for _, k := range old {
-				if err := b.Delete(k); err != nil {
+				if err := v.deleteSealed(b, bucketSettings, k); err != nil {
 					return err
 				}
 			}
 		}
 		var hb [8]byte
 		binary.BigEndian.PutUint64(hb[:], head)
-		return b.Put([]byte(auditHead), v.keys.seal(bucketSettings, []byte(auditHead), hb[:]))
+		return v.putSetting(b, []byte(auditHead), hb[:])
 	})
 }
 

@@ -351,7 +351,7 @@ func (v *Vault) restoreBatch(recs []record.Record) error {
 				return err
 			}
 			r.Seq = seq
-			if err := rb.Put(k, v.keys.seal(bucketRecords, k, encodeRecord(r))); err != nil {
+			if err := v.putSealedNew(rb, bucketRecords, k, r.Version, encodeRecord(r)); err != nil {
 				return err
 			}
 			ix.add(v.keys, r, k)

@@ -18,9 +18,11 @@ import (
 // benchRecords returns n realistic records: a mix of self-entered vitals,
 // symptoms and medications, and imported labs and conditions (which carry
 // dedup fingerprints). Each call gives fresh IDs and distinct content.
-func benchRecords(tb testing.TB, n int, seed int) []record.Record {
+// benchRecords makes n records of several kinds, as a batch for the vault
+// whose ID run is ids (nil: IDs that share nothing).
+func benchRecords(tb testing.TB, n int, seed int, ids *record.IDRun) []record.Record {
 	tb.Helper()
-	c := record.Common{Subject: "Patient/p", Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := record.Common{Subject: "Patient/p", Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), IDs: ids}
 	out := make([]record.Record, 0, n)
 	for i := 0; i < n; i++ {
 		at := c.Now.Add(-time.Duration(seed*n+i) * time.Minute)
@@ -72,13 +74,18 @@ func BenchmarkBaseline(b *testing.B) {
 			var total int
 			for i := 0; b.Loop(); i++ {
 				b.StopTimer()
-				recs := benchRecords(b, benchBatch, i)
+				recs := benchRecords(b, benchBatch, i, v.IDs())
+				for j := range recs {
+					if recs[j].Provenance.Method == record.MethodImported {
+						recs[j].ID = v.NewID() // as Add gives them
+					}
+				}
 				b.StartTimer()
 				err := v.db.Update(func(tx *bolt.Tx) error {
 					rb := tx.Bucket([]byte{bucketRecords})
 					for j := range recs {
 						id := keyOf(recs[j].ID)
-						if err := rb.Put(id, v.keys.seal(bucketRecords, id, encodeRecord(&recs[j]))); err != nil {
+						if err := rb.Put(id, v.keys.seal(bucketRecords, id, recs[j].Version, encodeRecord(&recs[j]))); err != nil {
 							return err
 						}
 					}
@@ -104,7 +111,7 @@ func BenchmarkVaultPutBatch(b *testing.B) {
 			var total int
 			for i := 0; b.Loop(); i++ {
 				b.StopTimer()
-				recs := benchRecords(b, benchBatch, i)
+				recs := benchRecords(b, benchBatch, i, v.IDs())
 				b.StartTimer()
 				if _, err := v.Add(recs); err != nil {
 					b.Fatal(err)
@@ -128,7 +135,7 @@ func BenchmarkOpenDevice(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	v.Add(benchRecords(b, 5000, 0))
+	v.Add(benchRecords(b, 5000, 0, v.IDs()))
 	v.Close()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -160,7 +167,7 @@ func listVault(b *testing.B, total int) (string, age.Identity) {
 	}
 	meds := 0
 	for seed := 0; seed*benchBatch < total; seed++ {
-		recs := benchRecords(b, benchBatch, seed)
+		recs := benchRecords(b, benchBatch, seed, v.IDs())
 		// Keep exactly 1,000 medications whatever the total.
 		for i := range recs {
 			if recs[i].Kind == record.KindMedication {
@@ -242,7 +249,7 @@ func backupFixture(b *testing.B) (string, *age.X25519Identity, []byte) {
 			b.Fatal(err)
 		}
 		for seed := 0; seed < 100; seed++ {
-			if _, err := v.Add(benchRecords(b, benchBatch, seed)); err != nil {
+			if _, err := v.Add(benchRecords(b, benchBatch, seed, v.IDs())); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -325,4 +332,55 @@ func BenchmarkRotate100k(b *testing.B) {
 		}
 	}
 	b.ReportMetric(100_000*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkOpenLarge opens a large vault (PHR_BENCH_RECORDS records,
+// default 100,000; the figures in docs/security.md are for 3,000,000):
+// Open checks the head, the key slots and the settings and must not grow
+// with the records. Verify, which a selection by kind runs once per open
+// vault, reads every value's header.
+func BenchmarkOpenLarge(b *testing.B) {
+	total := 100_000
+	if s := os.Getenv("PHR_BENCH_RECORDS"); s != "" {
+		fmt.Sscan(s, &total)
+	}
+	id, _ := age.GenerateX25519Identity()
+	path := filepath.Join(b.TempDir(), "large.phr")
+	v, err := Create(path, []SlotSpec{{Kind: SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for seed := 0; seed*benchBatch < total; seed++ {
+		if _, err := v.Add(benchRecords(b, benchBatch, seed, v.IDs())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	v.Close()
+	st, _ := os.Stat(path)
+	b.Logf("built %d records, %d MB, in %v", total, st.Size()>>20, time.Since(start).Round(time.Second))
+	for _, ro := range []bool{true, false} {
+		b.Run(fmt.Sprintf("open/readonly=%v", ro), func(b *testing.B) {
+			for b.Loop() {
+				v, err := Open(path, Identities(id), &Options{ReadOnly: ro, NoSync: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				v.Close()
+			}
+		})
+	}
+	b.Run("verify", func(b *testing.B) {
+		v, err := Open(path, Identities(id), &Options{ReadOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer v.Close()
+		for b.Loop() {
+			v.verified.Store(false)
+			if err := v.Verify(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -35,19 +35,24 @@ type CheckReport struct {
 func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
 
 // Check verifies the file's B+tree (bbolt's own check), every record's
-// seal and envelope, and that the kind index, the fingerprints and the
-// changes feed agree with the records, and that no import a crash
-// interrupted is left (in a vault opened read-only: Open rolls them back
-// otherwise). It changes nothing unless repair is true; then it rolls
-// back interrupted imports and rebuilds the indexes and the changes feed
-// from the records that open. Records that fail to open are reported,
-// never deleted.
+// seal and envelope, that every value matches the authenticated head
+// (head.go), that the kind index, the fingerprints and the changes feed
+// agree with the records, and that no import a crash interrupted is left
+// (in a vault opened read-only: Open rolls them back otherwise). It
+// changes nothing unless repair is true; then it rolls back interrupted
+// imports and rebuilds the indexes and the changes feed from the records
+// that open. Records that fail to open are reported, never deleted, and
+// values that do not match the head are not repaired: the owner restores
+// a backup, or accepts the file as it is (AcceptHead).
 func (v *Vault) Check(repair bool) (*CheckReport, error) {
 	rep := &CheckReport{RolledBack: v.RolledBack()}
 	var needRebuild, needRollback bool
 	err := v.view(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			rep.Problems = append(rep.Problems, Problem{What: "file structure: " + err.Error()})
+		}
+		for _, what := range v.headProblems(tx) {
+			rep.Problems = append(rep.Problems, Problem{What: what})
 		}
 		rb, xb, fb, cb := v.buckets(tx)
 		wantIndex := map[string]bool{}
@@ -124,6 +129,9 @@ func (v *Vault) Check(repair bool) (*CheckReport, error) {
 		})
 		for _, keys := range wantFinger {
 			for key := range keys {
+				if v.fpScheme2.Load() && v.hasLegacyFingerprint(rb, fb, []byte(key)) {
+					continue // found as formats 1 and 2 fingerprinted it
+				}
 				rep.Problems = append(rep.Problems, Problem{ID: idOf([]byte(key)), What: "record missing from the dedup fingerprints", Repairable: true})
 				break
 			}
@@ -211,6 +219,22 @@ func (v *Vault) Check(repair bool) (*CheckReport, error) {
 	return rep, nil
 }
 
+// hasLegacyFingerprint reports whether the record under key is in the
+// dedup index under the fingerprint formats 1 and 2 gave it.
+func (v *Vault) hasLegacyFingerprint(rb, fb *bolt.Bucket, key []byte) bool {
+	r, err := v.load(rb, key)
+	if err != nil {
+		return false
+	}
+	in, cl := record.LegacyFingerprint(&r)
+	for _, k := range v.fingerprintKeys(in, cl) {
+		if bytes.Equal(fb.Get(k), key) {
+			return true
+		}
+	}
+	return false
+}
+
 // changedSince reports whether the record under key has versions after
 // its first: a fingerprint of an earlier version may point to it.
 func changedSince(v *Vault, rb *bolt.Bucket, key []byte) bool {
@@ -296,7 +320,7 @@ func (v *Vault) rebuild() error {
 				return nil
 			})
 			for _, k := range orphans {
-				if err := hb.Delete(k); err != nil {
+				if err := v.deleteSealed(hb, bucketHistory, k); err != nil {
 					return err
 				}
 			}
@@ -332,7 +356,7 @@ func (v *Vault) rebuild() error {
 			if err := cb.Put(seqKey(seq), k); err != nil {
 				return err
 			}
-			if err := rb.Put(k, v.keys.seal(bucketRecords, k, encodeRecord(&r))); err != nil {
+			if err := v.putSealed(rb, bucketRecords, k, r.Version, encodeRecord(&r)); err != nil {
 				return err
 			}
 		}

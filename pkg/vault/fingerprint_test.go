@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,6 +89,8 @@ func TestFingerprintClusters(t *testing.T) {
 // under its format-1 key.
 func makeLegacy(t *testing.T, tv *testVault) {
 	t.Helper()
+	downgrade(t, tv, 1)
+	rawWrites.Store(tv.Vault, true)
 	err := tv.db.Update(func(tx *bolt.Tx) error {
 		rb, _, fb, _ := tv.buckets(tx)
 		type kv struct{ k, v []byte }
@@ -389,7 +392,7 @@ func TestRebuildKeepsTombstoneFingerprints(t *testing.T) {
 // decodeFacts reads the same facts as decodeRecord, for every kind of
 // record the vault holds.
 func TestDecodeFacts(t *testing.T) {
-	recs := benchRecords(t, 20, 1)
+	recs := benchRecords(t, 20, 1, nil)
 	recs = append(recs, sample(t, "Heart rate", "2024-03-05T08:00:00Z", 60))
 	tomb := recs[3]
 	tomb.Deleted, tomb.Resource, tomb.Date, tomb.Display = true, nil, time.Time{}, ""
@@ -423,5 +426,83 @@ func TestDecodeFacts(t *testing.T) {
 				t.Fatalf("record %d: envelope cut at %d decoded", i, cut)
 			}
 		}
+	}
+}
+
+// The frozen format-2 vault (testdata/v2) opens read-only as it is
+// (it has no authenticated head to check), and opened for writing moves
+// to format 3: a head over every value it holds, values sealed before
+// still open, and values written from then on are sealed with their
+// version.
+func TestFormat2Vault(t *testing.T) {
+	path := copyFixture(t, "v2/vault-v2.phr")
+	idText, err := os.ReadFile("testdata/v2/device-identity.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(idText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fileHash(t, path)
+	ro, err := Open(path, Identities(ids...), &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ver, _ := formatVersion(t, ro); ver != 2 {
+		t.Fatalf("fixture: version %d", ver)
+	}
+	if _, ok := ro.Head(); ok {
+		t.Fatal("a format-2 vault has a head")
+	}
+	all, err := ro.List(Query{IncludeDeleted: true})
+	if err != nil || len(all) != 7 {
+		t.Fatalf("fixture: %d records, %v", len(all), err)
+	}
+	if rep, err := ro.Check(false); err != nil || !rep.OK() || rep.Records != 6 || rep.Tombstones != 1 {
+		t.Fatalf("check read-only: %v %+v", err, rep)
+	}
+	ro.Close()
+	if fileHash(t, path) != before {
+		t.Fatal("a read-only open changed the file")
+	}
+
+	v, err := Open(path, Passphrase("format two fixture"), &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if ver, _ := formatVersion(t, v); ver != FormatVersion {
+		t.Fatalf("after upgrade: version %d", ver)
+	}
+	if h, ok := v.Head(); !ok || h.Counter != 1 {
+		t.Fatalf("after upgrade: head %v %v", h, ok)
+	}
+	rep, err := v.Check(false)
+	if err != nil || !rep.OK() || rep.Records != 6 || rep.Tombstones != 1 {
+		t.Fatalf("check after upgrade: %v %+v", err, rep)
+	}
+	meds, err := v.List(Query{Kinds: []string{record.KindMedication}})
+	if err != nil || len(meds) != 2 {
+		t.Fatalf("medications: %d %v", len(meds), err)
+	}
+	var edited record.Record
+	for _, m := range meds {
+		if m.Version == 2 {
+			edited = m
+		}
+	}
+	if edited.ID == "" || rawGet(t, v, bucketRecords, keyOf(edited.ID))[0] != sealV1 {
+		t.Fatal("the upgrade resealed records (it need not)")
+	}
+	edited.Resource = []byte(strings.Replace(string(edited.Resource), `"completed"`, `"active"`, 1))
+	if _, err := v.Update(edited, 2); err != nil {
+		t.Fatal(err)
+	}
+	if s := rawGet(t, v, bucketRecords, keyOf(edited.ID)); s[0] != sealV2 || sealedVersion(s) != 3 {
+		t.Fatalf("rewritten: seal %d, version %d", s[0], sealedVersion(s))
+	}
+	if rep, err := v.Check(false); err != nil || !rep.OK() {
+		t.Fatalf("check after a write: %v %+v", err, rep)
 	}
 }

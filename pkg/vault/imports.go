@@ -167,7 +167,7 @@ func (im *Import) Add(recs []record.Record) ([]AddResult, error) {
 	im.v.liveImports.Store(string(key), true)
 	res, err := im.v.add(recs, false, im.occurrences(), func(tx *bolt.Tx, seq uint64) error {
 		im.since = seq
-		return tx.Bucket([]byte{bucketSettings}).Put(key, im.v.keys.seal(bucketSettings, key, encodeImportMark(seq, im.sha)))
+		return im.v.putSetting(tx.Bucket([]byte{bucketSettings}), key, encodeImportMark(seq, im.sha))
 	})
 	if err != nil {
 		im.v.liveImports.Delete(string(key))
@@ -203,7 +203,7 @@ func (im *Import) Commit(recs []record.Record) ([]AddResult, error) {
 		if err := im.stillMarked(tx); err != nil {
 			return err
 		}
-		return tx.Bucket([]byte{bucketSettings}).Delete(im.key)
+		return im.v.deleteSealed(tx.Bucket([]byte{bucketSettings}), bucketSettings, im.key)
 	})
 	if err != nil {
 		return nil, err
@@ -331,7 +331,7 @@ func (v *Vault) rollBack(key []byte, since uint64, sha string, lenient bool) (in
 		return 0, err
 	}
 	return n, v.update(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte{bucketSettings}).Delete(key)
+		return v.deleteSealed(tx.Bucket([]byte{bucketSettings}), bucketSettings, key)
 	})
 }
 

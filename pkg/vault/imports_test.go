@@ -281,12 +281,31 @@ func TestImportMark_MoveIntegrity(t *testing.T) {
 	})
 	putRaw(t, tv.Vault, bucketSettings, []byte(importMarkPrefix+"0000000000000000"), sealed)
 	rep, err := tv.Check(false)
-	if err != nil || len(rep.Problems) != 1 || rep.Problems[0].Repairable || !strings.Contains(rep.Problems[0].What, "does not open") {
+	if err != nil || len(rep.Problems) != 2 || rep.Problems[0].Repairable || !strings.Contains(rep.Problems[0].What, "settings do not match the head") ||
+		!strings.Contains(rep.Problems[1].What, "does not open") {
 		t.Fatalf("moved marker: %v %+v", err, rep)
 	}
 	tv.Close()
-	// Open rolls back the real marker and leaves the moved one alone.
-	v, err := Open(tv.path, Identities(tv.identity), nil)
+	// A settings bucket that does not match the head is refused...
+	if _, err := Open(tv.path, Identities(tv.identity), nil); !errors.Is(err, ErrTampered) {
+		t.Fatalf("Open = %v, want ErrTampered", err)
+	}
+	// ... and opened anyway (to look), it rolls nothing back: a marker
+	// put there by someone else must not remove records.
+	v, err := Open(tv.path, Identities(tv.identity), &Options{Unverified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb := v.RolledBack(); len(rb) != 0 {
+		t.Fatalf("RolledBack = %+v", rb)
+	}
+	// The owner who accepts the file as it is gets the usual rollback
+	// of the real marker, and the moved one is left alone.
+	if err := v.AcceptHead(); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	v, err = Open(tv.path, Identities(tv.identity), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -202,6 +202,7 @@ func TestCheckAndRepair(t *testing.T) {
 		t.Fatal("stray index entry survived repair")
 	}
 	// A record that fails to open is reported and kept.
+	rawWrites.Store(tv.Vault, true)
 	tv.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte{bucketRecords}).Put(keyOf(recs[3].ID), []byte("garbage sealed value that is long enough to pass the length check"))
 	})

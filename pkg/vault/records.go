@@ -32,12 +32,15 @@ type AddResult struct {
 // Add stores new records in one transaction: all of them or none. Records
 // whose fingerprint (record.FingerprintInput: source and clinical content)
 // is already in the vault, or earlier in the same batch, are not written
-// and come back as duplicates, except that two resources of one file with
-// different original ids are both kept. A record that its source names
-// like one in the vault (record.Identities) but that says something else
-// and comes from another file replaces that record as its new version
-// (see versions.go). Add fills in missing IDs, derived fields, times and
-// versions.
+// and come back as duplicates, except that a file's equal resources that
+// it tells apart by id are each kept once (see occurrences). A record that
+// its source names like one in the vault (record.Identities), about the
+// same thing, but that says something else and comes from another file
+// replaces that record as its new version (see versions.go). Add fills in
+// derived fields, times and versions, and IDs: a record without one, and
+// an imported record (whose ID only the importer has seen), gets an ID of
+// this vault's run (NewID), written back into recs. Other records
+// (self-entered ones, whose resource carries their ID) keep theirs.
 func (v *Vault) Add(recs []record.Record) ([]AddResult, error) {
 	return v.add(recs, false, nil, nil)
 }
@@ -60,8 +63,8 @@ func (v *Vault) add(recs []record.Record, dry bool, occ occurrences, also func(t
 	prep := make([]prepared, len(recs))
 	for i := range recs {
 		r := &recs[i]
-		if r.ID == "" {
-			r.ID = record.NewID()
+		if r.ID == "" || r.Provenance.Method == record.MethodImported {
+			r.ID = v.NewID() // see NewID
 		} else if !record.ValidID(r.ID) {
 			return nil, fmt.Errorf("record %d: invalid record ID", i)
 		}
@@ -169,7 +172,7 @@ func (v *Vault) add(recs []record.Record, dry bool, occ occurrences, also func(t
 			}
 			seq++
 			p.rec.Seq = seq
-			if err := rb.Put(p.id, v.keys.seal(bucketRecords, p.id, encodeRecord(p.rec))); err != nil {
+			if err := v.putSealedNew(rb, bucketRecords, p.id, p.rec.Version, encodeRecord(p.rec)); err != nil {
 				return err
 			}
 			if err := xb.Put(v.indexKey(p.rec.Kind, p.id), nil); err != nil {
@@ -327,13 +330,16 @@ func (v *Vault) load(rb *bolt.Bucket, key []byte) (record.Record, error) {
 		return record.Record{}, ErrNotFound
 	}
 	id := idOf(key)
-	pt, err := v.keys.open(bucketRecords, key, sealed)
+	pt, version, err := v.keys.openInto(nil, nil, bucketRecords, key, sealed)
 	if err != nil {
 		return record.Record{}, fmt.Errorf("record %s: %w", id, err)
 	}
 	r, err := decodeRecord(pt)
 	if err != nil || r.ID != id {
 		return record.Record{}, fmt.Errorf("record %s: %w: bad envelope", id, ErrCorrupt)
+	}
+	if version != 0 && version != r.Version {
+		return record.Record{}, fmt.Errorf("record %s: %w: its version does not match its seal", id, ErrCorrupt)
 	}
 	return r, nil
 }
@@ -452,7 +458,7 @@ func (v *Vault) rewriteAt(rb, xb, cb *bolt.Bucket, old, nr *record.Record, seq u
 			}
 		}
 	}
-	return rb.Put(id, v.keys.seal(bucketRecords, id, encodeRecord(nr)))
+	return v.putSealed(rb, bucketRecords, id, nr.Version, encodeRecord(nr))
 }
 
 // Delete replaces a record with a tombstone: its ID, type and version
@@ -476,7 +482,7 @@ func (v *Vault) Delete(id string, ifVersion uint64) error {
 		}
 		tomb = record.Record{ID: old.ID, Kind: old.Kind, ResourceType: old.ResourceType, CreatedAt: old.CreatedAt, Deleted: true,
 			Provenance: record.Provenance{Method: old.Provenance.Method}}
-		if err := dropHistory(tx.Bucket([]byte{bucketHistory}), keyOf(id)); err != nil {
+		if err := v.dropHistory(tx.Bucket([]byte{bucketHistory}), keyOf(id)); err != nil {
 			return err
 		}
 		return v.rewrite(rb, xb, cb, &old, &tomb)
@@ -567,37 +573,15 @@ func (v *Vault) List(q Query) ([]record.Record, error) {
 		}
 		return true
 	}
-	err := v.view(func(tx *bolt.Tx) error {
-		rb := tx.Bucket([]byte{bucketRecords})
-		visit := func(id []byte) error {
-			r, err := v.load(rb, id)
-			if err != nil {
-				return err
-			}
-			if match(&r) {
-				out = append(out, r)
-			}
-			return nil
+	if len(q.Kinds) > 0 {
+		// A selection by kind reads only the kind's records: first make
+		// sure no value of the file was put back from an older copy
+		// (once per open; see Verify).
+		if err := v.Verify(); err != nil {
+			return nil, err
 		}
-		if len(q.Kinds) == 0 {
-			return rb.ForEach(func(k, _ []byte) error { return visit(k) })
-		}
-		c := tx.Bucket([]byte{bucketIndex}).Cursor()
-		seen := map[string]bool{}
-		for _, kind := range q.Kinds {
-			if seen[kind] {
-				continue
-			}
-			seen[kind] = true
-			prefix := v.keys.kindPrefix(kind)
-			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				if err := visit(k[len(prefix):]); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
+	}
+	err := v.selectRecords(q, match, func(r record.Record) { out = append(out, r) })
 	if err != nil {
 		return nil, err
 	}
@@ -727,7 +711,7 @@ func (v *Vault) Purge(ids []string) error {
 			if err := v.deleteIdentities(tx.Bucket([]byte{bucketIdentity}), record.Identities(&r), keyOf(id)); err != nil {
 				return err
 			}
-			if err := dropHistory(tx.Bucket([]byte{bucketHistory}), keyOf(id)); err != nil {
+			if err := v.dropHistory(tx.Bucket([]byte{bucketHistory}), keyOf(id)); err != nil {
 				return err
 			}
 			if err := xb.Delete(v.indexKey(r.Kind, keyOf(id))); err != nil {
@@ -736,7 +720,7 @@ func (v *Vault) Purge(ids []string) error {
 			if err := cb.Delete(seqKey(r.Seq)); err != nil {
 				return err
 			}
-			if err := rb.Delete(keyOf(id)); err != nil {
+			if err := v.deleteSealed(rb, bucketRecords, keyOf(id)); err != nil {
 				return err
 			}
 		}
@@ -838,7 +822,7 @@ func (v *Vault) restoreUpdated(since uint64, fileSHA256 string, lenient bool) er
 					}
 				}
 			}
-			if err := hb.Delete(hk); err != nil {
+			if err := v.deleteSealed(hb, bucketHistory, hk); err != nil {
 				return err
 			}
 			nr := cur

@@ -24,6 +24,9 @@ type RotateOptions struct {
 	// RecoveryCode is the new recovery code (see NewRecoveryCode). Required
 	// if the vault has a recovery slot: the old code stops working.
 	RecoveryCode string
+	// Remove names slots to delete in the same transaction (phrd ends
+	// the other devices' credentials when it rotates).
+	Remove []string
 
 	// failAfter, when positive, makes Rotate fail after resealing that many
 	// records: a test hook for interrupted rotations.
@@ -62,6 +65,15 @@ func (v *Vault) Rotate(opts RotateOptions) error {
 		if newKeys, err = deriveKeyring(newKey, v.id, term); err != nil {
 			return err
 		}
+		sb := tx.Bucket([]byte{bucketSlots})
+		for _, id := range opts.Remove {
+			if err := sb.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		if k, _ := sb.Cursor().First(); k == nil {
+			return ErrLastSlot
+		}
 		if err := v.rewrapSlots(tx, newKey, newKeys, opts); err != nil {
 			return err
 		}
@@ -73,7 +85,17 @@ func (v *Vault) Rotate(opts RotateOptions) error {
 		}
 		var tb [4]byte
 		binary.BigEndian.PutUint32(tb[:], term)
-		return m.Put([]byte("term"), tb[:])
+		if err := m.Put([]byte("term"), tb[:]); err != nil {
+			return err
+		}
+		// Everything was written anew under the new keys: the head is
+		// computed from it under them.
+		if v.wh != nil {
+			h := computeHead(tx, newKeys, v.wh.counter)
+			h.keys = newKeys
+			v.replaceHead(h)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -83,6 +105,11 @@ func (v *Vault) Rotate(opts RotateOptions) error {
 	old := v.keys
 	v.keys, v.vaultKey = newKeys, newKey
 	old.wipe()
+	// The old pages, sealed under the old key, are free but still in
+	// the file: rewrite it without them.
+	if err := v.compactLocked(); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotCompacted, err)
+	}
 	return nil
 }
 
@@ -149,21 +176,24 @@ func (v *Vault) rewrapSlots(tx *bolt.Tx, newKey []byte, newKeys *keyring, opts R
 
 func (v *Vault) resealSettings(tx *bolt.Tx, newKeys *keyring) error {
 	b := tx.Bucket([]byte{bucketSettings})
-	type kv struct{ k, v []byte }
+	type kv struct {
+		k, v    []byte
+		version uint64
+	}
 	var all []kv
 	err := b.ForEach(func(k, val []byte) error {
-		pt, err := v.keys.open(bucketSettings, k, val)
+		pt, version, err := v.keys.openInto(nil, nil, bucketSettings, k, val)
 		if err != nil {
 			return fmt.Errorf("setting: %w", err)
 		}
-		all = append(all, kv{append([]byte(nil), k...), pt})
+		all = append(all, kv{append([]byte(nil), k...), pt, max(version, 1)})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
 	for _, e := range all {
-		if err := b.Put(e.k, newKeys.seal(bucketSettings, e.k, e.v)); err != nil {
+		if err := b.Put(e.k, newKeys.seal(bucketSettings, e.k, e.version, e.v)); err != nil {
 			return err
 		}
 	}
@@ -202,7 +232,7 @@ func (v *Vault) resealRecords(tx *bolt.Tx, newKeys *keyring, failAfter int) erro
 		if err != nil {
 			return err
 		}
-		if err := rb.Put(k, newKeys.seal(bucketRecords, k, encodeRecord(&r))); err != nil {
+		if err := rb.Put(k, newKeys.seal(bucketRecords, k, r.Version, encodeRecord(&r))); err != nil {
 			return err
 		}
 		ix.add(newKeys, &r, k)
@@ -224,19 +254,23 @@ func (v *Vault) resealHistory(tx *bolt.Tx, newKeys *keyring) error {
 	if err != nil {
 		return err
 	}
-	var all [][2][]byte
+	type kv struct {
+		k, pt   []byte
+		version uint64
+	}
+	var all []kv
 	if err := hb.ForEach(func(k, sealed []byte) error {
-		pt, err := v.keys.open(bucketHistory, k, sealed)
+		pt, version, err := v.keys.openInto(nil, nil, bucketHistory, k, sealed)
 		if err != nil {
 			return fmt.Errorf("a record's history: %w", err)
 		}
-		all = append(all, [2][]byte{append([]byte(nil), k...), pt})
+		all = append(all, kv{append([]byte(nil), k...), pt, max(version, 1)})
 		return nil
 	}); err != nil {
 		return err
 	}
 	for _, e := range all {
-		if err := hb.Put(e[0], newKeys.seal(bucketHistory, e[0], e[1])); err != nil {
+		if err := hb.Put(e.k, newKeys.seal(bucketHistory, e.k, e.version, e.pt)); err != nil {
 			return err
 		}
 	}

@@ -14,12 +14,33 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// sealVersion is the first byte of every sealed value.
-const sealVersion = 1
+// Seal versions: the first byte of every sealed value.
+//
+// Version 1 (vault formats 1 and 2) binds a value to its vault, bucket and
+// key. Version 2 (format 3) also binds it to its version, which it carries
+// in the clear so that a reader knows it before opening the value:
+//
+//	v1: 0x01 ‖ term (4) ‖ nonce (24) ‖ ciphertext ‖ tag (16)
+//	    additional data "phr1" ‖ vault ID (16) ‖ bucket (1) ‖ key
+//	v2: 0x02 ‖ term (4) ‖ version (8) ‖ nonce (24) ‖ ciphertext ‖ tag (16)
+//	    additional data "phr2" ‖ vault ID (16) ‖ bucket (1) ‖ version (8) ‖ key
+//
+// Values of version 1 stay readable; everything written now is version 2.
+const (
+	sealV1      = 1
+	sealV2      = 2
+	sealVersion = sealV2
+)
 
 // sealOverhead is the bytes a sealed value adds to its plaintext:
-// version (1) | key term (4) | nonce (24) | ... | tag (16).
-const sealOverhead = 1 + 4 + chacha20poly1305.NonceSizeX + chacha20poly1305.Overhead
+// version (1) | key term (4) | value version (8) | nonce (24) | ... | tag (16).
+const sealOverhead = sealHeaderV2 + chacha20poly1305.Overhead
+
+// Header lengths (everything before the ciphertext) of each seal version.
+const (
+	sealHeaderV1 = 1 + 4 + chacha20poly1305.NonceSizeX
+	sealHeaderV2 = 1 + 4 + 8 + chacha20poly1305.NonceSizeX
+)
 
 // keyring holds the subkeys derived from one vault key.
 type keyring struct {
@@ -28,9 +49,11 @@ type keyring struct {
 	aead    cipher.AEAD
 	index   []byte // HMAC key for the kind index
 	finger  []byte // HMAC key for dedup fingerprints
+	head    []byte // HMAC key for the authenticated head (head.go)
 
-	kinds  sync.Map  // kind -> index prefix, cached
-	fpMACs sync.Pool // of hash.Hash: HMAC-SHA256 under finger
+	kinds   sync.Map  // kind -> index prefix, cached
+	fpMACs  sync.Pool // of hash.Hash: HMAC-SHA256 under finger
+	elemMAC sync.Pool // of *elemHash: HMAC-SHA256 under head
 }
 
 func deriveKeyring(vaultKey []byte, vaultID [16]byte, term uint32) (*keyring, error) {
@@ -54,68 +77,108 @@ func deriveKeyring(vaultKey []byte, vaultID [16]byte, term uint32) (*keyring, er
 	if err != nil {
 		return nil, err
 	}
-	k := &keyring{vaultID: vaultID, term: term, aead: aead, index: idx, finger: fp}
+	hd, err := sub("phr vault v1 head")
+	if err != nil {
+		return nil, err
+	}
+	k := &keyring{vaultID: vaultID, term: term, aead: aead, index: idx, finger: fp, head: hd}
 	k.fpMACs.New = func() any { return hmac.New(sha256.New, k.finger) }
+	k.elemMAC.New = func() any { return &elemHash{h: hmac.New(sha256.New, k.head), buf: make([]byte, 0, 128)} }
 	return k, nil
 }
 
 func (k *keyring) wipe() {
 	clear(k.index)
 	clear(k.finger)
+	clear(k.head)
 	k.aead = nil
 }
 
-// ad returns the additional data binding a sealed value to its place.
-func (k *keyring) ad(bucket byte, key []byte) []byte {
-	return k.appendAD(make([]byte, 0, 4+16+1+len(key)), bucket, key)
-}
-
-// appendAD appends the additional data of bucket/key to ad.
-func (k *keyring) appendAD(ad []byte, bucket byte, key []byte) []byte {
-	ad = append(ad, "phr1"...)
+// appendAD appends the additional data of a value of seal version sv
+// stored under bucket/key at version to ad.
+func (k *keyring) appendAD(ad []byte, sv byte, bucket byte, version uint64, key []byte) []byte {
+	if sv == sealV1 {
+		ad = append(ad, "phr1"...)
+		ad = append(ad, k.vaultID[:]...)
+		ad = append(ad, bucket)
+		return append(ad, key...)
+	}
+	ad = append(ad, "phr2"...)
 	ad = append(ad, k.vaultID[:]...)
 	ad = append(ad, bucket)
+	ad = binary.BigEndian.AppendUint64(ad, version)
 	return append(ad, key...)
 }
 
-// seal encrypts plaintext for storage under bucket/key.
-func (k *keyring) seal(bucket byte, key, plaintext []byte) []byte {
-	out := make([]byte, 5+chacha20poly1305.NonceSizeX, sealOverhead+len(plaintext))
-	out[0] = sealVersion
+// seal encrypts plaintext for storage under bucket/key as the given
+// version of that value (a record's version; 1 for values written once).
+// Every bucket of sealed values uses it: records, settings, slot labels,
+// the head, and any bucket added later (a record's earlier versions under
+// its key and version, say), so that each value opens only in its place
+// and at its version.
+func (k *keyring) seal(bucket byte, key []byte, version uint64, plaintext []byte) []byte {
+	out := make([]byte, sealHeaderV2, sealOverhead+len(plaintext))
+	out[0] = sealV2
 	binary.BigEndian.PutUint32(out[1:5], k.term)
-	nonce := out[5:]
+	binary.BigEndian.PutUint64(out[5:13], version)
+	nonce := out[13:sealHeaderV2]
 	if _, err := rand.Read(nonce); err != nil {
 		panic("vault: no randomness: " + err.Error())
 	}
-	return k.aead.Seal(out, nonce, plaintext, k.ad(bucket, key))
+	var adBuf [64]byte
+	return k.aead.Seal(out, nonce, plaintext, k.appendAD(adBuf[:0], sealV2, bucket, version, key))
 }
 
 // open decrypts a value sealed under bucket/key.
 func (k *keyring) open(bucket byte, key, sealed []byte) ([]byte, error) {
-	return k.openInto(nil, nil, bucket, key, sealed)
+	pt, _, err := k.openInto(nil, nil, bucket, key, sealed)
+	return pt, err
+}
+
+// sealedVersion returns the version a sealed value carries in its header
+// (authenticated when the value is opened); 0 for seal version 1, which
+// carries none.
+func sealedVersion(sealed []byte) uint64 {
+	if len(sealed) >= sealHeaderV2 && sealed[0] == sealV2 {
+		return binary.BigEndian.Uint64(sealed[5:13])
+	}
+	return 0
 }
 
 // openInto is open with the plaintext appended to dst and the additional
-// data built in adBuf, so that a scan of many values can reuse both.
-func (k *keyring) openInto(dst, adBuf []byte, bucket byte, key, sealed []byte) ([]byte, error) {
-	if len(sealed) < sealOverhead {
-		return nil, fmt.Errorf("%w: sealed value too short", ErrCorrupt)
+// data built in adBuf, so that a scan of many values can reuse both. It
+// returns the value's version too (0 for seal version 1).
+func (k *keyring) openInto(dst, adBuf []byte, bucket byte, key, sealed []byte) ([]byte, uint64, error) {
+	if len(sealed) == 0 {
+		return nil, 0, fmt.Errorf("%w: sealed value too short", ErrCorrupt)
 	}
-	if sealed[0] != sealVersion {
-		if sealed[0] > sealVersion {
-			return nil, ErrNewerVersion
+	var hdr int
+	var version uint64
+	switch sv := sealed[0]; {
+	case sv == sealV1:
+		hdr = sealHeaderV1
+	case sv == sealV2:
+		hdr = sealHeaderV2
+		if len(sealed) >= hdr {
+			version = binary.BigEndian.Uint64(sealed[5:13])
 		}
-		return nil, fmt.Errorf("%w: unknown seal version", ErrCorrupt)
+	case sv > sealVersion:
+		return nil, 0, ErrNewerVersion
+	default:
+		return nil, 0, fmt.Errorf("%w: unknown seal version", ErrCorrupt)
+	}
+	if len(sealed) < hdr+chacha20poly1305.Overhead {
+		return nil, 0, fmt.Errorf("%w: sealed value too short", ErrCorrupt)
 	}
 	if t := binary.BigEndian.Uint32(sealed[1:5]); t != k.term {
-		return nil, fmt.Errorf("%w: sealed under another vault key", ErrCorrupt)
+		return nil, 0, fmt.Errorf("%w: sealed under another vault key", ErrCorrupt)
 	}
-	nonce := sealed[5 : 5+chacha20poly1305.NonceSizeX]
-	pt, err := k.aead.Open(dst, nonce, sealed[5+chacha20poly1305.NonceSizeX:], k.appendAD(adBuf[:0], bucket, key))
+	nonce := sealed[hdr-chacha20poly1305.NonceSizeX : hdr]
+	pt, err := k.aead.Open(dst, nonce, sealed[hdr:], k.appendAD(adBuf[:0], sealed[0], bucket, version, key))
 	if err != nil {
-		return nil, fmt.Errorf("%w: authentication failed", ErrCorrupt)
+		return nil, 0, fmt.Errorf("%w: authentication failed", ErrCorrupt)
 	}
-	return pt, nil
+	return pt, version, nil
 }
 
 // mac returns HMAC-SHA256(key, parts joined by NUL).

@@ -32,9 +32,12 @@ const (
 // slots: about one second on a laptop, as age chooses.
 const DefaultScryptWorkFactor = 18
 
-// recoveryWorkFactor is lower: a recovery code has 128 random bits, so
+// RecoveryWorkFactor is the scrypt work factor of recovery slots: lower
+// than a passphrase's, since a recovery code has 128 random bits and
 // scrypt adds little but time.
-const recoveryWorkFactor = 12
+const RecoveryWorkFactor = 12
+
+const recoveryWorkFactor = RecoveryWorkFactor
 
 // ScryptWorkFactor is the work factor new passphrase slots use. Tests lower
 // it; nothing else should.
@@ -198,6 +201,14 @@ func NewRecoveryCode() string {
 	return s[:5] + "-" + s[5:10] + "-" + s[10:15] + "-" + s[15:20] + "-" + s[20:]
 }
 
+// IsRecoveryCode reports whether s has the shape of a recovery code
+// (26 base32 characters; case, spaces and dashes do not matter), so that
+// a prompt for a passphrase can accept one too.
+func IsRecoveryCode(s string) bool {
+	_, err := normalizeRecoveryCode(s)
+	return err == nil
+}
+
 func normalizeRecoveryCode(code string) (string, error) {
 	c := strings.ToUpper(strings.NewReplacer("-", "", " ", "", "\t", "").Replace(code))
 	b, err := recoveryEncoding.DecodeString(c)
@@ -234,5 +245,5 @@ func encodeSlotInfo(id string, spec SlotSpec, info slotInfo, vaultKey []byte, ke
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(storedSlot{V: 1, Kind: spec.Kind, Age: wrapped, Info: keys.seal(bucketSlots, []byte(id), pt)})
+	return json.Marshal(storedSlot{V: 1, Kind: spec.Kind, Age: wrapped, Info: keys.seal(bucketSlots, []byte(id), 1, pt)})
 }

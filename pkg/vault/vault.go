@@ -13,10 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/phr-project/phr/pkg/record"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -25,8 +28,10 @@ import (
 // migrated on open for writing; newer ones are refused.
 //
 // Format 2 (2026-11): fingerprints are keyed by cluster (fingerprintKey).
-// Format 3 (2026-12): fingerprints are of content only; an identity index
-// and a history of earlier versions (versions.go).
+// Format 3 (2026-12): sealed values are bound to their version, and an
+// authenticated head covers every value (head.go); fingerprints are of
+// content only, with an identity index and a history of earlier versions
+// (versions.go).
 const FormatVersion = 3
 
 // magic identifies a phr vault in its meta bucket.
@@ -60,6 +65,19 @@ type Options struct {
 	NoSync bool
 	// Now replaces time.Now (tests).
 	Now func() time.Time
+	// Heads, if set, remembers the newest head this device has seen of
+	// each vault. Open refuses a file older than that with a
+	// RollbackError (ErrRolledBack), and Open and Close remember the
+	// file's head.
+	Heads HeadStore
+	// AcceptRollback opens a file older than the one Heads remembers,
+	// and remembers its head as the newest: for an older copy or a
+	// backup restored on purpose.
+	AcceptRollback bool
+	// Unverified opens a file that does not match its authenticated
+	// head (ErrTampered) instead of refusing it, so that Check can say
+	// what is wrong; a vault so opened rolls no interrupted import back.
+	Unverified bool
 }
 
 func (o *Options) boltOptions() *bolt.Options {
@@ -99,6 +117,23 @@ type Vault struct {
 	fpScheme2 atomic.Bool
 	format    uint32    // the format version found at Open
 	meta      metaIndex // the listing index (meta.go)
+
+	// wh is the authenticated head of the write transaction running
+	// (head.go); verified: Verify passed.
+	wh       *headState
+	verified atomic.Bool
+	// tamper lists what did not match the head at Open (with
+	// Options.Unverified): such a vault rolls no import back and is never
+	// taken as verified.
+	tamper []string
+	// heads remembers what this device has seen (Options.Heads);
+	// remembered is the head it last remembered.
+	heads      HeadStore
+	remembered Head
+	// unlockedBy is the ID of the slot that opened the vault.
+	unlockedBy string
+	// ids makes this vault's record IDs (NewID).
+	ids record.IDRun
 
 	// liveImports holds the marker names of this process's imports in
 	// progress (imports.go); rolledBack, guarded by rbMu, what Open (or
@@ -179,7 +214,7 @@ func Create(path string, slots []SlotSpec, opts *Options) (*Vault, error) {
 				return err
 			}
 		}
-		return nil
+		return storeHead(tx, v.keys, computeHead(tx, v.keys, 1))
 	})
 	if err != nil {
 		return fail(err)
@@ -202,6 +237,11 @@ func Create(path string, slots []SlotSpec, opts *Options) (*Vault, error) {
 	if v.db, err = bolt.Open(path, 0o600, v.boltOpts); err != nil {
 		return nil, openError(err)
 	}
+	v.verified.Store(true)
+	if opts != nil && opts.Heads != nil {
+		v.heads = opts.Heads
+		v.rememberHead()
+	}
 	return v, nil
 }
 
@@ -217,14 +257,17 @@ func syncDir(dir string) error {
 // Open opens and unlocks the vault at path with secret. Opened for
 // writing, it first rolls back the imports a crash interrupted (see
 // Import and RolledBack).
+//
+// Opened for writing, a vault of an older format is upgraded to the
+// current one. Open checks the authenticated head (head.go) and refuses a
+// file that does not match it (ErrTampered) unless opts.Unverified; with
+// opts.Heads it refuses a file older than the newest this device has seen
+// (ErrRolledBack) unless opts.AcceptRollback.
 func Open(path string, secret Secret, opts *Options) (*Vault, error) {
-	if err := precheck(path); err != nil {
-		return nil, err
-	}
 	bopts := opts.boltOptions()
-	db, err := bolt.Open(path, 0o600, bopts)
+	db, err := openBolt(path, bopts)
 	if err != nil {
-		return nil, openError(err)
+		return nil, err
 	}
 	v := &Vault{db: db, boltOpts: bopts, path: path, now: time.Now, readOnly: opts != nil && opts.ReadOnly}
 	if opts != nil && opts.Now != nil {
@@ -234,18 +277,71 @@ func Open(path string, secret Secret, opts *Options) (*Vault, error) {
 		db.Close()
 		return nil, err
 	}
-	if !v.readOnly {
-		if err := v.upgrade(); err != nil {
-			v.Close()
-			return nil, err
+	fail := func(err error) (*Vault, error) {
+		v.heads = nil // remember nothing of a file refused
+		v.Close()
+		return nil, err
+	}
+	_, bad, err := v.verifyOpen()
+	if err != nil {
+		return fail(err)
+	}
+	if len(bad) > 0 {
+		if opts == nil || !opts.Unverified {
+			return fail(tampered(strings.Join(bad, "; ")))
 		}
-		// Imports a crash interrupted leave nothing behind (imports.go).
-		if _, err := v.rollBackInterrupted(); err != nil {
-			v.Close()
-			return nil, err
+		v.tamper = bad
+	}
+	if opts != nil && opts.Heads != nil {
+		if err := v.compareSeen(opts.Heads, opts.AcceptRollback); err != nil {
+			return fail(err)
+		}
+		v.heads = opts.Heads
+	}
+	if !v.readOnly {
+		removeCompactLeftovers(path)
+		if err := v.upgrade(); err != nil {
+			return fail(err)
+		}
+		// Imports a crash interrupted leave nothing behind (imports.go),
+		// unless the settings that name them do not match the head: a
+		// marker put back from an older copy must not remove records.
+		if v.tamper == nil {
+			if _, err := v.rollBackInterrupted(); err != nil {
+				return fail(err)
+			}
 		}
 	}
+	if v.heads != nil {
+		v.rememberHead()
+	}
 	return v, nil
+}
+
+// openBolt opens the bbolt file at path, making sure that the file it
+// locked is still the one at path: a process that waited for the lock
+// while another compacted the vault (compact.go) holds the replaced file,
+// and opens again.
+func openBolt(path string, bopts *bolt.Options) (*bolt.DB, error) {
+	for range 10 {
+		if err := precheck(path); err != nil {
+			return nil, err
+		}
+		before, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		db, err := bolt.Open(path, 0o600, bopts)
+		if err != nil {
+			return nil, openError(err)
+		}
+		after, err := os.Stat(path)
+		if err == nil && os.SameFile(before, after) {
+			return db, nil
+		}
+		db.Close()
+	}
+	return nil, ErrLocked
 }
 
 // metaLegacyFingerprints, in the meta bucket, says that the dedup index
@@ -260,26 +356,36 @@ const metaScheme2Fingerprints = "fpv2"
 // upgrade moves a vault opened for writing to FormatVersion. Format 2
 // keys fingerprints by cluster (fingerprintKey); the format-1 keys already
 // stored stay valid and are looked up too, until a rebuild of the index
-// (Check with repair, Rotate) rewrites them all. Format 3 fingerprints
-// content only and adds the identity index and the history; the
-// fingerprints already stored stay and are looked up as earlier versions
-// would have computed them (see findEarlier), so that nothing imported
-// before comes back twice.
+// (Check with repair, Rotate) rewrites them all.
+//
+// Format 3 seals values with their version and covers them with the
+// authenticated head: the upgrade computes the head from what the file
+// holds (a scan of every value, unsealing nothing) and writes it. Values
+// sealed before stay as they are, bound to their place (seal version 1),
+// and are covered by the head like the others; each is sealed anew with
+// its version the next time it is written. A value sealed with its
+// version cannot be in a file of format 1 or 2: finding one means the
+// file's format version was lowered to have its head recomputed, and the
+// upgrade refuses it. Format 3 also fingerprints content only and adds
+// the identity index and the history; the fingerprints already stored
+// stay and are looked up as earlier versions would have computed them
+// (see findEarlier), so that nothing imported before comes back twice.
 func (v *Vault) upgrade() error {
 	if v.format >= FormatVersion {
 		return nil // no transaction: opening must not change the file
 	}
-	return v.update(func(tx *bolt.Tx) error {
+	upgraded := false
+	err := v.update(func(tx *bolt.Tx) error {
 		m := tx.Bucket([]byte{bucketMeta})
-		version := binary.BigEndian.Uint32(m.Get([]byte("version")))
-		if version >= FormatVersion {
+		old := binary.BigEndian.Uint32(m.Get([]byte("version")))
+		if old >= FormatVersion {
 			return nil
 		}
 		hasFingerprints := false
 		if k, _ := tx.Bucket([]byte{bucketFinger}).Cursor().First(); k != nil {
 			hasFingerprints = true
 		}
-		if version < 2 {
+		if old < 2 {
 			if hasFingerprints {
 				if err := m.Put([]byte(metaLegacyFingerprints), []byte{1}); err != nil {
 					return err
@@ -296,15 +402,47 @@ func (v *Vault) upgrade() error {
 		} else {
 			tx.OnCommit(func() { v.fpScheme2.Store(false) })
 		}
+		if m.Get([]byte(headKey)) != nil || hasSealV2(tx) {
+			return tampered("a file of format " + fmt.Sprint(old) + " holds values of format 3: its format version was lowered")
+		}
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists([]byte{b}); err != nil {
 				return err
 			}
 		}
+		h := computeHead(tx, v.keys, 1)
+		if err := storeHead(tx, v.keys, h); err != nil {
+			return err
+		}
 		var ver [4]byte
 		binary.BigEndian.PutUint32(ver[:], FormatVersion)
-		return m.Put([]byte("version"), ver[:])
+		if err := m.Put([]byte("version"), ver[:]); err != nil {
+			return err
+		}
+		upgraded = true
+		return nil
 	})
+	if err == nil && upgraded {
+		// Set after the commit, before Open returns: nothing else runs
+		// on this vault yet.
+		v.format = FormatVersion
+		v.verified.Store(true)
+	}
+	return err
+}
+
+// hasSealV2 reports whether any value the head covers is sealed with its
+// version (seal version 2), which only format 3 writes.
+func hasSealV2(tx *bolt.Tx) bool {
+	for _, b := range []byte{bucketRecords, bucketSettings} {
+		c := tx.Bucket([]byte{b}).Cursor()
+		for k, val := c.First(); k != nil; k, val = c.Next() {
+			if len(val) > 0 && val[0] == sealV2 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // fingerprintsRebuilt records, in a transaction that rebuilt the whole
@@ -445,6 +583,7 @@ func (v *Vault) unlock(secret Secret) error {
 			return err
 		}
 		v.vaultKey, v.keys = key, keys
+		v.unlockedBy = s.id
 		return nil
 	}
 	return ErrWrongKey
@@ -473,7 +612,24 @@ func (v *Vault) updateLocked(fn func(*bolt.Tx) error) (err error) {
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverCorrupt(&err)
-	return v.db.Update(fn)
+	return v.db.Update(func(tx *bolt.Tx) error {
+		// Every write transaction keeps the authenticated head up to
+		// date (head.go): the write helpers add and remove elements of
+		// v.wh, and the head is sealed with the next counter at the end.
+		h, err := v.beginHead(tx)
+		if err != nil {
+			return err
+		}
+		v.wh = h
+		defer func() { v.wh = nil }()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if h == nil {
+			return nil
+		}
+		return v.commitHead(tx, h)
+	})
 }
 
 func recoverCorrupt(err *error) {
@@ -486,6 +642,9 @@ func recoverCorrupt(err *error) {
 func (v *Vault) Close() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.heads != nil && v.keys != nil {
+		v.rememberHead()
+	}
 	if v.keys != nil {
 		v.keys.wipe()
 	}
@@ -558,14 +717,16 @@ func (v *Vault) AddSlot(spec SlotSpec) (Slot, error) {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket([]byte{bucketSlots}).Put([]byte(id), enc)
+		return v.putSealedValue(tx.Bucket([]byte{bucketSlots}), bucketSlots, []byte(id), enc)
 	})
 	return Slot{ID: id, Kind: spec.Kind, Label: spec.Label}, err
 }
 
-// RemoveSlot deletes a key slot. It refuses to remove the last one.
+// RemoveSlot deletes a key slot. It refuses to remove the last one. The
+// file is then compacted (Compact), so that the slot is gone from it
+// entirely.
 func (v *Vault) RemoveSlot(id string) error {
-	return v.update(func(tx *bolt.Tx) error {
+	return v.revoking(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte{bucketSlots})
 		if b.Get([]byte(id)) == nil {
 			return ErrNotFound
@@ -573,7 +734,7 @@ func (v *Vault) RemoveSlot(id string) error {
 		if b.Stats().KeyN <= 1 {
 			return ErrLastSlot
 		}
-		return b.Delete([]byte(id))
+		return v.deleteSealed(b, bucketSlots, []byte(id))
 	})
 }
 
@@ -595,79 +756,134 @@ func (v *Vault) Setting(name string) ([]byte, error) {
 // SetSetting seals and stores a setting (the vault's own Patient ID, ...).
 func (v *Vault) SetSetting(name string, value []byte) error {
 	return v.update(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte{bucketSettings}).Put([]byte(name), v.keys.seal(bucketSettings, []byte(name), value))
+		return v.putSetting(tx.Bucket([]byte{bucketSettings}), []byte(name), value)
 	})
+}
+
+// putSetting seals a setting as the next version of its name.
+func (v *Vault) putSetting(b *bolt.Bucket, name, value []byte) error {
+	return v.putSealed(b, bucketSettings, name, sealedVersion(b.Get(name))+1, value)
 }
 
 // DeleteSetting removes a setting; removing one that is not there is not
 // an error.
 func (v *Vault) DeleteSetting(name string) error {
 	return v.update(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte{bucketSettings}).Delete([]byte(name))
+		return v.deleteSealed(tx.Bucket([]byte{bucketSettings}), bucketSettings, []byte(name))
 	})
 }
 
 // ReplaceSlots removes every slot of spec.Kind and adds spec in their
 // place, in one transaction: changing the passphrase, or making a new
-// recovery code (the old one stops working).
+// recovery code (the old one stops working). The file is then compacted
+// (Compact), so that the old slots are gone from it entirely.
 func (v *Vault) ReplaceSlots(spec SlotSpec) (Slot, error) {
-	id := newSlotID()
-	err := v.update(func(tx *bolt.Tx) error {
-		enc, err := v.encodeSlot(id, spec, v.vaultKey, v.keys)
-		if err != nil {
-			return err
+	out, err := v.ReplaceSlotsOf([]SlotKind{spec.Kind}, nil, spec)
+	if err != nil {
+		return Slot{}, err
+	}
+	return out[0], nil
+}
+
+// ReplaceSlotsOf removes every slot of the given kinds except those
+// whose IDs are in keep, and adds specs, in one transaction; then it
+// compacts the file. It is what a recovery does (every passphrase, every
+// device but the caller's and the recovery code replaced at once). It
+// refuses to leave no slot.
+func (v *Vault) ReplaceSlotsOf(kinds []SlotKind, keep []string, specs ...SlotSpec) ([]Slot, error) {
+	out := make([]Slot, len(specs))
+	encs := make([][]byte, len(specs))
+	for i, spec := range specs {
+		out[i] = Slot{ID: newSlotID(), Kind: spec.Kind, Label: spec.Label}
+	}
+	err := v.revoking(func(tx *bolt.Tx) error {
+		for i, spec := range specs {
+			enc, err := v.encodeSlot(out[i].ID, spec, v.vaultKey, v.keys)
+			if err != nil {
+				return err
+			}
+			encs[i] = enc
 		}
 		b := tx.Bucket([]byte{bucketSlots})
 		var old [][]byte
+		left := 0
 		if err := b.ForEach(func(k, val []byte) error {
 			var st storedSlot
 			if err := json.Unmarshal(val, &st); err != nil {
 				return fmt.Errorf("%w: key slot", ErrCorrupt)
 			}
-			if st.Kind == spec.Kind {
+			if slices.Contains(kinds, st.Kind) && !slices.Contains(keep, string(k)) {
 				old = append(old, append([]byte(nil), k...))
+			} else {
+				left++
 			}
 			return nil
 		}); err != nil {
 			return err
 		}
+		if left+len(specs) == 0 {
+			return ErrLastSlot
+		}
 		for _, k := range old {
-			if err := b.Delete(k); err != nil {
+			if err := v.deleteSealed(b, bucketSlots, k); err != nil {
 				return err
 			}
 		}
-		return b.Put([]byte(id), enc)
+		for i := range specs {
+			if err := v.putSealedValue(b, bucketSlots, []byte(out[i].ID), encs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return Slot{ID: id, Kind: spec.Kind, Label: spec.Label}, err
+	if err != nil && !errors.Is(err, ErrNotCompacted) {
+		return nil, err
+	}
+	return out, err
+}
+
+// UnlockedBy returns the ID of the key slot that opened the vault.
+func (v *Vault) UnlockedBy() string { return v.unlockedBy }
+
+// SlotsOpenedBy returns the IDs of the slots that secret opens (this
+// device's slots, for an identity), without reopening the file.
+func (v *Vault) SlotsOpenedBy(secret Secret) ([]string, error) {
+	type slot struct {
+		id string
+		st storedSlot
+	}
+	var slots []slot
+	err := v.view(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte{bucketSlots}).ForEach(func(k, val []byte) error {
+			var st storedSlot
+			if err := json.Unmarshal(val, &st); err != nil {
+				return fmt.Errorf("%w: key slot", ErrCorrupt)
+			}
+			slots = append(slots, slot{string(k), st})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	var out []string
+	for _, s := range slots {
+		key, err := secret.unwrap(s.st)
+		if err != nil {
+			return nil, err
+		}
+		if key != nil && subtle.ConstantTimeCompare(key, v.vaultKey) == 1 {
+			out = append(out, s.id)
+		}
+	}
+	return out, nil
 }
 
 // Opens reports whether secret opens one of this vault's slots, without
 // reopening the file (which this process holds).
 func (v *Vault) Opens(secret Secret) (bool, error) {
-	var slots []storedSlot
-	err := v.view(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte{bucketSlots}).ForEach(func(_, val []byte) error {
-			var st storedSlot
-			if err := json.Unmarshal(val, &st); err != nil {
-				return fmt.Errorf("%w: key slot", ErrCorrupt)
-			}
-			slots = append(slots, st)
-			return nil
-		})
-	})
-	if err != nil {
-		return false, err
-	}
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	for _, st := range slots {
-		key, err := secret.unwrap(st)
-		if err != nil {
-			return false, err
-		}
-		if key != nil && subtle.ConstantTimeCompare(key, v.vaultKey) == 1 {
-			return true, nil
-		}
-	}
-	return false, nil
+	ids, err := v.SlotsOpenedBy(secret)
+	return len(ids) > 0, err
 }

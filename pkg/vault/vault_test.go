@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,6 +52,13 @@ func newTestVault(t testing.TB) *testVault {
 			for err := range tx.Check() {
 				return err
 			}
+			// Every write path keeps the authenticated head up to
+			// date, unless the test tampered with the file itself.
+			if _, raw := rawWrites.Load(v); !raw && v.keys != nil && v.keys.aead != nil {
+				if bad := v.headProblems(tx); len(bad) > 0 {
+					return fmt.Errorf("head: %v", bad)
+				}
+			}
 			return nil
 		}); err != nil && !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 			t.Errorf("consistency check: %v", err)
@@ -59,6 +67,9 @@ func newTestVault(t testing.TB) *testVault {
 	})
 	return tv
 }
+
+// rawWrites holds the vaults a test wrote to behind the vault's back.
+var rawWrites sync.Map
 
 // must adapts a builder's (Record, error) result for tests.
 func must(t testing.TB) func(record.Record, error) record.Record {
@@ -189,6 +200,7 @@ func TestVault_Integrity(t *testing.T) {
 
 func putRaw(t testing.TB, v *Vault, bucket byte, key, val []byte) {
 	t.Helper()
+	rawWrites.Store(v, true)
 	if err := v.db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte{bucket}).Put(key, val) }); err != nil {
 		t.Fatal(err)
 	}
@@ -254,12 +266,8 @@ func TestAddDedupAndAtomicity(t *testing.T) {
 	// A batch that fails inside the transaction writes nothing.
 	before, _, _ := tv.Count()
 	seqBefore, _ := tv.LastSeq()
-	clash := mk("9")
-	clash.Resource = []byte(`{"resourceType":"Condition","id":"9","code":{"text":"Gout"}}`) // new content
-	clash.ID = res[0].ID                                                                    // already used
-	if err := clash.Derive(); err != nil {
-		t.Fatal(err)
-	}
+	clash := n           // a self-entered record keeps the ID it is given
+	clash.ID = res[0].ID // already used
 	if _, err := tv.Add([]record.Record{mk("7"), mk("8"), clash}); err == nil {
 		t.Fatal("Add with an ID clash succeeded")
 	}
@@ -597,4 +605,48 @@ func TestListingIndexAgrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	compare("after rotate")
+}
+
+// TestIDRunsPerVault: IDs share their run part only within one vault.
+// Two vaults written alternately by one process (as phrd writes its
+// accounts') never share a run, and within a vault a batch's records
+// share one (the B+tree locality of docs/format.md).
+func TestIDRunsPerVault(t *testing.T) {
+	a, b := newTestVault(t), newTestVault(t)
+	runs := map[*Vault]map[string]int{a.Vault: {}, b.Vault: {}}
+	for i := range 10 {
+		for _, v := range []*Vault{a.Vault, b.Vault} {
+			recs := importRecs(t, fileSHA(fmt.Sprint(i)), 0, 20)
+			for j := range recs { // as an importer made them
+				recs[j].ID = record.NewID()
+			}
+			res, err := v.Add(recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, r := range res {
+				if r.ID != recs[j].ID {
+					t.Fatalf("result %s, record %s", r.ID, recs[j].ID)
+				}
+				runs[v][r.ID[8:]]++
+			}
+		}
+	}
+	for run := range runs[a.Vault] {
+		if runs[b.Vault][run] > 0 {
+			t.Fatalf("run %s in both vaults", run)
+		}
+	}
+	if len(runs[a.Vault]) > 5 { // 200 records, runs of 64
+		t.Fatalf("%d runs for 200 imported records", len(runs[a.Vault]))
+	}
+	// IDs made outside a vault share nothing.
+	seen := map[string]bool{}
+	for range 1000 {
+		id := record.NewID()
+		if seen[id[8:]] || seen[id[:8]] {
+			t.Fatalf("NewID repeats a part: %s", id)
+		}
+		seen[id[8:]], seen[id[:8]] = true, true
+	}
 }

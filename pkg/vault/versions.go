@@ -29,8 +29,9 @@ import (
 //	identity: HMAC(identity input)[:16] ‖ record key (16) -> empty
 //	history:  record key (16) ‖ version (uint64 BE)    -> sealed envelope of that version
 //
-// A history value is sealed like a record, bound to its bucket and key
-// (record and version). Deleting a record removes its history (its content
+// A history value is sealed like a record, bound to its bucket, key
+// (record and version) and version, and covered by the authenticated head
+// (head.go). Deleting a record removes its history (its content
 // is gone); its identity keys stay, so that the source sending the record
 // again does not bring it back.
 
@@ -54,17 +55,21 @@ func (v *Vault) keepHistory(hb *bolt.Bucket, old *record.Record) error {
 		return ErrReadOnly
 	}
 	k := historyKey(keyOf(old.ID), old.Version)
-	return hb.Put(k, v.keys.seal(bucketHistory, k, encodeRecord(old)))
+	return v.putSealed(hb, bucketHistory, k, old.Version, encodeRecord(old))
 }
 
 // dropHistory removes every earlier version of the record under recKey.
-func dropHistory(hb *bolt.Bucket, recKey []byte) error {
+func (v *Vault) dropHistory(hb *bolt.Bucket, recKey []byte) error {
 	if hb == nil {
 		return nil
 	}
+	var keys [][]byte
 	c := hb.Cursor()
-	for k, _ := c.Seek(recKey); k != nil && bytes.HasPrefix(k, recKey) && len(k) == len(recKey)+8; k, _ = c.Seek(recKey) {
-		if err := c.Delete(); err != nil {
+	for k, _ := c.Seek(recKey); k != nil && bytes.HasPrefix(k, recKey) && len(k) == len(recKey)+8; k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		if err := v.deleteSealed(hb, bucketHistory, k); err != nil {
 			return err
 		}
 	}

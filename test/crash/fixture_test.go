@@ -134,13 +134,35 @@ func joinLines(dst string, parts []string) (int, error) {
 // config directory with the device identity, and nothing else (no
 // passphrase: unlocking by the device identity costs no scrypt).
 func (f *fixture) phrEnv(vaultPath string) []string {
-	return []string{"HOME=" + f.root, "PHR_CONFIG_DIR=" + f.cfg, "PHR_VAULT=" + vaultPath, "TMPDIR=" + os.TempDir(), "PATH=" + os.Getenv("PATH")}
+	return []string{"HOME=" + f.root, "PHR_CONFIG_DIR=" + f.cfgFor(vaultPath), "PHR_VAULT=" + vaultPath, "TMPDIR=" + os.TempDir(), "PATH=" + os.Getenv("PATH")}
 }
 
-// freshVault copies the template vault to path.
+// cfgFor is the config directory phr uses with the vault at vaultPath.
+// Every lane's vault is a copy of the template (the same vault ID, each at
+// its own state), and a device remembers the newest state it has seen of
+// a vault (docs/format.md, "Device memory"): so each copy gets a config
+// directory of its own, with the shared device identity.
+func (f *fixture) cfgFor(vaultPath string) string {
+	if vaultPath == f.template {
+		return f.cfg
+	}
+	dir := vaultPath + ".config"
+	if _, err := os.Stat(dir); err != nil {
+		os.MkdirAll(dir, 0o700)
+		copyFile(filepath.Join(dir, "device-identity.txt"), filepath.Join(f.cfg, "device-identity.txt"))
+	}
+	return dir
+}
+
+// freshVault copies the template vault to path, as a vault the device
+// at path has not seen yet (a lane starting over puts a fresh copy where
+// the last one was).
 func (f *fixture) freshVault(t *testing.T, path string) {
 	t.Helper()
 	if err := copyFile(path, f.template); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(path+".config", "heads")); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -160,7 +160,7 @@ func (f *fixture) makePhrdTemplate() (*phrdTemplate, error) {
 	if _, err := c.Login(ctx, api.SessionRequest{Username: tp.username, Passphrase: pass}); err != nil {
 		return nil, fmt.Errorf("login: %w", err)
 	}
-	dev, err := c.CreateDevice(ctx, "crash harness")
+	dev, err := c.CreateDevice(ctx, "crash harness", pass)
 	if err != nil {
 		return nil, fmt.Errorf("device: %w", err)
 	}

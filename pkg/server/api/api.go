@@ -93,9 +93,11 @@ type SessionInfo struct {
 	IdleExpiresAt time.Time `json:"idle_expires_at"`
 }
 
-// DeviceRequest is the body of POST /api/v1/devices.
+// DeviceRequest is the body of POST /api/v1/devices. Passphrase is the
+// account's: a session token alone does not make a device credential.
 type DeviceRequest struct {
-	Label string `json:"label"`
+	Label      string `json:"label"`
+	Passphrase string `json:"passphrase"`
 }
 
 // Device is a device key slot of the account's vault.

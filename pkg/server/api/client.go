@@ -123,9 +123,9 @@ func (c *Client) Logout(ctx context.Context) error {
 }
 
 // CreateDevice makes a device credential.
-func (c *Client) CreateDevice(ctx context.Context, label string) (DeviceCreated, error) {
+func (c *Client) CreateDevice(ctx context.Context, label, passphrase string) (DeviceCreated, error) {
 	var out DeviceCreated
-	_, err := c.Do(ctx, "POST", Prefix+"/devices", DeviceRequest{Label: label}, &out)
+	_, err := c.Do(ctx, "POST", Prefix+"/devices", DeviceRequest{Label: label, Passphrase: passphrase}, &out)
 	return out, err
 }
 

@@ -305,7 +305,7 @@ func TestPHRDRefusesWhileCLIHoldsVault(t *testing.T) {
 	if err := login(c); err != nil {
 		t.Fatal(err)
 	}
-	dev, err := c.CreateDevice(ctx, "test device")
+	dev, err := c.CreateDevice(ctx, "test device", passwd)
 	if err != nil {
 		t.Fatal(err)
 	}

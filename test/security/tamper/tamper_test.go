@@ -1,0 +1,478 @@
+// Package tamper checks, with the real phr binary and an in-process phrd
+// on 127.0.0.1, what docs/security.md promises about a hostile copy of a
+// vault file: someone who can write the file but has no key edits it
+// with bbolt directly (as any tool could), and phr must not be steered or
+// rolled back by it; and after a secret is revoked, the file must hold
+// nothing the old secret opens.
+package tamper
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/phr-project/phr/pkg/server"
+	"github.com/phr-project/phr/pkg/server/api"
+	"github.com/phr-project/phr/pkg/share"
+	"github.com/phr-project/phr/pkg/vault"
+	"github.com/phr-project/phr/test/security/internal/e2e"
+	bolt "go.etcd.io/bbolt"
+)
+
+var phrBin string
+
+func TestMain(m *testing.M) {
+	// phrd runs in-process, with the test cost of passphrase slots; the
+	// phr binary keeps production costs, so the tests open its vaults
+	// with the device identity and use a passphrase only where a command
+	// needs one.
+	vault.ScryptWorkFactor = 10
+	restore := share.SetPasscodeCostForTesting(4)
+	dir, err := os.MkdirTemp("", "phr-tamper-bin-")
+	if err == nil {
+		phrBin, err = e2e.Build(dir, "github.com/phr-project/phr/cmd/phr")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	restore()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// newCLI makes a phr with its own home, config and vault.
+func newCLI(t *testing.T) *e2e.CLI {
+	home := t.TempDir()
+	return &e2e.CLI{Bin: phrBin, Env: map[string]string{
+		"HOME":           home,
+		"PHR_VAULT":      filepath.Join(home, "data", "vault.phr"),
+		"PHR_CONFIG_DIR": filepath.Join(home, "config"),
+	}}
+}
+
+// logID runs phr log ... --json and returns the new record's ID.
+func logID(t *testing.T, c *e2e.CLI, args ...string) string {
+	t.Helper()
+	var s struct{ ID string }
+	if err := json.Unmarshal([]byte(c.OK(t, append([]string{"log"}, append(args, "--json")...)...)), &s); err != nil || s.ID == "" {
+		t.Fatalf("phr log %v: no ID", args)
+	}
+	return s.ID
+}
+
+// keyOf is the bbolt key of a record ID (docs/format.md: the ID rotated
+// by 8 characters): what anyone who saw an ID in a share can compute.
+func keyOf(id string) []byte { return []byte(id[8:] + id[:8]) }
+
+// rawEdit changes the vault file at path with bbolt alone: no key.
+func rawEdit(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func rawGet(t *testing.T, path string, bucket byte, key []byte) []byte {
+	t.Helper()
+	var out []byte
+	rawEdit(t, path, func(tx *bolt.Tx) error {
+		out = bytes.Clone(tx.Bucket([]byte{bucket}).Get(key))
+		return nil
+	})
+	if out == nil {
+		t.Fatalf("no value %c/%x", bucket, key)
+	}
+	return out
+}
+
+// steer copies the kind index entry of record from under its own kind's
+// prefix to the prefix of record like: the first 8 bytes of an index key
+// are its kind's (keyed, but the same for every record of the kind), the
+// rest the record's key.
+func steer(t *testing.T, path, from, like string) {
+	t.Helper()
+	rawEdit(t, path, func(tx *bolt.Tx) error {
+		xb := tx.Bucket([]byte{'x'})
+		var prefix []byte
+		xb.ForEach(func(k, _ []byte) error {
+			if bytes.Equal(k[8:], keyOf(like)) {
+				prefix = bytes.Clone(k[:8])
+			}
+			return nil
+		})
+		if prefix == nil {
+			return fmt.Errorf("no index entry of %s", like)
+		}
+		return xb.Put(append(prefix, keyOf(from)...), nil)
+	})
+}
+
+// phrd is an in-process server on 127.0.0.1.
+type phrd struct {
+	base, data string
+	shutdown   func()
+}
+
+func startPHRD(t *testing.T) *phrd {
+	t.Helper()
+	ln, base := e2e.Listen(t)
+	data := t.TempDir()
+	srv, err := server.New(server.Config{
+		DataDir: data, PublicURL: base, Importers: all.Default(), VaultNoSync: true,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		LoginPerClient: server.Rate{Events: 1000, Per: time.Minute},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &phrd{base: base, data: data, shutdown: e2e.Serve(t, ln, srv)}
+}
+
+// openShare fetches a link's manifest and decrypts its files.
+func openShare(t *testing.T, link string) []byte {
+	t.Helper()
+	p, err := share.Decode(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := p.KeyBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(share.ManifestRequest{Recipient: "Dr. Test"})
+	resp, err := http.Post(p.URL, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("manifest: %d %s", resp.StatusCode, b)
+	}
+	var m share.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	var all []byte
+	for _, f := range m.Files {
+		jwe := f.Embedded
+		if jwe == "" {
+			r, err := http.Get(f.Location)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			jwe = string(b)
+		}
+		_, plain, err := share.DecryptFile(key, jwe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, plain...)
+	}
+	return all
+}
+
+// TestIndexSteering copies a Condition's kind index entry under the
+// medication prefix, in the CLI's vault and in a phrd account's. Every
+// selection of medications (phr list, phr export, phr share create,
+// phrd's shares) leaves the Condition out, and phr check names the entry.
+func TestIndexSteering(t *testing.T) {
+	d := startPHRD(t)
+	c := newCLI(t)
+	c.OK(t, "init", "--no-passphrase", "--name", "Tamper Test")
+	med := logID(t, c, "med", "Warfarin", "--dose", "5 mg")
+	cond := logID(t, c, "condition", "Quillfeather syndrome")
+	path := c.Env["PHR_VAULT"]
+	steer(t, path, cond, med)
+
+	var listed []struct{ ID, Kind string }
+	if err := json.Unmarshal([]byte(c.OK(t, "list", "medication", "--json")), &listed); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 1 || listed[0].ID != med {
+		t.Fatalf("phr list medication: %+v", listed)
+	}
+	if out := c.OK(t, "export", "--format", "ndjson", "medication"); strings.Contains(out, "Quillfeather") || !strings.Contains(out, "Warfarin") {
+		t.Fatalf("phr export medication: %s", out)
+	}
+	// A share made by the CLI, through phrd.
+	const user, pass = "tamper@example.org", "tamper test passphrase"
+	if _, err := (&api.Client{BaseURL: d.base}).CreateAccount(t.Context(), user, pass); err != nil {
+		t.Fatal(err)
+	}
+	c.OKEnv(t, map[string]string{"PHR_PASSPHRASE": pass}, "remote", "login", d.base, "--user", user)
+	var created struct{ Link string }
+	if err := json.Unmarshal([]byte(c.OK(t, "share", "create", "medication", "--expires", "1h", "--json")), &created); err != nil {
+		t.Fatal(err)
+	}
+	if plain := openShare(t, created.Link); bytes.Contains(plain, []byte("Quillfeather")) || !bytes.Contains(plain, []byte("Warfarin")) {
+		t.Fatalf("the CLI's share of medications: %s", plain)
+	}
+	r := c.Run(t, "check")
+	if r.Code != 1 || !strings.Contains(r.Stdout, cond) || !strings.Contains(r.Stdout, "kind index entry without a live record of that kind") {
+		t.Fatalf("phr check: %d %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	// phrd's own share selection, over the account's vault file.
+	a := &api.Client{BaseURL: d.base}
+	if _, err := a.Login(t.Context(), api.SessionRequest{Username: user, Passphrase: pass}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.AddRecord(t.Context(), api.LogEntry{Log: "med", Name: "Metformin", Dose: "500 mg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := a.AddRecord(t.Context(), api.LogEntry{Log: "condition", Name: "Quillfeather syndrome"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Logout(t.Context()) // the vault closes with the last session
+	vaults, _ := filepath.Glob(filepath.Join(d.data, "vaults", "*.phr"))
+	if len(vaults) != 1 {
+		t.Fatalf("vaults: %v", vaults)
+	}
+	steer(t, vaults[0], x.ID, m.ID)
+	if _, err := a.Login(t.Context(), api.SessionRequest{Username: user, Passphrase: pass}); err != nil {
+		t.Fatal(err)
+	}
+	var sh struct{ Link string }
+	req := map[string]any{"select": map[string]any{"types": []string{"medication"}}, "expires_at": time.Now().Add(time.Hour).UTC()}
+	if _, err := a.Do(t.Context(), "POST", api.Prefix+"/shares", req, &sh); err != nil {
+		t.Fatal(err)
+	}
+	if plain := openShare(t, sh.Link); bytes.Contains(plain, []byte("Quillfeather")) || !bytes.Contains(plain, []byte("Metformin")) {
+		t.Fatalf("phrd's share of medications: %s", plain)
+	}
+}
+
+// TestReplay puts an older sealed value back in place, with the changes
+// feed and the kind index made to agree: a deleted allergy returns, an
+// edited dose reverts. phr list, phr check and phr share create report
+// it instead of showing or sharing the old value.
+func TestReplay(t *testing.T) {
+	tests := []struct {
+		name  string
+		kind  string
+		make  func(t *testing.T, c *e2e.CLI) string
+		undo  func(t *testing.T, c *e2e.CLI, id string)
+		known string // what the old value says
+	}{
+		{"a deleted allergy returns", "allergy",
+			func(t *testing.T, c *e2e.CLI) string {
+				return logID(t, c, "allergy", "Penicillin", "--reaction", "hives")
+			},
+			func(t *testing.T, c *e2e.CLI, id string) { c.OK(t, "rm", id) },
+			"Penicillin"},
+		{"an edited dose reverts", "medication",
+			func(t *testing.T, c *e2e.CLI) string { return logID(t, c, "med", "Warfarin", "--dose", "5 mg") },
+			func(t *testing.T, c *e2e.CLI, id string) {
+				var r struct{ Resource json.RawMessage }
+				if err := json.Unmarshal([]byte(c.OK(t, "show", id, "--json")), &r); err != nil {
+					t.Fatal(err)
+				}
+				f := filepath.Join(t.TempDir(), "edited.json")
+				os.WriteFile(f, bytes.Replace(r.Resource, []byte("5 mg"), []byte("2.5 mg"), 1), 0o600)
+				c.OK(t, "edit", id, "--fhir", f)
+			},
+			"5 mg"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCLI(t)
+			c.OK(t, "init", "--no-passphrase")
+			id := tt.make(t, c)
+			path := c.Env["PHR_VAULT"]
+			old := rawGet(t, path, 'r', keyOf(id))
+			var oldSeq []byte
+			var index []byte
+			rawEdit(t, path, func(tx *bolt.Tx) error {
+				tx.Bucket([]byte{'c'}).ForEach(func(k, v []byte) error {
+					if bytes.Equal(v, keyOf(id)) {
+						oldSeq = bytes.Clone(k)
+					}
+					return nil
+				})
+				return tx.Bucket([]byte{'x'}).ForEach(func(k, _ []byte) error {
+					if bytes.Equal(k[8:], keyOf(id)) {
+						index = bytes.Clone(k)
+					}
+					return nil
+				})
+			})
+			tt.undo(t, c, id)
+			rawEdit(t, path, func(tx *bolt.Tx) error {
+				cb := tx.Bucket([]byte{'c'})
+				var now []byte
+				cb.ForEach(func(k, v []byte) error {
+					if bytes.Equal(v, keyOf(id)) {
+						now = bytes.Clone(k)
+					}
+					return nil
+				})
+				cb.Delete(now)
+				cb.Put(oldSeq, keyOf(id))
+				tx.Bucket([]byte{'x'}).Put(index, nil)
+				return tx.Bucket([]byte{'r'}).Put(keyOf(id), old)
+			})
+			for _, args := range [][]string{{"list"}, {"list", tt.kind}, {"export", "--format", "ndjson"}} {
+				r := c.Run(t, args...)
+				if r.Code != 1 || !strings.Contains(r.Stderr, "does not match its authenticated head") || strings.Contains(r.Stdout, tt.known) {
+					t.Fatalf("phr %v: %d\nstdout %s\nstderr %s", args, r.Code, r.Stdout, r.Stderr)
+				}
+			}
+			r := c.Run(t, "check")
+			if r.Code != 1 || !strings.Contains(r.Stdout, "records do not match the head") {
+				t.Fatalf("phr check: %d %s %s", r.Code, r.Stdout, r.Stderr)
+			}
+		})
+	}
+}
+
+// TestWholeFileRollback copies an old vault file back: it is a valid vault
+// in itself, but the device that saw a newer one says so on the next
+// open, until the owner accepts the copy.
+func TestWholeFileRollback(t *testing.T) {
+	c := newCLI(t)
+	c.OK(t, "init", "--no-passphrase")
+	logID(t, c, "condition", "Asthma")
+	path := c.Env["PHR_VAULT"]
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allergy := logID(t, c, "allergy", "Penicillin")
+	c.OK(t, "rm", allergy)
+	if err := os.WriteFile(path, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"list"}, {"show", allergy}, {"log", "condition", "Gout"}} {
+		r := c.Run(t, args...)
+		if r.Code != 1 || !strings.Contains(r.Stderr, "older than the one this device last saw") || !strings.Contains(r.Stderr, "phr check --accept-rollback") {
+			t.Fatalf("phr %v: %d %s", args, r.Code, r.Stderr)
+		}
+	}
+	c.OK(t, "check", "--accept-rollback")
+	c.OK(t, "list")
+}
+
+// slotsIn returns every key slot found in a vault file's bytes (live or
+// in free pages), as stored.
+func slotsIn(t *testing.T, path string) [][]byte {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for i := 0; ; i++ {
+		j := bytes.Index(raw[i:], []byte(`{"v":1,"kind":"`))
+		if j < 0 {
+			return out
+		}
+		i += j
+		var m json.RawMessage
+		if json.NewDecoder(bytes.NewReader(raw[i:])).Decode(&m) == nil {
+			out = append(out, bytes.Clone(m))
+		}
+	}
+}
+
+// TestRevokedSecretsGone runs each command that revokes a secret and then
+// searches the whole vault file, free pages included, for the slots it
+// replaced or removed (and, after a rotation, for the records sealed
+// under the old key): none may be left.
+func TestRevokedSecretsGone(t *testing.T) {
+	c := newCLI(t)
+	c.OKEnv(t, map[string]string{"PHR_PASSPHRASE": "first passphrase here"}, "init", "--name", "Revoke Test")
+	for i := range 40 {
+		logID(t, c, "symptom", fmt.Sprint("cough ", i), "--severity", "3")
+	}
+	path := c.Env["PHR_VAULT"]
+	other := filepath.Join(t.TempDir(), "other.txt")
+	c.OK(t, "key", "add-device", "--label", "other", "--out", other)
+	var slots []struct{ ID, Kind, Label string }
+	json.Unmarshal([]byte(c.OK(t, "key", "list", "--json")), &slots)
+	otherSlot := slots[slices.IndexFunc(slots, func(s struct{ ID, Kind, Label string }) bool { return s.Label == "other" })].ID
+
+	steps := []struct {
+		name string
+		run  func()
+	}{
+		{"passwd", func() { c.OKEnv(t, map[string]string{"PHR_NEW_PASSPHRASE": "second passphrase here"}, "passwd") }},
+		{"key recovery", func() { c.OK(t, "key", "recovery") }},
+		{"key remove", func() { c.OK(t, "key", "remove", otherSlot) }},
+		{"key rotate", func() { c.OKEnv(t, map[string]string{"PHR_PASSPHRASE": "second passphrase here"}, "key", "rotate") }},
+		{"key recover", func() {
+			var code string
+			json.Unmarshal([]byte(c.OKEnv(t, map[string]string{"PHR_PASSPHRASE": "second passphrase here"}, "key", "recovery", "--json")), &struct{ RecoveryCode *string }{&code})
+			c.OKEnv(t, map[string]string{"PHR_RECOVERY_CODE": code, "PHR_NEW_PASSPHRASE": "third passphrase here"}, "key", "recover")
+		}},
+	}
+	for _, st := range steps {
+		before := slotsIn(t, path)
+		var records [][]byte
+		rawEdit(t, path, func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte{'r'}).ForEach(func(_, v []byte) error {
+				records = append(records, bytes.Clone(v[len(v)-16:])) // each value's tag
+				return nil
+			})
+		})
+		st.run()
+		after := slotsIn(t, path)
+		raw, _ := os.ReadFile(path)
+		gone := 0
+		for _, b := range before {
+			if !slices.ContainsFunc(after, func(a []byte) bool { return bytes.Equal(a, b) }) {
+				gone++
+				if bytes.Contains(raw, b) {
+					t.Fatalf("%s: a revoked slot is still in the file", st.name)
+				}
+			}
+		}
+		if gone == 0 {
+			t.Fatalf("%s: no slot changed (the search does not work)", st.name)
+		}
+		if st.name == "key rotate" {
+			for _, tag := range records {
+				if bytes.Contains(raw, tag) {
+					t.Fatal("key rotate: a record sealed under the old key is still in the file")
+				}
+			}
+		}
+		c.OK(t, "check")
+	}
+	// The old secrets open nothing in a copy of the file.
+	cp := filepath.Join(t.TempDir(), "copy.phr")
+	raw, _ := os.ReadFile(path)
+	os.WriteFile(cp, raw, 0o600)
+	for _, p := range []string{"first passphrase here", "second passphrase here"} {
+		if _, err := vault.Open(cp, vault.Passphrase(p), &vault.Options{ReadOnly: true}); err != vault.ErrWrongKey {
+			t.Fatalf("old passphrase: %v", err)
+		}
+	}
+	if v, err := vault.Open(cp, vault.Passphrase("third passphrase here"), &vault.Options{ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	} else {
+		v.Close()
+	}
+}
