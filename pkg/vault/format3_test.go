@@ -1,0 +1,81 @@
+package vault
+
+import (
+	"bytes"
+	"os"
+	"testing"
+
+	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/record"
+)
+
+// fixture3Identities is the device identity of the frozen format-3 vault.
+func fixture3Identities(t *testing.T) []age.Identity {
+	t.Helper()
+	idText, err := os.ReadFile("testdata/v3/device-identity.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(idText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// checkFixture3 checks what the frozen format-3 vault holds, whatever
+// format it has been upgraded to.
+func checkFixture3(t *testing.T, v *Vault) {
+	t.Helper()
+	all, err := v.List(Query{IncludeDeleted: true})
+	if err != nil || len(all) != 8 {
+		t.Fatalf("fixture: %d records, %v", len(all), err)
+	}
+	if rep, err := v.Check(false); err != nil || !rep.OK() || rep.Records != 7 || rep.Tombstones != 1 {
+		t.Fatalf("check: %v %+v", err, rep)
+	}
+	newest, err := v.List(Query{Limit: 3})
+	if err != nil || len(newest) != 3 {
+		t.Fatalf("newest: %d %v", len(newest), err)
+	}
+	var got []string
+	for _, r := range newest {
+		got = append(got, r.Display+"|"+r.When().Raw)
+	}
+	want := []string{"Heart rate: 72 bpm|2026-11-20T08:30:00Z", "Ibuprofen — 200 mg|2026-11-01", "Influenza|2020-10-02"}
+	for i := range want {
+		if i >= len(got) || got[i] != want[i] {
+			t.Fatalf("newest: %q, want %q", got, want)
+		}
+	}
+	imms, err := v.List(Query{Kinds: []string{record.KindImmunization}})
+	if err != nil || len(imms) != 1 || imms[0].Version != 2 {
+		t.Fatalf("immunizations: %+v %v", imms, err)
+	}
+	hist, err := v.History(imms[0].ID)
+	if err != nil || len(hist) != 1 || hist[0].Version != 1 || hist[0].When().Raw != "2020-10-01" {
+		t.Fatalf("history: %+v %v", hist, err)
+	}
+	if p, err := v.Patient(); err != nil || p.Display != "Fixture Person" {
+		t.Fatalf("patient: %+v %v", p, err)
+	}
+}
+
+// The frozen format-3 vault opens read-only without a change to the
+// file.
+func TestFormat3Vault(t *testing.T) {
+	path := copyFixture(t, "v3/vault-v3.phr")
+	before := fileHash(t, path)
+	ro, err := Open(path, Identities(fixture3Identities(t)...), &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ver, _ := formatVersion(t, ro); ver != 3 {
+		t.Fatalf("fixture: version %d", ver)
+	}
+	checkFixture3(t, ro)
+	ro.Close()
+	if fileHash(t, path) != before {
+		t.Fatal("a read-only open changed the file")
+	}
+}
