@@ -316,6 +316,15 @@ func Restore(r io.Reader, identities []age.Identity, path string, slots []SlotSp
 	if err := flush(); err != nil {
 		return fail(err)
 	}
+	// The listing index, built once from all the records.
+	if err := v.update(func(tx *bolt.Tx) error {
+		return v.buildListing(tx, v.wh.list, 0, func(tx *bolt.Tx, nm *listMeta, first uint64) error {
+			v.wh.list = nm
+			return v.dropNodesExcept(tx, first, nm.next)
+		})
+	}); err != nil {
+		return fail(err)
+	}
 	if err := v.Close(); err != nil {
 		os.Remove(tmp)
 		return "", 0, err
@@ -334,11 +343,19 @@ func Restore(r io.Reader, identities []age.Identity, path string, slots []SlotSp
 }
 
 // restoreBatch writes records exactly as given (IDs, versions, times,
-// tombstones), with fresh change sequences and indexes.
+// tombstones), with fresh change sequences and indexes but for the
+// listing index, which Restore builds at the end.
 func (v *Vault) restoreBatch(recs []record.Record) error {
 	defer v.meta.reset()
 	return v.update(func(tx *bolt.Tx) error {
 		rb, xb, fb, cb := v.buckets(tx)
+		prep := make([]prepared, len(recs))
+		for i := range recs {
+			prep[i].rec = &recs[i]
+		}
+		if err := v.sampleBatch(tx, prep, nil); err != nil {
+			return err
+		}
 		var ix indexWriter
 		for i := range recs {
 			r := &recs[i]
@@ -351,7 +368,11 @@ func (v *Vault) restoreBatch(recs []record.Record) error {
 				return err
 			}
 			r.Seq = seq
-			if err := v.putSealedNew(rb, bucketRecords, k, r.Version, encodeRecord(r)); err != nil {
+			pt, err := v.sealEnvelope(tx, r)
+			if err != nil {
+				return err
+			}
+			if err := v.putSealedNew(rb, bucketRecords, k, r.Version, pt); err != nil {
 				return err
 			}
 			ix.add(v.keys, r, k)

@@ -45,6 +45,16 @@ func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
 // values that do not match the head are not repaired: the owner restores
 // a backup, or accepts the file as it is (AcceptHead).
 func (v *Vault) Check(repair bool) (*CheckReport, error) {
+	if v.format >= 4 {
+		return v.check4(repair, false)
+	}
+	return v.checkLegacy(repair)
+}
+
+// checkLegacy is Check for a vault before format 4 (opened read-only:
+// opened for writing it is upgraded), with maps of every index in
+// memory.
+func (v *Vault) checkLegacy(repair bool) (*CheckReport, error) {
 	rep := &CheckReport{RolledBack: v.RolledBack()}
 	var needRebuild, needRollback bool
 	err := v.view(func(tx *bolt.Tx) error {
@@ -262,6 +272,9 @@ func (v *Vault) rebuild() error {
 			return nil
 		})
 		for _, name := range []byte{bucketIndex, bucketFinger, bucketChanges} {
+			if name == bucketIndex && v.format >= 4 {
+				continue // format 4 has no kind index
+			}
 			if err := tx.DeleteBucket([]byte{name}); err != nil {
 				return err
 			}
@@ -356,10 +369,21 @@ func (v *Vault) rebuild() error {
 			if err := cb.Put(seqKey(seq), k); err != nil {
 				return err
 			}
-			if err := v.putSealed(rb, bucketRecords, k, r.Version, encodeRecord(&r)); err != nil {
+			pt, err := v.sealEnvelope(tx, &r)
+			if err != nil {
+				return err
+			}
+			if err := v.putSealed(rb, bucketRecords, k, r.Version, pt); err != nil {
 				return err
 			}
 		}
-		return nil
+		if v.format < 4 || v.wh == nil {
+			return nil
+		}
+		// The listing index anew, from the records that open.
+		return v.buildListing(tx, v.wh.list, 0, func(tx *bolt.Tx, nm *listMeta, first uint64) error {
+			v.wh.list = nm
+			return v.dropNodesExcept(tx, first, nm.next)
+		})
 	})
 }

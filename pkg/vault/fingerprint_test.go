@@ -475,7 +475,7 @@ func TestFormat2Vault(t *testing.T) {
 	if ver, _ := formatVersion(t, v); ver != FormatVersion {
 		t.Fatalf("after upgrade: version %d", ver)
 	}
-	if h, ok := v.Head(); !ok || h.Counter != 1 {
+	if h, ok := v.Head(); !ok || h.Counter != 2 {
 		t.Fatalf("after upgrade: head %v %v", h, ok)
 	}
 	rep, err := v.Check(false)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"github.com/phr-project/phr/pkg/record"
@@ -78,4 +79,77 @@ func TestFormat3Vault(t *testing.T) {
 	if fileHash(t, path) != before {
 		t.Fatal("a read-only open changed the file")
 	}
+}
+
+// Opened for writing, the frozen format-3 vault is upgraded to format 4:
+// the listing index is built from its records, the kind index dropped,
+// and nothing else rewritten; what it held reads the same, and a record
+// written then is compressed.
+func TestFormat3Upgrade(t *testing.T) {
+	path := copyFixture(t, "v3/vault-v3.phr")
+	v, err := Open(path, Identities(fixture3Identities(t)...), &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if ver, _ := formatVersion(t, v); ver != 4 {
+		t.Fatalf("after upgrade: version %d", ver)
+	}
+	if rawGetOK(v, bucketIndex) || !rawGetOK(v, bucketListing) {
+		t.Fatal("after upgrade: the kind index is still there, or the listing index is not")
+	}
+	checkFixture3(t, v)
+	var entries []Entry
+	if err := v.Entries(Query{IncludeDeleted: true}, func(e Entry) error { entries = append(entries, e); return nil }); err != nil || len(entries) != 8 {
+		t.Fatalf("entries: %d %v", len(entries), err)
+	}
+	all, err := v.List(Query{IncludeDeleted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range all {
+		e := entries[i]
+		if e.Summary() != r.Summarize() || e.Deleted != r.Deleted || !e.Date.Equal(r.Date) {
+			t.Fatalf("entry %d: %+v, record %+v", i, e.Summary(), r.Summarize())
+		}
+	}
+	if live, deleted, err := v.Count(); err != nil || live != 7 || deleted != 1 {
+		t.Fatalf("count: %d %d %v", live, deleted, err)
+	}
+	// The records were not rewritten: their plaintext is the format-3
+	// envelope.
+	if pt := rawPlain(t, v, keyOf(all[0].ID)); pt[0] != envelopeVersion {
+		t.Fatalf("the upgrade rewrote a record (plaintext form %d)", pt[0])
+	}
+	r := must(t)(record.NewNote(record.Common{}, "written after the upgrade, long enough to be worth compressing: "+string(bytes.Repeat([]byte("abc "), 40)), time.Time{}))
+	res, err := v.Put(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt := rawPlain(t, v, keyOf(res.ID)); pt[0] != plainZstd {
+		t.Fatalf("a record written after the upgrade is not compressed (form %d)", pt[0])
+	}
+	if rep, err := v.Check(false); err != nil || !rep.OK() || rep.Records != 8 {
+		t.Fatalf("check after a write: %v %+v", err, rep)
+	}
+	v.Close()
+	// And again, read-only, with the device identity.
+	ro, err := Open(path, Identities(fixture3Identities(t)...), &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if got, err := ro.List(Query{Limit: 1}); err != nil || len(got) != 1 || got[0].ID != res.ID {
+		t.Fatalf("newest after reopening: %+v %v", got, err)
+	}
+}
+
+// rawPlain returns a record's unsealed plaintext as stored.
+func rawPlain(t *testing.T, v *Vault, key []byte) []byte {
+	t.Helper()
+	pt, err := v.keys.open(bucketRecords, key, rawGet(t, v, bucketRecords, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pt
 }

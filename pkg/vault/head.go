@@ -55,12 +55,20 @@ import (
 // versions, say) is added here and written with putSealed and
 // deleteSealed; a head written before it existed has no total for it,
 // which stands for an empty bucket.
-var headBuckets = []byte{bucketSlots, bucketRecords, bucketSettings, bucketHistory}
+var headBuckets = []byte{bucketSlots, bucketRecords, bucketSettings, bucketHistory, bucketListing, bucketDicts}
 
 // headKey names the head in the meta bucket.
 const headKey = "head"
 
-const headPlainVersion = 1
+// Head plaintext versions: 1 (format 3), and 2 (format 4), which adds
+// the listing index's root after the totals:
+//
+//	0x02 ‖ counter ‖ change sequence ‖ n ‖ n × (bucket ‖ total) ‖ listing meta (listing_tree.go)
+const (
+	headPlainV1      = 1
+	headPlainV2      = 2
+	headPlainVersion = headPlainV2
+)
 
 // ErrTampered: the file does not match its authenticated head: a value
 // was put back, removed or added by someone without the vault key. An
@@ -79,6 +87,8 @@ type headState struct {
 	// keys, if set, are the keys to seal the head under at commit
 	// instead of the vault's (a rotation's new keys).
 	keys *keyring
+	// list is the listing index's root (format 4; nil before).
+	list *listMeta
 }
 
 func newHeadState() *headState { return &headState{totals: map[byte]*[32]byte{}} }
@@ -101,8 +111,12 @@ func (h *headState) total(bucket byte) [32]byte {
 }
 
 func (h *headState) encode() []byte {
-	out := make([]byte, 0, 1+8+8+1+len(headBuckets)*33)
-	out = append(out, headPlainVersion)
+	out := make([]byte, 0, 1+8+8+1+len(headBuckets)*33+64)
+	if h.list != nil {
+		out = append(out, headPlainV2)
+	} else {
+		out = append(out, headPlainV1)
+	}
 	out = binary.BigEndian.AppendUint64(out, h.counter)
 	out = binary.BigEndian.AppendUint64(out, h.seq)
 	var letters []byte
@@ -124,6 +138,9 @@ func (h *headState) encode() []byte {
 		out = append(out, b)
 		out = append(out, h.totals[b][:]...)
 	}
+	if h.list != nil {
+		out = h.list.encode(out)
+	}
 	return out
 }
 
@@ -132,7 +149,7 @@ func decodeHead(pt []byte) (*headState, error) {
 	if len(pt) < 18 {
 		return nil, bad
 	}
-	if pt[0] != headPlainVersion {
+	if pt[0] != headPlainV1 && pt[0] != headPlainV2 {
 		if pt[0] > headPlainVersion {
 			return nil, ErrNewerVersion
 		}
@@ -143,8 +160,16 @@ func decodeHead(pt []byte) (*headState, error) {
 	h.seq = binary.BigEndian.Uint64(pt[9:17])
 	n := int(pt[17])
 	rest := pt[18:]
-	if len(rest) != n*33 {
+	if len(rest) < n*33 || (pt[0] == headPlainV1 && len(rest) != n*33) {
 		return nil, bad
+	}
+	if pt[0] == headPlainV2 {
+		m, err := decodeListMeta(rest[n*33:])
+		if err != nil {
+			return nil, err
+		}
+		h.list = m
+		rest = rest[:n*33]
 	}
 	for i := 0; i < n; i++ {
 		var t [32]byte
@@ -276,6 +301,12 @@ func bucketName(b byte) string {
 		return "records"
 	case bucketSettings:
 		return "settings"
+	case bucketHistory:
+		return "earlier versions"
+	case bucketListing:
+		return "the listing index"
+	case bucketDicts:
+		return "compression dictionaries"
 	}
 	return "bucket " + string(rune(b))
 }
@@ -543,7 +574,7 @@ func (v *Vault) checkScan(tx *bolt.Tx, s *recordsScan) error {
 }
 
 // openChecked are the buckets Open checks against the head.
-var openChecked = []byte{bucketSlots, bucketSettings}
+var openChecked = []byte{bucketSlots, bucketSettings, bucketDicts}
 
 // scanCompletesVerify reports whether Open's checks and a scan of the
 // records together cover every bucket of the head (not so once a bucket
@@ -654,6 +685,9 @@ func (v *Vault) AcceptHead() error {
 			counter = v.wh.counter
 		}
 		h := computeHead(tx, v.keys, counter)
+		if old, err := loadHead(tx, v.keys); err == nil && old != nil {
+			h.list = old.list
+		}
 		if v.wh == nil {
 			h.counter++
 			return storeHead(tx, v.keys, h)

@@ -62,6 +62,16 @@ type Import struct {
 	// occ: the file's resources seen so far whose content the vault
 	// held (see occurrences), across the import's batches.
 	occ occurrences
+	// samples: records to train compression dictionaries on, across the
+	// import's batches (compress.go).
+	samples dictSamples
+}
+
+func (im *Import) dictSamples() dictSamples {
+	if im.samples == nil {
+		im.samples = dictSamples{}
+	}
+	return im.samples
 }
 
 func (im *Import) occurrences() occurrences {
@@ -158,14 +168,14 @@ func (im *Import) Add(recs []record.Record) ([]AddResult, error) {
 			im.written = 0
 		}
 		im.written += len(recs)
-		return im.v.add(recs, false, im.occurrences(), func(tx *bolt.Tx, _ uint64) error { return im.stillMarked(tx) })
+		return im.v.add(recs, false, im.occurrences(), im.dictSamples(), func(tx *bolt.Tx, _ uint64) error { return im.stillMarked(tx) })
 	}
 	im.takeTurn()
 	key := newImportMarkKey()
 	// Live before it exists, so that Check in this process never takes
 	// it for the marker of a dead import.
 	im.v.liveImports.Store(string(key), true)
-	res, err := im.v.add(recs, false, im.occurrences(), func(tx *bolt.Tx, seq uint64) error {
+	res, err := im.v.add(recs, false, im.occurrences(), im.dictSamples(), func(tx *bolt.Tx, seq uint64) error {
 		im.since = seq
 		return im.v.putSetting(tx.Bucket([]byte{bucketSettings}), key, encodeImportMark(seq, im.sha))
 	})
@@ -193,13 +203,13 @@ func (im *Import) Commit(recs []record.Record) ([]AddResult, error) {
 		}
 		im.takeTurn()
 		defer im.releaseTurn()
-		res, err := im.v.add(recs, false, im.occurrences(), nil)
+		res, err := im.v.add(recs, false, im.occurrences(), im.dictSamples(), nil)
 		if err == nil {
 			im.done = true
 		}
 		return res, err
 	}
-	res, err := im.v.add(recs, false, im.occurrences(), func(tx *bolt.Tx, _ uint64) error {
+	res, err := im.v.add(recs, false, im.occurrences(), im.dictSamples(), func(tx *bolt.Tx, _ uint64) error {
 		if err := im.stillMarked(tx); err != nil {
 			return err
 		}

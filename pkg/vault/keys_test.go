@@ -163,21 +163,33 @@ func TestCheckAndRepair(t *testing.T) {
 	if r, err := tv.Check(false); err != nil || !r.OK() || r.Records != 30 {
 		t.Fatalf("clean vault: %+v %v", r, err)
 	}
-	// Damage the indexes: drop a kind index entry, a fingerprint and a
-	// change entry, and add a stray index entry.
-	tv.db.Update(func(tx *bolt.Tx) error {
-		xb, fb, cb := tx.Bucket([]byte{bucketIndex}), tx.Bucket([]byte{bucketFinger}), tx.Bucket([]byte{bucketChanges})
-		xb.Delete(tv.indexKey(recs[0].Kind, keyOf(recs[0].ID)))
-		xb.Put(tv.indexKey("medication", keyOf(recs[2].ID)), nil)
+	// Damage the indexes as a bug would (sealed and counted in the
+	// head, so no tampering): drop a record's listing entry, list a
+	// record as a medication, drop a fingerprint and a change entry.
+	err := tv.update(func(tx *bolt.Tx) error {
+		tv.listPut(&recs[0], nil)
+		steered := recs[2]
+		steered.Kind = record.KindMedication
+		tv.listPut(&recs[2], &steered)
+		fb, cb := tx.Bucket([]byte{bucketFinger}), tx.Bucket([]byte{bucketChanges})
 		c := fb.Cursor()
 		k, _ := c.First()
 		fb.Delete(k)
-		cb.Delete(seqKey(5))
-		return nil
+		return cb.Delete(seqKey(5))
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := tv.path
 	before, _ := os.ReadFile(path)
-	r, err := tv.Check(false)
+	if r, err := tv.Check(false); err != nil || r.OK() || len(r.Problems) < 3 {
+		t.Fatalf("damaged vault: %+v %v", r, err)
+	}
+	if got, _ := tv.List(Query{Kinds: []string{record.KindMedication}}); len(got) != 0 {
+		t.Fatal("a listing entry of another kind selected a record")
+	}
+	// Only a deep check sees that a fingerprint is missing.
+	r, err := tv.CheckDeep(false)
 	if err != nil || r.OK() || len(r.Problems) < 4 {
 		t.Fatalf("damaged vault: %+v %v", r, err)
 	}
@@ -200,6 +212,9 @@ func TestCheckAndRepair(t *testing.T) {
 	}
 	if got, _ := tv.List(Query{Kinds: []string{record.KindMedication}}); len(got) != 0 {
 		t.Fatal("stray index entry survived repair")
+	}
+	if got, _ := tv.List(Query{}); len(got) != 30 {
+		t.Fatalf("after repair: %d records listed", len(got))
 	}
 	// A record that fails to open is reported and kept.
 	rawWrites.Store(tv.Vault, true)

@@ -22,7 +22,8 @@ func (k *keyring) sealLegacy(bucket byte, key, plaintext []byte) []byte {
 }
 
 // downgrade makes tv's file look like one written by an older phr of the
-// given format: every record and setting sealed as then, no head.
+// given format: every record and setting sealed as then (uncompressed),
+// a kind index, no listing index, no head.
 func downgrade(t *testing.T, tv *testVault, format uint32) {
 	t.Helper()
 	rawWrites.Store(tv.Vault, true)
@@ -32,7 +33,7 @@ func downgrade(t *testing.T, tv *testVault, format uint32) {
 			type kv struct{ k, pt []byte }
 			var all []kv
 			if err := b.ForEach(func(k, val []byte) error {
-				pt, err := tv.keys.open(bucket, k, val)
+				pt, _, err := tv.openEnvelope(tx, bucket, k, val)
 				all = append(all, kv{append([]byte(nil), k...), pt})
 				return err
 			}); err != nil {
@@ -42,6 +43,25 @@ func downgrade(t *testing.T, tv *testVault, format uint32) {
 				if err := b.Put(e.k, tv.keys.sealLegacy(bucket, e.k, e.pt)); err != nil {
 					return err
 				}
+			}
+		}
+		xb, err := tx.CreateBucketIfNotExists([]byte{bucketIndex})
+		if err != nil {
+			return err
+		}
+		rb := tx.Bucket([]byte{bucketRecords})
+		if err := rb.ForEach(func(k, _ []byte) error {
+			r, err := tv.load(rb, k)
+			if err != nil || r.Deleted {
+				return err
+			}
+			return xb.Put(tv.indexKey(r.Kind, k), nil)
+		}); err != nil {
+			return err
+		}
+		for _, b := range []byte{bucketListing, bucketDicts} {
+			if err := tx.DeleteBucket([]byte{b}); err != nil {
+				return err
 			}
 		}
 		m := tx.Bucket([]byte{bucketMeta})

@@ -42,13 +42,13 @@ type AddResult struct {
 // this vault's run (NewID), written back into recs. Other records
 // (self-entered ones, whose resource carries their ID) keep theirs.
 func (v *Vault) Add(recs []record.Record) ([]AddResult, error) {
-	return v.add(recs, false, nil, nil)
+	return v.add(recs, false, nil, nil, nil)
 }
 
 // DryAdd says what Add would do with recs (which are new, which are
 // duplicates, which update a record) without writing anything.
 func (v *Vault) DryAdd(recs []record.Record) ([]AddResult, error) {
-	return v.add(recs, true, nil, nil)
+	return v.add(recs, true, nil, nil, nil)
 }
 
 // add writes (or, dry, checks) recs in one transaction. If also is not
@@ -57,8 +57,10 @@ func (v *Vault) DryAdd(recs []record.Record) ([]AddResult, error) {
 //
 // occ remembers the resources of each file seen so far with content the
 // vault holds (see occurrences); an Import keeps one over its batches,
-// nil is a fresh one.
-func (v *Vault) add(recs []record.Record, dry bool, occ occurrences, also func(tx *bolt.Tx, seq uint64) error) ([]AddResult, error) {
+// nil is a fresh one. samples collects records to train compression
+// dictionaries on (compress.go); an Import keeps them over its batches,
+// nil trains on this batch alone.
+func (v *Vault) add(recs []record.Record, dry bool, occ occurrences, samples dictSamples, also func(tx *bolt.Tx, seq uint64) error) ([]AddResult, error) {
 	now := v.now().UTC()
 	prep := make([]prepared, len(recs))
 	for i := range recs {
@@ -102,6 +104,11 @@ func (v *Vault) add(recs []record.Record, dry bool, occ occurrences, also func(t
 		seq := cb.Sequence()
 		if also != nil && !dry {
 			if err := also(tx, seq); err != nil {
+				return err
+			}
+		}
+		if !dry && v.format >= 4 {
+			if err := v.sampleBatch(tx, prep, samples); err != nil {
 				return err
 			}
 		}
@@ -172,12 +179,19 @@ func (v *Vault) add(recs []record.Record, dry bool, occ occurrences, also func(t
 			}
 			seq++
 			p.rec.Seq = seq
-			if err := v.putSealedNew(rb, bucketRecords, p.id, p.rec.Version, encodeRecord(p.rec)); err != nil {
+			pt, err := v.sealEnvelope(tx, p.rec)
+			if err != nil {
 				return err
 			}
-			if err := xb.Put(v.indexKey(p.rec.Kind, p.id), nil); err != nil {
+			if err := v.putSealedNew(rb, bucketRecords, p.id, p.rec.Version, pt); err != nil {
 				return err
 			}
+			if xb != nil {
+				if err := xb.Put(v.indexKey(p.rec.Kind, p.id), nil); err != nil {
+					return err
+				}
+			}
+			v.listPut(nil, p.rec)
 			if p.fp != nil {
 				if fb.Get(p.fp) == nil {
 					if err := fb.Put(p.fp, p.id); err != nil {
@@ -257,6 +271,8 @@ func (v *Vault) Put(r record.Record) (AddResult, error) {
 	return res[0], nil
 }
 
+// buckets returns the buckets of records, the kind index (nil from
+// format 4 on), the fingerprints and the changes feed.
 func (v *Vault) buckets(tx *bolt.Tx) (records, index, finger, changes *bolt.Bucket) {
 	return tx.Bucket([]byte{bucketRecords}), tx.Bucket([]byte{bucketIndex}), tx.Bucket([]byte{bucketFinger}), tx.Bucket([]byte{bucketChanges})
 }
@@ -292,7 +308,9 @@ func (v *Vault) fingerprintKeys(input, cluster []byte) [][]byte {
 // keep bbolt's default, which leaves room for the keys still to come.
 func packFull(bs ...*bolt.Bucket) {
 	for _, b := range bs {
-		b.FillPercent = 0.95
+		if b != nil {
+			b.FillPercent = 0.95
+		}
 	}
 }
 
@@ -330,7 +348,7 @@ func (v *Vault) load(rb *bolt.Bucket, key []byte) (record.Record, error) {
 		return record.Record{}, ErrNotFound
 	}
 	id := idOf(key)
-	pt, version, err := v.keys.openInto(nil, nil, bucketRecords, key, sealed)
+	pt, version, err := v.openEnvelope(rb.Tx(), bucketRecords, key, sealed)
 	if err != nil {
 		return record.Record{}, fmt.Errorf("record %s: %w", id, err)
 	}
@@ -448,7 +466,7 @@ func (v *Vault) rewriteAt(rb, xb, cb *bolt.Bucket, old, nr *record.Record, seq u
 	if err := cb.Put(seqKey(seq), id); err != nil {
 		return err
 	}
-	if old.Kind != nr.Kind || nr.Deleted {
+	if xb != nil && (old.Kind != nr.Kind || nr.Deleted) {
 		if err := xb.Delete(v.indexKey(old.Kind, id)); err != nil {
 			return err
 		}
@@ -458,7 +476,12 @@ func (v *Vault) rewriteAt(rb, xb, cb *bolt.Bucket, old, nr *record.Record, seq u
 			}
 		}
 	}
-	return v.putSealed(rb, bucketRecords, id, nr.Version, encodeRecord(nr))
+	pt, err := v.sealEnvelope(rb.Tx(), nr)
+	if err != nil {
+		return err
+	}
+	v.listPut(old, nr)
+	return v.putSealed(rb, bucketRecords, id, nr.Version, pt)
 }
 
 // Delete replaces a record with a tombstone: its ID, type and version
@@ -516,8 +539,20 @@ type Query struct {
 }
 
 // List returns the records matching q, newest first (by clinical date,
-// then by entry time).
+// then by entry time). It holds them all in memory: Each and Entries
+// stream.
 func (v *Vault) List(q Query) ([]record.Record, error) {
+	if v.format >= 4 {
+		var out []record.Record
+		err := v.Each(q, func(r record.Record) error {
+			out = append(out, r)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
 	if q.Limit > 0 && strings.TrimSpace(q.Text) == "" && strings.TrimSpace(q.Source) == "" {
 		cands, ok, err := v.listFast(q)
 		if err != nil {
@@ -664,6 +699,17 @@ func (v *Vault) LastSeq() (uint64, error) {
 // Count returns the number of live records and tombstones.
 func (v *Vault) Count() (live, deleted int, err error) {
 	err = v.view(func(tx *bolt.Tx) error {
+		if v.format >= 4 {
+			h, err := loadHead(tx, v.keys)
+			if err != nil {
+				return err
+			}
+			if h == nil || h.list == nil {
+				return tampered("the head is missing")
+			}
+			live, deleted = int(h.list.live), int(h.list.deleted)
+			return nil
+		}
 		rb := tx.Bucket([]byte{bucketRecords})
 		return rb.ForEach(func(k, _ []byte) error {
 			r, err := v.load(rb, k)
@@ -714,8 +760,10 @@ func (v *Vault) Purge(ids []string) error {
 			if err := v.dropHistory(tx.Bucket([]byte{bucketHistory}), keyOf(id)); err != nil {
 				return err
 			}
-			if err := xb.Delete(v.indexKey(r.Kind, keyOf(id))); err != nil {
-				return err
+			if xb != nil {
+				if err := xb.Delete(v.indexKey(r.Kind, keyOf(id))); err != nil {
+					return err
+				}
 			}
 			if err := cb.Delete(seqKey(r.Seq)); err != nil {
 				return err
@@ -723,6 +771,7 @@ func (v *Vault) Purge(ids []string) error {
 			if err := v.deleteSealed(rb, bucketRecords, keyOf(id)); err != nil {
 				return err
 			}
+			v.listPut(&r, nil)
 		}
 		return nil
 	})
@@ -791,7 +840,7 @@ func (v *Vault) restoreUpdated(since uint64, fileSHA256 string, lenient bool) er
 			if sealed == nil {
 				continue
 			}
-			pt, err := v.keys.open(bucketHistory, hk, sealed)
+			pt, _, err := v.openEnvelope(tx, bucketHistory, hk, sealed)
 			if err != nil {
 				return fmt.Errorf("record %s: history: %w", cur.ID, err)
 			}

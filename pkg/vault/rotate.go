@@ -83,6 +83,11 @@ func (v *Vault) Rotate(opts RotateOptions) error {
 		if err := v.resealRecords(tx, newKeys, opts.failAfter); err != nil {
 			return err
 		}
+		for _, b := range []byte{bucketListing, bucketDicts} {
+			if err := v.resealBucket(tx, newKeys, b); err != nil {
+				return err
+			}
+		}
 		var tb [4]byte
 		binary.BigEndian.PutUint32(tb[:], term)
 		if err := m.Put([]byte("term"), tb[:]); err != nil {
@@ -93,6 +98,7 @@ func (v *Vault) Rotate(opts RotateOptions) error {
 		if v.wh != nil {
 			h := computeHead(tx, newKeys, v.wh.counter)
 			h.keys = newKeys
+			h.list = v.wh.list // the nodes keep their numbers and versions
 			v.replaceHead(h)
 		}
 		return nil
@@ -102,6 +108,7 @@ func (v *Vault) Rotate(opts RotateOptions) error {
 	}
 	committed = true
 	v.meta.reset()
+	v.codec.reset()
 	old := v.keys
 	v.keys, v.vaultKey = newKeys, newKey
 	old.wipe()
@@ -205,6 +212,9 @@ func (v *Vault) resealSettings(tx *bolt.Tx, newKeys *keyring) error {
 func (v *Vault) resealRecords(tx *bolt.Tx, newKeys *keyring, failAfter int) error {
 	rb, _, _, _ := v.buckets(tx)
 	for _, name := range []byte{bucketIndex, bucketFinger, bucketIdentity} {
+		if name == bucketIndex && v.format >= 4 {
+			continue // format 4 has no kind index
+		}
 		if err := tx.DeleteBucket([]byte{name}); err != nil && name != bucketIdentity {
 			return err
 		}
@@ -228,11 +238,20 @@ func (v *Vault) resealRecords(tx *bolt.Tx, newKeys *keyring, failAfter int) erro
 		if failAfter > 0 && i == failAfter {
 			return errInjected
 		}
-		r, err := v.load(rb, k)
+		// The plaintext is sealed again as it is (compressed or not).
+		pt, version, err := v.keys.openInto(nil, nil, bucketRecords, k, rb.Get(k))
 		if err != nil {
-			return err
+			return fmt.Errorf("record %s: %w", idOf(k), err)
 		}
-		if err := rb.Put(k, newKeys.seal(bucketRecords, k, r.Version, encodeRecord(&r))); err != nil {
+		env, err := v.decompress(tx, nil, pt)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", idOf(k), err)
+		}
+		r, err := decodeRecord(env)
+		if err != nil || r.ID != idOf(k) || (version != 0 && version != r.Version) {
+			return fmt.Errorf("record %s: %w: bad envelope", idOf(k), ErrCorrupt)
+		}
+		if err := rb.Put(k, newKeys.seal(bucketRecords, k, r.Version, pt)); err != nil {
 			return err
 		}
 		ix.add(newKeys, &r, k)
@@ -277,6 +296,37 @@ func (v *Vault) resealHistory(tx *bolt.Tx, newKeys *keyring) error {
 	return nil
 }
 
+// resealBucket seals every value of a bucket of sealed values again under
+// newKeys, as it is and at its version (the listing index, the
+// dictionaries).
+func (v *Vault) resealBucket(tx *bolt.Tx, newKeys *keyring, bucket byte) error {
+	b := tx.Bucket([]byte{bucket})
+	if b == nil {
+		return nil
+	}
+	type kv struct {
+		k, pt   []byte
+		version uint64
+	}
+	var all []kv
+	if err := b.ForEach(func(k, sealed []byte) error {
+		pt, version, err := v.keys.openInto(nil, nil, bucket, k, sealed)
+		if err != nil {
+			return fmt.Errorf("%s: %w", bucketName(bucket), err)
+		}
+		all = append(all, kv{append([]byte(nil), k...), pt, max(version, 1)})
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, e := range all {
+		if err := b.Put(e.k, newKeys.seal(bucket, e.k, e.version, e.pt)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // indexWriter collects index entries and writes them in key order: bbolt
 // inserts into a transaction's in-memory nodes by copying, so random-order
 // inserts of many keys in one transaction cost quadratic time, sorted ones
@@ -306,7 +356,13 @@ func (w *indexWriter) write(xb, fb, ib *bolt.Bucket) error {
 	parts := []struct {
 		b  *bolt.Bucket
 		kv [][2][]byte
-	}{{xb, w.kind}, {fb, w.finger}}
+	}{{fb, w.finger}}
+	if xb != nil { // no kind index from format 4 on
+		parts = append(parts, struct {
+			b  *bolt.Bucket
+			kv [][2][]byte
+		}{xb, w.kind})
+	}
 	if ib != nil {
 		parts = append(parts, struct {
 			b  *bolt.Bucket

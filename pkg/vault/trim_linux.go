@@ -75,3 +75,27 @@ func (v *Vault) trimTx(tx *bolt.Tx) {
 	// The address stays a uintptr: the mapping is not Go memory.
 	unix.Syscall(unix.SYS_MADVISE, v.db.Info().Data, uintptr(size), unix.MADV_DONTNEED)
 }
+
+// scanTrimEvery is how many values a long read (a listing, a check, an
+// export) handles between looks at the resident set.
+const scanTrimEvery = 4096
+
+// scanTrim drops the vault's mapped pages now and then during a long
+// read, once more than trimAbove of the resident set is file-backed: a
+// pass over a vault of gigabytes would otherwise map all of it. A page
+// dropped and read again costs a fault, which is why it waits for that
+// much.
+type scanTrim struct {
+	v *Vault
+	n int
+}
+
+func (v *Vault) scanTrimmer() *scanTrim { return &scanTrim{v: v} }
+
+// tick counts one value read inside tx.
+func (s *scanTrim) tick(tx *bolt.Tx) {
+	s.n++
+	if s.n%scanTrimEvery == 0 {
+		s.v.trimTx(tx)
+	}
+}

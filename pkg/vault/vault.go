@@ -32,7 +32,9 @@ import (
 // authenticated head covers every value (head.go); fingerprints are of
 // content only, with an identity index and a history of earlier versions
 // (versions.go).
-const FormatVersion = 3
+// Format 4 (2026-12): envelopes are compressed (compress.go), and a
+// sealed listing index (listing.go) replaces the kind index.
+const FormatVersion = 4
 
 // magic identifies a phr vault in its meta bucket.
 const magic = "phr-vault"
@@ -48,11 +50,31 @@ var (
 	bucketSettings = byte('s')
 	bucketIdentity = byte('i') // since format 3
 	bucketHistory  = byte('h') // since format 3
-	allBuckets     = []byte{bucketMeta, bucketSlots, bucketRecords, bucketIndex, bucketFinger, bucketChanges, bucketSettings, bucketIdentity, bucketHistory}
-	// format2Buckets are the buckets every vault has; a vault of an older
-	// format gets the others when it is upgraded.
+	bucketListing  = byte('l') // since format 4
+	bucketDicts    = byte('z') // since format 4
+	// bucketCursor is no bucket: listing cursors are sealed as if they
+	// were values of it, so that nothing else opens as one.
+	bucketCursor = byte('q')
+	// allBuckets are the buckets of every format, in the order the head
+	// lists its totals.
+	allBuckets = []byte{bucketMeta, bucketSlots, bucketRecords, bucketIndex, bucketFinger, bucketChanges, bucketSettings, bucketIdentity, bucketHistory, bucketListing, bucketDicts}
+	// The buckets of each format: a vault of an older format gets the
+	// newer ones (and loses the kind index) when it is upgraded.
 	format2Buckets = allBuckets[:7]
+	format3Buckets = allBuckets[:9]
+	format4Buckets = []byte{bucketMeta, bucketSlots, bucketRecords, bucketFinger, bucketChanges, bucketSettings, bucketIdentity, bucketHistory, bucketListing, bucketDicts}
 )
+
+// bucketsOf returns the buckets a vault of the given format has.
+func bucketsOf(format uint32) []byte {
+	switch {
+	case format < 3:
+		return format2Buckets
+	case format == 3:
+		return format3Buckets
+	}
+	return format4Buckets
+}
 
 // Options tune how a vault is opened.
 type Options struct {
@@ -116,7 +138,14 @@ type Vault struct {
 	// those up too (versions.go).
 	fpScheme2 atomic.Bool
 	format    uint32    // the format version found at Open
-	meta      metaIndex // the listing index (meta.go)
+	meta      metaIndex // the listing index in memory, before format 4 (meta.go)
+	codec     codec     // envelope compression (compress.go)
+	// codecDirty: the running write transaction trained a dictionary; if
+	// it does not commit, the codec forgets it.
+	codecDirty bool
+	// wl are the listing changes of the running write transaction
+	// (listing.go), committed with it.
+	wl []listChange
 
 	// wh is the authenticated head of the write transaction running
 	// (head.go); verified: Verify passed.
@@ -188,7 +217,7 @@ func Create(path string, slots []SlotSpec, opts *Options) (*Vault, error) {
 		return fail(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
+		for _, b := range format4Buckets {
 			if _, err := tx.CreateBucket([]byte{b}); err != nil {
 				return err
 			}
@@ -214,7 +243,9 @@ func Create(path string, slots []SlotSpec, opts *Options) (*Vault, error) {
 				return err
 			}
 		}
-		return storeHead(tx, v.keys, computeHead(tx, v.keys, 1))
+		h := computeHead(tx, v.keys, 1)
+		h.list = newListMeta()
+		return storeHead(tx, v.keys, h)
 	})
 	if err != nil {
 		return fail(err)
@@ -374,11 +405,21 @@ func (v *Vault) upgrade() error {
 	if v.format >= FormatVersion {
 		return nil // no transaction: opening must not change the file
 	}
+	if v.format < 3 {
+		if err := v.upgrade3(); err != nil {
+			return err
+		}
+	}
+	return v.upgrade4()
+}
+
+// upgrade3 moves a vault of format 1 or 2 to format 3.
+func (v *Vault) upgrade3() error {
 	upgraded := false
 	err := v.update(func(tx *bolt.Tx) error {
 		m := tx.Bucket([]byte{bucketMeta})
 		old := binary.BigEndian.Uint32(m.Get([]byte("version")))
-		if old >= FormatVersion {
+		if old >= 3 {
 			return nil
 		}
 		hasFingerprints := false
@@ -405,7 +446,7 @@ func (v *Vault) upgrade() error {
 		if m.Get([]byte(headKey)) != nil || hasSealV2(tx) {
 			return tampered("a file of format " + fmt.Sprint(old) + " holds values of format 3: its format version was lowered")
 		}
-		for _, b := range allBuckets {
+		for _, b := range format3Buckets {
 			if _, err := tx.CreateBucketIfNotExists([]byte{b}); err != nil {
 				return err
 			}
@@ -415,7 +456,7 @@ func (v *Vault) upgrade() error {
 			return err
 		}
 		var ver [4]byte
-		binary.BigEndian.PutUint32(ver[:], FormatVersion)
+		binary.BigEndian.PutUint32(ver[:], 3)
 		if err := m.Put([]byte("version"), ver[:]); err != nil {
 			return err
 		}
@@ -425,8 +466,74 @@ func (v *Vault) upgrade() error {
 	if err == nil && upgraded {
 		// Set after the commit, before Open returns: nothing else runs
 		// on this vault yet.
-		v.format = FormatVersion
+		v.format = 3
 		v.verified.Store(true)
+	}
+	return err
+}
+
+// upgradeTxEntries is how many records an upgrade to format 4 writes the
+// listing entries of per transaction.
+var upgradeTxEntries = 100_000
+
+// upgrade4 moves a vault of format 3 to format 4: it builds the listing
+// index from the records (buildListing: a pass that decodes every
+// record's facts, then one that reads every record in listing order) in
+// transactions of upgradeTxEntries records, and in the last one stores
+// the index's root in the head, drops the kind index and sets the format.
+// An upgrade that stops half-way leaves nodes that no head names; the
+// next one drops them first. Records are not rewritten: each is
+// compressed the next time it is written.
+func (v *Vault) upgrade4() error {
+	if v.tamper != nil {
+		return nil // a file that does not match its head is not upgraded (Check opens it)
+	}
+	// The index is built from the records: first make sure they are the
+	// ones the head covers.
+	if err := v.Verify(); err != nil {
+		return err
+	}
+	small := false
+	install := func(tx *bolt.Tx, nm *listMeta, first uint64) error {
+		if tx.Bucket([]byte{bucketIndex}) != nil {
+			if err := tx.DeleteBucket([]byte{bucketIndex}); err != nil {
+				return err
+			}
+		}
+		if v.wh == nil {
+			return tampered("the head is missing")
+		}
+		delete(v.wh.totals, bucketIndex)
+		v.wh.list = nm
+		var ver [4]byte
+		binary.BigEndian.PutUint32(ver[:], 4)
+		return tx.Bucket([]byte{bucketMeta}).Put([]byte("version"), ver[:])
+	}
+	err := v.update(func(tx *bolt.Tx) error {
+		if h := v.wh; h != nil && h.list != nil {
+			return tampered("a file of format 3 has the head of format 4: its format version was lowered")
+		}
+		for _, b := range []byte{bucketListing, bucketDicts} {
+			if _, err := tx.CreateBucketIfNotExists([]byte{b}); err != nil {
+				return err
+			}
+		}
+		if err := v.dropNodesExcept(tx, 0, 0); err != nil {
+			return err
+		}
+		// A vault of up to upgradeTxEntries records is upgraded in this
+		// one transaction.
+		if tx.Bucket([]byte{bucketChanges}).Sequence() > uint64(upgradeTxEntries) {
+			return nil
+		}
+		small = true
+		return v.buildListing(tx, nil, 0, install)
+	})
+	if err == nil && !small {
+		err = v.buildListing(nil, nil, upgradeTxEntries, install)
+	}
+	if err == nil {
+		v.format = 4
 	}
 	return err
 }
@@ -537,6 +644,9 @@ func (v *Vault) unlock(secret Secret) error {
 			return ErrNewerVersion
 		}
 		v.format = version
+		if version < 4 && (tx.Bucket([]byte{bucketListing}) != nil || tx.Bucket([]byte{bucketDicts}) != nil) {
+			return tampered(fmt.Sprintf("a file of format %d holds values of format 4: its format version was lowered", version))
+		}
 		v.fpLegacy.Store(version < 2 || m.Get([]byte(metaLegacyFingerprints)) != nil)
 		v.fpScheme2.Store(version < 3 || m.Get([]byte(metaScheme2Fingerprints)) != nil)
 		id, t := m.Get([]byte("id")), m.Get([]byte("term"))
@@ -545,11 +655,7 @@ func (v *Vault) unlock(secret Secret) error {
 		}
 		copy(v.id[:], id)
 		term = binary.BigEndian.Uint32(t)
-		want := allBuckets
-		if version < 3 {
-			want = format2Buckets
-		}
-		for _, b := range want {
+		for _, b := range bucketsOf(version) {
 			if tx.Bucket([]byte{b}) == nil {
 				return fmt.Errorf("%w: missing bucket", ErrCorrupt)
 			}
@@ -611,6 +717,12 @@ func (v *Vault) updateLocked(fn func(*bolt.Tx) error) (err error) {
 		return ErrReadOnly
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if err != nil && v.codecDirty {
+			v.codec.reset() // it knows a dictionary that was not stored
+		}
+		v.codecDirty = false
+	}()
 	defer recoverCorrupt(&err)
 	return v.db.Update(func(tx *bolt.Tx) error {
 		// Every write transaction keeps the authenticated head up to
@@ -620,13 +732,21 @@ func (v *Vault) updateLocked(fn func(*bolt.Tx) error) (err error) {
 		if err != nil {
 			return err
 		}
-		v.wh = h
-		defer func() { v.wh = nil }()
+		v.wh, v.wl, v.codecDirty = h, nil, false
+		defer func() { v.wh, v.wl = nil, nil }()
 		if err := fn(tx); err != nil {
 			return err
 		}
 		if h == nil {
 			return nil
+		}
+		if len(v.wl) > 0 {
+			if h.list == nil {
+				return fmt.Errorf("%w: the head has no listing index", ErrCorrupt)
+			}
+			if err := v.commitListing(tx, h.list, v.wl); err != nil {
+				return err
+			}
 		}
 		return v.commitHead(tx, h)
 	})
@@ -649,6 +769,7 @@ func (v *Vault) Close() error {
 		v.keys.wipe()
 	}
 	clear(v.vaultKey)
+	v.codec.reset()
 	return v.db.Close()
 }
 

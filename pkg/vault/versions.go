@@ -55,7 +55,11 @@ func (v *Vault) keepHistory(hb *bolt.Bucket, old *record.Record) error {
 		return ErrReadOnly
 	}
 	k := historyKey(keyOf(old.ID), old.Version)
-	return v.putSealed(hb, bucketHistory, k, old.Version, encodeRecord(old))
+	pt, err := v.sealEnvelope(hb.Tx(), old)
+	if err != nil {
+		return err
+	}
+	return v.putSealed(hb, bucketHistory, k, old.Version, pt)
 }
 
 // dropHistory removes every earlier version of the record under recKey.
@@ -92,7 +96,7 @@ func (v *Vault) History(id string) ([]record.Record, error) {
 		}
 		c := hb.Cursor()
 		for k, sealed := c.Seek(key); k != nil && bytes.HasPrefix(k, key) && len(k) == len(key)+8; k, sealed = c.Next() {
-			pt, err := v.keys.open(bucketHistory, k, sealed)
+			pt, _, err := v.openEnvelope(tx, bucketHistory, k, sealed)
 			if err != nil {
 				return fmt.Errorf("record %s: history: %w", id, err)
 			}

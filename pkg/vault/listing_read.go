@@ -1,0 +1,489 @@
+package vault
+
+import (
+	"encoding/base64"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/phr-project/phr/pkg/record"
+	bolt "go.etcd.io/bbolt"
+)
+
+// listView reads the listing index within one transaction: the tree and,
+// over it, the changes of the delta segments.
+type listView struct {
+	v    *Vault
+	tx   *bolt.Tx
+	b    *bolt.Bucket
+	meta *listMeta
+	// over holds the IDs the segments changed: their entries in the tree
+	// are out of date. adds are the segments' current entries, sorted.
+	over    map[string]bool
+	adds    []rawEntry
+	addInfo []entryInfo
+}
+
+// listViewOf opens the listing index of the head h in tx.
+func (v *Vault) listViewOf(tx *bolt.Tx, m *listMeta) (*listView, error) {
+	lv := &listView{v: v, tx: tx, b: tx.Bucket([]byte{bucketListing}), meta: m}
+	if lv.b == nil {
+		return nil, fmt.Errorf("%w: no listing index", ErrCorrupt)
+	}
+	changes, err := v.readSegments(tx, lv.b, m)
+	if err != nil {
+		return nil, err
+	}
+	if len(changes) == 0 {
+		return lv, nil
+	}
+	last := make(map[string]int, len(changes))
+	for i := range changes {
+		c := &changes[i]
+		switch {
+		case c.put != nil:
+			last[c.put.key.id] = i
+		case c.old != nil:
+			last[c.old.id] = i
+		}
+	}
+	lv.over = make(map[string]bool, len(last))
+	for id, i := range last {
+		lv.over[id] = true
+		if c := &changes[i]; c.put != nil {
+			lv.adds = append(lv.adds, *c.put)
+			lv.addInfo = append(lv.addInfo, c.putIn)
+		}
+	}
+	idx := make([]int, len(lv.adds))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return lv.adds[a].key.compare(lv.adds[b].key) })
+	adds, infos := make([]rawEntry, len(idx)), make([]entryInfo, len(idx))
+	for j, i := range idx {
+		adds[j], infos[j] = lv.adds[i], lv.addInfo[i]
+	}
+	lv.adds, lv.addInfo = adds, infos
+	return lv, nil
+}
+
+// listing returns the listing index of the vault in tx (format 4), or
+// nil for an older format.
+func (v *Vault) listing(tx *bolt.Tx) (*listView, error) {
+	if v.format < 4 {
+		return nil, nil
+	}
+	h, err := loadHead(tx, v.keys)
+	if err != nil {
+		return nil, err
+	}
+	if h == nil || h.list == nil {
+		return nil, tampered("the head is missing")
+	}
+	return v.listViewOf(tx, h.list)
+}
+
+// entryFilter is what a query asks of entries.
+type entryFilter struct {
+	kinds          []byte // bit set of kind numbers; nil: any
+	noKinds        bool   // the query's kinds are none the vault has
+	includeDeleted bool
+	source         []byte // lower case; nil: any
+}
+
+func (f *entryFilter) accept(in *entryInfo) bool {
+	if in.deleted && (!f.includeDeleted || f.kinds != nil) {
+		return false
+	}
+	if f.kinds != nil && (in.kind/8 >= uint64(len(f.kinds)) || f.kinds[in.kind/8]&(1<<(in.kind%8)) == 0) {
+		return false
+	}
+	if f.source != nil && !in.matchesSource(f.source) {
+		return false
+	}
+	return true
+}
+
+// prune reports whether a subtree cannot hold an entry the filter takes.
+func (f *entryFilter) prune(c *child) bool {
+	if c.live == 0 && (!f.includeDeleted || f.kinds != nil) {
+		return true
+	}
+	if f.kinds != nil {
+		for i, x := range f.kinds {
+			if i < len(c.kinds) && c.kinds[i]&x != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// visitFn is called with each entry a walk takes; it returns false to
+// stop the walk.
+type visitFn func(e *rawEntry, in *entryInfo) (bool, error)
+
+// walk visits, in order (ascending or not), the entries of the subtree at
+// ref whose keys are in [lo, hi) (nil: unbounded) and that f takes.
+func (lv *listView) walk(ref nodeRef, level uint64, asc bool, lo, hi *sortKey, f *entryFilter, fn visitFn) (bool, error) {
+	n, err := lv.v.readNode(lv.tx, lv.b, ref, level)
+	if err != nil {
+		return false, err
+	}
+	if level == 0 {
+		start, end := 0, len(n.entries)
+		if lo != nil {
+			start, _ = slices.BinarySearchFunc(n.entries, *lo, func(e rawEntry, t sortKey) int { return e.key.compare(t) })
+		}
+		if hi != nil {
+			end, _ = slices.BinarySearchFunc(n.entries, *hi, func(e rawEntry, t sortKey) int { return e.key.compare(t) })
+		}
+		for j := range max(end-start, 0) {
+			i := start + j
+			if !asc {
+				i = end - 1 - j
+			}
+			if lv.over[n.entries[i].key.id] || !f.accept(&n.infos[i]) {
+				continue
+			}
+			if cont, err := fn(&n.entries[i], &n.infos[i]); !cont || err != nil {
+				return cont, err
+			}
+		}
+		return true, nil
+	}
+	cs := n.children
+	// Child i holds the keys from its first up to the next child's
+	// first: the children in [first, last] meet [lo, hi).
+	first, last := 0, len(cs)-1
+	if lo != nil {
+		for first < last && cs[first+1].first.compare(*lo) <= 0 {
+			first++
+		}
+	}
+	if hi != nil {
+		for last > first && cs[last].first.compare(*hi) >= 0 {
+			last--
+		}
+		if last == 0 && len(cs) > 0 && cs[0].first.compare(*hi) >= 0 {
+			return true, nil
+		}
+	}
+	for j := 0; j <= last-first; j++ {
+		i := first + j
+		if !asc {
+			i = last - j
+		}
+		if f.prune(&cs[i]) {
+			continue
+		}
+		if cont, err := lv.walk(cs[i].ref, level-1, asc, lo, hi, f, fn); !cont || err != nil {
+			return cont, err
+		}
+	}
+	return true, nil
+}
+
+// walkRange visits the entries in [lo, hi) that f takes, the tree's and
+// the segments' merged, in order.
+func (lv *listView) walkRange(asc bool, lo, hi *sortKey, f *entryFilter, fn visitFn) (bool, error) {
+	var adds []int
+	for i := range lv.adds {
+		k := lv.adds[i].key
+		if (lo != nil && k.compare(*lo) < 0) || (hi != nil && k.compare(*hi) >= 0) || !f.accept(&lv.addInfo[i]) {
+			continue
+		}
+		adds = append(adds, i)
+	}
+	if !asc {
+		slices.Reverse(adds)
+	}
+	ai := 0
+	before := func(a, b sortKey) bool {
+		if asc {
+			return a.compare(b) < 0
+		}
+		return a.compare(b) > 0
+	}
+	visit := func(e *rawEntry, in *entryInfo) (bool, error) {
+		for ai < len(adds) && before(lv.adds[adds[ai]].key, e.key) {
+			i := adds[ai]
+			ai++
+			if cont, err := fn(&lv.adds[i], &lv.addInfo[i]); !cont || err != nil {
+				return cont, err
+			}
+		}
+		return fn(e, in)
+	}
+	if lv.meta.root.num != 0 {
+		if cont, err := lv.walk(lv.meta.root, lv.meta.height, asc, lo, hi, f, visit); !cont || err != nil {
+			return cont, err
+		}
+	}
+	for ; ai < len(adds); ai++ {
+		i := adds[ai]
+		if cont, err := fn(&lv.adds[i], &lv.addInfo[i]); !cont || err != nil {
+			return cont, err
+		}
+	}
+	return true, nil
+}
+
+// undatedStart is the first key of an undated entry: every dated key
+// sorts before it.
+var undatedStart = sortKey{csec: math.MinInt64}
+
+// dateBound is the first key of entries dated at or after t.
+func dateBound(sec int64, nsec int32) *sortKey {
+	return &sortKey{dated: true, dsec: sec, dnsec: nsec, csec: math.MinInt64}
+}
+
+// filterOf turns a query into an entry filter and key bounds.
+func (lv *listView) filterOf(q *Query) (f entryFilter, lo, hi *sortKey) {
+	f.includeDeleted = q.IncludeDeleted
+	if s := strings.ToLower(strings.TrimSpace(q.Source)); s != "" {
+		f.source = []byte(s)
+	}
+	if len(q.Kinds) > 0 {
+		f.kinds = []byte{}
+		for _, k := range q.Kinds {
+			if n, ok := lv.meta.kindNum[k]; ok {
+				f.kinds = setKind(f.kinds, n)
+			}
+		}
+		if len(f.kinds) == 0 {
+			f.noKinds = true
+		}
+	}
+	if !q.Since.IsZero() || !q.Until.IsZero() {
+		hi = &undatedStart
+		if !q.Since.IsZero() {
+			lo = dateBound(q.Since.Unix(), int32(q.Since.Nanosecond()))
+		}
+		if !q.Until.IsZero() {
+			hi = dateBound(q.Until.Unix(), int32(q.Until.Nanosecond()))
+		}
+	}
+	return f, lo, hi
+}
+
+// each visits the entries q selects (but for its text and limit), in
+// q's order, starting after the key after if it is not nil.
+func (lv *listView) each(q *Query, after *sortKey, fn visitFn) error {
+	f, lo, hi := lv.filterOf(q)
+	if f.noKinds {
+		return nil
+	}
+	if q.Oldest {
+		if after != nil && (lo == nil || after.compare(*lo) >= 0) {
+			next := *after
+			next.id += "\x00" // the first key after it
+			lo = &next
+		}
+		_, err := lv.walkRange(true, lo, hi, &f, fn)
+		return err
+	}
+	if after != nil && (hi == nil || after.compare(*hi) < 0) {
+		hi = after
+	}
+	// Newest first: the dated entries backwards, then the undated ones
+	// backwards.
+	datedHi := hi
+	if hi == nil || hi.compare(undatedStart) > 0 {
+		datedHi = &undatedStart
+	}
+	if lo == nil || lo.compare(undatedStart) < 0 {
+		cont, err := lv.walkRange(false, lo, datedHi, &f, fn)
+		if !cont || err != nil {
+			return err
+		}
+	}
+	if hi == nil || hi.compare(undatedStart) > 0 {
+		ulo := &undatedStart
+		if lo != nil && lo.compare(undatedStart) > 0 {
+			ulo = lo
+		}
+		_, err := lv.walkRange(false, ulo, hi, &f, fn)
+		return err
+	}
+	return nil
+}
+
+// Entries calls fn with the listing entries q selects, in q's order, at
+// most q.Limit of them (0: all). Without a text query it unseals no
+// record; with one it unseals each record it tests (the listing index
+// holds no resource). It reads the records of a vault of an older
+// format, which has no listing index.
+func (v *Vault) Entries(q Query, fn func(Entry) error) error {
+	_, err := v.entries(q, "", fn)
+	return err
+}
+
+// EntriesAfter is Entries starting after the position a cursor names (""
+// for the start), and returns the cursor of the last entry it gave
+// ("" if it gave none). Cursors are opaque and sealed: they name a
+// position in the listing without showing what is there.
+func (v *Vault) EntriesAfter(q Query, cursor string, fn func(Entry) error) (string, error) {
+	return v.entries(q, cursor, fn)
+}
+
+func (v *Vault) entries(q Query, cursor string, fn func(Entry) error) (string, error) {
+	if v.format < 4 {
+		if cursor != "" {
+			return "", errCursor
+		}
+		recs, err := v.List(q)
+		if err != nil {
+			return "", err
+		}
+		for i := range recs {
+			if err := fn(entryOf(&recs[i])); err != nil {
+				return "", err
+			}
+		}
+		return "", nil
+	}
+	var last *sortKey
+	err := v.view(func(tx *bolt.Tx) error {
+		lv, err := v.listing(tx)
+		if err != nil {
+			return err
+		}
+		var after *sortKey
+		if cursor != "" {
+			if after, err = v.openCursor(cursor); err != nil {
+				return err
+			}
+		}
+		text := strings.ToLower(strings.TrimSpace(q.Text))
+		rb := tx.Bucket([]byte{bucketRecords})
+		n := 0
+		scan := v.scanTrimmer()
+		return lv.each(&q, after, func(e *rawEntry, in *entryInfo) (bool, error) {
+			scan.tick(tx)
+			if text != "" {
+				if !containsFoldBytes(in.strs[1], []byte(text)) {
+					r, err := v.loadVersion(tx, rb, e.key.id, in.version)
+					if err != nil {
+						return false, err
+					}
+					if !resourceContains(r.Resource, text) {
+						return true, nil
+					}
+				}
+			}
+			ent, err := e.entry(lv.meta.kinds)
+			if err != nil {
+				return false, err
+			}
+			if err := fn(ent); err != nil {
+				return false, err
+			}
+			k := e.key
+			last = &k
+			n++
+			return q.Limit <= 0 || n < q.Limit, nil
+		})
+	})
+	if err != nil || last == nil {
+		return "", err
+	}
+	return v.sealCursor(*last), nil
+}
+
+// Each calls fn with the records q selects, in q's order, at most
+// q.Limit of them (0: all), one at a time: it unseals each record it
+// gives (and, for a text query, each it tests), and holds no more than
+// one in memory.
+func (v *Vault) Each(q Query, fn func(record.Record) error) error {
+	if v.format < 4 {
+		recs, err := v.List(q)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return v.view(func(tx *bolt.Tx) error {
+		lv, err := v.listing(tx)
+		if err != nil {
+			return err
+		}
+		text := strings.ToLower(strings.TrimSpace(q.Text))
+		rb := tx.Bucket([]byte{bucketRecords})
+		n := 0
+		scan := v.scanTrimmer()
+		wanted := kindSet(q.Kinds)
+		return lv.each(&q, nil, func(e *rawEntry, in *entryInfo) (bool, error) {
+			scan.tick(tx)
+			r, err := v.loadVersion(tx, rb, e.key.id, in.version)
+			if err != nil {
+				return false, err
+			}
+			if len(wanted) > 0 && !wanted[r.Kind] {
+				return true, nil // the record says otherwise: Check reports it
+			}
+			if text != "" && !containsFold(r.Display, text) && !resourceContains(r.Resource, text) {
+				return true, nil
+			}
+			if err := fn(r); err != nil {
+				return false, err
+			}
+			n++
+			return q.Limit <= 0 || n < q.Limit, nil
+		})
+	})
+}
+
+// loadVersion loads the record with the given ID and checks that it is
+// the version the listing names: a record put back from an older copy of
+// the file does not pass for the current one.
+func (v *Vault) loadVersion(tx *bolt.Tx, rb *bolt.Bucket, id string, version uint64) (record.Record, error) {
+	r, err := v.load(rb, keyOf(id))
+	if err != nil {
+		return r, err
+	}
+	if r.Version != version {
+		return r, tampered(fmt.Sprintf("record %s is at version %d, the listing index names version %d", id, r.Version, version))
+	}
+	return r, nil
+}
+
+// Cursors: a position in the listing, sealed so that it shows nothing.
+var errCursor = fmt.Errorf("not a cursor of this vault's listing")
+
+// ErrCursor: a cursor that this vault did not give (or that names a
+// position in an older format).
+var ErrCursor = errCursor
+
+const cursorKey = "cursor"
+
+func (v *Vault) sealCursor(k sortKey) string {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return base64.RawURLEncoding.EncodeToString(v.keys.seal(bucketCursor, []byte(cursorKey), 1, appendSortKey(nil, k)))
+}
+
+func (v *Vault) openCursor(s string) (*sortKey, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, errCursor
+	}
+	pt, err := v.keys.open(bucketCursor, []byte(cursorKey), b)
+	if err != nil {
+		return nil, errCursor
+	}
+	d := decoder{b: pt}
+	k := d.sortKey()
+	if d.err || len(d.b) != 0 {
+		return nil, errCursor
+	}
+	return &k, nil
+}
