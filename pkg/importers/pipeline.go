@@ -192,9 +192,12 @@ var maxBuffered = 5_000
 // purpose: committing a transaction reads the header of every page it
 // replaces through the vault's memory map, and Linux maps the 64 KiB
 // around each such fault, so the resident set of a writer grows with the
-// pages a transaction dirties. 128 records keep that to about 10-20 MB on a
-// multi-gigabyte vault, at a small cost in commits.
-const batchSize = 128
+// pages a transaction dirties. 128 records kept that to about 10-20 MB on a
+// multi-gigabyte vault of format 3; format 4 compresses records about
+// four times, so 512 dirty about as many pages, and each commit's pages
+// of the indexes and the head are shared by four times as many records
+// (docs/performance.md: bytes written by an import).
+const batchSize = 512
 
 // Counts are the outcome counts of one resource type.
 type Counts struct {

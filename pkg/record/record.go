@@ -140,8 +140,10 @@ func (g *IDRun) Next() string {
 // idRun is short on purpose: within a run the fresh part orders keys at
 // random, so a run written over several transactions would have each of
 // them rewrite pages all over the run's stretch of the tree. A run about
-// the size of one import transaction (see pkg/importers) lands in one.
-const idRun = 64
+// the size of one import transaction (512 records, see pkg/importers)
+// lands in one; shorter runs would each leave a page of the vault half
+// empty where they start.
+const idRun = 512
 
 func mustRand(b []byte) {
 	if _, err := rand.Read(b); err != nil {

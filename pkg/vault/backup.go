@@ -375,7 +375,7 @@ func (v *Vault) restoreBatch(recs []record.Record) error {
 			if err := v.putSealedNew(rb, bucketRecords, k, r.Version, pt); err != nil {
 				return err
 			}
-			ix.add(v.keys, r, k)
+			ix.add(v, v.keys, r, k)
 			if err := cb.Put(seqKey(seq), k); err != nil {
 				return err
 			}

@@ -87,7 +87,7 @@ func (v *Vault) checkLegacy(repair bool) (*CheckReport, error) {
 					wantIdent[string(append(v.keys.identityKey(in), k...))] = true
 				}
 			}
-			if fp := fingerprintOf(v.keys, &r); fp != nil {
+			if fp := v.fingerprintOf(v.keys, &r); fp != nil {
 				if wantFinger[string(fp)] == nil {
 					wantFinger[string(fp)] = map[string]bool{}
 				}
@@ -237,7 +237,7 @@ func (v *Vault) hasLegacyFingerprint(rb, fb *bolt.Bucket, key []byte) bool {
 		return false
 	}
 	in, cl := record.LegacyFingerprint(&r)
-	for _, k := range v.fingerprintKeys(in, cl) {
+	for _, k := range v.fingerprintKeys(&r, in, cl) {
 		if bytes.Equal(fb.Get(k), key) {
 			return true
 		}
@@ -291,7 +291,7 @@ func (v *Vault) rebuild() error {
 			if err != nil {
 				return nil // reported by Check; left as it is
 			}
-			ix.add(v.keys, &r, k)
+			ix.add(v, v.keys, &r, k)
 			if in, _ := record.Fingerprint(&r); in != nil && !r.Deleted && v.fpLegacy.Load() {
 				converted[string(v.keys.fingerprint(in))] = true
 			}

@@ -177,14 +177,17 @@ func (v *Vault) scanRecords(tx *bolt.Tx, seeds *checkSeeds, deep bool) (*recordS
 					s.changes.add(seeds, cbuf)
 					s.maxSeq = max(s.maxSeq, r.Seq)
 					if deep {
-						if fp := fingerprintOf(v.keys, &r); fp != nil {
+						if fp := v.fingerprintOf(v.keys, &r); fp != nil {
 							if s.wantFinger[string(fp)] == nil {
 								s.wantFinger[string(fp)] = map[string]bool{}
 							}
 							s.wantFinger[string(fp)][string(e.k)] = true
+							in, day := record.Fingerprint(&r)
 							if v.fpLegacy.Load() {
-								in, _ := record.Fingerprint(&r)
 								s.legacy[string(v.keys.fingerprint(in))] = string(fp)
+							}
+							if v.fpDay.Load() && day != nil {
+								s.legacy[string(v.keys.fingerprintKey(in, day))] = string(fp)
 							}
 						}
 						if !r.Deleted {

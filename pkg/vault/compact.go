@@ -78,6 +78,7 @@ func (v *Vault) compactLocked() error {
 	if err != nil {
 		return fmt.Errorf("vault: compacting: %w", err)
 	}
+	ndb.AllocSize = allocSize
 	fail := func(err error) error {
 		ndb.Close()
 		os.Remove(tmp)

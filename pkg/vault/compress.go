@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/dict"
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/phr-project/phr/pkg/record"
 	bolt "go.etcd.io/bbolt"
@@ -18,22 +19,32 @@ import (
 // The plaintext of a sealed record (and of an earlier version in the
 // history) is one of:
 //
-//	0x01 ‖ envelope                              formats 1 to 3, and what compression would not shrink
-//	0x02 ‖ zstd frame, without its magic number   format 4: the whole 0x01 form, compressed
+//	0x01 ‖ envelope                                   formats 1 to 3, and what compression would not shrink
+//	0x03 ‖ uvarint dictionary ‖ S2 block of (0x01 ‖ envelope)   format 4 (dictionary 0: none)
 //
-// A frame names the dictionary it was made with in its header
-// (Dictionary_ID; none for 0). Dictionaries are trained per record kind
-// from the vault's own records, the first time an import (or one batch)
-// writes at least dictMinSamples records of a kind that has none; records
-// of a kind written before that are compressed without one. They are
-// stored sealed in the dictionary bucket under their ID (uint32 BE), never
-// changed and never deleted:
+// S2 is klauspost/compress's Snappy-derived block format; a dictionary
+// is trained per record kind from the vault's own records (dict.
+// BuildS2Dict), the first time an import (or one batch) writes at least
+// dictMinSamples records of a kind that has none; records of a kind
+// written before that are compressed without one. Measured on 200,000
+// Apple Health samples (docs/performance.md), a dictionary per kind
+// makes an envelope 3.8 times smaller where compressing each alone saves
+// a fifth; zstd compresses them a little better (4.0 to 4.6 times) but
+// takes 6 to 16 times as long per record, which an import of millions
+// of samples pays. Dictionaries are stored sealed in the dictionary
+// bucket under their number (uint32 BE), never changed and never
+// deleted:
 //
-//	0x01 ‖ uvarint length ‖ kind ‖ zstd dictionary
+//	0x01 ‖ uvarint length ‖ kind ‖ S2 dictionary
 //
 // A dictionary holds strings of the records it was trained on (that is
-// what makes it work), so it is sealed like them.
-const plainZstd = 2
+// what makes it work), so it is sealed like them. The listing index's
+// nodes, larger and written less often, are zstd frames (0x02, without
+// their magic number), without a dictionary.
+const (
+	plainZstd = 2
+	plainS2   = 3
+)
 
 // zstdMagic starts every zstd frame; stored frames leave it out.
 var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
@@ -55,11 +66,12 @@ const (
 // they never change, so they stay loaded while the vault is open.
 type codec struct {
 	mu     sync.Mutex
-	dicts  map[uint32][]byte // by ID
-	kinds  map[string]uint32 // kind -> dictionary to compress it with
-	loaded bool              // dicts hold every dictionary of the file
-	dec    *zstd.Decoder     // knows every dictionary in dicts
-	encs   map[uint32]*zstd.Encoder
+	dicts  map[uint32]*s2.Dict // by number
+	kinds  map[string]uint32   // kind -> dictionary to compress it with
+	loaded bool                // dicts hold every dictionary of the file
+	// zstd for the listing index's nodes.
+	dec *zstd.Decoder
+	enc *zstd.Encoder
 }
 
 var errDict = errors.New("unknown compression dictionary")
@@ -75,7 +87,7 @@ func (c *codec) loadLocked(tx *bolt.Tx, keys *keyring) error {
 	if c.loaded {
 		return nil
 	}
-	c.dicts, c.kinds = map[uint32][]byte{}, map[string]uint32{}
+	c.dicts, c.kinds = map[uint32]*s2.Dict{}, map[string]uint32{}
 	if b := tx.Bucket([]byte{bucketDicts}); b != nil {
 		err := b.ForEach(func(k, sealed []byte) error {
 			if len(k) != 4 {
@@ -85,9 +97,13 @@ func (c *codec) loadLocked(tx *bolt.Tx, keys *keyring) error {
 			if err != nil {
 				return fmt.Errorf("dictionary: %w", err)
 			}
-			kind, d, err := decodeDict(pt)
+			kind, raw, err := decodeDict(pt)
 			if err != nil {
 				return err
+			}
+			d := s2.NewDict(raw)
+			if d == nil {
+				return fmt.Errorf("%w: malformed dictionary", ErrCorrupt)
 			}
 			id := binary.BigEndian.Uint32(k)
 			c.dicts[id] = d
@@ -102,7 +118,6 @@ func (c *codec) loadLocked(tx *bolt.Tx, keys *keyring) error {
 		}
 	}
 	c.loaded = true
-	c.dec = nil
 	return nil
 }
 
@@ -126,125 +141,107 @@ func encodeDict(kind string, d []byte) []byte {
 	return append(out, d...)
 }
 
-// reset forgets everything (a rotation reseals the dictionaries).
+// reset forgets the dictionaries (a rotation reseals them; a
+// transaction that trained one failed) and releases the zstd coders.
 func (c *codec) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.close()
-	c.dicts, c.kinds, c.loaded = nil, nil, false
-}
-
-// close releases the encoders and the decoder.
-func (c *codec) close() {
-	for _, e := range c.encs {
-		e.Close()
+	if c.enc != nil {
+		c.enc.Close()
+		c.enc = nil
 	}
-	c.encs = nil
 	if c.dec != nil {
 		c.dec.Close()
 		c.dec = nil
 	}
+	c.dicts, c.kinds, c.loaded = nil, nil, false
 }
 
-// decoder returns a decoder that knows every dictionary; the caller
-// holds mu.
-func (c *codec) decoder() (*zstd.Decoder, error) {
-	if c.dec != nil {
-		return c.dec, nil
-	}
-	ds := make([][]byte, 0, len(c.dicts))
-	for _, d := range c.dicts {
-		ds = append(ds, d)
-	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxMemory(maxDecompressed), zstd.WithDecoderDicts(ds...))
-	if err != nil {
-		return nil, fmt.Errorf("%w: dictionary: %v", ErrCorrupt, err)
-	}
-	c.dec = dec
-	return dec, nil
-}
-
-// decompress returns the envelope of a plaintext of either form,
-// appended to dst. tx and keys load the dictionaries if need be.
+// decompress returns the envelope (or node body) of a plaintext of any
+// form; tx and the vault's keys load the dictionaries if need be.
 func (v *Vault) decompress(tx *bolt.Tx, dst, pt []byte) ([]byte, error) {
-	if len(pt) == 0 || pt[0] != plainZstd {
+	if len(pt) == 0 {
 		return pt, nil
 	}
-	c := &v.codec
-	c.mu.Lock()
-	if err := c.loadLocked(tx, v.keys); err != nil {
+	switch pt[0] {
+	case plainS2:
+		id, n := binary.Uvarint(pt[1:])
+		if n <= 0 {
+			return nil, fmt.Errorf("%w: malformed compressed value", ErrCorrupt)
+		}
+		block := pt[1+n:]
+		if size, err := s2.DecodedLen(block); err != nil || size > maxDecompressed {
+			return nil, fmt.Errorf("%w: malformed compressed value", ErrCorrupt)
+		}
+		var out []byte
+		var err error
+		if id == 0 {
+			out, err = s2.Decode(dst[:cap(dst)], block)
+		} else {
+			c := &v.codec
+			c.mu.Lock()
+			err = c.loadLocked(tx, v.keys)
+			d := c.dicts[uint32(id)]
+			c.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			if d == nil {
+				return nil, fmt.Errorf("%w: %w", ErrCorrupt, errDict)
+			}
+			out, err = d.Decode(dst[:cap(dst)], block)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		return out, nil
+	case plainZstd:
+		c := &v.codec
+		c.mu.Lock()
+		if c.dec == nil {
+			dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(maxDecompressed))
+			if err != nil {
+				c.mu.Unlock()
+				return nil, err
+			}
+			c.dec = dec
+		}
+		dec := c.dec
 		c.mu.Unlock()
-		return nil, err
-	}
-	dec, err := c.decoder()
-	c.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	// The frame's magic number was left out: put it back in front.
-	frame := make([]byte, 0, 4+len(pt)-1)
-	frame = append(append(frame, zstdMagic...), pt[1:]...)
-	out, err := dec.DecodeAll(frame, dst[:0])
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	return out, nil
-}
-
-// encoder returns the encoder for a dictionary (0: none); the caller
-// holds mu.
-func (c *codec) encoder(id uint32) (*zstd.Encoder, error) {
-	if e := c.encs[id]; e != nil {
-		return e, nil
-	}
-	opts := []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
-		zstd.WithEncoderCRC(false), zstd.WithSingleSegment(true), zstd.WithLowerEncoderMem(true)}
-	if id != 0 {
-		d, ok := c.dicts[id]
-		if !ok {
-			return nil, errDict
+		// The frame's magic number was left out: put it back in front.
+		frame := make([]byte, 0, len(zstdMagic)+len(pt)-1)
+		frame = append(append(frame, zstdMagic...), pt[1:]...)
+		out, err := dec.DecodeAll(frame, dst[:0])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
-		opts = append(opts, zstd.WithEncoderDict(d))
+		return out, nil
 	}
-	e, err := zstd.NewWriter(nil, opts...)
-	if err != nil {
-		return nil, err
-	}
-	if c.encs == nil {
-		c.encs = map[uint32]*zstd.Encoder{}
-	}
-	// An open vault keeps few encoders: one per kind it writes, and
-	// each holds tables of a few hundred KiB.
-	if len(c.encs) >= 8 {
-		for k, old := range c.encs {
-			old.Close()
-			delete(c.encs, k)
-			break
-		}
-	}
-	c.encs[id] = e
-	return e, nil
+	return pt, nil
 }
 
 // compress returns the plaintext to seal for the envelope env of a
 // record of the given kind: compressed with the kind's dictionary (or
 // none), or env itself when that would not be smaller. The vault's
 // dictionaries must be loaded (load).
-func (c *codec) compress(kind string, env []byte) ([]byte, error) {
+func (c *codec) compress(kind string, env []byte) []byte {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, err := c.encoder(c.kinds[kind])
-	if err != nil {
-		return nil, err
+	id := c.kinds[kind]
+	d := c.dicts[id]
+	c.mu.Unlock()
+	out := make([]byte, 1, 1+binary.MaxVarintLen32+s2.MaxEncodedLen(len(env)))
+	out[0] = plainS2
+	out = binary.AppendUvarint(out, uint64(id))
+	var block []byte
+	if d != nil {
+		block = d.Encode(out[len(out):cap(out)], env)
+	} else {
+		block = s2.Encode(out[len(out):cap(out)], env)
 	}
-	frame := e.EncodeAll(env, make([]byte, 0, len(env)/2+16))
-	if len(frame) < len(zstdMagic) || len(frame)-len(zstdMagic)+1 >= len(env) {
-		return env, nil
+	if len(out)+len(block) >= len(env) {
+		return env
 	}
-	// The magic number's last byte gives way to the form's.
-	frame[len(zstdMagic)-1] = plainZstd
-	return frame[len(zstdMagic)-1:], nil
+	return out[:len(out)+len(block)]
 }
 
 // hasDict reports whether kind has a dictionary.
@@ -255,55 +252,88 @@ func (c *codec) hasDict(kind string) bool {
 	return ok
 }
 
-// dictSamples collects envelopes of kinds without a dictionary until
-// there are enough to train one (an Import keeps one over its batches).
-type dictSamples map[string][][]byte
+// dictSamples collects, per kind, records to train a dictionary on (an
+// Import keeps one over its batches).
+//
+// A kind without a dictionary gets one from its first dictMaxSamples
+// records once it has dictMinSamples. Those come from the start of a
+// file, which is seldom like the rest (an Apple Health export lists
+// every sample of one type, then the next type's), so an import then
+// keeps a uniform sample of the kind's records (a reservoir of
+// dictMaxSamples) and trains the kind a new dictionary from it after
+// retrainAfter records of the kind, and again after 4, 16 and 64 times
+// that many. Each dictionary stays for the records made with it.
+type dictSamples map[string]*kindSamples
 
-// add keeps env as a sample of kind if that kind still needs them.
-func (s dictSamples) add(kind string, env []byte) {
-	if len(s[kind]) < dictMaxSamples {
-		s[kind] = append(s[kind], env)
+type kindSamples struct {
+	samples [][]byte
+	seen    int // records of the kind since the last dictionary
+	trained int // dictionaries this import trained for the kind
+	rng     uint64
+}
+
+// retrainAfter is how many records of a kind an import writes before it
+// trains the kind a dictionary from a sample of them.
+var retrainAfter = 20_000
+
+// due reports whether ks has what it takes for a (new) dictionary.
+func (ks *kindSamples) due(hasDict bool) bool {
+	if !hasDict {
+		return len(ks.samples) >= dictMinSamples
+	}
+	return ks.trained < 4 && ks.seen >= retrainAfter<<(2*ks.trained)
+}
+
+// add offers a record of the kind: kept until there are dictMaxSamples,
+// then in their place with a chance that keeps the sample uniform.
+func (ks *kindSamples) add(env func() []byte) {
+	ks.seen++
+	if len(ks.samples) < dictMaxSamples {
+		ks.samples = append(ks.samples, env())
+		return
+	}
+	// xorshift: which record to replace, if any.
+	ks.rng ^= ks.rng << 13
+	ks.rng ^= ks.rng >> 7
+	ks.rng ^= ks.rng << 17
+	if i := ks.rng % uint64(ks.seen); i < uint64(len(ks.samples)) {
+		ks.samples[i] = env()
 	}
 }
 
-// train makes a dictionary for each kind with enough samples and none
-// yet, and stores it in the transaction. The samples of those kinds are
-// dropped.
+// trainDicts makes a dictionary for each kind whose samples are due, and
+// stores it in the transaction.
 func (v *Vault) trainDicts(tx *bolt.Tx, samples dictSamples) error {
 	var kinds []string
-	for kind, s := range samples {
-		if len(s) >= dictMinSamples && !v.codec.hasDict(kind) {
+	for kind, ks := range samples {
+		if ks.due(v.codec.hasDict(kind)) {
 			kinds = append(kinds, kind)
 		}
 	}
 	sort.Strings(kinds)
-	if len(kinds) == 0 {
-		return nil
-	}
 	b := tx.Bucket([]byte{bucketDicts})
 	for _, kind := range kinds {
+		ks := samples[kind]
 		id := uint32(1)
 		if k, _ := b.Cursor().Last(); len(k) == 4 {
 			id = binary.BigEndian.Uint32(k) + 1
 		}
-		d, err := dict.BuildZstdDict(samples[kind], dict.Options{MaxDictSize: dictMaxSize, HashBytes: 6, ZstdDictID: id, ZstdLevel: zstd.SpeedFastest})
-		delete(samples, kind)
-		if err != nil {
+		raw, err := dict.BuildS2Dict(ks.samples, dict.Options{MaxDictSize: dictMaxSize, HashBytes: 6})
+		ks.trained++
+		ks.seen, ks.samples = 0, ks.samples[:0]
+		d := s2.NewDict(raw)
+		if err != nil || d == nil {
 			continue // too little in common to build one: no dictionary
 		}
 		var key [4]byte
 		binary.BigEndian.PutUint32(key[:], id)
-		if err := v.putSealed(b, bucketDicts, key[:], 1, encodeDict(kind, d)); err != nil {
+		if err := v.putSealed(b, bucketDicts, key[:], 1, encodeDict(kind, raw)); err != nil {
 			return err
 		}
 		c := &v.codec
 		c.mu.Lock()
 		c.dicts[id] = d
 		c.kinds[kind] = id
-		if c.dec != nil {
-			c.dec.Close()
-			c.dec = nil
-		}
 		c.mu.Unlock()
 		// If the transaction does not commit, the dictionary was never
 		// stored: updateLocked then makes the codec forget it.
@@ -312,16 +342,61 @@ func (v *Vault) trainDicts(tx *bolt.Tx, samples dictSamples) error {
 	return nil
 }
 
+// sampleBatch runs before a batch is written (format 4): the batch's
+// records join the samples, and each kind whose samples are due gets a
+// dictionary, which the batch then uses. samples may be nil (this batch
+// alone: only kinds without a dictionary).
+func (v *Vault) sampleBatch(tx *bolt.Tx, prep []prepared, samples dictSamples) error {
+	if err := v.codec.load(tx, v.keys); err != nil {
+		return err
+	}
+	alone := samples == nil
+	if alone {
+		if len(prep) < dictMinSamples {
+			return nil
+		}
+		samples = dictSamples{}
+	}
+	has := map[string]bool{}
+	for i := range prep {
+		r := prep[i].rec
+		h, ok := has[r.Kind]
+		if !ok {
+			h = v.codec.hasDict(r.Kind)
+			has[r.Kind] = h
+		}
+		if h && alone {
+			continue
+		}
+		ks := samples[r.Kind]
+		if ks == nil {
+			ks = &kindSamples{rng: uint64(len(samples))*0x9e3779b97f4a7c15 + 1}
+			samples[r.Kind] = ks
+		}
+		if h && ks.trained >= 4 {
+			continue
+		}
+		ks.add(func() []byte { return encodeRecord(r) })
+	}
+	return v.trainDicts(tx, samples)
+}
+
 // frame compresses a listing node's body without a dictionary: a zstd
 // frame without its magic number.
 func (v *Vault) frame(body []byte) ([]byte, error) {
 	c := &v.codec
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, err := c.encoder(0)
-	if err != nil {
-		return nil, err
+	if c.enc == nil {
+		e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+			zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			c.mu.Unlock()
+			return nil, err
+		}
+		c.enc = e
 	}
+	e := c.enc
+	c.mu.Unlock()
 	out := e.EncodeAll(body, make([]byte, 0, len(body)/3+16))
 	return out[len(zstdMagic):], nil
 }
@@ -343,7 +418,7 @@ func (v *Vault) sealEnvelope(tx *bolt.Tx, r *record.Record) ([]byte, error) {
 	if err := v.codec.load(tx, v.keys); err != nil {
 		return nil, err
 	}
-	return v.codec.compress(r.Kind, env)
+	return v.codec.compress(r.Kind, env), nil
 }
 
 // openEnvelope opens a sealed record (or earlier version) and returns
@@ -355,33 +430,4 @@ func (v *Vault) openEnvelope(tx *bolt.Tx, bucket byte, key, sealed []byte) ([]by
 	}
 	env, err := v.decompress(tx, nil, pt)
 	return env, version, err
-}
-
-// sampleBatch runs before a batch is written (format 4): the batch's
-// records of kinds that have no dictionary join the samples, and each
-// kind with enough of them gets its dictionary, which the batch then
-// uses. samples may be nil (this batch alone).
-func (v *Vault) sampleBatch(tx *bolt.Tx, prep []prepared, samples dictSamples) error {
-	if err := v.codec.load(tx, v.keys); err != nil {
-		return err
-	}
-	if samples == nil {
-		if len(prep) < dictMinSamples {
-			return nil
-		}
-		samples = dictSamples{}
-	}
-	need := map[string]bool{}
-	for i := range prep {
-		r := prep[i].rec
-		n, ok := need[r.Kind]
-		if !ok {
-			n = !v.codec.hasDict(r.Kind)
-			need[r.Kind] = n
-		}
-		if n {
-			samples.add(r.Kind, encodeRecord(r))
-		}
-	}
-	return v.trainDicts(tx, samples)
 }

@@ -36,6 +36,12 @@ func encodeRecord(r *record.Record) []byte {
 		flags |= flagPatientMismatch
 	}
 	times := []time.Time{r.Date, r.CreatedAt, r.UpdatedAt}
+	if !r.UpdatedAt.IsZero() && r.UpdatedAt.Equal(r.CreatedAt) && r.UpdatedAt.Location() == r.CreatedAt.Location() {
+		// A record never changed: its update time is its entry time,
+		// not written twice (format 4).
+		flags |= flagUpdatedIsCreated
+		times[2] = time.Time{}
+	}
 	for i, t := range times {
 		if !t.IsZero() {
 			flags |= 4 << i
@@ -59,6 +65,10 @@ var errEnvelope = errors.New("malformed record envelope")
 // (format 3). Bits 1 and 2 are Verified and Deleted, 4, 8 and 16 say
 // which times follow.
 const flagPatientMismatch = 32
+
+// flagUpdatedIsCreated says that the update time is the entry time, and
+// is not written (format 4).
+const flagUpdatedIsCreated = 64
 
 func decodeRecord(b []byte) (record.Record, error) {
 	var r record.Record
@@ -98,6 +108,9 @@ func decodeRecord(b []byte) (record.Record, error) {
 		}
 		b = b[k:]
 		*t = time.Unix(sec, int64(ns)).UTC()
+	}
+	if flags&flagUpdatedIsCreated != 0 {
+		r.UpdatedAt = r.CreatedAt
 	}
 	for _, u := range []*uint64{&r.Version, &r.Seq} {
 		v, k := binary.Uvarint(b)

@@ -8,6 +8,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/phr-project/phr/pkg/record"
+	bolt "go.etcd.io/bbolt"
 )
 
 // fixture3Identities is the device identity of the frozen format-3 vault.
@@ -116,6 +117,39 @@ func TestFormat3Upgrade(t *testing.T) {
 	if live, deleted, err := v.Count(); err != nil || live != 7 || deleted != 1 {
 		t.Fatalf("count: %d %d %v", live, deleted, err)
 	}
+	if rep, err := v.CheckDeep(false); err != nil || !rep.OK() {
+		t.Fatalf("deep check after the upgrade: %v %+v", err, rep)
+	}
+	// The fingerprints stored by format 3 (keyed by day) still find what
+	// they fingerprint: each imported record imported again is a
+	// duplicate, with the identity index (which finds it another way)
+	// emptied first.
+	if err := v.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket([]byte{bucketIdentity}); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucket([]byte{bucketIdentity})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, r := range all {
+		if r.Deleted || r.Provenance.Method != record.MethodImported {
+			continue
+		}
+		again := must(t)(record.New(r.Resource, r.Provenance))
+		if in, _ := record.Fingerprint(&again); in == nil {
+			continue
+		}
+		if got, err := v.DryAdd([]record.Record{again}); err != nil || !got[0].Duplicate || got[0].ID != r.ID {
+			t.Fatalf("%s again: %+v %v", r.ResourceType, got, err)
+		}
+		checked++
+	}
+	if checked < 3 {
+		t.Fatalf("only %d imported records", checked)
+	}
 	// The records were not rewritten: their plaintext is the format-3
 	// envelope.
 	if pt := rawPlain(t, v, keyOf(all[0].ID)); pt[0] != envelopeVersion {
@@ -126,7 +160,7 @@ func TestFormat3Upgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pt := rawPlain(t, v, keyOf(res.ID)); pt[0] != plainZstd {
+	if pt := rawPlain(t, v, keyOf(res.ID)); pt[0] != plainS2 {
 		t.Fatalf("a record written after the upgrade is not compressed (form %d)", pt[0])
 	}
 	if rep, err := v.Check(false); err != nil || !rep.OK() || rep.Records != 8 {

@@ -65,6 +65,10 @@ type Import struct {
 	// samples: records to train compression dictionaries on, across the
 	// import's batches (compress.go).
 	samples dictSamples
+	// last: the batch being written is the last (Commit).
+	last bool
+	// pendingN counts the fingerprints it has not written (pending.go).
+	pendingN int
 }
 
 func (im *Import) dictSamples() dictSamples {
@@ -168,14 +172,14 @@ func (im *Import) Add(recs []record.Record) ([]AddResult, error) {
 			im.written = 0
 		}
 		im.written += len(recs)
-		return im.v.add(recs, false, im.occurrences(), im.dictSamples(), func(tx *bolt.Tx, _ uint64) error { return im.stillMarked(tx) })
+		return im.v.add(recs, false, im, func(tx *bolt.Tx, _ uint64) error { return im.stillMarked(tx) })
 	}
 	im.takeTurn()
 	key := newImportMarkKey()
 	// Live before it exists, so that Check in this process never takes
 	// it for the marker of a dead import.
 	im.v.liveImports.Store(string(key), true)
-	res, err := im.v.add(recs, false, im.occurrences(), im.dictSamples(), func(tx *bolt.Tx, seq uint64) error {
+	res, err := im.v.add(recs, false, im, func(tx *bolt.Tx, seq uint64) error {
 		im.since = seq
 		return im.v.putSetting(tx.Bucket([]byte{bucketSettings}), key, encodeImportMark(seq, im.sha))
 	})
@@ -203,13 +207,15 @@ func (im *Import) Commit(recs []record.Record) ([]AddResult, error) {
 		}
 		im.takeTurn()
 		defer im.releaseTurn()
-		res, err := im.v.add(recs, false, im.occurrences(), im.dictSamples(), nil)
+		im.last = true
+		res, err := im.v.add(recs, false, im, nil)
 		if err == nil {
 			im.done = true
 		}
 		return res, err
 	}
-	res, err := im.v.add(recs, false, im.occurrences(), im.dictSamples(), func(tx *bolt.Tx, _ uint64) error {
+	im.last = true
+	res, err := im.v.add(recs, false, im, func(tx *bolt.Tx, _ uint64) error {
 		if err := im.stillMarked(tx); err != nil {
 			return err
 		}
@@ -232,6 +238,7 @@ func (im *Import) Abort() (int, error) {
 		return 0, errImportDone
 	}
 	im.done = true
+	im.v.dropFingerprints(im)
 	if im.key == nil {
 		return 0, nil
 	}

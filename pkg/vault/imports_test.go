@@ -560,3 +560,82 @@ func TestImportReopens(t *testing.T) {
 		t.Fatalf("%d records of the rolled-back import remain", n)
 	}
 }
+
+// countFingerprints counts the dedup index's entries.
+func countFingerprints(t testing.TB, v *Vault) int {
+	t.Helper()
+	n := 0
+	v.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket([]byte{bucketFinger}).Stats().KeyN
+		return nil
+	})
+	return n
+}
+
+// An import writes its records' fingerprints in bulk (pending.go): before
+// they are written, a record repeated by a later batch of the import, or
+// by another writer, is a duplicate all the same; they are all written by
+// the time the import commits, and an aborted import leaves none.
+func TestImportDefersFingerprints(t *testing.T) {
+	defer func(n int) { fpFlushAt = n }(fpFlushAt)
+	fpFlushAt = 25
+	for _, end := range []string{"commit", "abort"} {
+		t.Run(end, func(t *testing.T) {
+			tv := newTestVault(t)
+			sha := fileSHA("deferred")
+			im, err := tv.BeginImport(sha)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := im.Add(importRecs(t, sha, 0, 10)); err != nil {
+				t.Fatal(err)
+			}
+			if n := countFingerprints(t, tv.Vault); n != 0 {
+				t.Fatalf("%d fingerprints written after the first batch", n)
+			}
+			// The import's next batch repeats a record of its first.
+			res, err := im.Add(importRecs(t, sha, 5, 10))
+			if err != nil || !res[0].Duplicate || res[9].Duplicate {
+				t.Fatalf("second batch: %+v %v", res, err)
+			}
+			// Another writer repeats one.
+			if res, err := tv.Add(importRecs(t, sha, 3, 1)); err != nil || !res[0].Duplicate {
+				t.Fatalf("another writer: %+v %v", res, err)
+			}
+			// A third batch takes the pending fingerprints over the
+			// threshold: they are written.
+			if _, err := im.Add(importRecs(t, sha, 15, 10)); err != nil {
+				t.Fatal(err)
+			}
+			if n := countFingerprints(t, tv.Vault); n != 25 {
+				t.Fatalf("%d fingerprints written past the threshold, want 25", n)
+			}
+			if _, err := im.Add(importRecs(t, sha, 25, 5)); err != nil {
+				t.Fatal(err)
+			}
+			switch end {
+			case "commit":
+				if _, err := im.Commit(importRecs(t, sha, 30, 5)); err != nil {
+					t.Fatal(err)
+				}
+				if n := countFingerprints(t, tv.Vault); n != 35 {
+					t.Fatalf("%d fingerprints after the commit, want 35", n)
+				}
+				if rep, err := tv.CheckDeep(false); err != nil || !rep.OK() || rep.Records != 35 {
+					t.Fatalf("check: %v %+v", err, rep)
+				}
+			case "abort":
+				if _, err := im.Abort(); err != nil {
+					t.Fatal(err)
+				}
+				if n := countFingerprints(t, tv.Vault); n != 0 || len(tv.pending) != 0 {
+					t.Fatalf("%d fingerprints, %d pending after the abort", n, len(tv.pending))
+				}
+				// What the import had added is not a duplicate any more.
+				if res, err := tv.Add(importRecs(t, sha, 0, 1)); err != nil || res[0].Duplicate {
+					t.Fatalf("after the abort: %+v %v", res, err)
+				}
+			}
+		})
+	}
+}

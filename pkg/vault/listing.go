@@ -77,10 +77,54 @@ func entryOf(r *record.Record) Entry {
 		Version: r.Version, Deleted: r.Deleted, Source: r.Provenance.Source(), Importer: r.Provenance.Importer,
 		File: r.Provenance.File, Method: r.Provenance.Method}
 	if !r.Deleted {
-		e.WhenRaw = r.When().Raw
+		e.WhenRaw = whenRaw(r)
 		e.Negation = r.Negation()
 	}
 	return e
+}
+
+// whenRaw is r.When().Raw, found without decoding the resource when it
+// can be: the date as written is a string of the resource that denotes
+// r.Date (which the same fields gave), so if exactly one string of the
+// resource's JSON does, it is that one. Otherwise (no date, no such
+// string, or several written differently) the resource is decoded.
+func whenRaw(r *record.Record) string {
+	if r.Date.IsZero() {
+		return r.When().Raw
+	}
+	found := ""
+	b := r.Resource
+	for i := 0; i < len(b); i++ {
+		if b[i] != '"' {
+			continue
+		}
+		end := i + 1
+		for end < len(b) && b[end] != '"' && b[end] != '\\' {
+			end++
+		}
+		if end >= len(b) || b[end] == '\\' {
+			return r.When().Raw // an escape: leave it to the decoder
+		}
+		s := b[i+1 : end]
+		i = end
+		if len(s) < 4 || len(s) > 35 || s[0] < '0' || s[0] > '9' {
+			continue
+		}
+		t, err := record.ParseDate(string(s))
+		if err != nil || !t.Equal(r.Date) {
+			continue
+		}
+		switch {
+		case found == "":
+			found = string(s)
+		case found != string(s):
+			return r.When().Raw
+		}
+	}
+	if found == "" {
+		return r.When().Raw
+	}
+	return found
 }
 
 // sortKey is where an entry sits in the listing order.

@@ -43,8 +43,8 @@ const (
 	// listMergeAt is how many changes the delta segments hold before a
 	// write merges them into the tree; listMaxSegments how many
 	// segments they may be.
-	listMergeAt     = 2048
-	listMaxSegments = 16
+	listMergeAt     = 8192
+	listMaxSegments = 64
 )
 
 type nodeRef struct{ num, version uint64 }
@@ -652,6 +652,7 @@ func (v *Vault) commitListing(tx *bolt.Tx, m *listMeta, changes []listChange) er
 		return nil
 	}
 	b := tx.Bucket([]byte{bucketListing})
+	b.FillPercent = 0.95 // nodes are rewritten in place, new ones appended
 	w := &treeWriter{v: v, tx: tx, b: b, meta: m}
 	pending := uint64(len(changes))
 	for _, s := range m.segs {

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -42,31 +43,43 @@ type AddResult struct {
 // this vault's run (NewID), written back into recs. Other records
 // (self-entered ones, whose resource carries their ID) keep theirs.
 func (v *Vault) Add(recs []record.Record) ([]AddResult, error) {
-	return v.add(recs, false, nil, nil, nil)
+	return v.add(recs, false, nil, nil)
 }
 
 // DryAdd says what Add would do with recs (which are new, which are
 // duplicates, which update a record) without writing anything.
 func (v *Vault) DryAdd(recs []record.Record) ([]AddResult, error) {
-	return v.add(recs, true, nil, nil, nil)
+	return v.add(recs, true, nil, nil)
 }
 
 // add writes (or, dry, checks) recs in one transaction. If also is not
 // nil it runs in the same write transaction, before the records, with the
 // vault's change sequence as it was before them.
 //
-// occ remembers the resources of each file seen so far with content the
-// vault holds (see occurrences); an Import keeps one over its batches,
-// nil is a fresh one. samples collects records to train compression
-// dictionaries on (compress.go); an Import keeps them over its batches,
-// nil trains on this batch alone.
-func (v *Vault) add(recs []record.Record, dry bool, occ occurrences, samples dictSamples, also func(tx *bolt.Tx, seq uint64) error) ([]AddResult, error) {
+// im is the Import the batch belongs to, nil for none. An Import keeps,
+// over its batches, the resources of each file seen so far with content
+// the vault holds (see occurrences), the records to train compression
+// dictionaries on (compress.go), and the fingerprints of the records it
+// added that it has not written yet (pendingFingerprints).
+func (v *Vault) add(recs []record.Record, dry bool, im *Import, also func(tx *bolt.Tx, seq uint64) error) ([]AddResult, error) {
+	var occ occurrences
+	var samples dictSamples
+	if im != nil {
+		occ, samples = im.occurrences(), im.dictSamples()
+	}
 	now := v.now().UTC()
 	prep := make([]prepared, len(recs))
+	// A large batch's IDs start a run of their own (see NewID): a run
+	// that went on into the next transaction would have it rewrite the
+	// pages this one wrote. Small batches (readings) take the vault's.
+	ids := &v.ids
+	if len(recs) >= ownRunFrom {
+		ids = new(record.IDRun)
+	}
 	for i := range recs {
 		r := &recs[i]
 		if r.ID == "" || r.Provenance.Method == record.MethodImported {
-			r.ID = v.NewID() // see NewID
+			r.ID = ids.Next()
 		} else if !record.ValidID(r.ID) {
 			return nil, fmt.Errorf("record %d: invalid record ID", i)
 		}
@@ -85,7 +98,8 @@ func (v *Vault) add(recs []record.Record, dry bool, occ occurrences, samples dic
 		r.Version = 1
 		r.Deleted = false
 		prep[i] = prepared{id: keyOf(r.ID), rec: r, dupIdx: -1}
-		prep[i].fpIn, prep[i].fpCl = record.Fingerprint(r)
+		prep[i].fpIn, prep[i].fpDay = record.Fingerprint(r)
+		prep[i].fpCl = v.cluster(r, prep[i].fpDay)
 	}
 	results := make([]AddResult, len(recs))
 	var updated []record.Record
@@ -112,6 +126,7 @@ func (v *Vault) add(recs []record.Record, dry bool, occ occurrences, samples dic
 				return err
 			}
 		}
+
 		claimed, err := v.decideDuplicates(fb, rb, prep, occ)
 		if err != nil {
 			return err
@@ -193,7 +208,10 @@ func (v *Vault) add(recs []record.Record, dry bool, occ occurrences, samples dic
 			}
 			v.listPut(nil, p.rec)
 			if p.fp != nil {
-				if fb.Get(p.fp) == nil {
+				switch {
+				case im != nil && v.format >= 4:
+					v.deferFingerprint(im, p.fp, p.id)
+				case fb.Get(p.fp) == nil:
 					if err := fb.Put(p.fp, p.id); err != nil {
 						return err
 					}
@@ -213,6 +231,11 @@ func (v *Vault) add(recs []record.Record, dry bool, occ occurrences, samples dic
 		}
 		if dry {
 			return nil
+		}
+		if im != nil && (im.last || v.pendingFingerprints(im) >= fpFlushAt) {
+			if err := v.flushFingerprints(fb, im); err != nil {
+				return err
+			}
 		}
 		return cb.SetSequence(seq)
 	})
@@ -251,6 +274,10 @@ func (v *Vault) replaceVersion(tx *bolt.Tx, old, p *record.Record, seq uint64) (
 	return nr, nil
 }
 
+// ownRunFrom is the size of a batch from which its IDs start a run of
+// their own.
+const ownRunFrom = 64
+
 // trimEvery is how many records Add writes between trims of the mapped
 // file (see trimMapped).
 const trimEvery = 1_000
@@ -278,11 +305,19 @@ func (v *Vault) buckets(tx *bolt.Tx) (records, index, finger, changes *bolt.Buck
 }
 
 // findFingerprint returns the record key stored under a fingerprint:
-// under its key, or in a vault that may still have legacy keys, under the
-// legacy key of its input.
-func (v *Vault) findFingerprint(fb *bolt.Bucket, key, input []byte) []byte {
+// under its key, or in a vault that may still have keys of an older
+// format, under those of its input (day is record.Fingerprint's cluster).
+func (v *Vault) findFingerprint(fb *bolt.Bucket, key, input, day []byte) []byte {
 	if old := fb.Get(key); old != nil {
 		return old
+	}
+	if rec := v.pendingFingerprint(key); rec != nil {
+		return rec
+	}
+	if v.fpDay.Load() && day != nil {
+		if old := fb.Get(v.keys.fingerprintKey(input, day)); old != nil {
+			return old
+		}
 	}
 	if v.fpLegacy.Load() {
 		return fb.Get(v.keys.fingerprint(input))
@@ -290,14 +325,43 @@ func (v *Vault) findFingerprint(fb *bolt.Bucket, key, input []byte) []byte {
 	return nil
 }
 
-// fingerprintKeys returns the keys a fingerprint may be stored under: its
-// key, and in a vault that may still have legacy keys, its legacy key.
-func (v *Vault) fingerprintKeys(input, cluster []byte) [][]byte {
-	keys := [][]byte{v.keys.fingerprintKey(input, cluster)}
+// fingerprintKeys returns the keys the fingerprint of r's content (input,
+// with record.Fingerprint's cluster day) may be stored under: its key,
+// and in a vault that may still have keys of older formats, those.
+func (v *Vault) fingerprintKeys(r *record.Record, input, day []byte) [][]byte {
+	keys := [][]byte{v.keys.fingerprintKey(input, v.cluster(r, day))}
+	if v.format >= 4 && v.fpDay.Load() && day != nil {
+		keys = append(keys, v.keys.fingerprintKey(input, day))
+	}
 	if v.fpLegacy.Load() {
 		keys = append(keys, v.keys.fingerprint(input))
 	}
 	return keys
+}
+
+// cluster is the fingerprint cluster a vault keys r's fingerprint by.
+// record.Fingerprint clusters by source, resource type and UTC day (day);
+// format 4 clusters by source, resource type and ISO week of the same
+// date, so that an import of samples a few a day (the Apple Health
+// export of docs/performance.md has 6 heart rates a day) writes a few
+// pages of the index per transaction rather than one per day. Like the
+// day, the week is a function of the content, so equal records share a
+// cluster. Records without a cluster (day nil) have none.
+func (v *Vault) cluster(r *record.Record, day []byte) []byte {
+	if v.format < 4 || day == nil {
+		return day
+	}
+	week := ""
+	if !r.Date.IsZero() {
+		y, w := r.Date.UTC().ISOWeek()
+		week = fmt.Sprintf("%04d-W%02d", y, w)
+	}
+	h := sha256.New()
+	for _, s := range []string{"cluster4", r.Provenance.Source(), r.ResourceType, week} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return h.Sum(nil)
 }
 
 // packFull fills the pages of buckets whose new keys come in runs
@@ -309,7 +373,7 @@ func (v *Vault) fingerprintKeys(input, cluster []byte) [][]byte {
 func packFull(bs ...*bolt.Bucket) {
 	for _, b := range bs {
 		if b != nil {
-			b.FillPercent = 0.95
+			b.FillPercent = 1.0
 		}
 	}
 }
@@ -743,14 +807,14 @@ func (v *Vault) Purge(ids []string) error {
 				return err
 			}
 			if in, cl := record.Fingerprint(&r); in != nil {
-				for _, fp := range v.fingerprintKeys(in, cl) {
+				for _, fp := range v.fingerprintKeys(&r, in, cl) {
 					if string(fb.Get(fp)) == string(keyOf(id)) {
 						if err := fb.Delete(fp); err != nil {
 							return err
 						}
 					}
 				}
-				if err := v.dropOccurrence(fb, in, cl, keyOf(id)); err != nil {
+				if err := v.dropOccurrence(fb, in, v.cluster(&r, cl), keyOf(id)); err != nil {
 					return err
 				}
 			}
@@ -852,7 +916,7 @@ func (v *Vault) restoreUpdated(since uint64, fileSHA256 string, lenient bool) er
 				continue // the file's own earlier record: not an update
 			}
 			if in, cl := record.Fingerprint(&cur); in != nil {
-				for _, fp := range v.fingerprintKeys(in, cl) {
+				for _, fp := range v.fingerprintKeys(&cur, in, cl) {
 					if bytes.Equal(fb.Get(fp), key) {
 						if err := fb.Delete(fp); err != nil {
 							return err

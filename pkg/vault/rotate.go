@@ -254,16 +254,18 @@ func (v *Vault) resealRecords(tx *bolt.Tx, newKeys *keyring, failAfter int) erro
 		if err := rb.Put(k, newKeys.seal(bucketRecords, k, r.Version, pt)); err != nil {
 			return err
 		}
-		ix.add(newKeys, &r, k)
+		ix.add(v, newKeys, &r, k)
 	}
 	if err := ix.write(xb, fb, ib); err != nil {
 		return err
 	}
 	// Every fingerprint is now of the current scheme.
-	if err := tx.Bucket([]byte{bucketMeta}).Delete([]byte(metaScheme2Fingerprints)); err != nil {
-		return err
+	for _, flag := range []string{metaScheme2Fingerprints, metaDayFingerprints} {
+		if err := tx.Bucket([]byte{bucketMeta}).Delete([]byte(flag)); err != nil {
+			return err
+		}
 	}
-	tx.OnCommit(func() { v.fpScheme2.Store(false) })
+	tx.OnCommit(func() { v.fpScheme2.Store(false); v.fpDay.Store(false) })
 	return v.fingerprintsRebuilt(tx)
 }
 
@@ -335,12 +337,12 @@ type indexWriter struct {
 	kind, finger, ident [][2][]byte
 }
 
-func (w *indexWriter) add(keys *keyring, r *record.Record, key []byte) {
+func (w *indexWriter) add(v *Vault, keys *keyring, r *record.Record, key []byte) {
 	key = append([]byte(nil), key...)
 	if !r.Deleted {
 		w.kind = append(w.kind, [2][]byte{append(append([]byte(nil), keys.kindPrefix(r.Kind)...), key...), nil})
 	}
-	if fp := fingerprintOf(keys, r); fp != nil {
+	if fp := v.fingerprintOf(keys, r); fp != nil {
 		w.finger = append(w.finger, [2][]byte{fp, key})
 	}
 	if !r.Deleted {
@@ -383,12 +385,12 @@ func (w *indexWriter) write(xb, fb, ib *bolt.Bucket) error {
 // fingerprintOf returns a record's keyed fingerprint, or nil. Tombstones
 // have no resource; their fingerprint cannot be recomputed and is lost by
 // a rebuild (re-importing the file brings the record back).
-func fingerprintOf(keys *keyring, r *record.Record) []byte {
+func (v *Vault) fingerprintOf(keys *keyring, r *record.Record) []byte {
 	if r.Deleted {
 		return nil
 	}
 	if in, cl := record.Fingerprint(r); in != nil {
-		return keys.fingerprintKey(in, cl)
+		return keys.fingerprintKey(in, v.cluster(r, cl))
 	}
 	return nil
 }

@@ -102,6 +102,11 @@ type Options struct {
 	Unverified bool
 }
 
+// allocSize is how much a vault's file grows at a time beyond what it
+// needs (bbolt's default is 16 MiB): the file is what the patient keeps,
+// copies and backs up, so it carries little slack.
+const allocSize = 1 << 20
+
 func (o *Options) boltOptions() *bolt.Options {
 	to := 2 * time.Second
 	if o != nil && o.LockTimeout > 0 {
@@ -137,12 +142,20 @@ type Vault struct {
 	// formats 1 and 2 did (record.LegacyFingerprint), so imports look
 	// those up too (versions.go).
 	fpScheme2 atomic.Bool
-	format    uint32    // the format version found at Open
-	meta      metaIndex // the listing index in memory, before format 4 (meta.go)
-	codec     codec     // envelope compression (compress.go)
+	// fpDay: the dedup index may hold fingerprints keyed by day
+	// clusters, as format 3 keyed them (see cluster), so lookups try
+	// those too.
+	fpDay  atomic.Bool
+	format uint32    // the format version found at Open
+	meta   metaIndex // the listing index in memory, before format 4 (meta.go)
+	codec  codec     // envelope compression (compress.go)
 	// codecDirty: the running write transaction trained a dictionary; if
 	// it does not commit, the codec forgets it.
 	codecDirty bool
+	// pending are the fingerprints imports have not written yet
+	// (pending.go), guarded by pendMu.
+	pendMu  sync.Mutex
+	pending map[string]pendingFP
 	// wl are the listing changes of the running write transaction
 	// (listing.go), committed with it.
 	wl []listChange
@@ -198,6 +211,7 @@ func Create(path string, slots []SlotSpec, opts *Options) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
+	db.AllocSize = allocSize
 	v := &Vault{db: db, path: path, vaultKey: make([]byte, 32), now: time.Now, format: FormatVersion}
 	if opts != nil && opts.Now != nil {
 		v.now = opts.Now
@@ -268,6 +282,7 @@ func Create(path string, slots []SlotSpec, opts *Options) (*Vault, error) {
 	if v.db, err = bolt.Open(path, 0o600, v.boltOpts); err != nil {
 		return nil, openError(err)
 	}
+	v.db.AllocSize = allocSize
 	v.verified.Store(true)
 	if opts != nil && opts.Heads != nil {
 		v.heads = opts.Heads
@@ -366,6 +381,7 @@ func openBolt(path string, bopts *bolt.Options) (*bolt.DB, error) {
 		if err != nil {
 			return nil, openError(err)
 		}
+		db.AllocSize = allocSize
 		after, err := os.Stat(path)
 		if err == nil && os.SameFile(before, after) {
 			return db, nil
@@ -378,6 +394,10 @@ func openBolt(path string, bopts *bolt.Options) (*bolt.DB, error) {
 // metaLegacyFingerprints, in the meta bucket, says that the dedup index
 // may still hold fingerprints under their format-1 keys.
 const metaLegacyFingerprints = "fp16"
+
+// metaDayFingerprints, in the meta bucket, says that the dedup index may
+// hold fingerprints keyed by day clusters (formats 2 and 3; see cluster).
+const metaDayFingerprints = "fpd"
 
 // metaScheme2Fingerprints, in the meta bucket, says that the dedup index
 // may still hold fingerprints computed as formats 1 and 2 computed them
@@ -505,9 +525,17 @@ func (v *Vault) upgrade4() error {
 		}
 		delete(v.wh.totals, bucketIndex)
 		v.wh.list = nm
+		m := tx.Bucket([]byte{bucketMeta})
+		if k, _ := tx.Bucket([]byte{bucketFinger}).Cursor().First(); k != nil {
+			// Fingerprints keyed by day clusters stay, and are looked up.
+			if err := m.Put([]byte(metaDayFingerprints), []byte{1}); err != nil {
+				return err
+			}
+			tx.OnCommit(func() { v.fpDay.Store(true) })
+		}
 		var ver [4]byte
 		binary.BigEndian.PutUint32(ver[:], 4)
-		return tx.Bucket([]byte{bucketMeta}).Put([]byte("version"), ver[:])
+		return m.Put([]byte("version"), ver[:])
 	}
 	err := v.update(func(tx *bolt.Tx) error {
 		if h := v.wh; h != nil && h.list != nil {
@@ -649,6 +677,7 @@ func (v *Vault) unlock(secret Secret) error {
 		}
 		v.fpLegacy.Store(version < 2 || m.Get([]byte(metaLegacyFingerprints)) != nil)
 		v.fpScheme2.Store(version < 3 || m.Get([]byte(metaScheme2Fingerprints)) != nil)
+		v.fpDay.Store(version >= 4 && m.Get([]byte(metaDayFingerprints)) != nil)
 		id, t := m.Get([]byte("id")), m.Get([]byte("term"))
 		if len(id) != 16 || len(t) != 4 {
 			return fmt.Errorf("%w: bad vault header", ErrCorrupt)
@@ -796,6 +825,7 @@ func (v *Vault) reopen() error {
 	if err != nil {
 		return fmt.Errorf("vault: reopening the file: %w", openError(err))
 	}
+	db.AllocSize = allocSize
 	v.db = db
 	return nil
 }

@@ -180,7 +180,7 @@ func (v *Vault) findEarlier(tx *bolt.Tx, p *record.Record, fpIn []byte, claimed 
 	}
 	if v.fpScheme2.Load() {
 		if in, cl := record.LegacyFingerprint(p); in != nil {
-			for _, k := range v.fingerprintKeys(in, cl) {
+			for _, k := range v.fingerprintKeys(p, in, cl) {
 				add(fb.Get(k))
 			}
 		}
@@ -238,8 +238,10 @@ func (v *Vault) findEarlier(tx *bolt.Tx, p *record.Record, fpIn []byte, claimed 
 
 // prepared is a record on its way into the vault (Vault.add).
 type prepared struct {
-	id, fpIn, fpCl, fp []byte
-	rec                *record.Record
+	// fpCl is the cluster the vault keys the fingerprint by, fpDay
+	// record.Fingerprint's (see Vault.cluster).
+	id, fpIn, fpCl, fpDay, fp []byte
+	rec                       *record.Record
 	// What decideDuplicates found: a duplicate of the stored record
 	// dupKey, or of the batch's record dupIdx (-1: none); or twin, a
 	// new resource equal to others of its file, to be stored with the
@@ -271,7 +273,7 @@ func (v *Vault) decideDuplicates(fb, rb *bolt.Bucket, prep []prepared, occ occur
 		if prov.OriginalID != "" && prov.FileSHA256 != "" {
 			ok = occurrenceKey{prov.FileSHA256, string(p.fp)}
 		}
-		hit := v.findFingerprint(fb, p.fp, p.fpIn)
+		hit := v.findFingerprint(fb, p.fp, p.fpIn, p.fpDay)
 		hitIdx := -1
 		if hit == nil {
 			if j, found := pending[string(p.fp)]; found {
@@ -310,6 +312,12 @@ func (v *Vault) decideDuplicates(fb, rb *bolt.Bucket, prep []prepared, occ occur
 		if h := fb.Get(kn); h != nil && rb.Get(h) != nil {
 			dup(h, -1)
 			continue
+		}
+		if v.fpDay.Load() && p.fpDay != nil {
+			if h := fb.Get(v.keys.fingerprintKey(occurrenceInput(p.fpIn, len(prior)), p.fpDay)); h != nil && rb.Get(h) != nil {
+				dup(h, -1)
+				continue
+			}
 		}
 		if j, found := pending[string(kn)]; found {
 			dup(nil, j)
