@@ -85,12 +85,13 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) error {
 	if err != nil {
 		return err
 	}
-	recs, err := dv.List(vault.Query{Since: time.Now().AddDate(0, 0, -3), Oldest: true})
+	err = printTimeline(w, func(fn func(vault.Entry) error) error {
+		return dv.Entries(vault.Query{Since: time.Now().AddDate(0, 0, -3), Oldest: true}, fn)
+	})
 	dv.Close()
 	if err != nil {
 		return err
 	}
-	printTimeline(w, recs)
 	fmt.Fprintf(w, "\nExplore it:  export PHR_VAULT=%s PHR_IDENTITY=%s\n", path, idPath)
 	fmt.Fprintln(w, "             phr list vital; phr search headache; phr show ID --fhir")
 	if !o.serve {

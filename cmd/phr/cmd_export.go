@@ -50,47 +50,55 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 	if err != nil {
 		return err
 	}
-	v, err := g.openVault(true)
-	if err != nil {
-		return err
-	}
-	recs, err := v.List(q)
-	patient, _ := v.Patient()
-	v.Close()
-	if err != nil {
-		return err
-	}
-	w := g.rawStdout
-	var f *os.File
-	var tmp string
+	// An existing file is refused before anything is read.
 	if o.out != "" {
 		if _, err := os.Lstat(o.out); err == nil {
 			return fmt.Errorf("%s exists; not overwriting it", o.out)
 		}
+	}
+	v, err := g.openVault(true)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	patient, _ := v.Patient()
+	w := g.rawStdout
+	var f *os.File
+	var tmp string
+	if o.out != "" {
 		tmp = filepath.Join(filepath.Dir(o.out), "."+filepath.Base(o.out)+".partial")
 		if f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
 			return err
 		}
 		w = f
 	}
-	bw := bufio.NewWriter(w)
-	skipped := 0
+	bw := bufio.NewWriterSize(w, 64<<10)
+	// Records stream from the vault to the output one at a time, oldest
+	// first; an IPS document needs them all at once (its Composition
+	// lists every entry first).
+	each := func(fn func(record.Record) error) error { return v.Each(q, fn) }
+	n, skipped := 0, 0
 	switch o.format {
 	case "ndjson":
-		err = writeNDJSON(bw, recs)
+		n, err = writeNDJSON(bw, each)
 	case "fhir":
-		err = writeBundle(bw, recs)
+		n, err = writeBundle(bw, each)
 	case "csv":
-		skipped, err = writeCSV(bw, recs)
+		n, skipped, err = writeCSV(bw, each)
 	case "ips":
 		var others []record.Record
-		for _, r := range recs {
+		err = each(func(r record.Record) error {
+			n++
 			if r.ID != patient.ID && r.Kind != record.KindPatient {
 				others = append(others, r)
 			}
-		}
+			return nil
+		})
 		var doc []byte
-		if doc, err = share.BuildIPS(patient, others, time.Now()); err == nil {
+		if err == nil {
+			doc, err = share.BuildIPS(patient, others, time.Now())
+		}
+		if err == nil {
 			_, err = bw.Write(append(doc, '\n'))
 		}
 	}
@@ -113,33 +121,39 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 		fmt.Fprintf(g.stderr, "phr: %d records are not medications, lab results or vital signs: the CSV template cannot hold them\n", skipped)
 	}
 	if err == nil && o.out != "" && !g.json {
-		fmt.Fprintf(g.stderr, "Exported %d records to %s\n", len(recs)-skipped, o.out)
+		fmt.Fprintf(g.stderr, "Exported %d records to %s\n", n, o.out)
 	}
 	return err
 }
 
-func writeNDJSON(w io.Writer, recs []record.Record) error {
-	for _, r := range recs {
+// writeNDJSON writes one resource per line, as each gives them, and
+// returns how many.
+func writeNDJSON(w io.Writer, each func(func(record.Record) error) error) (int, error) {
+	n := 0
+	err := each(func(r record.Record) error {
 		if err := writeCompact(w, r.Resource); err != nil {
 			return fmt.Errorf("record %s: %w", r.ID, err)
 		}
-		if _, err := io.WriteString(w, "\n"); err != nil {
-			return err
-		}
-	}
-	return nil
+		n++
+		_, err := io.WriteString(w, "\n")
+		return err
+	})
+	return n, err
 }
 
-// writeBundle streams a FHIR Bundle of type collection. Each entry's
-// fullUrl is ResourceType/id (the resource's own id).
-func writeBundle(w io.Writer, recs []record.Record) error {
+// writeBundle streams a FHIR Bundle of type collection of the records
+// each gives. Each entry's fullUrl is ResourceType/id (the resource's own
+// id).
+func writeBundle(w io.Writer, each func(func(record.Record) error) error) (int, error) {
 	if _, err := io.WriteString(w, `{"resourceType":"Bundle","type":"collection","entry":[`); err != nil {
-		return err
+		return 0, err
 	}
-	for i, r := range recs {
-		if i > 0 {
+	n := 0
+	err := each(func(r record.Record) error {
+		if n > 0 {
 			io.WriteString(w, ",")
 		}
+		n++
 		res, err := record.Parse(r.Resource)
 		if err != nil {
 			return fmt.Errorf("record %s: %w", r.ID, err)
@@ -153,10 +167,14 @@ func writeBundle(w io.Writer, recs []record.Record) error {
 		if err := writeCompact(w, r.Resource); err != nil {
 			return fmt.Errorf("record %s: %w", r.ID, err)
 		}
-		io.WriteString(w, "}")
+		_, err = io.WriteString(w, "}")
+		return err
+	})
+	if err != nil {
+		return n, err
 	}
-	_, err := io.WriteString(w, "\n]}\n")
-	return err
+	_, err = io.WriteString(w, "\n]}\n")
+	return n, err
 }
 
 func writeCompact(w io.Writer, data []byte) error {

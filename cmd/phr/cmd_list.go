@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/vault"
@@ -22,7 +26,7 @@ type listOptions struct {
 
 func (o *listOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.since, "since", "", "only records dated on or after (2026-11-24, yesterday, 2h ago)")
+	f.StringVar(&o.since, "since", "", "only records dated on or after (2026-11-24, yesterday, 2h ago; 7d is 7d ago)")
 	f.StringVar(&o.until, "until", "", "only records dated before")
 	f.StringVar(&o.source, "source", "", "only records from this source (self, a provider, an importer)")
 	f.IntVar(&o.limit, "limit", 0, "at most this many records")
@@ -31,10 +35,10 @@ func (o *listOptions) addFlags(cmd *cobra.Command) {
 func (o *listOptions) query(kinds []string) (vault.Query, error) {
 	q := vault.Query{Source: o.source, Limit: o.limit, Oldest: o.oldest}
 	var err error
-	if q.Since, err = when("since", o.since); err != nil {
+	if q.Since, err = when("since", relative(o.since)); err != nil {
 		return q, err
 	}
-	if q.Until, err = when("until", o.until); err != nil {
+	if q.Until, err = when("until", relative(o.until)); err != nil {
 		return q, err
 	}
 	if o.limit < 0 {
@@ -48,6 +52,19 @@ func (o *listOptions) query(kinds []string) (vault.Query, error) {
 		q.Kinds = append(q.Kinds, k)
 	}
 	return q, nil
+}
+
+// relative reads a bare amount of time ("7d", "2h", "1w") as that long
+// ago: what --since 7d means.
+func relative(s string) string {
+	t := strings.TrimSpace(s)
+	if t == "" || t[0] < '0' || t[0] > '9' || strings.ContainsAny(t, ":-T ") || strings.HasSuffix(strings.ToLower(t), "ago") {
+		return s
+	}
+	if _, err := record.ParseWhen(t+" ago", time.Now()); err != nil {
+		return s
+	}
+	return t + " ago"
 }
 
 func newListCommand(g *globals) *cobra.Command {
@@ -125,42 +142,118 @@ func newSearchCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
+// listRecords prints the records q selects from the listing index,
+// streaming: it unseals no record (but those a text query tests), and
+// holds no more than one listing entry at a time in memory.
 func (g *globals) listRecords(q vault.Query) error {
 	v, err := g.openVault(true)
 	if err != nil {
 		return err
 	}
-	recs, err := v.List(q)
-	v.Close()
-	if err != nil {
+	defer v.Close()
+	bw := bufio.NewWriterSize(g.stdout, 64<<10)
+	if g.json {
+		a := newJSONArray(bw)
+		if err := v.Entries(q, func(e vault.Entry) error { return a.add(e.Summary()) }); err != nil {
+			return err
+		}
+		if err := a.close(); err != nil {
+			return err
+		}
+		return bw.Flush()
+	}
+	if err := printTable(bw, func(fn func(vault.Entry) error) error { return v.Entries(q, fn) }); err != nil {
 		return err
 	}
-	if g.json {
-		return printJSON(g.stdout, summaries(recs))
+	return bw.Flush()
+}
+
+// printTable prints a table of the entries each (called twice: once to
+// size the columns, as text/tabwriter would, once to print) gives, or
+// "No records.".
+func printTable(w io.Writer, each func(func(vault.Entry) error) error) error {
+	header := [5]string{"DATE", "TYPE", "WHAT", "SOURCE", "ID"}
+	row := func(e *vault.Entry) [5]string {
+		return [5]string{shortDate(e.When()), e.Kind, clip(e.Display, 60), clip(e.Source, 24), e.ID}
 	}
-	if len(recs) == 0 {
-		fmt.Fprintln(g.stdout, "No records.")
+	var widths [4]int
+	for i := range widths {
+		widths[i] = utf8.RuneCountInString(header[i])
+	}
+	n := 0
+	if err := each(func(e vault.Entry) error {
+		n++
+		r := row(&e)
+		for i := range widths {
+			widths[i] = max(widths[i], utf8.RuneCountInString(r[i]))
+		}
 		return nil
+	}); err != nil {
+		return err
 	}
-	printTable(g.stdout, recs)
-	return nil
+	if n == 0 {
+		_, err := fmt.Fprintln(w, "No records.")
+		return err
+	}
+	line := make([]byte, 0, 256)
+	print := func(cells [5]string) error {
+		line = line[:0]
+		for i, c := range cells[:4] {
+			line = append(line, c...)
+			for pad := widths[i] + 2 - utf8.RuneCountInString(c); pad > 0; pad-- {
+				line = append(line, ' ')
+			}
+		}
+		line = append(append(line, cells[4]...), '\n')
+		_, err := w.Write(line)
+		return err
+	}
+	if err := print(header); err != nil {
+		return err
+	}
+	return each(func(e vault.Entry) error { return print(row(&e)) })
 }
 
-func summaries(recs []record.Record) []record.Summary {
-	out := make([]record.Summary, len(recs))
-	for i := range recs {
-		out[i] = recs[i].Summarize()
-	}
-	return out
+// jsonArray writes a JSON array one element at a time, as printJSON
+// writes a slice: indented by two spaces, HTML left unescaped.
+type jsonArray struct {
+	w   io.Writer
+	buf bytes.Buffer
+	enc *json.Encoder
+	n   int
 }
 
-func printTable(w io.Writer, recs []record.Record) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DATE\tTYPE\tWHAT\tSOURCE\tID")
-	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", shortDate(r.When()), r.Kind, clip(r.Display, 60), clip(r.Provenance.Source(), 24), r.ID)
+func newJSONArray(w io.Writer) *jsonArray {
+	a := &jsonArray{w: w}
+	a.enc = json.NewEncoder(&a.buf)
+	a.enc.SetIndent("  ", "  ")
+	a.enc.SetEscapeHTML(false)
+	return a
+}
+
+func (a *jsonArray) add(v any) error {
+	a.buf.Reset()
+	if a.n == 0 {
+		a.buf.WriteString("[\n  ")
+	} else {
+		a.buf.WriteString(",\n  ")
 	}
-	tw.Flush()
+	a.n++
+	if err := a.enc.Encode(v); err != nil {
+		return err
+	}
+	b := a.buf.Bytes()
+	_, err := a.w.Write(b[:len(b)-1]) // the encoder's newline: the next element or close writes it
+	return err
+}
+
+func (a *jsonArray) close() error {
+	if a.n == 0 {
+		_, err := io.WriteString(a.w, "[]\n")
+		return err
+	}
+	_, err := io.WriteString(a.w, "\n]\n")
+	return err
 }
 
 // shortDate is a record's date as its source wrote it: a day as that
@@ -196,29 +289,34 @@ func newTimelineCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			recs, err := v.List(q)
-			v.Close()
-			if err != nil {
+			defer v.Close()
+			bw := bufio.NewWriterSize(g.stdout, 64<<10)
+			if g.json {
+				a := newJSONArray(bw)
+				if err := v.Entries(q, func(e vault.Entry) error { return a.add(e.Summary()) }); err != nil {
+					return err
+				}
+				if err := a.close(); err != nil {
+					return err
+				}
+				return bw.Flush()
+			}
+			if err := printTimeline(bw, func(fn func(vault.Entry) error) error { return v.Entries(q, fn) }); err != nil {
 				return err
 			}
-			if g.json {
-				return printJSON(g.stdout, summaries(recs))
-			}
-			printTimeline(g.stdout, recs)
-			return nil
+			return bw.Flush()
 		},
 	}
 	o.addFlags(cmd)
 	return cmd
 }
 
-func printTimeline(w io.Writer, recs []record.Record) {
-	if len(recs) == 0 {
-		fmt.Fprintln(w, "No records.")
-		return
-	}
+// printTimeline prints the entries each gives, day by day, as they come.
+func printTimeline(w io.Writer, each func(func(vault.Entry) error) error) error {
 	day := ""
-	for _, r := range recs {
+	n := 0
+	err := each(func(r vault.Entry) error {
+		n++
 		d := "Undated"
 		when := r.When()
 		switch {
@@ -241,6 +339,11 @@ func printTimeline(w io.Writer, recs []record.Record) {
 		if c := when.Clock(); c != "" {
 			at = c
 		}
-		fmt.Fprintf(w, "  %s  %-12s %s  [%s]\n", at, r.Kind, r.Display, r.ID)
+		_, err := fmt.Fprintf(w, "  %s  %-12s %s  [%s]\n", at, r.Kind, r.Display, r.ID)
+		return err
+	})
+	if err == nil && n == 0 {
+		_, err = fmt.Fprintln(w, "No records.")
 	}
+	return err
 }

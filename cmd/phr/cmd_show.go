@@ -25,6 +25,13 @@ func resolve(v *vault.Vault, id string) (record.Record, error) {
 		}
 		return r, err
 	}
+	// A whole ID is looked up at once; a prefix needs every key read.
+	if record.ValidID(strings.ToLower(strings.TrimSpace(id))) {
+		r, err := v.Get(strings.ToLower(strings.TrimSpace(id)))
+		if err == nil || !errors.Is(err, vault.ErrNotFound) {
+			return r, err
+		}
+	}
 	full, err := v.Resolve(id)
 	switch {
 	case errors.Is(err, vault.ErrNotFound):

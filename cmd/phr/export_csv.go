@@ -12,25 +12,28 @@ import (
 // csvColumns is the CSV template of docs/formats/csv.md.
 var csvColumns = []string{"type", "name", "value", "unit", "date", "end_date", "code", "code_system", "status", "note"}
 
-// writeCSV writes the records the CSV template can hold (medications,
-// lab results, vital signs) and returns how many it left out.
-func writeCSV(w io.Writer, recs []record.Record) (skipped int, err error) {
+// writeCSV writes, as each gives them, the records the CSV template can
+// hold (medications, lab results, vital signs), and returns how many it
+// wrote and how many it left out.
+func writeCSV(w io.Writer, each func(func(record.Record) error) error) (n, skipped int, err error) {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvColumns); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	for _, r := range recs {
+	err = each(func(r record.Record) error {
 		row, ok := csvRow(r)
 		if !ok {
 			skipped++
-			continue
+			return nil
 		}
-		if err := cw.Write(row); err != nil {
-			return skipped, err
-		}
+		n++
+		return cw.Write(row)
+	})
+	if err != nil {
+		return n, skipped, err
 	}
 	cw.Flush()
-	return skipped, cw.Error()
+	return n, skipped, cw.Error()
 }
 
 func csvDate(s string) string {

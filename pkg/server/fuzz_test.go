@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"errors"
 	"math"
 	"strings"
@@ -43,13 +44,14 @@ func FuzzReading(f *testing.F) {
 func FuzzETagCursor(f *testing.F) {
 	f.Add(`"v1"`)
 	f.Add(`W/"v12"`)
-	f.Add(encodeCursor(100))
+	f.Add(base64.RawURLEncoding.EncodeToString([]byte("o:100")))
+	f.Add(encodeCursor("c2VhbGVk"))
 	f.Fuzz(func(t *testing.T, s string) {
 		if n, err := parseETag(s); err == nil && strings.TrimSpace(s) != "*" && etagOf(n) != trimWeak(s) {
 			t.Fatalf("%q parsed as %d", s, n)
 		}
-		if off, err := decodeCursor(s); err == nil && off < 0 {
-			t.Fatalf("%q: offset %d", s, off)
+		if off, vc, err := decodeCursor(s); err == nil && (off < 0 || (off > 0 && vc != "")) {
+			t.Fatalf("%q: offset %d, cursor %q", s, off, vc)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,22 +34,29 @@ func parseLimit(c echo.Context) (int, error) {
 	return n, nil
 }
 
-// A records cursor is the offset of the next page in the listing's order,
-// base64url-encoded so that clients treat it as opaque.
-func encodeCursor(off int) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(off)))
+// A records cursor names where the next page starts: the vault's sealed
+// cursor of the last record given ("c:" + it), which shows nothing of
+// the record and costs nothing to resume from, however deep the page;
+// or, as servers before it gave out, the page's offset ("o:" + n),
+// still taken. Either is base64url-encoded, so that clients treat it as
+// opaque.
+func encodeCursor(vaultCursor string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("c:" + vaultCursor))
 }
 
-func decodeCursor(s string) (int, error) {
+func decodeCursor(s string) (off int, vaultCursor string, err error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err == nil {
 		if rest, ok := strings.CutPrefix(string(b), "o:"); ok {
 			if n, err := strconv.Atoi(rest); err == nil && n >= 0 {
-				return n, nil
+				return n, "", nil
 			}
 		}
+		if rest, ok := strings.CutPrefix(string(b), "c:"); ok && rest != "" {
+			return 0, rest, nil
+		}
 	}
-	return 0, badRequest("cursor: not a cursor this server gave out")
+	return 0, "", badRequest("cursor: not a cursor this server gave out")
 }
 
 func (s *Server) parseWhen(field, v string) (time.Time, error) {
@@ -84,25 +92,37 @@ func (s *Server) listRecords(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	off := 0
+	off, after := 0, ""
 	if cur := c.QueryParam("cursor"); cur != "" {
-		if off, err = decodeCursor(cur); err != nil {
+		if off, after, err = decodeCursor(cur); err != nil {
 			return err
 		}
 	}
+	// The page and one more record, to know whether there is a next
+	// page; records stream from the listing index, none held but the
+	// page's.
 	q.Limit = off + limit + 1
-	recs, err := vaultOf(c).List(q)
+	page := make([]record.Record, 0, limit+1)
+	skip := off
+	v := vaultOf(c)
+	_, err = v.EachAfter(q, after, func(r record.Record) error {
+		if skip > 0 {
+			skip--
+			return nil
+		}
+		page = append(page, r)
+		return nil
+	})
+	if errors.Is(err, vault.ErrCursor) {
+		return badRequest("cursor: not a cursor this server gave out")
+	}
 	if err != nil {
 		return err
 	}
-	var page []record.Record
 	next := ""
-	if off < len(recs) {
-		page = recs[off:]
-		if len(page) > limit {
-			page = page[:limit]
-			next = encodeCursor(off + limit)
-		}
+	if len(page) > limit {
+		page = page[:limit]
+		next = encodeCursor(v.Cursor(&page[limit-1])) // resume after the page's last record
 	}
 	return c.JSONBlob(http.StatusOK, encodeRecordList(page, next))
 }

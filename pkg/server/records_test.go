@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -188,7 +189,22 @@ func TestListRecords(t *testing.T) {
 			t.Fatalf("page order differs at %d", i)
 		}
 	}
-	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "cursor=!!!", "cursor=bm9wZQ", "since=whenever"} {
+	// A cursor is sealed: it names the page's last record without
+	// showing its ID or date, and only the account that gave it out
+	// takes it. The offset cursors earlier servers gave out still work.
+	first := list("type=symptom&limit=3")
+	raw, _ := base64.RawURLEncoding.DecodeString(first.NextCursor)
+	for _, r := range first.Records {
+		if strings.Contains(string(raw), r.ID) || strings.Contains(string(raw), "2026") {
+			t.Fatalf("the cursor shows what it points to: %q", raw)
+		}
+	}
+	bob := ts.signup("bob")
+	want(t, bob.do("GET", "/api/v1/records?cursor="+first.NextCursor, nil), http.StatusBadRequest)
+	if l := list("type=symptom&limit=3&cursor=" + base64.RawURLEncoding.EncodeToString([]byte("o:3"))); len(l.Records) != 3 || l.Records[0].ID != ids[3] {
+		t.Fatalf("offset cursor: %+v", l)
+	}
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "cursor=!!!", "cursor=bm9wZQ", "since=whenever", "cursor=" + base64.RawURLEncoding.EncodeToString([]byte("c:x"))} {
 		want(t, c.do("GET", "/api/v1/records?"+q, nil), http.StatusBadRequest)
 	}
 }

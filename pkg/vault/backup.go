@@ -91,7 +91,9 @@ func (v *Vault) Backup(w io.Writer, recipients []age.Recipient, tombstones bool)
 			return err
 		}
 		rb := tx.Bucket([]byte{bucketRecords})
+		scan := v.scanTrimmer()
 		if err := rb.ForEach(func(k, _ []byte) error {
+			scan.tick(tx)
 			if unfinished[string(k)] {
 				return nil
 			}

@@ -57,7 +57,7 @@ type checkSeeds struct{ a, b maphash.Seed }
 
 // entryFacts is what a listing entry says about a record that the record
 // says too, encoded for hashing.
-func entryFacts(buf []byte, id string, version uint64, deleted bool, kind string, date, created sortKey, strs [8][]byte) []byte {
+func entryFacts(buf []byte, id string, version uint64, deleted bool, kind string, date, created sortKey, str func(i int) []byte) []byte {
 	buf = append(buf[:0], id...)
 	buf = binary.AppendUvarint(buf, version)
 	if deleted {
@@ -68,10 +68,11 @@ func entryFacts(buf []byte, id string, version uint64, deleted bool, kind string
 	buf = append(buf, kind...)
 	buf = append(buf, 0)
 	buf = appendSortKey(buf, sortKey{dated: date.dated, dsec: date.dsec, dnsec: date.dnsec, csec: created.csec, cnsec: created.cnsec})
-	for i, s := range strs {
+	for i := range 8 {
 		if i == 2 || i == 3 { // the date as written and the negation come from the resource
 			continue
 		}
+		s := str(i)
 		buf = binary.AppendUvarint(buf, uint64(len(s)))
 		buf = append(buf, s...)
 	}
@@ -81,11 +82,8 @@ func entryFacts(buf []byte, id string, version uint64, deleted bool, kind string
 func recordFacts(buf []byte, r *record.Record) []byte {
 	k := sortKeyOf(r)
 	p := &r.Provenance
-	var strs [8][]byte
-	for i, s := range [...]string{r.ResourceType, r.Display, "", "", p.Source(), p.Importer, p.File, p.Method} {
-		strs[i] = []byte(s)
-	}
-	return entryFacts(buf, r.ID, r.Version, r.Deleted, r.Kind, k, k, strs)
+	strs := [...]string{r.ResourceType, r.Display, "", "", p.Source(), p.Importer, p.File, p.Method}
+	return entryFacts(buf, r.ID, r.Version, r.Deleted, r.Kind, k, k, func(i int) []byte { return []byte(strs[i]) })
 }
 
 // recordSums is what the pass over the records adds up.
@@ -255,14 +253,14 @@ func (v *Vault) listingProblems(tx *bolt.Tx, seeds *checkSeeds) (multisum, []Pro
 		} else {
 			bad("an entry of an unknown kind")
 		}
-		buf = entryFacts(buf, e.key.id, in.version, in.deleted, kind, e.key, e.key, in.strs)
+		buf = entryFacts(buf, e.key.id, in.version, in.deleted, kind, e.key, e.key, in.str)
 		sum.add(seeds, buf)
 		if in.deleted {
 			deleted++
 		} else {
 			live++
 		}
-		if raw := string(in.strs[2]); raw != "" {
+		if raw := string(in.str(2)); raw != "" {
 			t, err := record.ParseDate(raw)
 			if err != nil || !e.key.dated || t.Unix() != e.key.dsec || int32(t.Nanosecond()) != e.key.dnsec {
 				probs = append(probs, Problem{ID: e.key.id, What: "listing entry: its date as written is not its date", Repairable: true})
@@ -495,7 +493,7 @@ func (v *Vault) listingMismatch(tx *bolt.Tx, seeds *checkSeeds) []Problem {
 		if in.kind < uint64(len(h.list.kinds)) {
 			kind = h.list.kinds[in.kind]
 		}
-		buf = entryFacts(buf, e.key.id, in.version, in.deleted, kind, e.key, e.key, in.strs)
+		buf = entryFacts(buf, e.key.id, in.version, in.deleted, kind, e.key, e.key, in.str)
 		entries[e.key.id] = maphash.Bytes(seeds.a, buf)
 		return true, nil
 	})

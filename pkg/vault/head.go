@@ -626,6 +626,7 @@ func (v *Vault) compareSeen(store HeadStore, accept bool) error {
 	if !ok || accept {
 		return nil
 	}
+	v.remembered = seen // nothing to write while the file stays at it
 	found, ok := v.fileHead()
 	return compareSeen(seen, found, !ok)
 }

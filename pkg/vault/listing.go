@@ -309,16 +309,24 @@ func encodeEntry(b []byte, e *Entry, kind uint64) []byte {
 	return b
 }
 
-// entryInfo is an encoded entry's fields after its key, as slices of the
-// encoding (no copies).
+// entryInfo is an encoded entry's fields after its key; its strings are
+// kept as where they are in the encoding (no copies: a listing decodes
+// thousands of entries to show a few).
 type entryInfo struct {
 	deleted bool
 	version uint64
 	kind    uint64
-	strs    [8][]byte
+	b       []byte       // the entry's encoding
+	off     [8][2]uint32 // each string's start and end in b
 }
 
-func (d *decoder) entryInfo() entryInfo {
+// str returns string i: resourceType, display, date as written,
+// negation, source, importer, file, method.
+func (in *entryInfo) str(i int) []byte { return in.b[in.off[i][0]:in.off[i][1]:in.off[i][1]] }
+
+// entryInfo reads the fields after an entry's key; start is where the
+// entry began in d's buffer.
+func (d *decoder) entryInfo(start []byte) entryInfo {
 	var in entryInfo
 	flags := d.uvarint()
 	if flags > entryDeleted {
@@ -327,9 +335,12 @@ func (d *decoder) entryInfo() entryInfo {
 	in.deleted = flags&entryDeleted != 0
 	in.version = d.uvarint()
 	in.kind = d.uvarint()
-	for i := range in.strs {
-		in.strs[i] = d.bytes()
+	for i := range in.off {
+		s := d.bytes()
+		end := len(start) - len(d.b)
+		in.off[i] = [2]uint32{uint32(end - len(s)), uint32(end)}
 	}
+	in.b = start[: len(start)-len(d.b) : len(start)-len(d.b)]
 	return in
 }
 
@@ -337,18 +348,18 @@ func (d *decoder) entryInfo() entryInfo {
 func (d *decoder) readEntry() (rawEntry, entryInfo) {
 	start := d.b
 	k := d.sortKey()
-	in := d.entryInfo()
+	in := d.entryInfo(start)
 	if d.err {
 		return rawEntry{}, in
 	}
-	return rawEntry{key: k, b: start[:len(start)-len(d.b)]}, in
+	return rawEntry{key: k, b: in.b}, in
 }
 
 // info decodes the fields of an entry after its key.
 func (r *rawEntry) info() (entryInfo, error) {
 	d := decoder{b: r.b}
 	d.sortKey()
-	in := d.entryInfo()
+	in := d.entryInfo(r.b)
 	if d.err || len(d.b) != 0 {
 		return in, fmt.Errorf("%w: malformed listing entry", ErrCorrupt)
 	}
@@ -372,7 +383,7 @@ func (r *rawEntry) entry(kinds []string) (Entry, error) {
 		e.Created = time.Unix(r.key.csec, int64(r.key.cnsec)).UTC()
 	}
 	for i, p := range [...]*string{&e.ResourceType, &e.Display, &e.WhenRaw, &e.Negation, &e.Source, &e.Importer, &e.File, &e.Method} {
-		*p = string(in.strs[i])
+		*p = string(in.str(i))
 	}
 	return e, nil
 }
@@ -381,7 +392,7 @@ func (r *rawEntry) entry(kinds []string) (Entry, error) {
 // filter (lower case), as Query.Source does for records.
 func (in *entryInfo) matchesSource(lowerSub []byte) bool {
 	for _, i := range []int{4, 5, 6, 7} { // source, importer, file, method
-		if containsFoldBytes(in.strs[i], lowerSub) {
+		if containsFoldBytes(in.str(i), lowerSub) {
 			return true
 		}
 	}

@@ -49,23 +49,18 @@ func (v *Vault) listViewOf(tx *bolt.Tx, m *listMeta) (*listView, error) {
 		}
 	}
 	lv.over = make(map[string]bool, len(last))
+	idx := make([]int, 0, len(last))
 	for id, i := range last {
 		lv.over[id] = true
-		if c := &changes[i]; c.put != nil {
-			lv.adds = append(lv.adds, *c.put)
-			lv.addInfo = append(lv.addInfo, c.putIn)
+		if changes[i].put != nil {
+			idx = append(idx, i)
 		}
 	}
-	idx := make([]int, len(lv.adds))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int { return lv.adds[a].key.compare(lv.adds[b].key) })
-	adds, infos := make([]rawEntry, len(idx)), make([]entryInfo, len(idx))
+	slices.SortFunc(idx, func(a, b int) int { return changes[a].put.key.compare(changes[b].put.key) })
+	lv.adds, lv.addInfo = make([]rawEntry, len(idx)), make([]entryInfo, len(idx))
 	for j, i := range idx {
-		adds[j], infos[j] = lv.adds[i], lv.addInfo[i]
+		lv.adds[j], lv.addInfo[j] = *changes[i].put, changes[i].putIn
 	}
-	lv.adds, lv.addInfo = adds, infos
 	return lv, nil
 }
 
@@ -365,7 +360,7 @@ func (v *Vault) entries(q Query, cursor string, fn func(Entry) error) (string, e
 		return lv.each(&q, after, func(e *rawEntry, in *entryInfo) (bool, error) {
 			scan.tick(tx)
 			if text != "" {
-				if !containsFoldBytes(in.strs[1], []byte(text)) {
+				if !containsFoldBytes(in.str(1), []byte(text)) {
 					r, err := v.loadVersion(tx, rb, e.key.id, in.version)
 					if err != nil {
 						return false, err
@@ -399,29 +394,47 @@ func (v *Vault) entries(q Query, cursor string, fn func(Entry) error) (string, e
 // gives (and, for a text query, each it tests), and holds no more than
 // one in memory.
 func (v *Vault) Each(q Query, fn func(record.Record) error) error {
+	_, err := v.EachAfter(q, "", fn)
+	return err
+}
+
+// EachAfter is Each starting after the position a cursor names ("" for
+// the start); it returns the cursor of the last record it gave ("" if
+// none). See EntriesAfter.
+func (v *Vault) EachAfter(q Query, cursor string, fn func(record.Record) error) (string, error) {
 	if v.format < 4 {
+		if cursor != "" {
+			return "", errCursor
+		}
 		recs, err := v.List(q)
 		if err != nil {
-			return err
+			return "", err
 		}
 		for _, r := range recs {
 			if err := fn(r); err != nil {
-				return err
+				return "", err
 			}
 		}
-		return nil
+		return "", nil
 	}
-	return v.view(func(tx *bolt.Tx) error {
+	var last *sortKey
+	err := v.view(func(tx *bolt.Tx) error {
 		lv, err := v.listing(tx)
 		if err != nil {
 			return err
+		}
+		var after *sortKey
+		if cursor != "" {
+			if after, err = v.openCursor(cursor); err != nil {
+				return err
+			}
 		}
 		text := strings.ToLower(strings.TrimSpace(q.Text))
 		rb := tx.Bucket([]byte{bucketRecords})
 		n := 0
 		scan := v.scanTrimmer()
 		wanted := kindSet(q.Kinds)
-		return lv.each(&q, nil, func(e *rawEntry, in *entryInfo) (bool, error) {
+		return lv.each(&q, after, func(e *rawEntry, in *entryInfo) (bool, error) {
 			scan.tick(tx)
 			r, err := v.loadVersion(tx, rb, e.key.id, in.version)
 			if err != nil {
@@ -436,10 +449,16 @@ func (v *Vault) Each(q Query, fn func(record.Record) error) error {
 			if err := fn(r); err != nil {
 				return false, err
 			}
+			k := e.key
+			last = &k
 			n++
 			return q.Limit <= 0 || n < q.Limit, nil
 		})
 	})
+	if err != nil || last == nil {
+		return "", err
+	}
+	return v.sealCursor(*last), nil
 }
 
 // loadVersion loads the record with the given ID and checks that it is
@@ -464,6 +483,13 @@ var errCursor = fmt.Errorf("not a cursor of this vault's listing")
 var ErrCursor = errCursor
 
 const cursorKey = "cursor"
+
+// Cursor returns the sealed cursor of a record's place in the listing,
+// for EachAfter and EntriesAfter to resume after it.
+func (v *Vault) Cursor(r *record.Record) string { return v.sealCursor(sortKeyOf(r)) }
+
+// EntryCursor is Cursor for a listing entry.
+func (v *Vault) EntryCursor(e *Entry) string { return v.sealCursor(keyOfEntry(e)) }
 
 func (v *Vault) sealCursor(k sortKey) string {
 	v.mu.RLock()

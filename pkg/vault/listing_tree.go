@@ -43,8 +43,8 @@ const (
 	// listMergeAt is how many changes the delta segments hold before a
 	// write merges them into the tree; listMaxSegments how many
 	// segments they may be.
-	listMergeAt     = 8192
-	listMaxSegments = 64
+	listMergeAt     = 2048
+	listMaxSegments = 32
 )
 
 type nodeRef struct{ num, version uint64 }
@@ -647,8 +647,8 @@ func (v *Vault) readSegments(tx *bolt.Tx, b *bolt.Bucket, m *listMeta) ([]listCh
 // commitListing writes a transaction's listing changes: as a new delta
 // segment, or, once the segments hold listMergeAt changes, by merging
 // them all into the tree. m is the head's listing meta, changed in place.
-func (v *Vault) commitListing(tx *bolt.Tx, m *listMeta, changes []listChange) error {
-	if len(changes) == 0 {
+func (v *Vault) commitListing(tx *bolt.Tx, m *listMeta, changes []listChange, merge bool) error {
+	if len(changes) == 0 && (!merge || len(m.segs) == 0) {
 		return nil
 	}
 	b := tx.Bucket([]byte{bucketListing})
@@ -658,7 +658,7 @@ func (v *Vault) commitListing(tx *bolt.Tx, m *listMeta, changes []listChange) er
 	for _, s := range m.segs {
 		pending += s.changes
 	}
-	if pending < listMergeAt && len(m.segs) < listMaxSegments {
+	if !merge && pending < listMergeAt && len(m.segs) < listMaxSegments {
 		body := binary.AppendUvarint(nil, uint64(len(changes)))
 		for i := range changes {
 			body = appendChange(body, &changes[i])

@@ -237,6 +237,9 @@ func (v *Vault) add(recs []record.Record, dry bool, im *Import, also func(tx *bo
 				return err
 			}
 		}
+		// An import ends with its changes merged into the listing's
+		// tree: reads find no segments to apply.
+		v.wlMerge = im != nil && im.last
 		return cb.SetSequence(seq)
 	})
 	if err != nil {

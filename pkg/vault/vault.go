@@ -157,8 +157,10 @@ type Vault struct {
 	pendMu  sync.Mutex
 	pending map[string]pendingFP
 	// wl are the listing changes of the running write transaction
-	// (listing.go), committed with it.
-	wl []listChange
+	// (listing.go), committed with it; wlMerge has it merge every
+	// change into the tree (the last batch of an import).
+	wl      []listChange
+	wlMerge bool
 
 	// wh is the authenticated head of the write transaction running
 	// (head.go); verified: Verify passed.
@@ -761,19 +763,19 @@ func (v *Vault) updateLocked(fn func(*bolt.Tx) error) (err error) {
 		if err != nil {
 			return err
 		}
-		v.wh, v.wl, v.codecDirty = h, nil, false
-		defer func() { v.wh, v.wl = nil, nil }()
+		v.wh, v.wl, v.wlMerge, v.codecDirty = h, nil, false, false
+		defer func() { v.wh, v.wl, v.wlMerge = nil, nil, false }()
 		if err := fn(tx); err != nil {
 			return err
 		}
 		if h == nil {
 			return nil
 		}
-		if len(v.wl) > 0 {
+		if len(v.wl) > 0 || v.wlMerge {
 			if h.list == nil {
 				return fmt.Errorf("%w: the head has no listing index", ErrCorrupt)
 			}
-			if err := v.commitListing(tx, h.list, v.wl); err != nil {
+			if err := v.commitListing(tx, h.list, v.wl, v.wlMerge); err != nil {
 				return err
 			}
 		}
