@@ -26,11 +26,11 @@ import (
 // record's content gives the fingerprints stored for it is checked by a
 // deep check (CheckDeep), which parses every resource.
 
-// CheckDeep is Check that also recomputes every record's dedup
-// fingerprint and identities from its content (it parses every
-// resource: several times slower) and reports records missing from the
-// dedup index or the identity index. Check(repair) of a vault before
-// format 4 always does.
+// CheckDeep is Check that also has bbolt check the file's pages, and
+// recomputes every record's dedup fingerprint and identities from its
+// content (it parses every resource: several times slower) and reports
+// records missing from the dedup index or the identity index. Check of
+// a vault before format 4 always does all of it.
 func (v *Vault) CheckDeep(repair bool) (*CheckReport, error) {
 	if v.format < 4 {
 		return v.checkLegacy(repair)
@@ -93,6 +93,9 @@ type recordSums struct {
 	live, tombstones int
 	problems         []Problem
 	maxSeq           uint64
+	// keys holds a keyed hash of every record's key, sorted once merged:
+	// what the indexes point at is looked up in it, not in the file.
+	keys []uint64
 	// deep: the fingerprints and identities the records' content gives.
 	wantFinger map[string]map[string]bool
 	wantIdent  map[string]bool
@@ -107,6 +110,7 @@ func (s *recordSums) merge(o *recordSums) {
 	s.tombstones += o.tombstones
 	s.problems = append(s.problems, o.problems...)
 	s.maxSeq = max(s.maxSeq, o.maxSeq)
+	s.keys = append(s.keys, o.keys...)
 	for k, m := range o.wantFinger {
 		if s.wantFinger[k] == nil {
 			s.wantFinger[k] = m
@@ -145,6 +149,7 @@ func (v *Vault) scanRecords(tx *bolt.Tx, seeds *checkSeeds, deep bool) (*recordS
 			ad = make([]byte, 0, 64)
 			for batch := range batches {
 				for _, e := range batch {
+					s.keys = append(s.keys, maphash.Bytes(seeds.a, e.k))
 					el := v.keys.element(bucketRecords, e.k, e.v)
 					subtle.XORBytes(s.total[:], s.total[:], el[:])
 					id := idOf(e.k)
@@ -199,13 +204,24 @@ func (v *Vault) scanRecords(tx *bolt.Tx, seeds *checkSeeds, deep bool) (*recordS
 			results <- s
 		}()
 	}
+	// The reader copies each record out of the mapped file (workers never
+	// read the mapping) and drops the pages it has passed now and then.
 	const batchSize = 256
-	batch := make([]kv, 0, batchSize)
 	scan := v.scanTrimmer()
+	var arena []byte
+	batch := make([]kv, 0, batchSize)
 	c := rb.Cursor()
 	for k, val := c.First(); k != nil; k, val = c.Next() {
+		if arena == nil {
+			arena = make([]byte, 0, 128<<10)
+		}
+		if len(arena)+len(k)+len(val) > cap(arena) {
+			arena = make([]byte, 0, max(128<<10, len(k)+len(val)))
+		}
+		start := len(arena)
+		arena = append(append(arena, k...), val...)
+		batch = append(batch, kv{arena[start : start+len(k) : start+len(k)], arena[start+len(k) : len(arena) : len(arena)]})
 		scan.tick(tx)
-		batch = append(batch, kv{k, val})
 		if len(batch) == batchSize {
 			batches <- batch
 			batch = make([]kv, 0, batchSize)
@@ -217,6 +233,7 @@ func (v *Vault) scanRecords(tx *bolt.Tx, seeds *checkSeeds, deep bool) (*recordS
 	for range workers {
 		total.merge(<-results)
 	}
+	slices.Sort(total.keys)
 	slices.SortFunc(total.problems, func(a, b Problem) int {
 		switch {
 		case a.ID < b.ID:
@@ -362,11 +379,18 @@ func (v *Vault) check4(repair, deep bool) (*CheckReport, error) {
 	var needRebuild, needRollback bool
 	err := v.view(func(tx *bolt.Tx) error {
 		// bbolt's own check of the file's pages, alongside the rest.
+		// A deep check also has bbolt check the file's pages (every page
+		// once reachable and never twice, keys in order): it reads the
+		// whole file twice more, which doubles the check's time.
 		structure := make(chan []string, 1)
 		go func() {
 			var out []string
-			for err := range tx.Check() {
-				out = append(out, "file structure: "+err.Error())
+			if deep {
+				v.guardMapped(tx, func() {
+					for err := range tx.Check() {
+						out = append(out, "file structure: "+err.Error())
+					}
+				})
 			}
 			structure <- out
 		}()
@@ -409,12 +433,14 @@ func (v *Vault) check4(repair, deep bool) (*CheckReport, error) {
 		var cbuf []byte
 		last := cb.Sequence()
 		beyond := false
+		scan := v.scanTrimmer()
 		cb.ForEach(func(k, val []byte) error {
 			cbuf = append(append(cbuf[:0], k...), val...)
 			csum.add(seeds, cbuf)
 			if len(k) != 8 || binary.BigEndian.Uint64(k) > last {
 				beyond = true
 			}
+			scan.tick(tx)
 			return nil
 		})
 		if beyond {
@@ -423,12 +449,19 @@ func (v *Vault) check4(repair, deep bool) (*CheckReport, error) {
 		if csum != sums.changes {
 			rep.Problems = append(rep.Problems, v.changesMismatch(tx)...)
 		}
-		// The dedup fingerprints and the identity index point at records.
+		// The dedup fingerprints and the identity index point at records
+		// (looked up among the hashes of the records' keys, not in the
+		// file).
+		isRecord := func(k []byte) bool {
+			_, found := slices.BinarySearch(sums.keys, maphash.Bytes(seeds.a, k))
+			return found
+		}
 		rb, fb := tx.Bucket([]byte{bucketRecords}), tx.Bucket([]byte{bucketFinger})
 		fb.ForEach(func(k, val []byte) error {
-			if rb.Get(val) == nil {
+			if !isRecord(val) {
 				rep.Problems = append(rep.Problems, Problem{ID: idOf(val), What: "fingerprint of a record that does not exist", Repairable: true})
 			}
+			scan.tick(tx)
 			return nil
 		})
 		if deep {
@@ -436,7 +469,7 @@ func (v *Vault) check4(repair, deep bool) (*CheckReport, error) {
 		}
 		ib := tx.Bucket([]byte{bucketIdentity})
 		ib.ForEach(func(k, _ []byte) error {
-			if len(k) != identityKeyLen+16 || rb.Get(k[identityKeyLen:]) == nil {
+			if len(k) != identityKeyLen+16 || !isRecord(k[identityKeyLen:]) {
 				rep.Problems = append(rep.Problems, Problem{What: "identity index entry of a record that does not exist", Repairable: true})
 			}
 			if deep {

@@ -55,3 +55,23 @@ func BenchmarkScaleList(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScaleCheck checks a large vault (see BenchmarkScaleList) and
+// reports records per second.
+func BenchmarkScaleCheck(b *testing.B) {
+	path, ids := scaleVault(b)
+	v, err := Open(path, Identities(ids...), &Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	n := 0
+	for b.Loop() {
+		rep, err := v.Check(false)
+		if err != nil || !rep.OK() {
+			b.Fatalf("%v %+v", err, rep)
+		}
+		n += rep.Records + rep.Tombstones
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+}

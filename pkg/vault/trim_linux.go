@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -16,7 +17,12 @@ const trimMinSize = 32 << 20
 
 // trimAbove is the resident file-backed memory (the vault's mapped pages
 // and phr's own code) above which trimTx drops the vault's pages.
-const trimAbove = 20 << 20
+var trimAbove = 20 << 20
+
+// readTrimAbove is trimAbove for long reads (listings, exports, checks):
+// a read faults back what it drops, which costs more than a writer's
+// commit does, so it drops less often.
+const readTrimAbove = 48 << 20
 
 // residentFileBytes returns how much of this process's resident set is
 // file-backed (or shared), from /proc/self/statm.
@@ -60,12 +66,15 @@ func (v *Vault) trimMapped() {
 // lookups in the dedup index alone would otherwise map tens of megabytes.
 // Pages the transaction still points into fault back in, unchanged: the
 // file's pages under the mapping do not change until the commit.
-func (v *Vault) trimTx(tx *bolt.Tx) {
+func (v *Vault) trimTx(tx *bolt.Tx) { v.trimTxAbove(tx, trimAbove) }
+
+// trimTxAbove is trimTx with another threshold.
+func (v *Vault) trimTxAbove(tx *bolt.Tx, above int) {
 	size := int(tx.Size())
 	if size < trimMinSize {
 		return // small vaults: not worth a system call
 	}
-	if n, ok := residentFileBytes(); ok && n < trimAbove {
+	if n, ok := residentFileBytes(); ok && n < above {
 		// Dropping the pages costs a page fault for each the next
 		// transactions touch again (the branch pages of every tree, at
 		// least): on a vault of gigabytes that was a third of an
@@ -96,6 +105,30 @@ func (v *Vault) scanTrimmer() *scanTrim { return &scanTrim{v: v} }
 func (s *scanTrim) tick(tx *bolt.Tx) {
 	s.n++
 	if s.n%scanTrimEvery == 0 {
-		s.v.trimTx(tx)
+		s.v.trimTxAbove(tx, readTrimAbove)
 	}
+}
+
+// guardMapped drops the whole mapping every so often while fn runs, once
+// more than trimAbove of the resident set is file-backed: for a reader
+// that does not go page by page (bbolt's own check of the file).
+func (v *Vault) guardMapped(tx *bolt.Tx, fn func()) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				v.trimTxAbove(tx, readTrimAbove)
+			}
+		}
+	}()
+	fn()
+	close(done)
+	<-stopped
 }
