@@ -22,7 +22,7 @@ import (
 func TestAuditApartFromShareAccesses(t *testing.T) {
 	ts := newTestServer(t, nil)
 	alice := ts.signup("alice")
-	want(t, alice.do("POST", "/api/v1/devices", api.DeviceRequest{Label: "phone"}), http.StatusCreated)
+	want(t, alice.do("POST", "/api/v1/devices", api.DeviceRequest{Label: "phone", Passphrase: testPass}), http.StatusCreated)
 	exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	var created api.ShareCreated
 	r := alice.do("POST", "/api/v1/shares", `{"select":{"summary":true},"expires_at":"`+exp+`"}`)
