@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -207,7 +208,8 @@ func newLogAllergyCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "allergy SUBSTANCE",
 		Short:   "Record an allergy or intolerance (AllergyIntolerance)",
-		Example: `  phr log allergy penicillin --reaction hives --severity moderate`,
+		Example: `  phr log allergy penicillin --reaction hives --severity moderate
+  phr log allergy peanuts --reaction anaphylaxis            # criticality high`,
 		Args:    args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			al.Substance = joinArgs(a)
@@ -215,7 +217,8 @@ func newLogAllergyCommand(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&al.Reaction, "reaction", "", "what happens, e.g. hives")
-	cmd.Flags().StringVar(&al.Severity, "severity", "", "mild, moderate or severe")
+	cmd.Flags().StringVar(&al.Severity, "severity", "", "how bad the reaction was: mild, moderate or severe")
+	cmd.Flags().StringVar(&al.Criticality, "criticality", "", "risk of a life-threatening reaction: low, high or unable-to-assess (default high for anaphylaxis)")
 	cmd.Flags().StringVar(&al.Note, "note", "", "a note")
 	return cmd
 }
@@ -258,4 +261,9 @@ func newLogNoteCommand(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&at, "at", "", "when (default now)")
 	return cmd
+}
+
+// isVitalName reports whether s names a vital sign (phr log vital KIND).
+func isVitalName(s string) bool {
+	return slices.Contains(record.VitalKinds, strings.ToLower(s))
 }

@@ -107,11 +107,10 @@ func newRootCommand(g *globals) *rootCommand {
 		Long: `phr keeps your health records in one encrypted file (the vault).
 Log medications, doses, symptoms and vitals; import what providers give you;
 browse, search and share them. Nothing in the vault is readable without your key.`,
-		SilenceUsage:      true,
-		SilenceErrors:     true,
-		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+		SilenceUsage:  true,
+		SilenceErrors: true,
 	}
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	cmd.SetFlagErrorFunc(flagError)
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&g.vaultPath, "vault", "", "vault file (env PHR_VAULT; default "+displayPath(defaultVaultPath(g.env))+")")
 	pf.StringVar(&g.identity, "identity", "", "age identity file that opens the vault (env PHR_IDENTITY)")
@@ -139,7 +138,67 @@ browse, search and share them. Nothing in the vault is readable without your key
 	for _, c := range moreCommands {
 		cmd.AddCommand(c(g))
 	}
+	requireSubcommands(cmd)
 	return &rootCommand{cmd}
+}
+
+// requireSubcommands makes every command that only groups others (log,
+// key, share, remote) refuse what is not one of them: a usage error with
+// a suggestion, instead of printing its help and succeeding having done
+// nothing. Alone, such a command prints its help.
+func requireSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		requireSubcommands(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() || c.Parent() == nil {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2
+	}
+	c.RunE = func(cmd *cobra.Command, a []string) error {
+		if len(a) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", a[0], cmd.CommandPath())
+		if s := suggestFor(cmd, a); s != "" {
+			msg += "; did you mean " + s + "?"
+		} else {
+			var names []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
+				}
+			}
+			msg += " (use one of: " + strings.Join(names, ", ") + ")"
+		}
+		return usagef("%s", msg)
+	}
+}
+
+// suggestFor proposes the command a mistyped one was meant to be.
+func suggestFor(cmd *cobra.Command, a []string) string {
+	if cmd.Name() == "log" && isVitalName(a[0]) {
+		return fmt.Sprintf("%q", cmd.CommandPath()+" vital "+strings.Join(a, " "))
+	}
+	if s := cmd.SuggestionsFor(a[0]); len(s) > 0 {
+		return fmt.Sprintf("%q", cmd.CommandPath()+" "+strings.Join(append([]string{s[0]}, a[1:]...), " "))
+	}
+	return ""
+}
+
+// flagError makes flag errors usage errors, and says what a negative
+// number taken for a flag ("-5kg") means.
+func flagError(_ *cobra.Command, err error) error {
+	var num string
+	if _, after, ok := strings.Cut(err.Error(), " in -"); ok && after != "" && (after[0] >= '0' && after[0] <= '9' || after[0] == '.') {
+		num = "-" + after
+	}
+	if num != "" {
+		return usagef("%s: a value below zero is not a valid reading or amount", num)
+	}
+	return &usageError{err}
 }
 
 // moreCommands are commands registered by files of their own (init).

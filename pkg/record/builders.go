@@ -368,8 +368,12 @@ func NewCondition(c Common, name string, onset time.Time, note string) (Record, 
 type Allergy struct {
 	Substance string
 	Reaction  string
-	Severity  string // mild, moderate, severe or empty
-	Note      string
+	Severity  string // of the reaction: mild, moderate, severe or empty
+	// Criticality is the risk of a life-threatening reaction next time:
+	// low, high, unable-to-assess, or empty. Empty means high when the
+	// reaction is anaphylaxis.
+	Criticality string
+	Note        string
 }
 
 // NewAllergy builds an AllergyIntolerance.
@@ -390,6 +394,16 @@ func NewAllergy(c Common, a Allergy) (Record, error) {
 	default:
 		return Record{}, inputErr("severity", "must be mild, moderate or severe")
 	}
+	a.Criticality = strings.ToLower(strings.TrimSpace(a.Criticality))
+	switch a.Criticality {
+	case "":
+		if strings.Contains(strings.ToLower(a.Reaction), "anaphyla") {
+			a.Criticality = "high"
+		}
+	case "low", "high", "unable-to-assess":
+	default:
+		return Record{}, inputErr("criticality", "must be low, high or unable-to-assess")
+	}
 	var reaction []any
 	if a.Reaction != "" || a.Severity != "" {
 		manifestation := a.Reaction
@@ -406,6 +420,7 @@ func NewAllergy(c Common, a Allergy) (Record, error) {
 		"resourceType":   "AllergyIntolerance",
 		"clinicalStatus": concept("", Coding{System: AllergyClin, Code: "active", Display: "Active"}),
 		"code":           concept(a.Substance),
+		"criticality":    a.Criticality,
 		"patient":        c.subject(),
 		"recordedDate":   fhirTime(c.now()),
 		"reaction":       reaction,

@@ -55,6 +55,12 @@ func displayOf(r Resource) string {
 		if m := r.ConceptText("reaction.manifestation"); m != "" {
 			s += " (" + m + ")"
 		}
+		switch r.Str("criticality") {
+		case "high":
+			s += " — high risk"
+		case "unable-to-assess":
+			s += " — risk not assessed"
+		}
 	case "Immunization":
 		s = r.ConceptText("vaccineCode")
 	case "Patient":
