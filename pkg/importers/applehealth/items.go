@@ -323,10 +323,8 @@ func (p *parser) correlation(n *node, line int) error {
 		return nil
 	}
 	o := p.base(n, typ, typeSpec{category: "vital-signs"}, start, end)
-	o.Code = concept{Coding: []coding{
-		{System: record.LOINC, Code: record.LoincBP, Display: "Blood pressure panel with all children optional"},
-		{System: HealthKitSystem, Code: hkBloodPressure},
-	}, Text: "Blood pressure"}
+	bp := mustVital("bp")
+	o.Code = concept{Coding: []coding{coding(bp.Codes[0]), {System: HealthKitSystem, Code: hkBloodPressure}}, Text: bp.Name}
 	var members []*node
 	for _, want := range []string{hkSystolic, hkDiastolic} {
 		for _, k := range n.kids {
