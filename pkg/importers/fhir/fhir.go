@@ -53,7 +53,7 @@ func (Importer) Import(ctx context.Context, in *importers.Input, sink importers.
 		}
 		return p.parseError(&posErr{off, "", ErrTrailingData})
 	}
-	if obj.rt == "Bundle" {
+	if obj.bundle != nil { // a Bundle, or one bare entry
 		return p.finish(p.emitBundle(obj.bundle, nil, 0, ""))
 	}
 	raw := assemble(obj.members)
