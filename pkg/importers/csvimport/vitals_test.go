@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phr-project/phr/pkg/importers/importertest"
 	"github.com/phr-project/phr/pkg/record"
 )
 
@@ -39,23 +40,23 @@ func TestVitalRows(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name+" "+tt.value+tt.unit, func(t *testing.T) {
 			data := "type,name,value,unit,date\nvital," + tt.name + "," + tt.value + "," + tt.unit + ",2024-03-01\n"
-			s := &memSink{}
-			if err := New().Import(context.Background(), input("v.csv", []byte(data), nil), s); err != nil {
+			s := &importertest.Sink{}
+			if err := New().Import(context.Background(), importertest.Input("v.csv", []byte(data), nil), s); err != nil {
 				t.Fatal(err)
 			}
 			if tt.errCol != "" {
-				if len(s.fails) != 1 || !strings.Contains(s.fails[0].Error(), tt.errCol+":") {
-					t.Fatalf("fails %v, want one naming %s", s.fails, tt.errCol)
+				if len(s.Fails) != 1 || !strings.Contains(s.Fails[0].Error(), tt.errCol+":") {
+					t.Fatalf("fails %v, want one naming %s", s.Fails, tt.errCol)
 				}
-				if strings.Contains(s.fails[0].Error(), tt.value) && tt.errCol != "name" {
-					t.Errorf("error quotes the value: %v", s.fails[0])
+				if strings.Contains(s.Fails[0].Error(), tt.value) && tt.errCol != "name" {
+					t.Errorf("error quotes the value: %v", s.Fails[0])
 				}
 				return
 			}
-			if len(s.fails) > 0 || len(s.records) != 1 {
-				t.Fatalf("records %d fails %v", len(s.records), s.fails)
+			if len(s.Fails) > 0 || len(s.Records) != 1 {
+				t.Fatalf("records %d fails %v", len(s.Records), s.Fails)
 			}
-			r := s.records[0]
+			r := s.Records[0]
 			res, _ := record.Parse(r.Resource)
 			if r.Display != tt.display || !res.HasCoding("code", record.LOINC, tt.code) || res.Str("effectiveDateTime") != "2024-03-01" {
 				t.Errorf("display %q code %v date %q", r.Display, res.Codings("code"), res.Str("effectiveDateTime"))
@@ -110,11 +111,11 @@ func TestTimeWithoutZone(t *testing.T) {
 		{map[string]string{OptionTimezone: "America/New_York"}, []string{"2024-03-01T08:30:00-05:00", "2024-03-01T08:30:15-05:00"}},
 	}
 	for _, tt := range tests {
-		s := &memSink{}
-		if err := New().Import(context.Background(), input("t.csv", data, tt.opts), s); err != nil || len(s.fails) > 0 {
-			t.Fatal(err, s.fails)
+		s := &importertest.Sink{}
+		if err := New().Import(context.Background(), importertest.Input("t.csv", data, tt.opts), s); err != nil || len(s.Fails) > 0 {
+			t.Fatal(err, s.Fails)
 		}
-		for i, r := range s.records {
+		for i, r := range s.Records {
 			res, _ := record.Parse(r.Resource)
 			if got := res.Str("effectiveDateTime"); got != tt.want[i] {
 				t.Errorf("%v: record %d effectiveDateTime %q, want %q", tt.opts, i, got, tt.want[i])

@@ -17,7 +17,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -183,12 +182,6 @@ func Path(elem ...string) string {
 	return filepath.Join(append([]string{sharedDir}, elem...)...)
 }
 
-// ReadShared reads a file of the shared test data.
-func ReadShared(t testing.TB, elem ...string) []byte {
-	t.Helper()
-	return ReadFile(t, Shared(t, elem...))
-}
-
 func findShared() (string, error) {
 	if d := os.Getenv("PHR_SHARED_TESTDATA"); d != "" {
 		return d, nil
@@ -228,7 +221,7 @@ type Sample struct {
 func (s Sample) bytes(t testing.TB) []byte {
 	t.Helper()
 	if s.Path != "" {
-		return ReadShared(t, filepath.FromSlash(s.Path))
+		return ReadFile(t, Shared(t, filepath.FromSlash(s.Path)))
 	}
 	return s.Data
 }
@@ -271,118 +264,131 @@ type Corpus struct {
 	Limits []Limit
 }
 
-// Run checks the rules every importer keeps:
+// Run checks the rules every importer keeps, each in a subtest:
 //
-//   - Detect claims each of Files and none of the other formats' samples
-//     (Samples);
-//   - each of Files imports without error or failed item, and two imports
-//     give byte-identical resources and provenance, in the same order;
-//   - each of Bad fails with an error or failures that name the file and
-//     a position (line, byte offset or path), wrap Is, and quote none of
-//     its Secrets;
-//   - each of Limits fails with Is, having read at most MaxRead bytes.
+//   - Detect: it claims each of Files and none of the other formats'
+//     samples (Samples);
+//   - Deterministic: each of Files imports without error or failed item,
+//     and two imports give byte-identical resources and provenance, in the
+//     same order;
+//   - Errors: each of Bad fails with an error or failures that name the
+//     file and a position (line, byte offset or path), wrap Is, and quote
+//     none of its Secrets;
+//   - Limits: each of Limits fails with Is, having read at most MaxRead
+//     bytes.
 func Run(t *testing.T, imp importers.Importer, c Corpus) {
-	t.Run("Detect", func(t *testing.T) {
-		for _, s := range c.Files {
-			if !imp.Detect(Head(s.bytes(t))) {
-				t.Errorf("%s does not detect its own sample %s", imp.Name(), s.name())
+	for _, check := range []struct {
+		name string
+		fn   func(testing.TB, importers.Importer, Corpus) []string
+	}{{"Detect", CheckDetect}, {"Deterministic", CheckDeterministic}, {"Errors", CheckErrors}, {"Limits", CheckLimits}} {
+		t.Run(check.name, func(t *testing.T) {
+			for _, p := range check.fn(t, imp, c) {
+				t.Error(p)
 			}
-		}
-		for _, s := range Samples() {
-			if s.Format == imp.Name() {
-				continue
-			}
-			if imp.Detect(Head(s.bytes(t))) {
-				t.Errorf("%s claims %s, a %s sample", imp.Name(), s.name(), s.Format)
-			}
-		}
-	})
-	t.Run("Deterministic", func(t *testing.T) {
-		for _, s := range c.Files {
-			data := s.bytes(t)
-			a, errA := Import(imp, s.name(), data, s.Options)
-			b, errB := Import(imp, s.name(), data, s.Options)
-			if errA != nil || errB != nil || len(a.Fails) > 0 {
-				t.Errorf("%s: %v, %v, failures %v", s.name(), errA, errB, a.Fails)
-				continue
-			}
-			if len(a.Records) == 0 || len(a.Records) != len(b.Records) {
-				t.Errorf("%s: %d and %d records", s.name(), len(a.Records), len(b.Records))
-				continue
-			}
-			for i := range a.Records {
-				ra, rb := a.Records[i], b.Records[i]
-				if !bytes.Equal(ra.Resource, rb.Resource) || ra.Provenance != rb.Provenance {
-					t.Errorf("%s: record %d (%s) differs between two imports", s.name(), i, ra.ResourceType)
-					break
-				}
-			}
-		}
-	})
-	t.Run("Errors", func(t *testing.T) {
-		for _, bad := range c.Bad {
-			s, err := Import(imp, "dir/"+bad.Name, bad.Data, nil)
-			var errs []error
-			if err != nil {
-				var pe *importers.ParseError
-				if !errors.As(err, &pe) {
-					t.Errorf("%s: %v (%T), want an *importers.ParseError", bad.Name, err, err)
-					continue
-				}
-				errs = append(errs, err)
-				checkPosition(t, bad.Name, &pe.ItemError)
-			}
-			for _, f := range s.Fails {
-				errs = append(errs, f)
-				checkPosition(t, bad.Name, f)
-			}
-			if len(errs) == 0 {
-				t.Errorf("%s: imported without an error", bad.Name)
-			}
-			for _, e := range errs {
-				if bad.Is != nil && !errors.Is(e, bad.Is) {
-					t.Errorf("%s: %v, want %v", bad.Name, e, bad.Is)
-				}
-				for _, secret := range bad.Secrets {
-					if strings.Contains(e.Error(), secret) {
-						t.Errorf("%s: error quotes the file (%q): %v", bad.Name, secret, e)
-					}
-				}
-			}
-		}
-	})
-	t.Run("Limits", func(t *testing.T) {
-		for _, l := range c.Limits {
-			r := l.Input()
-			s := &Sink{}
-			err := imp.Import(context.Background(), StreamInput(l.Name, r, nil), s)
-			errs := []error{err}
-			for _, f := range s.Fails {
-				errs = append(errs, f)
-			}
-			found := false
-			for _, e := range errs {
-				found = found || e != nil && errors.Is(e, l.Is)
-			}
-			if !found {
-				t.Errorf("%s: err %v, failures %v; want %v", l.Name, err, s.Fails, l.Is)
-			}
-			if l.MaxRead > 0 && r.Consumed() > l.MaxRead {
-				t.Errorf("%s: read %d bytes, want at most %d", l.Name, r.Consumed(), l.MaxRead)
-			}
-		}
-	})
+		})
+	}
 }
 
-// checkPosition wants an error to name the file and a place in it.
-func checkPosition(t *testing.T, name string, e *importers.ItemError) {
-	t.Helper()
-	if e.File == "" || !strings.Contains(e.Error(), filepath.Base(name)) {
-		t.Errorf("%s: error does not name the file: %v", name, e)
+// CheckDetect returns how Detect breaks the rules Run states.
+func CheckDetect(t testing.TB, imp importers.Importer, c Corpus) []string {
+	var out []string
+	for _, s := range c.Files {
+		if !imp.Detect(Head(s.bytes(t))) {
+			out = append(out, fmt.Sprintf("%s does not detect its own sample %s", imp.Name(), s.name()))
+		}
 	}
-	if e.Line <= 0 && e.Offset <= 0 && e.Path == "" {
-		t.Errorf("%s: error has no position (line, offset or path): %v", name, e)
+	for _, s := range Samples() {
+		if s.Format != imp.Name() && imp.Detect(Head(s.bytes(t))) {
+			out = append(out, fmt.Sprintf("%s claims %s, a %s sample", imp.Name(), s.name(), s.Format))
+		}
 	}
+	return out
+}
+
+// CheckDeterministic returns how importing Files breaks the rules Run
+// states.
+func CheckDeterministic(t testing.TB, imp importers.Importer, c Corpus) []string {
+	var out []string
+	for _, s := range c.Files {
+		data := s.bytes(t)
+		a, errA := Import(imp, s.name(), data, s.Options)
+		b, errB := Import(imp, s.name(), data, s.Options)
+		if errA != nil || errB != nil || len(a.Fails) > 0 {
+			out = append(out, fmt.Sprintf("%s: %v, %v, failures %v", s.name(), errA, errB, a.Fails))
+			continue
+		}
+		if len(a.Records) == 0 || len(a.Records) != len(b.Records) {
+			out = append(out, fmt.Sprintf("%s: %d and %d records", s.name(), len(a.Records), len(b.Records)))
+			continue
+		}
+		for i := range a.Records {
+			ra, rb := a.Records[i], b.Records[i]
+			if !bytes.Equal(ra.Resource, rb.Resource) || ra.Provenance != rb.Provenance {
+				out = append(out, fmt.Sprintf("%s: record %d (%s) differs between two imports", s.name(), i, ra.ResourceType))
+				break
+			}
+		}
+	}
+	return out
+}
+
+// CheckErrors returns how the errors of Bad break the rules Run states.
+func CheckErrors(t testing.TB, imp importers.Importer, c Corpus) []string {
+	var out []string
+	for _, bad := range c.Bad {
+		s, err := Import(imp, "dir/"+bad.Name, bad.Data, nil)
+		var errs []*importers.ItemError
+		if err != nil {
+			var pe *importers.ParseError
+			if !errors.As(err, &pe) {
+				out = append(out, fmt.Sprintf("%s: %v (%T), want an *importers.ParseError", bad.Name, err, err))
+				continue
+			}
+			errs = append(errs, &pe.ItemError)
+		}
+		errs = append(errs, s.Fails...)
+		if len(errs) == 0 {
+			out = append(out, fmt.Sprintf("%s: imported without an error", bad.Name))
+		}
+		for _, e := range errs {
+			if e.File == "" || !strings.Contains(e.Error(), bad.Name) {
+				out = append(out, fmt.Sprintf("%s: error does not name the file: %v", bad.Name, e))
+			}
+			if e.Line <= 0 && e.Offset <= 0 && e.Path == "" {
+				out = append(out, fmt.Sprintf("%s: error has no position (line, offset or path): %v", bad.Name, e))
+			}
+			if bad.Is != nil && !errors.Is(e, bad.Is) {
+				out = append(out, fmt.Sprintf("%s: %v, want %v", bad.Name, e, bad.Is))
+			}
+			for _, secret := range bad.Secrets {
+				if strings.Contains(e.Error(), secret) {
+					out = append(out, fmt.Sprintf("%s: error quotes the file (%q): %v", bad.Name, secret, e))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// CheckLimits returns how importing Limits breaks the rules Run states.
+func CheckLimits(t testing.TB, imp importers.Importer, c Corpus) []string {
+	var out []string
+	for _, l := range c.Limits {
+		r := l.Input()
+		s := &Sink{}
+		err := imp.Import(context.Background(), StreamInput(l.Name, r, nil), s)
+		found := err != nil && errors.Is(err, l.Is)
+		for _, f := range s.Fails {
+			found = found || errors.Is(f, l.Is)
+		}
+		if !found {
+			out = append(out, fmt.Sprintf("%s: err %v, failures %v; want %v", l.Name, err, s.Fails, l.Is))
+		}
+		if l.MaxRead > 0 && r.Consumed() > l.MaxRead {
+			out = append(out, fmt.Sprintf("%s: read %d bytes, want at most %d", l.Name, r.Consumed(), l.MaxRead))
+		}
+	}
+	return out
 }
 
 // FormatSample is a sample of a named format.
@@ -413,14 +419,4 @@ func Samples() []FormatSample {
 		s("apple-health", "apple-health/dogsheep-healthkit-to-sqlite/tests/export.xml"),
 		{"csv", Sample{Name: "template.csv", Data: []byte("type,name,value,unit,date\nvital,bp,120/80,mmHg,2024-03-01\nlab,Hemoglobin A1c,6.1,%,2024-02-10\n")}},
 	}
-}
-
-// SortedKeys returns a map's keys in order, for stable test output.
-func SortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
