@@ -617,7 +617,7 @@ func TestUnitsAndTypes(t *testing.T) {
 			}
 		}
 	}
-	for _, reason := range []string{": " + skipRoute, "Observation: " + skipSummary, ": " + skipClinical, ": unsupported Apple Health element <Audiogram>"} {
+	for _, reason := range []string{": " + skipRoute, "Observation: " + skipSummary, ": " + skipClinicalAbsent, ": unsupported Apple Health element <Audiogram>"} {
 		if s.SkipCounts()[reason] != 1 {
 			t.Errorf("skip %q: %d, want 1 (%v)", reason, s.SkipCounts()[reason], s.SkipCounts())
 		}

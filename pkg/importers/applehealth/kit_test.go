@@ -18,6 +18,7 @@ func TestKit(t *testing.T) {
 			{Path: "apple-health/dogsheep-healthkit-to-sqlite/tests/export.xml"},
 			{Path: "apple-health/dogsheep-healthkit-to-sqlite/tests/export.xml", Name: "daily", Options: map[string]string{OptionAggregate: "daily"}},
 			{Name: "export.zip", Data: zipDir(t, dogsheepZip)},
+			{Name: "export.zip with clinical records", Data: clinicalZip(t, false)},
 		},
 		Bad: []importertest.Bad{
 			{Name: "items.xml", Data: []byte(bad), Secrets: []string{"Secretname", "Secretvalue", "Secretdate"}},

@@ -139,7 +139,7 @@ func TestHeldBudgets(t *testing.T) {
 	var err error
 	i := 0
 	for ; i < maxAggregateBytes/len(big)*5/4 && err == nil; i++ {
-		err = a.add(p, "HKQuantityTypeIdentifierHeartRate", spec, n, quantity{Unit: fmt.Sprint(i) + big}, 1, i+1)
+		err = a.add(p, "HKQuantityTypeIdentifierHeartRate", spec, n, "2020-01-01T10:00:00Z", quantity{Unit: fmt.Sprint(i) + big}, 1, i+1)
 	}
 	var pe *importers.ParseError
 	if !errors.As(err, &pe) || !errors.Is(err, ErrTooLarge) || pe.Line != i || pe.Path != "Record" || a.bytes > maxAggregateBytes+len(big)+16 {

@@ -245,17 +245,41 @@ func (p *parser) human(id string) string {
 	return s
 }
 
-// exportTime is the layout of dates in export.xml.
-const exportTime = "2006-01-02 15:04:05 -0700"
+// exportTimes are the layouts of dates in export.xml: the one HealthKit
+// writes today ("2019-06-11 15:00:00 -0700"), the compact one of the
+// exports of iOS 8 ("20150616071820-0700", as in export_cda.xml), and RFC
+// 3339, which tools that rewrite exports use. Every one has the offset.
+var exportTimes = []string{"2006-01-02 15:04:05 -0700", "20060102150405-0700", time.RFC3339}
 
-// fhirTime converts "2019-06-11 15:00:00 -0700" to RFC 3339
-// ("2019-06-11T15:00:00-07:00"), keeping the offset.
+// fhirTime converts an export date to RFC 3339 ("2019-06-11T15:00:00-07:00"),
+// keeping the offset.
 func fhirTime(s string) (string, time.Time, bool) {
-	t, err := time.Parse(exportTime, s)
-	if err != nil {
-		return "", time.Time{}, false
+	for _, l := range exportTimes {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.Format(time.RFC3339), t, true
+		}
 	}
-	return t.Format(time.RFC3339), t, true
+	return "", time.Time{}, false
+}
+
+// birthDate reads a date of birth as <Me> writes it: "1990-02-02", or
+// "19900202" in the compact form of the oldest exports.
+func birthDate(s string) (string, bool) {
+	for _, l := range []string{"2006-01-02", "20060102"} {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.Format("2006-01-02"), true
+		}
+	}
+	return "", false
+}
+
+// sourceOf is the app or device that wrote an item: sourceName, or source
+// in the exports of iOS 8.
+func sourceOf(n *node) string {
+	if s := n.attr("sourceName"); s != "" {
+		return s
+	}
+	return n.attr("source")
 }
 
 // deviceText renders the export's device attribute

@@ -65,6 +65,11 @@ type posErr struct {
 
 func (p *processor) parseError(pe *posErr) *importers.ParseError {
 	ie := importers.ItemError{File: p.file, Line: p.line, Path: pe.path, Err: pe.err}
+	if pe.off < 0 && pe.path == "" && p.line == 0 && p.ra != nil {
+		// About the top-level value as a whole (no resourceType, too
+		// large): it is where that value starts.
+		pe.off = skipSpace(p.ra, p.base) - p.base
+	}
 	if pe.off >= 0 && p.line == 0 {
 		ie.Offset = pe.off + p.base
 		if p.ra != nil {

@@ -24,6 +24,7 @@ func TestKit(t *testing.T) {
 				{Name: "syntax.json", Data: []byte("{\n\"resourceType\": \"Patient\",\n\"name\": [{\"family\": \"Secretname\"}],\n\"id\": x\n}"), Secrets: []string{"Secretname"}, Is: ErrInvalidJSON},
 				{Name: "trailing.json", Data: []byte("{\"resourceType\":\"Patient\",\"id\":\"Secretid\"}\n{\"resourceType\":\"Patient\"}"), Secrets: []string{"Secretid"}, Is: ErrTrailingData},
 				{Name: "entry.json", Data: []byte(`{"resourceType":"Bundle","entry":[{"resource":{"id":"Secretid","name":"Secretname"}}]}`), Secrets: []string{"Secretid", "Secretname"}, Is: ErrNotResource},
+				{Name: "noresourcetype.json", Data: []byte("\n  {\"id\":\"Secretid\"}"), Secrets: []string{"Secretid"}, Is: ErrNotResource},
 				{Name: "wrongtype.json", Data: []byte(`{"resourceType":"Bundle","entry":[{"fullUrl":5,"resource":{"resourceType":"Patient","id":"Secretid"}}]}`), Secrets: []string{"Secretid"}, Is: ErrWrongType},
 			},
 			Limits: []importertest.Limit{
