@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/phr-project/phr/pkg/importers/importertest"
 	"github.com/phr-project/phr/pkg/importers/fhir"
+	"github.com/phr-project/phr/pkg/importers/importertest"
 	"github.com/phr-project/phr/pkg/record"
 )
 
@@ -40,7 +40,7 @@ var clinicalFilesOf = map[string]string{
 	"clinical-records/Observation-l1.json": `{"resourceType":"Observation","id":"l1","status":"final",
   "code":{"coding":[{"system":"http://loinc.org","code":"4548-4"}],"text":"Hemoglobin A1c"},
   "subject":{"reference":"Patient/p1"},"effectiveDateTime":"2024-03-28","valueQuantity":{"value":6.1,"unit":"%","system":"http://unitsofmeasure.org","code":"%"}}`,
-	"clinical-records/Condition-c1.json": `{"resourceType":"Condition","id":"c1","code":{"text":"Old"}}`,
+	"clinical-records/Condition-c1.json":  `{"resourceType":"Condition","id":"c1","code":{"text":"Old"}}`,
 	"clinical-records/Procedure-bad.json": "{\"resourceType\":\"Procedure\",\n\"id\":\"Secretid\",\n\"code\": Secretcode}",
 }
 
@@ -233,4 +233,3 @@ func TestOldExportFormats(t *testing.T) {
 		}
 	}
 }
-
