@@ -66,3 +66,9 @@ var bareEntryFile = strings.TrimSpace(`
   },
   "search": {"mode": "match"}
 }`)
+
+// TestExpectations checks the real documents of testdata/expect against
+// what a person read in them (importertest.Expectations).
+func TestExpectations(t *testing.T) {
+	importertest.CheckExpectations(t, "testdata/expect", New(), NewNDJSON())
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/fhir"
 	"github.com/phr-project/phr/pkg/record"
 )
 
@@ -119,5 +120,27 @@ func TestSink(t *testing.T) {
 	s.Fail(&importers.ItemError{File: "f", Err: errors.New("e")})
 	if s.Counts()["Basic"] != 1 || s.SkipCounts()["Basic: why"] != 2 || len(s.Fails) != 1 || len(s.Fingerprints()) != 1 || len(s.Resources(t, "Basic")) != 1 {
 		t.Errorf("%+v", s)
+	}
+}
+
+func TestCheckExpectation(t *testing.T) {
+	e := Expectations{
+		About: "x", Format: "fhir", Files: []string{"fhir/us-core-examples/allergyintolerance-example.json"},
+		Counts: map[string]int{"AllergyIntolerance": 1}, CountsWhy: "one resource",
+		Facts: []Fact{{Why: "w", Type: "AllergyIntolerance", Where: map[string]string{"id": "example"},
+			Want: map[string]string{"criticality": "high", "$kind": "allergy", "onsetDateTime": ""}}},
+	}
+	if got := CheckExpectation(t, fhir.New(), e); len(got) != 0 {
+		t.Errorf("right expectations: %v", got)
+	}
+	e.Counts = map[string]int{"AllergyIntolerance": 2}
+	e.Facts = append(e.Facts,
+		Fact{Why: "w", Type: "AllergyIntolerance", Where: map[string]string{"id": "example"}, Want: map[string]string{"criticality": "low"}},
+		Fact{Why: "w", Type: "AllergyIntolerance", Where: map[string]string{"id": "other"}, Want: map[string]string{"criticality": "low"}})
+	got := strings.Join(CheckExpectation(t, fhir.New(), e), "\n")
+	for _, w := range []string{"counts map[AllergyIntolerance:1]", `criticality = "high", want "low"`, "0 records match"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("problems %q lack %q", got, w)
+		}
 	}
 }

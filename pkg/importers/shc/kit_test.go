@@ -28,3 +28,9 @@ func TestKit(t *testing.T) {
 		},
 	})
 }
+
+// TestExpectations checks the real cards of testdata/expect against what a
+// person read in them (importertest.Expectations).
+func TestExpectations(t *testing.T) {
+	importertest.CheckExpectations(t, "testdata/expect", New())
+}
