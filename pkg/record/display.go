@@ -135,7 +135,7 @@ func observationDisplay(r Resource) string {
 // sources use 55284-4 or 35094-2, or none). It returns "" unless every
 // component of the table's panel has a value.
 func panelValue(r Resource) string {
-	comps := r.List("component")
+	comps, _ := r["component"].([]any)
 	if len(comps) < 2 {
 		return ""
 	}
@@ -180,14 +180,7 @@ func panelValue(r Resource) string {
 // vitalPartOf returns the vital a component's code belongs to (a systolic
 // pressure belongs to blood pressure), or nil.
 func vitalPartOf(r Resource) *VitalSign {
-	for _, c := range r.Codings("code") {
-		if c.System == LOINC {
-			if v, ok := vitalPartByCode[c.Code]; ok {
-				return v
-			}
-		}
-	}
-	return nil
+	return loincLookup(r, vitalPartByCode)
 }
 
 // observationValue renders value[x] of an Observation or component; vs is

@@ -243,12 +243,24 @@ func LookupVital(name string) (*VitalSign, bool) {
 // of its code, or nil. A lone component (a systolic pressure on its own) is
 // not its panel's vital.
 func VitalOf(r Resource) *VitalSign {
-	for _, c := range r.Codings("code") {
-		if c.System != LOINC {
+	return loincLookup(r, vitalByCode)
+}
+
+// loincLookup returns the vital that index gives for the first LOINC code
+// of r's code that it has, or nil. It reads the maps directly: it runs for
+// every Observation imported.
+func loincLookup(r Resource, index map[string]*VitalSign) *VitalSign {
+	code, _ := r["code"].(map[string]any)
+	codings, _ := code["coding"].([]any)
+	for _, c := range codings {
+		m, _ := c.(map[string]any)
+		if s, _ := m["system"].(string); s != LOINC {
 			continue
 		}
-		if v, ok := vitalByCode[c.Code]; ok {
-			return v
+		if s, _ := m["code"].(string); s != "" {
+			if v, ok := index[s]; ok {
+				return v
+			}
 		}
 	}
 	return nil
