@@ -238,7 +238,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"log", "vital", "weight", "70"},
 		{"log", "vital", "weight", "70st"},
 		{"log", "vital", "temp", "37.2K"},
-		{"log", "vital", "height", "180cm"},
+		{"log", "vital", "height", "1800cm"},
 		{"log", "vital", "bp", "80/120"},
 		{"log", "symptom", "headache", "--severity", "11"},
 		{"log", "symptom", "headache", "--severity", "bad"},

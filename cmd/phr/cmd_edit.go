@@ -276,17 +276,11 @@ func editPatient(res record.Resource, o editOptions) error {
 	return nil
 }
 
-// vitalKindOf maps a vital-signs Observation back to the CLI's vital kind.
+// vitalKindOf maps a vital-signs Observation back to its kind in the
+// vital-sign table (record.VitalOf), or "".
 func vitalKindOf(res record.Resource) string {
-	for kind, codes := range map[string][]string{
-		"bp": {record.LoincBP}, "hr": {record.LoincHeartRate}, "weight": {record.LoincWeight},
-		"temp": {record.LoincTemperature}, "glucose": {record.LoincGlucoseMass, record.LoincGlucoseMol}, "spo2": {record.LoincSpO2},
-	} {
-		for _, c := range codes {
-			if res.HasCoding("code", record.LOINC, c) {
-				return kind
-			}
-		}
+	if vs := record.VitalOf(res); vs != nil {
+		return vs.Kind
 	}
 	return ""
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/phr-project/phr/pkg/importers/applehealth"
 	"github.com/phr-project/phr/pkg/importers/qrimage"
 	"github.com/phr-project/phr/pkg/importers/shlink"
 	"github.com/phr-project/phr/pkg/record"
@@ -129,6 +131,12 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 	if o.source != "" {
 		opts["source"] = o.source
 	}
+	// An unpacked Apple Health export: its export.xml names the clinical
+	// records in the folder beside it, which the import reads as part of
+	// it (with the provider as their source), so the folder walk leaves
+	// them out.
+	opts[applehealth.OptionClinicalRecords] = "beside"
+	files = withoutClinicalRecords(files, paths)
 	if g.env("GOMEMLIMIT") == "" {
 		// Imports stream: a soft limit keeps the garbage collector from
 		// letting the heap grow with the file (an Apple Health export can
@@ -306,6 +314,31 @@ func printImportReports(w io.Writer, reports []*importers.Report) {
 			fmt.Fprintf(w, "  warning: %s\n", r.Warning)
 		}
 	}
+}
+
+// withoutClinicalRecords leaves out the files found in a folder walk that
+// are an unpacked Apple Health export's clinical records: the
+// clinical-records folder beside an export.xml of the same walk.
+func withoutClinicalRecords(files, explicit []string) []string {
+	named := map[string]bool{}
+	for _, p := range explicit {
+		named[p] = true
+	}
+	exports := map[string]bool{}
+	for _, f := range files {
+		if filepath.Base(f) == "export.xml" {
+			exports[filepath.Dir(f)] = true
+		}
+	}
+	out := files[:0:0]
+	for _, f := range files {
+		dir := filepath.Dir(f)
+		if !named[f] && filepath.Base(dir) == "clinical-records" && exports[filepath.Dir(dir)] {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 func isTerminal(w any) bool {

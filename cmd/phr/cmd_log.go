@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -163,7 +162,8 @@ func newLogVitalCommand(g *globals) *cobra.Command {
 	var at string
 	cmd := &cobra.Command{
 		Use:   "vital KIND VALUE",
-		Short: "Record a vital sign: bp 120/80, hr 72, weight 70kg|154lb, temp 37.2C|99.1F, glucose 5.4mmol/L|97mg/dL, spo2 97%",
+		Short: "Record a vital sign: bp 120/80, hr 72, weight 70kg|154lb, temp 37.2C, height 170cm, ...",
+		Long:  vitalHelp(),
 		Example: `  phr log vital bp 120/80
   phr log vital weight 154lb --at yesterday`,
 		Args: args(cobra.MinimumNArgs(2)),
@@ -206,11 +206,11 @@ func newLogConditionCommand(g *globals) *cobra.Command {
 func newLogAllergyCommand(g *globals) *cobra.Command {
 	var al record.Allergy
 	cmd := &cobra.Command{
-		Use:     "allergy SUBSTANCE",
-		Short:   "Record an allergy or intolerance (AllergyIntolerance)",
+		Use:   "allergy SUBSTANCE",
+		Short: "Record an allergy or intolerance (AllergyIntolerance)",
 		Example: `  phr log allergy penicillin --reaction hives --severity moderate
   phr log allergy peanuts --reaction anaphylaxis            # criticality high`,
-		Args:    args(cobra.MinimumNArgs(1)),
+		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			al.Substance = joinArgs(a)
 			return g.logRecord(func(c record.Common) (record.Record, error) { return record.NewAllergy(c, al) })
@@ -265,5 +265,20 @@ func newLogNoteCommand(g *globals) *cobra.Command {
 
 // isVitalName reports whether s names a vital sign (phr log vital KIND).
 func isVitalName(s string) bool {
-	return slices.Contains(record.VitalKinds, strings.ToLower(s))
+	_, ok := record.LookupVital(s)
+	return ok
+}
+
+// vitalHelp lists the vital signs phr log vital takes, from the table.
+func vitalHelp() string {
+	var b strings.Builder
+	b.WriteString("vital records a vital sign. KIND is one of (other names in brackets):\n\n")
+	for _, v := range record.VitalSigns() {
+		fmt.Fprintf(&b, "  %-8s %s", v.Kind, v.Expect())
+		if len(v.Aliases) > 0 {
+			fmt.Fprintf(&b, " [%s]", strings.Join(v.Aliases, ", "))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }

@@ -58,3 +58,35 @@ func ParseQuantity(s string) (Quantity, error) {
 	}
 	return q, nil
 }
+
+// unitSymbols maps UCUM codes to the units people write: UCUM codes are
+// never shown to people. Vital signs have their own symbols in the
+// vital-sign table (heart rate in /min shows as bpm).
+var unitSymbols = map[string]string{
+	"mm[Hg]": "mmHg", "cm[H2O]": "cmH2O", "[in_i'Hg]": "inHg",
+	"[lb_av]": "lb", "[oz_av]": "oz", "[stone_av]": "st", "ug": "µg",
+	"Cel": "°C", "[degF]": "°F",
+	"/min": "/min", "{beats}/min": "/min", "{breaths}/min": "/min",
+	"[in_i]": "in", "[ft_i]": "ft", "[yd_i]": "yd", "[mi_i]": "mi", "[mi_i]/h": "mph", "um": "µm",
+	"uL": "µL", "[foz_us]": "fl oz", "[foz_br]": "fl oz (imp)", "[cup_us]": "cup", "[drp]": "drop",
+	"[iU]": "IU", "[IU]": "IU", "[iU]/L": "IU/L", "[IU]/L": "IU/L", "m[iU]/L": "mIU/L", "m[IU]/mL": "mIU/mL", "u[iU]/mL": "µIU/mL",
+	"10*3/uL": "10³/µL", "10*6/uL": "10⁶/µL", "10*3/mm3": "10³/mm³", "10*9/L": "10⁹/L", "10*12/L": "10¹²/L",
+	"umol/L": "µmol/L", "ug/dL": "µg/dL", "ug/L": "µg/L", "ug/mL": "µg/mL", "uU/mL": "µU/mL",
+	"mL/(kg.min)": "mL/(kg·min)", "kcal/(h.kg)": "kcal/(h·kg)", "mL/min/{1.73_m2}": "mL/min/1.73 m²",
+	"dB[SPL]": "dB", "[pH]": "pH", "{score}": "",
+}
+
+// UnitSymbol returns the unit people write for a UCUM code ("mm[Hg]" ->
+// "mmHg", "Cel" -> "°C", "{tablet}" -> "tablet"), and whether it differs
+// from the code; codes people read as they are ("mg/dL", "%") return false.
+func UnitSymbol(code string) (string, bool) {
+	if s, ok := unitSymbols[code]; ok {
+		return s, true
+	}
+	// An annotation alone ("{tablet}", "{steps}") is a count of what it
+	// names.
+	if len(code) > 2 && code[0] == '{' && code[len(code)-1] == '}' && !strings.ContainsAny(code[1:len(code)-1], "{}") {
+		return code[1 : len(code)-1], true
+	}
+	return code, false
+}

@@ -39,7 +39,7 @@ func TestParseVital(t *testing.T) {
 		{"spo2", "97%", Vital{Kind: "spo2", Value: 97, Unit: "%"}, ""},
 		{"spo2", "97", Vital{Kind: "spo2", Value: 97, Unit: "%"}, ""},
 		{"spo2", "101%", Vital{}, "plausible"},
-		{"height", "180cm", Vital{}, "unknown vital"},
+		{"stature", "180cm", Vital{}, "unknown vital"},
 		{"hr", "", Vital{}, "empty"},
 		{"hr", "fast", Vital{}, "must start with a number"},
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/importertest"
 	"github.com/phr-project/phr/pkg/record"
 )
 
@@ -32,7 +33,7 @@ func (s *countSink) Skip(string, string)       { s.skips++ }
 func (s *countSink) Fail(*importers.ItemError) { s.fails++ }
 
 func BenchmarkImportAppleHealth(b *testing.B) {
-	data := readFile(b, ashtom)
+	data := importertest.ReadFile(b, ashtom)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -48,7 +49,7 @@ func BenchmarkImportAppleHealth(b *testing.B) {
 }
 
 func BenchmarkImportAppleHealthDaily(b *testing.B) {
-	data := readFile(b, ashtom)
+	data := importertest.ReadFile(b, ashtom)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
