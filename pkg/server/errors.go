@@ -16,7 +16,7 @@ import (
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/phr-project/phr/pkg/vault"
-	"github.com/phr-project/phr/pkg/vault/sharestore"
+	"github.com/phr-project/phr/pkg/sharestore"
 )
 
 // httpError is an error with its HTTP status and API code. Handlers return
@@ -59,7 +59,7 @@ func errorStatus(err error) (e *httpError, known bool) {
 	switch {
 	case errors.As(err, &he):
 		return he, true
-	// Shares (pkg/shlhost, pkg/vault/sharestore). Every refusal of a link
+	// Shares (pkg/shlhost, pkg/sharestore). Every refusal of a link
 	// is the same 404, whatever the reason (docs/share-protocol.md).
 	case errors.As(err, &pe):
 		return &httpError{status: http.StatusUnauthorized, body: share.InvalidPasscodeResponse{RemainingAttempts: pe.Remaining}}, true

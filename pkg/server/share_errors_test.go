@@ -12,7 +12,7 @@ import (
 
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/shlhost"
-	"github.com/phr-project/phr/pkg/vault/sharestore"
+	"github.com/phr-project/phr/pkg/sharestore"
 )
 
 // TestShareErrors: the public share routes and the owner's share API

@@ -12,7 +12,7 @@
 // the two really contend for one lock.
 //
 // The passcode counter of a share under concurrent guesses is tested
-// where it lives: pkg/vault/sharestore TestConcurrentGuesses (the store)
+// where it lives: pkg/sharestore TestConcurrentGuesses (the store)
 // and pkg/shlhost TestLifetimeCounter (200 concurrent wrong guesses over
 // HTTP against a 10-attempt share: exactly 10 × 401 and 190 × 404).
 package concurrency
