@@ -67,7 +67,7 @@ func TestKeyCommands(t *testing.T) {
 	idPath := filepath.Join(c.env["PHR_CONFIG_DIR"], "device-identity.txt")
 	os.Rename(idPath, idPath+".away")
 	c.env["PHR_PASSPHRASE"] = testPassphrase
-	if code, _, _ := c.run("list"); code != 1 {
+	if code, _, _ := c.run("list"); code != exitWrongKey {
 		t.Fatal("old passphrase still opens the vault")
 	}
 	c.env["PHR_PASSPHRASE"] = "an entirely new passphrase"

@@ -12,12 +12,34 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes.
+// Exit codes, documented in the README and `phr --help`. Scripts branch
+// on them: 3 means try again later, 4 a different key, 5 look at what
+// happened to the file.
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
+	exitOK       = 0
+	exitFailure  = 1 // anything else that failed
+	exitUsage    = 2 // bad flags, arguments or values; nothing was written
+	exitLocked   = 3 // the vault is in use by another phr or phrd (vault.ErrLocked)
+	exitWrongKey = 4 // no key slot opens with the passphrase, identity or recovery code (vault.ErrWrongKey)
+	exitTampered = 5 // the file is not what its head or this device says it was (vault.ErrTampered, vault.ErrRolledBack)
 )
+
+// exitCode maps an error to its exit code, by type and sentinel.
+func exitCode(err error) int {
+	var ue *usageError
+	var ie *record.InputError
+	switch {
+	case errors.As(err, &ue), errors.As(err, &ie):
+		return exitUsage
+	case errors.Is(err, vault.ErrLocked):
+		return exitLocked
+	case errors.Is(err, vault.ErrWrongKey):
+		return exitWrongKey
+	case errors.Is(err, vault.ErrTampered), errors.Is(err, vault.ErrRolledBack):
+		return exitTampered
+	}
+	return exitFailure
+}
 
 // usageError marks errors in what the user typed: exit code 2.
 type usageError struct{ err error }
@@ -64,13 +86,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if h := hint(err); h != "" {
 		fmt.Fprintln(stderr, "hint: "+h)
 	}
-	var ue *usageError
-	var ie *record.InputError
-	if errors.As(err, &ue) || errors.As(err, &ie) || strings.HasPrefix(err.Error(), "unknown command") ||
-		strings.HasPrefix(err.Error(), "unknown flag") || strings.HasPrefix(err.Error(), "unknown shorthand flag") {
-		return exitUsage
-	}
-	return exitFailure
+	return exitCode(err)
 }
 
 // message turns known errors into one line for people.
@@ -106,7 +122,12 @@ func newRootCommand(g *globals) *rootCommand {
 		Short: "Your personal health record, encrypted, on your own machine",
 		Long: `phr keeps your health records in one encrypted file (the vault).
 Log medications, doses, symptoms and vitals; import what providers give you;
-browse, search and share them. Nothing in the vault is readable without your key.`,
+browse, search and share them. Nothing in the vault is readable without your key.
+
+Exit codes: 0 success; 1 failure; 2 usage (bad flags or values, nothing
+written); 3 the vault is in use by another phr or phrd (try again); 4 wrong
+passphrase, identity or recovery code; 5 the vault file was changed behind
+phr's back or is older than one this device has seen (see phr check).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -150,7 +171,7 @@ func requireSubcommands(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		requireSubcommands(sub)
 	}
-	if !c.HasSubCommands() || c.Runnable() || c.Parent() == nil {
+	if !c.HasSubCommands() || c.Runnable() {
 		return
 	}
 	c.Args = cobra.ArbitraryArgs

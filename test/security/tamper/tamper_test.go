@@ -336,7 +336,7 @@ func TestReplay(t *testing.T) {
 			})
 			for _, args := range [][]string{{"list"}, {"list", tt.kind}, {"export", "--format", "ndjson"}} {
 				r := c.Run(t, args...)
-				if r.Code != 1 || !strings.Contains(r.Stderr, "does not match its authenticated head") || strings.Contains(r.Stdout, tt.known) {
+				if r.Code != 5 || !strings.Contains(r.Stderr, "does not match its authenticated head") || strings.Contains(r.Stdout, tt.known) {
 					t.Fatalf("phr %v: %d\nstdout %s\nstderr %s", args, r.Code, r.Stdout, r.Stderr)
 				}
 			}
@@ -367,7 +367,7 @@ func TestWholeFileRollback(t *testing.T) {
 	}
 	for _, args := range [][]string{{"list"}, {"show", allergy}, {"log", "condition", "Gout"}} {
 		r := c.Run(t, args...)
-		if r.Code != 1 || !strings.Contains(r.Stderr, "older than the one this device last saw") || !strings.Contains(r.Stderr, "phr check --accept-rollback") {
+		if r.Code != 5 || !strings.Contains(r.Stderr, "older than the one this device last saw") || !strings.Contains(r.Stderr, "phr check --accept-rollback") {
 			t.Fatalf("phr %v: %d %s", args, r.Code, r.Stderr)
 		}
 	}
