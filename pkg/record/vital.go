@@ -2,10 +2,21 @@ package record
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 )
+
+// The vital-sign table (vitalTable) is phr's one definition of the vital
+// signs: their kinds and names, LOINC codes (those phr writes and those it
+// recognizes from other sources), UCUM units with the symbols people read
+// and the spellings they type, plausible ranges, display precision, typical
+// adult ranges with their sources, and whether FHIR counts each as a vital
+// sign. Parsing, building, `phr edit`, phrd's ingest, CSV, Apple Health,
+// the CLI's display and the provider's viewer (through the generated
+// pkg/viewer/assets/js/vitals.json) all read it; adding a vital is one row
+// and its test, then `go generate ./pkg/viewer`.
 
 // LOINC codes of the vital signs phr records. They are the codes of the
 // vital-sign table below (vitalTable); other packages use these names
@@ -25,13 +36,11 @@ const (
 	LoincBMI         = "39156-5" // Body mass index (BMI) [Ratio]
 	LoincRespRate    = "9279-1"  // Respiratory rate
 	LoincPain        = "72514-3" // Pain severity - 0-10 verbal numeric rating [Score] - Reported
+	LoincHeadCirc    = "9843-4"  // Head Occipital-frontal circumference
 )
 
 // VitalSign is one row of the vital-sign table: everything phr knows about
-// one vital sign. The table drives parsing (ParseVital), building
-// (NewVital), editing, phrd's device ingest, CSV rows, the Apple Health
-// mapping and the display of values; adding a vital is adding a row (and
-// its test). VitalSigns returns the table for other readers (the viewer).
+// one vital sign. See vitalTable.
 type VitalSign struct {
 	// Kind is the short name `phr log vital` takes: "bp", "hr".
 	Kind string `json:"kind"`
@@ -43,6 +52,18 @@ type VitalSign struct {
 	// Codes are the LOINC codings of the Observation's code, the vital's
 	// own code first; a unit with Codes of its own replaces them.
 	Codes []Coding `json:"codes"`
+	// OtherCodes are LOINC codes other sources use for the same
+	// measurement (an oral temperature, a blood pressure panel coded
+	// 55284-4, a glucose in serum). They identify the kind when the viewer
+	// reads a record written elsewhere; phr never writes them, and
+	// VitalOf does not match them, because `phr edit --value` and the
+	// CSV export would then rewrite such a record's code as Codes.
+	OtherCodes []string `json:"otherCodes,omitempty"`
+	// VitalSign says an Observation with one of these codes is a vital
+	// sign even without the vital-signs category: FHIR R4's vital-signs
+	// profiles list it. Blood glucose (also a laboratory result) and pain
+	// are recorded like vital signs but are not on that list.
+	VitalSign bool `json:"vitalSign"`
 	// Units are the units it is recorded in, the default first.
 	Units []VitalUnit `json:"units"`
 	// Components are the parts of a panel (blood pressure: systolic and
@@ -57,8 +78,9 @@ type VitalUnit struct {
 	UCUM string `json:"ucum"`
 	// Symbol is the unit as shown to people (valueQuantity.unit): "mmHg".
 	Symbol string `json:"symbol"`
-	// Aliases are what people type for it, lower case without spaces;
-	// "" marks the unit assumed when none is given.
+	// Aliases are what people type for it, lower case without spaces,
+	// the symbol among them; "" marks the unit assumed when none is
+	// given.
 	Aliases []string `json:"aliases"`
 	// Min and Max bound a plausible reading (inclusive); values outside
 	// are typing mistakes and refused.
@@ -72,70 +94,120 @@ type VitalUnit struct {
 	// Codes, when set, replace the vital's codes for readings in this
 	// unit (blood glucose in mmol/L has a LOINC code of its own).
 	Codes []Coding `json:"codes,omitempty"`
+	// Normal is the typical resting range of an adult in this unit, drawn
+	// behind the viewer's trend charts; zero when there is none to draw.
+	Normal VitalRange `json:"normal,omitzero"`
 }
 
 // VitalComponent is one part of a panel, such as systolic pressure.
 type VitalComponent struct {
-	Name string  `json:"name"`
-	Code Coding  `json:"code"`
-	Min  float64 `json:"min"`
-	Max  float64 `json:"max"`
+	// Kind names the part in messages and to the viewer: "systolic".
+	Kind string `json:"kind"`
+	// Name is the text of the component's code: "Systolic blood pressure".
+	Name string `json:"name"`
+	// Label is the part's name beside the panel's other parts, as a
+	// chart's line: "Systolic".
+	Label string  `json:"label"`
+	Code  Coding  `json:"code"`
+	Min   float64 `json:"min"`
+	Max   float64 `json:"max"`
+	// Normal is the part's typical adult range, by the UCUM code of the
+	// panel's unit.
+	Normal map[string]VitalRange `json:"normal,omitempty"`
+}
+
+// VitalRange is a typical adult range, [Low, High], and where it comes
+// from.
+type VitalRange struct {
+	Low    float64 `json:"low"`
+	High   float64 `json:"high"`
+	Source string  `json:"source"`
 }
 
 func loinc(code, display string) Coding { return Coding{System: LOINC, Code: code, Display: display} }
 
-// vitalTable is the one place vital signs are defined. Ranges are what a
-// living person can show (and a device can measure), not normal ranges:
-// they catch typing mistakes (720 for 72), never a worrying reading.
+// Sources of the typical ranges (VitalRange.Source).
+const (
+	srcBP    = "AHA/ACC 2017 guideline (normal: below 120/80 mmHg); MedlinePlus, Vital Signs (low: below 90/60)"
+	srcHR    = "American Heart Association (resting adult heart rate 60-100 bpm)"
+	srcRR    = "usual clinical reference for an adult at rest (12-20/min)"
+	srcSpO2  = "Cleveland Clinic, Blood Oxygen Level (normal pulse oximeter reading 95-100 %)"
+	srcTemp  = "MedlinePlus, Body temperature norms (97-99 °F, 36.1-37.2 °C)"
+	srcBMI   = "WHO (normal weight: BMI 18.5-24.9)"
+	ucumMmHg = "mm[Hg]"
+)
+
+// vitalTable is the one place vital signs are defined: it drives parsing
+// (ParseVital), building (NewVital), `phr edit --value`, phrd's device
+// ingest, CSV rows, the Apple Health mapping, the display of values, and
+// the provider's viewer, which reads it as pkg/viewer/assets/js/vitals.json
+// (generated from VitalSigns by `go generate ./pkg/viewer`; a test there
+// fails when the file is out of date). Adding a vital is adding a row here
+// (and its test), then regenerating that file.
+//
+// Min and Max are what a living person can show (and a device can
+// measure), not normal ranges: they catch typing mistakes (720 for 72),
+// never a worrying reading. Normal ranges (VitalRange, with their
+// sources) are typical resting ranges of adults, drawn as bands behind the
+// viewer's charts. Glucose has none: its range depends on fasting, which a
+// reading rarely states; weight, height and head circumference have none
+// either. The order is the order the viewer charts them in.
 var vitalTable = []VitalSign{
 	{
-		Kind: "bp", Aliases: []string{"blood pressure", "bloodpressure"}, Name: "Blood pressure",
-		Codes: []Coding{loinc(LoincBP, "Blood pressure panel with all children optional")},
-		Units: []VitalUnit{{UCUM: "mm[Hg]", Symbol: "mmHg", Aliases: []string{"", "mmhg", "mm[hg]"}, Min: 20, Max: 300, Decimals: 0}},
+		Kind: "bp", Aliases: []string{"blood pressure", "bloodpressure"}, Name: "Blood pressure", VitalSign: true,
+		Codes:      []Coding{loinc(LoincBP, "Blood pressure panel with all children optional")},
+		OtherCodes: []string{"55284-4", "35094-2"}, // Blood pressure systolic and diastolic; Blood pressure panel
+		Units:      []VitalUnit{{UCUM: ucumMmHg, Symbol: "mmHg", Aliases: []string{"", "mmhg", "mm[hg]"}, Min: 20, Max: 300, Decimals: 0}},
 		Components: []VitalComponent{
-			{Name: "Systolic blood pressure", Code: loinc(LoincSystolic, "Systolic blood pressure"), Min: 40, Max: 300},
-			{Name: "Diastolic blood pressure", Code: loinc(LoincDiastolic, "Diastolic blood pressure"), Min: 20, Max: 200},
+			{Kind: "systolic", Name: "Systolic blood pressure", Label: "Systolic", Code: loinc(LoincSystolic, "Systolic blood pressure"), Min: 40, Max: 300,
+				Normal: map[string]VitalRange{ucumMmHg: {90, 120, srcBP}}},
+			{Kind: "diastolic", Name: "Diastolic blood pressure", Label: "Diastolic", Code: loinc(LoincDiastolic, "Diastolic blood pressure"), Min: 20, Max: 200,
+				Normal: map[string]VitalRange{ucumMmHg: {60, 80, srcBP}}},
 		},
 	},
 	{
-		Kind: "hr", Aliases: []string{"heart rate", "heartrate", "pulse", "pulse rate"}, Name: "Heart rate",
+		Kind: "hr", Aliases: []string{"heart rate", "heartrate", "pulse", "pulse rate"}, Name: "Heart rate", VitalSign: true,
 		Codes: []Coding{loinc(LoincHeartRate, "Heart rate")},
-		Units: []VitalUnit{{UCUM: "/min", Symbol: "bpm", Aliases: []string{"", "bpm", "/min", "beats/min", "{beats}/min"}, Min: 20, Max: 300, Decimals: 0}},
+		Units: []VitalUnit{{UCUM: "/min", Symbol: "bpm", Aliases: []string{"", "bpm", "/min", "beats/min", "{beats}/min", "beatsperminute"}, Min: 20, Max: 300, Decimals: 0,
+			Normal: VitalRange{60, 100, srcHR}}},
 	},
 	{
-		Kind: "weight", Aliases: []string{"body weight", "wt"}, Name: "Body weight",
-		Codes: []Coding{loinc(LoincWeight, "Body weight")},
+		Kind: "rr", Aliases: []string{"respiratory rate", "respiration rate", "breathing rate", "resp rate"}, Name: "Respiratory rate", VitalSign: true,
+		Codes: []Coding{loinc(LoincRespRate, "Respiratory rate")},
+		Units: []VitalUnit{{UCUM: "/min", Symbol: "breaths/min", Aliases: []string{"", "/min", "breaths/min", "br/min", "{breaths}/min", "breathsperminute"}, Min: 2, Max: 100, Decimals: 0,
+			Normal: VitalRange{12, 20, srcRR}}},
+	},
+	{
+		Kind: "spo2", Aliases: []string{"oxygen saturation", "o2 sat", "sao2", "sp02"}, Name: "Oxygen saturation", VitalSign: true,
+		Codes: []Coding{loinc(LoincSpO2, "Oxygen saturation in Arterial blood by Pulse oximetry"),
+			loinc(LoincSpO2Base, "Oxygen saturation in Arterial blood")},
+		Units: []VitalUnit{{UCUM: "%", Symbol: "%", Aliases: []string{"", "%", "%o2"}, Min: 50, Max: 100, Decimals: 0,
+			Normal: VitalRange{95, 100, srcSpO2}}},
+	},
+	{
+		Kind: "temp", Aliases: []string{"temperature", "body temperature"}, Name: "Body temperature", VitalSign: true,
+		Codes:      []Coding{loinc(LoincTemperature, "Body temperature")},
+		OtherCodes: []string{"8331-1"}, // Oral temperature
+		Units: []VitalUnit{
+			{UCUM: "Cel", Symbol: "°C", Aliases: []string{"c", "°c", "cel", "degc", "celsius"}, Min: 25, Max: 45, Decimals: 1,
+				Normal: VitalRange{36.1, 37.2, srcTemp}},
+			{UCUM: "[degF]", Symbol: "°F", Aliases: []string{"f", "°f", "[degf]", "degf", "fahrenheit"}, Min: 77, Max: 113, Decimals: 1,
+				Normal: VitalRange{97, 99, srcTemp}},
+		},
+	},
+	{
+		Kind: "weight", Aliases: []string{"body weight", "wt"}, Name: "Body weight", VitalSign: true,
+		Codes:      []Coding{loinc(LoincWeight, "Body weight")},
+		OtherCodes: []string{"3141-9"}, // Body weight Measured
 		Units: []VitalUnit{
 			{UCUM: "kg", Symbol: "kg", Aliases: []string{"kg", "kgs", "kilogram", "kilograms"}, Min: 0.2, Max: 700, Decimals: 1},
 			{UCUM: "[lb_av]", Symbol: "lb", Aliases: []string{"lb", "lbs", "[lb_av]", "pound", "pounds"}, Min: 0.5, Max: 1500, Decimals: 1},
 		},
 	},
 	{
-		Kind: "temp", Aliases: []string{"temperature", "body temperature"}, Name: "Body temperature",
-		Codes: []Coding{loinc(LoincTemperature, "Body temperature")},
-		Units: []VitalUnit{
-			{UCUM: "Cel", Symbol: "°C", Aliases: []string{"c", "°c", "cel", "degc", "celsius"}, Min: 25, Max: 45, Decimals: 1},
-			{UCUM: "[degF]", Symbol: "°F", Aliases: []string{"f", "°f", "[degf]", "degf", "fahrenheit"}, Min: 77, Max: 113, Decimals: 1},
-		},
-	},
-	{
-		Kind: "glucose", Aliases: []string{"blood glucose", "blood sugar"}, Name: "Blood glucose",
-		Codes: []Coding{loinc(LoincGlucoseMass, "Glucose [Mass/volume] in Blood")},
-		Units: []VitalUnit{
-			{UCUM: "mg/dL", Symbol: "mg/dL", Aliases: []string{"mg/dl"}, Min: 10, Max: 1100, Decimals: 0},
-			{UCUM: "mmol/L", Symbol: "mmol/L", Aliases: []string{"mmol/l"}, Min: 0.5, Max: 60, Decimals: 1,
-				Codes: []Coding{loinc(LoincGlucoseMol, "Glucose [Moles/volume] in Blood")}},
-		},
-	},
-	{
-		Kind: "spo2", Aliases: []string{"oxygen saturation", "o2 sat", "sao2", "sp02"}, Name: "Oxygen saturation",
-		Codes: []Coding{loinc(LoincSpO2, "Oxygen saturation in Arterial blood by Pulse oximetry"),
-			loinc(LoincSpO2Base, "Oxygen saturation in Arterial blood")},
-		Units: []VitalUnit{{UCUM: "%", Symbol: "%", Aliases: []string{"", "%"}, Min: 50, Max: 100, Decimals: 0}},
-	},
-	{
-		Kind: "height", Aliases: []string{"body height", "ht"}, Name: "Body height",
-		Codes: []Coding{loinc(LoincHeight, "Body height")},
+		Kind: "height", Aliases: []string{"body height", "ht"}, Name: "Body height", VitalSign: true,
+		Codes:      []Coding{loinc(LoincHeight, "Body height")},
+		OtherCodes: []string{"8306-3"}, // Body height --lying (an infant's length)
 		Units: []VitalUnit{
 			{UCUM: "cm", Symbol: "cm", Aliases: []string{"cm"}, Min: 20, Max: 280, Decimals: 1},
 			{UCUM: "m", Symbol: "m", Aliases: []string{"m"}, Min: 0.2, Max: 2.8, Decimals: 2},
@@ -143,14 +215,31 @@ var vitalTable = []VitalSign{
 		},
 	},
 	{
-		Kind: "bmi", Aliases: []string{"body mass index"}, Name: "Body mass index",
+		Kind: "bmi", Aliases: []string{"body mass index"}, Name: "Body mass index", VitalSign: true,
 		Codes: []Coding{loinc(LoincBMI, "Body mass index (BMI) [Ratio]")},
-		Units: []VitalUnit{{UCUM: "kg/m2", Symbol: "kg/m2", Aliases: []string{"", "kg/m2", "kg/m²"}, Min: 5, Max: 150, Decimals: 1}},
+		Units: []VitalUnit{{UCUM: "kg/m2", Symbol: "kg/m2", Aliases: []string{"", "kg/m2", "kg/m²"}, Min: 5, Max: 150, Decimals: 1,
+			Normal: VitalRange{18.5, 24.9, srcBMI}}},
 	},
 	{
-		Kind: "rr", Aliases: []string{"respiratory rate", "respiration rate", "breathing rate", "resp rate"}, Name: "Respiratory rate",
-		Codes: []Coding{loinc(LoincRespRate, "Respiratory rate")},
-		Units: []VitalUnit{{UCUM: "/min", Symbol: "breaths/min", Aliases: []string{"", "/min", "breaths/min", "br/min", "{breaths}/min"}, Min: 2, Max: 100, Decimals: 0}},
+		Kind: "head", Aliases: []string{"head circumference", "head circ", "hc", "ofc"}, Name: "Head circumference", VitalSign: true,
+		Codes:      []Coding{loinc(LoincHeadCirc, "Head Occipital-frontal circumference")},
+		OtherCodes: []string{"8287-5"}, // Head Occipital-frontal circumference by Tape measure
+		Units: []VitalUnit{
+			{UCUM: "cm", Symbol: "cm", Aliases: []string{"cm"}, Min: 15, Max: 90, Decimals: 1},
+			{UCUM: "[in_i]", Symbol: "in", Aliases: []string{"in", "inch", "inches", "[in_i]"}, Min: 6, Max: 36, Decimals: 1},
+		},
+	},
+	{
+		Kind: "glucose", Aliases: []string{"blood glucose", "blood sugar"}, Name: "Blood glucose",
+		Codes: []Coding{loinc(LoincGlucoseMass, "Glucose [Mass/volume] in Blood")},
+		// Glucose in serum or plasma and in capillary blood, by meter or
+		// test strip, fasting or not, by mass and by moles.
+		OtherCodes: []string{"2345-7", "41653-7", "14749-6", "14743-9", "2340-8", "1558-6", "41604-0", "2341-6", "74774-1", "1547-9", "14770-2"},
+		Units: []VitalUnit{
+			{UCUM: "mg/dL", Symbol: "mg/dL", Aliases: []string{"mg/dl"}, Min: 10, Max: 1100, Decimals: 0},
+			{UCUM: "mmol/L", Symbol: "mmol/L", Aliases: []string{"mmol/l"}, Min: 0.5, Max: 60, Decimals: 1,
+				Codes: []Coding{loinc(LoincGlucoseMol, "Glucose [Moles/volume] in Blood")}},
+		},
 	},
 	{
 		Kind: "pain", Aliases: []string{"pain score", "pain severity"}, Name: "Pain severity",
@@ -221,7 +310,11 @@ func VitalSigns() []VitalSign {
 	for i, v := range vitalTable {
 		v.Aliases = slices.Clone(v.Aliases)
 		v.Codes = slices.Clone(v.Codes)
+		v.OtherCodes = slices.Clone(v.OtherCodes)
 		v.Components = slices.Clone(v.Components)
+		for j := range v.Components {
+			v.Components[j].Normal = maps.Clone(v.Components[j].Normal)
+		}
 		v.Units = slices.Clone(v.Units)
 		for j := range v.Units {
 			v.Units[j].Aliases = slices.Clone(v.Units[j].Aliases)
@@ -325,21 +418,19 @@ func (v *VitalSign) Expect() string {
 func (v *VitalSign) panelRanges() string {
 	parts := make([]string, 0, len(v.Components)+1)
 	for _, c := range v.Components {
-		parts = append(parts, firstWord(c.Name)+" "+fmtNum(c.Min)+"-"+fmtNum(c.Max))
+		parts = append(parts, c.Kind+" "+fmtNum(c.Min)+"-"+fmtNum(c.Max))
 	}
 	for i := 1; i < len(v.Components); i++ {
-		parts = append(parts, firstWord(v.Components[i-1].Name)+" above "+firstWord(v.Components[i].Name))
+		parts = append(parts, v.Components[i-1].Kind+" above "+v.Components[i].Kind)
 	}
 	return strings.Join(parts, ", ")
 }
-
-func firstWord(s string) string { return strings.ToLower(strings.Fields(s)[0]) }
 
 // componentWords is "systolic/diastolic" for blood pressure.
 func (v *VitalSign) componentWords() string {
 	parts := make([]string, len(v.Components))
 	for i, c := range v.Components {
-		parts[i] = firstWord(c.Name)
+		parts[i] = c.Kind
 	}
 	return strings.Join(parts, "/")
 }

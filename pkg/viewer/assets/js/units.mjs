@@ -75,8 +75,9 @@ export function fmtNum(v, decimals) {
   return String(Object.is(r, -0) ? 0 : r);
 }
 
-// withUnit writes a number and its unit: "7.5%", "128 mmHg", "37.2 °C".
+// withUnit writes a number and its unit: "7.5%", "128 mmHg", "37.2 °C",
+// and "7/10" for a unit that starts with a slash (a pain score).
 export function withUnit(text, unit) {
   if (!unit || !text) return text || '';
-  return unit === '%' ? text + '%' : text + ' ' + unit;
+  return unit === '%' || unit.startsWith('/') ? text + unit : text + ' ' + unit;
 }
