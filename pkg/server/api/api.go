@@ -139,9 +139,9 @@ type RecordList struct {
 //	med:          name, dose, frequency, start, stop, reason, note
 //	dose:         name, amount, at, note
 //	symptom:      name, severity (0-10), at, note
-//	vital:        kind (bp, hr, weight, temp, glucose, spo2), value ("120/80", "70kg"), at
+//	vital:        kind (a kind or other name of the vital-sign table: bp, hr, weight, temp, glucose, spo2, height, bmi, rr, pain, head, ...), value ("120/80", "70kg"), at
 //	condition:    name, onset, note
-//	allergy:      substance, reaction, severity (mild|moderate|severe), note
+//	allergy:      substance, reaction, severity (mild|moderate|severe), criticality (low|high|unable-to-assess), note
 //	immunization: vaccine, date, note
 //	note:         text, at
 //
@@ -163,9 +163,12 @@ type LogEntry struct {
 	Onset     string          `json:"onset,omitempty"`
 	Substance string          `json:"substance,omitempty"`
 	Reaction  string          `json:"reaction,omitempty"`
-	Vaccine   string          `json:"vaccine,omitempty"`
-	Date      string          `json:"date,omitempty"`
-	Text      string          `json:"text,omitempty"`
+	// Criticality is an allergy's risk of a life-threatening reaction:
+	// low, high or unable-to-assess (default high for anaphylaxis).
+	Criticality string `json:"criticality,omitempty"`
+	Vaccine     string `json:"vaccine,omitempty"`
+	Date        string `json:"date,omitempty"`
+	Text        string `json:"text,omitempty"`
 }
 
 // Change is one entry of the changes feed. Record is absent for a
