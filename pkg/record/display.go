@@ -24,10 +24,41 @@ func DisplayOf(r Resource) string {
 	s := displayOf(r)
 	suffix := negationText(r)
 	if suffix == "" {
+		suffix = stoppedText(r)
+	}
+	if suffix == "" {
 		return oneLine(s, 200)
 	}
 	suffix = " " + oneLine(suffix, 120) // oneLine trims the leading space
 	return oneLine(s, 200-len([]rune(suffix))) + suffix
+}
+
+// stoppedText says that a medication the patient took is stopped or
+// paused, and since when as the source wrote it: "— stopped 2026-11-20".
+// It is kept whole however long the name and dosage before it are.
+func stoppedText(r Resource) string {
+	if r.Type() != "MedicationStatement" && r.Type() != "MedicationRequest" {
+		return ""
+	}
+	var s string
+	switch r.Str("status") {
+	case "completed", "stopped":
+		s = "— stopped"
+	case "on-hold":
+		s = "— on hold"
+	case "cancelled":
+		s = "— cancelled"
+	default:
+		return ""
+	}
+	end := r.Str("effectivePeriod.end")
+	if end == "" {
+		end = r.Str("dosageInstruction.timing.repeat.boundsPeriod.end")
+	}
+	if w, err := ParseWhenValue(end); err == nil && end != "" && s == "— stopped" {
+		s += " " + w.String()
+	}
+	return s
 }
 
 func displayOf(r Resource) string {

@@ -131,7 +131,7 @@ func TestBuildersProduceValidCodedFHIR(t *testing.T) {
 			"effectivePeriod.start": "2026-11-23T08:00:00Z", "subject.reference": "Patient/p1", "reasonCode.text": "Diabetes"}},
 		{"stopped medication", func() (Record, error) {
 			return NewMedication(c, Medication{Name: "Amoxicillin", Start: at.AddDate(0, 0, -10), Stop: at})
-		}, "MedicationStatement", KindMedication, "Amoxicillin", map[string]string{"status": "completed", "effectivePeriod.end": "2026-11-23T08:00:00Z"}},
+		}, "MedicationStatement", KindMedication, "Amoxicillin — stopped 2026-11-23 08:00", map[string]string{"status": "completed", "effectivePeriod.end": "2026-11-23T08:00:00Z"}},
 		{"dose", func() (Record, error) { return NewDose(c, Dose{Name: "Ibuprofen", At: at, Amount: "400 mg"}) },
 			"MedicationAdministration", KindDose, "Ibuprofen — 400 mg", map[string]string{"status": "completed", "effectiveDateTime": "2026-11-23T08:00:00Z", "dosage.dose.code": "mg"}},
 		{"symptom", func() (Record, error) { return NewSymptom(c, Symptom{Name: "Headache", Severity: 6, At: at}) },
@@ -518,6 +518,24 @@ func TestNotFuture(t *testing.T) {
 	} {
 		if err := NotFuture("at", tt.t, now); (err == nil) != tt.fine {
 			t.Errorf("NotFuture(%v) = %v", tt.t, err)
+		}
+	}
+}
+
+// A stopped medication says so, and since when, in every listing.
+func TestDisplayStoppedMedication(t *testing.T) {
+	for _, tt := range []struct{ res, want string }{
+		{`{"resourceType":"MedicationStatement","status":"completed","medicationCodeableConcept":{"text":"Metformin"},"effectivePeriod":{"start":"2026-01-10","end":"2026-11-20"}}`, "Metformin — stopped 2026-11-20"},
+		{`{"resourceType":"MedicationStatement","status":"stopped","medicationCodeableConcept":{"text":"Metformin"}}`, "Metformin — stopped"},
+		{`{"resourceType":"MedicationStatement","status":"on-hold","medicationCodeableConcept":{"text":"Metformin"}}`, "Metformin — on hold"},
+		{`{"resourceType":"MedicationStatement","status":"active","medicationCodeableConcept":{"text":"Metformin"}}`, "Metformin"},
+	} {
+		r, err := Parse([]byte(tt.res))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := DisplayOf(r); got != tt.want {
+			t.Errorf("DisplayOf = %q, want %q", got, tt.want)
 		}
 	}
 }
