@@ -483,7 +483,7 @@ func medications(w *writer, items []*item) {
 			}
 			rows = append(rows, []cell{{text: name, bold: true}, {text: dosage(it.res)}, {text: it.date()}, {text: it.source}})
 		}
-		w.sourced([]float64{0.40, 0.35, 0.18, 0.07}, []string{"Medication", "Dose and instructions", "Since", "Source"}, rows)
+		w.sourced([]float64{0.40, 0.35, 0.18, 0.07}, []string{"Medication", "Dose and instructions", "Since", "From"}, rows)
 	} else {
 		w.note("No medication is recorded as active.")
 	}
@@ -917,7 +917,7 @@ func immunizations(w *writer, items []*item) {
 			}
 			rows = append(rows, []cell{{text: conceptName(it.res, "vaccineCode"), bold: true}, {text: it.date()}, {text: strings.Join(details, ", ")}, {text: it.source}})
 		}
-		w.sourced([]float64{0.45, 0.18, 0.30, 0.07}, []string{"Vaccine given", "Date", "Details", "Source"}, rows)
+		w.sourced([]float64{0.45, 0.18, 0.30, 0.07}, []string{"Vaccine given", "Date", "Details", "From"}, rows)
 	}
 	if len(none) > 0 {
 		w.text(sentence(none), bodySize, "B", black)
@@ -970,7 +970,7 @@ func everythingElse(w *writer, items []*item) {
 			rows = append(rows, []cell{{text: itemText(it)}, {text: it.date()}, {text: it.source}})
 		}
 		w.subheading(typeName(t)+" ("+strconv.Itoa(len(g))+")", black)
-		w.sourced([]float64{0.75, 0.18, 0.07}, []string{"Record", "Date", "Source"}, rows)
+		w.sourced([]float64{0.75, 0.18, 0.07}, []string{"Record", "Date", "From"}, rows)
 	}
 	if len(errs) > 0 {
 		var rows [][]cell
@@ -978,7 +978,7 @@ func everythingElse(w *writer, items []*item) {
 			rows = append(rows, []cell{{text: itemText(it), color: grey}, {text: it.date(), color: grey}, {text: it.source, color: grey}})
 		}
 		w.subheading("Entered in error: kept by their sources, not facts ("+strconv.Itoa(len(errs))+")", grey)
-		w.sourced([]float64{0.75, 0.18, 0.07}, []string{"Record", "Date", "Source"}, rows)
+		w.sourced([]float64{0.75, 0.18, 0.07}, []string{"Record", "Date", "From"}, rows)
 	}
 }
 
