@@ -2,6 +2,7 @@ package share
 
 import (
 	"bytes"
+	"maps"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -60,7 +61,10 @@ type KTCOptions struct {
 //   - the Patient, once (ErrKTCNoPatient when there is none);
 //   - the resources of recs, with references resolved as in BuildBundle,
 //     normalized, and without meta.profile (the profile asks senders to
-//     leave it out; everything else is kept as stored);
+//     leave it out; everything else is kept as stored), except that a
+//     MedicationStatement becomes the US Core MedicationRequest of a
+//     reported medication (US Core has no MedicationStatement profile;
+//     see usCoreMedication);
 //   - a PatientSharedDocumentReference of type LOINC 60591-5 (Patient
 //     summary Document) carrying the FHIR-Rendered PDF: pdfdoc.Summary of
 //     the same records with Complete set, so that every other resource of
@@ -107,8 +111,86 @@ func BuildKTC(patient record.Record, recs []record.Record, o KTCOptions) ([]byte
 	entries = append(entries, docs...)
 	for _, e := range entries {
 		dropProfiles(e.res)
+		if e.typ() == "MedicationStatement" {
+			usCoreMedication(e.res, b.patient.fullURL)
+		}
 	}
 	return marshalBundle(bundleHeader{Type: "collection", Timestamp: o.Now.Format(time.RFC3339)}, entries)
+}
+
+// statementToRequest maps MedicationStatement statuses to MedicationRequest
+// ones. not-taken has none: such a statement stays what it is.
+var statementToRequest = map[string]string{
+	"active": "active", "completed": "completed", "stopped": "stopped", "on-hold": "on-hold",
+	"intended": "draft", "unknown": "unknown", "entered-in-error": "entered-in-error",
+}
+
+// usCoreMedication rewrites a MedicationStatement as US Core shapes a
+// medication the patient reports: a MedicationRequest with intent "plan",
+// reportedBoolean true, the statement's status (intended → draft), its
+// medication, subject, reasons, notes, identifiers and status reason;
+// authoredOn from dateAsserted (else the start of its effective time);
+// requester the statement's information source, else the patient; its
+// dosage as dosageInstruction, and its effective period as the
+// instructions' bounds (so a stop date is kept). A statement of a
+// medication not taken stays a MedicationStatement.
+func usCoreMedication(res map[string]any, patientURL string) {
+	status, _ := res["status"].(string)
+	to, ok := statementToRequest[status]
+	if !ok {
+		return
+	}
+	r := record.Resource(res)
+	out := map[string]any{"resourceType": "MedicationRequest", "status": to, "intent": "plan", "reportedBoolean": true}
+	for _, k := range []string{"id", "meta", "identifier", "medicationCodeableConcept", "medicationReference", "subject", "reasonCode", "reasonReference", "note", "contained", "extension"} {
+		if v, ok := res[k]; ok {
+			out[k] = v
+		}
+	}
+	if sr := r.List("statusReason"); len(sr) > 0 {
+		out["statusReason"] = sr[0]
+	}
+	for _, p := range []string{"dateAsserted", "effectiveDateTime", "effectivePeriod.start"} {
+		if d := r.Str(p); d != "" {
+			out["authoredOn"] = d
+			break
+		}
+	}
+	if src, ok := res["informationSource"].(map[string]any); ok {
+		out["requester"] = src
+	} else {
+		out["requester"] = map[string]any{"reference": patientURL}
+	}
+	dosage := r.List("dosage")
+	if period, ok := res["effectivePeriod"].(map[string]any); ok {
+		if len(dosage) == 0 {
+			dosage = []any{map[string]any{}}
+		}
+		for _, d := range dosage {
+			dm, ok := d.(map[string]any)
+			if !ok {
+				continue
+			}
+			timing, _ := dm["timing"].(map[string]any)
+			if timing == nil {
+				timing = map[string]any{}
+				dm["timing"] = timing
+			}
+			repeat, _ := timing["repeat"].(map[string]any)
+			if repeat == nil {
+				repeat = map[string]any{}
+				timing["repeat"] = repeat
+			}
+			if repeat["boundsPeriod"] == nil && repeat["boundsDuration"] == nil && repeat["boundsRange"] == nil {
+				repeat["boundsPeriod"] = period
+			}
+		}
+	}
+	if len(dosage) > 0 {
+		out["dosageInstruction"] = dosage
+	}
+	clear(res)
+	maps.Copy(res, out)
 }
 
 // dropProfiles removes meta.profile (and meta when nothing else is left).

@@ -421,3 +421,52 @@ func ktcReceive(input string) (stage string, bundle []byte, err error) {
 	}
 	return "", got.Files[0].Data, nil
 }
+
+// TestKTCMedicationsAsUSCore: a medication statement goes into a
+// patient-shared bundle as the US Core MedicationRequest of a reported
+// medication, dates and dose kept; one not taken stays a statement.
+func TestKTCMedicationsAsUSCore(t *testing.T) {
+	patient := ktcPatient(t)
+	tests := []struct {
+		name, statement string
+		want            map[string]string // path -> value in the result
+	}{
+		{"active, patient-entered", `{"resourceType":"MedicationStatement","status":"active","medicationCodeableConcept":{"text":"metformin"},"subject":{"reference":"Patient/p1"},"informationSource":{"reference":"Patient/p1"},"dateAsserted":"2026-01-01T00:00:00Z","dosage":[{"text":"500 mg twice daily"}]}`,
+			map[string]string{"resourceType": "MedicationRequest", "status": "active", "intent": "plan", "reportedBoolean": "true", "medicationCodeableConcept.text": "metformin",
+				"authoredOn": "2026-01-01T00:00:00Z", "dosageInstruction.0.text": "500 mg twice daily", "requester.reference": "PATIENT", "subject.reference": "PATIENT"}},
+		{"stopped, with its period", `{"resourceType":"MedicationStatement","status":"stopped","medicationCodeableConcept":{"text":"lisinopril"},"subject":{"reference":"Patient/p1"},"effectivePeriod":{"start":"2024-02","end":"2025-06-30"},"statusReason":[{"text":"cough"}]}`,
+			map[string]string{"resourceType": "MedicationRequest", "status": "stopped", "authoredOn": "2024-02", "statusReason.text": "cough",
+				"dosageInstruction.0.timing.repeat.boundsPeriod.end": "2025-06-30", "requester.reference": "PATIENT"}},
+		{"intended", `{"resourceType":"MedicationStatement","status":"intended","medicationCodeableConcept":{"text":"statin"},"subject":{"reference":"Patient/p1"}}`,
+			map[string]string{"resourceType": "MedicationRequest", "status": "draft"}},
+		{"not taken", `{"resourceType":"MedicationStatement","status":"not-taken","medicationCodeableConcept":{"text":"ibuprofen"},"subject":{"reference":"Patient/p1"}}`,
+			map[string]string{"resourceType": "MedicationStatement", "status": "not-taken"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := BuildKTC(patient, []record.Record{ktcRecord(t, tt.statement)}, KTCOptions{Now: ktcNow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := CheckKTCBundle(data); err != nil {
+				t.Fatal(err)
+			}
+			var b struct {
+				Entry []struct {
+					FullURL  string         `json:"fullUrl"`
+					Resource map[string]any `json:"resource"`
+				}
+			}
+			json.Unmarshal(data, &b)
+			got := record.Resource(b.Entry[1].Resource)
+			for path, want := range tt.want {
+				if want == "PATIENT" {
+					want = b.Entry[0].FullURL
+				}
+				if g := got.Str(path); g != want {
+					t.Errorf("%s = %q, want %q (%v)", path, g, want, got)
+				}
+			}
+		})
+	}
+}
