@@ -2,11 +2,11 @@ package share
 
 import (
 	"bytes"
-	"maps"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
