@@ -261,6 +261,15 @@ func TestDirectAndKTCShares(t *testing.T) {
 			if len(log.Log) != 1 || log.Log[0].Recipient != "Verona Health System" || log.Log[0].Outcome != "ok" {
 				t.Fatalf("log %+v", log)
 			}
+			var audit api.Audit
+			alice.do("GET", "/api/v1/audit/shares", nil).decode(t, &audit)
+			found := false
+			for _, e := range audit.Entries {
+				found = found || e.Event == AuditShareAccess && e.Ref == created.ID && e.Label == "Verona Health System" && e.Success
+			}
+			if !found {
+				t.Errorf("the direct GET is not in the share audit: %+v", audit.Entries)
+			}
 		})
 	}
 	for _, body := range []string{
