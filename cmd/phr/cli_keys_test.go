@@ -254,7 +254,7 @@ func TestExportCheck(t *testing.T) {
 	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("export file: %v", err)
 	}
-	if code, _, _ := c.run("export", "--format", "pdf"); code != 2 {
+	if code, _, _ := c.run("export", "--format", "docx"); code != 2 {
 		t.Fatal("unknown export format accepted")
 	}
 	if out := c.ok("check"); !strings.Contains(out, "0 problems") {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/phr-project/phr/pkg/pdfdoc"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/spf13/cobra"
@@ -24,16 +25,17 @@ type exportOptions struct {
 func newExportCommand(g *globals) *cobra.Command {
 	var o exportOptions
 	cmd := &cobra.Command{
-		Use:   "export --format fhir|ndjson|ips|csv [-o FILE] [TYPE...]",
-		Short: "Write records in standard formats: a FHIR Bundle, NDJSON, an IPS document, or CSV",
+		Use:   "export --format fhir|ndjson|ips|csv|pdf [-o FILE] [TYPE...]",
+		Short: "Write records in standard formats: a FHIR Bundle, NDJSON, an IPS document, CSV, or a printable PDF summary",
 		Long: `export writes the records (all, or of the given types and dates) as FHIR R4:
 a Bundle of type collection (fhir), one resource per line (ndjson), or an
 International Patient Summary document (ips); or as the CSV template of
 docs/formats/csv.md (medications, lab results and vital signs only). All of
-them import back into phr, and into other tools.`,
+them import back into phr, and into other tools. pdf writes a printable
+health summary for a clinician (docs/share-protocol.md, "PDF").`,
 		RunE: func(cmd *cobra.Command, a []string) error { return runExport(g, o, a) },
 	}
-	cmd.Flags().StringVar(&o.format, "format", "fhir", "fhir, ndjson, ips or csv")
+	cmd.Flags().StringVar(&o.format, "format", "fhir", "fhir, ndjson, ips, csv or pdf")
 	cmd.Flags().StringVarP(&o.out, "output", "o", "", "file to write (default: standard output)")
 	o.list.addFlags(cmd)
 	return cmd
@@ -41,9 +43,12 @@ them import back into phr, and into other tools.`,
 
 func runExport(g *globals, o exportOptions, kinds []string) error {
 	switch o.format {
-	case "fhir", "ndjson", "ips", "csv":
+	case "fhir", "ndjson", "ips", "csv", "pdf":
 	default:
-		return usagef("--format: use fhir, ndjson, ips or csv")
+		return usagef("--format: use fhir, ndjson, ips, csv or pdf")
+	}
+	if o.format == "pdf" && o.out == "" && isTerminal(g.rawStdout) {
+		return usagef("--format pdf writes a binary file: give -o FILE (or redirect standard output)")
 	}
 	o.list.oldest = true
 	q, err := o.list.query(kinds)
@@ -82,6 +87,11 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 		err = writeBundle(bw, recs)
 	case "csv":
 		skipped, err = writeCSV(bw, recs)
+	case "pdf":
+		var doc []byte
+		if doc, err = pdfdoc.Summary(patient, recs, pdfdoc.Options{Now: time.Now()}); err == nil {
+			_, err = bw.Write(doc)
+		}
 	case "ips":
 		var others []record.Record
 		for _, r := range recs {

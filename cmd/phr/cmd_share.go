@@ -12,7 +12,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
+	"github.com/phr-project/phr/pkg/pdfdoc"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
@@ -33,6 +35,10 @@ type shareOptions struct {
 	maxUses      int
 	qr           bool
 	qrPNG        string
+	direct       bool
+	profile      string
+	storyFile    string
+	hasStory     bool // a ktc share with a story may select no records
 }
 
 func newShareCommand(g *globals) *cobra.Command {
@@ -48,7 +54,7 @@ func newShareCommand(g *globals) *cobra.Command {
 func newShareCreateCommand(g *globals) *cobra.Command {
 	var o shareOptions
 	cmd := &cobra.Command{
-		Use:   "create [TYPE...] --expires DURATION",
+		Use:   "create [TYPE...] --expires DURATION [--direct] [--profile ktc [--story-file FILE]]",
 		Short: "Share records through the phrd of `phr remote login`",
 		Long: `create selects records (types, --ids, --since, or --summary for an
 International Patient Summary), encrypts them here with a fresh key, and
@@ -59,14 +65,27 @@ A passcode (told to the provider separately) comes from --ask-passcode (a
 prompt without echo), --passcode-file FILE (its first line; - reads
 standard input), or PHR_SHARE_PASSCODE. --passcode VALUE works too, but a
 command line is visible to other users of this machine (ps) and stays in
-the shell's history: prefer the others.`,
+the shell's history: prefer the others.
+
+--direct makes a U-flag link: its url answers a GET with the one encrypted
+file, without a manifest, and never has a passcode. --profile ktc shares
+for CMS's "Kill the Clipboard" check-in: a direct link whose file is a
+patient-shared bundle of the selected records with a PDF rendering of them
+(and, with --story-file, a PDF of a note in your own words).`,
 		Example: `  phr share create medication allergy condition --expires 30m --ask-passcode --qr
   PHR_SHARE_PASSCODE=4711 phr share create --summary --expires 7d --label "For Dr. Rivera"
-  phr share create --ids 3kq7,p5hb --expires 2h --max-uses 1`,
+  phr share create --ids 3kq7,p5hb --expires 2h --max-uses 1
+  phr share create allergy medication condition immunization --profile ktc --story-file my-story.txt --expires 15m --qr`,
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := o.checkProfile(cmd.Flags().Changed("passcode")); err != nil {
+				return err
+			}
 			pc, err := g.sharePasscode(o, cmd.Flags().Changed("passcode"))
 			if err != nil {
 				return err
+			}
+			if o.direct && pc != "" {
+				return usagef("a direct (U) link has no passcode: unset PHR_SHARE_PASSCODE")
 			}
 			o.passcode = pc
 			return runShareCreate(cmd.Context(), g, o, a)
@@ -85,7 +104,80 @@ the shell's history: prefer the others.`,
 	f.BoolVar(&o.qr, "qr", false, "print the QR code in the terminal")
 	f.StringVar(&o.qrPNG, "qr-png", "", "write the QR code as a PNG file")
 	f.BoolVar(&o.longTerm, "long-term", false, "a long-term link (L flag) whose content 'phr share update' can refresh; its key is kept, sealed, in the vault")
+	f.BoolVar(&o.direct, "direct", false, "a direct link (U flag): a GET of its url returns the one encrypted file; no passcode")
+	f.StringVar(&o.profile, "profile", "", "ktc: a Kill-the-Clipboard patient-shared bundle with a PDF rendering (implies --direct)")
+	f.StringVar(&o.storyFile, "story-file", "", "with --profile ktc: a text file in your own words, shared as a PDF (- reads standard input)")
 	return cmd
+}
+
+// checkProfile checks the flags that go with --direct and --profile, and
+// sets --direct for a ktc share.
+func (o *shareOptions) checkProfile(passcodeFlag bool) error {
+	switch o.profile {
+	case "":
+		if o.storyFile != "" {
+			return usagef("--story-file goes with --profile ktc")
+		}
+	case share.ProfileKTC:
+		if o.summary {
+			return usagef("--profile ktc shares the selected records as a patient-shared bundle: no --summary with it")
+		}
+		if o.longTerm {
+			return usagef("--profile ktc links are short-lived direct links: no --long-term with it")
+		}
+		o.direct = true
+	default:
+		return usagef("--profile: the only profile is ktc")
+	}
+	if o.direct && (passcodeFlag || o.passcodeFile != "" || o.askPasscode) {
+		return usagef("a direct (U) link has no passcode: give --direct or a passcode, not both")
+	}
+	return nil
+}
+
+// maxStoryFile bounds what --story-file reads.
+const maxStoryFile = pdfdoc.MaxStory
+
+// readStory reads --story-file.
+func (g *globals) readStory(name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	var r io.Reader = g.stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxStoryFile+1))
+	if err != nil {
+		return "", fmt.Errorf("--story-file: %w", err)
+	}
+	if len(data) > maxStoryFile {
+		return "", usagef("--story-file: at most %d KiB", maxStoryFile>>10)
+	}
+	if !utf8.Valid(data) {
+		return "", usagef("--story-file: not UTF-8 text")
+	}
+	if strings.TrimSpace(string(data)) == "" {
+		return "", usagef("--story-file: the file is empty")
+	}
+	return string(data), nil
+}
+
+// shareContent builds what a share holds: the IPS (--summary), the
+// Kill-the-Clipboard bundle (--profile ktc) or a plain bundle.
+func shareContent(patient record.Record, recs []record.Record, summary bool, profile, story string, now time.Time) ([]byte, error) {
+	switch {
+	case summary:
+		return share.BuildIPS(patient, recs, now)
+	case profile == share.ProfileKTC:
+		return share.BuildKTC(patient, recs, share.KTCOptions{Now: now, Story: story})
+	}
+	return share.BuildBundle(patient, recs)
 }
 
 // maxPasscodeFile bounds what --passcode-file reads.
@@ -228,7 +320,7 @@ func (g *globals) selectForShare(o shareOptions, kinds []string) (record.Record,
 			out = append(out, r)
 		}
 	}
-	if len(out) == 0 && !o.summary {
+	if len(out) == 0 && !o.summary && !o.hasStory {
 		return patient, nil, errors.New("no records match: nothing to share")
 	}
 	return patient, out, nil
@@ -248,18 +340,23 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 	if _, err := g.loadRemote(); err != nil {
 		return err
 	}
+	story, err := g.readStory(o.storyFile)
+	if err != nil {
+		return err
+	}
+	o.hasStory = story != ""
 	patient, recs, err := g.selectForShare(o, kinds)
 	if err != nil {
 		return err
 	}
-	var content []byte
-	if o.summary {
-		content, err = share.BuildIPS(patient, recs, time.Now())
-	} else {
-		content, err = share.BuildBundle(patient, recs)
-	}
+	content, err := shareContent(patient, recs, o.summary, o.profile, story, time.Now())
 	if err != nil {
 		return err
+	}
+	if o.profile == share.ProfileKTC {
+		if err := share.CheckKTCBundle(content); err != nil {
+			return err // a bug of phr's: the bundle it built breaks the profile
+		}
 	}
 	key := share.NewKey()
 	defer clear(key)
@@ -279,6 +376,7 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 		Label:     o.label,
 		MaxUses:   o.maxUses,
 		LongTerm:  o.longTerm,
+		Direct:    o.direct,
 	})
 	if err != nil {
 		return remoteError(err)
@@ -317,10 +415,16 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 		}
 	}
 	if g.json {
-		return printJSON(g.stdout, map[string]any{"id": resp.ID, "link": link, "shlink": shlink, "expires_at": resp.ExpiresAt, "records": len(recs)})
+		return printJSON(g.stdout, map[string]any{"id": resp.ID, "link": link, "shlink": shlink, "flag": resp.Flag, "expires_at": resp.ExpiresAt, "records": len(recs)})
 	}
 	w := g.stdout
 	fmt.Fprintf(w, "Shared %d records until %s", len(recs), resp.ExpiresAt.Local().Format("2006-01-02 15:04"))
+	switch {
+	case o.profile == share.ProfileKTC:
+		fmt.Fprint(w, ", as a Kill-the-Clipboard patient-shared bundle with its PDF")
+	case o.direct:
+		fmt.Fprint(w, ", as a direct link")
+	}
 	if o.passcode != "" {
 		fmt.Fprint(w, ", with a passcode (tell it separately)")
 	}
@@ -503,12 +607,7 @@ func newShareUpdateCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var content []byte
-			if o.summary {
-				content, err = share.BuildIPS(patient, recs, time.Now())
-			} else {
-				content, err = share.BuildBundle(patient, recs)
-			}
+			content, err := shareContent(patient, recs, o.summary, "", "", time.Now())
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/pdfdoc"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
@@ -146,6 +147,24 @@ func (s *Server) createShare(c echo.Context) error {
 		if len(req.Files) > 0 {
 			return badRequest("give files or select, not both")
 		}
+		switch req.Select.Profile {
+		case "":
+			if req.Select.Story != "" {
+				return badRequest("select.story goes with select.profile ktc")
+			}
+		case share.ProfileKTC:
+			switch {
+			case req.Passcode != "":
+				return badRequest("a ktc share is a direct link: no passcode")
+			case req.LongTerm:
+				return badRequest("a ktc share is a short-lived direct link: no long_term")
+			case req.Select.Summary:
+				return badRequest("select.profile ktc shares the selected records: no summary with it")
+			}
+			req.Direct = true
+		default:
+			return badRequest("select.profile: the only profile is ktc")
+		}
 		var err error
 		if content, err = buildShareContent(vaultOf(c), *req.Select, s.cfg.Now()); err != nil {
 			return err
@@ -191,11 +210,21 @@ func buildShareContent(v *vault.Vault, sel api.ShareSelect, now time.Time) ([]by
 			out = append(out, r)
 		}
 	}
-	if len(out) == 0 && !sel.Summary {
+	if len(out) == 0 && !sel.Summary && strings.TrimSpace(sel.Story) == "" {
 		return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "no records match: nothing to share")
 	}
-	if sel.Summary {
+	switch {
+	case sel.Summary:
 		return share.BuildIPS(patient, out, now)
+	case sel.Profile == share.ProfileKTC:
+		data, err := share.BuildKTC(patient, out, share.KTCOptions{Now: now, Story: sel.Story})
+		switch {
+		case errors.Is(err, share.ErrKTCNoPatient):
+			return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "a ktc share needs the patient: the vault names none")
+		case errors.Is(err, pdfdoc.ErrStory):
+			return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "select.story must be UTF-8 text of at most 64 KiB")
+		}
+		return data, err
 	}
 	return share.BuildBundle(patient, out)
 }
