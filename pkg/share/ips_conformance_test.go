@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/phr-project/phr/pkg/importers/pipeline"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault"
@@ -243,11 +243,11 @@ func importInto(t *testing.T, paths ...string) (record.Record, []record.Record) 
 	}
 	defer v.Close()
 	for _, p := range paths {
-		in, f, err := importers.OpenFile(p)
+		in, f, err := pipeline.OpenFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = importers.Import(context.Background(), all.Default(), v, in, importers.Options{AcceptPatientMismatch: true})
+		_, err = pipeline.Import(context.Background(), all.Default(), v, in, pipeline.Options{AcceptPatientMismatch: true})
 		f.Close()
 		if err != nil {
 			t.Fatalf("import %s: %v", filepath.Base(p), err)
