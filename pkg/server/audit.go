@@ -13,8 +13,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/phr-project/phr/pkg/server/api"
-	"github.com/phr-project/phr/pkg/vault"
 	"github.com/phr-project/phr/pkg/sharestore"
+	"github.com/phr-project/phr/pkg/vault"
 )
 
 // Audit events phrd writes (vault.AuditEntry.Event).

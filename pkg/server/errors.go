@@ -14,9 +14,9 @@ import (
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
+	"github.com/phr-project/phr/pkg/sharestore"
 	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/phr-project/phr/pkg/vault"
-	"github.com/phr-project/phr/pkg/sharestore"
 )
 
 // httpError is an error with its HTTP status and API code. Handlers return

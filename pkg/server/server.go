@@ -18,9 +18,9 @@ import (
 
 	"filippo.io/age"
 	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/sharestore"
 	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/phr-project/phr/pkg/vault"
-	"github.com/phr-project/phr/pkg/sharestore"
 	"golang.org/x/crypto/scrypt"
 )
 

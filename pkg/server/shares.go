@@ -18,9 +18,9 @@ import (
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
+	"github.com/phr-project/phr/pkg/sharestore"
 	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/phr-project/phr/pkg/vault"
-	"github.com/phr-project/phr/pkg/sharestore"
 	"github.com/phr-project/phr/pkg/viewer"
 )
 
