@@ -2,43 +2,15 @@ package pdfdoc
 
 import (
 	"encoding/json"
+	"github.com/phr-project/phr/pkg/record"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 )
 
-// unitWritten maps UCUM codes to the way people write them. It holds the
-// same entries as the viewer's units.mjs (UNIT_TEXT); a unit it does not
-// know is shown as its source wrote it.
-var unitWritten = map[string]string{
-	"mm[Hg]": "mmHg", "Cel": "°C", "[degF]": "°F", "[lb_av]": "lb", "[oz_av]": "oz",
-	"[in_i]": "in", "[ft_i]": "ft", "{beats}/min": "beats/min", "{breaths}/min": "breaths/min",
-	"kg/m2": "kg/m²", "m2": "m²", "ug": "µg", "ug/L": "µg/L", "ug/dL": "µg/dL", "ug/mL": "µg/mL",
-	"uL": "µL", "umol": "µmol", "umol/L": "µmol/L", "meq/L": "mEq/L",
-	"[iU]": "IU", "[IU]": "IU", "[iU]/L": "IU/L", "[IU]/L": "IU/L", "[iU]/mL": "IU/mL",
-	"10*3/uL": "×10³/µL", "10*6/uL": "×10⁶/µL", "10*9/L": "×10⁹/L", "10*12/L": "×10¹²/L",
-	"10*3/mm3": "×10³/mm³", "[pH]": "pH", "[ppm]": "ppm",
-}
-
-var annotation = regexp.MustCompile(`\{([^{}]*)\}`)
-
-// unitText writes a UCUM code or a source's unit label for people: a unit
-// that is only an annotation ("{score}") or "1" is dropped, annotations in
-// others are unwrapped ("{cells}/uL" → "cells/uL").
-func unitText(u string) string {
-	s := strings.TrimSpace(u)
-	if s == "" || s == "1" {
-		return ""
-	}
-	if w, ok := unitWritten[s]; ok {
-		return w
-	}
-	if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") && strings.Count(s, "{") == 1 {
-		return ""
-	}
-	return annotation.ReplaceAllString(s, "$1")
-}
+// unitText writes a UCUM code or a source's unit label for people, from
+// phr's one unit table (record.UnitText).
+func unitText(u string) string { return record.UnitText(u) }
 
 // quantityUnit is the unit of a FHIR Quantity as people write it: its
 // label, else its code.

@@ -41,7 +41,7 @@ func TestDisplayOfValues(t *testing.T) {
 		{"lab value as written", obs("2345-7", "Glucose", `{"value":5.10,"unit":"mmol/L"}`), "Glucose: 5.10 mmol/L"},
 		{"lab value with float noise", obs("2345-7", "Glucose", `{"value":48.74499999999999,"unit":"mg/dL"}`), "Glucose: 48.745 mg/dL"},
 		{"lab value in UCUM micro units", obs("1989-3", "Vitamin D", `{"value":30,"unit":"ug/L","system":"http://unitsofmeasure.org","code":"ug/L"}`), "Vitamin D: 30 µg/L"},
-		{"lab count unit", obs("6690-2", "Leukocytes", `{"value":6.2,"unit":"10*3/uL","system":"http://unitsofmeasure.org","code":"10*3/uL"}`), "Leukocytes: 6.2 10³/µL"},
+		{"lab count unit", obs("6690-2", "Leukocytes", `{"value":6.2,"unit":"10*3/uL","system":"http://unitsofmeasure.org","code":"10*3/uL"}`), "Leukocytes: 6.2 ×10³/µL"},
 		{"small value kept", obs("1234-5", "Trace", `{"value":0.000123,"unit":"mg/L"}`), "Trace: 0.000123 mg/L"},
 		{"large whole number kept", obs("1234-5", "Count", `{"value":12345678901234,"unit":"{cells}"}`), "Count: 12345678901234 cells"},
 		{"noise without a vital's precision, many digits left", obs("1234-5", "Ratio", `{"value":0.12345678901234,"unit":"1"}`), "Ratio: 0.123457 1"},

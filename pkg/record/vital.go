@@ -217,7 +217,7 @@ var vitalTable = []VitalSign{
 	{
 		Kind: "bmi", Aliases: []string{"body mass index"}, Name: "Body mass index", VitalSign: true,
 		Codes: []Coding{loinc(LoincBMI, "Body mass index (BMI) [Ratio]")},
-		Units: []VitalUnit{{UCUM: "kg/m2", Symbol: "kg/m2", Aliases: []string{"", "kg/m2", "kg/m²"}, Min: 5, Max: 150, Decimals: 1,
+		Units: []VitalUnit{{UCUM: "kg/m2", Symbol: "kg/m²", Aliases: []string{"", "kg/m2", "kg/m²"}, Min: 5, Max: 150, Decimals: 1,
 			Normal: VitalRange{18.5, 24.9, srcBMI}}},
 	},
 	{

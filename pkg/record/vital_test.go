@@ -195,8 +195,8 @@ func TestParseVitalTable(t *testing.T) {
 		{"body height", "70 in", "height", 70, 0, "[in_i]", "70 in", ""},
 		{"height", "178", "", 0, 0, "", "", "needs a unit"},
 		{"height", "1780cm", "", 0, 0, "", "", "plausible"},
-		{"bmi", "24.3", "bmi", 24.3, 0, "kg/m2", "24.3 kg/m2", ""},
-		{"BMI", "24.3 kg/m²", "bmi", 24.3, 0, "kg/m2", "24.3 kg/m2", ""},
+		{"bmi", "24.3", "bmi", 24.3, 0, "kg/m2", "24.3 kg/m²", ""},
+		{"BMI", "24.3 kg/m²", "bmi", 24.3, 0, "kg/m2", "24.3 kg/m²", ""},
 		{"bmi", "243", "", 0, 0, "", "", "plausible"},
 		{"rr", "16", "rr", 16, 0, "/min", "16 breaths/min", ""},
 		{"respiratory rate", "16/min", "rr", 16, 0, "/min", "16 breaths/min", ""},
@@ -245,7 +245,7 @@ func TestNewVitalFromTable(t *testing.T) {
 	displays := map[string]string{
 		"bp": "Blood pressure: 120/80 mmHg", "hr": "Heart rate: 72 bpm", "weight": "Body weight: 70.5 kg",
 		"temp": "Body temperature: 37.2 °C", "glucose": "Blood glucose: 5.4 mmol/L", "spo2": "Oxygen saturation: 97 %",
-		"height": "Body height: 178.4 cm", "bmi": "Body mass index: 24.3 kg/m2", "rr": "Respiratory rate: 16 breaths/min",
+		"height": "Body height: 178.4 cm", "bmi": "Body mass index: 24.3 kg/m²", "rr": "Respiratory rate: 16 breaths/min",
 		"pain": "Pain severity: 7/10", "head": "Head circumference: 45.5 cm",
 	}
 	at := time.Date(2026, 3, 1, 8, 30, 0, 0, time.UTC)

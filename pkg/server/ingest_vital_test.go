@@ -28,7 +28,7 @@ func TestBuildReadingVitalTable(t *testing.T) {
 		{api.Reading{Type: "temp", Value: f(37.2), Unit: "Cel"}, record.LoincTemperature, "Body temperature: 37.2 °C", "", ""},
 		{api.Reading{Type: "height", Value: f(178.4), Unit: "cm"}, record.LoincHeight, "Body height: 178.4 cm", "", ""},
 		{api.Reading{Type: "respiratory_rate", Value: f(16)}, record.LoincRespRate, "Respiratory rate: 16 breaths/min", "", ""},
-		{api.Reading{Type: "bmi", Value: f(24.3)}, record.LoincBMI, "Body mass index: 24.3 kg/m2", "", ""},
+		{api.Reading{Type: "bmi", Value: f(24.3)}, record.LoincBMI, "Body mass index: 24.3 kg/m²", "", ""},
 		{api.Reading{Type: "pain", Value: f(3)}, record.LoincPain, "Pain severity: 3/10", "", ""},
 		{api.Reading{Type: api.ReadingGlucose, Value: f(100)}, "", "", "unit", "mg/dL or mmol/L"},
 		{api.Reading{Type: "height", Value: f(178)}, "", "", "unit", "cm or m or [in_i]"},

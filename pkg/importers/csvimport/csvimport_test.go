@@ -104,7 +104,7 @@ func TestImportGood(t *testing.T) {
 			"medicationCodeableConcept.coding.0.system": record.RxNorm, "medicationCodeableConcept.coding.0.code": "861007",
 			"effectivePeriod.start": "2024-01-05", "dosage.0.doseAndRate.0.doseQuantity.value": "500",
 			"dosage.0.doseAndRate.0.doseQuantity.code": "mg", "note.0.text": "twice daily, with food"}},
-		{record.KindMedication, "Amoxicillin — 250 mg", map[string]string{
+		{record.KindMedication, "Amoxicillin — 250 mg — stopped 2023-11-12", map[string]string{
 			"status": "completed", "effectivePeriod.start": "2023-11-02", "effectivePeriod.end": "2023-11-12"}},
 		{record.KindMedication, "Ibuprofen, 200 mg — 2 tablets", map[string]string{
 			"status": "active", "dosage.0.doseAndRate.0.doseQuantity.code": "{tablet}", "effectivePeriod.start": ""}},

@@ -28,7 +28,7 @@ func TestVitalRows(t *testing.T) {
 		{"temp", "37.1", "Cel", "Body temperature: 37.1 °C", record.LoincTemperature, ""},
 		{"height", "178.4", "cm", "Body height: 178.4 cm", record.LoincHeight, ""},
 		{"body height", "70", "in", "Body height: 70 in", record.LoincHeight, ""},
-		{"bmi", "24.3", "", "Body mass index: 24.3 kg/m2", record.LoincBMI, ""},
+		{"bmi", "24.3", "", "Body mass index: 24.3 kg/m²", record.LoincBMI, ""},
 		{"respiratory rate", "16", "/min", "Respiratory rate: 16 breaths/min", record.LoincRespRate, ""},
 		{"pain", "4", "", "Pain severity: 4/10", record.LoincPain, ""},
 		{"pain score", "4", "/10", "Pain severity: 4/10", record.LoincPain, ""},
