@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,7 +44,7 @@ func newShareCommand(g *globals) *cobra.Command {
 		Short: "Share selected records with a provider: a SMART Health Link and QR code",
 		Args:  args(cobra.NoArgs),
 	}
-	cmd.AddCommand(newShareCreateCommand(g), newShareListCommand(g), newShareRevokeCommand(g), newShareLogCommand(g), newShareUpdateCommand(g))
+	cmd.AddCommand(newShareCreateCommand(g), newShareListCommand(g), newShareShowCommand(g), newShareRevokeCommand(g), newShareLogCommand(g), newShareUpdateCommand(g))
 	return cmd
 }
 
@@ -381,22 +378,21 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 	if err != nil {
 		return remoteError(err)
 	}
-	if o.longTerm {
-		// Keep what 'phr share update' needs: the link's key and the
-		// selection, sealed in the vault like everything else.
-		kept := longTermShare{Key: share.EncodeKey(key), Kinds: kinds, IDs: o.ids, Since: o.since, Summary: o.summary}
-		data, _ := json.Marshal(kept)
-		v, err := g.openVault(false)
-		if err != nil {
-			return err
-		}
-		err = v.SetSetting(shareSetting(resp.ID), data)
-		v.Close()
-		if err != nil {
-			return err
-		}
-	}
 	p := resp.Payload(key)
+	// Keep what 'phr share show' and 'phr share update' need: the link's
+	// payload (its key) and the selection, sealed in the vault like
+	// everything else (the server never has the key).
+	kept := share.Kept{Key: share.EncodeKey(key), Kinds: kinds, IDs: o.ids, Since: o.since, Summary: o.summary,
+		Payload: &p, ViewerURL: resp.ViewerURL, LongTerm: o.longTerm, Profile: o.profile, Records: len(recs), Created: time.Now().UTC()}
+	v, err := g.openVault(false)
+	if err != nil {
+		return err
+	}
+	err = share.SaveKept(v, resp.ID, kept)
+	v.Close()
+	if err != nil {
+		return err
+	}
 	link, err := share.ViewerLink(resp.ViewerURL, p)
 	if err != nil {
 		return err
@@ -444,7 +440,8 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 }
 
 func newShareListCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var ids bool
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List your shares and their status",
 		Args:  args(cobra.NoArgs),
@@ -458,6 +455,12 @@ func newShareListCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return remoteError(err)
 			}
+			if ids {
+				for _, s := range shares {
+					fmt.Fprintln(g.stdout, s.ID)
+				}
+				return nil
+			}
 			if g.json {
 				if shares == nil {
 					shares = []api.ShareInfo{}
@@ -469,14 +472,183 @@ func newShareListCommand(g *globals) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATUS\tEXPIRES\tOPENED\tLABEL")
+			fmt.Fprintln(tw, "ID\tSTATUS\tEXPIRES\tOPENED\tKIND\tLABEL")
 			for _, s := range shares {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.ID, s.Status, s.ExpiresAt.Local().Format("2006-01-02 15:04"), s.Uses, s.Label)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Status, s.ExpiresAt.Local().Format("2006-01-02 15:04"), s.Uses, shareKind(s), s.Label)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout, "\nphr share show ID prints a link again (with --qr its QR code); an ID's first characters are enough.")
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&ids, "ids", false, "print only the shares' IDs, one per line")
+	return cmd
 }
+
+// shareKind says how a share opens: with a passcode, directly (U), kept
+// up to date (long-term).
+func shareKind(s api.ShareInfo) string {
+	var k []string
+	if strings.Contains(s.Flag, share.FlagPasscode) {
+		k = append(k, "passcode")
+	}
+	if strings.Contains(s.Flag, share.FlagDirect) {
+		k = append(k, "direct")
+	}
+	if strings.Contains(s.Flag, share.FlagLongTerm) {
+		k = append(k, "long-term")
+	}
+	if len(k) == 0 {
+		return "-"
+	}
+	return strings.Join(k, ",")
+}
+
+func newShareShowCommand(g *globals) *cobra.Command {
+	var qr bool
+	cmd := &cobra.Command{
+		Use:   "show [--] ID",
+		Short: "Print a share's link again (and --qr its QR code), what it holds and its state",
+		Long: `show prints again the link of a share made from this vault (phr keeps
+each share's key sealed in the vault; phrd never has it), with what it holds,
+how it opens and, when phrd can be reached, its state. An ID's first
+characters are enough.`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error { return runShareShow(cmd.Context(), g, a[0], qr) },
+	}
+	cmd.Flags().BoolVar(&qr, "qr", false, "print the QR code too")
+	return cmd
+}
+
+func runShareShow(ctx context.Context, g *globals, arg string, qr bool) error {
+	id, err := g.shareID(ctx, arg)
+	if err != nil {
+		return err
+	}
+	v, err := g.openVault(false)
+	if err != nil {
+		return err
+	}
+	kept, err := share.LoadKept(v, id, isNotFound)
+	v.Close()
+	if errors.Is(err, share.ErrNotKept) || (err == nil && kept.Payload == nil) {
+		return fmt.Errorf("this vault keeps no link of share %s: only shares made by this phr since December 2026 can be shown again (revoke it and make a new one if the link is lost)", id)
+	}
+	if err != nil {
+		return err
+	}
+	link, err := share.ViewerLink(kept.ViewerURL, *kept.Payload)
+	if err != nil {
+		return err
+	}
+	var info *api.ShareInfo
+	if c, done, err := g.remoteSession(ctx); err == nil {
+		if shares, err := c.Shares(ctx); err == nil {
+			for i := range shares {
+				if shares[i].ID == id {
+					info = &shares[i]
+				}
+			}
+		}
+		done()
+	}
+	if g.json {
+		out := map[string]any{"id": id, "link": link, "records": kept.Records, "longTerm": kept.LongTerm, "flag": kept.Payload.Flag, "label": kept.Payload.Label}
+		if info != nil {
+			out["status"], out["opened"], out["expires_at"] = info.Status, info.Uses, info.ExpiresAt
+		}
+		return printJSON(g.stdout, out)
+	}
+	w := g.stdout
+	what := strings.Join(kept.Kinds, ", ")
+	switch {
+	case kept.Summary:
+		what = "a patient summary (IPS)"
+	case kept.IDs != "":
+		what = "chosen records"
+	case what == "":
+		what = "all records"
+	}
+	if kept.Since != "" {
+		what += " since " + kept.Since
+	}
+	fmt.Fprintf(w, "Share %s: %d records: %s", id, kept.Records, what)
+	if kept.Profile != "" {
+		fmt.Fprintf(w, " (profile %s)", kept.Profile)
+	}
+	fmt.Fprintln(w)
+	if kept.Payload.Label != "" {
+		fmt.Fprintf(w, "Label: %s\n", kept.Payload.Label)
+	}
+	fmt.Fprintf(w, "Opens: %s\n", shareKind(api.ShareInfo{Flag: kept.Payload.Flag}))
+	switch {
+	case info != nil:
+		fmt.Fprintf(w, "State: %s, opened %d times, expires %s\n", info.Status, info.Uses, info.ExpiresAt.Local().Format("2006-01-02 15:04"))
+	case kept.Payload.Exp > 0:
+		fmt.Fprintf(w, "Expires: %s (phrd not reached: state unknown)\n", time.Unix(kept.Payload.Exp, 0).Local().Format("2006-01-02 15:04"))
+	}
+	if strings.Contains(kept.Payload.Flag, share.FlagPasscode) {
+		fmt.Fprintln(w, "It asks for the passcode you chose (phr does not keep it).")
+	}
+	fmt.Fprintf(w, "\n%s\n", link)
+	if qr {
+		code, err := share.QRTerminal(link)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		fmt.Fprint(w, code)
+	}
+	return nil
+}
+
+// shareID resolves a share ID or its first characters against the shares
+// phrd lists; offline, a whole ID is taken as it is.
+func (g *globals) shareID(ctx context.Context, arg string) (string, error) {
+	c, done, err := g.remoteSession(ctx)
+	if err != nil {
+		if len(arg) >= 43 {
+			return arg, nil
+		}
+		return "", err
+	}
+	defer done()
+	return resolveShareID(ctx, c, arg)
+}
+
+// resolveShareID expands a unique prefix (4 characters or more) of one of
+// the account's share IDs.
+func resolveShareID(ctx context.Context, c *api.Client, arg string) (string, error) {
+	arg = strings.TrimSpace(arg)
+	if len(arg) >= 43 {
+		return arg, nil
+	}
+	if len(arg) < 4 {
+		return "", usagef("share ID %q: give at least its first 4 characters (phr share list shows them)", arg)
+	}
+	shares, err := c.Shares(ctx)
+	if err != nil {
+		return "", remoteError(err)
+	}
+	var match string
+	for _, s := range shares {
+		if strings.HasPrefix(s.ID, arg) {
+			if match != "" {
+				return "", usagef("share ID %s matches several shares; give more characters", arg)
+			}
+			match = s.ID
+		}
+	}
+	if match == "" {
+		return "", fmt.Errorf("no share of yours has an ID starting %s (phr share list shows them)", arg)
+	}
+	return match, nil
+}
+
+// isNotFound reports a vault setting that is not there.
+func isNotFound(err error) bool { return errors.Is(err, vault.ErrNotFound) }
 
 func newShareRevokeCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -489,10 +661,14 @@ func newShareRevokeCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			if _, err := c.RevokeShare(cmd.Context(), a[0]); err != nil {
+			id, err := resolveShareID(cmd.Context(), c, a[0])
+			if err != nil {
+				return err
+			}
+			if _, err := c.RevokeShare(cmd.Context(), id); err != nil {
 				return remoteError(err)
 			}
-			fmt.Fprintf(g.stdout, "Revoked share %s\n", a[0])
+			fmt.Fprintf(g.stdout, "Revoked share %s\n", id)
 			return nil
 		},
 	}
@@ -509,7 +685,11 @@ func newShareLogCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			log, err := c.ShareLog(cmd.Context(), a[0])
+			id, err := resolveShareID(cmd.Context(), c, a[0])
+			if err != nil {
+				return err
+			}
+			log, err := c.ShareLog(cmd.Context(), id)
 			if err != nil {
 				return remoteError(err)
 			}
@@ -537,46 +717,6 @@ func newShareLogCommand(g *globals) *cobra.Command {
 	}
 }
 
-// shareSettingPrefix names the vault settings that keep long-term shares'
-// keys and selections.
-const shareSettingPrefix = "share/"
-
-// shareSetting names the setting of the share with manifest ID id. Setting
-// names are not sealed, and the ID is what fetches the share's ciphertext
-// and spends its attempts, so the name holds a hash of it, never the ID.
-func shareSetting(id string) string {
-	sum := sha256.Sum256([]byte("phr share setting\x00" + id))
-	return shareSettingPrefix + hex.EncodeToString(sum[:16])
-}
-
-// longTermSetting reads the setting of share id. Vaults written before
-// the names were hashed keep the ID itself in the name: such a setting is
-// moved to its hashed name when found.
-func longTermSetting(v *vault.Vault, id string) ([]byte, error) {
-	data, err := v.Setting(shareSetting(id))
-	if !errors.Is(err, vault.ErrNotFound) {
-		return data, err
-	}
-	legacy := shareSettingPrefix + id
-	data, err = v.Setting(legacy)
-	if err != nil {
-		return nil, err
-	}
-	if err := v.SetSetting(shareSetting(id), data); err != nil {
-		return nil, err
-	}
-	return data, v.DeleteSetting(legacy)
-}
-
-// longTermShare is what the vault keeps of a long-term share.
-type longTermShare struct {
-	Key     string   `json:"key"`
-	Kinds   []string `json:"kinds,omitempty"`
-	IDs     string   `json:"ids,omitempty"`
-	Since   string   `json:"since,omitempty"`
-	Summary bool     `json:"summary,omitempty"`
-}
-
 func newShareUpdateCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "update [--] ID",
@@ -584,17 +724,23 @@ func newShareUpdateCommand(g *globals) *cobra.Command {
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ctx := cmd.Context()
+			id, err := g.shareID(ctx, a[0])
+			if err != nil {
+				return err
+			}
 			v, err := g.openVault(false)
 			if err != nil {
 				return err
 			}
-			data, err := longTermSetting(v, a[0])
-			v.Close()
-			if err != nil {
-				return fmt.Errorf("share %s is not a long-term share made from this vault (phr share create --long-term)", a[0])
+			kept, err := share.LoadKept(v, id, isNotFound)
+			if err == nil && !kept.LongTerm {
+				err = share.ErrNotKept
 			}
-			var kept longTermShare
-			if err := json.Unmarshal(data, &kept); err != nil {
+			if err != nil {
+				v.Close()
+				if errors.Is(err, share.ErrNotKept) {
+					return fmt.Errorf("share %s is not a long-term share made from this vault (phr share create --long-term)", id)
+				}
 				return err
 			}
 			key, err := share.DecodeKey(kept.Key)
@@ -602,6 +748,7 @@ func newShareUpdateCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer clear(key)
+			v.Close()
 			o := shareOptions{ids: kept.IDs, since: kept.Since, summary: kept.Summary}
 			patient, recs, err := g.selectForShare(o, kept.Kinds)
 			if err != nil {
@@ -620,13 +767,18 @@ func newShareUpdateCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Logout(ctx)
-			if _, err := c.UpdateShare(ctx, a[0], []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: jwe}}); err != nil {
+			if _, err := c.UpdateShare(ctx, id, []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: jwe}}); err != nil {
 				return remoteError(err)
 			}
-			if g.json {
-				return printJSON(g.stdout, map[string]any{"id": a[0], "records": len(recs)})
+			kept.Records = len(recs)
+			if v, err := g.openVault(false); err == nil {
+				share.SaveKept(v, id, kept) // only the count changed: not worth failing over
+				v.Close()
 			}
-			fmt.Fprintf(g.stdout, "Share %s now holds %d records (same link).\n", a[0], len(recs))
+			if g.json {
+				return printJSON(g.stdout, map[string]any{"id": id, "records": len(recs)})
+			}
+			fmt.Fprintf(g.stdout, "Share %s now holds %d records (same link).\n", id, len(recs))
 			return nil
 		},
 	}
