@@ -42,6 +42,9 @@ health summary for a clinician (docs/share-protocol.md, "PDF").`,
 }
 
 func runExport(g *globals, o exportOptions, kinds []string) error {
+	if o.out == "-" {
+		o.out = "" // "-" is standard output, as in every Unix tool
+	}
 	switch o.format {
 	case "fhir", "ndjson", "ips", "csv", "pdf":
 	default:

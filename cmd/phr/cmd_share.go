@@ -247,7 +247,7 @@ func (g *globals) sharePasscode(o shareOptions, flagGiven bool) (string, error) 
 func parseExpiry(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return 0, usagef("--expires is required (e.g. 30m, 2h, 7d)")
+		return 0, usagef("--expires is required (e.g. 30m, 2h, 7d, 2w, 1y)")
 	}
 	mult := time.Duration(0)
 	switch {
@@ -255,22 +255,24 @@ func parseExpiry(s string) (time.Duration, error) {
 		mult = 24 * time.Hour
 	case strings.HasSuffix(s, "w"):
 		mult = 7 * 24 * time.Hour
+	case strings.HasSuffix(s, "y"):
+		mult = 365 * 24 * time.Hour
 	}
 	var d time.Duration
 	if mult != 0 {
 		var n int
 		if _, err := fmt.Sscanf(s[:len(s)-1], "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != s[:len(s)-1] {
-			return 0, usagef("--expires: use e.g. 30m, 2h, 7d")
+			return 0, usagef("--expires: a number and a unit: m (minutes), h (hours), d (days), w (weeks) or y (a year), e.g. 30m, 2h, 7d, 2w, 1y")
 		}
 		d = time.Duration(n) * mult
 	} else {
 		var err error
 		if d, err = time.ParseDuration(s); err != nil || d <= 0 {
-			return 0, usagef("--expires: use e.g. 30m, 2h, 7d")
+			return 0, usagef("--expires: a number and a unit: m (minutes), h (hours), d (days), w (weeks) or y (a year), e.g. 30m, 2h, 7d, 2w, 1y")
 		}
 	}
 	if d < time.Minute || d > 366*24*time.Hour {
-		return 0, usagef("--expires: between 1 minute and a year")
+		return 0, usagef("--expires: between 1 minute and a year (1y, 52w or 366d at most)")
 	}
 	return d, nil
 }

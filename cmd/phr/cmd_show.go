@@ -25,6 +25,9 @@ func resolve(v *vault.Vault, id string) (record.Record, error) {
 		}
 		return r, err
 	}
+	if len(strings.TrimSpace(id)) < 4 {
+		return record.Record{}, usagef("ID %q: give at least its first 4 characters (phr list shows IDs)", id)
+	}
 	full, err := v.Resolve(id)
 	switch {
 	case errors.Is(err, vault.ErrNotFound):
