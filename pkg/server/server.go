@@ -207,6 +207,7 @@ func (s *Server) routes() *echo.Echo {
 	a.POST("/keys/recovery", s.newRecovery, auth)
 	a.POST("/keys/rotate", s.rotateKey, auth)
 	s.mountShares(e, a, auth)
+	s.mountPasskeys(a, auth) // passkeys, and the account's session list
 	return e
 }
 
