@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiError, errorText, waitText } from '../assets/js/api.mjs';
+import { ApiError, errorText, waitText, SESSION_ENDED } from '../assets/js/api.mjs';
 import { S } from '../assets/js/strings.mjs';
 
 test('errors in words', () => {
@@ -14,6 +14,8 @@ test('errors in words', () => {
     [new ApiError(401, 'unauthorized', 'x'), 'passphrase', S.err.wrongPassphrase],
     [new ApiError(401, 'unauthorized', 'x'), 'recover', S.err.wrongRecovery],
     [new ApiError(401, 'unauthorized', 'x'), '', S.err.sessionEnded],
+    // A session found ended (not a wrong passphrase) on a route that asks for one.
+    [new ApiError(401, SESSION_ENDED, ''), 'passphrase', S.err.sessionEnded],
     [new ApiError(403, 'forbidden', 'registration is closed'), 'register', S.err.registrationClosed],
     [new ApiError(409, 'conflict', 'that username is taken'), 'register', S.err.usernameTaken],
     [new ApiError(412, 'precondition_failed', 'x'), '', S.err.changedElsewhere],

@@ -20,6 +20,9 @@ export class ApiError extends Error {
 
 const TOKEN_KEY = 'phr.session';
 
+// SESSION_ENDED marks a 401 that ended the session (not a wrong secret).
+export const SESSION_ENDED = 'session_ended';
+
 // The token lives for this tab (the caller passes the tab's storage): closing the app signs
 // out, and a passkey signs in again in a tap.
 let token = null;
@@ -71,6 +74,7 @@ export async function request(method, path, opts = {}) {
   // checks one (the session is then still good): ask the server which.
   if (res.status === 401 && auth && reauth && !opts.retried && !(await sessionAlive())) {
     if (await reauth()) return request(method, path, Object.assign({}, opts, { retried: true }));
+    throw new ApiError(401, SESSION_ENDED, '');
   }
   if (!res.ok && res.status !== 304) {
     let data = null;
@@ -120,6 +124,7 @@ export function errorText(e, context) {
     case 400:
       return S.err.badInput(e.serverMessage);
     case 401:
+      if (e.code === SESSION_ENDED) return S.err.sessionEnded;
       if (context === 'login') return S.err.wrongLogin;
       if (context === 'passkey') return S.err.passkeyRefused;
       if (context === 'passphrase') return S.err.wrongPassphrase;
