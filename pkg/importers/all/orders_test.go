@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/internal/racedetect"
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
 	"github.com/phr-project/phr/pkg/importers/pipeline"
@@ -98,7 +99,9 @@ func factsOf(t *testing.T, v *vault.Vault) facts {
 // reverse order states the same facts (the latest version of a record
 // depends on the order, its history holds the rest).
 func TestEveryFileTwiceBothOrders(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || racedetect.Enabled {
+		// scripts/test.sh runs it without the race detector: under it,
+		// four imports of every shared file take over ten minutes.
 		t.Skip("imports every shared file four times")
 	}
 	files := sharedFiles(t)
