@@ -320,12 +320,14 @@ func TestIdentities(t *testing.T) {
 		pa, pb Provenance
 		shared bool
 	}{
-		{"one identifier, other content", withID, `{"resourceType":"Immunization","identifier":[{"system":"urn:x","value":"1"}],"vaccineCode":{"text":"B"}}`, Provenance{}, Provenance{}, true},
+		{"one identifier, other content", withID, `{"resourceType":"Immunization","identifier":[{"system":"urn:x","value":"1"}],"vaccineCode":{"text":"A"},"occurrenceDateTime":"2020-01-01"}`, Provenance{}, Provenance{}, true},
+		{"one identifier, another thing (a template's reused id)", withID, `{"resourceType":"Immunization","identifier":[{"system":"urn:x","value":"1"}],"vaccineCode":{"text":"B"}}`, Provenance{}, Provenance{}, false},
+		{"one identifier, a shared code among others", `{"resourceType":"Condition","identifier":[{"system":"urn:x","value":"1"}],"code":{"coding":[{"system":"http://snomed.info/sct","code":"195967001"}]}}`, `{"resourceType":"Condition","identifier":[{"system":"urn:x","value":"1"}],"code":{"coding":[{"system":"2.16.840.1.113883.6.96","code":"195967001"},{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"J45.909"}]}}`, Provenance{}, Provenance{}, true},
 		{"one identifier, other source", withID, withID, Provenance{}, Provenance{System: "Other"}, false},
 		{"one identifier, other type", withID, `{"resourceType":"Procedure","identifier":[{"system":"urn:x","value":"1"}]}`, Provenance{}, Provenance{}, false},
 		{"one shared identifier among others names nothing (Synthea's claim group)", `{"resourceType":"ExplanationOfBenefit","identifier":[{"system":"urn:clm","value":"1"},{"system":"urn:group","value":"9"}]}`, `{"resourceType":"ExplanationOfBenefit","identifier":[{"system":"urn:clm","value":"2"},{"system":"urn:group","value":"9"}]}`, Provenance{}, Provenance{}, false},
 		{"an identifier without a system names nothing", `{"resourceType":"Immunization","identifier":[{"value":"1"}]}`, `{"resourceType":"Immunization","identifier":[{"value":"1"}]}`, Provenance{}, Provenance{}, false},
-		{"source id in a known system", `{"resourceType":"Condition"}`, `{"resourceType":"Condition","code":{"text":"x"}}`, Provenance{System: "S", OriginalID: "1"}, Provenance{System: "S", OriginalID: "1"}, true},
+		{"source id in a known system", `{"resourceType":"Condition","code":{"text":"x"}}`, `{"resourceType":"Condition","code":{"text":"X"},"onsetDateTime":"2020"}`, Provenance{System: "S", OriginalID: "1"}, Provenance{System: "S", OriginalID: "1"}, true},
 		{"source id without a system names nothing", `{"resourceType":"Condition"}`, `{"resourceType":"Condition"}`, Provenance{OriginalID: "1"}, Provenance{OriginalID: "1"}, false},
 	}
 	for _, tt := range tests {
