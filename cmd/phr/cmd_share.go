@@ -280,9 +280,14 @@ func parseExpiry(s string) (time.Duration, error) {
 // selectForShare reads the records to share and the patient from the
 // local vault.
 func (g *globals) selectForShare(o shareOptions, kinds []string) (record.Record, []record.Record, error) {
-	lo := listOptions{since: o.since}
-	q, err := lo.query(kinds)
-	if err != nil {
+	sel := vault.Selection{Kinds: kinds, Summary: o.summary, NoneOK: o.hasStory}
+	if o.ids != "" {
+		for _, id := range strings.Split(o.ids, ",") {
+			sel.IDs = append(sel.IDs, strings.TrimSpace(id))
+		}
+	}
+	var err error
+	if sel.Since, err = when("since", o.since); err != nil {
 		return record.Record{}, nil, err
 	}
 	v, err := g.openVault(true)
@@ -290,39 +295,12 @@ func (g *globals) selectForShare(o shareOptions, kinds []string) (record.Record,
 		return record.Record{}, nil, err
 	}
 	defer v.Close()
-	patient, _ := v.Patient()
-	var recs []record.Record
-	switch {
-	case o.ids != "":
-		if len(kinds) > 0 || o.summary {
-			return patient, nil, usagef("--ids selects the records itself: no types or --summary with it")
-		}
-		for _, id := range strings.Split(o.ids, ",") {
-			r, err := resolve(v, strings.TrimSpace(id))
-			if err != nil {
-				return patient, nil, err
-			}
-			if r.Deleted {
-				return patient, nil, fmt.Errorf("record %s was deleted", r.ID)
-			}
-			recs = append(recs, r)
-		}
-	default:
-		if recs, err = v.List(q); err != nil {
-			return patient, nil, err
-		}
+	patient, recs, err := v.SelectForShare(sel)
+	var se *vault.SelectionError
+	if errors.As(err, &se) {
+		return patient, nil, usagef("%s", se.Msg)
 	}
-	// The patient goes in once, as the subject, not as a record.
-	out := recs[:0]
-	for _, r := range recs {
-		if r.ID != patient.ID && !(o.summary && r.Kind == record.KindPatient) {
-			out = append(out, r)
-		}
-	}
-	if len(out) == 0 && !o.summary && !o.hasStory {
-		return patient, nil, errors.New("no records match: nothing to share")
-	}
-	return patient, out, nil
+	return patient, recs, err
 }
 
 func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []string) error {

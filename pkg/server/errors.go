@@ -56,9 +56,12 @@ func errorStatus(err error) (e *httpError, known bool) {
 	var ee *echo.HTTPError
 	var pe *sharestore.PasscodeError
 	var re *shlhost.RequestError
+	var se *vault.SelectionError
 	switch {
 	case errors.As(err, &he):
 		return he, true
+	case errors.As(err, &se):
+		return newError(http.StatusBadRequest, api.CodeBadRequest, "select: %s", se.Msg), true
 	// Shares (pkg/shlhost, pkg/sharestore). Every refusal of a link
 	// is the same 404, whatever the reason (docs/share-protocol.md).
 	case errors.As(err, &pe):

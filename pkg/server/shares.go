@@ -15,7 +15,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/phr-project/phr/pkg/pdfdoc"
-	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/sharestore"
@@ -181,37 +180,10 @@ func (s *Server) createShare(c echo.Context) error {
 // buildShareContent builds the FHIR Bundle (or IPS) of the selected
 // records.
 func buildShareContent(v *vault.Vault, sel api.ShareSelect, now time.Time) ([]byte, error) {
-	patient, _ := v.Patient()
-	var recs []record.Record
-	if len(sel.IDs) > 0 {
-		if len(sel.Types) > 0 || sel.Summary {
-			return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "select.ids chooses the records itself: no types or summary with it")
-		}
-		for _, id := range sel.IDs {
-			r, err := v.Get(id)
-			if err != nil || r.Deleted {
-				return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "select.ids: no record %s", id)
-			}
-			recs = append(recs, r)
-		}
-	} else {
-		q := vault.Query{Since: sel.Since}
-		for _, t := range sel.Types {
-			q.Kinds = append(q.Kinds, record.NormalizeKind(t))
-		}
-		var err error
-		if recs, err = v.List(q); err != nil {
-			return nil, err
-		}
-	}
-	out := recs[:0]
-	for _, r := range recs {
-		if r.ID != patient.ID && r.Kind != record.KindPatient {
-			out = append(out, r)
-		}
-	}
-	if len(out) == 0 && !sel.Summary && strings.TrimSpace(sel.Story) == "" {
-		return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "no records match: nothing to share")
+	patient, out, err := v.SelectForShare(vault.Selection{IDs: sel.IDs, Kinds: sel.Types, Since: sel.Since, Summary: sel.Summary,
+		NoneOK: strings.TrimSpace(sel.Story) != ""})
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case sel.Summary:
