@@ -66,11 +66,15 @@ func TestReadmeCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds phr and phrd and runs the README")
 	}
-	root, err := filepath.Abs("../..")
+	tree, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
+	// The commands run in a copy of the tree: what they write (an export,
+	// a PDF, a key file) lands in the copy, never in the repository.
+	root := filepath.Join(tmp, "phr")
+	copyTree(t, tree, root)
 	home := filepath.Join(tmp, "home")
 	bin := filepath.Join(tmp, "bin")
 	for _, d := range []string{home, bin} {
@@ -146,6 +150,43 @@ func TestReadmeCommands(t *testing.T) {
 	}
 	if ran < 7 {
 		t.Fatalf("ran %d blocks", ran)
+	}
+}
+
+// copyTree copies the source tree at src to dst, leaving out version
+// control and the binaries a build leaves at the top.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	skip := map[string]bool{".git": true, "phr": true, "phrd": true}
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		if filepath.Dir(rel) == "." && skip[rel] {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o700)
+		case d.Type().IsRegular():
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(target, data, 0o600)
+		}
+		return nil // sockets, symlinks: nothing the README needs
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
