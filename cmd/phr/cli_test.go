@@ -272,6 +272,33 @@ func TestBadInputWritesNothing(t *testing.T) {
 	}
 }
 
+// TestDashWords checks what phr says of a word that starts with a dash and
+// is no flag: a negative reading, or an ID that starts with "-".
+func TestDashWords(t *testing.T) {
+	c := newCLI(t)
+	c.initVault()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"log", "vital", "weight", "-5kg"}, "-5kg: a value below zero is not a valid reading"},
+		{[]string{"log", "vital", "temp", "-.5"}, "below zero"},
+		{[]string{"share", "revoke", "-AbC"}, "hint: an ID that starts with - goes after --"},
+		{[]string{"list", "--nonsense"}, "unknown flag: --nonsense"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, errOut := c.run(tt.args...)
+			if code != 2 || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, errOut, tt.want)
+			}
+			if !strings.Contains(tt.want, "hint:") && strings.Contains(errOut, "hint:") {
+				t.Errorf("a hint where none fits: %q", errOut)
+			}
+		})
+	}
+}
+
 func TestWrongSecrets(t *testing.T) {
 	c := newCLI(t)
 	c.initVault()

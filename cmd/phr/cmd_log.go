@@ -44,7 +44,7 @@ func joinArgs(a []string) string { return strings.TrimSpace(strings.Join(a, " ")
 func (g *globals) logRecord(build func(c record.Common) (record.Record, error)) error {
 	// Build once without a subject to check the input before unlocking.
 	if _, err := build(record.Common{}); err != nil {
-		return &usageError{err}
+		return &usageError{err: err}
 	}
 	v, err := g.openVault(false)
 	if err != nil {
@@ -57,7 +57,7 @@ func (g *globals) logRecord(build func(c record.Common) (record.Record, error)) 
 	}
 	r, err := build(c)
 	if err != nil {
-		return &usageError{err}
+		return &usageError{err: err}
 	}
 	if _, err := v.Put(r); err != nil {
 		return err
@@ -174,7 +174,7 @@ func newLogVitalCommand(g *globals) *cobra.Command {
 			}
 			v, err := record.ParseVital(a[0], strings.Join(a[1:], ""))
 			if err != nil {
-				return &usageError{err}
+				return &usageError{err: err}
 			}
 			return g.logRecord(func(c record.Common) (record.Record, error) { return record.NewVital(c, v, t) })
 		},

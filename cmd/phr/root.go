@@ -10,6 +10,7 @@ import (
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/vault"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes, documented in the README and `phr --help`. Scripts branch
@@ -41,14 +42,18 @@ func exitCode(err error) int {
 	return exitFailure
 }
 
-// usageError marks errors in what the user typed: exit code 2.
-type usageError struct{ err error }
+// usageError marks errors in what the user typed: exit code 2. hint, if
+// set, says how to type it instead.
+type usageError struct {
+	err  error
+	hint string
+}
 
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error {
-	return &usageError{fmt.Errorf(format, args...)}
+	return &usageError{err: fmt.Errorf(format, args...)}
 }
 
 // globals are the flags and streams every command shares.
@@ -110,8 +115,10 @@ func hint(err error) string {
 		return "another phr or phrd has the vault open; try again when it is done"
 	case errors.Is(err, errNoVault):
 		return "run 'phr init' to create one, or point --vault (or PHR_VAULT) at yours"
-	case strings.HasPrefix(err.Error(), "unknown shorthand flag"):
-		return "an ID that starts with - goes after --, as in: phr share revoke -- -AbC..."
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return ue.hint
 	}
 	return ""
 }
@@ -209,17 +216,20 @@ func suggestFor(cmd *cobra.Command, a []string) string {
 	return ""
 }
 
-// flagError makes flag errors usage errors, and says what a negative
-// number taken for a flag ("-5kg") means.
+// flagError makes flag errors usage errors, and says what a word that
+// starts with a dash but is no flag means: a negative number ("-5kg") is
+// no reading, and an ID that starts with "-" goes after "--".
 func flagError(_ *cobra.Command, err error) error {
-	var num string
-	if _, after, ok := strings.Cut(err.Error(), " in -"); ok && after != "" && (after[0] >= '0' && after[0] <= '9' || after[0] == '.') {
-		num = "-" + after
+	var ne *pflag.NotExistError
+	if errors.As(err, &ne) {
+		if s := ne.GetSpecifiedShortnames(); s != "" {
+			if s[0] >= '0' && s[0] <= '9' || s[0] == '.' {
+				return usagef("-%s: a value below zero is not a valid reading or amount", s)
+			}
+			return &usageError{err: err, hint: "an ID that starts with - goes after --, as in: phr share revoke -- -AbC..."}
+		}
 	}
-	if num != "" {
-		return usagef("%s: a value below zero is not a valid reading or amount", num)
-	}
-	return &usageError{err}
+	return &usageError{err: err}
 }
 
 // moreCommands are commands registered by files of their own (init).
@@ -236,7 +246,7 @@ func (r *rootCommand) ExecuteContext(ctx context.Context) (*cobra.Command, error
 func args(v cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, a []string) error {
 		if err := v(cmd, a); err != nil {
-			return &usageError{err}
+			return &usageError{err: err}
 		}
 		return nil
 	}
