@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -236,13 +237,15 @@ func runDemo(t *testing.T, root string, env []string, text string) string {
 	cmd := exec.Command("bash", "-c", "exec "+strings.TrimSpace(stripComment(strings.TrimSpace(text))))
 	cmd.Dir, cmd.Env = root, env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out bytes.Buffer
+	// The demo writes from the command's copying goroutine while this one
+	// reads: the buffer is locked.
+	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(4 * time.Minute)
-	for !linkRE.Match(out.Bytes()) && time.Now().Before(deadline) {
+	for !linkRE.MatchString(out.String()) && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
@@ -255,6 +258,24 @@ func runDemo(t *testing.T, root string, env []string, text string) string {
 		t.Fatalf("the demo did not end on Ctrl-C:\n%s", out.String())
 	}
 	return out.String()
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func waitPort(t *testing.T, addr string, within time.Duration) {
