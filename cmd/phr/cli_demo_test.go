@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -84,5 +85,27 @@ func TestDemo(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("demo did not stop on cancel")
+	}
+}
+
+// The demo removes the temporary directory it made, and says so, unless
+// --keep.
+func TestDemoCleansUp(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		tmp := t.TempDir()
+		t.Setenv("TMPDIR", tmp)
+		c := newCLI(t)
+		args := []string{"demo", "--serve=false"}
+		if keep {
+			args = append(args, "--keep")
+		}
+		code, _, errOut := c.run(args...)
+		if code != 0 {
+			t.Fatalf("demo: %d %s", code, errOut)
+		}
+		left, _ := filepath.Glob(filepath.Join(tmp, "phr-demo-*"))
+		if keep != (len(left) == 1) || keep == strings.Contains(errOut, "Removed the demo's directory") {
+			t.Errorf("keep=%v: left %v, stderr %q", keep, left, errOut)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,37 @@ func TestDatesKeepPrecision(t *testing.T) {
 	show := c.ok("show", cond[0]["id"].(string))
 	if strings.Contains(show, "Since") || !strings.Contains(show, "Recorded on") {
 		t.Errorf("a condition without an onset reads:\n%s", show)
+	}
+}
+
+// What a newcomer tripped over: short ID prefixes say how long they must
+// be, "-o -" is standard output, share expiries take w and y.
+func TestNewcomerPolish(t *testing.T) {
+	c := newCLI(t)
+	c.initVault()
+	c.ok("log", "med", "metformin")
+	if code, _, errOut := c.run("show", "a6"); code != exitUsage || !strings.Contains(errOut, "at least its first 4 characters") {
+		t.Errorf("short prefix: %d %s", code, errOut)
+	}
+	out := c.ok("export", "--format", "ndjson", "-o", "-")
+	if !strings.Contains(out, `"resourceType":"MedicationStatement"`) {
+		t.Errorf("export -o - wrote %q", out)
+	}
+	if _, err := os.Stat("-"); err == nil {
+		t.Error("export -o - made a file named -")
+	}
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+	}{{"1y", 365 * 24 * time.Hour}, {"2w", 14 * 24 * time.Hour}, {"30m", 30 * time.Minute}} {
+		if d, err := parseExpiry(tt.in); err != nil || d != tt.want {
+			t.Errorf("parseExpiry(%q) = %v, %v", tt.in, d, err)
+		}
+	}
+	if _, err := parseExpiry("2y"); err == nil || !strings.Contains(err.Error(), "a year") {
+		t.Errorf("2y: %v", err)
+	}
+	if code, _, _ := c.run("search", ""); code != exitUsage {
+		t.Errorf("empty search: exit %d", code)
 	}
 }

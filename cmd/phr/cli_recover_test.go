@@ -34,7 +34,7 @@ func TestRecoveryCodeOpens(t *testing.T) {
 		}
 	}
 	c.env["PHR_RECOVERY_CODE"] = vault.NewRecoveryCode()
-	if rc, _, errOut := c.run("list"); rc != 1 || !strings.Contains(errOut, "wrong recovery code (from PHR_RECOVERY_CODE)") {
+	if rc, _, errOut := c.run("list"); rc != exitWrongKey || !strings.Contains(errOut, "wrong recovery code (from PHR_RECOVERY_CODE)") {
 		t.Fatalf("wrong code: %d %s", rc, errOut)
 	}
 
@@ -81,7 +81,7 @@ func TestKeyRecover(t *testing.T) {
 	}
 	c.env["PHR_RECOVERY_CODE"] = vault.NewRecoveryCode()
 	c.env["PHR_NEW_PASSPHRASE"] = "a passphrase after recovery"
-	if rc, _, errOut := c.run("key", "recover"); rc != 1 || !strings.Contains(errOut, "wrong recovery code") {
+	if rc, _, errOut := c.run("key", "recover"); rc != exitWrongKey || !strings.Contains(errOut, "wrong recovery code") {
 		t.Fatalf("wrong code: %d %s", rc, errOut)
 	}
 	c.env["PHR_RECOVERY_CODE"] = code
@@ -117,9 +117,9 @@ func TestKeyRecover(t *testing.T) {
 		env  map[string]string
 		want int
 	}{
-		{map[string]string{"PHR_RECOVERY_CODE": code}, 1},
-		{map[string]string{"PHR_PASSPHRASE": testPassphrase}, 1},
-		{map[string]string{"PHR_IDENTITY": lost}, 1},
+		{map[string]string{"PHR_RECOVERY_CODE": code}, exitWrongKey},
+		{map[string]string{"PHR_PASSPHRASE": testPassphrase}, exitWrongKey},
+		{map[string]string{"PHR_IDENTITY": lost}, exitWrongKey},
 		{map[string]string{"PHR_RECOVERY_CODE": newCode}, 0},
 		{map[string]string{"PHR_PASSPHRASE": "a passphrase after recovery"}, 0},
 		{map[string]string{"PHR_IDENTITY": idPath + ".away"}, 0},
@@ -154,7 +154,7 @@ func TestRollbackReported(t *testing.T) {
 	}
 	for _, args := range [][]string{{"list"}, {"log", "condition", "gout"}, {"check"}} {
 		rc, _, errOut := c.run(args...)
-		if rc != 1 || !strings.Contains(errOut, "older than the one this device last saw") || !strings.Contains(errOut, "phr check --accept-rollback") {
+		if rc != exitTampered || !strings.Contains(errOut, "older than the one this device last saw") || !strings.Contains(errOut, "phr check --accept-rollback") {
 			t.Fatalf("phr %v on the old copy: %d %s", args, rc, errOut)
 		}
 	}

@@ -238,7 +238,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"log", "vital", "weight", "70"},
 		{"log", "vital", "weight", "70st"},
 		{"log", "vital", "temp", "37.2K"},
-		{"log", "vital", "height", "180cm"},
+		{"log", "vital", "height", "1800cm"},
 		{"log", "vital", "bp", "80/120"},
 		{"log", "symptom", "headache", "--severity", "11"},
 		{"log", "symptom", "headache", "--severity", "bad"},
@@ -269,6 +269,33 @@ func TestBadInputWritesNothing(t *testing.T) {
 	}
 	if c.vaultHash() != before {
 		t.Fatal("bad input changed the vault")
+	}
+}
+
+// TestDashWords checks what phr says of a word that starts with a dash and
+// is no flag: a negative reading, or an ID that starts with "-".
+func TestDashWords(t *testing.T) {
+	c := newCLI(t)
+	c.initVault()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"log", "vital", "weight", "-5kg"}, "-5kg: a value below zero is not a valid reading"},
+		{[]string{"log", "vital", "temp", "-.5"}, "below zero"},
+		{[]string{"share", "revoke", "-AbC"}, "hint: an ID that starts with - goes after --"},
+		{[]string{"list", "--nonsense"}, "unknown flag: --nonsense"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, errOut := c.run(tt.args...)
+			if code != 2 || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, errOut, tt.want)
+			}
+			if !strings.Contains(tt.want, "hint:") && strings.Contains(errOut, "hint:") {
+				t.Errorf("a hint where none fits: %q", errOut)
+			}
+		})
 	}
 }
 
@@ -311,8 +338,12 @@ func TestWrongSecrets(t *testing.T) {
 				}
 				return
 			}
-			if code != 1 || !strings.Contains(errOut, tt.want) || strings.Count(errOut, "\n") > 2 {
-				t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errOut, tt.want)
+			wantCode := exitWrongKey
+			if strings.HasPrefix(tt.want, "no key") {
+				wantCode = exitFailure // nothing was tried
+			}
+			if code != wantCode || !strings.Contains(errOut, tt.want) || strings.Count(errOut, "\n") > 2 {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errOut, wantCode, tt.want)
 			}
 		})
 	}
@@ -328,7 +359,7 @@ func TestVaultInUse(t *testing.T) {
 	defer v.Close()
 	start := time.Now()
 	code, _, errOut := c.run("log", "symptom", "cough")
-	if code != 1 || !strings.Contains(errOut, "in use by another process") {
+	if code != exitLocked || !strings.Contains(errOut, "in use by another process") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	if d := time.Since(start); d > 10*time.Second {

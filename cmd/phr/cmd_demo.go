@@ -25,6 +25,7 @@ type demoOptions struct {
 	dir   string
 	addr  string
 	serve bool
+	keep  bool
 }
 
 func newDemoCommand(g *globals) *cobra.Command {
@@ -37,22 +38,31 @@ two weeks of a fictional patient's medications, doses, symptoms and vitals,
 shows the list and the timeline, then starts a phrd on this machine, shares
 the record with a passcode, and prints the link, the passcode and the QR
 code. Open the link in a browser to see what a provider sees. It serves
-until Ctrl-C. Your own vault is not touched.`,
+until Ctrl-C, then removes the temporary directory unless --keep (a --dir
+you gave is always kept). Your own vault is not touched.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd.Context(), g, o) },
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", "", "directory for the demo vault (default: a new temporary directory)")
 	cmd.Flags().StringVar(&o.addr, "addr", o.addr, "address of the demo phrd")
 	cmd.Flags().BoolVar(&o.serve, "serve", o.serve, "start a phrd, share, and serve until Ctrl-C")
+	cmd.Flags().BoolVar(&o.keep, "keep", false, "keep the temporary directory when the demo ends")
 	return cmd
 }
 
 func runDemo(ctx context.Context, g *globals, o demoOptions) error {
 	dir := o.dir
-	if dir == "" {
+	temporary := dir == ""
+	if temporary {
 		var err error
 		if dir, err = os.MkdirTemp("", "phr-demo-"); err != nil {
 			return err
+		}
+		if !o.keep {
+			defer func() {
+				os.RemoveAll(dir)
+				fmt.Fprintf(g.stderr, "Removed the demo's directory %s (--keep keeps it)\n", dir)
+			}()
 		}
 	}
 	path := filepath.Join(dir, "vault.phr")
@@ -92,8 +102,14 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nExplore it:  export PHR_VAULT=%s PHR_IDENTITY=%s\n", path, idPath)
-	fmt.Fprintln(w, "             phr list vital; phr search headache; phr show ID --fhir")
+	if o.serve || !temporary || o.keep {
+		when := ""
+		if o.serve && temporary && !o.keep {
+			when = " (while the demo runs)"
+		}
+		fmt.Fprintf(w, "\nExplore it%s:  export PHR_VAULT=%s PHR_IDENTITY=%s\n", when, path, idPath)
+		fmt.Fprintln(w, "             phr list vital; phr search headache; phr show ID --fhir")
+	}
 	if !o.serve {
 		return nil
 	}

@@ -139,7 +139,7 @@ func applyEdits(res record.Resource, kind string, o editOptions) error {
 		}
 		if rt != "MedicationStatement" && rt != "MedicationRequest" {
 			if err := record.NotFuture("date", t, time.Now()); err != nil {
-				return &usageError{err}
+				return &usageError{err: err}
 			}
 		}
 		ts := record.FHIRTime(t)
@@ -224,7 +224,7 @@ func applyEdits(res record.Resource, kind string, o editOptions) error {
 		}
 		vt, err := record.ParseVital(vk, o.value)
 		if err != nil {
-			return &usageError{err}
+			return &usageError{err: err}
 		}
 		fresh, err := record.NewVital(record.Common{}, vt, record.DateOf(res))
 		if err != nil {
@@ -250,7 +250,7 @@ func editPatient(res record.Resource, o editOptions) error {
 	if o.name != "" {
 		p, err := record.NewPatient(record.Common{}, o.name, time.Time{})
 		if err != nil {
-			return &usageError{err}
+			return &usageError{err: err}
 		}
 		nr, _ := record.Parse(p.Resource)
 		res["name"] = nr["name"]
@@ -261,7 +261,7 @@ func editPatient(res record.Resource, o editOptions) error {
 			return usagef("--birth-date: use YYYY-MM-DD")
 		}
 		if err := record.NotFuture("birth-date", record.Day(t.Year(), t.Month(), t.Day()), time.Now()); err != nil {
-			return &usageError{err}
+			return &usageError{err: err}
 		}
 		res["birthDate"] = t.Format(time.DateOnly)
 	}
@@ -276,17 +276,11 @@ func editPatient(res record.Resource, o editOptions) error {
 	return nil
 }
 
-// vitalKindOf maps a vital-signs Observation back to the CLI's vital kind.
+// vitalKindOf maps a vital-signs Observation back to its kind in the
+// vital-sign table (record.VitalOf), or "".
 func vitalKindOf(res record.Resource) string {
-	for kind, codes := range map[string][]string{
-		"bp": {record.LoincBP}, "hr": {record.LoincHeartRate}, "weight": {record.LoincWeight},
-		"temp": {record.LoincTemperature}, "glucose": {record.LoincGlucoseMass, record.LoincGlucoseMol}, "spo2": {record.LoincSpO2},
-	} {
-		for _, c := range codes {
-			if res.HasCoding("code", record.LOINC, c) {
-				return kind
-			}
-		}
+	if vs := record.VitalOf(res); vs != nil {
+		return vs.Kind
 	}
 	return ""
 }

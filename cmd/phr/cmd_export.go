@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/phr-project/phr/pkg/pdfdoc"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/spf13/cobra"
@@ -24,26 +25,33 @@ type exportOptions struct {
 func newExportCommand(g *globals) *cobra.Command {
 	var o exportOptions
 	cmd := &cobra.Command{
-		Use:   "export --format fhir|ndjson|ips|csv [-o FILE] [TYPE...]",
-		Short: "Write records in standard formats: a FHIR Bundle, NDJSON, an IPS document, or CSV",
+		Use:   "export --format fhir|ndjson|ips|csv|pdf [-o FILE] [TYPE...]",
+		Short: "Write records in standard formats: a FHIR Bundle, NDJSON, an IPS document, CSV, or a printable PDF summary",
 		Long: `export writes the records (all, or of the given types and dates) as FHIR R4:
 a Bundle of type collection (fhir), one resource per line (ndjson), or an
 International Patient Summary document (ips); or as the CSV template of
 docs/formats/csv.md (medications, lab results and vital signs only). All of
-them import back into phr, and into other tools.`,
+them import back into phr, and into other tools. pdf writes a printable
+health summary for a clinician (docs/share-protocol.md, "PDF").`,
 		RunE: func(cmd *cobra.Command, a []string) error { return runExport(g, o, a) },
 	}
-	cmd.Flags().StringVar(&o.format, "format", "fhir", "fhir, ndjson, ips or csv")
+	cmd.Flags().StringVar(&o.format, "format", "fhir", "fhir, ndjson, ips, csv or pdf")
 	cmd.Flags().StringVarP(&o.out, "output", "o", "", "file to write (default: standard output)")
 	o.list.addFlags(cmd)
 	return cmd
 }
 
 func runExport(g *globals, o exportOptions, kinds []string) error {
+	if o.out == "-" {
+		o.out = "" // "-" is standard output, as in every Unix tool
+	}
 	switch o.format {
-	case "fhir", "ndjson", "ips", "csv":
+	case "fhir", "ndjson", "ips", "csv", "pdf":
 	default:
-		return usagef("--format: use fhir, ndjson, ips or csv")
+		return usagef("--format: use fhir, ndjson, ips, csv or pdf")
+	}
+	if o.format == "pdf" && o.out == "" && isTerminal(g.rawStdout) {
+		return usagef("--format pdf writes a binary file: give -o FILE (or redirect standard output)")
 	}
 	o.list.oldest = true
 	q, err := o.list.query(kinds)
@@ -74,8 +82,8 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	// Records stream from the vault to the output one at a time, oldest
-	// first; an IPS document needs them all at once (its Composition
-	// lists every entry first).
+	// first; an IPS document and a PDF need them all at once (a
+	// Composition lists every entry first; a PDF is grouped by section).
 	each := func(fn func(record.Record) error) error { return v.Each(q, fn) }
 	n, skipped := 0, 0
 	switch o.format {
@@ -85,6 +93,22 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 		n, err = writeBundle(bw, each)
 	case "csv":
 		n, skipped, err = writeCSV(bw, each)
+	case "pdf":
+		// A printed summary, like an IPS document, needs every record
+		// at once (it is grouped by section).
+		var recs []record.Record
+		err = each(func(r record.Record) error {
+			n++
+			recs = append(recs, r)
+			return nil
+		})
+		var doc []byte
+		if err == nil {
+			doc, err = pdfdoc.Summary(patient, recs, pdfdoc.Options{Now: time.Now()})
+		}
+		if err == nil {
+			_, err = bw.Write(doc)
+		}
 	case "ips":
 		var others []record.Record
 		err = each(func(r record.Record) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/phr-project/phr/pkg/importers/applehealth"
+	"github.com/phr-project/phr/pkg/importers/pipeline"
 	"github.com/phr-project/phr/pkg/importers/qrimage"
 	"github.com/phr-project/phr/pkg/importers/shlink"
 	"github.com/phr-project/phr/pkg/record"
@@ -107,7 +110,7 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 			filePaths = append(filePaths, p)
 		}
 	}
-	files, err := importers.Walk(filePaths)
+	files, err := pipeline.Walk(filePaths)
 	if err != nil {
 		return err
 	}
@@ -129,6 +132,12 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 	if o.source != "" {
 		opts["source"] = o.source
 	}
+	// An unpacked Apple Health export: its export.xml names the clinical
+	// records in the folder beside it, which the import reads as part of
+	// it (with the provider as their source), so the folder walk leaves
+	// them out.
+	opts[applehealth.OptionClinicalRecords] = "beside"
+	files = withoutClinicalRecords(files, paths)
 	if g.env("GOMEMLIMIT") == "" {
 		// Imports stream: a soft limit keeps the garbage collector from
 		// letting the heap grow with the file (an Apple Health export can
@@ -149,28 +158,28 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 	for _, p := range paths {
 		explicit[p] = true
 	}
-	var reports []*importers.Report
+	var reports []*pipeline.Report
 	var notRecognized []string
 	// Small files share transactions (one sync to disk for many files);
 	// each is still whole or absent.
-	group := importers.NewGroup(v)
+	group := pipeline.NewGroup(v)
 	for _, in := range joined {
-		rep, _ := importers.Import(ctx, reg, v, in, importers.Options{DryRun: o.dryRun, Partial: o.partial, Importer: opts, Group: group, AcceptPatientMismatch: o.acceptMismatch})
+		rep, _ := pipeline.Import(ctx, reg, v, in, pipeline.Options{DryRun: o.dryRun, Partial: o.partial, Importer: opts, Group: group, AcceptPatientMismatch: o.acceptMismatch})
 		reports = append(reports, rep)
 	}
 	for _, path := range files {
-		in, f, err := importers.OpenFile(path)
+		in, f, err := pipeline.OpenFile(path)
 		if err != nil {
-			reports = append(reports, &importers.Report{File: path, Error: err.Error(), ByType: map[string]*importers.Counts{}})
+			reports = append(reports, &pipeline.Report{File: path, Error: err.Error(), ByType: map[string]*pipeline.Counts{}})
 			continue
 		}
-		io := importers.Options{Format: o.format, DryRun: o.dryRun, Partial: o.partial, Importer: opts, Group: group, AcceptPatientMismatch: o.acceptMismatch}
+		io := pipeline.Options{Format: o.format, DryRun: o.dryRun, Partial: o.partial, Importer: opts, Group: group, AcceptPatientMismatch: o.acceptMismatch}
 		var bar *progress
 		if showProgress {
 			bar = &progress{w: g.stderr, name: path, total: in.Size}
 			io.Progress = bar.update
 		}
-		rep, err := importers.Import(ctx, reg, v, in, io)
+		rep, err := pipeline.Import(ctx, reg, v, in, io)
 		f.Close()
 		if bar != nil {
 			bar.done()
@@ -196,7 +205,7 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 		reps, _ := shlink.Receive(ctx, v, link, shlink.Options{
 			Recipient: o.recipient,
 			Passcode:  func() (string, error) { return g.linkPasscode(o.passcodeFile) },
-			Import:    importers.Options{DryRun: o.dryRun, Partial: o.partial, Importer: opts, Group: group, AcceptPatientMismatch: o.acceptMismatch},
+			Import:    pipeline.Options{DryRun: o.dryRun, Partial: o.partial, Importer: opts, Group: group, AcceptPatientMismatch: o.acceptMismatch},
 		})
 		reports = append(reports, reps...)
 	}
@@ -209,7 +218,7 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 		if r.Error != "" {
 			failed++
 		}
-		if r.Error != "" && strings.Contains(r.Error, importers.ErrPatientMismatch.Error()) {
+		if r.Error != "" && strings.Contains(r.Error, pipeline.ErrPatientMismatch.Error()) {
 			mismatched++
 		}
 	}
@@ -255,7 +264,7 @@ func (g *globals) linkPasscode(file string) (string, error) {
 	return pc, nil
 }
 
-func printImportReports(w io.Writer, reports []*importers.Report) {
+func printImportReports(w io.Writer, reports []*pipeline.Report) {
 	for i, r := range reports {
 		if i > 0 {
 			fmt.Fprintln(w)
@@ -270,7 +279,7 @@ func printImportReports(w io.Writer, reports []*importers.Report) {
 		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "%s (%s): FAILED: %s\n", r.File, format, r.Error)
-			if strings.Contains(r.Error, importers.ErrPatientMismatch.Error()) {
+			if strings.Contains(r.Error, pipeline.ErrPatientMismatch.Error()) {
 				continue // what it held does not matter: it is not yours
 			}
 		} else {
@@ -306,6 +315,31 @@ func printImportReports(w io.Writer, reports []*importers.Report) {
 			fmt.Fprintf(w, "  warning: %s\n", r.Warning)
 		}
 	}
+}
+
+// withoutClinicalRecords leaves out the files found in a folder walk that
+// are an unpacked Apple Health export's clinical records: the
+// clinical-records folder beside an export.xml of the same walk.
+func withoutClinicalRecords(files, explicit []string) []string {
+	named := map[string]bool{}
+	for _, p := range explicit {
+		named[p] = true
+	}
+	exports := map[string]bool{}
+	for _, f := range files {
+		if filepath.Base(f) == "export.xml" {
+			exports[filepath.Dir(f)] = true
+		}
+	}
+	out := files[:0:0]
+	for _, f := range files {
+		dir := filepath.Dir(f)
+		if !named[f] && filepath.Base(dir) == "clinical-records" && exports[filepath.Dir(dir)] {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 func isTerminal(w any) bool {

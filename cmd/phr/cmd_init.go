@@ -72,7 +72,7 @@ func runInit(g *globals, o initOptions) error {
 			return usagef("--birth-date: use YYYY-MM-DD")
 		}
 		if err := record.NotFuture("birth-date", record.Day(t.Year(), t.Month(), t.Day()), time.Now()); err != nil {
-			return &usageError{err}
+			return &usageError{err: err}
 		}
 		birth = t
 	}
@@ -123,7 +123,7 @@ func runInit(g *globals, o initOptions) error {
 	defer v.Close()
 	pat, err := record.NewPatient(record.Common{}, o.name, birth)
 	if err != nil {
-		return &usageError{err}
+		return &usageError{err: err}
 	}
 	if _, err := v.Put(pat); err != nil {
 		return err

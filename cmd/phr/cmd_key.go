@@ -395,7 +395,7 @@ be in someone else's hands.`,
 			}
 			v, err := g.openWith(path, vault.RecoveryCode(code), false, openOptions{})
 			if errors.Is(err, vault.ErrWrongKey) {
-				return errors.New("wrong recovery code")
+				return wrongKey("wrong recovery code")
 			}
 			if err != nil {
 				return explainOpenError(err)

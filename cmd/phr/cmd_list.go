@@ -22,6 +22,7 @@ type listOptions struct {
 	limit        int
 	oldest       bool
 	group        bool
+	ids          bool
 }
 
 func (o *listOptions) addFlags(cmd *cobra.Command) {
@@ -30,6 +31,7 @@ func (o *listOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.until, "until", "", "only records dated before")
 	f.StringVar(&o.source, "source", "", "only records from this source (self, a provider, an importer)")
 	f.IntVar(&o.limit, "limit", 0, "at most this many records")
+	f.BoolVar(&o.ids, "ids", false, "print only the records' IDs, one per line (for scripts: phr edit $(phr list medication --limit 1 --ids) --stop today)")
 }
 
 func (o *listOptions) query(kinds []string) (vault.Query, error) {
@@ -82,7 +84,10 @@ or any FHIR resource type in lower case (careplan, claim, ...).`,
 			if err != nil {
 				return err
 			}
-			if o.group {
+			switch {
+			case o.ids:
+				return g.listIDs(q)
+			case o.group:
 				return g.listGroups(q)
 			}
 			return g.listRecords(q)
@@ -91,6 +96,23 @@ or any FHIR resource type in lower case (careplan, claim, ...).`,
 	o.addFlags(cmd)
 	cmd.Flags().BoolVar(&o.group, "group", false, "one line per fact: the same medication, result or condition from several sources grouped")
 	return cmd
+}
+
+// listIDs prints the IDs of the records q selects, one per line.
+func (g *globals) listIDs(q vault.Query) error {
+	v, err := g.openVault(true)
+	if err != nil {
+		return err
+	}
+	recs, err := v.List(q)
+	v.Close()
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		fmt.Fprintln(g.stdout, r.ID)
+	}
+	return nil
 }
 
 func (g *globals) listGroups(q vault.Query) error {
@@ -135,6 +157,12 @@ func newSearchCommand(g *globals) *cobra.Command {
 				return err
 			}
 			q.Text = joinArgs(a)
+			if strings.TrimSpace(q.Text) == "" {
+				return usagef("an empty search finds everything: give words to look for (phr list shows every record)")
+			}
+			if o.ids {
+				return g.listIDs(q)
+			}
 			return g.listRecords(q)
 		},
 	}

@@ -44,7 +44,7 @@ func joinArgs(a []string) string { return strings.TrimSpace(strings.Join(a, " ")
 func (g *globals) logRecord(build func(c record.Common) (record.Record, error)) error {
 	// Build once without a subject to check the input before unlocking.
 	if _, err := build(record.Common{}); err != nil {
-		return &usageError{err}
+		return &usageError{err: err}
 	}
 	v, err := g.openVault(false)
 	if err != nil {
@@ -57,7 +57,7 @@ func (g *globals) logRecord(build func(c record.Common) (record.Record, error)) 
 	}
 	r, err := build(c)
 	if err != nil {
-		return &usageError{err}
+		return &usageError{err: err}
 	}
 	if _, err := v.Put(r); err != nil {
 		return err
@@ -162,7 +162,8 @@ func newLogVitalCommand(g *globals) *cobra.Command {
 	var at string
 	cmd := &cobra.Command{
 		Use:   "vital KIND VALUE",
-		Short: "Record a vital sign: bp 120/80, hr 72, weight 70kg|154lb, temp 37.2C|99.1F, glucose 5.4mmol/L|97mg/dL, spo2 97%",
+		Short: "Record a vital sign: bp 120/80, hr 72, weight 70kg|154lb, temp 37.2C, height 170cm, ...",
+		Long:  vitalHelp(),
 		Example: `  phr log vital bp 120/80
   phr log vital weight 154lb --at yesterday`,
 		Args: args(cobra.MinimumNArgs(2)),
@@ -173,7 +174,7 @@ func newLogVitalCommand(g *globals) *cobra.Command {
 			}
 			v, err := record.ParseVital(a[0], strings.Join(a[1:], ""))
 			if err != nil {
-				return &usageError{err}
+				return &usageError{err: err}
 			}
 			return g.logRecord(func(c record.Common) (record.Record, error) { return record.NewVital(c, v, t) })
 		},
@@ -205,17 +206,19 @@ func newLogConditionCommand(g *globals) *cobra.Command {
 func newLogAllergyCommand(g *globals) *cobra.Command {
 	var al record.Allergy
 	cmd := &cobra.Command{
-		Use:     "allergy SUBSTANCE",
-		Short:   "Record an allergy or intolerance (AllergyIntolerance)",
-		Example: `  phr log allergy penicillin --reaction hives --severity moderate`,
-		Args:    args(cobra.MinimumNArgs(1)),
+		Use:   "allergy SUBSTANCE",
+		Short: "Record an allergy or intolerance (AllergyIntolerance)",
+		Example: `  phr log allergy penicillin --reaction hives --severity moderate
+  phr log allergy peanuts --reaction anaphylaxis            # criticality high`,
+		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			al.Substance = joinArgs(a)
 			return g.logRecord(func(c record.Common) (record.Record, error) { return record.NewAllergy(c, al) })
 		},
 	}
 	cmd.Flags().StringVar(&al.Reaction, "reaction", "", "what happens, e.g. hives")
-	cmd.Flags().StringVar(&al.Severity, "severity", "", "mild, moderate or severe")
+	cmd.Flags().StringVar(&al.Severity, "severity", "", "how bad the reaction was: mild, moderate or severe")
+	cmd.Flags().StringVar(&al.Criticality, "criticality", "", "risk of a life-threatening reaction: low, high or unable-to-assess (default high for anaphylaxis)")
 	cmd.Flags().StringVar(&al.Note, "note", "", "a note")
 	return cmd
 }
@@ -258,4 +261,24 @@ func newLogNoteCommand(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&at, "at", "", "when (default now)")
 	return cmd
+}
+
+// isVitalName reports whether s names a vital sign (phr log vital KIND).
+func isVitalName(s string) bool {
+	_, ok := record.LookupVital(s)
+	return ok
+}
+
+// vitalHelp lists the vital signs phr log vital takes, from the table.
+func vitalHelp() string {
+	var b strings.Builder
+	b.WriteString("vital records a vital sign. KIND is one of (other names in brackets):\n\n")
+	for _, v := range record.VitalSigns() {
+		fmt.Fprintf(&b, "  %-8s %s", v.Kind, v.Expect())
+		if len(v.Aliases) > 0 {
+			fmt.Fprintf(&b, " [%s]", strings.Join(v.Aliases, ", "))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +9,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
+	"github.com/phr-project/phr/pkg/pdfdoc"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
@@ -33,6 +32,10 @@ type shareOptions struct {
 	maxUses      int
 	qr           bool
 	qrPNG        string
+	direct       bool
+	profile      string
+	storyFile    string
+	hasStory     bool // a ktc share with a story may select no records
 }
 
 func newShareCommand(g *globals) *cobra.Command {
@@ -41,14 +44,14 @@ func newShareCommand(g *globals) *cobra.Command {
 		Short: "Share selected records with a provider: a SMART Health Link and QR code",
 		Args:  args(cobra.NoArgs),
 	}
-	cmd.AddCommand(newShareCreateCommand(g), newShareListCommand(g), newShareRevokeCommand(g), newShareLogCommand(g), newShareUpdateCommand(g))
+	cmd.AddCommand(newShareCreateCommand(g), newShareListCommand(g), newShareShowCommand(g), newShareRevokeCommand(g), newShareLogCommand(g), newShareUpdateCommand(g))
 	return cmd
 }
 
 func newShareCreateCommand(g *globals) *cobra.Command {
 	var o shareOptions
 	cmd := &cobra.Command{
-		Use:   "create [TYPE...] --expires DURATION",
+		Use:   "create [TYPE...] --expires DURATION [--direct] [--profile ktc [--story-file FILE]]",
 		Short: "Share records through the phrd of `phr remote login`",
 		Long: `create selects records (types, --ids, --since, or --summary for an
 International Patient Summary), encrypts them here with a fresh key, and
@@ -59,14 +62,27 @@ A passcode (told to the provider separately) comes from --ask-passcode (a
 prompt without echo), --passcode-file FILE (its first line; - reads
 standard input), or PHR_SHARE_PASSCODE. --passcode VALUE works too, but a
 command line is visible to other users of this machine (ps) and stays in
-the shell's history: prefer the others.`,
+the shell's history: prefer the others.
+
+--direct makes a U-flag link: its url answers a GET with the one encrypted
+file, without a manifest, and never has a passcode. --profile ktc shares
+for CMS's "Kill the Clipboard" check-in: a direct link whose file is a
+patient-shared bundle of the selected records with a PDF rendering of them
+(and, with --story-file, a PDF of a note in your own words).`,
 		Example: `  phr share create medication allergy condition --expires 30m --ask-passcode --qr
   PHR_SHARE_PASSCODE=4711 phr share create --summary --expires 7d --label "For Dr. Rivera"
-  phr share create --ids 3kq7,p5hb --expires 2h --max-uses 1`,
+  phr share create --ids 3kq7,p5hb --expires 2h --max-uses 1
+  phr share create allergy medication condition immunization --profile ktc --story-file my-story.txt --expires 15m --qr`,
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := o.checkProfile(cmd.Flags().Changed("passcode")); err != nil {
+				return err
+			}
 			pc, err := g.sharePasscode(o, cmd.Flags().Changed("passcode"))
 			if err != nil {
 				return err
+			}
+			if o.direct && pc != "" {
+				return usagef("a direct (U) link has no passcode: unset PHR_SHARE_PASSCODE")
 			}
 			o.passcode = pc
 			return runShareCreate(cmd.Context(), g, o, a)
@@ -85,7 +101,80 @@ the shell's history: prefer the others.`,
 	f.BoolVar(&o.qr, "qr", false, "print the QR code in the terminal")
 	f.StringVar(&o.qrPNG, "qr-png", "", "write the QR code as a PNG file")
 	f.BoolVar(&o.longTerm, "long-term", false, "a long-term link (L flag) whose content 'phr share update' can refresh; its key is kept, sealed, in the vault")
+	f.BoolVar(&o.direct, "direct", false, "a direct link (U flag): a GET of its url returns the one encrypted file; no passcode")
+	f.StringVar(&o.profile, "profile", "", "ktc: a Kill-the-Clipboard patient-shared bundle with a PDF rendering (implies --direct)")
+	f.StringVar(&o.storyFile, "story-file", "", "with --profile ktc: a text file in your own words, shared as a PDF (- reads standard input)")
 	return cmd
+}
+
+// checkProfile checks the flags that go with --direct and --profile, and
+// sets --direct for a ktc share.
+func (o *shareOptions) checkProfile(passcodeFlag bool) error {
+	switch o.profile {
+	case "":
+		if o.storyFile != "" {
+			return usagef("--story-file goes with --profile ktc")
+		}
+	case share.ProfileKTC:
+		if o.summary {
+			return usagef("--profile ktc shares the selected records as a patient-shared bundle: no --summary with it")
+		}
+		if o.longTerm {
+			return usagef("--profile ktc links are short-lived direct links: no --long-term with it")
+		}
+		o.direct = true
+	default:
+		return usagef("--profile: the only profile is ktc")
+	}
+	if o.direct && (passcodeFlag || o.passcodeFile != "" || o.askPasscode) {
+		return usagef("a direct (U) link has no passcode: give --direct or a passcode, not both")
+	}
+	return nil
+}
+
+// maxStoryFile bounds what --story-file reads.
+const maxStoryFile = pdfdoc.MaxStory
+
+// readStory reads --story-file.
+func (g *globals) readStory(name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	var r io.Reader = g.stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxStoryFile+1))
+	if err != nil {
+		return "", fmt.Errorf("--story-file: %w", err)
+	}
+	if len(data) > maxStoryFile {
+		return "", usagef("--story-file: at most %d KiB", maxStoryFile>>10)
+	}
+	if !utf8.Valid(data) {
+		return "", usagef("--story-file: not UTF-8 text")
+	}
+	if strings.TrimSpace(string(data)) == "" {
+		return "", usagef("--story-file: the file is empty")
+	}
+	return string(data), nil
+}
+
+// shareContent builds what a share holds: the IPS (--summary), the
+// Kill-the-Clipboard bundle (--profile ktc) or a plain bundle.
+func shareContent(patient record.Record, recs []record.Record, summary bool, profile, story string, now time.Time) ([]byte, error) {
+	switch {
+	case summary:
+		return share.BuildIPS(patient, recs, now)
+	case profile == share.ProfileKTC:
+		return share.BuildKTC(patient, recs, share.KTCOptions{Now: now, Story: story})
+	}
+	return share.BuildBundle(patient, recs)
 }
 
 // maxPasscodeFile bounds what --passcode-file reads.
@@ -158,7 +247,7 @@ func (g *globals) sharePasscode(o shareOptions, flagGiven bool) (string, error) 
 func parseExpiry(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return 0, usagef("--expires is required (e.g. 30m, 2h, 7d)")
+		return 0, usagef("--expires is required (e.g. 30m, 2h, 7d, 2w, 1y)")
 	}
 	mult := time.Duration(0)
 	switch {
@@ -166,22 +255,24 @@ func parseExpiry(s string) (time.Duration, error) {
 		mult = 24 * time.Hour
 	case strings.HasSuffix(s, "w"):
 		mult = 7 * 24 * time.Hour
+	case strings.HasSuffix(s, "y"):
+		mult = 365 * 24 * time.Hour
 	}
 	var d time.Duration
 	if mult != 0 {
 		var n int
 		if _, err := fmt.Sscanf(s[:len(s)-1], "%d", &n); err != nil || n <= 0 || fmt.Sprint(n) != s[:len(s)-1] {
-			return 0, usagef("--expires: use e.g. 30m, 2h, 7d")
+			return 0, usagef("--expires: a number and a unit: m (minutes), h (hours), d (days), w (weeks) or y (a year), e.g. 30m, 2h, 7d, 2w, 1y")
 		}
 		d = time.Duration(n) * mult
 	} else {
 		var err error
 		if d, err = time.ParseDuration(s); err != nil || d <= 0 {
-			return 0, usagef("--expires: use e.g. 30m, 2h, 7d")
+			return 0, usagef("--expires: a number and a unit: m (minutes), h (hours), d (days), w (weeks) or y (a year), e.g. 30m, 2h, 7d, 2w, 1y")
 		}
 	}
 	if d < time.Minute || d > 366*24*time.Hour {
-		return 0, usagef("--expires: between 1 minute and a year")
+		return 0, usagef("--expires: between 1 minute and a year (1y, 52w or 366d at most)")
 	}
 	return d, nil
 }
@@ -189,9 +280,14 @@ func parseExpiry(s string) (time.Duration, error) {
 // selectForShare reads the records to share and the patient from the
 // local vault.
 func (g *globals) selectForShare(o shareOptions, kinds []string) (record.Record, []record.Record, error) {
-	lo := listOptions{since: o.since}
-	q, err := lo.query(kinds)
-	if err != nil {
+	sel := vault.Selection{Kinds: kinds, Summary: o.summary, NoneOK: o.hasStory}
+	if o.ids != "" {
+		for _, id := range strings.Split(o.ids, ",") {
+			sel.IDs = append(sel.IDs, strings.TrimSpace(id))
+		}
+	}
+	var err error
+	if sel.Since, err = when("since", o.since); err != nil {
 		return record.Record{}, nil, err
 	}
 	v, err := g.openVault(true)
@@ -199,39 +295,12 @@ func (g *globals) selectForShare(o shareOptions, kinds []string) (record.Record,
 		return record.Record{}, nil, err
 	}
 	defer v.Close()
-	patient, _ := v.Patient()
-	var recs []record.Record
-	switch {
-	case o.ids != "":
-		if len(kinds) > 0 || o.summary {
-			return patient, nil, usagef("--ids selects the records itself: no types or --summary with it")
-		}
-		for _, id := range strings.Split(o.ids, ",") {
-			r, err := resolve(v, strings.TrimSpace(id))
-			if err != nil {
-				return patient, nil, err
-			}
-			if r.Deleted {
-				return patient, nil, fmt.Errorf("record %s was deleted", r.ID)
-			}
-			recs = append(recs, r)
-		}
-	default:
-		if recs, err = v.List(q); err != nil {
-			return patient, nil, err
-		}
+	patient, recs, err := v.SelectForShare(sel)
+	var se *vault.SelectionError
+	if errors.As(err, &se) {
+		return patient, nil, usagef("%s", se.Msg)
 	}
-	// The patient goes in once, as the subject, not as a record.
-	out := recs[:0]
-	for _, r := range recs {
-		if r.ID != patient.ID && !(o.summary && r.Kind == record.KindPatient) {
-			out = append(out, r)
-		}
-	}
-	if len(out) == 0 && !o.summary {
-		return patient, nil, errors.New("no records match: nothing to share")
-	}
-	return patient, out, nil
+	return patient, recs, err
 }
 
 func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []string) error {
@@ -248,18 +317,23 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 	if _, err := g.loadRemote(); err != nil {
 		return err
 	}
+	story, err := g.readStory(o.storyFile)
+	if err != nil {
+		return err
+	}
+	o.hasStory = story != ""
 	patient, recs, err := g.selectForShare(o, kinds)
 	if err != nil {
 		return err
 	}
-	var content []byte
-	if o.summary {
-		content, err = share.BuildIPS(patient, recs, time.Now())
-	} else {
-		content, err = share.BuildBundle(patient, recs)
-	}
+	content, err := shareContent(patient, recs, o.summary, o.profile, story, time.Now())
 	if err != nil {
 		return err
+	}
+	if o.profile == share.ProfileKTC {
+		if err := share.CheckKTCBundle(content); err != nil {
+			return err // a bug of phr's: the bundle it built breaks the profile
+		}
 	}
 	key := share.NewKey()
 	defer clear(key)
@@ -279,26 +353,26 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 		Label:     o.label,
 		MaxUses:   o.maxUses,
 		LongTerm:  o.longTerm,
+		Direct:    o.direct,
 	})
 	if err != nil {
 		return remoteError(err)
 	}
-	if o.longTerm {
-		// Keep what 'phr share update' needs: the link's key and the
-		// selection, sealed in the vault like everything else.
-		kept := longTermShare{Key: share.EncodeKey(key), Kinds: kinds, IDs: o.ids, Since: o.since, Summary: o.summary}
-		data, _ := json.Marshal(kept)
-		v, err := g.openVault(false)
-		if err != nil {
-			return err
-		}
-		err = v.SetSetting(shareSetting(resp.ID), data)
-		v.Close()
-		if err != nil {
-			return err
-		}
-	}
 	p := resp.Payload(key)
+	// Keep what 'phr share show' and 'phr share update' need: the link's
+	// payload (its key) and the selection, sealed in the vault like
+	// everything else (the server never has the key).
+	kept := share.Kept{Key: share.EncodeKey(key), Kinds: kinds, IDs: o.ids, Since: o.since, Summary: o.summary,
+		Payload: &p, ViewerURL: resp.ViewerURL, LongTerm: o.longTerm, Profile: o.profile, Records: len(recs), Created: time.Now().UTC()}
+	v, err := g.openVault(false)
+	if err != nil {
+		return err
+	}
+	err = share.SaveKept(v, resp.ID, kept)
+	v.Close()
+	if err != nil {
+		return err
+	}
 	link, err := share.ViewerLink(resp.ViewerURL, p)
 	if err != nil {
 		return err
@@ -317,10 +391,16 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 		}
 	}
 	if g.json {
-		return printJSON(g.stdout, map[string]any{"id": resp.ID, "link": link, "shlink": shlink, "expires_at": resp.ExpiresAt, "records": len(recs)})
+		return printJSON(g.stdout, map[string]any{"id": resp.ID, "link": link, "shlink": shlink, "flag": resp.Flag, "expires_at": resp.ExpiresAt, "records": len(recs)})
 	}
 	w := g.stdout
 	fmt.Fprintf(w, "Shared %d records until %s", len(recs), resp.ExpiresAt.Local().Format("2006-01-02 15:04"))
+	switch {
+	case o.profile == share.ProfileKTC:
+		fmt.Fprint(w, ", as a Kill-the-Clipboard patient-shared bundle with its PDF")
+	case o.direct:
+		fmt.Fprint(w, ", as a direct link")
+	}
 	if o.passcode != "" {
 		fmt.Fprint(w, ", with a passcode (tell it separately)")
 	}
@@ -340,7 +420,8 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 }
 
 func newShareListCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var ids bool
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List your shares and their status",
 		Args:  args(cobra.NoArgs),
@@ -354,6 +435,12 @@ func newShareListCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return remoteError(err)
 			}
+			if ids {
+				for _, s := range shares {
+					fmt.Fprintln(g.stdout, s.ID)
+				}
+				return nil
+			}
 			if g.json {
 				if shares == nil {
 					shares = []api.ShareInfo{}
@@ -365,14 +452,183 @@ func newShareListCommand(g *globals) *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATUS\tEXPIRES\tOPENED\tLABEL")
+			fmt.Fprintln(tw, "ID\tSTATUS\tEXPIRES\tOPENED\tKIND\tLABEL")
 			for _, s := range shares {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.ID, s.Status, s.ExpiresAt.Local().Format("2006-01-02 15:04"), s.Uses, s.Label)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Status, s.ExpiresAt.Local().Format("2006-01-02 15:04"), s.Uses, shareKind(s), s.Label)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout, "\nphr share show ID prints a link again (with --qr its QR code); an ID's first characters are enough.")
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&ids, "ids", false, "print only the shares' IDs, one per line")
+	return cmd
 }
+
+// shareKind says how a share opens: with a passcode, directly (U), kept
+// up to date (long-term).
+func shareKind(s api.ShareInfo) string {
+	var k []string
+	if strings.Contains(s.Flag, share.FlagPasscode) {
+		k = append(k, "passcode")
+	}
+	if strings.Contains(s.Flag, share.FlagDirect) {
+		k = append(k, "direct")
+	}
+	if strings.Contains(s.Flag, share.FlagLongTerm) {
+		k = append(k, "long-term")
+	}
+	if len(k) == 0 {
+		return "-"
+	}
+	return strings.Join(k, ",")
+}
+
+func newShareShowCommand(g *globals) *cobra.Command {
+	var qr bool
+	cmd := &cobra.Command{
+		Use:   "show [--] ID",
+		Short: "Print a share's link again (and --qr its QR code), what it holds and its state",
+		Long: `show prints again the link of a share made from this vault (phr keeps
+each share's key sealed in the vault; phrd never has it), with what it holds,
+how it opens and, when phrd can be reached, its state. An ID's first
+characters are enough.`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error { return runShareShow(cmd.Context(), g, a[0], qr) },
+	}
+	cmd.Flags().BoolVar(&qr, "qr", false, "print the QR code too")
+	return cmd
+}
+
+func runShareShow(ctx context.Context, g *globals, arg string, qr bool) error {
+	id, err := g.shareID(ctx, arg)
+	if err != nil {
+		return err
+	}
+	v, err := g.openVault(false)
+	if err != nil {
+		return err
+	}
+	kept, err := share.LoadKept(v, id, isNotFound)
+	v.Close()
+	if errors.Is(err, share.ErrNotKept) || (err == nil && kept.Payload == nil) {
+		return fmt.Errorf("this vault keeps no link of share %s: only shares made by this phr since December 2026 can be shown again (revoke it and make a new one if the link is lost)", id)
+	}
+	if err != nil {
+		return err
+	}
+	link, err := share.ViewerLink(kept.ViewerURL, *kept.Payload)
+	if err != nil {
+		return err
+	}
+	var info *api.ShareInfo
+	if c, done, err := g.remoteSession(ctx); err == nil {
+		if shares, err := c.Shares(ctx); err == nil {
+			for i := range shares {
+				if shares[i].ID == id {
+					info = &shares[i]
+				}
+			}
+		}
+		done()
+	}
+	if g.json {
+		out := map[string]any{"id": id, "link": link, "records": kept.Records, "longTerm": kept.LongTerm, "flag": kept.Payload.Flag, "label": kept.Payload.Label}
+		if info != nil {
+			out["status"], out["opened"], out["expires_at"] = info.Status, info.Uses, info.ExpiresAt
+		}
+		return printJSON(g.stdout, out)
+	}
+	w := g.stdout
+	what := strings.Join(kept.Kinds, ", ")
+	switch {
+	case kept.Summary:
+		what = "a patient summary (IPS)"
+	case kept.IDs != "":
+		what = "chosen records"
+	case what == "":
+		what = "all records"
+	}
+	if kept.Since != "" {
+		what += " since " + kept.Since
+	}
+	fmt.Fprintf(w, "Share %s: %d records: %s", id, kept.Records, what)
+	if kept.Profile != "" {
+		fmt.Fprintf(w, " (profile %s)", kept.Profile)
+	}
+	fmt.Fprintln(w)
+	if kept.Payload.Label != "" {
+		fmt.Fprintf(w, "Label: %s\n", kept.Payload.Label)
+	}
+	fmt.Fprintf(w, "Opens: %s\n", shareKind(api.ShareInfo{Flag: kept.Payload.Flag}))
+	switch {
+	case info != nil:
+		fmt.Fprintf(w, "State: %s, opened %d times, expires %s\n", info.Status, info.Uses, info.ExpiresAt.Local().Format("2006-01-02 15:04"))
+	case kept.Payload.Exp > 0:
+		fmt.Fprintf(w, "Expires: %s (phrd not reached: state unknown)\n", time.Unix(kept.Payload.Exp, 0).Local().Format("2006-01-02 15:04"))
+	}
+	if strings.Contains(kept.Payload.Flag, share.FlagPasscode) {
+		fmt.Fprintln(w, "It asks for the passcode you chose (phr does not keep it).")
+	}
+	fmt.Fprintf(w, "\n%s\n", link)
+	if qr {
+		code, err := share.QRTerminal(link)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		fmt.Fprint(w, code)
+	}
+	return nil
+}
+
+// shareID resolves a share ID or its first characters against the shares
+// phrd lists; offline, a whole ID is taken as it is.
+func (g *globals) shareID(ctx context.Context, arg string) (string, error) {
+	c, done, err := g.remoteSession(ctx)
+	if err != nil {
+		if len(arg) >= 43 {
+			return arg, nil
+		}
+		return "", err
+	}
+	defer done()
+	return resolveShareID(ctx, c, arg)
+}
+
+// resolveShareID expands a unique prefix (4 characters or more) of one of
+// the account's share IDs.
+func resolveShareID(ctx context.Context, c *api.Client, arg string) (string, error) {
+	arg = strings.TrimSpace(arg)
+	if len(arg) >= 43 {
+		return arg, nil
+	}
+	if len(arg) < 4 {
+		return "", usagef("share ID %q: give at least its first 4 characters (phr share list shows them)", arg)
+	}
+	shares, err := c.Shares(ctx)
+	if err != nil {
+		return "", remoteError(err)
+	}
+	var match string
+	for _, s := range shares {
+		if strings.HasPrefix(s.ID, arg) {
+			if match != "" {
+				return "", usagef("share ID %s matches several shares; give more characters", arg)
+			}
+			match = s.ID
+		}
+	}
+	if match == "" {
+		return "", fmt.Errorf("no share of yours has an ID starting %s (phr share list shows them)", arg)
+	}
+	return match, nil
+}
+
+// isNotFound reports a vault setting that is not there.
+func isNotFound(err error) bool { return errors.Is(err, vault.ErrNotFound) }
 
 func newShareRevokeCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -385,10 +641,14 @@ func newShareRevokeCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			if _, err := c.RevokeShare(cmd.Context(), a[0]); err != nil {
+			id, err := resolveShareID(cmd.Context(), c, a[0])
+			if err != nil {
+				return err
+			}
+			if _, err := c.RevokeShare(cmd.Context(), id); err != nil {
 				return remoteError(err)
 			}
-			fmt.Fprintf(g.stdout, "Revoked share %s\n", a[0])
+			fmt.Fprintf(g.stdout, "Revoked share %s\n", id)
 			return nil
 		},
 	}
@@ -405,7 +665,11 @@ func newShareLogCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			log, err := c.ShareLog(cmd.Context(), a[0])
+			id, err := resolveShareID(cmd.Context(), c, a[0])
+			if err != nil {
+				return err
+			}
+			log, err := c.ShareLog(cmd.Context(), id)
 			if err != nil {
 				return remoteError(err)
 			}
@@ -433,46 +697,6 @@ func newShareLogCommand(g *globals) *cobra.Command {
 	}
 }
 
-// shareSettingPrefix names the vault settings that keep long-term shares'
-// keys and selections.
-const shareSettingPrefix = "share/"
-
-// shareSetting names the setting of the share with manifest ID id. Setting
-// names are not sealed, and the ID is what fetches the share's ciphertext
-// and spends its attempts, so the name holds a hash of it, never the ID.
-func shareSetting(id string) string {
-	sum := sha256.Sum256([]byte("phr share setting\x00" + id))
-	return shareSettingPrefix + hex.EncodeToString(sum[:16])
-}
-
-// longTermSetting reads the setting of share id. Vaults written before
-// the names were hashed keep the ID itself in the name: such a setting is
-// moved to its hashed name when found.
-func longTermSetting(v *vault.Vault, id string) ([]byte, error) {
-	data, err := v.Setting(shareSetting(id))
-	if !errors.Is(err, vault.ErrNotFound) {
-		return data, err
-	}
-	legacy := shareSettingPrefix + id
-	data, err = v.Setting(legacy)
-	if err != nil {
-		return nil, err
-	}
-	if err := v.SetSetting(shareSetting(id), data); err != nil {
-		return nil, err
-	}
-	return data, v.DeleteSetting(legacy)
-}
-
-// longTermShare is what the vault keeps of a long-term share.
-type longTermShare struct {
-	Key     string   `json:"key"`
-	Kinds   []string `json:"kinds,omitempty"`
-	IDs     string   `json:"ids,omitempty"`
-	Since   string   `json:"since,omitempty"`
-	Summary bool     `json:"summary,omitempty"`
-}
-
 func newShareUpdateCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "update [--] ID",
@@ -480,17 +704,23 @@ func newShareUpdateCommand(g *globals) *cobra.Command {
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ctx := cmd.Context()
+			id, err := g.shareID(ctx, a[0])
+			if err != nil {
+				return err
+			}
 			v, err := g.openVault(false)
 			if err != nil {
 				return err
 			}
-			data, err := longTermSetting(v, a[0])
-			v.Close()
-			if err != nil {
-				return fmt.Errorf("share %s is not a long-term share made from this vault (phr share create --long-term)", a[0])
+			kept, err := share.LoadKept(v, id, isNotFound)
+			if err == nil && !kept.LongTerm {
+				err = share.ErrNotKept
 			}
-			var kept longTermShare
-			if err := json.Unmarshal(data, &kept); err != nil {
+			if err != nil {
+				v.Close()
+				if errors.Is(err, share.ErrNotKept) {
+					return fmt.Errorf("share %s is not a long-term share made from this vault (phr share create --long-term)", id)
+				}
 				return err
 			}
 			key, err := share.DecodeKey(kept.Key)
@@ -498,17 +728,13 @@ func newShareUpdateCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer clear(key)
+			v.Close()
 			o := shareOptions{ids: kept.IDs, since: kept.Since, summary: kept.Summary}
 			patient, recs, err := g.selectForShare(o, kept.Kinds)
 			if err != nil {
 				return err
 			}
-			var content []byte
-			if o.summary {
-				content, err = share.BuildIPS(patient, recs, time.Now())
-			} else {
-				content, err = share.BuildBundle(patient, recs)
-			}
+			content, err := shareContent(patient, recs, o.summary, "", "", time.Now())
 			if err != nil {
 				return err
 			}
@@ -521,13 +747,18 @@ func newShareUpdateCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Logout(ctx)
-			if _, err := c.UpdateShare(ctx, a[0], []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: jwe}}); err != nil {
+			if _, err := c.UpdateShare(ctx, id, []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: jwe}}); err != nil {
 				return remoteError(err)
 			}
-			if g.json {
-				return printJSON(g.stdout, map[string]any{"id": a[0], "records": len(recs)})
+			kept.Records = len(recs)
+			if v, err := g.openVault(false); err == nil {
+				share.SaveKept(v, id, kept) // only the count changed: not worth failing over
+				v.Close()
 			}
-			fmt.Fprintf(g.stdout, "Share %s now holds %d records (same link).\n", a[0], len(recs))
+			if g.json {
+				return printJSON(g.stdout, map[string]any{"id": id, "records": len(recs)})
+			}
+			fmt.Fprintf(g.stdout, "Share %s now holds %d records (same link).\n", id, len(recs))
 			return nil
 		},
 	}

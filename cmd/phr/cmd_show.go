@@ -25,6 +25,9 @@ func resolve(v *vault.Vault, id string) (record.Record, error) {
 		}
 		return r, err
 	}
+	if len(strings.TrimSpace(id)) < 4 {
+		return record.Record{}, usagef("ID %q: give at least its first 4 characters (phr list shows IDs)", id)
+	}
 	// A whole ID is looked up at once; a prefix needs every key read.
 	if record.ValidID(strings.ToLower(strings.TrimSpace(id))) {
 		r, err := v.Get(strings.ToLower(strings.TrimSpace(id)))

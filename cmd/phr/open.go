@@ -109,14 +109,14 @@ func (g *globals) openVaultWith(readOnly bool, o openOptions) (*vault.Vault, err
 	if p := g.env("PHR_PASSPHRASE"); p != "" {
 		v, err := open(vault.Passphrase(p))
 		if errors.Is(err, vault.ErrWrongKey) {
-			return nil, errors.New("wrong passphrase (from PHR_PASSPHRASE)")
+			return nil, wrongKey("wrong passphrase (from PHR_PASSPHRASE)")
 		}
 		return v, err
 	}
 	if c := g.env("PHR_RECOVERY_CODE"); c != "" {
 		v, err := open(vault.RecoveryCode(c))
 		if errors.Is(err, vault.ErrWrongKey) {
-			return nil, errors.New("wrong recovery code (from PHR_RECOVERY_CODE)")
+			return nil, wrongKey("wrong recovery code (from PHR_RECOVERY_CODE)")
 		}
 		return v, err
 	}
@@ -131,7 +131,7 @@ func (g *globals) openVaultWith(readOnly bool, o openOptions) (*vault.Vault, err
 		}
 		v, err := open(vault.Identities(ids...))
 		if errors.Is(err, vault.ErrWrongKey) {
-			return nil, fmt.Errorf("the identity in %s does not open this vault", idFile)
+			return nil, wrongKey(fmt.Sprintf("the identity in %s does not open this vault", idFile))
 		}
 		return v, err
 	}
@@ -149,7 +149,7 @@ func (g *globals) openVaultWith(readOnly bool, o openOptions) (*vault.Vault, err
 	}
 	v, err := openWithTyped(open, pass)
 	if errors.Is(err, vault.ErrWrongKey) {
-		return nil, errors.New("wrong passphrase or recovery code")
+		return nil, wrongKey("wrong passphrase or recovery code")
 	}
 	return v, err
 }
@@ -323,3 +323,12 @@ func (g *globals) thisDevice(v *vault.Vault) ([]string, error) {
 	}
 	return v.SlotsOpenedBy(vault.Identities(ids...))
 }
+
+// wrongKeyError says which secret did not open the vault; it is
+// vault.ErrWrongKey for errors.Is (exit code 4).
+type wrongKeyError struct{ msg string }
+
+func (e *wrongKeyError) Error() string        { return e.msg }
+func (e *wrongKeyError) Is(target error) bool { return target == vault.ErrWrongKey }
+
+func wrongKey(msg string) error { return &wrongKeyError{msg} }

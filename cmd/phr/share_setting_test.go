@@ -9,15 +9,16 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault"
 )
 
-// TestShareSettingName: a long-term share's setting is named by a hash of
-// its manifest ID, never the ID (setting names are not sealed), and a
-// setting an older phr stored under the ID moves to the hashed name.
+// TestShareSettingName: a kept share's setting is named by a hash of its
+// manifest ID, never the ID (setting names are not sealed), and a setting
+// an older phr stored under the ID moves to the hashed name.
 func TestShareSettingName(t *testing.T) {
 	const id = "Xq3-manifest-id-of-43-characters-abcdefghij"
-	if name := shareSetting(id); strings.Contains(name, id) || !strings.HasPrefix(name, shareSettingPrefix) || name == shareSetting(id+"x") {
+	if name := share.KeptSettingName(id); strings.Contains(name, id) || !strings.HasPrefix(name, share.KeptPrefix) || name == share.KeptSettingName(id+"x") {
 		t.Fatalf("setting name %q", name)
 	}
 	ident, _ := age.GenerateX25519Identity()
@@ -31,7 +32,7 @@ func TestShareSettingName(t *testing.T) {
 	}
 
 	v, path := create()
-	if err := v.SetSetting(shareSetting(id), []byte(`{"key":"k"}`)); err != nil {
+	if err := v.SetSetting(share.KeptSettingName(id), []byte(`{"key":"k"}`)); err != nil {
 		t.Fatal(err)
 	}
 	v.Close()
@@ -47,20 +48,20 @@ func TestShareSettingName(t *testing.T) {
 	// the file until its page is reused.)
 	v, _ = create()
 	defer v.Close()
-	if err := v.SetSetting(shareSettingPrefix+id, []byte(`{"key":"k"}`)); err != nil {
+	if err := v.SetSetting(share.KeptPrefix+id, []byte(`{"key":"k"}`)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := longTermSetting(v, id)
-	if err != nil || string(got) != `{"key":"k"}` {
-		t.Fatalf("legacy setting: %q, %v", got, err)
+	got, err := share.LoadKept(v, id, isNotFound)
+	if err != nil || got.Key != "k" || !got.LongTerm {
+		t.Fatalf("legacy setting: %+v, %v", got, err)
 	}
-	if _, err := v.Setting(shareSettingPrefix + id); !errors.Is(err, vault.ErrNotFound) {
+	if _, err := v.Setting(share.KeptPrefix + id); !errors.Is(err, vault.ErrNotFound) {
 		t.Fatalf("legacy name still there: %v", err)
 	}
-	if got, err := longTermSetting(v, id); err != nil || string(got) != `{"key":"k"}` {
-		t.Fatalf("after the move: %q, %v", got, err)
+	if got, err := share.LoadKept(v, id, isNotFound); err != nil || got.Key != "k" {
+		t.Fatalf("after the move: %+v, %v", got, err)
 	}
-	if _, err := longTermSetting(v, "other"); !errors.Is(err, vault.ErrNotFound) {
+	if _, err := share.LoadKept(v, "other", isNotFound); !errors.Is(err, share.ErrNotKept) {
 		t.Fatalf("unknown share: %v", err)
 	}
 }

@@ -291,8 +291,18 @@ func NewSymptom(c Common, s Symptom) (Record, error) {
 	return c.build(res)
 }
 
-// NewVital builds a vital-signs Observation from a parsed reading.
+// NewVital builds a vital-signs Observation from a parsed reading, coded
+// and measured as the vital-sign table says (see VitalSign).
 func NewVital(c Common, v Vital, at time.Time) (Record, error) {
+	vs, ok := LookupVital(v.Kind)
+	if !ok || vs.Kind != v.Kind {
+		return Record{}, inputErr("kind", "unknown vital %q", v.Kind)
+	}
+	u := vs.unitByUCUM(v.Unit)
+	codes, ok := vs.CodesFor(v.Unit)
+	if !ok {
+		return Record{}, inputErr("value", "%s is not recorded in %s", vs.Kind, v.Unit)
+	}
 	if at.IsZero() {
 		at = c.now()
 	}
@@ -306,36 +316,19 @@ func NewVital(c Common, v Vital, at time.Time) (Record, error) {
 		"subject":           c.subject(),
 		"effectiveDateTime": fhirTime(at),
 	}
-	qty := func(value float64, v Vital) map[string]any {
-		return map[string]any{"value": value, "unit": v.Display, "system": UCUM, "code": v.Unit}
+	qty := func(value float64) map[string]any {
+		return map[string]any{"value": value, "unit": u.Symbol, "system": UCUM, "code": u.UCUM}
 	}
-	switch v.Kind {
-	case "bp":
-		res["code"] = concept("Blood pressure", Coding{System: LOINC, Code: LoincBP, Display: "Blood pressure panel with all children optional"})
-		res["component"] = []any{
-			map[string]any{"code": concept("Systolic blood pressure", Coding{System: LOINC, Code: LoincSystolic, Display: "Systolic blood pressure"}), "valueQuantity": qty(v.Value, v)},
-			map[string]any{"code": concept("Diastolic blood pressure", Coding{System: LOINC, Code: LoincDiastolic, Display: "Diastolic blood pressure"}), "valueQuantity": qty(v.Value2, v)},
+	res["code"] = concept(vs.Name, codes...)
+	if len(vs.Components) > 0 {
+		vals := []float64{v.Value, v.Value2}
+		comps := make([]any, len(vs.Components))
+		for i, cp := range vs.Components {
+			comps[i] = map[string]any{"code": concept(cp.Name, cp.Code), "valueQuantity": qty(vals[i])}
 		}
-	case "hr":
-		res["code"] = concept("Heart rate", Coding{System: LOINC, Code: LoincHeartRate, Display: "Heart rate"})
-	case "weight":
-		res["code"] = concept("Body weight", Coding{System: LOINC, Code: LoincWeight, Display: "Body weight"})
-	case "temp":
-		res["code"] = concept("Body temperature", Coding{System: LOINC, Code: LoincTemperature, Display: "Body temperature"})
-	case "glucose":
-		if v.Unit == "mmol/L" {
-			res["code"] = concept("Blood glucose", Coding{System: LOINC, Code: LoincGlucoseMol, Display: "Glucose [Moles/volume] in Blood"})
-		} else {
-			res["code"] = concept("Blood glucose", Coding{System: LOINC, Code: LoincGlucoseMass, Display: "Glucose [Mass/volume] in Blood"})
-		}
-	case "spo2":
-		res["code"] = concept("Oxygen saturation", Coding{System: LOINC, Code: LoincSpO2, Display: "Oxygen saturation in Arterial blood by Pulse oximetry"},
-			Coding{System: LOINC, Code: LoincSpO2Base, Display: "Oxygen saturation in Arterial blood"})
-	default:
-		return Record{}, inputErr("kind", "unknown vital %q", v.Kind)
-	}
-	if v.Kind != "bp" {
-		res["valueQuantity"] = qty(v.Value, v)
+		res["component"] = comps
+	} else {
+		res["valueQuantity"] = qty(v.Value)
 	}
 	return c.build(res)
 }
@@ -368,8 +361,12 @@ func NewCondition(c Common, name string, onset time.Time, note string) (Record, 
 type Allergy struct {
 	Substance string
 	Reaction  string
-	Severity  string // mild, moderate, severe or empty
-	Note      string
+	Severity  string // of the reaction: mild, moderate, severe or empty
+	// Criticality is the risk of a life-threatening reaction next time:
+	// low, high, unable-to-assess, or empty. Empty means high when the
+	// reaction is anaphylaxis.
+	Criticality string
+	Note        string
 }
 
 // NewAllergy builds an AllergyIntolerance.
@@ -390,6 +387,16 @@ func NewAllergy(c Common, a Allergy) (Record, error) {
 	default:
 		return Record{}, inputErr("severity", "must be mild, moderate or severe")
 	}
+	a.Criticality = strings.ToLower(strings.TrimSpace(a.Criticality))
+	switch a.Criticality {
+	case "":
+		if strings.Contains(strings.ToLower(a.Reaction), "anaphyla") {
+			a.Criticality = "high"
+		}
+	case "low", "high", "unable-to-assess":
+	default:
+		return Record{}, inputErr("criticality", "must be low, high or unable-to-assess")
+	}
 	var reaction []any
 	if a.Reaction != "" || a.Severity != "" {
 		manifestation := a.Reaction
@@ -406,6 +413,7 @@ func NewAllergy(c Common, a Allergy) (Record, error) {
 		"resourceType":   "AllergyIntolerance",
 		"clinicalStatus": concept("", Coding{System: AllergyClin, Code: "active", Display: "Active"}),
 		"code":           concept(a.Substance),
+		"criticality":    a.Criticality,
 		"patient":        c.subject(),
 		"recordedDate":   fhirTime(c.now()),
 		"reaction":       reaction,

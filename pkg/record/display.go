@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,20 +13,52 @@ import (
 )
 
 // DisplayOf returns one line of human text for a resource: what it is, and
-// for observations its value ("Heart rate: 72 /min"). Codes without a
-// display read as their published name (package terminology); a
-// medication named only by reference reads as the referenced Medication
-// (the reference's display, or a contained Medication's name); and a
-// record that does not state a fact says so (see NegationOf):
-// "Influenza vaccine — not given: patient objection", "Asthma — refuted".
+// for observations its value ("Heart rate: 72 bpm", "Blood pressure:
+// 120/80 mmHg"). Codes without a display read as their published name
+// (package terminology); a medication named only by reference reads as
+// the referenced Medication (the reference's display, or a contained
+// Medication's name); and a record that does not state a fact says so
+// (see NegationOf): "Influenza vaccine — not given: patient objection",
+// "Asthma — refuted".
 func DisplayOf(r Resource) string {
 	s := displayOf(r)
 	suffix := negationText(r)
+	if suffix == "" {
+		suffix = stoppedText(r)
+	}
 	if suffix == "" {
 		return oneLine(s, 200)
 	}
 	suffix = " " + oneLine(suffix, 120) // oneLine trims the leading space
 	return oneLine(s, 200-len([]rune(suffix))) + suffix
+}
+
+// stoppedText says that a medication the patient took is stopped or
+// paused, and since when as the source wrote it: "— stopped 2026-11-20".
+// It is kept whole however long the name and dosage before it are.
+func stoppedText(r Resource) string {
+	if r.Type() != "MedicationStatement" && r.Type() != "MedicationRequest" {
+		return ""
+	}
+	var s string
+	switch r.Str("status") {
+	case "completed", "stopped":
+		s = "— stopped"
+	case "on-hold":
+		s = "— on hold"
+	case "cancelled":
+		s = "— cancelled"
+	default:
+		return ""
+	}
+	end := r.Str("effectivePeriod.end")
+	if end == "" {
+		end = r.Str("dosageInstruction.timing.repeat.boundsPeriod.end")
+	}
+	if w, err := ParseWhenValue(end); err == nil && end != "" && s == "— stopped" {
+		s += " " + w.String()
+	}
+	return s
 }
 
 func displayOf(r Resource) string {
@@ -43,7 +77,7 @@ func displayOf(r Resource) string {
 			s += " — " + d
 		} else if d := r.Str("dosageInstruction.text"); d != "" {
 			s += " — " + d
-		} else if q := quantityText(r.Get("dosage.dose")); q != "" && r.Type() == "MedicationAdministration" {
+		} else if q := quantityText(r.Get("dosage.dose"), nil); q != "" && r.Type() == "MedicationAdministration" {
 			s += " — " + q
 		}
 	case "Medication":
@@ -54,6 +88,12 @@ func displayOf(r Resource) string {
 		s = r.ConceptText("code")
 		if m := r.ConceptText("reaction.manifestation"); m != "" {
 			s += " (" + m + ")"
+		}
+		switch r.Str("criticality") {
+		case "high":
+			s += " — high risk"
+		case "unable-to-assess":
+			s += " — risk not assessed"
 		}
 	case "Immunization":
 		s = r.ConceptText("vaccineCode")
@@ -284,26 +324,11 @@ func (r *Record) Negation() string {
 
 func observationDisplay(r Resource) string {
 	name := r.ConceptText("code")
-	if r.HasCoding("code", LOINC, LoincBP) {
-		sys, dia := "", ""
-		for _, c := range r.List("component") {
-			cm, ok := c.(map[string]any)
-			if !ok {
-				continue
-			}
-			cr := Resource(cm)
-			switch {
-			case cr.HasCoding("code", LOINC, LoincSystolic):
-				sys = number(cr.Get("valueQuantity.value"))
-			case cr.HasCoding("code", LOINC, LoincDiastolic):
-				dia = number(cr.Get("valueQuantity.value"))
-			}
-		}
-		if sys != "" && dia != "" {
-			return name + ": " + sys + "/" + dia + " mmHg"
-		}
+	vs := VitalOf(r)
+	if pv := panelValue(r); pv != "" {
+		return name + ": " + pv
 	}
-	v := observationValue(r)
+	v := observationValue(r, vs)
 	if v == "" {
 		var parts []string
 		for _, c := range r.List("component") {
@@ -312,7 +337,7 @@ func observationDisplay(r Resource) string {
 				continue
 			}
 			cr := Resource(cm)
-			if cv := observationValue(cr); cv != "" {
+			if cv := observationValue(cr, vitalPartOf(cr)); cv != "" {
 				parts = append(parts, cr.ConceptText("code")+" "+cv)
 			}
 		}
@@ -327,9 +352,63 @@ func observationDisplay(r Resource) string {
 	return name + ": " + v
 }
 
-// observationValue renders value[x] of an Observation or component.
-func observationValue(r Resource) string {
-	if q := quantityText(r.Get("valueQuantity")); q != "" {
+// panelValue renders a panel whose components the vital-sign table knows
+// (a blood pressure: "120/80 mmHg"), whatever the panel's own code (some
+// sources use 55284-4 or 35094-2, or none). It returns "" unless every
+// component of the table's panel has a value.
+func panelValue(r Resource) string {
+	comps, _ := r["component"].([]any)
+	if len(comps) < 2 {
+		return ""
+	}
+	for i := range vitalTable {
+		vs := &vitalTable[i]
+		if len(vs.Components) == 0 {
+			continue
+		}
+		vals := make([]string, len(vs.Components))
+		unit := ""
+		for _, c := range comps {
+			cm, ok := c.(map[string]any)
+			if !ok {
+				continue
+			}
+			cr := Resource(cm)
+			for j, part := range vs.Components {
+				if vals[j] == "" && cr.HasCoding("code", LOINC, part.Code.Code) {
+					q, _ := cr.Get("valueQuantity").(map[string]any)
+					if q == nil {
+						continue
+					}
+					u := vs.quantityUnit(q)
+					vals[j] = displayNumber(q["value"], decimalsOf(u))
+					if unit == "" {
+						unit = unitText(q, vs)
+					}
+				}
+			}
+		}
+		if slices.Contains(vals, "") {
+			continue
+		}
+		if unit == "" {
+			unit = vs.Units[0].Symbol
+		}
+		return joinUnit(strings.Join(vals, "/"), unit)
+	}
+	return ""
+}
+
+// vitalPartOf returns the vital a component's code belongs to (a systolic
+// pressure belongs to blood pressure), or nil.
+func vitalPartOf(r Resource) *VitalSign {
+	return loincLookup(r, vitalPartByCode)
+}
+
+// observationValue renders value[x] of an Observation or component; vs is
+// the vital sign it records, or nil.
+func observationValue(r Resource, vs *VitalSign) string {
+	if q := quantityText(r.Get("valueQuantity"), vs); q != "" {
 		return q
 	}
 	if s := r.ConceptText("valueCodeableConcept"); s != "" {
@@ -340,34 +419,97 @@ func observationValue(r Resource) string {
 			return s
 		}
 	}
-	if lo, hi := quantityText(r.Get("valueRange.low")), quantityText(r.Get("valueRange.high")); lo != "" || hi != "" {
+	if lo, hi := quantityText(r.Get("valueRange.low"), vs), quantityText(r.Get("valueRange.high"), vs); lo != "" || hi != "" {
 		return lo + "–" + hi
 	}
 	return ""
 }
 
-func quantityText(v any) string {
+// quantityText renders a Quantity for people: the value with the precision
+// the source wrote (binary-float noise rounded, see displayNumber) and the
+// unit as people write it, never a UCUM code ("mm[Hg]" shows as "mmHg").
+// vs, when not nil, is the vital sign measured: its table gives the
+// symbol and the precision.
+func quantityText(v any, vs *VitalSign) string {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return ""
 	}
-	n := number(m["value"])
+	var u *VitalUnit
+	if vs != nil {
+		u = vs.quantityUnit(m)
+	}
+	n := displayNumber(m["value"], decimalsOf(u))
 	if n == "" {
 		return ""
 	}
 	if c, _ := m["comparator"].(string); c != "" {
 		n = c + n
 	}
-	u, _ := m["unit"].(string)
-	if u == "" {
-		u, _ = m["code"].(string)
-	}
-	if u == "" {
-		return n
-	}
-	return n + " " + u
+	return joinUnit(n, unitText(m, vs))
 }
 
+// quantityUnit finds the table's unit of a Quantity: by its UCUM code,
+// else by its unit text.
+func (v *VitalSign) quantityUnit(q map[string]any) *VitalUnit {
+	if sys, _ := q["system"].(string); sys == "" || sys == UCUM {
+		if code, _ := q["code"].(string); code != "" {
+			if u := v.unitByUCUM(code); u != nil {
+				return u
+			}
+		}
+	}
+	if unit, _ := q["unit"].(string); unit != "" {
+		if u := v.unitByUCUM(unit); u != nil {
+			return u
+		}
+		if u, ok := v.Unit(unit); ok {
+			return u
+		}
+	}
+	return nil
+}
+
+func decimalsOf(u *VitalUnit) int {
+	if u == nil {
+		return -1
+	}
+	return u.Decimals
+}
+
+// unitText is a Quantity's unit as people write it. The source's unit text
+// is kept, unless it is a UCUM code (as Synthea writes them), which shows
+// as its symbol; without unit text, the UCUM code's symbol is used.
+func unitText(q map[string]any, vs *VitalSign) string {
+	unit, _ := q["unit"].(string)
+	code, _ := q["code"].(string)
+	if sys, _ := q["system"].(string); sys != "" && sys != UCUM {
+		if unit == "" {
+			return code // another system's code: shown as it is
+		}
+		code = ""
+	}
+	if unit != "" && unit != code {
+		if s, ok := UnitSymbol(unit); ok {
+			return s
+		}
+		return unit
+	}
+	if code == "" {
+		code = unit
+	}
+	if vs != nil {
+		if u := vs.unitByUCUM(code); u != nil {
+			return u.Symbol
+		}
+	}
+	if s, ok := UnitSymbol(code); ok {
+		return s
+	}
+	return code
+}
+
+// number renders a JSON number (or a numeric string) as written.
 func number(v any) string {
 	switch n := v.(type) {
 	case json.Number:
@@ -378,6 +520,73 @@ func number(v any) string {
 		return n
 	}
 	return ""
+}
+
+// maxWrittenDigits is the most significant digits a measured value is
+// taken to be written with. Devices and people write a handful; more is
+// the noise of a binary float converted to decimal (81.69998963820044,
+// 97.00000286102295) and is rounded for display.
+const maxWrittenDigits = 9
+
+// displayNumber renders a number for people: as the source wrote it when
+// it has at most maxWrittenDigits significant digits, else rounded, to
+// decimals places when decimals >= 0 (a vital sign's precision), else to
+// 12 significant digits (which removes float64 noise) or, if the value
+// still has more than maxWrittenDigits, to 6. Trailing zeros of a rounded
+// value are dropped. The stored value is never changed.
+func displayNumber(v any, decimals int) string {
+	s := number(v)
+	if s == "" || !strings.ContainsAny(s, ".eE") || significantDigits(s) <= maxWrittenDigits {
+		return s // whole numbers are exact as written
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return s
+	}
+	if decimals >= 0 {
+		return trimZeros(strconv.FormatFloat(f, 'f', decimals, 64))
+	}
+	for _, digits := range []int{12, 6} {
+		r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'g', digits, 64), 64)
+		if out := strconv.FormatFloat(r, 'f', -1, 64); significantDigits(out) <= maxWrittenDigits || digits == 6 {
+			return out
+		}
+	}
+	return s
+}
+
+// significantDigits counts the digits of a decimal's mantissa from its
+// first non-zero digit ("0.0120" has 3; "1200" has 4).
+func significantDigits(s string) int {
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		s = s[:i]
+	}
+	n, started := 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			continue
+		}
+		if c != '0' {
+			started = true
+		}
+		if started {
+			n++
+		}
+	}
+	return n
+}
+
+// trimZeros drops the trailing zeros of a decimal fraction, and its point
+// when nothing follows it; "-0" becomes "0".
+func trimZeros(s string) string {
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	if s == "-0" {
+		return "0"
+	}
+	return s
 }
 
 func humanName(v any) string {

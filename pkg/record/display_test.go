@@ -34,7 +34,7 @@ func TestDisplayOfNegations(t *testing.T) {
 			"Latex — entered in error", NegEnteredInError},
 		{"observation entered in error",
 			`{"resourceType":"Observation","status":"entered-in-error","code":{"text":"Heart rate"},"valueQuantity":{"value":72,"unit":"/min"}}`,
-			"Heart rate: 72 /min — entered in error", NegEnteredInError},
+			"Heart rate: 72/min — entered in error", NegEnteredInError},
 		{"no known allergy, coded only",
 			`{"resourceType":"AllergyIntolerance","code":{"coding":[{"system":"http://snomed.info/sct","code":"716186003"}]}}`,
 			"No known allergy", NegNoneKnown},

@@ -2,8 +2,11 @@ package record
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
+	"hash"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -55,18 +58,10 @@ func fingerprintInput(r *Record, res Resource) (input, cluster []byte) {
 			return join("raw", src, string(r.Resource)), nil
 		}
 	}
-	content := make(map[string]any, len(res))
-	for k, v := range res {
-		switch k {
-		case "id", "meta", "text":
-			continue
-		}
-		content[k] = withoutReferences(v)
-	}
-	canon, err := json.Marshal(content) // map keys sort: canonical enough
-	if err != nil {
-		return join("raw", src, string(r.Resource)), nil
-	}
+	h := sha256.New()
+	h.Write([]byte("content\x00" + src + "\x00"))
+	hashCanonical(h, map[string]any(res), true)
+	input = h.Sum(nil)
 	// The same content has the same type and date (DateOf reads neither
 	// id, meta, text nor references), so equal inputs always have equal
 	// clusters.
@@ -74,70 +69,81 @@ func fingerprintInput(r *Record, res Resource) (input, cluster []byte) {
 	if d := DateOf(res); !d.IsZero() {
 		day = d.UTC().Format(time.DateOnly)
 	}
-	return join("content", src, string(canon)), join("cluster", src, res.Type(), day)
+	return input, join("cluster", src, res.Type(), day)
 }
 
-// withoutReferences returns v with the "reference" member of every object
-// left out (a Reference's target; its display stays). It copies only the
-// objects and arrays on the way to a reference and shares the rest.
-func withoutReferences(v any) any {
+// hashCanonical writes v to h in a canonical form: object members in key
+// order, strings quoted, numbers as written. At the top level (top) the
+// resource's id, meta and narrative (text) are left out, and at every
+// level the "reference" string of an object (a Reference's target, which
+// names other resources by ids that differ from one document to the next;
+// its display stays). It allocates only the sorted keys of each object.
+func hashCanonical(h hash.Hash, v any, top bool) {
 	switch x := v.(type) {
 	case map[string]any:
-		if !hasReference(x) {
-			return x
-		}
-		out := make(map[string]any, len(x))
+		keys := make([]string, 0, len(x))
 		for k, e := range x {
-			if k == "reference" {
-				if _, ok := e.(string); ok {
-					continue
-				}
+			if top && (k == "id" || k == "meta" || k == "text") {
+				continue
 			}
-			out[k] = withoutReferences(e)
+			if _, isString := e.(string); isString && k == "reference" {
+				continue
+			}
+			keys = append(keys, k)
 		}
-		return out
+		slices.Sort(keys)
+		h.Write([]byte{'{'})
+		for _, k := range keys {
+			writeString(h, k)
+			h.Write([]byte{':'})
+			hashCanonical(h, x[k], false)
+		}
+		h.Write([]byte{'}'})
 	case []any:
-		if !hasReference(x) {
-			return x
-		}
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = withoutReferences(e)
-		}
-		return out
-	}
-	return v
-}
-
-// hasReference reports whether v holds an object with a string
-// "reference" member, at any depth.
-func hasReference(v any) bool {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			if _, ok := e.(string); ok && k == "reference" {
-				return true
-			}
-			if hasReference(e) {
-				return true
-			}
-		}
-	case []any:
+		h.Write([]byte{'['})
 		for _, e := range x {
-			if hasReference(e) {
-				return true
-			}
+			hashCanonical(h, e, false)
+			h.Write([]byte{','})
 		}
+		h.Write([]byte{']'})
+	case string:
+		writeString(h, x)
+	case json.Number:
+		h.Write([]byte{'n'})
+		h.Write([]byte(x))
+	case float64:
+		h.Write([]byte{'n'})
+		h.Write(strconv.AppendFloat(nil, x, 'g', -1, 64))
+	case bool:
+		if x {
+			h.Write([]byte("t"))
+		} else {
+			h.Write([]byte("f"))
+		}
+	case nil:
+		h.Write([]byte("z"))
+	default:
+		b, _ := json.Marshal(x)
+		h.Write(b)
 	}
-	return false
+}
+
+// writeString writes s with its length first, so that no string can
+// stand for a run of others.
+func writeString(h hash.Hash, s string) {
+	var n [binary.MaxVarintLen64]byte
+	h.Write([]byte{'s'})
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+	h.Write([]byte(s))
 }
 
 // Identities returns the digests under which the vault finds earlier
-// versions of r: one for its business identifiers that name their system
+// versions of r: for its business identifiers that name their system
 // (all of them together: a single identifier is often shared by many
 // resources, like the claim group every Synthea ExplanationOfBenefit
-// carries), and one for the resource's id in its source system when the
-// source system is known. They are nil for self-entered records.
+// carries), and for the resource's id in its source system when the
+// source system is known, each combined with each code of what the record
+// is about (see thingTokens). They are nil for self-entered records.
 // Records that share an identity are the same thing as their source sees
 // it: a later one from another file is a new version of the earlier one,
 // and two from one file are both kept. The source and resource type take
@@ -182,7 +188,49 @@ func identities(r *Record, res Resource) [][]byte {
 		slices.Sort(ids)
 		out = append(out, join("identity", src, res.Type(), strings.Join(slices.Compact(ids), "\x1f")))
 	}
-	return out
+	if len(out) == 0 {
+		return nil
+	}
+	// An identity holds only for what the record is about: one per code
+	// of its main concept (records that share one code name the same
+	// thing, whatever codes each adds), or its name when it has no code.
+	// A source that reuses an id for another thing (template-made
+	// documents do) sends another record, and the vault never reads the
+	// records of other things to find that out.
+	tokens := thingTokens(res)
+	ids2 := make([][]byte, 0, len(out)*len(tokens))
+	for _, base := range out {
+		for _, t := range tokens {
+			ids2 = append(ids2, join("identity-thing", string(base), t))
+		}
+	}
+	return ids2
+}
+
+// thingTokens are what a resource is about, for Identities: the codes of
+// its main concept ("system|code", with C-CDA's OIDs read as FHIR's
+// URIs), or, without codes, the folded name of that concept.
+func thingTokens(res Resource) []string {
+	path := mainConcept[res.Type()]
+	if path == "" {
+		path = "code"
+	}
+	var out []string
+	for _, c := range res.Codings(path) {
+		if c.Code == "" {
+			continue
+		}
+		sys := c.System
+		if alias, ok := codeSystemAliases[sys]; ok {
+			sys = alias
+		}
+		out = append(out, "code:"+sys+"|"+c.Code)
+	}
+	if len(out) == 0 {
+		out = append(out, "name:"+foldDisplay(res.ConceptText(path)))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // LegacyFingerprint returns the fingerprint input and cluster that

@@ -52,17 +52,27 @@ type groupKey struct {
 }
 
 func keyOf(r *Record) groupKey {
-	k := groupKey{kind: r.Kind, words: strings.ToLower(strings.Join(strings.Fields(r.Display), " "))}
 	res, err := Parse(r.Resource)
 	if err != nil {
-		return k
+		return groupKey{kind: r.Kind, words: foldDisplay(r.Display)}
 	}
+	k := thingKey(r, res)
 	if w := WhenOf(res); w.Precision >= PrecisionDay {
 		y, m, d := w.Date()
 		k.day = strconv.Itoa(y) + "-" + strconv.Itoa(int(m)) + "-" + strconv.Itoa(d)
 	} else if !w.IsZero() {
 		k.day = w.Raw
 	}
+	k.value = valueKey(res)
+	return k
+}
+
+func foldDisplay(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
+
+// thingKey is the part of a groupKey that says what a record is about:
+// kind, codes and words.
+func thingKey(r *Record, res Resource) groupKey {
+	k := groupKey{kind: r.Kind, words: foldDisplay(r.Display)}
 	path := mainConcept[res.Type()]
 	if path == "" {
 		path = "code"
@@ -78,7 +88,6 @@ func keyOf(r *Record) groupKey {
 		k.codes = append(k.codes, sys+"|"+c.Code)
 	}
 	slices.Sort(k.codes)
-	k.value = valueKey(res)
 	return k
 }
 
@@ -166,14 +175,23 @@ func (a groupKey) sameFact(b groupKey) bool {
 // another status, date or value sends a new version of it; under the same
 // id but about another thing, it sends another record (template-made
 // documents reuse entry ids across unrelated entries).
-func SameThing(a, b *Record) bool {
-	ka, kb := keyOf(a), keyOf(b)
-	if ka.kind != kb.kind {
-		return false
+func SameThing(a, b *Record) bool { return ThingOf(a).Same(ThingOf(b)) }
+
+// Thing is what a record is about, for telling whether two records name
+// the same thing (SameThing) when one must be compared with many.
+type Thing struct{ k groupKey }
+
+// ThingOf returns what r is about.
+func ThingOf(r *Record) Thing {
+	res, err := Parse(r.Resource)
+	if err != nil {
+		return Thing{groupKey{kind: r.Kind, words: foldDisplay(r.Display)}}
 	}
-	ka.day, kb.day, ka.value, kb.value = "", "", "", ""
-	return ka.sameFact(kb)
+	return Thing{thingKey(r, res)}
 }
+
+// Same reports whether a and b name the same thing (see SameThing).
+func (a Thing) Same(b Thing) bool { return a.k.kind == b.k.kind && a.k.sameFact(b.k) }
 
 // GroupRecords groups records that state one fact (see above). Records
 // are in list order; groups keep the order of their first record.

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"maps"
 	"strconv"
 	"strings"
 )
@@ -57,4 +58,68 @@ func ParseQuantity(s string) (Quantity, error) {
 		q.Code = code
 	}
 	return q, nil
+}
+
+// unitSymbols maps UCUM codes to the units people write: UCUM codes are
+// never shown to people. Vital signs have their own symbols in the
+// vital-sign table (heart rate in /min shows as bpm).
+// It is the one such table: the viewer reads it from the JSON the viewer
+// package generates (UnitSymbols), and the PDF rendering through UnitText.
+var unitSymbols = map[string]string{
+	"mm[Hg]": "mmHg", "cm[H2O]": "cmH2O", "[in_i'Hg]": "inHg",
+	"[lb_av]": "lb", "[oz_av]": "oz", "[stone_av]": "st", "ug": "µg",
+	"Cel": "°C", "[degF]": "°F",
+	"/min": "/min", "{beats}/min": "beats/min", "{breaths}/min": "breaths/min",
+	"[in_i]": "in", "[ft_i]": "ft", "[yd_i]": "yd", "[mi_i]": "mi", "[mi_i]/h": "mph", "um": "µm",
+	"uL": "µL", "[foz_us]": "fl oz", "[foz_br]": "fl oz (imp)", "[cup_us]": "cup", "[drp]": "drop",
+	"[iU]": "IU", "[IU]": "IU", "[iU]/L": "IU/L", "[IU]/L": "IU/L", "[iU]/mL": "IU/mL", "m[iU]/L": "mIU/L", "m[IU]/mL": "mIU/mL", "u[iU]/mL": "µIU/mL",
+	"10*3/uL": "×10³/µL", "10*6/uL": "×10⁶/µL", "10*3/mm3": "×10³/mm³", "10*9/L": "×10⁹/L", "10*12/L": "×10¹²/L",
+	"umol": "µmol", "umol/L": "µmol/L", "ug/dL": "µg/dL", "ug/L": "µg/L", "ug/mL": "µg/mL", "uU/mL": "µU/mL",
+	"meq/L": "mEq/L", "kg/m2": "kg/m²", "m2": "m²", "[ppm]": "ppm",
+	"mL/(kg.min)": "mL/(kg·min)", "kcal/(h.kg)": "kcal/(h·kg)", "mL/min/{1.73_m2}": "mL/min/1.73 m²",
+	"dB[SPL]": "dB", "[pH]": "pH", "{score}": "",
+}
+
+// UnitSymbols returns a copy of the table of units as people write them,
+// by UCUM code (see UnitText for the rules around it).
+func UnitSymbols() map[string]string { return maps.Clone(unitSymbols) }
+
+// UnitText writes a UCUM code or a source's unit label for people: the
+// table's symbol ("mm[Hg]" -> "mmHg"); nothing for "1"; an annotation
+// alone is a count of what it names ("{tablet}" -> "tablet"; "{score}"
+// -> ""); annotations in other units are unwrapped ("{cells}/uL" ->
+// "cells/uL"); anything else as written.
+func UnitText(u string) string {
+	s := strings.TrimSpace(u)
+	if s == "" || s == "1" {
+		return ""
+	}
+	if sym, ok := UnitSymbol(s); ok {
+		return sym
+	}
+	if !strings.Contains(s, "{") {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r != '{' && r != '}' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// UnitSymbol returns the unit people write for a UCUM code ("mm[Hg]" ->
+// "mmHg", "Cel" -> "°C", "{tablet}" -> "tablet"), and whether it differs
+// from the code; codes people read as they are ("mg/dL", "%") return false.
+func UnitSymbol(code string) (string, bool) {
+	if s, ok := unitSymbols[code]; ok {
+		return s, true
+	}
+	// An annotation alone ("{tablet}", "{steps}") is a count of what it
+	// names.
+	if len(code) > 2 && code[0] == '{' && code[len(code)-1] == '}' && !strings.ContainsAny(code[1:len(code)-1], "{}") {
+		return code[1 : len(code)-1], true
+	}
+	return code, false
 }

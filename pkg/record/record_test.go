@@ -39,7 +39,7 @@ func TestParseVital(t *testing.T) {
 		{"spo2", "97%", Vital{Kind: "spo2", Value: 97, Unit: "%"}, ""},
 		{"spo2", "97", Vital{Kind: "spo2", Value: 97, Unit: "%"}, ""},
 		{"spo2", "101%", Vital{}, "plausible"},
-		{"height", "180cm", Vital{}, "unknown vital"},
+		{"stature", "180cm", Vital{}, "unknown vital"},
 		{"hr", "", Vital{}, "empty"},
 		{"hr", "fast", Vital{}, "must start with a number"},
 	}
@@ -131,7 +131,7 @@ func TestBuildersProduceValidCodedFHIR(t *testing.T) {
 			"effectivePeriod.start": "2026-11-23T08:00:00Z", "subject.reference": "Patient/p1", "reasonCode.text": "Diabetes"}},
 		{"stopped medication", func() (Record, error) {
 			return NewMedication(c, Medication{Name: "Amoxicillin", Start: at.AddDate(0, 0, -10), Stop: at})
-		}, "MedicationStatement", KindMedication, "Amoxicillin", map[string]string{"status": "completed", "effectivePeriod.end": "2026-11-23T08:00:00Z"}},
+		}, "MedicationStatement", KindMedication, "Amoxicillin — stopped 2026-11-23 08:00", map[string]string{"status": "completed", "effectivePeriod.end": "2026-11-23T08:00:00Z"}},
 		{"dose", func() (Record, error) { return NewDose(c, Dose{Name: "Ibuprofen", At: at, Amount: "400 mg"}) },
 			"MedicationAdministration", KindDose, "Ibuprofen — 400 mg", map[string]string{"status": "completed", "effectiveDateTime": "2026-11-23T08:00:00Z", "dosage.dose.code": "mg"}},
 		{"symptom", func() (Record, error) { return NewSymptom(c, Symptom{Name: "Headache", Severity: 6, At: at}) },
@@ -320,12 +320,14 @@ func TestIdentities(t *testing.T) {
 		pa, pb Provenance
 		shared bool
 	}{
-		{"one identifier, other content", withID, `{"resourceType":"Immunization","identifier":[{"system":"urn:x","value":"1"}],"vaccineCode":{"text":"B"}}`, Provenance{}, Provenance{}, true},
+		{"one identifier, other content", withID, `{"resourceType":"Immunization","identifier":[{"system":"urn:x","value":"1"}],"vaccineCode":{"text":"A"},"occurrenceDateTime":"2020-01-01"}`, Provenance{}, Provenance{}, true},
+		{"one identifier, another thing (a template's reused id)", withID, `{"resourceType":"Immunization","identifier":[{"system":"urn:x","value":"1"}],"vaccineCode":{"text":"B"}}`, Provenance{}, Provenance{}, false},
+		{"one identifier, a shared code among others", `{"resourceType":"Condition","identifier":[{"system":"urn:x","value":"1"}],"code":{"coding":[{"system":"http://snomed.info/sct","code":"195967001"}]}}`, `{"resourceType":"Condition","identifier":[{"system":"urn:x","value":"1"}],"code":{"coding":[{"system":"2.16.840.1.113883.6.96","code":"195967001"},{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"J45.909"}]}}`, Provenance{}, Provenance{}, true},
 		{"one identifier, other source", withID, withID, Provenance{}, Provenance{System: "Other"}, false},
 		{"one identifier, other type", withID, `{"resourceType":"Procedure","identifier":[{"system":"urn:x","value":"1"}]}`, Provenance{}, Provenance{}, false},
 		{"one shared identifier among others names nothing (Synthea's claim group)", `{"resourceType":"ExplanationOfBenefit","identifier":[{"system":"urn:clm","value":"1"},{"system":"urn:group","value":"9"}]}`, `{"resourceType":"ExplanationOfBenefit","identifier":[{"system":"urn:clm","value":"2"},{"system":"urn:group","value":"9"}]}`, Provenance{}, Provenance{}, false},
 		{"an identifier without a system names nothing", `{"resourceType":"Immunization","identifier":[{"value":"1"}]}`, `{"resourceType":"Immunization","identifier":[{"value":"1"}]}`, Provenance{}, Provenance{}, false},
-		{"source id in a known system", `{"resourceType":"Condition"}`, `{"resourceType":"Condition","code":{"text":"x"}}`, Provenance{System: "S", OriginalID: "1"}, Provenance{System: "S", OriginalID: "1"}, true},
+		{"source id in a known system", `{"resourceType":"Condition","code":{"text":"x"}}`, `{"resourceType":"Condition","code":{"text":"X"},"onsetDateTime":"2020"}`, Provenance{System: "S", OriginalID: "1"}, Provenance{System: "S", OriginalID: "1"}, true},
 		{"source id without a system names nothing", `{"resourceType":"Condition"}`, `{"resourceType":"Condition"}`, Provenance{OriginalID: "1"}, Provenance{OriginalID: "1"}, false},
 	}
 	for _, tt := range tests {
@@ -518,6 +520,24 @@ func TestNotFuture(t *testing.T) {
 	} {
 		if err := NotFuture("at", tt.t, now); (err == nil) != tt.fine {
 			t.Errorf("NotFuture(%v) = %v", tt.t, err)
+		}
+	}
+}
+
+// A stopped medication says so, and since when, in every listing.
+func TestDisplayStoppedMedication(t *testing.T) {
+	for _, tt := range []struct{ res, want string }{
+		{`{"resourceType":"MedicationStatement","status":"completed","medicationCodeableConcept":{"text":"Metformin"},"effectivePeriod":{"start":"2026-01-10","end":"2026-11-20"}}`, "Metformin — stopped 2026-11-20"},
+		{`{"resourceType":"MedicationStatement","status":"stopped","medicationCodeableConcept":{"text":"Metformin"}}`, "Metformin — stopped"},
+		{`{"resourceType":"MedicationStatement","status":"on-hold","medicationCodeableConcept":{"text":"Metformin"}}`, "Metformin — on hold"},
+		{`{"resourceType":"MedicationStatement","status":"active","medicationCodeableConcept":{"text":"Metformin"}}`, "Metformin"},
+	} {
+		r, err := Parse([]byte(tt.res))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := DisplayOf(r); got != tt.want {
+			t.Errorf("DisplayOf = %q, want %q", got, tt.want)
 		}
 	}
 }

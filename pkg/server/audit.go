@@ -13,8 +13,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/phr-project/phr/pkg/server/api"
+	"github.com/phr-project/phr/pkg/sharestore"
 	"github.com/phr-project/phr/pkg/vault"
-	"github.com/phr-project/phr/pkg/vault/sharestore"
 )
 
 // Audit events phrd writes (vault.AuditEntry.Event).
@@ -137,13 +137,10 @@ func (s *Server) listAudit(c echo.Context) error {
 		return err
 	}
 	entries = entries[min(skip, len(entries)):]
-	page := api.Audit{Entries: entries}
+	page := api.Audit{Entries: auditEntries(entries)}
 	if len(entries) > limit {
-		page.Entries = entries[:limit]
+		page.Entries = page.Entries[:limit]
 		page.NextCursor = strconv.FormatUint(page.Entries[limit-1].Seq, 10)
-	}
-	if page.Entries == nil {
-		page.Entries = []vault.AuditEntry{}
 	}
 	return c.JSON(http.StatusOK, page)
 }
@@ -182,9 +179,9 @@ func (s *Server) listShareAudit(c echo.Context) error {
 			return 1
 		})
 	}
-	page := api.Audit{Entries: []vault.AuditEntry{}}
+	page := api.Audit{Entries: []api.AuditEntry{}}
 	for ; i < len(all) && len(page.Entries) < limit; i++ {
-		page.Entries = append(page.Entries, all[i].e)
+		page.Entries = append(page.Entries, auditEntries([]vault.AuditEntry{all[i].e})...)
 	}
 	if i < len(all) {
 		page.NextCursor = all[i-1].pos.String()

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/phr-project/phr/pkg/server/api"
-	"github.com/phr-project/phr/pkg/vault"
 )
 
 // TestAuditApartFromShareAccesses: a link holder opens alice's share
@@ -22,7 +21,7 @@ import (
 func TestAuditApartFromShareAccesses(t *testing.T) {
 	ts := newTestServer(t, nil)
 	alice := ts.signup("alice")
-	want(t, alice.do("POST", "/api/v1/devices", api.DeviceRequest{Label: "phone"}), http.StatusCreated)
+	want(t, alice.do("POST", "/api/v1/devices", api.DeviceRequest{Label: "phone", Passphrase: testPass}), http.StatusCreated)
 	exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	var created api.ShareCreated
 	r := alice.do("POST", "/api/v1/shares", `{"select":{"summary":true},"expires_at":"`+exp+`"}`)
@@ -53,7 +52,7 @@ func TestAuditApartFromShareAccesses(t *testing.T) {
 	}
 
 	// Every page of the share accesses, five at a time.
-	var all []vault.AuditEntry
+	var all []api.AuditEntry
 	cursor := ""
 	for pages := 0; ; pages++ {
 		if pages > 100 {
@@ -81,7 +80,7 @@ func TestAuditApartFromShareAccesses(t *testing.T) {
 	}
 	var whole api.Audit
 	alice.do("GET", "/api/v1/audit/shares?limit=1000", nil).decode(t, &whole)
-	if !slices.EqualFunc(all, whole.Entries, func(a, b vault.AuditEntry) bool {
+	if !slices.EqualFunc(all, whole.Entries, func(a, b api.AuditEntry) bool {
 		return a.Time.Equal(b.Time) && a.Label == b.Label && a.Method == b.Method && a.Counts["accesses"] == b.Counts["accesses"]
 	}) {
 		t.Fatalf("the pages (%d entries) differ from the whole listing (%d)", len(all), len(whole.Entries))

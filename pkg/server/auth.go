@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -179,6 +180,13 @@ func (s *Server) createSession(c echo.Context) error {
 	if identity != nil {
 		device = identity.Recipient().String()
 	}
+	return s.startSession(c, a, id, method, device, opened, addr)
+}
+
+// startSession makes the session of a successful login (passphrase,
+// device credential or passkey) of the pinned, unlocked account a, writes
+// the audit log (with the failures that waited for it) and answers 201.
+func (s *Server) startSession(c echo.Context, a *account, id, method, device string, opened bool, addr netip.Addr) error {
 	tok, sess, err := s.sess.create(a, method, device)
 	if err != nil {
 		return err
@@ -297,6 +305,7 @@ func (s *Server) deleteDevice(c echo.Context) error {
 			s.log.Warn("forgetting device recipient failed", acctAttr(sess.acct.id), "kind", errKind(err))
 		}
 	}
+	s.forgetPasskey(sess.acct.id, v, slotID)
 	s.audit(sess.acct.id, v, vault.AuditEntry{Event: AuditDeviceRemove, Success: true, Ref: slotID, Label: found.Label, Counts: map[string]int{"sessions_ended": ended}})
 	return c.NoContent(http.StatusNoContent)
 }

@@ -72,6 +72,12 @@ func (s *Server) bodyRules() map[string]bodyRule {
 		"POST /api/v1/shares":                 {shareBody, listDepth, shareItems},
 		"PUT /api/v1/shares/:id/files":        {shareBody, smallDepth, smallItems},
 		"POST " + shlhost.PathPrefix + "/:id": {max: s.shl.MaxBody()}, // parsed by shlhost
+
+		// Passkeys (passkeys.go): WebAuthn credentials are small.
+		"POST /api/v1/passkeys/register/begin":  {smallBody, smallDepth, smallItems},
+		"POST /api/v1/passkeys/register/finish": {smallBody, smallDepth, smallItems},
+		"POST /api/v1/passkeys/login/begin":     {smallBody, smallDepth, smallItems},
+		"POST /api/v1/passkeys/login/finish":    {smallBody, smallDepth, smallItems},
 	}
 }
 

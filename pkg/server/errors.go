@@ -14,9 +14,9 @@ import (
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
+	"github.com/phr-project/phr/pkg/sharestore"
 	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/phr-project/phr/pkg/vault"
-	"github.com/phr-project/phr/pkg/vault/sharestore"
 )
 
 // httpError is an error with its HTTP status and API code. Handlers return
@@ -56,10 +56,13 @@ func errorStatus(err error) (e *httpError, known bool) {
 	var ee *echo.HTTPError
 	var pe *sharestore.PasscodeError
 	var re *shlhost.RequestError
+	var se *vault.SelectionError
 	switch {
 	case errors.As(err, &he):
 		return he, true
-	// Shares (pkg/shlhost, pkg/vault/sharestore). Every refusal of a link
+	case errors.As(err, &se):
+		return newError(http.StatusBadRequest, api.CodeBadRequest, "select: %s", se.Msg), true
+	// Shares (pkg/shlhost, pkg/sharestore). Every refusal of a link
 	// is the same 404, whatever the reason (docs/share-protocol.md).
 	case errors.As(err, &pe):
 		return &httpError{status: http.StatusUnauthorized, body: share.InvalidPasscodeResponse{RemainingAttempts: pe.Remaining}}, true

@@ -103,6 +103,10 @@ func FuzzAPIBodies(f *testing.F) {
 		{"POST", "/api/v1/keys/recovery", nil},
 		{"POST", "/api/v1/keys/rotate", nil},
 		{"POST", "/shl/" + locked.ID, nil},
+		{"POST", "/api/v1/passkeys/register/begin", nil},
+		{"POST", "/api/v1/passkeys/register/finish", nil},
+		{"POST", "/api/v1/passkeys/login/begin", nil},
+		{"POST", "/api/v1/passkeys/login/finish", nil},
 	}
 	// Every route that decodes JSON is here.
 	rules := s.bodyRules()
@@ -136,6 +140,10 @@ func FuzzAPIBodies(f *testing.F) {
 		{`{"passphrase":"wrong"}`},
 		{`{"passphrase":"wrong"}`},
 		{`{"recipient":"Dr. X","passcode":"1234","embeddedLengthMax":0}`, `{"recipient":"Dr. X","passcode":"0000"}`, `{"recipient":1}`},
+		{`{"passphrase":"correct horse battery","username":"fuzz","label":"phone"}`, `{"passphrase":"wrong","username":"fuzz"}`, `{"passphrase":"x","username":"someone else"}`},
+		{`{"ceremony":"x","credential":{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"e30","attestationObject":"oA"}}}`, `{"ceremony":"","credential":null}`},
+		{`{}`, `{"x":1}`},
+		{`{"ceremony":"x","credential":{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"e30","authenticatorData":"AA","signature":"AA","userHandle":"AA"}}}`, `{"ceremony":"x","credential":[]}`},
 	}
 	for i, ss := range seeds {
 		for _, seed := range ss {

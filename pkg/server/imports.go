@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
-	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/pipeline"
 	"github.com/phr-project/phr/pkg/importers/qrimage"
 	"github.com/phr-project/phr/pkg/importers/shlink"
 	"github.com/phr-project/phr/pkg/record"
@@ -56,7 +56,7 @@ func (s *Server) createImport(c echo.Context) error {
 	var (
 		tmp      *spool
 		name     string
-		opts     importers.Options
+		opts     pipeline.Options
 		gotFile  bool
 		spoolErr error
 		link     linkFields
@@ -147,7 +147,7 @@ func (s *Server) createImport(c echo.Context) error {
 	}
 	in := tmp.input(name)
 	sess := sessionOf(c)
-	rep, err := importers.Import(req.Context(), s.cfg.Importers, sess.acct.v, in, opts)
+	rep, err := pipeline.Import(req.Context(), s.cfg.Importers, sess.acct.v, in, opts)
 	if le := (*qrimage.LinkError)(nil); errors.As(err, &le) {
 		return s.importLinks(c, le.Links, link, opts)
 	}
@@ -167,18 +167,18 @@ func (s *Server) createImport(c echo.Context) error {
 		if msg == "" {
 			msg = "the file could not be imported"
 		}
-		if errors.Is(err, importers.ErrPatientMismatch) {
+		if errors.Is(err, pipeline.ErrPatientMismatch) {
 			// Another person's file: 409, and the client may send it
 			// again with accept_patient_mismatch=true.
-			return c.JSON(http.StatusConflict, api.ImportResult{Files: []*importers.Report{rep}, Error: &api.Error{Code: api.CodePatientMismatch, Message: msg}})
+			return c.JSON(http.StatusConflict, api.ImportResult{Files: []*api.ImportReport{importReport(rep)}, Error: &api.Error{Code: api.CodePatientMismatch, Message: msg}})
 		}
-		return c.JSON(http.StatusUnprocessableEntity, api.ImportResult{Files: []*importers.Report{rep}, Error: &api.Error{Code: api.CodeImportFailed, Message: msg}})
+		return c.JSON(http.StatusUnprocessableEntity, api.ImportResult{Files: []*api.ImportReport{importReport(rep)}, Error: &api.Error{Code: api.CodeImportFailed, Message: msg}})
 	}
 	status := http.StatusCreated
 	if opts.DryRun {
 		status = http.StatusOK
 	}
-	return c.JSON(status, api.ImportResult{Files: []*importers.Report{rep}})
+	return c.JSON(status, api.ImportResult{Files: []*api.ImportReport{importReport(rep)}})
 }
 
 // linkFields are the form fields of a link import.
@@ -218,10 +218,10 @@ func (s *Server) linkClient() *http.Client {
 // importLinks fetches links and imports their files, answering as
 // createImport does: 201 (200 for a dry run) with a report per file, 409
 // for a file about another person, 422 when anything failed.
-func (s *Server) importLinks(c echo.Context, links []string, f linkFields, opts importers.Options) error {
+func (s *Server) importLinks(c echo.Context, links []string, f linkFields, opts pipeline.Options) error {
 	ctx := c.Request().Context()
 	sess := sessionOf(c)
-	var reports []*importers.Report
+	var reports []*pipeline.Report
 	var first error
 	for _, l := range links {
 		reps, err := shlink.Receive(ctx, sess.acct.v, l, shlink.Options{
@@ -257,16 +257,16 @@ func (s *Server) importLinks(c echo.Context, links []string, f linkFields, opts 
 				break
 			}
 		}
-		if errors.Is(first, importers.ErrPatientMismatch) {
-			return c.JSON(http.StatusConflict, api.ImportResult{Files: reports, Error: &api.Error{Code: api.CodePatientMismatch, Message: msg}})
+		if errors.Is(first, pipeline.ErrPatientMismatch) {
+			return c.JSON(http.StatusConflict, api.ImportResult{Files: importReports(reports), Error: &api.Error{Code: api.CodePatientMismatch, Message: msg}})
 		}
-		return c.JSON(http.StatusUnprocessableEntity, api.ImportResult{Files: reports, Error: &api.Error{Code: api.CodeImportFailed, Message: msg}})
+		return c.JSON(http.StatusUnprocessableEntity, api.ImportResult{Files: importReports(reports), Error: &api.Error{Code: api.CodeImportFailed, Message: msg}})
 	}
 	status := http.StatusCreated
 	if opts.DryRun {
 		status = http.StatusOK
 	}
-	return c.JSON(status, api.ImportResult{Files: reports})
+	return c.JSON(status, api.ImportResult{Files: importReports(reports)})
 }
 
 // uploadName is the name reports and provenance show for an upload: the

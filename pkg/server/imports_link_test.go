@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/phr-project/phr/pkg/importers/pipeline"
 	"github.com/phr-project/phr/pkg/importers/shlink"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
@@ -137,7 +137,7 @@ func TestReceiveLocationFromPHRD(t *testing.T) {
 	reps, err := shlink.Receive(context.Background(), v, link, shlink.Options{
 		Passcode:          func() (string, error) { return "4711", nil },
 		EmbeddedLengthMax: 1,
-		Import:            importers.Options{AcceptPatientMismatch: true},
+		Import:            pipeline.Options{AcceptPatientMismatch: true},
 	})
 	if err != nil || len(reps) != 1 || reps[0].Added != 4 {
 		t.Fatalf("%v %+v", err, reps)

@@ -60,61 +60,10 @@ func buildReading(c record.Common, rd api.Reading) (record.Record, error) {
 			return bad("end", "is before at")
 		}
 	}
-	if rd.Value2 != nil && rd.Type != api.ReadingBP {
-		return bad("value2", "applies to bp only")
-	}
 	num := strconv.FormatFloat(*rd.Value, 'f', -1, 64)
-	unit := strings.ToLower(strings.TrimSpace(rd.Unit))
-	vital := func(kind, value string) (record.Record, error) {
-		v, err := record.ParseVital(kind, value)
-		if err != nil {
-			return record.Record{}, err
-		}
-		return record.NewVital(c, v, at)
-	}
 	switch rd.Type {
-	case api.ReadingHeartRate:
-		switch unit {
-		case "", "/min", "bpm", "beats/min", "{beats}/min":
-		default:
-			return bad("unit", "heart rate is in /min")
-		}
-		return vital("hr", num)
-	case api.ReadingWeight:
-		switch unit {
-		case "kg":
-		case "lb", "lbs", "[lb_av]":
-			unit = "lb"
-		default:
-			return bad("unit", "weight is in kg or lb")
-		}
-		return vital("weight", num+unit)
-	case api.ReadingGlucose:
-		switch unit {
-		case "mg/dl", "mmol/l":
-		default:
-			return bad("unit", "glucose is in mg/dL or mmol/L")
-		}
-		return vital("glucose", num+unit)
-	case api.ReadingSpO2:
-		switch unit {
-		case "", "%":
-		default:
-			return bad("unit", "SpO2 is in %")
-		}
-		return vital("spo2", num+"%")
-	case api.ReadingBP:
-		if rd.Value2 == nil {
-			return bad("value2", "is required for bp (the diastolic pressure)")
-		}
-		switch unit {
-		case "", "mmhg", "mm[hg]":
-		default:
-			return bad("unit", "blood pressure is in mm[Hg]")
-		}
-		return vital("bp", num+"/"+strconv.FormatFloat(*rd.Value2, 'f', -1, 64))
 	case api.ReadingSteps:
-		switch unit {
+		switch strings.ToLower(strings.TrimSpace(rd.Unit)) {
 		case "", "steps", "{steps}", "1", "/{tot}":
 		default:
 			return bad("unit", "steps are a count")
@@ -127,7 +76,52 @@ func buildReading(c record.Common, rd api.Reading) (record.Record, error) {
 	case "":
 		return bad("type", "is required")
 	}
-	return bad("type", "must be one of heart_rate, steps, glucose, bp, weight, spo2")
+	// Every other type is a vital sign of record's table, by its kind or an
+	// alias (heart_rate is hr).
+	vs, ok := record.LookupVital(rd.Type)
+	if !ok {
+		return bad("type", "must be one of steps, "+strings.Join(readingTypes, ", "))
+	}
+	u, ok := vs.Unit(rd.Unit)
+	if !ok {
+		return bad("unit", strings.ToLower(vs.Name)+" is in "+unitList(vs))
+	}
+	if len(vs.Components) > 0 {
+		if rd.Value2 == nil {
+			return bad("value2", "is required for "+vs.Kind+" (the "+strings.ToLower(vs.Components[1].Name)+")")
+		}
+		num += "/" + strconv.FormatFloat(*rd.Value2, 'f', -1, 64)
+	} else if rd.Value2 != nil {
+		return bad("value2", "applies to bp only")
+	}
+	v, err := record.ParseVital(vs.Kind, num+u.Aliases[0])
+	if err != nil {
+		return record.Record{}, err
+	}
+	return record.NewVital(c, v, at)
+}
+
+// readingTypes are the vital-sign reading types: the kinds of record's
+// vital-sign table, hr under the name the API has always used (heart_rate).
+var readingTypes = func() []string {
+	names := map[string]string{"hr": api.ReadingHeartRate}
+	var out []string
+	for _, k := range record.VitalKinds {
+		if n, ok := names[k]; ok {
+			k = n
+		}
+		out = append(out, k)
+	}
+	return out
+}()
+
+// unitList names a vital's units: "kg or lb".
+func unitList(vs *record.VitalSign) string {
+	names := make([]string, len(vs.Units))
+	for i, u := range vs.Units {
+		names[i] = u.UCUM
+	}
+	return strings.Join(names, " or ")
 }
 
 func steps(c record.Common, n int64, at, end time.Time) (record.Record, error) {

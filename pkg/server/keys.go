@@ -110,6 +110,7 @@ func (s *Server) revoked(a *account, keep *session, v *vault.Vault, removed []st
 		if err := v.DeleteSetting(deviceSetting(id)); err != nil {
 			s.log.Warn("forgetting device recipient failed", acctAttr(a.id), "kind", errKind(err))
 		}
+		s.forgetPasskey(a.id, v, id)
 	}
 	ended := s.sess.endOthers(a, keep)
 	entry.Success = true

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/phr-project/phr/pkg/server/api"
-	"github.com/phr-project/phr/pkg/vault"
 )
 
 func TestParseTrustedProxies(t *testing.T) {
@@ -94,7 +93,7 @@ func TestTrustedProxies(t *testing.T) {
 			c.token = s.Token
 			var audit api.Audit
 			c.do("GET", "/api/v1/audit", nil).decode(t, &audit)
-			i := slices.IndexFunc(audit.Entries, func(e vault.AuditEntry) bool { return e.Event == AuditLogin })
+			i := slices.IndexFunc(audit.Entries, func(e api.AuditEntry) bool { return e.Event == AuditLogin })
 			if i < 0 || audit.Entries[i].Client != tt.want {
 				t.Fatalf("login seen from %+v, want %s", audit.Entries, tt.want)
 			}

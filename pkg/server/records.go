@@ -263,7 +263,7 @@ var logFields = map[string][]string{
 	"symptom":      {"name", "severity", "at", "note"},
 	"vital":        {"kind", "value", "at"},
 	"condition":    {"name", "onset", "note"},
-	"allergy":      {"substance", "reaction", "severity", "note"},
+	"allergy":      {"substance", "reaction", "severity", "criticality", "note"},
 	"immunization": {"vaccine", "date", "note"},
 	"note":         {"text", "at"},
 }
@@ -350,7 +350,7 @@ func (s *Server) buildLogEntry(v *vault.Vault, body []byte, keys map[string]json
 		}
 		return record.NewCondition(c, e.Name, onset, e.Note)
 	case "allergy":
-		al := record.Allergy{Substance: e.Substance, Reaction: e.Reaction, Note: e.Note}
+		al := record.Allergy{Substance: e.Substance, Reaction: e.Reaction, Criticality: e.Criticality, Note: e.Note}
 		if len(e.Severity) > 0 && string(e.Severity) != "null" {
 			if err := json.Unmarshal(e.Severity, &al.Severity); err != nil {
 				return record.Record{}, &record.InputError{Field: "severity", Msg: "must be mild, moderate or severe"}

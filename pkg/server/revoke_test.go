@@ -35,13 +35,13 @@ func (c *client) newDevice(label, pass string) api.DeviceCreated {
 
 // auditEvents returns the account's audit entries of one event, newest
 // first.
-func (c *client) auditEvents(event string) []vault.AuditEntry {
+func (c *client) auditEvents(event string) []api.AuditEntry {
 	c.t.Helper()
 	r := c.do("GET", "/api/v1/audit", nil)
 	want(c.t, r, http.StatusOK)
 	var a api.Audit
 	r.decode(c.t, &a)
-	var out []vault.AuditEntry
+	var out []api.AuditEntry
 	for _, e := range a.Entries {
 		if e.Event == event {
 			out = append(out, e)

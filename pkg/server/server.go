@@ -18,9 +18,10 @@ import (
 
 	"filippo.io/age"
 	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/app"
+	"github.com/phr-project/phr/pkg/sharestore"
 	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/phr-project/phr/pkg/vault"
-	"github.com/phr-project/phr/pkg/vault/sharestore"
 	"golang.org/x/crypto/scrypt"
 )
 
@@ -207,6 +208,14 @@ func (s *Server) routes() *echo.Echo {
 	a.POST("/keys/recovery", s.newRecovery, auth)
 	a.POST("/keys/rotate", s.rotateKey, auth)
 	s.mountShares(e, a, auth)
+	s.mountPasskeys(a, auth) // passkeys, and the account's session list
+	// The patient's app (pkg/app); / leads there.
+	appHandler := echo.WrapHandler(app.Handler())
+	for _, p := range app.Routes() {
+		e.GET(p, appHandler)
+	}
+	e.GET(app.ModuleDir+":name", appHandler)
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, app.Path) })
 	return e
 }
 

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/phr-project/phr/pkg/server/api"
+	"github.com/phr-project/phr/pkg/sharestore"
 	"github.com/phr-project/phr/pkg/shlhost"
-	"github.com/phr-project/phr/pkg/vault/sharestore"
 )
 
 // TestShareErrors: the public share routes and the owner's share API

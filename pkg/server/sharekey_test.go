@@ -14,7 +14,7 @@ import (
 
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
-	"github.com/phr-project/phr/pkg/vault/sharestore"
+	"github.com/phr-project/phr/pkg/sharestore"
 )
 
 // TestShareKeyFile: the share store's secret is in a key file outside the

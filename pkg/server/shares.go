@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/pdfdoc"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
+	"github.com/phr-project/phr/pkg/sharestore"
 	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/phr-project/phr/pkg/vault"
-	"github.com/phr-project/phr/pkg/vault/sharestore"
 	"github.com/phr-project/phr/pkg/viewer"
 )
 
@@ -146,6 +146,24 @@ func (s *Server) createShare(c echo.Context) error {
 		if len(req.Files) > 0 {
 			return badRequest("give files or select, not both")
 		}
+		switch req.Select.Profile {
+		case "":
+			if req.Select.Story != "" {
+				return badRequest("select.story goes with select.profile ktc")
+			}
+		case share.ProfileKTC:
+			switch {
+			case req.Passcode != "":
+				return badRequest("a ktc share is a direct link: no passcode")
+			case req.LongTerm:
+				return badRequest("a ktc share is a short-lived direct link: no long_term")
+			case req.Select.Summary:
+				return badRequest("select.profile ktc shares the selected records: no summary with it")
+			}
+			req.Direct = true
+		default:
+			return badRequest("select.profile: the only profile is ktc")
+		}
 		var err error
 		if content, err = buildShareContent(vaultOf(c), *req.Select, s.cfg.Now()); err != nil {
 			return err
@@ -162,40 +180,23 @@ func (s *Server) createShare(c echo.Context) error {
 // buildShareContent builds the FHIR Bundle (or IPS) of the selected
 // records.
 func buildShareContent(v *vault.Vault, sel api.ShareSelect, now time.Time) ([]byte, error) {
-	patient, _ := v.Patient()
-	var recs []record.Record
-	if len(sel.IDs) > 0 {
-		if len(sel.Types) > 0 || sel.Summary {
-			return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "select.ids chooses the records itself: no types or summary with it")
-		}
-		for _, id := range sel.IDs {
-			r, err := v.Get(id)
-			if err != nil || r.Deleted {
-				return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "select.ids: no record %s", id)
-			}
-			recs = append(recs, r)
-		}
-	} else {
-		q := vault.Query{Since: sel.Since}
-		for _, t := range sel.Types {
-			q.Kinds = append(q.Kinds, record.NormalizeKind(t))
-		}
-		var err error
-		if recs, err = v.List(q); err != nil {
-			return nil, err
-		}
+	patient, out, err := v.SelectForShare(vault.Selection{IDs: sel.IDs, Kinds: sel.Types, Since: sel.Since, Summary: sel.Summary,
+		NoneOK: strings.TrimSpace(sel.Story) != ""})
+	if err != nil {
+		return nil, err
 	}
-	out := recs[:0]
-	for _, r := range recs {
-		if r.ID != patient.ID && r.Kind != record.KindPatient {
-			out = append(out, r)
-		}
-	}
-	if len(out) == 0 && !sel.Summary {
-		return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "no records match: nothing to share")
-	}
-	if sel.Summary {
+	switch {
+	case sel.Summary:
 		return share.BuildIPS(patient, out, now)
+	case sel.Profile == share.ProfileKTC:
+		data, err := share.BuildKTC(patient, out, share.KTCOptions{Now: now, Story: sel.Story})
+		switch {
+		case errors.Is(err, share.ErrKTCNoPatient):
+			return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "a ktc share needs the patient: the vault names none")
+		case errors.Is(err, pdfdoc.ErrStory):
+			return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "select.story must be UTF-8 text of at most 64 KiB")
+		}
+		return data, err
 	}
 	return share.BuildBundle(patient, out)
 }

@@ -197,3 +197,92 @@ func TestShareNeedsPublicURL(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectAndKTCShares: phrd builds a Kill-the-Clipboard share (a
+// direct link to a patient-shared bundle) and a plain direct one from the
+// hosted vault; both answer a GET with the recipient, logged; the
+// requests the profile rules out are refused.
+func TestDirectAndKTCShares(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.shl = shlhost.New(ts.shares, ts.url, shlhost.Options{Now: ts.cfg.Now})
+	alice := ts.signup("alice")
+	want(t, alice.do("POST", "/api/v1/records", map[string]any{"log": "med", "name": "Lisinopril", "dose": "10 mg"}), http.StatusCreated)
+	want(t, alice.do("POST", "/api/v1/records", map[string]any{"log": "allergy", "substance": "Penicillin"}), http.StatusCreated)
+	exp := time.Now().Add(15 * time.Minute).UTC().Format(time.RFC3339)
+	anon := ts.client()
+	tests := []struct {
+		name, body string
+		check      func(t *testing.T, data []byte)
+	}{
+		{"ktc", `{"select":{"types":["medication","allergy"],"profile":"ktc","story":"I walk every day."},"expires_at":"` + exp + `","label":"check-in"}`, func(t *testing.T, data []byte) {
+			if err := share.CheckKTCBundle(data); err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(string(data), `"DocumentReference"`); n != 2 {
+				t.Errorf("%d documents, want the rendered PDF and the story", n)
+			}
+		}},
+		{"direct", `{"select":{"types":["allergy"]},"expires_at":"` + exp + `","direct":true}`, func(t *testing.T, data []byte) {
+			if !strings.Contains(string(data), "Penicillin") || strings.Contains(string(data), "Lisinopril") {
+				t.Errorf("content %s", data)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := alice.do("POST", "/api/v1/shares", tt.body)
+			want(t, r, http.StatusCreated)
+			var created api.ShareCreated
+			r.decode(t, &created)
+			p, err := share.Decode(created.Link)
+			if err != nil || p.Flag != share.FlagDirect || created.Flag != share.FlagDirect {
+				t.Fatalf("payload %+v %v", p, err)
+			}
+			if tt.name == "ktc" {
+				if err := share.CheckKTCPayload(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			path := strings.TrimPrefix(p.URL, ts.url)
+			want(t, anon.do("GET", path, nil), http.StatusBadRequest) // no recipient
+			fr := anon.do("GET", path+"?recipient=Verona+Health+System", nil)
+			want(t, fr, http.StatusOK)
+			if ct := fr.header.Get("Content-Type"); ct != share.ContentTypeJOSE {
+				t.Errorf("content type %q", ct)
+			}
+			key, _ := p.KeyBytes()
+			_, plain, err := share.DecryptFile(key, string(fr.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, plain)
+			var log struct{ Log []api.ShareLogEntry }
+			alice.do("GET", "/api/v1/shares/"+created.ID+"/log", nil).decode(t, &log)
+			if len(log.Log) != 1 || log.Log[0].Recipient != "Verona Health System" || log.Log[0].Outcome != "ok" {
+				t.Fatalf("log %+v", log)
+			}
+			var audit api.Audit
+			alice.do("GET", "/api/v1/audit/shares", nil).decode(t, &audit)
+			found := false
+			for _, e := range audit.Entries {
+				found = found || e.Event == AuditShareAccess && e.Ref == created.ID && e.Label == "Verona Health System" && e.Success
+			}
+			if !found {
+				t.Errorf("the direct GET is not in the share audit: %+v", audit.Entries)
+			}
+		})
+	}
+	for _, body := range []string{
+		`{"select":{"types":["allergy"],"profile":"ktc"},"expires_at":"` + exp + `","passcode":"1234"}`,
+		`{"select":{"types":["allergy"],"profile":"ktc"},"expires_at":"` + exp + `","long_term":true}`,
+		`{"select":{"summary":true,"profile":"ktc"},"expires_at":"` + exp + `"}`,
+		`{"select":{"types":["allergy"],"profile":"ips"},"expires_at":"` + exp + `"}`,
+		`{"select":{"types":["allergy"],"story":"hello"},"expires_at":"` + exp + `"}`,
+		`{"select":{"types":["allergy"]},"expires_at":"` + exp + `","direct":true,"passcode":"1234"}`,
+		`{"select":{"types":["allergy"],"profile":"ktc","story":"` + strings.Repeat("a", 70000) + `"},"expires_at":"` + exp + `"}`,
+	} {
+		if r := alice.do("POST", "/api/v1/shares", body); r.status != http.StatusBadRequest {
+			t.Errorf("%.120s: %d %s", body, r.status, r.body)
+		}
+	}
+}

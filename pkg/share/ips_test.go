@@ -131,7 +131,9 @@ func TestBuildIPSEmpty(t *testing.T) {
 	if dev.Resource["resourceType"] != "Device" || comp.Str("author.0.reference") != dev.FullURL {
 		t.Errorf("author %q, third entry %v", comp.Str("author.0.reference"), dev.Resource)
 	}
-	if record.Resource(b.Entry[1].Resource).Str("name.0.extension.0.valueCode") != "unknown" {
+	// IPS requires a name with a family, given or text (ips-pat-1) and a
+	// birth date: absent, and said so, rather than invented.
+	if p := record.Resource(b.Entry[1].Resource); p.Str("name.0._text.extension.0.valueCode") != "unknown" || p.Str("_birthDate.extension.0.valueCode") != "unknown" {
 		t.Errorf("placeholder patient %v", b.Entry[1].Resource)
 	}
 	secs := sectionsByCode(t, b.Entry[0].Resource)

@@ -478,3 +478,21 @@ func IsPublicAddr(a netip.Addr) bool {
 	return a.IsValid() && a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() &&
 		!a.IsLinkLocalUnicast() && !sharedAddressSpace.Contains(a) && a.Zone() == ""
 }
+
+// IsLink reports whether s is a SMART Health Link: "shlink:/..." or a
+// viewer URL (http or https) whose fragment is one.
+func IsLink(s string) bool {
+	s = strings.TrimSpace(s)
+	if len(s) >= len(LinkPrefix) && strings.EqualFold(s[:len(LinkPrefix)], LinkPrefix) {
+		return true
+	}
+	i := strings.IndexByte(s, '#')
+	if i < 0 {
+		return false
+	}
+	f := s[i+1:]
+	return len(f) >= len(LinkPrefix) && strings.EqualFold(f[:len(LinkPrefix)], LinkPrefix) &&
+		(hasPrefixFold(s, "https://") || hasPrefixFold(s, "http://"))
+}
+
+func hasPrefixFold(s, p string) bool { return len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) }

@@ -9,7 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
-	"github.com/phr-project/phr/pkg/vault/sharestore"
+	"github.com/phr-project/phr/pkg/sharestore"
 )
 
 // createReq is a share request as the tests write it: the API's body plus

@@ -13,7 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
-	"github.com/phr-project/phr/pkg/vault/sharestore"
+	"github.com/phr-project/phr/pkg/sharestore"
 )
 
 // FuzzManifestRequest: the parser never panics; what it accepts is valid

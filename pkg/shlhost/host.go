@@ -10,7 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/phr-project/phr/pkg/share"
-	"github.com/phr-project/phr/pkg/vault/sharestore"
+	"github.com/phr-project/phr/pkg/sharestore"
 )
 
 // PathPrefix is where the public routes live: POST/GET PathPrefix+"/:id"

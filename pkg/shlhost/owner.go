@@ -8,7 +8,7 @@ import (
 
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
-	"github.com/phr-project/phr/pkg/vault/sharestore"
+	"github.com/phr-project/phr/pkg/sharestore"
 )
 
 // CreateShare stores a new share for owner (an opaque account id), of

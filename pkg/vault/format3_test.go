@@ -44,7 +44,7 @@ func checkFixture3(t *testing.T, v *Vault) {
 	for _, r := range newest {
 		got = append(got, r.Display+"|"+r.When().Raw)
 	}
-	want := []string{"Heart rate: 72 bpm|2026-11-20T08:30:00Z", "Ibuprofen — 200 mg|2026-11-01", "Influenza|2020-10-02"}
+	want := []string{"Heart rate: 72 bpm|2026-11-20T08:30:00Z", "Ibuprofen — 200 mg — stopped|2026-11-01", "Influenza|2020-10-02"}
 	for i := range want {
 		if i >= len(got) || got[i] != want[i] {
 			t.Fatalf("newest: %q, want %q", got, want)

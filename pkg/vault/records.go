@@ -429,15 +429,45 @@ func (v *Vault) load(rb *bolt.Bucket, key []byte) (record.Record, error) {
 	return r, nil
 }
 
-// Get returns the record with the given ID, tombstones included.
+// Get returns the record with the given ID, tombstones included. In
+// format 4 the record must be the version the listing index (named from
+// the authenticated head) holds at its place: an older sealed value put
+// back in the file is ErrTampered, not an answer.
 func (v *Vault) Get(id string) (record.Record, error) {
 	var r record.Record
 	err := v.view(func(tx *bolt.Tx) error {
 		var err error
-		r, err = v.load(tx.Bucket([]byte{bucketRecords}), keyOf(id))
-		return err
+		if r, err = v.load(tx.Bucket([]byte{bucketRecords}), keyOf(id)); err != nil {
+			return err
+		}
+		return v.checkListed(tx, &r)
 	})
 	return r, err
+}
+
+// checkListed checks that r is the version of the record that the
+// listing index names, looking at the one place in the listing order
+// where r's entry sits (a few nodes read). A record whose seal opens but
+// that the listing does not hold there, with that version and state, was
+// put back from an older copy of the file. Formats before 4 have no
+// listing index: their reads verify the head instead.
+func (v *Vault) checkListed(tx *bolt.Tx, r *record.Record) error {
+	lv, err := v.listing(tx)
+	if err != nil || lv == nil {
+		return err
+	}
+	k := sortKeyOf(r)
+	listed := false
+	if _, err := lv.walkRange(true, &k, nil, &entryFilter{includeDeleted: true}, func(e *rawEntry, in *entryInfo) (bool, error) {
+		listed = e.key.compare(k) == 0 && in.version == r.Version && in.deleted == r.Deleted
+		return false, nil
+	}); err != nil {
+		return err
+	}
+	if !listed {
+		return tampered(fmt.Sprintf("record %s at version %d is not the version the listing index holds", r.ID, r.Version))
+	}
+	return nil
 }
 
 // Resolve expands a unique ID prefix (at least 4 characters) to a full

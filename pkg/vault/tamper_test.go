@@ -125,8 +125,18 @@ func TestReplayOfOneValue(t *testing.T) {
 				return xb.Put(tv.indexKey(old.Kind, keyOf(id)), nil)
 			})
 			// The value itself opens: it is a real one of this place.
-			if r, err := tv.Get(id); err != nil || r.Version != old.Version {
+			// Get does not return it: the listing index holds another
+			// version at the record's place.
+			var r record.Record
+			tv.view(func(tx *bolt.Tx) error {
+				r, err = tv.load(tx.Bucket([]byte{bucketRecords}), keyOf(id))
+				return nil
+			})
+			if err != nil || r.Version != old.Version {
 				t.Fatalf("replayed value: %v, version %d", err, r.Version)
+			}
+			if _, err := tv.Get(id); !errors.Is(err, ErrTampered) {
+				t.Fatalf("Get of the replayed value = %v, want ErrTampered", err)
 			}
 			rep, err := tv.Check(false)
 			if err != nil {

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -148,10 +149,11 @@ type earlier struct {
 
 // findEarlier looks for a record that the new record p, whose
 // fingerprint is not in the vault, repeats or replaces: a record of the
-// same source and type named alike (identity index) and about the same
-// thing (record.SameThing), or, in a vault upgraded from format 2, one
-// whose fingerprint as format 2 computed it is p's. A candidate the patient deleted makes p a duplicate (what the
-// patient deleted does not come back). A live candidate with p's content
+// same source and type named alike and about the same thing (the identity
+// index, record.Identities), or, in a vault upgraded from format 2, one
+// whose fingerprint as format 2 computed it is p's (and which is about the
+// same thing, record.SameThing). A candidate the patient deleted makes p a
+// duplicate (what the patient deleted does not come back). A live candidate with p's content
 // makes p a duplicate too; with other content, from another file, p is its
 // new version; from the same file, both are kept. fixFP, if not nil, is
 // called with the key of a live candidate whose content p repeats, so that
@@ -178,24 +180,32 @@ func (v *Vault) findEarlier(tx *bolt.Tx, p *record.Record, fpIn []byte, claimed 
 			}
 		}
 	}
+	legacyCand := map[string]bool{}
 	if v.fpScheme2.Load() {
 		if in, cl := record.LegacyFingerprint(p); in != nil {
 			for _, k := range v.fingerprintKeys(p, in, cl) {
-				add(fb.Get(k))
+				if h := fb.Get(k); h != nil && !seen[string(h)] {
+					legacyCand[string(h)] = true
+					add(h)
+				}
 			}
 		}
 	}
 	// Of several candidates, the one with p's own id in the source system
 	// comes first, then the newest: a document may list two entries under
 	// one identifier (an entry and its "#2"), and each pairs with its own.
-	var best *record.Record
-	bestRank := 0
+	type cand struct {
+		r    record.Record
+		rank int
+	}
+	var viable []cand
 	rank := func(r *record.Record) int {
 		if r.Provenance.OriginalID != "" && r.Provenance.OriginalID == p.Provenance.OriginalID {
 			return 0
 		}
 		return 1
 	}
+	legacy := v.fpScheme2.Load()
 	for _, k := range cands {
 		if claimed[string(k)] {
 			continue // another resource of the batch restates it as it is
@@ -213,27 +223,40 @@ func (v *Vault) findEarlier(tx *bolt.Tx, p *record.Record, fpIn []byte, claimed 
 		if old.ResourceType != p.ResourceType {
 			continue
 		}
-		if in, _ := record.Fingerprint(&old); bytes.Equal(in, fpIn) {
-			if fixFP != nil {
-				fixFP(k)
+		// A record with p's content would have had p's fingerprint in the
+		// index, unless it was fingerprinted before format 3.
+		if legacy {
+			if in, _ := record.Fingerprint(&old); bytes.Equal(in, fpIn) {
+				if fixFP != nil {
+					fixFP(k)
+				}
+				return earlier{dup: old.ID}, nil
 			}
-			return earlier{dup: old.ID}, nil
 		}
 		if (p.Provenance.FileSHA256 != "" && old.Provenance.FileSHA256 == p.Provenance.FileSHA256) || old.Provenance.Source() != p.Provenance.Source() {
 			continue
 		}
-		if !record.SameThing(&old, p) {
-			continue // named alike, about something else: another record
-		}
 		if old.Provenance.PatientMismatch || p.Provenance.PatientMismatch {
 			continue // about someone other than the owner: never a version of another record
 		}
-		if r := rank(&old); best == nil || r < bestRank || (r == bestRank && old.Seq > best.Seq) {
-			o := old
-			best, bestRank = &o, r
+		if legacyCand[string(k)] && !record.SameThing(&old, p) {
+			continue // named alike, about something else: another record
 		}
+		viable = append(viable, cand{old, rank(&old)})
 	}
-	return earlier{update: best}, nil
+	if len(viable) == 0 {
+		return earlier{}, nil
+	}
+	// The identity index names only records about the same thing (see
+	// record.Identities); of several, the one with p's own id in the
+	// source system comes first, then the newest.
+	best := slices.MinFunc(viable, func(a, b cand) int {
+		if a.rank != b.rank {
+			return a.rank - b.rank
+		}
+		return cmp.Compare(b.r.Seq, a.r.Seq)
+	})
+	return earlier{update: &best.r}, nil
 }
 
 // prepared is a record on its way into the vault (Vault.add).

@@ -3,6 +3,7 @@ package viewer
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/share"
 )
 
@@ -496,6 +498,43 @@ func TestViewerInBrowser(t *testing.T) {
 			t.Errorf("U-flag GET recipient = %q", got)
 		}
 		contains(t, "medications", tb.text(`[data-section=medications]`), "Metformin 500 mg tablet")
+		tb.clean()
+	})
+
+	t.Run("KTC", func(t *testing.T) {
+		// A Kill-the-Clipboard share as phr makes it: a U link to a
+		// patient-shared bundle with the FHIR-rendered PDF and the
+		// patient's story as PDF documents.
+		rec := func(js string) record.Record {
+			r, err := record.New([]byte(js), record.Provenance{Method: record.MethodSelf, Author: "patient"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		data, err := share.BuildKTC(rec(`{"resourceType":"Patient","name":[{"given":["Jessica"],"family":"Argonaut"}],"birthDate":"1985-03-15"}`), []record.Record{
+			rec(`{"resourceType":"AllergyIntolerance","code":{"text":"Penicillin"},"criticality":"high","clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]}}`),
+			rec(`{"resourceType":"MedicationStatement","status":"active","medicationCodeableConcept":{"text":"Lisinopril 10 mg"},"effectiveDateTime":"2025-11-02"}`),
+		}, share.KTCOptions{Now: time.Now(), Story: "Please call my daughter first."})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := share.NewKey()
+		link := host.add(t, "ktc", key, share.Payload{Exp: future, Flag: share.FlagDirect, Label: "Check-in"}, &fakeShare{
+			direct: encrypt(t, key, share.ContentTypeFHIR, json.RawMessage(data), false),
+		})
+		tb := newTab(t, browser)
+		tb.open(link)
+		tb.unlock("Verona Health System", "")
+		tb.waitState("record")
+		contains(t, "patient", tb.text("#patient"), "Jessica Argonaut", "15 Mar 1985")
+		contains(t, "allergies", tb.text(`[data-section=allergies]`), "Penicillin")
+		contains(t, "medications", tb.text(`[data-section=medications]`), "Lisinopril 10 mg")
+		docs := tb.text(`[data-section=documents]`)
+		contains(t, "documents", docs, "Patient-shared health summary", "The patient's story, in their own words", ".pdf")
+		if n := tb.count(`[data-section=documents] a[download$=".pdf"]`); n != 2 {
+			t.Errorf("%d PDF downloads, want the summary and the story", n)
+		}
 		tb.clean()
 	})
 

@@ -3,7 +3,9 @@
 // "https://HOST/view#shlink:/...".
 //
 // The page is embedded files (viewer.html, viewer.css and the ES modules
-// under assets/js, loaded with <script type="module">; no build step) and
+// under assets/js, loaded with <script type="module">; no build step; the
+// vital-sign table they import, assets/js/vitals.json, is generated from
+// pkg/record by go generate and committed) and
 // needs nothing else from the server: it reads the link from the URL
 // fragment, which browsers never send to a server, asks for the
 // recipient's name (and the passcode of a P-flag link), fetches the

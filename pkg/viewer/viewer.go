@@ -19,7 +19,11 @@ const Path = "/view"
 // issuers open too); everything else is limited to the page's own files.
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src *; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-//go:embed assets/viewer.html assets/viewer.css assets/js/*.mjs
+// assets/js/vitals.json is phr's vital-sign table, generated from
+// pkg/record (record.VitalSigns); vitals.mjs imports it as a JSON module.
+//go:generate go run ./internal/genvitals assets/js/vitals.json
+
+//go:embed assets/viewer.html assets/viewer.css assets/js/*.mjs assets/js/*.json
 var assets embed.FS
 
 // asset is one embedded file and its media type.
@@ -29,9 +33,10 @@ type asset struct {
 }
 
 // routes maps request paths to embedded files: the page at Path and
-// Path+"/", its stylesheet, and its ES modules under ModuleDir. The page
-// refers to them by absolute path, so it works at "/view" and "/view/"
-// alike.
+// Path+"/", its stylesheet, and its ES modules (and the JSON modules they
+// import, served as application/json, which a browser requires of a JSON
+// module) under ModuleDir. The page refers to them by absolute path, so it
+// works at "/view" and "/view/" alike.
 var routes = buildRoutes()
 
 func buildRoutes() map[string]asset {
@@ -46,6 +51,10 @@ func buildRoutes() map[string]asset {
 	}
 	for _, m := range modules {
 		r[ModuleDir+path.Base(m)] = mustAsset(m, "text/javascript; charset=utf-8")
+	}
+	data, _ := fs.Glob(assets, "assets/js/*.json")
+	for _, m := range data {
+		r[ModuleDir+path.Base(m)] = mustAsset(m, "application/json")
 	}
 	return r
 }
@@ -82,8 +91,9 @@ func modules() []string {
 }
 
 // Handler returns the handler for Path ("/view", also "/view/"),
-// Path+"/viewer.css" and the page's modules, ModuleDir+"NAME.mjs". Mount
-// it at each of Routes() and for ModuleDir; other paths get 404, methods
+// Path+"/viewer.css" and the page's modules, ModuleDir+"NAME.mjs" (and
+// the vital-sign table they import, ModuleDir+"vitals.json"). Mount it at
+// each of Routes() and for ModuleDir; other paths get 404, methods
 // other than GET and HEAD get 405. Every response, errors included, carries
 // ContentSecurityPolicy, X-Content-Type-Options: nosniff,
 // Referrer-Policy: no-referrer and Cache-Control: no-store.

@@ -21,6 +21,8 @@ func TestHandlerServesAssetsWithSecurityHeaders(t *testing.T) {
 		{"/view/js/main.mjs", "text/javascript; charset=utf-8", "history.replaceState"},
 		{"/view/js/jwe.mjs", "text/javascript; charset=utf-8", "crypto.subtle.decrypt"},
 		{"/view/viewer.css", "text/css; charset=utf-8", "@media print"},
+		// A JSON module must be served as JSON, or the browser refuses it.
+		{"/view/js/vitals.json", "application/json", `"vitalSigns"`},
 	} {
 		resp, err := http.Get(srv.URL + tc.path)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"filippo.io/age"
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/phr-project/phr/pkg/importers/pipeline"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/vault"
 )
@@ -42,7 +43,7 @@ func readAll(b *testing.B, paths []string) [][]byte {
 
 // importEach imports each file into a fresh vault per iteration: parse,
 // map, dedup, seal and store, end to end, as `phr import FOLDER` does
-// (small files share transactions: importers.Group). With perFile, each
+// (small files share transactions: pipeline.Group). With perFile, each
 // file is committed on its own, as a single upload to phrd is.
 func importEach(b *testing.B, files [][]byte, perFile bool) {
 	reg := all.Default()
@@ -56,13 +57,13 @@ func importEach(b *testing.B, files [][]byte, perFile bool) {
 		b.StopTimer()
 		v := benchVault(b)
 		b.StartTimer()
-		var opts importers.Options
+		var opts pipeline.Options
 		if !perFile {
-			opts.Group = importers.NewGroup(v)
+			opts.Group = pipeline.NewGroup(v)
 		}
 		for i, data := range files {
 			in := &importers.Input{Name: "f", R: bytes.NewReader(data), ReaderAt: bytes.NewReader(data), Size: int64(len(data)), SHA256: fmt.Sprintf("%064x", i+1)}
-			if _, err := importers.Import(context.Background(), reg, v, in, opts); err != nil {
+			if _, err := pipeline.Import(context.Background(), reg, v, in, opts); err != nil {
 				b.Fatal(err)
 			}
 			docs++

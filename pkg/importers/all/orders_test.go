@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/internal/racedetect"
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/phr-project/phr/pkg/importers/pipeline"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/vault"
 )
@@ -22,7 +24,7 @@ import (
 // reads (documentation and images aside).
 func sharedFiles(t *testing.T) []string {
 	t.Helper()
-	files, err := importers.Walk([]string{shared})
+	files, err := pipeline.Walk([]string{shared})
 	if err != nil {
 		t.Fatalf("the shared test data is needed: %v", err)
 	}
@@ -97,7 +99,9 @@ func factsOf(t *testing.T, v *vault.Vault) facts {
 // reverse order states the same facts (the latest version of a record
 // depends on the order, its history holds the rest).
 func TestEveryFileTwiceBothOrders(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || racedetect.Enabled {
+		// scripts/test.sh runs it without the race detector: under it,
+		// four imports of every shared file take over ten minutes.
 		t.Skip("imports every shared file four times")
 	}
 	files := sharedFiles(t)
@@ -122,11 +126,11 @@ func TestEveryFileTwiceBothOrders(t *testing.T) {
 		}
 		for pass := range 2 {
 			for _, f := range order {
-				in, fh, err := importers.OpenFile(f)
+				in, fh, err := pipeline.OpenFile(f)
 				if err != nil {
 					t.Fatal(err)
 				}
-				rep, err := importers.Import(context.Background(), all.Default(), v, in, importers.Options{AcceptPatientMismatch: true})
+				rep, err := pipeline.Import(context.Background(), all.Default(), v, in, pipeline.Options{AcceptPatientMismatch: true})
 				fh.Close()
 				if err != nil {
 					// Files that are refused are refused in every order and
@@ -213,11 +217,11 @@ func TestOnePatientsDocumentsBothOrders(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range order {
-			in, fh, err := importers.OpenFile(f)
+			in, fh, err := pipeline.OpenFile(f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			rep, err := importers.Import(context.Background(), all.Default(), v, in, importers.Options{})
+			rep, err := pipeline.Import(context.Background(), all.Default(), v, in, pipeline.Options{})
 			fh.Close()
 			if err != nil {
 				t.Fatalf("%s: %v", filepath.Base(f), err)

@@ -38,14 +38,14 @@ type aggregator struct {
 	bytes int // source and unit text held by the keys
 }
 
-// add folds one sample into its day: the local calendar day of its start,
-// as the export writes it.
-func (a *aggregator) add(p *parser, typ string, spec typeSpec, n *node, q quantity, f float64, line int) error {
+// add folds one sample into its day: the local calendar day of its start
+// (RFC 3339, in the offset the export wrote).
+func (a *aggregator) add(p *parser, typ string, spec typeSpec, n *node, start string, q quantity, f float64, line int) error {
 	unit := q.Code
 	if unit == "" {
 		unit = q.Unit
 	}
-	k := aggKey{typ: typ, day: n.attr("startDate")[:10], source: deviceText(n.attr("sourceName"), ""), unit: unit}
+	k := aggKey{typ: typ, day: start[:10], source: deviceText(sourceOf(n), ""), unit: unit}
 	acc := a.m[k]
 	if acc == nil {
 		if a.m == nil {

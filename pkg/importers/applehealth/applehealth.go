@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -94,6 +95,12 @@ const (
 	// one Observation per type, source and day. "raw" (the default) keeps
 	// every sample.
 	OptionAggregate = "aggregate"
+	// OptionClinicalRecords set to "beside" reads the clinical records of
+	// an unpacked export from the clinical-records folder beside
+	// export.xml: Input.Name must then be the path of export.xml on this
+	// machine. Only a caller that imports local files (the CLI) may set
+	// it, never one that imports uploads. A zip is always read whole.
+	OptionClinicalRecords = "clinical-records"
 )
 
 type importer struct{}
@@ -212,7 +219,29 @@ func (importer) Import(ctx context.Context, in *importers.Input, sink importers.
 		}
 		return importZip(ctx, in, prov, daily, sink)
 	}
-	return parse(ctx, br, in.Name, prov, daily, sink)
+	src := source{name: in.Name}
+	switch v := in.Options[OptionClinicalRecords]; v {
+	case "":
+	case "beside":
+		dir := filepath.Dir(in.Name)
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			return fmt.Errorf("%s: the folder of %s: %w", Name, filepath.Base(in.Name), err)
+		}
+		defer root.Close()
+		src.clinical, src.exportDir = dirClinical{root}, dir+string(filepath.Separator)
+	default:
+		return fmt.Errorf("%s: unknown %s option %q (use beside)", Name, OptionClinicalRecords, v)
+	}
+	return parse(ctx, br, src, prov, daily, sink)
+}
+
+// source names what is parsed: the export.xml's name for errors, and
+// where its clinical records are (nil: not in this input).
+type source struct {
+	name      string
+	clinical  clinicalFiles
+	exportDir string // prefix of the clinical records' names in errors
 }
 
 func importZip(ctx context.Context, in *importers.Input, prov record.Provenance, daily bool, sink importers.Sink) error {
@@ -235,6 +264,7 @@ func importZip(ctx context.Context, in *importers.Input, prov record.Provenance,
 	}
 	var f *zip.File
 	unsafe, zips := 0, 0
+	files := make(map[string]*zip.File, len(zr.File))
 	for _, zf := range zr.File {
 		name := strings.ReplaceAll(zf.Name, `\`, "/") // old Windows tools
 		if unsafeName(name) {
@@ -242,12 +272,13 @@ func importZip(ctx context.Context, in *importers.Input, prov record.Provenance,
 			continue
 		}
 		name = path.Clean(name)
+		files[name] = zf
 		if strings.HasSuffix(strings.ToLower(name), ".zip") {
 			zips++
 		}
 		if name == ZipExportPath {
 			f = zf
-			break
+			continue
 		}
 		// Some tools re-zip the folder under another name: accept a single
 		// */export.xml one level down as a fallback.
@@ -284,7 +315,9 @@ func importZip(ctx context.Context, in *importers.Input, prov record.Provenance,
 	if head, _ := br.Peek(len(zipMagic)); bytes.Equal(head, zipMagic) {
 		return parseErr(entry, 0, 0, "", ErrNestedZip)
 	}
-	return parse(ctx, br, entry, prov, daily, sink)
+	base := path.Dir(path.Clean(strings.ReplaceAll(f.Name, `\`, "/"))) + "/"
+	src := source{name: entry, clinical: &zipClinical{base: base, files: files}, exportDir: in.Name + "/" + base}
+	return parse(ctx, br, src, prov, daily, sink)
 }
 
 // unsafeName reports whether a zip entry name (with / separators) is

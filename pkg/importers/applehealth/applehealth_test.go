@@ -16,16 +16,15 @@ import (
 	"testing"
 
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/importertest"
 	"github.com/phr-project/phr/pkg/record"
 )
 
-const (
+var (
 	ashtom      = td + "apple-health/ashtom-hkimport/Data/export.xml"
 	dogsheep    = td + "apple-health/dogsheep-healthkit-to-sqlite/tests/export.xml"
 	dogsheepZip = td + "apple-health/dogsheep-healthkit-to-sqlite/tests/zip_contents"
 )
-
-func head(data []byte) []byte { return data[:min(len(data), importers.DetectSize)] }
 
 // zipDir builds an export.zip in memory from a directory laid out as the
 // Health app writes it (apple_health_export/...).
@@ -60,7 +59,7 @@ func zipDir(t testing.TB, dir string) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Write(readFile(t, filepath.Join(dir, filepath.FromSlash(n)))); err != nil {
+		if _, err := w.Write(importertest.ReadFile(t, filepath.Join(dir, filepath.FromSlash(n)))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -75,7 +74,7 @@ func TestDetect(t *testing.T) {
 	if imp.Name() != "apple-health" {
 		t.Fatalf("Name() = %q", imp.Name())
 	}
-	ashtomData := readFile(t, ashtom)
+	ashtomData := importertest.ReadFile(t, ashtom)
 	otherZip := func() []byte {
 		var buf bytes.Buffer
 		zw := zip.NewWriter(&buf)
@@ -89,13 +88,13 @@ func TestDetect(t *testing.T) {
 		head []byte
 		want bool
 	}{
-		{"ashtom export", head(ashtomData), true},
+		{"ashtom export", importertest.Head(ashtomData), true},
 		{"ashtom export cut inside the DTD", ashtomData[:1000], true},
-		{"dogsheep export (no prolog)", head(readFile(t, dogsheep)), true},
-		{"export.zip", head(zipDir(t, dogsheepZip)), true},
+		{"dogsheep export (no prolog)", importertest.Head(importertest.ReadFile(t, dogsheep)), true},
+		{"export.zip", importertest.Head(zipDir(t, dogsheepZip)), true},
 		{"BOM, prolog and comment", []byte("\xef\xbb\xbf<?xml version=\"1.0\"?>\n<!-- x -->\n<HealthData locale=\"en_US\">"), true},
 		{"DOCTYPE cut by the head", []byte("<?xml version=\"1.0\"?><!DOCTYPE HealthData"), true},
-		{"other zip", head(otherZip), false},
+		{"other zip", importertest.Head(otherZip), false},
 		{"C-CDA", []byte(`<?xml version="1.0"?><ClinicalDocument xmlns="urn:hl7-org:v3">`), false},
 		{"HealthDataX root", []byte(`<HealthDataX>`), false},
 		{"FHIR JSON", []byte(`{"resourceType":"Bundle","type":"collection"}`), false},
@@ -189,26 +188,26 @@ func TestImportAshtom(t *testing.T) {
 	if total != 10939 || workouts != 61 || correlations != 34 {
 		t.Fatalf("test premise: %d top-level records, %d workouts, %d correlations", total, workouts, correlations)
 	}
-	s, err := importBytes(t, ashtom, readFile(t, ashtom), nil)
+	s, err := importBytes(t, ashtom, importertest.ReadFile(t, ashtom), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.fails) != 0 {
-		t.Fatalf("fails: %v", s.fails)
+	if len(s.Fails) != 0 {
+		t.Fatalf("fails: %v", s.Fails)
 	}
 	// Every top-level record and workout is one Observation; the 162
 	// records inside the 34 food correlations are duplicates of top-level
 	// ones and are not imported twice.
-	if got, want := s.byType(), map[string]int{"Observation": total + workouts}; !mapsEqual(got, want) {
+	if got, want := s.Counts(), map[string]int{"Observation": total + workouts}; !mapsEqual(got, want) {
 		t.Errorf("by type = %v, want %v", got, want)
 	}
-	if n := s.skips["Observation: correlation (Food): its samples are imported as top-level records"]; n != correlations {
-		t.Errorf("food correlations skipped = %d, want %d (skips %v)", n, correlations, s.skips)
+	if n := s.SkipCounts()["Observation: correlation (Food): its samples are imported as top-level records"]; n != correlations {
+		t.Errorf("food correlations skipped = %d, want %d (skips %v)", n, correlations, s.SkipCounts())
 	}
-	if n := s.skips["Patient: "+skipNoPatient]; n != 1 {
+	if n := s.SkipCounts()["Patient: "+skipNoPatient]; n != 1 {
 		t.Errorf("Patient skipped %d times, want 1", n)
 	}
-	byCode := codes(t, s.records)
+	byCode := codes(t, s.Records)
 	for code, hk := range map[string]string{
 		"8867-4":  "HKQuantityTypeIdentifierHeartRate",
 		"55423-8": "HKQuantityTypeIdentifierStepCount",
@@ -226,7 +225,7 @@ func TestImportAshtom(t *testing.T) {
 	}
 	// Types without LOINC keep the HealthKit identifier as their code.
 	hk := 0
-	for _, r := range s.records {
+	for _, r := range s.Records {
 		res, _ := record.Parse(r.Resource)
 		if cs := res.Codings("code"); cs[0].System == HealthKitSystem && cs[0].Code == "HKQuantityTypeIdentifierDistanceWalkingRunning" {
 			hk++
@@ -239,7 +238,7 @@ func TestImportAshtom(t *testing.T) {
 	// The first record of the file, checked field by field:
 	// <Record type="HKQuantityTypeIdentifierBloodGlucose" ... unit="mg/dL"
 	// creationDate="2017-03-30 09:29:59 +0200" startDate="2017-03-30 09:29:00 +0200" ... value="81">
-	r := s.records[0]
+	r := s.Records[0]
 	res, _ := record.Parse(r.Resource)
 	checks := map[string]string{
 		"code.coding.0.code":       "2339-0",
@@ -267,11 +266,11 @@ func TestImportAshtom(t *testing.T) {
 		t.Errorf("provenance %+v", p)
 	}
 	// The last item is a running workout of 60 min with 69 kcal.
-	last, _ := record.Parse(s.records[len(s.records)-1].Resource)
+	last, _ := record.Parse(s.Records[len(s.Records)-1].Resource)
 	if last.Str("code.coding.0.code") != "55411-3" || last.Str("valueQuantity.value") != "60" ||
 		last.Str("effectivePeriod.start") != "2017-10-31T17:08:08+02:00" || last.Str("component.0.valueCodeableConcept.text") != "Running" ||
 		last.Str("component.2.valueQuantity.value") != "69" || last.Str("component.2.valueQuantity.code") != "kcal" {
-		t.Errorf("last workout: %s", s.records[len(s.records)-1].Resource)
+		t.Errorf("last workout: %s", s.Records[len(s.Records)-1].Resource)
 	}
 }
 
@@ -288,15 +287,15 @@ func mapsEqual(a, b map[string]int) bool {
 }
 
 func TestImportDogsheep(t *testing.T) {
-	s, err := importBytes(t, dogsheep, readFile(t, dogsheep), nil)
+	s, err := importBytes(t, dogsheep, importertest.ReadFile(t, dogsheep), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.byType(); !mapsEqual(got, map[string]int{"Patient": 1, "Observation": 3}) || len(s.fails) != 0 {
-		t.Fatalf("by type %v, fails %v", got, s.fails)
+	if got := s.Counts(); !mapsEqual(got, map[string]int{"Patient": 1, "Observation": 3}) || len(s.Fails) != 0 {
+		t.Fatalf("by type %v, fails %v", got, s.Fails)
 	}
-	if s.skips[": "+skipRoute] != 1 || s.skips["Observation: "+skipSummary] != 2 {
-		t.Errorf("skips %v", s.skips)
+	if s.SkipCounts()[": "+skipRoute] != 1 || s.SkipCounts()["Observation: "+skipSummary] != 2 {
+		t.Errorf("skips %v", s.SkipCounts())
 	}
 	want := []map[string]string{
 		{"resourceType": "Patient", "birthDate": "1990-02-02", "gender": "male"},
@@ -310,7 +309,7 @@ func TestImportDogsheep(t *testing.T) {
 			"component.2.valueQuantity.value": "48.74499999999999", "component.2.code.coding.0.code": "41981-2"},
 	}
 	for i, w := range want {
-		res, _ := record.Parse(s.records[i].Resource)
+		res, _ := record.Parse(s.Records[i].Resource)
 		for path, v := range w {
 			if got := res.Str(path); got != v {
 				t.Errorf("record %d: %s = %q, want %q", i, path, got, v)
@@ -319,31 +318,31 @@ func TestImportDogsheep(t *testing.T) {
 	}
 	// The device's object address changes from one export to the next and
 	// must not leak into the resource.
-	for _, r := range s.records {
+	for _, r := range s.Records {
 		if bytes.Contains(r.Resource, []byte("0x282a45810")) {
 			t.Errorf("device address kept: %s", r.Resource)
 		}
 	}
 }
 
-func fingerprints(s *memSink) []string {
+func fingerprints(s *importertest.Sink) []string {
 	var out []string
-	for i := range s.records {
-		out = append(out, string(record.FingerprintInput(&s.records[i])))
+	for i := range s.Records {
+		out = append(out, string(record.FingerprintInput(&s.Records[i])))
 	}
 	return out
 }
 
 func TestZip(t *testing.T) {
 	data := zipDir(t, dogsheepZip)
-	if !New().Detect(head(data)) {
+	if !New().Detect(importertest.Head(data)) {
 		t.Fatal("export.zip not detected")
 	}
 	fromZip, err := importBytes(t, "export.zip", data, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := importBytes(t, "export.xml", readFile(t, dogsheep), nil)
+	plain, err := importBytes(t, "export.xml", importertest.ReadFile(t, dogsheep), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,14 +352,14 @@ func TestZip(t *testing.T) {
 	if a, b := fingerprints(fromZip), fingerprints(plain); !slices.Equal(a, b) || len(a) != 4 {
 		t.Errorf("zip and plain export differ:\n%q\n%q", a, b)
 	}
-	if fromZip.records[0].Provenance.File != "export.zip" {
-		t.Errorf("provenance file %q", fromZip.records[0].Provenance.File)
+	if fromZip.Records[0].Provenance.File != "export.zip" {
+		t.Errorf("provenance file %q", fromZip.Records[0].Provenance.File)
 	}
 
 	// A zip from a pipe cannot be read.
-	in := input("export.zip", data, nil)
+	in := importertest.Input("export.zip", data, nil)
 	in.ReaderAt, in.Size = nil, -1
-	err = New().Import(context.Background(), in, &memSink{})
+	err = New().Import(context.Background(), in, &importertest.Sink{})
 	var pe *importers.ParseError
 	if !errors.As(err, &pe) || !errors.Is(err, ErrNotSeekable) || !strings.Contains(err.Error(), "seekable") {
 		t.Errorf("stream zip: %v", err)
@@ -385,7 +384,7 @@ func TestZip(t *testing.T) {
 }
 
 func TestReimportSameFingerprints(t *testing.T) {
-	data := readFile(t, ashtom)
+	data := importertest.ReadFile(t, ashtom)
 	for _, opts := range []map[string]string{nil, {"aggregate": "daily"}} {
 		a, err := importBytes(t, ashtom, data, opts)
 		if err != nil {
@@ -399,11 +398,11 @@ func TestReimportSameFingerprints(t *testing.T) {
 		if !slices.Equal(fa, fb) {
 			t.Fatalf("options %v: fingerprints differ between two imports", opts)
 		}
-		if a.records[0].ID == b.records[0].ID {
+		if a.Records[0].ID == b.Records[0].ID {
 			t.Error("record IDs should be fresh on each import")
 		}
-		for i := range a.records {
-			if !bytes.Equal(a.records[i].Resource, b.records[i].Resource) {
+		for i := range a.Records {
+			if !bytes.Equal(a.Records[i].Resource, b.Records[i].Resource) {
 				t.Fatalf("resource %d differs between imports", i)
 			}
 		}
@@ -411,19 +410,19 @@ func TestReimportSameFingerprints(t *testing.T) {
 }
 
 func TestBOM(t *testing.T) {
-	data := append([]byte("\xef\xbb\xbf"), readFile(t, dogsheep)...)
-	if !New().Detect(head(data)) {
+	data := append([]byte("\xef\xbb\xbf"), importertest.ReadFile(t, dogsheep)...)
+	if !New().Detect(importertest.Head(data)) {
 		t.Error("export with a BOM not detected")
 	}
 	s, err := importBytes(t, "export.xml", data, nil)
-	if err != nil || len(s.records) != 4 {
-		t.Errorf("export with a BOM: %d records, %v", len(s.records), err)
+	if err != nil || len(s.Records) != 4 {
+		t.Errorf("export with a BOM: %d records, %v", len(s.Records), err)
 	}
 }
 
 func TestEntityRefused(t *testing.T) {
 	path := "testdata/entity.xml"
-	s, err := importBytes(t, path, readFile(t, path), nil)
+	s, err := importBytes(t, path, importertest.ReadFile(t, path), nil)
 	var pe *importers.ParseError
 	if !errors.As(err, &pe) || !errors.Is(err, ErrEntityDeclaration) {
 		t.Fatalf("err = %v, want ErrEntityDeclaration", err)
@@ -431,8 +430,8 @@ func TestEntityRefused(t *testing.T) {
 	if pe.Line != 6 || pe.File != path {
 		t.Errorf("error at %s:%d, want %s:6", pe.File, pe.Line, path)
 	}
-	if len(s.records) != 0 {
-		t.Errorf("%d records from a refused file", len(s.records))
+	if len(s.Records) != 0 {
+		t.Errorf("%d records from a refused file", len(s.Records))
 	}
 	// An entity declaration outside a DOCTYPE is refused too.
 	_, err = importBytes(t, "x.xml", []byte("<!ENTITY x \"y\"><HealthData/>"), nil)
@@ -442,7 +441,7 @@ func TestEntityRefused(t *testing.T) {
 }
 
 func TestMalformed(t *testing.T) {
-	ash := readFile(t, ashtom)
+	ash := importertest.ReadFile(t, ashtom)
 	tests := []struct {
 		name     string
 		data     []byte
@@ -494,7 +493,7 @@ func TestTokenTooLarge(t *testing.T) {
 
 func TestItemFailures(t *testing.T) {
 	path := "testdata/bad-items.xml"
-	s, err := importBytes(t, path, readFile(t, path), nil)
+	s, err := importBytes(t, path, importertest.ReadFile(t, path), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,7 +502,7 @@ func TestItemFailures(t *testing.T) {
 		path string
 	}
 	var got []loc
-	for _, f := range s.fails {
+	for _, f := range s.Fails {
 		got = append(got, loc{f.Line, f.Path})
 		msg := f.Error()
 		// No value from the file appears in an error.
@@ -532,23 +531,23 @@ func TestItemFailures(t *testing.T) {
 	}
 	// The good items around them are imported: the Patient (sex only) and
 	// the body mass of line 11.
-	if got := s.byType(); !mapsEqual(got, map[string]int{"Patient": 1, "Observation": 1}) {
+	if got := s.Counts(); !mapsEqual(got, map[string]int{"Patient": 1, "Observation": 1}) {
 		t.Errorf("by type %v", got)
 	}
 }
 
 func TestUnitsAndTypes(t *testing.T) {
 	path := "testdata/units.xml"
-	s, err := importBytes(t, path, readFile(t, path), nil)
+	s, err := importBytes(t, path, importertest.ReadFile(t, path), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.fails) != 0 {
-		t.Fatalf("fails %v", s.fails)
+	if len(s.Fails) != 0 {
+		t.Fatalf("fails %v", s.Fails)
 	}
 	byHK := map[string]record.Resource{}
 	var others []record.Resource
-	for _, r := range s.records {
+	for _, r := range s.Records {
 		res, _ := record.Parse(r.Resource)
 		key := ""
 		for _, c := range res.Codings("code") {
@@ -618,21 +617,21 @@ func TestUnitsAndTypes(t *testing.T) {
 			}
 		}
 	}
-	for _, reason := range []string{": " + skipRoute, "Observation: " + skipSummary, ": " + skipClinical, ": unsupported Apple Health element <Audiogram>"} {
-		if s.skips[reason] != 1 {
-			t.Errorf("skip %q: %d, want 1 (%v)", reason, s.skips[reason], s.skips)
+	for _, reason := range []string{": " + skipRoute, "Observation: " + skipSummary, ": " + skipClinicalAbsent, ": unsupported Apple Health element <Audiogram>"} {
+		if s.SkipCounts()[reason] != 1 {
+			t.Errorf("skip %q: %d, want 1 (%v)", reason, s.SkipCounts()[reason], s.SkipCounts())
 		}
 	}
 }
 
 func TestBloodPressure(t *testing.T) {
 	path := "testdata/blood-pressure.xml"
-	s, err := importBytes(t, path, readFile(t, path), nil)
+	s, err := importBytes(t, path, importertest.ReadFile(t, path), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var displays []string
-	for _, r := range s.records {
+	for _, r := range s.Records {
 		displays = append(displays, r.Display)
 		if r.Kind != record.KindVital {
 			t.Errorf("kind %q", r.Kind)
@@ -644,24 +643,24 @@ func TestBloodPressure(t *testing.T) {
 	if !slices.Equal(displays, want) {
 		t.Errorf("displays %q, want %q", displays, want)
 	}
-	if n := s.skips["Observation: "+skipInPanel]; n != 4 {
+	if n := s.SkipCounts()["Observation: "+skipInPanel]; n != 4 {
 		t.Errorf("skipped members: %d, want 4", n)
 	}
-	res, _ := record.Parse(s.records[0].Resource)
+	res, _ := record.Parse(s.Records[0].Resource)
 	if res.Str("code.coding.0.code") != record.LoincBP || res.Str("component.0.code.coding.0.code") != record.LoincSystolic ||
 		res.Str("component.1.code.coding.0.code") != record.LoincDiastolic || res.Str("component.0.valueQuantity.code") != "mm[Hg]" {
-		t.Errorf("panel %s", s.records[0].Resource)
+		t.Errorf("panel %s", s.Records[0].Resource)
 	}
 }
 
 func TestDailyAggregate(t *testing.T) {
 	path := "testdata/daily.xml"
-	s, err := importBytes(t, path, readFile(t, path), map[string]string{"aggregate": "daily"})
+	s, err := importBytes(t, path, importertest.ReadFile(t, path), map[string]string{"aggregate": "daily"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, r := range s.records {
+	for _, r := range s.Records {
 		res, _ := record.Parse(r.Resource)
 		line := r.Display + " @" + res.Str("effectiveDateTime") + " by " + res.Str("device.display")
 		if mn := res.Str("component.0.valueQuantity.value"); mn != "" {
@@ -683,12 +682,12 @@ func TestDailyAggregate(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	res, _ := record.Parse(s.records[5].Resource)
+	res, _ := record.Parse(s.Records[5].Resource)
 	if res.Str("code.coding.0.code") != "41950-7" {
 		t.Errorf("daily steps code %q", res.Str("code.coding.0.code"))
 	}
 
-	if _, err := importBytes(t, path, readFile(t, path), map[string]string{"aggregate": "weekly"}); err == nil {
+	if _, err := importBytes(t, path, importertest.ReadFile(t, path), map[string]string{"aggregate": "weekly"}); err == nil {
 		t.Error("unknown aggregate option accepted")
 	}
 }
@@ -728,39 +727,39 @@ func TestDailyAggregateAshtom(t *testing.T) {
 			raw++
 		}
 	}
-	s, err := importBytes(t, ashtom, readFile(t, ashtom), map[string]string{"aggregate": "daily"})
+	s, err := importBytes(t, ashtom, importertest.ReadFile(t, ashtom), map[string]string{"aggregate": "daily"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := len(s.records), len(days)+raw; got != want || len(s.fails) != 0 {
-		t.Errorf("%d daily-mode records, want %d (%d aggregates + %d raw); fails %v", got, want, len(days), raw, s.fails)
+	if got, want := len(s.Records), len(days)+raw; got != want || len(s.Fails) != 0 {
+		t.Errorf("%d daily-mode records, want %d (%d aggregates + %d raw); fails %v", got, want, len(days), raw, s.Fails)
 	}
 }
 
 // stopSink fails on the nth record.
 type stopSink struct {
-	memSink
+	importertest.Sink
 	n int
 }
 
 var errStop = errors.New("stop")
 
 func (s *stopSink) Record(r record.Record) error {
-	if len(s.records) == s.n {
+	if len(s.Records) == s.n {
 		return errStop
 	}
-	return s.memSink.Record(r)
+	return s.Sink.Record(r)
 }
 
 func TestSinkErrorStops(t *testing.T) {
 	s := &stopSink{n: 10}
-	err := New().Import(context.Background(), input("export.xml", readFile(t, ashtom), nil), s)
-	if !errors.Is(err, errStop) || len(s.records) != 10 {
-		t.Errorf("err %v after %d records", err, len(s.records))
+	err := New().Import(context.Background(), importertest.Input("export.xml", importertest.ReadFile(t, ashtom), nil), s)
+	if !errors.Is(err, errStop) || len(s.Records) != 10 {
+		t.Errorf("err %v after %d records", err, len(s.Records))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err = New().Import(ctx, input("export.xml", readFile(t, ashtom), nil), &memSink{})
+	err = New().Import(ctx, importertest.Input("export.xml", importertest.ReadFile(t, ashtom), nil), &importertest.Sink{})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled import: %v", err)
 	}

@@ -28,7 +28,7 @@ type heldBP struct {
 }
 
 func bpKey(n *node) string {
-	return n.attr("type") + "\x00" + n.attr("startDate") + "\x00" + n.attr("endDate") + "\x00" + n.attr("value") + "\x00" + n.attr("sourceName")
+	return n.attr("type") + "\x00" + n.attr("startDate") + "\x00" + n.attr("endDate") + "\x00" + n.attr("value") + "\x00" + sourceOf(n)
 }
 
 // topLevel takes a top-level systolic or diastolic sample. It reports

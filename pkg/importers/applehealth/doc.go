@@ -19,8 +19,10 @@
 //     than MaxDepth, a token larger than MaxTokenBytes, or a start tag over
 //     MaxNameBytes, MaxAttributes or MaxAttrBytes fails the file
 //     (ErrTooLarge);
-//   - in export.zip, only export.xml is read: entries with absolute or ..
-//     names are ignored, a zip inside the zip is refused (ErrNestedZip),
+//   - in export.zip, export.xml is read, and the FHIR files of its
+//     clinical records (through the fhir package's code); with the
+//     "clinical-records" option, those beside an unpacked export.xml,
+//     through an os.Root. Entries with absolute or .. names are ignored, a zip inside the zip is refused (ErrNestedZip),
 //     and so is an export.xml over MaxExportSize or expanding more than
 //     MaxCompressionRatio times (a zip bomb);
 //   - errors name the file, line and element or attribute, never a value.

@@ -15,7 +15,7 @@ var (
 	errNoType    = errors.New("missing type")
 	errNoValue   = errors.New("missing value")
 	errNotNumber = errors.New("value is not a number (or beyond ±1e15)")
-	errBadDate   = errors.New("not a date (want YYYY-MM-DD hh:mm:ss ±hhmm)")
+	errBadDate   = errors.New("not a date (want YYYY-MM-DD hh:mm:ss ±hhmm, or YYYYMMDDhhmmss±hhmm)")
 	errEndBefore = errors.New("endDate is before startDate")
 )
 
@@ -24,7 +24,6 @@ const (
 	skipInPanel   = "blood pressure sample imported as part of its panel"
 	skipRoute     = "workout route (GPS locations) not imported"
 	skipSummary   = "activity summary (daily ring totals and goals) is derived from the samples"
-	skipClinical  = "clinical record: the FHIR files under clinical-records/ are not read by this importer"
 	skipNoPatient = "no date of birth or biological sex in the export"
 )
 
@@ -42,7 +41,7 @@ func (p *parser) item(n *node, line int) error {
 	case "ActivitySummary":
 		p.sink.Skip("Observation", skipSummary)
 	case "ClinicalRecord":
-		p.sink.Skip("", skipClinical)
+		return p.clinicalRecord(n, line)
 	default:
 		p.sink.Skip("", "unsupported Apple Health element <"+clip(n.name)+">")
 	}
@@ -115,7 +114,7 @@ func (p *parser) sample(n *node, line int) error {
 	}
 	q, f := p.quantity(val, f, n.attr("unit"), spec)
 	if p.daily && spec.agg != aggNone {
-		return p.agg.add(p, typ, spec, n, q, f, line)
+		return p.agg.add(p, typ, spec, n, start, q, f, line)
 	}
 	o := p.base(n, typ, spec, start, end)
 	if typ == hkBloodGlucose {
@@ -179,7 +178,7 @@ func (p *parser) base(n *node, typ string, spec typeSpec, start, end string) obs
 	if c, _, ok := fhirTime(n.attr("creationDate")); ok {
 		o.Issued = c
 	}
-	if d := deviceText(n.attr("sourceName"), n.attr("device")); d != "" {
+	if d := deviceText(sourceOf(n), n.attr("device")); d != "" {
 		o.Device = &reference{Display: d}
 	}
 	o.Note = metadataNote(n)
@@ -323,10 +322,8 @@ func (p *parser) correlation(n *node, line int) error {
 		return nil
 	}
 	o := p.base(n, typ, typeSpec{category: "vital-signs"}, start, end)
-	o.Code = concept{Coding: []coding{
-		{System: record.LOINC, Code: record.LoincBP, Display: "Blood pressure panel with all children optional"},
-		{System: HealthKitSystem, Code: hkBloodPressure},
-	}, Text: "Blood pressure"}
+	bp := mustVital("bp")
+	o.Code = concept{Coding: []coding{coding(bp.Codes[0]), {System: HealthKitSystem, Code: hkBloodPressure}}, Text: bp.Name}
 	var members []*node
 	for _, want := range []string{hkSystolic, hkDiastolic} {
 		for _, k := range n.kids {
@@ -455,8 +452,8 @@ func (p *parser) me(n *node, line int) error {
 	const pfx = "HKCharacteristicTypeIdentifier"
 	pt := patient{ResourceType: "Patient"}
 	if dob := strings.TrimSpace(n.attr(pfx + "DateOfBirth")); dob != "" {
-		if _, err := time.Parse("2006-01-02", dob); err == nil {
-			pt.BirthDate = dob
+		if d, ok := birthDate(dob); ok {
+			pt.BirthDate = d
 		} else {
 			p.fail(line, "Me/@"+pfx+"DateOfBirth", errors.New("not a date (want YYYY-MM-DD)"))
 		}

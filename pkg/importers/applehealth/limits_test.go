@@ -15,55 +15,8 @@ import (
 
 	"github.com/phr-project/phr/internal/racedetect"
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/importertest"
 )
-
-// lazyReader yields its parts in order, each part's pattern repeated to
-// its size, without ever holding more than the patterns; read counts what
-// was consumed.
-type lazyReader struct {
-	parts []part
-	read  int64
-}
-
-type part struct {
-	pattern []byte
-	size    int64 // bytes left in this part
-	pos     int   // position in pattern
-}
-
-func once(s string) part { return part{pattern: []byte(s), size: int64(len(s))} }
-
-func fill(pattern string, size int64) part {
-	p := []byte(pattern)
-	for len(p) < 4096 {
-		p = append(p, pattern...)
-	}
-	return part{pattern: p[:len(p)/len(pattern)*len(pattern)], size: size}
-}
-
-func (l *lazyReader) Read(b []byte) (int, error) {
-	n := 0
-	for n < len(b) && len(l.parts) > 0 {
-		p := &l.parts[0]
-		if p.size == 0 {
-			l.parts = l.parts[1:]
-			continue
-		}
-		chunk := p.pattern[p.pos:]
-		if int64(len(chunk)) > p.size {
-			chunk = chunk[:p.size]
-		}
-		m := copy(b[n:], chunk)
-		n += m
-		p.size -= int64(m)
-		p.pos = (p.pos + m) % len(p.pattern)
-		l.read += int64(m)
-	}
-	if n == 0 {
-		return 0, io.EOF
-	}
-	return n, nil
-}
 
 const rec = `<Record type="HKQuantityTypeIdentifierHeartRate" sourceName="Watch" unit="count/min" startDate="2020-01-01 10:00:00 +0000" endDate="2020-01-01 10:00:00 +0000" value="72"/>`
 
@@ -81,7 +34,7 @@ func TestXMLLimits(t *testing.T) {
 	}
 	cases := []struct {
 		name    string
-		in      []part
+		in      []importertest.Part
 		is      error
 		line    int
 		path    string
@@ -89,26 +42,26 @@ func TestXMLLimits(t *testing.T) {
 		maxRead int64 // 0: any
 		records int   // imported before the failure
 	}{
-		{"billion laughs", []part{once(string(readFile(t, "testdata/entity.xml")))}, ErrEntityDeclaration, 6, "", "entity declarations", 0, 0},
-		{"external entity", []part{once("<?xml version=\"1.0\"?>\n<!DOCTYPE HealthData [\n<!ENTITY xxe SYSTEM \"file:///etc/passwd\">\n]>\n<HealthData><Record value=\"&xxe;\"/></HealthData>")}, ErrEntityDeclaration, 4, "", "entity declarations", 0, 0},
-		{"parameter entity", []part{once("<!DOCTYPE HealthData [\n<!ENTITY % pe SYSTEM \"http://evil.example/x.dtd\">\n%pe;\n]>\n<HealthData/>")}, ErrEntityDeclaration, 4, "", "entity declarations", 0, 0},
-		{"parameter entity reference", []part{once("<!DOCTYPE HealthData [\n<!ELEMENT HealthData ANY>\n%pe;\n]>\n<HealthData/>")}, ErrExternalDTD, 4, "", "parameter entity reference", 0, 0},
-		{"external DTD (SYSTEM)", []part{once("<?xml version=\"1.0\"?>\n<!DOCTYPE HealthData SYSTEM \"file:///etc/passwd\">\n<HealthData/>")}, ErrExternalDTD, 2, "", "external DTD (SYSTEM)", 0, 0},
-		{"external DTD (PUBLIC)", []part{once("<!DOCTYPE HealthData PUBLIC \"-//x//y\" \"http://evil.example/x.dtd\" [<!ELEMENT HealthData ANY>]>\n<HealthData/>")}, ErrExternalDTD, 1, "", "external DTD (PUBLIC)", 0, 0},
-		{"huge attribute value", []part{once("<HealthData>\n" + rec + "\n<Record type=\"X\" value=\""), fill("7", MaxAttrBytes+1), once("\"/>\n</HealthData>")}, ErrTooLarge, 3, "HealthData/Record/@value", "attribute value over 64 KiB", 0, 1},
-		{"too many attributes", []part{once("<HealthData>\n<Record" + attrs(MaxAttributes+1) + "/>\n</HealthData>")}, ErrTooLarge, 2, "HealthData/Record", "more than 128 attributes", 0, 0},
-		{"long element name", []part{once("<HealthData>\n<" + strings.Repeat("R", MaxNameBytes+1) + "/>\n</HealthData>")}, ErrTooLarge, 2, "HealthData", "element name over 256", 0, 0},
-		{"long attribute name", []part{once("<HealthData>\n<Record " + strings.Repeat("a", MaxNameBytes+1) + "=\"1\"/>\n</HealthData>")}, ErrTooLarge, 2, "HealthData/Record", "attribute name over 256", 0, 0},
-		{"deep nesting", []part{once("<HealthData>\n<Workout>"), fill("<a>", 3*MaxDepth)}, ErrTooLarge, 2, "HealthData/Workout/a/...251 more.../a/a", "deeper than 256", 0, 0},
-		{"2 GiB attribute", []part{once("<HealthData>\n<Record value=\""), fill("1", 2*gib)}, ErrTooLarge, 2, "HealthData", "token is longer", MaxTokenBytes + 256<<10, 0},
-		{"2 GiB text", []part{once("<HealthData>\n" + rec + "\n<Record>"), fill("x", 2*gib)}, ErrTooLarge, 3, "HealthData/Record", "token is longer", MaxTokenBytes + 256<<10, 1},
-		{"2 GiB comment", []part{once("<HealthData>\n<!--"), fill("-x", 2*gib)}, ErrTooLarge, 2, "HealthData", "token is longer", MaxTokenBytes + 256<<10, 0},
-		{"2 GiB DOCTYPE", []part{once("<!DOCTYPE HealthData [\n"), fill("<!ELEMENT a ANY>\n", 2*gib)}, ErrTooLarge, 0, "", "token is longer", MaxTokenBytes + 256<<10, 0},
+		{"billion laughs", []importertest.Part{importertest.Once(string(importertest.ReadFile(t, "testdata/entity.xml")))}, ErrEntityDeclaration, 6, "", "entity declarations", 0, 0},
+		{"external entity", []importertest.Part{importertest.Once("<?xml version=\"1.0\"?>\n<!DOCTYPE HealthData [\n<!ENTITY xxe SYSTEM \"file:///etc/passwd\">\n]>\n<HealthData><Record value=\"&xxe;\"/></HealthData>")}, ErrEntityDeclaration, 4, "", "entity declarations", 0, 0},
+		{"parameter entity", []importertest.Part{importertest.Once("<!DOCTYPE HealthData [\n<!ENTITY % pe SYSTEM \"http://evil.example/x.dtd\">\n%pe;\n]>\n<HealthData/>")}, ErrEntityDeclaration, 4, "", "entity declarations", 0, 0},
+		{"parameter entity reference", []importertest.Part{importertest.Once("<!DOCTYPE HealthData [\n<!ELEMENT HealthData ANY>\n%pe;\n]>\n<HealthData/>")}, ErrExternalDTD, 4, "", "parameter entity reference", 0, 0},
+		{"external DTD (SYSTEM)", []importertest.Part{importertest.Once("<?xml version=\"1.0\"?>\n<!DOCTYPE HealthData SYSTEM \"file:///etc/passwd\">\n<HealthData/>")}, ErrExternalDTD, 2, "", "external DTD (SYSTEM)", 0, 0},
+		{"external DTD (PUBLIC)", []importertest.Part{importertest.Once("<!DOCTYPE HealthData PUBLIC \"-//x//y\" \"http://evil.example/x.dtd\" [<!ELEMENT HealthData ANY>]>\n<HealthData/>")}, ErrExternalDTD, 1, "", "external DTD (PUBLIC)", 0, 0},
+		{"huge attribute value", []importertest.Part{importertest.Once("<HealthData>\n" + rec + "\n<Record type=\"X\" value=\""), importertest.Fill("7", MaxAttrBytes+1), importertest.Once("\"/>\n</HealthData>")}, ErrTooLarge, 3, "HealthData/Record/@value", "attribute value over 64 KiB", 0, 1},
+		{"too many attributes", []importertest.Part{importertest.Once("<HealthData>\n<Record" + attrs(MaxAttributes+1) + "/>\n</HealthData>")}, ErrTooLarge, 2, "HealthData/Record", "more than 128 attributes", 0, 0},
+		{"long element name", []importertest.Part{importertest.Once("<HealthData>\n<" + strings.Repeat("R", MaxNameBytes+1) + "/>\n</HealthData>")}, ErrTooLarge, 2, "HealthData", "element name over 256", 0, 0},
+		{"long attribute name", []importertest.Part{importertest.Once("<HealthData>\n<Record " + strings.Repeat("a", MaxNameBytes+1) + "=\"1\"/>\n</HealthData>")}, ErrTooLarge, 2, "HealthData/Record", "attribute name over 256", 0, 0},
+		{"deep nesting", []importertest.Part{importertest.Once("<HealthData>\n<Workout>"), importertest.Fill("<a>", 3*MaxDepth)}, ErrTooLarge, 2, "HealthData/Workout/a/...251 more.../a/a", "deeper than 256", 0, 0},
+		{"2 GiB attribute", []importertest.Part{importertest.Once("<HealthData>\n<Record value=\""), importertest.Fill("1", 2*gib)}, ErrTooLarge, 2, "HealthData", "token is longer", MaxTokenBytes + 256<<10, 0},
+		{"2 GiB text", []importertest.Part{importertest.Once("<HealthData>\n" + rec + "\n<Record>"), importertest.Fill("x", 2*gib)}, ErrTooLarge, 3, "HealthData/Record", "token is longer", MaxTokenBytes + 256<<10, 1},
+		{"2 GiB comment", []importertest.Part{importertest.Once("<HealthData>\n<!--"), importertest.Fill("-x", 2*gib)}, ErrTooLarge, 2, "HealthData", "token is longer", MaxTokenBytes + 256<<10, 0},
+		{"2 GiB DOCTYPE", []importertest.Part{importertest.Once("<!DOCTYPE HealthData [\n"), importertest.Fill("<!ELEMENT a ANY>\n", 2*gib)}, ErrTooLarge, 0, "", "token is longer", MaxTokenBytes + 256<<10, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := &lazyReader{parts: c.in}
-			s := &memSink{}
+			r := importertest.Lazy(c.in...)
+			s := &importertest.Sink{}
 			err := New().Import(context.Background(), &importers.Input{Name: "export.xml", R: r, Size: -1}, s)
 			var pe *importers.ParseError
 			if !errors.As(err, &pe) || !errors.Is(err, c.is) {
@@ -120,11 +73,11 @@ func TestXMLLimits(t *testing.T) {
 			if strings.Contains(err.Error(), "777") || strings.Contains(err.Error(), "passwd") || strings.Contains(err.Error(), "evil") {
 				t.Errorf("error %q quotes the file", err)
 			}
-			if c.maxRead > 0 && r.read > c.maxRead {
-				t.Errorf("read %d KiB before failing, want at most %d KiB", r.read>>10, c.maxRead>>10)
+			if c.maxRead > 0 && r.Consumed() > c.maxRead {
+				t.Errorf("read %d KiB before failing, want at most %d KiB", r.Consumed()>>10, c.maxRead>>10)
 			}
-			if len(s.records) != c.records {
-				t.Errorf("%d records, want %d", len(s.records), c.records)
+			if len(s.Records) != c.records {
+				t.Errorf("%d records, want %d", len(s.Records), c.records)
 			}
 		})
 	}
@@ -133,8 +86,8 @@ func TestXMLLimits(t *testing.T) {
 		"<Record type=\"HKQuantityTypeIdentifierHeartRate\" sourceName=\"" + strings.Repeat("W", MaxAttrBytes) + "\"" + attrs(MaxAttributes-6) +
 		" unit=\"count/min\" startDate=\"2020-01-01 10:00:00 +0000\" endDate=\"2020-01-01 10:00:00 +0000\" value=\"72\"/>\n" +
 		strings.Repeat("<Workout>", MaxDepth-1) + strings.Repeat("</Workout>", MaxDepth-1) + "\n</HealthData>"
-	if s, err := importBytes(t, "export.xml", []byte(ok), nil); err != nil || len(s.records) != 1 {
-		t.Errorf("at the limits: %v, %d records", err, len(s.records))
+	if s, err := importBytes(t, "export.xml", []byte(ok), nil); err != nil || len(s.Records) != 1 {
+		t.Errorf("at the limits: %v, %d records", err, len(s.Records))
 	}
 }
 
@@ -149,11 +102,11 @@ func TestItemTooLarge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.fails) != 1 || !errors.Is(s.fails[0], ErrTooLarge) || s.fails[0].Line != 3 || s.fails[0].Path != "Workout" || !strings.Contains(s.fails[0].Error(), "over 4 MiB") {
-		t.Errorf("fails %v", s.fails)
+	if len(s.Fails) != 1 || !errors.Is(s.Fails[0], ErrTooLarge) || s.Fails[0].Line != 3 || s.Fails[0].Path != "Workout" || !strings.Contains(s.Fails[0].Error(), "over 4 MiB") {
+		t.Errorf("fails %v", s.Fails)
 	}
-	if len(s.records) != 2 {
-		t.Errorf("%d records, want the two around the workout", len(s.records))
+	if len(s.Records) != 2 {
+		t.Errorf("%d records, want the two around the workout", len(s.Records))
 	}
 }
 
@@ -166,7 +119,7 @@ func TestHeldBudgets(t *testing.T) {
 	}
 	big := strings.Repeat("s", 60<<10)
 	attr := func(k, v string) xml.Attr { return xml.Attr{Name: xml.Name{Local: k}, Value: v} }
-	p := &parser{file: "export.xml", sink: &memSink{}}
+	p := &parser{file: "export.xml", sink: &importertest.Sink{}}
 	var b bpMatcher
 	held := 0
 	for i := range maxHeldBPBytes / len(big) * 5 / 4 {
@@ -186,7 +139,7 @@ func TestHeldBudgets(t *testing.T) {
 	var err error
 	i := 0
 	for ; i < maxAggregateBytes/len(big)*5/4 && err == nil; i++ {
-		err = a.add(p, "HKQuantityTypeIdentifierHeartRate", spec, n, quantity{Unit: fmt.Sprint(i) + big}, 1, i+1)
+		err = a.add(p, "HKQuantityTypeIdentifierHeartRate", spec, n, "2020-01-01T10:00:00Z", quantity{Unit: fmt.Sprint(i) + big}, 1, i+1)
 	}
 	var pe *importers.ParseError
 	if !errors.As(err, &pe) || !errors.Is(err, ErrTooLarge) || pe.Line != i || pe.Path != "Record" || a.bytes > maxAggregateBytes+len(big)+16 {
@@ -242,7 +195,7 @@ func TestZipLimits(t *testing.T) {
 	if testing.Short() || racedetect.Enabled {
 		t.Skip("builds archives of 100,000 entries and a 64 MiB bomb")
 	}
-	export := string(readFile(t, dogsheep))
+	export := string(importertest.ReadFile(t, dogsheep))
 	bomb := "<HealthData>" + strings.Repeat(" ", 64<<20) + "</HealthData>"
 	var many [][2]string
 	many = append(many, [2]string{ZipExportPath, export})
@@ -283,8 +236,8 @@ func TestZipLimits(t *testing.T) {
 			if pe.File != c.file || !strings.Contains(err.Error(), c.msg) {
 				t.Errorf("error %q in %q, want %q in %q", err, pe.File, c.msg, c.file)
 			}
-			if len(s.records) != 0 {
-				t.Errorf("%d records", len(s.records))
+			if len(s.Records) != 0 {
+				t.Errorf("%d records", len(s.Records))
 			}
 			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(4*len(c.zip))+64<<20 {
 				t.Errorf("allocated %d MiB for a %d KiB zip", alloc>>20, len(c.zip)>>10)
@@ -294,18 +247,18 @@ func TestZipLimits(t *testing.T) {
 	// MaxZipEntries entries, and unsafe names beside the export, are read
 	// (the unsafe ones ignored with a note).
 	s, err := importBytes(t, "export.zip", zipOf(t, many[:MaxZipEntries]...), nil)
-	if err != nil || len(s.records) == 0 {
+	if err != nil || len(s.Records) == 0 {
 		t.Errorf("MaxZipEntries entries: %v", err)
 	}
 	unsafe := zipOf(t, [2]string{"/etc/export.xml", "x"}, [2]string{"../export.xml", "x"}, [2]string{ZipExportPath, export})
 	s, err = importBytes(t, "export.zip", unsafe, nil)
-	if err != nil || len(s.records) == 0 || s.skips[": 2 zip entries with unsafe names (absolute, or with ..) ignored"] != 1 {
-		t.Errorf("unsafe names beside the export: %v, skips %v", err, s.skips)
+	if err != nil || len(s.Records) == 0 || s.SkipCounts()[": 2 zip entries with unsafe names (absolute, or with ..) ignored"] != 1 {
+		t.Errorf("unsafe names beside the export: %v, skips %v", err, s.SkipCounts())
 	}
 	// With GODEBUG=zipinsecurepath=0 archive/zip reports the unsafe names;
 	// the result is the same.
 	t.Setenv("GODEBUG", "zipinsecurepath=0")
-	if s2, err := importBytes(t, "export.zip", unsafe, nil); err != nil || len(s2.records) != len(s.records) {
+	if s2, err := importBytes(t, "export.zip", unsafe, nil); err != nil || len(s2.Records) != len(s.Records) {
 		t.Errorf("zipinsecurepath=0: %v", err)
 	}
 }
@@ -328,7 +281,7 @@ func TestZipRealisticRatio(t *testing.T) {
 		t.Errorf("ratio %.0f is close to the limit %d", ratio, MaxCompressionRatio)
 	}
 	s, err := importBytes(t, "export.zip", z, nil)
-	if err != nil || len(s.records) != want {
-		t.Errorf("%d records, want %d: %v", len(s.records), want, err)
+	if err != nil || len(s.Records) != want {
+		t.Errorf("%d records, want %d: %v", len(s.Records), want, err)
 	}
 }

@@ -91,9 +91,12 @@ type parser struct {
 	agg   aggregator
 	bp    bpMatcher
 	names map[string]string // humanized identifiers
+
+	clinical  clinicalFiles // nil when the input has no clinical records
+	exportDir string        // prefix of their names in errors
 }
 
-func parse(ctx context.Context, r io.Reader, file string, prov record.Provenance, daily bool, sink importers.Sink) error {
+func parse(ctx context.Context, r io.Reader, src source, prov record.Provenance, daily bool, sink importers.Sink) error {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
 		br = bufio.NewReaderSize(r, 64<<10)
@@ -103,13 +106,15 @@ func parse(ctx context.Context, r io.Reader, file string, prov record.Provenance
 	}
 	g := &guardReader{r: br, limit: MaxTokenBytes}
 	p := &parser{
-		ctx:   ctx,
-		guard: g,
-		file:  file,
-		sink:  sink,
-		prov:  prov,
-		daily: daily,
-		names: map[string]string{},
+		ctx:       ctx,
+		guard:     g,
+		file:      src.name,
+		sink:      sink,
+		prov:      prov,
+		daily:     daily,
+		names:     map[string]string{},
+		clinical:  src.clinical,
+		exportDir: src.exportDir,
 	}
 	g.exceededErr = fmt.Errorf("%w: an XML token is longer than %d bytes", ErrTooLarge, MaxTokenBytes)
 	p.dec = xml.NewDecoder(g)

@@ -18,7 +18,7 @@ func TestStreamingMemoryBounded(t *testing.T) {
 	}
 	const limit = 8 << 20
 	if s.maxHeap == 0 || s.maxHeap > limit {
-		t.Errorf("peak heap %.1f MiB for a %d MiB export, want under %d MiB", float64(s.maxHeap)/(1<<20), size>>20, limit>>20)
+		t.Errorf("peak heap growth %.1f MiB for a %d MiB export, want under %d MiB", float64(s.maxHeap)/(1<<20), size>>20, limit>>20)
 	}
-	t.Logf("%d MiB export, %d records, peak heap %.1f MiB", size>>20, s.n, float64(s.maxHeap)/(1<<20))
+	t.Logf("%d MiB export, %d records, peak heap growth %.1f MiB", size>>20, s.n, float64(s.maxHeap)/(1<<20))
 }

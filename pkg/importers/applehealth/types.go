@@ -51,23 +51,21 @@ type typeSpec struct {
 // quantityTypes lists the quantity types with a LOINC code, a category or
 // a daily aggregation. Other quantity types are mapped generically.
 var quantityTypes = map[string]typeSpec{
-	hkHeartRate:                                 {loinc: record.LoincHeartRate, loincDisplay: "Heart rate", text: "Heart rate", category: "vital-signs", unit: "bpm", ucum: "/min", agg: aggStats},
+	hkHeartRate:                                 vital("hr", true, aggStats),
 	quantityPrefix + "RestingHeartRate":         {loinc: "40443-4", loincDisplay: "Heart rate --resting", text: "Resting heart rate", category: "vital-signs", unit: "bpm", ucum: "/min"},
 	quantityPrefix + "WalkingHeartRateAverage":  {text: "Walking heart rate average", category: "vital-signs", unit: "bpm", ucum: "/min"},
 	quantityPrefix + "HeartRateVariabilitySDNN": {loinc: "80404-7", loincDisplay: "R-R interval.standard deviation (Heart rate variability)", text: "Heart rate variability (SDNN)", category: "vital-signs", agg: aggStats},
-	quantityPrefix + "BodyMass":                 {loinc: record.LoincWeight, loincDisplay: "Body weight", text: "Body weight", category: "vital-signs"},
-	quantityPrefix + "Height":                   {loinc: "8302-2", loincDisplay: "Body height", text: "Body height", category: "vital-signs"},
-	quantityPrefix + "BodyMassIndex":            {loinc: "39156-5", loincDisplay: "Body mass index (BMI) [Ratio]", text: "Body mass index", category: "vital-signs", unit: "kg/m2", ucum: "kg/m2"},
-	hkSystolic:                                  {loinc: record.LoincSystolic, loincDisplay: "Systolic blood pressure", text: "Systolic blood pressure", category: "vital-signs", unit: "mmHg", ucum: "mm[Hg]"},
-	hkDiastolic:                                 {loinc: record.LoincDiastolic, loincDisplay: "Diastolic blood pressure", text: "Diastolic blood pressure", category: "vital-signs", unit: "mmHg", ucum: "mm[Hg]"},
-	hkBloodGlucose:                              {text: "Blood glucose", category: "vital-signs"}, // code chosen by unit
-	quantityPrefix + "OxygenSaturation": {loinc: record.LoincSpO2, loincDisplay: "Oxygen saturation in Arterial blood by Pulse oximetry",
-		extra: []coding{{System: record.LOINC, Code: record.LoincSpO2Base, Display: "Oxygen saturation in Arterial blood"}},
-		text:  "Oxygen saturation", category: "vital-signs", agg: aggStats},
-	quantityPrefix + "BodyTemperature":    {loinc: record.LoincTemperature, loincDisplay: "Body temperature", text: "Body temperature", category: "vital-signs"},
-	quantityPrefix + "RespiratoryRate":    {loinc: "9279-1", loincDisplay: "Respiratory rate", text: "Respiratory rate", category: "vital-signs", unit: "breaths/min", ucum: "/min", agg: aggStats},
-	quantityPrefix + "BodyFatPercentage":  {loinc: "41982-0", loincDisplay: "Percentage of body fat Measured", text: "Body fat percentage", category: "vital-signs"},
-	quantityPrefix + "WaistCircumference": {loinc: "8280-0", loincDisplay: "Waist Circumference at umbilicus by Tape measure", text: "Waist circumference", category: "vital-signs"},
+	quantityPrefix + "BodyMass":                 vital("weight", false, aggNone),
+	quantityPrefix + "Height":                   vital("height", false, aggNone),
+	quantityPrefix + "BodyMassIndex":            vital("bmi", true, aggNone),
+	hkSystolic:                                  vitalPart("bp", 0),
+	hkDiastolic:                                 vitalPart("bp", 1),
+	hkBloodGlucose:                              glucose(), // code chosen by unit
+	quantityPrefix + "OxygenSaturation":         vital("spo2", false, aggStats),
+	quantityPrefix + "BodyTemperature":          vital("temp", false, aggNone),
+	quantityPrefix + "RespiratoryRate":          vital("rr", true, aggStats),
+	quantityPrefix + "BodyFatPercentage":        {loinc: "41982-0", loincDisplay: "Percentage of body fat Measured", text: "Body fat percentage", category: "vital-signs"},
+	quantityPrefix + "WaistCircumference":       {loinc: "8280-0", loincDisplay: "Waist Circumference at umbilicus by Tape measure", text: "Waist circumference", category: "vital-signs"},
 	quantityPrefix + "StepCount": {loinc: "55423-8", loincDisplay: "Number of steps in unspecified time Pedometer",
 		daily: "41950-7", dailyDisplay: "Number of steps in 24 hour Measured",
 		text: "Steps", category: "activity", unit: "steps", ucum: "{steps}", agg: aggSum},
@@ -103,15 +101,54 @@ var quantityTypes = map[string]typeSpec{
 	quantityPrefix + "VO2Max":                         {text: "Cardio fitness (VO2 max)", category: "activity"},
 }
 
-// glucoseCodes picks the blood glucose LOINC code by UCUM unit.
+// vital maps a HealthKit type that is a vital sign of record's vital-sign
+// table: its LOINC codes and name come from there, and so, with
+// unitFromTable, does its unit (HealthKit writes count/min and count for
+// them). Other vitals keep the unit of the export (kg or lb).
+func vital(kind string, unitFromTable bool, agg aggregation) typeSpec {
+	vs := mustVital(kind)
+	spec := typeSpec{loinc: vs.Codes[0].Code, loincDisplay: vs.Codes[0].Display, text: vs.Name, category: "vital-signs", agg: agg}
+	for _, c := range vs.Codes[1:] {
+		spec.extra = append(spec.extra, coding(c))
+	}
+	if unitFromTable {
+		spec.unit, spec.ucum = vs.Units[0].Symbol, vs.Units[0].UCUM
+	}
+	return spec
+}
+
+// vitalPart maps a HealthKit type that is one component of a panel of the
+// vital-sign table (systolic pressure of blood pressure).
+func vitalPart(kind string, i int) typeSpec {
+	vs := mustVital(kind)
+	c := vs.Components[i]
+	return typeSpec{loinc: c.Code.Code, loincDisplay: c.Code.Display, text: c.Name, category: "vital-signs",
+		unit: vs.Units[0].Symbol, ucum: vs.Units[0].UCUM}
+}
+
+// glucose maps blood glucose, whose LOINC code depends on the unit
+// (glucoseCode).
+func glucose() typeSpec {
+	vs := mustVital("glucose")
+	return typeSpec{text: vs.Name, category: "vital-signs"}
+}
+
+func mustVital(kind string) *record.VitalSign {
+	vs, ok := record.LookupVital(kind)
+	if !ok {
+		panic("applehealth: no vital " + kind + " in record's table")
+	}
+	return vs
+}
+
+// glucoseCode picks the blood glucose LOINC code by UCUM unit, from the
+// vital-sign table; "" for a unit it does not list.
 func glucoseCode(ucum string) (code, display string) {
-	if ucum == "mmol/L" {
-		return record.LoincGlucoseMol, "Glucose [Moles/volume] in Blood"
+	codes, ok := mustVital("glucose").CodesFor(ucum)
+	if !ok {
+		return "", ""
 	}
-	if ucum == "mg/dL" {
-		return record.LoincGlucoseMass, "Glucose [Mass/volume] in Blood"
-	}
-	return "", ""
+	return codes[0].Code, codes[0].Display
 }
 
 // unitSpec is a UCUM code and the unit as shown to people.
@@ -208,17 +245,41 @@ func (p *parser) human(id string) string {
 	return s
 }
 
-// exportTime is the layout of dates in export.xml.
-const exportTime = "2006-01-02 15:04:05 -0700"
+// exportTimes are the layouts of dates in export.xml: the one HealthKit
+// writes today ("2019-06-11 15:00:00 -0700"), the compact one of the
+// exports of iOS 8 ("20150616071820-0700", as in export_cda.xml), and RFC
+// 3339, which tools that rewrite exports use. Every one has the offset.
+var exportTimes = []string{"2006-01-02 15:04:05 -0700", "20060102150405-0700", time.RFC3339}
 
-// fhirTime converts "2019-06-11 15:00:00 -0700" to RFC 3339
-// ("2019-06-11T15:00:00-07:00"), keeping the offset.
+// fhirTime converts an export date to RFC 3339 ("2019-06-11T15:00:00-07:00"),
+// keeping the offset.
 func fhirTime(s string) (string, time.Time, bool) {
-	t, err := time.Parse(exportTime, s)
-	if err != nil {
-		return "", time.Time{}, false
+	for _, l := range exportTimes {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.Format(time.RFC3339), t, true
+		}
 	}
-	return t.Format(time.RFC3339), t, true
+	return "", time.Time{}, false
+}
+
+// birthDate reads a date of birth as <Me> writes it: "1990-02-02", or
+// "19900202" in the compact form of the oldest exports.
+func birthDate(s string) (string, bool) {
+	for _, l := range []string{"2006-01-02", "20060102"} {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.Format("2006-01-02"), true
+		}
+	}
+	return "", false
+}
+
+// sourceOf is the app or device that wrote an item: sourceName, or source
+// in the exports of iOS 8.
+func sourceOf(n *node) string {
+	if s := n.attr("sourceName"); s != "" {
+		return s
+	}
+	return n.attr("source")
 }
 
 // deviceText renders the export's device attribute

@@ -26,7 +26,9 @@ const (
 	// OptionSource names the source system recorded in provenance.
 	OptionSource = "source"
 	// OptionTimezone is the IANA time zone of times written without an
-	// offset; the local time zone when empty.
+	// offset. Without it such times are kept as written, without an
+	// offset (never the machine's zone: the same file must give the same
+	// records on every machine).
 	OptionTimezone = "timezone"
 )
 
@@ -170,7 +172,7 @@ type run struct {
 
 // Import reads the header, then one record per row.
 func (importer) Import(ctx context.Context, in *importers.Input, sink importers.Sink) error {
-	loc := time.Local
+	var loc *time.Location // nil: times without an offset stay so
 	if tz := strings.TrimSpace(in.Options[OptionTimezone]); tz != "" {
 		l, err := time.LoadLocation(tz)
 		if err != nil {

@@ -3,8 +3,6 @@ package csvimport
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,48 +14,17 @@ import (
 	"testing"
 
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/importertest"
 	"github.com/phr-project/phr/pkg/record"
 )
-
-const td = "../../../../shared/testdata/"
-
-type memSink struct {
-	records []record.Record
-	skips   map[string]int
-	fails   []*importers.ItemError
-}
-
-func (s *memSink) Record(r record.Record) error {
-	s.records = append(s.records, r)
-	return nil
-}
-
-func (s *memSink) Skip(resourceType, reason string) {
-	if s.skips == nil {
-		s.skips = map[string]int{}
-	}
-	s.skips[resourceType+": "+reason]++
-}
-
-func (s *memSink) Fail(err *importers.ItemError) { s.fails = append(s.fails, err) }
-
-func input(name string, data []byte, opts map[string]string) *importers.Input {
-	sum := sha256.Sum256(data)
-	return &importers.Input{Name: name, R: bytes.NewReader(data), Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), Options: opts}
-}
 
 // utc pins times without an offset, so that the tests do not depend on
 // the machine's time zone.
 var utc = map[string]string{OptionTimezone: "UTC"}
 
-func importFile(t *testing.T, path string, opts map[string]string) (*memSink, error) {
+func importFile(t *testing.T, path string, opts map[string]string) (*importertest.Sink, error) {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &memSink{}
-	return s, New().Import(context.Background(), input(path, data, opts), s)
+	return importertest.Import(New(), path, importertest.ReadFile(t, path), opts)
 }
 
 func TestDetect(t *testing.T) {
@@ -91,7 +58,7 @@ func TestDetect(t *testing.T) {
 		}
 	}
 	// No real file of another format is claimed.
-	err := filepath.WalkDir(td, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(importertest.Shared(t), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -123,7 +90,7 @@ func TestImportGood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range s.fails {
+	for _, f := range s.Fails {
 		t.Errorf("fail: %v", f)
 	}
 	type want struct {
@@ -137,7 +104,7 @@ func TestImportGood(t *testing.T) {
 			"medicationCodeableConcept.coding.0.system": record.RxNorm, "medicationCodeableConcept.coding.0.code": "861007",
 			"effectivePeriod.start": "2024-01-05", "dosage.0.doseAndRate.0.doseQuantity.value": "500",
 			"dosage.0.doseAndRate.0.doseQuantity.code": "mg", "note.0.text": "twice daily, with food"}},
-		{record.KindMedication, "Amoxicillin — 250 mg", map[string]string{
+		{record.KindMedication, "Amoxicillin — 250 mg — stopped 2023-11-12", map[string]string{
 			"status": "completed", "effectivePeriod.start": "2023-11-02", "effectivePeriod.end": "2023-11-12"}},
 		{record.KindMedication, "Ibuprofen, 200 mg — 2 tablets", map[string]string{
 			"status": "active", "dosage.0.doseAndRate.0.doseQuantity.code": "{tablet}", "effectivePeriod.start": ""}},
@@ -160,14 +127,14 @@ func TestImportGood(t *testing.T) {
 		{record.KindVital, "Blood glucose: 5.4 mmol/L", map[string]string{"code.coding.0.code": record.LoincGlucoseMol}},
 		{record.KindVital, "Oxygen saturation: 97 %", map[string]string{"code.coding.0.code": record.LoincSpO2, "status": "amended"}},
 	}
-	if len(s.records) != len(wants) {
-		for _, r := range s.records {
+	if len(s.Records) != len(wants) {
+		for _, r := range s.Records {
 			t.Logf("%s", r.Display)
 		}
-		t.Fatalf("%d records, want %d", len(s.records), len(wants))
+		t.Fatalf("%d records, want %d", len(s.Records), len(wants))
 	}
 	for i, w := range wants {
-		r := s.records[i]
+		r := s.Records[i]
 		if r.Kind != w.kind || r.Display != w.display {
 			t.Errorf("record %d: kind %q display %q, want %q %q", i, r.Kind, r.Display, w.kind, w.display)
 		}
@@ -195,14 +162,14 @@ func TestBOMAndCRLF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.records) != 2 || len(s.fails) != 0 {
-		t.Fatalf("%d records, fails %v", len(s.records), s.fails)
+	if len(s.Records) != 2 || len(s.Fails) != 0 {
+		t.Fatalf("%d records, fails %v", len(s.Records), s.Fails)
 	}
-	if s.records[0].Display != "Heart rate: 72 bpm" || s.records[1].Display != "Lisinopril — 10 mg" {
-		t.Errorf("displays %q, %q", s.records[0].Display, s.records[1].Display)
+	if s.Records[0].Display != "Heart rate: 72 bpm" || s.Records[1].Display != "Lisinopril — 10 mg" {
+		t.Errorf("displays %q, %q", s.Records[0].Display, s.Records[1].Display)
 	}
-	if s.records[0].Provenance.System != "" {
-		t.Errorf("system %q without the source option", s.records[0].Provenance.System)
+	if s.Records[0].Provenance.System != "" {
+		t.Errorf("system %q without the source option", s.Records[0].Provenance.System)
 	}
 }
 
@@ -216,7 +183,7 @@ func TestBadRows(t *testing.T) {
 		col  string
 	}
 	var got []loc
-	for _, f := range s.fails {
+	for _, f := range s.Fails {
 		got = append(got, loc{f.Line, f.Path})
 		msg := f.Error()
 		for _, phi := range []string{"Peanuts", "allergy", "4548-5", "10/02/2024", "80/120", "stone", "Aspirin", "done", "seventy", "13.5", "five", "Warfarin", "Ferritin", "1234-5"} {
@@ -246,12 +213,12 @@ func TestBadRows(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("fails at\n%v\nwant\n%v", got, want)
-		for _, f := range s.fails {
+		for _, f := range s.Fails {
 			t.Log(f)
 		}
 	}
-	if len(s.records) != 1 || s.records[0].Display != "Vitamin D: 30 ng/mL" {
-		t.Errorf("records %v", s.records)
+	if len(s.Records) != 1 || s.Records[0].Display != "Vitamin D: 30 ng/mL" {
+		t.Errorf("records %v", s.Records)
 	}
 }
 
@@ -276,8 +243,8 @@ func TestMalformedFiles(t *testing.T) {
 	tests[6].data = string(trunc)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &memSink{}
-			err := New().Import(context.Background(), input("in.csv", []byte(tt.data), utc), s)
+			s := &importertest.Sink{}
+			err := New().Import(context.Background(), importertest.Input("in.csv", []byte(tt.data), utc), s)
 			var pe *importers.ParseError
 			if !errors.As(err, &pe) {
 				t.Fatalf("err = %v, want *ParseError", err)
@@ -296,7 +263,7 @@ func TestMalformedFiles(t *testing.T) {
 
 func TestRowTooLong(t *testing.T) {
 	data := "type,name,value,unit,date,end_date,code,code_system,status,note\nvital,hr,72,,2024-01-01,,,,,\nlab,x,1,,2024-01-01,,,,,\"" + strings.Repeat("a", MaxRowBytes+1<<17) + "\"\n"
-	err := New().Import(context.Background(), input("in.csv", []byte(data), utc), &memSink{})
+	err := New().Import(context.Background(), importertest.Input("in.csv", []byte(data), utc), &importertest.Sink{})
 	var pe *importers.ParseError
 	if !errors.As(err, &pe) || !errors.Is(err, ErrRowTooLong) || pe.Line != 3 {
 		t.Fatalf("err = %v", err)
@@ -305,25 +272,17 @@ func TestRowTooLong(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	data := []byte("type,name,value,date\nvital,hr,72,2024-01-01T08:00\n")
-	if err := New().Import(context.Background(), input("in.csv", data, map[string]string{OptionTimezone: "Nowhere/Special"}), &memSink{}); err == nil {
+	if err := New().Import(context.Background(), importertest.Input("in.csv", data, map[string]string{OptionTimezone: "Nowhere/Special"}), &importertest.Sink{}); err == nil {
 		t.Error("unknown time zone accepted")
 	}
-	s := &memSink{}
-	if err := New().Import(context.Background(), input("in.csv", data, map[string]string{OptionTimezone: "America/New_York"}), s); err != nil {
+	s := &importertest.Sink{}
+	if err := New().Import(context.Background(), importertest.Input("in.csv", data, map[string]string{OptionTimezone: "America/New_York"}), s); err != nil {
 		t.Fatal(err)
 	}
-	res, _ := record.Parse(s.records[0].Resource)
+	res, _ := record.Parse(s.Records[0].Resource)
 	if got := res.Str("effectiveDateTime"); got != "2024-01-01T08:00:00-05:00" {
 		t.Errorf("effectiveDateTime %q", got)
 	}
-}
-
-func fingerprints(s *memSink) []string {
-	var out []string
-	for i := range s.records {
-		out = append(out, string(record.FingerprintInput(&s.records[i])))
-	}
-	return out
 }
 
 func TestReimportSameFingerprints(t *testing.T) {
@@ -335,32 +294,32 @@ func TestReimportSameFingerprints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fa, fb := fingerprints(a), fingerprints(b); !slices.Equal(fa, fb) || len(fa) != 13 {
+	if fa, fb := a.Fingerprints(), b.Fingerprints(); !slices.Equal(fa, fb) || len(fa) != 13 {
 		t.Fatalf("fingerprints differ or missing: %d vs %d", len(fa), len(fb))
 	}
-	for i := range a.records {
-		if !bytes.Equal(a.records[i].Resource, b.records[i].Resource) {
+	for i := range a.Records {
+		if !bytes.Equal(a.Records[i].Resource, b.Records[i].Resource) {
 			t.Errorf("resource %d differs between imports", i)
 		}
-		if a.records[i].ID == b.records[i].ID {
+		if a.Records[i].ID == b.Records[i].ID {
 			t.Errorf("record %d: IDs should be fresh", i)
 		}
 	}
 	// The same row in another file, at another line, is the same resource.
 	data := []byte("# moved\nname,type,value,unit,date\nWeight,vital,72.5,kg,2024-03-01\n")
-	s := &memSink{}
-	if err := New().Import(context.Background(), input("other.csv", data, utc), s); err != nil {
+	s := &importertest.Sink{}
+	if err := New().Import(context.Background(), importertest.Input("other.csv", data, utc), s); err != nil {
 		t.Fatal(err)
 	}
 	var weight *record.Record
-	for i := range a.records {
-		if a.records[i].Display == "Body weight: 72.5 kg" {
-			weight = &a.records[i]
+	for i := range a.Records {
+		if a.Records[i].Display == "Body weight: 72.5 kg" {
+			weight = &a.Records[i]
 		}
 	}
 	res, _ := record.Parse(weight.Resource)
 	delete(res, "note") // the good file's weight row has a note
-	other, _ := record.Parse(s.records[0].Resource)
+	other, _ := record.Parse(s.Records[0].Resource)
 	delete(res, "id")
 	delete(other, "id")
 	if string(mustJSON(t, res)) != string(mustJSON(t, other)) {
@@ -385,18 +344,18 @@ func TestSinkErrorStops(t *testing.T) {
 	data, _ := os.ReadFile("testdata/good.csv")
 	stop := errors.New("stop")
 	s := &stopSink{err: stop}
-	if err := New().Import(context.Background(), input("good.csv", data, utc), s); !errors.Is(err, stop) {
+	if err := New().Import(context.Background(), importertest.Input("good.csv", data, utc), s); !errors.Is(err, stop) {
 		t.Errorf("err = %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := New().Import(ctx, input("good.csv", data, utc), &memSink{}); !errors.Is(err, context.Canceled) {
+	if err := New().Import(ctx, importertest.Input("good.csv", data, utc), &importertest.Sink{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
 }
 
 type stopSink struct {
-	memSink
+	importertest.Sink
 	err error
 }
 

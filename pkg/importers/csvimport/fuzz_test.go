@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/importertest"
 	"github.com/phr-project/phr/pkg/record"
 )
 
@@ -25,18 +26,18 @@ func FuzzImportCSV(f *testing.F) {
 	f.Add([]byte("type,name,value,unit,date\nvital,bp,120/80,mmHg,2024-01-01T08:00\n"))
 	f.Add([]byte("name,type\n\"a\"\"b\",lab\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s := &memSink{}
-		err := New().Import(context.Background(), input("in.csv", data, utc), s)
+		s := &importertest.Sink{}
+		err := New().Import(context.Background(), importertest.Input("in.csv", data, utc), s)
 		var pe *importers.ParseError
 		if err != nil && !errors.As(err, &pe) {
 			t.Fatalf("error %v (%T) is not a *ParseError", err, err)
 		}
-		for _, fe := range s.fails {
+		for _, fe := range s.Fails {
 			if fe.Line <= 0 || fe.Path == "" || fe.Err == nil {
 				t.Fatalf("row error without a position: %+v", fe)
 			}
 		}
-		for _, r := range s.records {
+		for _, r := range s.Records {
 			if _, err := record.Parse(r.Resource); err != nil || r.Provenance.Importer != Name {
 				t.Fatalf("bad record %+v: %v", r, err)
 			}
@@ -62,18 +63,12 @@ func BenchmarkImportCSV(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		s := &countSink{}
+		s := &importertest.CountSink{}
 		if err := New().Import(context.Background(), &importers.Input{Name: "in.csv", R: bytes.NewReader(data), Size: int64(len(data)), Options: utc}, s); err != nil {
 			b.Fatal(err)
 		}
-		if s.fails != 0 || s.n == 0 {
-			b.Fatalf("%d records, %d fails", s.n, s.fails)
+		if s.Failed != 0 || s.N == 0 {
+			b.Fatalf("%d records, %d fails", s.N, s.Failed)
 		}
 	}
 }
-
-type countSink struct{ n, fails int }
-
-func (s *countSink) Record(record.Record) error { s.n++; return nil }
-func (s *countSink) Skip(string, string)        {}
-func (s *countSink) Fail(*importers.ItemError)  { s.fails++ }

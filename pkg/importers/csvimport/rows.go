@@ -206,7 +206,8 @@ func (ru *run) dates(c cells, required bool, kind string) (start, end string, re
 var errDate = errors.New("is not a date (use 2024-03-01, 2024-03-01T08:30 or 2024-03-01T08:30:00+01:00)")
 
 // parseDate accepts a day, a local date and time, or RFC 3339. A day stays
-// a FHIR date; a time without offset is read in ru.loc.
+// a FHIR date; a time without offset is read in ru.loc, or kept without
+// an offset when no zone was given.
 func (ru *run) parseDate(s string) (string, time.Time, error) {
 	if t, err := time.Parse("2006-01-02", s); err == nil {
 		return s, t, nil
@@ -215,6 +216,14 @@ func (ru *run) parseDate(s string) (string, time.Time, error) {
 		return t.Format(time.RFC3339), t, nil
 	}
 	for _, l := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04"} {
+		if ru.loc == nil {
+			// No zone given: the time as written, without an offset
+			// (its instant, for comparisons, is read as UTC).
+			if t, err := time.Parse(l, s); err == nil {
+				return t.Format("2006-01-02T15:04:05"), t, nil
+			}
+			continue
+		}
 		if t, err := time.ParseInLocation(l, s, ru.loc); err == nil {
 			return t.Format(time.RFC3339), t, nil
 		}
@@ -455,40 +464,15 @@ func effective(o *observation, start, end string) {
 	}
 }
 
-// vitalNames maps what people write in name to record.VitalKinds.
-var vitalNames = map[string]string{
-	"bp": "bp", "blood pressure": "bp", "blood_pressure": "bp",
-	"hr": "hr", "heart rate": "hr", "heart_rate": "hr", "pulse": "hr",
-	"weight": "weight", "body weight": "weight", "body_weight": "weight",
-	"temp": "temp", "temperature": "temp", "body temperature": "temp", "body_temperature": "temp",
-	"glucose": "glucose", "blood glucose": "glucose", "blood_glucose": "glucose", "blood sugar": "glucose",
-	"spo2": "spo2", "oxygen saturation": "spo2", "oxygen_saturation": "spo2", "o2 sat": "spo2", "sao2": "spo2",
-}
-
-// vitalUnitSpellings maps UCUM and other spellings to the units
-// record.ParseVital takes.
-var vitalUnitSpellings = map[string]string{
-	"cel": "c", "degc": "c", "°c": "c", "celsius": "c", "[degf]": "f", "degf": "f", "°f": "f", "fahrenheit": "f",
-	"[lb_av]": "lb", "pound": "lb", "pounds": "lb", "kilogram": "kg", "kilograms": "kg",
-	"/min": "bpm", "beats/min": "bpm", "mm[hg]": "", "mmhg": "", "mmol/l": "mmol/l", "mg/dl": "mg/dl", "%": "%",
-}
-
-var vitalHints = map[string]string{
-	"bp":      "blood pressure as systolic/diastolic in mmHg, e.g. 120/80; systolic 40-300, diastolic 20-200",
-	"hr":      "heart rate in beats per minute, 20-300",
-	"weight":  "weight with unit kg (0.2-700) or lb (0.5-1500)",
-	"temp":    "temperature with unit C (25-45) or F (77-113)",
-	"glucose": "glucose with unit mg/dL (10-1100) or mmol/L (0.5-60)",
-	"spo2":    "oxygen saturation in %, 50-100",
-}
-
+// vital reads a vital row: name, value and unit as record's vital-sign
+// table knows them (record.LookupVital, record.ParseVital).
 func (ru *run) vital(c cells) (any, *rowError) {
-	kind, ok := vitalNames[strings.ToLower(c[colName])]
+	vs, ok := record.LookupVital(c[colName])
 	if !ok {
 		if c[colName] == "" {
-			return nil, bad(colName, "is empty (use one of bp, hr, weight, temp, glucose, spo2)")
+			return nil, bad(colName, "is empty (use one of %s)", strings.Join(record.VitalKinds, ", "))
 		}
-		return nil, bad(colName, "is not a vital phr knows (use one of bp, hr, weight, temp, glucose, spo2)")
+		return nil, bad(colName, "is not a vital phr knows (use one of %s)", strings.Join(record.VitalKinds, ", "))
 	}
 	if c[colValue] == "" {
 		return nil, bad(colValue, "is required for vital rows (the reading)")
@@ -501,17 +485,13 @@ func (ru *run) vital(c cells) (any, *rowError) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	unit := strings.ToLower(c[colUnit])
-	if u, ok := vitalUnitSpellings[unit]; ok {
-		unit = u
-	}
-	v, err := record.ParseVital(kind, c[colValue]+unit)
+	v, err := record.ParseVital(vs.Kind, c[colValue]+c[colUnit])
 	if err != nil {
 		col := colValue
 		if c[colUnit] != "" {
 			col = colValue + "," + colUnit
 		}
-		return nil, bad(col, "is not a plausible reading (want %s)", vitalHints[kind])
+		return nil, bad(col, "is not a plausible reading (want %s)", vs.Expect())
 	}
 	at, _, _ := ru.parseDateTime(c[colDate])
 	built, err := record.NewVital(record.Common{Now: at}, v, at)

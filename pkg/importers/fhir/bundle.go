@@ -65,6 +65,11 @@ type posErr struct {
 
 func (p *processor) parseError(pe *posErr) *importers.ParseError {
 	ie := importers.ItemError{File: p.file, Line: p.line, Path: pe.path, Err: pe.err}
+	if pe.off < 0 && pe.path == "" && p.line == 0 && p.ra != nil {
+		// About the top-level value as a whole (no resourceType, too
+		// large): it is where that value starts.
+		pe.off = skipSpace(p.ra, p.base) - p.base
+	}
 	if pe.off >= 0 && p.line == 0 {
 		ie.Offset = pe.off + p.base
 		if p.ra != nil {
@@ -199,6 +204,7 @@ type entry struct {
 	errPath string
 	info    *resInfo
 	newID   string // id assigned to a resource that had none
+	done    bool   // emitted ahead of the others (a Patient)
 }
 
 type entryJSON struct {
@@ -241,6 +247,7 @@ func (p *processor) readObject(dec *json.Decoder, cr *capReader, prefix string, 
 	}
 	obj := &object{}
 	var entryRaw compactRaw
+	resourceOff := int64(-1) // offset of a "resource" member (a bare entry)
 	for {
 		// The white space before a member and its name are bounded like a
 		// value.
@@ -277,6 +284,10 @@ func (p *processor) readObject(dec *json.Decoder, cr *capReader, prefix string, 
 			return nil, &posErr{off, path, errTooDeep}
 		}
 		switch key {
+		case "resource":
+			if top {
+				resourceOff = off
+			}
 		case "resourceType":
 			if err := json.Unmarshal(raw, &obj.rt); err != nil || obj.rt == "" {
 				return nil, &posErr{-1, path, fmt.Errorf("%w: resourceType is not a non-empty string", ErrNotResource)}
@@ -292,6 +303,12 @@ func (p *processor) readObject(dec *json.Decoder, cr *capReader, prefix string, 
 		return nil, decErr(dec, err, prefix)
 	}
 	if !obj.rtSeen {
+		if prefix == "" && isBareEntry(obj.members) {
+			// One Bundle entry saved on its own: a bundle of one entry.
+			obj.bundle = &bundle{entries: []*entry{bareEntry(obj.members, resourceOff)}}
+			obj.members = nil
+			return obj, nil
+		}
 		return nil, &posErr{-1, prefix, fmt.Errorf("%w: no resourceType", ErrNotResource)}
 	}
 	if obj.rt != "Bundle" {
@@ -323,6 +340,43 @@ func (p *processor) readObject(dec *json.Decoder, cr *capReader, prefix string, 
 	}
 	obj.members = nil
 	return obj, nil
+}
+
+// entryMembers are the elements of a Bundle entry (Bundle.entry).
+var entryMembers = map[string]bool{
+	"fullUrl": true, "resource": true, "search": true, "request": true, "response": true,
+	"link": true, "id": true, "extension": true, "modifierExtension": true,
+}
+
+// isBareEntry reports whether the members of an object without a
+// resourceType are those of a Bundle entry with a resource.
+func isBareEntry(members []rawMember) bool {
+	hasResource := false
+	for _, m := range members {
+		if !entryMembers[m.key] {
+			return false
+		}
+		hasResource = hasResource || m.key == "resource"
+	}
+	return hasResource
+}
+
+// bareEntry makes the entry of a file holding one Bundle entry; off is the
+// offset of its resource in the file, or -1.
+func bareEntry(members []rawMember, off int64) *entry {
+	e := &entry{path: "entry", off: off}
+	var ej entryJSON
+	if err := json.Unmarshal(assemble(members), &ej); err != nil {
+		var te *json.UnmarshalTypeError
+		_, e.err = describe(err)
+		e.errPath = e.path
+		if errors.As(err, &te) && te.Field != "" {
+			e.errPath += "." + te.Field
+		}
+		return e
+	}
+	e.fullURL, e.mode, e.res = ej.FullURL, ej.Search.Mode, ej.Resource
+	return e
 }
 
 // readEntries reads a Bundle's entry array.
@@ -593,6 +647,16 @@ func (p *processor) emitBundle(b *bundle, parent *scope, depth int, parentSource
 			}
 		}
 	}
+	// The bundle's Patients go first: the importer pipeline compares the
+	// file's subject with the vault's owner before any clinical record.
+	for _, e := range b.entries {
+		if e.err == nil && e.info != nil && e.info.typ == "Patient" && e.mode != "outcome" {
+			if err := p.emitResource(rewrite(e, sc), e.info, src, e.path+".resource"); err != nil {
+				return err
+			}
+			e.res, e.done = nil, true
+		}
+	}
 	for i, e := range b.entries {
 		if i%256 == 0 {
 			if err := p.ctx.Err(); err != nil {
@@ -601,6 +665,7 @@ func (p *processor) emitBundle(b *bundle, parent *scope, depth int, parentSource
 		}
 		var err error
 		switch {
+		case e.done:
 		case e.err != nil:
 			p.itemAt(e.errPath, e.off, e.err)
 		case e.res == nil:

@@ -102,6 +102,9 @@ func detectFHIR(head []byte) bool {
 	if !hi.object || hi.hasKey("verifiableCredential") || hi.hasKey("vc") || hi.hasKey("iss") {
 		return false
 	}
+	if hi.rt == "" && isBareEntryHead(&hi) {
+		return !detectNDJSON(head)
+	}
 	if hi.rt == "" {
 		// resourceType need not come first: accept a file cut short
 		// before its top-level resourceType if one appears at all.
@@ -111,6 +114,21 @@ func detectFHIR(head []byte) bool {
 		}
 	}
 	return !detectNDJSON(head)
+}
+
+// isBareEntryHead reports whether the top-level object seen is one Bundle
+// entry on its own: a "resource" and, as far as seen, only the other
+// elements of an entry (no resourceType).
+func isBareEntryHead(hi *headInfo) bool {
+	if !hi.object || !hi.hasKey("resource") || hi.hasKey("resourceType") {
+		return false
+	}
+	for _, k := range hi.keys {
+		if !entryMembers[k] {
+			return false
+		}
+	}
+	return true
 }
 
 // detectNDJSON reports whether head starts line-delimited FHIR JSON: a

@@ -1,14 +1,17 @@
 // Package fhir imports FHIR R4 JSON: single resources, Bundles of every
-// type (New, format "fhir"), and bulk-data NDJSON with one resource per line
-// (NewNDJSON, format "ndjson"). ImportBundle serves importers that find a
-// Bundle inside another container, such as SMART Health Cards.
+// type and files holding one bare Bundle entry (New, format "fhir"), and
+// bulk-data NDJSON with one resource per line (NewNDJSON, format
+// "ndjson"). ImportBundle and ImportJSON serve importers that find FHIR
+// inside another container: SMART Health Cards, the clinical records of
+// an Apple Health export.
 //
 // The package guarantees:
 //   - every resource is kept whole, of every type, including types phr has
 //     no model for; only whitespace is removed (JSON is compacted), and in
 //     bundles references to other entries are rewritten (below);
-//   - each Bundle entry becomes one record; Bundles nested in entries are
-//     imported entry by entry; searchset entries with search.mode "outcome"
+//   - each Bundle entry becomes one record, the Bundle's Patients first
+//     (the pipeline checks the file's subject before anything else);
+//     Bundles nested in entries are imported entry by entry; searchset entries with search.mode "outcome"
 //     and OperationOutcome resources are skipped with a reason, and so are
 //     resources recognized as FHIR STU3 or DSTU2 (phr stores R4 only);
 //   - references between entries of one bundle (urn:uuid:, urn:oid:,

@@ -31,8 +31,27 @@ func (Importer) Detect(head []byte) bool { return detectFHIR(head) }
 
 // Import reads one FHIR resource or Bundle from in.
 func (Importer) Import(ctx context.Context, in *importers.Input, sink importers.Sink) error {
-	p := newProcessor(ctx, in, sink, "fhir")
-	br := bufio.NewReaderSize(in.R, 64<<10)
+	return newProcessor(ctx, in, sink, "fhir").importJSON(in.R)
+}
+
+// ImportJSON imports one FHIR R4 JSON document held in data (a resource, a
+// Bundle of any type, or one bare Bundle entry) as the fhir format imports
+// a file, for importers that find FHIR files inside another container
+// (the clinical records of an Apple Health export). prov is copied into
+// every record, with OriginalID set per resource; when prov.System is
+// empty, each record's System is its meta.source, else its Bundle's.
+// Errors name the file name, with lines counted in data.
+func ImportJSON(ctx context.Context, name string, data []byte, prov record.Provenance, sink importers.Sink) error {
+	p := &processor{ctx: ctx, sink: sink, prov: prov, file: name, ra: bytes.NewReader(data)}
+	if len(data) > MaxFileSize {
+		return p.parseError(&posErr{-1, "", fmt.Errorf("%w: a file over %d MiB", ErrTooLarge, MaxFileSize>>20)})
+	}
+	return p.importJSON(bytes.NewReader(data))
+}
+
+// importJSON reads one FHIR resource, Bundle or bare entry from r.
+func (p *processor) importJSON(r io.Reader) error {
+	br := bufio.NewReaderSize(r, 64<<10)
 	if b, _ := br.Peek(len(bom)); bytes.Equal(b, bom) {
 		br.Discard(len(bom))
 		p.base = int64(len(bom))
@@ -53,7 +72,7 @@ func (Importer) Import(ctx context.Context, in *importers.Input, sink importers.
 		}
 		return p.parseError(&posErr{off, "", ErrTrailingData})
 	}
-	if obj.rt == "Bundle" {
+	if obj.bundle != nil { // a Bundle, or one bare entry
 		return p.finish(p.emitBundle(obj.bundle, nil, 0, ""))
 	}
 	raw := assemble(obj.members)

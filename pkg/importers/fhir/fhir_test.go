@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/importertest"
 	"github.com/phr-project/phr/pkg/record"
 )
 
@@ -62,7 +63,7 @@ func TestDetect(t *testing.T) {
 			t.Errorf("%s: %v", path, err)
 			continue
 		}
-		h := head(b)
+		h := importertest.Head(b)
 		if got := New().Detect(h); got != w.fhir {
 			t.Errorf("fhir.Detect(%s) = %v", filepath.Base(path), got)
 		}
@@ -100,7 +101,7 @@ func TestDetect(t *testing.T) {
 	// A bulk file whose first line is longer than the detection window.
 	long := `{"resourceType":"DocumentReference","id":"x","content":[{"attachment":{"data":"` +
 		strings.Repeat("QUJD", 4000) + `"}}]}` + "\n"
-	if New().Detect(head([]byte(long+long))) || !NewNDJSON().Detect(head([]byte(long+long))) {
+	if New().Detect(importertest.Head([]byte(long+long))) || !NewNDJSON().Detect(importertest.Head([]byte(long+long))) {
 		t.Error("long first NDJSON line not detected as ndjson")
 	}
 }
@@ -130,17 +131,17 @@ var referenceRE = regexp.MustCompile(`"reference":"([^"]*)"`)
 func TestImportSynthea(t *testing.T) {
 	for _, path := range glob(t, syntheaDir+"/*.json") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			data := readFile(t, path)
+			data := importertest.ReadFile(t, path)
 			s := mustRun(t, New(), path)
-			if len(s.fails) > 0 || len(s.skips) > 0 {
-				t.Fatalf("fails %v, skips %v", s.fails, s.skips)
+			if len(s.Fails) > 0 || len(s.Skips) > 0 {
+				t.Fatalf("fails %v, skips %v", s.Fails, s.Skips)
 			}
 			want := countTypes(t, data)
-			if got := s.counts(); !mapsEqual(got, want) {
+			if got := s.Counts(); !mapsEqual(got, want) {
 				t.Errorf("counts = %v, want %v", got, want)
 			}
 			ids := map[string]bool{}
-			for _, r := range s.recs {
+			for _, r := range s.Records {
 				res, err := record.Parse(r.Resource)
 				if err != nil {
 					t.Fatal(err)
@@ -153,7 +154,7 @@ func TestImportSynthea(t *testing.T) {
 				}
 			}
 			// Every urn:uuid reference now points at an imported entry.
-			for _, r := range s.recs {
+			for _, r := range s.Records {
 				for _, m := range referenceRE.FindAllSubmatch(r.Resource, -1) {
 					ref := string(m[1])
 					if strings.HasPrefix(ref, "urn:uuid:") {
@@ -182,13 +183,13 @@ func mapsEqual(a, b map[string]int) bool {
 
 func TestImportSyntheaValues(t *testing.T) {
 	s := mustRun(t, New(), syntheaDir+"/Jorge_Brekke_ac7921e0-c949-4b42-97f2-fad5d171cd01.json")
-	if n := s.counts()["AllergyIntolerance"]; n != 10 {
+	if n := s.Counts()["AllergyIntolerance"]; n != 10 {
 		t.Errorf("AllergyIntolerance = %d, want 10", n)
 	}
 	var pat *record.Record
-	for i := range s.recs {
-		if s.recs[i].ResourceType == "Patient" {
-			pat = &s.recs[i]
+	for i := range s.Records {
+		if s.Records[i].ResourceType == "Patient" {
+			pat = &s.Records[i]
 		}
 	}
 	if pat == nil || pat.Kind != record.KindPatient || pat.Provenance.OriginalID != "272539c2-e516-4f16-8f47-573923bf9924" {
@@ -200,7 +201,7 @@ func TestImportSyntheaValues(t *testing.T) {
 			Resource map[string]any `json:"resource"`
 		} `json:"entry"`
 	}
-	json.Unmarshal(readFile(t, syntheaDir+"/Jorge_Brekke_ac7921e0-c949-4b42-97f2-fad5d171cd01.json"), &b)
+	json.Unmarshal(importertest.ReadFile(t, syntheaDir+"/Jorge_Brekke_ac7921e0-c949-4b42-97f2-fad5d171cd01.json"), &b)
 	var want record.Resource
 	for _, e := range b.Entry {
 		if e.Resource["resourceType"] == "Observation" {
@@ -208,7 +209,7 @@ func TestImportSyntheaValues(t *testing.T) {
 			break
 		}
 	}
-	for _, r := range s.recs {
+	for _, r := range s.Records {
 		if r.ResourceType != "Observation" {
 			continue
 		}
@@ -232,13 +233,13 @@ func TestImportUSCore(t *testing.T) {
 	total := 0
 	for _, path := range glob(t, usCoreDir+"/*.json") {
 		s := mustRun(t, New(), path)
-		if len(s.fails) > 0 || len(s.skips) > 0 {
-			t.Errorf("%s: fails %v, skips %v", filepath.Base(path), s.fails, s.skips)
+		if len(s.Fails) > 0 || len(s.Skips) > 0 {
+			t.Errorf("%s: fails %v, skips %v", filepath.Base(path), s.Fails, s.Skips)
 		}
-		if len(s.recs) == 0 {
+		if len(s.Records) == 0 {
 			t.Errorf("%s: no records", filepath.Base(path))
 		}
-		total += len(s.recs)
+		total += len(s.Records)
 	}
 	if total < 230 {
 		t.Errorf("%d records from the US Core examples", total)
@@ -274,12 +275,12 @@ func TestImportUSCore(t *testing.T) {
 	}
 	for _, c := range cases {
 		s := mustRun(t, New(), usCoreDir+"/"+c.file)
-		if got := s.counts(); !mapsEqual(got, c.counts) {
+		if got := s.Counts(); !mapsEqual(got, c.counts) {
 			t.Errorf("%s: counts %v, want %v", c.file, got, c.counts)
 		}
 		if c.check != nil {
-			r, _ := record.Parse(s.recs[0].Resource)
-			c.check(t, r, s.recs[0])
+			r, _ := record.Parse(s.Records[0].Resource)
+			c.check(t, r, s.Records[0])
 		}
 	}
 }
@@ -317,7 +318,7 @@ func TestImportBlueButton(t *testing.T) {
 		{"userinfo_v1.json", nil, 0, "", true},
 	}
 	for _, c := range cases {
-		s, err := run(New(), c.file, readFile(t, blueButtonDir+"/"+c.file))
+		s, err := run(New(), c.file, importertest.ReadFile(t, blueButtonDir+"/"+c.file))
 		if c.fails {
 			var pe *importers.ParseError
 			if !errors.As(err, &pe) || !errors.Is(err, ErrNotResource) {
@@ -325,24 +326,24 @@ func TestImportBlueButton(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || len(s.fails) > 0 {
-			t.Errorf("%s: %v %v", c.file, err, s.fails)
+		if err != nil || len(s.Fails) > 0 {
+			t.Errorf("%s: %v %v", c.file, err, s.Fails)
 			continue
 		}
-		if got := s.counts(); !mapsEqual(got, c.records) {
+		if got := s.Counts(); !mapsEqual(got, c.records) {
 			t.Errorf("%s: records %v, want %v", c.file, got, c.records)
 		}
-		if len(s.skips) != c.skips {
-			t.Errorf("%s: %d skips, want %d", c.file, len(s.skips), c.skips)
+		if len(s.Skips) != c.skips {
+			t.Errorf("%s: %d skips, want %d", c.file, len(s.Skips), c.skips)
 		}
-		for _, sk := range s.skips {
-			if !strings.Contains(sk.reason, c.skipHas) {
-				t.Errorf("%s: skip reason %q", c.file, sk.reason)
+		for _, sk := range s.Skips {
+			if !strings.Contains(sk.Reason, c.skipHas) {
+				t.Errorf("%s: skip reason %q", c.file, sk.Reason)
 			}
 		}
 	}
 	s := mustRun(t, New(), blueButtonDir+"/eob_read_carrier_v2.json")
-	r := s.recs[0]
+	r := s.Records[0]
 	if r.Provenance.OriginalID != "carrier--10045426206" && r.Provenance.OriginalID == "" {
 		t.Errorf("original id %q", r.Provenance.OriginalID)
 	}
@@ -363,12 +364,12 @@ func TestReimportIsStable(t *testing.T) {
 	}
 	for _, f := range files {
 		a, b := mustRun(t, f.imp, f.path), mustRun(t, f.imp, f.path)
-		fa, fb := fingerprints(a), fingerprints(b)
+		fa, fb := a.Fingerprints(), b.Fingerprints()
 		if len(fa) == 0 || !slices.Equal(fa, fb) {
 			t.Errorf("%s: fingerprints differ between two imports", filepath.Base(f.path))
 		}
-		for i := range a.recs {
-			if !bytes.Equal(a.recs[i].Resource, b.recs[i].Resource) || a.recs[i].ID == b.recs[i].ID {
+		for i := range a.Records {
+			if !bytes.Equal(a.Records[i].Resource, b.Records[i].Resource) || a.Records[i].ID == b.Records[i].ID {
 				t.Errorf("%s: record %d differs (or shares its record ID)", filepath.Base(f.path), i)
 				break
 			}
@@ -414,13 +415,13 @@ const refBundle = `{
 
 func TestReferenceResolution(t *testing.T) {
 	s, err := run(New(), "bundle.json", []byte(refBundle))
-	if err != nil || len(s.fails) > 0 {
-		t.Fatal(err, s.fails)
+	if err != nil || len(s.Fails) > 0 {
+		t.Fatal(err, s.Fails)
 	}
 	want := []string{"Patient", "Practitioner", "Observation", "Condition", "Basic", "Composition", "AllergyIntolerance", "Immunization", "Immunization"}
 	var got []string
 	res := map[string]record.Resource{}
-	for _, r := range s.recs {
+	for _, r := range s.Records {
 		got = append(got, r.ResourceType)
 		p, err := record.Parse(r.Resource)
 		if err != nil {
@@ -444,8 +445,8 @@ func TestReferenceResolution(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("records %v, want %v", got, want)
 	}
-	if len(s.skips) != 2 {
-		t.Errorf("skips %v", s.skips)
+	if len(s.Skips) != 2 {
+		t.Errorf("skips %v", s.Skips)
 	}
 	pid := "Patient/11111111-2222-3333-4444-555555555555"
 	checks := []struct{ typ, path, want string }{
@@ -469,17 +470,17 @@ func TestReferenceResolution(t *testing.T) {
 		}
 	}
 	// resourceType stays first; the id follows it.
-	if !bytes.HasPrefix(s.recs[0].Resource, []byte(`{"resourceType":"Patient","id":"11111111-`)) {
-		t.Errorf("patient JSON starts %s", s.recs[0].Resource[:40])
+	if !bytes.HasPrefix(s.Records[0].Resource, []byte(`{"resourceType":"Patient","id":"11111111-`)) {
+		t.Errorf("patient JSON starts %s", s.Records[0].Resource[:40])
 	}
 	// Digest ids for resources without a usable fullUrl; references follow.
-	imm0, _ := record.Parse(s.recs[7].Resource)
-	imm1, _ := record.Parse(s.recs[8].Resource)
+	imm0, _ := record.Parse(s.Records[7].Resource)
+	imm1, _ := record.Parse(s.Records[8].Resource)
 	if len(imm0.ID()) != 32 || imm1.Str("patient.reference") != "Immunization/"+imm0.ID() {
 		t.Errorf("immunization ids %q -> %q", imm0.ID(), imm1.Str("patient.reference"))
 	}
 	// The Observation kept every field and its date.
-	obs := s.recs[2]
+	obs := s.Records[2]
 	if obs.Kind != record.KindObservation || !obs.Date.Equal(time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)) {
 		t.Errorf("observation %s %v", obs.Kind, obs.Date)
 	}
@@ -488,19 +489,19 @@ func TestReferenceResolution(t *testing.T) {
 func TestKeepsUnknownTypesAndFields(t *testing.T) {
 	in := `{"resourceType":"FancyFutureThing","id":"f1","_status":{"extension":[]},"value":1.50,"nested":{"deep":[1,2,{"x":"<&>"}]}}`
 	s, err := run(New(), "x.json", []byte("\n  "+in+"\n"))
-	if err != nil || len(s.recs) != 1 {
-		t.Fatal(err, s.skips, s.fails)
+	if err != nil || len(s.Records) != 1 {
+		t.Fatal(err, s.Skips, s.Fails)
 	}
-	if string(s.recs[0].Resource) != in {
-		t.Errorf("resource = %s", s.recs[0].Resource)
+	if string(s.Records[0].Resource) != in {
+		t.Errorf("resource = %s", s.Records[0].Resource)
 	}
-	if s.recs[0].Kind != "fancyfuturething" {
-		t.Errorf("kind %q", s.recs[0].Kind)
+	if s.Records[0].Kind != "fancyfuturething" {
+		t.Errorf("kind %q", s.Records[0].Kind)
 	}
 }
 
 func TestBadInput(t *testing.T) {
-	synthea := readFile(t, syntheaDir+"/Liz_Conn_27c911c6-f045-4ffa-af5d-6eba57ac94b2.json")
+	synthea := importertest.ReadFile(t, syntheaDir+"/Liz_Conn_27c911c6-f045-4ffa-af5d-6eba57ac94b2.json")
 	deep := `{"resourceType":"Basic","x":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`
 	cases := []struct {
 		name     string
@@ -545,8 +546,8 @@ func TestBadInput(t *testing.T) {
 			if strings.Contains(err.Error(), "Patient\"") || strings.Contains(err.Error(), "Test") {
 				t.Errorf("error quotes the file: %v", err)
 			}
-			if len(s.recs) > 0 && c.name != "truncated bundle" {
-				t.Errorf("%d records from a bad file", len(s.recs))
+			if len(s.Records) > 0 && c.name != "truncated bundle" {
+				t.Errorf("%d records from a bad file", len(s.Records))
 			}
 		})
 	}
@@ -564,14 +565,14 @@ func TestBadEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.recs) != 1 || s.recs[0].Provenance.OriginalID != "ok" {
-		t.Fatalf("records %v", s.recs)
+	if len(s.Records) != 1 || s.Records[0].Provenance.OriginalID != "ok" {
+		t.Fatalf("records %v", s.Records)
 	}
 	wantPaths := []string{"entry[0].fullUrl", "entry[1].resource", "entry[2].resource", "entry[3]"}
-	if len(s.fails) != len(wantPaths) {
-		t.Fatalf("fails %v", s.fails)
+	if len(s.Fails) != len(wantPaths) {
+		t.Fatalf("fails %v", s.Fails)
 	}
-	for i, f := range s.fails {
+	for i, f := range s.Fails {
 		if f.Path != wantPaths[i] || f.File != "b.json" || f.Line != i+2 {
 			t.Errorf("fail %d: %v", i, f)
 		}
@@ -579,8 +580,8 @@ func TestBadEntries(t *testing.T) {
 			t.Errorf("error quotes the file: %v", f)
 		}
 	}
-	if !errors.Is(s.fails[0], ErrWrongType) || !errors.Is(s.fails[2], ErrNotResource) {
-		t.Errorf("fail kinds: %v, %v", s.fails[0], s.fails[2])
+	if !errors.Is(s.Fails[0], ErrWrongType) || !errors.Is(s.Fails[2], ErrNotResource) {
+		t.Errorf("fail kinds: %v, %v", s.Fails[0], s.Fails[2])
 	}
 }
 
@@ -590,33 +591,33 @@ func TestBundleMemberOrder(t *testing.T) {
 	  {"resource":{"resourceType":"Observation","subject":{"reference":"urn:uuid:a"}}}],
 	  "type":"collection","meta":{"source":"https://x.example"},"resourceType":"Bundle"}`
 	s, err := run(New(), "o.json", []byte(in))
-	if err != nil || len(s.recs) != 2 {
-		t.Fatal(err, s.fails)
+	if err != nil || len(s.Records) != 2 {
+		t.Fatal(err, s.Fails)
 	}
-	obs, _ := record.Parse(s.recs[1].Resource)
-	if obs.Str("subject.reference") != "Patient/a" || s.recs[1].Provenance.System != "https://x.example" {
-		t.Errorf("observation %s, system %q", s.recs[1].Resource, s.recs[1].Provenance.System)
+	obs, _ := record.Parse(s.Records[1].Resource)
+	if obs.Str("subject.reference") != "Patient/a" || s.Records[1].Provenance.System != "https://x.example" {
+		t.Errorf("observation %s, system %q", s.Records[1].Resource, s.Records[1].Provenance.System)
 	}
 	// A List has an "entry" member of its own: it stays one resource.
 	list := `{"entry":[{"item":{"reference":"Patient/a"}}],"resourceType":"List","status":"current"}`
 	s, err = run(New(), "l.json", []byte(list))
-	if err != nil || len(s.recs) != 1 || string(s.recs[0].Resource) != list {
-		t.Errorf("list: %v %v", err, s.recs)
+	if err != nil || len(s.Records) != 1 || string(s.Records[0].Resource) != list {
+		t.Errorf("list: %v %v", err, s.Records)
 	}
 }
 
 func TestImportBundleHelper(t *testing.T) {
-	data := readFile(t, shcDir+"/example-00-a-fhirBundle.json")
-	s := &memSink{}
+	data := importertest.ReadFile(t, shcDir+"/example-00-a-fhirBundle.json")
+	s := &importertest.Sink{}
 	prov := record.Provenance{Method: record.MethodImported, Importer: "shc", File: "card", System: "https://issuer.example", Verified: true}
 	if err := ImportBundle(context.Background(), data, prov, s); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.counts(); got["Patient"] != 1 || got["Immunization"] != 3 {
+	if got := s.Counts(); got["Patient"] != 1 || got["Immunization"] != 3 {
 		t.Fatalf("counts %v", got)
 	}
-	pat, _ := record.Parse(s.recs[0].Resource)
-	for _, r := range s.recs {
+	pat, _ := record.Parse(s.Records[0].Resource)
+	for _, r := range s.Records {
 		if !r.Provenance.Verified || r.Provenance.System != "https://issuer.example" || r.Provenance.OriginalID == "" {
 			t.Errorf("provenance %+v", r.Provenance)
 		}
@@ -643,34 +644,34 @@ func TestNestedTooDeep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.recs) != 0 || len(s.fails) != 1 || !errors.Is(s.fails[0], ErrTooDeep) {
-		t.Errorf("records %d fails %v", len(s.recs), s.fails)
+	if len(s.Records) != 0 || len(s.Fails) != 1 || !errors.Is(s.Fails[0], ErrTooDeep) {
+		t.Errorf("records %d fails %v", len(s.Records), s.Fails)
 	}
 }
 
 func TestCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	data := readFile(t, syntheaDir+"/Liz_Conn_27c911c6-f045-4ffa-af5d-6eba57ac94b2.json")
-	err := New().Import(ctx, input("x.json", data), &memSink{})
+	data := importertest.ReadFile(t, syntheaDir+"/Liz_Conn_27c911c6-f045-4ffa-af5d-6eba57ac94b2.json")
+	err := New().Import(ctx, importertest.Input("x.json", data, nil), &importertest.Sink{})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v", err)
 	}
 }
 
-type stopSink struct{ memSink }
+type stopSink struct{ importertest.Sink }
 
 var errStop = errors.New("stop")
 
 func (s *stopSink) Record(r record.Record) error { return errStop }
 
 func TestSinkErrorStops(t *testing.T) {
-	data := readFile(t, syntheaDir+"/Liz_Conn_27c911c6-f045-4ffa-af5d-6eba57ac94b2.json")
-	if err := New().Import(context.Background(), input("x.json", data), &stopSink{}); !errors.Is(err, errStop) {
+	data := importertest.ReadFile(t, syntheaDir+"/Liz_Conn_27c911c6-f045-4ffa-af5d-6eba57ac94b2.json")
+	if err := New().Import(context.Background(), importertest.Input("x.json", data, nil), &stopSink{}); !errors.Is(err, errStop) {
 		t.Errorf("fhir: err = %v", err)
 	}
-	data = readFile(t, bulkDir+"/Patient.000.ndjson")
-	if err := NewNDJSON().Import(context.Background(), input("x.ndjson", data), &stopSink{}); !errors.Is(err, errStop) {
+	data = importertest.ReadFile(t, bulkDir+"/Patient.000.ndjson")
+	if err := NewNDJSON().Import(context.Background(), importertest.Input("x.ndjson", data, nil), &stopSink{}); !errors.Is(err, errStop) {
 		t.Errorf("ndjson: err = %v", err)
 	}
 }

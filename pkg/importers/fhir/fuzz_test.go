@@ -10,6 +10,7 @@ import (
 
 	"github.com/phr-project/phr/internal/jsondepth"
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/importertest"
 	"github.com/phr-project/phr/pkg/record"
 )
 
@@ -17,7 +18,7 @@ import (
 // import must have, whatever the input: no panic, a *ParseError or nil,
 // records that are resources with provenance, the same result twice.
 func checkImport(t *testing.T, imp importers.Importer, data []byte) {
-	imp.Detect(head(data))
+	imp.Detect(importertest.Head(data))
 	a, errA := run(imp, "fuzz.json", data)
 	b, errB := run(imp, "fuzz.json", data)
 	if (errA == nil) != (errB == nil) {
@@ -28,7 +29,7 @@ func checkImport(t *testing.T, imp importers.Importer, data []byte) {
 			t.Fatalf("error %T: %v", errA, errA)
 		}
 	}
-	for _, r := range a.recs {
+	for _, r := range a.Records {
 		if _, err := record.Parse(r.Resource); err != nil {
 			t.Fatalf("record is not a resource: %v", err)
 		}
@@ -36,10 +37,10 @@ func checkImport(t *testing.T, imp importers.Importer, data []byte) {
 			t.Fatalf("provenance %+v", r.Provenance)
 		}
 	}
-	if !slices.Equal(fingerprints(a), fingerprints(b)) {
+	if !slices.Equal(a.Fingerprints(), b.Fingerprints()) {
 		t.Fatal("two imports differ")
 	}
-	for _, f := range a.fails {
+	for _, f := range a.Fails {
 		if f.Err == nil || f.File != "fuzz.json" {
 			t.Fatalf("fail %+v", f)
 		}
@@ -53,12 +54,17 @@ func FuzzImportFHIR(f *testing.F) {
 		usCoreDir + "/uscore-med1.json",
 		usCoreDir + "/goal-1.json",
 	} {
-		f.Add(readFile(f, p))
+		f.Add(importertest.ReadFile(f, p))
 	}
-	f.Add(compact(f, readFile(f, shcDir+"/example-00-a-fhirBundle.json")))
+	f.Add(compact(f, importertest.ReadFile(f, shcDir+"/example-00-a-fhirBundle.json")))
 	f.Add([]byte(refBundle))
 	f.Add([]byte(`{"entry":[{"resource":{"resourceType":"Patient"}}],"resourceType":"Bundle"}`))
 	f.Add([]byte(`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Bundle","entry":[{"fullUrl":"urn:uuid:a","resource":{"resourceType":"X","r":{"reference":"urn:uuid:a"}}}]}}]}`))
+	// One bare bundle entry, and a Patient after the record that refers to
+	// it (Patients are emitted first).
+	f.Add([]byte(bareEntryFile))
+	f.Add([]byte(`{"fullUrl":"urn:uuid:a","resource":{"resourceType":"Observation","subject":{"reference":"urn:uuid:a"}},"search":{"mode":"match"}}`))
+	f.Add([]byte(`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Observation","subject":{"reference":"urn:uuid:p"}}},{"fullUrl":"urn:uuid:p","resource":{"resourceType":"Patient"}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkImport(t, New(), data)
 	})
@@ -73,10 +79,10 @@ func compact(f *testing.F, b []byte) []byte {
 }
 
 func FuzzImportNDJSON(f *testing.F) {
-	data := readFile(f, bulkDir+"/AllergyIntolerance.000.ndjson")
+	data := importertest.ReadFile(f, bulkDir+"/AllergyIntolerance.000.ndjson")
 	f.Add(data[:bytes.IndexByte(data, '\n')+1])
-	f.Add(compact(f, readFile(f, usCoreDir+"/uscore-med2.json")))
-	f.Add(readFile(f, bulkDir+"/log.ndjson"))
+	f.Add(compact(f, importertest.ReadFile(f, usCoreDir+"/uscore-med2.json")))
+	f.Add(importertest.ReadFile(f, bulkDir+"/log.ndjson"))
 	f.Add([]byte("{\"resourceType\":\"Patient\",\"id\":\"a\"}\n\n{\"resourceType\":\"Bundle\",\"entry\":[{\"fullUrl\":\"urn:uuid:b\",\"resource\":{\"resourceType\":\"Basic\"}}]}\n42\n{\"a\":1}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkImport(t, NewNDJSON(), data)
@@ -88,7 +94,7 @@ func FuzzImportNDJSON(f *testing.F) {
 // compact JSON objects it agrees with encoding/json about resourceType, id
 // and the reference spans, and with depthExceeds about nesting.
 func FuzzScanResource(f *testing.F) {
-	f.Add(compact(f, readFile(f, usCoreDir+"/uscore-med1.json")))
+	f.Add(compact(f, importertest.ReadFile(f, usCoreDir+"/uscore-med1.json")))
 	f.Add([]byte(`{"resourceType":"Observation","id":"a","meta":{"source":"s#1"},"subject":{"reference":"urn:uuid:x"}}`))
 	f.Add([]byte(`{"resourceType":"Basic","x":` + nest(MaxJSONDepth, "1") + `}`))
 	f.Add([]byte(`{"resourceType":"B\u0061sic","reference":"\"q\""}`))
@@ -129,7 +135,7 @@ func FuzzScanResource(f *testing.F) {
 
 // compactJSON does what json.Compact does to any valid JSON.
 func FuzzCompactJSON(f *testing.F) {
-	f.Add(readFile(f, usCoreDir+"/uscore-med1.json"))
+	f.Add(importertest.ReadFile(f, usCoreDir+"/uscore-med1.json"))
 	f.Add([]byte(` { "a" : [ 1 , "b \" c\\" , {"\t":"\u00e9 x"} ] ,"d":null } `))
 	f.Add([]byte("\"\\\\\" "))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -153,7 +159,7 @@ func TestCompactJSONCorpus(t *testing.T) {
 		t.Fatalf("%d JSON files in the shared test data", len(paths))
 	}
 	for _, p := range paths {
-		data := readFile(t, p)
+		data := importertest.ReadFile(t, p)
 		var want bytes.Buffer
 		if json.Compact(&want, data) != nil {
 			continue

@@ -12,69 +12,18 @@ import (
 	"github.com/phr-project/phr/internal/jsondepth"
 	"github.com/phr-project/phr/internal/racedetect"
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/importertest"
 )
-
-// lazyReader yields its parts in order, each part's pattern repeated to
-// its size. It never holds more than the patterns, so tests can feed
-// gigabytes without materializing them; read counts what was consumed.
-type lazyReader struct {
-	parts []part
-	read  int64
-}
-
-type part struct {
-	pattern []byte
-	size    int64 // bytes left in this part
-	pos     int   // position in pattern
-}
-
-// once is s, once.
-func once(s string) part { return part{pattern: []byte(s), size: int64(len(s))} }
-
-// fill is pattern repeated (and cut) to size bytes.
-func fill(pattern string, size int64) part {
-	p := []byte(pattern)
-	for len(p) < 4096 {
-		p = append(p, pattern...)
-	}
-	return part{pattern: p[:len(p)/len(pattern)*len(pattern)], size: size}
-}
-
-func lazy(parts ...part) *lazyReader { return &lazyReader{parts: parts} }
-
-func (l *lazyReader) Read(b []byte) (int, error) {
-	n := 0
-	for n < len(b) && len(l.parts) > 0 {
-		p := &l.parts[0]
-		if p.size == 0 {
-			l.parts = l.parts[1:]
-			continue
-		}
-		chunk := p.pattern[p.pos:]
-		if int64(len(chunk)) > p.size {
-			chunk = chunk[:p.size]
-		}
-		m := copy(b[n:], chunk)
-		n += m
-		p.size -= int64(m)
-		p.pos = (p.pos + m) % len(p.pattern)
-		l.read += int64(m)
-	}
-	if n == 0 {
-		return 0, io.EOF
-	}
-	return n, nil
-}
 
 const gib = 1 << 30
 
 // importStream runs imp over r as a stream (no ReaderAt: the input is never
 // in memory) and reports the bytes allocated meanwhile.
-func importStream(t *testing.T, imp importers.Importer, name string, r io.Reader) (*memSink, uint64, error) {
+func importStream(t *testing.T, imp importers.Importer, name string, r io.Reader) (*importertest.Sink, uint64, error) {
 	t.Helper()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	s := &memSink{}
+	s := &importertest.Sink{}
 	err := imp.Import(context.Background(), &importers.Input{Name: name, R: r, Size: -1}, s)
 	runtime.ReadMemStats(&after)
 	return s, after.TotalAlloc - before.TotalAlloc, err
@@ -88,16 +37,16 @@ func TestStreamLimits(t *testing.T) {
 		t.Skip("reads up to 512 MiB")
 	}
 	// Nine entries with 60 MiB of a member phr skips: 540 MiB in all.
-	var overFile []part
-	overFile = append(overFile, once(`{"resourceType":"Bundle","entry":[`))
+	var overFile []importertest.Part
+	overFile = append(overFile, importertest.Once(`{"resourceType":"Bundle","entry":[`))
 	for range 9 {
-		overFile = append(overFile, once(`{"request":{"url":"`), fill("a", 60<<20), once(`"}},`))
+		overFile = append(overFile, importertest.Once(`{"request":{"url":"`), importertest.Fill("a", 60<<20), importertest.Once(`"}},`))
 	}
-	overFile = append(overFile, once(`{}]}`))
+	overFile = append(overFile, importertest.Once(`{}]}`))
 	cases := []struct {
 		name     string
 		imp      importers.Importer
-		r        *lazyReader
+		r        *importertest.LazyReader
 		maxRead  int64
 		path     string
 		line     int
@@ -106,24 +55,24 @@ func TestStreamLimits(t *testing.T) {
 		maxAlloc uint64
 	}{
 		{"resource string over MaxResourceSize", New(),
-			lazy(once(`{"resourceType":"Basic","text":"`), fill("a", 2*gib)),
+			importertest.Lazy(importertest.Once(`{"resourceType":"Basic","text":"`), importertest.Fill("a", 2*gib)),
 			MaxResourceSize + 2<<20, "text", 0, "over 64 MiB", 0, 512 << 20},
 		{"member name over MaxResourceSize", New(),
-			lazy(once(`{"resourceType":"Basic","`), fill("a", 2*gib)),
+			importertest.Lazy(importertest.Once(`{"resourceType":"Basic","`), importertest.Fill("a", 2*gib)),
 			MaxResourceSize + 2<<20, "", 0, "over 64 MiB", 0, 512 << 20},
 		{"white space over MaxResourceSize", New(),
-			lazy(once(`{"resourceType":"Basic",`), fill(" \r\n", 2*gib), once(`"a":1}`)),
+			importertest.Lazy(importertest.Once(`{"resourceType":"Basic",`), importertest.Fill(" \r\n", 2*gib), importertest.Once(`"a":1}`)),
 			MaxResourceSize + 2<<20, "", 0, "over 64 MiB", 0, 512 << 20},
 		{"bundle entry over MaxResourceSize", New(),
-			lazy(once(`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Basic"}},{"resource":{"resourceType":"Basic","x":"`), fill("a", 2*gib)),
+			importertest.Lazy(importertest.Once(`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Basic"}},{"resource":{"resourceType":"Basic","x":"`), importertest.Fill("a", 2*gib)),
 			MaxResourceSize + 2<<20, "entry[1]", 0, "over 64 MiB", 0, 512 << 20},
 		{"white space between entries", New(),
-			lazy(once(`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Basic"}},`), fill("\n", 2*gib)),
+			importertest.Lazy(importertest.Once(`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Basic"}},`), importertest.Fill("\n", 2*gib)),
 			MaxResourceSize + 2<<20, "entry[1]", 0, "over 64 MiB", 0, 512 << 20},
-		{"file over MaxFileSize", New(), lazy(overFile...),
+		{"file over MaxFileSize", New(), importertest.Lazy(overFile...),
 			MaxFileSize + 2<<20, "entry[8]", 0, "a file over 512 MiB", 0, 1 << 30},
 		{"NDJSON line of 2 GiB", NewNDJSON(),
-			lazy(once("{\"resourceType\":\"Patient\",\"id\":\"p\"}\n\n{\"resourceType\":\"Basic\",\"x\":\""), fill("a", 2*gib), once("\"}\n")),
+			importertest.Lazy(importertest.Once("{\"resourceType\":\"Patient\",\"id\":\"p\"}\n\n{\"resourceType\":\"Basic\",\"x\":\""), importertest.Fill("a", 2*gib), importertest.Once("\"}\n")),
 			MaxResourceSize + 1<<20, "", 3, "a line over 64 MiB", 1, 512 << 20},
 	}
 	for _, c := range cases {
@@ -139,16 +88,16 @@ func TestStreamLimits(t *testing.T) {
 			if c.line == 0 && pe.Offset <= 0 {
 				t.Errorf("no offset in %v", err)
 			}
-			if c.r.read > c.maxRead {
-				t.Errorf("read %d MiB before failing, want at most %d MiB", c.r.read>>20, c.maxRead>>20)
+			if c.r.Consumed() > c.maxRead {
+				t.Errorf("read %d MiB before failing, want at most %d MiB", c.r.Consumed()>>20, c.maxRead>>20)
 			}
 			if alloc > c.maxAlloc {
 				t.Errorf("allocated %d MiB, want at most %d MiB", alloc>>20, c.maxAlloc>>20)
 			}
-			if len(s.recs) != c.records {
-				t.Errorf("%d records, want %d", len(s.recs), c.records)
+			if len(s.Records) != c.records {
+				t.Errorf("%d records, want %d", len(s.Records), c.records)
 			}
-			t.Logf("%v after %d MiB read, %d MiB allocated", err, c.r.read>>20, alloc>>20)
+			t.Logf("%v after %d MiB read, %d MiB allocated", err, c.r.Consumed()>>20, alloc>>20)
 		})
 	}
 }
@@ -160,7 +109,7 @@ func TestTooManyEntries(t *testing.T) {
 		t.Skip("reads a million entries")
 	}
 	prefix := `{"resourceType":"Bundle","entry":[`
-	r := lazy(once(prefix), fill("{},", 3*(MaxEntries+10)), once("{}]}"))
+	r := importertest.Lazy(importertest.Once(prefix), importertest.Fill("{},", 3*(MaxEntries+10)), importertest.Once("{}]}"))
 	s, alloc, err := importStream(t, New(), "many.json", r)
 	var pe *importers.ParseError
 	if !errors.As(err, &pe) || !errors.Is(err, ErrTooLarge) || pe.Path != "entry" || !strings.Contains(err.Error(), "more than 1048576 entries") {
@@ -170,16 +119,16 @@ func TestTooManyEntries(t *testing.T) {
 	if want := int64(len(prefix) + 3*MaxEntries); pe.Offset < want-1 || pe.Offset > want {
 		t.Errorf("offset %d, want about %d", pe.Offset, want)
 	}
-	if len(s.recs) != 0 {
-		t.Errorf("%d records", len(s.recs))
+	if len(s.Records) != 0 {
+		t.Errorf("%d records", len(s.Records))
 	}
 	t.Logf("%v, %d MiB allocated", err, alloc>>20)
 	// Exactly MaxEntries is accepted (entries without a resource are
 	// skipped).
-	r = lazy(once(prefix), fill("{},", 3*(MaxEntries-1)), once("{}]}"))
+	r = importertest.Lazy(importertest.Once(prefix), importertest.Fill("{},", 3*(MaxEntries-1)), importertest.Once("{}]}"))
 	s, _, err = importStream(t, New(), "many.json", r)
-	if err != nil || len(s.skips) != MaxEntries {
-		t.Errorf("MaxEntries entries: %v, %d skipped", err, len(s.skips))
+	if err != nil || len(s.Skips) != MaxEntries {
+		t.Errorf("MaxEntries entries: %v, %d skipped", err, len(s.Skips))
 	}
 }
 
@@ -229,14 +178,14 @@ func TestDepthLimits(t *testing.T) {
 					t.Fatal(err)
 				}
 				if strings.Contains(c.name, "limit") || strings.Contains(c.name, "string") {
-					if len(s.fails) != 0 {
-						t.Fatalf("fails %v", s.fails)
+					if len(s.Fails) != 0 {
+						t.Fatalf("fails %v", s.Fails)
 					}
 				} else {
-					if len(s.fails) != 1 {
-						t.Fatalf("fails %v, want one", s.fails)
+					if len(s.Fails) != 1 {
+						t.Fatalf("fails %v, want one", s.Fails)
 					}
-					at = s.fails[0]
+					at = s.Fails[0]
 				}
 			}
 			if at != nil {
@@ -247,8 +196,8 @@ func TestDepthLimits(t *testing.T) {
 					t.Errorf("message %q does not name the limit", at.Error())
 				}
 			}
-			if len(s.recs) != c.records {
-				t.Errorf("%d records, want %d", len(s.recs), c.records)
+			if len(s.Records) != c.records {
+				t.Errorf("%d records, want %d", len(s.Records), c.records)
 			}
 		})
 	}

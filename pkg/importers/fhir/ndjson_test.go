@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/importertest"
 	"github.com/phr-project/phr/pkg/record"
 )
 
@@ -18,7 +19,7 @@ func TestImportBulkNDJSON(t *testing.T) {
 	for _, path := range glob(t, bulkDir+"/*.000.ndjson") {
 		typ := strings.TrimSuffix(filepath.Base(path), ".000.ndjson")
 		t.Run(typ, func(t *testing.T) {
-			data := readFile(t, path)
+			data := importertest.ReadFile(t, path)
 			lines := 0
 			for _, l := range bytes.Split(data, []byte("\n")) {
 				if len(bytes.TrimSpace(l)) > 0 {
@@ -26,19 +27,19 @@ func TestImportBulkNDJSON(t *testing.T) {
 				}
 			}
 			s := mustRun(t, NewNDJSON(), path)
-			if len(s.fails) > 0 || len(s.skips) > 0 {
-				t.Fatalf("fails %v skips %v", s.fails, s.skips)
+			if len(s.Fails) > 0 || len(s.Skips) > 0 {
+				t.Fatalf("fails %v skips %v", s.Fails, s.Skips)
 			}
-			if got := s.counts(); len(got) != 1 || got[typ] != lines {
+			if got := s.Counts(); len(got) != 1 || got[typ] != lines {
 				t.Errorf("counts %v, want %d %s", got, lines, typ)
 			}
-			for _, r := range s.recs {
+			for _, r := range s.Records {
 				p := r.Provenance
 				if p.Importer != "ndjson" || p.File != filepath.Base(path) || p.OriginalID == "" || p.Method != record.MethodImported {
 					t.Fatalf("provenance %+v", p)
 				}
 			}
-			total += len(s.recs)
+			total += len(s.Records)
 		})
 	}
 	if total < 7000 {
@@ -46,22 +47,22 @@ func TestImportBulkNDJSON(t *testing.T) {
 	}
 
 	s := mustRun(t, NewNDJSON(), bulkDir+"/Patient.000.ndjson")
-	if s.recs[0].Provenance.OriginalID != "129c6ac7-8d06-89de-ad63-0204a93e76c3" || s.recs[0].Kind != record.KindPatient {
-		t.Errorf("first patient %+v", s.recs[0].Provenance)
+	if s.Records[0].Provenance.OriginalID != "129c6ac7-8d06-89de-ad63-0204a93e76c3" || s.Records[0].Kind != record.KindPatient {
+		t.Errorf("first patient %+v", s.Records[0].Provenance)
 	}
 	s = mustRun(t, NewNDJSON(), bulkDir+"/Immunization.000.ndjson")
-	imm, _ := record.Parse(s.recs[0].Resource)
-	if imm.Str("vaccineCode.coding.0.system") != record.CVX || s.recs[0].Date.IsZero() || s.recs[0].Kind != record.KindImmunization {
-		t.Errorf("immunization %v %v", imm.Codings("vaccineCode"), s.recs[0].Date)
+	imm, _ := record.Parse(s.Records[0].Resource)
+	if imm.Str("vaccineCode.coding.0.system") != record.CVX || s.Records[0].Date.IsZero() || s.Records[0].Kind != record.KindImmunization {
+		t.Errorf("immunization %v %v", imm.Codings("vaccineCode"), s.Records[0].Date)
 	}
 
 	s = mustRun(t, NewNDJSON(), bulkDir+"/log.ndjson")
-	if len(s.recs) != 0 || len(s.skips) != 4 || len(s.fails) != 0 {
-		t.Errorf("log.ndjson: %d records, skips %v, fails %v", len(s.recs), s.skips, s.fails)
+	if len(s.Records) != 0 || len(s.Skips) != 4 || len(s.Fails) != 0 {
+		t.Errorf("log.ndjson: %d records, skips %v, fails %v", len(s.Records), s.Skips, s.Fails)
 	}
-	for _, sk := range s.skips {
-		if !strings.Contains(sk.reason, "log entry") {
-			t.Errorf("skip reason %q", sk.reason)
+	for _, sk := range s.Skips {
+		if !strings.Contains(sk.Reason, "log entry") {
+			t.Errorf("skip reason %q", sk.Reason)
 		}
 	}
 }
@@ -83,14 +84,14 @@ func TestNDJSONBadLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.counts(); got["Patient"] != 2 || got["Condition"] != 1 || got["Procedure"] != 1 || len(s.recs) != 4 {
+	if got := s.Counts(); got["Patient"] != 2 || got["Condition"] != 1 || got["Procedure"] != 1 || len(s.Records) != 4 {
 		t.Errorf("counts %v", got)
 	}
 	wantLines := []int{2, 4, 5, 9}
-	if len(s.fails) != len(wantLines) {
-		t.Fatalf("fails %v", s.fails)
+	if len(s.Fails) != len(wantLines) {
+		t.Fatalf("fails %v", s.Fails)
 	}
-	for i, f := range s.fails {
+	for i, f := range s.Fails {
 		if f.Line != wantLines[i] || f.File != "mixed.ndjson" {
 			t.Errorf("fail %d at %s:%d, want line %d", i, f.File, f.Line, wantLines[i])
 		}
@@ -98,14 +99,14 @@ func TestNDJSONBadLines(t *testing.T) {
 			t.Errorf("error quotes the file: %v", f)
 		}
 	}
-	if !errors.Is(s.fails[0], ErrTruncated) && !errors.Is(s.fails[0], ErrInvalidJSON) {
-		t.Errorf("line 2: %v", s.fails[0])
+	if !errors.Is(s.Fails[0], ErrTruncated) && !errors.Is(s.Fails[0], ErrInvalidJSON) {
+		t.Errorf("line 2: %v", s.Fails[0])
 	}
-	if !errors.Is(s.fails[2], ErrNotResource) {
-		t.Errorf("line 5: %v", s.fails[2])
+	if !errors.Is(s.Fails[2], ErrNotResource) {
+		t.Errorf("line 5: %v", s.Fails[2])
 	}
-	if len(s.skips) != 2 {
-		t.Errorf("skips %v", s.skips)
+	if len(s.Skips) != 2 {
+		t.Errorf("skips %v", s.Skips)
 	}
 }
 
@@ -117,7 +118,7 @@ func TestNDJSONGarbage(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 	s, err := run(NewNDJSON(), "empty.ndjson", []byte("\n\n  \n"))
-	if err != nil || len(s.recs)+len(s.fails)+len(s.skips) != 0 {
+	if err != nil || len(s.Records)+len(s.Fails)+len(s.Skips) != 0 {
 		t.Errorf("blank file: %v %v", err, s)
 	}
 }

@@ -35,7 +35,7 @@ import (
 
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/shc"
-	"github.com/phr-project/phr/pkg/importers/shlink"
+	"github.com/phr-project/phr/pkg/share"
 )
 
 // ErrLink is what a *LinkError is.
@@ -96,7 +96,7 @@ func classify(texts []string) (cards, links []string, err error) {
 		switch {
 		case len(t) >= 5 && strings.EqualFold(t[:5], "shc:/"):
 			cards = append(cards, t)
-		case shlink.IsLink(t):
+		case share.IsLink(t):
 			links = append(links, t)
 		default:
 			return nil, nil, ErrNotHealthCode

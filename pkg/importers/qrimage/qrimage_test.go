@@ -23,6 +23,7 @@ import (
 	"filippo.io/age"
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/phr-project/phr/pkg/importers/pipeline"
 	"github.com/phr-project/phr/pkg/importers/qrimage"
 	"github.com/phr-project/phr/pkg/importers/shc"
 	"github.com/phr-project/phr/pkg/share"
@@ -226,14 +227,14 @@ func input(name string, data []byte) *importers.Input {
 	return &importers.Input{Name: name, R: bytes.NewReader(data), ReaderAt: bytes.NewReader(data), Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
 }
 
-var opts = importers.Options{AcceptPatientMismatch: true, Importer: map[string]string{shc.OptionIssuerKeys: jwksPath}}
+var opts = pipeline.Options{AcceptPatientMismatch: true, Importer: map[string]string{shc.OptionIssuerKeys: jwksPath}}
 
 // TestImportCardImage: a photo of a card imports like its shc:/ text,
 // verified with the issuer's keys, with the image as its file.
 func TestImportCardImage(t *testing.T) {
 	v := testVault(t)
 	data := photo(t, qrImage(t, qrText(t, "example-00-f-qr-code-numeric-value-0.txt")), -5)
-	rep, err := importers.Import(context.Background(), all.Default(), v, input("dir/card.jpg", data), opts)
+	rep, err := pipeline.Import(context.Background(), all.Default(), v, input("dir/card.jpg", data), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func TestImportSplitCard(t *testing.T) {
 	os.WriteFile(other, []byte("hello"), 0o600)
 
 	v := testVault(t)
-	rep, err := importers.Import(context.Background(), all.Default(), v, input("sheet.png", encodePNG(t, sheet(imgs...))), opts)
+	rep, err := pipeline.Import(context.Background(), all.Default(), v, input("sheet.png", encodePNG(t, sheet(imgs...))), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,13 +283,13 @@ func TestImportSplitCard(t *testing.T) {
 		t.Fatalf("rest %v, joined %d", rest, len(joined))
 	}
 	v2 := testVault(t)
-	rep, err = importers.Import(context.Background(), all.Default(), v2, joined[0], opts)
+	rep, err = pipeline.Import(context.Background(), all.Default(), v2, joined[0], opts)
 	if err != nil || rep.Format != "shc" || rep.Added != n {
 		t.Fatalf("joined: %v %+v", err, rep)
 	}
 
 	f, _ := os.ReadFile(paths[1])
-	_, err = importers.Import(context.Background(), all.Default(), testVault(t), input("part2.png", f), opts)
+	_, err = pipeline.Import(context.Background(), all.Default(), testVault(t), input("part2.png", f), opts)
 	if !errors.Is(err, shc.ErrQRChunks) || !strings.Contains(err.Error(), "chunk 1, 3 of 3 missing") || !strings.Contains(err.Error(), "together") {
 		t.Fatalf("one chunk: %v", err)
 	}
@@ -301,7 +302,7 @@ func TestImportSplitCard(t *testing.T) {
 // TestImportLinkImage: an image of a link is not fetched here: the
 // error carries the link and its message does not.
 func TestImportLinkImage(t *testing.T) {
-	_, err := importers.Import(context.Background(), all.Default(), testVault(t), input("link.png", encodePNG(t, qrImage(t, specLink))), opts)
+	_, err := pipeline.Import(context.Background(), all.Default(), testVault(t), input("link.png", encodePNG(t, qrImage(t, specLink))), opts)
 	var le *qrimage.LinkError
 	if !errors.As(err, &le) || len(le.Links) != 1 || le.Links[0] != specLink || !errors.Is(err, qrimage.ErrLink) {
 		t.Fatalf("got %v", err)
@@ -310,7 +311,7 @@ func TestImportLinkImage(t *testing.T) {
 		t.Fatal("the error quotes the link")
 	}
 	// A code that is neither.
-	_, err = importers.Import(context.Background(), all.Default(), testVault(t), input("url.png", encodePNG(t, qrImage(t, "https://example.org/"))), opts)
+	_, err = pipeline.Import(context.Background(), all.Default(), testVault(t), input("url.png", encodePNG(t, qrImage(t, "https://example.org/"))), opts)
 	if !errors.Is(err, qrimage.ErrNotHealthCode) {
 		t.Fatalf("got %v", err)
 	}

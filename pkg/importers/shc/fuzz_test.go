@@ -8,16 +8,17 @@ import (
 	"testing"
 
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/importertest"
 	"github.com/phr-project/phr/pkg/record"
 )
 
 func FuzzImportSHC(f *testing.F) {
-	f.Add(readFile(f, images+"/example-00-d-jws.txt"))
-	f.Add(readFile(f, images+"/example-03-e-file.smart-health-card"))
-	f.Add(readFile(f, images+"/example-01-f-qr-code-numeric-value-0.txt"))
-	f.Add(readFile(f, images+"/example-00-c-jws-payload-minified.json"))
+	f.Add(importertest.ReadFile(f, images+"/example-00-d-jws.txt"))
+	f.Add(importertest.ReadFile(f, images+"/example-03-e-file.smart-health-card"))
+	f.Add(importertest.ReadFile(f, images+"/example-01-f-qr-code-numeric-value-0.txt"))
+	f.Add(importertest.ReadFile(f, images+"/example-00-c-jws-payload-minified.json"))
 	f.Add([]byte("shc:/1/2/5676290952\nshc:/2/2/4320603460\n"))
-	keyed := map[string]string{OptionIssuerJWKS: string(readFile(f, jwksPath))}
+	keyed := map[string]string{OptionIssuerJWKS: string(importertest.ReadFile(f, jwksPath))}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		New().Detect(data)
 		for _, opts := range []map[string]string{nil, keyed} {
@@ -32,7 +33,7 @@ func FuzzImportSHC(f *testing.F) {
 				}
 				continue
 			}
-			for _, r := range s.recs {
+			for _, r := range s.Records {
 				if _, err := record.Parse(r.Resource); err != nil {
 					t.Fatal(err)
 				}
@@ -101,11 +102,11 @@ func FuzzQRChunks(f *testing.F) {
 // verified, and a card that verifies decodes the same without keys.
 func FuzzDecodeJWS(f *testing.F) {
 	for _, ex := range []string{"00", "01", "02", "03"} {
-		f.Add(strings.TrimSpace(string(readFile(f, images+"/example-"+ex+"-d-jws.txt"))))
+		f.Add(strings.TrimSpace(string(importertest.ReadFile(f, images+"/example-"+ex+"-d-jws.txt"))))
 	}
 	f.Add(b64.EncodeToString([]byte(`{"alg":"ES256"}`)) + "." + b64.EncodeToString([]byte(`{"iss":"x","vc":{"credentialSubject":{"fhirBundle":{}}}}`)) + "." + b64.EncodeToString(make([]byte, 64)))
 	f.Add("a.b.c")
-	keys, err := ParseJWKS(readFile(f, jwksPath))
+	keys, err := ParseJWKS(importertest.ReadFile(f, jwksPath))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func FuzzDecodeJWS(f *testing.F) {
 // FuzzParseJWKS checks the key set reader: no panic, within its limits,
 // every key filed under a kid.
 func FuzzParseJWKS(f *testing.F) {
-	f.Add(readFile(f, jwksPath))
+	f.Add(importertest.ReadFile(f, jwksPath))
 	f.Add([]byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"},{"kty":"RSA"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		keys, err := ParseJWKS(data)

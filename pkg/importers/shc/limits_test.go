@@ -16,6 +16,7 @@ import (
 
 	"github.com/phr-project/phr/internal/racedetect"
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/importertest"
 )
 
 // deflated compresses b with raw DEFLATE, as card payloads are.
@@ -55,7 +56,7 @@ func toQR(jws string) string {
 // file fails with a *ParseError wrapping the sentinel, at the card's line
 // or path, without any record.
 func TestLimits(t *testing.T) {
-	jws := strings.TrimSpace(string(readFile(t, images+"/example-00-d-jws.txt")))
+	jws := strings.TrimSpace(string(importertest.ReadFile(t, images+"/example-00-d-jws.txt")))
 	qr := "shc:/" + toQR(jws)
 	hdr := strings.SplitN(jws, ".", 2)[0]
 	sig := jws[strings.LastIndexByte(jws, '.')+1:]
@@ -129,8 +130,8 @@ func TestLimits(t *testing.T) {
 			if pe.File != "card.txt" || pe.Line != c.line || pe.Path != c.path || !strings.Contains(err.Error(), c.msg) {
 				t.Errorf("error %q at line %d path %q, want line %d path %q and %q", err, pe.Line, pe.Path, c.line, c.path, c.msg)
 			}
-			if len(s.recs) != 0 {
-				t.Errorf("%d records", len(s.recs))
+			if len(s.Records) != 0 {
+				t.Errorf("%d records", len(s.Records))
 			}
 			// Nothing is inflated beyond its limit, nor split into a
 			// million pieces: memory stays a small multiple of the input.
@@ -147,12 +148,12 @@ func TestLimits(t *testing.T) {
 	// a 99-chunk QR card.
 	if big != "" {
 		s, err := run("card.txt", []byte(strings.Repeat(big+"\n", 4)), nil)
-		if err != nil || len(s.recs) != 4 {
-			t.Errorf("four 15 MiB cards: %v, %d records", err, len(s.recs))
+		if err != nil || len(s.Records) != 4 {
+			t.Errorf("four 15 MiB cards: %v, %d records", err, len(s.Records))
 		}
 	}
 	s, err := run("card.txt", []byte(vcFile(MaxCards)), nil)
-	if err != nil || len(s.recs) == 0 {
+	if err != nil || len(s.Records) == 0 {
 		t.Errorf("MaxCards cards: %v", err)
 	}
 	digits := toQR(jws)
@@ -165,7 +166,7 @@ func TestLimits(t *testing.T) {
 		}
 		fmt.Fprintf(&split, "shc:/%d/%d/%s\n", i+1, MaxQRChunks, digits[i*per:end])
 	}
-	if s, err := run("card.txt", []byte(split.String()), withKeys); err != nil || len(s.recs) == 0 || !s.recs[0].Provenance.Verified {
+	if s, err := run("card.txt", []byte(split.String()), withKeys); err != nil || len(s.Records) == 0 || !s.Records[0].Provenance.Verified {
 		t.Errorf("99 chunks: %v", err)
 	}
 }
@@ -174,9 +175,9 @@ func TestLimits(t *testing.T) {
 // keys is refused (ErrIssuerKeys and ErrTooLarge), from the option and from
 // the file.
 func TestJWKSLimits(t *testing.T) {
-	jws := readFile(t, images+"/example-00-d-jws.txt")
+	jws := importertest.ReadFile(t, images+"/example-00-d-jws.txt")
 	var set struct{ Keys []json.RawMessage }
-	if err := json.Unmarshal(readFile(t, jwksPath), &set); err != nil {
+	if err := json.Unmarshal(importertest.ReadFile(t, jwksPath), &set); err != nil {
 		t.Fatal(err)
 	}
 	key := string(set.Keys[0])

@@ -3,16 +3,13 @@ package shc
 import (
 	"bytes"
 	"compress/flate"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,43 +17,20 @@ import (
 
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/fhir"
+	"github.com/phr-project/phr/pkg/importers/importertest"
 	"github.com/phr-project/phr/pkg/record"
 )
 
-const (
-	testdata = "../../../../shared/testdata"
+var (
+	testdata = importertest.Path()
 	images   = testdata + "/shc/input/images"
 	jwksPath = testdata + "/shc/issuer/.well-known/jwks.json"
-	issuer   = "https://spec.smarthealth.cards/examples/issuer"
 )
 
-type memSink struct {
-	recs  []record.Record
-	skips []string
-	fails []*importers.ItemError
-}
+const issuer = "https://spec.smarthealth.cards/examples/issuer"
 
-func (s *memSink) Record(r record.Record) error  { s.recs = append(s.recs, r); return nil }
-func (s *memSink) Skip(t, reason string)         { s.skips = append(s.skips, t+": "+reason) }
-func (s *memSink) Fail(err *importers.ItemError) { s.fails = append(s.fails, err) }
-
-func readFile(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func input(name string, data []byte, opts map[string]string) *importers.Input {
-	sum := sha256.Sum256(data)
-	return &importers.Input{Name: name, R: bytes.NewReader(data), Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), Options: opts}
-}
-
-func run(name string, data []byte, opts map[string]string) (*memSink, error) {
-	s := &memSink{}
-	return s, New().Import(context.Background(), input(name, data, opts), s)
+func run(name string, data []byte, opts map[string]string) (*importertest.Sink, error) {
+	return importertest.Import(New(), name, data, opts)
 }
 
 var withKeys = map[string]string{OptionIssuerKeys: jwksPath}
@@ -69,7 +43,7 @@ func qrText(t testing.TB, ex string, chunks ...int) []byte {
 		if chunks != nil && !slices.Contains(chunks, i) {
 			continue
 		}
-		b = append(b, bytes.TrimSpace(readFile(t, f))...)
+		b = append(b, bytes.TrimSpace(importertest.ReadFile(t, f))...)
 		b = append(b, '\n')
 	}
 	return b
@@ -84,7 +58,7 @@ func bundleCounts(t *testing.T, ex string) map[string]int {
 			} `json:"resource"`
 		} `json:"entry"`
 	}
-	if err := json.Unmarshal(readFile(t, images+"/example-"+ex+"-a-fhirBundle.json"), &b); err != nil {
+	if err := json.Unmarshal(importertest.ReadFile(t, images+"/example-"+ex+"-a-fhirBundle.json"), &b); err != nil {
 		t.Fatal(err)
 	}
 	m := map[string]int{}
@@ -92,22 +66,6 @@ func bundleCounts(t *testing.T, ex string) map[string]int {
 		m[e.Resource.ResourceType]++
 	}
 	return m
-}
-
-func counts(s *memSink) map[string]int {
-	m := map[string]int{}
-	for _, r := range s.recs {
-		m[r.ResourceType]++
-	}
-	return m
-}
-
-func fingerprints(s *memSink) []string {
-	var out []string
-	for i := range s.recs {
-		out = append(out, string(record.FingerprintInput(&s.recs[i])))
-	}
-	return out
 }
 
 func TestDetect(t *testing.T) {
@@ -118,7 +76,7 @@ func TestDetect(t *testing.T) {
 	}
 	for _, f := range files {
 		letter := strings.SplitN(filepath.Base(f), "-", 4)[2]
-		b := readFile(t, f)
+		b := importertest.ReadFile(t, f)
 		if len(b) > importers.DetectSize {
 			b = b[:importers.DetectSize]
 		}
@@ -138,7 +96,7 @@ func TestDetect(t *testing.T) {
 			t.Errorf("Detect(%.30q) = true", s)
 		}
 	}
-	ips := readFile(t, testdata+"/shl/ips.json")
+	ips := importertest.ReadFile(t, testdata+"/shl/ips.json")
 	if New().Detect(ips[:min(len(ips), importers.DetectSize)]) {
 		t.Error("Detect(ips.json) = true")
 	}
@@ -148,10 +106,10 @@ func TestImportExamples(t *testing.T) {
 	for _, ex := range []string{"00", "01", "02", "03"} {
 		want := bundleCounts(t, ex)
 		forms := map[string][]byte{
-			"d": readFile(t, images+"/example-"+ex+"-d-jws.txt"),
-			"e": readFile(t, images+"/example-"+ex+"-e-file.smart-health-card"),
-			"b": readFile(t, images+"/example-"+ex+"-b-jws-payload-expanded.json"),
-			"c": readFile(t, images+"/example-"+ex+"-c-jws-payload-minified.json"),
+			"d": importertest.ReadFile(t, images+"/example-"+ex+"-d-jws.txt"),
+			"e": importertest.ReadFile(t, images+"/example-"+ex+"-e-file.smart-health-card"),
+			"b": importertest.ReadFile(t, images+"/example-"+ex+"-b-jws-payload-expanded.json"),
+			"c": importertest.ReadFile(t, images+"/example-"+ex+"-c-jws-payload-minified.json"),
 		}
 		if q := qrText(t, ex); len(q) > 0 {
 			forms["f"] = q
@@ -171,13 +129,13 @@ func TestImportExamples(t *testing.T) {
 				s, err := run("example-"+ex+"-"+form, data, opts)
 				// An unsigned payload (b, c) is imported unverified, keys or not.
 				signed := form == "d" || form == "e" || form == "f"
-				if err != nil || len(s.fails) > 0 || len(s.skips) > 0 {
-					t.Fatalf("%s: %v %v %v", name, err, s.fails, s.skips)
+				if err != nil || len(s.Fails) > 0 || len(s.Skips) > 0 {
+					t.Fatalf("%s: %v %v %v", name, err, s.Fails, s.Skips)
 				}
-				if got := counts(s); fmt.Sprint(got) != fmt.Sprint(want) {
+				if got := s.Counts(); fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Errorf("%s: counts %v, want %v", name, got, want)
 				}
-				for _, r := range s.recs {
+				for _, r := range s.Records {
 					p := r.Provenance
 					if p.System != issuer || p.Importer != "shc" || p.OriginalID == "" || p.Method != record.MethodImported {
 						t.Fatalf("%s: provenance %+v", name, p)
@@ -187,7 +145,7 @@ func TestImportExamples(t *testing.T) {
 					}
 				}
 				// The same card in any form gives the same records.
-				fp := fingerprints(s)
+				fp := s.Fingerprints()
 				if ref == nil {
 					ref = fp
 				} else if !slices.Equal(fp, ref) {
@@ -199,31 +157,31 @@ func TestImportExamples(t *testing.T) {
 }
 
 func TestExampleValues(t *testing.T) {
-	s, err := run("card.smart-health-card", readFile(t, images+"/example-00-e-file.smart-health-card"), withKeys)
+	s, err := run("card.smart-health-card", importertest.ReadFile(t, images+"/example-00-e-file.smart-health-card"), withKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.recs) != 4 || s.recs[0].ResourceType != "Patient" {
-		t.Fatalf("records %v", counts(s))
+	if len(s.Records) != 4 || s.Records[0].ResourceType != "Patient" {
+		t.Fatalf("records %v", s.Counts())
 	}
-	pat, _ := record.Parse(s.recs[0].Resource)
+	pat, _ := record.Parse(s.Records[0].Resource)
 	if pat.Str("birthDate") != "1951-01-20" || pat.ID() == "" {
-		t.Errorf("patient %s", s.recs[0].Resource)
+		t.Errorf("patient %s", s.Records[0].Resource)
 	}
-	imm, _ := record.Parse(s.recs[1].Resource)
+	imm, _ := record.Parse(s.Records[1].Resource)
 	if !imm.HasCoding("vaccineCode", record.CVX, "207") || imm.Str("patient.reference") != "Patient/"+pat.ID() ||
-		s.recs[1].Date.Format("2006-01-02") != "2021-01-01" || s.recs[1].Kind != record.KindImmunization {
-		t.Errorf("immunization %s (date %v)", s.recs[1].Resource, s.recs[1].Date)
+		s.Records[1].Date.Format("2006-01-02") != "2021-01-01" || s.Records[1].Kind != record.KindImmunization {
+		t.Errorf("immunization %s (date %v)", s.Records[1].Resource, s.Records[1].Date)
 	}
 	// Same again: identical records.
-	s2, _ := run("card.smart-health-card", readFile(t, images+"/example-00-e-file.smart-health-card"), withKeys)
-	if !slices.Equal(fingerprints(s), fingerprints(s2)) {
+	s2, _ := run("card.smart-health-card", importertest.ReadFile(t, images+"/example-00-e-file.smart-health-card"), withKeys)
+	if !slices.Equal(s.Fingerprints(), s2.Fingerprints()) {
 		t.Error("re-import differs")
 	}
 }
 
 func TestTamperedRefused(t *testing.T) {
-	jws := strings.TrimSpace(string(readFile(t, images+"/example-00-d-jws.txt")))
+	jws := strings.TrimSpace(string(importertest.ReadFile(t, images+"/example-00-d-jws.txt")))
 	parts := strings.Split(jws, ".")
 	p := []byte(parts[1])
 	i := len(p) / 2
@@ -240,11 +198,11 @@ func TestTamperedRefused(t *testing.T) {
 	}
 	// In a file of two cards, one bad card refuses the file: nothing is
 	// imported.
-	good := strings.TrimSpace(string(readFile(t, images+"/example-01-d-jws.txt")))
+	good := strings.TrimSpace(string(importertest.ReadFile(t, images+"/example-01-d-jws.txt")))
 	file, _ := json.Marshal(map[string][]string{"verifiableCredential": {good, tampered}})
 	s, err := run("two.smart-health-card", file, withKeys)
-	if !errors.As(err, &pe) || !errors.Is(err, ErrBadSignature) || pe.Path != "verifiableCredential[1]" || len(s.recs) != 0 {
-		t.Errorf("file with a tampered card: %v, %d records", err, len(s.recs))
+	if !errors.As(err, &pe) || !errors.Is(err, ErrBadSignature) || pe.Path != "verifiableCredential[1]" || len(s.Records) != 0 {
+		t.Errorf("file with a tampered card: %v, %d records", err, len(s.Records))
 	}
 	// A tampered signature.
 	sig := []byte(parts[2])
@@ -276,7 +234,7 @@ func sign(t *testing.T, priv *ecdsa.PrivateKey, kid string, payload []byte) stri
 
 func TestOwnKey(t *testing.T) {
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	payload := readFile(t, images+"/example-00-c-jws-payload-minified.json")
+	payload := importertest.ReadFile(t, images+"/example-00-c-jws-payload-minified.json")
 	payload = bytes.Replace(payload, []byte(issuer), []byte("https://clinic.example.org"), 1)
 	kid := Thumbprint(&priv.PublicKey)
 	raw, _ := priv.PublicKey.Bytes()
@@ -284,8 +242,8 @@ func TestOwnKey(t *testing.T) {
 	card := sign(t, priv, kid, payload)
 
 	s, err := run("mine.txt", []byte(card), map[string]string{OptionIssuerJWKS: jwks})
-	if err != nil || len(s.recs) != 4 || !s.recs[0].Provenance.Verified || s.recs[0].Provenance.System != "https://clinic.example.org" {
-		t.Fatalf("own key: %v %d", err, len(s.recs))
+	if err != nil || len(s.Records) != 4 || !s.Records[0].Provenance.Verified || s.Records[0].Provenance.System != "https://clinic.example.org" {
+		t.Fatalf("own key: %v %d", err, len(s.Records))
 	}
 	// The example issuer's keys do not know this kid.
 	if _, err := run("mine.txt", []byte(card), withKeys); !errors.Is(err, ErrUnknownKey) {
@@ -298,7 +256,7 @@ func TestOwnKey(t *testing.T) {
 	}
 	// Both options together.
 	s, err = run("mine.txt", []byte(card), map[string]string{OptionIssuerJWKS: jwks, OptionIssuerKeys: jwksPath})
-	if err != nil || !s.recs[0].Provenance.Verified {
+	if err != nil || !s.Records[0].Provenance.Verified {
 		t.Errorf("both options: %v", err)
 	}
 }
@@ -309,14 +267,14 @@ func TestQRChunks(t *testing.T) {
 		t.Fatal("example 02 has three chunks")
 	}
 	s, err := run("qr.txt", all, withKeys)
-	if err != nil || len(s.recs) == 0 || !s.recs[0].Provenance.Verified {
+	if err != nil || len(s.Records) == 0 || !s.Records[0].Provenance.Verified {
 		t.Fatalf("all chunks: %v", err)
 	}
 	// Chunks in any order, with blank lines and CRLF.
 	lines := strings.Split(strings.TrimSpace(string(all)), "\n")
 	shuffled := lines[2] + "\r\n\r\n" + lines[0] + "\r\n" + lines[1] + "\r\n"
 	s2, err := run("qr.txt", []byte(shuffled), withKeys)
-	if err != nil || !slices.Equal(fingerprints(s), fingerprints(s2)) {
+	if err != nil || !slices.Equal(s.Fingerprints(), s2.Fingerprints()) {
 		t.Errorf("shuffled chunks: %v", err)
 	}
 	_, err = run("qr.txt", qrText(t, "02", 0, 2), withKeys)
@@ -333,13 +291,13 @@ func TestQRChunks(t *testing.T) {
 			want += n
 		}
 	}
-	if err != nil || len(s.recs) != want {
-		t.Errorf("two cards: %v %d", err, len(s.recs))
+	if err != nil || len(s.Records) != want {
+		t.Errorf("two cards: %v %d", err, len(s.Records))
 	}
 }
 
 func TestBadInput(t *testing.T) {
-	jws := strings.TrimSpace(string(readFile(t, images+"/example-00-d-jws.txt")))
+	jws := strings.TrimSpace(string(importertest.ReadFile(t, images+"/example-00-d-jws.txt")))
 	qr := strings.TrimSpace(string(qrText(t, "00")))
 	cases := []struct {
 		name string
@@ -377,8 +335,8 @@ func TestBadInput(t *testing.T) {
 			if pe.File != "bad.txt" || pe.Line != c.line || pe.Path != c.path {
 				t.Errorf("at %s:%d %q, want line %d path %q", pe.File, pe.Line, pe.Path, c.line, c.path)
 			}
-			if len(s.recs) != 0 {
-				t.Errorf("%d records", len(s.recs))
+			if len(s.Records) != 0 {
+				t.Errorf("%d records", len(s.Records))
 			}
 			if strings.Contains(err.Error(), "Anyperson") {
 				t.Errorf("error quotes the card: %v", err)
@@ -388,7 +346,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestBadKeys(t *testing.T) {
-	jws := readFile(t, images+"/example-00-d-jws.txt")
+	jws := importertest.ReadFile(t, images+"/example-00-d-jws.txt")
 	for _, opts := range []map[string]string{
 		{OptionIssuerKeys: "/nonexistent/jwks.json"},
 		{OptionIssuerJWKS: `{"keys":[]}`},
@@ -402,7 +360,7 @@ func TestBadKeys(t *testing.T) {
 			t.Errorf("%v: err = %v", opts, err)
 		}
 	}
-	keys, err := ParseJWKS(readFile(t, jwksPath))
+	keys, err := ParseJWKS(importertest.ReadFile(t, jwksPath))
 	if err != nil || len(keys) != 2 {
 		t.Fatalf("issuer JWKS: %v %d", err, len(keys))
 	}

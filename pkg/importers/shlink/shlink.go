@@ -1,7 +1,7 @@
 // Package shlink imports SMART Health Links that others made: a clinic's
 // visit record, a lab's results, another phr's share. Receive fetches the
 // link's files as its recipient (share.Retrieve), decrypts every one of
-// them, and imports each through the usual pipeline (importers.Import):
+// them, and imports each through the usual pipeline (pipeline.Import):
 // SMART Health Cards with the shc importer (signatures verified when
 // issuer keys are given), FHIR resources and Bundles with the fhir
 // importer, so deduplication, the patient identity check and provenance
@@ -42,6 +42,7 @@ import (
 
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/fhir"
+	"github.com/phr-project/phr/pkg/importers/pipeline"
 	"github.com/phr-project/phr/pkg/importers/shc"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/share"
@@ -79,7 +80,7 @@ type Options struct {
 	// Import are the options of each file's import (dry run, partial,
 	// group, patient mismatch, Importer options such as issuer keys).
 	// Its Format is ignored: the file's content type decides.
-	Import importers.Options
+	Import pipeline.Options
 	// Now replaces time.Now (tests).
 	Now func() time.Time
 }
@@ -91,21 +92,7 @@ const Format = "shlink"
 // IsLink reports whether s is meant as a SMART Health Link rather than a
 // file name: a bare "shlink:/..." or a viewer URL whose fragment holds
 // one. It does not validate the link (share.Decode does).
-func IsLink(s string) bool {
-	s = strings.TrimSpace(s)
-	if len(s) >= len(share.LinkPrefix) && strings.EqualFold(s[:len(share.LinkPrefix)], share.LinkPrefix) {
-		return true
-	}
-	i := strings.IndexByte(s, '#')
-	if i < 0 {
-		return false
-	}
-	f := s[i+1:]
-	return len(f) >= len(share.LinkPrefix) && strings.EqualFold(f[:len(share.LinkPrefix)], share.LinkPrefix) &&
-		(hasPrefixFold(s, "https://") || hasPrefixFold(s, "http://"))
-}
-
-func hasPrefixFold(s, p string) bool { return len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) }
+func IsLink(s string) bool { return share.IsLink(s) }
 
 // Name is how reports and provenance name a link: its label (or "SMART
 // Health Link") and its host, never its path or key. A "/" in the label
@@ -130,7 +117,7 @@ func host(p share.Payload) string {
 // returns one report per file; when the link itself fails (refused,
 // expired, unreachable, a file that does not decrypt), one report named
 // after the link, with the error. The error is the first failure.
-func Receive(ctx context.Context, store importers.Store, link string, o Options) ([]*importers.Report, error) {
+func Receive(ctx context.Context, store pipeline.Store, link string, o Options) ([]*pipeline.Report, error) {
 	p, err := share.Decode(link)
 	if err != nil {
 		return failed("SMART Health Link", err)
@@ -140,7 +127,7 @@ func Receive(ctx context.Context, store importers.Store, link string, o Options)
 	if err != nil {
 		return failed(name, err)
 	}
-	var reports []*importers.Report
+	var reports []*pipeline.Report
 	var first error
 	for i, f := range files.Files {
 		fname := name
@@ -159,13 +146,13 @@ func Receive(ctx context.Context, store importers.Store, link string, o Options)
 	return reports, first
 }
 
-func failed(name string, err error) ([]*importers.Report, error) {
-	return []*importers.Report{{File: name, Format: Format, Error: err.Error(), ByType: map[string]*importers.Counts{}}}, err
+func failed(name string, err error) ([]*pipeline.Report, error) {
+	return []*pipeline.Report{{File: name, Format: Format, Error: err.Error(), ByType: map[string]*pipeline.Counts{}}}, err
 }
 
 // retrieve asks for the passcode if the link needs one and fetches the
 // files.
-func retrieve(ctx context.Context, store importers.Store, p share.Payload, o Options) (*share.Retrieved, error) {
+func retrieve(ctx context.Context, store pipeline.Store, p share.Payload, o Options) (*share.Retrieved, error) {
 	ro := share.RetrieveOptions{
 		Recipient:         o.Recipient,
 		Client:            o.Client,
@@ -197,7 +184,7 @@ func retrieve(ctx context.Context, store importers.Store, p share.Payload, o Opt
 }
 
 // importFile imports one decrypted file through the pipeline.
-func importFile(ctx context.Context, store importers.Store, f share.RetrievedFile, name, system string, opts importers.Options) (*importers.Report, error) {
+func importFile(ctx context.Context, store pipeline.Store, f share.RetrievedFile, name, system string, opts pipeline.Options) (*pipeline.Report, error) {
 	sum := sha256.Sum256(f.Data)
 	in := &importers.Input{Name: name, R: bytes.NewReader(f.Data), ReaderAt: bytes.NewReader(f.Data), Size: int64(len(f.Data)), SHA256: hex.EncodeToString(sum[:])}
 	reg := &importers.Registry{}
@@ -212,13 +199,13 @@ func importFile(ctx context.Context, store importers.Store, f share.RetrievedFil
 		reg.Register(withSystem{fhir.New(), system})
 	default:
 		// application/smart-api-access: an access token to a FHIR API.
-		return &importers.Report{File: name, Format: f.ContentType, SHA256: in.SHA256, Skipped: 1,
-			ByType: map[string]*importers.Counts{}, DryRun: opts.DryRun,
-			Skips: []importers.SkipNote{{ResourceType: "(file)", Reason: "a SMART API access token: phr does not call FHIR APIs", Count: 1}}}, nil
+		return &pipeline.Report{File: name, Format: f.ContentType, SHA256: in.SHA256, Skipped: 1,
+			ByType: map[string]*pipeline.Counts{}, DryRun: opts.DryRun,
+			Skips: []pipeline.SkipNote{{ResourceType: "(file)", Reason: "a SMART API access token: phr does not call FHIR APIs", Count: 1}}}, nil
 	}
 	opts.Format = ""
 	opts.Progress = nil
-	return importers.Import(ctx, reg, store, in, opts)
+	return pipeline.Import(ctx, reg, store, in, opts)
 }
 
 // withSystem names the link's host as the source of records whose file

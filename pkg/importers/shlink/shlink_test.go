@@ -24,7 +24,7 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/pipeline"
 	"github.com/phr-project/phr/pkg/importers/shlink"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/share"
@@ -226,7 +226,7 @@ func TestReceiveSpecExample(t *testing.T) {
 	o := shlink.Options{
 		Client:   h.client,
 		Passcode: func() (string, error) { asked++; return passcode, nil },
-		Import:   importers.Options{AcceptPatientMismatch: true, Importer: map[string]string{"issuer-keys": jwksPath}},
+		Import:   pipeline.Options{AcceptPatientMismatch: true, Importer: map[string]string{"issuer-keys": jwksPath}},
 	}
 	reps, err := shlink.Receive(context.Background(), v, specLink, o)
 	if err != nil {
@@ -302,7 +302,7 @@ func TestReceiveRefusals(t *testing.T) {
 		{name: "http on a public host", link: func(h *ehrHost) string {
 			return "shlink:/" + b64(`{"url":"http://ehr.example.org`+specPath+`","key":"`+specKey+`"}`)
 		}, want: share.ErrInvalidLink},
-		{name: "the patient is someone else", opts: shlink.Options{Passcode: pass(passcode)}, want: importers.ErrPatientMismatch, requests: 2},
+		{name: "the patient is someone else", opts: shlink.Options{Passcode: pass(passcode)}, want: pipeline.ErrPatientMismatch, requests: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -349,7 +349,7 @@ func TestReceiveAcceptMismatch(t *testing.T) {
 	v := testVault(t)
 	withOwner(t, v, "Alice Example")
 	reps, err := shlink.Receive(context.Background(), v, specLink, shlink.Options{Client: h.client, Passcode: pass(passcode),
-		Import: importers.Options{AcceptPatientMismatch: true}})
+		Import: pipeline.Options{AcceptPatientMismatch: true}})
 	if err != nil || len(reps) != 2 || !reps[0].PatientMismatch || !reps[1].PatientMismatch {
 		t.Fatalf("%v %+v", err, reps)
 	}
@@ -376,7 +376,7 @@ func TestReceiveDirect(t *testing.T) {
 	h.byPath["/u"] = jwe
 	link := mustEncode(t, share.Payload{URL: "https://ehr.example.org/u/abc", Key: share.EncodeKey(key), Flag: "U", Exp: time.Now().Add(time.Hour).Unix()})
 	v := testVault(t)
-	reps, err := shlink.Receive(context.Background(), v, link, shlink.Options{Client: h.client, Recipient: "Dr. Rivera", Import: importers.Options{AcceptPatientMismatch: true}})
+	reps, err := shlink.Receive(context.Background(), v, link, shlink.Options{Client: h.client, Recipient: "Dr. Rivera", Import: pipeline.Options{AcceptPatientMismatch: true}})
 	if err != nil || len(reps) != 1 || reps[0].Format != "fhir" || reps[0].Added != 4 || reps[0].File != "SMART Health Link (ehr.example.org)" {
 		t.Fatalf("%v %+v", err, reps)
 	}

@@ -12,9 +12,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/record"
-	"github.com/phr-project/phr/pkg/vault"
 )
 
 // Prefix is the path prefix of every API route.
@@ -141,9 +139,9 @@ type RecordList struct {
 //	med:          name, dose, frequency, start, stop, reason, note
 //	dose:         name, amount, at, note
 //	symptom:      name, severity (0-10), at, note
-//	vital:        kind (bp, hr, weight, temp, glucose, spo2), value ("120/80", "70kg"), at
+//	vital:        kind (a kind or other name of the vital-sign table: bp, hr, weight, temp, glucose, spo2, height, bmi, rr, pain, head, ...), value ("120/80", "70kg"), at
 //	condition:    name, onset, note
-//	allergy:      substance, reaction, severity (mild|moderate|severe), note
+//	allergy:      substance, reaction, severity (mild|moderate|severe), criticality (low|high|unable-to-assess), note
 //	immunization: vaccine, date, note
 //	note:         text, at
 //
@@ -165,9 +163,12 @@ type LogEntry struct {
 	Onset     string          `json:"onset,omitempty"`
 	Substance string          `json:"substance,omitempty"`
 	Reaction  string          `json:"reaction,omitempty"`
-	Vaccine   string          `json:"vaccine,omitempty"`
-	Date      string          `json:"date,omitempty"`
-	Text      string          `json:"text,omitempty"`
+	// Criticality is an allergy's risk of a life-threatening reaction:
+	// low, high or unable-to-assess (default high for anaphylaxis).
+	Criticality string `json:"criticality,omitempty"`
+	Vaccine     string `json:"vaccine,omitempty"`
+	Date        string `json:"date,omitempty"`
+	Text        string `json:"text,omitempty"`
 }
 
 // Change is one entry of the changes feed. Record is absent for a
@@ -189,9 +190,53 @@ type Changes struct {
 // ImportResult is POST /api/v1/imports: the report `phr import --json`
 // prints, for the one uploaded file.
 type ImportResult struct {
-	Files []*importers.Report `json:"files"`
+	Files []*ImportReport `json:"files"`
 	// Error is set (with status 422) when the file was not imported.
 	Error *Error `json:"error,omitempty"`
+}
+
+// ImportReport is what happened to one imported file: the per-file object
+// of `phr import --json` (pipeline.Report has the same JSON).
+type ImportReport struct {
+	File       string                   `json:"file"`
+	Format     string                   `json:"format"`
+	SHA256     string                   `json:"sha256,omitempty"`
+	Added      int                      `json:"added"`
+	Updated    int                      `json:"updated"`
+	Duplicates int                      `json:"duplicates"`
+	Skipped    int                      `json:"skipped"`
+	Failed     int                      `json:"failed"`
+	ByType     map[string]*ImportCounts `json:"byType"`
+	// Skips say why items were skipped, with how many of each.
+	Skips []ImportSkip `json:"skips,omitempty"`
+	// Failures locate failed items (file, line or path, and why).
+	Failures []string `json:"failures,omitempty"`
+	// Error is why the whole file failed, if it did.
+	Error  string `json:"error,omitempty"`
+	DryRun bool   `json:"dryRun,omitempty"`
+	// PatientMismatch: the file's Patient is another person, imported
+	// because the client asked for it.
+	PatientMismatch bool `json:"patientMismatch,omitempty"`
+	// OwnerFilled names what the owner's Patient lacked and took from
+	// this file (name, birth date, sex).
+	OwnerFilled []string `json:"ownerFilled,omitempty"`
+	Warning     string   `json:"warning,omitempty"`
+}
+
+// ImportCounts are the outcome counts of one resource type.
+type ImportCounts struct {
+	Added      int `json:"added"`
+	Updated    int `json:"updated"`
+	Duplicates int `json:"duplicates"`
+	Skipped    int `json:"skipped"`
+	Failed     int `json:"failed"`
+}
+
+// ImportSkip counts skipped items of one type and reason.
+type ImportSkip struct {
+	ResourceType string `json:"resourceType"`
+	Reason       string `json:"reason"`
+	Count        int    `json:"count"`
 }
 
 // IngestRequest is the body of POST /api/v1/ingest: readings from one
@@ -246,6 +291,21 @@ type ReadingResult struct {
 // /api/v1/audit/shares (accesses to its shares), newest first. Pass
 // NextCursor back as cursor for the next page; it is absent on the last.
 type Audit struct {
-	Entries    []vault.AuditEntry `json:"entries"`
-	NextCursor string             `json:"next_cursor,omitempty"`
+	Entries    []AuditEntry `json:"entries"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+}
+
+// AuditEntry is one event of an account's audit log, newest first in a
+// page. It has the vault's audit entry's JSON.
+type AuditEntry struct {
+	Seq     uint64         `json:"seq"`
+	Time    time.Time      `json:"time"`
+	Event   string         `json:"event"`
+	Success bool           `json:"success"`
+	Method  string         `json:"method,omitempty"`
+	Client  string         `json:"client,omitempty"`
+	Ref     string         `json:"ref,omitempty"`
+	Label   string         `json:"label,omitempty"`
+	Format  string         `json:"format,omitempty"`
+	Counts  map[string]int `json:"counts,omitempty"`
 }

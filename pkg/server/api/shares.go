@@ -26,6 +26,13 @@ type ShareSelect struct {
 	IDs     []string  `json:"ids,omitempty"`
 	Since   time.Time `json:"since,omitzero"`
 	Summary bool      `json:"summary,omitempty"`
+	// Profile "ktc" shares the selection as a Kill-the-Clipboard
+	// patient-shared bundle (share.BuildKTC) with its PDF rendering; the
+	// link is then direct (U) and has no passcode.
+	Profile string `json:"profile,omitempty"`
+	// Story is a note in the patient's own words, for a ktc share: it
+	// goes in as a PDF (at most 64 KiB of UTF-8 text).
+	Story string `json:"story,omitempty"`
 }
 
 // CreateShareRequest is the body of POST /api/v1/shares. Exactly one of

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultWindow, timeTicks, trendSeries, windowOptions } from '../assets/js/charts.mjs';
-import { setVitalTable, vitalTable } from '../assets/js/vitals.mjs';
+import { vitalKind } from '../assets/js/vitals.mjs';
 import { DAY_MS } from '../assets/js/dates.mjs';
 import { readJSON } from './helpers.mjs';
 
@@ -67,22 +67,15 @@ test('timeTicks labels the axis with dates at round steps', () => {
   for (const k of [...week, ...years, ...months]) assert.ok(k.t >= d(2013, 1, 1));
 });
 
-test('vital kinds come from one table that can be replaced by JSON', () => {
-  const original = vitalTable();
-  const copy = JSON.parse(JSON.stringify(original)); // plain data
-  assert.deepEqual(copy, original);
-  try {
-    copy.kinds.find((k) => k.kind === 'hr').units[0].normal = [50, 90];
-    setVitalTable(copy);
-    const hr = (id, when, v) => ({ resourceType: 'Observation', id, code: { coding: [{ system: LOINC, code: '8867-4' }] }, effectiveDateTime: when, valueQuantity: { value: v, unit: 'beats/min', code: '/min' } });
-    const [s] = trendSeries([hr('a', '2026-01-01', 70), hr('b', '2026-01-02', 72)]);
-    assert.equal(s.title, 'Heart rate');
-    assert.equal(s.unit, 'bpm');
-    assert.deepEqual(s.bands, [{ name: 'Heart rate', low: 50, high: 90 }]);
-  } finally {
-    setVitalTable(original);
-  }
-  assert.throws(() => setVitalTable({}));
+test('vital kinds and their bands come from the Go table', () => {
+  const hr = (id, when, v) => ({ resourceType: 'Observation', id, code: { coding: [{ system: LOINC, code: '8867-4' }] }, effectiveDateTime: when, valueQuantity: { value: v, unit: 'beats/min', code: '/min' } });
+  const [s] = trendSeries([hr('a', '2026-01-01', 70), hr('b', '2026-01-02', 72)]);
+  const table = vitalKind('hr');
+  assert.equal(s.title, table.name);
+  assert.equal(s.title, 'Heart rate');
+  assert.equal(s.unit, 'bpm');
+  assert.deepEqual(s.bands, [{ name: 'Heart rate', low: table.units[0].normal.low, high: table.units[0].normal.high }]);
+  assert.deepEqual(s.bands, [{ name: 'Heart rate', low: 60, high: 100 }]);
 });
 
 test('US Core vitals and Synthea labs make series', () => {

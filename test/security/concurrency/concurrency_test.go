@@ -12,7 +12,7 @@
 // the two really contend for one lock.
 //
 // The passcode counter of a share under concurrent guesses is tested
-// where it lives: pkg/vault/sharestore TestConcurrentGuesses (the store)
+// where it lives: pkg/sharestore TestConcurrentGuesses (the store)
 // and pkg/shlhost TestLifetimeCounter (200 concurrent wrong guesses over
 // HTTP against a 10-attempt share: exactly 10 × 401 and 190 × 404).
 package concurrency
@@ -201,8 +201,8 @@ func TestCLIWaitsWhilePHRDHoldsVault(t *testing.T) {
 			} {
 				r := cli.Run(t, args...)
 				t.Logf("phr %s while phrd holds the vault: exit %d after %v", strings.Join(args, " "), r.Code, r.Elapsed.Round(time.Millisecond))
-				if r.Code != 1 || !strings.Contains(r.Stderr, "in use by another process") || !strings.Contains(r.Stderr, "hint:") {
-					t.Fatalf("phr %s: exit %d, stderr %q; want 1 and a message that the vault is in use", strings.Join(args, " "), r.Code, r.Stderr)
+				if r.Code != 3 || !strings.Contains(r.Stderr, "in use by another process") || !strings.Contains(r.Stderr, "hint:") {
+					t.Fatalf("phr %s: exit %d, stderr %q; want 3 (locked) and a message that the vault is in use", strings.Join(args, " "), r.Code, r.Stderr)
 				}
 				// bbolt gives up one retry interval (50 ms) short of
 				// the timeout; anything near it shows phr waited.

@@ -24,8 +24,8 @@ import (
 	"github.com/phr-project/phr/pkg/server"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
+	"github.com/phr-project/phr/pkg/sharestore"
 	"github.com/phr-project/phr/pkg/vault"
-	"github.com/phr-project/phr/pkg/vault/sharestore"
 	"github.com/phr-project/phr/test/security/internal/e2e"
 )
 

@@ -10,7 +10,7 @@ import { S } from './strings.mjs';
 import { DAY_MS, fmtDate, fmtWallDay, fmtWallDayMonth, fmtWallMonth, fmtWallRange, fmtWallYear, wallTime } from './dates.mjs';
 import { fmtNum, withUnit } from './units.mjs';
 import { ccText, component, firstCode, isBP, isSymptom, isVital, num, obsDate, str, unitOf, vitalOf } from './fhir.mjs';
-import { normalRange, vitalTable, vitalUnit } from './vitals.mjs';
+import { normalRange, vitalKind, vitalSigns, vitalUnit } from './vitals.mjs';
 import { h, svg } from './dom.mjs';
 
 export const MAX_CHART_POINTS = 500;
@@ -53,11 +53,11 @@ export function trendSeries(observations) {
       const key = v.kind.kind + '|' + unit;
       if (!vitals.has(key)) {
         const u = vitalUnit(v.kind, str(q.code)) || vitalUnit(v.kind, str(q.unit));
-        const range = normalRange(v.kind, null, unit);
+        const range = normalRange(v.kind, null, u);
         vitals.set(key, {
           id: v.kind.kind, kind: v.kind.kind, title: v.kind.name, unit, decimals: u ? u.decimals : undefined,
           lines: [{ name: v.kind.name, points: [] }],
-          bands: range ? [{ name: v.kind.name, low: range[0], high: range[1] }] : [],
+          bands: range ? [{ name: v.kind.name, low: range.low, high: range.high }] : [],
         });
       }
       vitals.get(key).lines[0].points.push(p);
@@ -75,22 +75,23 @@ export function trendSeries(observations) {
   const bp = [...bpByTime.values()].sort((a, b) => a.t - b.t);
   if (bp.length >= 2) {
     const unit = bp.find((e) => e.unit) ? bp.find((e) => e.unit).unit : 'mmHg';
-    const kind = vitalTable().kinds.find((k) => k.kind === 'bp');
-    const parts = kind.parts || [];
+    const kind = vitalKind('bp');
+    const parts = kind.components || [];
+    const u = vitalUnit(kind, unit);
     out.push({
-      id: 'bp', kind: 'bp', title: kind.name, unit, decimals: 0,
+      id: 'bp', kind: 'bp', title: kind.name, unit, decimals: u ? u.decimals : 0,
       lines: parts.map((part) => ({
-        name: part.name, part: part.kind,
+        name: part.label, part: part.kind,
         points: bp.filter((e) => (part.kind === 'systolic' ? e.sys : e.dia) !== null)
           .map((e) => ({ t: e.t, v: part.kind === 'systolic' ? e.sys : e.dia, when: e.when })),
       })),
       bands: parts.map((part) => {
-        const r = normalRange('bp', part.kind, unit);
-        return r ? { name: part.name, low: r[0], high: r[1] } : null;
+        const r = normalRange(kind, part.kind, u);
+        return r ? { name: part.label, low: r.low, high: r.high } : null;
       }).filter(Boolean),
     });
   }
-  const order = vitalTable().kinds.map((k) => k.kind);
+  const order = vitalSigns().map((k) => k.kind);
   const named = [...vitals.values()].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
   for (const s of named) if (s.lines[0].points.length >= 2) out.push(s);
   for (const s of labs.values()) if (s.lines[0].points.length >= 3) out.push(s);

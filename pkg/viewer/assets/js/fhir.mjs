@@ -5,7 +5,7 @@
 import { S } from './strings.mjs';
 import { fmtDate } from './dates.mjs';
 import { fmtNum, quantityUnit, withUnit } from './units.mjs';
-import { vitalByCode, vitalKind, vitalUnit } from './vitals.mjs';
+import { unitShown, vitalByCode, vitalKind, vitalUnit } from './vitals.mjs';
 
 export function arr(x) {
   return Array.isArray(x) ? x : x === undefined || x === null ? [] : [x];
@@ -419,7 +419,7 @@ export function qty(q, kind) {
   const v = num(q.value);
   if (v === null) return '';
   const u = kind ? vitalUnit(kind, str(q.code)) || vitalUnit(kind, str(q.unit)) : null;
-  const unit = u ? u.display : quantityUnit(q);
+  const unit = u ? unitShown(u) : quantityUnit(q);
   const cmp = str(q.comparator);
   return (cmp ? cmp + ' ' : '') + withUnit(fmtNum(v, u ? u.decimals : undefined), unit);
 }
@@ -428,7 +428,7 @@ export function qty(q, kind) {
 export function unitOf(q, kind) {
   if (!q || typeof q !== 'object') return '';
   const u = kind ? vitalUnit(kind, str(q.code)) || vitalUnit(kind, str(q.unit)) : null;
-  return u ? u.display : quantityUnit(q);
+  return u ? unitShown(u) : quantityUnit(q);
 }
 
 export function bpText(o) {
@@ -438,7 +438,7 @@ export function bpText(o) {
   const dv = d && d.valueQuantity ? num(d.valueQuantity.value) : null;
   if (sv === null || dv === null) return '';
   const u = vitalUnit('bp', str(s.valueQuantity.code)) || vitalUnit('bp', str(s.valueQuantity.unit));
-  const unit = u ? u.display : unitOf(s.valueQuantity) || 'mmHg';
+  const unit = u ? unitShown(u) : unitOf(s.valueQuantity) || 'mmHg';
   return fmtNum(sv, 0) + '/' + fmtNum(dv, 0) + ' ' + unit;
 }
 
@@ -471,7 +471,7 @@ export function obsValue(o) {
   const comps = arr(o.component).filter((c) => c && typeof c === 'object')
     .map((c) => {
       const cv = vitalOf(c);
-      return [cv && cv.part ? cv.part.name : ccText(c.code), valueText(c, cv ? cv.kind : null)];
+      return [cv && cv.part ? cv.part.label : ccText(c.code), valueText(c, cv ? cv.kind : null)];
     }).filter((p) => p[1]);
   if (comps.length) return comps.map((p) => (p[0] ? p[0] + ': ' : '') + p[1]).join('; ');
   if (o.dataAbsentReason) return S.noValue(ccText(o.dataAbsentReason));
@@ -485,7 +485,7 @@ export function obsName(o) {
   const v = vitalOf(o);
   if (isBP(o)) return vitalKind('bp').name;
   if (v && !v.part) return v.kind.name;
-  if (v && v.part) return v.part.name + ' ' + v.kind.name.toLowerCase();
+  if (v && v.part) return v.part.name;
   return ccText(o.code);
 }
 

@@ -1,52 +1,23 @@
 // Units as people write them, and numbers with sensible precision.
 
-// UCUM codes and their usual written form. A unit the table does not know
-// is shown as the source wrote it.
-const UNIT_TEXT = {
-  'mm[Hg]': 'mmHg',
-  Cel: '°C',
-  '[degF]': '°F',
-  '[lb_av]': 'lb',
-  '[oz_av]': 'oz',
-  '[in_i]': 'in',
-  '[ft_i]': 'ft',
-  '{beats}/min': 'beats/min',
-  '{breaths}/min': 'breaths/min',
-  'kg/m2': 'kg/m²',
-  m2: 'm²',
-  ug: 'µg',
-  'ug/L': 'µg/L',
-  'ug/dL': 'µg/dL',
-  'ug/mL': 'µg/mL',
-  uL: 'µL',
-  umol: 'µmol',
-  'umol/L': 'µmol/L',
-  'meq/L': 'mEq/L',
-  '[iU]': 'IU',
-  '[IU]': 'IU',
-  '[iU]/L': 'IU/L',
-  '[IU]/L': 'IU/L',
-  '[iU]/mL': 'IU/mL',
-  '10*3/uL': '×10³/µL',
-  '10*6/uL': '×10⁶/µL',
-  '10*9/L': '×10⁹/L',
-  '10*12/L': '×10¹²/L',
-  '10*3/mm3': '×10³/mm³',
-  '[pH]': 'pH',
-  '[ppm]': 'ppm',
-};
+import table from './vitals.json' with { type: 'json' };
 
-// unitText writes a UCUM code or a source's unit label for people:
-// "mm[Hg]" → "mmHg", "Cel" → "°C", "[lb_av]" → "lb"; a unit that is only
-// an annotation ("{score}") is dropped, annotations in others are
+// UCUM codes and their usual written form; a unit the table does not know
+// is shown as the source wrote it. The table as people write them comes from phr's one unit
+// table (pkg/record, record.UnitSymbols), generated into vitals.json.
+const UNIT_TEXT = table.units;
+
+// unitText writes a UCUM code or a source's unit label for people, as
+// record.UnitText does: the table's symbol ("mm[Hg]" → "mmHg", "Cel" →
+// "°C"); nothing for "1"; an annotation alone is a count of what it names
+// ("{tablet}" → "tablet", "{score}" → ""); annotations in other units are
 // unwrapped ("{cells}/uL" → "cells/uL").
 export function unitText(u) {
   if (typeof u !== 'string') return '';
   const s = u.trim();
   if (!s || s === '1') return '';
   if (Object.prototype.hasOwnProperty.call(UNIT_TEXT, s)) return UNIT_TEXT[s];
-  if (/^\{[^{}]*\}$/.test(s)) return '';
-  return s.replace(/\{([^{}]*)\}/g, '$1');
+  return s.replace(/[{}]/g, '');
 }
 
 // quantityUnit is the unit of a FHIR Quantity as people write it: its
@@ -75,8 +46,9 @@ export function fmtNum(v, decimals) {
   return String(Object.is(r, -0) ? 0 : r);
 }
 
-// withUnit writes a number and its unit: "7.5%", "128 mmHg", "37.2 °C".
+// withUnit writes a number and its unit: "7.5%", "128 mmHg", "37.2 °C",
+// and "7/10" for a unit that starts with a slash (a pain score).
 export function withUnit(text, unit) {
   if (!unit || !text) return text || '';
-  return unit === '%' ? text + '%' : text + ' ' + unit;
+  return unit === '%' || unit.startsWith('/') ? text + unit : text + ' ' + unit;
 }

@@ -1,4 +1,4 @@
-package importers
+package pipeline
 
 import (
 	"bufio"
@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/phr-project/phr/pkg/importers"
 	"io"
 	"os"
 	"path/filepath"
@@ -39,7 +40,7 @@ type Options struct {
 	// Partial keeps what could be read from a file with failed items. By
 	// default one failure fails the whole file and nothing of it is kept.
 	Partial bool
-	// Importer holds format-specific options (see Input.Options).
+	// Importer holds format-specific options (see importers.Input.Options).
 	Importer map[string]string
 	// Progress, if set, is called with the bytes read so far.
 	Progress func(read int64)
@@ -282,7 +283,7 @@ func (s *pipeSink) Record(r record.Record) error {
 	}
 	if r.Kind == "" || r.ResourceType == "" {
 		if err := r.Derive(); err != nil {
-			s.Fail(&ItemError{File: s.rep.File, Err: err})
+			s.Fail(&importers.ItemError{File: s.rep.File, Err: err})
 			return nil
 		}
 	}
@@ -358,7 +359,7 @@ func (s *pipeSink) Skip(resourceType, reason string) {
 	s.rep.counts(resourceType).Skipped++
 }
 
-func (s *pipeSink) Fail(err *ItemError) {
+func (s *pipeSink) Fail(err *importers.ItemError) {
 	s.failed = true
 	s.rep.Failed++
 	s.rep.counts("(unreadable)").Failed++
@@ -441,7 +442,7 @@ func (s *pipeSink) undo() error {
 // if the process dies while writing it: the vault rolls back an import it
 // finds interrupted when it is next opened for writing. The report is
 // returned even on error.
-func Import(ctx context.Context, reg *Registry, store Store, in *Input, opts Options) (*Report, error) {
+func Import(ctx context.Context, reg *importers.Registry, store Store, in *importers.Input, opts Options) (*Report, error) {
 	rep := &Report{File: in.Name, SHA256: in.SHA256, ByType: map[string]*Counts{}, DryRun: opts.DryRun}
 	if !isSHA256Hex(in.SHA256) {
 		// Provenance needs it, and undoing a failed import finds the
@@ -449,13 +450,13 @@ func Import(ctx context.Context, reg *Registry, store Store, in *Input, opts Opt
 		rep.Error = "the input has no SHA-256"
 		return rep, fmt.Errorf("%s: the input has no SHA-256 (use OpenFile)", in.Name)
 	}
-	br := bufio.NewReaderSize(in.R, DetectSize)
-	head, err := br.Peek(DetectSize)
+	br := bufio.NewReaderSize(in.R, importers.DetectSize)
+	head, err := br.Peek(importers.DetectSize)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 		rep.Error = err.Error()
 		return rep, fmt.Errorf("%s: %w", in.Name, err)
 	}
-	var imp Importer
+	var imp importers.Importer
 	if opts.Format == "" || opts.Format == "auto" {
 		if imp, err = reg.Detect(head); err != nil {
 			rep.Error = err.Error() + " (formats: " + strings.Join(reg.Names(), ", ") + ")"
@@ -542,10 +543,10 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// OpenFile prepares a file on disk as an Input: it hashes the file first
+// OpenFile prepares a file on disk as an importers.Input: it hashes the file first
 // (provenance needs the SHA-256 of the whole file) and then reopens it.
 // The caller closes the returned file.
-func OpenFile(path string) (*Input, *os.File, error) {
+func OpenFile(path string) (*importers.Input, *os.File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
@@ -568,7 +569,7 @@ func OpenFile(path string) (*Input, *os.File, error) {
 		f.Close()
 		return nil, nil, err
 	}
-	return &Input{Name: path, R: f, ReaderAt: f, Size: st.Size(), SHA256: hex.EncodeToString(h.Sum(nil))}, f, nil
+	return &importers.Input{Name: path, R: f, ReaderAt: f, Size: st.Size(), SHA256: hex.EncodeToString(h.Sum(nil))}, f, nil
 }
 
 // Walk lists the files to import for the paths given: files as they are,

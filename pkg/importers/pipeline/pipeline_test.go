@@ -1,4 +1,4 @@
-package importers_test
+package pipeline_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/phr-project/phr/pkg/importers"
+	"github.com/phr-project/phr/pkg/importers/pipeline"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/vault"
 )
@@ -79,23 +80,23 @@ func TestImportPipeline(t *testing.T) {
 	tests := []struct {
 		name        string
 		content     string
-		opts        importers.Options
+		opts        pipeline.Options
 		wantErr     bool
 		wantAdded   int
 		wantInVault int
 	}{
-		{"good", good, importers.Options{}, false, 3, 3},
-		{"dry run", good, importers.Options{DryRun: true}, false, 3, 0},
-		{"item failure fails the file", "#lines\nCondition a\nbad\nCondition b\n", importers.Options{}, true, 2, 0},
-		{"partial keeps the rest", "#lines\nCondition a\nbad\nCondition b\n", importers.Options{Partial: true}, false, 2, 2},
-		{"fatal error writes nothing", "#lines\nCondition a\nfatal\n", importers.Options{Partial: true}, true, 0, 0},
-		{"unknown format", "hello", importers.Options{}, true, 0, 0},
-		{"forced format", "Condition z\n", importers.Options{Format: "lines"}, false, 1, 1},
+		{"good", good, pipeline.Options{}, false, 3, 3},
+		{"dry run", good, pipeline.Options{DryRun: true}, false, 3, 0},
+		{"item failure fails the file", "#lines\nCondition a\nbad\nCondition b\n", pipeline.Options{}, true, 2, 0},
+		{"partial keeps the rest", "#lines\nCondition a\nbad\nCondition b\n", pipeline.Options{Partial: true}, false, 2, 2},
+		{"fatal error writes nothing", "#lines\nCondition a\nfatal\n", pipeline.Options{Partial: true}, true, 0, 0},
+		{"unknown format", "hello", pipeline.Options{}, true, 0, 0},
+		{"forced format", "Condition z\n", pipeline.Options{Format: "lines"}, false, 1, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := testVault(t)
-			rep, err := importers.Import(context.Background(), reg, v, &importers.Input{Name: "f.txt", R: strings.NewReader(tt.content), SHA256: sha}, tt.opts)
+			rep, err := pipeline.Import(context.Background(), reg, v, &importers.Input{Name: "f.txt", R: strings.NewReader(tt.content), SHA256: sha}, tt.opts)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v", err)
 			}
@@ -117,11 +118,11 @@ func TestImportTwiceAddsNothing(t *testing.T) {
 	reg.Register(lines{})
 	v := testVault(t)
 	content := "#lines\nCondition a\nCondition b\nskip\n"
-	rep1, err := importers.Import(context.Background(), reg, v, &importers.Input{Name: "f", R: strings.NewReader(content), SHA256: sha}, importers.Options{})
+	rep1, err := pipeline.Import(context.Background(), reg, v, &importers.Input{Name: "f", R: strings.NewReader(content), SHA256: sha}, pipeline.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep2, err := importers.Import(context.Background(), reg, v, &importers.Input{Name: "f", R: strings.NewReader(content), SHA256: sha}, importers.Options{})
+	rep2, err := pipeline.Import(context.Background(), reg, v, &importers.Input{Name: "f", R: strings.NewReader(content), SHA256: sha}, pipeline.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestImportTwiceAddsNothing(t *testing.T) {
 func TestImportLargeFileUndone(t *testing.T) {
 	// Past the in-memory buffer the pipeline writes in batches; a failure
 	// at the end must still leave the vault as it was.
-	defer importers.SetMaxBuffered(2000)()
+	defer pipeline.SetMaxBuffered(2000)()
 	reg := &importers.Registry{}
 	reg.Register(lines{})
 	v := testVault(t)
@@ -146,7 +147,7 @@ func TestImportLargeFileUndone(t *testing.T) {
 		fmt.Fprintf(&b, "Observation o%d\n", i)
 	}
 	b.WriteString("fatal\n")
-	_, err := importers.Import(context.Background(), reg, v, &importers.Input{Name: "big", R: strings.NewReader(b.String()), SHA256: sha}, importers.Options{})
+	_, err := pipeline.Import(context.Background(), reg, v, &importers.Input{Name: "big", R: strings.NewReader(b.String()), SHA256: sha}, pipeline.Options{})
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -179,7 +180,7 @@ func (p pausing) Import(ctx context.Context, in *importers.Input, sink importers
 // is half written (what a crash would leave on disk) and opens the copy:
 // the half-written file is rolled back, all or nothing.
 func TestImportLargeFileCrashImage(t *testing.T) {
-	defer importers.SetMaxBuffered(300)()
+	defer pipeline.SetMaxBuffered(300)()
 	p := pausing{paused: make(chan struct{}), release: make(chan struct{})}
 	reg := &importers.Registry{}
 	reg.Register(p)
@@ -200,7 +201,7 @@ func TestImportLargeFileCrashImage(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		rep, err := importers.Import(context.Background(), reg, v, &importers.Input{Name: "big", R: strings.NewReader(b.String()), SHA256: sha}, importers.Options{})
+		rep, err := pipeline.Import(context.Background(), reg, v, &importers.Input{Name: "big", R: strings.NewReader(b.String()), SHA256: sha}, pipeline.Options{})
 		if err == nil && rep.Added != 1000 {
 			err = fmt.Errorf("added %d", rep.Added)
 		}
@@ -243,7 +244,7 @@ func TestImportLargeFileCrashImage(t *testing.T) {
 }
 
 func TestWalk(t *testing.T) {
-	files, err := importers.Walk([]string{"../../../shared/testdata/fhir/bulk-ndjson-10-patients"})
+	files, err := pipeline.Walk([]string{"../../../../shared/testdata/fhir/bulk-ndjson-10-patients"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,7 @@ func TestWalk(t *testing.T) {
 // a large file writes what waits first; a failed commit fails every file
 // in it and writes none of them.
 func TestGroup(t *testing.T) {
-	defer importers.SetMaxBuffered(50)()
+	defer pipeline.SetMaxBuffered(50)()
 	reg := &importers.Registry{}
 	reg.Register(lines{})
 	ctx := context.Background()
@@ -272,9 +273,9 @@ func TestGroup(t *testing.T) {
 
 	t.Run("counts", func(t *testing.T) {
 		v := testVault(t)
-		g := importers.NewGroup(v)
-		opts := importers.Options{Group: g}
-		a, err := importers.Import(ctx, reg, v, file("a", 10, "x"), opts)
+		g := pipeline.NewGroup(v)
+		opts := pipeline.Options{Group: g}
+		a, err := pipeline.Import(ctx, reg, v, file("a", 10, "x"), opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,7 +283,7 @@ func TestGroup(t *testing.T) {
 			t.Fatalf("%d records written before the group's commit", n)
 		}
 		// b repeats a's ten records and adds five.
-		b, err := importers.Import(ctx, reg, v, file("bb", 15, "x"), opts)
+		b, err := pipeline.Import(ctx, reg, v, file("bb", 15, "x"), opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,9 +300,9 @@ func TestGroup(t *testing.T) {
 
 	t.Run("fills up", func(t *testing.T) {
 		v := testVault(t)
-		g := importers.NewGroup(v)
+		g := pipeline.NewGroup(v)
 		for i := range 4 {
-			if _, err := importers.Import(ctx, reg, v, file(strings.Repeat("f", i+1), 20, fmt.Sprint(i, "-")), importers.Options{Group: g}); err != nil {
+			if _, err := pipeline.Import(ctx, reg, v, file(strings.Repeat("f", i+1), 20, fmt.Sprint(i, "-")), pipeline.Options{Group: g}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -317,13 +318,13 @@ func TestGroup(t *testing.T) {
 
 	t.Run("large file after small", func(t *testing.T) {
 		v := testVault(t)
-		g := importers.NewGroup(v)
-		if _, err := importers.Import(ctx, reg, v, file("small", 5, "s"), importers.Options{Group: g}); err != nil {
+		g := pipeline.NewGroup(v)
+		if _, err := pipeline.Import(ctx, reg, v, file("small", 5, "s"), pipeline.Options{Group: g}); err != nil {
 			t.Fatal(err)
 		}
 		big := file("big", 120, "b")
 		big.R = io.MultiReader(big.R, strings.NewReader("fatal\n"))
-		if _, err := importers.Import(ctx, reg, v, big, importers.Options{Group: g}); err == nil {
+		if _, err := pipeline.Import(ctx, reg, v, big, pipeline.Options{Group: g}); err == nil {
 			t.Fatal("no error")
 		}
 		// The small file went in before the large one's first batch;
@@ -335,9 +336,9 @@ func TestGroup(t *testing.T) {
 
 	t.Run("failed commit", func(t *testing.T) {
 		v := testVault(t)
-		g := importers.NewGroup(v)
-		a, _ := importers.Import(ctx, reg, v, file("a", 3, "a"), importers.Options{Group: g})
-		b, _ := importers.Import(ctx, reg, v, file("bb", 3, "b"), importers.Options{Group: g})
+		g := pipeline.NewGroup(v)
+		a, _ := pipeline.Import(ctx, reg, v, file("a", 3, "a"), pipeline.Options{Group: g})
+		b, _ := pipeline.Import(ctx, reg, v, file("bb", 3, "b"), pipeline.Options{Group: g})
 		v.Close()
 		failed, err := g.Flush()
 		if err == nil || len(failed) != 2 || a.Error == "" || b.Error == "" || a.Added != 0 {
@@ -347,8 +348,8 @@ func TestGroup(t *testing.T) {
 
 	t.Run("dry run", func(t *testing.T) {
 		v := testVault(t)
-		g := importers.NewGroup(v)
-		rep, err := importers.Import(ctx, reg, v, file("a", 3, "a"), importers.Options{Group: g, DryRun: true})
+		g := pipeline.NewGroup(v)
+		rep, err := pipeline.Import(ctx, reg, v, file("a", 3, "a"), pipeline.Options{Group: g, DryRun: true})
 		if err != nil || rep.Added != 3 {
 			t.Fatalf("%v, %d", err, rep.Added)
 		}

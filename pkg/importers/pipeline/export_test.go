@@ -1,4 +1,4 @@
-package importers
+package pipeline
 
 // SetMaxBuffered lowers the in-memory buffer for tests and returns a
 // function that restores it.

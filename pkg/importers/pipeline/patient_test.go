@@ -1,4 +1,4 @@
-package importers_test
+package pipeline_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/phr-project/phr/pkg/importers/pipeline"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/vault"
 )
@@ -38,16 +39,16 @@ func withOwner(t *testing.T, v *vault.Vault, name, birth string) {
 	}
 }
 
-func importShared(t *testing.T, v *vault.Vault, rel string, opts importers.Options) (*importers.Report, error) {
+func importShared(t *testing.T, v *vault.Vault, rel string, opts pipeline.Options) (*pipeline.Report, error) {
 	t.Helper()
-	path := "../../../shared/testdata/" + rel
+	path := "../../../../shared/testdata/" + rel
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(data)
 	in := &importers.Input{Name: path, R: strings.NewReader(string(data)), Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
-	return importers.Import(context.Background(), all.Default(), v, in, opts)
+	return pipeline.Import(context.Background(), all.Default(), v, in, opts)
 }
 
 // Every import compares the file's Patient with the vault's owner: a file
@@ -76,7 +77,7 @@ func TestPatientIdentity(t *testing.T) {
 			v := testVault(t)
 			withOwner(t, v, tt.owner, tt.born)
 			before := count(t, v)
-			rep, err := importShared(t, v, tt.file, importers.Options{AcceptPatientMismatch: tt.accept})
+			rep, err := importShared(t, v, tt.file, pipeline.Options{AcceptPatientMismatch: tt.accept})
 			if !tt.refused {
 				if err != nil || !rep.PatientMismatch || rep.Added == 0 {
 					t.Fatalf("accepted import: %v %+v", err, rep)
@@ -93,8 +94,8 @@ func TestPatientIdentity(t *testing.T) {
 				}
 				return
 			}
-			var pm *importers.PatientMismatchError
-			if !errors.As(err, &pm) || !errors.Is(err, importers.ErrPatientMismatch) {
+			var pm *pipeline.PatientMismatchError
+			if !errors.As(err, &pm) || !errors.Is(err, pipeline.ErrPatientMismatch) {
 				t.Fatalf("err = %v, want a patient mismatch", err)
 			}
 			if !strings.Contains(err.Error(), "its patient's "+tt.differs+" differ") || !strings.Contains(err.Error(), pm.File) {
@@ -120,7 +121,7 @@ func TestPatientIdentity(t *testing.T) {
 func TestOwnerFilledFromFirstImport(t *testing.T) {
 	v := testVault(t)
 	withOwner(t, v, "", "")
-	rep, err := importShared(t, v, "ccda/hl7-c-cda-examples/Documents/CCD/CCD 2/CCD.xml", importers.Options{})
+	rep, err := importShared(t, v, "ccda/hl7-c-cda-examples/Documents/CCD/CCD 2/CCD.xml", pipeline.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,11 +136,11 @@ func TestOwnerFilledFromFirstImport(t *testing.T) {
 	if res.Str("birthDate") == "" || len(res.List("name")) == 0 {
 		t.Fatalf("owner after the import: %s", owner.Resource)
 	}
-	if _, err := importShared(t, v, "fhir/synthea-r4/Jorge_Brekke_ac7921e0-c949-4b42-97f2-fad5d171cd01.json", importers.Options{}); !errors.Is(err, importers.ErrPatientMismatch) {
+	if _, err := importShared(t, v, "fhir/synthea-r4/Jorge_Brekke_ac7921e0-c949-4b42-97f2-fad5d171cd01.json", pipeline.Options{}); !errors.Is(err, pipeline.ErrPatientMismatch) {
 		t.Fatalf("the next person's file: %v", err)
 	}
 	// The same person's file again fills nothing.
-	rep, err = importShared(t, v, "ccda/hl7-c-cda-examples/Documents/CCD/CCD 2/CCD.xml", importers.Options{})
+	rep, err = importShared(t, v, "ccda/hl7-c-cda-examples/Documents/CCD/CCD 2/CCD.xml", pipeline.Options{})
 	if err != nil || len(rep.OwnerFilled) != 0 || rep.Added != 0 {
 		t.Fatalf("again: %v %+v", err, rep)
 	}

@@ -1,3 +1,0 @@
-package applehealth
-
-const td = "../../../../shared/testdata/"

@@ -1,0 +1,108 @@
+package server
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/vault"
+)
+
+// An account's sessions, listed and ended one by one: what a phone app
+// shows under "signed in on". A session is named by an ID derived from
+// its token's hash, which opens nothing.
+
+// SessionListItem is one session of GET /api/v1/sessions.
+type SessionListItem struct {
+	ID       string    `json:"id"`
+	Method   string    `json:"method"`          // passphrase | device | passkey
+	Label    string    `json:"label,omitempty"` // the device credential's or passkey's label
+	Created  time.Time `json:"created_at"`
+	LastUsed time.Time `json:"last_used_at"`
+	Expires  time.Time `json:"expires_at"` // the absolute end
+	IdleEnd  time.Time `json:"idle_expires_at"`
+	Current  bool      `json:"current"`
+}
+
+// sessionID names a session without revealing anything that opens it.
+func sessionID(s *session) string {
+	h := sha256.New()
+	h.Write([]byte("phrd session id v1\x00"))
+	h.Write(s.hash[:])
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:12])
+}
+
+// sessionsOf returns the live sessions of a, oldest first.
+func (m *sessions) sessionsOf(a *account) []*session {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*session
+	for _, s := range m.byHash {
+		if s.acct == a && !m.expired(s, now) {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(x, y *session) int { return x.created.Compare(y.created) })
+	return out
+}
+
+// deviceLabels maps the recipients of the account's device slots (device
+// credentials and passkeys) to their labels.
+func deviceLabels(v *vault.Vault) map[string]string {
+	out := map[string]string{}
+	slots, err := v.Slots()
+	if err != nil {
+		return out
+	}
+	for _, sl := range slots {
+		if sl.Kind != vault.SlotDevice {
+			continue
+		}
+		if rcpt, err := v.Setting(deviceSetting(sl.ID)); err == nil {
+			out[string(rcpt)] = sl.Label
+		}
+	}
+	return out
+}
+
+func (s *Server) listSessions(c echo.Context) error {
+	me := sessionOf(c)
+	labels := deviceLabels(me.acct.v)
+	out := []SessionListItem{}
+	for _, o := range s.sess.sessionsOf(me.acct) {
+		s.sess.mu.Lock()
+		last := o.lastUsed
+		s.sess.mu.Unlock()
+		it := SessionListItem{ID: sessionID(o), Method: o.method, Created: o.created.UTC(), LastUsed: last.UTC(),
+			Expires: o.expiresAt.UTC(), Current: o == me}
+		it.IdleEnd = last.Add(s.cfg.IdleTimeout).UTC()
+		if it.IdleEnd.After(it.Expires) {
+			it.IdleEnd = it.Expires
+		}
+		if o.device != "" {
+			it.Label = labels[o.device]
+		}
+		out = append(out, it)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"sessions": out})
+}
+
+// deleteOtherSession ends one session of the account by its ID (the
+// caller's own too: that is a logout).
+func (s *Server) deleteOtherSession(c echo.Context) error {
+	me := sessionOf(c)
+	want := c.Param("id")
+	for _, o := range s.sess.sessionsOf(me.acct) {
+		if subtle.ConstantTimeCompare([]byte(sessionID(o)), []byte(want)) == 1 {
+			s.audit(me.acct.id, me.acct.v, vault.AuditEntry{Event: AuditLogout, Success: true, Method: o.method, Ref: sessionID(o)})
+			s.sess.end(o)
+			return c.NoContent(http.StatusNoContent)
+		}
+	}
+	return vault.ErrNotFound
+}
