@@ -150,8 +150,12 @@ type Vault struct {
 	meta   metaIndex // the listing index in memory, before format 4 (meta.go)
 	codec  codec     // envelope compression (compress.go)
 	// codecDirty: the running write transaction trained a dictionary; if
-	// it does not commit, the codec forgets it.
+	// it does not commit, the codec forgets it. Guarded by wmu, which
+	// each write transaction holds from before it begins until after the
+	// codec is reset (bbolt's own writer lock is released inside Commit,
+	// before the transaction's outcome is known here).
 	codecDirty bool
+	wmu        sync.Mutex
 	// pending are the fingerprints imports have not written yet
 	// (pending.go), guarded by pendMu.
 	pendMu  sync.Mutex
@@ -747,6 +751,8 @@ func (v *Vault) updateLocked(fn func(*bolt.Tx) error) (err error) {
 	if v.readOnly {
 		return ErrReadOnly
 	}
+	v.wmu.Lock()
+	defer v.wmu.Unlock()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if err != nil && v.codecDirty {
