@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -121,11 +122,10 @@ func runBackup(g *globals, o backupOptions) error {
 		return err
 	}
 	st, _ := os.Stat(o.out)
-	if g.json {
-		return printJSON(g.stdout, map[string]any{"file": o.out, "records": n, "bytes": st.Size()})
-	}
-	fmt.Fprintf(g.stdout, "Backed up %d records to %s (%s)\n", n, o.out, humanBytes(st.Size()))
-	return nil
+	return g.print(map[string]any{"file": o.out, "records": n, "bytes": st.Size()}, func(w io.Writer) error {
+		fmt.Fprintf(w, "Backed up %d records to %s (%s)\n", n, o.out, humanBytes(st.Size()))
+		return nil
+	})
 }
 
 // backupIdentities are the identities to try on a backup: --identity or
@@ -179,11 +179,10 @@ func newBackupVerifyCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", a[0], err)
 			}
-			if g.json {
-				return printJSON(g.stdout, map[string]any{"file": a[0], "ok": true, "records": b.Trailer.Records, "created": b.Header.Created})
-			}
-			fmt.Fprintf(g.stdout, "%s: OK, %d records, made %s\n", a[0], b.Trailer.Records, b.Header.Created.Local().Format("2006-01-02 15:04"))
-			return nil
+			return g.print(map[string]any{"file": a[0], "ok": true, "records": b.Trailer.Records, "created": b.Header.Created}, func(w io.Writer) error {
+				fmt.Fprintf(w, "%s: OK, %d records, made %s\n", a[0], b.Trailer.Records, b.Header.Created.Local().Format("2006-01-02 15:04"))
+				return nil
+			})
 		},
 	}
 }
@@ -239,15 +238,14 @@ new one until you delete it.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w (nothing was written)", a[0], err)
 			}
-			if g.json {
-				return printJSON(g.stdout, map[string]any{"vault": path, "records": n, "kept": kept, "recoveryCode": code})
-			}
-			fmt.Fprintf(g.stdout, "Restored %d records into %s\n", n, displayPath(path))
-			if kept != "" {
-				fmt.Fprintf(g.stdout, "The vault it replaced is kept as %s\n", displayPath(kept))
-			}
-			fmt.Fprintf(g.stdout, "\nNew recovery code (shown only now; write it down):\n\n    %s\n", code)
-			return nil
+			return g.print(map[string]any{"vault": path, "records": n, "kept": kept, "recoveryCode": code}, func(w io.Writer) error {
+				fmt.Fprintf(w, "Restored %d records into %s\n", n, displayPath(path))
+				if kept != "" {
+					fmt.Fprintf(w, "The vault it replaced is kept as %s\n", displayPath(kept))
+				}
+				fmt.Fprintf(w, "\nNew recovery code (shown only now; write it down):\n\n    %s\n", code)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&into, "into", "", "restore into this vault file (default: --vault)")
@@ -294,23 +292,26 @@ why (restoring a backup you trust is the safer way).`,
 				return err
 			}
 			rep.RolledBack = append(g.rolledBack, rep.RolledBack...)
-			if g.json {
-				if err := printJSON(g.stdout, rep); err != nil {
-					return err
-				}
-			} else {
-				printRollbacks(g.stdout, rep.RolledBack)
-				fmt.Fprintf(g.stdout, "%d records, %d tombstones, %d problems\n", rep.Records, rep.Tombstones, len(rep.Problems))
+			if rep.Problems == nil {
+				rep.Problems = []vault.Problem{} // [] in JSON, not null
+			}
+			err = g.print(rep, func(w io.Writer) error {
+				printRollbacks(w, rep.RolledBack)
+				fmt.Fprintf(w, "%d records, %d tombstones, %d problems\n", rep.Records, rep.Tombstones, len(rep.Problems))
 				for _, p := range rep.Problems {
 					id := p.ID
 					if id == "" {
 						id = "-"
 					}
-					fmt.Fprintf(g.stdout, "  %s  %s\n", id, p.What)
+					fmt.Fprintf(w, "  %s  %s\n", id, p.What)
 				}
 				if rep.Repaired {
-					fmt.Fprintln(g.stdout, "Indexes rebuilt; run phr check again to confirm.")
+					fmt.Fprintln(w, "Indexes rebuilt; run phr check again to confirm.")
 				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			if !rep.OK() && !rep.Repaired {
 				return errors.New("the vault has problems (phr check --repair rebuilds the indexes)")

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -89,11 +90,10 @@ func runEdit(g *globals, cmd *cobra.Command, o editOptions, id string) error {
 	if err != nil {
 		return err
 	}
-	if g.json {
-		return printJSON(g.stdout, updated.Summarize())
-	}
-	fmt.Fprintf(g.stdout, "Updated %s: %s (%s, version %d)\n", updated.Kind, updated.Display, updated.ID, updated.Version)
-	return nil
+	return g.print(updated.Summarize(), func(w io.Writer) error {
+		fmt.Fprintf(w, "Updated %s: %s (%s, version %d)\n", updated.Kind, updated.Display, updated.ID, updated.Version)
+		return nil
+	})
 }
 
 // conceptField is where a record kind keeps its name.

@@ -222,25 +222,25 @@ func runImport(ctx context.Context, g *globals, reg *importers.Registry, o impor
 			mismatched++
 		}
 	}
-	if g.json {
-		out := map[string]any{"files": reports}
-		if len(rolledBack) > 0 {
-			out["rolledBack"] = rolledBack
-		}
-		if len(notRecognized) > 0 {
-			out["notRecognized"] = notRecognized
-		}
-		if err := printJSON(g.stdout, out); err != nil {
-			return err
-		}
-	} else {
-		printImportReports(g.stdout, reports)
+	out := map[string]any{"files": reports}
+	if len(rolledBack) > 0 {
+		out["rolledBack"] = rolledBack
+	}
+	if len(notRecognized) > 0 {
+		out["notRecognized"] = notRecognized
+	}
+	err = g.print(out, func(w io.Writer) error {
+		printImportReports(w, reports)
 		if n := len(notRecognized); n > 0 {
-			fmt.Fprintf(g.stdout, "\nIgnored %d file(s) in the folders that are not in a health record format (first: %s)\n", n, notRecognized[0])
+			fmt.Fprintf(w, "\nIgnored %d file(s) in the folders that are not in a health record format (first: %s)\n", n, notRecognized[0])
 		}
 		if mismatched > 0 {
 			fmt.Fprintln(g.stderr, "hint: if the file is yours after all, or you keep a relative's records here, import it with --accept-patient-mismatch")
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d file(s) failed; nothing of those was imported", failed, len(reports))

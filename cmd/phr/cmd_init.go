@@ -2,9 +2,9 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -131,26 +131,24 @@ func runInit(g *globals, o initOptions) error {
 	if err := v.SetPatient(pat.ID); err != nil {
 		return err
 	}
-	if g.json {
-		out := map[string]any{"vault": path, "recoveryCode": code, "patientId": pat.ID}
-		if !o.noDevice {
-			out["identity"], out["identityCreated"] = idPath, created
+	out := map[string]any{"vault": path, "recoveryCode": code, "patientId": pat.ID}
+	if !o.noDevice {
+		out["identity"], out["identityCreated"] = idPath, created
+	}
+	return g.print(out, func(w io.Writer) error {
+		fmt.Fprintf(w, "Created vault %s\n", displayPath(path))
+		switch {
+		case o.noDevice:
+			fmt.Fprintln(w, "No device key: every command will ask for the passphrase")
+		case created:
+			fmt.Fprintf(w, "Created this device's key %s (keep it private; it opens the vault without a passphrase)\n", displayPath(idPath))
+		default:
+			fmt.Fprintf(w, "This device's key %s opens it\n", displayPath(idPath))
 		}
-		return printJSON(g.stdout, out)
-	}
-	w := g.stdout
-	fmt.Fprintf(w, "Created vault %s\n", displayPath(path))
-	switch {
-	case o.noDevice:
-		fmt.Fprintln(w, "No device key: every command will ask for the passphrase")
-	case created:
-		fmt.Fprintf(w, "Created this device's key %s (keep it private; it opens the vault without a passphrase)\n", displayPath(idPath))
-	default:
-		fmt.Fprintf(w, "This device's key %s opens it\n", displayPath(idPath))
-	}
-	fmt.Fprintf(w, "\nRecovery code (shown only now; write it down and keep it somewhere safe):\n\n    %s\n\n", code)
-	fmt.Fprintln(w, "With it you can open the vault if you lose this device or forget your passphrase.")
-	return nil
+		fmt.Fprintf(w, "\nRecovery code (shown only now; write it down and keep it somewhere safe):\n\n    %s\n\n", code)
+		fmt.Fprintln(w, "With it you can open the vault if you lose this device or forget your passphrase.")
+		return nil
+	})
 }
 
 // askLine reads one line typed on the terminal (echoed), trimmed; "" at
@@ -190,11 +188,4 @@ func deviceRecipient(path string) (age.Recipient, bool, error) {
 		return nil, false, err
 	}
 	return id.Recipient(), true, nil
-}
-
-func printJSON(w interface{ Write([]byte) (int, error) }, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }

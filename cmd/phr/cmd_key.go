@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -53,19 +54,18 @@ func newKeyListCommand(g *globals) *cobra.Command {
 			for i, s := range slots {
 				out[i] = listed{s, slices.Contains(mine, s.ID)}
 			}
-			if g.json {
-				return printJSON(g.stdout, out)
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "SLOT\tKIND\tLABEL\tCREATED\t")
-			for _, s := range out {
-				note := ""
-				if s.ThisDevice {
-					note = "this device"
+			return g.print(out, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "SLOT\tKIND\tLABEL\tCREATED\t")
+				for _, s := range out {
+					note := ""
+					if s.ThisDevice {
+						note = "this device"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Kind, s.Label, s.Created.Local().Format("2006-01-02 15:04"), note)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Kind, s.Label, s.Created.Local().Format("2006-01-02 15:04"), note)
-			}
-			return tw.Flush()
+				return tw.Flush()
+			})
 		},
 	}
 }
@@ -144,14 +144,13 @@ public key (age1..., or an age plugin recipient such as a hardware key), or
 				}
 				return err
 			}
-			if g.json {
-				return printJSON(g.stdout, s)
-			}
-			fmt.Fprintf(g.stdout, "Added device slot %s (%s)\n", s.ID, label)
-			if out != "" {
-				fmt.Fprintf(g.stdout, "Its identity is in %s: copy it to the device (PHR_IDENTITY or its config dir) and delete it here.\n", out)
-			}
-			return nil
+			return g.print(s, func(w io.Writer) error {
+				fmt.Fprintf(w, "Added device slot %s (%s)\n", s.ID, label)
+				if out != "" {
+					fmt.Fprintf(w, "Its identity is in %s: copy it to the device (PHR_IDENTITY or its config dir) and delete it here.\n", out)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&label, "label", "", "a name for the device")
@@ -183,11 +182,10 @@ func newKeyAddPassphraseCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.json {
-				return printJSON(g.stdout, s)
-			}
-			fmt.Fprintf(g.stdout, "Added passphrase slot %s\n", s.ID)
-			return nil
+			return g.print(s, func(w io.Writer) error {
+				fmt.Fprintf(w, "Added passphrase slot %s\n", s.ID)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&label, "label", "", "a name for the passphrase")
@@ -261,14 +259,18 @@ func newPasswdCommand(g *globals) *cobra.Command {
 }
 
 func printRecovery(g *globals, code, what string) error {
-	if g.json {
-		return printJSON(g.stdout, map[string]string{"recoveryCode": code})
-	}
+	return g.print(map[string]string{"recoveryCode": code}, func(w io.Writer) error {
+		writeRecovery(w, code, what)
+		return nil
+	})
+}
+
+// writeRecovery is the text that shows a new recovery code, after what.
+func writeRecovery(w io.Writer, code, what string) {
 	if what != "" {
-		fmt.Fprintf(g.stdout, "%s\n\n", what)
+		fmt.Fprintf(w, "%s\n\n", what)
 	}
-	fmt.Fprintf(g.stdout, "New recovery code (shown only now; write it down):\n\n    %s\n\nThe old recovery code no longer works.\n", code)
-	return nil
+	fmt.Fprintf(w, "New recovery code (shown only now; write it down):\n\n    %s\n\nThe old recovery code no longer works.\n", code)
 }
 
 func newKeyRecoveryCommand(g *globals) *cobra.Command {
@@ -434,28 +436,27 @@ be in someone else's hands.`,
 			if _, err := v.ReplaceSlotsOf(kinds, nil, specs...); err != nil {
 				return err
 			}
-			if g.json {
-				out := map[string]any{"recoveryCode": newCode, "devicesRemoved": removedDevices}
-				if !noDevice {
-					out["identity"], out["identityCreated"] = idPath, created
+			out := map[string]any{"recoveryCode": newCode, "devicesRemoved": removedDevices}
+			if !noDevice {
+				out["identity"], out["identityCreated"] = idPath, created
+			}
+			return g.print(out, func(w io.Writer) error {
+				fmt.Fprintln(w, "Recovered: the new passphrase opens the vault; the old passphrase and recovery code do not.")
+				if removedDevices > 0 {
+					fmt.Fprintf(w, "Removed %d device key(s): add your other devices again with phr key add-device.\n", removedDevices)
 				}
-				return printJSON(g.stdout, out)
-			}
-			w := g.stdout
-			fmt.Fprintln(w, "Recovered: the new passphrase opens the vault; the old passphrase and recovery code do not.")
-			if removedDevices > 0 {
-				fmt.Fprintf(w, "Removed %d device key(s): add your other devices again with phr key add-device.\n", removedDevices)
-			}
-			switch {
-			case noDevice:
-			case created:
-				fmt.Fprintf(w, "Created this device's key %s; it opens the vault.\n", displayPath(idPath))
-			default:
-				fmt.Fprintf(w, "This device's key %s opens the vault.\n", displayPath(idPath))
-			}
-			fmt.Fprintln(w, "The vault key is unchanged: if a lost device or an old secret may be in someone else's hands, run phr key rotate as well.")
-			fmt.Fprintln(w)
-			return printRecovery(g, newCode, "")
+				switch {
+				case noDevice:
+				case created:
+					fmt.Fprintf(w, "Created this device's key %s; it opens the vault.\n", displayPath(idPath))
+				default:
+					fmt.Fprintf(w, "This device's key %s opens the vault.\n", displayPath(idPath))
+				}
+				fmt.Fprintln(w, "The vault key is unchanged: if a lost device or an old secret may be in someone else's hands, run phr key rotate as well.")
+				fmt.Fprintln(w)
+				writeRecovery(w, newCode, "")
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&noDevice, "no-device", false, "add no device key for this machine")

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -126,23 +123,22 @@ func (g *globals) listGroups(q vault.Query) error {
 		return err
 	}
 	groups := record.GroupRecords(recs)
-	if g.json {
-		return printJSON(g.stdout, groups)
-	}
-	if len(groups) == 0 {
-		fmt.Fprintln(g.stdout, "No records.")
-		return nil
-	}
-	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DATE\tTYPE\tWHAT\tSOURCES\tIDS")
-	for _, gr := range groups {
-		d := gr.Date
-		if d == "" {
-			d = "-"
+	return g.print(groups, func(w io.Writer) error {
+		if len(groups) == 0 {
+			fmt.Fprintln(w, "No records.")
+			return nil
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d, gr.Kind, clip(gr.Display, 60), clip(strings.Join(gr.Sources, ", "), 40), strings.Join(gr.IDs, " "))
-	}
-	return tw.Flush()
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "DATE\tTYPE\tWHAT\tSOURCES\tIDS")
+		for _, gr := range groups {
+			d := gr.Date
+			if d == "" {
+				d = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d, gr.Kind, clip(gr.Display, 60), clip(strings.Join(gr.Sources, ", "), 40), strings.Join(gr.IDs, " "))
+		}
+		return tw.Flush()
+	})
 }
 
 func newSearchCommand(g *globals) *cobra.Command {
@@ -179,21 +175,7 @@ func (g *globals) listRecords(q vault.Query) error {
 		return err
 	}
 	defer v.Close()
-	bw := bufio.NewWriterSize(g.stdout, 64<<10)
-	if g.json {
-		a := newJSONArray(bw)
-		if err := v.Entries(q, func(e vault.Entry) error { return a.add(e.Summary()) }); err != nil {
-			return err
-		}
-		if err := a.close(); err != nil {
-			return err
-		}
-		return bw.Flush()
-	}
-	if err := printTable(bw, func(fn func(vault.Entry) error) error { return v.Entries(q, fn) }); err != nil {
-		return err
-	}
-	return bw.Flush()
+	return g.printEntries(v, q, printTable)
 }
 
 // printTable prints a table of the entries each (called twice: once to
@@ -242,48 +224,6 @@ func printTable(w io.Writer, each func(func(vault.Entry) error) error) error {
 	return each(func(e vault.Entry) error { return print(row(&e)) })
 }
 
-// jsonArray writes a JSON array one element at a time, as printJSON
-// writes a slice: indented by two spaces, HTML left unescaped.
-type jsonArray struct {
-	w   io.Writer
-	buf bytes.Buffer
-	enc *json.Encoder
-	n   int
-}
-
-func newJSONArray(w io.Writer) *jsonArray {
-	a := &jsonArray{w: w}
-	a.enc = json.NewEncoder(&a.buf)
-	a.enc.SetIndent("  ", "  ")
-	a.enc.SetEscapeHTML(false)
-	return a
-}
-
-func (a *jsonArray) add(v any) error {
-	a.buf.Reset()
-	if a.n == 0 {
-		a.buf.WriteString("[\n  ")
-	} else {
-		a.buf.WriteString(",\n  ")
-	}
-	a.n++
-	if err := a.enc.Encode(v); err != nil {
-		return err
-	}
-	b := a.buf.Bytes()
-	_, err := a.w.Write(b[:len(b)-1]) // the encoder's newline: the next element or close writes it
-	return err
-}
-
-func (a *jsonArray) close() error {
-	if a.n == 0 {
-		_, err := io.WriteString(a.w, "[]\n")
-		return err
-	}
-	_, err := io.WriteString(a.w, "\n]\n")
-	return err
-}
-
 // shortDate is a record's date as its source wrote it: a day as that
 // day, a time on the source's clock (never converted into this
 // machine's zone).
@@ -318,21 +258,7 @@ func newTimelineCommand(g *globals) *cobra.Command {
 				return err
 			}
 			defer v.Close()
-			bw := bufio.NewWriterSize(g.stdout, 64<<10)
-			if g.json {
-				a := newJSONArray(bw)
-				if err := v.Entries(q, func(e vault.Entry) error { return a.add(e.Summary()) }); err != nil {
-					return err
-				}
-				if err := a.close(); err != nil {
-					return err
-				}
-				return bw.Flush()
-			}
-			if err := printTimeline(bw, func(fn func(vault.Entry) error) error { return v.Entries(q, fn) }); err != nil {
-				return err
-			}
-			return bw.Flush()
+			return g.printEntries(v, q, printTimeline)
 		},
 	}
 	o.addFlags(cmd)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -66,11 +67,10 @@ func (g *globals) logRecord(build func(c record.Common) (record.Record, error)) 
 	if err != nil {
 		return err
 	}
-	if g.json {
-		return printJSON(g.stdout, stored.Summarize())
-	}
-	fmt.Fprintf(g.stdout, "Logged %s: %s (%s)\n", stored.Kind, stored.Display, stored.ID)
-	return nil
+	return g.print(stored.Summarize(), func(w io.Writer) error {
+		fmt.Fprintf(w, "Logged %s: %s (%s)\n", stored.Kind, stored.Display, stored.ID)
+		return nil
+	})
 }
 
 func newLogMedCommand(g *globals) *cobra.Command {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -151,11 +152,10 @@ not set, with a warning, and will stop.)`,
 			if err := writePrivate(path, data); err != nil {
 				return err
 			}
-			if g.json {
-				return printJSON(g.stdout, map[string]string{"url": base, "username": user, "device": dev.ID})
-			}
-			fmt.Fprintf(g.stdout, "Logged in to %s as %s (device %s)\n", base, user, dev.ID)
-			return nil
+			return g.print(map[string]string{"url": base, "username": user, "device": dev.ID}, func(w io.Writer) error {
+				fmt.Fprintf(w, "Logged in to %s as %s (device %s)\n", base, user, dev.ID)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&user, "user", "", "the account's username")
@@ -208,11 +208,10 @@ func newRemoteStatusCommand(g *globals) *cobra.Command {
 				return remoteError(err)
 			}
 			c.Logout(cmd.Context())
-			if g.json {
-				return printJSON(g.stdout, map[string]any{"url": rc.URL, "username": rc.Username, "device": rc.DeviceID, "ok": true})
-			}
-			fmt.Fprintf(g.stdout, "%s as %s (device %s): login OK\n", rc.URL, rc.Username, rc.DeviceID)
-			return nil
+			return g.print(map[string]any{"url": rc.URL, "username": rc.Username, "device": rc.DeviceID, "ok": true}, func(w io.Writer) error {
+				fmt.Fprintf(w, "%s as %s (device %s): login OK\n", rc.URL, rc.Username, rc.DeviceID)
+				return nil
+			})
 		},
 	}
 }

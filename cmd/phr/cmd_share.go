@@ -390,33 +390,31 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 			return err
 		}
 	}
-	if g.json {
-		return printJSON(g.stdout, map[string]any{"id": resp.ID, "link": link, "shlink": shlink, "flag": resp.Flag, "expires_at": resp.ExpiresAt, "records": len(recs)})
-	}
-	w := g.stdout
-	fmt.Fprintf(w, "Shared %d records until %s", len(recs), resp.ExpiresAt.Local().Format("2006-01-02 15:04"))
-	switch {
-	case o.profile == share.ProfileKTC:
-		fmt.Fprint(w, ", as a Kill-the-Clipboard patient-shared bundle with its PDF")
-	case o.direct:
-		fmt.Fprint(w, ", as a direct link")
-	}
-	if o.passcode != "" {
-		fmt.Fprint(w, ", with a passcode (tell it separately)")
-	}
-	if o.maxUses > 0 {
-		fmt.Fprintf(w, ", at most %d opens", o.maxUses)
-	}
-	fmt.Fprintf(w, ".\n\n%s\n\nShare ID %s (phr share revoke %s ends it now).\n", link, resp.ID, resp.ID)
-	if o.qr {
-		qr, err := share.QRTerminal(link)
-		if err != nil {
-			return err
+	return g.print(map[string]any{"id": resp.ID, "link": link, "shlink": shlink, "flag": resp.Flag, "expires_at": resp.ExpiresAt, "records": len(recs)}, func(w io.Writer) error {
+		fmt.Fprintf(w, "Shared %d records until %s", len(recs), resp.ExpiresAt.Local().Format("2006-01-02 15:04"))
+		switch {
+		case o.profile == share.ProfileKTC:
+			fmt.Fprint(w, ", as a Kill-the-Clipboard patient-shared bundle with its PDF")
+		case o.direct:
+			fmt.Fprint(w, ", as a direct link")
 		}
-		fmt.Fprintln(w)
-		fmt.Fprint(w, qr)
-	}
-	return nil
+		if o.passcode != "" {
+			fmt.Fprint(w, ", with a passcode (tell it separately)")
+		}
+		if o.maxUses > 0 {
+			fmt.Fprintf(w, ", at most %d opens", o.maxUses)
+		}
+		fmt.Fprintf(w, ".\n\n%s\n\nShare ID %s (phr share revoke %s ends it now).\n", link, resp.ID, resp.ID)
+		if o.qr {
+			qr, err := share.QRTerminal(link)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(w)
+			fmt.Fprint(w, qr)
+		}
+		return nil
+	})
 }
 
 func newShareListCommand(g *globals) *cobra.Command {
@@ -441,26 +439,22 @@ func newShareListCommand(g *globals) *cobra.Command {
 				}
 				return nil
 			}
-			if g.json {
-				if shares == nil {
-					shares = []api.ShareInfo{}
+			return g.print(shares, func(w io.Writer) error {
+				if len(shares) == 0 {
+					fmt.Fprintln(w, "No shares.")
+					return nil
 				}
-				return printJSON(g.stdout, shares)
-			}
-			if len(shares) == 0 {
-				fmt.Fprintln(g.stdout, "No shares.")
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tSTATUS\tEXPIRES\tOPENED\tKIND\tLABEL")
+				for _, s := range shares {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Status, s.ExpiresAt.Local().Format("2006-01-02 15:04"), s.Uses, shareKind(s), s.Label)
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				fmt.Fprintln(w, "\nphr share show ID prints a link again (with --qr its QR code); an ID's first characters are enough.")
 				return nil
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATUS\tEXPIRES\tOPENED\tKIND\tLABEL")
-			for _, s := range shares {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Status, s.ExpiresAt.Local().Format("2006-01-02 15:04"), s.Uses, shareKind(s), s.Label)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintln(g.stdout, "\nphr share show ID prints a link again (with --qr its QR code); an ID's first characters are enough.")
-			return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&ids, "ids", false, "print only the shares' IDs, one per line")
@@ -534,54 +528,52 @@ func runShareShow(ctx context.Context, g *globals, arg string, qr bool) error {
 		}
 		done()
 	}
-	if g.json {
-		out := map[string]any{"id": id, "link": link, "records": kept.Records, "longTerm": kept.LongTerm, "flag": kept.Payload.Flag, "label": kept.Payload.Label}
-		if info != nil {
-			out["status"], out["opened"], out["expires_at"] = info.Status, info.Uses, info.ExpiresAt
+	out := map[string]any{"id": id, "link": link, "records": kept.Records, "longTerm": kept.LongTerm, "flag": kept.Payload.Flag, "label": kept.Payload.Label}
+	if info != nil {
+		out["status"], out["opened"], out["expires_at"] = info.Status, info.Uses, info.ExpiresAt
+	}
+	return g.print(out, func(w io.Writer) error {
+		what := strings.Join(kept.Kinds, ", ")
+		switch {
+		case kept.Summary:
+			what = "a patient summary (IPS)"
+		case kept.IDs != "":
+			what = "chosen records"
+		case what == "":
+			what = "all records"
 		}
-		return printJSON(g.stdout, out)
-	}
-	w := g.stdout
-	what := strings.Join(kept.Kinds, ", ")
-	switch {
-	case kept.Summary:
-		what = "a patient summary (IPS)"
-	case kept.IDs != "":
-		what = "chosen records"
-	case what == "":
-		what = "all records"
-	}
-	if kept.Since != "" {
-		what += " since " + kept.Since
-	}
-	fmt.Fprintf(w, "Share %s: %d records: %s", id, kept.Records, what)
-	if kept.Profile != "" {
-		fmt.Fprintf(w, " (profile %s)", kept.Profile)
-	}
-	fmt.Fprintln(w)
-	if kept.Payload.Label != "" {
-		fmt.Fprintf(w, "Label: %s\n", kept.Payload.Label)
-	}
-	fmt.Fprintf(w, "Opens: %s\n", shareKind(api.ShareInfo{Flag: kept.Payload.Flag}))
-	switch {
-	case info != nil:
-		fmt.Fprintf(w, "State: %s, opened %d times, expires %s\n", info.Status, info.Uses, info.ExpiresAt.Local().Format("2006-01-02 15:04"))
-	case kept.Payload.Exp > 0:
-		fmt.Fprintf(w, "Expires: %s (phrd not reached: state unknown)\n", time.Unix(kept.Payload.Exp, 0).Local().Format("2006-01-02 15:04"))
-	}
-	if strings.Contains(kept.Payload.Flag, share.FlagPasscode) {
-		fmt.Fprintln(w, "It asks for the passcode you chose (phr does not keep it).")
-	}
-	fmt.Fprintf(w, "\n%s\n", link)
-	if qr {
-		code, err := share.QRTerminal(link)
-		if err != nil {
-			return err
+		if kept.Since != "" {
+			what += " since " + kept.Since
+		}
+		fmt.Fprintf(w, "Share %s: %d records: %s", id, kept.Records, what)
+		if kept.Profile != "" {
+			fmt.Fprintf(w, " (profile %s)", kept.Profile)
 		}
 		fmt.Fprintln(w)
-		fmt.Fprint(w, code)
-	}
-	return nil
+		if kept.Payload.Label != "" {
+			fmt.Fprintf(w, "Label: %s\n", kept.Payload.Label)
+		}
+		fmt.Fprintf(w, "Opens: %s\n", shareKind(api.ShareInfo{Flag: kept.Payload.Flag}))
+		switch {
+		case info != nil:
+			fmt.Fprintf(w, "State: %s, opened %d times, expires %s\n", info.Status, info.Uses, info.ExpiresAt.Local().Format("2006-01-02 15:04"))
+		case kept.Payload.Exp > 0:
+			fmt.Fprintf(w, "Expires: %s (phrd not reached: state unknown)\n", time.Unix(kept.Payload.Exp, 0).Local().Format("2006-01-02 15:04"))
+		}
+		if strings.Contains(kept.Payload.Flag, share.FlagPasscode) {
+			fmt.Fprintln(w, "It asks for the passcode you chose (phr does not keep it).")
+		}
+		fmt.Fprintf(w, "\n%s\n", link)
+		if qr {
+			code, err := share.QRTerminal(link)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(w)
+			fmt.Fprint(w, code)
+		}
+		return nil
+	})
 }
 
 // shareID resolves a share ID or its first characters against the shares
@@ -673,26 +665,22 @@ func newShareLogCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return remoteError(err)
 			}
-			if g.json {
-				if log == nil {
-					log = []api.ShareLogEntry{}
+			return g.print(log, func(w io.Writer) error {
+				if len(log) == 0 {
+					fmt.Fprintln(w, "Nobody has opened it yet.")
+					return nil
 				}
-				return printJSON(g.stdout, log)
-			}
-			if len(log) == 0 {
-				fmt.Fprintln(g.stdout, "Nobody has opened it yet.")
-				return nil
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "WHEN\tRECIPIENT\tOUTCOME")
-			for _, e := range log {
-				if e.Count > 0 { // accesses beyond the log's rate, counted
-					fmt.Fprintf(tw, "%s\t(%d more in this minute, not logged one by one)\t\n", e.Time.Local().Format("2006-01-02 15:04"), e.Count)
-					continue
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "WHEN\tRECIPIENT\tOUTCOME")
+				for _, e := range log {
+					if e.Count > 0 { // accesses beyond the log's rate, counted
+						fmt.Fprintf(tw, "%s\t(%d more in this minute, not logged one by one)\t\n", e.Time.Local().Format("2006-01-02 15:04"), e.Count)
+						continue
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Recipient, e.Outcome)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Recipient, e.Outcome)
-			}
-			return tw.Flush()
+				return tw.Flush()
+			})
 		},
 	}
 }
@@ -755,11 +743,10 @@ func newShareUpdateCommand(g *globals) *cobra.Command {
 				share.SaveKept(v, id, kept) // only the count changed: not worth failing over
 				v.Close()
 			}
-			if g.json {
-				return printJSON(g.stdout, map[string]any{"id": id, "records": len(recs)})
-			}
-			fmt.Fprintf(g.stdout, "Share %s now holds %d records (same link).\n", id, len(recs))
-			return nil
+			return g.print(map[string]any{"id": id, "records": len(recs)}, func(w io.Writer) error {
+				fmt.Fprintf(w, "Share %s now holds %d records (same link).\n", id, len(recs))
+				return nil
+			})
 		},
 	}
 }

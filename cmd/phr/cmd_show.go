@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -75,11 +76,10 @@ func newShowCommand(g *globals) *cobra.Command {
 				_, err := g.stdout.Write(buf.Bytes())
 				return err
 			}
-			if g.json {
-				return printJSON(g.stdout, showJSON(r))
-			}
-			printRecord(g, r)
-			return nil
+			return g.print(showJSON(r), func(w io.Writer) error {
+				printRecord(g, r)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&fhir, "fhir", false, "print the FHIR resource")
@@ -201,11 +201,10 @@ func newRmCommand(g *globals) *cobra.Command {
 			if err := v.Delete(r.ID, r.Version); err != nil {
 				return err
 			}
-			if g.json {
-				return printJSON(g.stdout, map[string]any{"id": r.ID, "deleted": true})
-			}
-			fmt.Fprintf(g.stdout, "Deleted %s: %s (%s)\n", r.Kind, r.Display, r.ID)
-			return nil
+			return g.print(map[string]any{"id": r.ID, "deleted": true}, func(w io.Writer) error {
+				fmt.Fprintf(w, "Deleted %s: %s (%s)\n", r.Kind, r.Display, r.ID)
+				return nil
+			})
 		},
 	}
 }

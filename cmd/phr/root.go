@@ -260,11 +260,10 @@ func newVersionCommand(g *globals) *cobra.Command {
 		Short: "Print phr's version and vault format",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if g.json {
-				return printJSON(g.stdout, map[string]any{"version": version, "vaultFormat": vault.FormatVersion})
-			}
-			fmt.Fprintf(g.stdout, "phr %s (vault format %d)\n", version, vault.FormatVersion)
-			return nil
+			return g.print(map[string]any{"version": version, "vaultFormat": vault.FormatVersion}, func(w io.Writer) error {
+				fmt.Fprintf(w, "phr %s (vault format %d)\n", version, vault.FormatVersion)
+				return nil
+			})
 		},
 	}
 }
