@@ -95,10 +95,11 @@ func csvRow(r record.Record) ([]string, bool) {
 		}
 		return []string{"medication", name, value, unit, csvDate(start), csvDate(res.Str("effectivePeriod.end")), code, sys, res.Str("status"), firstNote(res)}, true
 	case r.Kind == record.KindVital:
-		kind := vitalKindOf(res)
-		if kind == "" {
+		vs := record.VitalOf(res)
+		if vs == nil {
 			return nil, false
 		}
+		kind := vs.Kind
 		at := csvDate(res.Str("effectiveDateTime"))
 		if kind == "bp" {
 			var sys, dia, unit string
