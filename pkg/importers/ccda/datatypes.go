@@ -271,7 +271,7 @@ func number(s string) (json.Number, bool) {
 	if s == "" || len(s) > 64 {
 		return "", false
 	}
-	if jsonNumber(s) {
+	if record.IsDecimal(s) {
 		return json.Number(s), true
 	}
 	f, err := strconv.ParseFloat(s, 64)
@@ -279,50 +279,6 @@ func number(s string) (json.Number, bool) {
 		return "", false
 	}
 	return json.Number(strconv.FormatFloat(f, 'f', -1, 64)), true
-}
-
-// jsonNumber reports whether s is a number in JSON's grammar.
-func jsonNumber(s string) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	if i >= len(s) {
-		return false
-	}
-	if s[i] == '0' {
-		i++
-	} else if s[i] >= '1' && s[i] <= '9' {
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	} else {
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return false
-		}
-	}
-	return i == len(s)
 }
 
 // ucumFixes maps unit strings that are common in C-CDA but are not UCUM
