@@ -3,9 +3,8 @@
 // serves an in-process server on a random 127.0.0.1 port, and searches
 // bytes for plaintext in the encodings a leak could take (see Forms).
 //
-// It imports nothing of phr's, so that the layering rules
-// (internal/layering) hold for it like for any package; the tests import
-// the server and the vault themselves.
+// It imports nothing of phr's; the in-process server the suites share is
+// in phrdtest, beside it.
 package e2e
 
 import (
