@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -109,24 +108,8 @@ func TestDetect(t *testing.T) {
 		}
 	}
 	// No other format's real files are claimed.
-	err := filepath.WalkDir(td, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.Contains(path, "apple-health") {
-			return err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		buf := make([]byte, importers.DetectSize)
-		n, _ := io.ReadFull(f, buf)
-		if imp.Detect(buf[:n]) {
-			t.Errorf("Detect claims %s", path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, p := range importertest.CheckDetectShared(t, imp, func(path string) bool { return strings.Contains(path, "apple-health") }) {
+		t.Error(p)
 	}
 }
 

@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -58,24 +55,8 @@ func TestDetect(t *testing.T) {
 		}
 	}
 	// No real file of another format is claimed.
-	err := filepath.WalkDir(importertest.Shared(t), func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		buf := make([]byte, importers.DetectSize)
-		n, _ := io.ReadFull(f, buf)
-		if imp.Detect(buf[:n]) {
-			t.Errorf("Detect claims %s", path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, p := range importertest.CheckDetectShared(t, imp, nil) {
+		t.Error(p)
 	}
 	for _, p := range []string{"testdata/good.csv", "testdata/bom.csv", "testdata/bad.csv"} {
 		data, _ := os.ReadFile(p)

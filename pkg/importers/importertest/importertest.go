@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -301,6 +302,34 @@ func CheckDetect(t testing.TB, imp importers.Importer, c Corpus) []string {
 		if s.Format != imp.Name() && imp.Detect(Head(s.bytes(t))) {
 			out = append(out, fmt.Sprintf("%s claims %s, a %s sample", imp.Name(), s.name(), s.Format))
 		}
+	}
+	return out
+}
+
+// CheckDetectShared returns how Detect claims real files of other
+// formats: every file of the shared test data whose head it claims,
+// except those own reports as of imp's own format (nil: none).
+func CheckDetectShared(t testing.TB, imp importers.Importer, own func(path string) bool) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(Shared(t), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || own != nil && own(path) {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		buf := make([]byte, importers.DetectSize)
+		n, _ := io.ReadFull(f, buf)
+		if imp.Detect(buf[:n]) {
+			out = append(out, fmt.Sprintf("%s claims %s", imp.Name(), path))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

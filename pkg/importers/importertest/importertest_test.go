@@ -88,6 +88,23 @@ func TestChecks(t *testing.T) {
 	}
 }
 
+func TestCheckDetectShared(t *testing.T) {
+	if got := CheckDetectShared(t, good{}, nil); len(got) > 0 {
+		t.Errorf("a good importer claims shared files: %v", got)
+	}
+	// The broken importer claims everything: every file but its "own"
+	// (here: all but the SMART Health Card files) is a problem.
+	got := CheckDetectShared(t, &broken{}, func(path string) bool { return !strings.HasSuffix(path, ".smart-health-card") })
+	if len(got) == 0 {
+		t.Fatal("the broken importer claims no shared file")
+	}
+	for _, p := range got {
+		if !strings.Contains(p, "broken claims ") || !strings.HasSuffix(p, ".smart-health-card") {
+			t.Errorf("problem %q", p)
+		}
+	}
+}
+
 func TestLazyReader(t *testing.T) {
 	r := Lazy(Once("ab"), Fill("xyz", 10), Once("!"))
 	b, err := io.ReadAll(r)
