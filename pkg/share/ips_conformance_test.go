@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"encoding/xml"
 	"io"
@@ -15,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
-	"github.com/phr-project/phr/pkg/importers/all"
-	"github.com/phr-project/phr/pkg/importers/pipeline"
+	"github.com/phr-project/phr/internal/vaulttest"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault"
@@ -236,23 +233,8 @@ func walkRefs(v any, fn func(string)) {
 // --format ips does, the vault's patient and the other records.
 func importInto(t *testing.T, paths ...string) (record.Record, []record.Record) {
 	t.Helper()
-	id, _ := age.GenerateX25519Identity()
-	v, err := vault.Create(filepath.Join(t.TempDir(), "v.phr"), []vault.SlotSpec{{Kind: vault.SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &vault.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	for _, p := range paths {
-		in, f, err := pipeline.OpenFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = pipeline.Import(context.Background(), all.Default(), v, in, pipeline.Options{AcceptPatientMismatch: true})
-		f.Close()
-		if err != nil {
-			t.Fatalf("import %s: %v", filepath.Base(p), err)
-		}
-	}
+	v := vaulttest.New(t)
+	vaulttest.Import(t, v, paths...)
 	recs, err := v.List(vault.Query{})
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
 	"github.com/phr-project/phr/internal/racedetect"
+	"github.com/phr-project/phr/internal/vaulttest"
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
 	"github.com/phr-project/phr/pkg/importers/pipeline"
@@ -109,7 +109,7 @@ func TestEveryFileTwiceBothOrders(t *testing.T) {
 	slices.Reverse(reverse)
 	var got [2]facts
 	for i, order := range [][]string{files, reverse} {
-		v := newVault(t)
+		v := vaulttest.New(t)
 		// The files are about some forty people: none of them is the
 		// owner, so every file is imported as another person's, whose
 		// records are never versions of each other (a template's entry
@@ -179,17 +179,6 @@ func TestEveryFileTwiceBothOrders(t *testing.T) {
 	t.Logf("%d files, %d records, %d facts with history", len(files), got[0].live, len(got[0].seen))
 }
 
-func newVault(t *testing.T) *vault.Vault {
-	t.Helper()
-	id, _ := age.GenerateX25519Identity()
-	v, err := vault.Create(filepath.Join(t.TempDir(), "v.phr"), []vault.SlotSpec{{Kind: vault.SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &vault.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return v
-}
-
 // Three documents about one patient from one vendor (Allscripts Sunrise,
 // Kari Kidd): in either order the vault states the same facts, the owner
 // taking her name from the first; a record the later document changed is
@@ -205,7 +194,7 @@ func TestOnePatientsDocumentsBothOrders(t *testing.T) {
 	slices.Reverse(reverse)
 	var got [2]facts
 	for i, order := range [][]string{files, reverse} {
-		v := newVault(t)
+		v := vaulttest.New(t)
 		owner, err := record.NewPatient(record.Common{}, "", time.Time{})
 		if err != nil {
 			t.Fatal(err)

@@ -16,14 +16,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"filippo.io/age"
+	"github.com/phr-project/phr/internal/vaulttest"
 	"github.com/phr-project/phr/pkg/importers/pipeline"
 	"github.com/phr-project/phr/pkg/importers/shlink"
 	"github.com/phr-project/phr/pkg/record"
@@ -178,17 +177,6 @@ func (h *ehrHost) spec(t *testing.T) {
 	h.locate(share.ContentTypeFHIR, "ips", readFile(t, testdata+"/shl/ips-enc.txt"))
 }
 
-func testVault(t *testing.T) *vault.Vault {
-	t.Helper()
-	id, _ := age.GenerateX25519Identity()
-	v, err := vault.Create(filepath.Join(t.TempDir(), "v.phr"), []vault.SlotSpec{{Kind: vault.SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &vault.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return v
-}
-
 func withOwner(t *testing.T, v *vault.Vault, name string) {
 	t.Helper()
 	p, err := record.NewPatient(record.Common{}, name, time.Time{})
@@ -220,7 +208,7 @@ func pass(pc string) func() (string, error) { return func() (string, error) { re
 func TestReceiveSpecExample(t *testing.T) {
 	h := newEHRHost(t)
 	h.spec(t)
-	v := testVault(t)
+	v := vaulttest.New(t)
 	withOwner(t, v, "Martha DeLarosa")
 	asked := 0
 	o := shlink.Options{
@@ -315,7 +303,7 @@ func TestReceiveRefusals(t *testing.T) {
 			if tt.link != nil {
 				link = tt.link(h)
 			}
-			v := testVault(t)
+			v := vaulttest.New(t)
 			withOwner(t, v, "Alice Example")
 			before := count(t, v)
 			o := tt.opts
@@ -346,7 +334,7 @@ func TestReceiveRefusals(t *testing.T) {
 func TestReceiveAcceptMismatch(t *testing.T) {
 	h := newEHRHost(t)
 	h.spec(t)
-	v := testVault(t)
+	v := vaulttest.New(t)
 	withOwner(t, v, "Alice Example")
 	reps, err := shlink.Receive(context.Background(), v, specLink, shlink.Options{Client: h.client, Passcode: pass(passcode),
 		Import: pipeline.Options{AcceptPatientMismatch: true}})
@@ -375,7 +363,7 @@ func TestReceiveDirect(t *testing.T) {
 	}
 	h.byPath["/u"] = jwe
 	link := mustEncode(t, share.Payload{URL: "https://ehr.example.org/u/abc", Key: share.EncodeKey(key), Flag: "U", Exp: time.Now().Add(time.Hour).Unix()})
-	v := testVault(t)
+	v := vaulttest.New(t)
 	reps, err := shlink.Receive(context.Background(), v, link, shlink.Options{Client: h.client, Recipient: "Dr. Rivera", Import: pipeline.Options{AcceptPatientMismatch: true}})
 	if err != nil || len(reps) != 1 || reps[0].Format != "fhir" || reps[0].Added != 4 || reps[0].File != "SMART Health Link (ehr.example.org)" {
 		t.Fatalf("%v %+v", err, reps)
@@ -389,7 +377,7 @@ func TestReceiveAPIAccess(t *testing.T) {
 	jwe, _ := share.EncryptFile(key, share.ContentTypeSMARTAPIAccess, []byte(`{"access_token":"x","aud":"https://fhir.example.org"}`), false)
 	h.embed(share.ContentTypeSMARTAPIAccess, jwe)
 	link := mustEncode(t, share.Payload{URL: "https://ehr.example.org/qr/x/m", Key: share.EncodeKey(key), Label: "Labs/2026"})
-	v := testVault(t)
+	v := vaulttest.New(t)
 	reps, err := shlink.Receive(context.Background(), v, link, shlink.Options{Client: h.client})
 	if err != nil || len(reps) != 1 || reps[0].Skipped != 1 || len(reps[0].Skips) != 1 || reps[0].File != "Labs-2026 (ehr.example.org)" {
 		t.Fatalf("%v %+v", err, reps)

@@ -1,0 +1,54 @@
+// Package vaulttest makes vaults for the tests of the packages above the
+// vault (importers, sharing, documents): a new vault in the test's
+// temporary directory, opened by a fresh device identity (no passphrase,
+// so no scrypt) and closed when the test ends, and real files imported
+// into it through the import pipeline.
+//
+// It is imported by tests only.
+package vaulttest
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"filippo.io/age"
+
+	"github.com/phr-project/phr/pkg/importers/all"
+	"github.com/phr-project/phr/pkg/importers/pipeline"
+	"github.com/phr-project/phr/pkg/vault"
+)
+
+// New creates a vault in the test's temporary directory, without fsync.
+// The test's cleanup closes it.
+func New(t testing.TB) *vault.Vault {
+	t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Create(filepath.Join(t.TempDir(), "v.phr"), []vault.SlotSpec{{Kind: vault.SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &vault.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v
+}
+
+// Import imports the files at paths into v with every importer, as phr
+// import --accept-patient-mismatch does (the shared files are about many
+// people), and fails the test if one does not import.
+func Import(t testing.TB, v *vault.Vault, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		in, f, err := pipeline.OpenFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = pipeline.Import(context.Background(), all.Default(), v, in, pipeline.Options{AcceptPatientMismatch: true})
+		f.Close()
+		if err != nil {
+			t.Fatalf("import %s: %v", filepath.Base(p), err)
+		}
+	}
+}
