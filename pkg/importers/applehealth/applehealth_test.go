@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -181,7 +182,7 @@ func TestImportAshtom(t *testing.T) {
 	// Every top-level record and workout is one Observation; the 162
 	// records inside the 34 food correlations are duplicates of top-level
 	// ones and are not imported twice.
-	if got, want := s.Counts(), map[string]int{"Observation": total + workouts}; !mapsEqual(got, want) {
+	if got, want := s.Counts(), map[string]int{"Observation": total + workouts}; !maps.Equal(got, want) {
 		t.Errorf("by type = %v, want %v", got, want)
 	}
 	if n := s.SkipCounts()["Observation: correlation (Food): its samples are imported as top-level records"]; n != correlations {
@@ -257,24 +258,12 @@ func TestImportAshtom(t *testing.T) {
 	}
 }
 
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 func TestImportDogsheep(t *testing.T) {
 	s, err := importBytes(t, dogsheep, importertest.ReadFile(t, dogsheep), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Counts(); !mapsEqual(got, map[string]int{"Patient": 1, "Observation": 3}) || len(s.Fails) != 0 {
+	if got := s.Counts(); !maps.Equal(got, map[string]int{"Patient": 1, "Observation": 3}) || len(s.Fails) != 0 {
 		t.Fatalf("by type %v, fails %v", got, s.Fails)
 	}
 	if s.SkipCounts()[": "+skipRoute] != 1 || s.SkipCounts()["Observation: "+skipSummary] != 2 {
@@ -514,7 +503,7 @@ func TestItemFailures(t *testing.T) {
 	}
 	// The good items around them are imported: the Patient (sex only) and
 	// the body mass of line 11.
-	if got := s.Counts(); !mapsEqual(got, map[string]int{"Patient": 1, "Observation": 1}) {
+	if got := s.Counts(); !maps.Equal(got, map[string]int{"Patient": 1, "Observation": 1}) {
 		t.Errorf("by type %v", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -137,7 +138,7 @@ func TestImportSynthea(t *testing.T) {
 				t.Fatalf("fails %v, skips %v", s.Fails, s.Skips)
 			}
 			want := countTypes(t, data)
-			if got := s.Counts(); !mapsEqual(got, want) {
+			if got := s.Counts(); !maps.Equal(got, want) {
 				t.Errorf("counts = %v, want %v", got, want)
 			}
 			ids := map[string]bool{}
@@ -167,18 +168,6 @@ func TestImportSynthea(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestImportSyntheaValues(t *testing.T) {
@@ -275,7 +264,7 @@ func TestImportUSCore(t *testing.T) {
 	}
 	for _, c := range cases {
 		s := mustRun(t, New(), usCoreDir+"/"+c.file)
-		if got := s.Counts(); !mapsEqual(got, c.counts) {
+		if got := s.Counts(); !maps.Equal(got, c.counts) {
 			t.Errorf("%s: counts %v, want %v", c.file, got, c.counts)
 		}
 		if c.check != nil {
@@ -330,7 +319,7 @@ func TestImportBlueButton(t *testing.T) {
 			t.Errorf("%s: %v %v", c.file, err, s.Fails)
 			continue
 		}
-		if got := s.Counts(); !mapsEqual(got, c.records) {
+		if got := s.Counts(); !maps.Equal(got, c.records) {
 			t.Errorf("%s: records %v, want %v", c.file, got, c.records)
 		}
 		if len(s.Skips) != c.skips {
