@@ -469,34 +469,18 @@ func TestItemFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type loc struct {
-		line int
-		path string
-	}
-	var got []loc
-	for _, f := range s.Fails {
-		got = append(got, loc{f.Line, f.Path})
-		msg := f.Error()
-		// No value from the file appears in an error.
-		for _, phi := range []string{"seventy-two", "14/07/1985", "Feb 1 2024", "NaN", "120", "long", "Watch", "Scale"} {
-			if strings.Contains(msg, phi) {
-				t.Errorf("error %q shows the value %q", msg, phi)
-			}
-		}
-		if f.File != path {
-			t.Errorf("error file %q", f.File)
-		}
-	}
-	want := []loc{
-		{4, "Me/@HKCharacteristicTypeIdentifierDateOfBirth"},
-		{5, "Record/@value"},
-		{6, "Record/@startDate"},
-		{7, "Record/@type"},
-		{8, "Record/@endDate"},
-		{9, "Record/@value"},
-		{10, "Record/@value"},
-		{12, "Correlation"},
-		{14, "Workout/@duration"},
+	// No value from the file appears in an error.
+	got := s.FailPositions(t, path, "seventy-two", "14/07/1985", "Feb 1 2024", "NaN", "120", "long", "Watch", "Scale")
+	want := []importertest.Position{
+		{Line: 4, Path: "Me/@HKCharacteristicTypeIdentifierDateOfBirth"},
+		{Line: 5, Path: "Record/@value"},
+		{Line: 6, Path: "Record/@startDate"},
+		{Line: 7, Path: "Record/@type"},
+		{Line: 8, Path: "Record/@endDate"},
+		{Line: 9, Path: "Record/@value"},
+		{Line: 10, Path: "Record/@value"},
+		{Line: 12, Path: "Correlation"},
+		{Line: 14, Path: "Workout/@duration"},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("fails at\n%v, want\n%v", got, want)

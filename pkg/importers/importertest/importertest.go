@@ -49,6 +49,34 @@ func (s *Sink) Skip(resourceType, reason string) {
 // Fail keeps the failure.
 func (s *Sink) Fail(err *importers.ItemError) { s.Fails = append(s.Fails, err) }
 
+// Position is where an item failed: its line and path.
+type Position struct {
+	Line int
+	Path string
+}
+
+// FailPositions checks every failure: it names file, wraps an error and
+// quotes none of values (the file's contents, which an error must never
+// show). It returns where they are, in order, for the test to compare.
+func (s *Sink) FailPositions(t testing.TB, file string, values ...string) []Position {
+	t.Helper()
+	var out []Position
+	for _, f := range s.Fails {
+		out = append(out, Position{f.Line, f.Path})
+		if f.File != file || f.Err == nil {
+			t.Errorf("the failure at %s:%d %s: want one naming %s and wrapping an error", f.File, f.Line, f.Path, file)
+			continue
+		}
+		msg := f.Error()
+		for _, v := range values {
+			if strings.Contains(msg, v) {
+				t.Errorf("error %q shows the value %q", msg, v)
+			}
+		}
+	}
+	return out
+}
+
 // Counts counts the records per resourceType.
 func (s *Sink) Counts() map[string]int {
 	m := map[string]int{}

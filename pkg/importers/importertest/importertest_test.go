@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -159,5 +160,34 @@ func TestCheckExpectation(t *testing.T) {
 		if !strings.Contains(got, w) {
 			t.Errorf("problems %q lack %q", got, w)
 		}
+	}
+}
+
+// recorder is a testing.TB that keeps what Errorf reports.
+type recorder struct {
+	testing.TB
+	errs []string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Errorf(format string, a ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, a...))
+}
+
+func TestFailPositions(t *testing.T) {
+	s := &Sink{}
+	s.Fail(&importers.ItemError{File: "f.csv", Line: 2, Path: "date", Err: errors.New("not a date")})
+	s.Fail(&importers.ItemError{File: "f.csv", Line: 3, Path: "name", Err: errors.New("name Aspirin is too long")})
+	s.Fail(&importers.ItemError{File: "other.csv", Line: 4, Path: "code", Err: errors.New("bad code")})
+	s.Fail(&importers.ItemError{File: "f.csv", Line: 5, Path: "row"})
+	r := &recorder{TB: t}
+	got := s.FailPositions(r, "f.csv", "Aspirin")
+	want := []Position{{Line: 2, Path: "date"}, {Line: 3, Path: "name"}, {Line: 4, Path: "code"}, {Line: 5, Path: "row"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("positions %v, want %v", got, want)
+	}
+	// The value, the other file and the missing error are each reported.
+	if len(r.errs) != 3 || !strings.Contains(r.errs[0], `shows the value "Aspirin"`) || !strings.Contains(r.errs[1], "other.csv") || !strings.Contains(r.errs[2], "wrapping an error") {
+		t.Errorf("reported %q", r.errs)
 	}
 }
