@@ -1,8 +1,8 @@
 // Package vaulttest makes vaults for the tests of the packages above the
 // vault (importers, sharing, documents): a new vault in the test's
 // temporary directory, opened by a fresh device identity (no passphrase,
-// so no scrypt) and closed when the test ends, and real files imported
-// into it through the import pipeline.
+// so no scrypt) and closed when the test ends, its owner, and real files
+// imported into it through the import pipeline.
 //
 // It is imported by tests only.
 package vaulttest
@@ -11,11 +11,13 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 
 	"github.com/phr-project/phr/pkg/importers/all"
 	"github.com/phr-project/phr/pkg/importers/pipeline"
+	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/vault"
 )
 
@@ -33,6 +35,24 @@ func New(t testing.TB) *vault.Vault {
 	}
 	t.Cleanup(func() { v.Close() })
 	return v
+}
+
+// SetOwner makes a Patient of name and birth date (either may be empty),
+// stores it in v and makes it the vault's owner, whom imports compare
+// with each file's subject.
+func SetOwner(t testing.TB, v *vault.Vault, name string, birth time.Time) record.Record {
+	t.Helper()
+	p, err := record.NewPatient(record.Common{}, name, birth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Put(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.SetPatient(p.ID); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // Import imports the files at paths into v with every importer, as phr

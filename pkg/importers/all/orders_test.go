@@ -114,16 +114,7 @@ func TestEveryFileTwiceBothOrders(t *testing.T) {
 		// owner, so every file is imported as another person's, whose
 		// records are never versions of each other (a template's entry
 		// ids recur across the EMERGE patients).
-		owner, err := record.NewPatient(record.Common{}, "Nobody Of These", record.Day(1901, 1, 1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := v.Put(owner); err != nil {
-			t.Fatal(err)
-		}
-		if err := v.SetPatient(owner.ID); err != nil {
-			t.Fatal(err)
-		}
+		vaulttest.SetOwner(t, v, "Nobody Of These", record.Day(1901, 1, 1))
 		for pass := range 2 {
 			for _, f := range order {
 				in, fh, err := pipeline.OpenFile(f)
@@ -195,16 +186,7 @@ func TestOnePatientsDocumentsBothOrders(t *testing.T) {
 	var got [2]facts
 	for i, order := range [][]string{files, reverse} {
 		v := vaulttest.New(t)
-		owner, err := record.NewPatient(record.Common{}, "", time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := v.Put(owner); err != nil {
-			t.Fatal(err)
-		}
-		if err := v.SetPatient(owner.ID); err != nil {
-			t.Fatal(err)
-		}
+		vaulttest.SetOwner(t, v, "", time.Time{})
 		for _, f := range order {
 			in, fh, err := pipeline.OpenFile(f)
 			if err != nil {

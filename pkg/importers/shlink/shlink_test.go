@@ -25,7 +25,6 @@ import (
 	"github.com/phr-project/phr/internal/vaulttest"
 	"github.com/phr-project/phr/pkg/importers/pipeline"
 	"github.com/phr-project/phr/pkg/importers/shlink"
-	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault"
 )
@@ -177,20 +176,6 @@ func (h *ehrHost) spec(t *testing.T) {
 	h.locate(share.ContentTypeFHIR, "ips", readFile(t, testdata+"/shl/ips-enc.txt"))
 }
 
-func withOwner(t *testing.T, v *vault.Vault, name string) {
-	t.Helper()
-	p, err := record.NewPatient(record.Common{}, name, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := v.Put(p); err != nil {
-		t.Fatal(err)
-	}
-	if err := v.SetPatient(p.ID); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func count(t *testing.T, v *vault.Vault) int {
 	n, _, err := v.Count()
 	if err != nil {
@@ -209,7 +194,7 @@ func TestReceiveSpecExample(t *testing.T) {
 	h := newEHRHost(t)
 	h.spec(t)
 	v := vaulttest.New(t)
-	withOwner(t, v, "Martha DeLarosa")
+	vaulttest.SetOwner(t, v, "Martha DeLarosa", time.Time{})
 	asked := 0
 	o := shlink.Options{
 		Client:   h.client,
@@ -304,7 +289,7 @@ func TestReceiveRefusals(t *testing.T) {
 				link = tt.link(h)
 			}
 			v := vaulttest.New(t)
-			withOwner(t, v, "Alice Example")
+			vaulttest.SetOwner(t, v, "Alice Example", time.Time{})
 			before := count(t, v)
 			o := tt.opts
 			o.Client = h.client
@@ -335,7 +320,7 @@ func TestReceiveAcceptMismatch(t *testing.T) {
 	h := newEHRHost(t)
 	h.spec(t)
 	v := vaulttest.New(t)
-	withOwner(t, v, "Alice Example")
+	vaulttest.SetOwner(t, v, "Alice Example", time.Time{})
 	reps, err := shlink.Receive(context.Background(), v, specLink, shlink.Options{Client: h.client, Passcode: pass(passcode),
 		Import: pipeline.Options{AcceptPatientMismatch: true}})
 	if err != nil || len(reps) != 2 || !reps[0].PatientMismatch || !reps[1].PatientMismatch {
