@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/phr-project/phr/internal/webpage"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/viewer"
 )
@@ -248,14 +249,8 @@ func Handler() http.Handler {
 }
 
 func serve(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Security-Policy", ContentSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	webpage.Headers(w.Header(), ContentSecurityPolicy)
+	if !webpage.GetOrHead(w, r) {
 		return
 	}
 	if r.URL.Path == strings.TrimSuffix(Path, "/") {
@@ -267,9 +262,5 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
-	h.Set("Content-Type", a.contentType)
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodGet {
-		w.Write(a.body) // an error means the client went away; nothing to do
-	}
+	webpage.Write(w, r, a.contentType, a.body)
 }

@@ -7,6 +7,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/phr-project/phr/internal/webpage"
 )
 
 // Path is where phrd serves the page; viewer links have the form
@@ -102,25 +104,13 @@ func Handler() http.Handler {
 }
 
 func serve(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Security-Policy", ContentSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
-
+	webpage.Headers(w.Header(), ContentSecurityPolicy)
 	a, ok := routes[r.URL.Path]
 	if !ok {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	h.Set("Content-Type", a.contentType)
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodGet {
-		w.Write(a.body) // an error means the client went away; nothing to do
+	if webpage.GetOrHead(w, r) {
+		webpage.Write(w, r, a.contentType, a.body)
 	}
 }
