@@ -9,6 +9,7 @@ package vaulttest
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -71,4 +72,19 @@ func Import(t testing.TB, v *vault.Vault, paths ...string) {
 			t.Fatalf("import %s: %v", filepath.Base(p), err)
 		}
 	}
+}
+
+// Contents returns v's owner (the zero Record when it has none) and all
+// its records, the owner's among them.
+func Contents(t testing.TB, v *vault.Vault) (record.Record, []record.Record) {
+	t.Helper()
+	recs, err := v.List(vault.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := v.Patient()
+	if err != nil && !errors.Is(err, vault.ErrNoPatient) {
+		t.Fatal(err)
+	}
+	return owner, recs
 }

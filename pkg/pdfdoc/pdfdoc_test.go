@@ -14,7 +14,6 @@ import (
 	"github.com/phr-project/phr/internal/vaulttest"
 	"github.com/phr-project/phr/pkg/pdfdoc"
 	"github.com/phr-project/phr/pkg/record"
-	"github.com/phr-project/phr/pkg/vault"
 )
 
 const shared = "../../../shared/testdata/"
@@ -27,12 +26,7 @@ func importFiles(t *testing.T, paths ...string) (record.Record, []record.Record)
 	t.Helper()
 	v := vaulttest.New(t)
 	vaulttest.Import(t, v, paths...)
-	recs, err := v.List(vault.Query{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	patient, _ := v.Patient()
-	return patient, recs
+	return vaulttest.Contents(t, v)
 }
 
 // need skips without the poppler tools unless CI is set.

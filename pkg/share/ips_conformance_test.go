@@ -17,7 +17,6 @@ import (
 	"github.com/phr-project/phr/internal/vaulttest"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/share"
-	"github.com/phr-project/phr/pkg/vault"
 )
 
 const sharedData = "../../../shared/testdata/"
@@ -235,13 +234,9 @@ func importInto(t *testing.T, paths ...string) (record.Record, []record.Record) 
 	t.Helper()
 	v := vaulttest.New(t)
 	vaulttest.Import(t, v, paths...)
-	recs, err := v.List(vault.Query{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	patient, err := v.Patient()
-	if err != nil {
-		return record.Record{}, recs // no owner: the builder takes the file's Patient
+	patient, recs := vaulttest.Contents(t, v)
+	if patient.ID == "" {
+		return patient, recs // no owner: the builder takes the file's Patient
 	}
 	var others []record.Record
 	for _, r := range recs {
