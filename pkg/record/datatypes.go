@@ -40,44 +40,42 @@ type Annotation struct {
 // decimal) of at most 64 characters: a value an importer keeps as written,
 // with its precision, instead of a float's round trip.
 func IsDecimal(s string) bool {
+	// digits returns where the run of digits from i ends.
+	digits := func(i int) int {
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i
+	}
 	i := 0
 	if i < len(s) && s[i] == '-' {
 		i++
 	}
-	if i >= len(s) {
-		return false
-	}
-	if s[i] == '0' {
+	switch {
+	case i < len(s) && s[i] == '0':
 		i++
-	} else if s[i] >= '1' && s[i] <= '9' {
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	} else {
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		i = digits(i)
+	default:
 		return false
 	}
 	if i < len(s) && s[i] == '.' {
-		i++
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == j {
+		j := digits(i + 1)
+		if j == i+1 {
 			return false
 		}
+		i = j
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		i++
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++
 		}
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == j {
+		j := digits(i)
+		if j == i {
 			return false
 		}
+		i = j
 	}
 	return i == len(s) && len(s) <= 64
 }
