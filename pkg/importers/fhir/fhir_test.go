@@ -107,26 +107,6 @@ func TestDetect(t *testing.T) {
 	}
 }
 
-// countTypes decodes a Bundle file independently of the importer.
-func countTypes(t *testing.T, data []byte) map[string]int {
-	t.Helper()
-	var b struct {
-		Entry []struct {
-			Resource struct {
-				ResourceType string `json:"resourceType"`
-			} `json:"resource"`
-		} `json:"entry"`
-	}
-	if err := json.Unmarshal(data, &b); err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]int{}
-	for _, e := range b.Entry {
-		m[e.Resource.ResourceType]++
-	}
-	return m
-}
-
 var referenceRE = regexp.MustCompile(`"reference":"([^"]*)"`)
 
 func TestImportSynthea(t *testing.T) {
@@ -137,7 +117,7 @@ func TestImportSynthea(t *testing.T) {
 			if len(s.Fails) > 0 || len(s.Skips) > 0 {
 				t.Fatalf("fails %v, skips %v", s.Fails, s.Skips)
 			}
-			want := countTypes(t, data)
+			want := importertest.BundleCounts(t, data)
 			if got := s.Counts(); !maps.Equal(got, want) {
 				t.Errorf("counts = %v, want %v", got, want)
 			}

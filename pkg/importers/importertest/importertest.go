@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -165,6 +166,28 @@ func MustImport(t testing.TB, imp importers.Importer, name string, data []byte, 
 		t.Fatalf("%s: %v", filepath.Base(name), err)
 	}
 	return s
+}
+
+// BundleCounts decodes a FHIR Bundle independently of any importer and
+// counts its entries' resources by resourceType: what an import of it
+// should give.
+func BundleCounts(t testing.TB, data []byte) map[string]int {
+	t.Helper()
+	var b struct {
+		Entry []struct {
+			Resource struct {
+				ResourceType string `json:"resourceType"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(data, &b); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]int{}
+	for _, e := range b.Entry {
+		m[e.Resource.ResourceType]++
+	}
+	return m
 }
 
 // Head is what Detect sees of data: its first importers.DetectSize bytes.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -189,5 +190,12 @@ func TestFailPositions(t *testing.T) {
 	// The value, the other file and the missing error are each reported.
 	if len(r.errs) != 3 || !strings.Contains(r.errs[0], `shows the value "Aspirin"`) || !strings.Contains(r.errs[1], "other.csv") || !strings.Contains(r.errs[2], "wrapping an error") {
 		t.Errorf("reported %q", r.errs)
+	}
+}
+
+func TestBundleCounts(t *testing.T) {
+	got := BundleCounts(t, []byte(`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient"}},{"resource":{"resourceType":"Observation"}},{"resource":{"resourceType":"Observation"}}]}`))
+	if !maps.Equal(got, map[string]int{"Patient": 1, "Observation": 2}) {
+		t.Errorf("counts %v", got)
 	}
 }
