@@ -1,10 +1,30 @@
 // Package webpage is what the handlers of phr's browser pages (the
-// patient's app, the provider's viewer) share: the headers every response
-// carries, errors included, the methods a page answers, and writing one
-// embedded file.
+// patient's app, the provider's viewer) share: their embedded files, the
+// headers every response carries, errors included, the methods a page
+// answers, and writing one file.
 package webpage
 
-import "net/http"
+import (
+	"io/fs"
+	"net/http"
+)
+
+// File is one file a page's handler serves, and its media type.
+type File struct {
+	Body        []byte
+	ContentType string
+}
+
+// MustRead reads the file name of fsys (the page's embedded files). A
+// missing file is a build mistake, which every test of the page catches:
+// it panics.
+func MustRead(fsys fs.FS, name, contentType string) File {
+	b, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		panic("webpage: missing embedded file " + name)
+	}
+	return File{Body: b, ContentType: contentType}
+}
 
 // Headers sets on h what every response of a page carries: the page's
 // Content-Security-Policy csp, X-Content-Type-Options: nosniff,
@@ -27,11 +47,11 @@ func GetOrHead(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-// Write answers 200 with contentType and, for a GET, body.
-func Write(w http.ResponseWriter, r *http.Request, contentType string, body []byte) {
-	w.Header().Set("Content-Type", contentType)
+// Write answers 200 with f's media type and, for a GET, its body.
+func Write(w http.ResponseWriter, r *http.Request, f File) {
+	w.Header().Set("Content-Type", f.ContentType)
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
-		w.Write(body) // an error means the client went away; nothing to do
+		w.Write(f.Body) // an error means the client went away; nothing to do
 	}
 }

@@ -1,16 +1,19 @@
 package webpage
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 func TestServe(t *testing.T) {
 	serve := func(w http.ResponseWriter, r *http.Request) {
 		Headers(w.Header(), "default-src 'none'")
 		if GetOrHead(w, r) {
-			Write(w, r, "text/plain", []byte("hello"))
+			Write(w, r, File{Body: []byte("hello"), ContentType: "text/plain"})
 		}
 	}
 	for _, c := range []struct {
@@ -41,4 +44,17 @@ func TestServe(t *testing.T) {
 			t.Errorf("%s: Content-Type %q", c.method, h.Get("Content-Type"))
 		}
 	}
+}
+
+func TestMustRead(t *testing.T) {
+	fsys := fstest.MapFS{"assets/a.css": {Data: []byte("b{}")}}
+	if f := MustRead(fsys, "assets/a.css", "text/css"); string(f.Body) != "b{}" || f.ContentType != "text/css" {
+		t.Errorf("%+v", f)
+	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "assets/missing.css") {
+			t.Errorf("a missing file: panic %v, want one naming it", r)
+		}
+	}()
+	MustRead(fsys, "assets/missing.css", "text/css")
 }
