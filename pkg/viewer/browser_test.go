@@ -88,6 +88,25 @@ func readVector(t *testing.T, name string) string {
 	return strings.TrimSpace(string(b))
 }
 
+// openVector opens, as recipient, a share of p that embeds the SHL test
+// vector file (a JWE of contentType under vectorKey), and waits for the
+// record.
+func openVector(t *testing.T, browser context.Context, host *fakeHost, p share.Payload, contentType, file, recipient string) *tab {
+	t.Helper()
+	key, err := share.DecodeKey(vectorKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := host.add(t, strings.TrimSuffix(file, ".txt"), key, p, &fakeShare{
+		manifest: share.Manifest{Files: []share.ManifestFile{{ContentType: contentType, Embedded: readVector(t, file)}}},
+	})
+	tb := newTab(t, browser)
+	tb.open(link)
+	tb.unlock(recipient, "")
+	tb.waitState("record")
+	return tb
+}
+
 func TestViewerInBrowser(t *testing.T) {
 	browser := startBrowser(t)
 	host := newFakeHost(t)
@@ -388,17 +407,7 @@ func TestViewerInBrowser(t *testing.T) {
 	})
 
 	t.Run("IPSVector", func(t *testing.T) {
-		key, err := share.DecodeKey(vectorKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		link := host.add(t, "ips", key, share.Payload{Exp: future, Label: "International Patient Summary"}, &fakeShare{
-			manifest: share.Manifest{Files: []share.ManifestFile{{ContentType: share.ContentTypeFHIR, Embedded: readVector(t, "ips-enc.txt")}}},
-		})
-		tb := newTab(t, browser)
-		tb.open(link)
-		tb.unlock("Dr. Vector", "")
-		tb.waitState("record")
+		tb := openVector(t, browser, host, share.Payload{Exp: future, Label: "International Patient Summary"}, share.ContentTypeFHIR, "ips-enc.txt", "Dr. Vector")
 		contains(t, "patient", tb.Text("#patient"), "Martha DeLarosa", "1 May 1972", "Female", "574687583")
 		contains(t, "allergies", tb.Text(`[data-section=allergies]`), "penicillin", "High criticality", "No known food allergies")
 		contains(t, "medications", tb.Text(`[data-section=medications]`), "anastrozole", "Black Cohosh")
@@ -419,17 +428,7 @@ func TestViewerInBrowser(t *testing.T) {
 	})
 
 	t.Run("SHCVector", func(t *testing.T) {
-		key, err := share.DecodeKey(vectorKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		link := host.add(t, "shc", key, share.Payload{Exp: future, Label: "Vaccination card"}, &fakeShare{
-			manifest: share.Manifest{Files: []share.ManifestFile{{ContentType: share.ContentTypeSHC, Embedded: readVector(t, "spec-example-jwe.txt")}}},
-		})
-		tb := newTab(t, browser)
-		tb.open(link)
-		tb.unlock("Dr. Card", "")
-		tb.waitState("record")
+		tb := openVector(t, browser, host, share.Payload{Exp: future, Label: "Vaccination card"}, share.ContentTypeSHC, "spec-example-jwe.txt", "Dr. Card")
 		contains(t, "patient", tb.Text("#patient"), "John B. Anyperson", "20 Jan 1951")
 		if n := tb.Count(`[data-section=immunizations] tbody tr`); n != 3 {
 			t.Errorf("%d immunizations, want 3", n)
