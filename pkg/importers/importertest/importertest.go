@@ -1,8 +1,11 @@
 // Package importertest is the test kit every importer's tests use: a
-// memory Sink, Inputs over bytes and streams, a lazy reader that feeds
-// gigabytes without holding them, the location of the shared test data,
-// and Run, the conformance checks all importers pass (determinism,
-// detection, error positions without values, limits).
+// memory Sink (with the check that item failures name the file and quote
+// no value, FailPositions), Inputs over bytes and streams, a lazy reader
+// that feeds gigabytes without holding them, the location of the shared
+// test data, an independent count of a Bundle's entries, and Run, the
+// conformance checks all importers pass (determinism, detection, error
+// positions without values, limits; CheckDetectShared also walks every
+// shared file).
 //
 // It is imported by tests only.
 package importertest
