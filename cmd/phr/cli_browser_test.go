@@ -1,80 +1,26 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/phr-project/phr/internal/browsertest"
 )
 
-// browser starts Debian's headless chromium, or skips the test when it is
-// missing (fails instead when CI is set: CI installs it).
-func browser(t *testing.T) context.Context {
+// browser opens a tab in Debian's headless chromium, or skips the test
+// when it is missing (fails instead when CI is set: CI installs it).
+func browser(t *testing.T) *browsertest.Tab {
 	t.Helper()
-	path := ""
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if _, err := os.Stat(p); err == nil {
-			path = p
-		}
-	}
-	if path == "" {
-		if p, err := exec.LookPath("chromium"); err == nil {
-			path = p
-		}
-	}
-	if path == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed and CI is set")
-		}
-		t.Skip("chromium is not installed")
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 900))
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	return ctx
-}
-
-func waitState(t *testing.T, ctx context.Context, state string) {
-	t.Helper()
-	js := fmt.Sprintf(`!!(document.getElementById('app') && document.getElementById('app').dataset.state === %q)`, state)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('app') ? String(document.getElementById('app').dataset.state) : 'none'`))
-			t.Fatalf("waiting for state %q (now %q): %v", state, got, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("browser: %v", err)
-	}
-}
-
-func text(t *testing.T, ctx context.Context, sel string) string {
-	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[*string](fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.textContent : null; })()`, sel)))
-	if err != nil || v == nil {
-		t.Fatalf("no element %s: %v", sel, err)
-	}
-	return *v
+	chrome := browsertest.Start(t, "the CLI's browser test", 1200, 900)
+	return browsertest.NewTab(t, chrome, browsertest.Config{
+		Timeout: 3 * time.Minute, Wait: 20 * time.Second, Poll: 50 * time.Millisecond,
+		Where: func(tb *browsertest.Tab) string { return fmt.Sprintf("state %q", tb.AppData("state")) },
+	})
 }
 
 // TestProviderOpensCLIShare: the whole path. The patient logs records,
@@ -83,7 +29,7 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 // the record; the XSS payload in a medication name stays text; after the
 // patient revokes, the page says the link is gone.
 func TestProviderOpensCLIShare(t *testing.T) {
-	ctx := browser(t)
+	tb := browser(t)
 	c, _ := loggedIn(t)
 	c.ok("log", "med", `<img src=x onerror="window.pwned=1">Metformin`, "--dose", "500 mg", "--frequency", "twice daily")
 	c.ok("log", "allergy", "Penicillin", "--reaction", "hives", "--severity", "severe")
@@ -95,17 +41,17 @@ func TestProviderOpensCLIShare(t *testing.T) {
 	if created.Link == "" {
 		t.Fatal("no link")
 	}
-	do(t, ctx, chromedp.Navigate(created.Link))
-	waitState(t, ctx, "form")
-	do(t, ctx,
+	tb.Do(chromedp.Navigate(created.Link))
+	tb.WaitAppData("state", "form")
+	tb.Do(
 		chromedp.SendKeys(chromedp.CSS("#recipient"), "Dr. Rivera, City Clinic"),
 		chromedp.SendKeys(chromedp.CSS("#passcode"), "2468"),
 		chromedp.Click(chromedp.CSS("#open")))
-	waitState(t, ctx, "record")
-	allergies := text(t, ctx, `[data-section=allergies]`)
-	meds := text(t, ctx, `[data-section=medications]`)
-	vitals := text(t, ctx, `[data-section=vitals]`)
-	pwned, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pwned !== undefined`))
+	tb.WaitAppData("state", "record")
+	allergies := tb.Text(`[data-section=allergies]`)
+	meds := tb.Text(`[data-section=medications]`)
+	vitals := tb.Text(`[data-section=vitals]`)
+	pwned, err := chromedp.Run(tb.Ctx, chromedp.Evaluate[bool](`window.pwned !== undefined`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,11 +73,11 @@ func TestProviderOpensCLIShare(t *testing.T) {
 		t.Errorf("share log: %s", log)
 	}
 	c.ok("share", "revoke", "--", created.ID)
-	do(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(created.Link))
-	waitState(t, ctx, "form")
-	do(t, ctx,
+	tb.Do(chromedp.Navigate("about:blank"), chromedp.Navigate(created.Link))
+	tb.WaitAppData("state", "form")
+	tb.Do(
 		chromedp.SendKeys(chromedp.CSS("#recipient"), "Dr. Rivera"),
 		chromedp.SendKeys(chromedp.CSS("#passcode"), "2468"),
 		chromedp.Click(chromedp.CSS("#open")))
-	waitState(t, ctx, "unavailable")
+	tb.WaitAppData("state", "unavailable")
 }

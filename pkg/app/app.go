@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/phr-project/phr/internal/webpage"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/viewer"
 )
@@ -37,12 +38,6 @@ const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 //go:embed assets/index.html assets/app.css assets/manifest.webmanifest assets/sw.js assets/icons/* assets/js/*.mjs
 var assets embed.FS
 
-// asset is one file Handler serves and its media type.
-type asset struct {
-	body        []byte
-	contentType string
-}
-
 // sw.js is served with these marks replaced: the list of the shell's
 // paths (Shell) and a hash of their contents, which names the service
 // worker's cache, so that any change of the app replaces the cache.
@@ -53,30 +48,30 @@ const (
 
 var routes, shell = buildRoutes()
 
-func buildRoutes() (map[string]asset, []string) {
-	r := map[string]asset{
-		Path:                           mustAsset("assets/index.html", "text/html; charset=utf-8"),
-		Path + "app.css":               mustAsset("assets/app.css", "text/css; charset=utf-8"),
-		Path + "manifest.webmanifest":  mustAsset("assets/manifest.webmanifest", "application/manifest+json"),
-		Path + "icon.svg":              mustAsset("assets/icons/icon.svg", "image/svg+xml"),
-		Path + "icon-192.png":          mustAsset("assets/icons/icon-192.png", "image/png"),
-		Path + "icon-512.png":          mustAsset("assets/icons/icon-512.png", "image/png"),
-		Path + "icon-maskable-512.png": mustAsset("assets/icons/icon-maskable-512.png", "image/png"),
-		Path + "vitals.json":           {body: vitalsJSON(), contentType: "application/json"},
+func buildRoutes() (map[string]webpage.File, []string) {
+	r := map[string]webpage.File{
+		Path:                           webpage.MustRead(assets, "assets/index.html", "text/html; charset=utf-8"),
+		Path + "app.css":               webpage.MustRead(assets, "assets/app.css", "text/css; charset=utf-8"),
+		Path + "manifest.webmanifest":  webpage.MustRead(assets, "assets/manifest.webmanifest", "application/manifest+json"),
+		Path + "icon.svg":              webpage.MustRead(assets, "assets/icons/icon.svg", "image/svg+xml"),
+		Path + "icon-192.png":          webpage.MustRead(assets, "assets/icons/icon-192.png", "image/png"),
+		Path + "icon-512.png":          webpage.MustRead(assets, "assets/icons/icon-512.png", "image/png"),
+		Path + "icon-maskable-512.png": webpage.MustRead(assets, "assets/icons/icon-maskable-512.png", "image/png"),
+		Path + "vitals.json":           {Body: vitalsJSON(), ContentType: "application/json"},
 	}
 	modules, err := fs.Glob(assets, "assets/js/*.mjs")
 	if err != nil || len(modules) == 0 {
 		panic("app: no embedded modules") // a build mistake, caught by every test
 	}
 	for _, m := range modules {
-		r[ModuleDir+path.Base(m)] = mustAsset(m, "text/javascript; charset=utf-8")
+		r[ModuleDir+path.Base(m)] = webpage.MustRead(assets, m, "text/javascript; charset=utf-8")
 	}
 	// The shell: the app's files and the viewer modules they import,
 	// followed through the viewer's own imports.
 	bodies := map[string][]byte{}
 	var todo []string
 	for p, a := range r {
-		bodies[p] = a.body
+		bodies[p] = a.Body
 		if strings.HasPrefix(p, ModuleDir) {
 			todo = append(todo, p)
 		}
@@ -112,12 +107,12 @@ func buildRoutes() (map[string]asset, []string) {
 	if err != nil {
 		panic(err)
 	}
-	sw := mustAsset("assets/sw.js", "text/javascript; charset=utf-8")
-	if !bytes.Contains(sw.body, []byte(shellVersionMark)) || !bytes.Contains(sw.body, []byte(shellFilesMark)) {
+	sw := webpage.MustRead(assets, "assets/sw.js", "text/javascript; charset=utf-8")
+	if !bytes.Contains(sw.Body, []byte(shellVersionMark)) || !bytes.Contains(sw.Body, []byte(shellFilesMark)) {
 		panic("app: sw.js lacks its marks")
 	}
-	sw.body = bytes.ReplaceAll(sw.body, []byte(shellVersionMark), []byte(version))
-	sw.body = bytes.ReplaceAll(sw.body, []byte(shellFilesMark), files)
+	sw.Body = bytes.ReplaceAll(sw.Body, []byte(shellVersionMark), []byte(version))
+	sw.Body = bytes.ReplaceAll(sw.Body, []byte(shellFilesMark), files)
 	r[Path+"sw.js"] = sw
 	return r, list
 }
@@ -148,14 +143,6 @@ func (m *memResponse) WriteHeader(s int) {
 func (m *memResponse) Write(b []byte) (int, error) {
 	m.WriteHeader(http.StatusOK)
 	return m.body.Write(b)
-}
-
-func mustAsset(name, contentType string) asset {
-	b, err := assets.ReadFile(name)
-	if err != nil {
-		panic("app: missing embedded file " + name) // a build mistake, caught by every test
-	}
-	return asset{body: b, contentType: contentType}
 }
 
 // VitalKind is one kind of vital sign the app's form offers, with its
@@ -248,14 +235,8 @@ func Handler() http.Handler {
 }
 
 func serve(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Security-Policy", ContentSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	webpage.Headers(w.Header(), ContentSecurityPolicy)
+	if !webpage.GetOrHead(w, r) {
 		return
 	}
 	if r.URL.Path == strings.TrimSuffix(Path, "/") {
@@ -267,9 +248,5 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
-	h.Set("Content-Type", a.contentType)
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodGet {
-		w.Write(a.body) // an error means the client went away; nothing to do
-	}
+	webpage.Write(w, r, a)
 }

@@ -95,7 +95,7 @@ var storageModules = map[string]bool{"main.mjs": true, "signin.mjs": true, "acco
 // the text-only rule (the browser test checks the same at run time), and
 // that modules import only the app's own modules and the viewer's.
 func TestNoInlineCodeAndTextOnly(t *testing.T) {
-	html := string(routes[Path].body)
+	html := string(routes[Path].Body)
 	if m := regexp.MustCompile(`(?i)<script(?:\s[^>]*)?>`).FindAllString(html, -1); len(m) != 1 || m[0] != `<script type="module" src="/app/js/main.mjs">` {
 		t.Errorf("page scripts = %q, want only the module /app/js/main.mjs", m)
 	}
@@ -115,7 +115,7 @@ func TestNoInlineCodeAndTextOnly(t *testing.T) {
 		}
 		modules++
 		name := strings.TrimPrefix(p, ModuleDir)
-		js := string(a.body)
+		js := string(a.Body)
 		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "setAttribute('on", ".style.", "indexedDB", "document.cookie"} {
 			if strings.Contains(js, bad) {
 				t.Errorf("%s uses %s", p, bad)
@@ -141,14 +141,14 @@ func TestNoInlineCodeAndTextOnly(t *testing.T) {
 			}
 		}
 		// Every import is one the shell follows (imports() finds it).
-		if n := len(importRE.FindAllStringSubmatch(js, -1)); n != len(imports(p, a.body)) {
-			t.Errorf("%s: %d imports, of which the shell follows %d (keep each import on its own lines, ending in ';')", p, n, len(imports(p, a.body)))
+		if n := len(importRE.FindAllStringSubmatch(js, -1)); n != len(imports(p, a.Body)) {
+			t.Errorf("%s: %d imports, of which the shell follows %d (keep each import on its own lines, ending in ';')", p, n, len(imports(p, a.Body)))
 		}
 	}
 	if modules < 10 {
 		t.Errorf("%d modules", modules)
 	}
-	if regexp.MustCompile(`(?i)url\(|@import`).Match(routes[Path+"app.css"].body) {
+	if regexp.MustCompile(`(?i)url\(|@import`).Match(routes[Path+"app.css"].Body) {
 		t.Error("app.css loads other resources")
 	}
 }
@@ -176,7 +176,7 @@ func TestShell(t *testing.T) {
 			t.Errorf("shell holds %s, which the app does not import", not)
 		}
 	}
-	sw := string(routes[Path+"sw.js"].body)
+	sw := string(routes[Path+"sw.js"].Body)
 	list, _ := json.Marshal(shell)
 	if !strings.Contains(sw, "const SHELL = "+string(list)+";") || strings.Contains(sw, "__SHELL") {
 		t.Error("sw.js is not served with the shell's list and version")
@@ -193,7 +193,7 @@ func TestManifest(t *testing.T) {
 		Name, ShortName, StartURL, Scope, Display, ID string
 		Icons                                         []struct{ Src, Sizes, Type, Purpose string }
 	}
-	raw := routes[Path+"manifest.webmanifest"].body
+	raw := routes[Path+"manifest.webmanifest"].Body
 	var generic map[string]any
 	if err := json.Unmarshal(raw, &generic); err != nil {
 		t.Fatal(err)
@@ -221,7 +221,7 @@ func TestManifest(t *testing.T) {
 		if ic.Type != "image/png" {
 			continue
 		}
-		img, err := png.Decode(bytes.NewReader(a.body))
+		img, err := png.Decode(bytes.NewReader(a.Body))
 		if err != nil {
 			t.Errorf("%s: %v", ic.Src, err)
 			continue
@@ -251,7 +251,7 @@ func TestVitalsJSON(t *testing.T) {
 	var v struct {
 		Kinds []VitalKind `json:"kinds"`
 	}
-	if err := json.Unmarshal(routes[Path+"vitals.json"].body, &v); err != nil {
+	if err := json.Unmarshal(routes[Path+"vitals.json"].Body, &v); err != nil {
 		t.Fatal(err)
 	}
 	table := record.VitalSigns()

@@ -10,23 +10,18 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"filippo.io/age"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
+	"github.com/phr-project/phr/internal/browsertest"
 	"github.com/phr-project/phr/pkg/app"
 	"github.com/phr-project/phr/pkg/importers/all"
 	"github.com/phr-project/phr/pkg/importers/qrimage"
@@ -47,25 +42,6 @@ const (
 	desktopW, desktopH = 1280, 900
 	passphrase         = "correct horse battery"
 )
-
-// chromiumPath finds Debian's chromium. Without it the browser test skips,
-// unless CI is set: then it fails, so CI cannot pass without running it.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed, and CI is set: the app's browser test must run in CI (apt-get install chromium)")
-	}
-	t.Skip("chromium is not installed (apt-get install chromium); skipping the app's browser test")
-	return ""
-}
 
 // phrd is a real phrd on 127.0.0.1, whose public URL names localhost:
 // passkeys belong to a host name, and localhost is one browsers treat as
@@ -153,157 +129,48 @@ func (p *phrd) login(t *testing.T, user string) string {
 	return s.Token
 }
 
-// tab is one browser tab, with what the page reported: exceptions,
-// console errors and Content Security Policy violations.
-type tab struct {
-	t   *testing.T
-	ctx context.Context
-
-	mu       sync.Mutex
-	messages []string
-}
-
-const cspProbe = `document.addEventListener('securitypolicyviolation', (e) => {
-  (window.__csp = window.__csp || []).push(e.violatedDirective + ' ' + e.blockedURI);
-});`
+// The app's tabs: a record of what the page reported, failure messages
+// that name the screen (#app's data-screen) and the end of what it shows.
+type tab struct{ *browsertest.Tab }
 
 func newTab(t *testing.T, parent context.Context, opts ...chromedp.ContextOption) *tab {
 	t.Helper()
-	tb := &tab{t: t}
-	ctx, cancel := chromedp.NewContext(parent, append(opts, chromedp.WithListener(tb.listen))...)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspProbe})
-		return err
-	})); err != nil {
-		t.Fatal(err)
-	}
-	tctx, cancelT := context.WithTimeout(ctx, 4*time.Minute)
-	t.Cleanup(cancelT)
-	tb.ctx = tctx
-	return tb
-}
-
-func (tb *tab) listen(ev any) {
-	var msg string
-	switch e := ev.(type) {
-	case *runtime.EventExceptionThrown:
-		msg = "exception: " + e.ExceptionDetails.Text
-		if e.ExceptionDetails.Exception != nil {
-			msg += " " + e.ExceptionDetails.Exception.Description
-		}
-	case *runtime.EventConsoleAPICalled:
-		if e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeAssert {
-			msg = "console." + string(e.Type)
-		}
-	case *log.EventEntryAdded:
-		// Refused requests (401, 409, 429, 503) and the server going
-		// away are logged by the browser as network errors: expected.
-		if e.Entry.Source != log.EntrySourceNetwork || strings.Contains(e.Entry.Text, "Content Security Policy") {
-			if e.Entry.Level == log.EntryLevelError || strings.Contains(e.Entry.Text, "Content Security Policy") {
-				msg = "log " + string(e.Entry.Source) + ": " + e.Entry.Text
-			}
-		}
-	}
-	if msg != "" {
-		tb.mu.Lock()
-		tb.messages = append(tb.messages, msg)
-		tb.mu.Unlock()
-	}
-}
-
-func (tb *tab) do(steps ...chromedp.Action[chromedp.Void]) {
-	tb.t.Helper()
-	if err := chromedp.Do(tb.ctx, steps...); err != nil {
-		tb.t.Fatalf("browser: %v (screen %q: %s)", err, tb.screen(), tb.summary())
-	}
-}
-
-func (tb *tab) cdp(fn func(ctx context.Context, tg *chromedp.Target) error) {
-	tb.t.Helper()
-	tb.do(chromedp.Func(fn))
-}
-
-func (tb *tab) eval(expr string) any {
-	tb.t.Helper()
-	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[any](expr, chromedp.EvalAsValue, awaitPromise))
-	if err != nil {
-		tb.t.Fatalf("evaluating %s: %v", expr, err)
-	}
-	return v
-}
-
-func awaitPromise(p *runtime.EvaluateParams) {
-	yes := true
-	p.AwaitPromise = &yes
-}
-
-func (tb *tab) text(sel string) string {
-	tb.t.Helper()
-	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[*string](fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.innerText : null; })()`, sel)))
-	if err != nil {
-		tb.t.Fatal(err)
-	}
-	if v == nil {
-		tb.t.Fatalf("no element %s (screen %q: %s)", sel, tb.screen(), tb.summary())
-	}
-	return *v
+	return &tab{browsertest.NewTab(t, parent, browsertest.Config{
+		Timeout: 4 * time.Minute, Wait: 20 * time.Second, Poll: 30 * time.Millisecond,
+		Where: func(tb *browsertest.Tab) string {
+			return fmt.Sprintf("screen %q: %s", tb.AppData("screen"), tb.Summary(-900))
+		},
+	}, opts...)}
 }
 
 func (tb *tab) value(sel string) string {
-	tb.t.Helper()
-	return tb.eval(fmt.Sprintf(`document.querySelector(%q).value`, sel)).(string)
-}
-
-func (tb *tab) screen() string {
-	s, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`(document.getElementById('app') || {dataset: {}}).dataset.screen || ''`))
-	return s
-}
-
-func (tb *tab) summary() string {
-	s, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(-900) : ''`))
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// waitFor polls a JavaScript condition until it holds.
-func (tb *tab) waitFor(what, cond string) {
-	tb.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](`!!(`+cond+`)`))
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.t.Fatalf("waiting for %s: screen %q: %s (err %v)", what, tb.screen(), tb.summary(), err)
-		}
-		time.Sleep(30 * time.Millisecond)
-	}
+	tb.T.Helper()
+	return tb.Eval(fmt.Sprintf(`document.querySelector(%q).value`, sel)).(string)
 }
 
 func (tb *tab) waitScreen(name string) {
-	tb.t.Helper()
-	tb.waitFor("screen "+name, fmt.Sprintf(`document.getElementById('app') && document.getElementById('app').dataset.screen === %q && !document.querySelector('#app > .muted')`, name))
+	tb.T.Helper()
+	tb.WaitFor("screen "+name, fmt.Sprintf(`document.getElementById('app') && document.getElementById('app').dataset.screen === %q && !document.querySelector('#app > .muted')`, name))
 }
 
 // shown waits for an error line or toast to say something.
 func (tb *tab) shown(sel string) string {
-	tb.t.Helper()
-	tb.waitFor(sel+" shown", fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e && !e.hidden && e.textContent.trim() !== ''; })()`, sel))
-	return tb.text(sel)
+	tb.T.Helper()
+	tb.WaitFor(sel+" shown", fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e && !e.hidden && e.textContent.trim() !== ''; })()`, sel))
+	return tb.InnerText(sel)
 }
 
 // waitText waits until an element's text holds want.
 func (tb *tab) waitText(sel, want string) {
-	tb.t.Helper()
-	tb.waitFor(fmt.Sprintf("%s to say %q", sel, want), fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e && !e.hidden && e.textContent.includes(%q); })()`, sel, want))
+	tb.T.Helper()
+	tb.WaitFor(fmt.Sprintf("%s to say %q", sel, want), fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e && !e.hidden && e.textContent.includes(%q); })()`, sel, want))
 }
 
 func (tb *tab) click(sel string) {
-	tb.t.Helper()
+	tb.T.Helper()
 	// Into the middle of the screen, as a thumb would scroll it, and
 	// only once nothing (the tab bar, a toast) lies over it.
-	tb.waitFor(sel+" uncovered", fmt.Sprintf(`(() => {
+	tb.WaitFor(sel+" uncovered", fmt.Sprintf(`(() => {
 	  const e = document.querySelector(%q);
 	  if (!e) return false;
 	  e.scrollIntoView({block: 'center'});
@@ -311,72 +178,54 @@ func (tb *tab) click(sel string) {
 	  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
 	  return !!hit && (hit === e || e.contains(hit));
 	})()`, sel))
-	tb.do(chromedp.Click(chromedp.CSS(sel)))
+	tb.Do(chromedp.Click(chromedp.CSS(sel)))
 }
 
 // fill replaces an input's value, as typing does.
 func (tb *tab) fill(sel, text string) {
-	tb.t.Helper()
-	tb.waitFor(sel, fmt.Sprintf(`document.querySelector(%q)`, sel))
-	tb.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).value = ''`, sel)))
-	tb.do(chromedp.SendKeys(chromedp.CSS(sel), text))
+	tb.T.Helper()
+	tb.WaitFor(sel, fmt.Sprintf(`document.querySelector(%q)`, sel))
+	tb.Do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).value = ''`, sel)))
+	tb.Do(chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
 func (tb *tab) go_(hash string) {
-	tb.t.Helper()
-	tb.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = %q`, hash)))
+	tb.T.Helper()
+	tb.Do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = %q`, hash)))
 }
 
 func (tb *tab) viewport(w, h int64) {
-	tb.t.Helper()
+	tb.T.Helper()
 	if w < 600 {
-		tb.do(chromedp.EmulateViewport(w, h, chromedp.EmulateMobile, chromedp.EmulateTouch))
+		tb.Do(chromedp.EmulateViewport(w, h, chromedp.EmulateMobile, chromedp.EmulateTouch))
 	} else {
-		tb.do(chromedp.EmulateViewport(w, h))
+		tb.Do(chromedp.EmulateViewport(w, h))
 	}
 }
 
 func (tb *tab) scheme(dark bool) {
-	tb.t.Helper()
+	tb.T.Helper()
 	v := "light"
 	if dark {
 		v = "dark"
 	}
-	tb.cdp(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}}})
-		return err
-	})
-}
-
-// clean checks that the page threw nothing and broke no CSP directive.
-func (tb *tab) clean() {
-	tb.t.Helper()
-	v := tb.eval(`window.__csp || []`)
-	if list, ok := v.([]any); !ok || len(list) != 0 {
-		tb.t.Errorf("CSP violations: %v", v)
-	}
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	for _, m := range tb.messages {
-		tb.t.Errorf("page reported: %s", m)
-	}
-	tb.messages = nil
+	tb.Emulate("", map[string]string{"prefers-color-scheme": v})
 }
 
 // fits checks the phone layout: nothing scrolls sideways, and every
 // control is a large touch target.
 func (tb *tab) fits(what string) {
-	tb.t.Helper()
-	if w := tb.eval(`document.documentElement.scrollWidth`).(float64); w > phoneW {
-		wide := tb.eval(fmt.Sprintf(`[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > %d && !e.closest('.chips')).slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className).join(', ')`, phoneW+1))
-		tb.t.Errorf("%s: scrollWidth %v > %d (%v)", what, w, phoneW, wide)
+	tb.T.Helper()
+	if w := tb.Eval(`document.documentElement.scrollWidth`).(float64); w > phoneW {
+		wide := tb.Eval(fmt.Sprintf(`[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > %d && !e.closest('.chips')).slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className).join(', ')`, phoneW+1))
+		tb.T.Errorf("%s: scrollWidth %v > %d (%v)", what, w, phoneW, wide)
 	}
-	small := tb.eval(`[...document.querySelectorAll('main button, main select, main input:not([type=checkbox]):not([type=radio]):not([type=range]), main summary, main a.row-link, .tabs:not([hidden]) a')]
+	small := tb.Eval(`[...document.querySelectorAll('main button, main select, main input:not([type=checkbox]):not([type=radio]):not([type=range]), main summary, main a.row-link, .tabs:not([hidden]) a')]
 	  .filter(e => e.offsetParent !== null)
 	  .filter(e => e.getBoundingClientRect().height < 44)
 	  .map(e => e.tagName + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().height) + 'px').slice(0, 5).join(', ')`).(string)
 	if small != "" {
-		tb.t.Errorf("%s: touch targets under 44 px: %s", what, small)
+		tb.T.Errorf("%s: touch targets under 44 px: %s", what, small)
 	}
 }
 
@@ -384,9 +233,9 @@ func (tb *tab) fits(what string) {
 // APP_SCREENSHOTS names a directory) and in the test's directory: the
 // light and dark schemes at the current size.
 func (tb *tab) shot(name string, top ...string) {
-	tb.t.Helper()
+	tb.T.Helper()
 	// A toast would hide what the screen shows; it goes.
-	tb.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('toast').hidden = true`))
+	tb.Do(chromedp.Evaluate[chromedp.Void](`document.getElementById('toast').hidden = true`))
 	scroll := `window.scrollTo(0, 0)`
 	if len(top) > 0 {
 		scroll = fmt.Sprintf(`document.querySelector(%q).scrollIntoView({block: 'start'})`, top[0])
@@ -397,44 +246,26 @@ func (tb *tab) shot(name string, top ...string) {
 		if dark {
 			n += "-dark"
 		}
-		tb.do(chromedp.Evaluate[chromedp.Void](scroll))
+		tb.Do(chromedp.Evaluate[chromedp.Void](scroll))
 		time.Sleep(50 * time.Millisecond)
-		png, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			tb.t.Fatal(err)
-		}
-		save(tb.t, n, png)
+		save(tb.T, n, tb.Screenshot(chromedp.CaptureScreenshot()))
 	}
 	tb.scheme(false)
 }
 
-func save(t *testing.T, name string, png []byte) {
+func save(t testing.TB, name string, png []byte) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(t.TempDir(), name+".png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if dir := os.Getenv("APP_SCREENSHOTS"); dir != "" {
-		if err := os.WriteFile(filepath.Join(dir, "app-"+name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	browsertest.Save(t, "APP_SCREENSHOTS", "app", name, png)
 }
 
-func contains(t *testing.T, what, got string, wants ...string) {
-	t.Helper()
-	for _, w := range wants {
-		if !strings.Contains(got, w) {
-			t.Errorf("%s: %q lacks %q", what, got, w)
-		}
-	}
-}
+var contains = browsertest.Contains
 
 // virtualAuthenticator gives the tab a platform authenticator that keeps
 // passkeys (resident keys) and verifies the user, as a phone does.
 func (tb *tab) virtualAuthenticator() webauthn.AuthenticatorID {
-	tb.t.Helper()
+	tb.T.Helper()
 	var id webauthn.AuthenticatorID
-	tb.cdp(func(ctx context.Context, tg *chromedp.Target) error {
+	tb.CDP(func(ctx context.Context, tg *chromedp.Target) error {
 		if _, err := cdp.Call(ctx, tg, webauthn.Enable, webauthn.EnableParams{}); err != nil {
 			return err
 		}
@@ -451,31 +282,7 @@ func (tb *tab) virtualAuthenticator() webauthn.AuthenticatorID {
 
 func startBrowser(t *testing.T) context.Context {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("lang", "en-GB"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(desktopW, desktopH),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		cancelBrowser()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(browserCtx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return browserCtx
+	return browsertest.Start(t, "the app's browser test", desktopW, desktopH, chromedp.Flag("lang", "en-GB"))
 }
 
 // TestAppInBrowser is the patient's morning at the clinic, in Chromium at
@@ -503,12 +310,12 @@ func TestAppInBrowser(t *testing.T) {
 	pt.virtualAuthenticator()
 
 	// "/" leads to the app, which asks to sign in.
-	pt.do(chromedp.Navigate(p.url + "/"))
+	pt.Do(chromedp.Navigate(p.url + "/"))
 	pt.waitScreen("signin")
-	if u := pt.eval(`location.pathname`); u != app.Path {
+	if u := pt.Eval(`location.pathname`); u != app.Path {
 		t.Errorf("/ led to %v", u)
 	}
-	contains(t, "sign-in", pt.text("#app"), "Sign in with a passkey", "Or with your passphrase", "Lost your passphrase?")
+	contains(t, "sign-in", pt.InnerText("#app"), "Sign in with a passkey", "Or with your passphrase", "Lost your passphrase?")
 	pt.fits("sign-in")
 	pt.shot("signin")
 
@@ -517,7 +324,7 @@ func TestAppInBrowser(t *testing.T) {
 	pt.fill("#login-passphrase", passphrase)
 	pt.click("#login-submit")
 	pt.waitScreen("today")
-	if pt.eval(`document.getElementById('tabs').hidden`) != false {
+	if pt.Eval(`document.getElementById('tabs').hidden`) != false {
 		t.Error("tabs hidden after sign-in")
 	}
 
@@ -526,11 +333,11 @@ func TestAppInBrowser(t *testing.T) {
 	pt.go_("#records")
 	pt.waitScreen("records")
 	pt.click("#records-import summary")
-	pt.do(chromedp.SetUploadFiles(chromedp.CSS("#import-file"), []string{abs(t, filepath.Join("..", "..", "docs", "examples", "alice-ccd.xml"))}))
+	pt.Do(chromedp.SetUploadFiles(chromedp.CSS("#import-file"), []string{abs(t, filepath.Join("..", "..", "docs", "examples", "alice-ccd.xml"))}))
 	pt.click("#import-submit")
-	pt.waitFor("the import report", `document.querySelector('#import-report .report-file')`)
-	contains(t, "import report", pt.text("#import-report"), "Imported from a ccda file", "Added")
-	pt.waitFor("the timeline", `document.querySelectorAll('#timeline li[data-id]').length > 3`)
+	pt.WaitFor("the import report", `document.querySelector('#import-report .report-file')`)
+	contains(t, "import report", pt.InnerText("#import-report"), "Imported from a ccda file", "Added")
+	pt.WaitFor("the timeline", `document.querySelectorAll('#timeline li[data-id]').length > 3`)
 
 	// Today: add a medicine.
 	pt.go_("#today")
@@ -540,12 +347,12 @@ func TestAppInBrowser(t *testing.T) {
 	pt.fill("#med-dose", "500 mg")
 	pt.fill("#med-frequency", "twice daily")
 	pt.click("#med-submit")
-	pt.waitFor("Metformin in the list", `document.querySelector('#med-list li.med[data-med="Metformin"] button.take')`)
+	pt.WaitFor("Metformin in the list", `document.querySelector('#med-list li.med[data-med="Metformin"] button.take')`)
 
 	// Account: add a passkey (it needs the passphrase).
 	pt.go_("#account")
 	pt.waitScreen("account")
-	pt.waitFor("the session list", `document.querySelector('#session-list li.session')`)
+	pt.WaitFor("the session list", `document.querySelector('#session-list li.session')`)
 	pt.click("#passkey-details summary")
 	pt.fill("#passkey-label", "Alice's phone")
 	pt.fill("#passkey-passphrase", "a wrong passphrase")
@@ -556,8 +363,8 @@ func TestAppInBrowser(t *testing.T) {
 	}
 	pt.fill("#passkey-passphrase", passphrase)
 	pt.click("#passkey-add")
-	pt.waitFor("the passkey listed", `document.querySelector('#passkey-list li[data-key]')`)
-	contains(t, "passkeys", pt.text("#passkey-list"), "Alice's phone")
+	pt.WaitFor("the passkey listed", `document.querySelector('#passkey-list li[data-key]')`)
+	contains(t, "passkeys", pt.InnerText("#passkey-list"), "Alice's phone")
 
 	// Sign out; sign in with the passkey, no username or passphrase.
 	pt.click("#signout")
@@ -566,8 +373,8 @@ func TestAppInBrowser(t *testing.T) {
 	pt.waitScreen("today")
 	pt.go_("#account")
 	pt.waitScreen("account")
-	pt.waitFor("the session list", `document.querySelector('#session-list li.session')`)
-	contains(t, "sessions", pt.text("#session-list"), "Passkey — Alice's phone", "this device")
+	pt.WaitFor("the session list", `document.querySelector('#session-list li.session')`)
+	contains(t, "sessions", pt.InnerText("#session-list"), "Passkey — Alice's phone", "this device")
 	pt.fits("account")
 	pt.shot("account")
 
@@ -576,42 +383,42 @@ func TestAppInBrowser(t *testing.T) {
 	pt.waitScreen("today")
 	pt.click(`#med-list li.med[data-med="Metformin"] button.take`)
 	pt.waitText("#toast", "Metformin: dose taken at")
-	pt.waitFor("the dose logged", `document.querySelector('#med-list li.med[data-med="Metformin"] .sub') && document.querySelector('#med-list li.med[data-med="Metformin"] .sub').textContent.includes('taken today at')`)
+	pt.WaitFor("the dose logged", `document.querySelector('#med-list li.med[data-med="Metformin"] .sub') && document.querySelector('#med-list li.med[data-med="Metformin"] .sub').textContent.includes('taken today at')`)
 	pt.fill("#symptom-name", "Headache")
-	pt.do(chromedp.Evaluate[chromedp.Void](`(() => { const s = document.getElementById('symptom-severity'); s.value = 6; s.dispatchEvent(new Event('input')); })()`))
-	if got := pt.text("#symptom-severity-text"); got != "6 of 10 — moderate" {
+	pt.Do(chromedp.Evaluate[chromedp.Void](`(() => { const s = document.getElementById('symptom-severity'); s.value = 6; s.dispatchEvent(new Event('input')); })()`))
+	if got := pt.InnerText("#symptom-severity-text"); got != "6 of 10 — moderate" {
 		t.Errorf("severity shows %q", got)
 	}
 	pt.fill("#symptom-note", "after screen time")
 	pt.click("#symptom-submit")
 	pt.waitText("#toast", "Headache (6 of 10) saved")
-	pt.do(chromedp.SetValue(chromedp.CSS("#vital-kind"), "bp"), chromedp.Evaluate[chromedp.Void](`document.getElementById('vital-kind').dispatchEvent(new Event('change'))`))
+	pt.Do(chromedp.SetValue(chromedp.CSS("#vital-kind"), "bp"), chromedp.Evaluate[chromedp.Void](`document.getElementById('vital-kind').dispatchEvent(new Event('change'))`))
 	pt.fill("#vital-value", "128")
 	pt.fill("#vital-value2", "82")
 	pt.click("#vital-submit")
 	pt.waitText("#toast", "128/82 mmHg")
 	pt.fill("#note-text", "Felt better after walking")
 	pt.click("#note-submit")
-	pt.waitFor("four entries today", `document.querySelectorAll('#logged-list li').length >= 4`)
-	contains(t, "logged today", pt.text("#logged-list"), "Metformin", "Headache", "128/82 mmHg")
+	pt.WaitFor("four entries today", `document.querySelectorAll('#logged-list li').length >= 4`)
+	contains(t, "logged today", pt.InnerText("#logged-list"), "Metformin", "Headache", "128/82 mmHg")
 	pt.fits("today")
 	pt.shot("today")
 
 	// Records: the timeline by day, a filter, the dose in words.
 	pt.go_("#records")
 	pt.waitScreen("records")
-	pt.waitFor("the timeline", `document.querySelector('#timeline li[data-type=dose]')`)
+	pt.WaitFor("the timeline", `document.querySelector('#timeline li[data-type=dose]')`)
 	pt.fits("records")
 	pt.shot("records")
 	pt.click(`#records-filter button[data-kind=dose]`)
-	pt.waitFor("only doses", `[...document.querySelectorAll('#timeline li[data-id]')].every(li => li.dataset.type === 'dose') && document.querySelectorAll('#timeline li[data-id]').length === 1`)
+	pt.WaitFor("only doses", `[...document.querySelectorAll('#timeline li[data-id]')].every(li => li.dataset.type === 'dose') && document.querySelectorAll('#timeline li[data-id]').length === 1`)
 	pt.click(`#timeline li[data-type=dose] a`)
 	pt.waitScreen("record")
-	detail := pt.text("#record-detail")
+	detail := pt.InnerText("#record-detail")
 	contains(t, "dose detail", detail, "Metformin", "Taken", "500 mg", "Entered by you")
 	pt.click("#record-fhir summary")
-	contains(t, "FHIR", pt.text("#record-fhir pre"), `"resourceType": "MedicationAdministration"`, `"status": "completed"`)
-	pt.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#record-fhir').open = false`))
+	contains(t, "FHIR", pt.InnerText("#record-fhir pre"), `"resourceType": "MedicationAdministration"`, `"status": "completed"`)
+	pt.Do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#record-fhir').open = false`))
 	pt.fits("record")
 	pt.shot("record")
 	pt.go_("#records")
@@ -631,18 +438,15 @@ func TestAppInBrowser(t *testing.T) {
 	pt.shot("share")
 	pt.click("#share-create")
 	pt.waitScreen("share-qr")
-	link := pt.text("#share-link")
+	link := pt.InnerText("#share-link")
 	if !strings.HasPrefix(link, p.url+"/view#shlink:/") {
 		t.Fatalf("link %q", link)
 	}
-	contains(t, "QR screen", pt.text("#qr-view"), "For Dr. Rivera", "Passcode: "+passcode, "Valid until", "Copy link")
+	contains(t, "QR screen", pt.InnerText("#qr-view"), "For Dr. Rivera", "Passcode: "+passcode, "Valid until", "Copy link")
 	pt.fits("QR")
 	pt.shot("share-qr")
 	// Read the QR code from a screenshot, as a provider's phone would.
-	png, err := chromedp.Run(pt.ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		t.Fatal(err)
-	}
+	png := pt.Screenshot(chromedp.CaptureScreenshot())
 	codes, err := qrimage.Scan(bytes.NewReader(png))
 	if err != nil {
 		t.Fatalf("reading the QR code from the screenshot: %v", err)
@@ -654,39 +458,39 @@ func TestAppInBrowser(t *testing.T) {
 
 	// The provider, in another browser context, opens the link.
 	dr := newTab(t, chrome, chromedp.WithNewBrowserContext())
-	dr.do(chromedp.Navigate(codes[0]))
-	dr.waitFor("the viewer's form", `document.getElementById('app') && document.getElementById('app').dataset.state === 'form'`)
+	dr.Do(chromedp.Navigate(codes[0]))
+	dr.WaitFor("the viewer's form", `document.getElementById('app') && document.getElementById('app').dataset.state === 'form'`)
 	dr.fill("#recipient", "Dr. Rivera, City Clinic")
 	dr.fill("#passcode", passcode)
 	dr.click("#open")
-	dr.waitFor("the record", `document.getElementById('app').dataset.state === 'record'`)
-	contains(t, "provider's view", dr.text("#patient"), "Alice Example")
-	contains(t, "provider's doses", dr.text(`[data-section=patient-reported]`), "Metformin", "Taken 1 of 2 expected", "Last dose:")
-	contains(t, "provider's medicines", dr.text(`[data-section=medications]`), "Metformin", "500 mg twice daily")
-	dr.clean()
+	dr.WaitFor("the record", `document.getElementById('app').dataset.state === 'record'`)
+	contains(t, "provider's view", dr.InnerText("#patient"), "Alice Example")
+	contains(t, "provider's doses", dr.InnerText(`[data-section=patient-reported]`), "Metformin", "Taken 1 of 2 expected", "Last dose:")
+	contains(t, "provider's medicines", dr.InnerText(`[data-section=medications]`), "Metformin", "500 mg twice daily")
+	dr.Clean()
 
 	// The patient sees who opened it, and revokes it in one tap.
 	pt.click("#share-done")
 	pt.waitScreen("share")
-	pt.waitFor("the share listed", `document.querySelector('#share-list li[data-status=active]')`)
+	pt.WaitFor("the share listed", `document.querySelector('#share-list li[data-status=active]')`)
 	pt.click(`#share-list li[data-status=active] button[data-log]`)
-	pt.waitFor("the access log", `document.querySelector('#share-list .share-log li')`)
-	contains(t, "access log", pt.text("#share-list .share-log"), "Dr. Rivera, City Clinic", "opened")
+	pt.WaitFor("the access log", `document.querySelector('#share-list .share-log li')`)
+	contains(t, "access log", pt.InnerText("#share-list .share-log"), "Dr. Rivera, City Clinic", "opened")
 	pt.click(`#share-list li[data-status=active] button[data-revoke]`)
-	pt.waitFor("revoked", `document.querySelector('#share-list li[data-status=revoked]')`)
-	contains(t, "share list", pt.text("#share-list"), "For Dr. Rivera", "Revoked")
+	pt.WaitFor("revoked", `document.querySelector('#share-list li[data-status=revoked]')`)
+	contains(t, "share list", pt.InnerText("#share-list"), "For Dr. Rivera", "Revoked")
 	pt.fits("share list")
 	pt.shot("share-list", "#share-existing")
 
 	// The provider opens the link again: revoked.
-	dr.do(chromedp.Navigate(codes[0]))
-	dr.waitFor("the viewer's form", `document.getElementById('app').dataset.state === 'form'`)
+	dr.Do(chromedp.Navigate(codes[0]))
+	dr.WaitFor("the viewer's form", `document.getElementById('app').dataset.state === 'form'`)
 	dr.fill("#recipient", "Dr. Rivera, City Clinic")
 	dr.fill("#passcode", passcode)
 	dr.click("#open")
-	dr.waitFor("the unavailable page", `document.getElementById('app').dataset.state === 'unavailable'`)
-	contains(t, "revoked link", dr.text("#status"), "This link is no longer available")
-	dr.clean()
+	dr.WaitFor("the unavailable page", `document.getElementById('app').dataset.state === 'unavailable'`)
+	contains(t, "revoked link", dr.InnerText("#status"), "This link is no longer available")
+	dr.Clean()
 
 	// Desktop width, light and dark.
 	pt.viewport(desktopW, desktopH)
@@ -705,11 +509,11 @@ func TestAppInBrowser(t *testing.T) {
 		pt.click(`#timeline li[data-type=symptom] a`)
 		pt.waitScreen("record")
 		pt.click("#record-edit")
-		pt.do(chromedp.Evaluate[chromedp.Void](`(() => { const s = document.getElementById('edit-severity'); s.value = 3; s.dispatchEvent(new Event('input')); })()`))
+		pt.Do(chromedp.Evaluate[chromedp.Void](`(() => { const s = document.getElementById('edit-severity'); s.value = 3; s.dispatchEvent(new Event('input')); })()`))
 		pt.fill("#edit-note", "better after a glass of water")
 		pt.click("#edit-submit")
-		pt.waitFor("the edited record", `document.querySelector('#record-detail') && document.querySelector('#record-detail').textContent.includes('better after a glass of water')`)
-		contains(t, "edited", pt.text("#record-detail"), "3 of 10", "better after a glass of water")
+		pt.WaitFor("the edited record", `document.querySelector('#record-detail') && document.querySelector('#record-detail').textContent.includes('better after a glass of water')`)
+		contains(t, "edited", pt.InnerText("#record-detail"), "3 of 10", "better after a glass of water")
 		pt.go_("#records")
 		pt.waitScreen("records")
 		pt.click(`#timeline li[data-type=note] a`)
@@ -718,8 +522,8 @@ func TestAppInBrowser(t *testing.T) {
 		pt.waitText("#record-delete", "Tap again to delete")
 		pt.click("#record-delete")
 		pt.waitScreen("records")
-		pt.waitFor("the timeline", `document.querySelector('#timeline li[data-id]')`)
-		if n := pt.eval(`document.querySelectorAll('#timeline li[data-type=note]').length`); n != float64(0) {
+		pt.WaitFor("the timeline", `document.querySelector('#timeline li[data-id]')`)
+		if n := pt.Eval(`document.querySelectorAll('#timeline li[data-type=note]').length`); n != float64(0) {
 			t.Errorf("%v notes after deleting the note", n)
 		}
 	})
@@ -728,7 +532,7 @@ func TestAppInBrowser(t *testing.T) {
 	// downloaded from the page.
 	t.Run("BackupAndExport", func(t *testing.T) {
 		dir := t.TempDir()
-		pt.cdp(func(ctx context.Context, tg *chromedp.Target) error {
+		pt.CDP(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := cdp.Call(ctx, tg, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
 			return err
 		})
@@ -787,12 +591,12 @@ func TestAppInBrowser(t *testing.T) {
 		pt.fill("#symptom-name", "Dizziness")
 		pt.fill("#symptom-note", "when standing up")
 		pt.click("#symptom-submit")
-		pt.waitFor("the sign-in sheet", `document.querySelector('dialog#reauth[open]')`)
-		contains(t, "sheet", pt.text("#reauth"), "Sign in again", "what you were doing is sent once you are in")
+		pt.WaitFor("the sign-in sheet", `document.querySelector('dialog#reauth[open]')`)
+		contains(t, "sheet", pt.InnerText("#reauth"), "Sign in again", "what you were doing is sent once you are in")
 		pt.shot("reauth")
 		pt.click("#reauth #passkey-signin")
 		pt.waitText("#toast", "Dizziness (5 of 10) saved")
-		if pt.eval(`!!document.querySelector('dialog#reauth')`) != false {
+		if pt.Eval(`!!document.querySelector('dialog#reauth')`) != false {
 			t.Error("the sheet stayed")
 		}
 		p.api(t, "DELETE", "/api/v1/sessions/current", other, nil)
@@ -806,7 +610,7 @@ func TestAppInBrowser(t *testing.T) {
 		p.api(t, "DELETE", "/api/v1/sessions/current", tok, nil)
 		pt.fill("#note-text", "A note typed while signed out")
 		pt.click("#note-submit")
-		pt.waitFor("the sign-in sheet", `document.querySelector('dialog#reauth[open]')`)
+		pt.WaitFor("the sign-in sheet", `document.querySelector('dialog#reauth[open]')`)
 		pt.click("#reauth-cancel")
 		contains(t, "ended session", pt.shown("#note-error"), "You were signed out", "what you typed is still here")
 		if v := pt.value("#note-text"); v != "A note typed while signed out" {
@@ -817,8 +621,8 @@ func TestAppInBrowser(t *testing.T) {
 	t.Run("VaultBusy", func(t *testing.T) {
 		// Every session has ended, so phrd has closed the vault; the
 		// phr CLI (here: this test) opens it and holds it.
-		pt.do(chromedp.Evaluate[chromedp.Void](`sessionStorage.clear()`))
-		pt.do(chromedp.Navigate(p.url + "/app/#signin"))
+		pt.Do(chromedp.Evaluate[chromedp.Void](`sessionStorage.clear()`))
+		pt.Do(chromedp.Navigate(p.url + "/app/#signin"))
 		pt.waitScreen("signin")
 		held := holdVault(t, p.data)
 		pt.fill("#login-username", "alice")
@@ -840,7 +644,7 @@ func TestAppInBrowser(t *testing.T) {
 		}
 		bt := newTab(t, chrome, chromedp.WithNewBrowserContext())
 		bt.viewport(phoneW, phoneH)
-		bt.do(chromedp.Navigate(p.url + "/app/"))
+		bt.Do(chromedp.Navigate(p.url + "/app/"))
 		bt.waitScreen("signin")
 		bt.fill("#login-username", "bob")
 		var msg string
@@ -848,13 +652,13 @@ func TestAppInBrowser(t *testing.T) {
 			bt.fill("#login-passphrase", fmt.Sprintf("guess number %d", i))
 			bt.click("#login-submit")
 			msg = bt.shown("#login-error")
-			bt.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('login-error').hidden = true`))
+			bt.Do(chromedp.Evaluate[chromedp.Void](`document.getElementById('login-error').hidden = true`))
 		}
 		contains(t, "locked out", msg, "Too many attempts", "try again in")
 		if bt.value("#login-passphrase") != "guess number 5" {
 			t.Error("the passphrase field was emptied")
 		}
-		bt.clean()
+		bt.Clean()
 	})
 
 	t.Run("PatientMismatch", func(t *testing.T) {
@@ -862,11 +666,11 @@ func TestAppInBrowser(t *testing.T) {
 		pt.waitScreen("records")
 		pt.click("#records-import summary")
 		other := filepath.Join("..", "..", "..", "shared", "testdata", "fhir", "synthea-r4", "Clemente_Kreiger_1484a42d-0eaf-4654-9cbf-6b050a5cd73b.json")
-		pt.do(chromedp.SetUploadFiles(chromedp.CSS("#import-file"), []string{abs(t, other)}))
+		pt.Do(chromedp.SetUploadFiles(chromedp.CSS("#import-file"), []string{abs(t, other)}))
 		pt.click("#import-submit")
 		contains(t, "mismatch", pt.shown("#import-error"), "This file is about another person", "Nothing was imported", "import it anyway")
-		pt.waitFor("the offer to import anyway", `document.querySelector('#import-anyway')`)
-		if n := pt.eval(`document.getElementById('import-file').files.length`); n != float64(1) {
+		pt.WaitFor("the offer to import anyway", `document.querySelector('#import-anyway')`)
+		if n := pt.Eval(`document.getElementById('import-file').files.length`); n != float64(1) {
 			t.Errorf("the chosen file is gone (%v)", n)
 		}
 		pt.fits("import error")
@@ -877,7 +681,7 @@ func TestAppInBrowser(t *testing.T) {
 	t.Run("CreateAndRecover", func(t *testing.T) {
 		ct := newTab(t, chrome, chromedp.WithNewBrowserContext())
 		ct.viewport(phoneW, phoneH)
-		ct.do(chromedp.Navigate(p.url + "/app/#create"))
+		ct.Do(chromedp.Navigate(p.url + "/app/#create"))
 		ct.waitScreen("create")
 		ct.fill("#create-username", "carol")
 		ct.fill("#create-new", "a passphrase for carol")
@@ -887,7 +691,7 @@ func TestAppInBrowser(t *testing.T) {
 		ct.fill("#create-again", "a passphrase for carol")
 		ct.click("#create-submit")
 		ct.waitScreen("recovery-code")
-		code := strings.TrimSpace(ct.text("#recovery-code-value"))
+		code := strings.TrimSpace(ct.InnerText("#recovery-code-value"))
 		if !vault.IsRecoveryCode(code) {
 			t.Fatalf("recovery code %q", code)
 		}
@@ -895,10 +699,10 @@ func TestAppInBrowser(t *testing.T) {
 		ct.shot("recovery-code")
 		ct.click("#code-saved")
 		ct.waitScreen("today")
-		ct.do(chromedp.Evaluate[chromedp.Void](`sessionStorage.clear()`))
+		ct.Do(chromedp.Evaluate[chromedp.Void](`sessionStorage.clear()`))
 
 		// Carol forgot her passphrase.
-		ct.do(chromedp.Navigate(p.url + "/app/#recover"))
+		ct.Do(chromedp.Navigate(p.url + "/app/#recover"))
 		ct.waitScreen("recover")
 		if ct.value("#recover-username") != "carol" {
 			t.Error("the username was not remembered")
@@ -911,19 +715,19 @@ func TestAppInBrowser(t *testing.T) {
 		ct.fill("#recover-code", strings.ToLower(code))
 		ct.click("#recover-submit")
 		ct.waitScreen("recovery-code")
-		if next := strings.TrimSpace(ct.text("#recovery-code-value")); next == code || !vault.IsRecoveryCode(next) {
+		if next := strings.TrimSpace(ct.InnerText("#recovery-code-value")); next == code || !vault.IsRecoveryCode(next) {
 			t.Errorf("new recovery code %q (old %q)", next, code)
 		}
 		ct.click("#code-saved")
 		ct.waitScreen("today")
-		ct.clean()
+		ct.Clean()
 	})
 
 	// The service worker keeps the shell and nothing else.
 	t.Run("ServiceWorkerCache", func(t *testing.T) {
-		pt.waitFor("the service worker", `navigator.serviceWorker.controller || true`)
-		pt.eval(`navigator.serviceWorker.ready.then(() => true)`)
-		raw := pt.eval(`(async () => {
+		pt.WaitFor("the service worker", `navigator.serviceWorker.controller || true`)
+		pt.Eval(`navigator.serviceWorker.ready.then(() => true)`)
+		raw := pt.Eval(`(async () => {
 		  const out = [];
 		  for (const name of await caches.keys()) {
 		    const c = await caches.open(name);
@@ -962,10 +766,10 @@ func TestAppInBrowser(t *testing.T) {
 	t.Run("Offline", func(t *testing.T) {
 		pt.go_("#today")
 		pt.waitScreen("today")
-		pt.clean()
+		pt.Clean()
 		p.stop()
-		pt.do(chromedp.Reload())
-		pt.waitFor("the app from the cache", `document.getElementById('app') && document.getElementById('app').dataset.screen === 'today'`)
+		pt.Do(chromedp.Reload())
+		pt.WaitFor("the app from the cache", `document.getElementById('app') && document.getElementById('app').dataset.screen === 'today'`)
 		contains(t, "offline", pt.shown("#meds-error"), "No connection to your phr server", "not on this phone")
 		pt.shot("offline")
 	})

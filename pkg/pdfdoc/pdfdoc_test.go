@@ -2,7 +2,6 @@ package pdfdoc_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -12,12 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
-	"github.com/phr-project/phr/pkg/importers/all"
-	"github.com/phr-project/phr/pkg/importers/pipeline"
+	"github.com/phr-project/phr/internal/vaulttest"
 	"github.com/phr-project/phr/pkg/pdfdoc"
 	"github.com/phr-project/phr/pkg/record"
-	"github.com/phr-project/phr/pkg/vault"
 )
 
 const shared = "../../../shared/testdata/"
@@ -28,29 +24,9 @@ var now = time.Date(2026, 12, 4, 9, 30, 0, 0, time.FixedZone("", -5*3600))
 // and records.
 func importFiles(t *testing.T, paths ...string) (record.Record, []record.Record) {
 	t.Helper()
-	id, _ := age.GenerateX25519Identity()
-	v, err := vault.Create(filepath.Join(t.TempDir(), "v.phr"), []vault.SlotSpec{{Kind: vault.SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &vault.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	for _, p := range paths {
-		in, f, err := pipeline.OpenFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = pipeline.Import(context.Background(), all.Default(), v, in, pipeline.Options{AcceptPatientMismatch: true})
-		f.Close()
-		if err != nil {
-			t.Fatalf("import %s: %v", p, err)
-		}
-	}
-	recs, err := v.List(vault.Query{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	patient, _ := v.Patient()
-	return patient, recs
+	v := vaulttest.New(t)
+	vaulttest.Import(t, v, paths...)
+	return vaulttest.Contents(t, v)
 }
 
 // need skips without the poppler tools unless CI is set.

@@ -186,17 +186,27 @@ func normalizeQuantity(m map[string]any) bool {
 	return true
 }
 
+// undisplayedMedication returns r's medicationReference and the reference
+// it holds, when it has one without a display.
+func undisplayedMedication(r Resource) (ref map[string]any, reference string, ok bool) {
+	ref, ok = r["medicationReference"].(map[string]any)
+	if !ok {
+		return nil, "", false
+	}
+	if d, _ := ref["display"].(string); d != "" {
+		return nil, "", false
+	}
+	reference, _ = ref["reference"].(string)
+	return ref, reference, true
+}
+
 // resolveContained writes the name of a contained Medication into the
 // display of a medicationReference ("#med1") that has none.
 func resolveContained(r Resource) bool {
-	ref, ok := r["medicationReference"].(map[string]any)
+	ref, s, ok := undisplayedMedication(r)
 	if !ok {
 		return false
 	}
-	if d, _ := ref["display"].(string); d != "" {
-		return false
-	}
-	s, _ := ref["reference"].(string)
 	id, ok := strings.CutPrefix(s, "#")
 	if !ok || id == "" {
 		return false
@@ -298,14 +308,10 @@ func ResolveMedicationRefs(recs []Record) error {
 // setMedicationDisplay fills medicationReference.display from names
 // (Medication id -> name); it reports whether it did.
 func setMedicationDisplay(r Resource, names map[string]string) bool {
-	ref, ok := r["medicationReference"].(map[string]any)
+	ref, s, ok := undisplayedMedication(r)
 	if !ok {
 		return false
 	}
-	if d, _ := ref["display"].(string); d != "" {
-		return false
-	}
-	s, _ := ref["reference"].(string)
 	id, ok := medicationID(s)
 	if !ok {
 		return false

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"encoding/xml"
 	"io"
@@ -15,12 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
-	"github.com/phr-project/phr/pkg/importers/all"
-	"github.com/phr-project/phr/pkg/importers/pipeline"
+	"github.com/phr-project/phr/internal/vaulttest"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/share"
-	"github.com/phr-project/phr/pkg/vault"
 )
 
 const sharedData = "../../../shared/testdata/"
@@ -236,30 +232,11 @@ func walkRefs(v any, fn func(string)) {
 // --format ips does, the vault's patient and the other records.
 func importInto(t *testing.T, paths ...string) (record.Record, []record.Record) {
 	t.Helper()
-	id, _ := age.GenerateX25519Identity()
-	v, err := vault.Create(filepath.Join(t.TempDir(), "v.phr"), []vault.SlotSpec{{Kind: vault.SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &vault.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	for _, p := range paths {
-		in, f, err := pipeline.OpenFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = pipeline.Import(context.Background(), all.Default(), v, in, pipeline.Options{AcceptPatientMismatch: true})
-		f.Close()
-		if err != nil {
-			t.Fatalf("import %s: %v", filepath.Base(p), err)
-		}
-	}
-	recs, err := v.List(vault.Query{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	patient, err := v.Patient()
-	if err != nil {
-		return record.Record{}, recs // no owner: the builder takes the file's Patient
+	v := vaulttest.New(t)
+	vaulttest.Import(t, v, paths...)
+	patient, recs := vaulttest.Contents(t, v)
+	if patient.ID == "" {
+		return patient, recs // no owner: the builder takes the file's Patient
 	}
 	var others []record.Record
 	for _, r := range recs {

@@ -8,19 +8,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/phr-project/phr/internal/browsertest"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/share"
 )
@@ -32,236 +27,57 @@ const vectorKey = "rxTgYlOaKJPFtcEd0qcceN8wEU4p94SqAwIWQe6uX7Q"
 
 func b64std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-// chromiumPath finds Debian's chromium. Without it the browser tests skip,
-// unless CI is set: then they fail, so CI cannot pass without running them.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed, and CI is set: the viewer's browser tests must run in CI (apt-get install chromium)")
-	}
-	t.Skip("chromium is not installed (apt-get install chromium); skipping the browser tests")
-	return ""
-}
+// The viewer's tabs: a record of what the page reported, failure messages
+// that name the page's state (#app's data-state) and what it shows.
+type tab struct{ *browsertest.Tab }
 
-// startBrowser starts one headless chromium for all subtests.
 func startBrowser(t *testing.T) context.Context {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1200, 900),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		cancelBrowser()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(browserCtx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return browserCtx
+	return browsertest.Start(t, "the viewer's browser tests", 1200, 900)
 }
-
-// tab is one browser tab with a record of what the page reported: console
-// messages, exceptions, and Content Security Policy violations.
-type tab struct {
-	t   *testing.T
-	ctx context.Context
-
-	mu       sync.Mutex
-	messages []string // console errors, exceptions and CSP reports
-}
-
-// cspProbe records securitypolicyviolation events. It is injected through
-// the DevTools protocol, which the page's CSP does not govern.
-const cspProbe = `document.addEventListener('securitypolicyviolation', (e) => {
-  (window.__csp = window.__csp || []).push(e.violatedDirective + ' ' + e.blockedURI);
-});`
 
 func newTab(t *testing.T, browser context.Context) *tab {
 	t.Helper()
-	tb := &tab{t: t}
-	ctx, cancel := chromedp.NewContext(browser, chromedp.WithListener(tb.listen))
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspProbe})
-		return err
-	})); err != nil {
-		t.Fatal(err)
-	}
-	tctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
-	t.Cleanup(cancelT)
-	tb.ctx = tctx
-	return tb
+	return &tab{browsertest.NewTab(t, browser, browsertest.Config{
+		Timeout: 30 * time.Second, Wait: 15 * time.Second, Poll: 25 * time.Millisecond, Warnings: true,
+		Where: func(tb *browsertest.Tab) string {
+			return fmt.Sprintf("page state %q: %s", tb.AppData("state"), tb.Summary(400))
+		},
+	})}
 }
 
-func (tb *tab) listen(ev any) {
-	var msg string
-	switch e := ev.(type) {
-	case *runtime.EventExceptionThrown:
-		msg = "exception: " + e.ExceptionDetails.Text
-		if e.ExceptionDetails.Exception != nil && e.ExceptionDetails.Exception.Description != "" {
-			msg += " " + e.ExceptionDetails.Exception.Description
-		}
-	case *runtime.EventConsoleAPICalled:
-		if e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeWarning || e.Type == runtime.ConsoleAPICalledTypeAssert {
-			msg = "console." + string(e.Type)
-		}
-	case *log.EventEntryAdded:
-		// Failed responses (401, 404) are logged by the browser as network
-		// errors; those are expected. Anything about the security policy
-		// is not.
-		if e.Entry.Source != log.EntrySourceNetwork || strings.Contains(e.Entry.Text, "Content Security Policy") {
-			if e.Entry.Level == log.EntryLevelError || strings.Contains(e.Entry.Text, "Content Security Policy") {
-				msg = "log " + string(e.Entry.Source) + ": " + e.Entry.Text
-			}
-		}
-	}
-	if msg != "" {
-		tb.mu.Lock()
-		tb.messages = append(tb.messages, msg)
-		tb.mu.Unlock()
-	}
-}
-
-func (tb *tab) do(steps ...chromedp.Action[chromedp.Void]) {
-	tb.t.Helper()
-	if err := chromedp.Do(tb.ctx, steps...); err != nil {
-		tb.t.Fatalf("browser: %v (page state %q: %s)", err, tb.state(), tb.summary())
-	}
-}
-
-func (tb *tab) eval(expr string) any {
-	tb.t.Helper()
-	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[any](expr))
-	if err != nil {
-		tb.t.Fatalf("evaluating %s: %v", expr, err)
-	}
-	return v
-}
-
-func (tb *tab) text(sel string) string {
-	tb.t.Helper()
-	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[*string](fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.textContent : null; })()`, sel)))
-	if err != nil {
-		tb.t.Fatal(err)
-	}
-	if v == nil {
-		tb.t.Fatalf("no element %s on the page (state %q: %s)", sel, tb.state(), tb.summary())
-	}
-	return *v
-}
-
-func (tb *tab) count(sel string) int {
-	tb.t.Helper()
-	n, err := chromedp.Run(tb.ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)))
-	if err != nil {
-		tb.t.Fatal(err)
-	}
-	return n
-}
-
-func (tb *tab) state() string {
-	s, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`(document.getElementById('app') || {dataset: {}}).dataset.state || ''`))
-	return s
-}
-
-func (tb *tab) summary() string {
-	s, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 400) : ''`))
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// waitFor polls a JavaScript condition until it is true.
-func (tb *tab) waitFor(what, cond string) {
-	tb.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ok, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](`!!(`+cond+`)`))
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.t.Fatalf("waiting for %s: page state %q: %s (err %v)", what, tb.state(), tb.summary(), err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
+func (tb *tab) state() string { return tb.AppData("state") }
 
 func (tb *tab) waitState(want string) {
-	tb.t.Helper()
-	tb.waitFor("state "+want, fmt.Sprintf(`document.getElementById('app') && document.getElementById('app').dataset.state === %q`, want))
+	tb.T.Helper()
+	tb.WaitAppData("state", want)
 }
 
 // open navigates to link and waits until the page has left "loading".
 func (tb *tab) open(link string) {
-	tb.t.Helper()
-	tb.do(chromedp.Navigate(link))
-	tb.waitFor("the page to start", `document.getElementById('app') && document.getElementById('app').dataset.state !== 'loading'`)
+	tb.T.Helper()
+	tb.Do(chromedp.Navigate(link))
+	tb.WaitFor("the page to start", `document.getElementById('app') && document.getElementById('app').dataset.state !== 'loading'`)
 }
 
 // unlock fills in the form and submits it.
 func (tb *tab) unlock(recipient, passcode string) {
-	tb.t.Helper()
+	tb.T.Helper()
 	tb.waitState("form")
-	tb.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('recipient').value = ''`))
-	tb.do(chromedp.SendKeys(chromedp.CSS("#recipient"), recipient))
+	tb.Do(chromedp.Evaluate[chromedp.Void](`document.getElementById('recipient').value = ''`))
+	tb.Do(chromedp.SendKeys(chromedp.CSS("#recipient"), recipient))
 	if passcode != "" {
-		tb.do(chromedp.SendKeys(chromedp.CSS("#passcode"), passcode))
+		tb.Do(chromedp.SendKeys(chromedp.CSS("#passcode"), passcode))
 	}
-	tb.do(chromedp.Click(chromedp.CSS("#open")))
+	tb.Do(chromedp.Click(chromedp.CSS("#open")))
 }
 
-// clean checks that the page threw nothing and violated no CSP directive.
-func (tb *tab) clean() {
-	tb.t.Helper()
-	v := tb.eval(`window.__csp || []`)
-	if list, ok := v.([]any); !ok || len(list) != 0 {
-		tb.t.Errorf("CSP violations: %v", v)
-	}
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	for _, m := range tb.messages {
-		tb.t.Errorf("page reported: %s", m)
-	}
-}
-
-// screenshot saves a full-page PNG in the test's temporary directory and,
-// when VIEWER_SCREENSHOTS names a directory, there too (to look at them).
+// screenshot saves a full-page PNG (see save).
 func (tb *tab) screenshot(name string) {
-	tb.t.Helper()
-	png, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		tb.t.Fatal(err)
-	}
-	tb.save(name, png)
+	tb.T.Helper()
+	tb.save(name, tb.Screenshot(chromedp.FullScreenshot(100)))
 }
 
-func contains(t *testing.T, what, got string, wants ...string) {
-	t.Helper()
-	for _, w := range wants {
-		if !strings.Contains(got, w) {
-			t.Errorf("%s: %q lacks %q", what, got, w)
-		}
-	}
-}
+var contains = browsertest.Contains
 
 func readVector(t *testing.T, name string) string {
 	t.Helper()
@@ -270,6 +86,25 @@ func readVector(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// openVector opens, as recipient, a share of p that embeds the SHL test
+// vector file (a JWE of contentType under vectorKey), and waits for the
+// record.
+func openVector(t *testing.T, browser context.Context, host *fakeHost, p share.Payload, contentType, file, recipient string) *tab {
+	t.Helper()
+	key, err := share.DecodeKey(vectorKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := host.add(t, strings.TrimSuffix(file, ".txt"), key, p, &fakeShare{
+		manifest: share.Manifest{Files: []share.ManifestFile{{ContentType: contentType, Embedded: readVector(t, file)}}},
+	})
+	tb := newTab(t, browser)
+	tb.open(link)
+	tb.unlock(recipient, "")
+	tb.waitState("record")
+	return tb
 }
 
 func TestViewerInBrowser(t *testing.T) {
@@ -304,8 +139,8 @@ func TestViewerInBrowser(t *testing.T) {
 		tb := newTab(t, browser)
 		tb.open(goodLink)
 		tb.waitState("form")
-		contains(t, "form", tb.text("#status"), "Diabetes follow-up", "Your name / organization", "Shared by the patient; expires")
-		if n := tb.count("#passcode"); n != 0 {
+		contains(t, "form", tb.Text("#status"), "Diabetes follow-up", "Your name / organization", "Shared by the patient; expires")
+		if n := tb.Count("#passcode"); n != 0 {
 			t.Errorf("a link without P asks for a passcode")
 		}
 		tb.unlock("Dr. Ada Test, City Clinic", "")
@@ -314,35 +149,35 @@ func TestViewerInBrowser(t *testing.T) {
 		if got := host.lastRecipient(); got != "Dr. Ada Test, City Clinic" {
 			t.Errorf("manifest recipient = %q", got)
 		}
-		order := tb.eval(`[...document.querySelectorAll('#record section[data-section]')].map(s => s.dataset.section).join(' ')`).(string)
+		order := tb.Eval(`[...document.querySelectorAll('#record section[data-section]')].map(s => s.dataset.section).join(' ')`).(string)
 		if want := "allergies medications problems results vitals trends immunizations patient-reported documents other"; order != want {
 			t.Errorf("sections = %q, want %q", order, want)
 		}
-		contains(t, "patient", tb.text("#patient"), "Alex Rivera", "12 Apr 1980", "Female", "MRN-0042")
-		contains(t, "share info", tb.text("#share-info"), "Diabetes follow-up", "Shared by the patient; expires", "Dr. Ada Test, City Clinic")
-		contains(t, "allergies", tb.text(`[data-section=allergies]`), "Penicillin", "High criticality", "Hives (severe)")
+		contains(t, "patient", tb.Text("#patient"), "Alex Rivera", "12 Apr 1980", "Female", "MRN-0042")
+		contains(t, "share info", tb.Text("#share-info"), "Diabetes follow-up", "Shared by the patient; expires", "Dr. Ada Test, City Clinic")
+		contains(t, "allergies", tb.Text(`[data-section=allergies]`), "Penicillin", "High criticality", "Hives (severe)")
 
-		meds := tb.text(`[data-section=medications]`)
+		meds := tb.Text(`[data-section=medications]`)
 		contains(t, "medications", meds, "Metformin 500 mg tablet", "500 mg twice daily", xssName, "1 tablet daily", "Other medications (not active)", "Lisinopril 10 mg")
-		if got := tb.eval(`typeof window.pwned`); got != "undefined" {
+		if got := tb.Eval(`typeof window.pwned`); got != "undefined" {
 			t.Errorf("window.pwned is %v: record data ran as code", got)
 		}
-		if n := tb.count("#record img, #record script"); n != 0 {
+		if n := tb.Count("#record img, #record script"); n != 0 {
 			t.Errorf("%d img/script elements in the record", n)
 		}
-		if n := tb.count("script"); n != 1 {
+		if n := tb.Count("script"); n != 1 {
 			t.Errorf("%d script elements on the page, want only the module main.mjs", n)
 		}
 
-		contains(t, "problems", tb.text(`[data-section=problems]`), "Type 2 diabetes mellitus", "Active", "Mar 2019")
-		results := tb.text(`[data-section=results]`)
+		contains(t, "problems", tb.Text(`[data-section=problems]`), "Type 2 diabetes mellitus", "Active", "Mar 2019")
+		results := tb.Text(`[data-section=results]`)
 		contains(t, "results", results, "LDL cholesterol", "162 mg/dL", "≤ 130 mg/dL", "High", "Hemoglobin A1c", "7.4%")
 		// LDL and the two later A1c values lie above their reference
 		// ranges; the first A1c is interpreted H.
-		if n := tb.count(`[data-section=results] tr.abnormal`); n != 4 {
+		if n := tb.Count(`[data-section=results] tr.abnormal`); n != 4 {
 			t.Errorf("%d abnormal results flagged, want 4", n)
 		}
-		contains(t, "vitals", tb.text(`[data-section=vitals]`), "Blood pressure", "128/82 mmHg", "Body weight", "81.5 kg", "Blood glucose", "112 mg/dL")
+		contains(t, "vitals", tb.Text(`[data-section=vitals]`), "Blood pressure", "128/82 mmHg", "Body weight", "81.5 kg", "Blood glucose", "112 mg/dL")
 
 		for _, c := range []struct {
 			sel  string
@@ -357,43 +192,43 @@ func TestViewerInBrowser(t *testing.T) {
 			{`svg.chart`, 5},
 			{`svg[data-series=bp] circle title`, 10},
 		} {
-			if n := tb.count(c.sel); n != c.want {
+			if n := tb.Count(c.sel); n != c.want {
 				t.Errorf("%s: %d, want %d", c.sel, n, c.want)
 			}
 		}
-		contains(t, "bp chart", tb.text(`figure[data-series=bp]`), "Blood pressure (mmHg)", "Latest 128/82 mmHg", "Systolic", "Diastolic")
-		contains(t, "immunizations", tb.text(`[data-section=immunizations]`), "Influenza vaccine", "1 Oct 2024", "Lot FLU-123", "reported by the patient")
-		contains(t, "patient-reported", tb.text(`[data-section=patient-reported]`), "Headache", "6/10", "Dizziness", "3/10", "after standing up", "Doses taken", "500 mg")
+		contains(t, "bp chart", tb.Text(`figure[data-series=bp]`), "Blood pressure (mmHg)", "Latest 128/82 mmHg", "Systolic", "Diastolic")
+		contains(t, "immunizations", tb.Text(`[data-section=immunizations]`), "Influenza vaccine", "1 Oct 2024", "Lot FLU-123", "reported by the patient")
+		contains(t, "patient-reported", tb.Text(`[data-section=patient-reported]`), "Headache", "6/10", "Dizziness", "3/10", "after standing up", "Doses taken", "500 mg")
 
-		docs := tb.text(`[data-section=documents]`)
+		docs := tb.Text(`[data-section=documents]`)
 		contains(t, "documents", docs, "Feeling better since the dose change.", "<b>not bold</b>", "Discharge summary, City Hospital", "Download discharge.pdf")
-		if n := tb.count(`[data-section=documents] a[download][href^="blob:"]`); n != 1 {
+		if n := tb.Count(`[data-section=documents] a[download][href^="blob:"]`); n != 1 {
 			t.Errorf("%d blob download links, want 1", n)
 		}
-		contains(t, "other", tb.text(`[data-section=other]`), "Coverage", "1 record")
+		contains(t, "other", tb.Text(`[data-section=other]`), "Coverage", "1 record")
 		if host.fileDownloads() == 0 {
 			t.Error("the location file was never fetched")
 		}
 		tb.screenshot("record-desktop")
-		tb.clean()
+		tb.Clean()
 	})
 
 	t.Run("Phone", func(t *testing.T) {
 		tb := newTab(t, browser)
-		tb.do(chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile))
+		tb.Do(chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile))
 		tb.open(goodLink)
 		tb.waitState("form")
-		if w := tb.eval(`document.documentElement.scrollWidth`).(float64); w > 375 {
+		if w := tb.Eval(`document.documentElement.scrollWidth`).(float64); w > 375 {
 			t.Errorf("form: scrollWidth %v > 375", w)
 		}
 		tb.unlock("Dr. Ada Test", "")
 		tb.waitState("record")
-		if w := tb.eval(`document.documentElement.scrollWidth`).(float64); w > 375 {
-			wide := tb.eval(`[...document.querySelectorAll('#record *')].filter(e => e.getBoundingClientRect().right > 376).slice(0, 5).map(e => e.tagName + ' ' + (typeof e.className === 'string' ? e.className : '')).join(', ')`)
+		if w := tb.Eval(`document.documentElement.scrollWidth`).(float64); w > 375 {
+			wide := tb.Eval(`[...document.querySelectorAll('#record *')].filter(e => e.getBoundingClientRect().right > 376).slice(0, 5).map(e => e.tagName + ' ' + (typeof e.className === 'string' ? e.className : '')).join(', ')`)
 			t.Errorf("record: scrollWidth %v > 375 (wide: %v)", w, wide)
 		}
 		tb.screenshot("record-phone")
-		tb.clean()
+		tb.Clean()
 	})
 
 	t.Run("Passcode", func(t *testing.T) {
@@ -405,17 +240,17 @@ func TestViewerInBrowser(t *testing.T) {
 		tb := newTab(t, browser)
 		tb.open(link)
 		tb.unlock("Dr. Wrong", "1234")
-		tb.waitFor("the wrong-passcode message", `!document.getElementById('form-error').hidden`)
-		msg := tb.text("#form-error")
+		tb.WaitFor("the wrong-passcode message", `!document.getElementById('form-error').hidden`)
+		msg := tb.Text("#form-error")
 		contains(t, "wrong passcode", msg, "Wrong passcode — 2 attempts left")
 		if s := tb.state(); s != "form" {
 			t.Errorf("after a wrong passcode the state is %q, want the form again", s)
 		}
 		tb.screenshot("wrong-passcode")
-		tb.do(chromedp.SendKeys(chromedp.CSS("#passcode"), "4711"), chromedp.Click(chromedp.CSS("#open")))
+		tb.Do(chromedp.SendKeys(chromedp.CSS("#passcode"), "4711"), chromedp.Click(chromedp.CSS("#open")))
 		tb.waitState("record")
-		contains(t, "allergies", tb.text(`[data-section=allergies]`), "Penicillin")
-		tb.clean()
+		contains(t, "allergies", tb.Text(`[data-section=allergies]`), "Penicillin")
+		tb.Clean()
 	})
 
 	t.Run("Locked", func(t *testing.T) {
@@ -428,8 +263,8 @@ func TestViewerInBrowser(t *testing.T) {
 		tb.open(link)
 		tb.unlock("Dr. Wrong", "0000")
 		tb.waitState("locked")
-		contains(t, "locked", tb.text("#status"), "This link is locked", "Too many wrong passcodes")
-		tb.clean()
+		contains(t, "locked", tb.Text("#status"), "This link is locked", "Too many wrong passcodes")
+		tb.Clean()
 	})
 
 	t.Run("Expired", func(t *testing.T) {
@@ -440,12 +275,12 @@ func TestViewerInBrowser(t *testing.T) {
 		tb := newTab(t, browser)
 		tb.open(link)
 		tb.waitState("expired")
-		contains(t, "expired", tb.text("#status"), "This link has expired", "Ask the patient for a new link")
+		contains(t, "expired", tb.Text("#status"), "This link has expired", "Ask the patient for a new link")
 		if n := host.requestCount("expired"); n != 0 {
 			t.Errorf("an expired link made %d requests; the expiry must be checked first", n)
 		}
 		tb.screenshot("expired")
-		tb.clean()
+		tb.Clean()
 	})
 
 	t.Run("Revoked", func(t *testing.T) {
@@ -455,8 +290,8 @@ func TestViewerInBrowser(t *testing.T) {
 		tb.open(link)
 		tb.unlock("Dr. Late", "")
 		tb.waitState("unavailable")
-		contains(t, "revoked", tb.text("#status"), "This link is no longer available", "revoked")
-		tb.clean()
+		contains(t, "revoked", tb.Text("#status"), "This link is no longer available", "revoked")
+		tb.Clean()
 	})
 
 	t.Run("Malformed", func(t *testing.T) {
@@ -473,14 +308,14 @@ func TestViewerInBrowser(t *testing.T) {
 				tb := newTab(t, browser)
 				tb.open(host.srv.URL + Path + "#" + c.fragment)
 				tb.waitState("malformed")
-				contains(t, c.name, tb.text("#status"), "This link cannot be read", c.reason)
-				if h := tb.eval(`location.hash`); h != "" {
+				contains(t, c.name, tb.Text("#status"), "This link cannot be read", c.reason)
+				if h := tb.Eval(`location.hash`); h != "" {
 					t.Errorf("the fragment is left in the address: %v", h)
 				}
 				if c.name == "garbage" {
 					tb.screenshot("malformed")
 				}
-				tb.clean()
+				tb.Clean()
 			})
 		}
 	})
@@ -497,8 +332,8 @@ func TestViewerInBrowser(t *testing.T) {
 		if got := host.lastRecipient(); got != "Urgent Care Downtown" {
 			t.Errorf("U-flag GET recipient = %q", got)
 		}
-		contains(t, "medications", tb.text(`[data-section=medications]`), "Metformin 500 mg tablet")
-		tb.clean()
+		contains(t, "medications", tb.Text(`[data-section=medications]`), "Metformin 500 mg tablet")
+		tb.Clean()
 	})
 
 	t.Run("KTC", func(t *testing.T) {
@@ -527,26 +362,26 @@ func TestViewerInBrowser(t *testing.T) {
 		tb.open(link)
 		tb.unlock("Verona Health System", "")
 		tb.waitState("record")
-		contains(t, "patient", tb.text("#patient"), "Jessica Argonaut", "15 Mar 1985")
-		contains(t, "allergies", tb.text(`[data-section=allergies]`), "Penicillin")
-		contains(t, "medications", tb.text(`[data-section=medications]`), "Lisinopril 10 mg")
-		docs := tb.text(`[data-section=documents]`)
+		contains(t, "patient", tb.Text("#patient"), "Jessica Argonaut", "15 Mar 1985")
+		contains(t, "allergies", tb.Text(`[data-section=allergies]`), "Penicillin")
+		contains(t, "medications", tb.Text(`[data-section=medications]`), "Lisinopril 10 mg")
+		docs := tb.Text(`[data-section=documents]`)
 		contains(t, "documents", docs, "Patient-shared health summary", "The patient's story, in their own words", ".pdf")
-		if n := tb.count(`[data-section=documents] a[download$=".pdf"]`); n != 2 {
+		if n := tb.Count(`[data-section=documents] a[download$=".pdf"]`); n != 2 {
 			t.Errorf("%d PDF downloads, want the summary and the story", n)
 		}
-		tb.clean()
+		tb.Clean()
 	})
 
 	t.Run("Paste", func(t *testing.T) {
 		tb := newTab(t, browser)
 		tb.open(host.srv.URL + Path)
 		tb.waitState("paste")
-		tb.do(chromedp.SendKeys(chromedp.CSS("#paste-input"), "  "+goodLink+"  "), chromedp.Click(chromedp.CSS("#paste-open")))
+		tb.Do(chromedp.SendKeys(chromedp.CSS("#paste-input"), "  "+goodLink+"  "), chromedp.Click(chromedp.CSS("#paste-open")))
 		tb.unlock("Dr. Paste", "")
 		tb.waitState("record")
-		contains(t, "patient", tb.text("#patient"), "Alex Rivera")
-		tb.clean()
+		contains(t, "patient", tb.Text("#patient"), "Alex Rivera")
+		tb.Clean()
 	})
 
 	t.Run("NetworkError", func(t *testing.T) {
@@ -565,63 +400,43 @@ func TestViewerInBrowser(t *testing.T) {
 		tb.open(link)
 		tb.unlock("Dr. Offline", "")
 		tb.waitState("network")
-		contains(t, "network", tb.text("#status"), "Could not reach the server", "Try again")
+		contains(t, "network", tb.Text("#status"), "Could not reach the server", "Try again")
 		// The failed fetch is logged by the browser as a network error;
 		// only CSP reports and exceptions count here.
-		tb.clean()
+		tb.Clean()
 	})
 
 	t.Run("IPSVector", func(t *testing.T) {
-		key, err := share.DecodeKey(vectorKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		link := host.add(t, "ips", key, share.Payload{Exp: future, Label: "International Patient Summary"}, &fakeShare{
-			manifest: share.Manifest{Files: []share.ManifestFile{{ContentType: share.ContentTypeFHIR, Embedded: readVector(t, "ips-enc.txt")}}},
-		})
-		tb := newTab(t, browser)
-		tb.open(link)
-		tb.unlock("Dr. Vector", "")
-		tb.waitState("record")
-		contains(t, "patient", tb.text("#patient"), "Martha DeLarosa", "1 May 1972", "Female", "574687583")
-		contains(t, "allergies", tb.text(`[data-section=allergies]`), "penicillin", "High criticality", "No known food allergies")
-		contains(t, "medications", tb.text(`[data-section=medications]`), "anastrozole", "Black Cohosh")
-		contains(t, "problems", tb.text(`[data-section=problems]`), "Remission")
-		contains(t, "results", tb.text(`[data-section=results]`), "Hemoglobin A1c", "7.5%", "Methicillin resistant Staphylococcus aureus")
+		tb := openVector(t, browser, host, share.Payload{Exp: future, Label: "International Patient Summary"}, share.ContentTypeFHIR, "ips-enc.txt", "Dr. Vector")
+		contains(t, "patient", tb.Text("#patient"), "Martha DeLarosa", "1 May 1972", "Female", "574687583")
+		contains(t, "allergies", tb.Text(`[data-section=allergies]`), "penicillin", "High criticality", "No known food allergies")
+		contains(t, "medications", tb.Text(`[data-section=medications]`), "anastrozole", "Black Cohosh")
+		contains(t, "problems", tb.Text(`[data-section=problems]`), "Remission")
+		contains(t, "results", tb.Text(`[data-section=results]`), "Hemoglobin A1c", "7.5%", "Methicillin resistant Staphylococcus aureus")
 		// The share is named by its label and the bundle's timestamp, never
 		// by the title of the document it holds.
-		contains(t, "share info", tb.text("#share-info"), "International Patient Summary", "Made 11 Dec 2017, 14:30 UTC+01:00")
-		if got := tb.text("#record"); strings.Contains(got, "Patient Summary as of") {
+		contains(t, "share info", tb.Text("#share-info"), "International Patient Summary", "Made 11 Dec 2017, 14:30 UTC+01:00")
+		if got := tb.Text("#record"); strings.Contains(got, "Patient Summary as of") {
 			t.Error("the record shows the Composition's title")
 		}
-		contains(t, "other", tb.text(`[data-section=other]`), "Organization", "Practitioner")
-		if got := tb.text(`[data-section]`); !strings.HasPrefix(got, "Allergies") {
+		contains(t, "other", tb.Text(`[data-section=other]`), "Organization", "Practitioner")
+		if got := tb.Text(`[data-section]`); !strings.HasPrefix(got, "Allergies") {
 			t.Errorf("first section starts %q, want the allergies", got[:min(len(got), 40)])
 		}
 		tb.screenshot("ips")
-		tb.clean()
+		tb.Clean()
 	})
 
 	t.Run("SHCVector", func(t *testing.T) {
-		key, err := share.DecodeKey(vectorKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		link := host.add(t, "shc", key, share.Payload{Exp: future, Label: "Vaccination card"}, &fakeShare{
-			manifest: share.Manifest{Files: []share.ManifestFile{{ContentType: share.ContentTypeSHC, Embedded: readVector(t, "spec-example-jwe.txt")}}},
-		})
-		tb := newTab(t, browser)
-		tb.open(link)
-		tb.unlock("Dr. Card", "")
-		tb.waitState("record")
-		contains(t, "patient", tb.text("#patient"), "John B. Anyperson", "20 Jan 1951")
-		if n := tb.count(`[data-section=immunizations] tbody tr`); n != 3 {
+		tb := openVector(t, browser, host, share.Payload{Exp: future, Label: "Vaccination card"}, share.ContentTypeSHC, "spec-example-jwe.txt", "Dr. Card")
+		contains(t, "patient", tb.Text("#patient"), "John B. Anyperson", "20 Jan 1951")
+		if n := tb.Count(`[data-section=immunizations] tbody tr`); n != 3 {
 			t.Errorf("%d immunizations, want 3", n)
 		}
-		contains(t, "immunizations", tb.text(`[data-section=immunizations]`), "COVID-19 vaccine, mRNA (Moderna) (CVX 207)", "ABC General Hospital", "Lot 0000007")
-		contains(t, "notice", tb.text(`[data-notice=shc]`), "spec.smarthealth.cards/examples/issuer", "Signature not verified in viewer")
+		contains(t, "immunizations", tb.Text(`[data-section=immunizations]`), "COVID-19 vaccine, mRNA (Moderna) (CVX 207)", "ABC General Hospital", "Lot 0000007")
+		contains(t, "notice", tb.Text(`[data-notice=shc]`), "spec.smarthealth.cards/examples/issuer", "Signature not verified in viewer")
 		tb.screenshot("shc")
-		tb.clean()
+		tb.Clean()
 	})
 
 	// CSPEnforced shows that the policy is in force and that the probe
@@ -630,10 +445,10 @@ func TestViewerInBrowser(t *testing.T) {
 		tb := newTab(t, browser)
 		tb.open(host.srv.URL + Path)
 		tb.waitState("paste")
-		ran := tb.eval(`(() => { const s = document.createElement('script'); s.textContent = 'window.inlineRan = 1'; document.head.appendChild(s); return typeof window.inlineRan; })()`)
+		ran := tb.Eval(`(() => { const s = document.createElement('script'); s.textContent = 'window.inlineRan = 1'; document.head.appendChild(s); return typeof window.inlineRan; })()`)
 		if ran != "undefined" {
 			t.Errorf("an inline script ran: the CSP is not in force")
 		}
-		tb.waitFor("the CSP violation report", `(window.__csp || []).length > 0`)
+		tb.WaitFor("the CSP violation report", `(window.__csp || []).length > 0`)
 	})
 }

@@ -305,29 +305,22 @@ func testRecord(base time.Time) obj {
 				obj{"code": concept("Diastolic", coding(loinc, "8462-4", "Diastolic blood pressure")), "valueQuantity": quantity(v[1], "mmHg", "mm[Hg]")},
 			}})
 	}
-	for i, v := range []float64{104, 98, 112} {
-		res = append(res, obj{"resourceType": "Observation", "id": "glu" + strconv.Itoa(i), "status": "final",
-			"category":          vitalCategory(),
-			"code":              concept("Blood glucose", coding(loinc, "2339-0", "Glucose [Mass/volume] in Blood")),
-			"subject":           obj{"reference": patRef},
-			"effectiveDateTime": day(i),
-			"valueQuantity":     quantity(v, "mg/dL", "mg/dL")})
-	}
-	for i, v := range []float64{82.4, 82.1, 81.8, 81.5} {
-		res = append(res, obj{"resourceType": "Observation", "id": "wt" + strconv.Itoa(i), "status": "final",
-			"category":          vitalCategory(),
-			"code":              concept("Body weight", coding(loinc, "29463-7", "Body weight")),
-			"subject":           obj{"reference": patRef},
-			"effectiveDateTime": day(i),
-			"valueQuantity":     quantity(v, "kg", "kg")})
-	}
-	for i, v := range []float64{72, 68} {
-		res = append(res, obj{"resourceType": "Observation", "id": "hr" + strconv.Itoa(i), "status": "final",
-			"category":          vitalCategory(),
-			"code":              concept("Heart rate", coding(loinc, "8867-4", "Heart rate")),
-			"subject":           obj{"reference": patRef},
-			"effectiveDateTime": day(i),
-			"valueQuantity":     quantity(v, "bpm", "/min")})
+	for _, vs := range []struct {
+		id, text, code, display, unit, ucum string
+		values                              []float64
+	}{
+		{"glu", "Blood glucose", "2339-0", "Glucose [Mass/volume] in Blood", "mg/dL", "mg/dL", []float64{104, 98, 112}},
+		{"wt", "Body weight", "29463-7", "Body weight", "kg", "kg", []float64{82.4, 82.1, 81.8, 81.5}},
+		{"hr", "Heart rate", "8867-4", "Heart rate", "bpm", "/min", []float64{72, 68}},
+	} {
+		for i, v := range vs.values {
+			res = append(res, obj{"resourceType": "Observation", "id": vs.id + strconv.Itoa(i), "status": "final",
+				"category":          vitalCategory(),
+				"code":              concept(vs.text, coding(loinc, vs.code, vs.display)),
+				"subject":           obj{"reference": patRef},
+				"effectiveDateTime": day(i),
+				"valueQuantity":     quantity(v, vs.unit, vs.ucum)})
+		}
 	}
 	for i, v := range []float64{7.4, 7.1, 6.8} {
 		o := obj{"resourceType": "Observation", "id": "a1c" + strconv.Itoa(i), "status": "final",

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/phr-project/phr/internal/browsertest"
 	"github.com/phr-project/phr/pkg/share"
 )
 
@@ -191,63 +192,45 @@ const brokenWordsJS = `(() => {
 })()`
 
 func (tb *tab) brokenWords(sel string) []string {
-	tb.t.Helper()
-	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[[]string](fmt.Sprintf(brokenWordsJS, sel)))
+	tb.T.Helper()
+	v, err := chromedp.Run(tb.Ctx, chromedp.Evaluate[[]string](fmt.Sprintf(brokenWordsJS, sel)))
 	if err != nil {
-		tb.t.Fatal(err)
+		tb.T.Fatal(err)
 	}
 	return v
 }
 
-// shot saves a screenshot of one element (see screenshot).
+// shot saves a screenshot of one element (see save).
 func (tb *tab) shot(name, sel string) {
-	tb.t.Helper()
-	png, err := chromedp.Run(tb.ctx, chromedp.Screenshot(chromedp.CSS(sel)))
-	if err != nil {
-		tb.t.Fatal(err)
-	}
-	tb.save(name, png)
+	tb.T.Helper()
+	tb.save(name, tb.Screenshot(chromedp.Screenshot(chromedp.CSS(sel))))
 }
 
-// viewportShot saves what the screen shows (see screenshot).
+// viewportShot saves what the screen shows (see save).
 func (tb *tab) viewportShot(name string) {
-	tb.t.Helper()
-	tb.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
-	png, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		tb.t.Fatal(err)
-	}
-	tb.save(name, png)
+	tb.T.Helper()
+	tb.Do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	tb.save(name, tb.Screenshot(chromedp.CaptureScreenshot()))
 }
 
 // save writes a PNG to the test's temporary directory and, when
 // VIEWER_SCREENSHOTS names a directory, there as viewer-NAME.png.
 func (tb *tab) save(name string, png []byte) {
-	tb.t.Helper()
-	if err := os.WriteFile(filepath.Join(tb.t.TempDir(), name+".png"), png, 0o644); err != nil {
-		tb.t.Fatal(err)
-	}
-	if dir := os.Getenv("VIEWER_SCREENSHOTS"); dir != "" {
-		if err := os.WriteFile(filepath.Join(dir, "viewer-"+name+".png"), png, 0o644); err != nil {
-			tb.t.Fatal(err)
-		}
-	}
+	tb.T.Helper()
+	browsertest.Save(tb.T, "VIEWER_SCREENSHOTS", "viewer", name, png)
 }
 
 func (tb *tab) timezone(tz string) {
-	tb.t.Helper()
-	tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	tb.T.Helper()
+	tb.CDP(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: tz})
 		return err
-	}))
+	})
 }
 
 func (tb *tab) media(m string) {
-	tb.t.Helper()
-	tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: m})
-		return err
-	}))
+	tb.T.Helper()
+	tb.Emulate(m, nil)
 }
 
 func notContains(t *testing.T, what, got string, unwanted ...string) {
@@ -287,18 +270,18 @@ func TestViewerFidelity(t *testing.T) {
 		t.Run(size.name, func(t *testing.T) {
 			tb := newTab(t, browserCtx)
 			if size.mobile {
-				tb.do(chromedp.EmulateViewport(size.width, size.height, chromedp.EmulateMobile))
+				tb.Do(chromedp.EmulateViewport(size.width, size.height, chromedp.EmulateMobile))
 			} else {
-				tb.do(chromedp.EmulateViewport(size.width, size.height))
+				tb.Do(chromedp.EmulateViewport(size.width, size.height))
 			}
 			downloads := t.TempDir()
-			tb.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			tb.Do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 				_, err := cdp.Call(ctx, tg, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads})
 				return err
 			}))
 			open(t, tb)
 			checkFidelity(t, tb)
-			if w := tb.eval(`document.documentElement.scrollWidth`).(float64); w > float64(size.width) {
+			if w := tb.Eval(`document.documentElement.scrollWidth`).(float64); w > float64(size.width) {
 				t.Errorf("scrollWidth %v > %d: the page scrolls sideways", w, size.width)
 			}
 			if b := tb.brokenWords(`td.status, th, .badge, .legend`); len(b) != 0 {
@@ -315,32 +298,32 @@ func TestViewerFidelity(t *testing.T) {
 			checkDoseRows(t, tb)
 			checkWiden(t, tb)
 			checkDownload(t, tb, host, downloads, plain)
-			tb.clean()
+			tb.Clean()
 		})
 	}
 
 	t.Run("Print", func(t *testing.T) {
 		tb := newTab(t, browserCtx)
 		// A4 less the page margins is about 700 CSS pixels wide.
-		tb.do(chromedp.EmulateViewport(700, 1000))
+		tb.Do(chromedp.EmulateViewport(700, 1000))
 		open(t, tb)
 		tb.media("print")
-		tb.waitFor("print styles", `getComputedStyle(document.getElementById('print')).display === 'none'`)
+		tb.WaitFor("print styles", `getComputedStyle(document.getElementById('print')).display === 'none'`)
 		for _, sel := range []string{`.toolbar`, `.windows`, `button.download-fhir`, `.topbar`} {
-			if n := tb.eval(fmt.Sprintf(`[...document.querySelectorAll(%q)].filter((e) => e.getClientRects().length).length`, sel)).(float64); n != 0 {
+			if n := tb.Eval(fmt.Sprintf(`[...document.querySelectorAll(%q)].filter((e) => e.getClientRects().length).length`, sel)).(float64); n != 0 {
 				t.Errorf("%s is printed", sel)
 			}
 		}
 		if b := tb.brokenWords(`td.status, th, .badge, .legend`); len(b) != 0 {
 			t.Errorf("words broken across lines in print: %q", b)
 		}
-		if w := tb.eval(`document.documentElement.scrollWidth`).(float64); w > 700 {
-			wide := tb.eval(`[...document.querySelectorAll('#record *')].filter(e => e.getBoundingClientRect().right > 701).slice(0, 8).map(e => e.tagName + '.' + (typeof e.className === 'string' ? e.className : '') + ' ' + Math.round(e.getBoundingClientRect().right)).join(', ')`)
+		if w := tb.Eval(`document.documentElement.scrollWidth`).(float64); w > 700 {
+			wide := tb.Eval(`[...document.querySelectorAll('#record *')].filter(e => e.getBoundingClientRect().right > 701).slice(0, 8).map(e => e.tagName + '.' + (typeof e.className === 'string' ? e.className : '') + ' ' + Math.round(e.getBoundingClientRect().right)).join(', ')`)
 			t.Errorf("print: scrollWidth %v > 700 (wide: %v)", w, wide)
 		}
-		contains(t, "print", tb.text("#record"), "Jordan Lee", "No known allergies", "Not given", "Not taken", "Taken 28 of 28 expected")
+		contains(t, "print", tb.Text("#record"), "Jordan Lee", "No known allergies", "Not given", "Not taken", "Taken 28 of 28 expected")
 		tb.screenshot("print")
-		tb.clean()
+		tb.Clean()
 	})
 
 	for _, tz := range []string{"America/Los_Angeles", "Pacific/Kiritimati", "UTC"} {
@@ -348,18 +331,18 @@ func TestViewerFidelity(t *testing.T) {
 			tb := newTab(t, browserCtx)
 			tb.timezone(tz)
 			open(t, tb)
-			if got := tb.eval(`Intl.DateTimeFormat().resolvedOptions().timeZone`); got != tz {
+			if got := tb.Eval(`Intl.DateTimeFormat().resolvedOptions().timeZone`); got != tz {
 				t.Fatalf("the page runs in zone %v, want %s", got, tz)
 			}
-			contains(t, "problems", tb.text(`[data-section=problems]`), "1 Jun 2026")
-			contains(t, "medications", tb.text(`[data-section=medications]`), "1 Jun 2026", "10 May 2026")
-			contains(t, "immunizations", tb.text(`[data-section=immunizations]`), "15 Aug 2013, 10:30", "19 Nov 2020, 12:46:57 UTC-08:00", "2 Jun 2026")
-			contains(t, "made", tb.text("#share-made"), "15 Jun 2026, 09:30 UTC+02:00")
-			contains(t, "patient", tb.text("#patient"), "1 Jun 1975")
-			contains(t, "doses", tb.text(`[data-section=patient-reported]`), "14 Jun 2026, 20:00 UTC-05:00", "1–14 Jun 2026")
-			contains(t, "bp chart", tb.text(`figure[data-series=bp]`), "8–14 Jun 2026")
-			notContains(t, "record", tb.text("#record"), "31 May 2026", "31 May 1975", "9 May 2026", "14 Aug 2013", "15 Jun 2026, 08:30")
-			tb.clean()
+			contains(t, "problems", tb.Text(`[data-section=problems]`), "1 Jun 2026")
+			contains(t, "medications", tb.Text(`[data-section=medications]`), "1 Jun 2026", "10 May 2026")
+			contains(t, "immunizations", tb.Text(`[data-section=immunizations]`), "15 Aug 2013, 10:30", "19 Nov 2020, 12:46:57 UTC-08:00", "2 Jun 2026")
+			contains(t, "made", tb.Text("#share-made"), "15 Jun 2026, 09:30 UTC+02:00")
+			contains(t, "patient", tb.Text("#patient"), "1 Jun 1975")
+			contains(t, "doses", tb.Text(`[data-section=patient-reported]`), "14 Jun 2026, 20:00 UTC-05:00", "1–14 Jun 2026")
+			contains(t, "bp chart", tb.Text(`figure[data-series=bp]`), "8–14 Jun 2026")
+			notContains(t, "record", tb.Text("#record"), "31 May 2026", "31 May 1975", "9 May 2026", "14 Aug 2013", "15 Jun 2026, 08:30")
+			tb.Clean()
 		})
 	}
 }
@@ -368,11 +351,11 @@ func TestViewerFidelity(t *testing.T) {
 func checkDoseRows(t *testing.T, tb *tab) {
 	t.Helper()
 	visible := `[...document.querySelectorAll('[data-section=patient-reported] table.doses tbody tr')].filter((e) => e.checkVisibility()).length`
-	if n := tb.eval(visible).(float64); n != 0 {
+	if n := tb.Eval(visible).(float64); n != 0 {
 		t.Errorf("%v dose rows visible before the disclosure is opened", n)
 	}
-	tb.do(chromedp.Click(chromedp.CSS(`li.med-doses summary`)))
-	tb.waitFor("the 28 dose rows", visible+` === 28`)
+	tb.Do(chromedp.Click(chromedp.CSS(`li.med-doses summary`)))
+	tb.WaitFor("the 28 dose rows", visible+` === 28`)
 }
 
 // checkWiden widens the blood pressure chart from its recent default to
@@ -380,21 +363,21 @@ func checkDoseRows(t *testing.T, tb *tab) {
 func checkWiden(t *testing.T, tb *tab) {
 	t.Helper()
 	fig := `figure[data-series=bp]`
-	if n := tb.count(fig + ` circle.pt-0`); n != 9 {
+	if n := tb.Count(fig + ` circle.pt-0`); n != 9 {
 		t.Errorf("default window: %d systolic readings, want this week's 9", n)
 	}
-	contains(t, "bp window", tb.text(fig+` .window-text`), "9 of 10 readings", "8–14 Jun 2026", "last 3 months")
-	tb.do(chromedp.Click(chromedp.CSS(fig + ` button[data-window=all]`)))
-	tb.waitFor("the whole history", `document.querySelector('figure[data-series=bp]').dataset.window === 'all'`)
-	if n := tb.count(fig + ` circle.pt-0`); n != 10 {
+	contains(t, "bp window", tb.Text(fig+` .window-text`), "9 of 10 readings", "8–14 Jun 2026", "last 3 months")
+	tb.Do(chromedp.Click(chromedp.CSS(fig + ` button[data-window=all]`)))
+	tb.WaitFor("the whole history", `document.querySelector('figure[data-series=bp]').dataset.window === 'all'`)
+	if n := tb.Count(fig + ` circle.pt-0`); n != 10 {
 		t.Errorf("all: %d systolic readings, want 10", n)
 	}
-	contains(t, "bp window", tb.text(fig+` .window-text`), "All 10 readings", "3 Mar 2013 – 14 Jun 2026")
-	ticks := tb.eval(`[...document.querySelectorAll('figure[data-series=bp] text.xlabel')].map((e) => e.textContent).join('|')`).(string)
+	contains(t, "bp window", tb.Text(fig+` .window-text`), "All 10 readings", "3 Mar 2013 – 14 Jun 2026")
+	ticks := tb.Eval(`[...document.querySelectorAll('figure[data-series=bp] text.xlabel')].map((e) => e.textContent).join('|')`).(string)
 	if !strings.Contains(ticks, "2015") || !strings.Contains(ticks, "2025") {
 		t.Errorf("x axis of the whole history: %q", ticks)
 	}
-	if got := tb.eval(`document.querySelector('figure[data-series=bp] button[aria-pressed=true]').dataset.window`); got != "all" {
+	if got := tb.Eval(`document.querySelector('figure[data-series=bp] button[aria-pressed=true]').dataset.window`); got != "all" {
 		t.Errorf("pressed window button: %v", got)
 	}
 }
@@ -404,7 +387,7 @@ func checkWiden(t *testing.T, tb *tab) {
 func checkDownload(t *testing.T, tb *tab, host *fakeHost, dir string, plain []byte) {
 	t.Helper()
 	before := host.requestCount("fidelity")
-	tb.do(chromedp.Click(chromedp.CSS(`button.download-fhir`)))
+	tb.Do(chromedp.Click(chromedp.CSS(`button.download-fhir`)))
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		b, err := os.ReadFile(filepath.Join(dir, "shared-record.json"))
@@ -428,66 +411,66 @@ func checkDownload(t *testing.T, tb *tab, host *fakeHost, dir string, plain []by
 func checkFidelity(t *testing.T, tb *tab) {
 	t.Helper()
 	// The key leaves the address bar and the history entry at once.
-	if href := tb.eval(`location.href`).(string); strings.Contains(href, "shlink") || strings.Contains(href, "#") {
+	if href := tb.Eval(`location.href`).(string); strings.Contains(href, "shlink") || strings.Contains(href, "#") {
 		t.Errorf("address after load: %s", href)
 	}
 	// Header first: who the patient is, then what the share is.
-	first := tb.eval(`document.querySelector('#record').firstElementChild.firstElementChild.id`)
+	first := tb.Eval(`document.querySelector('#record').firstElementChild.firstElementChild.id`)
 	if first != "patient" {
 		t.Errorf("the record starts with %v, want the patient", first)
 	}
-	patient := tb.text("#patient")
+	patient := tb.Text("#patient")
 	contains(t, "patient", patient, "Jordan Lee", "Born", "1 Jun 1975", "Sex", "Male", "MRN", "MRN-7731", "National unique individual identifier", "NI 4481 2290")
-	contains(t, "share", tb.text("#share-info"), "Diabetes review", "Made 15 Jun 2026, 09:30 UTC+02:00", "Dr. Ada Test, City Clinic")
-	if title := tb.eval(`document.title`).(string); title != "Diabetes review (15 Jun 2026) — shared health record" {
+	contains(t, "share", tb.Text("#share-info"), "Diabetes review", "Made 15 Jun 2026, 09:30 UTC+02:00", "Dr. Ada Test, City Clinic")
+	if title := tb.Eval(`document.title`).(string); title != "Diabetes review (15 Jun 2026) — shared health record" {
 		t.Errorf("document title %q", title)
 	}
-	record := tb.text("#record")
+	record := tb.Text("#record")
 	notContains(t, "record", record, "Patient Summary as of", "Hypothyroidism", "mm[Hg]", "[lb_av]", "Cel", "81.69998963820044", "120.00000000000001", "MedicationRequest", "MedicationStatement")
 
-	allergies := tb.text(`[data-section=allergies]`)
+	allergies := tb.Text(`[data-section=allergies]`)
 	contains(t, "allergies", allergies, "No known allergies", "Ruled out", "Penicillin")
-	if n := tb.count(`[data-section=allergies] li.allergy`); n != 0 {
+	if n := tb.Count(`[data-section=allergies] li.allergy`); n != 0 {
 		t.Errorf("%d allergies listed; the share has none (one statement, one ruled out)", n)
 	}
-	if n := tb.count(`[data-section=allergies] li.statement[data-none="716186003"]`); n != 1 {
+	if n := tb.Count(`[data-section=allergies] li.statement[data-none="716186003"]`); n != 1 {
 		t.Errorf("%d no-known-allergies statements, want 1", n)
 	}
 
-	contains(t, "problems", tb.text(`[data-section=problems]`), "Type 2 diabetes mellitus", "1 Jun 2026", "Ruled out", "Asthma")
-	if got := tb.text(`[data-section=problems] table.problems`); strings.Contains(got, "Asthma") {
+	contains(t, "problems", tb.Text(`[data-section=problems]`), "Type 2 diabetes mellitus", "1 Jun 2026", "Ruled out", "Asthma")
+	if got := tb.Text(`[data-section=problems] table.problems`); strings.Contains(got, "Asthma") {
 		t.Error("a refuted condition is listed among the problems")
 	}
-	contains(t, "left out", tb.text("#left-out"), "1 record marked")
+	contains(t, "left out", tb.Text("#left-out"), "1 record marked")
 
-	given := tb.text(`[data-section=immunizations] table.immunizations:not(.not-given)`)
+	given := tb.Text(`[data-section=immunizations] table.immunizations:not(.not-given)`)
 	contains(t, "vaccines given", given, "Influenza vaccine", "15 Aug 2013, 10:30", "Influenza, high-dose, quadrivalent, PF", "19 Nov 2020, 12:46:57 UTC-08:00")
 	notContains(t, "vaccines given", given, "COVID")
-	contains(t, "vaccines not given", tb.text(`[data-section=immunizations] table.not-given`), "COVID-19 vaccine", "Not given", "patient objection", "2 Jun 2026")
-	if got := tb.text(`[data-section=immunizations] h2 .count`); got != "2" {
+	contains(t, "vaccines not given", tb.Text(`[data-section=immunizations] table.not-given`), "COVID-19 vaccine", "Not given", "patient objection", "2 Jun 2026")
+	if got := tb.Text(`[data-section=immunizations] h2 .count`); got != "2" {
 		t.Errorf("immunizations count %q, want the 2 given", got)
 	}
 
-	active := tb.text(`[data-section=medications] table.meds:not(.other)`)
+	active := tb.Text(`[data-section=medications] table.meds:not(.other)`)
 	contains(t, "active medications", active, "Metformin 500 mg tablet", "500 mg twice daily", "Nizatidine 15 MG/ML Oral Solution [Axid]", "10 mL bid")
 	notContains(t, "active medications", active, "Simvastatin", "Amoxicillin")
-	other := tb.eval(`[...document.querySelectorAll('[data-section=medications] table.other tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent).join(' | ')).join('\n')`).(string)
+	other := tb.Eval(`[...document.querySelectorAll('[data-section=medications] table.other tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent).join(' | ')).join('\n')`).(string)
 	contains(t, "other medications", other, "Amoxicillin 500 mg capsule | Completed | — | 1 May 2026 | 10 May 2026", "Simvastatin 20 mg tablet | Not takenMuscle pain")
 
-	contains(t, "vitals", tb.text(`[data-section=vitals]`), "Blood pressure", "120/82 mmHg", "Body weight", "179.6 lb", "Body temperature", "37.1 °C")
-	bp := tb.text(`figure[data-series=bp]`)
+	contains(t, "vitals", tb.Text(`[data-section=vitals]`), "Blood pressure", "120/82 mmHg", "Body weight", "179.6 lb", "Body temperature", "37.1 °C")
+	bp := tb.Text(`figure[data-series=bp]`)
 	contains(t, "bp chart", bp, "Blood pressure (mmHg)", "Latest 120/82 mmHg", "9 of 10 readings", "Typical adult range")
-	if n := tb.count(`figure[data-series=bp] rect.band`); n != 2 {
+	if n := tb.Count(`figure[data-series=bp] rect.band`); n != 2 {
 		t.Errorf("%d normal-range bands on the blood pressure chart, want 2", n)
 	}
-	if n := tb.count(`figure[data-series=bp] text.xlabel`); n < 3 {
+	if n := tb.Count(`figure[data-series=bp] text.xlabel`); n < 3 {
 		t.Errorf("%d dates on the blood pressure chart's axis, want 3 or more", n)
 	}
-	contains(t, "weight chart", tb.text(`figure[data-series=weight]`), "Body weight (lb)")
+	contains(t, "weight chart", tb.Text(`figure[data-series=weight]`), "Body weight (lb)")
 
-	doses := tb.text(`[data-section=patient-reported] li.med-doses`)
+	doses := tb.Text(`[data-section=patient-reported] li.med-doses`)
 	contains(t, "doses", doses, "Metformin 500 mg tablet", "Taken 28 of 28 expected", "twice daily", "Last dose", "14 Jun 2026, 20:00 UTC-05:00", "Show all 28 doses")
-	if n := tb.count(`[data-section=patient-reported] table.doses tbody tr`); n != 28 {
+	if n := tb.Count(`[data-section=patient-reported] table.doses tbody tr`); n != 28 {
 		t.Errorf("%d dose rows behind the disclosure, want 28", n)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/phr-project/phr/internal/webpage"
 )
 
 // Path is where phrd serves the page; viewer links have the form
@@ -26,12 +28,6 @@ const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 //go:embed assets/viewer.html assets/viewer.css assets/js/*.mjs assets/js/*.json
 var assets embed.FS
 
-// asset is one embedded file and its media type.
-type asset struct {
-	body        []byte
-	contentType string
-}
-
 // routes maps request paths to embedded files: the page at Path and
 // Path+"/", its stylesheet, and its ES modules (and the JSON modules they
 // import, served as application/json, which a browser requires of a JSON
@@ -39,32 +35,24 @@ type asset struct {
 // works at "/view" and "/view/" alike.
 var routes = buildRoutes()
 
-func buildRoutes() map[string]asset {
-	r := map[string]asset{
-		Path:                 mustAsset("assets/viewer.html", "text/html; charset=utf-8"),
-		Path + "/":           mustAsset("assets/viewer.html", "text/html; charset=utf-8"),
-		Path + "/viewer.css": mustAsset("assets/viewer.css", "text/css; charset=utf-8"),
+func buildRoutes() map[string]webpage.File {
+	r := map[string]webpage.File{
+		Path:                 webpage.MustRead(assets, "assets/viewer.html", "text/html; charset=utf-8"),
+		Path + "/":           webpage.MustRead(assets, "assets/viewer.html", "text/html; charset=utf-8"),
+		Path + "/viewer.css": webpage.MustRead(assets, "assets/viewer.css", "text/css; charset=utf-8"),
 	}
 	modules, err := fs.Glob(assets, "assets/js/*.mjs")
 	if err != nil || len(modules) == 0 {
 		panic("viewer: no embedded modules") // a build mistake, caught by every test
 	}
 	for _, m := range modules {
-		r[ModuleDir+path.Base(m)] = mustAsset(m, "text/javascript; charset=utf-8")
+		r[ModuleDir+path.Base(m)] = webpage.MustRead(assets, m, "text/javascript; charset=utf-8")
 	}
 	data, _ := fs.Glob(assets, "assets/js/*.json")
 	for _, m := range data {
-		r[ModuleDir+path.Base(m)] = mustAsset(m, "application/json")
+		r[ModuleDir+path.Base(m)] = webpage.MustRead(assets, m, "application/json")
 	}
 	return r
-}
-
-func mustAsset(name, contentType string) asset {
-	b, err := assets.ReadFile(name)
-	if err != nil {
-		panic("viewer: missing embedded file " + name) // a build mistake, caught by every test
-	}
-	return asset{body: b, contentType: contentType}
 }
 
 // ModuleDir is where the page's ES modules are served: ModuleDir+NAME.
@@ -102,25 +90,13 @@ func Handler() http.Handler {
 }
 
 func serve(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Security-Policy", ContentSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
-
+	webpage.Headers(w.Header(), ContentSecurityPolicy)
 	a, ok := routes[r.URL.Path]
 	if !ok {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	h.Set("Content-Type", a.contentType)
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodGet {
-		w.Write(a.body) // an error means the client went away; nothing to do
+	if webpage.GetOrHead(w, r) {
+		webpage.Write(w, r, a)
 	}
 }

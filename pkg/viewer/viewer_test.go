@@ -125,7 +125,7 @@ func TestCSPDirectives(t *testing.T) {
 // TestPageHasNoInlineCode checks the static files against the CSP and the
 // text-only rule; the browser tests check the same at run time.
 func TestPageHasNoInlineCode(t *testing.T) {
-	html := string(routes[Path].body)
+	html := string(routes[Path].Body)
 	if m := regexp.MustCompile(`(?i)<script(?:\s[^>]*)?>`).FindAllString(html, -1); len(m) != 1 || m[0] != `<script type="module" src="/view/js/main.mjs">` {
 		t.Errorf("page scripts = %q, want only the module /view/js/main.mjs", m)
 	}
@@ -147,7 +147,7 @@ func TestPageHasNoInlineCode(t *testing.T) {
 			continue
 		}
 		modules++
-		js := string(a.body)
+		js := string(a.Body)
 		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "setAttribute('on", ".style.", "localStorage", "sessionStorage", "indexedDB", "document.cookie"} {
 			if strings.Contains(js, bad) {
 				t.Errorf("%s uses %s", p, bad)
@@ -168,7 +168,7 @@ func TestPageHasNoInlineCode(t *testing.T) {
 	if modules < 10 {
 		t.Errorf("%d modules served, want the viewer's modules", modules)
 	}
-	css := string(routes[Path+"/viewer.css"].body)
+	css := string(routes[Path+"/viewer.css"].Body)
 	if regexp.MustCompile(`(?i)url\(|@import`).MatchString(css) {
 		t.Error("viewer.css loads other resources")
 	}

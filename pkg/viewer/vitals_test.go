@@ -21,7 +21,7 @@ func TestVitalsJSONIsGenerated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for what, got := range map[string][]byte{"assets/js/vitals.json": onDisk, "the served " + ModuleDir + "vitals.json": routes[ModuleDir+"vitals.json"].body} {
+	for what, got := range map[string][]byte{"assets/js/vitals.json": onDisk, "the served " + ModuleDir + "vitals.json": routes[ModuleDir+"vitals.json"].Body} {
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s differs from record.VitalSigns(): run go generate ./pkg/viewer", what)
 		}

@@ -1,14 +1,7 @@
-// Shared helpers of the app's node tests.
+// Shared helpers of the app's node tests. The project's shared test data
+// is found as the viewer's tests find it.
 
-import { readFileSync } from 'node:fs';
-
-// shared is the project's shared test data (../shared/testdata from the
-// repository root).
-export const shared = new URL('../../../../shared/testdata/', import.meta.url);
-
-export function readJSON(path) {
-  return JSON.parse(readFileSync(new URL(path, shared), 'utf8'));
-}
+export { shared, readJSON } from '../../viewer/jstest/helpers.mjs';
 
 // rows turns describe()'s rows into an object, label → value.
 export function rows(list) {

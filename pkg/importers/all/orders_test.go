@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
 	"github.com/phr-project/phr/internal/racedetect"
+	"github.com/phr-project/phr/internal/vaulttest"
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
 	"github.com/phr-project/phr/pkg/importers/pipeline"
@@ -109,21 +109,12 @@ func TestEveryFileTwiceBothOrders(t *testing.T) {
 	slices.Reverse(reverse)
 	var got [2]facts
 	for i, order := range [][]string{files, reverse} {
-		v := newVault(t)
+		v := vaulttest.New(t)
 		// The files are about some forty people: none of them is the
 		// owner, so every file is imported as another person's, whose
 		// records are never versions of each other (a template's entry
 		// ids recur across the EMERGE patients).
-		owner, err := record.NewPatient(record.Common{}, "Nobody Of These", record.Day(1901, 1, 1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := v.Put(owner); err != nil {
-			t.Fatal(err)
-		}
-		if err := v.SetPatient(owner.ID); err != nil {
-			t.Fatal(err)
-		}
+		vaulttest.SetOwner(t, v, "Nobody Of These", record.Day(1901, 1, 1))
 		for pass := range 2 {
 			for _, f := range order {
 				in, fh, err := pipeline.OpenFile(f)
@@ -179,17 +170,6 @@ func TestEveryFileTwiceBothOrders(t *testing.T) {
 	t.Logf("%d files, %d records, %d facts with history", len(files), got[0].live, len(got[0].seen))
 }
 
-func newVault(t *testing.T) *vault.Vault {
-	t.Helper()
-	id, _ := age.GenerateX25519Identity()
-	v, err := vault.Create(filepath.Join(t.TempDir(), "v.phr"), []vault.SlotSpec{{Kind: vault.SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &vault.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return v
-}
-
 // Three documents about one patient from one vendor (Allscripts Sunrise,
 // Kari Kidd): in either order the vault states the same facts, the owner
 // taking her name from the first; a record the later document changed is
@@ -205,17 +185,8 @@ func TestOnePatientsDocumentsBothOrders(t *testing.T) {
 	slices.Reverse(reverse)
 	var got [2]facts
 	for i, order := range [][]string{files, reverse} {
-		v := newVault(t)
-		owner, err := record.NewPatient(record.Common{}, "", time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := v.Put(owner); err != nil {
-			t.Fatal(err)
-		}
-		if err := v.SetPatient(owner.ID); err != nil {
-			t.Fatal(err)
-		}
+		v := vaulttest.New(t)
+		vaulttest.SetOwner(t, v, "", time.Time{})
 		for _, f := range order {
 			in, fh, err := pipeline.OpenFile(f)
 			if err != nil {

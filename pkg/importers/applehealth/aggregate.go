@@ -28,7 +28,7 @@ type aggKey struct {
 
 type aggAcc struct {
 	spec          typeSpec
-	q             quantity // unit fields only
+	q             record.DecimalQuantity // unit fields only
 	n             int
 	sum, min, max float64
 }
@@ -40,7 +40,7 @@ type aggregator struct {
 
 // add folds one sample into its day: the local calendar day of its start
 // (RFC 3339, in the offset the export wrote).
-func (a *aggregator) add(p *parser, typ string, spec typeSpec, n *node, start string, q quantity, f float64, line int) error {
+func (a *aggregator) add(p *parser, typ string, spec typeSpec, n *node, start string, q record.DecimalQuantity, f float64, line int) error {
 	unit := q.Code
 	if unit == "" {
 		unit = q.Unit
@@ -101,12 +101,12 @@ func (acc *aggAcc) observation(p *parser, k aggKey) observation {
 		EffectiveDateTime: k.day,
 	}
 	if spec.daily != "" && spec.agg == aggSum {
-		o.Code.Coding[0] = coding{System: record.LOINC, Code: spec.daily, Display: spec.dailyDisplay}
+		o.Code.Coding[0] = record.Coding{System: record.LOINC, Code: spec.daily, Display: spec.dailyDisplay}
 	}
 	if k.source != "" {
 		o.Device = &reference{Display: k.source}
 	}
-	qty := func(f float64) *quantity {
+	qty := func(f float64) *record.DecimalQuantity {
 		q := acc.q
 		q.Value = jsonNumberOf(round(f, 4))
 		return &q
@@ -119,17 +119,17 @@ func (acc *aggAcc) observation(p *parser, k aggKey) observation {
 	case aggSum:
 		o.Code.Text += " (daily total)"
 		o.ValueQuantity = qty(acc.sum)
-		o.Note = []annotation{{Text: "Daily total of " + samples + "."}}
+		o.Note = []record.Annotation{{Text: "Daily total of " + samples + "."}}
 	default:
 		o.Code.Text += " (daily mean)"
 		o.ValueQuantity = qty(acc.sum / float64(acc.n))
 		o.Component = []component{
-			{Code: concept{Coding: []coding{{System: ObservationStatistics, Code: "minimum", Display: "Minimum"}}, Text: "Minimum"}, ValueQuantity: qty(acc.min)},
-			{Code: concept{Coding: []coding{{System: ObservationStatistics, Code: "maximum", Display: "Maximum"}}, Text: "Maximum"}, ValueQuantity: qty(acc.max)},
+			{Code: record.CodeableConcept{Coding: []record.Coding{{System: ObservationStatistics, Code: "minimum", Display: "Minimum"}}, Text: "Minimum"}, ValueQuantity: qty(acc.min)},
+			{Code: record.CodeableConcept{Coding: []record.Coding{{System: ObservationStatistics, Code: "maximum", Display: "Maximum"}}, Text: "Maximum"}, ValueQuantity: qty(acc.max)},
 		}
-		o.Note = []annotation{{Text: "Daily mean, minimum and maximum of " + samples + "."}}
+		o.Note = []record.Annotation{{Text: "Daily mean, minimum and maximum of " + samples + "."}}
 	}
 	return o
 }
 
-func jsonNumberOf(f float64) json.Number { return json.Number(formatFloat(f)) }
+func jsonNumberOf(f float64) json.Number { return json.Number(record.FormatDecimal(f)) }

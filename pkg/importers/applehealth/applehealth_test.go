@@ -6,8 +6,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -109,24 +109,8 @@ func TestDetect(t *testing.T) {
 		}
 	}
 	// No other format's real files are claimed.
-	err := filepath.WalkDir(td, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.Contains(path, "apple-health") {
-			return err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		buf := make([]byte, importers.DetectSize)
-		n, _ := io.ReadFull(f, buf)
-		if imp.Detect(buf[:n]) {
-			t.Errorf("Detect claims %s", path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, p := range importertest.CheckDetectShared(t, imp, func(path string) bool { return strings.Contains(path, "apple-health") }) {
+		t.Error(p)
 	}
 }
 
@@ -198,7 +182,7 @@ func TestImportAshtom(t *testing.T) {
 	// Every top-level record and workout is one Observation; the 162
 	// records inside the 34 food correlations are duplicates of top-level
 	// ones and are not imported twice.
-	if got, want := s.Counts(), map[string]int{"Observation": total + workouts}; !mapsEqual(got, want) {
+	if got, want := s.Counts(), map[string]int{"Observation": total + workouts}; !maps.Equal(got, want) {
 		t.Errorf("by type = %v, want %v", got, want)
 	}
 	if n := s.SkipCounts()["Observation: correlation (Food): its samples are imported as top-level records"]; n != correlations {
@@ -274,24 +258,12 @@ func TestImportAshtom(t *testing.T) {
 	}
 }
 
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 func TestImportDogsheep(t *testing.T) {
 	s, err := importBytes(t, dogsheep, importertest.ReadFile(t, dogsheep), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Counts(); !mapsEqual(got, map[string]int{"Patient": 1, "Observation": 3}) || len(s.Fails) != 0 {
+	if got := s.Counts(); !maps.Equal(got, map[string]int{"Patient": 1, "Observation": 3}) || len(s.Fails) != 0 {
 		t.Fatalf("by type %v, fails %v", got, s.Fails)
 	}
 	if s.SkipCounts()[": "+skipRoute] != 1 || s.SkipCounts()["Observation: "+skipSummary] != 2 {
@@ -497,41 +469,25 @@ func TestItemFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type loc struct {
-		line int
-		path string
-	}
-	var got []loc
-	for _, f := range s.Fails {
-		got = append(got, loc{f.Line, f.Path})
-		msg := f.Error()
-		// No value from the file appears in an error.
-		for _, phi := range []string{"seventy-two", "14/07/1985", "Feb 1 2024", "NaN", "120", "long", "Watch", "Scale"} {
-			if strings.Contains(msg, phi) {
-				t.Errorf("error %q shows the value %q", msg, phi)
-			}
-		}
-		if f.File != path {
-			t.Errorf("error file %q", f.File)
-		}
-	}
-	want := []loc{
-		{4, "Me/@HKCharacteristicTypeIdentifierDateOfBirth"},
-		{5, "Record/@value"},
-		{6, "Record/@startDate"},
-		{7, "Record/@type"},
-		{8, "Record/@endDate"},
-		{9, "Record/@value"},
-		{10, "Record/@value"},
-		{12, "Correlation"},
-		{14, "Workout/@duration"},
+	// No value from the file appears in an error.
+	got := s.FailPositions(t, path, "seventy-two", "14/07/1985", "Feb 1 2024", "NaN", "120", "long", "Watch", "Scale")
+	want := []importertest.Position{
+		{Line: 4, Path: "Me/@HKCharacteristicTypeIdentifierDateOfBirth"},
+		{Line: 5, Path: "Record/@value"},
+		{Line: 6, Path: "Record/@startDate"},
+		{Line: 7, Path: "Record/@type"},
+		{Line: 8, Path: "Record/@endDate"},
+		{Line: 9, Path: "Record/@value"},
+		{Line: 10, Path: "Record/@value"},
+		{Line: 12, Path: "Correlation"},
+		{Line: 14, Path: "Workout/@duration"},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("fails at\n%v, want\n%v", got, want)
 	}
 	// The good items around them are imported: the Patient (sex only) and
 	// the body mass of line 11.
-	if got := s.Counts(); !mapsEqual(got, map[string]int{"Patient": 1, "Observation": 1}) {
+	if got := s.Counts(); !maps.Equal(got, map[string]int{"Patient": 1, "Observation": 1}) {
 		t.Errorf("by type %v", got)
 	}
 }

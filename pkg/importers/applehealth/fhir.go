@@ -26,59 +26,32 @@ const ObservationStatistics = "http://terminology.hl7.org/CodeSystem/observation
 // Struct field order fixes the key order, so the same item always gives the
 // same bytes.
 
-type coding struct {
-	System  string `json:"system,omitempty"`
-	Code    string `json:"code,omitempty"`
-	Display string `json:"display,omitempty"`
-}
-
-type concept struct {
-	Coding []coding `json:"coding,omitempty"`
-	Text   string   `json:"text,omitempty"`
-}
-
-type quantity struct {
-	Value  json.Number `json:"value"`
-	Unit   string      `json:"unit,omitempty"`
-	System string      `json:"system,omitempty"`
-	Code   string      `json:"code,omitempty"`
-}
-
-type period struct {
-	Start string `json:"start,omitempty"`
-	End   string `json:"end,omitempty"`
-}
-
 type reference struct {
 	Display string `json:"display,omitempty"`
 }
 
-type annotation struct {
-	Text string `json:"text"`
-}
-
 type component struct {
-	Code                 concept   `json:"code"`
-	ValueQuantity        *quantity `json:"valueQuantity,omitempty"`
-	ValueCodeableConcept *concept  `json:"valueCodeableConcept,omitempty"`
-	ValueString          string    `json:"valueString,omitempty"`
+	Code                 record.CodeableConcept  `json:"code"`
+	ValueQuantity        *record.DecimalQuantity `json:"valueQuantity,omitempty"`
+	ValueCodeableConcept *record.CodeableConcept `json:"valueCodeableConcept,omitempty"`
+	ValueString          string                  `json:"valueString,omitempty"`
 }
 
 type observation struct {
-	ResourceType         string       `json:"resourceType"`
-	ID                   string       `json:"id,omitempty"`
-	Status               string       `json:"status"`
-	Category             []concept    `json:"category,omitempty"`
-	Code                 concept      `json:"code"`
-	EffectiveDateTime    string       `json:"effectiveDateTime,omitempty"`
-	EffectivePeriod      *period      `json:"effectivePeriod,omitempty"`
-	Issued               string       `json:"issued,omitempty"`
-	ValueQuantity        *quantity    `json:"valueQuantity,omitempty"`
-	ValueCodeableConcept *concept     `json:"valueCodeableConcept,omitempty"`
-	ValueString          string       `json:"valueString,omitempty"`
-	Note                 []annotation `json:"note,omitempty"`
-	Device               *reference   `json:"device,omitempty"`
-	Component            []component  `json:"component,omitempty"`
+	ResourceType         string                   `json:"resourceType"`
+	ID                   string                   `json:"id,omitempty"`
+	Status               string                   `json:"status"`
+	Category             []record.CodeableConcept `json:"category,omitempty"`
+	Code                 record.CodeableConcept   `json:"code"`
+	EffectiveDateTime    string                   `json:"effectiveDateTime,omitempty"`
+	EffectivePeriod      *record.Period           `json:"effectivePeriod,omitempty"`
+	Issued               string                   `json:"issued,omitempty"`
+	ValueQuantity        *record.DecimalQuantity  `json:"valueQuantity,omitempty"`
+	ValueCodeableConcept *record.CodeableConcept  `json:"valueCodeableConcept,omitempty"`
+	ValueString          string                   `json:"valueString,omitempty"`
+	Note                 []record.Annotation      `json:"note,omitempty"`
+	Device               *reference               `json:"device,omitempty"`
+	Component            []component              `json:"component,omitempty"`
 }
 
 type patient struct {
@@ -88,18 +61,18 @@ type patient struct {
 	BirthDate    string `json:"birthDate,omitempty"`
 }
 
-var categories = map[string]concept{
-	"vital-signs": {Coding: []coding{{System: record.ObsCategory, Code: "vital-signs", Display: "Vital Signs"}}},
-	"activity":    {Coding: []coding{{System: record.ObsCategory, Code: "activity", Display: "Activity"}}},
-	"laboratory":  {Coding: []coding{{System: record.ObsCategory, Code: "laboratory", Display: "Laboratory"}}},
+var categories = map[string]record.CodeableConcept{
+	"vital-signs": {Coding: []record.Coding{{System: record.ObsCategory, Code: "vital-signs", Display: "Vital Signs"}}},
+	"activity":    {Coding: []record.Coding{{System: record.ObsCategory, Code: "activity", Display: "Activity"}}},
+	"laboratory":  {Coding: []record.Coding{{System: record.ObsCategory, Code: "laboratory", Display: "Laboratory"}}},
 }
 
-func category(name string) []concept {
+func category(name string) []record.CodeableConcept {
 	c, ok := categories[name]
 	if !ok {
 		return nil
 	}
-	return []concept{c}
+	return []record.CodeableConcept{c}
 }
 
 // withID marshals a resource whose ID field is empty, and splices in a
@@ -129,50 +102,6 @@ func withID(res any) ([]byte, error) {
 	return out, nil
 }
 
-// jsonNumber checks that s is a JSON number (and so a FHIR decimal).
-func jsonNumber(s string) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	if i >= len(s) {
-		return false
-	}
-	if s[i] == '0' {
-		i++
-	} else if s[i] >= '1' && s[i] <= '9' {
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	} else {
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return false
-		}
-	}
-	return i == len(s) && len(s) <= 64
-}
-
 // maxValue bounds the magnitude of values, so that daily sums stay finite.
 const maxValue = 1e15
 
@@ -188,17 +117,10 @@ func number(s string) (json.Number, float64, bool) {
 	if strings.ContainsAny(s, "xXpP_iInN") { // hex floats, Inf, NaN
 		return "", 0, false
 	}
-	if jsonNumber(s) {
+	if record.IsDecimal(s) {
 		return json.Number(s), f, true
 	}
-	return json.Number(formatFloat(f)), f, true
-}
-
-func formatFloat(f float64) string {
-	if f == 0 {
-		return "0" // also for -0
-	}
-	return strconv.FormatFloat(f, 'f', -1, 64)
+	return json.Number(record.FormatDecimal(f)), f, true
 }
 
 // times100 multiplies a plain decimal by 100 by moving its point, so that
@@ -206,7 +128,7 @@ func formatFloat(f float64) string {
 func times100(n json.Number, f float64) json.Number {
 	s := string(n)
 	if strings.ContainsAny(s, "eE") {
-		return json.Number(formatFloat(round(f*100, 10)))
+		return json.Number(record.FormatDecimal(round(f*100, 10)))
 	}
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")

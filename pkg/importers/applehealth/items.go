@@ -119,7 +119,7 @@ func (p *parser) sample(n *node, line int) error {
 	o := p.base(n, typ, spec, start, end)
 	if typ == hkBloodGlucose {
 		if code, disp := glucoseCode(q.Code); code != "" {
-			o.Code.Coding = append([]coding{{System: record.LOINC, Code: code, Display: disp}}, o.Code.Coding...)
+			o.Code.Coding = append([]record.Coding{{System: record.LOINC, Code: code, Display: disp}}, o.Code.Coding...)
 		}
 	}
 	o.ValueQuantity = &q
@@ -128,8 +128,8 @@ func (p *parser) sample(n *node, line int) error {
 
 // quantity builds a FHIR Quantity from a value and an export unit.
 // Percentages, which HealthKit stores as fractions, are scaled to 0-100.
-func (p *parser) quantity(val json.Number, f float64, unit string, spec typeSpec) (quantity, float64) {
-	q := quantity{Value: val}
+func (p *parser) quantity(val json.Number, f float64, unit string, spec typeSpec) (record.DecimalQuantity, float64) {
+	q := record.DecimalQuantity{Value: val}
 	if unit == "%" {
 		q.Value = times100(val, f)
 		f *= 100
@@ -149,16 +149,16 @@ func (p *parser) quantity(val json.Number, f float64, unit string, spec typeSpec
 
 // code builds the CodeableConcept of a type: its LOINC code where known,
 // then the HealthKit identifier.
-func (p *parser) code(typ string, spec typeSpec) concept {
-	c := concept{Text: spec.text}
+func (p *parser) code(typ string, spec typeSpec) record.CodeableConcept {
+	c := record.CodeableConcept{Text: spec.text}
 	if c.Text == "" {
 		c.Text = p.human(typ)
 	}
 	if spec.loinc != "" {
-		c.Coding = append(c.Coding, coding{System: record.LOINC, Code: spec.loinc, Display: spec.loincDisplay})
+		c.Coding = append(c.Coding, record.Coding{System: record.LOINC, Code: spec.loinc, Display: spec.loincDisplay})
 	}
 	c.Coding = append(c.Coding, spec.extra...)
-	c.Coding = append(c.Coding, coding{System: HealthKitSystem, Code: clipText(typ, 200)})
+	c.Coding = append(c.Coding, record.Coding{System: HealthKitSystem, Code: clipText(typ, 200)})
 	return c
 }
 
@@ -173,7 +173,7 @@ func (p *parser) base(n *node, typ string, spec typeSpec, start, end string) obs
 	if start == end {
 		o.EffectiveDateTime = start
 	} else {
-		o.EffectivePeriod = &period{Start: start, End: end}
+		o.EffectivePeriod = &record.Period{Start: start, End: end}
 	}
 	if c, _, ok := fhirTime(n.attr("creationDate")); ok {
 		o.Issued = c
@@ -186,7 +186,7 @@ func (p *parser) base(n *node, typ string, spec typeSpec, start, end string) obs
 }
 
 // metadataNote keeps an item's MetadataEntry pairs as one note.
-func metadataNote(n *node) []annotation {
+func metadataNote(n *node) []record.Annotation {
 	var b strings.Builder
 	count := 0
 	for _, k := range n.kids {
@@ -212,7 +212,7 @@ func metadataNote(n *node) []annotation {
 	if count == 0 {
 		return nil
 	}
-	return []annotation{{Text: "HealthKit metadata: " + b.String()}}
+	return []record.Annotation{{Text: "HealthKit metadata: " + b.String()}}
 }
 
 // clipText shortens s to at most n bytes on a rune boundary.
@@ -227,8 +227,8 @@ func clipText(s string, n int) string {
 }
 
 // minutes renders a duration in minutes, to two decimals.
-func minutes(d time.Duration) quantity {
-	return quantity{Value: json.Number(formatFloat(round(d.Minutes(), 2))), Unit: "min", System: record.UCUM, Code: "min"}
+func minutes(d time.Duration) record.DecimalQuantity {
+	return record.DecimalQuantity{Value: json.Number(record.FormatDecimal(round(d.Minutes(), 2))), Unit: "min", System: record.UCUM, Code: "min"}
 }
 
 type sleepStage struct{ id, text, loinc, display string }
@@ -266,16 +266,16 @@ func (p *parser) sleep(n *node, line int, start, end string, d time.Duration) er
 		stage = sleepStage{id: clipText(value, 200), text: strings.ToLower(categoryValueText(hkSleep, value))}
 	}
 	o := p.base(n, hkSleep, typeSpec{}, start, end)
-	o.Code = concept{Coding: []coding{{System: record.LOINC, Code: "93832-4", Display: "Sleep duration"}}, Text: "Sleep (" + stage.text + ")"}
+	o.Code = record.CodeableConcept{Coding: []record.Coding{{System: record.LOINC, Code: "93832-4", Display: "Sleep duration"}}, Text: "Sleep (" + stage.text + ")"}
 	if stage.loinc != "" {
-		o.Code.Coding = append(o.Code.Coding, coding{System: record.LOINC, Code: stage.loinc, Display: stage.display})
+		o.Code.Coding = append(o.Code.Coding, record.Coding{System: record.LOINC, Code: stage.loinc, Display: stage.display})
 	}
-	o.Code.Coding = append(o.Code.Coding, coding{System: HealthKitSystem, Code: hkSleep})
+	o.Code.Coding = append(o.Code.Coding, record.Coding{System: HealthKitSystem, Code: hkSleep})
 	q := minutes(d)
 	o.ValueQuantity = &q
 	o.Component = []component{{
-		Code:                 concept{Coding: []coding{{System: HealthKitSystem, Code: hkSleep}}, Text: "Sleep stage"},
-		ValueCodeableConcept: &concept{Coding: []coding{{System: HealthKitSystem, Code: stage.id}}, Text: stage.text},
+		Code:                 record.CodeableConcept{Coding: []record.Coding{{System: HealthKitSystem, Code: hkSleep}}, Text: "Sleep stage"},
+		ValueCodeableConcept: &record.CodeableConcept{Coding: []record.Coding{{System: HealthKitSystem, Code: stage.id}}, Text: stage.text},
 	}}
 	return p.emit(o)
 }
@@ -301,7 +301,7 @@ func (p *parser) categorySample(n *node, line int, typ, start, end string, d tim
 			o.ValueQuantity = &q
 		}
 	case strings.HasPrefix(value, categoryValuePfx):
-		o.ValueCodeableConcept = &concept{Coding: []coding{{System: HealthKitSystem, Code: clipText(value, 200)}}, Text: categoryValueText(typ, value)}
+		o.ValueCodeableConcept = &record.CodeableConcept{Coding: []record.Coding{{System: HealthKitSystem, Code: clipText(value, 200)}}, Text: categoryValueText(typ, value)}
 	default:
 		o.ValueString = clipText(value, 1000)
 	}
@@ -323,7 +323,7 @@ func (p *parser) correlation(n *node, line int) error {
 	}
 	o := p.base(n, typ, typeSpec{category: "vital-signs"}, start, end)
 	bp := mustVital("bp")
-	o.Code = concept{Coding: []coding{coding(bp.Codes[0]), {System: HealthKitSystem, Code: hkBloodPressure}}, Text: bp.Name}
+	o.Code = record.CodeableConcept{Coding: []record.Coding{record.Coding(bp.Codes[0]), {System: HealthKitSystem, Code: hkBloodPressure}}, Text: bp.Name}
 	var members []*node
 	for _, want := range []string{hkSystolic, hkDiastolic} {
 		for _, k := range n.kids {
@@ -338,7 +338,7 @@ func (p *parser) correlation(n *node, line int) error {
 			}
 			q, _ := p.quantity(val, f, k.attr("unit"), spec)
 			o.Component = append(o.Component, component{
-				Code:          concept{Coding: []coding{{System: record.LOINC, Code: spec.loinc, Display: spec.loincDisplay}}, Text: spec.text},
+				Code:          record.CodeableConcept{Coding: []record.Coding{{System: record.LOINC, Code: spec.loinc, Display: spec.loincDisplay}}, Text: spec.text},
 				ValueQuantity: &q,
 			})
 			members = append(members, k)
@@ -369,8 +369,8 @@ func (p *parser) workout(n *node, line int) error {
 		actText = p.human(act)
 	}
 	o := p.base(n, "", typeSpec{category: "activity"}, start, end)
-	o.EffectiveDateTime, o.EffectivePeriod = "", &period{Start: start, End: end}
-	o.Code = concept{Coding: []coding{{System: record.LOINC, Code: "55411-3", Display: "Exercise duration"}}, Text: actText + " workout"}
+	o.EffectiveDateTime, o.EffectivePeriod = "", &record.Period{Start: start, End: end}
+	o.Code = record.CodeableConcept{Coding: []record.Coding{{System: record.LOINC, Code: "55411-3", Display: "Exercise duration"}}, Text: actText + " workout"}
 	if v, f, ok := number(n.attr("duration")); ok {
 		unit := n.attr("durationUnit")
 		if unit == "" {
@@ -387,12 +387,12 @@ func (p *parser) workout(n *node, line int) error {
 	}
 	if act != "" {
 		o.Component = append(o.Component, component{
-			Code:                 concept{Coding: []coding{{System: record.LOINC, Code: "73985-4", Display: "Exercise activity"}}, Text: "Exercise activity"},
-			ValueCodeableConcept: &concept{Coding: []coding{{System: HealthKitSystem, Code: clipText(act, 200)}}, Text: actText},
+			Code:                 record.CodeableConcept{Coding: []record.Coding{{System: record.LOINC, Code: "73985-4", Display: "Exercise activity"}}, Text: "Exercise activity"},
+			ValueCodeableConcept: &record.CodeableConcept{Coding: []record.Coding{{System: HealthKitSystem, Code: clipText(act, 200)}}, Text: actText},
 		})
 	}
 	distance, energy := false, false
-	addQty := func(c concept, value, unit string) bool {
+	addQty := func(c record.CodeableConcept, value, unit string) bool {
 		v, f, ok := number(value)
 		if !ok {
 			return false
@@ -401,8 +401,8 @@ func (p *parser) workout(n *node, line int) error {
 		o.Component = append(o.Component, component{Code: c, ValueQuantity: &q})
 		return true
 	}
-	distanceCode := concept{Text: "Total distance"}
-	energyCode := concept{Coding: []coding{{System: record.LOINC, Code: "41981-2", Display: "Calories burned"}}, Text: "Total energy burned"}
+	distanceCode := record.CodeableConcept{Text: "Total distance"}
+	energyCode := record.CodeableConcept{Coding: []record.Coding{{System: record.LOINC, Code: "41981-2", Display: "Calories burned"}}, Text: "Total energy burned"}
 	if n.has("totalDistance") {
 		distance = addQty(distanceCode, n.attr("totalDistance"), n.attr("totalDistanceUnit"))
 	}
@@ -425,13 +425,13 @@ func (p *parser) workout(n *node, line int) error {
 					distance = addQty(distanceCode, k.attr("sum"), unit)
 				}
 			case typ == hkHeartRate:
-				addQty(concept{Text: "Average heart rate"}, k.attr("average"), unit)
-				addQty(concept{Text: "Minimum heart rate"}, k.attr("minimum"), unit)
-				addQty(concept{Text: "Maximum heart rate"}, k.attr("maximum"), unit)
+				addQty(record.CodeableConcept{Text: "Average heart rate"}, k.attr("average"), unit)
+				addQty(record.CodeableConcept{Text: "Minimum heart rate"}, k.attr("minimum"), unit)
+				addQty(record.CodeableConcept{Text: "Maximum heart rate"}, k.attr("maximum"), unit)
 			case typ != "" && len(o.Component) < 32:
 				name := p.human(typ)
-				if !addQty(concept{Text: name + " (total)"}, k.attr("sum"), unit) {
-					addQty(concept{Text: name + " (average)"}, k.attr("average"), unit)
+				if !addQty(record.CodeableConcept{Text: name + " (total)"}, k.attr("sum"), unit) {
+					addQty(record.CodeableConcept{Text: name + " (average)"}, k.attr("average"), unit)
 				}
 			}
 		}
@@ -477,9 +477,9 @@ func (p *parser) me(n *node, line int) error {
 			ResourceType: "Observation",
 			Status:       "final",
 			Category:     category("laboratory"),
-			Code:         concept{Coding: []coding{{System: record.LOINC, Code: "882-1", Display: "ABO and Rh group [Type] in Blood"}}, Text: "Blood type"},
-			ValueCodeableConcept: &concept{
-				Coding: []coding{{System: HealthKitSystem, Code: bt}},
+			Code:         record.CodeableConcept{Coding: []record.Coding{{System: record.LOINC, Code: "882-1", Display: "ABO and Rh group [Type] in Blood"}}, Text: "Blood type"},
+			ValueCodeableConcept: &record.CodeableConcept{
+				Coding: []record.Coding{{System: HealthKitSystem, Code: bt}},
 				Text:   text,
 			},
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/phr-project/phr/internal/racedetect"
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/importertest"
+	"github.com/phr-project/phr/pkg/record"
 )
 
 const rec = `<Record type="HKQuantityTypeIdentifierHeartRate" sourceName="Watch" unit="count/min" startDate="2020-01-01 10:00:00 +0000" endDate="2020-01-01 10:00:00 +0000" value="72"/>`
@@ -139,7 +140,7 @@ func TestHeldBudgets(t *testing.T) {
 	var err error
 	i := 0
 	for ; i < maxAggregateBytes/len(big)*5/4 && err == nil; i++ {
-		err = a.add(p, "HKQuantityTypeIdentifierHeartRate", spec, n, "2020-01-01T10:00:00Z", quantity{Unit: fmt.Sprint(i) + big}, 1, i+1)
+		err = a.add(p, "HKQuantityTypeIdentifierHeartRate", spec, n, "2020-01-01T10:00:00Z", record.DecimalQuantity{Unit: fmt.Sprint(i) + big}, 1, i+1)
 	}
 	var pe *importers.ParseError
 	if !errors.As(err, &pe) || !errors.Is(err, ErrTooLarge) || pe.Line != i || pe.Path != "Record" || a.bytes > maxAggregateBytes+len(big)+16 {

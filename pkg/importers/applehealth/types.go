@@ -40,7 +40,7 @@ const (
 // typeSpec is how one HealthKit quantity type maps to an Observation.
 type typeSpec struct {
 	loinc, loincDisplay string // LOINC code, if there is one
-	extra               []coding
+	extra               []record.Coding
 	daily, dailyDisplay string // LOINC code for the daily aggregate, if different
 	text                string // code.text; the humanized identifier when empty
 	category            string // observation-category code
@@ -109,7 +109,7 @@ func vital(kind string, unitFromTable bool, agg aggregation) typeSpec {
 	vs := mustVital(kind)
 	spec := typeSpec{loinc: vs.Codes[0].Code, loincDisplay: vs.Codes[0].Display, text: vs.Name, category: "vital-signs", agg: agg}
 	for _, c := range vs.Codes[1:] {
-		spec.extra = append(spec.extra, coding(c))
+		spec.extra = append(spec.extra, record.Coding(c))
 	}
 	if unitFromTable {
 		spec.unit, spec.ucum = vs.Units[0].Symbol, vs.Units[0].UCUM

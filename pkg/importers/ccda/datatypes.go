@@ -176,17 +176,24 @@ func (c *conv) concept(n *node) *obj {
 	return newObj("coding", codings, "text", text)
 }
 
-// originalText returns the text of n/originalText, following a
-// <reference value="#id"/> into the section narrative.
-func (c *conv) originalText(n *node) string {
-	ot := n.child("originalText")
-	if ot == nil {
+// originalText returns the text of n/originalText (see childText).
+func (c *conv) originalText(n *node) string { return c.childText(n, "originalText") }
+
+// entryText returns the text of an entry's <text> (see childText).
+func (c *conv) entryText(n *node) string { return c.childText(n, "text") }
+
+// childText returns the text of n's child element name: where its
+// <reference value="#id"/> points into the section narrative, that text,
+// else the child's own content.
+func (c *conv) childText(n *node, name string) string {
+	t := n.child(name)
+	if t == nil {
 		return ""
 	}
-	if s := c.refText(ot.child("reference")); s != "" {
+	if s := c.refText(t.child("reference")); s != "" {
 		return s
 	}
-	return oneLine(ot.ownText())
+	return oneLine(t.ownText())
 }
 
 // refText resolves <reference value="#id"/> to the narrative text of the
@@ -209,19 +216,6 @@ func (c *conv) refText(ref *node) string {
 	}
 	c.refs[id] = s
 	return s
-}
-
-// entryText returns the text of an entry's <text>: its reference into
-// the narrative, else its own content.
-func (c *conv) entryText(n *node) string {
-	t := n.child("text")
-	if t == nil {
-		return ""
-	}
-	if s := c.refText(t.child("reference")); s != "" {
-		return s
-	}
-	return oneLine(t.ownText())
 }
 
 // conceptHas reports whether the concept has a coding system|code.
@@ -271,7 +265,7 @@ func number(s string) (json.Number, bool) {
 	if s == "" || len(s) > 64 {
 		return "", false
 	}
-	if jsonNumber(s) {
+	if record.IsDecimal(s) {
 		return json.Number(s), true
 	}
 	f, err := strconv.ParseFloat(s, 64)
@@ -279,50 +273,6 @@ func number(s string) (json.Number, bool) {
 		return "", false
 	}
 	return json.Number(strconv.FormatFloat(f, 'f', -1, 64)), true
-}
-
-// jsonNumber reports whether s is a number in JSON's grammar.
-func jsonNumber(s string) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	if i >= len(s) {
-		return false
-	}
-	if s[i] == '0' {
-		i++
-	} else if s[i] >= '1' && s[i] <= '9' {
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	} else {
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return false
-		}
-	}
-	return i == len(s)
 }
 
 // ucumFixes maps unit strings that are common in C-CDA but are not UCUM

@@ -115,6 +115,23 @@ func (o *obj) marshal() []byte {
 	return b.Bytes()
 }
 
+// writeArray writes the elements of xs that are not empty as a JSON array.
+func writeArray[T any](b *bytes.Buffer, xs []T) {
+	b.WriteByte('[')
+	first := true
+	for _, e := range xs {
+		if empty(e) {
+			continue
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		writeJSON(b, e)
+	}
+	b.WriteByte(']')
+}
+
 func writeJSON(b *bytes.Buffer, v any) {
 	switch x := v.(type) {
 	case *obj:
@@ -134,33 +151,9 @@ func writeJSON(b *bytes.Buffer, v any) {
 		}
 		b.WriteByte('}')
 	case []any:
-		b.WriteByte('[')
-		first := true
-		for _, e := range x {
-			if empty(e) {
-				continue
-			}
-			if !first {
-				b.WriteByte(',')
-			}
-			first = false
-			writeJSON(b, e)
-		}
-		b.WriteByte(']')
+		writeArray(b, x)
 	case []*obj:
-		b.WriteByte('[')
-		first := true
-		for _, e := range x {
-			if empty(e) {
-				continue
-			}
-			if !first {
-				b.WriteByte(',')
-			}
-			first = false
-			writeJSON(b, e)
-		}
-		b.WriteByte(']')
+		writeArray(b, x)
 	case string:
 		writeString(b, x)
 	case safeString:

@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -58,24 +55,8 @@ func TestDetect(t *testing.T) {
 		}
 	}
 	// No real file of another format is claimed.
-	err := filepath.WalkDir(importertest.Shared(t), func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		buf := make([]byte, importers.DetectSize)
-		n, _ := io.ReadFull(f, buf)
-		if imp.Detect(buf[:n]) {
-			t.Errorf("Detect claims %s", path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, p := range importertest.CheckDetectShared(t, imp, nil) {
+		t.Error(p)
 	}
 	for _, p := range []string{"testdata/good.csv", "testdata/bom.csv", "testdata/bad.csv"} {
 		data, _ := os.ReadFile(p)
@@ -178,38 +159,22 @@ func TestBadRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type loc struct {
-		line int
-		col  string
-	}
-	var got []loc
-	for _, f := range s.Fails {
-		got = append(got, loc{f.Line, f.Path})
-		msg := f.Error()
-		for _, phi := range []string{"Peanuts", "allergy", "4548-5", "10/02/2024", "80/120", "stone", "Aspirin", "done", "seventy", "13.5", "five", "Warfarin", "Ferritin", "1234-5"} {
-			if strings.Contains(msg, phi) {
-				t.Errorf("error %q shows the value %q", msg, phi)
-			}
-		}
-		if f.File != "testdata/bad.csv" || f.Err == nil {
-			t.Errorf("error %+v", f)
-		}
-	}
-	want := []loc{
-		{2, "name"},
-		{3, "type"},
-		{4, "code"},
-		{5, "date"},
-		{6, "value,unit"},
-		{7, "value,unit"},
-		{8, "end_date"},
-		{9, "status"},
-		{10, "row"},
-		{11, "value"},
-		{12, "row"},
-		{13, "value"},
-		{14, "date"},
-		{15, "code"},
+	got := s.FailPositions(t, "testdata/bad.csv", "Peanuts", "allergy", "4548-5", "10/02/2024", "80/120", "stone", "Aspirin", "done", "seventy", "13.5", "five", "Warfarin", "Ferritin", "1234-5")
+	want := []importertest.Position{
+		{Line: 2, Path: "name"},
+		{Line: 3, Path: "type"},
+		{Line: 4, Path: "code"},
+		{Line: 5, Path: "date"},
+		{Line: 6, Path: "value,unit"},
+		{Line: 7, Path: "value,unit"},
+		{Line: 8, Path: "end_date"},
+		{Line: 9, Path: "status"},
+		{Line: 10, Path: "row"},
+		{Line: 11, Path: "value"},
+		{Line: 12, Path: "row"},
+		{Line: 13, Path: "value"},
+		{Line: 14, Path: "date"},
+		{Line: 15, Path: "code"},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("fails at\n%v\nwant\n%v", got, want)

@@ -97,36 +97,8 @@ func allEmpty(fields []string) bool {
 
 // FHIR shapes. Struct field order fixes the key order of the JSON.
 
-type coding struct {
-	System  string `json:"system,omitempty"`
-	Code    string `json:"code,omitempty"`
-	Display string `json:"display,omitempty"`
-}
-
-type concept struct {
-	Coding []coding `json:"coding,omitempty"`
-	Text   string   `json:"text,omitempty"`
-}
-
-type quantity struct {
-	Value      json.Number `json:"value"`
-	Comparator string      `json:"comparator,omitempty"`
-	Unit       string      `json:"unit,omitempty"`
-	System     string      `json:"system,omitempty"`
-	Code       string      `json:"code,omitempty"`
-}
-
-type period struct {
-	Start string `json:"start,omitempty"`
-	End   string `json:"end,omitempty"`
-}
-
-type annotation struct {
-	Text string `json:"text"`
-}
-
 type doseAndRate struct {
-	DoseQuantity *quantity `json:"doseQuantity,omitempty"`
+	DoseQuantity *record.DecimalQuantity `json:"doseQuantity,omitempty"`
 }
 
 type dosage struct {
@@ -135,34 +107,34 @@ type dosage struct {
 }
 
 type medicationStatement struct {
-	ResourceType              string       `json:"resourceType"`
-	ID                        string       `json:"id,omitempty"`
-	Status                    string       `json:"status"`
-	MedicationCodeableConcept concept      `json:"medicationCodeableConcept"`
-	EffectiveDateTime         string       `json:"effectiveDateTime,omitempty"`
-	EffectivePeriod           *period      `json:"effectivePeriod,omitempty"`
-	Dosage                    []dosage     `json:"dosage,omitempty"`
-	Note                      []annotation `json:"note,omitempty"`
+	ResourceType              string                 `json:"resourceType"`
+	ID                        string                 `json:"id,omitempty"`
+	Status                    string                 `json:"status"`
+	MedicationCodeableConcept record.CodeableConcept `json:"medicationCodeableConcept"`
+	EffectiveDateTime         string                 `json:"effectiveDateTime,omitempty"`
+	EffectivePeriod           *record.Period         `json:"effectivePeriod,omitempty"`
+	Dosage                    []dosage               `json:"dosage,omitempty"`
+	Note                      []record.Annotation    `json:"note,omitempty"`
 }
 
 type observation struct {
-	ResourceType      string       `json:"resourceType"`
-	ID                string       `json:"id,omitempty"`
-	Status            string       `json:"status"`
-	Category          []concept    `json:"category"`
-	Code              concept      `json:"code"`
-	EffectiveDateTime string       `json:"effectiveDateTime,omitempty"`
-	EffectivePeriod   *period      `json:"effectivePeriod,omitempty"`
-	ValueQuantity     *quantity    `json:"valueQuantity,omitempty"`
-	ValueString       string       `json:"valueString,omitempty"`
-	Note              []annotation `json:"note,omitempty"`
+	ResourceType      string                   `json:"resourceType"`
+	ID                string                   `json:"id,omitempty"`
+	Status            string                   `json:"status"`
+	Category          []record.CodeableConcept `json:"category"`
+	Code              record.CodeableConcept   `json:"code"`
+	EffectiveDateTime string                   `json:"effectiveDateTime,omitempty"`
+	EffectivePeriod   *record.Period           `json:"effectivePeriod,omitempty"`
+	ValueQuantity     *record.DecimalQuantity  `json:"valueQuantity,omitempty"`
+	ValueString       string                   `json:"valueString,omitempty"`
+	Note              []record.Annotation      `json:"note,omitempty"`
 }
 
-func notes(c cells) []annotation {
+func notes(c cells) []record.Annotation {
 	if c[colNote] == "" {
 		return nil
 	}
-	return []annotation{{Text: c[colNote]}}
+	return []record.Annotation{{Text: c[colNote]}}
 }
 
 var medStatuses = []string{"active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown", "not-taken"}
@@ -332,12 +304,12 @@ func (ru *run) medication(c cells) (any, *rowError) {
 		if rerr := checkCode(sys, code); rerr != nil {
 			return nil, rerr
 		}
-		m.MedicationCodeableConcept.Coding = []coding{{System: sys, Code: code}}
+		m.MedicationCodeableConcept.Coding = []record.Coding{{System: sys, Code: code}}
 	} else if c[colCodeSystem] != "" {
 		return nil, bad(colCodeSystem, "is set but code is empty")
 	}
 	if start != "" || end != "" {
-		m.EffectivePeriod = &period{Start: start, End: end}
+		m.EffectivePeriod = &record.Period{Start: start, End: end}
 	}
 	if dose := strings.TrimSpace(c[colValue] + " " + c[colUnit]); dose != "" {
 		if c[colValue] == "" {
@@ -347,7 +319,7 @@ func (ru *run) medication(c cells) (any, *rowError) {
 		if err != nil {
 			return nil, bad(colValue, "is not a dose (a positive number, e.g. 500, with the unit in unit)")
 		}
-		fq := &quantity{Value: json.Number(formatFloat(q.Value)), Unit: q.Unit}
+		fq := &record.DecimalQuantity{Value: json.Number(record.FormatDecimal(q.Value)), Unit: q.Unit}
 		if q.Code != "" {
 			fq.System, fq.Code = record.UCUM, q.Code
 		}
@@ -356,7 +328,7 @@ func (ru *run) medication(c cells) (any, *rowError) {
 	return m, nil
 }
 
-var labCategory = []concept{{Coding: []coding{{System: record.ObsCategory, Code: "laboratory", Display: "Laboratory"}}}}
+var labCategory = []record.CodeableConcept{{Coding: []record.Coding{{System: record.ObsCategory, Code: "laboratory", Display: "Laboratory"}}}}
 
 // labUnits corrects common spellings of lab units to UCUM.
 var labUnits = map[string]string{
@@ -387,8 +359,8 @@ func labUnit(u string) (unit, code string) {
 }
 
 // labValue parses "6.1", "<0.5", ">= 60". ok is false for text.
-func labValue(s string) (quantity, bool) {
-	var q quantity
+func labValue(s string) (record.DecimalQuantity, bool) {
+	var q record.DecimalQuantity
 	for _, cmp := range []string{"<=", ">=", "<", ">"} {
 		if rest, ok := strings.CutPrefix(s, cmp); ok {
 			q.Comparator, s = cmp, strings.TrimSpace(rest)
@@ -397,10 +369,10 @@ func labValue(s string) (quantity, bool) {
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) || strings.ContainsAny(s, "xXpP_nNiI") {
-		return quantity{}, false
+		return record.DecimalQuantity{}, false
 	}
-	q.Value = json.Number(formatFloat(f))
-	if jsonNumber(s) {
+	q.Value = json.Number(record.FormatDecimal(f))
+	if record.IsDecimal(s) && !strings.ContainsAny(s, "eE") { // a plain decimal: kept as written
 		q.Value = json.Number(s)
 	}
 	return q, true
@@ -418,7 +390,7 @@ func (ru *run) lab(c cells) (any, *rowError) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	o := observation{ResourceType: "Observation", Status: st, Category: labCategory, Code: concept{Text: c[colName]}, Note: notes(c)}
+	o := observation{ResourceType: "Observation", Status: st, Category: labCategory, Code: record.CodeableConcept{Text: c[colName]}, Note: notes(c)}
 	if code := c[colCode]; code != "" {
 		sys, rerr := codeSystem(c, record.LOINC)
 		if rerr != nil {
@@ -427,7 +399,7 @@ func (ru *run) lab(c cells) (any, *rowError) {
 		if rerr := checkCode(sys, code); rerr != nil {
 			return nil, rerr
 		}
-		o.Code.Coding = []coding{{System: sys, Code: code}}
+		o.Code.Coding = []record.Coding{{System: sys, Code: code}}
 	} else if c[colCodeSystem] != "" {
 		return nil, bad(colCodeSystem, "is set but code is empty")
 	}
@@ -460,7 +432,7 @@ func effective(o *observation, start, end string) {
 	if end == "" || end == start {
 		o.EffectiveDateTime = start
 	} else {
-		o.EffectivePeriod = &period{Start: start, End: end}
+		o.EffectivePeriod = &record.Period{Start: start, End: end}
 	}
 }
 
@@ -529,39 +501,6 @@ func (ru *run) vital(c cells) (any, *rowError) {
 func (ru *run) parseDateTime(s string) (time.Time, string, error) {
 	str, t, err := ru.parseDate(s)
 	return t, str, err
-}
-
-func formatFloat(f float64) string {
-	if f == 0 {
-		return "0"
-	}
-	return strconv.FormatFloat(f, 'f', -1, 64)
-}
-
-// jsonNumber checks that s is a JSON number (and so a FHIR decimal).
-func jsonNumber(s string) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	start := i
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if i == start || s[start] == '0' && i-start > 1 {
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return false
-		}
-	}
-	return i == len(s) && len(s) <= 64
 }
 
 // withID marshals a resource and adds a deterministic id: "csv-" and the

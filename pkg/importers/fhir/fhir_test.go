@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -106,26 +107,6 @@ func TestDetect(t *testing.T) {
 	}
 }
 
-// countTypes decodes a Bundle file independently of the importer.
-func countTypes(t *testing.T, data []byte) map[string]int {
-	t.Helper()
-	var b struct {
-		Entry []struct {
-			Resource struct {
-				ResourceType string `json:"resourceType"`
-			} `json:"resource"`
-		} `json:"entry"`
-	}
-	if err := json.Unmarshal(data, &b); err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]int{}
-	for _, e := range b.Entry {
-		m[e.Resource.ResourceType]++
-	}
-	return m
-}
-
 var referenceRE = regexp.MustCompile(`"reference":"([^"]*)"`)
 
 func TestImportSynthea(t *testing.T) {
@@ -136,8 +117,8 @@ func TestImportSynthea(t *testing.T) {
 			if len(s.Fails) > 0 || len(s.Skips) > 0 {
 				t.Fatalf("fails %v, skips %v", s.Fails, s.Skips)
 			}
-			want := countTypes(t, data)
-			if got := s.Counts(); !mapsEqual(got, want) {
+			want := importertest.BundleCounts(t, data)
+			if got := s.Counts(); !maps.Equal(got, want) {
 				t.Errorf("counts = %v, want %v", got, want)
 			}
 			ids := map[string]bool{}
@@ -167,18 +148,6 @@ func TestImportSynthea(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestImportSyntheaValues(t *testing.T) {
@@ -275,7 +244,7 @@ func TestImportUSCore(t *testing.T) {
 	}
 	for _, c := range cases {
 		s := mustRun(t, New(), usCoreDir+"/"+c.file)
-		if got := s.Counts(); !mapsEqual(got, c.counts) {
+		if got := s.Counts(); !maps.Equal(got, c.counts) {
 			t.Errorf("%s: counts %v, want %v", c.file, got, c.counts)
 		}
 		if c.check != nil {
@@ -330,7 +299,7 @@ func TestImportBlueButton(t *testing.T) {
 			t.Errorf("%s: %v %v", c.file, err, s.Fails)
 			continue
 		}
-		if got := s.Counts(); !mapsEqual(got, c.records) {
+		if got := s.Counts(); !maps.Equal(got, c.records) {
 			t.Errorf("%s: records %v, want %v", c.file, got, c.records)
 		}
 		if len(s.Skips) != c.skips {

@@ -3,6 +3,7 @@ package importertest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -100,10 +101,10 @@ func CheckExpectation(t testing.TB, imp importers.Importer, e Expectations) []st
 		all.Records = append(all.Records, s.Records...)
 		all.Skips = append(all.Skips, s.Skips...)
 	}
-	if got := all.Counts(); !mapsEqual(got, e.Counts) {
+	if got := all.Counts(); !maps.Equal(got, e.Counts) {
 		out = append(out, fmt.Sprintf("counts %v, want %v (%s)", got, e.Counts, e.CountsWhy))
 	}
-	if got := all.SkipCounts(); (len(got) > 0 || len(e.Skips) > 0) && !mapsEqual(got, e.Skips) {
+	if got := all.SkipCounts(); (len(got) > 0 || len(e.Skips) > 0) && !maps.Equal(got, e.Skips) {
 		out = append(out, fmt.Sprintf("skips %v, want %v", got, e.Skips))
 	}
 	res := make([]record.Resource, len(all.Records))
@@ -173,16 +174,4 @@ func value(rec *record.Record, res record.Resource, path string) string {
 		return rec.Provenance.File
 	}
 	return res.Str(path)
-}
-
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }

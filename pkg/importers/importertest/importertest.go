@@ -1,8 +1,11 @@
 // Package importertest is the test kit every importer's tests use: a
-// memory Sink, Inputs over bytes and streams, a lazy reader that feeds
-// gigabytes without holding them, the location of the shared test data,
-// and Run, the conformance checks all importers pass (determinism,
-// detection, error positions without values, limits).
+// memory Sink (with the check that item failures name the file and quote
+// no value, FailPositions), Inputs over bytes and streams, a lazy reader
+// that feeds gigabytes without holding them, the location of the shared
+// test data, an independent count of a Bundle's entries, and Run, the
+// conformance checks all importers pass (determinism, detection, error
+// positions without values, limits; CheckDetectShared also walks every
+// shared file).
 //
 // It is imported by tests only.
 package importertest
@@ -12,9 +15,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +52,34 @@ func (s *Sink) Skip(resourceType, reason string) {
 
 // Fail keeps the failure.
 func (s *Sink) Fail(err *importers.ItemError) { s.Fails = append(s.Fails, err) }
+
+// Position is where an item failed: its line and path.
+type Position struct {
+	Line int
+	Path string
+}
+
+// FailPositions checks every failure: it names file, wraps an error and
+// quotes none of values (the file's contents, which an error must never
+// show). It returns where they are, in order, for the test to compare.
+func (s *Sink) FailPositions(t testing.TB, file string, values ...string) []Position {
+	t.Helper()
+	var out []Position
+	for _, f := range s.Fails {
+		out = append(out, Position{f.Line, f.Path})
+		if f.File != file || f.Err == nil {
+			t.Errorf("the failure at %s:%d %s: want one naming %s and wrapping an error", f.File, f.Line, f.Path, file)
+			continue
+		}
+		msg := f.Error()
+		for _, v := range values {
+			if strings.Contains(msg, v) {
+				t.Errorf("error %q shows the value %q", msg, v)
+			}
+		}
+	}
+	return out
+}
 
 // Counts counts the records per resourceType.
 func (s *Sink) Counts() map[string]int {
@@ -136,6 +169,28 @@ func MustImport(t testing.TB, imp importers.Importer, name string, data []byte, 
 		t.Fatalf("%s: %v", filepath.Base(name), err)
 	}
 	return s
+}
+
+// BundleCounts decodes a FHIR Bundle independently of any importer and
+// counts its entries' resources by resourceType: what an import of it
+// should give.
+func BundleCounts(t testing.TB, data []byte) map[string]int {
+	t.Helper()
+	var b struct {
+		Entry []struct {
+			Resource struct {
+				ResourceType string `json:"resourceType"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(data, &b); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]int{}
+	for _, e := range b.Entry {
+		m[e.Resource.ResourceType]++
+	}
+	return m
 }
 
 // Head is what Detect sees of data: its first importers.DetectSize bytes.
@@ -301,6 +356,34 @@ func CheckDetect(t testing.TB, imp importers.Importer, c Corpus) []string {
 		if s.Format != imp.Name() && imp.Detect(Head(s.bytes(t))) {
 			out = append(out, fmt.Sprintf("%s claims %s, a %s sample", imp.Name(), s.name(), s.Format))
 		}
+	}
+	return out
+}
+
+// CheckDetectShared returns how Detect claims real files of other
+// formats: every file of the shared test data whose head it claims,
+// except those own reports as of imp's own format (nil: none).
+func CheckDetectShared(t testing.TB, imp importers.Importer, own func(path string) bool) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(Shared(t), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || own != nil && own(path) {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		buf := make([]byte, importers.DetectSize)
+		n, _ := io.ReadFull(f, buf)
+		if imp.Detect(buf[:n]) {
+			out = append(out, fmt.Sprintf("%s claims %s", imp.Name(), path))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

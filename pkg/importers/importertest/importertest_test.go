@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -88,6 +90,23 @@ func TestChecks(t *testing.T) {
 	}
 }
 
+func TestCheckDetectShared(t *testing.T) {
+	if got := CheckDetectShared(t, good{}, nil); len(got) > 0 {
+		t.Errorf("a good importer claims shared files: %v", got)
+	}
+	// The broken importer claims everything: every file but its "own"
+	// (here: all but the SMART Health Card files) is a problem.
+	got := CheckDetectShared(t, &broken{}, func(path string) bool { return !strings.HasSuffix(path, ".smart-health-card") })
+	if len(got) == 0 {
+		t.Fatal("the broken importer claims no shared file")
+	}
+	for _, p := range got {
+		if !strings.Contains(p, "broken claims ") || !strings.HasSuffix(p, ".smart-health-card") {
+			t.Errorf("problem %q", p)
+		}
+	}
+}
+
 func TestLazyReader(t *testing.T) {
 	r := Lazy(Once("ab"), Fill("xyz", 10), Once("!"))
 	b, err := io.ReadAll(r)
@@ -142,5 +161,41 @@ func TestCheckExpectation(t *testing.T) {
 		if !strings.Contains(got, w) {
 			t.Errorf("problems %q lack %q", got, w)
 		}
+	}
+}
+
+// recorder is a testing.TB that keeps what Errorf reports.
+type recorder struct {
+	testing.TB
+	errs []string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Errorf(format string, a ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, a...))
+}
+
+func TestFailPositions(t *testing.T) {
+	s := &Sink{}
+	s.Fail(&importers.ItemError{File: "f.csv", Line: 2, Path: "date", Err: errors.New("not a date")})
+	s.Fail(&importers.ItemError{File: "f.csv", Line: 3, Path: "name", Err: errors.New("name Aspirin is too long")})
+	s.Fail(&importers.ItemError{File: "other.csv", Line: 4, Path: "code", Err: errors.New("bad code")})
+	s.Fail(&importers.ItemError{File: "f.csv", Line: 5, Path: "row"})
+	r := &recorder{TB: t}
+	got := s.FailPositions(r, "f.csv", "Aspirin")
+	want := []Position{{Line: 2, Path: "date"}, {Line: 3, Path: "name"}, {Line: 4, Path: "code"}, {Line: 5, Path: "row"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("positions %v, want %v", got, want)
+	}
+	// The value, the other file and the missing error are each reported.
+	if len(r.errs) != 3 || !strings.Contains(r.errs[0], `shows the value "Aspirin"`) || !strings.Contains(r.errs[1], "other.csv") || !strings.Contains(r.errs[2], "wrapping an error") {
+		t.Errorf("reported %q", r.errs)
+	}
+}
+
+func TestBundleCounts(t *testing.T) {
+	got := BundleCounts(t, []byte(`{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient"}},{"resource":{"resourceType":"Observation"}},{"resource":{"resourceType":"Observation"}}]}`))
+	if !maps.Equal(got, map[string]int{"Patient": 1, "Observation": 2}) {
+		t.Errorf("counts %v", got)
 	}
 }

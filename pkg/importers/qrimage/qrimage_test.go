@@ -20,7 +20,7 @@ import (
 	"strings"
 	"testing"
 
-	"filippo.io/age"
+	"github.com/phr-project/phr/internal/vaulttest"
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/importers/all"
 	"github.com/phr-project/phr/pkg/importers/pipeline"
@@ -211,17 +211,6 @@ func TestScanRefusals(t *testing.T) {
 	}
 }
 
-func testVault(t *testing.T) *vault.Vault {
-	t.Helper()
-	id, _ := age.GenerateX25519Identity()
-	v, err := vault.Create(filepath.Join(t.TempDir(), "v.phr"), []vault.SlotSpec{{Kind: vault.SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &vault.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return v
-}
-
 func input(name string, data []byte) *importers.Input {
 	sum := sha256.Sum256(data)
 	return &importers.Input{Name: name, R: bytes.NewReader(data), ReaderAt: bytes.NewReader(data), Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
@@ -232,7 +221,7 @@ var opts = pipeline.Options{AcceptPatientMismatch: true, Importer: map[string]st
 // TestImportCardImage: a photo of a card imports like its shc:/ text,
 // verified with the issuer's keys, with the image as its file.
 func TestImportCardImage(t *testing.T) {
-	v := testVault(t)
+	v := vaulttest.New(t)
 	data := photo(t, qrImage(t, qrText(t, "example-00-f-qr-code-numeric-value-0.txt")), -5)
 	rep, err := pipeline.Import(context.Background(), all.Default(), v, input("dir/card.jpg", data), opts)
 	if err != nil {
@@ -268,7 +257,7 @@ func TestImportSplitCard(t *testing.T) {
 	other := filepath.Join(dir, "notes.txt")
 	os.WriteFile(other, []byte("hello"), 0o600)
 
-	v := testVault(t)
+	v := vaulttest.New(t)
 	rep, err := pipeline.Import(context.Background(), all.Default(), v, input("sheet.png", encodePNG(t, sheet(imgs...))), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -282,14 +271,14 @@ func TestImportSplitCard(t *testing.T) {
 	if len(rest) != 1 || rest[0] != other || len(joined) != 1 || joined[0].Name != "part1.png + part2.png + part3.png" {
 		t.Fatalf("rest %v, joined %d", rest, len(joined))
 	}
-	v2 := testVault(t)
+	v2 := vaulttest.New(t)
 	rep, err = pipeline.Import(context.Background(), all.Default(), v2, joined[0], opts)
 	if err != nil || rep.Format != "shc" || rep.Added != n {
 		t.Fatalf("joined: %v %+v", err, rep)
 	}
 
 	f, _ := os.ReadFile(paths[1])
-	_, err = pipeline.Import(context.Background(), all.Default(), testVault(t), input("part2.png", f), opts)
+	_, err = pipeline.Import(context.Background(), all.Default(), vaulttest.New(t), input("part2.png", f), opts)
 	if !errors.Is(err, shc.ErrQRChunks) || !strings.Contains(err.Error(), "chunk 1, 3 of 3 missing") || !strings.Contains(err.Error(), "together") {
 		t.Fatalf("one chunk: %v", err)
 	}
@@ -302,7 +291,7 @@ func TestImportSplitCard(t *testing.T) {
 // TestImportLinkImage: an image of a link is not fetched here: the
 // error carries the link and its message does not.
 func TestImportLinkImage(t *testing.T) {
-	_, err := pipeline.Import(context.Background(), all.Default(), testVault(t), input("link.png", encodePNG(t, qrImage(t, specLink))), opts)
+	_, err := pipeline.Import(context.Background(), all.Default(), vaulttest.New(t), input("link.png", encodePNG(t, qrImage(t, specLink))), opts)
 	var le *qrimage.LinkError
 	if !errors.As(err, &le) || len(le.Links) != 1 || le.Links[0] != specLink || !errors.Is(err, qrimage.ErrLink) {
 		t.Fatalf("got %v", err)
@@ -311,7 +300,7 @@ func TestImportLinkImage(t *testing.T) {
 		t.Fatal("the error quotes the link")
 	}
 	// A code that is neither.
-	_, err = pipeline.Import(context.Background(), all.Default(), testVault(t), input("url.png", encodePNG(t, qrImage(t, "https://example.org/"))), opts)
+	_, err = pipeline.Import(context.Background(), all.Default(), vaulttest.New(t), input("url.png", encodePNG(t, qrImage(t, "https://example.org/"))), opts)
 	if !errors.Is(err, qrimage.ErrNotHealthCode) {
 		t.Fatalf("got %v", err)
 	}

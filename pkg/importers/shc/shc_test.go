@@ -51,21 +51,8 @@ func qrText(t testing.TB, ex string, chunks ...int) []byte {
 
 // bundleCounts decodes an example's FHIR bundle independently.
 func bundleCounts(t *testing.T, ex string) map[string]int {
-	var b struct {
-		Entry []struct {
-			Resource struct {
-				ResourceType string `json:"resourceType"`
-			} `json:"resource"`
-		} `json:"entry"`
-	}
-	if err := json.Unmarshal(importertest.ReadFile(t, images+"/example-"+ex+"-a-fhirBundle.json"), &b); err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]int{}
-	for _, e := range b.Entry {
-		m[e.Resource.ResourceType]++
-	}
-	return m
+	t.Helper()
+	return importertest.BundleCounts(t, importertest.ReadFile(t, images+"/example-"+ex+"-a-fhirBundle.json"))
 }
 
 func TestDetect(t *testing.T) {

@@ -16,17 +16,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"filippo.io/age"
+	"github.com/phr-project/phr/internal/vaulttest"
 	"github.com/phr-project/phr/pkg/importers/pipeline"
 	"github.com/phr-project/phr/pkg/importers/shlink"
-	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault"
 )
@@ -178,31 +176,6 @@ func (h *ehrHost) spec(t *testing.T) {
 	h.locate(share.ContentTypeFHIR, "ips", readFile(t, testdata+"/shl/ips-enc.txt"))
 }
 
-func testVault(t *testing.T) *vault.Vault {
-	t.Helper()
-	id, _ := age.GenerateX25519Identity()
-	v, err := vault.Create(filepath.Join(t.TempDir(), "v.phr"), []vault.SlotSpec{{Kind: vault.SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, &vault.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return v
-}
-
-func withOwner(t *testing.T, v *vault.Vault, name string) {
-	t.Helper()
-	p, err := record.NewPatient(record.Common{}, name, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := v.Put(p); err != nil {
-		t.Fatal(err)
-	}
-	if err := v.SetPatient(p.ID); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func count(t *testing.T, v *vault.Vault) int {
 	n, _, err := v.Count()
 	if err != nil {
@@ -220,8 +193,8 @@ func pass(pc string) func() (string, error) { return func() (string, error) { re
 func TestReceiveSpecExample(t *testing.T) {
 	h := newEHRHost(t)
 	h.spec(t)
-	v := testVault(t)
-	withOwner(t, v, "Martha DeLarosa")
+	v := vaulttest.New(t)
+	vaulttest.SetOwner(t, v, "Martha DeLarosa", time.Time{})
 	asked := 0
 	o := shlink.Options{
 		Client:   h.client,
@@ -315,8 +288,8 @@ func TestReceiveRefusals(t *testing.T) {
 			if tt.link != nil {
 				link = tt.link(h)
 			}
-			v := testVault(t)
-			withOwner(t, v, "Alice Example")
+			v := vaulttest.New(t)
+			vaulttest.SetOwner(t, v, "Alice Example", time.Time{})
 			before := count(t, v)
 			o := tt.opts
 			o.Client = h.client
@@ -346,8 +319,8 @@ func TestReceiveRefusals(t *testing.T) {
 func TestReceiveAcceptMismatch(t *testing.T) {
 	h := newEHRHost(t)
 	h.spec(t)
-	v := testVault(t)
-	withOwner(t, v, "Alice Example")
+	v := vaulttest.New(t)
+	vaulttest.SetOwner(t, v, "Alice Example", time.Time{})
 	reps, err := shlink.Receive(context.Background(), v, specLink, shlink.Options{Client: h.client, Passcode: pass(passcode),
 		Import: pipeline.Options{AcceptPatientMismatch: true}})
 	if err != nil || len(reps) != 2 || !reps[0].PatientMismatch || !reps[1].PatientMismatch {
@@ -375,7 +348,7 @@ func TestReceiveDirect(t *testing.T) {
 	}
 	h.byPath["/u"] = jwe
 	link := mustEncode(t, share.Payload{URL: "https://ehr.example.org/u/abc", Key: share.EncodeKey(key), Flag: "U", Exp: time.Now().Add(time.Hour).Unix()})
-	v := testVault(t)
+	v := vaulttest.New(t)
 	reps, err := shlink.Receive(context.Background(), v, link, shlink.Options{Client: h.client, Recipient: "Dr. Rivera", Import: pipeline.Options{AcceptPatientMismatch: true}})
 	if err != nil || len(reps) != 1 || reps[0].Format != "fhir" || reps[0].Added != 4 || reps[0].File != "SMART Health Link (ehr.example.org)" {
 		t.Fatalf("%v %+v", err, reps)
@@ -389,7 +362,7 @@ func TestReceiveAPIAccess(t *testing.T) {
 	jwe, _ := share.EncryptFile(key, share.ContentTypeSMARTAPIAccess, []byte(`{"access_token":"x","aud":"https://fhir.example.org"}`), false)
 	h.embed(share.ContentTypeSMARTAPIAccess, jwe)
 	link := mustEncode(t, share.Payload{URL: "https://ehr.example.org/qr/x/m", Key: share.EncodeKey(key), Label: "Labs/2026"})
-	v := testVault(t)
+	v := vaulttest.New(t)
 	reps, err := shlink.Receive(context.Background(), v, link, shlink.Options{Client: h.client})
 	if err != nil || len(reps) != 1 || reps[0].Skipped != 1 || len(reps[0].Skips) != 1 || reps[0].File != "Labs-2026 (ehr.example.org)" {
 		t.Fatalf("%v %+v", err, reps)

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,12 +21,12 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/phr-project/phr/pkg/importers/all"
 	"github.com/phr-project/phr/pkg/server"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault"
 	"github.com/phr-project/phr/test/security/internal/e2e"
+	"github.com/phr-project/phr/test/security/internal/phrdtest"
 )
 
 var phrBin string
@@ -38,20 +37,8 @@ func TestMain(m *testing.M) {
 	// costs; the test avoids its passphrase slots except where a command
 	// needs one (restore).
 	vault.ScryptWorkFactor = 10
-	restore := share.SetPasscodeCostForTesting(4)
-	dir, err := os.MkdirTemp("", "phr-atrest-bin-")
-	if err == nil {
-		phrBin, err = e2e.Build(dir, "github.com/phr-project/phr/cmd/phr")
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	restore()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	share.SetPasscodeCostForTesting(4)
+	e2e.Main(m, "github.com/phr-project/phr/cmd/phr", &phrBin)
 }
 
 const testdata = "../../../../shared/testdata"
@@ -233,11 +220,7 @@ func TestNothingReadableAtRest(t *testing.T) {
 		plain: map[string][]byte{},
 	}
 	mkdirs(t, e.home, e.inputs, e.exports, e.backups)
-	e.cli = &e2e.CLI{Bin: phrBin, Env: map[string]string{
-		"HOME":           e.home,
-		"PHR_VAULT":      filepath.Join(e.home, "data", "vault.phr"),
-		"PHR_CONFIG_DIR": filepath.Join(e.home, "config"),
-	}}
+	e.cli = e2e.NewCLI(phrBin, e.home)
 	e.startPHRD(t)
 
 	start := time.Now()
@@ -262,33 +245,9 @@ func TestNothingReadableAtRest(t *testing.T) {
 }
 
 func (e *env) startPHRD(t *testing.T) {
-	ln, base := e2e.Listen(t)
-	e.base = base
-	e.logs = &e2e.SyncBuffer{}
-	srv, err := server.New(server.Config{
-		DataDir:        e.phrdData,
-		PublicURL:      base,
-		Importers:      all.Default(),
-		Logger:         slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		LoginPerClient: server.Rate{Events: 1000, Per: time.Minute},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.shutdown = e2e.Serve(t, ln, srv)
-	e.api = &api.Client{BaseURL: base}
-}
-
-// logID runs a phr command with --json and returns the record ID it
-// printed.
-func (e *env) logID(t *testing.T, args ...string) string {
-	t.Helper()
-	out := e.cli.OK(t, append(args, "--json")...)
-	var s struct{ ID string }
-	if err := json.Unmarshal([]byte(out), &s); err != nil || s.ID == "" {
-		t.Fatalf("phr %s: no record ID in %q", strings.Join(args, " "), out)
-	}
-	return s.ID
+	p := phrdtest.Serve(t, server.Config{DataDir: e.phrdData})
+	e.base, e.logs, e.shutdown = p.Base, p.Logs, p.Shutdown
+	e.api = &api.Client{BaseURL: p.Base}
 }
 
 // cliWrites: init, log (every kind), edit (flags and a whole resource),
@@ -298,19 +257,19 @@ func (e *env) cliWrites(t *testing.T) {
 	// No passphrase slot: the device identity opens the vault without the
 	// binary's production scrypt cost.
 	c.OK(t, "init", "--no-passphrase", "--name", "Zyxwqv Plorkington", "--birth-date", "1987-03-14")
-	med := e.logID(t, "log", "med", "Quuxotrine", "--dose", "40 mg", "--frequency", "twice daily",
+	med := e.cli.ID(t, "log", "med", "Quuxotrine", "--dose", "40 mg", "--frequency", "twice daily",
 		"--reason", "Vexalgia of the left knee", "--note", "from Dr. Hrothgar Pennyfeather")
-	e.logID(t, "log", "dose", "Quuxotrine", "--amount", "40 mg", "--note", "taken with Snorklebread")
-	e.logID(t, "log", "symptom", "Glimmering scotoma", "--severity", "6", "--note", "Wobblefrost aura")
-	e.logID(t, "log", "vital", "bp", "131/87", "--at", "2019-08-17T07:42:00Z")
-	e.logID(t, "log", "note", "Appointment at Zanzibrook Clinic")
-	cond := e.logID(t, "log", "condition", "Crumblewick syndrome", "--onset", "2001-02-03")
-	e.logID(t, "log", "allergy", "Flibbertigibbet pollen", "--reaction", "Spangled hives", "--severity", "moderate")
-	e.logID(t, "log", "immunization", "Vorpalvax booster", "--date", "2020-05-06", "--note", "lot QX-99817")
+	e.cli.ID(t, "log", "dose", "Quuxotrine", "--amount", "40 mg", "--note", "taken with Snorklebread")
+	e.cli.ID(t, "log", "symptom", "Glimmering scotoma", "--severity", "6", "--note", "Wobblefrost aura")
+	e.cli.ID(t, "log", "vital", "bp", "131/87", "--at", "2019-08-17T07:42:00Z")
+	e.cli.ID(t, "log", "note", "Appointment at Zanzibrook Clinic")
+	cond := e.cli.ID(t, "log", "condition", "Crumblewick syndrome", "--onset", "2001-02-03")
+	e.cli.ID(t, "log", "allergy", "Flibbertigibbet pollen", "--reaction", "Spangled hives", "--severity", "moderate")
+	e.cli.ID(t, "log", "immunization", "Vorpalvax booster", "--date", "2020-05-06", "--note", "lot QX-99817")
 	c.OK(t, "edit", med, "--name", "Snarfquillin")
 	c.OK(t, "edit", cond, "--note", "Reviewed by Dr. Ixworth")
 	// A second symptom, then its whole resource replaced.
-	sym2 := e.logID(t, "log", "symptom", "placeholder symptom", "--severity", "2")
+	sym2 := e.cli.ID(t, "log", "symptom", "placeholder symptom", "--severity", "2")
 	fhirPath := filepath.Join(e.inputs, fhirEditName)
 	writeFile(t, fhirPath, []byte(fhirEdit))
 	c.OK(t, "edit", sym2, "--fhir", fhirPath)
@@ -460,56 +419,12 @@ func (e *env) addLink(t *testing.T, via, id, link string) {
 // link's key.
 func openShare(t *testing.T, link, recipient, passcode string) []byte {
 	t.Helper()
-	p, err := share.Decode(link)
-	if err != nil {
-		t.Fatalf("link %q: %v", link, err)
-	}
-	key, err := p.KeyBytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	post := func(pass string) (int, []byte) {
-		body, _ := json.Marshal(share.ManifestRequest{Recipient: recipient, Passcode: pass})
-		resp, err := http.Post(p.URL, "application/json", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
-	}
 	if passcode != "" {
-		if status, _ := post("0000-wrong"); status != http.StatusUnauthorized {
+		if status, _ := phrdtest.PostManifest(t, link, recipient, "0000-wrong"); status != http.StatusUnauthorized {
 			t.Fatalf("wrong passcode: %d", status)
 		}
 	}
-	status, body := post(passcode)
-	if status != http.StatusOK {
-		t.Fatalf("manifest: %d %s", status, body)
-	}
-	var m share.Manifest
-	if err := json.Unmarshal(body, &m); err != nil {
-		t.Fatal(err)
-	}
-	var all []byte
-	for _, f := range m.Files {
-		jwe := f.Embedded
-		if jwe == "" {
-			resp, err := http.Get(f.Location)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			jwe = string(b)
-		}
-		_, plain, err := share.DecryptFile(key, jwe)
-		if err != nil {
-			t.Fatalf("decrypt a shared file: %v", err)
-		}
-		all = append(all, plain...)
-	}
-	return all
+	return phrdtest.OpenShare(t, link, recipient, passcode)
 }
 
 func mustContain(t *testing.T, what string, data []byte, strs ...string) {

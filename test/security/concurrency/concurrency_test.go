@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -35,30 +34,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/phr-project/phr/pkg/importers/all"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/vault"
 	"github.com/phr-project/phr/test/security/internal/e2e"
+	"github.com/phr-project/phr/test/security/internal/phrdtest"
 )
 
 var phrBin string
 
 func TestMain(m *testing.M) {
 	vault.ScryptWorkFactor = 10 // account passphrase slots of the in-process phrd
-	dir, err := os.MkdirTemp("", "phr-concurrency-bin-")
-	if err == nil {
-		phrBin, err = e2e.Build(dir, "github.com/phr-project/phr/cmd/phr")
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	e2e.Main(m, "github.com/phr-project/phr/cmd/phr", &phrBin)
 }
 
 const (
@@ -70,60 +58,28 @@ const (
 )
 
 // phrd is an in-process server on a random port of 127.0.0.1.
-type phrd struct {
-	base, data string
-	logs       *e2e.SyncBuffer
-	shutdown   func()
-}
+type phrd struct{ *phrdtest.PHRD }
 
 // startPHRD serves a phrd over data. cfg may set rate limits; the rest is
 // filled in.
 func startPHRD(t *testing.T, data string, cfg server.Config) *phrd {
 	t.Helper()
-	ln, base := e2e.Listen(t)
-	p := &phrd{base: base, data: data, logs: &e2e.SyncBuffer{}}
-	cfg.DataDir, cfg.PublicURL, cfg.Importers = data, base, all.Default()
-	cfg.Logger = slog.New(slog.NewJSONHandler(p.logs, nil))
-	if cfg.LoginPerClient.Events == 0 {
-		cfg.LoginPerClient = server.Rate{Events: 10000, Per: time.Minute}
-	}
-	if cfg.LoginPerAccount.Events == 0 {
-		cfg.LoginPerAccount = server.Rate{Events: 10000, Per: time.Minute}
-	}
-	s, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.shutdown = e2e.Serve(t, ln, s)
-	return p
-}
-
-func (p *phrd) client() *api.Client {
-	return &api.Client{BaseURL: p.base, HTTP: &http.Client{Timeout: time.Minute}}
-}
-
-// vaultPath is the one account's vault file.
-func (p *phrd) vaultPath(t *testing.T) string {
-	t.Helper()
-	m, err := filepath.Glob(filepath.Join(p.data, "vaults", "*.phr"))
-	if err != nil || len(m) != 1 {
-		t.Fatalf("vaults in %s: %v %v", p.data, m, err)
-	}
-	return m[0]
+	cfg.DataDir = data
+	return &phrd{phrdtest.Serve(t, cfg)}
 }
 
 // noInternalErrors fails the test if phrd logged an unexpected error.
 func (p *phrd) noInternalErrors(t *testing.T) {
 	t.Helper()
-	if bytes.Contains(p.logs.Bytes(), []byte(`"internal error"`)) || bytes.Contains(p.logs.Bytes(), []byte(`"status":500`)) {
-		t.Errorf("phrd logged internal errors:\n%s", p.logs.Bytes())
+	if bytes.Contains(p.Logs.Bytes(), []byte(`"internal error"`)) || bytes.Contains(p.Logs.Bytes(), []byte(`"status":500`)) {
+		t.Errorf("phrd logged internal errors:\n%s", p.Logs.Bytes())
 	}
 }
 
 // newAccount creates the account and returns a logged-out client.
 func newAccount(t *testing.T, p *phrd) *api.Client {
 	t.Helper()
-	c := p.client()
+	c := p.Client()
 	if _, err := c.CreateAccount(context.Background(), username, passwd); err != nil {
 		t.Fatal(err)
 	}
@@ -137,11 +93,9 @@ func login(c *api.Client) error {
 
 // cliFor runs phr on the account's vault with the account passphrase.
 func cliFor(t *testing.T, vaultPath string) *e2e.CLI {
-	home := t.TempDir()
-	return &e2e.CLI{Bin: phrBin, Env: map[string]string{
-		"HOME": home, "PHR_CONFIG_DIR": filepath.Join(home, "config"),
-		"PHR_VAULT": vaultPath, "PHR_PASSPHRASE": passwd,
-	}}
+	c := e2e.NewCLI(phrBin, t.TempDir())
+	c.Env["PHR_VAULT"], c.Env["PHR_PASSPHRASE"] = vaultPath, passwd
+	return c
 }
 
 // checkVault runs `phr check` on the vault (after every holder let go):
@@ -190,7 +144,7 @@ func TestCLIWaitsWhilePHRDHoldsVault(t *testing.T) {
 			if err := login(c); err != nil {
 				t.Fatal(err)
 			}
-			path := p.vaultPath(t)
+			path := p.VaultPath(t)
 			if held, err := e2e.LockHeld(path); err != nil || !held {
 				t.Fatalf("phrd with a session does not hold the vault's lock: %v %v", held, err)
 			}
@@ -216,7 +170,7 @@ func TestCLIWaitsWhilePHRDHoldsVault(t *testing.T) {
 					t.Fatal(err)
 				}
 			case "shutdown":
-				p.shutdown()
+				p.Shutdown()
 			}
 			if held, _ := e2e.LockHeld(path); held {
 				t.Fatalf("the vault is still locked after %s", release)
@@ -230,7 +184,7 @@ func TestCLIWaitsWhilePHRDHoldsVault(t *testing.T) {
 			if release == "shutdown" {
 				p.noInternalErrors(t)
 				p = startPHRD(t, data, server.Config{})
-				c = p.client()
+				c = p.Client()
 			}
 			if err := login(c); err != nil {
 				t.Fatal(err)
@@ -244,7 +198,7 @@ func TestCLIWaitsWhilePHRDHoldsVault(t *testing.T) {
 			if err := c.Logout(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			p.shutdown()
+			p.Shutdown()
 			p.noInternalErrors(t)
 			if n := checkVault(t, path); n != 2 {
 				t.Fatalf("%d records, want 2", n)
@@ -316,7 +270,7 @@ func TestPHRDRefusesWhileCLIHoldsVault(t *testing.T) {
 	if err := c.Logout(ctx); err != nil {
 		t.Fatal(err)
 	}
-	path := p.vaultPath(t)
+	path := p.VaultPath(t)
 	finish := holdWithEdit(t, cliFor(t, path), path, rec.ID)
 
 	for _, req := range []struct {
@@ -327,7 +281,7 @@ func TestPHRDRefusesWhileCLIHoldsVault(t *testing.T) {
 		{"device credential", api.SessionRequest{Username: username, DeviceCredential: dev.Credential}},
 	} {
 		start := time.Now()
-		_, err := p.client().Login(ctx, req.req)
+		_, err := p.Client().Login(ctx, req.req)
 		t.Logf("%s login while the CLI holds the vault: %v after %v", req.name, err, time.Since(start).Round(time.Millisecond))
 		wantBusy(t, err)
 	}
@@ -346,7 +300,7 @@ func TestPHRDRefusesWhileCLIHoldsVault(t *testing.T) {
 	if err := c.Logout(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p.shutdown()
+	p.Shutdown()
 	p.noInternalErrors(t)
 	if n := checkVault(t, path); n != 2 {
 		t.Fatalf("%d records, want 2", n)
@@ -364,7 +318,7 @@ func TestLongImportVersusPHRDLogins(t *testing.T) {
 	ctx := context.Background()
 	p := startPHRD(t, t.TempDir(), server.Config{})
 	c := newAccount(t, p)
-	path := p.vaultPath(t)
+	path := p.VaultPath(t)
 	cli := cliFor(t, path)
 	proc := cli.Start(t, nil, "import", "--json", "--accept-patient-mismatch", "../../../../shared/testdata/apple-health/ashtom-hkimport/Data/export.xml")
 	if !e2e.WaitFor(time.Minute, func() bool {
@@ -424,7 +378,7 @@ func TestLongImportVersusPHRDLogins(t *testing.T) {
 	if err := c.Logout(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p.shutdown()
+	p.Shutdown()
 	p.noInternalErrors(t)
 	if n, want := checkVault(t, path), 1+rep.Files[0].Added; n != want {
 		t.Fatalf("check counts %d records, want %d (the Patient and the import)", n, want)
@@ -451,10 +405,10 @@ func TestLockContentionDoesNotSpendLoginAttempts(t *testing.T) {
 	if err := c.Logout(ctx); err != nil {
 		t.Fatal(err)
 	}
-	path := p.vaultPath(t)
+	path := p.VaultPath(t)
 	finish := holdWithEdit(t, cliFor(t, path), path, rec.ID)
 	for range 5 {
-		wantBusy(t, login(p.client()))
+		wantBusy(t, login(p.Client()))
 	}
 	if r := finish([]byte(`{"resourceType":"Observation","status":"final","code":{"text":"Budget headache, edited"}}`)); r.Code != 0 {
 		t.Fatalf("phr edit: exit %d: %s", r.Code, r.Stderr)
@@ -657,8 +611,8 @@ func TestParallelAPIWriters(t *testing.T) {
 	if err := c.Logout(ctx); err != nil {
 		t.Fatal(err)
 	}
-	path := p.vaultPath(t)
-	p.shutdown()
+	path := p.VaultPath(t)
+	p.Shutdown()
 	p.noInternalErrors(t)
 	if n := checkVault(t, path); n != want {
 		t.Fatalf("check counts %d records, want %d", n, want)

@@ -27,6 +27,7 @@ import (
 	"github.com/phr-project/phr/pkg/sharestore"
 	"github.com/phr-project/phr/pkg/vault"
 	"github.com/phr-project/phr/test/security/internal/e2e"
+	"github.com/phr-project/phr/test/security/internal/phrdtest"
 )
 
 func TestMain(m *testing.M) {
@@ -98,16 +99,8 @@ func TestDataCopyRevealsNoShares(t *testing.T) {
 	root := t.TempDir()
 	data := filepath.Join(root, "data")
 	keyFile := filepath.Join(root, "keys", "phrd-share.key")
-	ln, base := e2e.Listen(t)
-	srv, err := server.New(server.Config{
-		DataDir: data, ShareKeyFile: keyFile, PublicURL: base, VaultNoSync: true,
-		Logger:         slog.New(slog.DiscardHandler),
-		LoginPerClient: server.Rate{Events: 1000, Per: time.Minute},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shutdown := e2e.Serve(t, ln, srv)
+	p := phrdtest.Serve(t, server.Config{DataDir: data, ShareKeyFile: keyFile, VaultNoSync: true, Logger: slog.New(slog.DiscardHandler)})
+	base, shutdown := p.Base, p.Shutdown
 	ctx := context.Background()
 	type made struct{ user, id, label, recipient string }
 	var shares []made

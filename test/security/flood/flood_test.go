@@ -32,18 +32,7 @@ import (
 var phrdBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "phr-flood-bin-")
-	if err == nil {
-		phrdBin, err = e2e.Build(dir, "github.com/phr-project/phr/cmd/phrd")
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	e2e.Main(m, "github.com/phr-project/phr/cmd/phrd", &phrdBin)
 }
 
 // daemon is a running phrd process.

@@ -10,9 +10,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,12 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/phr-project/phr/pkg/importers/all"
 	"github.com/phr-project/phr/pkg/server"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault"
 	"github.com/phr-project/phr/test/security/internal/e2e"
+	"github.com/phr-project/phr/test/security/internal/phrdtest"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -38,41 +35,12 @@ func TestMain(m *testing.M) {
 	// with the device identity and use a passphrase only where a command
 	// needs one.
 	vault.ScryptWorkFactor = 10
-	restore := share.SetPasscodeCostForTesting(4)
-	dir, err := os.MkdirTemp("", "phr-tamper-bin-")
-	if err == nil {
-		phrBin, err = e2e.Build(dir, "github.com/phr-project/phr/cmd/phr")
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	restore()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	share.SetPasscodeCostForTesting(4)
+	e2e.Main(m, "github.com/phr-project/phr/cmd/phr", &phrBin)
 }
 
 // newCLI makes a phr with its own home, config and vault.
-func newCLI(t *testing.T) *e2e.CLI {
-	home := t.TempDir()
-	return &e2e.CLI{Bin: phrBin, Env: map[string]string{
-		"HOME":           home,
-		"PHR_VAULT":      filepath.Join(home, "data", "vault.phr"),
-		"PHR_CONFIG_DIR": filepath.Join(home, "config"),
-	}}
-}
-
-// logID runs phr log ... --json and returns the new record's ID.
-func logID(t *testing.T, c *e2e.CLI, args ...string) string {
-	t.Helper()
-	var s struct{ ID string }
-	if err := json.Unmarshal([]byte(c.OK(t, append([]string{"log"}, append(args, "--json")...)...)), &s); err != nil || s.ID == "" {
-		t.Fatalf("phr log %v: no ID", args)
-	}
-	return s.ID
-}
+func newCLI(t *testing.T) *e2e.CLI { return e2e.NewCLI(phrBin, t.TempDir()) }
 
 // keyOf is the bbolt key of a record ID (docs/format.md: the ID rotated
 // by 8 characters): what anyone who saw an ID in a share can compute.
@@ -152,71 +120,14 @@ func steered(t *testing.T, what string, r e2e.Result, want, never string) {
 	}
 }
 
-// phrd is an in-process server on 127.0.0.1.
-type phrd struct {
-	base, data string
-	shutdown   func()
-}
-
-func startPHRD(t *testing.T) *phrd {
-	t.Helper()
-	ln, base := e2e.Listen(t)
-	data := t.TempDir()
-	srv, err := server.New(server.Config{
-		DataDir: data, PublicURL: base, Importers: all.Default(), VaultNoSync: true,
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-		LoginPerClient: server.Rate{Events: 1000, Per: time.Minute},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &phrd{base: base, data: data, shutdown: e2e.Serve(t, ln, srv)}
+func startPHRD(t *testing.T) *phrdtest.PHRD {
+	return phrdtest.Serve(t, server.Config{VaultNoSync: true})
 }
 
 // openShare fetches a link's manifest and decrypts its files.
 func openShare(t *testing.T, link string) []byte {
 	t.Helper()
-	p, err := share.Decode(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := p.KeyBytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(share.ManifestRequest{Recipient: "Dr. Test"})
-	resp, err := http.Post(p.URL, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("manifest: %d %s", resp.StatusCode, b)
-	}
-	var m share.Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	var all []byte
-	for _, f := range m.Files {
-		jwe := f.Embedded
-		if jwe == "" {
-			r, err := http.Get(f.Location)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(r.Body)
-			r.Body.Close()
-			jwe = string(b)
-		}
-		_, plain, err := share.DecryptFile(key, jwe)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, plain...)
-	}
-	return all
+	return phrdtest.OpenShare(t, link, "Dr. Test", "")
 }
 
 // TestIndexSteering moves the sealed values of the listing index (the
@@ -229,15 +140,15 @@ func TestIndexSteering(t *testing.T) {
 	d := startPHRD(t)
 	c := newCLI(t)
 	c.OK(t, "init", "--no-passphrase", "--name", "Tamper Test")
-	logID(t, c, "med", "Warfarin", "--dose", "5 mg")
-	logID(t, c, "condition", "Quillfeather syndrome")
+	c.ID(t, "log", "med", "Warfarin", "--dose", "5 mg")
+	c.ID(t, "log", "condition", "Quillfeather syndrome")
 	// A share made by the CLI goes through phrd: log in before the
 	// damage.
 	const user, pass = "tamper@example.org", "tamper test passphrase"
-	if _, err := (&api.Client{BaseURL: d.base}).CreateAccount(t.Context(), user, pass); err != nil {
+	if _, err := (&api.Client{BaseURL: d.Base}).CreateAccount(t.Context(), user, pass); err != nil {
 		t.Fatal(err)
 	}
-	c.OKEnv(t, map[string]string{"PHR_PASSPHRASE": pass}, "remote", "login", d.base, "--user", user)
+	c.OKEnv(t, map[string]string{"PHR_PASSPHRASE": pass}, "remote", "login", d.Base, "--user", user)
 	path := c.Env["PHR_VAULT"]
 	steer(t, path)
 
@@ -259,7 +170,7 @@ func TestIndexSteering(t *testing.T) {
 	}
 
 	// phrd's own share selection, over the account's vault file.
-	a := &api.Client{BaseURL: d.base}
+	a := &api.Client{BaseURL: d.Base}
 	if _, err := a.Login(t.Context(), api.SessionRequest{Username: user, Passphrase: pass}); err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +181,7 @@ func TestIndexSteering(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Logout(t.Context()) // the vault closes with the last session
-	vaults, _ := filepath.Glob(filepath.Join(d.data, "vaults", "*.phr"))
+	vaults, _ := filepath.Glob(filepath.Join(d.Data, "vaults", "*.phr"))
 	if len(vaults) != 1 {
 		t.Fatalf("vaults: %v", vaults)
 	}
@@ -303,12 +214,12 @@ func TestReplay(t *testing.T) {
 	}{
 		{"a deleted allergy returns", "allergy",
 			func(t *testing.T, c *e2e.CLI) string {
-				return logID(t, c, "allergy", "Penicillin", "--reaction", "hives")
+				return c.ID(t, "log", "allergy", "Penicillin", "--reaction", "hives")
 			},
 			func(t *testing.T, c *e2e.CLI, id string) { c.OK(t, "rm", id) },
 			regexp.MustCompile("Penicillin")},
 		{"an edited dose reverts", "medication",
-			func(t *testing.T, c *e2e.CLI) string { return logID(t, c, "med", "Warfarin", "--dose", "5 mg") },
+			func(t *testing.T, c *e2e.CLI) string { return c.ID(t, "log", "med", "Warfarin", "--dose", "5 mg") },
 			func(t *testing.T, c *e2e.CLI, id string) {
 				var r struct{ Resource json.RawMessage }
 				if err := json.Unmarshal([]byte(c.OK(t, "show", id, "--json")), &r); err != nil {
@@ -389,13 +300,13 @@ func TestReplay(t *testing.T) {
 func TestWholeFileRollback(t *testing.T) {
 	c := newCLI(t)
 	c.OK(t, "init", "--no-passphrase")
-	logID(t, c, "condition", "Asthma")
+	c.ID(t, "log", "condition", "Asthma")
 	path := c.Env["PHR_VAULT"]
 	old, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	allergy := logID(t, c, "allergy", "Penicillin")
+	allergy := c.ID(t, "log", "allergy", "Penicillin")
 	c.OK(t, "rm", allergy)
 	if err := os.WriteFile(path, old, 0o600); err != nil {
 		t.Fatal(err)
@@ -440,7 +351,7 @@ func TestRevokedSecretsGone(t *testing.T) {
 	c := newCLI(t)
 	c.OKEnv(t, map[string]string{"PHR_PASSPHRASE": "first passphrase here"}, "init", "--name", "Revoke Test")
 	for i := range 40 {
-		logID(t, c, "symptom", fmt.Sprint("cough ", i), "--severity", "3")
+		c.ID(t, "log", "symptom", fmt.Sprint("cough ", i), "--severity", "3")
 	}
 	path := c.Env["PHR_VAULT"]
 	other := filepath.Join(t.TempDir(), "other.txt")

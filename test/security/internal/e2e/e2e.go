@@ -3,14 +3,14 @@
 // serves an in-process server on a random 127.0.0.1 port, and searches
 // bytes for plaintext in the encodings a leak could take (see Forms).
 //
-// It imports nothing of phr's, so that the layering rules
-// (internal/layering) hold for it like for any package; the tests import
-// the server and the vault themselves.
+// It imports nothing of phr's; the in-process server the suites share is
+// in phrdtest, beside it.
 package e2e
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -47,6 +47,25 @@ func Build(dir, pkg string) (string, error) {
 	return out, nil
 }
 
+// Main builds the main package pkg (an import path) into a temporary
+// directory, sets *bin to the binary's path, runs the tests and exits
+// with their code; for a package's TestMain. A failed build exits 1
+// before any test runs.
+func Main(m *testing.M, pkg string, bin *string) {
+	dir, err := os.MkdirTemp("", "phr-e2e-bin-")
+	if err == nil {
+		*bin, err = Build(dir, pkg)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // CommandTimeout bounds every process a CLI runs.
 const CommandTimeout = 3 * time.Minute
 
@@ -56,6 +75,16 @@ const CommandTimeout = 3 * time.Minute
 type CLI struct {
 	Bin string
 	Env map[string]string
+}
+
+// NewCLI is a phr of the binary bin with its own home: its vault is
+// HOME/data/vault.phr and its configuration HOME/config.
+func NewCLI(bin, home string) *CLI {
+	return &CLI{Bin: bin, Env: map[string]string{
+		"HOME":           home,
+		"PHR_VAULT":      filepath.Join(home, "data", "vault.phr"),
+		"PHR_CONFIG_DIR": filepath.Join(home, "config"),
+	}}
 }
 
 // Result is what a finished command did.
@@ -115,6 +144,18 @@ func (c *CLI) Run(t testing.TB, args ...string) Result {
 func (c *CLI) OK(t testing.TB, args ...string) string {
 	t.Helper()
 	return c.OKEnv(t, nil, args...)
+}
+
+// ID runs phr with args and --json, fails the test unless it exits 0
+// and prints a record ID, and returns the ID.
+func (c *CLI) ID(t testing.TB, args ...string) string {
+	t.Helper()
+	out := c.OK(t, append(args, "--json")...)
+	var s struct{ ID string }
+	if err := json.Unmarshal([]byte(out), &s); err != nil || s.ID == "" {
+		t.Fatalf("phr %s: no record ID in %q", strings.Join(args, " "), out)
+	}
+	return s.ID
 }
 
 // OKEnv is OK with extra environment (see RunEnv).
