@@ -14,12 +14,25 @@
 // HKDF-SHA256, with a random nonce, and with additional data binding it to
 // the vault ID, the bucket, the key it is stored under and its version: a
 // sealed value moved to another record, another vault or another version
-// does not open. An authenticated head (head.go) covers every value, so an
-// older value put back in its place is noticed too. Bucket names are
-// single letters, record keys are random IDs, and the indexes are keyed by
-// HMAC-SHA256 under the vault key, so nothing about a patient (types,
-// dates, codes, names, sources) is readable in the file without the key.
-// docs/format.md describes the file byte by byte.
+// does not open. Records are compressed before they are sealed (S2, with
+// dictionaries trained per record kind on the vault's own records, which
+// are sealed too: compress.go). An authenticated head (head.go) covers
+// every value, so an older value put back in its place is noticed too.
+// Bucket names are single letters, record keys are random IDs, the
+// listing index is a tree of sealed nodes (listing.go), and the dedup and
+// identity indexes are keyed by HMAC-SHA256 under the vault key, so
+// nothing about a patient (types, dates, codes, names, sources) is
+// readable in the file without the key. docs/format.md describes the file
+// byte by byte, and what its sizes and counts show.
+//
+// # Reading
+//
+// The listing index holds, for every record, what a listing shows and
+// sorts by, in listing order; its root is in the head. Entries and Each
+// stream a query's records from it (newest or oldest first, by kind, date
+// range, source, text) without unsealing a record they do not give, and
+// resume after a sealed cursor (EntriesAfter, EachAfter). Check reads the
+// whole file in bounded memory.
 //
 // # Guarantees
 //
@@ -31,17 +44,22 @@
 //     each changed record (or its tombstone) once, in order.
 //   - A vault of a newer format version, a truncated or corrupted file, or
 //     a wrong key is refused with ErrNewerVersion, ErrCorrupt or
-//     ErrWrongKey; Open never writes to a file it refuses.
+//     ErrWrongKey; Open never writes to a file it refuses. A vault of an
+//     older format is read as it is, and upgraded when opened for writing.
 //   - Only one process opens a vault for writing at a time; a second one
 //     gets ErrLocked after Options.LockTimeout.
 //   - A file that does not match its authenticated head (a value put back,
 //     removed or added without the key) is refused with ErrTampered: by
-//     Open for the key slots, the settings and the change sequence; by
-//     full listings, selections by kind (Verify) and Check for the records.
+//     Open for the key slots, the settings and the dictionaries; by every
+//     read of the listing index for its nodes; by Get, Entries, Each and
+//     List for each record they unseal, which must be the version its
+//     listing entry names; and by Check for everything. Changes, History
+//     and Backup check each value's seal, place and version only.
 //     With Options.Heads, a file older than the newest this device has
 //     seen is refused with ErrRolledBack.
-//   - A selection by kind returns only records of those kinds, whatever
-//     the (unauthenticated) kind index says.
+//   - A selection by kind returns only records of those kinds: the
+//     listing index it selects by is authenticated, and Each checks each
+//     record's kind as well.
 //   - After a secret is revoked (RemoveSlot, ReplaceSlots, Rotate) the
 //     file is rewritten without it (Compact): nothing in it opens with
 //     the old secret. A crash leaves the old file or the new one.
