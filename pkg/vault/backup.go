@@ -92,22 +92,47 @@ func (v *Vault) Backup(w io.Writer, recipients []age.Recipient, tombstones bool)
 		}
 		rb := tx.Bucket([]byte{bucketRecords})
 		scan := v.scanTrimmer()
-		if err := rb.ForEach(func(k, _ []byte) error {
-			scan.tick(tx)
-			if unfinished[string(k)] {
-				return nil
-			}
-			r, err := v.load(rb, k)
-			if err != nil {
-				return err
-			}
+		write := func(r *record.Record) error {
 			if r.Deleted && !tombstones {
 				return nil
 			}
 			r.Seq = 0 // sequences belong to a vault
 			n++
-			return enc.Encode(backupLine{Record: &r})
-		}); err != nil {
+			return enc.Encode(backupLine{Record: r})
+		}
+		lv, err := v.listing(tx)
+		if err != nil {
+			return err
+		}
+		if lv != nil {
+			// Format 4: the records the listing index holds, each the
+			// version it names (a value put back from an older copy of
+			// the file fails the backup instead of entering it).
+			err = lv.each(&Query{IncludeDeleted: tombstones, Oldest: true}, nil, func(e *rawEntry, in *entryInfo) (bool, error) {
+				scan.tick(tx)
+				if unfinished[string(keyOf(e.key.id))] {
+					return true, nil
+				}
+				r, err := v.loadVersion(tx, rb, e.key.id, in.version)
+				if err != nil {
+					return false, err
+				}
+				return true, write(&r)
+			})
+		} else {
+			err = rb.ForEach(func(k, _ []byte) error {
+				scan.tick(tx)
+				if unfinished[string(k)] {
+					return nil
+				}
+				r, err := v.load(rb, k)
+				if err != nil {
+					return err
+				}
+				return write(&r)
+			})
+		}
+		if err != nil {
 			return err
 		}
 		sb := tx.Bucket([]byte{bucketSettings})

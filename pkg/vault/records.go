@@ -456,6 +456,12 @@ func (v *Vault) checkListed(tx *bolt.Tx, r *record.Record) error {
 	if err != nil || lv == nil {
 		return err
 	}
+	return lv.checkListed(r)
+}
+
+// checkListed is Vault.checkListed in an open listing, for reads of
+// several records in one transaction.
+func (lv *listView) checkListed(r *record.Record) error {
 	k := sortKeyOf(r)
 	listed := false
 	if _, err := lv.walkRange(true, &k, nil, &entryFilter{includeDeleted: true}, func(e *rawEntry, in *entryInfo) (bool, error) {
@@ -765,6 +771,12 @@ func (v *Vault) Changes(since uint64, limit int) ([]Change, uint64, error) {
 	next := since
 	err := v.view(func(tx *bolt.Tx) error {
 		rb, _, _, cb := v.buckets(tx)
+		// Each record must be the version the listing index holds (format
+		// 4): a value put back from an older copy is not a change.
+		lv, err := v.listing(tx)
+		if err != nil {
+			return err
+		}
 		c := cb.Cursor()
 		for k, id := c.Seek(seqKey(since + 1)); k != nil; k, id = c.Next() {
 			if limit > 0 && len(out) >= limit {
@@ -773,6 +785,11 @@ func (v *Vault) Changes(since uint64, limit int) ([]Change, uint64, error) {
 			r, err := v.load(rb, id)
 			if err != nil {
 				return err
+			}
+			if lv != nil {
+				if err := lv.checkListed(&r); err != nil {
+					return err
+				}
 			}
 			seq := binary.BigEndian.Uint64(k)
 			out = append(out, Change{Seq: seq, Record: r})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/phr-project/phr/pkg/record"
 	bolt "go.etcd.io/bbolt"
 )
@@ -167,6 +169,32 @@ func TestReplayOfOneValue(t *testing.T) {
 				{"List with a limit", func(v *Vault) ([]record.Record, error) { return v.List(Query{Limit: 10}) }},
 				{"List by kind", func(v *Vault) ([]record.Record, error) { return v.List(Query{Kinds: []string{old.Kind}}) }},
 				{"Verify", func(v *Vault) ([]record.Record, error) { return nil, v.Verify() }},
+				{"Get", func(v *Vault) ([]record.Record, error) { r, err := v.Get(id); return []record.Record{r}, err }},
+				{"Changes", func(v *Vault) ([]record.Record, error) {
+					cs, _, err := v.Changes(0, 0)
+					var recs []record.Record
+					for _, c := range cs {
+						recs = append(recs, c.Record)
+					}
+					return recs, err
+				}},
+				{"History", func(v *Vault) ([]record.Record, error) {
+					hist, err := v.History(id)
+					if err == nil && len(hist) > 0 && strings.Contains(tt.name, "allergy") {
+						return []record.Record{old}, nil // a deleted record's history came back
+					}
+					return hist, err
+				}},
+				{"Backup", func(v *Vault) ([]record.Record, error) {
+					n, err := v.Backup(io.Discard, []age.Recipient{tv.identity.Recipient()}, false)
+					if err != nil {
+						return nil, err
+					}
+					if live, _, _ := v.Count(); n != live {
+						return []record.Record{old}, nil // more records than the vault holds
+					}
+					return nil, nil
+				}},
 			} {
 				v, err := Open(tv.path, Identities(tv.identity), nil)
 				if err != nil {

@@ -88,11 +88,18 @@ func (v *Vault) History(id string) ([]record.Record, error) {
 	err := v.view(func(tx *bolt.Tx) error {
 		rb := tx.Bucket([]byte{bucketRecords})
 		key := keyOf(id)
-		if rb.Get(key) == nil {
-			return ErrNotFound
+		cur, err := v.load(rb, key)
+		if err != nil {
+			return err
+		}
+		// The record as the listing index holds it (format 4): a deleted
+		// record has no history, whatever older entries a copy of the
+		// file puts back.
+		if err := v.checkListed(tx, &cur); err != nil {
+			return err
 		}
 		hb := tx.Bucket([]byte{bucketHistory})
-		if hb == nil {
+		if hb == nil || cur.Deleted {
 			return nil
 		}
 		c := hb.Cursor()
@@ -104,6 +111,9 @@ func (v *Vault) History(id string) ([]record.Record, error) {
 			r, err := decodeRecord(pt)
 			if err != nil || r.ID != id || r.Version != binary.BigEndian.Uint64(k[len(key):]) {
 				return fmt.Errorf("record %s: %w: bad history entry", id, ErrCorrupt)
+			}
+			if r.Version >= cur.Version {
+				return tampered(fmt.Sprintf("record %s: a history entry of version %d, not older than the record's %d", id, r.Version, cur.Version))
 			}
 			out = append(out, r)
 		}
