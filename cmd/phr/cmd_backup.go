@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"filippo.io/age"
@@ -253,6 +254,9 @@ new one until you delete it.`,
 	return cmd
 }
 
+// checkMemoryLimit is the soft heap limit during phr check.
+const checkMemoryLimit = 32 << 20
+
 func newCheckCommand(g *globals) *cobra.Command {
 	var repair, acceptRollback, acceptChanges bool
 	cmd := &cobra.Command{
@@ -286,6 +290,12 @@ why (restoring a backup you trust is the safer way).`,
 				}
 				fmt.Fprintln(g.stdout, "The vault's head now matches the file as it is.")
 			}
+			// A check streams over the whole file with a live heap of
+			// 10-20 MB at a million records (a hash of every record's
+			// key); a soft limit keeps the collector from letting garbage
+			// double that (measured on 1.5M records: 120 MB peak without,
+			// 93 MB with, in the same time).
+			debug.SetMemoryLimit(checkMemoryLimit)
 			rep, err := v.Check(repair)
 			v.Close()
 			if err != nil {

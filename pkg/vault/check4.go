@@ -308,7 +308,7 @@ func (v *Vault) listingProblems(tx *bolt.Tx, seeds *checkSeeds) (multisum, []Pro
 	scan := v.scanTrimmer()
 	var walk func(ref nodeRef, level uint64, lo, hi *sortKey) (child, bool)
 	walk = func(ref nodeRef, level uint64, lo, hi *sortKey) (child, bool) {
-		scan.tick(tx)
+		scan.read(tx, len(b.Get(nodeKey(ref.num))))
 		reached[ref.num] = true
 		n, err := v.readNode(tx, b, ref, level)
 		if err != nil {
@@ -360,7 +360,8 @@ func (v *Vault) listingProblems(tx *bolt.Tx, seeds *checkSeeds) (multisum, []Pro
 		bad(fmt.Sprintf("the head counts %d records and %d tombstones, the index holds %d and %d", m.live, m.deleted, live, deleted))
 	}
 	stray := 0
-	b.ForEach(func(k, _ []byte) error {
+	b.ForEach(func(k, val []byte) error {
+		scan.read(tx, len(k)+len(val))
 		if len(k) != 8 || !reached[bytesNum(k)] {
 			stray++
 		}
@@ -413,7 +414,11 @@ func (v *Vault) check4(repair, deep bool) (*CheckReport, error) {
 			rep.Problems = append(rep.Problems, Problem{What: "the authenticated head is missing: " + ErrTampered.Error()})
 		default:
 			others := slices.DeleteFunc(slices.Clone(headBuckets), func(b byte) bool { return b == bucketRecords })
-			rep.Problems = append(rep.Problems, problemsOf(verifyHeadTx(tx, v.keys, h, others))...)
+			// It reads whole buckets (the listing index is tens of
+			// megabytes at a million records): the mapped pages it has
+			// passed are dropped as it goes.
+			scan := v.scanTrimmer()
+			rep.Problems = append(rep.Problems, problemsOf(verifyHeadTx(tx, v.keys, h, others, func(n int) { scan.read(tx, n) }))...)
 			if sums.total != h.total(bucketRecords) {
 				rep.Problems = append(rep.Problems, Problem{What: bucketName(bucketRecords) + " do not match the head: a value was put back, removed or added without the key"})
 			}
@@ -475,6 +480,7 @@ func (v *Vault) check4(repair, deep bool) (*CheckReport, error) {
 			if deep {
 				delete(sums.wantIdent, string(k))
 			}
+			scan.tick(tx)
 			return nil
 		})
 		if deep && !v.fpScheme2.Load() {
@@ -618,7 +624,9 @@ func (v *Vault) historyProblems(tx *bolt.Tx, rb *bolt.Bucket) []Problem {
 	if hb == nil {
 		return nil
 	}
+	scan := v.scanTrimmer()
 	hb.ForEach(func(k, sealed []byte) error {
+		scan.read(tx, len(k)+len(sealed))
 		if len(k) != 16+8 || rb.Get(k[:16]) == nil {
 			out = append(out, Problem{What: "earlier version of a record that does not exist", Repairable: true})
 			return nil

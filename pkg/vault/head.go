@@ -226,8 +226,10 @@ func sealedHeaderLen(value []byte) int {
 	return 0
 }
 
-// bucketTotal computes a bucket's total from what it holds.
-func bucketTotal(keys *keyring, b *bolt.Bucket, bucket byte) [32]byte {
+// bucketTotal computes a bucket's total from what it holds; tick, if not
+// nil, is called with each value's size (a long read drops the mapped
+// pages it has passed: scanTrim).
+func bucketTotal(keys *keyring, b *bolt.Bucket, bucket byte, tick func(int)) [32]byte {
 	var t [32]byte
 	if b == nil {
 		return t
@@ -235,6 +237,9 @@ func bucketTotal(keys *keyring, b *bolt.Bucket, bucket byte) [32]byte {
 	b.ForEach(func(k, val []byte) error {
 		if val == nil {
 			return nil
+		}
+		if tick != nil {
+			tick(len(k) + len(val))
 		}
 		e := keys.element(bucket, k, val)
 		subtle.XORBytes(t[:], t[:], e[:])
@@ -251,7 +256,7 @@ func computeHead(tx *bolt.Tx, keys *keyring, counter uint64) *headState {
 	h.counter = counter
 	h.seq = tx.Bucket([]byte{bucketChanges}).Sequence()
 	for _, b := range headBuckets {
-		t := bucketTotal(keys, tx.Bucket([]byte{b}), b)
+		t := bucketTotal(keys, tx.Bucket([]byte{b}), b, nil)
 		h.totals[b] = &t
 	}
 	return h
@@ -313,13 +318,13 @@ func bucketName(b byte) string {
 
 // verifyHeadTx compares the file with its head: the change sequence and
 // the totals of the given buckets. It returns one line per mismatch.
-func verifyHeadTx(tx *bolt.Tx, keys *keyring, h *headState, buckets []byte) []string {
+func verifyHeadTx(tx *bolt.Tx, keys *keyring, h *headState, buckets []byte, tick func(int)) []string {
 	var bad []string
 	if seq := tx.Bucket([]byte{bucketChanges}).Sequence(); seq != h.seq {
 		bad = append(bad, fmt.Sprintf("the change sequence is %d, the head says %d", seq, h.seq))
 	}
 	for _, b := range buckets {
-		if got := bucketTotal(keys, tx.Bucket([]byte{b}), b); got != h.total(b) {
+		if got := bucketTotal(keys, tx.Bucket([]byte{b}), b, tick); got != h.total(b) {
 			bad = append(bad, bucketName(b)+" do not match the head: a value was put back, removed or added without the key")
 		}
 	}
@@ -525,7 +530,8 @@ func (v *Vault) Verify() error {
 			}
 			return nil // an older format has none to check
 		}
-		if bad := verifyHeadTx(tx, v.keys, h, headBuckets); len(bad) > 0 {
+		scan := v.scanTrimmer()
+		if bad := verifyHeadTx(tx, v.keys, h, headBuckets, func(n int) { scan.read(tx, n) }); len(bad) > 0 {
 			return tampered(strings.Join(bad, "; "))
 		}
 		return nil
@@ -610,7 +616,7 @@ func (v *Vault) verifyOpen() (*headState, []string, error) {
 			}
 			return nil
 		}
-		bad = verifyHeadTx(tx, v.keys, h, openChecked)
+		bad = verifyHeadTx(tx, v.keys, h, openChecked, nil)
 		return nil
 	})
 	return h, bad, err
@@ -669,7 +675,8 @@ func (v *Vault) headProblems(tx *bolt.Tx) []string {
 	case h == nil:
 		return nil // formats 1 and 2 have none; opening for writing adds it
 	}
-	return verifyHeadTx(tx, v.keys, h, headBuckets)
+	scan := v.scanTrimmer()
+	return verifyHeadTx(tx, v.keys, h, headBuckets, func(n int) { scan.read(tx, n) })
 }
 
 // AcceptHead makes the file's head match what the file holds now: for an

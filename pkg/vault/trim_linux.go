@@ -86,8 +86,13 @@ func (v *Vault) trimTxAbove(tx *bolt.Tx, above int) {
 }
 
 // scanTrimEvery is how many values a long read (a listing, a check, an
-// export) handles between looks at the resident set.
-const scanTrimEvery = 4096
+// export) handles between looks at the resident set, and
+// scanTrimBytes how many bytes of larger values (the listing index's
+// nodes are kilobytes each).
+const (
+	scanTrimEvery = 4096
+	scanTrimBytes = 4 << 20
+)
 
 // scanTrim drops the vault's mapped pages now and then during a long
 // read, once more than trimAbove of the resident set is file-backed: a
@@ -95,8 +100,9 @@ const scanTrimEvery = 4096
 // dropped and read again costs a fault, which is why it waits for that
 // much.
 type scanTrim struct {
-	v *Vault
-	n int
+	v     *Vault
+	n     int
+	bytes int
 }
 
 func (v *Vault) scanTrimmer() *scanTrim { return &scanTrim{v: v} }
@@ -107,6 +113,18 @@ func (s *scanTrim) tick(tx *bolt.Tx) {
 	if s.n%scanTrimEvery == 0 {
 		s.v.trimTxAbove(tx, readTrimAbove)
 	}
+}
+
+// read counts one value of n bytes read inside tx: large values are
+// counted by their size.
+func (s *scanTrim) read(tx *bolt.Tx, n int) {
+	s.bytes += n
+	if s.bytes >= scanTrimBytes {
+		s.bytes = 0
+		s.v.trimTxAbove(tx, readTrimAbove)
+		return
+	}
+	s.tick(tx)
 }
 
 // guardMapped drops the whole mapping every so often while fn runs, once

@@ -16,4 +16,6 @@ func (v *Vault) scanTrimmer() *scanTrim { return &scanTrim{} }
 
 func (s *scanTrim) tick(*bolt.Tx) {}
 
+func (s *scanTrim) read(*bolt.Tx, int) {}
+
 func (v *Vault) guardMapped(_ *bolt.Tx, fn func()) { fn() }
