@@ -1,0 +1,169 @@
+package kv_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/phr-project/phr/pkg/kv"
+	"github.com/phr-project/phr/pkg/kv/kvtest"
+)
+
+// Tests of what only the PostgreSQL implementation has: namespaces,
+// migrations, and the database going away.
+
+func TestPostgresNamespaces(t *testing.T) {
+	p, _ := kvtest.Open(t, nil)
+	a, b := p.Namespace("vault/a"), p.Namespace("vault/b")
+	for i, db := range []kv.DB{a, b} {
+		mustUpdate(t, db, func(tx kv.Tx) error {
+			bk, err := tx.CreateBucket([]byte("r"))
+			if err != nil {
+				return err
+			}
+			return bk.Put([]byte("k"), []byte{byte('0' + i)})
+		})
+	}
+	mustView(t, a, func(tx kv.Tx) error {
+		if v := tx.Bucket([]byte("r")).Get([]byte("k")); string(v) != "0" {
+			t.Errorf("namespace a sees %q", v)
+		}
+		return nil
+	})
+	mustUpdate(t, p.Namespace("share"), func(tx kv.Tx) error {
+		_, err := tx.CreateBucket([]byte("s"))
+		return err
+	})
+	names, err := p.Namespaces(context.Background(), "vault/")
+	if err != nil || strings.Join(names, ",") != "vault/a,vault/b" {
+		t.Errorf("Namespaces(vault/) = %v, %v", names, err)
+	}
+	if err := p.DropNamespace("vault/a"); err != nil {
+		t.Fatal(err)
+	}
+	mustView(t, a, func(tx kv.Tx) error {
+		if tx.Bucket([]byte("r")) != nil {
+			t.Error("a dropped namespace still holds its bucket")
+		}
+		return nil
+	})
+	mustView(t, b, func(tx kv.Tx) error {
+		if tx.Bucket([]byte("r")) == nil {
+			t.Error("dropping one namespace dropped another's bucket")
+		}
+		return nil
+	})
+}
+
+// TestPostgresMigrations: nodes starting together migrate once; a
+// database of a newer schema is refused.
+func TestPostgresMigrations(t *testing.T) {
+	u := kvtest.URL(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := kv.OpenPostgres(context.Background(), u, nil)
+			if err == nil {
+				p.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent start: %v", err)
+		}
+	}
+	conn, err := pgx.Connect(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n, max int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*), max(version) FROM phr_schema_migrations`).Scan(&n, &max); err != nil {
+		t.Fatal(err)
+	}
+	if n != kv.SchemaVersion() || max != kv.SchemaVersion() {
+		t.Errorf("%d migrations recorded up to %d, want %d", n, max, kv.SchemaVersion())
+	}
+	if _, err := conn.Exec(context.Background(), `INSERT INTO phr_schema_migrations (version, name) VALUES ($1, 'future')`, kv.SchemaVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = kv.OpenPostgres(context.Background(), u, nil)
+	if err == nil || !strings.Contains(err.Error(), "newer than this phrd knows") {
+		t.Errorf("opening a newer schema: %v", err)
+	}
+}
+
+func TestPostgresUnavailable(t *testing.T) {
+	// Nothing listens on port 1.
+	_, err := kv.OpenPostgres(context.Background(), "postgres://phr@127.0.0.1:1/x?sslmode=disable&connect_timeout=2", &kv.PostgresOptions{Timeout: 3 * time.Second})
+	if !errors.Is(err, kv.ErrUnavailable) {
+		t.Errorf("no server: %v, want ErrUnavailable", err)
+	}
+	// A URL that does not parse is refused without quoting it (it may
+	// hold a password).
+	_, err = kv.OpenPostgres(context.Background(), "postgres://phr:s3cret@[::1", nil)
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("bad URL: %v", err)
+	}
+
+	// The connection dies in the middle of an Update: the Update fails
+	// with ErrUnavailable, even though fn carried on and returned nil,
+	// and nothing of it is committed.
+	// A name of its own, so that only this test's connection is killed.
+	u := kvtest.URL(t) + "&application_name=phrd_terminate_test"
+	p, err := kv.OpenPostgres(context.Background(), u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	db := p.Namespace("down")
+	mustUpdate(t, db, func(tx kv.Tx) error {
+		bk, err := tx.CreateBucket([]byte("d"))
+		if err != nil {
+			return err
+		}
+		return bk.Put([]byte("k"), []byte("before"))
+	})
+	killer, err := pgx.Connect(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killer.Close(context.Background())
+	err = db.Update(func(tx kv.Tx) error {
+		bk := tx.Bucket([]byte("d"))
+		if err := bk.Put([]byte("k"), []byte("after")); err != nil {
+			return err
+		}
+		if _, err := killer.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'phrd_terminate_test' AND state LIKE 'idle in transaction%'`); err != nil {
+			t.Fatal(err)
+		}
+		// Get cannot say it failed: it answers nil, and the transaction
+		// remembers the failure.
+		if v := bk.Get([]byte("k")); v != nil {
+			t.Errorf("Get on a dead connection = %q", v)
+		}
+		bk.Put([]byte("k2"), []byte("x"))
+		return nil
+	})
+	if !errors.Is(err, kv.ErrUnavailable) {
+		t.Fatalf("Update on a dead connection: %v, want ErrUnavailable", err)
+	}
+	mustView(t, db, func(tx kv.Tx) error {
+		bk := tx.Bucket([]byte("d"))
+		if v := bk.Get([]byte("k")); string(v) != "before" || bk.Get([]byte("k2")) != nil {
+			t.Errorf("after a failed update: k = %q, k2 = %q", v, bk.Get([]byte("k2")))
+		}
+		return nil
+	})
+}
