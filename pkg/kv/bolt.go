@@ -115,6 +115,7 @@ func boltErr(err error) error {
 		{bolterrors.ErrValueTooLarge, ErrValueTooLarge},
 		{bolterrors.ErrIncompatibleValue, ErrIncompatibleValue},
 		{bolterrors.ErrTxNotWritable, ErrTxNotWritable},
+		{bolterrors.ErrDatabaseNotOpen, ErrClosed},
 	} {
 		if errors.Is(err, m.from) {
 			return m.to

@@ -53,8 +53,8 @@ type DB interface {
 	// may run a fn more than once, so fn must be idempotent and must not
 	// depend on its side effects outside the transaction.
 	Batch(fn func(Tx) error) error
-	// Close releases the store. A namespace of a shared PostgreSQL pool
-	// releases nothing.
+	// Close releases the store; later calls return ErrClosed. Closing a
+	// namespace of a PostgreSQL pool leaves the pool open.
 	Close() error
 }
 
@@ -114,6 +114,8 @@ var (
 	ErrValueTooLarge      = errors.New("kv: value too large")
 	ErrIncompatibleValue  = errors.New("kv: incompatible value (a key where a bucket is, or the reverse)")
 	ErrTxNotWritable      = errors.New("kv: transaction not writable")
+	// ErrClosed: the DB (or namespace handle) was closed.
+	ErrClosed = errors.New("kv: store closed")
 	// ErrUnavailable: the backend cannot be reached or did not answer in
 	// time. Nothing of the transaction was committed.
 	ErrUnavailable = errors.New("kv: storage unavailable")

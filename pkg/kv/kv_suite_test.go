@@ -111,6 +111,7 @@ func TestConformance(t *testing.T) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"LargeValues", testLargeValues},
 		{"Crash", testCrash},
+		{"Closed", testClosed},
 	}
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
@@ -888,6 +889,21 @@ func testCrash(t *testing.T, b backend) {
 		closeDB()
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+}
+
+func testClosed(t *testing.T, b backend) {
+	db, _ := b.open(t)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"View":   db.View(func(kv.Tx) error { return nil }),
+		"Update": db.Update(func(kv.Tx) error { return nil }),
+	} {
+		if !errors.Is(err, kv.ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -213,9 +214,10 @@ func (p *Postgres) Migrate(ctx context.Context) error {
 // A namespace.
 
 type pgDB struct {
-	p    *Postgres
-	ns   string
-	lock int64
+	p      *Postgres
+	ns     string
+	lock   int64
+	closed atomic.Bool
 }
 
 func (d *pgDB) View(fn func(Tx) error) error {
@@ -230,7 +232,10 @@ func (d *pgDB) Update(fn func(Tx) error) error {
 // writers, and each commits on its own.
 func (d *pgDB) Batch(fn func(Tx) error) error { return d.Update(fn) }
 
-func (d *pgDB) Close() error { return nil }
+func (d *pgDB) Close() error {
+	d.closed.Store(true)
+	return nil
+}
 
 // run runs fn in a transaction on one connection of the pool.
 //
@@ -244,6 +249,9 @@ func (d *pgDB) Close() error { return nil }
 // REPEATABLE READ READ ONLY: one snapshot for all its statements, and it
 // takes no lock, so readers never wait for writers.
 func (d *pgDB) run(write bool, fn func(*pgTx) error) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.p.timeout)
 	defer cancel()
 	conn, err := d.p.pool.Acquire(ctx)
