@@ -59,7 +59,10 @@ func (t boltTx) CreateBucketIfNotExists(name []byte) (Bucket, error) {
 }
 
 func (t boltTx) DeleteBucket(name []byte) error { return boltErr(t.tx.DeleteBucket(name)) }
-func (t boltTx) Writable() bool                 { return t.tx.Writable() }
+func (t boltTx) ForEach(fn func(name []byte, b Bucket) error) error {
+	return t.tx.ForEach(func(name []byte, b *bolt.Bucket) error { return fn(name, wrapBucket(b)) })
+}
+func (t boltTx) Writable() bool { return t.tx.Writable() }
 
 type boltBucket struct{ b *bolt.Bucket }
 

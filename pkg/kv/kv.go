@@ -65,6 +65,8 @@ type Tx interface {
 	CreateBucket(name []byte) (Bucket, error)
 	CreateBucketIfNotExists(name []byte) (Bucket, error)
 	DeleteBucket(name []byte) error
+	// ForEach calls fn for every top-level bucket, in name order.
+	ForEach(fn func(name []byte, b Bucket) error) error
 	Writable() bool
 }
 

@@ -254,20 +254,33 @@ func (d *pgDB) run(write bool, fn func(*pgTx) error) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.p.timeout)
 	defer cancel()
-	conn, err := d.p.pool.Acquire(ctx)
-	if err != nil {
-		return pgErr(err)
-	}
-	// Release destroys a connection left inside a transaction.
-	defer conn.Release()
 	begin := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 	if write {
 		// The lock key is our own int64, safe to write into the text.
 		begin = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(" + strconv.FormatInt(d.lock, 10) + ")"
 	}
-	if _, err := conn.Exec(ctx, begin); err != nil {
-		return pgErr(err)
+	var conn *pgxpool.Conn
+	for attempt := 0; ; attempt++ {
+		var err error
+		conn, err = d.p.pool.Acquire(ctx)
+		if err != nil {
+			return pgErr(err)
+		}
+		_, err = conn.Exec(ctx, begin)
+		if err == nil {
+			break
+		}
+		// A pooled connection the server (or the network) dropped while
+		// it was idle fails here, before anything was done: try once
+		// more on a fresh one.
+		closed := conn.Conn().IsClosed()
+		conn.Release()
+		if !closed || attempt > 0 {
+			return pgErr(err)
+		}
 	}
+	// Release destroys a connection left inside a transaction.
+	defer conn.Release()
 	t := &pgTx{ctx: ctx, conn: conn.Conn(), ns: d.ns, write: write, buckets: map[string]bool{}}
 	ferr := fn(t)
 	if t.err != nil || ferr != nil {
@@ -321,6 +334,16 @@ func (t *pgTx) CreateBucketIfNotExists(name []byte) (Bucket, error) {
 	return t.root().CreateBucketIfNotExists(name)
 }
 func (t *pgTx) DeleteBucket(name []byte) error { return t.root().DeleteBucket(name) }
+
+func (t *pgTx) ForEach(fn func(name []byte, b Bucket) error) error {
+	root := t.root()
+	return root.ForEach(func(k, v []byte) error {
+		if v != nil {
+			return nil // the root holds only buckets
+		}
+		return fn(k, &pgBucket{tx: t, path: childPath(root.path, k)})
+	})
+}
 
 // pgBucket is a bucket: path is its own path, the paths of its ancestors'
 // names each length-prefixed (the root's is empty).
