@@ -39,9 +39,10 @@ type Config struct {
 	ShareKeyFile string
 	// DatabaseURL, if set, is a PostgreSQL database (postgres://... or
 	// key=value; a password is better in PGPASSFILE than in the URL) that
-	// holds the share store and the login rate limits instead of DataDir,
-	// so that several phrd nodes can share them. Its schema is migrated
-	// at start. Vaults stay in DataDir/vaults for now (docs/operations.md).
+	// holds the share store and the login rate limits instead of DataDir
+	// and memory, so that several phrd nodes share them. Its schema is
+	// migrated at start. Vaults stay in DataDir/vaults for now
+	// (docs/operations.md).
 	DatabaseURL string
 	// PublicURL is the URL clients reach the server at (for links).
 	PublicURL string

@@ -3,13 +3,18 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/kv/kvtest"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
@@ -20,8 +25,8 @@ import (
 // The server on PostgreSQL (Config.DatabaseURL). newTestServer gives a
 // test running under TestOnPostgres a fresh database schema.
 
-// TestOnPostgres runs the share tests again with the share store in
-// PostgreSQL.
+// TestOnPostgres runs the share and rate-limit tests again with the
+// share store and the limits in PostgreSQL.
 func TestOnPostgres(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -32,6 +37,10 @@ func TestOnPostgres(t *testing.T) {
 		{"DirectAndKTCShares", TestDirectAndKTCShares},
 		{"ShareNeedsPublicURL", TestShareNeedsPublicURL},
 		{"ShareEnumeration", TestShareEnumeration},
+		{"LoginRateLimit", TestLoginRateLimit},
+		{"ClientRateLimit", TestClientRateLimit},
+		{"BearerTokenRateLimit", TestBearerTokenRateLimit},
+		{"KeyRoutesPassphraseLimit", TestKeyRoutesPassphraseLimit},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
@@ -195,4 +204,90 @@ func TestMigrateToDatabase(t *testing.T) {
 		p, _ := share.Decode(links[i])
 		want(t, after.client().do("POST", strings.TrimPrefix(p.URL, before.url), body), http.StatusOK)
 	}
+}
+
+// TestSharedLimiter: two limiters on one database, as two nodes, grant
+// exactly the burst between them under concurrency; a refund on one is a
+// token for the other; the table holds no key in clear; with the
+// database away the limit falls back to the node's memory, still
+// limiting.
+func TestSharedLimiter(t *testing.T) {
+	proxy, db := kvtest.NewProxy(t, kvtest.URL(t))
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	rate := Rate{Events: 5, Per: time.Hour, Burst: 5}
+	var nodes []*sharedLimiter
+	for range 2 {
+		p, err := kv.OpenPostgres(context.Background(), db, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		nodes = append(nodes, newSharedLimiter("login-account", rate, clock.Now, p.Pool(), []byte("server key"), slog.New(slog.DiscardHandler)))
+	}
+	var mu sync.Mutex
+	granted := 0
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, _ := nodes[i%2].allow("10.1.2.3"); ok {
+				mu.Lock()
+				granted++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if granted != rate.Burst {
+		t.Fatalf("%d of 40 granted over two nodes, want %d", granted, rate.Burst)
+	}
+	if blocked, wait := nodes[1].blocked("10.1.2.3"); !blocked || wait <= 0 || wait > 12*time.Minute {
+		t.Errorf("blocked = %v, %v", blocked, wait)
+	}
+	nodes[0].refund("10.1.2.3")
+	if ok, _ := nodes[1].allow("10.1.2.3"); !ok {
+		t.Error("a token refunded on node 0 is not there for node 1")
+	}
+	if ok, _ := nodes[0].allow("10.9.9.9"); !ok {
+		t.Error("another key shares the bucket")
+	}
+	clock.Add(12 * time.Minute) // one token back
+	if ok, _ := nodes[0].allow("10.1.2.3"); !ok {
+		t.Error("no token after the refill time")
+	}
+	clock.Add(2 * time.Hour)
+	nodes[1].sweep()
+	conn, err := pgx.Connect(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var raw []byte
+	conn.QueryRow(context.Background(), `SELECT count(*), coalesce(string_agg(key, ''::bytea), ''::bytea) FROM phr_limits`).Scan(&n, &raw)
+	conn.Close(context.Background())
+	if n != 0 {
+		t.Errorf("%d buckets left after a sweep of full ones", n)
+	}
+
+	// Keys are HMACs: no address in the table.
+	nodes[0].allow("10.1.2.3")
+	conn, _ = pgx.Connect(context.Background(), db)
+	conn.QueryRow(context.Background(), `SELECT count(*), string_agg(key, ''::bytea) FROM phr_limits`).Scan(&n, &raw)
+	conn.Close(context.Background())
+	if n != 1 || strings.Contains(string(raw), "10.1.2.3") || len(raw) != 32 {
+		t.Errorf("table: %d rows, keys %q", n, raw)
+	}
+
+	proxy.Down()
+	granted = 0
+	for range 10 {
+		if ok, _ := nodes[0].allow("10.7.7.7"); ok {
+			granted++
+		}
+	}
+	if granted != rate.Burst {
+		t.Errorf("with the database away: %d of 10 granted, want %d (the node's own limit)", granted, rate.Burst)
+	}
+	proxy.Up()
 }

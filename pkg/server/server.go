@@ -36,8 +36,8 @@ type Server struct {
 	sess    *sessions
 	metrics *metrics
 
-	acctLimit, clientLimit *limiter
-	tokenLimit             *limiter // wrong bearer tokens per client
+	acctLimit, clientLimit rateLimiter
+	tokenLimit             rateLimiter // wrong bearer tokens per client
 	kdf                    *gate
 	vaultOpts              *vault.Options
 	shares                 *sharestore.Store
@@ -90,6 +90,13 @@ func New(cfg Config) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("the database: %w", err)
 		}
+		// The login limits hold across every node on the database.
+		shared := func(name string, r Rate) rateLimiter {
+			return newSharedLimiter(name, r, cfg.Now, s.pg.Pool(), data.secret, cfg.Logger)
+		}
+		s.acctLimit = shared("login-account", cfg.LoginPerAccount)
+		s.clientLimit = shared("login-client", cfg.LoginPerClient)
+		s.tokenLimit = shared("bad-token-client", cfg.BadTokenPerClient)
 	}
 	if err := s.openShares(); err != nil {
 		if s.pg != nil {
