@@ -109,6 +109,7 @@ func TestConformance(t *testing.T) {
 		{"ReadYourWrites", testReadYourWrites},
 		{"ViewIsolation", testViewIsolation},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"BatchWithFailures", testBatchWithFailures},
 		{"LargeValues", testLargeValues},
 		{"Crash", testCrash},
 		{"Closed", testClosed},
@@ -906,4 +907,60 @@ func testClosed(t *testing.T, b backend) {
 			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
 		}
 	}
+}
+
+// testBatchWithFailures: concurrent Batch calls of which some fail: each
+// failing call gets its own error and leaves nothing; every other call's
+// write is committed once.
+func testBatchWithFailures(t *testing.T, b backend) {
+	db, _ := b.open(t)
+	mustUpdate(t, db, func(tx kv.Tx) error {
+		_, err := tx.CreateBucket([]byte("bf"))
+		return err
+	})
+	const n = 60
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = db.Batch(func(tx kv.Tx) error {
+				bk := tx.Bucket([]byte("bf"))
+				if err := bk.Put([]byte(strconv.Itoa(i)), []byte("x")); err != nil {
+					return err
+				}
+				c, _ := strconv.Atoi(string(bk.Get([]byte("count"))))
+				if err := bk.Put([]byte("count"), []byte(strconv.Itoa(c+1))); err != nil {
+					return err
+				}
+				if i%3 == 0 {
+					return fmt.Errorf("call %d fails", i)
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	mustView(t, db, func(tx kv.Tx) error {
+		bk := tx.Bucket([]byte("bf"))
+		ok := 0
+		for i := range n {
+			v := bk.Get([]byte(strconv.Itoa(i)))
+			switch {
+			case i%3 == 0 && (errs[i] == nil || errs[i].Error() != fmt.Sprintf("call %d fails", i)):
+				t.Errorf("call %d: %v, want its own error", i, errs[i])
+			case i%3 == 0 && v != nil:
+				t.Errorf("failed call %d left its write", i)
+			case i%3 != 0 && (errs[i] != nil || v == nil):
+				t.Errorf("call %d: %v, written %v", i, errs[i], v != nil)
+			case i%3 != 0:
+				ok++
+			}
+		}
+		if got := string(bk.Get([]byte("count"))); got != strconv.Itoa(ok) {
+			t.Errorf("count = %s, want %d: a call's write counted twice or lost", got, ok)
+		}
+		return nil
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -218,6 +219,15 @@ type pgDB struct {
 	ns     string
 	lock   int64
 	closed atomic.Bool
+
+	batchMu sync.Mutex
+	batch   []batchCall // waiting for the next batch transaction
+	timer   *time.Timer
+}
+
+type batchCall struct {
+	fn  func(Tx) error
+	err chan error
 }
 
 func (d *pgDB) View(fn func(Tx) error) error {
@@ -228,9 +238,79 @@ func (d *pgDB) Update(fn func(Tx) error) error {
 	return d.run(true, func(t *pgTx) error { return fn(t) })
 }
 
-// Batch is Update: the namespace's lock already queues concurrent
-// writers, and each commits on its own.
-func (d *pgDB) Batch(fn func(Tx) error) error { return d.Update(fn) }
+// Batches: calls arriving within batchDelay of each other (or up to
+// batchMax of them) run in one transaction, so that they share one
+// commit and one wait for the namespace's lock, as bbolt's Batch shares
+// an fsync.
+const (
+	batchDelay = time.Millisecond
+	batchMax   = 500
+)
+
+// errSolo tells a Batch caller that its fn failed inside a batch and is
+// to run again on its own, so that its error is its own.
+var errSolo = errors.New("kv: run alone")
+
+func (d *pgDB) Batch(fn func(Tx) error) error {
+	c := batchCall{fn: fn, err: make(chan error, 1)}
+	d.batchMu.Lock()
+	d.batch = append(d.batch, c)
+	switch {
+	case len(d.batch) >= batchMax:
+		calls := d.batch
+		d.batch = nil
+		if d.timer != nil {
+			d.timer.Stop()
+			d.timer = nil
+		}
+		go d.runBatch(calls)
+	case len(d.batch) == 1:
+		d.timer = time.AfterFunc(batchDelay, d.flushBatch)
+	}
+	d.batchMu.Unlock()
+	err := <-c.err
+	if err == errSolo {
+		return d.Update(fn)
+	}
+	return err
+}
+
+func (d *pgDB) flushBatch() {
+	d.batchMu.Lock()
+	calls := d.batch
+	d.batch, d.timer = nil, nil
+	d.batchMu.Unlock()
+	if len(calls) > 0 {
+		d.runBatch(calls)
+	}
+}
+
+// runBatch runs calls in one transaction. If one fn fails, the
+// transaction is rolled back, that call runs again alone, and the others
+// run again as a batch; if the database fails, every call gets its error.
+func (d *pgDB) runBatch(calls []batchCall) {
+	for len(calls) > 0 {
+		failed := -1
+		err := d.run(true, func(t *pgTx) error {
+			for i, c := range calls {
+				if err := c.fn(t); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed >= 0 && !errors.Is(err, ErrUnavailable) {
+			calls[failed].err <- errSolo
+			calls = append(calls[:failed:failed], calls[failed+1:]...)
+			continue
+		}
+		for _, c := range calls {
+			c.err <- err
+		}
+		return
+	}
+}
 
 func (d *pgDB) Close() error {
 	d.closed.Store(true)
