@@ -58,6 +58,39 @@ type DB interface {
 	Close() error
 }
 
+// KeyedDB is a DB whose writers may lock less than the whole store.
+// UpdateKeys and BatchKeys are Update and Batch for an fn that writes
+// only keys belonging to the lock keys given (a partition of the store
+// that the caller defines: the share store locks a share's lookup key,
+// and writes only that share's keys). Two of them with no lock key in
+// common may run at the same time; each excludes every other holding one
+// of its keys, and Update and Batch exclude all of them. fn may read
+// anything, but only what it wrote or what its keys cover is safe from
+// concurrent change. The PostgreSQL implementation is one; bbolt, with
+// its single writer, needs none (UpdateKeys and BatchKeys below fall back
+// to Update and Batch).
+type KeyedDB interface {
+	DB
+	UpdateKeys(keys [][]byte, fn func(Tx) error) error
+	BatchKeys(keys [][]byte, fn func(Tx) error) error
+}
+
+// UpdateKeys runs db.UpdateKeys if db is a KeyedDB, else db.Update.
+func UpdateKeys(db DB, keys [][]byte, fn func(Tx) error) error {
+	if k, ok := db.(KeyedDB); ok {
+		return k.UpdateKeys(keys, fn)
+	}
+	return db.Update(fn)
+}
+
+// BatchKeys runs db.BatchKeys if db is a KeyedDB, else db.Batch.
+func BatchKeys(db DB, keys [][]byte, fn func(Tx) error) error {
+	if k, ok := db.(KeyedDB); ok {
+		return k.BatchKeys(keys, fn)
+	}
+	return db.Batch(fn)
+}
+
 // Tx is a transaction: the top-level buckets.
 type Tx interface {
 	// Bucket returns the top-level bucket name, or nil when there is none.

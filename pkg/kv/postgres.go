@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -117,7 +118,7 @@ func (p *Postgres) Namespaces(ctx context.Context, prefix string) ([]string, err
 // DropNamespace deletes everything in the namespace, under its lock.
 func (p *Postgres) DropNamespace(name string) error {
 	d := p.Namespace(name).(*pgDB)
-	return d.run(true, func(t *pgTx) error {
+	return d.run(true, nil, func(t *pgTx) error {
 		_, err := t.conn.Exec(t.ctx, `DELETE FROM phr_kv WHERE ns = $1`, name)
 		return err
 	})
@@ -221,21 +222,52 @@ type pgDB struct {
 	closed atomic.Bool
 
 	batchMu sync.Mutex
-	batch   []batchCall // waiting for the next batch transaction
-	timer   *time.Timer
+	batch   [2]pendingBatch // [0] Batch, [1] BatchKeys: waiting for their next transaction
+}
+
+type pendingBatch struct {
+	calls []batchCall
+	timer *time.Timer
 }
 
 type batchCall struct {
-	fn  func(Tx) error
-	err chan error
+	fn    func(Tx) error
+	locks []int64 // nil: the namespace's lock; else the keys' locks (BatchKeys)
+	err   chan error
 }
 
 func (d *pgDB) View(fn func(Tx) error) error {
-	return d.run(false, func(t *pgTx) error { return fn(t) })
+	return d.run(false, nil, func(t *pgTx) error { return fn(t) })
 }
 
 func (d *pgDB) Update(fn func(Tx) error) error {
-	return d.run(true, func(t *pgTx) error { return fn(t) })
+	return d.run(true, nil, func(t *pgTx) error { return fn(t) })
+}
+
+// UpdateKeys is Update under the locks of keys (KeyedDB): the namespace's
+// lock taken shared, then each key's lock, in one order for everyone so
+// that two transactions never wait for each other in a circle.
+func (d *pgDB) UpdateKeys(keys [][]byte, fn func(Tx) error) error {
+	return d.run(true, d.keyLocks(keys), func(t *pgTx) error { return fn(t) })
+}
+
+// BatchKeys is Batch under the locks of keys: the batch takes the locks
+// of all its calls' keys.
+func (d *pgDB) BatchKeys(keys [][]byte, fn func(Tx) error) error {
+	return d.batchCall(d.keyLocks(keys), fn)
+}
+
+// keyLocks are the advisory lock ids of keys in this namespace, sorted
+// and without repeats. An empty list still means "keyed": the namespace
+// lock is then taken shared only.
+func (d *pgDB) keyLocks(keys [][]byte) []int64 {
+	ids := make([]int64, 0, len(keys))
+	for _, k := range keys {
+		sum := sha256.Sum256(append([]byte("phr kv key lock\x00"+d.ns+"\x00"), k...))
+		ids = append(ids, int64(binary.BigEndian.Uint64(sum[:8])))
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // Batches: calls arriving within batchDelay of each other (or up to
@@ -251,34 +283,41 @@ const (
 // to run again on its own, so that its error is its own.
 var errSolo = errors.New("kv: run alone")
 
-func (d *pgDB) Batch(fn func(Tx) error) error {
-	c := batchCall{fn: fn, err: make(chan error, 1)}
+func (d *pgDB) Batch(fn func(Tx) error) error { return d.batchCall(nil, fn) }
+
+func (d *pgDB) batchCall(locks []int64, fn func(Tx) error) error {
+	c := batchCall{fn: fn, locks: locks, err: make(chan error, 1)}
+	q := 0
+	if locks != nil {
+		q = 1
+	}
 	d.batchMu.Lock()
-	d.batch = append(d.batch, c)
+	b := &d.batch[q]
+	b.calls = append(b.calls, c)
 	switch {
-	case len(d.batch) >= batchMax:
-		calls := d.batch
-		d.batch = nil
-		if d.timer != nil {
-			d.timer.Stop()
-			d.timer = nil
+	case len(b.calls) >= batchMax:
+		calls := b.calls
+		b.calls = nil
+		if b.timer != nil {
+			b.timer.Stop()
+			b.timer = nil
 		}
 		go d.runBatch(calls)
-	case len(d.batch) == 1:
-		d.timer = time.AfterFunc(batchDelay, d.flushBatch)
+	case len(b.calls) == 1:
+		b.timer = time.AfterFunc(batchDelay, func() { d.flushBatch(q) })
 	}
 	d.batchMu.Unlock()
 	err := <-c.err
 	if err == errSolo {
-		return d.Update(fn)
+		return d.run(true, locks, func(t *pgTx) error { return fn(t) })
 	}
 	return err
 }
 
-func (d *pgDB) flushBatch() {
+func (d *pgDB) flushBatch(q int) {
 	d.batchMu.Lock()
-	calls := d.batch
-	d.batch, d.timer = nil, nil
+	calls := d.batch[q].calls
+	d.batch[q] = pendingBatch{}
 	d.batchMu.Unlock()
 	if len(calls) > 0 {
 		d.runBatch(calls)
@@ -290,8 +329,18 @@ func (d *pgDB) flushBatch() {
 // run again as a batch; if the database fails, every call gets its error.
 func (d *pgDB) runBatch(calls []batchCall) {
 	for len(calls) > 0 {
+		// Keyed calls: the union of their keys' locks.
+		var locks []int64
+		if calls[0].locks != nil {
+			locks = []int64{}
+			for _, c := range calls {
+				locks = append(locks, c.locks...)
+			}
+			slices.Sort(locks)
+			locks = slices.Compact(locks)
+		}
 		failed := -1
-		err := d.run(true, func(t *pgTx) error {
+		err := d.run(true, locks, func(t *pgTx) error {
 			for i, c := range calls {
 				if err := c.fn(t); err != nil {
 					failed = i
@@ -327,17 +376,29 @@ func (d *pgDB) Close() error {
 // to lock before its first write, and because the lock must cover reads
 // (a Get deciding a later Put), not only the rows written. A View runs at
 // REPEATABLE READ READ ONLY: one snapshot for all its statements, and it
-// takes no lock, so readers never wait for writers.
-func (d *pgDB) run(write bool, fn func(*pgTx) error) error {
+// takes no lock, so readers never wait for writers. With keyLocks
+// (UpdateKeys, BatchKeys) an Update takes the namespace's lock shared and
+// then the keys' locks, in ascending order: keyed writers of different
+// keys run together, and a plain Update waits for all of them.
+func (d *pgDB) run(write bool, keyLocks []int64, fn func(*pgTx) error) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.p.timeout)
 	defer cancel()
 	begin := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-	if write {
-		// The lock key is our own int64, safe to write into the text.
+	switch {
+	case write && keyLocks == nil:
+		// The lock ids are our own int64s, safe to write into the text.
 		begin = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(" + strconv.FormatInt(d.lock, 10) + ")"
+	case write:
+		var b strings.Builder
+		b.WriteString("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock_shared(" + strconv.FormatInt(d.lock, 10) + ")")
+		for _, id := range keyLocks {
+			// One statement each, so that they are taken in this order.
+			b.WriteString("; SELECT pg_advisory_xact_lock(" + strconv.FormatInt(id, 10) + ")")
+		}
+		begin = b.String()
 	}
 	var conn *pgxpool.Conn
 	for attempt := 0; ; attempt++ {

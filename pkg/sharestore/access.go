@@ -96,7 +96,7 @@ func (s *Store) access(ctx context.Context, id, recipient, passcode string, now 
 
 	if rec.Hash == "" {
 		var deny string
-		err := s.db.Batch(func(tx kv.Tx) error {
+		err := s.batchShare(lk, func(tx kv.Tx) error {
 			deny = ""
 			r, err := getRecord(tx, lk)
 			if err != nil {
@@ -143,7 +143,7 @@ func (s *Store) access(ctx context.Context, id, recipient, passcode string, now 
 
 	// 1. Reserve an attempt.
 	var deny string
-	err = s.db.Batch(func(tx kv.Tx) error {
+	err = s.batchShare(lk, func(tx kv.Tx) error {
 		deny = ""
 		r, err := getRecord(tx, lk)
 		if err != nil {
@@ -166,7 +166,7 @@ func (s *Store) access(ctx context.Context, id, recipient, passcode string, now 
 
 	// 3. Settle the reservation.
 	remaining := 0
-	err = s.db.Batch(func(tx kv.Tx) error {
+	err = s.batchShare(lk, func(tx kv.Tx) error {
 		deny, remaining = "", 0
 		r, err := getRecord(tx, lk)
 		if err != nil {

@@ -24,7 +24,7 @@
 //     holds under any concurrency: see Store.Access. A crash can only lose
 //     attempts, never grant extra ones. On PostgreSQL it holds across
 //     nodes: each reservation and settlement is one transaction under the
-//     namespace's lock (kv), so no two nodes read the same count.
+//     share's lock (kv.KeyedDB), so no two nodes read the same count.
 //   - Bounded passcode work: every scrypt (hashing in Create, checking in
 //     Access) holds a slot of Options.Gate, and at most
 //     Options.MaxChecksPerShare checks of one share are in flight (more

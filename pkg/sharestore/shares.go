@@ -252,7 +252,7 @@ func (s *Store) Create(ctx context.Context, spec ShareSpec) (Share, error) {
 	if err != nil {
 		return Share{}, err
 	}
-	err = s.db.Update(func(tx kv.Tx) error {
+	err = s.updateShare(lk, func(tx kv.Tx) error {
 		sb := tx.Bucket(bucketShares)
 		if sb.Get(lk) != nil { // 256 random bits: cannot happen
 			return fmt.Errorf("sharestore: manifest id collision")
@@ -465,7 +465,7 @@ func (s *Store) ownedRecord(tx kv.Tx, owner, id string) ([]byte, shareRecord, er
 // ErrNotFound.
 func (s *Store) Revoke(owner, id string, now time.Time) (Share, error) {
 	var sh Share
-	err := s.db.Update(func(tx kv.Tx) error {
+	err := s.updateShare(s.lookupKey(id), func(tx kv.Tx) error {
 		lk, r, err := s.ownedRecord(tx, owner, id)
 		if err != nil {
 			return err
@@ -575,7 +575,7 @@ func (s *Store) ReplaceFiles(owner, id string, files []FileSpec, now time.Time) 
 		}
 	}
 	var sh Share
-	err := s.db.Update(func(tx kv.Tx) error {
+	err := s.updateShare(s.lookupKey(id), func(tx kv.Tx) error {
 		lk, r, err := s.ownedRecord(tx, owner, id)
 		if err != nil {
 			return err

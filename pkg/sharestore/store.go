@@ -347,6 +347,20 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// updateShare runs fn, which writes only the keys of the share lk (its
+// record, owner entry, files and log), under that share's lock: on
+// PostgreSQL, writers of different shares run at once on any nodes, and
+// the writers of one share take turns (kv.KeyedDB). Everything else
+// (Sweep, the background log writer) uses the store-wide Update.
+func (s *Store) updateShare(lk []byte, fn func(kv.Tx) error) error {
+	return kv.UpdateKeys(s.db, [][]byte{lk}, fn)
+}
+
+// batchShare is updateShare through Batch (fn may run more than once).
+func (s *Store) batchShare(lk []byte, fn func(kv.Tx) error) error {
+	return kv.BatchKeys(s.db, [][]byte{lk}, fn)
+}
+
 // lookupKey maps a manifest id to its bucket key. The file holds only
 // these HMACs, so it does not reveal the ids (which are capabilities).
 func (s *Store) lookupKey(id string) []byte {
