@@ -400,7 +400,13 @@ func (m *Main) Run(_ context.Context) error {
 	if m.Config.TLSCert != "" {
 		scheme = "https"
 	}
-	m.logger.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "registration", m.Config.Registration)
+	// Where the share store and login limits live (never the URL: it
+	// may hold a password).
+	shared := "data directory"
+	if m.Config.DatabaseURL != "" {
+		shared = "postgresql"
+	}
+	m.logger.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "registration", m.Config.Registration, "shares", shared)
 	return nil
 }
 
