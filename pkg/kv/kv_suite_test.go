@@ -749,7 +749,9 @@ func testConcurrentWriters(t *testing.T, b backend) {
 
 func testLargeValues(t *testing.T, b backend) {
 	db, _ := b.open(t)
-	sizes := []int{5 << 20, 3 << 20, 1, 64 << 10}
+	// More than one cursor fetch's byte bound (PostgreSQL), in both
+	// directions.
+	sizes := []int{5 << 20, 3 << 20, 1, 64 << 10, 3 << 20, 3 << 20, 3 << 20, 0}
 	vals := make([][]byte, len(sizes))
 	for i, n := range sizes {
 		vals[i] = make([]byte, n)
@@ -782,6 +784,20 @@ func testLargeValues(t *testing.T, b backend) {
 			i++
 			return nil
 		})
+		if i != len(vals) {
+			t.Errorf("walked %d values, want %d", i, len(vals))
+		}
+		i = len(vals) - 1
+		c := bk.Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			if k[0] != byte(i) || !bytes.Equal(v, vals[i]) {
+				t.Errorf("backward: value %d differs", i)
+			}
+			i--
+		}
+		if i != -1 {
+			t.Errorf("backward walk stopped at %d", i)
+		}
 		return nil
 	})
 }

@@ -776,7 +776,14 @@ func (b *pgBucket) SetSequence(v uint64) error {
 // queries, never one per step. A batch is refetched when the transaction
 // wrote since it was fetched, so that a cursor sees its own
 // transaction's writes as bbolt's does.
-const cursorBatch = 128
+//
+// A batch also stops at cursorBytes of values: a bucket of multi-MiB
+// values (share files) is walked a few rows at a time, and the next
+// query asks for no more rows than the last one held.
+const (
+	cursorBatch = 128
+	cursorBytes = 8 << 20
+)
 
 type kvRow struct{ k, v []byte }
 
@@ -786,11 +793,12 @@ type pgCursor struct {
 	i     int  // position in rows
 	asc   bool // rows are in ascending order
 	gen   int  // t.gen when rows were fetched
-	more  bool // the query that filled rows hit its limit
+	more  bool // the query that filled rows hit its limit (or the byte bound)
+	limit int  // rows the next query asks for: cursorBatch, less after large values
 	valid bool // the cursor is on rows[i]
 }
 
-func (b *pgBucket) Cursor() Cursor { return &pgCursor{b: b} }
+func (b *pgBucket) Cursor() Cursor { return &pgCursor{b: b, limit: cursorBatch} }
 
 // fetch fills rows with the keys after (asc) or before (!asc) from, or
 // from the first or last key when from is nil; inclusive makes the bound
@@ -805,17 +813,17 @@ func (c *pgCursor) fetch(from []byte, asc, inclusive bool) {
 	args := []any{t.ns, c.b.path}
 	switch {
 	case from == nil && asc:
-		q += ` ORDER BY k LIMIT ` + strconv.Itoa(cursorBatch)
+		q += ` ORDER BY k LIMIT ` + strconv.Itoa(c.limit)
 	case from == nil:
-		q += ` ORDER BY k DESC LIMIT ` + strconv.Itoa(cursorBatch)
+		q += ` ORDER BY k DESC LIMIT ` + strconv.Itoa(c.limit)
 	case asc && inclusive:
-		q += ` AND k >= $3 ORDER BY k LIMIT ` + strconv.Itoa(cursorBatch)
+		q += ` AND k >= $3 ORDER BY k LIMIT ` + strconv.Itoa(c.limit)
 		args = append(args, from)
 	case asc:
-		q += ` AND k > $3 ORDER BY k LIMIT ` + strconv.Itoa(cursorBatch)
+		q += ` AND k > $3 ORDER BY k LIMIT ` + strconv.Itoa(c.limit)
 		args = append(args, from)
 	default:
-		q += ` AND k < $3 ORDER BY k DESC LIMIT ` + strconv.Itoa(cursorBatch)
+		q += ` AND k < $3 ORDER BY k DESC LIMIT ` + strconv.Itoa(c.limit)
 		args = append(args, from)
 	}
 	rows, err := t.conn.Query(t.ctx, q, args...)
@@ -823,6 +831,7 @@ func (c *pgCursor) fetch(from []byte, asc, inclusive bool) {
 		t.fail(err)
 		return
 	}
+	size, full := 0, false
 	for rows.Next() {
 		var r kvRow
 		if err := rows.Scan(&r.k, &r.v); err != nil {
@@ -832,13 +841,24 @@ func (c *pgCursor) fetch(from []byte, asc, inclusive bool) {
 			return
 		}
 		c.rows = append(c.rows, r)
+		if size += len(r.v); size >= cursorBytes {
+			full = true
+			break
+		}
 	}
+	rows.Close() // after a break, the rows left are read and dropped
 	if err := rows.Err(); err != nil {
 		t.fail(err)
 		c.rows = c.rows[:0]
 		return
 	}
-	c.more = len(c.rows) == cursorBatch
+	c.more = full || len(c.rows) == c.limit
+	switch {
+	case full:
+		c.limit = max(1, len(c.rows))
+	case size < cursorBytes/4:
+		c.limit = min(cursorBatch, 2*c.limit)
+	}
 	c.valid = len(c.rows) > 0
 }
 

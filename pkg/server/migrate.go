@@ -39,7 +39,8 @@ func MigrateToDatabase(ctx context.Context, dataDir, databaseURL, shareKeyFile s
 	if shareKeyFile == "" {
 		shareKeyFile = DefaultShareKeyFile(dataDir)
 	}
-	pg, err := kv.OpenPostgres(ctx, databaseURL, nil)
+	// The copy is one transaction, as long as the store is large.
+	pg, err := kv.OpenPostgres(ctx, databaseURL, &kv.PostgresOptions{Timeout: 12 * time.Hour})
 	if err != nil {
 		return res, fmt.Errorf("the database: %w", err)
 	}
