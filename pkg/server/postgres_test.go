@@ -102,8 +102,8 @@ func TestPostgresSharesAcrossNodes(t *testing.T) {
 }
 
 // TestPostgresDown: while the database is unreachable, share requests
-// get 503 with Retry-After and write nothing; when it is back, the
-// server serves again without a restart.
+// get 503 with Retry-After and write nothing, while records and logins
+// go on; when it is back, the server serves again without a restart.
 func TestPostgresDown(t *testing.T) {
 	proxy, db := kvtest.NewProxy(t, kvtest.URL(t))
 	ts := newTestServer(t, func(c *Config) { c.DatabaseURL = db })
@@ -132,6 +132,15 @@ func TestPostgresDown(t *testing.T) {
 		if tc.r.status != http.StatusServiceUnavailable || tc.r.errCode() != api.CodeUnavailable || tc.r.header.Get("Retry-After") == "" {
 			t.Errorf("%s with the database down: %d %s (Retry-After %q)", tc.name, tc.r.status, tc.r.errCode(), tc.r.header.Get("Retry-After"))
 		}
+	}
+	// The vaults are not in the database: records and logins go on (the
+	// login limits fall back to this node's memory meanwhile).
+	want(t, alice.do("POST", "/api/v1/records", map[string]any{"log": "med", "name": "Aspirin", "dose": "81 mg"}), http.StatusCreated)
+	again := ts.client()
+	again.login("alice", testPass)
+	want(t, again.do("GET", "/api/v1/records", nil), http.StatusOK)
+	if !strings.Contains(ts.logs.String(), "limiting on this node only") {
+		t.Error("no warning that the login limits fell back to the node")
 	}
 	proxy.Up()
 	var list struct{ Shares []api.ShareInfo }
