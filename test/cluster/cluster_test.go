@@ -154,14 +154,17 @@ func open(base, path, passcode string) (int, error) {
 	return res.StatusCode, nil
 }
 
-// openSettled retries answers that spend nothing (busy: 429, 503).
+// openSettled retries answers that spend nothing (busy: 429, 503), for
+// up to two minutes (passcode checks cost a scrypt each, and a node
+// checks at most two of one link at once).
 func openSettled(base, path, passcode string) (int, error) {
+	deadline := time.Now().Add(2 * time.Minute)
 	for try := 0; ; try++ {
 		status, err := open(base, path, passcode)
-		if err != nil || (status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable) || try > 200 {
+		if err != nil || (status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable) || time.Now().After(deadline) {
 			return status, err
 		}
-		time.Sleep(time.Duration(5+try) * time.Millisecond)
+		time.Sleep(time.Duration(5+min(try, 100)) * time.Millisecond)
 	}
 }
 
