@@ -461,6 +461,12 @@ func (t *pgTx) fail(err error) error {
 		if t.conn.IsClosed() && !errors.Is(t.err, ErrUnavailable) {
 			t.err = fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
+		if readOnly(err) {
+			// A primary demoted by a failover: drop the connection, so
+			// that the pool connects afresh (to the new primary, with
+			// target_session_attrs=read-write).
+			t.conn.Close(context.Background())
+		}
 	}
 	return t.err
 }
@@ -931,10 +937,18 @@ func pgErr(err error) error {
 	return err
 }
 
+// readOnly reports a write refused by a server that is (now) a replica.
+func readOnly(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "25006" // read_only_sql_transaction
+}
+
 func isUnavailable(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
+		case pe.Code == "25006": // a replica: the primary is elsewhere now
+			return true
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
 			strings.HasPrefix(pe.Code, "53"),  // insufficient resources
 			strings.HasPrefix(pe.Code, "57P"), // admin shutdown, crash shutdown, cannot connect now

@@ -356,3 +356,32 @@ func TestPostgresKeyedLocks(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPostgresReadOnly: a server that refuses writes (a primary demoted
+// by a failover) makes an Update fail with ErrUnavailable, and its
+// connection is dropped so that the next transaction connects afresh.
+func TestPostgresReadOnly(t *testing.T) {
+	u := kvtest.URL(t)
+	p, err := kv.OpenPostgres(context.Background(), u, &kv.PostgresOptions{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	db := p.Namespace("ro")
+	// The one connection of the pool turns read-only, as a demoted
+	// primary's sessions are.
+	if _, err := p.Pool().Exec(context.Background(), `SET default_transaction_read_only = on`); err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx kv.Tx) error {
+		_, err := tx.CreateBucket([]byte("x"))
+		return err
+	})
+	if !errors.Is(err, kv.ErrUnavailable) {
+		t.Fatalf("a write on a read-only server: %v, want ErrUnavailable", err)
+	}
+	mustUpdate(t, db, func(tx kv.Tx) error {
+		_, err := tx.CreateBucket([]byte("x"))
+		return err
+	})
+}
