@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A throw-away PostgreSQL for the tests of phrd's PostgreSQL backend
+# (PHR_TEST_DATABASE_URL), stopped when this script exits.
+source scripts/postgres.sh
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

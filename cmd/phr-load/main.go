@@ -3,9 +3,15 @@
 // device credentials, and drives GET /api/v1/records and POST
 // /api/v1/ingest from concurrent clients, next to a bare echo handler that
 // returns a fixed body, in the same run. It prints throughput, p50/p99
-// latency and memory per open vault and per session.
+// latency and memory per open vault and per session. A last phase opens
+// share links (POST to a manifest URL, a link without passcode): each
+// request is a write to the share store, in DATA/shares.db or, with
+// PHRD_DATABASE_URL set, in PostgreSQL; --nodes starts that many phrd
+// servers (in this process, each with its own connection pool) on the
+// database and spreads the manifest requests over them.
 //
 //	go run ./cmd/phr-load --accounts 1000 --sessions 100 --duration 10s
+//	PHRD_DATABASE_URL=postgres://... go run ./cmd/phr-load --nodes 3
 package main
 
 import (
@@ -17,10 +23,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +37,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/phr-project/phr/pkg/server"
 	"github.com/phr-project/phr/pkg/server/api"
+	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault"
 )
 
@@ -37,6 +47,8 @@ type options struct {
 	workFactor               int
 	nosync                   bool
 	cpuprofile               string
+	nodes                    int
+	databaseURL              string // from PHRD_DATABASE_URL: never on the command line
 }
 
 func main() {
@@ -48,7 +60,13 @@ func main() {
 	flag.IntVar(&o.workFactor, "scrypt-work-factor", 10, "scrypt work factor of the accounts' passphrase slots (creation only; sessions use device credentials)")
 	flag.BoolVar(&o.nosync, "nosync", false, "skip fsync in the vaults")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the records phase to this file")
+	flag.IntVar(&o.nodes, "nodes", 1, "phrd servers on the database of PHRD_DATABASE_URL (the share phase spreads over them)")
 	flag.Parse()
+	o.databaseURL = os.Getenv("PHRD_DATABASE_URL")
+	if o.nodes < 1 || o.nodes > 1 && o.databaseURL == "" {
+		fmt.Fprintln(os.Stderr, "phr-load: --nodes above 1 needs a database: set PHRD_DATABASE_URL")
+		os.Exit(2)
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "phr-load:", err)
 		os.Exit(1)
@@ -86,22 +104,29 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
+	var bases []string
+	for i := range o.nodes {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		nodeBase := "http://" + ln.Addr().String()
+		srv, err := server.New(server.Config{
+			DataDir: filepath.Join(dir, fmt.Sprint("node", i)), ShareKeyFile: filepath.Join(dir, "share.key"),
+			DatabaseURL: o.databaseURL, PublicURL: nodeBase, VaultNoSync: o.nosync,
+			Logger:                slog.New(slog.NewTextHandler(io.Discard, nil)),
+			LoginPerClient:        server.Rate{Events: 1 << 30, Per: time.Second, Burst: 1 << 30},
+			MaxSessionsPerAccount: 1000,
+		})
+		if err != nil {
+			return err
+		}
+		go srv.Serve(ln)
+		defer srv.Shutdown(context.Background())
+		bases = append(bases, nodeBase)
 	}
-	base := "http://" + ln.Addr().String()
-	srv, err := server.New(server.Config{
-		DataDir: dir, PublicURL: base, VaultNoSync: o.nosync,
-		Logger:                slog.New(slog.NewTextHandler(io.Discard, nil)),
-		LoginPerClient:        server.Rate{Events: 1 << 30, Per: time.Second, Burst: 1 << 30},
-		MaxSessionsPerAccount: 1000,
-	})
-	if err != nil {
-		return err
-	}
-	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
+	// Accounts and the records phases are on the first node.
+	base := bases[0]
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 1000, MaxIdleConnsPerHost: 1000}}
 	ctx := context.Background()
 
@@ -236,6 +261,42 @@ func run(o options) error {
 		pprof.StopCPUProfile()
 	}
 	ri := drive("POST /api/v1/ingest (10 readings)", clients, o.duration, ingest)
+
+	// One share link per client, made on the first node; the manifest
+	// requests go to the nodes in turn.
+	jwe, err := share.EncryptFile(share.NewKey(), share.ContentTypeFHIR, fixed, true)
+	if err != nil {
+		return err
+	}
+	paths := make([]string, len(clients))
+	for i, c := range clients {
+		sc, err := c.CreateShare(ctx, api.CreateShareRequest{Files: []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: jwe}}, ExpiresAt: time.Now().Add(time.Hour)})
+		if err != nil {
+			return err
+		}
+		u, err := url.Parse(sc.URL)
+		if err != nil {
+			return err
+		}
+		paths[i] = u.Path
+	}
+	manifest := func(i int, c *api.Client) error {
+		resp, err := hc.Post(bases[i%len(bases)]+paths[i], "application/json", strings.NewReader(`{"recipient":"load"}`))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return errors.New(resp.Status)
+		}
+		return nil
+	}
+	store := "DATA/shares.db"
+	if o.databaseURL != "" {
+		store = fmt.Sprintf("PostgreSQL, %d node(s)", o.nodes)
+	}
+	rm := drive("POST manifest, link without passcode ("+store+")", clients, o.duration, manifest)
 	bareRPS := float64(rb.requests) / rb.elapsed.Seconds()
 	fmt.Printf("phr-load: %d accounts (%d readings each), %d concurrent sessions, %v per phase, GOMAXPROCS %d\n\n", o.accounts, o.seed, o.sessions, o.duration, runtime.GOMAXPROCS(0))
 	fmt.Println("| phase | req/s | p50 | p99 | errors | vs bare |")
@@ -243,6 +304,7 @@ func run(o options) error {
 	fmt.Println(rb.row(0))
 	fmt.Println(rg.row(bareRPS))
 	fmt.Println(ri.row(bareRPS))
+	fmt.Println(rm.row(bareRPS))
 	fmt.Printf("\nmemory (Go heap in use; the vault files are memory-mapped besides): %.1f KiB per open vault with its first session, %.1f KiB per further session; response body %d bytes\n",
 		float64(h1-h0)/float64(o.sessions)/1024, float64(h2-h1)/float64(o.sessions)/1024, len(fixed))
 	return nil

@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -127,7 +128,7 @@ the environment as PHRD_<FLAG> (PHRD_DATA, PHRD_ADDR, ...); a flag wins.`,
 		}
 		return &usageError{err}
 	})
-	root.AddCommand(serve("serve"), newAccountCommand(stdin, stdout, stderr, getenv))
+	root.AddCommand(serve("serve"), newAccountCommand(stdin, stdout, stderr, getenv), newMigrateCommand(stdout, getenv))
 	return root
 }
 
@@ -204,6 +205,7 @@ func (m *Main) defineFlags(cmd *cobra.Command) {
 	}
 	str(&m.Addr, "addr", "address to listen on (host:port)")
 	str(&c.DataDir, "data", "data directory (vaults, server key, share store); required")
+	str(&c.DatabaseURL, "database-url", "PostgreSQL database for the share store and login limits, shared by several phrd nodes (postgres://user@host/db; a password belongs in PHRD_DATABASE_URL or PGPASSFILE, not here). Default: all in --data")
 	str(&c.ShareKeyFile, "share-key", "the share store's key file, outside the data directory (default DATA.share.key beside it)")
 	str(&c.PublicURL, "public-url", "the URL clients reach this server at (default from --addr)")
 	str(&c.TLSCert, "tls-cert", "TLS certificate file (PEM)")
@@ -251,6 +253,9 @@ func (m *Main) ParseFlags(_ context.Context, argv []string) error {
 // finishFlags sets the flags cmd was not given from PHRD_<NAME>, checks
 // them, and makes the logger.
 func (m *Main) finishFlags(cmd *cobra.Command) error {
+	if cmd.Flags().Lookup("database-url").Changed && urlHasPassword(m.Config.DatabaseURL) {
+		return errors.New("--database-url holds a password, which every user of this machine can read in the process list: give the URL in PHRD_DATABASE_URL, or the password in a PGPASSFILE")
+	}
 	if err := envFlags(cmd, m.flagNames, m.Getenv); err != nil {
 		return err
 	}
@@ -395,7 +400,13 @@ func (m *Main) Run(_ context.Context) error {
 	if m.Config.TLSCert != "" {
 		scheme = "https"
 	}
-	m.logger.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "registration", m.Config.Registration)
+	// Where the share store and login limits live (never the URL: it
+	// may hold a password).
+	shared := "data directory"
+	if m.Config.DatabaseURL != "" {
+		shared = "postgresql"
+	}
+	m.logger.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "registration", m.Config.Registration, "shares", shared)
 	return nil
 }
 
@@ -470,6 +481,47 @@ twice without echo. It is safe while the server runs.`,
 	return cmd
 }
 
+// newMigrateCommand is `phrd migrate`: a single node's data directory
+// into PostgreSQL.
+func newMigrateCommand(stdout io.Writer, getenv func(string) string) *cobra.Command {
+	var from, dbURL, shareKey string
+	cmd := &cobra.Command{
+		Use:   "migrate --from-data DIR --database-url URL",
+		Short: "Move a node's share store from its data directory into PostgreSQL",
+		Long: `migrate copies what phrd keeps in PostgreSQL with --database-url (the
+share store) from the data directory DIR into the database, as it is:
+sealed values under keyed names, so that every link keeps working. Stop
+phrd on DIR first. It refuses a database that already holds a share store,
+then checks that the database holds as many buckets, keys and bytes as the
+file and that the share key file opens it. The file is left in place.
+Vaults stay in DIR/vaults. The database URL comes from --database-url or
+PHRD_DATABASE_URL (a URL with a password only from the environment).`,
+		Example: `  PHRD_DATABASE_URL=postgres://phrd@db.internal/phr phrd migrate --from-data /var/lib/phrd`,
+		Args:    args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Lookup("database-url").Changed && urlHasPassword(dbURL) {
+				return usagef("--database-url holds a password, which every user of this machine can read in the process list: give the URL in PHRD_DATABASE_URL, or the password in a PGPASSFILE")
+			}
+			if err := envFlags(cmd, []string{"database-url", "share-key"}, getenv); err != nil {
+				return &usageError{err}
+			}
+			if from == "" || dbURL == "" {
+				return usagef("--from-data and --database-url (or PHRD_DATABASE_URL) are required")
+			}
+			res, err := server.MigrateToDatabase(cmd.Context(), from, dbURL, shareKey)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(stdout, res)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&from, "from-data", "", "the data directory of the node to move")
+	cmd.Flags().StringVar(&dbURL, "database-url", "", "the PostgreSQL database (or PHRD_DATABASE_URL)")
+	cmd.Flags().StringVar(&shareKey, "share-key", "", "the share key file (or PHRD_SHARE_KEY; default DIR.share.key)")
+	return cmd
+}
+
 // runAccountCreate makes an account on the host (for closed registration).
 // The passphrase comes from PHRD_PASSPHRASE or a prompt without echo.
 func runAccountCreate(data, name string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -504,4 +556,19 @@ func prompt(stdin io.Reader, stderr io.Writer, label string) (string, error) {
 	b, err := term.ReadPassword(int(f.Fd()))
 	fmt.Fprintln(stderr)
 	return string(b), err
+}
+
+// urlHasPassword reports whether a PostgreSQL connection string (a URL
+// or key=value pairs) carries a password.
+func urlHasPassword(s string) bool {
+	if u, err := url.Parse(s); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		_, has := u.User.Password()
+		return has || u.Query().Has("password")
+	}
+	for _, f := range strings.Fields(s) {
+		if k, _, ok := strings.Cut(f, "="); ok && strings.TrimSpace(k) == "password" {
+			return true
+		}
+	}
+	return strings.Contains(s, "password")
 }

@@ -337,6 +337,20 @@ func TestFlags(t *testing.T) {
 			}
 			return ""
 		}},
+		{"database url from env, password and all", map[string]string{"PHRD_DATA": "/d", "PHRD_DATABASE_URL": "postgres://phrd:s3cret@db.internal/phr"}, nil, "", func(m *Main) string {
+			if m.Config.DatabaseURL != "postgres://phrd:s3cret@db.internal/phr" {
+				return m.Config.DatabaseURL
+			}
+			return ""
+		}},
+		{"database url flag without password", map[string]string{"PHRD_DATA": "/d", "PHRD_DATABASE_URL": "postgres://other/x"}, []string{"--database-url", "postgres://phrd@db.internal/phr?sslmode=verify-full"}, "", func(m *Main) string {
+			if m.Config.DatabaseURL != "postgres://phrd@db.internal/phr?sslmode=verify-full" {
+				return m.Config.DatabaseURL
+			}
+			return ""
+		}},
+		{"database url flag with password", map[string]string{"PHRD_DATA": "/d"}, []string{"--database-url", "postgres://phrd:s3cret@db.internal/phr"}, "process list", nil},
+		{"database url flag with password parameter", map[string]string{"PHRD_DATA": "/d"}, []string{"--database-url=host=db.internal user=phrd password=s3cret"}, "process list", nil},
 		{"flags and env in any order", map[string]string{"PHRD_ADDR": ":9"}, []string{"--log-format", "text", "--data", "/d", "--registration=open"}, "", func(m *Main) string {
 			if m.Config.DataDir != "/d" || m.Addr != ":9" || m.LogFormat != "text" || m.Config.Registration != "open" {
 				return fmt.Sprintf("%+v", m)
@@ -453,6 +467,10 @@ func TestCommandLines(t *testing.T) {
 		{"bad registration", []string{"--data", dir, "--registration", "maybe"}, nil, exitUsage, "", "loopback, open or closed"},
 		{"no data", []string{"serve"}, nil, exitUsage, "", "--data"},
 		{"taken name", []string{"account", "create", "alice", "--data", dir}, passEnv, exitError, "", "exists"},
+		{"migrate --help", []string{"migrate", "--help"}, nil, exitOK, "--from-data", ""},
+		{"migrate without a database", []string{"migrate", "--from-data", dir}, nil, exitUsage, "", "--database-url"},
+		{"migrate with a password on the command line", []string{"migrate", "--from-data", dir, "--database-url", "postgres://u:pw@h/db"}, nil, exitUsage, "", "process list"},
+		{"migrate to no database", []string{"migrate", "--from-data", dir}, map[string]string{"PHRD_DATABASE_URL": "postgres://phr@127.0.0.1:1/x?connect_timeout=2"}, exitError, "", "storage unavailable"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer

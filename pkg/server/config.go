@@ -37,6 +37,13 @@ type Config struct {
 	// of the data directory does not reveal who shares with whom. Default:
 	// DataDir + ".share.key", beside the data directory (DefaultShareKeyFile).
 	ShareKeyFile string
+	// DatabaseURL, if set, is a PostgreSQL database (postgres://... or
+	// key=value; a password is better in PGPASSFILE than in the URL) that
+	// holds the share store and the login rate limits instead of DataDir
+	// and memory, so that several phrd nodes share them. Its schema is
+	// migrated at start. Vaults stay in DataDir/vaults for now
+	// (docs/operations.md).
+	DatabaseURL string
 	// PublicURL is the URL clients reach the server at (for links).
 	PublicURL string
 	// Registration is RegistrationLoopback (the default: account creation

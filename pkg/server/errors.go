@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
@@ -101,6 +102,12 @@ func errorStatus(err error) (e *httpError, known bool) {
 	case errors.Is(err, errBusy), errors.Is(err, errTooMany):
 		e := newError(http.StatusServiceUnavailable, api.CodeUnavailable, "the server is busy; try again shortly")
 		e.retryAfter = time.Second
+		return e, true
+	case errors.Is(err, kv.ErrUnavailable):
+		// PostgreSQL is down or did not answer in time: the transaction
+		// was rolled back, nothing of the request was written.
+		e := newError(http.StatusServiceUnavailable, api.CodeUnavailable, "the server's storage is unavailable; try again shortly")
+		e.retryAfter = 5 * time.Second
 		return e, true
 	case errors.Is(err, vault.ErrLocked), errors.Is(err, errShutdown):
 		e := newError(http.StatusServiceUnavailable, api.CodeUnavailable, "the account is busy; try again shortly")

@@ -19,6 +19,7 @@ import (
 	"filippo.io/age"
 	"github.com/labstack/echo/v4"
 	"github.com/phr-project/phr/pkg/app"
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/sharestore"
 	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/phr-project/phr/pkg/vault"
@@ -35,11 +36,12 @@ type Server struct {
 	sess    *sessions
 	metrics *metrics
 
-	acctLimit, clientLimit *limiter
-	tokenLimit             *limiter // wrong bearer tokens per client
+	acctLimit, clientLimit rateLimiter
+	tokenLimit             rateLimiter // wrong bearer tokens per client
 	kdf                    *gate
 	vaultOpts              *vault.Options
 	shares                 *sharestore.Store
+	pg                     *kv.Postgres // Config.DatabaseURL; nil on the embedded default
 	shl                    *shlhost.Host
 	dummy                  *dummyUnlock
 	pending                *pendingFailures
@@ -81,7 +83,25 @@ func New(cfg Config) (*Server, error) {
 		stop:        make(chan struct{}),
 	}
 	s.sess = newSessions(cfg, s.vaultOpts)
+	if cfg.DatabaseURL != "" {
+		// Connect and bring the schema up to date (under a lock, so that
+		// nodes starting together migrate once).
+		s.pg, err = kv.OpenPostgres(context.Background(), cfg.DatabaseURL, nil)
+		if err != nil {
+			return nil, fmt.Errorf("the database: %w", err)
+		}
+		// The login limits hold across every node on the database.
+		shared := func(name string, r Rate) rateLimiter {
+			return newSharedLimiter(name, r, cfg.Now, s.pg.Pool(), data.secret, cfg.Logger)
+		}
+		s.acctLimit = shared("login-account", cfg.LoginPerAccount)
+		s.clientLimit = shared("login-client", cfg.LoginPerClient)
+		s.tokenLimit = shared("bad-token-client", cfg.BadTokenPerClient)
+	}
 	if err := s.openShares(); err != nil {
+		if s.pg != nil {
+			s.pg.Close()
+		}
 		return nil, err
 	}
 	s.e = s.routes()
@@ -133,6 +153,9 @@ func (s *Server) Close() error {
 		s.closeErr = s.sess.closeAll()
 		if err := s.shares.Close(); s.closeErr == nil {
 			s.closeErr = err
+		}
+		if s.pg != nil {
+			s.pg.Close()
 		}
 	})
 	return s.closeErr

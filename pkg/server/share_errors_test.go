@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/sharestore"
 	"github.com/phr-project/phr/pkg/shlhost"
@@ -105,6 +106,7 @@ func TestErrorTable(t *testing.T) {
 		{sharestore.ErrBusy, 429, api.CodeRateLimited, true},
 		{errBusy, 503, api.CodeUnavailable, true},
 		{shlhost.ErrBaseURL, 503, api.CodeUnavailable, false},
+		{fmt.Errorf("list shares: %w", kv.ErrUnavailable), 503, api.CodeUnavailable, true},
 		{&sharestore.PasscodeError{Remaining: 3}, 401, "", false},
 		{errors.New("disk on fire at /var/lib/secret-name"), 500, api.CodeInternal, false},
 	} {

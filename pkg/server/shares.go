@@ -37,6 +37,9 @@ const sharesFile = "shares.db"
 // store keeps working under the old secret, and phrd says at every start
 // what that exposes.
 func (s *Server) openShares() error {
+	if s.pg != nil {
+		return s.openSharesDB()
+	}
 	path := filepath.Join(s.data.root, sharesFile)
 	opts := sharestore.Options{NoSync: s.cfg.VaultNoSync, Gate: kdfGate{s}}
 	legacy, err := legacyShareSecret(s.data.secret)
@@ -86,13 +89,43 @@ func (s *Server) openShares() error {
 	if err != nil {
 		return err
 	}
+	s.useShares(store)
+	return nil
+}
+
+// sharesNamespace is the share store's namespace in PostgreSQL.
+const sharesNamespace = "shares"
+
+// openSharesDB opens the share store in the database. Its secret comes
+// from the share key file as on one node; every node needs the same file.
+// A database has no store of an older phrd to rekey.
+func (s *Server) openSharesDB() error {
+	secret, created, err := sharestore.LoadOrCreateSecret(s.cfg.ShareKeyFile)
+	if err != nil {
+		return fmt.Errorf("the share key file: %w (give one outside the data directory with --share-key or PHRD_SHARE_KEY)", err)
+	}
+	if created {
+		s.log.Info("created the share key file; give every node the same file, and keep it apart from the database's backups")
+	}
+	store, err := sharestore.OpenDB(s.pg.Namespace(sharesNamespace), &sharestore.Options{Secret: secret, Gate: kdfGate{s}})
+	if errors.Is(err, sharestore.ErrWrongSecret) {
+		return fmt.Errorf("the share key file %s does not belong to the database's share store (every node needs the same file)", s.cfg.ShareKeyFile)
+	}
+	if err != nil {
+		return fmt.Errorf("the database's share store: %w", err)
+	}
+	s.useShares(store)
+	return nil
+}
+
+// useShares makes the SMART Health Links host over the open store.
+func (s *Server) useShares(store *sharestore.Store) {
 	base := strings.TrimRight(s.cfg.PublicURL, "/")
 	s.shares = store
 	s.shl = shlhost.New(store, base, shlhost.Options{Now: s.cfg.Now})
 	if err := s.shl.CheckBaseURL(); err != nil {
 		s.log.Warn("sharing is off: set --public-url to the https URL clients reach phrd at", "public_url", s.cfg.PublicURL)
 	}
-	return nil
 }
 
 // legacyShareSecret is the share store's secret as phrd derived it before

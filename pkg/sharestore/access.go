@@ -12,9 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/share"
-	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Access is the manifest access step: it decides whether the request for
@@ -79,7 +78,7 @@ func (s *Store) access(ctx context.Context, id, recipient, passcode string, now 
 	// read transaction. Denials are logged in the background so that a
 	// dead link costs no write (and no fsync) in the request.
 	var rec shareRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		var err error
 		rec, err = getRecord(tx, lk)
 		return err
@@ -97,7 +96,7 @@ func (s *Store) access(ctx context.Context, id, recipient, passcode string, now 
 
 	if rec.Hash == "" {
 		var deny string
-		err := s.db.Batch(func(tx *bolt.Tx) error {
+		err := s.batchShare(lk, func(tx kv.Tx) error {
 			deny = ""
 			r, err := getRecord(tx, lk)
 			if err != nil {
@@ -144,7 +143,7 @@ func (s *Store) access(ctx context.Context, id, recipient, passcode string, now 
 
 	// 1. Reserve an attempt.
 	var deny string
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.batchShare(lk, func(tx kv.Tx) error {
 		deny = ""
 		r, err := getRecord(tx, lk)
 		if err != nil {
@@ -167,7 +166,7 @@ func (s *Store) access(ctx context.Context, id, recipient, passcode string, now 
 
 	// 3. Settle the reservation.
 	remaining := 0
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.batchShare(lk, func(tx kv.Tx) error {
 		deny, remaining = "", 0
 		r, err := getRecord(tx, lk)
 		if err != nil {
@@ -268,7 +267,7 @@ type logEntry struct {
 // oldest entry beyond the per-share bound. Past the per-minute rate the
 // access is only counted: in r.Unlogged, and in one OutcomeNotLogged
 // entry for the minute, written when the next minute's first access is.
-func (s *Store) appendLog(tx *bolt.Tx, lk []byte, r *shareRecord, now time.Time, recipient, outcome string) error {
+func (s *Store) appendLog(tx kv.Tx, lk []byte, r *shareRecord, now time.Time, recipient, outcome string) error {
 	if m := now.Unix() / 60; m > r.LogMinute {
 		if r.LogSkipped > 0 {
 			if err := s.putLog(tx, lk, r, logEntry{Time: time.Unix(r.LogMinute*60, 0).UTC(), Outcome: OutcomeNotLogged, Count: r.LogSkipped}); err != nil {
@@ -287,7 +286,7 @@ func (s *Store) appendLog(tx *bolt.Tx, lk []byte, r *shareRecord, now time.Time,
 }
 
 // putLog writes one entry to r's log.
-func (s *Store) putLog(tx *bolt.Tx, lk []byte, r *shareRecord, e logEntry) error {
+func (s *Store) putLog(tx kv.Tx, lk []byte, r *shareRecord, e logEntry) error {
 	r.LogSeq++
 	k := logKey(lk, r.LogSeq)
 	pt, err := json.Marshal(e)
@@ -378,7 +377,7 @@ func (s *Store) flushPending() error {
 	if len(batch) == 0 {
 		return nil
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kv.Tx) error {
 		for _, e := range batch {
 			r, err := getRecord(tx, e.lk)
 			if err != nil {
@@ -393,7 +392,7 @@ func (s *Store) flushPending() error {
 		}
 		return nil
 	})
-	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+	if errors.Is(err, kv.ErrClosed) {
 		return ErrClosed
 	}
 	if err != nil { // put them back for the next try

@@ -1,7 +1,9 @@
 // Package sharestore keeps the shares phrd serves as SMART Health Links:
 // for each share its encrypted files, flag, expiry, passcode hash, attempt
 // and use counters, revocation, owner and access log, in one bbolt file
-// (DATA/shares.db in phrd).
+// (DATA/shares.db in phrd; Open) or in a namespace of phrd's PostgreSQL
+// database (OpenDB), which any number of phrd nodes share. Both hold the
+// same keys and sealed values (pkg/kv).
 //
 // # Guarantees
 //
@@ -20,7 +22,9 @@
 //     from a key file elsewhere (LoadOrCreateSecret).
 //   - A lifetime budget of wrong passcodes (at most MaxAttemptsLimit) that
 //     holds under any concurrency: see Store.Access. A crash can only lose
-//     attempts, never grant extra ones.
+//     attempts, never grant extra ones. On PostgreSQL it holds across
+//     nodes: each reservation and settlement is one transaction under the
+//     share's lock (kv.KeyedDB), so no two nodes read the same count.
 //   - Bounded passcode work: every scrypt (hashing in Create, checking in
 //     Access) holds a slot of Options.Gate, and at most
 //     Options.MaxChecksPerShare checks of one share are in flight (more
@@ -43,9 +47,9 @@
 // The file layout, token format and request flow are described in
 // docs/share-protocol.md.
 //
-// # bbolt discipline
+// # Transaction discipline
 //
-// Transactions are short and do no I/O besides bbolt's own; values are
+// Transactions are short and do no I/O besides the store's own; values are
 // copied out before a transaction ends. The scrypt passcode check runs
 // between transactions. Writes on the request path use DB.Batch, whose
 // functions only assign their results (they may run more than once).

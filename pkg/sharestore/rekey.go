@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/phr-project/phr/pkg/kv"
 )
 
 // RekeyResult counts what Rekey did.
@@ -79,19 +79,19 @@ func Rekey(path string, oldSecret, newSecret []byte, owners []string, opts *Opti
 	}
 
 	// One moved share: its record, files and log, under the new keys.
-	type kv struct{ k, v []byte }
+	type pair struct{ k, v []byte }
 	type moved struct {
 		lk, owner []byte
 		rec       []byte
-		files     []kv
-		logs      []kv
+		files     []pair
+		logs      []pair
 	}
 	var batch []moved
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := nu.db.Update(func(tx *bolt.Tx) error {
+		err := nu.db.Update(func(tx kv.Tx) error {
 			sb, ob, fb, lb := tx.Bucket(bucketShares), tx.Bucket(bucketOwners), tx.Bucket(bucketFiles), tx.Bucket(bucketLogs)
 			for _, m := range batch {
 				if err := sb.Put(m.lk, m.rec); err != nil {
@@ -116,7 +116,7 @@ func Rekey(path string, oldSecret, newSecret []byte, owners []string, opts *Opti
 		batch = batch[:0]
 		return err
 	}
-	err = old.db.View(func(tx *bolt.Tx) error {
+	err = old.db.View(func(tx kv.Tx) error {
 		fb, lb := tx.Bucket(bucketFiles), tx.Bucket(bucketLogs)
 		c := tx.Bucket(bucketShares).Cursor()
 		for lk, _ := c.First(); lk != nil; lk, _ = c.Next() {
@@ -153,7 +153,7 @@ func Rekey(path string, oldSecret, newSecret []byte, owners []string, opts *Opti
 					if v == nil {
 						return fmt.Errorf("%w: a file of a share is missing", ErrCorrupt)
 					}
-					m.files = append(m.files, kv{append(slices.Clip(m.lk), raw...), bytes.Clone(v)})
+					m.files = append(m.files, pair{append(slices.Clip(m.lk), raw...), bytes.Clone(v)})
 				}
 			}
 			lc := lb.Cursor()
@@ -163,7 +163,7 @@ func Rekey(path string, oldSecret, newSecret []byte, owners []string, opts *Opti
 					return err
 				}
 				nk := append(slices.Clip(m.lk), k[len(lk):]...)
-				m.logs = append(m.logs, kv{nk, nu.seal("log", nk, pt)})
+				m.logs = append(m.logs, pair{nk, nu.seal("log", nk, pt)})
 			}
 			batch = append(batch, m)
 			res.Shares++

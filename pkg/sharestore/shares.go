@@ -14,8 +14,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/share"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Limits on what a share may hold.
@@ -252,7 +252,7 @@ func (s *Store) Create(ctx context.Context, spec ShareSpec) (Share, error) {
 	if err != nil {
 		return Share{}, err
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.updateShare(lk, func(tx kv.Tx) error {
 		sb := tx.Bucket(bucketShares)
 		if sb.Get(lk) != nil { // 256 random bits: cannot happen
 			return fmt.Errorf("sharestore: manifest id collision")
@@ -357,7 +357,7 @@ func (r *shareRecord) toShare(id, label string) Share {
 }
 
 // getRecord reads and decodes the share under lk; ErrNotFound if absent.
-func getRecord(tx *bolt.Tx, lk []byte) (shareRecord, error) {
+func getRecord(tx kv.Tx, lk []byte) (shareRecord, error) {
 	v := tx.Bucket(bucketShares).Get(lk)
 	if v == nil {
 		return shareRecord{}, ErrNotFound
@@ -372,7 +372,7 @@ func getRecord(tx *bolt.Tx, lk []byte) (shareRecord, error) {
 	return r, nil
 }
 
-func putRecord(tx *bolt.Tx, lk []byte, r *shareRecord) error {
+func putRecord(tx kv.Tx, lk []byte, r *shareRecord) error {
 	enc, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -402,7 +402,7 @@ func (s *Store) openPart(lk []byte, r *shareRecord) (sealedPart, error) {
 func (s *Store) Get(id string) (Share, error) {
 	lk := s.lookupKey(id)
 	var sh Share
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		r, err := getRecord(tx, lk)
 		if err != nil {
 			return err
@@ -422,7 +422,7 @@ func (s *Store) Get(id string) (Share, error) {
 func (s *Store) List(owner string) ([]Share, error) {
 	tag := s.ownerTag(owner)
 	var out []Share
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		c := tx.Bucket(bucketOwners).Cursor()
 		for k, _ := c.Seek(tag); k != nil && bytes.HasPrefix(k, tag); k, _ = c.Next() {
 			lk := k[len(tag):]
@@ -446,7 +446,7 @@ func (s *Store) List(owner string) ([]Share, error) {
 }
 
 // ownedRecord loads the share id if owner owns it; ErrNotFound otherwise.
-func (s *Store) ownedRecord(tx *bolt.Tx, owner, id string) ([]byte, shareRecord, error) {
+func (s *Store) ownedRecord(tx kv.Tx, owner, id string) ([]byte, shareRecord, error) {
 	lk := s.lookupKey(id)
 	r, err := getRecord(tx, lk)
 	if err != nil {
@@ -465,7 +465,7 @@ func (s *Store) ownedRecord(tx *bolt.Tx, owner, id string) ([]byte, shareRecord,
 // ErrNotFound.
 func (s *Store) Revoke(owner, id string, now time.Time) (Share, error) {
 	var sh Share
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.updateShare(s.lookupKey(id), func(tx kv.Tx) error {
 		lk, r, err := s.ownedRecord(tx, owner, id)
 		if err != nil {
 			return err
@@ -490,7 +490,7 @@ func (s *Store) Revoke(owner, id string, now time.Time) (Share, error) {
 }
 
 // purgeFiles deletes r's ciphertext and marks r purged (the caller saves r).
-func purgeFiles(tx *bolt.Tx, lk []byte, r *shareRecord, now time.Time) error {
+func purgeFiles(tx kv.Tx, lk []byte, r *shareRecord, now time.Time) error {
 	fb := tx.Bucket(bucketFiles)
 	for _, f := range r.Files {
 		raw, err := fileIDEnc.DecodeString(f.ID)
@@ -515,7 +515,7 @@ func (s *Store) Log(owner, id string) ([]LogEntry, error) {
 		return nil, err
 	}
 	var out []LogEntry
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		lk, r, err := s.ownedRecord(tx, owner, id)
 		if err != nil {
 			return err
@@ -546,7 +546,7 @@ func (s *Store) ReadFile(id, fileID string) (string, error) {
 	}
 	key := append(s.lookupKey(id), raw...)
 	var jwe string
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		v := tx.Bucket(bucketFiles).Get(key)
 		if v == nil {
 			return ErrNotFound
@@ -575,7 +575,7 @@ func (s *Store) ReplaceFiles(owner, id string, files []FileSpec, now time.Time) 
 		}
 	}
 	var sh Share
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.updateShare(s.lookupKey(id), func(tx kv.Tx) error {
 		lk, r, err := s.ownedRecord(tx, owner, id)
 		if err != nil {
 			return err

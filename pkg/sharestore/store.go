@@ -20,6 +20,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/phr-project/phr/pkg/kv"
 )
 
 // FormatVersion is the version of the store file's layout (docs/share-protocol.md).
@@ -104,7 +106,8 @@ type Options struct {
 
 // Store is an open share store. Its methods are safe for concurrent use.
 type Store struct {
-	db        *bolt.DB
+	db        kv.DB
+	bolt      *kv.BoltDB // the file, when the store is one (Open); nil on OpenDB
 	k         keys
 	retention time.Duration
 	maxLog    uint64
@@ -163,11 +166,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	if opts != nil {
 		o = *opts
 	}
-	secret := o.Secret
-	if len(secret) < SecretSize {
-		return nil, fmt.Errorf("%w: secret must be at least %d bytes", ErrInvalid, SecretSize)
-	}
-	k, err := deriveKeys(secret)
+	k, err := optionKeys(&o)
 	if err != nil {
 		return nil, err
 	}
@@ -191,8 +190,42 @@ func Open(path string, opts *Options) (*Store, error) {
 	// Batches coalesce concurrent manifest requests into one commit; a
 	// short delay keeps a lone request fast.
 	db.MaxBatchDelay = time.Millisecond
-	if err := initMeta(db, k); err != nil {
+	bdb := kv.WrapBolt(db)
+	s, err := openStore(bdb, k, &o)
+	if err != nil {
 		db.Close()
+		return nil, err
+	}
+	s.bolt = bdb
+	return s, nil
+}
+
+// OpenDB opens (creating if needed) the store in db: a namespace of
+// phrd's PostgreSQL database. The store closes db when it closes. The
+// database holds exactly what the file would: keyed names and sealed
+// values, never an id, a label, a recipient or a link key.
+func OpenDB(db kv.DB, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	k, err := optionKeys(&o)
+	if err != nil {
+		return nil, err
+	}
+	return openStore(db, k, &o)
+}
+
+func optionKeys(o *Options) (keys, error) {
+	if len(o.Secret) < SecretSize {
+		return keys{}, fmt.Errorf("%w: secret must be at least %d bytes", ErrInvalid, SecretSize)
+	}
+	return deriveKeys(o.Secret)
+}
+
+func openStore(db kv.DB, k keys, opts *Options) (*Store, error) {
+	o := *opts
+	if err := initMeta(db, k); err != nil {
 		return nil, err
 	}
 	s := &Store{
@@ -216,8 +249,8 @@ func Open(path string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-func initMeta(db *bolt.DB, k keys) error {
-	return db.Update(func(tx *bolt.Tx) error {
+func initMeta(db kv.DB, k keys) error {
+	return db.Update(func(tx kv.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -314,6 +347,20 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// updateShare runs fn, which writes only the keys of the share lk (its
+// record, owner entry, files and log), under that share's lock: on
+// PostgreSQL, writers of different shares run at once on any nodes, and
+// the writers of one share take turns (kv.KeyedDB). Everything else
+// (Sweep, the background log writer) uses the store-wide Update.
+func (s *Store) updateShare(lk []byte, fn func(kv.Tx) error) error {
+	return kv.UpdateKeys(s.db, [][]byte{lk}, fn)
+}
+
+// batchShare is updateShare through Batch (fn may run more than once).
+func (s *Store) batchShare(lk []byte, fn func(kv.Tx) error) error {
+	return kv.BatchKeys(s.db, [][]byte{lk}, fn)
+}
+
 // lookupKey maps a manifest id to its bucket key. The file holds only
 // these HMACs, so it does not reveal the ids (which are capabilities).
 func (s *Store) lookupKey(id string) []byte {
@@ -357,13 +404,23 @@ func sealAD(purpose string, lk []byte) []byte {
 	return append(ad, lk...)
 }
 
-// Check runs bbolt's consistency check (tests call it at cleanup). It runs
-// inside a write transaction, which it rolls back: bbolt's checker reads
-// the freelist, which a concurrent commit would change under it.
+// Check runs bbolt's consistency check on a store file (tests call it at
+// cleanup). It runs inside a write transaction, which it rolls back:
+// bbolt's checker reads the freelist, which a concurrent commit would
+// change under it. A store in PostgreSQL has no file to check (the
+// database keeps its own consistency): Check only tells whether the store
+// is open and its database answers.
 func (s *Store) Check() error {
+	if s.bolt == nil {
+		err := s.db.View(func(kv.Tx) error { return nil })
+		if errors.Is(err, kv.ErrClosed) {
+			return ErrClosed
+		}
+		return err
+	}
 	var first error
 	errRollback := errors.New("rollback")
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.bolt.Bolt().Update(func(tx *bolt.Tx) error {
 		for err := range tx.Check() { // drain, so the checker goroutine ends
 			if first == nil {
 				first = err

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/phr-project/phr/pkg/kv"
+	"github.com/phr-project/phr/pkg/kv/kvtest"
 	"github.com/phr-project/phr/pkg/share"
 	bolt "go.etcd.io/bbolt"
 )
@@ -30,10 +33,11 @@ func TestMain(m *testing.M) {
 func testSecret() []byte { return bytes.Repeat([]byte{7}, SecretSize) }
 
 // newStore opens a store in a temporary directory and checks its
-// consistency at cleanup.
+// consistency at cleanup. Under TestOnPostgres it opens one in a fresh
+// PostgreSQL schema instead, and the path it returns is "postgres:" and
+// the schema's URL.
 func newStore(t testing.TB, opts *Options) (*Store, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "shares.db")
 	o := Options{Secret: testSecret(), NoSync: true}
 	if opts != nil {
 		o = *opts
@@ -42,7 +46,17 @@ func newStore(t testing.TB, opts *Options) (*Store, string) {
 		}
 		o.NoSync = true
 	}
-	s, err := Open(path, &o)
+	var s *Store
+	var err error
+	path := filepath.Join(t.TempDir(), "shares.db")
+	if strings.HasPrefix(t.Name(), "TestOnPostgres/") {
+		var p *kv.Postgres
+		p, path = kvtest.Open(t, nil)
+		path = "postgres:" + path
+		s, err = OpenDB(p.Namespace("shares"), &o)
+	} else {
+		s, err = Open(path, &o)
+	}
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -528,13 +542,18 @@ func TestSweep(t *testing.T) {
 		t.Errorf("List after deletion: %+v", list)
 	}
 	// Nothing is left of the deleted shares in any bucket.
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
+		keyN := func(b []byte) int {
+			n := 0
+			tx.Bucket(b).ForEach(func(k, v []byte) error { n++; return nil })
+			return n
+		}
 		for _, b := range [][]byte{bucketShares, bucketOwners, bucketFiles} {
-			if n := tx.Bucket(b).Stats().KeyN; n != 1 {
+			if n := keyN(b); n != 1 {
 				t.Errorf("bucket %s holds %d keys, want 1", b, n)
 			}
 		}
-		if n := tx.Bucket(bucketLogs).Stats().KeyN; n != 0 {
+		if n := keyN(bucketLogs); n != 0 {
 			t.Errorf("logs hold %d entries", n)
 		}
 		return nil
@@ -579,15 +598,49 @@ func TestConfidential(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := rawContents(t, path)
 	for _, secret := range []string{"UNIQUE-PLAINTEXT-MARKER", "MedicationStatement", "PASSCODE-MARKER", "LABEL-MARKER", "OWNER-MARKER", "RECIPIENT-MARKER", "RECIPIENT2-MARKER", sh.ID} {
 		if bytes.Contains(raw, []byte(secret)) {
 			t.Errorf("store file contains %q", secret)
 		}
 	}
+}
+
+// rawContents is everything the store wrote: the file's bytes, or every
+// column of every row of the PostgreSQL table.
+func rawContents(t *testing.T, path string) []byte {
+	t.Helper()
+	u, ok := strings.CutPrefix(path, "postgres:")
+	if !ok {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT convert_to(ns, 'UTF8'), b, k, coalesce(v, ''::bytea) FROM phr_kv`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw []byte
+	n := 0
+	for rows.Next() {
+		var ns, b, k, v []byte
+		if err := rows.Scan(&ns, &b, &k, &v); err != nil {
+			t.Fatal(err)
+		}
+		raw = append(append(append(append(raw, ns...), b...), k...), v...)
+		n++
+	}
+	if rows.Err() != nil || n < 5 {
+		t.Fatalf("read %d rows: %v", n, rows.Err())
+	}
+	return raw
 }
 
 // TestMoveIntegrity: a share record copied under another share's key does
@@ -596,7 +649,7 @@ func TestMoveIntegrity(t *testing.T) {
 	s, _ := newStore(t, nil)
 	a := create(t, s, nil)
 	b := create(t, s, nil)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx kv.Tx) error {
 		sb := tx.Bucket(bucketShares)
 		return sb.Put(s.lookupKey(b.ID), bytes.Clone(sb.Get(s.lookupKey(a.ID))))
 	})
@@ -910,5 +963,114 @@ func TestAttemptBudgetCapped(t *testing.T) {
 	}
 	if got, _ := s.Get(sh.ID); got.RemainingAttempts != MaxAttemptsLimit-1 {
 		t.Fatalf("after one wrong passcode: %d remaining", got.RemainingAttempts)
+	}
+}
+
+// TestOnPostgres runs the store's tests again on a PostgreSQL namespace
+// (newStore sees the test's name): all but those that read or write the
+// bbolt file itself (TestAttemptBudgetCapped, TestOpenSecrets, TestRekey).
+func TestOnPostgres(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T)
+	}{
+		{"CreateGetList", TestCreateGetList},
+		{"CreateInvalid", TestCreateInvalid},
+		{"AccessOpenShare", TestAccessOpenShare},
+		{"AccessUnknown", TestAccessUnknown},
+		{"AccessExpired", TestAccessExpired},
+		{"Revoke", TestRevoke},
+		{"MaxUses", TestMaxUses},
+		{"Passcode", TestPasscode},
+		{"Lockout", TestLockout},
+		{"ConcurrentGuesses", TestConcurrentGuesses},
+		{"AccessDirect", TestAccessDirect},
+		{"LocationToken", TestLocationToken},
+		{"Sweep", TestSweep},
+		{"LogBound", TestLogBound},
+		{"Confidential", TestConfidential},
+		{"MoveIntegrity", TestMoveIntegrity},
+		{"PasscodeChecksGated", TestPasscodeChecksGated},
+		{"LogRate", TestLogRate},
+	} {
+		t.Run(tc.name, tc.fn)
+	}
+}
+
+// TestPostgresNodesShareBudget: three stores on one PostgreSQL namespace,
+// each with its own connection pool, as three phrd nodes: 60 concurrent
+// wrong passcodes spread over them spend the budget exactly once, a
+// revocation on one is seen by the others at once, and a share made on
+// one is served by another.
+func TestPostgresNodesShareBudget(t *testing.T) {
+	u := kvtest.URL(t)
+	var nodes []*Store
+	for range 3 {
+		p, err := kv.OpenPostgres(ctx, u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		s, err := OpenDB(p.Namespace("shares"), &Options{Secret: testSecret(), MaxChecksPerShare: 100, MaxLogPerMinute: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		nodes = append(nodes, s)
+	}
+	sh := create(t, nodes[0], func(sp *ShareSpec) { sp.Passcode = "s3cret" })
+	if got, err := nodes[2].Get(sh.ID); err != nil || got.Label != sh.Label {
+		t.Fatalf("a share made on node 0, read on node 2: %+v %v", got, err)
+	}
+	const n = 60
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wrong, locked := 0, 0
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, err := nodes[i%3].Access(ctx, sh.ID, "attacker", fmt.Sprintf("guess-%d", i), t0)
+			mu.Lock()
+			defer mu.Unlock()
+			var pe *PasscodeError
+			var ue *UnavailableError
+			switch {
+			case errors.As(err, &pe):
+				wrong++
+			case errors.As(err, &ue) && ue.Reason == OutcomeLocked:
+				locked++
+			default:
+				t.Errorf("unexpected answer: %v", err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if wrong != DefaultMaxAttempts || locked != n-DefaultMaxAttempts {
+		t.Fatalf("%d wrong-passcode answers and %d locked over three nodes, want %d and %d", wrong, locked, DefaultMaxAttempts, n-DefaultMaxAttempts)
+	}
+	for i, s := range nodes {
+		got, err := s.Get(sh.ID)
+		if err != nil || got.RemainingAttempts != 0 {
+			t.Errorf("node %d: remaining %d, %v", i, got.RemainingAttempts, err)
+		}
+	}
+
+	open := create(t, nodes[1], nil)
+	if _, err := nodes[2].Access(ctx, open.ID, "r", "", t0); err != nil {
+		t.Fatalf("node 2 serving node 1's share: %v", err)
+	}
+	if _, err := nodes[0].Revoke("owner-a", open.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range nodes {
+		_, err := s.Access(ctx, open.ID, "r", "", t0)
+		wantUnavailable(t, err, OutcomeRevoked)
+		if t.Failed() {
+			t.Fatalf("node %d serves a share revoked on node 0", i)
+		}
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/phr-project/phr/pkg/kv"
 )
 
 // sweepChunk bounds the shares one Sweep transaction changes, so that a
@@ -35,7 +35,7 @@ func (s *Store) Sweep(now time.Time) (SweepResult, error) {
 		delete bool
 	}
 	var jobs []job
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx kv.Tx) error {
 		return tx.Bucket(bucketShares).ForEach(func(k, v []byte) error {
 			r, err := getRecord(tx, k)
 			if err != nil {
@@ -56,7 +56,7 @@ func (s *Store) Sweep(now time.Time) (SweepResult, error) {
 		return res, err
 	}
 	for chunk := range slices.Chunk(jobs, sweepChunk) {
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.db.Update(func(tx kv.Tx) error {
 			for _, j := range chunk {
 				r, err := getRecord(tx, j.lk)
 				if err != nil {
@@ -101,7 +101,7 @@ func (s *Store) purgeable(r *shareRecord, now time.Time) bool {
 	return r.LastUsed.IsZero() || now.Sub(r.LastUsed) > MaxTokenLifetime
 }
 
-func deleteShare(tx *bolt.Tx, lk []byte, r *shareRecord) error {
+func deleteShare(tx kv.Tx, lk []byte, r *shareRecord) error {
 	if err := purgeFiles(tx, lk, r, time.Time{}); err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 	"encoding/binary"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/phr-project/phr/pkg/kv"
 )
 
 // MaxTokenLifetime is the longest a location token stays valid, as the
@@ -88,7 +88,7 @@ func (s *Store) FileByToken(id, token string, now time.Time) (File, string, erro
 	fileID := fileIDEnc.EncodeToString(raw)
 	var f File
 	var jwe string
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx kv.Tx) error {
 		r, err := getRecord(tx, lk)
 		if err != nil {
 			return err

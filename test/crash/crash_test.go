@@ -39,6 +39,11 @@ func TestCrash(t *testing.T) {
 		{name: "phrd/readings", records: 1, readings: 2, kills: scale(12)},
 		{name: "phrd/mixed", records: 1, readings: 1, imports: 1, kills: scale(12)},
 	}
+	// The share store on both of its backends.
+	shares := []sharesLane{
+		{name: "phrd/shares-file", kills: scale(8)},
+		{name: "phrd/shares-postgres", postgres: true, kills: scale(8)},
+	}
 	var st stats
 	var ran atomic.Int64 // lanes that ran (-run may select some)
 	var wg sync.WaitGroup
@@ -63,12 +68,21 @@ func TestCrash(t *testing.T) {
 			t.Run(l.name, func(t *testing.T) { ran.Add(1); f.runPhrdLane(t, l, rng, &st) })
 		}()
 	}
+	for _, l := range shares {
+		lane++
+		rng := rand.New(rand.NewPCG(seed, lane))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.Run(l.name, func(t *testing.T) { ran.Add(1); f.runSharesLane(t, l, rng, &st) })
+		}()
+	}
 	wg.Wait()
 	t.Logf("crash summary: %s; %v", &st, time.Since(start).Round(time.Second))
 	if st.losses.Load() != 0 || st.duplicates.Load() != 0 {
 		t.Errorf("losses %d, duplicates %d: both must be 0", st.losses.Load(), st.duplicates.Load())
 	}
-	if !testing.Short() && !t.Failed() && ran.Load() == int64(len(imports)+len(daemons)) && st.kills.Load() < 50 {
+	if !testing.Short() && !t.Failed() && ran.Load() == int64(len(imports)+len(daemons)+len(shares)) && st.kills.Load() < 50 {
 		t.Errorf("%d kills, want at least 50", st.kills.Load())
 	}
 }

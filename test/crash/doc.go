@@ -22,6 +22,14 @@
 // come back as duplicates), the vault passes Check, and after a restart
 // the server lists every acknowledged record and takes new writes.
 //
+// For phrd's share store, on both of its backends (the file DATA/shares.db
+// and PostgreSQL with --database-url; the PostgreSQL lane needs
+// PHR_TEST_DATABASE_URL, see pkg/kv/kvtest): clients create share links
+// and send wrong passcodes while phrd is killed; after each restart every
+// acknowledged share is listed, each share has spent at least the wrong
+// passcodes answered with a 401 (a crash may lose an attempt's refund,
+// never give an attempt back), and the last share with a passcode opens.
+//
 // Kill delays come from a seeded generator; the seed is logged (run with
 // -v) and -crash.seed replays it. TestCrash logs a summary line: runs,
 // kills, acknowledged writes checked, losses and duplicates.

@@ -39,11 +39,12 @@ type daemon struct {
 }
 
 // startPhrd starts phrd on dataDir, listening on a free port of
-// 127.0.0.1, and waits until it listens.
-func startPhrd(dataDir string) (*daemon, error) {
+// 127.0.0.1, and waits until it listens. env adds PHRD_* settings
+// (PHRD_DATABASE_URL).
+func startPhrd(dataDir string, env ...string) (*daemon, error) {
 	cmd := exec.Command(bins.phrd, "--addr", "127.0.0.1:0", "--data", dataDir, "--log-format", "json", "--shutdown-timeout", "10s")
 	// The whole environment: no PHRD_* setting of the caller's leaks in.
-	cmd.Env = []string{"HOME=" + dataDir, "TMPDIR=" + os.TempDir(), "PATH=" + os.Getenv("PATH")}
+	cmd.Env = append([]string{"HOME=" + dataDir, "TMPDIR=" + os.TempDir(), "PATH=" + os.Getenv("PATH")}, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

@@ -1,0 +1,128 @@
+package kv
+
+import (
+	"errors"
+	"os"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// BoltDB is a DB on a bbolt file: each method passes straight through to
+// bbolt, translating its errors into this package's.
+type BoltDB struct {
+	db *bolt.DB
+}
+
+// OpenBolt opens (creating it if needed) the bbolt file at path.
+func OpenBolt(path string, mode os.FileMode, opts *bolt.Options) (*BoltDB, error) {
+	db, err := bolt.Open(path, mode, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &BoltDB{db: db}, nil
+}
+
+// WrapBolt makes a DB of an open bbolt handle; Close closes it.
+func WrapBolt(db *bolt.DB) *BoltDB { return &BoltDB{db: db} }
+
+// Bolt returns the underlying handle (for bbolt's own check, stats and
+// compaction, which have no PostgreSQL counterpart).
+func (d *BoltDB) Bolt() *bolt.DB { return d.db }
+
+func (d *BoltDB) View(fn func(Tx) error) error {
+	return boltErr(d.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) }))
+}
+
+func (d *BoltDB) Update(fn func(Tx) error) error {
+	return boltErr(d.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) }))
+}
+
+func (d *BoltDB) Batch(fn func(Tx) error) error {
+	return boltErr(d.db.Batch(func(tx *bolt.Tx) error { return fn(boltTx{tx}) }))
+}
+
+func (d *BoltDB) Close() error { return d.db.Close() }
+
+type boltTx struct{ tx *bolt.Tx }
+
+func (t boltTx) Bucket(name []byte) Bucket { return wrapBucket(t.tx.Bucket(name)) }
+
+func (t boltTx) CreateBucket(name []byte) (Bucket, error) {
+	b, err := t.tx.CreateBucket(name)
+	return wrapBucket(b), boltErr(err)
+}
+
+func (t boltTx) CreateBucketIfNotExists(name []byte) (Bucket, error) {
+	b, err := t.tx.CreateBucketIfNotExists(name)
+	return wrapBucket(b), boltErr(err)
+}
+
+func (t boltTx) DeleteBucket(name []byte) error { return boltErr(t.tx.DeleteBucket(name)) }
+func (t boltTx) ForEach(fn func(name []byte, b Bucket) error) error {
+	return t.tx.ForEach(func(name []byte, b *bolt.Bucket) error { return fn(name, wrapBucket(b)) })
+}
+func (t boltTx) Writable() bool { return t.tx.Writable() }
+
+type boltBucket struct{ b *bolt.Bucket }
+
+// wrapBucket keeps a missing bucket an untyped nil, so that callers'
+// "b == nil" tests work.
+func wrapBucket(b *bolt.Bucket) Bucket {
+	if b == nil {
+		return nil
+	}
+	return boltBucket{b}
+}
+
+func (b boltBucket) Get(key []byte) []byte { return b.b.Get(key) }
+func (b boltBucket) Put(key, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	return boltErr(b.b.Put(key, value))
+}
+func (b boltBucket) Delete(key []byte) error   { return boltErr(b.b.Delete(key)) }
+func (b boltBucket) Bucket(name []byte) Bucket { return wrapBucket(b.b.Bucket(name)) }
+func (b boltBucket) CreateBucket(name []byte) (Bucket, error) {
+	nb, err := b.b.CreateBucket(name)
+	return wrapBucket(nb), boltErr(err)
+}
+func (b boltBucket) CreateBucketIfNotExists(name []byte) (Bucket, error) {
+	nb, err := b.b.CreateBucketIfNotExists(name)
+	return wrapBucket(nb), boltErr(err)
+}
+func (b boltBucket) DeleteBucket(name []byte) error { return boltErr(b.b.DeleteBucket(name)) }
+func (b boltBucket) Cursor() Cursor                 { return b.b.Cursor() }
+func (b boltBucket) ForEach(fn func(k, v []byte) error) error {
+	return b.b.ForEach(fn)
+}
+func (b boltBucket) NextSequence() (uint64, error) {
+	n, err := b.b.NextSequence()
+	return n, boltErr(err)
+}
+func (b boltBucket) Sequence() uint64           { return b.b.Sequence() }
+func (b boltBucket) SetSequence(v uint64) error { return boltErr(b.b.SetSequence(v)) }
+
+// boltErr translates bbolt's errors into this package's; others pass.
+func boltErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, m := range [...]struct{ from, to error }{
+		{bolterrors.ErrBucketNotFound, ErrBucketNotFound},
+		{bolterrors.ErrBucketExists, ErrBucketExists},
+		{bolterrors.ErrBucketNameRequired, ErrBucketNameRequired},
+		{bolterrors.ErrKeyRequired, ErrKeyRequired},
+		{bolterrors.ErrKeyTooLarge, ErrKeyTooLarge},
+		{bolterrors.ErrValueTooLarge, ErrValueTooLarge},
+		{bolterrors.ErrIncompatibleValue, ErrIncompatibleValue},
+		{bolterrors.ErrTxNotWritable, ErrTxNotWritable},
+		{bolterrors.ErrDatabaseNotOpen, ErrClosed},
+	} {
+		if errors.Is(err, m.from) {
+			return m.to
+		}
+	}
+	return err
+}
