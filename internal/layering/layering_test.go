@@ -19,7 +19,7 @@ var rules = []struct {
 	allowed []string // importer prefixes
 	why     string
 }{
-	{"go.etcd.io/bbolt", []string{mod + "pkg/vault", mod + "pkg/sharestore"}, "only the two stores touch the storage engine: the vault and the share store"},
+	{"go.etcd.io/bbolt", []string{mod + "pkg/vault", mod + "pkg/sharestore", mod + "pkg/kv"}, "only the stores touch the storage engine: the vault, the share store and the storage interface under phrd's (pkg/kv)"},
 	{"filippo.io/age", []string{mod + "pkg/vault", mod + "pkg/server", mod + "cmd/"}, "keys are the vault's; the CLI and phrd only parse or make identities"},
 	{"github.com/spf13/cobra", []string{mod + "cmd/phr"}, "cobra is the CLI's"},
 	{"github.com/labstack/echo", []string{mod + "pkg/server", mod + "pkg/shlhost", mod + "cmd/phrd", mod + "cmd/phr-load"}, "echo is the daemon's (and the load generator's yardstick)"},

@@ -14,6 +14,10 @@ type BoltDB struct {
 	db *bolt.DB
 }
 
+// BoltOptions are bbolt's options for OpenBolt, so that callers need not
+// import the storage engine themselves (internal/layering).
+type BoltOptions = bolt.Options
+
 // OpenBolt opens (creating it if needed) the bbolt file at path.
 func OpenBolt(path string, mode os.FileMode, opts *bolt.Options) (*BoltDB, error) {
 	db, err := bolt.Open(path, mode, opts)

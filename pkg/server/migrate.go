@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/sharestore"
 )
@@ -72,7 +70,7 @@ func MigrateToDatabase(ctx context.Context, dataDir, databaseURL, shareKeyFile s
 	if err := st.Close(); err != nil {
 		return res, err
 	}
-	src, err := kv.OpenBolt(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	src, err := kv.OpenBolt(path, 0o600, &kv.BoltOptions{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", sharesFile, err)
 	}
