@@ -83,7 +83,10 @@ func (f *fixture) runSharesLane(t *testing.T, l sharesLane, rng *mrand.Rand, st 
 		}
 		var killed atomic.Bool
 		var wg sync.WaitGroup
-		writer := func(write func() error) {
+		// Each writer has its own generator, drawn from the lane's (a
+		// rand.Rand is not safe for concurrent use).
+		own := func() *mrand.Rand { return mrand.New(mrand.NewPCG(rng.Uint64(), rng.Uint64())) }
+		writer := func(r *mrand.Rand, write func() error) {
 			defer wg.Done()
 			for !killed.Load() {
 				if err := write(); err != nil {
@@ -92,13 +95,14 @@ func (f *fixture) runSharesLane(t *testing.T, l sharesLane, rng *mrand.Rand, st 
 					}
 					return
 				}
-				time.Sleep(time.Duration(2+rng.IntN(10)) * time.Millisecond)
+				time.Sleep(time.Duration(2+r.IntN(10)) * time.Millisecond)
 			}
 		}
 		wg.Add(3)
-		go writer(func() error { return bk.create(ctx, c, jwe, st) })
-		go writer(func() error { return bk.guess(ctx, d, rng, st) })
-		go writer(func() error { return bk.guess(ctx, d, rng, st) })
+		r1, r2, r3 := own(), own(), own()
+		go writer(r1, func() error { return bk.create(ctx, c, jwe, st) })
+		go writer(r2, func() error { return bk.guess(ctx, d, r2, st) })
+		go writer(r3, func() error { return bk.guess(ctx, d, r3, st) })
 		time.Sleep(time.Duration(200+rng.IntN(1000)) * time.Millisecond)
 		killed.Store(true)
 		d.kill()
