@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -202,12 +204,21 @@ func (s *Server) startSession(c echo.Context, a *account, id, method, device str
 	}
 	s.audit(id, a.v, entries...)
 	c.Set(ctxAcct, id)
-	return c.JSON(http.StatusCreated, api.Session{Token: tok, ExpiresAt: sess.expiresAt.UTC(), IdleTimeout: int(s.cfg.IdleTimeout / time.Second)})
+	return c.JSON(http.StatusCreated, api.Session{Token: tok, ExpiresAt: sess.expiresAt.UTC(), IdleTimeout: int(s.cfg.IdleTimeout / time.Second), Account: accountHandle(id)})
 }
 
 func (s *Server) getSession(c echo.Context) error {
 	sess := sessionOf(c)
-	return c.JSON(http.StatusOK, api.SessionInfo{Method: sess.method, CreatedAt: sess.created.UTC(), ExpiresAt: sess.expiresAt.UTC(), IdleExpiresAt: s.sess.idleEnd(sess).UTC()})
+	return c.JSON(http.StatusOK, api.SessionInfo{Method: sess.method, CreatedAt: sess.created.UTC(), ExpiresAt: sess.expiresAt.UTC(), IdleExpiresAt: s.sess.idleEnd(sess).UTC(), Account: accountHandle(sess.acct.id)})
+}
+
+// accountHandle is the handle of the account with ID id that sessions
+// show their client (api.Session.Account): a hash of the ID, which is
+// itself a keyed hash of the username, so it tells nothing of the
+// username and differs between servers.
+func accountHandle(id string) string {
+	sum := sha256.Sum256([]byte("phrd account handle\x00" + id))
+	return hex.EncodeToString(sum[:8])
 }
 
 func (s *Server) deleteSession(c echo.Context) error {

@@ -132,6 +132,32 @@ func TestSessions(t *testing.T) {
 	}
 }
 
+// A session names its account by a handle: the same for every session
+// of one account (at login and from GET /sessions/current), another for
+// another account, and not the username.
+func TestSessionAccountHandle(t *testing.T) {
+	ts := newTestServer(t, nil)
+	handle := func(c *client) string {
+		var info api.SessionInfo
+		r := c.do("GET", "/api/v1/sessions/current", nil)
+		want(t, r, http.StatusOK)
+		r.decode(t, &info)
+		return info.Account
+	}
+	alice := ts.signup("alice")
+	bob := ts.signup("bob")
+	again := ts.client()
+	r := again.do("POST", "/api/v1/sessions", api.SessionRequest{Username: "alice", Passphrase: testPass})
+	want(t, r, http.StatusCreated)
+	var s api.Session
+	r.decode(t, &s)
+	again.token = s.Token
+	a1, a2, b := handle(alice), handle(again), handle(bob)
+	if a1 == "" || a1 != a2 || a1 != s.Account || a1 == b || strings.Contains(strings.ToLower(a1), "alice") {
+		t.Fatalf("handles: alice %q and %q (login %q), bob %q", a1, a2, s.Account, b)
+	}
+}
+
 func TestSessionTimeouts(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)}
 	ts := newTestServer(t, func(c *Config) {

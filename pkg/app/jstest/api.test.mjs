@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiError, errorText, waitText, SESSION_ENDED } from '../assets/js/api.mjs';
+import { ApiError, errorText, waitText, SESSION_ENDED, setToken, sessionAccount, sameAccount } from '../assets/js/api.mjs';
 import { S } from '../assets/js/strings.mjs';
 
 test('errors in words', () => {
@@ -53,4 +53,21 @@ test('waits in words', () => {
   assert.equal(waitText(59), '59 seconds');
   assert.equal(waitText(60), '1 minute');
   assert.equal(waitText(61), '2 minutes');
+});
+
+test('a sign-in again to another account is told apart from the one that ended', () => {
+  const store = new Map();
+  const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v), removeItem: (k) => store.delete(k) };
+  setToken('token-a', storage, 'acct-a');
+  const before = sessionAccount();
+  assert.equal(before, 'acct-a');
+  assert.equal(store.get('phr.account'), 'acct-a');
+  setToken('token-b', storage, 'acct-b');
+  assert.equal(sameAccount(before, sessionAccount()), false);
+  setToken('token-a2', storage, 'acct-a');
+  assert.equal(sameAccount(before, sessionAccount()), true);
+  assert.equal(sameAccount(null, 'acct-b'), true, 'a session from before handles: nothing to compare');
+  setToken(null, storage);
+  assert.equal(sessionAccount(), null);
+  assert.equal(store.has('phr.account'), false);
 });

@@ -81,6 +81,12 @@ type Session struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	// IdleTimeout is how many seconds of inactivity end the session.
 	IdleTimeout int `json:"idle_timeout"`
+	// Account is an opaque handle of the account the session opens: the
+	// same for every session of one account, another for another
+	// account, and not the username. A client that signs in again (an
+	// ended session) compares it, so that nothing typed for one account
+	// is sent as another.
+	Account string `json:"account"`
 }
 
 // SessionInfo is GET /api/v1/sessions/current.
@@ -89,6 +95,8 @@ type SessionInfo struct {
 	CreatedAt     time.Time `json:"created_at"`
 	ExpiresAt     time.Time `json:"expires_at"`
 	IdleExpiresAt time.Time `json:"idle_expires_at"`
+	// Account is the account's handle, as Session gives it.
+	Account string `json:"account"`
 }
 
 // DeviceRequest is the body of POST /api/v1/devices. Passphrase is the

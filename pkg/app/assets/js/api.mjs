@@ -19,6 +19,7 @@ export class ApiError extends Error {
 }
 
 const TOKEN_KEY = 'phr.session';
+const ACCOUNT_KEY = 'phr.account';
 
 // SESSION_ENDED marks a 401 that ended the session (not a wrong secret).
 export const SESSION_ENDED = 'session_ended';
@@ -26,18 +27,38 @@ export const SESSION_ENDED = 'session_ended';
 // The token lives for this tab (the caller passes the tab's storage): closing the app signs
 // out, and a passkey signs in again in a tap.
 let token = null;
+let account = null;
 let reauth = null;
 
 export function loadToken(store) {
   token = store.getItem(TOKEN_KEY);
+  account = store.getItem(ACCOUNT_KEY);
   return token;
 }
 
-export function setToken(t, store) {
+// setToken keeps the session's token and the handle of its account (the
+// server's Session.account: opaque, the same for every session of one
+// account).
+export function setToken(t, store, acct) {
   token = t || null;
+  account = (token && acct) || null;
   if (!store) return;
   if (token) store.setItem(TOKEN_KEY, token);
   else store.removeItem(TOKEN_KEY);
+  if (account) store.setItem(ACCOUNT_KEY, account);
+  else store.removeItem(ACCOUNT_KEY);
+}
+
+// sessionAccount is the handle of the signed-in account, or null.
+export function sessionAccount() {
+  return account;
+}
+
+// sameAccount reports whether a sign-in again is to the account whose
+// session ended (before: its handle; null if the app never learnt it, a
+// session from before phrd gave handles).
+export function sameAccount(before, after) {
+  return !before || before === after;
 }
 
 export function hasToken() {

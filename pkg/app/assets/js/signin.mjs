@@ -4,9 +4,9 @@
 // on top of whatever screen the patient was using.
 
 import { S } from './strings.mjs';
-import { request, setToken, errorText } from './api.mjs';
+import { request, setToken, errorText, sessionAccount, sameAccount } from './api.mjs';
 import * as passkey from './passkey.mjs';
-import { h, screen, card, field, input, button, errorLine, run } from './ui.mjs';
+import { h, screen, card, field, input, button, errorLine, run, toast } from './ui.mjs';
 
 const USER_KEY = 'phr.username';
 
@@ -40,12 +40,12 @@ export async function signInWithPasskey() {
   const begin = await request('POST', '/api/v1/passkeys/login/begin', { auth: false, body: {} });
   const cred = await browserPasskey(() => passkey.get(begin.options));
   const s = await request('POST', '/api/v1/passkeys/login/finish', { auth: false, body: { ceremony: begin.ceremony, credential: cred } });
-  setToken(s.token, sessionStorage);
+  setToken(s.token, sessionStorage, s.account);
 }
 
 async function signInWithPassphrase(username, passphrase) {
   const s = await request('POST', '/api/v1/sessions', { auth: false, body: { username, passphrase } });
-  setToken(s.token, sessionStorage);
+  setToken(s.token, sessionStorage, s.account);
   remember(username);
 }
 
@@ -177,12 +177,23 @@ let pending = null;
 
 export function reauthSheet() {
   if (pending) return pending;
+  // The account whose session ended: a sign-in to another account (a
+  // phone that holds passkeys of two) must not receive what was typed for
+  // this one. It starts afresh on Today instead.
+  const before = sessionAccount();
   pending = new Promise((resolve) => {
     const dlg = h('dialog', { class: 'sheet', id: 'reauth', 'aria-labelledby': 'reauth-title' });
     const finish = (ok) => {
       dlg.close();
       dlg.remove();
       pending = null;
+      if (ok && !sameAccount(before, sessionAccount())) {
+        resolve(false);
+        location.hash = '#today';
+        window.dispatchEvent(new HashChangeEvent('hashchange')); // redrawn even when Today was showing
+        toast(S.reauth.otherAccount);
+        return;
+      }
       resolve(ok);
     };
     const close = button(S.reauth.cancel, { id: 'reauth-cancel' });

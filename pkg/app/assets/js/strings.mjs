@@ -69,6 +69,7 @@ export const S = {
     title: 'Sign in again',
     text: 'Your session has ended. Sign in to carry on: the screen behind stays as it is, and what you were doing is sent once you are in.',
     cancel: 'Not now',
+    otherAccount: 'You signed in to another account: what you were doing for the account that was signed out was not sent. Sign out and in again to carry on with it.',
   },
   create: {
     title: 'Create an account',
