@@ -195,38 +195,13 @@ func (v *Vault) checkLegacy(repair bool) (*CheckReport, error) {
 				needRebuild = true
 			}
 		}
-		for _, m := range v.deadImportMarks(tx) {
-			if m.err != nil {
-				rep.Problems = append(rep.Problems, Problem{What: "import marker does not open: " + m.err.Error()})
-				continue
-			}
-			ids, err := v.importIDsTx(rb, cb, m.since, m.sha, true)
-			if err != nil {
-				return err
-			}
-			rep.Problems = append(rep.Problems, Problem{What: fmt.Sprintf("interrupted import of %d records not rolled back yet (opening the vault for writing rolls it back)", len(ids)), Repairable: true})
-			needRollback = true
-		}
-		return nil
+		needRollback, err = v.markProblems(tx, rep)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if repair && needRollback {
-		n, err := v.rollBackInterrupted()
-		if err != nil {
-			return rep, err
-		}
-		rep.RolledBack = v.RolledBack()
-		rep.Repaired = n > 0
-	}
-	if repair && needRebuild {
-		if err := v.rebuild(); err != nil {
-			return rep, err
-		}
-		rep.Repaired = true
-	}
-	return rep, nil
+	return v.finishCheck(rep, repair, needRebuild, needRollback)
 }
 
 // hasLegacyFingerprint reports whether the record under key is in the

@@ -341,6 +341,31 @@ func (v *Vault) entries(q Query, cursor string, fn func(Entry) error) (string, e
 		}
 		return "", nil
 	}
+	text := strings.ToLower(strings.TrimSpace(q.Text))
+	return v.walkQuery(&q, cursor, func(tx *bolt.Tx, rb *bolt.Bucket, lv *listView, e *rawEntry, in *entryInfo) (bool, error) {
+		if text != "" && !containsFoldBytes(in.str(1), []byte(text)) {
+			r, err := v.loadVersion(tx, rb, e.key.id, in.version)
+			if err != nil {
+				return false, err
+			}
+			if !resourceContains(r.Resource, text) {
+				return false, nil
+			}
+		}
+		ent, err := e.entry(lv.meta.kinds)
+		if err != nil {
+			return false, err
+		}
+		return true, fn(ent)
+	})
+}
+
+// walkQuery walks the entries q selects after cursor ("" for the start)
+// in one read transaction. take gives each to the caller and says whether
+// it took it (a text or kind test may pass one over); the walk stops after
+// q.Limit taken (0: none) and returns the sealed cursor of the last one
+// taken ("" if none).
+func (v *Vault) walkQuery(q *Query, cursor string, take func(tx *bolt.Tx, rb *bolt.Bucket, lv *listView, e *rawEntry, in *entryInfo) (bool, error)) (string, error) {
 	var last *sortKey
 	err := v.view(func(tx *bolt.Tx) error {
 		lv, err := v.listing(tx)
@@ -353,29 +378,14 @@ func (v *Vault) entries(q Query, cursor string, fn func(Entry) error) (string, e
 				return err
 			}
 		}
-		text := strings.ToLower(strings.TrimSpace(q.Text))
 		rb := tx.Bucket([]byte{bucketRecords})
 		n := 0
 		scan := v.scanTrimmer()
-		return lv.each(&q, after, func(e *rawEntry, in *entryInfo) (bool, error) {
+		return lv.each(q, after, func(e *rawEntry, in *entryInfo) (bool, error) {
 			scan.tick(tx)
-			if text != "" {
-				if !containsFoldBytes(in.str(1), []byte(text)) {
-					r, err := v.loadVersion(tx, rb, e.key.id, in.version)
-					if err != nil {
-						return false, err
-					}
-					if !resourceContains(r.Resource, text) {
-						return true, nil
-					}
-				}
-			}
-			ent, err := e.entry(lv.meta.kinds)
-			if err != nil {
-				return false, err
-			}
-			if err := fn(ent); err != nil {
-				return false, err
+			took, err := take(tx, rb, lv, e, in)
+			if err != nil || !took {
+				return err == nil, err
 			}
 			k := e.key
 			last = &k
@@ -417,48 +427,21 @@ func (v *Vault) EachAfter(q Query, cursor string, fn func(record.Record) error) 
 		}
 		return "", nil
 	}
-	var last *sortKey
-	err := v.view(func(tx *bolt.Tx) error {
-		lv, err := v.listing(tx)
+	text := strings.ToLower(strings.TrimSpace(q.Text))
+	wanted := kindSet(q.Kinds)
+	return v.walkQuery(&q, cursor, func(tx *bolt.Tx, rb *bolt.Bucket, _ *listView, e *rawEntry, in *entryInfo) (bool, error) {
+		r, err := v.loadVersion(tx, rb, e.key.id, in.version)
 		if err != nil {
-			return err
+			return false, err
 		}
-		var after *sortKey
-		if cursor != "" {
-			if after, err = v.openCursor(cursor); err != nil {
-				return err
-			}
+		if len(wanted) > 0 && !wanted[r.Kind] {
+			return false, nil // the record says otherwise: Check reports it
 		}
-		text := strings.ToLower(strings.TrimSpace(q.Text))
-		rb := tx.Bucket([]byte{bucketRecords})
-		n := 0
-		scan := v.scanTrimmer()
-		wanted := kindSet(q.Kinds)
-		return lv.each(&q, after, func(e *rawEntry, in *entryInfo) (bool, error) {
-			scan.tick(tx)
-			r, err := v.loadVersion(tx, rb, e.key.id, in.version)
-			if err != nil {
-				return false, err
-			}
-			if len(wanted) > 0 && !wanted[r.Kind] {
-				return true, nil // the record says otherwise: Check reports it
-			}
-			if text != "" && !containsFold(r.Display, text) && !resourceContains(r.Resource, text) {
-				return true, nil
-			}
-			if err := fn(r); err != nil {
-				return false, err
-			}
-			k := e.key
-			last = &k
-			n++
-			return q.Limit <= 0 || n < q.Limit, nil
-		})
+		if text != "" && !containsFold(r.Display, text) && !resourceContains(r.Resource, text) {
+			return false, nil
+		}
+		return true, fn(r)
 	})
-	if err != nil || last == nil {
-		return "", err
-	}
-	return v.sealCursor(*last), nil
 }
 
 // loadVersion loads the record with the given ID and checks that it is
