@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/phr-project/phr/pkg/vault"
+	bolt "go.etcd.io/bbolt"
 )
 
 func init() { vault.ScryptWorkFactor = 10 }
@@ -417,5 +419,47 @@ func TestInitNoDevice(t *testing.T) {
 	}
 	if code, _, _ := c.run("init", "--no-device", "--no-passphrase", "--vault", filepath.Join(c.dir, "x.phr")); code != 2 {
 		t.Fatalf("init with no slots but recovery: exit %d", code)
+	}
+}
+
+// phr check --deep recomputes what a record's content gives: a dedup
+// fingerprint removed from the file (derived data, which the head does
+// not cover) is named by the deep check; the quick one does not
+// recompute fingerprints.
+func TestCheckDeep(t *testing.T) {
+	c := newCLI(t)
+	c.initVault()
+	c.ok("import", "--accept-patient-mismatch", shared+"fhir/us-core-examples/condition-duodenal-ulcer.json")
+	for _, args := range [][]string{{"check"}, {"check", "--deep"}} {
+		if out := c.ok(args...); !strings.Contains(out, "0 problems") {
+			t.Fatalf("phr %v on a sound vault: %s", args, out)
+		}
+	}
+	db, err := bolt.Open(c.env["PHR_VAULT"], 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		fb := tx.Bucket([]byte{'f'})
+		k, _ := fb.Cursor().First()
+		if k == nil {
+			return errors.New("no fingerprint in the vault")
+		}
+		return fb.Delete(bytes.Clone(k))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	const missing = "missing from the dedup fingerprints"
+	if quick := c.ok("check"); strings.Contains(quick, missing) {
+		t.Fatalf("phr check: %s", quick)
+	}
+	code, deep, _ := c.run("check", "--deep")
+	if code == 0 || !strings.Contains(deep, missing) {
+		t.Fatalf("phr check --deep: exit %d\n%s", code, deep)
+	}
+	c.ok("check", "--deep", "--repair")
+	if out := c.ok("check", "--deep"); !strings.Contains(out, "0 problems") {
+		t.Fatalf("phr check --deep after the repair: %s", out)
 	}
 }

@@ -34,16 +34,18 @@ type CheckReport struct {
 // OK reports whether Check found nothing wrong.
 func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
 
-// Check verifies the file's B+tree (bbolt's own check), every record's
-// seal and envelope, that every value matches the authenticated head
-// (head.go), that the kind index, the fingerprints and the changes feed
+// Check verifies every record's seal and envelope, that every value
+// matches the authenticated head (head.go), that the listing index (the
+// kind index before format 4), the fingerprints and the changes feed
 // agree with the records, and that no import a crash interrupted is left
 // (in a vault opened read-only: Open rolls them back otherwise). It
 // changes nothing unless repair is true; then it rolls back interrupted
 // imports and rebuilds the indexes and the changes feed from the records
 // that open. Records that fail to open are reported, never deleted, and
 // values that do not match the head are not repaired: the owner restores
-// a backup, or accepts the file as it is (AcceptHead).
+// a backup, or accepts the file as it is (AcceptHead). CheckDeep also has
+// bbolt check the file's B+tree and recomputes each record's fingerprints
+// and identities (a vault before format 4 always gets all of it).
 func (v *Vault) Check(repair bool) (*CheckReport, error) {
 	if v.format >= 4 {
 		return v.check4(repair, false)
