@@ -135,7 +135,10 @@ func (bb *bulkBuilder) finish(b *bolt.Bucket) error {
 // sortedKeys reads the sort key of every record (tombstones too).
 func (v *Vault) sortedKeys(tx *bolt.Tx) ([]compactKey, error) {
 	rb := tx.Bucket([]byte{bucketRecords})
-	keys := make([]compactKey, 0, rb.Stats().KeyN)
+	// No capacity from rb.Stats(): counting the keys reads every page of
+	// the bucket at once, past the page dropping of the scan below (a
+	// 490 MB format-3 vault was then resident whole during its upgrade).
+	var keys []compactKey
 	kinds := map[string]string{}
 	scan := v.scanTrimmer()
 	err := rb.ForEach(func(k, sealed []byte) error {
