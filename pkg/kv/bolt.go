@@ -107,6 +107,7 @@ func (b boltBucket) NextSequence() (uint64, error) {
 }
 func (b boltBucket) Sequence() uint64           { return b.b.Sequence() }
 func (b boltBucket) SetSequence(v uint64) error { return boltErr(b.b.SetSequence(v)) }
+func (b boltBucket) Tx() Tx                     { return boltTx{b.b.Tx()} }
 
 // boltErr translates bbolt's errors into this package's; others pass.
 func boltErr(err error) error {
@@ -129,4 +130,33 @@ func boltErr(err error) error {
 		}
 	}
 	return err
+}
+
+// BoltTx returns the bbolt transaction under tx, or nil when tx is not
+// one of a BoltDB: for what only a bbolt file has (its page check, its
+// size and mapping), behind a check of the backend.
+func BoltTx(tx Tx) *bolt.Tx {
+	if t, ok := tx.(boltTx); ok {
+		return t.tx
+	}
+	return nil
+}
+
+// FillPercenter is a Bucket whose writes can fill its pages more or less
+// than half before splitting them (bbolt's Bucket.FillPercent, for this
+// transaction's writes). Only the bbolt implementation has pages.
+type FillPercenter interface {
+	FillPercent(f float64)
+}
+
+// FillPercent sets how full bbolt fills the bucket's pages before
+// splitting them, for the rest of the transaction.
+func (b boltBucket) FillPercent(f float64) { b.b.FillPercent = f }
+
+// SetFillPercent sets b's fill percent when b has pages
+// (FillPercenter); it does nothing otherwise.
+func SetFillPercent(b Bucket, f float64) {
+	if p, ok := b.(FillPercenter); ok {
+		p.FillPercent(f)
+	}
 }

@@ -126,6 +126,9 @@ type Bucket interface {
 	NextSequence() (uint64, error)
 	Sequence() uint64
 	SetSequence(v uint64) error
+
+	// Tx returns the transaction the bucket belongs to.
+	Tx() Tx
 }
 
 // Cursor walks a bucket in key order. Each method returns the key and

@@ -627,6 +627,8 @@ func (b *pgBucket) kind(name []byte) int {
 	return 1
 }
 
+func (b *pgBucket) Tx() Tx { return b.tx }
+
 func (b *pgBucket) Bucket(name []byte) Bucket {
 	if b.tx.err != nil || len(name) == 0 {
 		return nil

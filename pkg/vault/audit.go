@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/phr-project/phr/pkg/kv"
 )
 
 // AuditEntry is one event in a vault's audit log: a login, a device key
@@ -65,7 +65,7 @@ func (v *Vault) AppendAudit(entries ...AuditEntry) error {
 		return nil
 	}
 	now := v.now().UTC()
-	return v.update(func(tx *bolt.Tx) error {
+	return v.update(func(tx kv.Tx) error {
 		b := tx.Bucket([]byte{bucketSettings})
 		var head uint64
 		if sealed := b.Get([]byte(auditHead)); sealed != nil {
@@ -117,7 +117,7 @@ func (v *Vault) AppendAudit(entries ...AuditEntry) error {
 // Audit returns up to limit audit entries (0: all), newest first.
 func (v *Vault) Audit(limit int) ([]AuditEntry, error) {
 	var out []AuditEntry
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		c := tx.Bucket([]byte{bucketSettings}).Cursor()
 		// Seek past the last entry key, then walk back.
 		var k, val []byte

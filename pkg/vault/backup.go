@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // BackupFormat names the portable backup format (docs/backup.md): an age
@@ -83,7 +83,7 @@ func (v *Vault) Backup(w io.Writer, recipients []age.Recipient, tombstones bool)
 		return 0, err
 	}
 	var n, settings int
-	err = v.view(func(tx *bolt.Tx) error {
+	err = v.view(func(tx kv.Tx) error {
 		// An import in progress is not in a backup yet: neither its
 		// records nor its marker.
 		unfinished, err := v.unfinishedImports(tx)
@@ -344,8 +344,8 @@ func Restore(r io.Reader, identities []age.Identity, path string, slots []SlotSp
 		return fail(err)
 	}
 	// The listing index, built once from all the records.
-	if err := v.update(func(tx *bolt.Tx) error {
-		return v.buildListing(tx, v.wh.list, 0, func(tx *bolt.Tx, nm *listMeta, first uint64) error {
+	if err := v.update(func(tx kv.Tx) error {
+		return v.buildListing(tx, v.wh.list, 0, func(tx kv.Tx, nm *listMeta, first uint64) error {
 			v.wh.list = nm
 			return v.dropNodesExcept(tx, first, nm.next)
 		})
@@ -374,7 +374,7 @@ func Restore(r io.Reader, identities []age.Identity, path string, slots []SlotSp
 // listing index, which Restore builds at the end.
 func (v *Vault) restoreBatch(recs []record.Record) error {
 	defer v.meta.reset()
-	return v.update(func(tx *bolt.Tx) error {
+	return v.update(func(tx kv.Tx) error {
 		rb, xb, fb, cb := v.buckets(tx)
 		prep := make([]prepared, len(recs))
 		for i := range recs {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // benchRecords returns n realistic records: a mix of self-entered vitals,
@@ -81,7 +81,7 @@ func BenchmarkBaseline(b *testing.B) {
 					}
 				}
 				b.StartTimer()
-				err := v.db.Update(func(tx *bolt.Tx) error {
+				err := v.db.Update(func(tx kv.Tx) error {
 					rb := tx.Bucket([]byte{bucketRecords})
 					for j := range recs {
 						id := keyOf(recs[j].ID)

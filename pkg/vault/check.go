@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Problem is one inconsistency found by Check.
@@ -59,8 +59,8 @@ func (v *Vault) Check(repair bool) (*CheckReport, error) {
 func (v *Vault) checkLegacy(repair bool) (*CheckReport, error) {
 	rep := &CheckReport{RolledBack: v.RolledBack()}
 	var needRebuild, needRollback bool
-	err := v.view(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
+	err := v.view(func(tx kv.Tx) error {
+		for err := range fileCheck(tx) {
 			rep.Problems = append(rep.Problems, Problem{What: "file structure: " + err.Error()})
 		}
 		for _, what := range v.headProblems(tx) {
@@ -208,7 +208,7 @@ func (v *Vault) checkLegacy(repair bool) (*CheckReport, error) {
 
 // hasLegacyFingerprint reports whether the record under key is in the
 // dedup index under the fingerprint formats 1 and 2 gave it.
-func (v *Vault) hasLegacyFingerprint(rb, fb *bolt.Bucket, key []byte) bool {
+func (v *Vault) hasLegacyFingerprint(rb, fb kv.Bucket, key []byte) bool {
 	r, err := v.load(rb, key)
 	if err != nil {
 		return false
@@ -224,7 +224,7 @@ func (v *Vault) hasLegacyFingerprint(rb, fb *bolt.Bucket, key []byte) bool {
 
 // changedSince reports whether the record under key has versions after
 // its first: a fingerprint of an earlier version may point to it.
-func changedSince(v *Vault, rb *bolt.Bucket, key []byte) bool {
+func changedSince(v *Vault, rb kv.Bucket, key []byte) bool {
 	r, err := v.load(rb, key)
 	return err == nil && r.Version > 1
 }
@@ -234,7 +234,7 @@ func changedSince(v *Vault, rb *bolt.Bucket, key []byte) bool {
 // it is unique, and the fingerprints of records that exist.
 func (v *Vault) rebuild() error {
 	defer v.meta.reset()
-	return v.update(func(tx *bolt.Tx) error {
+	return v.update(func(tx kv.Tx) error {
 		rb := tx.Bucket([]byte{bucketRecords})
 		last := tx.Bucket([]byte{bucketChanges}).Sequence()
 		// Fingerprints of records that exist stay even when the records'
@@ -358,7 +358,7 @@ func (v *Vault) rebuild() error {
 			return nil
 		}
 		// The listing index anew, from the records that open.
-		return v.buildListing(tx, v.wh.list, 0, func(tx *bolt.Tx, nm *listMeta, first uint64) error {
+		return v.buildListing(tx, v.wh.list, 0, func(tx kv.Tx, nm *listMeta, first uint64) error {
 			v.wh.list = nm
 			return v.dropNodesExcept(tx, first, nm.next)
 		})

@@ -9,8 +9,8 @@ import (
 	"runtime"
 	"slices"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Checking a vault of format 4, in bounded memory and in parallel.
@@ -133,7 +133,7 @@ func checkWorkers() int { return max(1, min(runtime.GOMAXPROCS(0), 4)) }
 
 // scanRecords unseals every record with a few workers and adds up what
 // they say.
-func (v *Vault) scanRecords(tx *bolt.Tx, seeds *checkSeeds, deep bool) (*recordSums, error) {
+func (v *Vault) scanRecords(tx kv.Tx, seeds *checkSeeds, deep bool) (*recordSums, error) {
 	rb := tx.Bucket([]byte{bucketRecords})
 	type kv struct{ k, v []byte }
 	batches := make(chan []kv, 4)
@@ -248,7 +248,7 @@ func (v *Vault) scanRecords(tx *bolt.Tx, seeds *checkSeeds, deep bool) (*recordS
 
 // listingProblems walks the whole listing index (tree and segments) and
 // checks its structure; it returns what its entries add up to.
-func (v *Vault) listingProblems(tx *bolt.Tx, seeds *checkSeeds) (multisum, []Problem, error) {
+func (v *Vault) listingProblems(tx kv.Tx, seeds *checkSeeds) (multisum, []Problem, error) {
 	var sum multisum
 	var probs []Problem
 	h, err := loadHead(tx, v.keys)
@@ -378,7 +378,7 @@ func (v *Vault) check4(repair, deep bool) (*CheckReport, error) {
 	rep := &CheckReport{RolledBack: v.RolledBack()}
 	seeds := &checkSeeds{maphash.MakeSeed(), maphash.MakeSeed()}
 	var needRebuild, needRollback bool
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		// bbolt's own check of the file's pages, alongside the rest.
 		// A deep check also has bbolt check the file's pages (every page
 		// once reachable and never twice, keys in order): it reads the
@@ -388,7 +388,7 @@ func (v *Vault) check4(repair, deep bool) (*CheckReport, error) {
 			var out []string
 			if deep {
 				v.guardMapped(tx, func() {
-					for err := range tx.Check() {
+					for err := range fileCheck(tx) {
 						out = append(out, "file structure: "+err.Error())
 					}
 				})
@@ -515,7 +515,7 @@ func problemsOf(whats []string) []Problem {
 // listingMismatch finds which records the listing index misstates (the
 // sums differed): it holds every entry's facts in memory, which a vault
 // whose index is right never needs.
-func (v *Vault) listingMismatch(tx *bolt.Tx, seeds *checkSeeds) []Problem {
+func (v *Vault) listingMismatch(tx kv.Tx, seeds *checkSeeds) []Problem {
 	h, err := loadHead(tx, v.keys)
 	if err != nil || h == nil || h.list == nil {
 		return nil
@@ -563,7 +563,7 @@ func (v *Vault) listingMismatch(tx *bolt.Tx, seeds *checkSeeds) []Problem {
 }
 
 // changesMismatch finds which records the changes feed misstates.
-func (v *Vault) changesMismatch(tx *bolt.Tx) []Problem {
+func (v *Vault) changesMismatch(tx kv.Tx) []Problem {
 	var out []Problem
 	rb, cb := tx.Bucket([]byte{bucketRecords}), tx.Bucket([]byte{bucketChanges})
 	seqOf := map[uint64]string{}
@@ -592,7 +592,7 @@ func (v *Vault) changesMismatch(tx *bolt.Tx) []Problem {
 
 // fingerprintProblems compares the dedup index with the fingerprints the
 // records' content gives (a deep check).
-func (v *Vault) fingerprintProblems(rb, fb *bolt.Bucket, sums *recordSums) []Problem {
+func (v *Vault) fingerprintProblems(rb, fb kv.Bucket, sums *recordSums) []Problem {
 	var out []Problem
 	fb.ForEach(func(k, val []byte) error {
 		if nk, ok := sums.legacy[string(k)]; ok {
@@ -618,7 +618,7 @@ func (v *Vault) fingerprintProblems(rb, fb *bolt.Bucket, sums *recordSums) []Pro
 }
 
 // historyProblems checks the earlier versions of records.
-func (v *Vault) historyProblems(tx *bolt.Tx, rb *bolt.Bucket) []Problem {
+func (v *Vault) historyProblems(tx kv.Tx, rb kv.Bucket) []Problem {
 	var out []Problem
 	hb := tx.Bucket([]byte{bucketHistory})
 	if hb == nil {
@@ -647,7 +647,7 @@ func (v *Vault) historyProblems(tx *bolt.Tx, rb *bolt.Bucket) []Problem {
 
 // markProblems reports the markers of imports not rolled back; it
 // returns whether there are any to roll back.
-func (v *Vault) markProblems(tx *bolt.Tx, rep *CheckReport) (bool, error) {
+func (v *Vault) markProblems(tx kv.Tx, rep *CheckReport) (bool, error) {
 	need := false
 	rb, _, _, cb := v.buckets(tx)
 	for _, m := range v.deadImportMarks(tx) {

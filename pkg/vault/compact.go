@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/phr-project/phr/pkg/kv"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -66,7 +67,15 @@ func (v *Vault) Compact() error {
 	return v.compactLocked()
 }
 
+// A vault in a store other than its own file (OpenIn) has no file to
+// rewrite: Compact does nothing there and returns nil. What a deleted
+// value leaves behind in such a store is the store's to clear
+// (docs/security.md, "A vault in PostgreSQL").
 func (v *Vault) compactLocked() error {
+	src := v.boltFile()
+	if v.path == "" || src == nil {
+		return nil
+	}
 	var rnd [8]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return err
@@ -84,7 +93,7 @@ func (v *Vault) compactLocked() error {
 		os.Remove(tmp)
 		return fmt.Errorf("vault: compacting: %w", err)
 	}
-	if err := copyDB(ndb, v.db); err != nil {
+	if err := copyDB(ndb, src); err != nil {
 		return fail(err)
 	}
 	if !opts.NoSync {
@@ -103,7 +112,7 @@ func (v *Vault) compactLocked() error {
 	// From here the new file is the vault, whatever happens next.
 	derr := syncDir(dir)
 	old := v.db
-	v.db = ndb
+	v.db = kv.WrapBolt(ndb)
 	if err := old.Close(); err != nil && derr == nil {
 		derr = err
 	}
@@ -189,7 +198,7 @@ var ErrNotCompacted = errors.New("the change was made, but the file could not be
 
 // revoking runs a write transaction that revokes a secret, then compacts
 // the file.
-func (v *Vault) revoking(fn func(tx *bolt.Tx) error) error {
+func (v *Vault) revoking(fn func(tx kv.Tx) error) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if err := v.updateLocked(fn); err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
 	bolt "go.etcd.io/bbolt"
 )
@@ -19,7 +20,7 @@ import (
 // age file each holds (the vault key wrapped for that secret).
 func slotBytes(t *testing.T, v *Vault, kind SlotKind) (stored, wrapped [][]byte) {
 	t.Helper()
-	v.db.View(func(tx *bolt.Tx) error {
+	v.db.View(func(tx kv.Tx) error {
 		return tx.Bucket([]byte{bucketSlots}).ForEach(func(k, val []byte) error {
 			var st storedSlot
 			if err := json.Unmarshal(val, &st); err != nil {
@@ -39,7 +40,7 @@ func slotBytes(t *testing.T, v *Vault, kind SlotKind) (stored, wrapped [][]byte)
 func recordValues(t *testing.T, v *Vault) [][]byte {
 	t.Helper()
 	var out [][]byte
-	v.db.View(func(tx *bolt.Tx) error {
+	v.db.View(func(tx kv.Tx) error {
 		return tx.Bucket([]byte{bucketRecords}).ForEach(func(_, val []byte) error {
 			out = append(out, bytes.Clone(val))
 			return nil

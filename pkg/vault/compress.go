@@ -10,8 +10,8 @@ import (
 	"github.com/klauspost/compress/dict"
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Compressed envelopes (format 4).
@@ -77,13 +77,13 @@ type codec struct {
 var errDict = errors.New("unknown compression dictionary")
 
 // load reads the dictionaries of the file (once).
-func (c *codec) load(tx *bolt.Tx, keys *keyring) error {
+func (c *codec) load(tx kv.Tx, keys *keyring) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.loadLocked(tx, keys)
 }
 
-func (c *codec) loadLocked(tx *bolt.Tx, keys *keyring) error {
+func (c *codec) loadLocked(tx kv.Tx, keys *keyring) error {
 	if c.loaded {
 		return nil
 	}
@@ -159,7 +159,7 @@ func (c *codec) reset() {
 
 // decompress returns the envelope (or node body) of a plaintext of any
 // form; tx and the vault's keys load the dictionaries if need be.
-func (v *Vault) decompress(tx *bolt.Tx, dst, pt []byte) ([]byte, error) {
+func (v *Vault) decompress(tx kv.Tx, dst, pt []byte) ([]byte, error) {
 	if len(pt) == 0 {
 		return pt, nil
 	}
@@ -303,7 +303,7 @@ func (ks *kindSamples) add(env func() []byte) {
 
 // trainDicts makes a dictionary for each kind whose samples are due, and
 // stores it in the transaction.
-func (v *Vault) trainDicts(tx *bolt.Tx, samples dictSamples) error {
+func (v *Vault) trainDicts(tx kv.Tx, samples dictSamples) error {
 	var kinds []string
 	for kind, ks := range samples {
 		if ks.due(v.codec.hasDict(kind)) {
@@ -346,7 +346,7 @@ func (v *Vault) trainDicts(tx *bolt.Tx, samples dictSamples) error {
 // records join the samples, and each kind whose samples are due gets a
 // dictionary, which the batch then uses. samples may be nil (this batch
 // alone: only kinds without a dictionary).
-func (v *Vault) sampleBatch(tx *bolt.Tx, prep []prepared, samples dictSamples) error {
+func (v *Vault) sampleBatch(tx kv.Tx, prep []prepared, samples dictSamples) error {
 	if err := v.codec.load(tx, v.keys); err != nil {
 		return err
 	}
@@ -402,7 +402,7 @@ func (v *Vault) frame(body []byte) ([]byte, error) {
 }
 
 // unframe decompresses what frame made.
-func (v *Vault) unframe(tx *bolt.Tx, frame []byte) ([]byte, error) {
+func (v *Vault) unframe(tx kv.Tx, frame []byte) ([]byte, error) {
 	pt := make([]byte, 0, 1+len(frame))
 	pt = append(append(pt, plainZstd), frame...)
 	return v.decompress(tx, nil, pt)
@@ -410,7 +410,7 @@ func (v *Vault) unframe(tx *bolt.Tx, frame []byte) ([]byte, error) {
 
 // sealEnvelope returns the plaintext to seal for a record: its envelope,
 // compressed in format 4.
-func (v *Vault) sealEnvelope(tx *bolt.Tx, r *record.Record) ([]byte, error) {
+func (v *Vault) sealEnvelope(tx kv.Tx, r *record.Record) ([]byte, error) {
 	env := encodeRecord(r)
 	if v.format < 4 {
 		return env, nil
@@ -423,7 +423,7 @@ func (v *Vault) sealEnvelope(tx *bolt.Tx, r *record.Record) ([]byte, error) {
 
 // openEnvelope opens a sealed record (or earlier version) and returns
 // its envelope, decompressed, and the version its seal names.
-func (v *Vault) openEnvelope(tx *bolt.Tx, bucket byte, key, sealed []byte) ([]byte, uint64, error) {
+func (v *Vault) openEnvelope(tx kv.Tx, bucket byte, key, sealed []byte) ([]byte, uint64, error) {
 	pt, version, err := v.keys.openInto(nil, nil, bucket, key, sealed)
 	if err != nil {
 		return nil, 0, err

@@ -10,7 +10,7 @@ import (
 	"github.com/klauspost/compress/dict"
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
-	bolt "go.etcd.io/bbolt"
+	"github.com/phr-project/phr/pkg/kv"
 )
 
 // BenchmarkEnvelopeCompression measures how envelopes compress, with and
@@ -45,7 +45,7 @@ func BenchmarkEnvelopeCompression(b *testing.B) {
 	byKind := map[string][][]byte{}
 	var kinds []string
 	total, n := 0, 0
-	v.view(func(tx *bolt.Tx) error {
+	v.view(func(tx kv.Tx) error {
 		rb := tx.Bucket([]byte{bucketRecords})
 		return rb.ForEach(func(k, _ []byte) error {
 			if n >= 200_000 {

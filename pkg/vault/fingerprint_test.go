@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // sample is an imported record deduplicated by content, as Apple Health
@@ -91,7 +91,7 @@ func makeLegacy(t *testing.T, tv *testVault) {
 	t.Helper()
 	downgrade(t, tv, 1)
 	rawWrites.Store(tv.Vault, true)
-	err := tv.db.Update(func(tx *bolt.Tx) error {
+	err := tv.db.Update(func(tx kv.Tx) error {
 		rb, _, fb, _ := tv.buckets(tx)
 		type kv struct{ k, v []byte }
 		var all []kv
@@ -125,7 +125,7 @@ func makeLegacy(t *testing.T, tv *testVault) {
 func fingerprintKeyLens(t *testing.T, v *Vault) map[int]int {
 	t.Helper()
 	n := map[int]int{}
-	v.view(func(tx *bolt.Tx) error {
+	v.view(func(tx kv.Tx) error {
 		return tx.Bucket([]byte{bucketFinger}).ForEach(func(k, _ []byte) error {
 			n[len(k)]++
 			return nil
@@ -136,7 +136,7 @@ func fingerprintKeyLens(t *testing.T, v *Vault) map[int]int {
 
 func formatVersion(t *testing.T, v *Vault) (version uint32, legacyMark bool) {
 	t.Helper()
-	v.view(func(tx *bolt.Tx) error {
+	v.view(func(tx kv.Tx) error {
 		m := tx.Bucket([]byte{bucketMeta})
 		version = binary.BigEndian.Uint32(m.Get([]byte("version")))
 		legacyMark = m.Get([]byte(metaLegacyFingerprints)) != nil

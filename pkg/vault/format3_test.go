@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // fixture3Identities is the device identity of the frozen format-3 vault.
@@ -124,7 +124,7 @@ func TestFormat3Upgrade(t *testing.T) {
 	// they fingerprint: each imported record imported again is a
 	// duplicate, with the identity index (which finds it another way)
 	// emptied first.
-	if err := v.db.Update(func(tx *bolt.Tx) error {
+	if err := v.db.Update(func(tx kv.Tx) error {
 		if err := tx.DeleteBucket([]byte{bucketIdentity}); err != nil {
 			return err
 		}

@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/phr-project/phr/pkg/kv"
 )
 
 // The authenticated head (format 3).
@@ -229,7 +229,7 @@ func sealedHeaderLen(value []byte) int {
 // bucketTotal computes a bucket's total from what it holds; tick, if not
 // nil, is called with each value's size (a long read drops the mapped
 // pages it has passed: scanTrim).
-func bucketTotal(keys *keyring, b *bolt.Bucket, bucket byte, tick func(int)) [32]byte {
+func bucketTotal(keys *keyring, b kv.Bucket, bucket byte, tick func(int)) [32]byte {
 	var t [32]byte
 	if b == nil {
 		return t
@@ -251,7 +251,7 @@ func bucketTotal(keys *keyring, b *bolt.Bucket, bucket byte, tick func(int)) [32
 // computeHead builds a head from what the file holds, with the given
 // counter: for a new vault, an upgrade, a rotation, or a head the owner
 // accepts as it is.
-func computeHead(tx *bolt.Tx, keys *keyring, counter uint64) *headState {
+func computeHead(tx kv.Tx, keys *keyring, counter uint64) *headState {
 	h := newHeadState()
 	h.counter = counter
 	h.seq = tx.Bucket([]byte{bucketChanges}).Sequence()
@@ -263,12 +263,12 @@ func computeHead(tx *bolt.Tx, keys *keyring, counter uint64) *headState {
 }
 
 // storeHead seals h into the meta bucket.
-func storeHead(tx *bolt.Tx, keys *keyring, h *headState) error {
+func storeHead(tx kv.Tx, keys *keyring, h *headState) error {
 	return tx.Bucket([]byte{bucketMeta}).Put([]byte(headKey), keys.seal(bucketMeta, []byte(headKey), h.counter, h.encode()))
 }
 
 // loadHead reads and opens the head; (nil, nil) if there is none.
-func loadHead(tx *bolt.Tx, keys *keyring) (*headState, error) {
+func loadHead(tx kv.Tx, keys *keyring) (*headState, error) {
 	sealed := tx.Bucket([]byte{bucketMeta}).Get([]byte(headKey))
 	if sealed == nil {
 		return nil, nil
@@ -318,7 +318,7 @@ func bucketName(b byte) string {
 
 // verifyHeadTx compares the file with its head: the change sequence and
 // the totals of the given buckets. It returns one line per mismatch.
-func verifyHeadTx(tx *bolt.Tx, keys *keyring, h *headState, buckets []byte, tick func(int)) []string {
+func verifyHeadTx(tx kv.Tx, keys *keyring, h *headState, buckets []byte, tick func(int)) []string {
 	var bad []string
 	if seq := tx.Bucket([]byte{bucketChanges}).Sequence(); seq != h.seq {
 		bad = append(bad, fmt.Sprintf("the change sequence is %d, the head says %d", seq, h.seq))
@@ -341,13 +341,13 @@ func verifyHeadTx(tx *bolt.Tx, keys *keyring, h *headState, buckets []byte, tick
 // putSealed seals pt as the given version of bucket/key, stores it and
 // keeps the head's total of that bucket up to date. Every write of a
 // sealed value goes through it (or deleteSealed).
-func (v *Vault) putSealed(b *bolt.Bucket, bucket byte, key []byte, version uint64, pt []byte) error {
+func (v *Vault) putSealed(b kv.Bucket, bucket byte, key []byte, version uint64, pt []byte) error {
 	return v.putSealedValue(b, bucket, key, v.keys.seal(bucket, key, version, pt))
 }
 
 // putSealedValue stores an already sealed value (or a key slot) and keeps
 // the head up to date.
-func (v *Vault) putSealedValue(b *bolt.Bucket, bucket byte, key, value []byte) error {
+func (v *Vault) putSealedValue(b kv.Bucket, bucket byte, key, value []byte) error {
 	if h := v.wh; h != nil {
 		if old := b.Get(key); old != nil {
 			h.xor(bucket, v.keys.element(bucket, key, old))
@@ -359,7 +359,7 @@ func (v *Vault) putSealedValue(b *bolt.Bucket, bucket byte, key, value []byte) e
 
 // putSealedNew is putSealed for a key the caller knows is not in the
 // bucket yet (a new record): it saves looking up the old value.
-func (v *Vault) putSealedNew(b *bolt.Bucket, bucket byte, key []byte, version uint64, pt []byte) error {
+func (v *Vault) putSealedNew(b kv.Bucket, bucket byte, key []byte, version uint64, pt []byte) error {
 	sealed := v.keys.seal(bucket, key, version, pt)
 	if h := v.wh; h != nil {
 		h.xor(bucket, v.keys.element(bucket, key, sealed))
@@ -368,7 +368,7 @@ func (v *Vault) putSealedNew(b *bolt.Bucket, bucket byte, key []byte, version ui
 }
 
 // deleteSealed deletes bucket/key and takes it out of the head's total.
-func (v *Vault) deleteSealed(b *bolt.Bucket, bucket byte, key []byte) error {
+func (v *Vault) deleteSealed(b kv.Bucket, bucket byte, key []byte) error {
 	if h := v.wh; h != nil {
 		if old := b.Get(key); old != nil {
 			h.xor(bucket, v.keys.element(bucket, key, old))
@@ -389,7 +389,7 @@ func (v *Vault) replaceHead(h *headState) {
 // file, or returns nil for a vault without one (format 1 or 2, before its
 // upgrade; or a file whose head is missing, opened Unverified: Check
 // reports it until AcceptHead writes one).
-func (v *Vault) beginHead(tx *bolt.Tx) (*headState, error) {
+func (v *Vault) beginHead(tx kv.Tx) (*headState, error) {
 	if v.format < 3 {
 		return nil, nil
 	}
@@ -397,7 +397,7 @@ func (v *Vault) beginHead(tx *bolt.Tx) (*headState, error) {
 }
 
 // commitHead stores the transaction's head.
-func (v *Vault) commitHead(tx *bolt.Tx, h *headState) error {
+func (v *Vault) commitHead(tx kv.Tx, h *headState) error {
 	keys := v.keys
 	if h.keys != nil {
 		keys = h.keys
@@ -500,7 +500,7 @@ func compareSeen(seen, found Head, noHead bool) error {
 func (v *Vault) Head() (Head, bool) {
 	var out Head
 	var ok bool
-	v.view(func(tx *bolt.Tx) error {
+	v.view(func(tx kv.Tx) error {
 		h, err := loadHead(tx, v.keys)
 		if err == nil && h != nil {
 			out, ok = v.keys.publicHead(h), true
@@ -519,7 +519,7 @@ func (v *Vault) Verify() error {
 	if v.verified.Load() {
 		return nil
 	}
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		h, err := loadHead(tx, v.keys)
 		if err != nil {
 			return err
@@ -557,7 +557,7 @@ func (s *recordsScan) add(key, sealed []byte) {
 // check compares the scan's total with the head read in the same
 // transaction, and marks the vault verified when the other buckets are
 // known to match as well.
-func (v *Vault) checkScan(tx *bolt.Tx, s *recordsScan) error {
+func (v *Vault) checkScan(tx kv.Tx, s *recordsScan) error {
 	h, err := loadHead(tx, v.keys)
 	if err != nil {
 		return err
@@ -601,7 +601,7 @@ func scanCompletesVerify() bool {
 func (v *Vault) verifyOpen() (*headState, []string, error) {
 	var h *headState
 	var bad []string
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		var err error
 		if h, err = loadHead(tx, v.keys); err != nil {
 			if errors.Is(err, ErrCorrupt) {
@@ -642,7 +642,7 @@ func (v *Vault) compareSeen(store HeadStore, accept bool) error {
 func (v *Vault) fileHead() (Head, bool) {
 	var out Head
 	var ok bool
-	v.db.View(func(tx *bolt.Tx) error {
+	v.db.View(func(tx kv.Tx) error {
 		if h, err := loadHead(tx, v.keys); err == nil && h != nil {
 			out, ok = v.keys.publicHead(h), true
 		}
@@ -665,7 +665,7 @@ func (v *Vault) rememberHead() {
 }
 
 // headProblems checks the whole file against its head, for Check.
-func (v *Vault) headProblems(tx *bolt.Tx) []string {
+func (v *Vault) headProblems(tx kv.Tx) []string {
 	h, err := loadHead(tx, v.keys)
 	switch {
 	case err != nil:
@@ -684,7 +684,7 @@ func (v *Vault) headProblems(tx *bolt.Tx) []string {
 // decides to keep it as it is. The values that did not match stay; only
 // the proof that they were never replaced is gone.
 func (v *Vault) AcceptHead() error {
-	err := v.update(func(tx *bolt.Tx) error {
+	err := v.update(func(tx kv.Tx) error {
 		counter := uint64(0)
 		if h, err := loadHead(tx, v.keys); err == nil && h != nil {
 			counter = h.counter

@@ -10,8 +10,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Imports written in several transactions.
@@ -96,7 +96,7 @@ var errImportLost = errors.New("vault: another process opened the vault during t
 
 // stillMarked fails a transaction of a running import whose marker is
 // gone.
-func (im *Import) stillMarked(tx *bolt.Tx) error {
+func (im *Import) stillMarked(tx kv.Tx) error {
 	if tx.Bucket([]byte{bucketSettings}).Get(im.key) == nil {
 		return errImportLost
 	}
@@ -172,14 +172,14 @@ func (im *Import) Add(recs []record.Record) ([]AddResult, error) {
 			im.written = 0
 		}
 		im.written += len(recs)
-		return im.v.add(recs, false, im, func(tx *bolt.Tx, _ uint64) error { return im.stillMarked(tx) })
+		return im.v.add(recs, false, im, func(tx kv.Tx, _ uint64) error { return im.stillMarked(tx) })
 	}
 	im.takeTurn()
 	key := newImportMarkKey()
 	// Live before it exists, so that Check in this process never takes
 	// it for the marker of a dead import.
 	im.v.liveImports.Store(string(key), true)
-	res, err := im.v.add(recs, false, im, func(tx *bolt.Tx, seq uint64) error {
+	res, err := im.v.add(recs, false, im, func(tx kv.Tx, seq uint64) error {
 		im.since = seq
 		return im.v.putSetting(tx.Bucket([]byte{bucketSettings}), key, encodeImportMark(seq, im.sha))
 	})
@@ -215,7 +215,7 @@ func (im *Import) Commit(recs []record.Record) ([]AddResult, error) {
 		return res, err
 	}
 	im.last = true
-	res, err := im.v.add(recs, false, im, func(tx *bolt.Tx, _ uint64) error {
+	res, err := im.v.add(recs, false, im, func(tx kv.Tx, _ uint64) error {
 		if err := im.stillMarked(tx); err != nil {
 			return err
 		}
@@ -275,7 +275,7 @@ func (v *Vault) RolledBack() []Rollback {
 // writing, so it is a vault opened read-only that has them.
 func (v *Vault) InterruptedImports() (int, error) {
 	var n int
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		for range v.deadImportMarks(tx) {
 			n++
 		}
@@ -294,11 +294,11 @@ type importMark struct {
 
 // deadImportMarks returns the markers of imports that are not running in
 // this process. A marker that does not open is returned with err set.
-func (v *Vault) deadImportMarks(tx *bolt.Tx) []importMark { return v.importMarks(tx, false) }
+func (v *Vault) deadImportMarks(tx kv.Tx) []importMark { return v.importMarks(tx, false) }
 
 // importMarks returns the import markers, those of this process's running
 // imports too if live.
-func (v *Vault) importMarks(tx *bolt.Tx, live bool) []importMark {
+func (v *Vault) importMarks(tx kv.Tx, live bool) []importMark {
 	var out []importMark
 	c := tx.Bucket([]byte{bucketSettings}).Cursor()
 	prefix := []byte(importMarkPrefix)
@@ -318,7 +318,7 @@ func (v *Vault) importMarks(tx *bolt.Tx, live bool) []importMark {
 // A marker that does not open is left for Check to report.
 func (v *Vault) rollBackInterrupted() (int, error) {
 	var marks []importMark
-	if err := v.view(func(tx *bolt.Tx) error {
+	if err := v.view(func(tx kv.Tx) error {
 		marks = v.deadImportMarks(tx)
 		return nil
 	}); err != nil {
@@ -347,7 +347,7 @@ func (v *Vault) rollBack(key []byte, since uint64, sha string, lenient bool) (in
 	if err != nil {
 		return 0, err
 	}
-	return n, v.update(func(tx *bolt.Tx) error {
+	return n, v.update(func(tx kv.Tx) error {
 		return v.deleteSealed(tx.Bucket([]byte{bucketSettings}), bucketSettings, key)
 	})
 }
@@ -389,7 +389,7 @@ func (v *Vault) openImportMark(key, sealed []byte) (since uint64, sha string, er
 // still in progress (or interrupted) have written: a backup leaves them
 // out, as it leaves out their markers, so that it never holds part of a
 // file.
-func (v *Vault) unfinishedImports(tx *bolt.Tx) (map[string]bool, error) {
+func (v *Vault) unfinishedImports(tx kv.Tx) (map[string]bool, error) {
 	marks := v.importMarks(tx, true)
 	if len(marks) == 0 {
 		return nil, nil

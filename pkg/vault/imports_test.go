@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // fileSHA is the SHA-256 of a made-up file name, as an import's
@@ -58,7 +58,7 @@ func countOf(t testing.TB, v *Vault, sha string) int {
 func markers(t testing.TB, v *Vault) []string {
 	t.Helper()
 	var out []string
-	v.db.View(func(tx *bolt.Tx) error {
+	v.db.View(func(tx kv.Tx) error {
 		return tx.Bucket([]byte{bucketSettings}).ForEach(func(k, _ []byte) error {
 			if strings.HasPrefix(string(k), importMarkPrefix) {
 				out = append(out, string(k))
@@ -275,7 +275,7 @@ func TestImportMark_MoveIntegrity(t *testing.T) {
 	}
 	name := markers(t, tv.Vault)[0]
 	var sealed []byte
-	tv.db.View(func(tx *bolt.Tx) error {
+	tv.db.View(func(tx kv.Tx) error {
 		sealed = append([]byte(nil), tx.Bucket([]byte{bucketSettings}).Get([]byte(name))...)
 		return nil
 	})
@@ -565,8 +565,8 @@ func TestImportReopens(t *testing.T) {
 func countFingerprints(t testing.TB, v *Vault) int {
 	t.Helper()
 	n := 0
-	v.db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket([]byte{bucketFinger}).Stats().KeyN
+	v.db.View(func(tx kv.Tx) error {
+		n = countKeys(tx.Bucket([]byte{bucketFinger}))
 		return nil
 	})
 	return n

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 func fill(t *testing.T, v *Vault, n int) []record.Record {
@@ -166,7 +166,7 @@ func TestCheckAndRepair(t *testing.T) {
 	// Damage the indexes as a bug would (sealed and counted in the
 	// head, so no tampering): drop a record's listing entry, list a
 	// record as a medication, drop a fingerprint and a change entry.
-	err := tv.update(func(tx *bolt.Tx) error {
+	err := tv.update(func(tx kv.Tx) error {
 		tv.listPut(&recs[0], nil)
 		steered := recs[2]
 		steered.Kind = record.KindMedication
@@ -218,7 +218,7 @@ func TestCheckAndRepair(t *testing.T) {
 	}
 	// A record that fails to open is reported and kept.
 	rawWrites.Store(tv.Vault, true)
-	tv.db.Update(func(tx *bolt.Tx) error {
+	tv.db.Update(func(tx kv.Tx) error {
 		return tx.Bucket([]byte{bucketRecords}).Put(keyOf(recs[3].ID), []byte("garbage sealed value that is long enough to pass the length check"))
 	})
 	r, _ = tv.Check(true)

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/phr-project/phr/pkg/kv"
 )
 
 // sealLegacy seals as formats 1 and 2 did (seal version 1: no version
@@ -27,7 +27,7 @@ func (k *keyring) sealLegacy(bucket byte, key, plaintext []byte) []byte {
 func downgrade(t *testing.T, tv *testVault, format uint32) {
 	t.Helper()
 	rawWrites.Store(tv.Vault, true)
-	err := tv.db.Update(func(tx *bolt.Tx) error {
+	err := tv.db.Update(func(tx kv.Tx) error {
 		for _, bucket := range []byte{bucketRecords, bucketSettings} {
 			b := tx.Bucket([]byte{bucket})
 			type kv struct{ k, pt []byte }

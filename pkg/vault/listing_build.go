@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Building the listing index from the records: when a vault is upgraded
@@ -42,7 +42,7 @@ func newBulkBuilder(v *Vault, m *listMeta) *bulkBuilder {
 	return &bulkBuilder{v: v, meta: m, first: m.next}
 }
 
-func (bb *bulkBuilder) writeNode(b *bolt.Bucket, level uint64, n *listNode) (child, error) {
+func (bb *bulkBuilder) writeNode(b kv.Bucket, level uint64, n *listNode) (child, error) {
 	ref := nodeRef{bb.meta.next, 1}
 	bb.meta.next++
 	typ := byte(nodeInternal)
@@ -56,7 +56,7 @@ func (bb *bulkBuilder) writeNode(b *bolt.Bucket, level uint64, n *listNode) (chi
 }
 
 // add appends the entry of a record.
-func (bb *bulkBuilder) add(b *bolt.Bucket, r *record.Record) error {
+func (bb *bulkBuilder) add(b kv.Bucket, r *record.Record) error {
 	e := entryOf(r)
 	re, in := newRawEntry(&e, bb.meta.kind(e.Kind))
 	bb.leaf = append(bb.leaf, *re)
@@ -72,7 +72,7 @@ func (bb *bulkBuilder) add(b *bolt.Bucket, r *record.Record) error {
 	return bb.flushLeaf(b)
 }
 
-func (bb *bulkBuilder) flushLeaf(b *bolt.Bucket) error {
+func (bb *bulkBuilder) flushLeaf(b kv.Bucket) error {
 	if len(bb.leaf) == 0 {
 		return nil
 	}
@@ -86,7 +86,7 @@ func (bb *bulkBuilder) flushLeaf(b *bolt.Bucket) error {
 
 // up adds a node's summary to the level above it (level+1's children)
 // and writes that level's node when it is full (or at the end).
-func (bb *bulkBuilder) up(b *bolt.Bucket, level int, c child, final bool) error {
+func (bb *bulkBuilder) up(b kv.Bucket, level int, c child, final bool) error {
 	for len(bb.levels) <= level {
 		bb.levels = append(bb.levels, nil)
 	}
@@ -97,7 +97,7 @@ func (bb *bulkBuilder) up(b *bolt.Bucket, level int, c child, final bool) error 
 	return bb.flushLevel(b, level)
 }
 
-func (bb *bulkBuilder) flushLevel(b *bolt.Bucket, level int) error {
+func (bb *bulkBuilder) flushLevel(b kv.Bucket, level int) error {
 	cs := bb.levels[level]
 	if len(cs) == 0 {
 		return nil
@@ -111,7 +111,7 @@ func (bb *bulkBuilder) flushLevel(b *bolt.Bucket, level int) error {
 }
 
 // finish writes what is left and makes the tree the meta's.
-func (bb *bulkBuilder) finish(b *bolt.Bucket) error {
+func (bb *bulkBuilder) finish(b kv.Bucket) error {
 	if err := bb.flushLeaf(b); err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (bb *bulkBuilder) finish(b *bolt.Bucket) error {
 }
 
 // sortedKeys reads the sort key of every record (tombstones too).
-func (v *Vault) sortedKeys(tx *bolt.Tx) ([]compactKey, error) {
+func (v *Vault) sortedKeys(tx kv.Tx) ([]compactKey, error) {
 	rb := tx.Bucket([]byte{bucketRecords})
 	// No capacity from rb.Stats(): counting the keys reads every page of
 	// the bucket at once, past the page dropping of the scan below (a
@@ -175,7 +175,7 @@ func (v *Vault) sortedKeys(tx *bolt.Tx) ([]compactKey, error) {
 // install runs in the last transaction with the new meta. Node numbers
 // from the new meta's first to its next are the new tree's: anything
 // else in the bucket is the old index's.
-func (v *Vault) buildListing(tx *bolt.Tx, m *listMeta, perTx int, install func(tx *bolt.Tx, nm *listMeta, first uint64) error) error {
+func (v *Vault) buildListing(tx kv.Tx, m *listMeta, perTx int, install func(tx kv.Tx, nm *listMeta, first uint64) error) error {
 	nm := newListMeta()
 	if m != nil {
 		nm.next = m.next
@@ -195,7 +195,7 @@ func (v *Vault) buildListing(tx *bolt.Tx, m *listMeta, perTx int, install func(t
 		return install(tx, nm, bb.first)
 	}
 	var keys []compactKey
-	if err := v.view(func(tx *bolt.Tx) error {
+	if err := v.view(func(tx kv.Tx) error {
 		var err error
 		keys, err = v.sortedKeys(tx)
 		return err
@@ -205,7 +205,7 @@ func (v *Vault) buildListing(tx *bolt.Tx, m *listMeta, perTx int, install func(t
 	for start := 0; ; start += perTx {
 		end := min(start+perTx, len(keys))
 		last := end == len(keys)
-		err := v.update(func(tx *bolt.Tx) error {
+		err := v.update(func(tx kv.Tx) error {
 			if err := bb.addAll(tx, keys[start:end]); err != nil {
 				return err
 			}
@@ -224,7 +224,7 @@ func (v *Vault) buildListing(tx *bolt.Tx, m *listMeta, perTx int, install func(t
 }
 
 // addAll adds the entries of the records with the given keys.
-func (bb *bulkBuilder) addAll(tx *bolt.Tx, keys []compactKey) error {
+func (bb *bulkBuilder) addAll(tx kv.Tx, keys []compactKey) error {
 	rb, lb := tx.Bucket([]byte{bucketRecords}), tx.Bucket([]byte{bucketListing})
 	scan := bb.v.scanTrimmer()
 	for i := range keys {
@@ -242,7 +242,7 @@ func (bb *bulkBuilder) addAll(tx *bolt.Tx, keys []compactKey) error {
 
 // dropNodesExcept deletes every value of the listing bucket but the
 // nodes numbered [first, next): what an old index left.
-func (v *Vault) dropNodesExcept(tx *bolt.Tx, first, next uint64) error {
+func (v *Vault) dropNodesExcept(tx kv.Tx, first, next uint64) error {
 	b := tx.Bucket([]byte{bucketListing})
 	var old [][]byte
 	if err := b.ForEach(func(k, _ []byte) error {

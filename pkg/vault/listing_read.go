@@ -7,16 +7,16 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // listView reads the listing index within one transaction: the tree and,
 // over it, the changes of the delta segments.
 type listView struct {
 	v    *Vault
-	tx   *bolt.Tx
-	b    *bolt.Bucket
+	tx   kv.Tx
+	b    kv.Bucket
 	meta *listMeta
 	// over holds the IDs the segments changed: their entries in the tree
 	// are out of date. adds are the segments' current entries, sorted.
@@ -26,7 +26,7 @@ type listView struct {
 }
 
 // listViewOf opens the listing index of the head h in tx.
-func (v *Vault) listViewOf(tx *bolt.Tx, m *listMeta) (*listView, error) {
+func (v *Vault) listViewOf(tx kv.Tx, m *listMeta) (*listView, error) {
 	lv := &listView{v: v, tx: tx, b: tx.Bucket([]byte{bucketListing}), meta: m}
 	if lv.b == nil {
 		return nil, fmt.Errorf("%w: no listing index", ErrCorrupt)
@@ -66,7 +66,7 @@ func (v *Vault) listViewOf(tx *bolt.Tx, m *listMeta) (*listView, error) {
 
 // listing returns the listing index of the vault in tx (format 4), or
 // nil for an older format.
-func (v *Vault) listing(tx *bolt.Tx) (*listView, error) {
+func (v *Vault) listing(tx kv.Tx) (*listView, error) {
 	if v.format < 4 {
 		return nil, nil
 	}
@@ -342,7 +342,7 @@ func (v *Vault) entries(q Query, cursor string, fn func(Entry) error) (string, e
 		return "", nil
 	}
 	text := strings.ToLower(strings.TrimSpace(q.Text))
-	return v.walkQuery(&q, cursor, func(tx *bolt.Tx, rb *bolt.Bucket, lv *listView, e *rawEntry, in *entryInfo) (bool, error) {
+	return v.walkQuery(&q, cursor, func(tx kv.Tx, rb kv.Bucket, lv *listView, e *rawEntry, in *entryInfo) (bool, error) {
 		if text != "" && !containsFoldBytes(in.str(1), []byte(text)) {
 			r, err := v.loadVersion(tx, rb, e.key.id, in.version)
 			if err != nil {
@@ -365,9 +365,9 @@ func (v *Vault) entries(q Query, cursor string, fn func(Entry) error) (string, e
 // it took it (a text or kind test may pass one over); the walk stops after
 // q.Limit taken (0: none) and returns the sealed cursor of the last one
 // taken ("" if none).
-func (v *Vault) walkQuery(q *Query, cursor string, take func(tx *bolt.Tx, rb *bolt.Bucket, lv *listView, e *rawEntry, in *entryInfo) (bool, error)) (string, error) {
+func (v *Vault) walkQuery(q *Query, cursor string, take func(tx kv.Tx, rb kv.Bucket, lv *listView, e *rawEntry, in *entryInfo) (bool, error)) (string, error) {
 	var last *sortKey
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		lv, err := v.listing(tx)
 		if err != nil {
 			return err
@@ -429,7 +429,7 @@ func (v *Vault) EachAfter(q Query, cursor string, fn func(record.Record) error) 
 	}
 	text := strings.ToLower(strings.TrimSpace(q.Text))
 	wanted := kindSet(q.Kinds)
-	return v.walkQuery(&q, cursor, func(tx *bolt.Tx, rb *bolt.Bucket, _ *listView, e *rawEntry, in *entryInfo) (bool, error) {
+	return v.walkQuery(&q, cursor, func(tx kv.Tx, rb kv.Bucket, _ *listView, e *rawEntry, in *entryInfo) (bool, error) {
 		r, err := v.loadVersion(tx, rb, e.key.id, in.version)
 		if err != nil {
 			return false, err
@@ -447,7 +447,7 @@ func (v *Vault) EachAfter(q Query, cursor string, fn func(record.Record) error) 
 // loadVersion loads the record with the given ID and checks that it is
 // the version the listing names: a record put back from an older copy of
 // the file does not pass for the current one.
-func (v *Vault) loadVersion(tx *bolt.Tx, rb *bolt.Bucket, id string, version uint64) (record.Record, error) {
+func (v *Vault) loadVersion(tx kv.Tx, rb kv.Bucket, id string, version uint64) (record.Record, error) {
 	r, err := v.load(rb, keyOf(id))
 	if err != nil {
 		return r, err

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/phr-project/phr/pkg/kv"
 )
 
 // The listing tree.
@@ -242,7 +242,7 @@ func nodeKey(num uint64) []byte {
 // readSealedNode opens the node (or segment) ref names and checks that it
 // is the version its parent names; it returns the node's type byte and
 // its decompressed body.
-func (v *Vault) readSealedNode(tx *bolt.Tx, b *bolt.Bucket, ref nodeRef) (byte, []byte, error) {
+func (v *Vault) readSealedNode(tx kv.Tx, b kv.Bucket, ref nodeRef) (byte, []byte, error) {
 	k := nodeKey(ref.num)
 	sealed := b.Get(k)
 	if sealed == nil {
@@ -265,7 +265,7 @@ func (v *Vault) readSealedNode(tx *bolt.Tx, b *bolt.Bucket, ref nodeRef) (byte, 
 	return pt[0], body, nil
 }
 
-func (v *Vault) readNode(tx *bolt.Tx, b *bolt.Bucket, ref nodeRef, level uint64) (*listNode, error) {
+func (v *Vault) readNode(tx kv.Tx, b kv.Bucket, ref nodeRef, level uint64) (*listNode, error) {
 	typ, body, err := v.readSealedNode(tx, b, ref)
 	if err != nil {
 		return nil, err
@@ -281,7 +281,7 @@ func (v *Vault) readNode(tx *bolt.Tx, b *bolt.Bucket, ref nodeRef, level uint64)
 }
 
 // writeNode seals n under num at version.
-func (v *Vault) writeNode(b *bolt.Bucket, num, version uint64, typ byte, body []byte) error {
+func (v *Vault) writeNode(b kv.Bucket, num, version uint64, typ byte, body []byte) error {
 	frame, err := v.frame(body)
 	if err != nil {
 		return err
@@ -399,8 +399,8 @@ func decodeSegment(body []byte) ([]listChange, error) {
 // treeWriter changes the listing tree inside a write transaction.
 type treeWriter struct {
 	v    *Vault
-	tx   *bolt.Tx
-	b    *bolt.Bucket
+	tx   kv.Tx
+	b    kv.Bucket
 	meta *listMeta
 }
 
@@ -622,7 +622,7 @@ func (w *treeWriter) setRoot(top []child, level uint64) error {
 }
 
 // readSegments returns the changes of the delta segments, in order.
-func (v *Vault) readSegments(tx *bolt.Tx, b *bolt.Bucket, m *listMeta) ([]listChange, error) {
+func (v *Vault) readSegments(tx kv.Tx, b kv.Bucket, m *listMeta) ([]listChange, error) {
 	var out []listChange
 	for _, s := range m.segs {
 		typ, body, err := v.readSealedNode(tx, b, s.nodeRef)
@@ -647,12 +647,12 @@ func (v *Vault) readSegments(tx *bolt.Tx, b *bolt.Bucket, m *listMeta) ([]listCh
 // commitListing writes a transaction's listing changes: as a new delta
 // segment, or, once the segments hold listMergeAt changes, by merging
 // them all into the tree. m is the head's listing meta, changed in place.
-func (v *Vault) commitListing(tx *bolt.Tx, m *listMeta, changes []listChange, merge bool) error {
+func (v *Vault) commitListing(tx kv.Tx, m *listMeta, changes []listChange, merge bool) error {
 	if len(changes) == 0 && (!merge || len(m.segs) == 0) {
 		return nil
 	}
 	b := tx.Bucket([]byte{bucketListing})
-	b.FillPercent = 0.95 // nodes are rewritten in place, new ones appended
+	kv.SetFillPercent(b, 0.95) // nodes are rewritten in place, new ones appended
 	w := &treeWriter{v: v, tx: tx, b: b, meta: m}
 	pending := uint64(len(changes))
 	for _, s := range m.segs {

@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // The listing index: after unlock, the vault keeps in memory, for each
@@ -91,7 +91,7 @@ func (v *Vault) buildMeta() error {
 		return nil
 	}
 	m := map[string]metaEntry{}
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		// One pass over every record: the plaintext and additional-data
 		// buffers are reused and only the facts are decoded, so that the
 		// heap does not grow with the vault beyond the index itself. The
@@ -151,7 +151,7 @@ func (v *Vault) listFast(q Query) (out []metaCandidate, ok bool, err error) {
 	}
 	var keys [][]byte
 	if len(q.Kinds) > 0 {
-		err = v.view(func(tx *bolt.Tx) error {
+		err = v.view(func(tx kv.Tx) error {
 			c := tx.Bucket([]byte{bucketIndex}).Cursor()
 			seen := map[string]bool{}
 			for _, kind := range q.Kinds {

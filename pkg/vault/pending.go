@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"slices"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/phr-project/phr/pkg/kv"
 )
 
 // Fingerprints an import has not written yet.
@@ -66,7 +66,7 @@ func (v *Vault) pendingFingerprints(im *Import) int {
 // flushFingerprints writes im's fingerprints, in key order, into fb in
 // the running transaction. They stay pending until it commits: if it
 // does not, the import fails and is rolled back.
-func (v *Vault) flushFingerprints(fb *bolt.Bucket, im *Import) error {
+func (v *Vault) flushFingerprints(fb kv.Bucket, im *Import) error {
 	v.pendMu.Lock()
 	type kv struct{ k, v []byte }
 	var all []kv
@@ -82,7 +82,7 @@ func (v *Vault) flushFingerprints(fb *bolt.Bucket, im *Import) error {
 	slices.SortFunc(all, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
 	// Sorted keys go in a few at a time between others: pages split
 	// fuller than bbolt's half leave less room unused.
-	fb.FillPercent = fpFill
+	setFill(fb, fpFill)
 	for _, e := range all {
 		if fb.Get(e.k) != nil {
 			continue
@@ -91,7 +91,7 @@ func (v *Vault) flushFingerprints(fb *bolt.Bucket, im *Import) error {
 			return err
 		}
 	}
-	fb.Tx().OnCommit(func() { v.dropFingerprints(im) })
+	v.onCommit(func() { v.dropFingerprints(im) })
 	return nil
 }
 

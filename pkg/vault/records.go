@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // AddResult says what Add did with one record.
@@ -61,7 +61,7 @@ func (v *Vault) DryAdd(recs []record.Record) ([]AddResult, error) {
 // the vault holds (see occurrences), the records to train compression
 // dictionaries on (compress.go), and the fingerprints of the records it
 // added that it has not written yet (pendingFingerprints).
-func (v *Vault) add(recs []record.Record, dry bool, im *Import, also func(tx *bolt.Tx, seq uint64) error) ([]AddResult, error) {
+func (v *Vault) add(recs []record.Record, dry bool, im *Import, also func(tx kv.Tx, seq uint64) error) ([]AddResult, error) {
 	var occ occurrences
 	var samples dictSamples
 	if im != nil {
@@ -107,7 +107,7 @@ func (v *Vault) add(recs []record.Record, dry bool, im *Import, also func(tx *bo
 	if dry {
 		txn = v.view
 	}
-	err := txn(func(tx *bolt.Tx) error {
+	err := txn(func(tx kv.Tx) error {
 		updated = updated[:0]
 		rb, xb, fb, cb := v.buckets(tx)
 		ib := tx.Bucket([]byte{bucketIdentity})
@@ -263,7 +263,7 @@ func (v *Vault) add(recs []record.Record, dry bool, im *Import, also func(tx *bo
 // change sequence seq: old goes to the history, and the record keeps its
 // ID, its entry time and its place in the kind index (moved if the kind
 // changed).
-func (v *Vault) replaceVersion(tx *bolt.Tx, old, p *record.Record, seq uint64) (record.Record, error) {
+func (v *Vault) replaceVersion(tx kv.Tx, old, p *record.Record, seq uint64) (record.Record, error) {
 	rb, xb, _, cb := v.buckets(tx)
 	if err := v.keepHistory(tx.Bucket([]byte{bucketHistory}), old); err != nil {
 		return record.Record{}, err
@@ -303,14 +303,14 @@ func (v *Vault) Put(r record.Record) (AddResult, error) {
 
 // buckets returns the buckets of records, the kind index (nil from
 // format 4 on), the fingerprints and the changes feed.
-func (v *Vault) buckets(tx *bolt.Tx) (records, index, finger, changes *bolt.Bucket) {
+func (v *Vault) buckets(tx kv.Tx) (records, index, finger, changes kv.Bucket) {
 	return tx.Bucket([]byte{bucketRecords}), tx.Bucket([]byte{bucketIndex}), tx.Bucket([]byte{bucketFinger}), tx.Bucket([]byte{bucketChanges})
 }
 
 // findFingerprint returns the record key stored under a fingerprint:
 // under its key, or in a vault that may still have keys of an older
 // format, under those of its input (day is record.Fingerprint's cluster).
-func (v *Vault) findFingerprint(fb *bolt.Bucket, key, input, day []byte) []byte {
+func (v *Vault) findFingerprint(fb kv.Bucket, key, input, day []byte) []byte {
 	if old := fb.Get(key); old != nil {
 		return old
 	}
@@ -373,10 +373,10 @@ func (v *Vault) cluster(r *record.Record, day []byte) []byte {
 // percent, and a page of such a bucket is seldom written again, so its
 // free half would stay free. Buckets with scattered keys (fingerprints)
 // keep bbolt's default, which leaves room for the keys still to come.
-func packFull(bs ...*bolt.Bucket) {
+func packFull(bs ...kv.Bucket) {
 	for _, b := range bs {
 		if b != nil {
-			b.FillPercent = 1.0
+			kv.SetFillPercent(b, 1.0)
 		}
 	}
 }
@@ -409,7 +409,7 @@ func idOf(key []byte) string {
 }
 
 // load reads and unseals the record stored under key.
-func (v *Vault) load(rb *bolt.Bucket, key []byte) (record.Record, error) {
+func (v *Vault) load(rb kv.Bucket, key []byte) (record.Record, error) {
 	sealed := rb.Get(key)
 	if sealed == nil {
 		return record.Record{}, ErrNotFound
@@ -435,7 +435,7 @@ func (v *Vault) load(rb *bolt.Bucket, key []byte) (record.Record, error) {
 // back in the file is ErrTampered, not an answer.
 func (v *Vault) Get(id string) (record.Record, error) {
 	var r record.Record
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		var err error
 		if r, err = v.load(tx.Bucket([]byte{bucketRecords}), keyOf(id)); err != nil {
 			return err
@@ -451,7 +451,7 @@ func (v *Vault) Get(id string) (record.Record, error) {
 // that the listing does not hold there, with that version and state, was
 // put back from an older copy of the file. Formats before 4 have no
 // listing index: their reads verify the head instead.
-func (v *Vault) checkListed(tx *bolt.Tx, r *record.Record) error {
+func (v *Vault) checkListed(tx kv.Tx, r *record.Record) error {
 	lv, err := v.listing(tx)
 	if err != nil || lv == nil {
 		return err
@@ -484,7 +484,7 @@ func (v *Vault) Resolve(prefix string) (string, error) {
 		return "", ErrNotFound
 	}
 	var match string
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		// IDs are stored rotated, so a prefix of an ID is no prefix of
 		// keys: scan them all (cheap: keys only, no unsealing).
 		return tx.Bucket([]byte{bucketRecords}).ForEach(func(k, _ []byte) error {
@@ -515,7 +515,7 @@ func (v *Vault) Update(r record.Record, ifVersion uint64) (record.Record, error)
 		return record.Record{}, err
 	}
 	var out record.Record
-	err := v.update(func(tx *bolt.Tx) error {
+	err := v.update(func(tx kv.Tx) error {
 		rb, xb, _, cb := v.buckets(tx)
 		old, err := v.load(rb, keyOf(r.ID))
 		if err != nil {
@@ -548,7 +548,7 @@ func (v *Vault) Update(r record.Record, ifVersion uint64) (record.Record, error)
 }
 
 // rewrite stores nr in place of old: a new version and change sequence.
-func (v *Vault) rewrite(rb, xb, cb *bolt.Bucket, old, nr *record.Record) error {
+func (v *Vault) rewrite(rb, xb, cb kv.Bucket, old, nr *record.Record) error {
 	seq, err := cb.NextSequence()
 	if err != nil {
 		return err
@@ -558,7 +558,7 @@ func (v *Vault) rewrite(rb, xb, cb *bolt.Bucket, old, nr *record.Record) error {
 
 // rewriteAt is rewrite at change sequence seq, which the caller has taken
 // from the changes bucket.
-func (v *Vault) rewriteAt(rb, xb, cb *bolt.Bucket, old, nr *record.Record, seq uint64) error {
+func (v *Vault) rewriteAt(rb, xb, cb kv.Bucket, old, nr *record.Record, seq uint64) error {
 	id := keyOf(old.ID)
 	nr.Version = old.Version + 1
 	nr.UpdatedAt = v.now().UTC()
@@ -594,7 +594,7 @@ func (v *Vault) rewriteAt(rb, xb, cb *bolt.Bucket, old, nr *record.Record, seq u
 // is not 0 it must equal the stored version.
 func (v *Vault) Delete(id string, ifVersion uint64) error {
 	var tomb record.Record
-	err := v.update(func(tx *bolt.Tx) error {
+	err := v.update(func(tx kv.Tx) error {
 		rb, xb, _, cb := v.buckets(tx)
 		old, err := v.load(rb, keyOf(id))
 		if err != nil {
@@ -663,7 +663,7 @@ func (v *Vault) List(q Query) ([]record.Record, error) {
 		}
 		if ok {
 			out := make([]record.Record, 0, len(cands))
-			err := v.view(func(tx *bolt.Tx) error {
+			err := v.view(func(tx kv.Tx) error {
 				rb := tx.Bucket([]byte{bucketRecords})
 				for _, c := range cands {
 					if r, ok := v.meta.cached(c.key); ok && r.Version == c.e.version {
@@ -769,7 +769,7 @@ type Change struct {
 func (v *Vault) Changes(since uint64, limit int) ([]Change, uint64, error) {
 	var out []Change
 	next := since
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		rb, _, _, cb := v.buckets(tx)
 		// Each record must be the version the listing index holds (format
 		// 4): a value put back from an older copy is not a change.
@@ -803,7 +803,7 @@ func (v *Vault) Changes(since uint64, limit int) ([]Change, uint64, error) {
 // LastSeq returns the vault's latest change sequence.
 func (v *Vault) LastSeq() (uint64, error) {
 	var seq uint64
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		seq = tx.Bucket([]byte{bucketChanges}).Sequence()
 		return nil
 	})
@@ -812,7 +812,7 @@ func (v *Vault) LastSeq() (uint64, error) {
 
 // Count returns the number of live records and tombstones.
 func (v *Vault) Count() (live, deleted int, err error) {
-	err = v.view(func(tx *bolt.Tx) error {
+	err = v.view(func(tx kv.Tx) error {
 		if v.format >= 4 {
 			h, err := loadHead(tx, v.keys)
 			if err != nil {
@@ -846,7 +846,7 @@ func (v *Vault) Count() (live, deleted int, err error) {
 // seen; everything else uses Delete.
 func (v *Vault) Purge(ids []string) error {
 	defer v.meta.reset()
-	return v.update(func(tx *bolt.Tx) error {
+	return v.update(func(tx kv.Tx) error {
 		rb, xb, fb, cb := v.buckets(tx)
 		for _, id := range ids {
 			r, err := v.load(rb, keyOf(id))
@@ -927,7 +927,7 @@ func (v *Vault) purgeImport(since uint64, fileSHA256 string, lenient bool) (int,
 // version.
 func (v *Vault) restoreUpdated(since uint64, fileSHA256 string, lenient bool) error {
 	defer v.meta.reset()
-	return v.update(func(tx *bolt.Tx) error {
+	return v.update(func(tx kv.Tx) error {
 		rb, xb, fb, cb := v.buckets(tx)
 		hb, ib := tx.Bucket([]byte{bucketHistory}), tx.Bucket([]byte{bucketIdentity})
 		if hb == nil {
@@ -1002,7 +1002,7 @@ func (v *Vault) restoreUpdated(since uint64, fileSHA256 string, lenient bool) er
 // sequence since added and that nobody changed since.
 func (v *Vault) importIDs(since uint64, fileSHA256 string, lenient bool) ([]string, error) {
 	var ids []string
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		rb, _, _, cb := v.buckets(tx)
 		var err error
 		ids, err = v.importIDsTx(rb, cb, since, fileSHA256, lenient)
@@ -1011,7 +1011,7 @@ func (v *Vault) importIDs(since uint64, fileSHA256 string, lenient bool) ([]stri
 	return ids, err
 }
 
-func (v *Vault) importIDsTx(rb, cb *bolt.Bucket, since uint64, fileSHA256 string, lenient bool) ([]string, error) {
+func (v *Vault) importIDsTx(rb, cb kv.Bucket, since uint64, fileSHA256 string, lenient bool) ([]string, error) {
 	var ids []string
 	c := cb.Cursor()
 	for k, key := c.Seek(seqKey(since + 1)); k != nil; k, key = c.Next() {

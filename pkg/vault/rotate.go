@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // RotateOptions are the secrets Rotate needs to wrap the new vault key for
@@ -58,7 +58,7 @@ func (v *Vault) Rotate(opts RotateOptions) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	var newKeys *keyring
-	err := v.updateLocked(func(tx *bolt.Tx) error {
+	err := v.updateLocked(func(tx kv.Tx) error {
 		m := tx.Bucket([]byte{bucketMeta})
 		term := binary.BigEndian.Uint32(m.Get([]byte("term"))) + 1
 		var err error
@@ -120,7 +120,7 @@ func (v *Vault) Rotate(opts RotateOptions) error {
 	return nil
 }
 
-func (v *Vault) rewrapSlots(tx *bolt.Tx, newKey []byte, newKeys *keyring, opts RotateOptions) error {
+func (v *Vault) rewrapSlots(tx kv.Tx, newKey []byte, newKeys *keyring, opts RotateOptions) error {
 	sb := tx.Bucket([]byte{bucketSlots})
 	type entry struct {
 		id   string
@@ -181,7 +181,7 @@ func (v *Vault) rewrapSlots(tx *bolt.Tx, newKey []byte, newKeys *keyring, opts R
 	return nil
 }
 
-func (v *Vault) resealSettings(tx *bolt.Tx, newKeys *keyring) error {
+func (v *Vault) resealSettings(tx kv.Tx, newKeys *keyring) error {
 	b := tx.Bucket([]byte{bucketSettings})
 	type kv struct {
 		k, v    []byte
@@ -209,7 +209,7 @@ func (v *Vault) resealSettings(tx *bolt.Tx, newKeys *keyring) error {
 
 // resealRecords reseals every record under newKeys and rebuilds the kind
 // index and fingerprints under the new HMAC keys.
-func (v *Vault) resealRecords(tx *bolt.Tx, newKeys *keyring, failAfter int) error {
+func (v *Vault) resealRecords(tx kv.Tx, newKeys *keyring, failAfter int) error {
 	rb, _, _, _ := v.buckets(tx)
 	for _, name := range []byte{bucketIndex, bucketFinger, bucketIdentity} {
 		if name == bucketIndex && v.format >= 4 {
@@ -265,12 +265,12 @@ func (v *Vault) resealRecords(tx *bolt.Tx, newKeys *keyring, failAfter int) erro
 			return err
 		}
 	}
-	tx.OnCommit(func() { v.fpScheme2.Store(false); v.fpDay.Store(false) })
+	v.onCommit(func() { v.fpScheme2.Store(false); v.fpDay.Store(false) })
 	return v.fingerprintsRebuilt(tx)
 }
 
 // resealHistory reseals the earlier versions of records under newKeys.
-func (v *Vault) resealHistory(tx *bolt.Tx, newKeys *keyring) error {
+func (v *Vault) resealHistory(tx kv.Tx, newKeys *keyring) error {
 	hb, err := tx.CreateBucketIfNotExists([]byte{bucketHistory})
 	if err != nil {
 		return err
@@ -301,7 +301,7 @@ func (v *Vault) resealHistory(tx *bolt.Tx, newKeys *keyring) error {
 // resealBucket seals every value of a bucket of sealed values again under
 // newKeys, as it is and at its version (the listing index, the
 // dictionaries).
-func (v *Vault) resealBucket(tx *bolt.Tx, newKeys *keyring, bucket byte) error {
+func (v *Vault) resealBucket(tx kv.Tx, newKeys *keyring, bucket byte) error {
 	b := tx.Bucket([]byte{bucket})
 	if b == nil {
 		return nil
@@ -354,20 +354,20 @@ func (w *indexWriter) add(v *Vault, keys *keyring, r *record.Record, key []byte)
 
 // write puts the collected entries into the kind index, the fingerprints
 // and the identity index (ib may be nil: a vault not upgraded yet).
-func (w *indexWriter) write(xb, fb, ib *bolt.Bucket) error {
+func (w *indexWriter) write(xb, fb, ib kv.Bucket) error {
 	parts := []struct {
-		b  *bolt.Bucket
+		b  kv.Bucket
 		kv [][2][]byte
 	}{{fb, w.finger}}
 	if xb != nil { // no kind index from format 4 on
 		parts = append(parts, struct {
-			b  *bolt.Bucket
+			b  kv.Bucket
 			kv [][2][]byte
 		}{xb, w.kind})
 	}
 	if ib != nil {
 		parts = append(parts, struct {
-			b  *bolt.Bucket
+			b  kv.Bucket
 			kv [][2][]byte
 		}{ib, w.ident})
 	}

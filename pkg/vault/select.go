@@ -3,8 +3,8 @@ package vault
 import (
 	"bytes"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // kindSet is the set of kinds a query asks for.
@@ -24,7 +24,7 @@ func kindSet(kinds []string) map[string]bool {
 // kind's prefix selects nothing; Check reports it) and takes each record
 // once.
 func (v *Vault) selectRecords(q Query, match func(*record.Record) bool, fn func(record.Record)) error {
-	return v.view(func(tx *bolt.Tx) error {
+	return v.view(func(tx kv.Tx) error {
 		rb := tx.Bucket([]byte{bucketRecords})
 		if len(q.Kinds) == 0 {
 			scan := recordsScan{keys: v.keys}

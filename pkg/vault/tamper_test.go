@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Tamper tests: someone with the file but not the key edits it (here with
@@ -25,7 +25,7 @@ import (
 func rawGet(t testing.TB, v *Vault, bucket byte, key []byte) []byte {
 	t.Helper()
 	var out []byte
-	if err := v.db.View(func(tx *bolt.Tx) error {
+	if err := v.db.View(func(tx kv.Tx) error {
 		out = bytes.Clone(tx.Bucket([]byte{bucket}).Get(key))
 		return nil
 	}); err != nil {
@@ -38,7 +38,7 @@ func rawGet(t testing.TB, v *Vault, bucket byte, key []byte) []byte {
 }
 
 // rawEdit runs fn in a write transaction behind the vault's back.
-func rawEdit(t testing.TB, v *Vault, fn func(tx *bolt.Tx) error) {
+func rawEdit(t testing.TB, v *Vault, fn func(tx kv.Tx) error) {
 	t.Helper()
 	rawWrites.Store(v, true)
 	if err := v.db.Update(fn); err != nil {
@@ -112,7 +112,7 @@ func TestReplayOfOneValue(t *testing.T) {
 			}
 			// Put the old value back, and make the changes feed and the
 			// kind index say what they said then.
-			rawEdit(t, tv.Vault, func(tx *bolt.Tx) error {
+			rawEdit(t, tv.Vault, func(tx kv.Tx) error {
 				rb, xb, _, cb := tv.buckets(tx)
 				if err := rb.Put(keyOf(id), oldSealed); err != nil {
 					return err
@@ -130,7 +130,7 @@ func TestReplayOfOneValue(t *testing.T) {
 			// Get does not return it: the listing index holds another
 			// version at the record's place.
 			var r record.Record
-			tv.view(func(tx *bolt.Tx) error {
+			tv.view(func(tx kv.Tx) error {
 				r, err = tv.load(tx.Bucket([]byte{bucketRecords}), keyOf(id))
 				return nil
 			})
@@ -234,7 +234,7 @@ func TestSealBindsVersion(t *testing.T) {
 	// Sealed as version 2 with the envelope of version 1.
 	r, _ := tv.Get(med.ID)
 	other := tv.keys.seal(bucketRecords, keyOf(med.ID), 2, encodeRecord(&r))
-	rawEdit(t, tv.Vault, func(tx *bolt.Tx) error {
+	rawEdit(t, tv.Vault, func(tx kv.Tx) error {
 		return tx.Bucket([]byte{bucketRecords}).Put(keyOf(med.ID), other)
 	})
 	if _, err := tv.Get(med.ID); !errors.Is(err, ErrCorrupt) {
@@ -373,7 +373,7 @@ func TestSlotPutBack(t *testing.T) {
 	if err := tv.RemoveSlot(dev.ID); err != nil {
 		t.Fatal(err)
 	}
-	rawEdit(t, tv.Vault, func(tx *bolt.Tx) error {
+	rawEdit(t, tv.Vault, func(tx kv.Tx) error {
 		return tx.Bucket([]byte{bucketSlots}).Put([]byte(dev.ID), old)
 	})
 	tv.Close()
@@ -398,7 +398,7 @@ func TestSlotPutBack(t *testing.T) {
 func TestHeadRemovedOrFormatLowered(t *testing.T) {
 	for _, lower := range []bool{false, true} {
 		tv, _, _ := replayVault(t)
-		rawEdit(t, tv.Vault, func(tx *bolt.Tx) error {
+		rawEdit(t, tv.Vault, func(tx kv.Tx) error {
 			m := tx.Bucket([]byte{bucketMeta})
 			if err := m.Delete([]byte(headKey)); err != nil {
 				return err
@@ -422,7 +422,7 @@ func TestHeadRemovedOrFormatLowered(t *testing.T) {
 // TestChangeSequenceLowered: the change sequence is in the head.
 func TestChangeSequenceLowered(t *testing.T) {
 	tv, _, _ := replayVault(t)
-	rawEdit(t, tv.Vault, func(tx *bolt.Tx) error {
+	rawEdit(t, tv.Vault, func(tx kv.Tx) error {
 		return tx.Bucket([]byte{bucketChanges}).SetSequence(1)
 	})
 	tv.Close()
@@ -461,7 +461,7 @@ func TestListingNodePutBack(t *testing.T) {
 	add(listMergeAt)
 	root := func() nodeRef {
 		var ref nodeRef
-		tv.view(func(tx *bolt.Tx) error {
+		tv.view(func(tx kv.Tx) error {
 			h, err := loadHead(tx, tv.keys)
 			if err != nil {
 				t.Fatal(err)
@@ -480,7 +480,7 @@ func TestListingNodePutBack(t *testing.T) {
 	if got, err := tv.List(Query{Kinds: []string{record.KindVital}, Limit: 5}); err != nil || len(got) != 5 {
 		t.Fatalf("before: %d %v", len(got), err)
 	}
-	rawEdit(t, tv.Vault, func(tx *bolt.Tx) error {
+	rawEdit(t, tv.Vault, func(tx kv.Tx) error {
 		return tx.Bucket([]byte{bucketListing}).Put(nodeKey(old.num), oldSealed)
 	})
 	for _, q := range []Query{{}, {Kinds: []string{record.KindVital}}, {Oldest: true, Limit: 1}} {
@@ -500,7 +500,7 @@ func TestListingNodePutBack(t *testing.T) {
 // rawGetOK reports whether the vault's file has a bucket.
 func rawGetOK(v *Vault, bucket byte) bool {
 	found := false
-	v.db.View(func(tx *bolt.Tx) error {
+	v.db.View(func(tx kv.Tx) error {
 		found = tx.Bucket([]byte{bucket}) != nil
 		return nil
 	})

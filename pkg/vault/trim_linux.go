@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/phr-project/phr/pkg/kv"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,7 +53,7 @@ const trimInTx = 128
 // faults them back in from the page cache. It runs inside a read
 // transaction, which keeps bbolt from remapping meanwhile.
 func (v *Vault) trimMapped() {
-	v.view(func(tx *bolt.Tx) error {
+	v.view(func(tx kv.Tx) error {
 		v.trimTx(tx)
 		return nil
 	})
@@ -66,11 +66,15 @@ func (v *Vault) trimMapped() {
 // lookups in the dedup index alone would otherwise map tens of megabytes.
 // Pages the transaction still points into fault back in, unchanged: the
 // file's pages under the mapping do not change until the commit.
-func (v *Vault) trimTx(tx *bolt.Tx) { v.trimTxAbove(tx, trimAbove) }
+func (v *Vault) trimTx(tx kv.Tx) { v.trimTxAbove(tx, trimAbove) }
 
 // trimTxAbove is trimTx with another threshold.
-func (v *Vault) trimTxAbove(tx *bolt.Tx, above int) {
-	size := int(tx.Size())
+func (v *Vault) trimTxAbove(tx kv.Tx, above int) {
+	bt := kv.BoltTx(tx)
+	if bt == nil {
+		return // a store with no mapping of ours
+	}
+	size := int(bt.Size())
 	if size < trimMinSize {
 		return // small vaults: not worth a system call
 	}
@@ -82,7 +86,7 @@ func (v *Vault) trimTxAbove(tx *bolt.Tx, above int) {
 		return
 	}
 	// The address stays a uintptr: the mapping is not Go memory.
-	unix.Syscall(unix.SYS_MADVISE, v.db.Info().Data, uintptr(size), unix.MADV_DONTNEED)
+	unix.Syscall(unix.SYS_MADVISE, bt.DB().Info().Data, uintptr(size), unix.MADV_DONTNEED)
 }
 
 // scanTrimEvery is how many values a long read (a listing, a check, an
@@ -108,7 +112,7 @@ type scanTrim struct {
 func (v *Vault) scanTrimmer() *scanTrim { return &scanTrim{v: v} }
 
 // tick counts one value read inside tx.
-func (s *scanTrim) tick(tx *bolt.Tx) {
+func (s *scanTrim) tick(tx kv.Tx) {
 	s.n++
 	if s.n%scanTrimEvery == 0 {
 		s.v.trimTxAbove(tx, readTrimAbove)
@@ -117,7 +121,7 @@ func (s *scanTrim) tick(tx *bolt.Tx) {
 
 // read counts one value of n bytes read inside tx: large values are
 // counted by their size.
-func (s *scanTrim) read(tx *bolt.Tx, n int) {
+func (s *scanTrim) read(tx kv.Tx, n int) {
 	s.bytes += n
 	if s.bytes >= scanTrimBytes {
 		s.bytes = 0
@@ -130,7 +134,7 @@ func (s *scanTrim) read(tx *bolt.Tx, n int) {
 // guardMapped drops the whole mapping every so often while fn runs, once
 // more than trimAbove of the resident set is file-backed: for a reader
 // that does not go page by page (bbolt's own check of the file).
-func (v *Vault) guardMapped(tx *bolt.Tx, fn func()) {
+func (v *Vault) guardMapped(tx kv.Tx, fn func()) {
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,8 +19,8 @@ func TestTrimMappedKeepsData(t *testing.T) {
 	tv.Add(recs)
 	for i := 0; i < 3; i++ {
 		tv.trimMapped() // below trimMinSize: a no-op
-		tv.db.View(func(tx *bolt.Tx) error {
-			unix.Syscall(unix.SYS_MADVISE, tv.db.Info().Data, uintptr(tx.Size()), unix.MADV_DONTNEED)
+		tv.db.View(func(tx kv.Tx) error {
+			unix.Syscall(unix.SYS_MADVISE, tv.boltFile().Info().Data, uintptr(kv.BoltTx(tx).Size()), unix.MADV_DONTNEED)
 			return nil
 		})
 		got, err := tv.List(Query{})

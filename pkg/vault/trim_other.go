@@ -2,11 +2,11 @@
 
 package vault
 
-import bolt "go.etcd.io/bbolt"
+import "github.com/phr-project/phr/pkg/kv"
 
 func (v *Vault) trimMapped() {}
 
-func (v *Vault) trimTx(*bolt.Tx) {}
+func (v *Vault) trimTx(kv.Tx) {}
 
 const trimInTx = 128
 
@@ -14,8 +14,8 @@ type scanTrim struct{}
 
 func (v *Vault) scanTrimmer() *scanTrim { return &scanTrim{} }
 
-func (s *scanTrim) tick(*bolt.Tx) {}
+func (s *scanTrim) tick(kv.Tx) {}
 
-func (s *scanTrim) read(*bolt.Tx, int) {}
+func (s *scanTrim) read(kv.Tx, int) {}
 
-func (v *Vault) guardMapped(_ *bolt.Tx, fn func()) { fn() }
+func (v *Vault) guardMapped(_ kv.Tx, fn func()) { fn() }

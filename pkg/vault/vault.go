@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -125,10 +126,15 @@ func (o *Options) boltOptions() *bolt.Options {
 type Vault struct {
 	// mu guards keys and vaultKey: transactions hold it for reading,
 	// Rotate for writing.
-	mu       sync.RWMutex
-	db       *bolt.DB
+	mu sync.RWMutex
+	// db is the store: the vault's own bbolt file (Create, Open), or a
+	// store it was opened in (CreateIn, OpenIn: path is empty).
+	db       kv.DB
 	boltOpts *bolt.Options // to reopen db (reopen)
 	path     string
+	// ownsDB: Close closes db (a file the vault opened; not a store it
+	// was opened in).
+	ownsDB   bool
 	id       [16]byte
 	vaultKey []byte
 	keys     *keyring
@@ -156,6 +162,9 @@ type Vault struct {
 	// before the transaction's outcome is known here).
 	codecDirty bool
 	wmu        sync.Mutex
+	// committed run after the running write transaction commits
+	// (onCommit), guarded by wmu.
+	committed []func()
 	// pending are the fingerprints imports have not written yet
 	// (pending.go), guarded by pendMu.
 	pendMu  sync.Mutex
@@ -213,30 +222,72 @@ func Create(path string, slots []SlotSpec, opts *Options) (*Vault, error) {
 		return nil, err
 	}
 	tmp := filepath.Join(filepath.Dir(path), ".phr-create-"+hex.EncodeToString(rnd[:]))
-	db, err := bolt.Open(tmp, 0o600, opts.boltOptions())
+	bdb, err := bolt.Open(tmp, 0o600, opts.boltOptions())
 	if err != nil {
 		return nil, err
 	}
-	db.AllocSize = allocSize
-	v := &Vault{db: db, path: path, vaultKey: make([]byte, 32), now: time.Now, format: FormatVersion}
-	if opts != nil && opts.Now != nil {
-		v.now = opts.Now
-	}
+	bdb.AllocSize = allocSize
+	db := kv.WrapBolt(bdb)
 	fail := func(err error) (*Vault, error) {
 		db.Close()
 		os.Remove(tmp)
 		return nil, err
 	}
-	if _, err := rand.Read(v.vaultKey); err != nil {
+	v, err := initVault(db, slots, opts)
+	if err != nil {
 		return fail(err)
+	}
+	v.path = path
+	if err := db.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Link(tmp, path); err != nil { // unlike rename, never replaces
+		os.Remove(tmp)
+		if errors.Is(err, fs.ErrExist) {
+			return nil, ErrExists
+		}
+		return nil, err
+	}
+	os.Remove(tmp)
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	v.boltOpts = opts.boltOptions()
+	if bdb, err = bolt.Open(path, 0o600, v.boltOpts); err != nil {
+		return nil, openError(err)
+	}
+	bdb.AllocSize = allocSize
+	v.db, v.ownsDB = kv.WrapBolt(bdb), true
+	v.verified.Store(true)
+	if opts != nil && opts.Heads != nil {
+		v.heads = opts.Heads
+		v.rememberHead()
+	}
+	return v, nil
+}
+
+// initVault makes a new vault in db, which must hold no bucket
+// (ErrExists), with a fresh vault key wrapped in the given slots, in one
+// transaction.
+func initVault(db kv.DB, slots []SlotSpec, opts *Options) (*Vault, error) {
+	v := &Vault{db: db, vaultKey: make([]byte, 32), now: time.Now, format: FormatVersion}
+	if opts != nil && opts.Now != nil {
+		v.now = opts.Now
+	}
+	if _, err := rand.Read(v.vaultKey); err != nil {
+		return nil, err
 	}
 	if _, err := rand.Read(v.id[:]); err != nil {
-		return fail(err)
+		return nil, err
 	}
+	var err error
 	if v.keys, err = deriveKeyring(v.vaultKey, v.id, 1); err != nil {
-		return fail(err)
+		return nil, err
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = db.Update(func(tx kv.Tx) error {
+		if err := tx.ForEach(func([]byte, kv.Bucket) error { return ErrExists }); err != nil {
+			return err
+		}
 		for _, b := range format4Buckets {
 			if _, err := tx.CreateBucket([]byte{b}); err != nil {
 				return err
@@ -268,31 +319,9 @@ func Create(path string, slots []SlotSpec, opts *Options) (*Vault, error) {
 		return storeHead(tx, v.keys, h)
 	})
 	if err != nil {
-		return fail(err)
-	}
-	if err := db.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Link(tmp, path); err != nil { // unlike rename, never replaces
-		os.Remove(tmp)
-		if errors.Is(err, fs.ErrExist) {
-			return nil, ErrExists
-		}
+		v.keys.wipe()
+		clear(v.vaultKey)
 		return nil, err
-	}
-	os.Remove(tmp)
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return nil, err
-	}
-	v.boltOpts = opts.boltOptions()
-	if v.db, err = bolt.Open(path, 0o600, v.boltOpts); err != nil {
-		return nil, openError(err)
-	}
-	v.db.AllocSize = allocSize
-	v.verified.Store(true)
-	if opts != nil && opts.Heads != nil {
-		v.heads = opts.Heads
-		v.rememberHead()
 	}
 	return v, nil
 }
@@ -321,12 +350,20 @@ func Open(path string, secret Secret, opts *Options) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Vault{db: db, boltOpts: bopts, path: path, now: time.Now, readOnly: opts != nil && opts.ReadOnly}
+	v := &Vault{db: kv.WrapBolt(db), ownsDB: true, boltOpts: bopts, path: path}
+	return v.open(secret, opts)
+}
+
+// open unlocks v (its store set) and does the rest of Open, OpenIn.
+func (v *Vault) open(secret Secret, opts *Options) (*Vault, error) {
+	v.now, v.readOnly = time.Now, opts != nil && opts.ReadOnly
 	if opts != nil && opts.Now != nil {
 		v.now = opts.Now
 	}
 	if err := v.unlock(secret); err != nil {
-		db.Close()
+		if v.ownsDB {
+			v.db.Close()
+		}
 		return nil, err
 	}
 	fail := func(err error) (*Vault, error) {
@@ -351,7 +388,9 @@ func Open(path string, secret Secret, opts *Options) (*Vault, error) {
 		v.heads = opts.Heads
 	}
 	if !v.readOnly {
-		removeCompactLeftovers(path)
+		if v.path != "" {
+			removeCompactLeftovers(v.path)
+		}
 		if err := v.upgrade(); err != nil {
 			return fail(err)
 		}
@@ -442,7 +481,7 @@ func (v *Vault) upgrade() error {
 // upgrade3 moves a vault of format 1 or 2 to format 3.
 func (v *Vault) upgrade3() error {
 	upgraded := false
-	err := v.update(func(tx *bolt.Tx) error {
+	err := v.update(func(tx kv.Tx) error {
 		m := tx.Bucket([]byte{bucketMeta})
 		old := binary.BigEndian.Uint32(m.Get([]byte("version")))
 		if old >= 3 {
@@ -458,16 +497,16 @@ func (v *Vault) upgrade3() error {
 					return err
 				}
 			} else {
-				tx.OnCommit(func() { v.fpLegacy.Store(false) })
+				v.onCommit(func() { v.fpLegacy.Store(false) })
 			}
 		}
 		if hasFingerprints {
 			if err := m.Put([]byte(metaScheme2Fingerprints), []byte{1}); err != nil {
 				return err
 			}
-			tx.OnCommit(func() { v.fpScheme2.Store(true) })
+			v.onCommit(func() { v.fpScheme2.Store(true) })
 		} else {
-			tx.OnCommit(func() { v.fpScheme2.Store(false) })
+			v.onCommit(func() { v.fpScheme2.Store(false) })
 		}
 		if m.Get([]byte(headKey)) != nil || hasSealV2(tx) {
 			return tampered("a file of format " + fmt.Sprint(old) + " holds values of format 3: its format version was lowered")
@@ -520,7 +559,7 @@ func (v *Vault) upgrade4() error {
 		return err
 	}
 	small := false
-	install := func(tx *bolt.Tx, nm *listMeta, first uint64) error {
+	install := func(tx kv.Tx, nm *listMeta, first uint64) error {
 		if tx.Bucket([]byte{bucketIndex}) != nil {
 			if err := tx.DeleteBucket([]byte{bucketIndex}); err != nil {
 				return err
@@ -537,13 +576,13 @@ func (v *Vault) upgrade4() error {
 			if err := m.Put([]byte(metaDayFingerprints), []byte{1}); err != nil {
 				return err
 			}
-			tx.OnCommit(func() { v.fpDay.Store(true) })
+			v.onCommit(func() { v.fpDay.Store(true) })
 		}
 		var ver [4]byte
 		binary.BigEndian.PutUint32(ver[:], 4)
 		return m.Put([]byte("version"), ver[:])
 	}
-	err := v.update(func(tx *bolt.Tx) error {
+	err := v.update(func(tx kv.Tx) error {
 		if h := v.wh; h != nil && h.list != nil {
 			return tampered("a file of format 3 has the head of format 4: its format version was lowered")
 		}
@@ -574,7 +613,7 @@ func (v *Vault) upgrade4() error {
 
 // hasSealV2 reports whether any value the head covers is sealed with its
 // version (seal version 2), which only format 3 writes.
-func hasSealV2(tx *bolt.Tx) bool {
+func hasSealV2(tx kv.Tx) bool {
 	for _, b := range []byte{bucketRecords, bucketSettings} {
 		c := tx.Bucket([]byte{b}).Cursor()
 		for k, val := c.First(); k != nil; k, val = c.Next() {
@@ -588,11 +627,11 @@ func hasSealV2(tx *bolt.Tx) bool {
 
 // fingerprintsRebuilt records, in a transaction that rebuilt the whole
 // dedup index, that it holds no legacy keys any more.
-func (v *Vault) fingerprintsRebuilt(tx *bolt.Tx) error {
+func (v *Vault) fingerprintsRebuilt(tx kv.Tx) error {
 	if err := tx.Bucket([]byte{bucketMeta}).Delete([]byte(metaLegacyFingerprints)); err != nil {
 		return err
 	}
-	tx.OnCommit(func() { v.fpLegacy.Store(false) })
+	v.onCommit(func() { v.fpLegacy.Store(false) })
 	return nil
 }
 
@@ -664,7 +703,7 @@ func (v *Vault) unlock(secret Secret) error {
 	}
 	var slots []slot
 	var term uint32
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		m := tx.Bucket([]byte{bucketMeta})
 		if m == nil || string(m.Get([]byte("magic"))) != magic {
 			return ErrNotVault
@@ -732,7 +771,7 @@ func (v *Vault) unlock(secret Secret) error {
 
 // view and update run bbolt transactions, turning panics and memory faults
 // from a damaged file into ErrCorrupt.
-func (v *Vault) view(fn func(*bolt.Tx) error) (err error) {
+func (v *Vault) view(fn func(kv.Tx) error) (err error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -740,19 +779,31 @@ func (v *Vault) view(fn func(*bolt.Tx) error) (err error) {
 	return v.db.View(fn)
 }
 
-func (v *Vault) update(fn func(*bolt.Tx) error) (err error) {
+func (v *Vault) update(fn func(kv.Tx) error) (err error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.updateLocked(fn)
 }
 
 // updateLocked runs a write transaction; the caller holds mu.
-func (v *Vault) updateLocked(fn func(*bolt.Tx) error) (err error) {
+func (v *Vault) updateLocked(fn func(kv.Tx) error) (err error) {
 	if v.readOnly {
 		return ErrReadOnly
 	}
 	v.wmu.Lock()
 	defer v.wmu.Unlock()
+	// What asked to run after the commit (onCommit) runs once the
+	// transaction has committed; registered first, it runs after
+	// recoverCorrupt has turned a panic into err.
+	defer func() {
+		hooks := v.committed
+		v.committed = nil
+		if err == nil {
+			for _, fn := range hooks {
+				fn()
+			}
+		}
+	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if err != nil && v.codecDirty {
@@ -761,7 +812,8 @@ func (v *Vault) updateLocked(fn func(*bolt.Tx) error) (err error) {
 		v.codecDirty = false
 	}()
 	defer recoverCorrupt(&err)
-	return v.db.Update(func(tx *bolt.Tx) error {
+	return v.db.Update(func(tx kv.Tx) error {
+		v.committed = v.committed[:0]
 		// Every write transaction keeps the authenticated head up to
 		// date (head.go): the write helpers add and remove elements of
 		// v.wh, and the head is sealed with the next counter at the end.
@@ -807,6 +859,9 @@ func (v *Vault) Close() error {
 	}
 	clear(v.vaultKey)
 	v.codec.reset()
+	if !v.ownsDB {
+		return nil
+	}
 	return v.db.Close()
 }
 
@@ -823,7 +878,12 @@ func (v *Vault) Close() error {
 // missing marker. If the lock is not free again within the vault's lock
 // timeout, reopen fails and the Vault can only be closed: the import's
 // marker stays, and the next open for writing rolls it back.
+//
+// A vault in a store (OpenIn) has no file to reopen: reopen does nothing.
 func (v *Vault) reopen() error {
+	if v.path == "" {
+		return nil
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if err := v.db.Close(); err != nil {
@@ -834,20 +894,21 @@ func (v *Vault) reopen() error {
 		return fmt.Errorf("vault: reopening the file: %w", openError(err))
 	}
 	db.AllocSize = allocSize
-	v.db = db
+	v.db = kv.WrapBolt(db)
 	return nil
 }
 
 // ID returns the vault's random ID, in hex. It is not secret.
 func (v *Vault) ID() string { return hex.EncodeToString(v.id[:]) }
 
-// Path returns the vault's file path.
+// Path returns the vault's file path ("" for a vault in a store:
+// CreateIn, OpenIn).
 func (v *Vault) Path() string { return v.path }
 
 // Slots lists the key slots.
 func (v *Vault) Slots() ([]Slot, error) {
 	var out []Slot
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		return tx.Bucket([]byte{bucketSlots}).ForEach(func(k, val []byte) error {
 			var st storedSlot
 			if err := json.Unmarshal(val, &st); err != nil {
@@ -871,7 +932,7 @@ func (v *Vault) Slots() ([]Slot, error) {
 // AddSlot wraps the vault key in a new slot.
 func (v *Vault) AddSlot(spec SlotSpec) (Slot, error) {
 	id := newSlotID()
-	err := v.update(func(tx *bolt.Tx) error {
+	err := v.update(func(tx kv.Tx) error {
 		enc, err := v.encodeSlot(id, spec, v.vaultKey, v.keys)
 		if err != nil {
 			return err
@@ -885,12 +946,12 @@ func (v *Vault) AddSlot(spec SlotSpec) (Slot, error) {
 // file is then compacted (Compact), so that the slot is gone from it
 // entirely.
 func (v *Vault) RemoveSlot(id string) error {
-	return v.revoking(func(tx *bolt.Tx) error {
+	return v.revoking(func(tx kv.Tx) error {
 		b := tx.Bucket([]byte{bucketSlots})
 		if b.Get([]byte(id)) == nil {
 			return ErrNotFound
 		}
-		if b.Stats().KeyN <= 1 {
+		if countKeys(b) <= 1 {
 			return ErrLastSlot
 		}
 		return v.deleteSealed(b, bucketSlots, []byte(id))
@@ -900,7 +961,7 @@ func (v *Vault) RemoveSlot(id string) error {
 // Setting returns a sealed setting, or ErrNotFound.
 func (v *Vault) Setting(name string) ([]byte, error) {
 	var out []byte
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		val := tx.Bucket([]byte{bucketSettings}).Get([]byte(name))
 		if val == nil {
 			return ErrNotFound
@@ -914,20 +975,20 @@ func (v *Vault) Setting(name string) ([]byte, error) {
 
 // SetSetting seals and stores a setting (the vault's own Patient ID, ...).
 func (v *Vault) SetSetting(name string, value []byte) error {
-	return v.update(func(tx *bolt.Tx) error {
+	return v.update(func(tx kv.Tx) error {
 		return v.putSetting(tx.Bucket([]byte{bucketSettings}), []byte(name), value)
 	})
 }
 
 // putSetting seals a setting as the next version of its name.
-func (v *Vault) putSetting(b *bolt.Bucket, name, value []byte) error {
+func (v *Vault) putSetting(b kv.Bucket, name, value []byte) error {
 	return v.putSealed(b, bucketSettings, name, sealedVersion(b.Get(name))+1, value)
 }
 
 // DeleteSetting removes a setting; removing one that is not there is not
 // an error.
 func (v *Vault) DeleteSetting(name string) error {
-	return v.update(func(tx *bolt.Tx) error {
+	return v.update(func(tx kv.Tx) error {
 		return v.deleteSealed(tx.Bucket([]byte{bucketSettings}), bucketSettings, []byte(name))
 	})
 }
@@ -955,7 +1016,7 @@ func (v *Vault) ReplaceSlotsOf(kinds []SlotKind, keep []string, specs ...SlotSpe
 	for i, spec := range specs {
 		out[i] = Slot{ID: newSlotID(), Kind: spec.Kind, Label: spec.Label}
 	}
-	err := v.revoking(func(tx *bolt.Tx) error {
+	err := v.revoking(func(tx kv.Tx) error {
 		for i, spec := range specs {
 			enc, err := v.encodeSlot(out[i].ID, spec, v.vaultKey, v.keys)
 			if err != nil {
@@ -1012,7 +1073,7 @@ func (v *Vault) SlotsOpenedBy(secret Secret) ([]string, error) {
 		st storedSlot
 	}
 	var slots []slot
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		return tx.Bucket([]byte{bucketSlots}).ForEach(func(k, val []byte) error {
 			var st storedSlot
 			if err := json.Unmarshal(val, &st); err != nil {

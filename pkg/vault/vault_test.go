@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 func init() { ScryptWorkFactor = 10 }
@@ -48,8 +48,8 @@ func newTestVault(t testing.TB) *testVault {
 	}
 	tv := &testVault{Vault: v, path: path, identity: id, code: code}
 	t.Cleanup(func() {
-		if err := v.db.View(func(tx *bolt.Tx) error {
-			for err := range tx.Check() {
+		if err := v.db.View(func(tx kv.Tx) error {
+			for err := range fileCheck(tx) {
 				return err
 			}
 			// Every write path keeps the authenticated head up to
@@ -60,7 +60,7 @@ func newTestVault(t testing.TB) *testVault {
 				}
 			}
 			return nil
-		}); err != nil && !errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		}); err != nil && !errors.Is(err, kv.ErrClosed) {
 			t.Errorf("consistency check: %v", err)
 		}
 		v.Close()
@@ -182,7 +182,7 @@ func TestVault_Integrity(t *testing.T) {
 	// Flip each byte position class of the sealed value: header, nonce,
 	// ciphertext, tag.
 	var sealed []byte
-	tv.db.View(func(tx *bolt.Tx) error {
+	tv.db.View(func(tx kv.Tx) error {
 		sealed = append([]byte(nil), tx.Bucket([]byte{bucketRecords}).Get(keyOf(res.ID))...)
 		return nil
 	})
@@ -201,7 +201,7 @@ func TestVault_Integrity(t *testing.T) {
 func putRaw(t testing.TB, v *Vault, bucket byte, key, val []byte) {
 	t.Helper()
 	rawWrites.Store(v, true)
-	if err := v.db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte{bucket}).Put(key, val) }); err != nil {
+	if err := v.db.Update(func(tx kv.Tx) error { return tx.Bucket([]byte{bucket}).Put(key, val) }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -211,7 +211,7 @@ func TestVault_MoveIntegrity(t *testing.T) {
 	a, _ := tv.Put(must(t)(record.NewNote(record.Common{}, "note a", time.Time{})))
 	b, _ := tv.Put(must(t)(record.NewNote(record.Common{}, "note b", time.Time{})))
 	var sealedA []byte
-	tv.db.View(func(tx *bolt.Tx) error {
+	tv.db.View(func(tx kv.Tx) error {
 		sealedA = append([]byte(nil), tx.Bucket([]byte{bucketRecords}).Get(keyOf(a.ID))...)
 		return nil
 	})

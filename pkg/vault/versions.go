@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Versions of imported records (format 3).
@@ -51,7 +51,7 @@ func historyKey(recKey []byte, version uint64) []byte {
 
 // keepHistory stores old, the version a write is about to replace, in the
 // history bucket. hb is nil in a vault not upgraded yet (read-only).
-func (v *Vault) keepHistory(hb *bolt.Bucket, old *record.Record) error {
+func (v *Vault) keepHistory(hb kv.Bucket, old *record.Record) error {
 	if hb == nil {
 		return ErrReadOnly
 	}
@@ -64,7 +64,7 @@ func (v *Vault) keepHistory(hb *bolt.Bucket, old *record.Record) error {
 }
 
 // dropHistory removes every earlier version of the record under recKey.
-func (v *Vault) dropHistory(hb *bolt.Bucket, recKey []byte) error {
+func (v *Vault) dropHistory(hb kv.Bucket, recKey []byte) error {
 	if hb == nil {
 		return nil
 	}
@@ -85,7 +85,7 @@ func (v *Vault) dropHistory(hb *bolt.Bucket, recKey []byte) error {
 // record that was never replaced, or was deleted, has none.
 func (v *Vault) History(id string) ([]record.Record, error) {
 	var out []record.Record
-	err := v.view(func(tx *bolt.Tx) error {
+	err := v.view(func(tx kv.Tx) error {
 		rb := tx.Bucket([]byte{bucketRecords})
 		key := keyOf(id)
 		cur, err := v.load(rb, key)
@@ -123,7 +123,7 @@ func (v *Vault) History(id string) ([]record.Record, error) {
 }
 
 // putIdentities adds a record's identity keys to the index.
-func (v *Vault) putIdentities(ib *bolt.Bucket, idents [][]byte, recKey []byte) error {
+func (v *Vault) putIdentities(ib kv.Bucket, idents [][]byte, recKey []byte) error {
 	if ib == nil || len(idents) == 0 {
 		return nil
 	}
@@ -137,7 +137,7 @@ func (v *Vault) putIdentities(ib *bolt.Bucket, idents [][]byte, recKey []byte) e
 }
 
 // deleteIdentities removes a record's identity keys from the index.
-func (v *Vault) deleteIdentities(ib *bolt.Bucket, idents [][]byte, recKey []byte) error {
+func (v *Vault) deleteIdentities(ib kv.Bucket, idents [][]byte, recKey []byte) error {
 	if ib == nil {
 		return nil
 	}
@@ -168,7 +168,7 @@ type earlier struct {
 // new version; from the same file, both are kept. fixFP, if not nil, is
 // called with the key of a live candidate whose content p repeats, so that
 // the caller can store p's fingerprint for it.
-func (v *Vault) findEarlier(tx *bolt.Tx, p *record.Record, fpIn []byte, claimed map[string]bool, fixFP func(key []byte)) (earlier, error) {
+func (v *Vault) findEarlier(tx kv.Tx, p *record.Record, fpIn []byte, claimed map[string]bool, fixFP func(key []byte)) (earlier, error) {
 	rb, _, fb, _ := v.buckets(tx)
 	ib := tx.Bucket([]byte{bucketIdentity})
 	var cands [][]byte
@@ -292,7 +292,7 @@ type prepared struct {
 // are (claimed): a document listing an entry as before and, under the
 // same identifier, another entry, updates nothing; which order files
 // come in does not change what the vault holds.
-func (v *Vault) decideDuplicates(fb, rb *bolt.Bucket, prep []prepared, occ occurrences) (claimed map[string]bool, err error) {
+func (v *Vault) decideDuplicates(fb, rb kv.Bucket, prep []prepared, occ occurrences) (claimed map[string]bool, err error) {
 	claimed = map[string]bool{}
 	pending := map[string]int{} // fingerprint keys the batch will write, and whose record
 	for i := range prep {
@@ -394,7 +394,7 @@ func occurrenceInput(fpIn []byte, n int) []byte {
 // dropOccurrence removes the occurrence key of a content that points to
 // recKey, keeping the keys numbered from 1 without a gap: the last one
 // takes its place.
-func (v *Vault) dropOccurrence(fb *bolt.Bucket, fpIn, fpCl, recKey []byte) error {
+func (v *Vault) dropOccurrence(fb kv.Bucket, fpIn, fpCl, recKey []byte) error {
 	keys := v.occurrenceKeys(fb, fpIn, fpCl)
 	for i, k := range keys {
 		if !bytes.Equal(fb.Get(k), recKey) {
@@ -413,7 +413,7 @@ func (v *Vault) dropOccurrence(fb *bolt.Bucket, fpIn, fpCl, recKey []byte) error
 
 // occurrenceKeys returns the keys of a content's occurrences that the
 // dedup index holds, in order, up to the first missing one.
-func (v *Vault) occurrenceKeys(fb *bolt.Bucket, fpIn, fpCl []byte) [][]byte {
+func (v *Vault) occurrenceKeys(fb kv.Bucket, fpIn, fpCl []byte) [][]byte {
 	var out [][]byte
 	for n := 1; ; n++ {
 		k := v.keys.fingerprintKey(occurrenceInput(fpIn, n), fpCl)

@@ -1,0 +1,96 @@
+package vault
+
+import (
+	"errors"
+
+	"github.com/phr-project/phr/pkg/kv"
+	bolt "go.etcd.io/bbolt"
+)
+
+// A vault stores through pkg/kv: the same buckets, keys and sealed values
+// in its own bbolt file (Create, Open: what the CLI keeps) or in any
+// kv.DB, such as one PostgreSQL namespace (CreateIn, OpenIn). What only a
+// bbolt file has is used behind a check of the backend (kv.BoltTx):
+// bbolt's check of the file's pages, the trimming of its mapping, its
+// page fill. Compact and the reopening of long imports need the file
+// itself (a path), which a vault in a store has not.
+
+// CreateIn makes a new vault in db, which must hold nothing (else
+// ErrExists), with a fresh vault key wrapped in the given slots (at least
+// one), in one transaction. The vault does not own db: Close forgets the
+// key and leaves db open, for its owner to close. Of opts, Now and Heads
+// apply; ReadOnly is refused (ErrReadOnly); the rest are the file's.
+func CreateIn(db kv.DB, slots []SlotSpec, opts *Options) (*Vault, error) {
+	if len(slots) == 0 {
+		return nil, errors.New("vault: create needs at least one key slot")
+	}
+	if opts != nil && opts.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	v, err := initVault(db, slots, opts)
+	if err != nil {
+		return nil, err
+	}
+	v.verified.Store(true)
+	if opts != nil && opts.Heads != nil {
+		v.heads = opts.Heads
+		v.rememberHead()
+	}
+	return v, nil
+}
+
+// OpenIn opens and unlocks the vault in db with secret, as Open does a
+// file: it checks the authenticated head, upgrades an older format and
+// rolls back interrupted imports when opened for writing, and honours
+// opts.ReadOnly (the vault refuses writes; db is not locked against
+// other writers), Heads, AcceptRollback and Unverified. A store that
+// holds no vault gives ErrNotVault. The vault does not own db: Close
+// forgets the key and leaves db open.
+//
+// Two Vaults open on one store at once see each other's commits, but
+// each keeps some state of its own between transactions (the listing
+// index's cache, pending fingerprints): one store should have one open
+// Vault writing to it at a time, as a file has (its lock).
+func OpenIn(db kv.DB, secret Secret, opts *Options) (*Vault, error) {
+	v := &Vault{db: db}
+	return v.open(secret, opts)
+}
+
+// onCommit has fn run once the running write transaction has committed
+// (bbolt's Tx.OnCommit, which a kv.Tx has not). Only inside updateLocked.
+func (v *Vault) onCommit(fn func()) { v.committed = append(v.committed, fn) }
+
+// setFill sets how full the bucket's pages are filled before they split,
+// when the store has pages (bbolt); a no-op elsewhere.
+func setFill(b kv.Bucket, f float64) { kv.SetFillPercent(b, f) }
+
+// countKeys counts a bucket's keys (a small one: the key slots).
+func countKeys(b kv.Bucket) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
+// fileCheck is bbolt's check of the file's pages (every page reachable
+// once, keys in order) when tx is a bbolt file's; a store without pages
+// has nothing to check there (a closed channel).
+func fileCheck(tx kv.Tx) <-chan error {
+	if bt := kv.BoltTx(tx); bt != nil {
+		return bt.Check()
+	}
+	c := make(chan error)
+	close(c)
+	return c
+}
+
+// boltFile returns the bbolt handle of a vault stored in a bbolt file
+// (Create, Open, or OpenIn of a kv.BoltDB), or nil.
+func (v *Vault) boltFile() *bolt.DB {
+	if b, ok := v.db.(*kv.BoltDB); ok {
+		return b.Bolt()
+	}
+	return nil
+}
