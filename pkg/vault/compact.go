@@ -70,7 +70,7 @@ func (v *Vault) Compact() error {
 // A vault in a store other than its own file (OpenIn) has no file to
 // rewrite: Compact does nothing there and returns nil. What a deleted
 // value leaves behind in such a store is the store's to clear
-// (docs/security.md, "A vault in PostgreSQL").
+// (docs/security.md, "Revoked secrets").
 func (v *Vault) compactLocked() error {
 	src := v.boltFile()
 	if v.path == "" || src == nil {

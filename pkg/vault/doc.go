@@ -1,4 +1,24 @@
-// Package vault is phr's encrypted record store: one bbolt file per patient.
+// Package vault is phr's encrypted record store: one bbolt file per patient,
+// or the same buckets, keys and sealed values in any pkg/kv store.
+//
+// # Stores
+//
+// Create and Open make and open a vault in a bbolt file of its own, as the
+// CLI keeps it: the file is made under a temporary name and renamed into
+// place, locked against other processes, and rewritten without revoked
+// secrets (Compact). CreateIn and OpenIn make and open a vault in any
+// kv.DB, such as one PostgreSQL namespace (kv.Postgres.Namespace): the
+// same code writes the same buckets, keys and sealed values there, so a
+// store copied into a bbolt file (kv.Copy) opens with Open, and a backup
+// of either restores into a file (Restore). A vault opened in a store
+// does not own it: Close forgets the key and leaves the store open for
+// its owner to close. What only a bbolt file has is skipped in a store:
+// Check's check of the file's pages, the trimming of its mapping, and
+// Compact, which has no file to rewrite and returns nil (what a deleted
+// value leaves behind in PostgreSQL is the database's: docs/security.md).
+// A store has no file lock, and a Vault keeps state between transactions
+// (the compression dictionaries it loaded, an import's pending
+// fingerprints): its owner keeps one open Vault per store at a time.
 //
 // # Keys
 //
@@ -46,8 +66,9 @@
 //     a wrong key is refused with ErrNewerVersion, ErrCorrupt or
 //     ErrWrongKey; Open never writes to a file it refuses. A vault of an
 //     older format is read as it is, and upgraded when opened for writing.
-//   - Only one process opens a vault for writing at a time; a second one
-//     gets ErrLocked after Options.LockTimeout.
+//   - Only one process opens a vault file for writing at a time; a second
+//     one gets ErrLocked after Options.LockTimeout. (A vault in a store:
+//     see Stores.)
 //   - A file that does not match its authenticated head (a value put back,
 //     removed or added without the key) is refused with ErrTampered: by
 //     Open for the key slots, the settings and the dictionaries; by every
@@ -62,7 +83,8 @@
 //     record's kind as well.
 //   - After a secret is revoked (RemoveSlot, ReplaceSlots, Rotate) the
 //     file is rewritten without it (Compact): nothing in it opens with
-//     the old secret. A crash leaves the old file or the new one.
+//     the old secret. A crash leaves the old file or the new one. (Not in
+//     a store: see Stores.)
 //   - No part of a record ID the vault gives is shared with another
 //     vault's (NewID).
 package vault

@@ -47,10 +47,11 @@ func CreateIn(db kv.DB, slots []SlotSpec, opts *Options) (*Vault, error) {
 // holds no vault gives ErrNotVault. The vault does not own db: Close
 // forgets the key and leaves db open.
 //
-// Two Vaults open on one store at once see each other's commits, but
-// each keeps some state of its own between transactions (the listing
-// index's cache, pending fingerprints): one store should have one open
-// Vault writing to it at a time, as a file has (its lock).
+// A store has no lock of its own, and a Vault keeps state between
+// transactions: the compression dictionaries it loaded (one trained by
+// another Vault later is unknown to it), an import's fingerprints not
+// written yet (another Vault would not find them as duplicates). Keep
+// one open Vault per store at a time, as a file's lock does.
 func OpenIn(db kv.DB, secret Secret, opts *Options) (*Vault, error) {
 	v := &Vault{db: db}
 	return v.open(secret, opts)
