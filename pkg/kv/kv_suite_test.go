@@ -113,6 +113,7 @@ func TestConformance(t *testing.T) {
 		{"LargeValues", testLargeValues},
 		{"Crash", testCrash},
 		{"Closed", testClosed},
+		{"BucketTx", testBucketTx},
 	}
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
@@ -976,6 +977,53 @@ func testBatchWithFailures(t *testing.T, b backend) {
 		}
 		if got := string(bk.Get([]byte("count"))); got != strconv.Itoa(ok) {
 			t.Errorf("count = %s, want %d: a call's write counted twice or lost", got, ok)
+		}
+		return nil
+	})
+}
+
+// testBucketTx: a bucket knows its transaction (a nested one too), which
+// sees the transaction's own writes; the bbolt-only hooks (BoltTx,
+// SetFillPercent) reach bbolt on bbolt and do nothing elsewhere.
+func testBucketTx(t *testing.T, b backend) {
+	db, _ := b.open(t)
+	mustUpdate(t, db, func(tx kv.Tx) error {
+		top, err := tx.CreateBucket([]byte("t"))
+		if err != nil {
+			return err
+		}
+		nested, err := top.CreateBucket([]byte("n"))
+		if err != nil {
+			return err
+		}
+		if err := nested.Put([]byte("k"), []byte("v")); err != nil {
+			return err
+		}
+		for _, bk := range []kv.Bucket{top, nested} {
+			btx := bk.Tx()
+			if btx == nil || !btx.Writable() {
+				t.Fatalf("Tx() = %v", btx)
+			}
+			if got := btx.Bucket([]byte("t")).Bucket([]byte("n")).Get([]byte("k")); string(got) != "v" {
+				t.Fatalf("through Tx(): %q", got)
+			}
+		}
+		kv.SetFillPercent(top, 0.9)
+		if bt := kv.BoltTx(tx); bt != nil {
+			if b.name != "bolt" {
+				t.Fatalf("BoltTx on %s", b.name)
+			}
+			if fp := bt.Bucket([]byte("t")).FillPercent; fp != 0.9 {
+				t.Fatalf("FillPercent = %v, want 0.9", fp)
+			}
+		} else if b.name == "bolt" {
+			t.Fatal("BoltTx is nil on bbolt")
+		}
+		return nil
+	})
+	mustView(t, db, func(tx kv.Tx) error {
+		if tx.Bucket([]byte("t")).Tx().Writable() {
+			t.Fatal("a View's bucket has a writable Tx")
 		}
 		return nil
 	})

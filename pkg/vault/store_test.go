@@ -456,3 +456,36 @@ func fill3(t *testing.T) []record.Record {
 	}
 	return out
 }
+
+// TestOnCommit: what a write transaction asks to run after its commit
+// runs once it committed, and not at all when it failed (bbolt's
+// Tx.OnCommit, which the vault keeps itself on any store).
+func TestOnCommit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fail error
+		want int
+	}{
+		{"committed", nil, 1},
+		{"rolled back", errors.New("no"), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tv := newTestVault(t)
+			ran := 0
+			err := tv.update(func(tx kv.Tx) error {
+				tv.onCommit(func() { ran++ })
+				if ran != 0 {
+					t.Fatal("ran before the commit")
+				}
+				return tc.fail
+			})
+			if !errors.Is(err, tc.fail) || ran != tc.want {
+				t.Fatalf("update = %v, ran %d times, want %d", err, ran, tc.want)
+			}
+			// The next transaction does not run it again.
+			if err := tv.update(func(kv.Tx) error { return nil }); err != nil || ran != tc.want {
+				t.Fatalf("next update = %v, ran %d times", err, ran)
+			}
+		})
+	}
+}
