@@ -489,3 +489,48 @@ func TestOnCommit(t *testing.T) {
 		})
 	}
 }
+
+// TestStorePostgresUnavailable: with the database gone, the vault's
+// reads and writes fail with kv.ErrUnavailable and write nothing; once it
+// is back, the same Vault works on, whole.
+func TestStorePostgresUnavailable(t *testing.T) {
+	proxy, u := kvtest.NewProxy(t, kvtest.URL(t))
+	p, err := kv.OpenPostgres(context.Background(), u, &kv.PostgresOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	db := p.Namespace("vault/unavailable")
+	id, _ := age.GenerateX25519Identity()
+	v, err := CreateIn(db, []SlotSpec{{Kind: SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	recs := fill(t, v, 12)
+	proxy.Down()
+	for _, op := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"Add", func() error { _, err := v.Add(fill3(t)); return err }},
+		{"Get", func() error { _, err := v.Get(recs[0].ID); return err }},
+		{"List", func() error { _, err := v.List(Query{}); return err }},
+		{"Delete", func() error { return v.Delete(recs[1].ID, 0) }},
+	} {
+		if err := op.fn(); !errors.Is(err, kv.ErrUnavailable) {
+			t.Errorf("%s with the database down: %v, want kv.ErrUnavailable", op.name, err)
+		}
+	}
+	proxy.Up()
+	if got, err := v.List(Query{}); err != nil || len(got) != 12 {
+		t.Fatalf("after the database came back: %d records, %v", len(got), err)
+	}
+	if _, err := v.Add(fill3(t)); err != nil {
+		t.Fatal(err)
+	}
+	checkOK(t, v)
+	if got, _ := v.List(Query{}); len(got) != 15 {
+		t.Fatalf("%d records, want 15", len(got))
+	}
+}
