@@ -214,6 +214,38 @@ func TestStores(t *testing.T) {
 			}
 			checkOK(t, sv.Vault)
 		}},
+		{"compression dictionaries", func(t *testing.T, sv *storeVault) {
+			defer func(n int) { retrainAfter = n }(retrainAfter)
+			retrainAfter = dictMinSamples
+			sha := fileSHA("many")
+			im, err := sv.BeginImport(sha)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := dictMinSamples + 200
+			if _, err := im.Add(importRecs(t, sha, 0, n/2)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := im.Commit(importRecs(t, sha, n/2, n-n/2)); err != nil {
+				t.Fatal(err)
+			}
+			dicts := 0
+			sv.db.View(func(tx kv.Tx) error {
+				dicts = countKeys(tx.Bucket([]byte{bucketDicts}))
+				return nil
+			})
+			if dicts == 0 {
+				t.Fatal("the import trained no dictionary")
+			}
+			// Check first, before anything else loads the dictionaries:
+			// its workers must not load them through the transaction its
+			// walk is using.
+			sv.reopen(t, nil)
+			checkOK(t, sv.Vault)
+			if c := countOf(t, sv.Vault, sha); c != n {
+				t.Fatalf("%d records, want %d", c, n)
+			}
+		}},
 		{"history and changes", func(t *testing.T, sv *storeVault) {
 			first, err := sv.Put(imm(t, "a", "1", "Influenza", "2020-10-01"))
 			if err != nil {
