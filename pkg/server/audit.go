@@ -25,6 +25,7 @@ const (
 	AuditDeviceAdd     = "device.add"     // Ref (slot ID), Label
 	AuditDeviceRemove  = "device.remove"  // Ref, Label, Counts["sessions_ended"]
 	AuditAccountCreate = "account.create" // Client ("host" for phrd account create)
+	AuditAccountImport = "account.import" // Client "host", Counts["records"] (phrd account import)
 	AuditImport        = "import"         // Success, Format, Counts (added, duplicates, skipped, failed), DryRun as Label "dry-run"
 	// AuditImportRollback: opening the vault at a login undid an import a
 	// crash had interrupted. Ref (the file's SHA-256), Counts["records"].
