@@ -25,8 +25,8 @@ import (
 // The server on PostgreSQL (Config.DatabaseURL). newTestServer gives a
 // test running under TestOnPostgres a fresh database schema.
 
-// TestOnPostgres runs the share and rate-limit tests again with the
-// share store and the limits in PostgreSQL.
+// TestOnPostgres runs the share, rate-limit and session tests again with
+// the share store, the limits and the sessions in PostgreSQL.
 func TestOnPostgres(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -41,6 +41,13 @@ func TestOnPostgres(t *testing.T) {
 		{"ClientRateLimit", TestClientRateLimit},
 		{"BearerTokenRateLimit", TestBearerTokenRateLimit},
 		{"KeyRoutesPassphraseLimit", TestKeyRoutesPassphraseLimit},
+		{"Sessions", TestSessions},
+		{"SessionTimeouts", TestSessionTimeouts},
+		{"LastUsedStep", TestLastUsedStep},
+		{"SessionList", TestSessionList},
+		{"Devices", TestDevices},
+		{"Passkeys", TestPasskeys},
+		{"StolenSessionCannotPersist", TestStolenSessionCannotPersist},
 	} {
 		t.Run(tc.name, tc.fn)
 	}

@@ -91,17 +91,30 @@ func TestSessionStoreOpensNothing(t *testing.T) {
 	phone.token = s.Token
 	// A failed login waits in the store for the audit log.
 	want(t, ts.client().do("POST", "/api/v1/sessions", api.SessionRequest{Username: "alice", Passphrase: "wrong guess 1"}), http.StatusUnauthorized)
+	// A passkey registration and a sign-in, begun: their ceremonies wait
+	// in the store. The registration's holds K, the passkey's secret
+	// (the user handle is the account ID and K).
+	r = alice.do("POST", "/api/v1/passkeys/register/begin", PasskeyRegisterRequest{Passphrase: testPass, Username: "alice"})
+	want(t, r, http.StatusOK)
+	_, opts := beginOptions(t, r)
+	handle, err := base64.RawURLEncoding.DecodeString(opts["user"].(map[string]any)["id"].(string))
+	if err != nil || len(handle) != userHandleLen {
+		t.Fatalf("user handle: %v", err)
+	}
+	passkeySecret := handle[32:]
+	want(t, ts.client().do("POST", "/api/v1/passkeys/login/begin", map[string]any{}), http.StatusOK)
 	acct := ts.data.accountID("alice")
 	if err := ts.Close(); err != nil {
 		t.Fatal(err)
 	}
 
 	keys, values, buckets := rawRows(t, filepath.Join(ts.cfg.DataDir, sessionsFile))
-	if buckets["s"] != 3 || buckets["a"] != 3 || buckets["f"] != 1 {
+	var serverKey []byte
+	if buckets["s"] != 3 || buckets["a"] != 3 || buckets["f"] != 1 || buckets["c"] != 2 {
 		t.Fatalf("rows per bucket: %v", buckets)
 	}
 	rawAcct, _ := hex.DecodeString(acct)
-	secrets := map[string][]byte{"account id": []byte(acct), "account id (bytes)": rawAcct}
+	secrets := map[string][]byte{"account id": []byte(acct), "account id (bytes)": rawAcct, "passkey secret": passkeySecret}
 	for i, tok := range []string{alice.token, phone.token} {
 		raw, _ := base64.RawURLEncoding.DecodeString(tok)
 		secrets["token "+string(rune('A'+i))] = []byte(tok)
@@ -117,7 +130,7 @@ func TestSessionStoreOpensNothing(t *testing.T) {
 	}
 
 	// With server.key, the rows open; their wrapped keys do not.
-	serverKey, err := os.ReadFile(filepath.Join(ts.cfg.DataDir, serverKeyFile))
+	serverKey, err = os.ReadFile(filepath.Join(ts.cfg.DataDir, serverKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +144,23 @@ func TestSessionStoreOpensNothing(t *testing.T) {
 	st, err := newSessionStore(empty, secret)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The sign-in ceremony opens under server.key; the registration, with
+	// K in it, does not.
+	ceremonies := 0
+	for i, k := range keys {
+		if len(values[i]) < 8 {
+			continue
+		}
+		if pt, err := storeOpen(st.rows, bucketCeremonies, k, 8, values[i]); err == nil {
+			ceremonies++
+			if bytes.Contains(pt, passkeySecret) || bytes.Contains(pt, []byte(hex.EncodeToString(passkeySecret))) || bytes.Contains(pt, []byte(base64.StdEncoding.EncodeToString(passkeySecret))) {
+				t.Error("a ceremony that opens under server.key holds the passkey's secret")
+			}
+		}
+	}
+	if ceremonies != 1 {
+		t.Errorf("%d ceremonies open under server.key, want 1 (the sign-in's)", ceremonies)
 	}
 	opened := 0
 	for i, k := range keys {
@@ -383,4 +413,53 @@ func TestSessionsAcrossNodes(t *testing.T) {
 		want(t, other.at(a).do("GET", "/api/v1/records", nil), http.StatusUnauthorized)
 		want(t, rot.at(b).do("GET", "/api/v1/records", nil), http.StatusOK) // B opens the vault from the rewrapped key
 	})
+}
+
+// TestLastUsedStep: a session's last use is written at most once a
+// minute (a write per request would serialise an account's reads), and
+// the idle timeout allows that minute: used 30 s after login (not
+// written), the session still lives 10.5 minutes after login with a
+// 10-minute idle timeout, and it ends 11 minutes after its last written
+// use. MaxSessions bounds the store.
+func TestLastUsedStep(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)}
+	ts := newTestServer(t, func(c *Config) {
+		c.Now = clock.Now
+		c.IdleTimeout = 10 * time.Minute
+		c.MaxSessions = 2
+	})
+	c := ts.signup("alice")
+	h := sha256.Sum256([]byte(c.token))
+	login := clock.Now()
+	lastUsed := func() time.Time {
+		t.Helper()
+		row, err := ts.sess.store.get(h)
+		if err != nil || row == nil {
+			t.Fatalf("row: %v", err)
+		}
+		return row.LastUsed
+	}
+	clock.Add(30 * time.Second)
+	want(t, c.do("GET", "/api/v1/records", nil), http.StatusOK)
+	if got := lastUsed(); !got.Equal(login) {
+		t.Errorf("last use written 30 s after the last write: %v", got)
+	}
+	var info api.SessionInfo
+	c.do("GET", "/api/v1/sessions/current", nil).decode(t, &info)
+	if want := login.Add(11 * time.Minute); !info.IdleExpiresAt.Equal(want) {
+		t.Errorf("idle_expires_at %v, want %v", info.IdleExpiresAt, want)
+	}
+	clock.Add(10 * time.Minute) // 10.5 minutes after login, 10 after the last use
+	want(t, c.do("GET", "/api/v1/records", nil), http.StatusOK)
+	if got := lastUsed(); !got.Equal(clock.Now()) {
+		t.Errorf("last use %v, want %v", got, clock.Now())
+	}
+
+	other := ts.client()
+	other.login("alice", testPass)
+	if r := ts.client().do("POST", "/api/v1/sessions", api.SessionRequest{Username: "alice", Passphrase: testPass}); r.status != http.StatusServiceUnavailable {
+		t.Errorf("a third session with MaxSessions 2: %d", r.status)
+	}
+	clock.Add(11 * time.Minute)
+	want(t, c.do("GET", "/api/v1/records", nil), http.StatusUnauthorized)
 }
