@@ -492,16 +492,36 @@ func (m *sessions) sessionsOf(a *account) []*session {
 // so closing vaults no one uses.
 func (m *sessions) sweep() error {
 	now := m.now()
-	var dead [][32]byte
-	err := m.store.db.Update(func(tx kv.Tx) error {
-		dead = dead[:0]
+	// Find the expired in a snapshot, which locks nothing; then delete
+	// them, each checked again, in one short write.
+	var expired []storedSession
+	err := m.store.db.View(func(tx kv.Tx) error {
 		all, err := m.store.all(tx)
-		if err != nil {
-			return err
-		}
 		for _, o := range all {
 			if m.expired(o.row, now) {
-				if err := m.store.remove(tx, o.hash, o.row.Account); err != nil {
+				expired = append(expired, o)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	var dead [][32]byte
+	err = m.store.db.Update(func(tx kv.Tx) error {
+		dead = dead[:0]
+		b := tx.Bucket(bucketSessions)
+		for _, o := range expired {
+			v := b.Get(o.hash[:])
+			if v == nil {
+				continue
+			}
+			r, err := m.store.openRow(o.hash[:], v)
+			if err != nil {
+				return err
+			}
+			if m.expired(r, now) {
+				if err := m.store.remove(tx, o.hash, r.Account); err != nil {
 					return err
 				}
 				dead = append(dead, o.hash)

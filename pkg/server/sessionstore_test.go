@@ -404,6 +404,30 @@ func TestSessionsAcrossNodes(t *testing.T) {
 		}
 	})
 
+	t.Run("VaultElsewhere", func(t *testing.T) {
+		// A node on the database with a data directory of its own (the
+		// same server.key, no vaults): it knows the session, not the
+		// vault, and says so with a 503, not a 401 or a 500.
+		dir := t.TempDir()
+		key, err := os.ReadFile(filepath.Join(a.cfg.DataDir, serverKeyFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, serverKeyFile), key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		lone := newTestServer(t, func(c *Config) {
+			c.DatabaseURL, c.DataDir, c.ShareKeyFile, c.PublicURL, c.Now = a.cfg.DatabaseURL, dir, a.cfg.ShareKeyFile, a.cfg.PublicURL, clock.Now
+		})
+		c := a.client()
+		c.login("alice", testPass)
+		r := c.at(lone).do("GET", "/api/v1/records", nil)
+		if r.status != http.StatusServiceUnavailable || !strings.Contains(r.errMsg(), "vault directory") {
+			t.Errorf("on a node without the vault: %d %s", r.status, r.body)
+		}
+		want(t, c.do("GET", "/api/v1/records", nil), http.StatusOK)
+	})
+
 	t.Run("RotationEndsOtherSessions", func(t *testing.T) {
 		rot, other := a.client(), b.client()
 		rot.login("alice", testPass)
