@@ -206,7 +206,7 @@ func (m *Main) defineFlags(cmd *cobra.Command) {
 	}
 	str(&m.Addr, "addr", "address to listen on (host:port)")
 	str(&c.DataDir, "data", "data directory (vaults, server key, share store); required")
-	str(&c.DatabaseURL, "database-url", "PostgreSQL database for the share store and login limits, shared by several phrd nodes (postgres://user@host/db; a password belongs in PHRD_DATABASE_URL or PGPASSFILE, not here). Default: all in --data")
+	str(&c.DatabaseURL, "database-url", "PostgreSQL database for the share store, sessions and login limits, shared by several phrd nodes (postgres://user@host/db; a password belongs in PHRD_DATABASE_URL or PGPASSFILE, not here). Default: all in --data")
 	str(&c.ShareKeyFile, "share-key", "the share store's key file, outside the data directory (default DATA.share.key beside it)")
 	str(&c.PublicURL, "public-url", "the URL clients reach this server at (default from --addr)")
 	str(&c.TLSCert, "tls-cert", "TLS certificate file (PEM)")
@@ -215,6 +215,7 @@ func (m *Main) defineFlags(cmd *cobra.Command) {
 	str(&m.MetricsAddr, "metrics-addr", "serve GET /metrics (Prometheus) on this address only, for the monitoring network (default: not at all)")
 	dur(&c.IdleTimeout, "idle-timeout", 30*time.Minute, "end sessions unused this long")
 	dur(&c.SessionLifetime, "session-lifetime", 12*time.Hour, "end sessions this long after login")
+	fs.BoolVar(&c.VaultsPerRequest, "vaults-per-request", false, "close an account's vault after each request, not when its sessions end: for nodes that share one vault directory (a vault file opens in one process at a time)")
 	fs.IntVar(&c.ScryptConcurrency, "scrypt-concurrency", 0, "concurrent key derivations: passphrase unlocks and share passcode checks (default: number of CPUs)")
 	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", 256<<20, "largest upload to /api/v1/imports")
 	dur(&c.ImportTimeout, "import-timeout", 10*time.Minute, "how long an upload (or a backup download) may take")
@@ -228,7 +229,7 @@ func (m *Main) defineFlags(cmd *cobra.Command) {
 	dur(&m.ShutdownTimeout, "shutdown-timeout", m.ShutdownTimeout, "how long shutdown waits for requests in flight")
 	str(&m.LogFormat, "log-format", "log format: json or text")
 	str(&m.LogLevel, "log-level", "log level: debug, info, warn or error")
-	m.flagNames = append(names, "scrypt-concurrency", "max-import-bytes", "max-header-bytes", "trust-proxy")
+	m.flagNames = append(names, "vaults-per-request", "scrypt-concurrency", "max-import-bytes", "max-header-bytes", "trust-proxy")
 }
 
 // ParseFlags reads the flags in args, then the PHRD_* environment for
