@@ -747,7 +747,7 @@ func (v *Vault) unlock(secret Secret) error {
 		return err
 	}
 	for _, s := range slots {
-		key, err := secret.unwrap(s.st)
+		key, err := secret.unwrapSlot(v.id, term, s.id, s.st)
 		if err != nil {
 			return err
 		}
@@ -1090,7 +1090,7 @@ func (v *Vault) SlotsOpenedBy(secret Secret) ([]string, error) {
 	defer v.mu.RUnlock()
 	var out []string
 	for _, s := range slots {
-		key, err := secret.unwrap(s.st)
+		key, err := secret.unwrapSlot(v.id, v.keys.term, s.id, s.st)
 		if err != nil {
 			return nil, err
 		}
