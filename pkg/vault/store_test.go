@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -349,6 +350,51 @@ func TestStores(t *testing.T) {
 				t.Fatal("setting lost")
 			}
 			checkOK(t, fv)
+		}},
+		{"a file's backup restored into the store", func(t *testing.T, sv *storeVault) {
+			// sv's store holds a vault: RestoreIn needs an empty one.
+			fv := newTestVault(t)
+			recs := fill(t, fv.Vault, 40)
+			fv.Delete(recs[2].ID, 0)
+			fv.SetSetting("patient", []byte("p1"))
+			bid, _ := age.GenerateX25519Identity()
+			var buf bytes.Buffer
+			if _, err := fv.Backup(&buf, []age.Recipient{bid.Recipient()}, true); err != nil {
+				t.Fatal(err)
+			}
+			good := buf.Bytes()
+			slots := []SlotSpec{{Kind: SlotDevice, Recipients: []age.Recipient{sv.id.Recipient()}}}
+			if _, err := RestoreIn(bytes.NewReader(good), []age.Identity{bid}, sv.db, slots, t.TempDir()); !errors.Is(err, ErrExists) {
+				t.Fatalf("RestoreIn over a vault: %v", err)
+			}
+			empty := sv.be.store(t)
+			bad := bytes.Clone(good)
+			bad[len(bad)-40] ^= 1
+			if _, err := RestoreIn(bytes.NewReader(bad), []age.Identity{bid}, empty, slots, t.TempDir()); err == nil {
+				t.Fatal("a damaged backup restored")
+			}
+			if c, err := kv.Count(empty); err != nil || c.Buckets != 0 {
+				t.Fatalf("a failed restore left %+v, %v", c, err)
+			}
+			tmp := t.TempDir()
+			if n, err := RestoreIn(bytes.NewReader(good), []age.Identity{bid}, empty, slots, tmp); err != nil || n != 40 {
+				t.Fatalf("RestoreIn = %d, %v", n, err)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) != 0 {
+				t.Fatalf("RestoreIn left %d files behind", len(left))
+			}
+			v, err := OpenIn(empty, Identities(sv.id), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			want, _ := fv.List(Query{IncludeDeleted: true})
+			got, _ := v.List(Query{IncludeDeleted: true})
+			sameRecords(t, got, want)
+			if s, _ := v.Setting("patient"); string(s) != "p1" {
+				t.Fatal("setting lost")
+			}
+			checkOK(t, v)
 		}},
 		{"copied into a file, opens as the CLI's vault", func(t *testing.T, sv *storeVault) {
 			fill(t, sv.Vault, 20)
