@@ -2,17 +2,14 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/phr-project/phr/pkg/fhirdoc"
 	"github.com/phr-project/phr/pkg/pdfdoc"
 	"github.com/phr-project/phr/pkg/record"
-	"github.com/phr-project/phr/pkg/share"
 	"github.com/spf13/cobra"
 )
 
@@ -88,11 +85,11 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 	n, skipped := 0, 0
 	switch o.format {
 	case "ndjson":
-		n, err = writeNDJSON(bw, each)
+		n, err = fhirdoc.WriteNDJSON(bw, each)
 	case "fhir":
-		n, err = writeBundle(bw, each)
+		n, err = fhirdoc.WriteBundle(bw, each)
 	case "csv":
-		n, skipped, err = writeCSV(bw, each)
+		n, skipped, err = fhirdoc.WriteCSV(bw, each)
 	case "pdf":
 		// A printed summary, like an IPS document, needs every record
 		// at once (it is grouped by section).
@@ -120,7 +117,7 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 		})
 		var doc []byte
 		if err == nil {
-			doc, err = share.BuildIPS(patient, others, time.Now())
+			doc, err = fhirdoc.BuildIPS(patient, others, time.Now())
 		}
 		if err == nil {
 			_, err = bw.Write(append(doc, '\n'))
@@ -147,65 +144,5 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 	if err == nil && o.out != "" && !g.json {
 		fmt.Fprintf(g.stderr, "Exported %d records to %s\n", n, o.out)
 	}
-	return err
-}
-
-// writeNDJSON writes one resource per line, as each gives them, and
-// returns how many.
-func writeNDJSON(w io.Writer, each func(func(record.Record) error) error) (int, error) {
-	n := 0
-	err := each(func(r record.Record) error {
-		if err := writeCompact(w, r.Resource); err != nil {
-			return fmt.Errorf("record %s: %w", r.ID, err)
-		}
-		n++
-		_, err := io.WriteString(w, "\n")
-		return err
-	})
-	return n, err
-}
-
-// writeBundle streams a FHIR Bundle of type collection of the records
-// each gives. Each entry's fullUrl is ResourceType/id (the resource's own
-// id).
-func writeBundle(w io.Writer, each func(func(record.Record) error) error) (int, error) {
-	if _, err := io.WriteString(w, `{"resourceType":"Bundle","type":"collection","entry":[`); err != nil {
-		return 0, err
-	}
-	n := 0
-	err := each(func(r record.Record) error {
-		if n > 0 {
-			io.WriteString(w, ",")
-		}
-		n++
-		res, err := record.Parse(r.Resource)
-		if err != nil {
-			return fmt.Errorf("record %s: %w", r.ID, err)
-		}
-		id := res.ID()
-		if id == "" {
-			id = r.ID
-		}
-		full, _ := json.Marshal(r.ResourceType + "/" + id)
-		fmt.Fprintf(w, "\n{\"fullUrl\":%s,\"resource\":", full)
-		if err := writeCompact(w, r.Resource); err != nil {
-			return fmt.Errorf("record %s: %w", r.ID, err)
-		}
-		_, err = io.WriteString(w, "}")
-		return err
-	})
-	if err != nil {
-		return n, err
-	}
-	_, err = io.WriteString(w, "\n]}\n")
-	return n, err
-}
-
-func writeCompact(w io.Writer, data []byte) error {
-	var b bytes.Buffer
-	if err := json.Compact(&b, data); err != nil {
-		return err
-	}
-	_, err := w.Write(b.Bytes())
 	return err
 }

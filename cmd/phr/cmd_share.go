@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/phr-project/phr/pkg/fhirdoc"
 	"github.com/phr-project/phr/pkg/pdfdoc"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
@@ -115,7 +116,7 @@ func (o *shareOptions) checkProfile(passcodeFlag bool) error {
 		if o.storyFile != "" {
 			return usagef("--story-file goes with --profile ktc")
 		}
-	case share.ProfileKTC:
+	case fhirdoc.ProfileKTC:
 		if o.summary {
 			return usagef("--profile ktc shares the selected records as a patient-shared bundle: no --summary with it")
 		}
@@ -170,11 +171,11 @@ func (g *globals) readStory(name string) (string, error) {
 func shareContent(patient record.Record, recs []record.Record, summary bool, profile, story string, now time.Time) ([]byte, error) {
 	switch {
 	case summary:
-		return share.BuildIPS(patient, recs, now)
-	case profile == share.ProfileKTC:
-		return share.BuildKTC(patient, recs, share.KTCOptions{Now: now, Story: story})
+		return fhirdoc.BuildIPS(patient, recs, now)
+	case profile == fhirdoc.ProfileKTC:
+		return fhirdoc.BuildKTC(patient, recs, fhirdoc.KTCOptions{Now: now, Story: story})
 	}
-	return share.BuildBundle(patient, recs)
+	return fhirdoc.BuildBundle(patient, recs)
 }
 
 // maxPasscodeFile bounds what --passcode-file reads.
@@ -330,8 +331,8 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 	if err != nil {
 		return err
 	}
-	if o.profile == share.ProfileKTC {
-		if err := share.CheckKTCBundle(content); err != nil {
+	if o.profile == fhirdoc.ProfileKTC {
+		if err := fhirdoc.CheckKTCBundle(content); err != nil {
 			return err // a bug of phr's: the bundle it built breaks the profile
 		}
 	}
@@ -393,7 +394,7 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 	return g.print(map[string]any{"id": resp.ID, "link": link, "shlink": shlink, "flag": resp.Flag, "expires_at": resp.ExpiresAt, "records": len(recs)}, func(w io.Writer) error {
 		fmt.Fprintf(w, "Shared %d records until %s", len(recs), resp.ExpiresAt.Local().Format("2006-01-02 15:04"))
 		switch {
-		case o.profile == share.ProfileKTC:
+		case o.profile == fhirdoc.ProfileKTC:
 			fmt.Fprint(w, ", as a Kill-the-Clipboard patient-shared bundle with its PDF")
 		case o.direct:
 			fmt.Fprint(w, ", as a direct link")

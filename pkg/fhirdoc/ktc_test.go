@@ -1,4 +1,4 @@
-package share
+package fhirdoc
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/share"
 )
 
 var ktcNow = time.Date(2026, 1, 30, 12, 0, 0, 0, time.UTC)
@@ -226,7 +227,7 @@ func TestKTCVectors(t *testing.T) {
 	var requests atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		if r.URL.Query().Get(RecipientParam) == "" {
+		if r.URL.Query().Get(share.RecipientParam) == "" {
 			http.Error(w, "recipient required", http.StatusBadRequest)
 			return
 		}
@@ -235,7 +236,7 @@ func TestKTCVectors(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", ContentTypeJOSE)
+		w.Header().Set("Content-Type", share.ContentTypeJOSE)
 		w.Write([]byte(jwe))
 	}))
 	t.Cleanup(srv.Close)
@@ -265,7 +266,7 @@ func TestKTCVectors(t *testing.T) {
 		}
 		path := "/vectors/files/" + v.id + ".jwe"
 		if !v.gone {
-			jwe, err := EncryptFile(key, ContentTypeFHIR, bundles[v.bundle], v.zip)
+			jwe, err := share.EncryptFile(key, share.ContentTypeFHIR, bundles[v.bundle], v.zip)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -284,13 +285,13 @@ func TestKTCVectors(t *testing.T) {
 		}
 		flag := v.flag
 		if flag == "" {
-			flag = FlagDirect
+			flag = share.FlagDirect
 		}
-		p := Payload{URL: srv.URL + path, Key: EncodeKey(key), Exp: v.exp, Flag: flag, Label: v.label}
+		p := share.Payload{URL: srv.URL + path, Key: share.EncodeKey(key), Exp: v.exp, Flag: flag, Label: v.label}
 		if p.Exp == 0 {
 			p.Exp = exp
 		}
-		s, err := Encode(p)
+		s, err := share.Encode(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -303,7 +304,7 @@ func TestKTCVectors(t *testing.T) {
 	var b64Label string
 	for i := 0; i < 4096 && b64Label == ""; i++ {
 		l := fmt.Sprintf("\U0001F9EA%s\U0001F517\U0001F4E6 sonde num\u00e9ro %d", strings.Repeat("x", i%4), i)
-		js, _ := json.Marshal(Payload{URL: srv.URL + "/vectors/files/ktc-d3-b64url.jwe", Key: EncodeKey(ktcVectorKey("ktc-d3-b64url")), Exp: exp, Flag: "U", Label: l})
+		js, _ := json.Marshal(share.Payload{URL: srv.URL + "/vectors/files/ktc-d3-b64url.jwe", Key: share.EncodeKey(ktcVectorKey("ktc-d3-b64url")), Exp: exp, Flag: "U", Label: l})
 		if enc := base64.RawURLEncoding.EncodeToString(js); strings.Contains(enc, "-") && strings.Contains(enc, "_") {
 			b64Label = l
 		}
@@ -311,14 +312,14 @@ func TestKTCVectors(t *testing.T) {
 	// A key whose base64url form holds '-' and '_'.
 	var urlSafeKey []byte
 	for i := 0; i < 4096 && urlSafeKey == nil; i++ {
-		if k := ktcVectorKey(fmt.Sprintf("ktc-e3-key-urlsafe~%d", i)); strings.Contains(EncodeKey(k), "-") && strings.Contains(EncodeKey(k), "_") {
+		if k := ktcVectorKey(fmt.Sprintf("ktc-e3-key-urlsafe~%d", i)); strings.Contains(share.EncodeKey(k), "-") && strings.Contains(share.EncodeKey(k), "_") {
 			urlSafeKey = k
 		}
 	}
-	d1 := Payload{URL: srv.URL + "/vectors/files/ktc-d1-baseline.jwe", Key: EncodeKey(ktcVectorKey("ktc-d1-baseline"))}
-	raw := func(p Payload) string {
+	d1 := share.Payload{URL: srv.URL + "/vectors/files/ktc-d1-baseline.jwe", Key: share.EncodeKey(ktcVectorKey("ktc-d1-baseline"))}
+	raw := func(p share.Payload) string {
 		js, _ := json.Marshal(p)
-		return LinkPrefix + base64.RawURLEncoding.EncodeToString(js)
+		return share.LinkPrefix + base64.RawURLEncoding.EncodeToString(js)
 	}
 	vectors := []vector{
 		// Tier 1: decode.
@@ -327,9 +328,9 @@ func TestKTCVectors(t *testing.T) {
 		{id: "ktc-d3-b64url", tier: "decode", level: "baseline", bundle: "minimal", label: b64Label},
 		{id: "ktc-d4-utf8-label", tier: "decode", level: "baseline", bundle: "minimal", label: "Jessica Argonaut — résumé de santé"},
 		{id: "ktc-d5-no-label", tier: "decode", level: "baseline", bundle: "minimal"},
-		{id: "ktc-d6-no-exp", tier: "decode", level: "negative", form: "raw", raw: raw(Payload{URL: d1.URL, Key: d1.Key, Flag: "U"}), stage: "payload"},
-		{id: "ktc-d7-flag-p", tier: "decode", level: "negative", form: "raw", raw: raw(Payload{URL: d1.URL, Key: d1.Key, Flag: "P", Exp: exp}), stage: "payload"},
-		{id: "ktc-d8-flag-empty", tier: "decode", level: "negative", form: "raw", raw: raw(Payload{URL: d1.URL, Key: d1.Key, Exp: exp}), stage: "payload"},
+		{id: "ktc-d6-no-exp", tier: "decode", level: "negative", form: "raw", raw: raw(share.Payload{URL: d1.URL, Key: d1.Key, Flag: "U"}), stage: "payload"},
+		{id: "ktc-d7-flag-p", tier: "decode", level: "negative", form: "raw", raw: raw(share.Payload{URL: d1.URL, Key: d1.Key, Flag: "P", Exp: exp}), stage: "payload"},
+		{id: "ktc-d8-flag-empty", tier: "decode", level: "negative", form: "raw", raw: raw(share.Payload{URL: d1.URL, Key: d1.Key, Exp: exp}), stage: "payload"},
 		{id: "ktc-d9-truncated", tier: "decode", level: "negative", form: "raw", raw: "shlink:/eyJ1cmwiOiJodHRwczovL2V4YW1wbGUuY29t", stage: "decode"},
 		{id: "ktc-d10-long-term", tier: "decode", level: "negative", bundle: "minimal", flag: "LU", stage: "payload"},
 		// Tier 2: retrieve.
@@ -376,7 +377,7 @@ func TestKTCVectors(t *testing.T) {
 				t.Errorf("%d entries, want %d", got, want)
 			}
 			if v.label != "" {
-				if p, _ := Decode(input); p.Label != v.label {
+				if p, _ := share.Decode(input); p.Label != v.label {
 					t.Errorf("label %q, want %q", p.Label, v.label)
 				}
 			}
@@ -397,18 +398,18 @@ func entriesOf(t *testing.T, data []byte) int {
 // before any request), retrieve and decrypt the one file, check the
 // bundle. It returns the stage that refused the link, if any.
 func ktcReceive(input string) (stage string, bundle []byte, err error) {
-	p, err := Decode(input)
+	p, err := share.Decode(input)
 	if err != nil {
 		return "decode", nil, err
 	}
 	if err := CheckKTCPayload(p); err != nil {
 		return "payload", nil, err
 	}
-	got, err := Retrieve(context.Background(), p, RetrieveOptions{Recipient: "Verona Health System", Now: func() time.Time { return ktcNow }})
+	got, err := share.Retrieve(context.Background(), p, share.RetrieveOptions{Recipient: "Verona Health System", Now: func() time.Time { return ktcNow }})
 	switch {
-	case errors.Is(err, ErrLinkExpired):
+	case errors.Is(err, share.ErrLinkExpired):
 		return "payload", nil, err
-	case errors.Is(err, ErrDecrypt):
+	case errors.Is(err, share.ErrDecrypt):
 		return "decrypt", nil, err
 	case err != nil:
 		return "retrieve", nil, err
