@@ -133,10 +133,7 @@ func runBackup(g *globals, o backupOptions) error {
 // PHR_IDENTITY, this device's identity, and a backup passphrase.
 func (g *globals) backupIdentities() ([]age.Identity, error) {
 	var ids []age.Identity
-	idFile := g.identity
-	if idFile == "" {
-		idFile = g.env("PHR_IDENTITY")
-	}
+	idFile := g.identityFile()
 	if idFile != "" {
 		parsed, err := readIdentities(idFile)
 		if err != nil {

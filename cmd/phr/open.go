@@ -120,10 +120,7 @@ func (g *globals) openVaultWith(readOnly bool, o openOptions) (*vault.Vault, err
 		}
 		return v, err
 	}
-	idFile := g.identity
-	if idFile == "" {
-		idFile = g.env("PHR_IDENTITY")
-	}
+	idFile := g.identityFile()
 	if idFile != "" {
 		ids, err := readIdentities(idFile)
 		if err != nil {
@@ -303,14 +300,20 @@ func writePrivate(path string, data []byte) error {
 	return f.Close()
 }
 
+// identityFile is the identity file given: --identity, else PHR_IDENTITY
+// ("" for none).
+func (g *globals) identityFile() string {
+	if g.identity != "" {
+		return g.identity
+	}
+	return g.env("PHR_IDENTITY")
+}
+
 // thisDevice returns the IDs of the slots this device's identity opens:
 // the identity phr uses (--identity, PHR_IDENTITY, or the device identity
 // init wrote), if there is one.
 func (g *globals) thisDevice(v *vault.Vault) ([]string, error) {
-	idFile := g.identity
-	if idFile == "" {
-		idFile = g.env("PHR_IDENTITY")
-	}
+	idFile := g.identityFile()
 	if idFile == "" {
 		idFile = deviceIdentityPath(g.env)
 	}

@@ -380,6 +380,16 @@ func putRecord(tx kv.Tx, lk []byte, r *shareRecord) error {
 	return tx.Bucket(bucketShares).Put(lk, enc)
 }
 
+// share is what the owner sees of r: its record with the id and label
+// unsealed (openPart).
+func (s *Store) share(lk []byte, r *shareRecord) (Share, error) {
+	p, err := s.openPart(lk, r)
+	if err != nil {
+		return Share{}, err
+	}
+	return r.toShare(p.ID, p.Label), nil
+}
+
 // openPart unseals a record's id and label and checks that the id is the
 // one the record is stored under (a moved record does not open).
 func (s *Store) openPart(lk []byte, r *shareRecord) (sealedPart, error) {
@@ -407,12 +417,8 @@ func (s *Store) Get(id string) (Share, error) {
 		if err != nil {
 			return err
 		}
-		p, err := s.openPart(lk, &r)
-		if err != nil {
-			return err
-		}
-		sh = r.toShare(p.ID, p.Label)
-		return nil
+		sh, err = s.share(lk, &r)
+		return err
 	})
 	return sh, err
 }
@@ -433,11 +439,11 @@ func (s *Store) List(owner string) ([]Share, error) {
 			if !hmac.Equal(r.Owner, tag) {
 				return fmt.Errorf("%w: owner index does not match share", ErrCorrupt)
 			}
-			p, err := s.openPart(lk, &r)
+			sh, err := s.share(lk, &r)
 			if err != nil {
 				return err
 			}
-			out = append(out, r.toShare(p.ID, p.Label))
+			out = append(out, sh)
 		}
 		return nil
 	})
@@ -479,12 +485,8 @@ func (s *Store) Revoke(owner, id string, now time.Time) (Share, error) {
 		if err := putRecord(tx, lk, &r); err != nil {
 			return err
 		}
-		p, err := s.openPart(lk, &r)
-		if err != nil {
-			return err
-		}
-		sh = r.toShare(p.ID, p.Label)
-		return nil
+		sh, err = s.share(lk, &r)
+		return err
 	})
 	return sh, err
 }
@@ -607,12 +609,8 @@ func (s *Store) ReplaceFiles(owner, id string, files []FileSpec, now time.Time) 
 		if err := putRecord(tx, lk, &r); err != nil {
 			return err
 		}
-		p, err := s.openPart(lk, &r)
-		if err != nil {
-			return err
-		}
-		sh = r.toShare(p.ID, p.Label)
-		return nil
+		sh, err = s.share(lk, &r)
+		return err
 	})
 	return sh, err
 }

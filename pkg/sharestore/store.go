@@ -162,11 +162,7 @@ func deriveKeys(secret []byte) (keys, error) {
 
 // Open opens (creating if needed) the store file at path.
 func Open(path string, opts *Options) (*Store, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	k, err := optionKeys(&o)
+	o, k, err := optionKeys(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -205,22 +201,25 @@ func Open(path string, opts *Options) (*Store, error) {
 // database holds exactly what the file would: keyed names and sealed
 // values, never an id, a label, a recipient or a link key.
 func OpenDB(db kv.DB, opts *Options) (*Store, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	k, err := optionKeys(&o)
+	o, k, err := optionKeys(opts)
 	if err != nil {
 		return nil, err
 	}
 	return openStore(db, k, &o)
 }
 
-func optionKeys(o *Options) (keys, error) {
-	if len(o.Secret) < SecretSize {
-		return keys{}, fmt.Errorf("%w: secret must be at least %d bytes", ErrInvalid, SecretSize)
+// optionKeys returns the options (the zero Options for nil) and the keys
+// derived from their secret.
+func optionKeys(opts *Options) (Options, keys, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
-	return deriveKeys(o.Secret)
+	if len(o.Secret) < SecretSize {
+		return o, keys{}, fmt.Errorf("%w: secret must be at least %d bytes", ErrInvalid, SecretSize)
+	}
+	k, err := deriveKeys(o.Secret)
+	return o, k, err
 }
 
 func openStore(db kv.DB, k keys, opts *Options) (*Store, error) {
