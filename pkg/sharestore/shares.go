@@ -470,16 +470,25 @@ func (s *Store) ownedRecord(tx kv.Tx, owner, id string) ([]byte, shareRecord, er
 // share is not an error. Only the owner may revoke: any other owner gets
 // ErrNotFound.
 func (s *Store) Revoke(owner, id string, now time.Time) (Share, error) {
+	return s.changeOwned(owner, id, func(tx kv.Tx, lk []byte, r *shareRecord) error {
+		if r.RevokedAt.IsZero() {
+			r.RevokedAt = now.UTC()
+		}
+		return purgeFiles(tx, lk, r, now)
+	})
+}
+
+// changeOwned applies change to the share id that owner owns (ErrNotFound
+// for anyone else), saves it and returns what the owner sees of it, in
+// one transaction.
+func (s *Store) changeOwned(owner, id string, change func(tx kv.Tx, lk []byte, r *shareRecord) error) (Share, error) {
 	var sh Share
 	err := s.updateShare(s.lookupKey(id), func(tx kv.Tx) error {
 		lk, r, err := s.ownedRecord(tx, owner, id)
 		if err != nil {
 			return err
 		}
-		if r.RevokedAt.IsZero() {
-			r.RevokedAt = now.UTC()
-		}
-		if err := purgeFiles(tx, lk, &r, now); err != nil {
+		if err := change(tx, lk, &r); err != nil {
 			return err
 		}
 		if err := putRecord(tx, lk, &r); err != nil {
@@ -576,12 +585,7 @@ func (s *Store) ReplaceFiles(owner, id string, files []FileSpec, now time.Time) 
 			return Share{}, invalid(fmt.Sprintf("files[%d]", i), "%v", err)
 		}
 	}
-	var sh Share
-	err := s.updateShare(s.lookupKey(id), func(tx kv.Tx) error {
-		lk, r, err := s.ownedRecord(tx, owner, id)
-		if err != nil {
-			return err
-		}
+	return s.changeOwned(owner, id, func(tx kv.Tx, lk []byte, r *shareRecord) error {
 		if !strings.Contains(r.Flag, "L") {
 			return invalid("flag", "only long-term (L) shares can change their files")
 		}
@@ -592,7 +596,7 @@ func (s *Store) ReplaceFiles(owner, id string, files []FileSpec, now time.Time) 
 			return &UnavailableError{Reason: o}
 		}
 		wasPurged := r.PurgedAt
-		if err := purgeFiles(tx, lk, &r, now); err != nil {
+		if err := purgeFiles(tx, lk, r, now); err != nil {
 			return err
 		}
 		r.PurgedAt = wasPurged
@@ -606,11 +610,6 @@ func (s *Store) ReplaceFiles(owner, id string, files []FileSpec, now time.Time) 
 				return err
 			}
 		}
-		if err := putRecord(tx, lk, &r); err != nil {
-			return err
-		}
-		sh, err = s.share(lk, &r)
-		return err
+		return nil
 	})
-	return sh, err
 }

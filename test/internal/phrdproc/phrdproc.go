@@ -6,15 +6,15 @@ package phrdproc
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/phr-project/phr/internal/syncbuf"
 )
 
 // Wait bounds how long Start waits for phrd to listen and Stop waits for
@@ -29,8 +29,7 @@ type Daemon struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
 
-	mu   sync.Mutex
-	logs bytes.Buffer // phrd logs no PHI; tests show it when they fail
+	logs syncbuf.Buffer // phrd logs no PHI; tests show it when they fail
 }
 
 // Start runs the phrd binary bin over dataDir, listening on a free port
@@ -54,10 +53,8 @@ func Start(bin, dataDir string, env []string, args ...string) (*Daemon, error) {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			d.mu.Lock()
 			d.logs.Write(sc.Bytes())
-			d.logs.WriteByte('\n')
-			d.mu.Unlock()
+			d.logs.Write([]byte{'\n'})
 			var m struct {
 				Msg  string `json:"msg"`
 				Addr string `json:"addr"`
@@ -85,11 +82,7 @@ func Start(bin, dataDir string, env []string, args ...string) (*Daemon, error) {
 }
 
 // Log returns what phrd has logged so far.
-func (d *Daemon) Log() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.logs.String()
-}
+func (d *Daemon) Log() string { return d.logs.String() }
 
 // Pid is the process's ID.
 func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
