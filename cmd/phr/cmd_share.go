@@ -344,11 +344,11 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 	if err != nil {
 		return err
 	}
-	c, _, err := g.remoteClient(ctx)
+	c, done, err := g.remoteSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Logout(ctx)
+	defer done()
 	resp, err := c.CreateShare(ctx, api.CreateShareRequest{
 		Files:     []api.ShareFile{file},
 		ExpiresAt: time.Now().Add(ttl),
@@ -696,11 +696,11 @@ func newShareUpdateCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, _, err := g.remoteClient(ctx)
+			c, done, err := g.remoteSession(ctx)
 			if err != nil {
 				return err
 			}
-			defer c.Logout(ctx)
+			defer done()
 			if _, err := c.UpdateShare(ctx, id, []api.ShareFile{file}); err != nil {
 				return remoteError(err)
 			}
