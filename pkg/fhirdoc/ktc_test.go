@@ -21,28 +21,19 @@ import (
 
 var ktcNow = time.Date(2026, 1, 30, 12, 0, 0, 0, time.UTC)
 
-func ktcRecord(t *testing.T, js string) record.Record {
-	t.Helper()
-	r, err := record.New([]byte(js), record.Provenance{Method: record.MethodImported, Importer: "fhir", System: "Example Clinic"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 // ktcPatient and ktcCore are the profile's synthetic patient (Jessica
 // Argonaut) and the four resource types its receivers SHALL persist, as
 // in the profile's published test vectors.
 func ktcPatient(t *testing.T) record.Record {
-	return ktcRecord(t, `{"resourceType":"Patient","id":"p1","meta":{"profile":["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"]},"name":[{"given":["Jessica"],"family":"Argonaut"}],"birthDate":"1985-03-15","gender":"female"}`)
+	return imported(t, `{"resourceType":"Patient","id":"p1","meta":{"profile":["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"]},"name":[{"given":["Jessica"],"family":"Argonaut"}],"birthDate":"1985-03-15","gender":"female"}`)
 }
 
 func ktcCore(t *testing.T) []record.Record {
 	return []record.Record{
-		ktcRecord(t, `{"resourceType":"Condition","clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-category","code":"problem-list-item"}]}],"code":{"coding":[{"system":"http://snomed.info/sct","code":"38341003","display":"Hypertensive disorder"}],"text":"Hypertension"},"subject":{"reference":"Patient/p1"},"onsetDateTime":"2022-04-01"}`),
-		ktcRecord(t, `{"resourceType":"MedicationRequest","status":"active","intent":"order","medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"979480","display":"lisinopril 10 MG Oral Tablet"}],"text":"Lisinopril 10 mg"},"subject":{"reference":"Patient/p1"},"authoredOn":"2025-11-02","dosageInstruction":[{"text":"1 tablet daily"}]}`),
-		ktcRecord(t, `{"resourceType":"AllergyIntolerance","meta":{"profile":["http://hl7.org/fhir/us/core/StructureDefinition/us-core-allergyintolerance"],"lastUpdated":"2025-01-01T00:00:00Z"},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},"code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"7980","display":"penicillin G"}],"text":"Penicillin"},"patient":{"reference":"Patient/p1"},"reaction":[{"manifestation":[{"text":"Hives"}]}]}`),
-		ktcRecord(t, `{"resourceType":"Immunization","status":"completed","vaccineCode":{"coding":[{"system":"http://hl7.org/fhir/sid/cvx","code":"208","display":"COVID-19 vaccine, mRNA, BNT162b2"}],"text":"COVID-19 vaccine"},"patient":{"reference":"Patient/p1"},"occurrenceDateTime":"2025-10-12"}`),
+		imported(t, `{"resourceType":"Condition","clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-category","code":"problem-list-item"}]}],"code":{"coding":[{"system":"http://snomed.info/sct","code":"38341003","display":"Hypertensive disorder"}],"text":"Hypertension"},"subject":{"reference":"Patient/p1"},"onsetDateTime":"2022-04-01"}`),
+		imported(t, `{"resourceType":"MedicationRequest","status":"active","intent":"order","medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"979480","display":"lisinopril 10 MG Oral Tablet"}],"text":"Lisinopril 10 mg"},"subject":{"reference":"Patient/p1"},"authoredOn":"2025-11-02","dosageInstruction":[{"text":"1 tablet daily"}]}`),
+		imported(t, `{"resourceType":"AllergyIntolerance","meta":{"profile":["http://hl7.org/fhir/us/core/StructureDefinition/us-core-allergyintolerance"],"lastUpdated":"2025-01-01T00:00:00Z"},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},"code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"7980","display":"penicillin G"}],"text":"Penicillin"},"patient":{"reference":"Patient/p1"},"reaction":[{"manifestation":[{"text":"Hives"}]}]}`),
+		imported(t, `{"resourceType":"Immunization","status":"completed","vaccineCode":{"coding":[{"system":"http://hl7.org/fhir/sid/cvx","code":"208","display":"COVID-19 vaccine, mRNA, BNT162b2"}],"text":"COVID-19 vaccine"},"patient":{"reference":"Patient/p1"},"occurrenceDateTime":"2025-10-12"}`),
 	}
 }
 
@@ -445,7 +436,7 @@ func TestKTCMedicationsAsUSCore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			data, err := BuildKTC(patient, []record.Record{ktcRecord(t, tt.statement)}, KTCOptions{Now: ktcNow})
+			data, err := BuildKTC(patient, []record.Record{imported(t, tt.statement)}, KTCOptions{Now: ktcNow})
 			if err != nil {
 				t.Fatal(err)
 			}
