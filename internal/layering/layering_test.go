@@ -22,7 +22,7 @@ var rules = []struct {
 	{"go.etcd.io/bbolt", []string{mod + "pkg/vault", mod + "pkg/sharestore", mod + "pkg/kv"}, "only the stores touch the storage engine: the vault, the share store and the storage interface under phrd's (pkg/kv)"},
 	{"filippo.io/age", []string{mod + "pkg/vault", mod + "pkg/server", mod + "cmd/"}, "keys are the vault's; the CLI and phrd only parse or make identities"},
 	{"golang.org/x/crypto/chacha20poly1305", []string{mod + "internal/seal"}, "the stores seal through internal/seal, the one sealing step"},
-	{mod + "internal/seal", []string{mod + "pkg/vault", mod + "pkg/sharestore"}, "internal/seal is the two stores' sealing step"},
+	{mod + "internal/seal", []string{mod + "pkg/vault", mod + "pkg/sharestore", mod + "pkg/server"}, "internal/seal is the sealing step of the stores (vault, share store, phrd's session store)"},
 	{"github.com/spf13/cobra", []string{mod + "cmd/phr"}, "cobra is the CLI's"},
 	{"github.com/labstack/echo", []string{mod + "pkg/server", mod + "pkg/shlhost", mod + "cmd/phrd", mod + "cmd/phr-load"}, "echo is the daemon's (and the load generator's yardstick)"},
 	{mod + "cmd/", nil, "nothing imports a command"},

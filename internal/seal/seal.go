@@ -1,5 +1,6 @@
-// Package seal is the one sealing step of phr's two stores, the vault
-// (pkg/vault) and the share store (pkg/sharestore): XChaCha20-Poly1305
+// Package seal is the one sealing step of phr's stores, the vault
+// (pkg/vault, and its session-wrapped keys), the share store
+// (pkg/sharestore) and phrd's session store (pkg/server): XChaCha20-Poly1305
 // with a fresh random 192-bit nonce written in front of the ciphertext,
 // and additional data that the caller builds to bind a value to its place
 // (purpose, store, bucket, key, version). A sealed value is
