@@ -11,11 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/internal/syncbuf"
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
@@ -24,22 +24,8 @@ import (
 
 func init() { vault.ScryptWorkFactor = 10 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects phrd's log while a test reads it.
+type syncBuffer = syncbuf.Buffer
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 

@@ -48,10 +48,10 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/internal/seal"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/vault"
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // methodPasskey is the login method of a passkey session.
@@ -144,10 +144,10 @@ func errTooManyCeremoniesRetry() error {
 // registrationKey is the AEAD that seals the registration ceremonies of
 // the request's session: keyed from its bearer token.
 func registrationKey(c echo.Context) cipher.AEAD {
-	k, err := hkdf.Key(sha256.New, []byte(c.Get(ctxToken).(string)), nil, "phrd passkey registration v1", chacha20poly1305.KeySize)
+	k, err := hkdf.Key(sha256.New, []byte(c.Get(ctxToken).(string)), nil, "phrd passkey registration v1", seal.KeySize)
 	if err == nil {
 		var aead cipher.AEAD
-		if aead, err = chacha20poly1305.NewX(k); err == nil {
+		if aead, err = seal.New(k); err == nil {
 			return aead
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -15,10 +14,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/phr-project/phr/internal/seal"
 	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/vault"
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // The session store: what every node needs to serve a session it did not
@@ -92,11 +91,11 @@ var errVaultElsewhere = newError(http.StatusServiceUnavailable, api.CodeUnavaila
 
 // newSessionStore makes the store over db; secret is server.key.
 func newSessionStore(db kv.DB, secret []byte) (*sessionStore, error) {
-	sk, err := hkdf.Key(sha256.New, secret, nil, "phrd session rows v1", chacha20poly1305.KeySize)
+	sk, err := hkdf.Key(sha256.New, secret, nil, "phrd session rows v1", seal.KeySize)
 	if err != nil {
 		return nil, err
 	}
-	aead, err := chacha20poly1305.NewX(sk)
+	aead, err := seal.New(sk)
 	if err != nil {
 		return nil, err
 	}
@@ -163,23 +162,19 @@ func rowAD(bucket, key []byte) []byte {
 // a registration ceremony), bound to its bucket and key and to prefix,
 // which is stored in clear before it.
 func storeSeal(aead cipher.AEAD, bucket, key, prefix, plain []byte) []byte {
-	nonce := make([]byte, aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		panic("phrd: no randomness: " + err.Error())
-	}
-	out := append(bytes.Clone(prefix), nonce...)
-	return aead.Seal(out, nonce, plain, append(rowAD(bucket, key), prefix...))
+	out := make([]byte, len(prefix), len(prefix)+seal.Overhead+len(plain))
+	copy(out, prefix)
+	return seal.Append(out, aead, plain, append(rowAD(bucket, key), prefix...))
 }
 
 var errSealed = errors.New("session store: a row does not open under server.key (a store of another data directory?)")
 
 func storeOpen(aead cipher.AEAD, bucket, key []byte, prefixLen int, sealed []byte) ([]byte, error) {
-	ns := aead.NonceSize()
-	if len(sealed) < prefixLen+ns+aead.Overhead() {
+	if len(sealed) < prefixLen+seal.Overhead {
 		return nil, errSealed
 	}
 	prefix, rest := sealed[:prefixLen], sealed[prefixLen:]
-	pt, err := aead.Open(nil, rest[:ns], rest[ns:], append(rowAD(bucket, key), prefix...))
+	pt, err := seal.Open(nil, aead, rest, append(rowAD(bucket, key), prefix...))
 	if err != nil {
 		return nil, errSealed
 	}

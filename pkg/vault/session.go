@@ -1,12 +1,11 @@
 package vault
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
 	"fmt"
 	"slices"
 
-	"golang.org/x/crypto/chacha20poly1305"
+	"github.com/phr-project/phr/internal/seal"
 )
 
 // Session keys: the vault key wrapped under a key that only a session's
@@ -30,7 +29,7 @@ const (
 	sessionPurpose = "phr vault session key v1\x00"
 	// SessionKeySize is the size of the key that wraps a session's vault
 	// key.
-	SessionKeySize = chacha20poly1305.KeySize
+	SessionKeySize = seal.KeySize
 )
 
 // slotSession is the kind of a Secret made by SessionSecret; no stored
@@ -40,8 +39,7 @@ const slotSession SlotKind = "session"
 // sessionSecret is a parsed wrapped key and the key that opens it.
 type sessionSecret struct {
 	slotID  string
-	nonce   []byte
-	sealed  []byte
+	sealed  []byte // nonce ‖ ciphertext ‖ tag
 	wrapKey []byte
 }
 
@@ -63,21 +61,16 @@ func (v *Vault) WrapForSession(k []byte, slotID string) ([]byte, error) {
 	if !slices.ContainsFunc(slots, func(s Slot) bool { return s.ID == slotID }) {
 		return nil, fmt.Errorf("vault: session slot: %w", ErrNotFound)
 	}
-	aead, err := chacha20poly1305.NewX(k)
+	aead, err := seal.New(k)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, 2+len(slotID)+chacha20poly1305.NonceSizeX+32+chacha20poly1305.Overhead)
+	out := make([]byte, 0, 2+len(slotID)+seal.Overhead+32)
 	out = append(out, sessionWrapV1, byte(len(slotID)))
 	out = append(out, slotID...)
-	nonce := make([]byte, chacha20poly1305.NonceSizeX)
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	out = append(out, nonce...)
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return aead.Seal(out, nonce, v.vaultKey, sessionAD(v.id, slotID)), nil
+	return seal.Append(out, aead, v.vaultKey, sessionAD(v.id, slotID)), nil
 }
 
 func sessionAD(vaultID [16]byte, slotID string) []byte {
@@ -98,13 +91,12 @@ func SessionSecret(wrapped, k []byte) Secret {
 	}
 	n := int(wrapped[1])
 	rest := wrapped[2:]
-	if n == 0 || len(rest) != n+chacha20poly1305.NonceSizeX+32+chacha20poly1305.Overhead {
+	if n == 0 || len(rest) != n+seal.Overhead+32 {
 		return bad
 	}
 	return Secret{kind: slotSession, session: &sessionSecret{
 		slotID:  string(rest[:n]),
-		nonce:   rest[n : n+chacha20poly1305.NonceSizeX],
-		sealed:  rest[n+chacha20poly1305.NonceSizeX:],
+		sealed:  rest[n:],
 		wrapKey: slices.Clone(k),
 	}}
 }
@@ -121,11 +113,11 @@ func (s Secret) unwrapSlot(vaultID [16]byte, term uint32, slotID string, st stor
 	if s.err != nil || ss == nil || subtle.ConstantTimeCompare([]byte(ss.slotID), []byte(slotID)) != 1 {
 		return nil, nil
 	}
-	aead, err := chacha20poly1305.NewX(ss.wrapKey)
+	aead, err := seal.New(ss.wrapKey)
 	if err != nil {
 		return nil, nil
 	}
-	key, err := aead.Open(nil, ss.nonce, ss.sealed, sessionAD(vaultID, slotID))
+	key, err := seal.Open(nil, aead, ss.sealed, sessionAD(vaultID, slotID))
 	if err != nil {
 		return nil, nil
 	}
