@@ -199,6 +199,15 @@ type Vault struct {
 	rbMu        sync.Mutex
 	rolledBack  []Rollback
 	fileTurns   fileTurns // imports of one file take turns (imports.go)
+	// handle is this open Vault's random name: the owner its import
+	// markers name (imports.go).
+	handle [16]byte
+	// The renewer of the leases of the markers it holds (renewLoop):
+	// leaseStop stops it, closing says Close has begun.
+	leaseMu   sync.Mutex
+	leaseStop chan struct{}
+	closing   bool
+	leaseWG   sync.WaitGroup
 }
 
 // Create makes a new vault at path with a fresh vault key wrapped in the
@@ -275,6 +284,9 @@ func initVault(db kv.DB, slots []SlotSpec, opts *Options) (*Vault, error) {
 		v.now = opts.Now
 	}
 	if _, err := rand.Read(v.vaultKey); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(v.handle[:]); err != nil {
 		return nil, err
 	}
 	if _, err := rand.Read(v.id[:]); err != nil {
@@ -359,6 +371,9 @@ func (v *Vault) open(secret Secret, opts *Options) (*Vault, error) {
 	v.now, v.readOnly = time.Now, opts != nil && opts.ReadOnly
 	if opts != nil && opts.Now != nil {
 		v.now = opts.Now
+	}
+	if _, err := rand.Read(v.handle[:]); err != nil {
+		return nil, err
 	}
 	if err := v.unlock(secret); err != nil {
 		if v.ownsDB {
@@ -466,16 +481,61 @@ const metaScheme2Fingerprints = "fpv2"
 // the identity index and the history; the fingerprints already stored
 // stay and are looked up as earlier versions would have computed them
 // (see findEarlier), so that nothing imported before comes back twice.
+//
+// Another Vault on the same store may upgrade it at the same time (two
+// phrd nodes opening an account's vault after an update): a step that
+// finds the store at another format than this Vault read (ErrStale)
+// takes the store's format and flags and goes on from there.
 func (v *Vault) upgrade() error {
-	if v.format >= FormatVersion {
-		return nil // no transaction: opening must not change the file
-	}
-	if v.format < 3 {
-		if err := v.upgrade3(); err != nil {
+	for v.format < FormatVersion {
+		was := v.format
+		var err error
+		if v.format < 3 {
+			err = v.upgrade3()
+		} else {
+			err = v.upgrade4()
+		}
+		if errors.Is(err, ErrStale) || (err == nil && v.format == was) {
+			err = v.adoptFormat()
+		}
+		if err != nil {
 			return err
 		}
+		if v.format == was {
+			return nil // upgrade4 leaves a file that does not match its head as it is
+		}
 	}
-	return v.upgrade4()
+	return nil
+}
+
+// readFlags sets the dedup index's flags from the meta bucket m of a vault
+// of the given format.
+func (v *Vault) readFlags(m kv.Bucket, version uint32) {
+	v.fpLegacy.Store(version < 2 || m.Get([]byte(metaLegacyFingerprints)) != nil)
+	v.fpScheme2.Store(version < 3 || m.Get([]byte(metaScheme2Fingerprints)) != nil)
+	v.fpDay.Store(version >= 4 && m.Get([]byte(metaDayFingerprints)) != nil)
+}
+
+// adoptFormat takes the format and flags of the store, which another
+// Vault upgraded while this one was being opened.
+func (v *Vault) adoptFormat() error {
+	return v.db.View(func(tx kv.Tx) error {
+		m := tx.Bucket([]byte{bucketMeta})
+		ver := m.Get([]byte("version"))
+		if len(ver) != 4 {
+			return fmt.Errorf("%w: no format version", ErrCorrupt)
+		}
+		version := binary.BigEndian.Uint32(ver)
+		if version > FormatVersion {
+			return ErrNewerVersion
+		}
+		if version < v.format {
+			return tampered(fmt.Sprintf("the format version went down from %d to %d while the vault was opened", v.format, version))
+		}
+		v.format = version
+		v.readFlags(m, version)
+		return nil
+	})
 }
 
 // upgrade3 moves a vault of format 1 or 2 to format 3.
@@ -595,8 +655,11 @@ func (v *Vault) upgrade4() error {
 			return err
 		}
 		// A vault of up to upgradeTxEntries records is upgraded in this
-		// one transaction.
-		if tx.Bucket([]byte{bucketChanges}).Sequence() > uint64(upgradeTxEntries) {
+		// one transaction; so is a vault in a store, whatever its size:
+		// another Vault may open it at the same time, and its upgrade
+		// would drop the nodes of a listing built over several
+		// transactions that no head names yet.
+		if v.path != "" && tx.Bucket([]byte{bucketChanges}).Sequence() > uint64(upgradeTxEntries) {
 			return nil
 		}
 		small = true
@@ -720,9 +783,7 @@ func (v *Vault) unlock(secret Secret) error {
 		if version < 4 && (tx.Bucket([]byte{bucketListing}) != nil || tx.Bucket([]byte{bucketDicts}) != nil) {
 			return tampered(fmt.Sprintf("a file of format %d holds values of format 4: its format version was lowered", version))
 		}
-		v.fpLegacy.Store(version < 2 || m.Get([]byte(metaLegacyFingerprints)) != nil)
-		v.fpScheme2.Store(version < 3 || m.Get([]byte(metaScheme2Fingerprints)) != nil)
-		v.fpDay.Store(version >= 4 && m.Get([]byte(metaDayFingerprints)) != nil)
+		v.readFlags(m, version)
 		id, t := m.Get([]byte("id")), m.Get([]byte("term"))
 		if len(id) != 16 || len(t) != 4 {
 			return fmt.Errorf("%w: bad vault header", ErrCorrupt)
@@ -771,12 +832,50 @@ func (v *Vault) unlock(secret Secret) error {
 
 // view and update run bbolt transactions, turning panics and memory faults
 // from a damaged file into ErrCorrupt.
+//
+// A read that fails, and every read of a vault of an older format (open
+// read-only), first checks that the store is still at this Vault's key
+// and format (stale): another opener may have rotated the key or
+// upgraded the vault, and what it then reads does not open with this
+// Vault's key, or is not where this Vault looks for it.
 func (v *Vault) view(fn func(kv.Tx) error) (err error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverCorrupt(&err)
-	return v.db.View(fn)
+	return v.db.View(func(tx kv.Tx) error {
+		if v.keys != nil && v.format < FormatVersion {
+			if err := v.stale(tx); err != nil {
+				return err
+			}
+		}
+		err := fn(tx)
+		if err != nil && v.keys != nil {
+			if s := v.stale(tx); s != nil {
+				return s
+			}
+		}
+		return err
+	})
+}
+
+// stale returns ErrStale (errKeyChanged for a rotation) when the store's
+// key term or format version is not the one this Vault opened: another
+// Vault on the same store rotated the key or upgraded the vault since.
+// A write transaction checks it first, so that nothing is ever written
+// under a key the store no longer uses.
+func (v *Vault) stale(tx kv.Tx) error {
+	m := tx.Bucket([]byte{bucketMeta})
+	if m == nil {
+		return nil
+	}
+	if t := m.Get([]byte("term")); len(t) == 4 && binary.BigEndian.Uint32(t) != v.keys.term {
+		return errKeyChanged
+	}
+	if ver := m.Get([]byte("version")); len(ver) == 4 && binary.BigEndian.Uint32(ver) != v.format {
+		return fmt.Errorf("%w: the vault is at format %d, this Vault opened format %d", ErrStale, binary.BigEndian.Uint32(ver), v.format)
+	}
+	return nil
 }
 
 func (v *Vault) update(fn func(kv.Tx) error) (err error) {
@@ -814,6 +913,9 @@ func (v *Vault) updateLocked(fn func(kv.Tx) error) (err error) {
 	defer recoverCorrupt(&err)
 	return v.db.Update(func(tx kv.Tx) error {
 		v.committed = v.committed[:0]
+		if err := v.stale(tx); err != nil {
+			return err
+		}
 		// Every write transaction keeps the authenticated head up to
 		// date (head.go): the write helpers add and remove elements of
 		// v.wh, and the head is sealed with the next counter at the end.
@@ -847,8 +949,11 @@ func recoverCorrupt(err *error) {
 	}
 }
 
-// Close forgets the key and closes the file.
+// Close forgets the key and closes the file. The leases of imports still
+// running stop being renewed: another Vault rolls them back once they
+// expire.
 func (v *Vault) Close() error {
+	v.stopRenewer()
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.heads != nil && v.keys != nil {
