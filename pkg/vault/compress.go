@@ -99,6 +99,10 @@ func (c *codec) loadLocked(tx kv.Tx, keys *keyring) error {
 	if c.loaded {
 		return nil
 	}
+	if tx == nil {
+		// A worker that must not use the transaction (decompress).
+		return fmt.Errorf("%w: the dictionaries were dropped during the read", errDict)
+	}
 	c.dicts, c.kinds, c.last = map[uint32]*s2.Dict{}, map[string]uint32{}, 0
 	if err := c.loadAfter(tx, keys); err != nil {
 		c.dicts, c.kinds = nil, nil
@@ -202,7 +206,10 @@ func (c *codec) reset() {
 }
 
 // decompress returns the envelope (or node body) of a plaintext of any
-// form; tx and the vault's keys load the dictionaries if need be.
+// form; tx and the vault's keys load the dictionaries if need be. A
+// goroutine that must not use tx (a worker beside the one reading it: a
+// PostgreSQL transaction is one connection) passes nil, after the
+// dictionaries of tx were loaded (codec.refresh).
 func (v *Vault) decompress(tx kv.Tx, dst, pt []byte) ([]byte, error) {
 	if len(pt) == 0 {
 		return pt, nil
@@ -226,7 +233,7 @@ func (v *Vault) decompress(tx kv.Tx, dst, pt []byte) ([]byte, error) {
 			c.mu.Lock()
 			err = c.loadLocked(tx, v.keys)
 			d := c.dicts[uint32(id)]
-			if d == nil && err == nil {
+			if d == nil && err == nil && tx != nil {
 				// Stored by another Vault of the store since.
 				err = c.refreshLocked(tx, v.keys)
 				d = c.dicts[uint32(id)]

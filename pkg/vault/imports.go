@@ -191,6 +191,7 @@ func (v *Vault) stopRenewer() {
 	v.closing = true
 	if v.leaseStop != nil {
 		close(v.leaseStop)
+		v.leaseStop = nil
 	}
 	v.leaseMu.Unlock()
 	v.leaseWG.Wait()
@@ -426,9 +427,18 @@ var errFileBusy = errors.New("vault: another import of the file is running")
 // one (roll it back first: its rollback would remove this import's
 // records too). waitFile does both.
 func (v *Vault) fileFree(tx kv.Tx, sha string) error {
-	for _, m := range v.importMarks(tx, false) {
-		if m.err == nil && m.sha == sha {
-			return errFileBusy
+	if v.fileMark(tx, sha) != nil {
+		return errFileBusy
+	}
+	return nil
+}
+
+// fileMark returns a marker of file sha that no import of this Vault
+// holds, or nil.
+func (v *Vault) fileMark(tx kv.Tx, sha string) *importMark {
+	for _, m := range v.importMarks(tx, true) {
+		if _, held := v.liveImports.Load(string(m.key)); m.err == nil && m.sha == sha && !held {
+			return &m
 		}
 	}
 	return nil
@@ -454,12 +464,7 @@ func (im *Import) waitFile() error {
 	for {
 		var block *importMark
 		err := v.view(func(tx kv.Tx) error {
-			for _, m := range v.importMarks(tx, true) {
-				if _, held := v.liveImports.Load(string(m.key)); m.err == nil && m.sha == im.sha && !held {
-					block = &m
-					return nil
-				}
-			}
+			block = v.fileMark(tx, im.sha)
 			return nil
 		})
 		if err != nil || block == nil {
