@@ -81,9 +81,11 @@ var errImportDone = errors.New("vault: import already committed or aborted")
 // with Commit (the last batch) or Abort. An Import is used by one
 // goroutine at a time.
 //
-// Imports of the same file (the same SHA-256) into one open vault take
-// turns: from its first Add to its Commit or Abort an import holds the
-// file's turn, and another import of that file waits in Add or Commit. An
+// Imports of the same file (the same SHA-256) into one vault take turns,
+// within one open Vault (fileTurns) and across the Vaults open on one
+// store (waitFile): from its first Add to its Commit or Abort an import
+// holds the file's turn, and another import of that file waits in Add or
+// Commit (bounded by BeginImportContext's context, if any). An
 // Abort removes the records of the file written since the import began,
 // so without turns it would also remove what a concurrent import of the
 // same file had added, or had found as duplicates of this one's records

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -722,5 +723,115 @@ func TestMultiImportFingerprints(t *testing.T) {
 			t.Fatalf("%d records, want 15", n)
 		}
 		checkOK(t, b)
+	})
+}
+
+// TestMultiUpgrade: two Vaults open a store of an older format for
+// writing at once (two nodes after an update): one upgrades it, the other
+// takes the format it finds, and both work; a Vault that had it open
+// read-only at the older format fails cleanly (ErrStale) instead of
+// reading where that format kept things.
+func TestMultiUpgrade(t *testing.T) {
+	idText, err := os.ReadFile("testdata/v2/device-identity.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(idText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, be := range sharedBackends {
+		t.Run(be.name, func(t *testing.T) {
+			handle := be.make(t)
+			src, err := kv.OpenBolt(copyFixture(t, "v2/vault-v2.phr"), 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			if _, err := kv.Copy(handle(t), src); err != nil {
+				t.Fatal(err)
+			}
+			ro, err := OpenIn(handle(t), Identities(ids...), &Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ro.Close()
+			if all, err := ro.List(Query{IncludeDeleted: true}); err != nil || len(all) != 7 {
+				t.Fatalf("read-only at format 2: %d records, %v", len(all), err)
+			}
+			vs := make([]*Vault, 2)
+			errs := make([]error, 2)
+			var wg sync.WaitGroup
+			for i := range vs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					vs[i], errs[i] = OpenIn(handle(t), Identities(ids...), nil)
+				}()
+			}
+			wg.Wait()
+			for i, v := range vs {
+				if errs[i] != nil {
+					t.Fatalf("Vault %d opening for writing with another: %v", i, errs[i])
+				}
+				defer v.Close()
+				if v.format != FormatVersion {
+					t.Fatalf("Vault %d at format %d", i, v.format)
+				}
+				if _, err := v.Put(note(t, fmt.Sprint("after the upgrade ", i))); err != nil {
+					t.Fatalf("Vault %d: %v", i, err)
+				}
+			}
+			if _, err := ro.List(Query{}); !errors.Is(err, ErrStale) {
+				t.Fatalf("a read-only Vault of format 2 after the upgrade: %v, want ErrStale", err)
+			}
+			fresh, err := OpenIn(handle(t), Identities(ids...), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fresh.Close()
+			if all, err := fresh.List(Query{IncludeDeleted: true}); err != nil || len(all) != 9 {
+				t.Fatalf("after the upgrade: %d records, %v", len(all), err)
+			}
+			checkOK(t, fresh)
+		})
+	}
+}
+
+// TestImportMarkV1: a marker of version 1 (no owner, no lease) is read as
+// expired, in a store too, and rolled back by the next opener; Check
+// reports it as one to roll back.
+func TestImportMarkV1(t *testing.T) {
+	eachShared(t, func(t *testing.T, s *sharedStore) {
+		a := s.open(t, nil)
+		sha := fileSHA("v1")
+		im, _ := a.BeginImport(sha)
+		if _, err := im.Add(importRecs(t, sha, 0, 3)); err != nil {
+			t.Fatal(err)
+		}
+		// What an earlier phr wrote: 0x01 ‖ sequence ‖ SHA-256.
+		key := []byte(markers(t, a)[0])
+		if err := a.update(func(tx kv.Tx) error {
+			b := tx.Bucket([]byte{bucketSettings})
+			m, err := a.openImportMark(key, b.Get(key))
+			if err != nil {
+				return err
+			}
+			pt := encodeImportMark(m.since, m.sha, m.owner, m.expires)[:importMarkV1Len]
+			pt[0] = importMarkV1
+			return a.putSetting(b, key, pt)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+		ro := s.open(t, &Options{ReadOnly: true})
+		if n, err := ro.InterruptedImports(); err != nil || n != 1 {
+			t.Fatalf("InterruptedImports = %d, %v", n, err)
+		}
+		v := s.open(t, nil)
+		if rb := v.RolledBack(); len(rb) != 1 || rb[0].FileSHA256 != sha || rb[0].Records != 3 {
+			t.Fatalf("rolled back %+v", rb)
+		}
+		checkOK(t, v)
 	})
 }

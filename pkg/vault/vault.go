@@ -208,6 +208,8 @@ type Vault struct {
 	leaseStop chan struct{}
 	closing   bool
 	leaseWG   sync.WaitGroup
+	// opened: open has returned the Vault (view's check of the format).
+	opened atomic.Bool
 }
 
 // Create makes a new vault at path with a fresh vault key wrapped in the
@@ -421,6 +423,7 @@ func (v *Vault) open(secret Secret, opts *Options) (*Vault, error) {
 	if v.heads != nil {
 		v.rememberHead()
 	}
+	v.opened.Store(true)
 	return v, nil
 }
 
@@ -834,7 +837,8 @@ func (v *Vault) unlock(secret Secret) error {
 // from a damaged file into ErrCorrupt.
 //
 // A read that fails, and every read of a vault of an older format (open
-// read-only), first checks that the store is still at this Vault's key
+// read-only) once Open has returned it (until then the upgrade handles a
+// format another Vault changed: upgrade), checks that the store is still at this Vault's key
 // and format (stale): another opener may have rotated the key or
 // upgraded the vault, and what it then reads does not open with this
 // Vault's key, or is not where this Vault looks for it.
@@ -844,7 +848,7 @@ func (v *Vault) view(fn func(kv.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverCorrupt(&err)
 	return v.db.View(func(tx kv.Tx) error {
-		if v.keys != nil && v.format < FormatVersion {
+		if v.format < FormatVersion && v.opened.Load() {
 			if err := v.stale(tx); err != nil {
 				return err
 			}
