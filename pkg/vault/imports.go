@@ -188,6 +188,16 @@ func (v *Vault) startRenewer() {
 	go v.renewLoop(v.leaseStop)
 }
 
+// errVaultClosed: the Vault was closed while an import waited for its
+// turn.
+var errVaultClosed = errors.New("vault: closed")
+
+func (v *Vault) isClosing() bool {
+	v.leaseMu.Lock()
+	defer v.leaseMu.Unlock()
+	return v.closing
+}
+
 func (v *Vault) stopRenewer() {
 	v.leaseMu.Lock()
 	v.closing = true
@@ -464,6 +474,9 @@ func (im *Import) waitFile() error {
 	v := im.v
 	wait := fileWaitMin
 	for {
+		if v.isClosing() {
+			return errVaultClosed
+		}
 		var block *importMark
 		err := v.view(func(tx kv.Tx) error {
 			block = v.fileMark(tx, im.sha)

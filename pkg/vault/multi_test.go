@@ -662,6 +662,8 @@ func TestMultiRotate(t *testing.T) {
 			"Setting":     func() error { _, err := b.Setting("patient"); return err },
 			"AppendAudit": func() error { return b.AppendAudit(AuditEntry{Event: "read"}) },
 			"import":      func() error { _, err := im.Add(importRecs(t, sha, 5, 5)); return err },
+			"Slots":       func() error { _, err := b.Slots(); return err },
+			"Opens":       func() error { _, err := b.Opens(Identities(s.id)); return err },
 		} {
 			if err := op(); !errors.Is(err, ErrStale) || !errors.Is(err, ErrWrongKey) {
 				t.Fatalf("%s after another Vault rotated the key: %v, want ErrStale", name, err)

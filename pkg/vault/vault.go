@@ -1196,15 +1196,27 @@ func (v *Vault) SlotsOpenedBy(secret Secret) ([]string, error) {
 		return nil, err
 	}
 	v.mu.RLock()
-	defer v.mu.RUnlock()
 	var out []string
+	other := false
 	for _, s := range slots {
 		key, err := secret.unwrap(s.st)
 		if err != nil {
+			v.mu.RUnlock()
 			return nil, err
 		}
 		if key != nil && subtle.ConstantTimeCompare(key, v.vaultKey) == 1 {
 			out = append(out, s.id)
+		} else if key != nil {
+			other = true
+		}
+	}
+	v.mu.RUnlock()
+	if len(out) == 0 && other {
+		// The secret opens a slot, of another key: another Vault of
+		// the store rotated it (ErrStale), unless the slot was put
+		// there without the key.
+		if err := v.view(func(tx kv.Tx) error { return v.stale(tx) }); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
