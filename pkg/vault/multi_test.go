@@ -389,7 +389,7 @@ func TestMultiOpenLeavesImport(t *testing.T) {
 // another Vault that looks after the lease would have run out leaves it.
 func TestMultiLeaseRenewed(t *testing.T) {
 	defer func(l, e time.Duration) { importLease, leaseRenewEvery = l, e }(importLease, leaseRenewEvery)
-	importLease, leaseRenewEvery = 400*time.Millisecond, 50*time.Millisecond
+	importLease, leaseRenewEvery = time.Second, 100*time.Millisecond
 	eachShared(t, func(t *testing.T, s *sharedStore) {
 		a := s.open(t, nil)
 		sha := fileSHA("renewed")
@@ -835,5 +835,55 @@ func TestImportMarkV1(t *testing.T) {
 			t.Fatalf("rolled back %+v", rb)
 		}
 		checkOK(t, v)
+	})
+}
+
+// TestMultiConflict: edits of one record through several Vaults at once,
+// each naming the version it read (an ETag), leave exactly one winner;
+// the others get ErrConflict, and the history keeps the version replaced.
+func TestMultiConflict(t *testing.T) {
+	eachShared(t, func(t *testing.T, s *sharedStore) {
+		vs := []*Vault{s.open(t, nil), s.open(t, nil), s.open(t, nil)}
+		res, err := vs[0].Put(note(t, "draft"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wins, conflicts atomic.Int64
+		var wg sync.WaitGroup
+		for i, v := range vs {
+			for j := range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r, err := vs[(i+1)%len(vs)].Get(res.ID)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					edit := note(t, fmt.Sprintf("edit %d/%d", i, j))
+					r.Resource = edit.Resource
+					switch _, err := v.Update(r, 1); {
+					case err == nil:
+						wins.Add(1)
+					case errors.Is(err, ErrConflict):
+						conflicts.Add(1)
+					default:
+						t.Error(err)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		if wins.Load() != 1 || conflicts.Load() != 5 {
+			t.Fatalf("%d edits won and %d conflicted, want 1 and 5", wins.Load(), conflicts.Load())
+		}
+		r, err := vs[2].Get(res.ID)
+		if err != nil || r.Version != 2 {
+			t.Fatalf("version %d, %v", r.Version, err)
+		}
+		if h, err := vs[1].History(res.ID); err != nil || len(h) != 1 {
+			t.Fatalf("history: %d, %v", len(h), err)
+		}
+		checkOK(t, vs[0])
 	})
 }
