@@ -426,6 +426,16 @@ func (im *Import) Abort() (int, error) {
 	// rolls it back).
 	defer im.releaseTurn()
 	defer im.v.releaseMark(im.key)
+	// A marker that is gone or another's was rolled back (or is being
+	// rolled back) by whoever took it: purging the file's records again
+	// could remove those of an import of the same file begun since.
+	err := im.v.update(func(tx kv.Tx) error { return im.stillMarked(tx) })
+	if errors.Is(err, errImportLost) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
 	return im.v.rollBack(im.key, im.since, im.sha, false)
 }
 

@@ -887,3 +887,40 @@ func TestMultiConflict(t *testing.T) {
 		checkOK(t, vs[0])
 	})
 }
+
+// TestMultiAbortLost: the Abort of an import that another Vault rolled
+// back (its lease expired) removes nothing: not the records of an import
+// of the same file begun since.
+func TestMultiAbortLost(t *testing.T) {
+	eachShared(t, func(t *testing.T, s *sharedStore) {
+		a := s.open(t, nil)
+		sha := fileSHA("lost")
+		im, _ := a.BeginImport(sha)
+		if _, err := im.Add(importRecs(t, sha, 0, 6)); err != nil {
+			t.Fatal(err)
+		}
+		// a pauses for longer than the lease: b rolls the import back
+		// and imports the file itself.
+		b := s.open(t, &Options{Now: afterLease})
+		if rb := b.RolledBack(); len(rb) != 1 {
+			t.Fatalf("rolled back %+v", rb)
+		}
+		imB, _ := b.BeginImport(sha)
+		if _, err := imB.Add(importRecs(t, sha, 0, 6)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := im.Add(importRecs(t, sha, 6, 6)); !errors.Is(err, errImportLost) {
+			t.Fatalf("a's next batch: %v, want errImportLost", err)
+		}
+		if n, err := im.Abort(); err != nil || n != 0 {
+			t.Fatalf("a's Abort = %d, %v: want nothing removed", n, err)
+		}
+		if _, err := imB.Commit(importRecs(t, sha, 6, 6)); err != nil {
+			t.Fatal(err)
+		}
+		if n := countOf(t, b, sha); n != 12 {
+			t.Fatalf("%d records, want b's 12", n)
+		}
+		checkOK(t, b)
+	})
+}
