@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -742,9 +743,20 @@ func TestMultiUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func(n int) { upgradeTxEntries = n }(upgradeTxEntries)
 	for _, be := range sharedBackends {
-		t.Run(be.name, func(t *testing.T) {
-			handle := be.make(t)
+		for _, perTx := range []int{upgradeTxEntries, 2} {
+			t.Run(fmt.Sprint(be.name, "/", perTx, " per transaction"), func(t *testing.T) {
+				upgradeTxEntries = perTx
+				testMultiUpgrade(t, be.make(t), ids)
+			})
+		}
+	}
+}
+
+func testMultiUpgrade(t *testing.T, handle func(t *testing.T) kv.DB, ids []age.Identity) {
+	{
+		{
 			src, err := kv.OpenBolt(copyFixture(t, "v2/vault-v2.phr"), 0o600, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -796,8 +808,80 @@ func TestMultiUpgrade(t *testing.T) {
 				t.Fatalf("after the upgrade: %d records, %v", len(all), err)
 			}
 			checkOK(t, fresh)
-		})
+		}
 	}
+}
+
+// TestMultiUpgradeLease: an opener waits while another Vault's upgrade
+// lease is live, and goes on once it is gone or expired (a node that died
+// in the middle of an upgrade).
+func TestMultiUpgradeLease(t *testing.T) {
+	idText, err := os.ReadFile("testdata/v2/device-identity.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(idText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle := sharedBackends[0].make(t)
+	src, err := kv.OpenBolt(copyFixture(t, "v2/vault-v2.phr"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	db := handle(t)
+	if _, err := kv.Copy(db, src); err != nil {
+		t.Fatal(err)
+	}
+	lease := func(expires time.Time) {
+		val := make([]byte, 24)
+		copy(val, "another node....")
+		binary.BigEndian.PutUint64(val[16:], uint64(expires.UnixMilli()))
+		if err := db.Update(func(tx kv.Tx) error { return tx.Bucket([]byte{bucketMeta}).Put([]byte(metaUpgrade), val) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The move to format 3 is one transaction; the lease is that of the
+	// move to format 4, which may take several.
+	lease(time.Now().Add(time.Hour))
+	opened := make(chan error, 1)
+	go func() {
+		v, err := OpenIn(db, Identities(ids...), nil)
+		if err == nil {
+			v.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		t.Fatalf("opened during another's upgrade: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	lease(time.Now().Add(-time.Second)) // it expired
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("still waiting after the lease expired")
+	}
+	v, err := OpenIn(db, Identities(ids...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if v.format != FormatVersion {
+		t.Fatalf("format %d", v.format)
+	}
+	db.View(func(tx kv.Tx) error {
+		if tx.Bucket([]byte{bucketMeta}).Get([]byte(metaUpgrade)) != nil {
+			t.Error("the upgrade's lease stayed")
+		}
+		return nil
+	})
+	checkOK(t, v)
 }
 
 // TestImportMarkV1: a marker of version 1 (no owner, no lease) is read as
@@ -923,4 +1007,27 @@ func TestMultiAbortLost(t *testing.T) {
 		}
 		checkOK(t, b)
 	})
+}
+
+// TestFormatLoweredDuringUpgrade: a format-4 file whose version was
+// lowered to 3, with an upgrade's lease put in to pass for a move to
+// format 4 in progress, is still refused: its head already names a
+// listing index.
+func TestFormatLoweredDuringUpgrade(t *testing.T) {
+	tv, _, _ := replayVault(t)
+	rawEdit(t, tv.Vault, func(tx kv.Tx) error {
+		m := tx.Bucket([]byte{bucketMeta})
+		if err := m.Put([]byte(metaUpgrade), make([]byte, 24)); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket([]byte{bucketIndex}); err != nil { // format 3's kind index
+			return err
+		}
+		return m.Put([]byte("version"), []byte{0, 0, 0, 3})
+	})
+	tv.Close()
+	_, err := Open(tv.path, Identities(tv.identity), nil)
+	if !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), "format version was lowered") {
+		t.Fatalf("open = %v", err)
+	}
 }

@@ -52,9 +52,10 @@ func CreateIn(db kv.DB, slots []SlotSpec, opts *Options) (*Vault, error) {
 // doc's Stores. Opening for writing rolls back only the imports that
 // died (their lease expired, or a version-1 marker), never one another
 // Vault is running; two Vaults opening a vault of an older format at
-// once upgrade it once (a vault in a store is upgraded in one
-// transaction, whatever its size). A Vault whose store another one
-// rotated the key of, or upgraded, fails with ErrStale: open it again.
+// once upgrade it once (the upgrade holds a lease, and the other waits
+// for it, up to five minutes if the upgrading node died). A Vault whose
+// store another one rotated the key of, or upgraded, fails with
+// ErrStale: open it again.
 func OpenIn(db kv.DB, secret Secret, opts *Options) (*Vault, error) {
 	v := &Vault{db: db}
 	return v.open(secret, opts)

@@ -210,6 +210,9 @@ type Vault struct {
 	leaseWG   sync.WaitGroup
 	// opened: open has returned the Vault (view's check of the format).
 	opened atomic.Bool
+	// upgrading: the transactions of an upgrade in a store hold its
+	// lease (holdUpgrade); set only while open runs.
+	upgrading bool
 }
 
 // Create makes a new vault at path with a fresh vault key wrapped in the
@@ -490,13 +493,23 @@ const metaScheme2Fingerprints = "fpv2"
 // finds the store at another format than this Vault read (ErrStale)
 // takes the store's format and flags and goes on from there.
 func (v *Vault) upgrade() error {
+	wait := fileWaitMin
 	for v.format < FormatVersion {
-		was := v.format
+		was, busy := v.format, false
 		var err error
 		if v.format < 3 {
 			err = v.upgrade3()
 		} else {
 			err = v.upgrade4()
+		}
+		if errors.Is(err, errUpgradeBusy) {
+			// Another Vault is upgrading the store: wait for it to
+			// finish (or for its lease to expire), then go on from
+			// the format it left.
+			busy = true
+			time.Sleep(wait)
+			wait = min(2*wait, fileWaitMax)
+			err = v.adoptFormat()
 		}
 		if errors.Is(err, ErrStale) || (err == nil && v.format == was) {
 			err = v.adoptFormat()
@@ -504,11 +517,53 @@ func (v *Vault) upgrade() error {
 		if err != nil {
 			return err
 		}
-		if v.format == was {
-			return nil // upgrade4 leaves a file that does not match its head as it is
+		if v.format == was && !busy {
+			if v.tamper != nil {
+				return nil // upgrade4 leaves a file that does not match its head as it is
+			}
+			return fmt.Errorf("vault: the upgrade from format %d made no progress", was)
 		}
 	}
 	return nil
+}
+
+// metaUpgrade, in the meta bucket, is the lease of a Vault moving the
+// vault to format 4 (which may take several transactions): owner (16
+// bytes) ‖ expiry (int64 BE, Unix milliseconds). Not sealed: it says only
+// that an upgrade runs (or died). Its last transaction deletes it.
+const metaUpgrade = "upgrading"
+
+// errUpgradeBusy: another Vault holds the upgrade's lease.
+var errUpgradeBusy = errors.New("vault: another opener is upgrading the vault")
+
+// holdUpgrade takes or renews the upgrade's lease in tx, or returns
+// errUpgradeBusy while another Vault's is live. An upgrade that died
+// leaves a lease that expires; the next one drops the nodes it wrote
+// (dropNodesExcept) and starts over. In a vault file of its own, whose
+// lock keeps every other writer out, any lease found is a dead one's.
+func (v *Vault) holdUpgrade(tx kv.Tx) error {
+	m := tx.Bucket([]byte{bucketMeta})
+	now := v.now()
+	if cur := m.Get([]byte(metaUpgrade)); v.path == "" && len(cur) == 24 && [16]byte(cur[:16]) != v.handle &&
+		now.Before(time.UnixMilli(int64(binary.BigEndian.Uint64(cur[16:])))) {
+		return errUpgradeBusy
+	}
+	val := make([]byte, 24)
+	copy(val, v.handle[:])
+	binary.BigEndian.PutUint64(val[16:], uint64(now.Add(importLease).UnixMilli()))
+	return m.Put([]byte(metaUpgrade), val)
+}
+
+// releaseUpgrade drops this Vault's upgrade lease after its upgrade
+// failed, so that the next opener need not wait for it to expire.
+func (v *Vault) releaseUpgrade() {
+	v.update(func(tx kv.Tx) error {
+		m := tx.Bucket([]byte{bucketMeta})
+		if cur := m.Get([]byte(metaUpgrade)); len(cur) == 24 && [16]byte(cur[:16]) == v.handle {
+			return m.Delete([]byte(metaUpgrade))
+		}
+		return nil
+	})
 }
 
 // readFlags sets the dedup index's flags from the meta bucket m of a vault
@@ -641,10 +696,22 @@ func (v *Vault) upgrade4() error {
 			}
 			v.onCommit(func() { v.fpDay.Store(true) })
 		}
+		if err := m.Delete([]byte(metaUpgrade)); err != nil {
+			return err
+		}
 		var ver [4]byte
 		binary.BigEndian.PutUint32(ver[:], 4)
 		return m.Put([]byte("version"), ver[:])
 	}
+	// Each transaction of the upgrade holds its lease (holdUpgrade): in
+	// a store, another Vault may be upgrading too.
+	v.upgrading = true
+	defer func() {
+		v.upgrading = false
+		if v.format < 4 { // it failed: let the next opener go on at once
+			v.releaseUpgrade()
+		}
+	}()
 	err := v.update(func(tx kv.Tx) error {
 		if h := v.wh; h != nil && h.list != nil {
 			return tampered("a file of format 3 has the head of format 4: its format version was lowered")
@@ -658,11 +725,8 @@ func (v *Vault) upgrade4() error {
 			return err
 		}
 		// A vault of up to upgradeTxEntries records is upgraded in this
-		// one transaction; so is a vault in a store, whatever its size:
-		// another Vault may open it at the same time, and its upgrade
-		// would drop the nodes of a listing built over several
-		// transactions that no head names yet.
-		if v.path != "" && tx.Bucket([]byte{bucketChanges}).Sequence() > uint64(upgradeTxEntries) {
+		// one transaction.
+		if tx.Bucket([]byte{bucketChanges}).Sequence() > uint64(upgradeTxEntries) {
 			return nil
 		}
 		small = true
@@ -783,7 +847,10 @@ func (v *Vault) unlock(secret Secret) error {
 			return ErrNewerVersion
 		}
 		v.format = version
-		if version < 4 && (tx.Bucket([]byte{bucketListing}) != nil || tx.Bucket([]byte{bucketDicts}) != nil) {
+		// The move to format 4 makes these buckets in its first
+		// transaction and sets the version in its last, and marks the
+		// vault as being upgraded meanwhile (metaUpgrade).
+		if version < 4 && (tx.Bucket([]byte{bucketListing}) != nil || tx.Bucket([]byte{bucketDicts}) != nil) && m.Get([]byte(metaUpgrade)) == nil {
 			return tampered(fmt.Sprintf("a file of format %d holds values of format 4: its format version was lowered", version))
 		}
 		v.readFlags(m, version)
@@ -919,6 +986,11 @@ func (v *Vault) updateLocked(fn func(kv.Tx) error) (err error) {
 		v.committed = v.committed[:0]
 		if err := v.stale(tx); err != nil {
 			return err
+		}
+		if v.upgrading {
+			if err := v.holdUpgrade(tx); err != nil {
+				return err
+			}
 		}
 		// Every write transaction keeps the authenticated head up to
 		// date (head.go): the write helpers add and remove elements of
