@@ -164,27 +164,28 @@ func run(o options) error {
 		runtime.ReadMemStats(&m)
 		return int64(m.HeapInuse)
 	}
-	h0 := heap()
-	clients := make([]*api.Client, o.sessions)
 	step := max(1, o.accounts/o.sessions)
-	for i := range clients {
-		a := (i * step) % o.accounts
-		c := &api.Client{BaseURL: base, HTTP: hc}
-		if _, err := c.Login(ctx, api.SessionRequest{Username: fmt.Sprintf("user%04d", a), DeviceCredential: creds[a]}); err != nil {
-			return err
+	logins := func() ([]*api.Client, error) {
+		cs := make([]*api.Client, o.sessions)
+		for i := range cs {
+			a := (i * step) % o.accounts
+			cs[i] = &api.Client{BaseURL: base, HTTP: hc}
+			if _, err := cs[i].Login(ctx, api.SessionRequest{Username: fmt.Sprintf("user%04d", a), DeviceCredential: creds[a]}); err != nil {
+				return nil, err
+			}
 		}
-		clients[i] = c
+		return cs, nil
+	}
+	h0 := heap()
+	clients, err := logins()
+	if err != nil {
+		return err
 	}
 	h1 := heap()
 	// A second session on each of the same accounts: the vaults are open.
-	extra := make([]*api.Client, o.sessions)
-	for i := range extra {
-		a := (i * step) % o.accounts
-		c := &api.Client{BaseURL: base, HTTP: hc}
-		if _, err := c.Login(ctx, api.SessionRequest{Username: fmt.Sprintf("user%04d", a), DeviceCredential: creds[a]}); err != nil {
-			return err
-		}
-		extra[i] = c
+	extra, err := logins()
+	if err != nil {
+		return err
 	}
 	h2 := heap()
 	for _, c := range extra {
@@ -219,16 +220,7 @@ func run(o options) error {
 	get := func(i int, c *api.Client) error {
 		req, _ := http.NewRequest("GET", base+"/api/v1/records?limit=50", nil)
 		req.Header.Set("Authorization", "Bearer "+c.Token)
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return errors.New(resp.Status)
-		}
-		return nil
+		return discard(hc.Do(req))
 	}
 	var seq atomic.Int64
 	ingest := func(i int, c *api.Client) error {
@@ -237,16 +229,7 @@ func run(o options) error {
 		return err
 	}
 	bareGet := func(i int, c *api.Client) error {
-		resp, err := hc.Get(bareURL)
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return errors.New(resp.Status)
-		}
-		return nil
+		return discard(hc.Get(bareURL))
 	}
 	rb := drive("bare echo handler (fixed body)", clients, o.duration, bareGet)
 	if o.cpuprofile != "" {
@@ -380,4 +363,19 @@ func parallel(workers, n int, fn func(int) error) error {
 	}
 	wg.Wait()
 	return first
+}
+
+// discard reads a response's body to the end and throws it away (the
+// client's decoding is not the server's cost); a status other than 200
+// is an error.
+func discard(resp *http.Response, err error) error {
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errors.New(resp.Status)
+	}
+	return nil
 }

@@ -41,13 +41,7 @@ func TestProviderOpensCLIShare(t *testing.T) {
 	if created.Link == "" {
 		t.Fatal("no link")
 	}
-	tb.Do(chromedp.Navigate(created.Link))
-	tb.WaitAppData("state", "form")
-	tb.Do(
-		chromedp.SendKeys(chromedp.CSS("#recipient"), "Dr. Rivera, City Clinic"),
-		chromedp.SendKeys(chromedp.CSS("#passcode"), "2468"),
-		chromedp.Click(chromedp.CSS("#open")))
-	tb.WaitAppData("state", "record")
+	openWithPasscode(tb, created.Link, "Dr. Rivera, City Clinic", "2468", "record")
 	allergies := tb.Text(`[data-section=allergies]`)
 	meds := tb.Text(`[data-section=medications]`)
 	vitals := tb.Text(`[data-section=vitals]`)
@@ -73,11 +67,18 @@ func TestProviderOpensCLIShare(t *testing.T) {
 		t.Errorf("share log: %s", log)
 	}
 	c.ok("share", "revoke", "--", created.ID)
-	tb.Do(chromedp.Navigate("about:blank"), chromedp.Navigate(created.Link))
+	tb.Do(chromedp.Navigate("about:blank"))
+	openWithPasscode(tb, created.Link, "Dr. Rivera", "2468", "unavailable")
+}
+
+// openWithPasscode opens link in the viewer as recipient with passcode and
+// waits for the page's state to become want.
+func openWithPasscode(tb *browsertest.Tab, link, recipient, passcode, want string) {
+	tb.Do(chromedp.Navigate(link))
 	tb.WaitAppData("state", "form")
 	tb.Do(
-		chromedp.SendKeys(chromedp.CSS("#recipient"), "Dr. Rivera"),
-		chromedp.SendKeys(chromedp.CSS("#passcode"), "2468"),
+		chromedp.SendKeys(chromedp.CSS("#recipient"), recipient),
+		chromedp.SendKeys(chromedp.CSS("#passcode"), passcode),
 		chromedp.Click(chromedp.CSS("#open")))
-	tb.WaitAppData("state", "unavailable")
+	tb.WaitAppData("state", want)
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phr-project/phr/pkg/fhirdoc"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/share"
 )
@@ -130,7 +131,7 @@ func TestShareKTC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := share.CheckKTCPayload(p); err != nil {
+	if err := fhirdoc.CheckKTCPayload(p); err != nil {
 		t.Fatalf("the link breaks the profile: %v", err)
 	}
 	got, err := share.Retrieve(context.Background(), p, share.RetrieveOptions{Recipient: "Verona Health System"})
@@ -138,7 +139,7 @@ func TestShareKTC(t *testing.T) {
 		t.Fatalf("retrieve: %+v %v", got, err)
 	}
 	data := got.Files[0].Data
-	if err := share.CheckKTCBundle(data); err != nil {
+	if err := fhirdoc.CheckKTCBundle(data); err != nil {
 		t.Fatalf("the bundle breaks the profile: %v", err)
 	}
 	var b struct {

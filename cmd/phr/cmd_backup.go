@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -103,23 +102,11 @@ func runBackup(g *globals, o backupOptions) error {
 		return err
 	}
 	defer v.Close()
-	tmp := filepath.Join(filepath.Dir(o.out), "."+filepath.Base(o.out)+".partial")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	var n int
+	if err := createFile(o.out, func(f *os.File) (err error) {
+		n, err = v.Backup(f, rs, o.tombstones)
 		return err
-	}
-	n, err := v.Backup(f, rs, o.tombstones)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Link(tmp, o.out) // never replaces an existing file
-	}
-	os.Remove(tmp)
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	st, _ := os.Stat(o.out)
@@ -133,10 +120,7 @@ func runBackup(g *globals, o backupOptions) error {
 // PHR_IDENTITY, this device's identity, and a backup passphrase.
 func (g *globals) backupIdentities() ([]age.Identity, error) {
 	var ids []age.Identity
-	idFile := g.identity
-	if idFile == "" {
-		idFile = g.env("PHR_IDENTITY")
-	}
+	idFile := g.identityFile()
 	if idFile != "" {
 		parsed, err := readIdentities(idFile)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/fhirdoc"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server"
 	"github.com/phr-project/phr/pkg/server/api"
@@ -155,7 +156,7 @@ func serveDemo(ctx context.Context, d *globals, dir, addr string) error {
 	if err != nil {
 		return err
 	}
-	bundle, err := share.BuildBundle(patient, recs)
+	bundle, err := fhirdoc.BuildBundle(patient, recs)
 	if err != nil {
 		return err
 	}

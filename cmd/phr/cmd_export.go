@@ -2,17 +2,16 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/phr-project/phr/pkg/fhirdoc"
 	"github.com/phr-project/phr/pkg/pdfdoc"
 	"github.com/phr-project/phr/pkg/record"
-	"github.com/phr-project/phr/pkg/share"
+	"github.com/phr-project/phr/pkg/vault"
 	"github.com/spf13/cobra"
 )
 
@@ -70,76 +69,20 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 	}
 	defer v.Close()
 	patient, _ := v.Patient()
-	w := g.rawStdout
-	var f *os.File
-	var tmp string
-	if o.out != "" {
-		tmp = filepath.Join(filepath.Dir(o.out), "."+filepath.Base(o.out)+".partial")
-		if f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
-			return err
-		}
-		w = f
-	}
-	bw := bufio.NewWriterSize(w, 64<<10)
-	// Records stream from the vault to the output one at a time, oldest
-	// first; an IPS document and a PDF need them all at once (a
-	// Composition lists every entry first; a PDF is grouped by section).
-	each := func(fn func(record.Record) error) error { return v.Each(q, fn) }
 	n, skipped := 0, 0
-	switch o.format {
-	case "ndjson":
-		n, err = writeNDJSON(bw, each)
-	case "fhir":
-		n, err = writeBundle(bw, each)
-	case "csv":
-		n, skipped, err = writeCSV(bw, each)
-	case "pdf":
-		// A printed summary, like an IPS document, needs every record
-		// at once (it is grouped by section).
-		var recs []record.Record
-		err = each(func(r record.Record) error {
-			n++
-			recs = append(recs, r)
-			return nil
-		})
-		var doc []byte
+	write := func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 64<<10)
+		var err error
+		n, skipped, err = writeExport(bw, v, q, o.format, patient)
 		if err == nil {
-			doc, err = pdfdoc.Summary(patient, recs, pdfdoc.Options{Now: time.Now()})
+			err = bw.Flush()
 		}
-		if err == nil {
-			_, err = bw.Write(doc)
-		}
-	case "ips":
-		var others []record.Record
-		err = each(func(r record.Record) error {
-			n++
-			if r.ID != patient.ID && r.Kind != record.KindPatient {
-				others = append(others, r)
-			}
-			return nil
-		})
-		var doc []byte
-		if err == nil {
-			doc, err = share.BuildIPS(patient, others, time.Now())
-		}
-		if err == nil {
-			_, err = bw.Write(append(doc, '\n'))
-		}
+		return err
 	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	if f != nil {
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Link(tmp, o.out)
-		}
-		os.Remove(tmp)
+	if o.out == "" {
+		err = write(g.rawStdout)
+	} else {
+		err = createFile(o.out, func(f *os.File) error { return write(f) })
 	}
 	if err == nil && skipped > 0 {
 		fmt.Fprintf(g.stderr, "phr: %d records are not medications, lab results or vital signs: the CSV template cannot hold them\n", skipped)
@@ -150,62 +93,38 @@ func runExport(g *globals, o exportOptions, kinds []string) error {
 	return err
 }
 
-// writeNDJSON writes one resource per line, as each gives them, and
-// returns how many.
-func writeNDJSON(w io.Writer, each func(func(record.Record) error) error) (int, error) {
-	n := 0
-	err := each(func(r record.Record) error {
-		if err := writeCompact(w, r.Resource); err != nil {
-			return fmt.Errorf("record %s: %w", r.ID, err)
-		}
-		n++
-		_, err := io.WriteString(w, "\n")
-		return err
-	})
-	return n, err
-}
-
-// writeBundle streams a FHIR Bundle of type collection of the records
-// each gives. Each entry's fullUrl is ResourceType/id (the resource's own
-// id).
-func writeBundle(w io.Writer, each func(func(record.Record) error) error) (int, error) {
-	if _, err := io.WriteString(w, `{"resourceType":"Bundle","type":"collection","entry":[`); err != nil {
-		return 0, err
+// writeExport writes the records q selects in format to w and returns how
+// many it wrote and, for CSV, how many the template could not hold.
+// Records stream from the vault to w one at a time, oldest first, except
+// for a PDF and an IPS document, which need them all at once (a PDF is
+// grouped by section; a Composition lists every entry first).
+func writeExport(w io.Writer, v *vault.Vault, q vault.Query, format string, patient record.Record) (n, skipped int, err error) {
+	each := func(fn func(record.Record) error) error { return v.Each(q, fn) }
+	switch format {
+	case "ndjson":
+		n, err = fhirdoc.WriteNDJSON(w, each)
+		return n, 0, err
+	case "fhir":
+		n, err = fhirdoc.WriteBundle(w, each)
+		return n, 0, err
+	case "csv":
+		return fhirdoc.WriteCSV(w, each)
 	}
-	n := 0
-	err := each(func(r record.Record) error {
-		if n > 0 {
-			io.WriteString(w, ",")
-		}
-		n++
-		res, err := record.Parse(r.Resource)
-		if err != nil {
-			return fmt.Errorf("record %s: %w", r.ID, err)
-		}
-		id := res.ID()
-		if id == "" {
-			id = r.ID
-		}
-		full, _ := json.Marshal(r.ResourceType + "/" + id)
-		fmt.Fprintf(w, "\n{\"fullUrl\":%s,\"resource\":", full)
-		if err := writeCompact(w, r.Resource); err != nil {
-			return fmt.Errorf("record %s: %w", r.ID, err)
-		}
-		_, err = io.WriteString(w, "}")
-		return err
-	})
-	if err != nil {
-		return n, err
+	var recs []record.Record
+	if err := each(func(r record.Record) error { recs = append(recs, r); return nil }); err != nil {
+		return len(recs), 0, err
 	}
-	_, err = io.WriteString(w, "\n]}\n")
-	return n, err
-}
-
-func writeCompact(w io.Writer, data []byte) error {
-	var b bytes.Buffer
-	if err := json.Compact(&b, data); err != nil {
-		return err
+	var doc []byte
+	if format == "pdf" {
+		doc, err = pdfdoc.Summary(patient, recs, pdfdoc.Options{Now: time.Now()})
+	} else { // ips: the patient is the document's subject, not an entry
+		others := slices.DeleteFunc(slices.Clone(recs), func(r record.Record) bool { return r.ID == patient.ID || r.Kind == record.KindPatient })
+		if doc, err = fhirdoc.BuildIPS(patient, others, time.Now()); err == nil {
+			doc = append(doc, '\n')
+		}
 	}
-	_, err := w.Write(b.Bytes())
-	return err
+	if err == nil {
+		_, err = w.Write(doc)
+	}
+	return len(recs), 0, err
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"filippo.io/age"
@@ -54,18 +53,13 @@ func newKeyListCommand(g *globals) *cobra.Command {
 			for i, s := range slots {
 				out[i] = listed{s, slices.Contains(mine, s.ID)}
 			}
-			return g.print(out, func(w io.Writer) error {
-				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "SLOT\tKIND\tLABEL\tCREATED\t")
-				for _, s := range out {
-					note := ""
-					if s.ThisDevice {
-						note = "this device"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.ID, s.Kind, s.Label, s.Created.Local().Format("2006-01-02 15:04"), note)
+			return printRows(g, out, "", "SLOT\tKIND\tLABEL\tCREATED\t", func(s listed) string {
+				note := ""
+				if s.ThisDevice {
+					note = "this device"
 				}
-				return tw.Flush()
-			})
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", s.ID, s.Kind, s.Label, s.Created.Local().Format("2006-01-02 15:04"), note)
+			}, "")
 		},
 	}
 }
@@ -166,11 +160,7 @@ func newKeyAddPassphraseCommand(g *globals) *cobra.Command {
 		Short: "Add another passphrase (PHR_NEW_PASSPHRASE or prompt)",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := g.newPassphrase()
-			if err != nil {
-				return err
-			}
-			v, err := g.openVault(false)
+			p, v, err := g.newPassphraseFor()
 			if err != nil {
 				return err
 			}
@@ -233,17 +223,24 @@ this device (the one its identity opens) unless --force is given.`,
 	return cmd
 }
 
+// newPassphraseFor reads a new passphrase (PHR_NEW_PASSPHRASE or a
+// prompt), then opens the vault for writing with the current secret.
+func (g *globals) newPassphraseFor() (string, *vault.Vault, error) {
+	p, err := g.newPassphrase()
+	if err != nil {
+		return "", nil, err
+	}
+	v, err := g.openVault(false)
+	return p, v, err
+}
+
 func newPasswdCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "passwd",
 		Short: "Change the passphrase (the new one from PHR_NEW_PASSPHRASE or a prompt)",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := g.newPassphrase()
-			if err != nil {
-				return err
-			}
-			v, err := g.openVault(false)
+			p, v, err := g.newPassphraseFor()
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -95,14 +94,19 @@ or any FHIR resource type in lower case (careplan, claim, ...).`,
 	return cmd
 }
 
-// listIDs prints the IDs of the records q selects, one per line.
-func (g *globals) listIDs(q vault.Query) error {
+// list returns the records q selects, from a vault opened for reading.
+func (g *globals) list(q vault.Query) ([]record.Record, error) {
 	v, err := g.openVault(true)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	recs, err := v.List(q)
-	v.Close()
+	defer v.Close()
+	return v.List(q)
+}
+
+// listIDs prints the IDs of the records q selects, one per line.
+func (g *globals) listIDs(q vault.Query) error {
+	recs, err := g.list(q)
 	if err != nil {
 		return err
 	}
@@ -113,32 +117,17 @@ func (g *globals) listIDs(q vault.Query) error {
 }
 
 func (g *globals) listGroups(q vault.Query) error {
-	v, err := g.openVault(true)
+	recs, err := g.list(q)
 	if err != nil {
 		return err
 	}
-	recs, err := v.List(q)
-	v.Close()
-	if err != nil {
-		return err
-	}
-	groups := record.GroupRecords(recs)
-	return g.print(groups, func(w io.Writer) error {
-		if len(groups) == 0 {
-			fmt.Fprintln(w, "No records.")
-			return nil
+	return printRows(g, record.GroupRecords(recs), "No records.", "DATE\tTYPE\tWHAT\tSOURCES\tIDS", func(gr *record.Group) string {
+		d := gr.Date
+		if d == "" {
+			d = "-"
 		}
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "DATE\tTYPE\tWHAT\tSOURCES\tIDS")
-		for _, gr := range groups {
-			d := gr.Date
-			if d == "" {
-				d = "-"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d, gr.Kind, clip(gr.Display, 60), clip(strings.Join(gr.Sources, ", "), 40), strings.Join(gr.IDs, " "))
-		}
-		return tw.Flush()
-	})
+		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", d, gr.Kind, clip(gr.Display, 60), clip(strings.Join(gr.Sources, ", "), 40), strings.Join(gr.IDs, " "))
+	}, "")
 }
 
 func newSearchCommand(g *globals) *cobra.Command {

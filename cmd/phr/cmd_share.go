@@ -7,10 +7,10 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
+	"github.com/phr-project/phr/pkg/fhirdoc"
 	"github.com/phr-project/phr/pkg/pdfdoc"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
@@ -115,7 +115,7 @@ func (o *shareOptions) checkProfile(passcodeFlag bool) error {
 		if o.storyFile != "" {
 			return usagef("--story-file goes with --profile ktc")
 		}
-	case share.ProfileKTC:
+	case fhirdoc.ProfileKTC:
 		if o.summary {
 			return usagef("--profile ktc shares the selected records as a patient-shared bundle: no --summary with it")
 		}
@@ -165,16 +165,32 @@ func (g *globals) readStory(name string) (string, error) {
 	return string(data), nil
 }
 
-// shareContent builds what a share holds: the IPS (--summary), the
-// Kill-the-Clipboard bundle (--profile ktc) or a plain bundle.
-func shareContent(patient record.Record, recs []record.Record, summary bool, profile, story string, now time.Time) ([]byte, error) {
-	switch {
-	case summary:
-		return share.BuildIPS(patient, recs, now)
-	case profile == share.ProfileKTC:
-		return share.BuildKTC(patient, recs, share.KTCOptions{Now: now, Story: story})
+// shareFile is the one file of a share: the records o and kinds select,
+// as the IPS (--summary), the Kill-the-Clipboard bundle (--profile ktc)
+// or a plain bundle, encrypted under key. It returns how many records it
+// holds.
+func (g *globals) shareFile(key []byte, o shareOptions, kinds []string, story string) (api.ShareFile, int, error) {
+	patient, recs, err := g.selectForShare(o, kinds)
+	if err != nil {
+		return api.ShareFile{}, 0, err
 	}
-	return share.BuildBundle(patient, recs)
+	now := time.Now()
+	var content []byte
+	switch {
+	case o.summary:
+		content, err = fhirdoc.BuildIPS(patient, recs, now)
+	case o.profile == fhirdoc.ProfileKTC:
+		if content, err = fhirdoc.BuildKTC(patient, recs, fhirdoc.KTCOptions{Now: now, Story: story}); err == nil {
+			err = fhirdoc.CheckKTCBundle(content) // a bug of phr's if it fails: the bundle it built breaks the profile
+		}
+	default:
+		content, err = fhirdoc.BuildBundle(patient, recs)
+	}
+	if err != nil {
+		return api.ShareFile{}, 0, err
+	}
+	jwe, err := share.EncryptFile(key, share.ContentTypeFHIR, content, true)
+	return api.ShareFile{ContentType: share.ContentTypeFHIR, JWE: jwe}, len(recs), err
 }
 
 // maxPasscodeFile bounds what --passcode-file reads.
@@ -322,32 +338,19 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 		return err
 	}
 	o.hasStory = story != ""
-	patient, recs, err := g.selectForShare(o, kinds)
-	if err != nil {
-		return err
-	}
-	content, err := shareContent(patient, recs, o.summary, o.profile, story, time.Now())
-	if err != nil {
-		return err
-	}
-	if o.profile == share.ProfileKTC {
-		if err := share.CheckKTCBundle(content); err != nil {
-			return err // a bug of phr's: the bundle it built breaks the profile
-		}
-	}
 	key := share.NewKey()
 	defer clear(key)
-	jwe, err := share.EncryptFile(key, share.ContentTypeFHIR, content, true)
+	file, nrecs, err := g.shareFile(key, o, kinds, story)
 	if err != nil {
 		return err
 	}
-	c, _, err := g.remoteClient(ctx)
+	c, done, err := g.remoteSession(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Logout(ctx)
+	defer done()
 	resp, err := c.CreateShare(ctx, api.CreateShareRequest{
-		Files:     []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: jwe}},
+		Files:     []api.ShareFile{file},
 		ExpiresAt: time.Now().Add(ttl),
 		Passcode:  o.passcode,
 		Label:     o.label,
@@ -363,7 +366,7 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 	// payload (its key) and the selection, sealed in the vault like
 	// everything else (the server never has the key).
 	kept := share.Kept{Key: share.EncodeKey(key), Kinds: kinds, IDs: o.ids, Since: o.since, Summary: o.summary,
-		Payload: &p, ViewerURL: resp.ViewerURL, LongTerm: o.longTerm, Profile: o.profile, Records: len(recs), Created: time.Now().UTC()}
+		Payload: &p, ViewerURL: resp.ViewerURL, LongTerm: o.longTerm, Profile: o.profile, Records: nrecs, Created: time.Now().UTC()}
 	v, err := g.openVault(false)
 	if err != nil {
 		return err
@@ -390,10 +393,10 @@ func runShareCreate(ctx context.Context, g *globals, o shareOptions, kinds []str
 			return err
 		}
 	}
-	return g.print(map[string]any{"id": resp.ID, "link": link, "shlink": shlink, "flag": resp.Flag, "expires_at": resp.ExpiresAt, "records": len(recs)}, func(w io.Writer) error {
-		fmt.Fprintf(w, "Shared %d records until %s", len(recs), resp.ExpiresAt.Local().Format("2006-01-02 15:04"))
+	return g.print(map[string]any{"id": resp.ID, "link": link, "shlink": shlink, "flag": resp.Flag, "expires_at": resp.ExpiresAt, "records": nrecs}, func(w io.Writer) error {
+		fmt.Fprintf(w, "Shared %d records until %s", nrecs, resp.ExpiresAt.Local().Format("2006-01-02 15:04"))
 		switch {
-		case o.profile == share.ProfileKTC:
+		case o.profile == fhirdoc.ProfileKTC:
 			fmt.Fprint(w, ", as a Kill-the-Clipboard patient-shared bundle with its PDF")
 		case o.direct:
 			fmt.Fprint(w, ", as a direct link")
@@ -439,22 +442,9 @@ func newShareListCommand(g *globals) *cobra.Command {
 				}
 				return nil
 			}
-			return g.print(shares, func(w io.Writer) error {
-				if len(shares) == 0 {
-					fmt.Fprintln(w, "No shares.")
-					return nil
-				}
-				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tSTATUS\tEXPIRES\tOPENED\tKIND\tLABEL")
-				for _, s := range shares {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Status, s.ExpiresAt.Local().Format("2006-01-02 15:04"), s.Uses, shareKind(s), s.Label)
-				}
-				if err := tw.Flush(); err != nil {
-					return err
-				}
-				fmt.Fprintln(w, "\nphr share show ID prints a link again (with --qr its QR code); an ID's first characters are enough.")
-				return nil
-			})
+			return printRows(g, shares, "No shares.", "ID\tSTATUS\tEXPIRES\tOPENED\tKIND\tLABEL", func(s api.ShareInfo) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s", s.ID, s.Status, s.ExpiresAt.Local().Format("2006-01-02 15:04"), s.Uses, shareKind(s), s.Label)
+			}, "\nphr share show ID prints a link again (with --qr its QR code); an ID's first characters are enough.")
 		},
 	}
 	cmd.Flags().BoolVar(&ids, "ids", false, "print only the shares' IDs, one per line")
@@ -622,10 +612,12 @@ func resolveShareID(ctx context.Context, c *api.Client, arg string) (string, err
 // isNotFound reports a vault setting that is not there.
 func isNotFound(err error) bool { return errors.Is(err, vault.ErrNotFound) }
 
-func newShareRevokeCommand(g *globals) *cobra.Command {
+// newShareIDCommand is a share command of one share ID that asks phrd:
+// run gets a session's client and the share's whole ID.
+func newShareIDCommand(g *globals, use, short string, run func(ctx context.Context, c *api.Client, id string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "revoke [--] ID",
-		Short: "End a share now (the next request is refused)",
+		Use:   use + " [--] ID",
+		Short: short,
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			c, done, err := g.remoteSession(cmd.Context())
@@ -637,52 +629,34 @@ func newShareRevokeCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := c.RevokeShare(cmd.Context(), id); err != nil {
-				return remoteError(err)
-			}
-			fmt.Fprintf(g.stdout, "Revoked share %s\n", id)
-			return nil
+			return run(cmd.Context(), c, id)
 		},
 	}
 }
 
+func newShareRevokeCommand(g *globals) *cobra.Command {
+	return newShareIDCommand(g, "revoke", "End a share now (the next request is refused)", func(ctx context.Context, c *api.Client, id string) error {
+		if _, err := c.RevokeShare(ctx, id); err != nil {
+			return remoteError(err)
+		}
+		fmt.Fprintf(g.stdout, "Revoked share %s\n", id)
+		return nil
+	})
+}
+
 func newShareLogCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "log [--] ID",
-		Short: "Who opened a share, when, and with what outcome",
-		Args:  args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			c, done, err := g.remoteSession(cmd.Context())
-			if err != nil {
-				return err
+	return newShareIDCommand(g, "log", "Who opened a share, when, and with what outcome", func(ctx context.Context, c *api.Client, id string) error {
+		log, err := c.ShareLog(ctx, id)
+		if err != nil {
+			return remoteError(err)
+		}
+		return printRows(g, log, "Nobody has opened it yet.", "WHEN\tRECIPIENT\tOUTCOME", func(e api.ShareLogEntry) string {
+			if e.Count > 0 { // accesses beyond the log's rate, counted
+				return fmt.Sprintf("%s\t(%d more in this minute, not logged one by one)\t", e.Time.Local().Format("2006-01-02 15:04"), e.Count)
 			}
-			defer done()
-			id, err := resolveShareID(cmd.Context(), c, a[0])
-			if err != nil {
-				return err
-			}
-			log, err := c.ShareLog(cmd.Context(), id)
-			if err != nil {
-				return remoteError(err)
-			}
-			return g.print(log, func(w io.Writer) error {
-				if len(log) == 0 {
-					fmt.Fprintln(w, "Nobody has opened it yet.")
-					return nil
-				}
-				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "WHEN\tRECIPIENT\tOUTCOME")
-				for _, e := range log {
-					if e.Count > 0 { // accesses beyond the log's rate, counted
-						fmt.Fprintf(tw, "%s\t(%d more in this minute, not logged one by one)\t\n", e.Time.Local().Format("2006-01-02 15:04"), e.Count)
-						continue
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Recipient, e.Outcome)
-				}
-				return tw.Flush()
-			})
-		},
-	}
+			return fmt.Sprintf("%s\t%s\t%s", e.Time.Local().Format("2006-01-02 15:04:05"), e.Recipient, e.Outcome)
+		}, "")
+	})
 }
 
 func newShareUpdateCommand(g *globals) *cobra.Command {
@@ -718,33 +692,25 @@ func newShareUpdateCommand(g *globals) *cobra.Command {
 			defer clear(key)
 			v.Close()
 			o := shareOptions{ids: kept.IDs, since: kept.Since, summary: kept.Summary}
-			patient, recs, err := g.selectForShare(o, kept.Kinds)
+			file, nrecs, err := g.shareFile(key, o, kept.Kinds, "")
 			if err != nil {
 				return err
 			}
-			content, err := shareContent(patient, recs, o.summary, "", "", time.Now())
+			c, done, err := g.remoteSession(ctx)
 			if err != nil {
 				return err
 			}
-			jwe, err := share.EncryptFile(key, share.ContentTypeFHIR, content, true)
-			if err != nil {
-				return err
-			}
-			c, _, err := g.remoteClient(ctx)
-			if err != nil {
-				return err
-			}
-			defer c.Logout(ctx)
-			if _, err := c.UpdateShare(ctx, id, []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: jwe}}); err != nil {
+			defer done()
+			if _, err := c.UpdateShare(ctx, id, []api.ShareFile{file}); err != nil {
 				return remoteError(err)
 			}
-			kept.Records = len(recs)
+			kept.Records = nrecs
 			if v, err := g.openVault(false); err == nil {
 				share.SaveKept(v, id, kept) // only the count changed: not worth failing over
 				v.Close()
 			}
-			return g.print(map[string]any{"id": id, "records": len(recs)}, func(w io.Writer) error {
-				fmt.Fprintf(w, "Share %s now holds %d records (same link).\n", id, len(recs))
+			return g.print(map[string]any{"id": id, "records": nrecs}, func(w io.Writer) error {
+				fmt.Fprintf(w, "Share %s now holds %d records (same link).\n", id, nrecs)
 				return nil
 			})
 		},

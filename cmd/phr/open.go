@@ -120,10 +120,7 @@ func (g *globals) openVaultWith(readOnly bool, o openOptions) (*vault.Vault, err
 		}
 		return v, err
 	}
-	idFile := g.identity
-	if idFile == "" {
-		idFile = g.env("PHR_IDENTITY")
-	}
+	idFile := g.identityFile()
 	if idFile != "" {
 		ids, err := readIdentities(idFile)
 		if err != nil {
@@ -281,6 +278,29 @@ func (g *globals) prompt(label string) (string, error) {
 	return string(b), nil
 }
 
+// createFile writes the new file out (0600) through write, whole or not
+// at all: into a hidden ".NAME.partial" beside it, synced, then linked to
+// out, which never replaces an existing file.
+func createFile(out string, write func(f *os.File) error) error {
+	tmp := filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".partial")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	err = write(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp, out)
+	}
+	os.Remove(tmp)
+	return err
+}
+
 // writePrivate writes a file readable only by the user, in a directory
 // only the user can enter.
 func writePrivate(path string, data []byte) error {
@@ -303,14 +323,20 @@ func writePrivate(path string, data []byte) error {
 	return f.Close()
 }
 
+// identityFile is the identity file given: --identity, else PHR_IDENTITY
+// ("" for none).
+func (g *globals) identityFile() string {
+	if g.identity != "" {
+		return g.identity
+	}
+	return g.env("PHR_IDENTITY")
+}
+
 // thisDevice returns the IDs of the slots this device's identity opens:
 // the identity phr uses (--identity, PHR_IDENTITY, or the device identity
 // init wrote), if there is one.
 func (g *globals) thisDevice(v *vault.Vault) ([]string, error) {
-	idFile := g.identity
-	if idFile == "" {
-		idFile = g.env("PHR_IDENTITY")
-	}
+	idFile := g.identityFile()
 	if idFile == "" {
 		idFile = deviceIdentityPath(g.env)
 	}

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"reflect"
+	"text/tabwriter"
 
 	"github.com/phr-project/phr/pkg/vault"
 )
@@ -26,6 +28,31 @@ func (g *globals) print(v any, text func(w io.Writer) error) error {
 		return printJSON(g.stdout, v)
 	}
 	return text(g.stdout)
+}
+
+// printRows is g.print for a listing: with --json, rows; otherwise
+// empty when there are none (unless empty is ""), else header and a line
+// a row, their cells separated by tabs and aligned, then foot.
+func printRows[T any](g *globals, rows []T, empty, header string, line func(T) string, foot string) error {
+	return g.print(rows, func(w io.Writer) error {
+		if len(rows) == 0 && empty != "" {
+			_, err := fmt.Fprintln(w, empty)
+			return err
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, header)
+		for _, r := range rows {
+			fmt.Fprintln(tw, line(r))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if foot != "" {
+			_, err := fmt.Fprintln(w, foot)
+			return err
+		}
+		return nil
+	})
 }
 
 // printJSON writes v as indented JSON, without HTML escapes.

@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"filippo.io/age"
 	"github.com/phr-project/phr/pkg/importers/all"
 	"github.com/phr-project/phr/pkg/server"
 	"github.com/spf13/cobra"
@@ -205,7 +206,7 @@ func (m *Main) defineFlags(cmd *cobra.Command) {
 	}
 	str(&m.Addr, "addr", "address to listen on (host:port)")
 	str(&c.DataDir, "data", "data directory (vaults, server key, share store); required")
-	str(&c.DatabaseURL, "database-url", "PostgreSQL database for the share store and login limits, shared by several phrd nodes (postgres://user@host/db; a password belongs in PHRD_DATABASE_URL or PGPASSFILE, not here). Default: all in --data")
+	str(&c.DatabaseURL, "database-url", "PostgreSQL database for the share store, sessions and login limits, shared by several phrd nodes (postgres://user@host/db; a password belongs in PHRD_DATABASE_URL or PGPASSFILE, not here). Default: all in --data")
 	str(&c.ShareKeyFile, "share-key", "the share store's key file, outside the data directory (default DATA.share.key beside it)")
 	str(&c.PublicURL, "public-url", "the URL clients reach this server at (default from --addr)")
 	str(&c.TLSCert, "tls-cert", "TLS certificate file (PEM)")
@@ -214,6 +215,7 @@ func (m *Main) defineFlags(cmd *cobra.Command) {
 	str(&m.MetricsAddr, "metrics-addr", "serve GET /metrics (Prometheus) on this address only, for the monitoring network (default: not at all)")
 	dur(&c.IdleTimeout, "idle-timeout", 30*time.Minute, "end sessions unused this long")
 	dur(&c.SessionLifetime, "session-lifetime", 12*time.Hour, "end sessions this long after login")
+	fs.BoolVar(&c.VaultsPerRequest, "vaults-per-request", false, "close an account's vault after each request, not when its sessions end: for nodes that share one vault directory (a vault file opens in one process at a time)")
 	fs.IntVar(&c.ScryptConcurrency, "scrypt-concurrency", 0, "concurrent key derivations: passphrase unlocks and share passcode checks (default: number of CPUs)")
 	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", 256<<20, "largest upload to /api/v1/imports")
 	dur(&c.ImportTimeout, "import-timeout", 10*time.Minute, "how long an upload (or a backup download) may take")
@@ -227,7 +229,7 @@ func (m *Main) defineFlags(cmd *cobra.Command) {
 	dur(&m.ShutdownTimeout, "shutdown-timeout", m.ShutdownTimeout, "how long shutdown waits for requests in flight")
 	str(&m.LogFormat, "log-format", "log format: json or text")
 	str(&m.LogLevel, "log-level", "log level: debug, info, warn or error")
-	m.flagNames = append(names, "scrypt-concurrency", "max-import-bytes", "max-header-bytes", "trust-proxy")
+	m.flagNames = append(names, "vaults-per-request", "scrypt-concurrency", "max-import-bytes", "max-header-bytes", "trust-proxy")
 }
 
 // ParseFlags reads the flags in args, then the PHRD_* environment for
@@ -451,7 +453,7 @@ func newAccountCommand(stdin io.Reader, stdout, stderr io.Writer, getenv func(st
 		Short: "Manage accounts on this host (for closed or loopback registration)",
 		Args: args(func(cmd *cobra.Command, a []string) error {
 			if len(a) > 0 {
-				return fmt.Errorf("unknown command %q for %q (commands: create)", a[0], cmd.CommandPath())
+				return fmt.Errorf("unknown command %q for %q (commands: create, import)", a[0], cmd.CommandPath())
 			}
 			return nil
 		}),
@@ -477,7 +479,35 @@ twice without echo. It is safe while the server runs.`,
 		},
 	}
 	create.Flags().StringVar(&data, "data", "", "data directory (or PHRD_DATA)")
-	cmd.AddCommand(create)
+	var identity string
+	imp := &cobra.Command{
+		Use:   "import NAME FILE.age --data DIR [--identity FILE]",
+		Short: "Create an account from a backup (phr backup) and print its recovery code",
+		Long: `import makes the account NAME in the data directory from a backup made
+by phr backup (or by another phrd): every record with its ID, history and
+provenance, and the backup's settings, under a new vault key. The backup
+is decrypted with the age identities in --identity, or else with the
+backup passphrase from PHRD_BACKUP_PASSPHRASE or a prompt. The account's
+passphrase comes from PHRD_PASSPHRASE, or is asked twice without echo; its
+new recovery code is printed once. The whole backup is read and verified
+before the account exists: a backup that does not restore makes no
+account. It is safe while the server runs.`,
+		Example: `  phr backup -o alice.age --passphrase
+  PHRD_BACKUP_PASSPHRASE=... PHRD_PASSPHRASE=... phrd account import alice alice.age --data /var/lib/phrd`,
+		Args: args(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := envFlags(cmd, []string{"data"}, getenv); err != nil {
+				return &usageError{err}
+			}
+			if data == "" {
+				return usagef("--data (or PHRD_DATA) is required")
+			}
+			return runAccountImport(data, a[0], a[1], identity, stdin, stdout, stderr, getenv)
+		},
+	}
+	imp.Flags().StringVar(&data, "data", "", "data directory (or PHRD_DATA)")
+	imp.Flags().StringVar(&identity, "identity", "", "age identity file that decrypts the backup (default: the backup passphrase)")
+	cmd.AddCommand(create, imp)
 	return cmd
 }
 
@@ -522,22 +552,76 @@ PHRD_DATABASE_URL (a URL with a password only from the environment).`,
 	return cmd
 }
 
-// runAccountCreate makes an account on the host (for closed registration).
-// The passphrase comes from PHRD_PASSPHRASE or a prompt without echo.
-func runAccountCreate(data, name string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
-	pass := getenv("PHRD_PASSPHRASE")
-	if pass == "" {
-		var err error
-		if pass, err = prompt(stdin, stderr, "Passphrase for the new account: "); err != nil {
-			return err
-		}
-		again, err := prompt(stdin, stderr, "Repeat the passphrase: ")
+// newAccountPassphrase is the passphrase of an account made on the host:
+// PHRD_PASSPHRASE, or asked twice without echo.
+func newAccountPassphrase(stdin io.Reader, stderr io.Writer, getenv func(string) string) (string, error) {
+	if pass := getenv("PHRD_PASSPHRASE"); pass != "" {
+		return pass, nil
+	}
+	pass, err := prompt(stdin, stderr, "Passphrase for the new account: ")
+	if err != nil {
+		return "", err
+	}
+	again, err := prompt(stdin, stderr, "Repeat the passphrase: ")
+	if err != nil {
+		return "", err
+	}
+	if again != pass {
+		return "", errors.New("the passphrases do not match")
+	}
+	return pass, nil
+}
+
+// runAccountImport makes an account on the host from a backup.
+func runAccountImport(data, name, file, identity string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	var ids []age.Identity
+	if identity != "" {
+		f, err := os.Open(identity)
 		if err != nil {
 			return err
 		}
-		if again != pass {
-			return errors.New("the passphrases do not match")
+		ids, err = age.ParseIdentities(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", identity, err)
 		}
+	} else {
+		p := getenv("PHRD_BACKUP_PASSPHRASE")
+		if p == "" {
+			var err error
+			if p, err = prompt(stdin, stderr, "Passphrase of the backup: "); err != nil {
+				return errors.New("no backup key: give --identity, set PHRD_BACKUP_PASSPHRASE or run in a terminal")
+			}
+		}
+		id, err := age.NewScryptIdentity(p)
+		if err != nil {
+			return err
+		}
+		ids = []age.Identity{id}
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	pass, err := newAccountPassphrase(stdin, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	res, err := server.ImportAccount(data, name, pass, f, ids)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	fmt.Fprintf(stdout, "Created account %s with %d records from the backup\n\nRecovery code (shown only now; give it to the account's owner to keep safe):\n\n    %s\n\n", res.Username, res.Records, res.RecoveryCode)
+	return nil
+}
+
+// runAccountCreate makes an account on the host (for closed registration).
+// The passphrase comes from PHRD_PASSPHRASE or a prompt without echo.
+func runAccountCreate(data, name string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	pass, err := newAccountPassphrase(stdin, stderr, getenv)
+	if err != nil {
+		return err
 	}
 	res, err := server.CreateAccount(data, name, pass)
 	if err != nil {

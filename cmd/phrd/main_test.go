@@ -11,10 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"filippo.io/age"
+	"github.com/phr-project/phr/internal/syncbuf"
 	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
@@ -23,22 +24,8 @@ import (
 
 func init() { vault.ScryptWorkFactor = 10 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects phrd's log while a test reads it.
+type syncBuffer = syncbuf.Buffer
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
@@ -108,7 +95,7 @@ const pass = "correct horse battery"
 
 // TestRestart: Close closes the vaults cleanly (the file opens with
 // vault.Open), and a new server over the same data keeps the data and
-// forgets the sessions.
+// the sessions (DATA/sessions.db): a token from before the restart works.
 func TestRestart(t *testing.T) {
 	dir := t.TempDir()
 	m, logs := startMain(t, dir)
@@ -145,10 +132,6 @@ func TestRestart(t *testing.T) {
 
 	m2, _ := startMain(t, dir)
 	base = m2.URL()
-	if st, _, _ := call(t, "GET", base+"/api/v1/records", tok, nil); st != http.StatusUnauthorized {
-		t.Fatalf("old token after restart: %d", st)
-	}
-	tok = login(t, base, "alice", pass)
 	st, body, _ = call(t, "GET", base+"/api/v1/records/"+rec.ID, tok, nil)
 	if st != http.StatusOK || !strings.Contains(string(body), "migraine") {
 		t.Fatalf("record after restart: %d %s", st, body)
@@ -406,6 +389,65 @@ func TestAccountCreateCommand(t *testing.T) {
 	login(t, m.URL(), "bob", pass)
 	if st, _, _ := call(t, "POST", m.URL()+"/api/v1/accounts", "", api.CreateAccountRequest{Username: "carol", Passphrase: pass}); st != http.StatusForbidden {
 		t.Fatalf("open registration on a closed server: %d", st)
+	}
+}
+
+// phrd account import: a CLI vault's backup, encrypted to a passphrase
+// as `phr backup --passphrase` writes it, becomes an account that logs in
+// and lists the vault's records.
+func TestAccountImportCommand(t *testing.T) {
+	dir := t.TempDir()
+	v, err := vault.Create(filepath.Join(t.TempDir(), "cli.phr"), []vault.SlotSpec{{Kind: vault.SlotPassphrase, Passphrase: pass}}, &vault.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	note, err := record.NewNote(record.Common{}, "A note from the CLI", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Put(note); err != nil {
+		t.Fatal(err)
+	}
+	r, err := age.NewScryptRecipient("the backup passphrase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetWorkFactor(10)
+	var backup bytes.Buffer
+	if _, err := v.Backup(&backup, []age.Recipient{r}, false); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	file := filepath.Join(t.TempDir(), "backup.age")
+	if err := os.WriteFile(file, backup.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args   []string
+		env    map[string]string
+		code   int
+		stderr string
+	}{
+		{[]string{"account", "import", "bob", file, "--data", dir}, map[string]string{"PHRD_PASSPHRASE": pass, "PHRD_BACKUP_PASSPHRASE": "not the one"}, exitError, "backup"},
+		{[]string{"account", "import", "bob", file, "--data", dir}, map[string]string{"PHRD_PASSPHRASE": pass}, exitError, "no backup key"},
+		{[]string{"account", "import", "bob", filepath.Join(dir, "missing.age"), "--data", dir}, map[string]string{"PHRD_PASSPHRASE": pass, "PHRD_BACKUP_PASSPHRASE": "x"}, exitError, "missing.age"},
+		{[]string{"account", "import", "bob", "--data", dir}, nil, exitUsage, "accepts 2 arg"},
+	} {
+		var errb bytes.Buffer
+		if c := run(context.Background(), tt.args, strings.NewReader(""), io.Discard, &errb, env(tt.env)); c != tt.code || !strings.Contains(errb.String(), tt.stderr) {
+			t.Errorf("%v: exit %d, want %d; %s", tt.args, c, tt.code, errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"account", "import", "Bob", file, "--data", dir}, strings.NewReader(""), &out, &errb, env(map[string]string{"PHRD_PASSPHRASE": pass, "PHRD_BACKUP_PASSPHRASE": "the backup passphrase"}))
+	if code != 0 || !strings.Contains(out.String(), "Created account bob with 1 records") {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errb.String())
+	}
+	m, _ := startMain(t, dir, "--registration", "closed")
+	tok := login(t, m.URL(), "bob", pass)
+	st, body, _ := call(t, "GET", m.URL()+"/api/v1/records", tok, nil)
+	if st != http.StatusOK || !strings.Contains(string(body), note.ID) {
+		t.Fatalf("records: %d %s", st, body)
 	}
 }
 

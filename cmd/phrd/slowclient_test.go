@@ -90,15 +90,7 @@ func TestSlowBody(t *testing.T) {
 	io.WriteString(conn, "POST /api/v1/sessions HTTP/1.1\r\nHost: phr.test\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n")
 	lived, answer := dribble(t, conn, `{"username":"alice","passphrase":"`+strings.Repeat("a", 3000), 20*time.Millisecond)
 	t.Logf("slow body cut after %v (read-timeout 500ms); answer %q", lived, answer)
-	res, err := http.ReadResponse(bufio.NewReader(strings.NewReader(answer)), nil)
-	if err != nil {
-		t.Fatalf("no answer before the close: %v", err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	var e api.ErrorBody
-	if res.StatusCode != http.StatusRequestTimeout || json.Unmarshal(body, &e) != nil || e.Error.Code != api.CodeTimeout {
-		t.Errorf("answer %d %s", res.StatusCode, body)
-	}
+	wantTimeout(t, answer)
 }
 
 // TestIdleConnection: a kept-alive connection with nothing more to ask
@@ -193,14 +185,21 @@ func TestSlowUpload(t *testing.T) {
 		io.WriteString(conn, head(tok)+chunk(part))
 		lived, answer := dribble(t, conn, chunk("a"), 20*time.Millisecond)
 		t.Logf("slow upload cut after %v (import-timeout 500ms)", lived)
-		res, err := http.ReadResponse(bufio.NewReader(strings.NewReader(answer)), nil)
-		if err != nil {
-			t.Fatalf("no answer before the close: %v", err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		var e api.ErrorBody
-		if res.StatusCode != http.StatusRequestTimeout || json.Unmarshal(body, &e) != nil || e.Error.Code != api.CodeTimeout {
-			t.Errorf("answer %d %s", res.StatusCode, body)
-		}
+		wantTimeout(t, answer)
 	})
+}
+
+// wantTimeout checks that answer, what phrd wrote before it closed the
+// connection, is a 408 with the JSON error of a timeout.
+func wantTimeout(t *testing.T, answer string) {
+	t.Helper()
+	res, err := http.ReadResponse(bufio.NewReader(strings.NewReader(answer)), nil)
+	if err != nil {
+		t.Fatalf("no answer before the close: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	var e api.ErrorBody
+	if res.StatusCode != http.StatusRequestTimeout || json.Unmarshal(body, &e) != nil || e.Error.Code != api.CodeTimeout {
+		t.Errorf("answer %d %s", res.StatusCode, body)
+	}
 }

@@ -21,11 +21,14 @@ var rules = []struct {
 }{
 	{"go.etcd.io/bbolt", []string{mod + "pkg/vault", mod + "pkg/sharestore", mod + "pkg/kv"}, "only the stores touch the storage engine: the vault, the share store and the storage interface under phrd's (pkg/kv)"},
 	{"filippo.io/age", []string{mod + "pkg/vault", mod + "pkg/server", mod + "cmd/"}, "keys are the vault's; the CLI and phrd only parse or make identities"},
+	{"golang.org/x/crypto/chacha20poly1305", []string{mod + "internal/seal"}, "the stores seal through internal/seal, the one sealing step"},
+	{mod + "internal/seal", []string{mod + "pkg/vault", mod + "pkg/sharestore", mod + "pkg/server"}, "internal/seal is the sealing step of the stores (vault, share store, phrd's session store)"},
 	{"github.com/spf13/cobra", []string{mod + "cmd/phr"}, "cobra is the CLI's"},
 	{"github.com/labstack/echo", []string{mod + "pkg/server", mod + "pkg/shlhost", mod + "cmd/phrd", mod + "cmd/phr-load"}, "echo is the daemon's (and the load generator's yardstick)"},
 	{mod + "cmd/", nil, "nothing imports a command"},
 	{mod + "pkg/importers", []string{mod + "pkg/importers", mod + "pkg/server", mod + "cmd/"}, "importers sit above the vault"},
-	{mod + "pkg/share", []string{mod + "pkg/share", mod + "pkg/sharestore", mod + "pkg/shlhost", mod + "pkg/server", mod + "pkg/importers/shlink", mod + "pkg/importers/qrimage", mod + "cmd/"}, "sharing sits beside the vault (the link importers receive links)"},
+	{mod + "pkg/share", []string{mod + "pkg/share", mod + "pkg/fhirdoc", mod + "pkg/sharestore", mod + "pkg/shlhost", mod + "pkg/server", mod + "pkg/importers/shlink", mod + "pkg/importers/qrimage", mod + "cmd/"}, "sharing sits beside the vault (the link importers receive links; the FHIR documents check a link's profile)"},
+	{mod + "pkg/fhirdoc", []string{mod + "pkg/fhirdoc", mod + "pkg/server", mod + "cmd/"}, "the FHIR documents are made by the CLI and phrd; the protocol (pkg/share) carries them and does not know them"},
 	{mod + "pkg/server", []string{mod + "pkg/server", mod + "pkg/shlhost", mod + "cmd/"}, "the server is a leaf (the share host may use only its api package: the server imports the host)"},
 	{mod + "test/", nil, "the end-to-end suites and their kits are tests"},
 	{mod + "internal/vaulttest", nil, "a test kit is imported by tests only"},
@@ -86,7 +89,7 @@ func testKit(pkg string) bool {
 // a parser, a fuzz target or a client of the API stays small and storage
 // is plugged in by the caller.
 var light = []string{
-	"pkg/record", "pkg/terminology", "pkg/share", "pkg/server/api",
+	"pkg/record", "pkg/terminology", "pkg/share", "pkg/fhirdoc", "pkg/server/api",
 	"pkg/importers", "pkg/importers/ccda", "pkg/importers/fhir", "pkg/importers/applehealth",
 	"pkg/importers/csvimport", "pkg/importers/shc", "pkg/importers/qrimage", "pkg/importers/importertest",
 }

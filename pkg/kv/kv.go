@@ -37,6 +37,14 @@
 // therefore treat a nil from Get as "absent": if it was a failure, its
 // conclusion is discarded. Failures of the backend match ErrUnavailable
 // with errors.Is (phrd answers 503).
+//
+// # What only bbolt has
+//
+// A store written for both may still use what only a bbolt file has,
+// behind a check of the backend: BoltTx gives the bbolt transaction under
+// a Tx (its page check, its size, its mapping) or nil, and SetFillPercent
+// sets a bucket's page fill where it has pages (FillPercenter) and does
+// nothing elsewhere.
 package kv
 
 import "errors"

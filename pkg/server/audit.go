@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 	"github.com/phr-project/phr/pkg/server/api"
@@ -25,55 +24,12 @@ const (
 	AuditDeviceAdd     = "device.add"     // Ref (slot ID), Label
 	AuditDeviceRemove  = "device.remove"  // Ref, Label, Counts["sessions_ended"]
 	AuditAccountCreate = "account.create" // Client ("host" for phrd account create)
+	AuditAccountImport = "account.import" // Client "host", Counts["records"] (phrd account import)
 	AuditImport        = "import"         // Success, Format, Counts (added, duplicates, skipped, failed), DryRun as Label "dry-run"
 	// AuditImportRollback: opening the vault at a login undid an import a
 	// crash had interrupted. Ref (the file's SHA-256), Counts["records"].
 	AuditImportRollback = "import.rollback"
 )
-
-// pendingFailures keeps failed logins of existing accounts in memory
-// (without the key they cannot be written to the vault) until the next
-// successful login writes them into the audit log. Bounded per account and
-// in accounts; a restart forgets them.
-type pendingFailures struct {
-	mu sync.Mutex
-	m  map[string][]vault.AuditEntry
-}
-
-const (
-	maxPendingPerAccount = 100
-	maxPendingAccounts   = 100_000
-)
-
-func newPendingFailures() *pendingFailures {
-	return &pendingFailures{m: map[string][]vault.AuditEntry{}}
-}
-
-func (p *pendingFailures) add(acct string, e vault.AuditEntry) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l, ok := p.m[acct]
-	if !ok && len(p.m) >= maxPendingAccounts {
-		return
-	}
-	if len(l) >= maxPendingPerAccount {
-		l = l[1:]
-		// Keep count of what fell out in the oldest kept entry.
-		if l[0].Counts == nil {
-			l[0].Counts = map[string]int{}
-		}
-		l[0].Counts["earlier_failures"]++
-	}
-	p.m[acct] = append(l, e)
-}
-
-func (p *pendingFailures) take(acct string) []vault.AuditEntry {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l := p.m[acct]
-	delete(p.m, acct)
-	return l
-}
 
 // audit appends entries to the vault's audit log. A failure is logged,
 // not returned: the action it records has happened.

@@ -148,7 +148,7 @@ func (s *Server) createSession(c echo.Context) error {
 	}
 	if method == methodDevice && identity == nil {
 		s.dummy.identities()
-		s.pending.add(id, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditLogin, Method: method, Client: clientNet(addr)})
+		s.failed(id, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditLogin, Method: method, Client: clientNet(addr)})
 		return fail()
 	}
 	// A login that fails for another reason than a wrong secret (the
@@ -162,15 +162,15 @@ func (s *Server) createSession(c echo.Context) error {
 		s.clientLimit.refund(ck)
 		return err
 	}
-	a, err := s.sess.pin(id, s.data.vaultPath(id))
+	a, err := s.sess.pin(id)
 	if err != nil {
 		return notAGuess(err)
 	}
 	defer s.sess.unpin(a)
-	opened, err := s.sess.unlock(a, secret)
+	opened, slot, err := s.sess.unlock(a, secret)
 	if err != nil {
 		if errors.Is(err, vault.ErrWrongKey) {
-			s.pending.add(id, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditLogin, Method: method, Client: clientNet(addr)})
+			s.failed(id, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditLogin, Method: method, Client: clientNet(addr)})
 			return fail()
 		}
 		return notAGuess(err)
@@ -182,19 +182,20 @@ func (s *Server) createSession(c echo.Context) error {
 	if identity != nil {
 		device = identity.Recipient().String()
 	}
-	return s.startSession(c, a, id, method, device, opened, addr)
+	return s.startSession(c, a, id, method, device, slot, opened, addr)
 }
 
 // startSession makes the session of a successful login (passphrase,
-// device credential or passkey) of the pinned, unlocked account a, writes
-// the audit log (with the failures that waited for it) and answers 201.
-func (s *Server) startSession(c echo.Context, a *account, id, method, device string, opened bool, addr netip.Addr) error {
-	tok, sess, err := s.sess.create(a, method, device)
+// device credential or passkey) of the pinned, unlocked account a by the
+// key slot slot, writes the audit log (with the failures that waited for
+// it) and answers 201.
+func (s *Server) startSession(c echo.Context, a *account, id, method, device, slot string, opened bool, addr netip.Addr) error {
+	tok, sess, err := s.sess.create(a, method, device, slot)
 	if err != nil {
 		return err
 	}
 	s.metrics.loginSuccess.Add(1)
-	entries := append(s.pending.take(id), vault.AuditEntry{Time: sess.created.UTC(), Event: AuditLogin, Success: true, Method: method, Client: clientNet(addr)})
+	entries := append(s.takeFailures(id), vault.AuditEntry{Time: sess.created.UTC(), Event: AuditLogin, Success: true, Method: method, Client: clientNet(addr)})
 	if opened {
 		// Opening the vault rolled back the imports a crash of phrd
 		// interrupted: the owner sees in the audit log that they are gone.
@@ -223,8 +224,10 @@ func accountHandle(id string) string {
 
 func (s *Server) deleteSession(c echo.Context) error {
 	sess := sessionOf(c)
+	if err := s.sess.end(sess); err != nil {
+		return err
+	}
 	s.audit(sess.acct.id, sess.acct.v, vault.AuditEntry{Event: AuditLogout, Success: true, Method: sess.method})
-	s.sess.end(sess)
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -311,7 +314,11 @@ func (s *Server) deleteDevice(c echo.Context) error {
 	}
 	ended := 0
 	if rcpt, err := v.Setting(deviceSetting(slotID)); err == nil {
-		ended = s.sess.endDevice(sess.acct, string(rcpt))
+		// The slot is gone, so its sessions' wrapped keys open nothing
+		// on any node; their rows go too.
+		if ended, err = s.sess.endDevice(sess.acct, string(rcpt)); err != nil {
+			s.log.Warn("ending a removed device's sessions failed", acctAttr(sess.acct.id), "kind", errKind(err))
+		}
 		if err := v.DeleteSetting(deviceSetting(slotID)); err != nil {
 			s.log.Warn("forgetting device recipient failed", acctAttr(sess.acct.id), "kind", errKind(err))
 		}

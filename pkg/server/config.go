@@ -30,7 +30,7 @@ const (
 // Config configures a Server. The zero value of every field but DataDir
 // means its default (see Defaults).
 type Config struct {
-	// DataDir holds server.key, vaults/, shares.db and tmp/.
+	// DataDir holds server.key, vaults/, shares.db, sessions.db and tmp/.
 	DataDir string
 	// ShareKeyFile is the share store's key file (64 hex digits, 0600,
 	// created on first start). It must be outside DataDir, so that a copy
@@ -39,8 +39,9 @@ type Config struct {
 	ShareKeyFile string
 	// DatabaseURL, if set, is a PostgreSQL database (postgres://... or
 	// key=value; a password is better in PGPASSFILE than in the URL) that
-	// holds the share store and the login rate limits instead of DataDir
-	// and memory, so that several phrd nodes share them. Its schema is
+	// holds the share store, the sessions and the login rate limits
+	// instead of DataDir and memory, so that several phrd nodes share
+	// them. Its schema is
 	// migrated at start. Vaults stay in DataDir/vaults for now
 	// (docs/operations.md).
 	DatabaseURL string
@@ -65,8 +66,15 @@ type Config struct {
 	// MaxSessionsPerAccount bounds one account's sessions; a new login
 	// ends the oldest (default 50).
 	MaxSessionsPerAccount int
-	// MaxSessions bounds all sessions; logins beyond get 503 (default 100000).
+	// MaxSessions bounds all sessions (of every node on a database);
+	// logins beyond get 503 (default 100000).
 	MaxSessions int
+	// VaultsPerRequest closes an account's vault as soon as no request of
+	// it runs, instead of keeping it open while the account has sessions
+	// on this node: for nodes that share one vault directory, where a
+	// vault file is open in one process at a time. Each request then
+	// opens the vault (from the key its session wraps).
+	VaultsPerRequest bool
 
 	// LoginPerAccount limits passphrase logins per account (default 5/min,
 	// burst 5). A successful login gives its token back.

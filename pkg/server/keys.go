@@ -112,10 +112,26 @@ func (s *Server) revoked(a *account, keep *session, v *vault.Vault, removed []st
 		}
 		s.forgetPasskey(a.id, v, id)
 	}
-	ended := s.sess.endOthers(a, keep)
+	ended, err := s.sess.endOthers(a, keep)
+	if err != nil {
+		// The change is made; the sessions' wrapped keys still open
+		// the vault unless it was a rotation. Say so loudly.
+		s.log.Error("ending the account's other sessions failed", acctAttr(a.id), "kind", errKind(err))
+	}
 	entry.Success = true
 	entry.Counts = map[string]int{"sessions_ended": ended, "devices_removed": len(removed)}
 	s.audit(a.id, v, entry)
+}
+
+// keepSession wraps the vault key again for the request's session, which
+// comes in by slot, after a change that left the key it wrapped opening
+// nothing. Should that fail, the session still works on this node while
+// the vault stays open here; elsewhere it ends (logged).
+func (s *Server) keepSession(c echo.Context, v *vault.Vault, slot string) {
+	sess := sessionOf(c)
+	if err := s.sess.rewrap(sess, sessionKeyOf(c), v, slot); err != nil {
+		s.log.Error("wrapping the vault key again for the session failed", acctAttr(sess.acct.id), "kind", errKind(err))
+	}
 }
 
 // changed reports the outcome of a vault change that revokes a secret: a
@@ -149,10 +165,15 @@ func (s *Server) changePassphrase(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		_, err = v.ReplaceSlotsOf([]vault.SlotKind{vault.SlotPassphrase, vault.SlotDevice}, mine,
+		added, err := v.ReplaceSlotsOf([]vault.SlotKind{vault.SlotPassphrase, vault.SlotDevice}, mine,
 			vault.SlotSpec{Kind: vault.SlotPassphrase, Label: "passphrase", Passphrase: req.NewPassphrase})
 		if err := s.changed(sess.acct.id, err); err != nil {
 			return err
+		}
+		// A passphrase session came in by a slot that is gone: it comes
+		// in by the new one now (a device's slot stays).
+		if sess.method == methodPassphrase && len(added) == 1 {
+			s.keepSession(c, v, added[0].ID)
 		}
 		s.revoked(sess.acct, sess, v, others, vault.AuditEntry{Event: AuditKeyPassphrase, Method: sess.method})
 		return c.NoContent(http.StatusNoContent)
@@ -211,6 +232,8 @@ func (s *Server) rotateKey(c echo.Context) error {
 			}
 			return newError(http.StatusConflict, api.CodeConflict, "the vault key could not be rotated; nothing changed")
 		}
+		// The key the session wrapped is the old one: wrap the new.
+		s.keepSession(c, v, s.sess.slotOf(sess))
 		s.revoked(sess.acct, sess, v, others, vault.AuditEntry{Event: AuditKeyRotate, Method: sess.method})
 		return c.JSON(http.StatusOK, map[string]string{"recovery_code": code})
 	})
@@ -279,16 +302,16 @@ func (s *Server) recoverAccount(c echo.Context) error {
 		s.metrics.loginFailures.Add(1)
 		return errUnauthorized
 	}
-	a, err := s.sess.pin(id, s.data.vaultPath(id))
+	a, err := s.sess.pin(id)
 	if err != nil {
 		s.acctLimit.refund(id)
 		s.clientLimit.refund(ck)
 		return err
 	}
 	defer s.sess.unpin(a)
-	if _, err := s.sess.unlock(a, secret); err != nil {
+	if _, _, err := s.sess.unlock(a, secret); err != nil {
 		if errors.Is(err, vault.ErrWrongKey) {
-			s.pending.add(id, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditAccountRecover, Client: clientNet(addr)})
+			s.failed(id, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditAccountRecover, Client: clientNet(addr)})
 			s.metrics.loginFailures.Add(1)
 			return errUnauthorized
 		}
@@ -319,7 +342,7 @@ func (s *Server) recoverAccount(c echo.Context) error {
 		return err
 	}
 	out := RecoverResponse{RecoveryCode: code}
-	entries := append(s.pending.take(id), vault.AuditEntry{Event: AuditAccountRecover, Client: clientNet(addr)})
+	entries := append(s.takeFailures(id), vault.AuditEntry{Event: AuditAccountRecover, Client: clientNet(addr)})
 	s.revoked(a, nil, v, removed, entries[len(entries)-1])
 	if len(entries) > 1 {
 		s.audit(id, v, entries[:len(entries)-1]...)

@@ -26,7 +26,11 @@ package server
 import (
 	"bytes"
 	"cmp"
+	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -37,7 +41,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -45,6 +48,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/internal/seal"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/vault"
@@ -58,7 +62,8 @@ const methodPasskey = "passkey"
 func passkeySetting(slotID string) string { return "phrd.passkey." + slotID }
 
 // Ceremony bounds: a ceremony (the challenge between begin and finish)
-// lives in memory for ceremonyTTL and is used once.
+// lives in the session store for ceremonyTTL, so that any node may finish
+// it, and is used once.
 const (
 	ceremonyTTL   = 5 * time.Minute
 	maxCeremonies = 10_000
@@ -109,58 +114,77 @@ type PasskeyFinishRequest struct {
 	Credential json.RawMessage `json:"credential"`
 }
 
-// ceremony is one begun registration or login.
+// ceremony is one begun registration or login, as the session store
+// keeps it.
 type ceremony struct {
-	data    webauthn.SessionData
-	expires time.Time
-	// Registration only: the session that began it, K, the label.
-	sess  *session
-	key   []byte
-	label string
+	Data webauthn.SessionData `json:"data"`
+	// Registration only: the hash of the session that began it, K and
+	// the label. A registration is sealed under a key derived from the
+	// session's token (registrationKey), so that K, which will open the
+	// vault, is never in the store under a key the server keeps.
+	Session []byte `json:"session,omitempty"`
+	Key     []byte `json:"key,omitempty"`
+	Label   string `json:"label,omitempty"`
 }
 
-// ceremonies holds begun ceremonies in memory, each taken once.
-type ceremonies struct {
-	mu sync.Mutex
-	m  map[string]*ceremony
-}
+// Ceremony kinds.
+const (
+	ceremonyLogin    = "login"
+	ceremonyRegister = "register"
+)
 
 var errTooManyCeremonies = newError(http.StatusServiceUnavailable, api.CodeUnavailable, "too many passkey sign-ins at once; try again shortly")
 
-func (cs *ceremonies) put(now time.Time, c *ceremony) (string, error) {
+func errTooManyCeremoniesRetry() error {
+	e := *errTooManyCeremonies
+	e.retryAfter = 5 * time.Second
+	return &e
+}
+
+// registrationKey is the AEAD that seals the registration ceremonies of
+// the request's session: keyed from its bearer token.
+func registrationKey(c echo.Context) cipher.AEAD {
+	k, err := hkdf.Key(sha256.New, []byte(c.Get(ctxToken).(string)), nil, "phrd passkey registration v1", seal.KeySize)
+	if err == nil {
+		var aead cipher.AEAD
+		if aead, err = seal.New(k); err == nil {
+			return aead
+		}
+	}
+	panic("phrd: registration key: " + err.Error())
+}
+
+// putCeremony stores a begun ceremony sealed under aead and returns its
+// ID.
+func (p *passkeys) putCeremony(kind string, aead cipher.AEAD, c *ceremony) (string, error) {
 	var b [18]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
 	id := base64.RawURLEncoding.EncodeToString(b[:])
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if len(cs.m) >= maxCeremonies {
-		for k, o := range cs.m {
-			if !now.Before(o.expires) {
-				delete(cs.m, k)
-			}
-		}
-		if len(cs.m) >= maxCeremonies {
-			e := *errTooManyCeremonies
-			e.retryAfter = 5 * time.Second
-			return "", &e
-		}
+	plain, err := json.Marshal(c)
+	if err != nil {
+		return "", err
 	}
-	cs.m[id] = c
+	now := p.s.cfg.Now()
+	if err := p.s.sess.store.putCeremony(kind, id, aead, plain, now, now.Add(ceremonyTTL), maxCeremonies); err != nil {
+		return "", err
+	}
 	return id, nil
 }
 
-// take removes and returns a live ceremony.
-func (cs *ceremonies) take(id string, now time.Time) (*ceremony, bool) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	c, ok := cs.m[id]
-	delete(cs.m, id)
-	if !ok || !now.Before(c.expires) {
-		return nil, false
+// takeCeremony removes and returns a live ceremony (nil: unknown, used,
+// expired, or not sealed under aead).
+func (p *passkeys) takeCeremony(kind, id string, aead cipher.AEAD) (*ceremony, error) {
+	plain, err := p.s.sess.store.takeCeremony(kind, id, aead, p.s.cfg.Now())
+	if err != nil || plain == nil {
+		return nil, err
 	}
-	return c, true
+	var c ceremony
+	if err := json.Unmarshal(plain, &c); err != nil {
+		return nil, nil
+	}
+	return &c, nil
 }
 
 // passkeys serves the WebAuthn routes.
@@ -168,8 +192,6 @@ type passkeys struct {
 	s      *Server
 	wa     *webauthn.WebAuthn // nil: passkeys are off (offErr says why)
 	offErr error
-	login  ceremonies
-	reg    ceremonies
 }
 
 // relyingParty derives the WebAuthn relying party from the server's
@@ -205,7 +227,7 @@ func relyingParty(publicURL string) (id, origin string, err error) {
 
 // mountPasskeys adds the passkey routes (and the account's session list).
 func (s *Server) mountPasskeys(a *echo.Group, auth echo.MiddlewareFunc) {
-	p := &passkeys{s: s, login: ceremonies{m: map[string]*ceremony{}}, reg: ceremonies{m: map[string]*ceremony{}}}
+	p := &passkeys{s: s}
 	if id, origin, err := relyingParty(s.cfg.PublicURL); err != nil {
 		p.offErr = err
 	} else if p.wa, err = webauthn.New(&webauthn.Config{
@@ -423,7 +445,7 @@ func (p *passkeys) registerBegin(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		id, err := p.reg.put(p.s.cfg.Now(), &ceremony{data: *data, expires: p.s.cfg.Now().Add(ceremonyTTL), sess: sess, key: key, label: label})
+		id, err := p.putCeremony(ceremonyRegister, registrationKey(c), &ceremony{Data: *data, Session: sess.hash[:], Key: key, Label: label})
 		if err != nil {
 			return err
 		}
@@ -445,8 +467,11 @@ func (p *passkeys) registerFinish(c echo.Context) error {
 		return err
 	}
 	sess := sessionOf(c)
-	cer, ok := p.reg.take(req.Ceremony, p.s.cfg.Now())
-	if !ok || cer.sess != sess {
+	cer, err := p.takeCeremony(ceremonyRegister, req.Ceremony, registrationKey(c))
+	if err != nil {
+		return err
+	}
+	if cer == nil || subtle.ConstantTimeCompare(cer.Session, sess.hash[:]) != 1 || len(cer.Key) != passkeyKeyLen {
 		return errCeremony
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(req.Credential)
@@ -454,22 +479,22 @@ func (p *passkeys) registerFinish(c echo.Context) error {
 		return badRequest("credential: not a WebAuthn registration response")
 	}
 	acct, _ := hex.DecodeString(sess.acct.id)
-	user := &passkeyUser{handle: append(acct, cer.key...)}
-	cred, err := p.wa.CreateCredential(user, cer.data, parsed)
+	user := &passkeyUser{handle: append(acct, cer.Key...)}
+	cred, err := p.wa.CreateCredential(user, cer.Data, parsed)
 	if err != nil {
 		return badRequest("credential: refused (%s)", webauthnReason(err))
 	}
-	ident, err := passkeyIdentity(cer.key)
+	ident, err := passkeyIdentity(cer.Key)
 	if err != nil {
 		return err
 	}
 	v := sess.acct.v
-	slot, err := v.AddSlot(vault.SlotSpec{Kind: vault.SlotDevice, Label: cer.label, Recipients: []age.Recipient{ident.Recipient()}})
+	slot, err := v.AddSlot(vault.SlotSpec{Kind: vault.SlotDevice, Label: cer.Label, Recipients: []age.Recipient{ident.Recipient()}})
 	if err != nil {
 		return err
 	}
 	created := p.s.cfg.Now().UTC()
-	rec, err := json.Marshal(passkeyRecord{Label: cer.label, Created: created, Credential: *cred})
+	rec, err := json.Marshal(passkeyRecord{Label: cer.Label, Created: created, Credential: *cred})
 	if err == nil {
 		err = v.SetSetting(deviceSetting(slot.ID), []byte(ident.Recipient().String()))
 	}
@@ -484,8 +509,8 @@ func (p *passkeys) registerFinish(c echo.Context) error {
 		}
 		return err
 	}
-	p.s.audit(sess.acct.id, v, vault.AuditEntry{Event: AuditDeviceAdd, Success: true, Method: methodPasskey, Ref: slot.ID, Label: cer.label})
-	return c.JSON(http.StatusCreated, PasskeyInfo{ID: slot.ID, Label: cer.label, Created: created})
+	p.s.audit(sess.acct.id, v, vault.AuditEntry{Event: AuditDeviceAdd, Success: true, Method: methodPasskey, Ref: slot.ID, Label: cer.Label})
+	return c.JSON(http.StatusCreated, PasskeyInfo{ID: slot.ID, Label: cer.Label, Created: created})
 }
 
 // loginBegin starts a discoverable passkey sign-in: no username, the
@@ -506,7 +531,7 @@ func (p *passkeys) loginBegin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := p.login.put(p.s.cfg.Now(), &ceremony{data: *data, expires: p.s.cfg.Now().Add(ceremonyTTL)})
+	id, err := p.putCeremony(ceremonyLogin, p.s.sess.store.rows, &ceremony{Data: *data})
 	if err != nil {
 		return err
 	}
@@ -531,8 +556,11 @@ func (p *passkeys) loginFinish(c echo.Context) error {
 	if ok, wait := s.clientLimit.allow(ck); !ok {
 		return s.rateLimited(wait)
 	}
-	cer, ok := p.login.take(req.Ceremony, s.cfg.Now())
-	if !ok {
+	cer, err := p.takeCeremony(ceremonyLogin, req.Ceremony, s.sess.store.rows)
+	if err != nil {
+		return err
+	}
+	if cer == nil {
 		return errCeremony
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(req.Credential)
@@ -575,12 +603,12 @@ func (p *passkeys) loginFinish(c echo.Context) error {
 			acctID = ""
 			return nil, lookErr
 		}
-		if a, err = s.sess.pin(acctID, s.data.vaultPath(acctID)); err != nil {
+		if a, err = s.sess.pin(acctID); err != nil {
 			lookErr = err
 			return nil, err
 		}
 		secret := vault.Identities(id)
-		if opened, err = s.sess.unlock(a, secret); err != nil {
+		if opened, _, err = s.sess.unlock(a, secret); err != nil {
 			lookErr = err
 			return nil, err
 		}
@@ -604,7 +632,7 @@ func (p *passkeys) loginFinish(c echo.Context) error {
 		slotID, ident, lookErr = ids[0], id, nil
 		return &passkeyUser{handle: bytes.Clone(handle), creds: []webauthn.Credential{rec.Credential}}, nil
 	}
-	_, cred, err := p.wa.ValidatePasskeyLogin(handler, cer.data, parsed)
+	_, cred, err := p.wa.ValidatePasskeyLogin(handler, cer.Data, parsed)
 	if err == nil && cred.Authenticator.CloneWarning {
 		// The signature counter went back: another copy of the
 		// credential's private key is in use.
@@ -618,7 +646,7 @@ func (p *passkeys) loginFinish(c echo.Context) error {
 			return lookErr
 		}
 		if acctID != "" {
-			s.pending.add(acctID, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditLogin, Method: methodPasskey, Client: clientNet(addr)})
+			s.failed(acctID, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditLogin, Method: methodPasskey, Client: clientNet(addr)})
 		}
 		return fail()
 	}
@@ -629,7 +657,7 @@ func (p *passkeys) loginFinish(c echo.Context) error {
 			s.log.Warn("updating a passkey's sign count failed", acctAttr(acctID), "kind", errKind(err))
 		}
 	}
-	return s.startSession(c, a, acctID, methodPasskey, ident.Recipient().String(), opened, addr)
+	return s.startSession(c, a, acctID, methodPasskey, ident.Recipient().String(), slotID, opened, addr)
 }
 
 // cmpErr is err, or def when err is nil.

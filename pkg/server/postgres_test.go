@@ -25,8 +25,8 @@ import (
 // The server on PostgreSQL (Config.DatabaseURL). newTestServer gives a
 // test running under TestOnPostgres a fresh database schema.
 
-// TestOnPostgres runs the share and rate-limit tests again with the
-// share store and the limits in PostgreSQL.
+// TestOnPostgres runs the share, rate-limit and session tests again with
+// the share store, the limits and the sessions in PostgreSQL.
 func TestOnPostgres(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -41,6 +41,13 @@ func TestOnPostgres(t *testing.T) {
 		{"ClientRateLimit", TestClientRateLimit},
 		{"BearerTokenRateLimit", TestBearerTokenRateLimit},
 		{"KeyRoutesPassphraseLimit", TestKeyRoutesPassphraseLimit},
+		{"Sessions", TestSessions},
+		{"SessionTimeouts", TestSessionTimeouts},
+		{"LastUsedStep", TestLastUsedStep},
+		{"SessionList", TestSessionList},
+		{"Devices", TestDevices},
+		{"Passkeys", TestPasskeys},
+		{"StolenSessionCannotPersist", TestStolenSessionCannotPersist},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
@@ -101,9 +108,11 @@ func TestPostgresSharesAcrossNodes(t *testing.T) {
 	}
 }
 
-// TestPostgresDown: while the database is unreachable, share requests
-// get 503 with Retry-After and write nothing, while records and logins
-// go on; when it is back, the server serves again without a restart.
+// TestPostgresDown: while the database is unreachable, share requests,
+// logins and every request with a session (the sessions are in the
+// database) get 503 with Retry-After and write nothing; when it is back,
+// the server serves again without a restart, and the sessions made
+// before are still there.
 func TestPostgresDown(t *testing.T) {
 	proxy, db := kvtest.NewProxy(t, kvtest.URL(t))
 	ts := newTestServer(t, func(c *Config) { c.DatabaseURL = db })
@@ -133,16 +142,32 @@ func TestPostgresDown(t *testing.T) {
 			t.Errorf("%s with the database down: %d %s (Retry-After %q)", tc.name, tc.r.status, tc.r.errCode(), tc.r.header.Get("Retry-After"))
 		}
 	}
-	// The vaults are not in the database: records and logins go on (the
-	// login limits fall back to this node's memory meanwhile).
-	want(t, alice.do("POST", "/api/v1/records", map[string]any{"log": "med", "name": "Aspirin", "dose": "81 mg"}), http.StatusCreated)
-	again := ts.client()
-	again.login("alice", testPass)
-	want(t, again.do("GET", "/api/v1/records", nil), http.StatusOK)
+	// Sessions are in the database: a request with a token and a login
+	// get 503 too (a token is not taken for a wrong one), and so write
+	// nothing (the login limits fall back to this node's memory
+	// meanwhile).
+	for _, tc := range []struct {
+		name string
+		r    *resp
+	}{
+		{"record", alice.do("POST", "/api/v1/records", map[string]any{"log": "med", "name": "Aspirin", "dose": "81 mg"})},
+		{"login", ts.client().do("POST", "/api/v1/sessions", api.SessionRequest{Username: "alice", Passphrase: testPass})},
+	} {
+		if tc.r.status != http.StatusServiceUnavailable || tc.r.header.Get("Retry-After") == "" {
+			t.Errorf("%s with the database down: %d %s", tc.name, tc.r.status, tc.r.body)
+		}
+	}
 	if !strings.Contains(ts.logs.String(), "limiting on this node only") {
 		t.Error("no warning that the login limits fell back to the node")
 	}
 	proxy.Up()
+	var recs api.RecordList
+	r = alice.do("GET", "/api/v1/records?type=medication", nil)
+	want(t, r, http.StatusOK)
+	r.decode(t, &recs)
+	if len(recs.Records) != 1 {
+		t.Errorf("after the outage: %d medications, want 1 (the refused write must have left nothing)", len(recs.Records))
+	}
 	var list struct{ Shares []api.ShareInfo }
 	r = alice.do("GET", "/api/v1/shares", nil)
 	want(t, r, http.StatusOK)

@@ -44,7 +44,6 @@ type Server struct {
 	pg                     *kv.Postgres // Config.DatabaseURL; nil on the embedded default
 	shl                    *shlhost.Host
 	dummy                  *dummyUnlock
-	pending                *pendingFailures
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -79,10 +78,8 @@ func New(cfg Config) (*Server, error) {
 		kdf:         newGate(cfg.ScryptConcurrency, cfg.ScryptQueueTimeout),
 		vaultOpts:   &vault.Options{LockTimeout: 2 * time.Second, NoSync: cfg.VaultNoSync},
 		dummy:       dummy,
-		pending:     newPendingFailures(),
 		stop:        make(chan struct{}),
 	}
-	s.sess = newSessions(cfg, s.vaultOpts)
 	if cfg.DatabaseURL != "" {
 		// Connect and bring the schema up to date (under a lock, so that
 		// nodes starting together migrate once).
@@ -104,6 +101,15 @@ func New(cfg Config) (*Server, error) {
 		}
 		return nil, err
 	}
+	store, err := s.openSessionStore()
+	if err != nil {
+		s.shares.Close()
+		if s.pg != nil {
+			s.pg.Close()
+		}
+		return nil, err
+	}
+	s.sess = newSessions(cfg, store, s.openVault)
 	s.e = s.routes()
 	s.http = &http.Server{
 		Handler:           s.e,
@@ -151,6 +157,9 @@ func (s *Server) Close() error {
 		close(s.stop)
 		s.wg.Wait()
 		s.closeErr = s.sess.closeAll()
+		if err := s.sess.store.Close(); s.closeErr == nil {
+			s.closeErr = err
+		}
 		if err := s.shares.Close(); s.closeErr == nil {
 			s.closeErr = err
 		}
@@ -178,7 +187,9 @@ func (s *Server) janitor() {
 // sweep ends expired sessions, forgets idle rate-limit state and drops
 // the ciphertext of shares that can no longer be served.
 func (s *Server) sweep() {
-	s.sess.sweep()
+	if err := s.sess.sweep(); err != nil {
+		s.log.Error("session sweep failed", "kind", errKind(err))
+	}
 	if _, err := s.shares.Sweep(s.cfg.Now()); err != nil {
 		s.log.Error("share sweep failed", "err_type", fmt.Sprintf("%T", err))
 	}
@@ -191,6 +202,7 @@ func (s *Server) sweep() {
 const (
 	ctxSession = "phrd.session"
 	ctxAcct    = "phrd.acct"
+	ctxToken   = "phrd.token" // the request's bearer token (sessionKeyOf)
 )
 
 func (s *Server) routes() *echo.Echo {
@@ -352,13 +364,18 @@ func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return s.rateLimited(wait)
 		}
 		sess, err := s.sess.lookup(tok)
-		if err != nil {
+		if errors.Is(err, errNoSession) {
 			s.tokenLimit.allow(ck)
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="phrd", error="invalid_token"`)
 			return errUnauthorized
 		}
+		if err != nil {
+			// The store or the vault is unavailable: no wrong token.
+			return err
+		}
 		defer s.sess.unpin(sess.acct)
 		c.Set(ctxSession, sess)
+		c.Set(ctxToken, tok)
 		c.Set(ctxAcct, sess.acct.id)
 		return next(c)
 	}
@@ -374,6 +391,10 @@ func bearer(h string) (string, bool) {
 
 // sessionOf is the request's session (set by requireSession).
 func sessionOf(c echo.Context) *session { return c.Get(ctxSession).(*session) }
+
+// sessionKeyOf is the key that the request's session wraps its vault
+// key under (derived from the bearer token).
+func sessionKeyOf(c echo.Context) []byte { return sessionKey(c.Get(ctxToken).(string)) }
 
 // vaultOf is the request's vault.
 func vaultOf(c echo.Context) *vault.Vault { return sessionOf(c).acct.v }

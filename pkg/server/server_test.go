@@ -187,23 +187,37 @@ func TestSessionTimeouts(t *testing.T) {
 	want(t, c.do("GET", "/api/v1/records", nil), http.StatusUnauthorized)
 }
 
-func TestRestartForgetsSessions(t *testing.T) {
+// TestRestartKeepsSessions: sessions are in the session store, not in
+// phrd's memory: a token made before a restart works after it (the vault
+// opens from the key the session wraps), and one logged out before stays
+// out. (Until sessions moved to the store, a restart ended them all.)
+func TestRestartKeepsSessions(t *testing.T) {
 	ts := newTestServer(t, nil)
 	c := ts.signup("alice")
 	c.post(map[string]any{"log": "symptom", "name": "headache", "severity": 4})
+	out := ts.client()
+	out.login("alice", testPass)
+	want(t, out.do("DELETE", "/api/v1/sessions/current", nil), http.StatusNoContent)
 	// A second server over the same data directory: the data is there,
-	// the session is not.
+	// and so is the session.
 	ts.Close()
 	ts2 := newTestServer(t, func(cfg *Config) { cfg.DataDir = ts.cfg.DataDir })
-	c.base = ts2.url
-	want(t, c.do("GET", "/api/v1/records", nil), http.StatusUnauthorized)
-	c.login("alice", testPass)
+	c.base, out.base = ts2.url, ts2.url
+	if n, v := ts2.sess.counts(); n != 1 || v != 0 {
+		t.Fatalf("after the restart: %d sessions, %d open vaults; want 1, 0", n, v)
+	}
 	var list api.RecordList
 	r := c.do("GET", "/api/v1/records?type=symptom", nil)
 	want(t, r, http.StatusOK)
 	r.decode(t, &list)
 	if len(list.Records) != 1 || list.Records[0].Display == "" {
 		t.Fatalf("records after restart: %s", r.body)
+	}
+	want(t, out.do("GET", "/api/v1/records", nil), http.StatusUnauthorized)
+	want(t, c.do("DELETE", "/api/v1/sessions/current", nil), http.StatusNoContent)
+	want(t, c.do("GET", "/api/v1/records", nil), http.StatusUnauthorized)
+	if n, v := ts2.sess.counts(); n != 0 || v != 0 {
+		t.Fatalf("after the logout: %d sessions, %d open vaults", n, v)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -36,21 +35,6 @@ func sessionID(s *session) string {
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:12])
 }
 
-// sessionsOf returns the live sessions of a, oldest first.
-func (m *sessions) sessionsOf(a *account) []*session {
-	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*session
-	for _, s := range m.byHash {
-		if s.acct == a && !m.expired(s, now) {
-			out = append(out, s)
-		}
-	}
-	slices.SortFunc(out, func(x, y *session) int { return x.created.Compare(y.created) })
-	return out
-}
-
 // deviceLabels maps the recipients of the account's device slots (device
 // credentials and passkeys) to their labels.
 func deviceLabels(v *vault.Vault) map[string]string {
@@ -72,18 +56,15 @@ func deviceLabels(v *vault.Vault) map[string]string {
 
 func (s *Server) listSessions(c echo.Context) error {
 	me := sessionOf(c)
+	all, err := s.sess.accountSessions(me.acct)
+	if err != nil {
+		return err
+	}
 	labels := deviceLabels(me.acct.v)
 	out := []SessionListItem{}
-	for _, o := range s.sess.sessionsOf(me.acct) {
-		s.sess.mu.Lock()
-		last := o.lastUsed
-		s.sess.mu.Unlock()
-		it := SessionListItem{ID: sessionID(o), Method: o.method, Created: o.created.UTC(), LastUsed: last.UTC(),
-			Expires: o.expiresAt.UTC(), Current: o == me}
-		it.IdleEnd = last.Add(s.cfg.IdleTimeout).UTC()
-		if it.IdleEnd.After(it.Expires) {
-			it.IdleEnd = it.Expires
-		}
+	for _, o := range all {
+		it := SessionListItem{ID: sessionID(o), Method: o.method, Created: o.created.UTC(), LastUsed: o.lastUsed.UTC(),
+			Expires: o.expiresAt.UTC(), IdleEnd: s.sess.idleEnd(o).UTC(), Current: o.hash == me.hash}
 		if o.device != "" {
 			it.Label = labels[o.device]
 		}
@@ -93,14 +74,20 @@ func (s *Server) listSessions(c echo.Context) error {
 }
 
 // deleteOtherSession ends one session of the account by its ID (the
-// caller's own too: that is a logout).
+// caller's own too: that is a logout), on every node.
 func (s *Server) deleteOtherSession(c echo.Context) error {
 	me := sessionOf(c)
 	want := c.Param("id")
-	for _, o := range s.sess.sessionsOf(me.acct) {
+	all, err := s.sess.accountSessions(me.acct)
+	if err != nil {
+		return err
+	}
+	for _, o := range all {
 		if subtle.ConstantTimeCompare([]byte(sessionID(o)), []byte(want)) == 1 {
+			if err := s.sess.end(o); err != nil {
+				return err
+			}
 			s.audit(me.acct.id, me.acct.v, vault.AuditEntry{Event: AuditLogout, Success: true, Method: o.method, Ref: sessionID(o)})
-			s.sess.end(o)
 			return c.NoContent(http.StatusNoContent)
 		}
 	}

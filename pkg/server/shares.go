@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/fhirdoc"
 	"github.com/phr-project/phr/pkg/pdfdoc"
 	"github.com/phr-project/phr/pkg/server/api"
-	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/sharestore"
 	"github.com/phr-project/phr/pkg/shlhost"
 	"github.com/phr-project/phr/pkg/vault"
@@ -184,7 +184,7 @@ func (s *Server) createShare(c echo.Context) error {
 			if req.Select.Story != "" {
 				return badRequest("select.story goes with select.profile ktc")
 			}
-		case share.ProfileKTC:
+		case fhirdoc.ProfileKTC:
 			switch {
 			case req.Passcode != "":
 				return badRequest("a ktc share is a direct link: no passcode")
@@ -220,18 +220,18 @@ func buildShareContent(v *vault.Vault, sel api.ShareSelect, now time.Time) ([]by
 	}
 	switch {
 	case sel.Summary:
-		return share.BuildIPS(patient, out, now)
-	case sel.Profile == share.ProfileKTC:
-		data, err := share.BuildKTC(patient, out, share.KTCOptions{Now: now, Story: sel.Story})
+		return fhirdoc.BuildIPS(patient, out, now)
+	case sel.Profile == fhirdoc.ProfileKTC:
+		data, err := fhirdoc.BuildKTC(patient, out, fhirdoc.KTCOptions{Now: now, Story: sel.Story})
 		switch {
-		case errors.Is(err, share.ErrKTCNoPatient):
+		case errors.Is(err, fhirdoc.ErrKTCNoPatient):
 			return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "a ktc share needs the patient: the vault names none")
 		case errors.Is(err, pdfdoc.ErrStory):
 			return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "select.story must be UTF-8 text of at most 64 KiB")
 		}
 		return data, err
 	}
-	return share.BuildBundle(patient, out)
+	return fhirdoc.BuildBundle(patient, out)
 }
 
 func (s *Server) listShares(c echo.Context) error {

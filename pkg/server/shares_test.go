@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/fhirdoc"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/shlhost"
@@ -215,7 +216,7 @@ func TestDirectAndKTCShares(t *testing.T) {
 		check      func(t *testing.T, data []byte)
 	}{
 		{"ktc", `{"select":{"types":["medication","allergy"],"profile":"ktc","story":"I walk every day."},"expires_at":"` + exp + `","label":"check-in"}`, func(t *testing.T, data []byte) {
-			if err := share.CheckKTCBundle(data); err != nil {
+			if err := fhirdoc.CheckKTCBundle(data); err != nil {
 				t.Fatal(err)
 			}
 			if n := strings.Count(string(data), `"DocumentReference"`); n != 2 {
@@ -239,7 +240,7 @@ func TestDirectAndKTCShares(t *testing.T) {
 				t.Fatalf("payload %+v %v", p, err)
 			}
 			if tt.name == "ktc" {
-				if err := share.CheckKTCPayload(p); err != nil {
+				if err := fhirdoc.CheckKTCPayload(p); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -45,6 +45,30 @@ var (
 	// ErrQR means text could not be encoded as a QR code (for example, it
 	// is too long) or the requested image size cannot hold it.
 	ErrQR = errors.New("share: cannot make QR code")
+
+	// Errors of Retrieve (the receiver's side). None of them contains the
+	// link's url, key, label or passcode.
+
+	// ErrLinkExpired means the link's exp is in the past: it was not
+	// requested.
+	ErrLinkExpired = errors.New("share: the link has expired")
+
+	// ErrLinkUnavailable means the server answered 404: the link, or one
+	// of its files, expired, was revoked, used up or never existed.
+	ErrLinkUnavailable = errors.New("share: the link is not available (expired, revoked or used up)")
+
+	// ErrPasscodeRequired means the link has the P flag and no passcode
+	// was given; nothing was requested.
+	ErrPasscodeRequired = errors.New("share: the link needs a passcode")
+
+	// ErrWrongPasscode means the server refused the passcode (HTTP 401).
+	// The error is a *PasscodeError that says how many attempts remain.
+	ErrWrongPasscode = errors.New("share: wrong passcode")
+
+	// ErrServer means the server answered something the specification
+	// does not allow (another status, a location that is not a JWE), or
+	// could not be reached.
+	ErrServer = errors.New("share: the link's server failed")
 )
 
 // FieldError reports which field (a payload property, a JWE header parameter

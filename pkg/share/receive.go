@@ -18,31 +18,6 @@ import (
 	"time"
 )
 
-// Errors of Retrieve, beside the sentinels of errors.go. None of them
-// contains the link's url, key, label or passcode.
-var (
-	// ErrLinkExpired means the link's exp is in the past: it was not
-	// requested.
-	ErrLinkExpired = errors.New("share: the link has expired")
-
-	// ErrLinkUnavailable means the server answered 404: the link, or one
-	// of its files, expired, was revoked, used up or never existed.
-	ErrLinkUnavailable = errors.New("share: the link is not available (expired, revoked or used up)")
-
-	// ErrPasscodeRequired means the link has the P flag and no passcode
-	// was given; nothing was requested.
-	ErrPasscodeRequired = errors.New("share: the link needs a passcode")
-
-	// ErrWrongPasscode means the server refused the passcode (HTTP 401).
-	// The error is a *PasscodeError that says how many attempts remain.
-	ErrWrongPasscode = errors.New("share: wrong passcode")
-
-	// ErrServer means the server answered something the specification
-	// does not allow (another status, a location that is not a JWE), or
-	// could not be reached.
-	ErrServer = errors.New("share: the link's server failed")
-)
-
 // PasscodeError is a refused passcode: the server's 401 answer.
 type PasscodeError struct {
 	// Remaining is how many wrong passcodes the link still accepts over

@@ -95,23 +95,10 @@ func (s *Store) access(ctx context.Context, id, recipient, passcode string, now 
 	}
 
 	if rec.Hash == "" {
-		var deny string
-		err := s.batchShare(lk, func(tx kv.Tx) error {
-			deny = ""
-			r, err := getRecord(tx, lk)
-			if err != nil {
-				return err
-			}
-			if deny = r.unavailable(now); deny != "" {
-				return nil
-			}
+		rec, deny, err := s.ifAvailable(lk, now, func(tx kv.Tx, r *shareRecord) error {
 			r.Uses++
 			r.LastUsed = now.UTC()
-			if err := s.appendLog(tx, lk, &r, now, recipient, OutcomeOK); err != nil {
-				return err
-			}
-			rec = r
-			return putRecord(tx, lk, &r)
+			return s.appendLog(tx, lk, r, now, recipient, OutcomeOK)
 		})
 		return s.grant(lk, &rec, now, recipient, deny, err)
 	}
@@ -142,19 +129,9 @@ func (s *Store) access(ctx context.Context, id, recipient, passcode string, now 
 	defer releaseGate()
 
 	// 1. Reserve an attempt.
-	var deny string
-	err = s.batchShare(lk, func(tx kv.Tx) error {
-		deny = ""
-		r, err := getRecord(tx, lk)
-		if err != nil {
-			return err
-		}
-		if deny = r.unavailable(now); deny != "" {
-			return nil
-		}
+	rec, deny, err := s.ifAvailable(lk, now, func(tx kv.Tx, r *shareRecord) error {
 		r.Remaining--
-		rec = r
-		return putRecord(tx, lk, &r)
+		return nil
 	})
 	if err != nil || deny != "" {
 		return s.grant(lk, &rec, now, recipient, deny, err)
@@ -197,6 +174,28 @@ func (s *Store) access(ctx context.Context, id, recipient, passcode string, now 
 	return s.grant(lk, &rec, now, recipient, deny, err)
 }
 
+// ifAvailable changes the share under lk, in a batch, if it is available
+// at now: use changes the record (a use, a reserved attempt), which is then
+// saved and returned. Otherwise deny says why, and nothing changes.
+func (s *Store) ifAvailable(lk []byte, now time.Time, use func(tx kv.Tx, r *shareRecord) error) (rec shareRecord, deny string, err error) {
+	err = s.batchShare(lk, func(tx kv.Tx) error {
+		deny = ""
+		r, err := getRecord(tx, lk)
+		if err != nil {
+			return err
+		}
+		if deny = r.unavailable(now); deny != "" {
+			return nil
+		}
+		if err := use(tx, &r); err != nil {
+			return err
+		}
+		rec = r
+		return putRecord(tx, lk, &r)
+	})
+	return rec, deny, err
+}
+
 // checkSlot takes one of the passcode check slots of the share under lk,
 // or returns ErrBusy when all are taken. done gives it back.
 func (s *Store) checkSlot(lk []byte) (done func(), err error) {
@@ -226,11 +225,7 @@ func (s *Store) grant(lk []byte, rec *shareRecord, now time.Time, recipient, den
 		s.logLater(lk, now, recipient, deny)
 		return Share{}, &UnavailableError{Reason: deny}
 	}
-	p, err := s.openPart(lk, rec)
-	if err != nil {
-		return Share{}, err
-	}
-	return rec.toShare(p.ID, p.Label), nil
+	return s.share(lk, rec)
 }
 
 // CleanRecipient is the form of a recipient name the log keeps: surrounding

@@ -380,6 +380,16 @@ func putRecord(tx kv.Tx, lk []byte, r *shareRecord) error {
 	return tx.Bucket(bucketShares).Put(lk, enc)
 }
 
+// share is what the owner sees of r: its record with the id and label
+// unsealed (openPart).
+func (s *Store) share(lk []byte, r *shareRecord) (Share, error) {
+	p, err := s.openPart(lk, r)
+	if err != nil {
+		return Share{}, err
+	}
+	return r.toShare(p.ID, p.Label), nil
+}
+
 // openPart unseals a record's id and label and checks that the id is the
 // one the record is stored under (a moved record does not open).
 func (s *Store) openPart(lk []byte, r *shareRecord) (sealedPart, error) {
@@ -407,12 +417,8 @@ func (s *Store) Get(id string) (Share, error) {
 		if err != nil {
 			return err
 		}
-		p, err := s.openPart(lk, &r)
-		if err != nil {
-			return err
-		}
-		sh = r.toShare(p.ID, p.Label)
-		return nil
+		sh, err = s.share(lk, &r)
+		return err
 	})
 	return sh, err
 }
@@ -433,11 +439,11 @@ func (s *Store) List(owner string) ([]Share, error) {
 			if !hmac.Equal(r.Owner, tag) {
 				return fmt.Errorf("%w: owner index does not match share", ErrCorrupt)
 			}
-			p, err := s.openPart(lk, &r)
+			sh, err := s.share(lk, &r)
 			if err != nil {
 				return err
 			}
-			out = append(out, r.toShare(p.ID, p.Label))
+			out = append(out, sh)
 		}
 		return nil
 	})
@@ -464,27 +470,32 @@ func (s *Store) ownedRecord(tx kv.Tx, owner, id string) ([]byte, shareRecord, er
 // share is not an error. Only the owner may revoke: any other owner gets
 // ErrNotFound.
 func (s *Store) Revoke(owner, id string, now time.Time) (Share, error) {
+	return s.changeOwned(owner, id, func(tx kv.Tx, lk []byte, r *shareRecord) error {
+		if r.RevokedAt.IsZero() {
+			r.RevokedAt = now.UTC()
+		}
+		return purgeFiles(tx, lk, r, now)
+	})
+}
+
+// changeOwned applies change to the share id that owner owns (ErrNotFound
+// for anyone else), saves it and returns what the owner sees of it, in
+// one transaction.
+func (s *Store) changeOwned(owner, id string, change func(tx kv.Tx, lk []byte, r *shareRecord) error) (Share, error) {
 	var sh Share
 	err := s.updateShare(s.lookupKey(id), func(tx kv.Tx) error {
 		lk, r, err := s.ownedRecord(tx, owner, id)
 		if err != nil {
 			return err
 		}
-		if r.RevokedAt.IsZero() {
-			r.RevokedAt = now.UTC()
-		}
-		if err := purgeFiles(tx, lk, &r, now); err != nil {
+		if err := change(tx, lk, &r); err != nil {
 			return err
 		}
 		if err := putRecord(tx, lk, &r); err != nil {
 			return err
 		}
-		p, err := s.openPart(lk, &r)
-		if err != nil {
-			return err
-		}
-		sh = r.toShare(p.ID, p.Label)
-		return nil
+		sh, err = s.share(lk, &r)
+		return err
 	})
 	return sh, err
 }
@@ -574,12 +585,7 @@ func (s *Store) ReplaceFiles(owner, id string, files []FileSpec, now time.Time) 
 			return Share{}, invalid(fmt.Sprintf("files[%d]", i), "%v", err)
 		}
 	}
-	var sh Share
-	err := s.updateShare(s.lookupKey(id), func(tx kv.Tx) error {
-		lk, r, err := s.ownedRecord(tx, owner, id)
-		if err != nil {
-			return err
-		}
+	return s.changeOwned(owner, id, func(tx kv.Tx, lk []byte, r *shareRecord) error {
 		if !strings.Contains(r.Flag, "L") {
 			return invalid("flag", "only long-term (L) shares can change their files")
 		}
@@ -590,7 +596,7 @@ func (s *Store) ReplaceFiles(owner, id string, files []FileSpec, now time.Time) 
 			return &UnavailableError{Reason: o}
 		}
 		wasPurged := r.PurgedAt
-		if err := purgeFiles(tx, lk, &r, now); err != nil {
+		if err := purgeFiles(tx, lk, r, now); err != nil {
 			return err
 		}
 		r.PurgedAt = wasPurged
@@ -604,15 +610,6 @@ func (s *Store) ReplaceFiles(owner, id string, files []FileSpec, now time.Time) 
 				return err
 			}
 		}
-		if err := putRecord(tx, lk, &r); err != nil {
-			return err
-		}
-		p, err := s.openPart(lk, &r)
-		if err != nil {
-			return err
-		}
-		sh = r.toShare(p.ID, p.Label)
 		return nil
 	})
-	return sh, err
 }

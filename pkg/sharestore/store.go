@@ -19,8 +19,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
-	"golang.org/x/crypto/chacha20poly1305"
 
+	"github.com/phr-project/phr/internal/seal"
 	"github.com/phr-project/phr/pkg/kv"
 )
 
@@ -152,7 +152,7 @@ func deriveKeys(secret []byte) (keys, error) {
 	derive(&k.check, "check")
 	var sk [32]byte
 	derive(&sk, "seal")
-	aead, err := chacha20poly1305.NewX(sk[:])
+	aead, err := seal.New(sk[:])
 	if err != nil {
 		return keys{}, err
 	}
@@ -162,11 +162,7 @@ func deriveKeys(secret []byte) (keys, error) {
 
 // Open opens (creating if needed) the store file at path.
 func Open(path string, opts *Options) (*Store, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	k, err := optionKeys(&o)
+	o, k, err := optionKeys(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -205,22 +201,25 @@ func Open(path string, opts *Options) (*Store, error) {
 // database holds exactly what the file would: keyed names and sealed
 // values, never an id, a label, a recipient or a link key.
 func OpenDB(db kv.DB, opts *Options) (*Store, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	k, err := optionKeys(&o)
+	o, k, err := optionKeys(opts)
 	if err != nil {
 		return nil, err
 	}
 	return openStore(db, k, &o)
 }
 
-func optionKeys(o *Options) (keys, error) {
-	if len(o.Secret) < SecretSize {
-		return keys{}, fmt.Errorf("%w: secret must be at least %d bytes", ErrInvalid, SecretSize)
+// optionKeys returns the options (the zero Options for nil) and the keys
+// derived from their secret.
+func optionKeys(opts *Options) (Options, keys, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
-	return deriveKeys(o.Secret)
+	if len(o.Secret) < SecretSize {
+		return o, keys{}, fmt.Errorf("%w: secret must be at least %d bytes", ErrInvalid, SecretSize)
+	}
+	k, err := deriveKeys(o.Secret)
+	return o, k, err
 }
 
 func openStore(db kv.DB, k keys, opts *Options) (*Store, error) {
@@ -378,19 +377,18 @@ func (s *Store) ownerTag(owner string) []byte {
 
 // seal encrypts plaintext bound to purpose and lk (the share's lookup key),
 // so a sealed value cannot be moved to another share or field.
+// A sealed value is internal/seal's nonce ‖ ciphertext ‖ tag, with no
+// header of its own.
 func (s *Store) seal(purpose string, lk, plaintext []byte) []byte {
-	nonce := make([]byte, s.k.seal.NonceSize(), s.k.seal.NonceSize()+len(plaintext)+s.k.seal.Overhead())
-	rand.Read(nonce)
-	return s.k.seal.Seal(nonce, nonce, plaintext, sealAD(purpose, lk))
+	return seal.Append(make([]byte, 0, seal.Overhead+len(plaintext)), s.k.seal, plaintext, sealAD(purpose, lk))
 }
 
 func (s *Store) unseal(purpose string, lk, sealed []byte) ([]byte, error) {
-	ns := s.k.seal.NonceSize()
-	if len(sealed) < ns+s.k.seal.Overhead() {
+	pt, err := seal.Open(nil, s.k.seal, sealed, sealAD(purpose, lk))
+	switch {
+	case errors.Is(err, seal.ErrShort):
 		return nil, fmt.Errorf("%w: sealed value too short", ErrCorrupt)
-	}
-	pt, err := s.k.seal.Open(nil, sealed[:ns], sealed[ns:], sealAD(purpose, lk))
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("%w: sealed value does not authenticate", ErrCorrupt)
 	}
 	return pt, nil

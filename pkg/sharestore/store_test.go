@@ -367,25 +367,21 @@ func TestLockout(t *testing.T) {
 	}
 }
 
-// TestConcurrentGuesses: 200 simultaneous wrong guesses spend exactly the
-// budget of 10; everyone else finds the share locked, and so does the
-// right passcode afterwards. (The bound on checks in flight per share is
-// lifted here, so that all 200 race for the budget.)
-func TestConcurrentGuesses(t *testing.T) {
-	const n = 200
-	s, _ := newStore(t, &Options{MaxChecksPerShare: n, MaxLogPerMinute: 1000})
-	sh := create(t, s, func(sp *ShareSpec) { sp.Passcode = "s3cret" })
+// guessAtOnce makes n wrong guesses at once (guess(i) is the i-th) and
+// counts the answers: wrong passcode, and the remaining attempts they
+// reported, or locked. Any other answer fails the test.
+func guessAtOnce(t *testing.T, n int, guess func(i int) error) (wrong, locked int, remaining map[int]bool) {
+	t.Helper()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	wrong, locked := 0, 0
-	seen := map[int]bool{}
+	remaining = map[int]bool{}
 	start := make(chan struct{})
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			_, err := s.Access(ctx, sh.ID, "attacker", fmt.Sprintf("guess-%d", i), t0)
+			err := guess(i)
 			mu.Lock()
 			defer mu.Unlock()
 			var pe *PasscodeError
@@ -393,7 +389,7 @@ func TestConcurrentGuesses(t *testing.T) {
 			switch {
 			case errors.As(err, &pe):
 				wrong++
-				seen[pe.Remaining] = true
+				remaining[pe.Remaining] = true
 			case errors.As(err, &ue) && ue.Reason == OutcomeLocked:
 				locked++
 			default:
@@ -403,6 +399,21 @@ func TestConcurrentGuesses(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
+	return wrong, locked, remaining
+}
+
+// TestConcurrentGuesses: 200 simultaneous wrong guesses spend exactly the
+// budget of 10; everyone else finds the share locked, and so does the
+// right passcode afterwards. (The bound on checks in flight per share is
+// lifted here, so that all 200 race for the budget.)
+func TestConcurrentGuesses(t *testing.T) {
+	const n = 200
+	s, _ := newStore(t, &Options{MaxChecksPerShare: n, MaxLogPerMinute: 1000})
+	sh := create(t, s, func(sp *ShareSpec) { sp.Passcode = "s3cret" })
+	wrong, locked, seen := guessAtOnce(t, n, func(i int) error {
+		_, err := s.Access(ctx, sh.ID, "attacker", fmt.Sprintf("guess-%d", i), t0)
+		return err
+	})
 	if wrong != DefaultMaxAttempts || locked != n-DefaultMaxAttempts {
 		t.Fatalf("%d wrong-passcode answers and %d locked, want %d and %d", wrong, locked, DefaultMaxAttempts, n-DefaultMaxAttempts)
 	}
@@ -1023,32 +1034,10 @@ func TestPostgresNodesShareBudget(t *testing.T) {
 		t.Fatalf("a share made on node 0, read on node 2: %+v %v", got, err)
 	}
 	const n = 60
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	wrong, locked := 0, 0
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, err := nodes[i%3].Access(ctx, sh.ID, "attacker", fmt.Sprintf("guess-%d", i), t0)
-			mu.Lock()
-			defer mu.Unlock()
-			var pe *PasscodeError
-			var ue *UnavailableError
-			switch {
-			case errors.As(err, &pe):
-				wrong++
-			case errors.As(err, &ue) && ue.Reason == OutcomeLocked:
-				locked++
-			default:
-				t.Errorf("unexpected answer: %v", err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
+	wrong, locked, _ := guessAtOnce(t, n, func(i int) error {
+		_, err := nodes[i%3].Access(ctx, sh.ID, "attacker", fmt.Sprintf("guess-%d", i), t0)
+		return err
+	})
 	if wrong != DefaultMaxAttempts || locked != n-DefaultMaxAttempts {
 		t.Fatalf("%d wrong-passcode answers and %d locked over three nodes, want %d and %d", wrong, locked, DefaultMaxAttempts, n-DefaultMaxAttempts)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/fhirdoc"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
@@ -97,7 +98,7 @@ func BenchmarkCreateShare(b *testing.B) {
 				recs[i], _ = record.NewVital(c, v, time.Unix(int64(i)*3600, 0))
 			}
 			for b.Loop() {
-				bundle, err := share.BuildBundle(pat, recs)
+				bundle, err := fhirdoc.BuildBundle(pat, recs)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/phr-project/phr/pkg/fhirdoc"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
@@ -160,7 +161,7 @@ func sampleBundle(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := share.BuildBundle(pat, []record.Record{med, al})
+	b, err := fhirdoc.BuildBundle(pat, []record.Record{med, al})
 	if err != nil {
 		t.Fatal(err)
 	}

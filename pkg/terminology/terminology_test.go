@@ -28,6 +28,11 @@ func TestDisplay(t *testing.T) {
 		{"http://terminology.hl7.org/CodeSystem/condition-ver-status", "refuted", "Refuted", true},
 		{"http://terminology.hl7.org/CodeSystem/v3-ActReason", "PATOBJ", "patient objection", true},
 		{"2.16.840.1.113883.5.1008", "UNK", "unknown", true},
+		// Goals and claims as Synthea and Blue Button write them, without displays.
+		{"http://terminology.hl7.org/CodeSystem/goal-achievement", "in-progress", "In Progress", true},
+		{"http://terminology.hl7.org/CodeSystem/claim-type", "institutional", "Institutional", true},
+		{"http://terminology.hl7.org/CodeSystem/processpriority", "normal", "Normal", true},
+		{"http://terminology.hl7.org/CodeSystem/ex-diagnosistype", "principal", "Principal Diagnosis", true},
 		{"2.16.840.1.113883.5.4", "AMB", "ambulatory", true},
 		// Unknown codes and systems.
 		{SNOMED, "999999999999", "", false},

@@ -134,6 +134,14 @@ func checkWorkers() int { return max(1, min(runtime.GOMAXPROCS(0), 4)) }
 // scanRecords unseals every record with a few workers and adds up what
 // they say.
 func (v *Vault) scanRecords(tx kv.Tx, seeds *checkSeeds, deep bool) (*recordSums, error) {
+	// The workers reach tx only to load the dictionaries: load them
+	// first, so that no worker reads tx while this goroutine walks it. A
+	// bbolt read transaction bears concurrent reads, and there each record
+	// a damaged dictionary leaves unopened is a problem of its own; in a
+	// store (PostgreSQL: one connection) they are the check's error.
+	if err := v.codec.load(tx, v.keys); err != nil && kv.BoltTx(tx) == nil {
+		return nil, err
+	}
 	rb := tx.Bucket([]byte{bucketRecords})
 	type kv struct{ k, v []byte }
 	batches := make(chan []kv, 4)

@@ -10,7 +10,8 @@
 // kv.DB, such as one PostgreSQL namespace (kv.Postgres.Namespace): the
 // same code writes the same buckets, keys and sealed values there, so a
 // store copied into a bbolt file (kv.Copy) opens with Open, and a backup
-// of either restores into a file (Restore). A vault opened in a store
+// of either restores into a file (Restore) or into an empty store
+// (RestoreIn, in one transaction). A vault opened in a store
 // does not own it: Close forgets the key and leaves the store open for
 // its owner to close. What only a bbolt file has is skipped in a store:
 // Check's check of the file's pages, the trimming of its mapping, and

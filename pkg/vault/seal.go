@@ -4,14 +4,13 @@ import (
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"hash"
 	"sync"
 
-	"golang.org/x/crypto/chacha20poly1305"
+	"github.com/phr-project/phr/internal/seal"
 )
 
 // Seal versions: the first byte of every sealed value.
@@ -26,6 +25,8 @@ import (
 //	    additional data "phr2" ‖ vault ID (16) ‖ bucket (1) ‖ version (8) ‖ key
 //
 // Values of version 1 stay readable; everything written now is version 2.
+// The nonce, ciphertext and tag are internal/seal's, which the share store
+// uses too; the header and the additional data are the vault's.
 const (
 	sealV1      = 1
 	sealV2      = 2
@@ -34,12 +35,12 @@ const (
 
 // sealOverhead is the bytes a sealed value adds to its plaintext:
 // version (1) | key term (4) | value version (8) | nonce (24) | ... | tag (16).
-const sealOverhead = sealHeaderV2 + chacha20poly1305.Overhead
+const sealOverhead = sealHeaderV2 - seal.NonceSize + seal.Overhead
 
 // Header lengths (everything before the ciphertext) of each seal version.
 const (
-	sealHeaderV1 = 1 + 4 + chacha20poly1305.NonceSizeX
-	sealHeaderV2 = 1 + 4 + 8 + chacha20poly1305.NonceSizeX
+	sealHeaderV1 = 1 + 4 + seal.NonceSize
+	sealHeaderV2 = 1 + 4 + 8 + seal.NonceSize
 )
 
 // keyring holds the subkeys derived from one vault key.
@@ -64,7 +65,7 @@ func deriveKeyring(vaultKey []byte, vaultID [16]byte, term uint32) (*keyring, er
 	if err != nil {
 		return nil, err
 	}
-	aead, err := chacha20poly1305.NewX(sk)
+	aead, err := seal.New(sk)
 	clear(sk)
 	if err != nil {
 		return nil, err
@@ -117,16 +118,13 @@ func (k *keyring) appendAD(ad []byte, sv byte, bucket byte, version uint64, key 
 // its key and version, say), so that each value opens only in its place
 // and at its version.
 func (k *keyring) seal(bucket byte, key []byte, version uint64, plaintext []byte) []byte {
-	out := make([]byte, sealHeaderV2, sealOverhead+len(plaintext))
+	const header = sealHeaderV2 - seal.NonceSize // version, term, value version
+	out := make([]byte, header, sealOverhead+len(plaintext))
 	out[0] = sealV2
 	binary.BigEndian.PutUint32(out[1:5], k.term)
-	binary.BigEndian.PutUint64(out[5:13], version)
-	nonce := out[13:sealHeaderV2]
-	if _, err := rand.Read(nonce); err != nil {
-		panic("vault: no randomness: " + err.Error())
-	}
+	binary.BigEndian.PutUint64(out[5:header], version)
 	var adBuf [64]byte
-	return k.aead.Seal(out, nonce, plaintext, k.appendAD(adBuf[:0], sealV2, bucket, version, key))
+	return seal.Append(out, k.aead, plaintext, k.appendAD(adBuf[:0], sealV2, bucket, version, key))
 }
 
 // open decrypts a value sealed under bucket/key.
@@ -167,14 +165,13 @@ func (k *keyring) openInto(dst, adBuf []byte, bucket byte, key, sealed []byte) (
 	default:
 		return nil, 0, fmt.Errorf("%w: unknown seal version", ErrCorrupt)
 	}
-	if len(sealed) < hdr+chacha20poly1305.Overhead {
+	if len(sealed) < hdr-seal.NonceSize+seal.Overhead {
 		return nil, 0, fmt.Errorf("%w: sealed value too short", ErrCorrupt)
 	}
 	if t := binary.BigEndian.Uint32(sealed[1:5]); t != k.term {
 		return nil, 0, fmt.Errorf("%w: sealed under another vault key", ErrCorrupt)
 	}
-	nonce := sealed[hdr-chacha20poly1305.NonceSizeX : hdr]
-	pt, err := k.aead.Open(dst, nonce, sealed[hdr:], k.appendAD(adBuf[:0], sealed[0], bucket, version, key))
+	pt, err := seal.Open(dst, k.aead, sealed[hdr-seal.NonceSize:], k.appendAD(adBuf[:0], sealed[0], bucket, version, key))
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: authentication failed", ErrCorrupt)
 	}

@@ -139,6 +139,8 @@ type Secret struct {
 	kind SlotKind
 	ids  []age.Identity
 	err  error
+	// session is a key wrapped for a session (SessionSecret, session.go).
+	session *sessionSecret
 }
 
 // Passphrase returns the secret for passphrase slots.

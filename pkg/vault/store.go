@@ -2,7 +2,11 @@ package vault
 
 import (
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
 
+	"filippo.io/age"
 	"github.com/phr-project/phr/pkg/kv"
 	bolt "go.etcd.io/bbolt"
 )
@@ -59,6 +63,39 @@ func CreateIn(db kv.DB, slots []SlotSpec, opts *Options) (*Vault, error) {
 func OpenIn(db kv.DB, secret Secret, opts *Options) (*Vault, error) {
 	v := &Vault{db: db}
 	return v.open(secret, opts)
+}
+
+// RestoreIn builds a new vault in db, which must hold nothing (else
+// ErrExists), from a backup, as Restore does in a file: records keep
+// their IDs, versions, times and provenance; the vault has its own ID and
+// vault key, wrapped in slots. It is built by Restore in a file of a new
+// directory under tmpDir (os.TempDir() when ""), which holds only sealed
+// values and is removed, and then copied into db in one transaction
+// (kv.Copy, counted again in db): a bad backup, a failure or a crash
+// leaves db as empty as it was. It returns how many records it restored.
+func RestoreIn(r io.Reader, identities []age.Identity, db kv.DB, slots []SlotSpec, tmpDir string) (int, error) {
+	dir, err := os.MkdirTemp(tmpDir, ".phr-restore-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "vault.phr")
+	_, n, err := Restore(r, identities, path, slots, false)
+	if err != nil {
+		return 0, err
+	}
+	src, err := kv.OpenBolt(path, 0o600, (&Options{ReadOnly: true}).boltOptions())
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	if _, err := kv.Copy(db, src); err != nil {
+		if errors.Is(err, kv.ErrNotEmpty) {
+			return 0, ErrExists
+		}
+		return 0, err
+	}
+	return n, nil
 }
 
 // onCommit has fn run once the running write transaction has committed

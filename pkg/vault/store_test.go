@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -222,6 +223,38 @@ func TestStores(t *testing.T) {
 			}
 			checkOK(t, sv.Vault)
 		}},
+		{"compression dictionaries", func(t *testing.T, sv *storeVault) {
+			defer func(n int) { retrainAfter = n }(retrainAfter)
+			retrainAfter = dictMinSamples
+			sha := fileSHA("many")
+			im, err := sv.BeginImport(sha)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := dictMinSamples + 200
+			if _, err := im.Add(importRecs(t, sha, 0, n/2)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := im.Commit(importRecs(t, sha, n/2, n-n/2)); err != nil {
+				t.Fatal(err)
+			}
+			dicts := 0
+			sv.db.View(func(tx kv.Tx) error {
+				dicts = countKeys(tx.Bucket([]byte{bucketDicts}))
+				return nil
+			})
+			if dicts == 0 {
+				t.Fatal("the import trained no dictionary")
+			}
+			// Check first, before anything else loads the dictionaries:
+			// its workers must not load them through the transaction its
+			// walk is using.
+			sv.reopen(t, nil)
+			checkOK(t, sv.Vault)
+			if c := countOf(t, sv.Vault, sha); c != n {
+				t.Fatalf("%d records, want %d", c, n)
+			}
+		}},
 		{"history and changes", func(t *testing.T, sv *storeVault) {
 			first, err := sv.Put(imm(t, "a", "1", "Influenza", "2020-10-01"))
 			if err != nil {
@@ -325,6 +358,51 @@ func TestStores(t *testing.T) {
 				t.Fatal("setting lost")
 			}
 			checkOK(t, fv)
+		}},
+		{"a file's backup restored into the store", func(t *testing.T, sv *storeVault) {
+			// sv's store holds a vault: RestoreIn needs an empty one.
+			fv := newTestVault(t)
+			recs := fill(t, fv.Vault, 40)
+			fv.Delete(recs[2].ID, 0)
+			fv.SetSetting("patient", []byte("p1"))
+			bid, _ := age.GenerateX25519Identity()
+			var buf bytes.Buffer
+			if _, err := fv.Backup(&buf, []age.Recipient{bid.Recipient()}, true); err != nil {
+				t.Fatal(err)
+			}
+			good := buf.Bytes()
+			slots := []SlotSpec{{Kind: SlotDevice, Recipients: []age.Recipient{sv.id.Recipient()}}}
+			if _, err := RestoreIn(bytes.NewReader(good), []age.Identity{bid}, sv.db, slots, t.TempDir()); !errors.Is(err, ErrExists) {
+				t.Fatalf("RestoreIn over a vault: %v", err)
+			}
+			empty := sv.be.store(t)
+			bad := bytes.Clone(good)
+			bad[len(bad)-40] ^= 1
+			if _, err := RestoreIn(bytes.NewReader(bad), []age.Identity{bid}, empty, slots, t.TempDir()); err == nil {
+				t.Fatal("a damaged backup restored")
+			}
+			if c, err := kv.Count(empty); err != nil || c.Buckets != 0 {
+				t.Fatalf("a failed restore left %+v, %v", c, err)
+			}
+			tmp := t.TempDir()
+			if n, err := RestoreIn(bytes.NewReader(good), []age.Identity{bid}, empty, slots, tmp); err != nil || n != 40 {
+				t.Fatalf("RestoreIn = %d, %v", n, err)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) != 0 {
+				t.Fatalf("RestoreIn left %d files behind", len(left))
+			}
+			v, err := OpenIn(empty, Identities(sv.id), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			want, _ := fv.List(Query{IncludeDeleted: true})
+			got, _ := v.List(Query{IncludeDeleted: true})
+			sameRecords(t, got, want)
+			if s, _ := v.Setting("patient"); string(s) != "p1" {
+				t.Fatal("setting lost")
+			}
+			checkOK(t, v)
 		}},
 		{"copied into a file, opens as the CLI's vault", func(t *testing.T, sv *storeVault) {
 			fill(t, sv.Vault, 20)
@@ -495,5 +573,50 @@ func TestOnCommit(t *testing.T) {
 				t.Fatalf("next update = %v, ran %d times", err, ran)
 			}
 		})
+	}
+}
+
+// TestStorePostgresUnavailable: with the database gone, the vault's
+// reads and writes fail with kv.ErrUnavailable and write nothing; once it
+// is back, the same Vault works on, whole.
+func TestStorePostgresUnavailable(t *testing.T) {
+	proxy, u := kvtest.NewProxy(t, kvtest.URL(t))
+	p, err := kv.OpenPostgres(context.Background(), u, &kv.PostgresOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	db := p.Namespace("vault/unavailable")
+	id, _ := age.GenerateX25519Identity()
+	v, err := CreateIn(db, []SlotSpec{{Kind: SlotDevice, Recipients: []age.Recipient{id.Recipient()}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	recs := fill(t, v, 12)
+	proxy.Down()
+	for _, op := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"Add", func() error { _, err := v.Add(fill3(t)); return err }},
+		{"Get", func() error { _, err := v.Get(recs[0].ID); return err }},
+		{"List", func() error { _, err := v.List(Query{}); return err }},
+		{"Delete", func() error { return v.Delete(recs[1].ID, 0) }},
+	} {
+		if err := op.fn(); !errors.Is(err, kv.ErrUnavailable) {
+			t.Errorf("%s with the database down: %v, want kv.ErrUnavailable", op.name, err)
+		}
+	}
+	proxy.Up()
+	if got, err := v.List(Query{}); err != nil || len(got) != 12 {
+		t.Fatalf("after the database came back: %d records, %v", len(got), err)
+	}
+	if _, err := v.Add(fill3(t)); err != nil {
+		t.Fatal(err)
+	}
+	checkOK(t, v)
+	if got, _ := v.List(Query{}); len(got) != 15 {
+		t.Fatalf("%d records, want 15", len(got))
 	}
 }

@@ -878,7 +878,7 @@ func (v *Vault) unlock(secret Secret) error {
 		return err
 	}
 	for _, s := range slots {
-		key, err := secret.unwrap(s.st)
+		key, err := secret.unwrapSlot(v.id, term, s.id, s.st)
 		if err != nil {
 			return err
 		}
@@ -1271,7 +1271,7 @@ func (v *Vault) SlotsOpenedBy(secret Secret) ([]string, error) {
 	var out []string
 	other := false
 	for _, s := range slots {
-		key, err := secret.unwrap(s.st)
+		key, err := secret.unwrapSlot(v.id, v.keys.term, s.id, s.st)
 		if err != nil {
 			v.mu.RUnlock()
 			return nil, err

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/phr-project/phr/internal/browsertest"
+	"github.com/phr-project/phr/pkg/fhirdoc"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/share"
 )
@@ -347,10 +348,10 @@ func TestViewerInBrowser(t *testing.T) {
 			}
 			return r
 		}
-		data, err := share.BuildKTC(rec(`{"resourceType":"Patient","name":[{"given":["Jessica"],"family":"Argonaut"}],"birthDate":"1985-03-15"}`), []record.Record{
+		data, err := fhirdoc.BuildKTC(rec(`{"resourceType":"Patient","name":[{"given":["Jessica"],"family":"Argonaut"}],"birthDate":"1985-03-15"}`), []record.Record{
 			rec(`{"resourceType":"AllergyIntolerance","code":{"text":"Penicillin"},"criticality":"high","clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]}}`),
 			rec(`{"resourceType":"MedicationStatement","status":"active","medicationCodeableConcept":{"text":"Lisinopril 10 mg"},"effectiveDateTime":"2025-11-02"}`),
-		}, share.KTCOptions{Now: time.Now(), Story: "Please call my daughter first."})
+		}, fhirdoc.KTCOptions{Now: time.Now(), Story: "Please call my daughter first."})
 		if err != nil {
 			t.Fatal(err)
 		}

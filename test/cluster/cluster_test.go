@@ -10,7 +10,6 @@
 package cluster
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -22,7 +21,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,6 +29,7 @@ import (
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault"
+	"github.com/phr-project/phr/test/internal/phrdproc"
 )
 
 var phrdBin string
@@ -57,85 +56,26 @@ func TestMain(m *testing.M) {
 	}())
 }
 
-// node is one phrd process.
+// node is one phrd process, started again over the same data after a
+// stop or a kill.
 type node struct {
 	dataDir string
 	env     []string
-	cmd     *exec.Cmd
-	url     string
-	done    chan struct{}
-
-	mu   sync.Mutex
-	logs bytes.Buffer
+	*phrdproc.Daemon
 }
 
 func (n *node) start(t *testing.T) {
 	t.Helper()
-	cmd := exec.Command(phrdBin, "--addr", "127.0.0.1:0", "--data", n.dataDir, "--log-format", "json", "--shutdown-timeout", "10s")
-	cmd.Env = append([]string{"HOME=" + n.dataDir, "TMPDIR=" + os.TempDir(), "PATH=" + os.Getenv("PATH")}, n.env...)
-	stderr, err := cmd.StderrPipe()
+	d, err := phrdproc.Start(phrdBin, n.dataDir, n.env, "--shutdown-timeout", "10s")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n.cmd, n.done = cmd, make(chan struct{})
-	n.mu.Lock()
-	n.logs.Reset()
-	n.mu.Unlock()
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			n.mu.Lock()
-			n.logs.Write(sc.Bytes())
-			n.logs.WriteByte('\n')
-			n.mu.Unlock()
-			var m struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m.Msg == "listening" {
-				select {
-				case addr <- m.Addr:
-				default:
-				}
-			}
-		}
-		cmd.Wait()
-		close(n.done)
-	}()
-	select {
-	case a := <-addr:
-		n.url = "http://" + a
-	case <-n.done:
-		t.Fatalf("phrd exited before listening:\n%s", n.log())
-	case <-time.After(time.Minute):
-		n.kill()
-		t.Fatal("phrd did not listen within a minute")
-	}
-}
-
-func (n *node) log() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.logs.String()
-}
-
-func (n *node) kill() {
-	n.cmd.Process.Signal(syscall.SIGKILL)
-	<-n.done
+	n.Daemon = d
 }
 
 func (n *node) stop(t *testing.T) {
-	n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.done:
-	case <-time.After(time.Minute):
-		n.kill()
-		t.Fatal("phrd did not stop within a minute of SIGTERM")
-	}
-	if code := n.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("phrd exited with %d after SIGTERM:\n%s", code, n.log())
+	if err := n.Stop(); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -192,15 +132,13 @@ func TestCluster(t *testing.T) {
 	}
 	defer func() {
 		for _, n := range nodes {
-			select {
-			case <-n.done:
-			default:
-				n.kill()
+			if n.Daemon != nil && !n.Exited() {
+				n.Kill()
 			}
 		}
 	}()
 	ctx := context.Background()
-	owner := &api.Client{BaseURL: nodes[0].url, HTTP: hc}
+	owner := &api.Client{BaseURL: nodes[0].URL, HTTP: hc}
 	if _, err := owner.Login(ctx, api.SessionRequest{Username: user, Passphrase: pass}); err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +179,7 @@ func TestCluster(t *testing.T) {
 	t.Run("a link made on one node opens on the others at once", func(t *testing.T) {
 		_, path := newShare(t, "4321", 10)
 		for i, n := range nodes[1:] {
-			if status, err := openSettled(n.url, path, "4321"); err != nil || status != http.StatusOK {
+			if status, err := openSettled(n.URL, path, "4321"); err != nil || status != http.StatusOK {
 				t.Errorf("node %d: %d %v", i+1, status, err)
 			}
 		}
@@ -256,7 +194,7 @@ func TestCluster(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				status, err := openSettled(nodes[i%3].url, path, fmt.Sprintf("guess %d", i))
+				status, err := openSettled(nodes[i%3].URL, path, fmt.Sprintf("guess %d", i))
 				switch {
 				case err != nil:
 					t.Errorf("guess %d: %v", i, err)
@@ -277,7 +215,7 @@ func TestCluster(t *testing.T) {
 			t.Errorf("after the guesses: %s, %d remaining", s.Status, s.RemainingAttempts)
 		}
 		for i, n := range nodes {
-			if status, _ := openSettled(n.url, path, "4321"); status != http.StatusNotFound {
+			if status, _ := openSettled(n.URL, path, "4321"); status != http.StatusNotFound {
 				t.Errorf("node %d opens a locked link with the right passcode: %d", i, status)
 			}
 		}
@@ -285,14 +223,14 @@ func TestCluster(t *testing.T) {
 
 	t.Run("a revocation on one node holds on all at once", func(t *testing.T) {
 		id, path := newShare(t, "", 0)
-		if status, _ := openSettled(nodes[2].url, path, ""); status != http.StatusOK {
+		if status, _ := openSettled(nodes[2].URL, path, ""); status != http.StatusOK {
 			t.Fatalf("before revoking: %d", status)
 		}
 		if _, err := owner.RevokeShare(ctx, id); err != nil {
 			t.Fatal(err)
 		}
 		for i, n := range nodes {
-			if status, _ := openSettled(n.url, path, ""); status != http.StatusNotFound {
+			if status, _ := openSettled(n.URL, path, ""); status != http.StatusNotFound {
 				t.Errorf("node %d serves a revoked link: %d", i, status)
 			}
 		}
@@ -325,7 +263,7 @@ func TestCluster(t *testing.T) {
 					}
 					k := (c + i) % len(paths)
 					n := (c + i) % 3
-					status, err := open(nodes[n].url, paths[k], "")
+					status, err := open(nodes[n].URL, paths[k], "")
 					if n == 1 && (err != nil || killed.Load()) {
 						continue // the killed node: refused or cut off
 					}
@@ -341,7 +279,7 @@ func TestCluster(t *testing.T) {
 			}()
 		}
 		time.Sleep(700 * time.Millisecond)
-		nodes[1].kill()
+		nodes[1].Kill()
 		killed.Store(true)
 		time.Sleep(700 * time.Millisecond)
 		close(stop)
@@ -357,7 +295,7 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		nodes[1].start(t)
-		if status, _ := openSettled(nodes[1].url, paths[0], ""); status != http.StatusOK {
+		if status, _ := openSettled(nodes[1].URL, paths[0], ""); status != http.StatusOK {
 			t.Errorf("the restarted node: %d", status)
 		}
 		acked[ids[0]].Add(1)
@@ -374,7 +312,7 @@ func TestCluster(t *testing.T) {
 		for _, n := range nodes {
 			n.start(t)
 		}
-		owner = &api.Client{BaseURL: nodes[0].url, HTTP: hc}
+		owner = &api.Client{BaseURL: nodes[0].URL, HTTP: hc}
 		if _, err := owner.Login(ctx, api.SessionRequest{Username: user, Passphrase: pass}); err != nil {
 			t.Fatal(err)
 		}
@@ -392,14 +330,16 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		for i, n := range nodes {
-			if status, _ := openSettled(n.url, paths[1], ""); status != http.StatusOK {
+			if status, _ := openSettled(n.URL, paths[1], ""); status != http.StatusOK {
 				t.Errorf("node %d after the restart: %d", i, status)
 			}
 		}
 	})
 	if t.Failed() {
 		for i, n := range nodes {
-			t.Logf("node %d log:\n%s", i, n.log())
+			if n.Daemon != nil {
+				t.Logf("node %d log:\n%s", i, n.Log())
+			}
 		}
 	}
 }

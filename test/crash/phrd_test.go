@@ -1,23 +1,19 @@
 package crash
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,100 +21,101 @@ import (
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server"
 	"github.com/phr-project/phr/pkg/server/api"
+	"github.com/phr-project/phr/test/internal/phrdproc"
 )
 
-// daemon is a running phrd.
+// daemon is a running phrd with an HTTP client of its own.
 type daemon struct {
-	cmd  *exec.Cmd
-	url  string
+	*phrdproc.Daemon
 	http *http.Client
-	done chan struct{} // closed when the process has exited
-
-	mu   sync.Mutex
-	logs bytes.Buffer // phrd logs no PHI; shown when a test fails
 }
 
 // startPhrd starts phrd on dataDir, listening on a free port of
 // 127.0.0.1, and waits until it listens. env adds PHRD_* settings
 // (PHRD_DATABASE_URL).
 func startPhrd(dataDir string, env ...string) (*daemon, error) {
-	cmd := exec.Command(bins.phrd, "--addr", "127.0.0.1:0", "--data", dataDir, "--log-format", "json", "--shutdown-timeout", "10s")
-	// The whole environment: no PHRD_* setting of the caller's leaks in.
-	cmd.Env = append([]string{"HOME=" + dataDir, "TMPDIR=" + os.TempDir(), "PATH=" + os.Getenv("PATH")}, env...)
-	stderr, err := cmd.StderrPipe()
+	p, err := phrdproc.Start(bins.phrd, dataDir, env, "--shutdown-timeout", "10s")
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	d := &daemon{cmd: cmd, done: make(chan struct{}),
-		http: &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			d.mu.Lock()
-			d.logs.Write(sc.Bytes())
-			d.logs.WriteByte('\n')
-			d.mu.Unlock()
-			var m struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
-			}
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m.Msg == "listening" && m.Addr != "" {
-				select {
-				case addr <- m.Addr:
-				default:
-				}
-			}
-		}
-		cmd.Wait() // after the last read of the pipe, as os/exec asks
-		close(d.done)
-	}()
-	select {
-	case a := <-addr:
-		d.url = "http://" + a
-		return d, nil
-	case <-d.done:
-		return nil, fmt.Errorf("phrd exited before listening: %s", d.log())
-	case <-time.After(time.Minute):
-		d.kill()
-		return nil, errors.New("phrd did not listen within a minute")
-	}
+	return &daemon{Daemon: p, http: &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}}, nil
 }
 
-func (d *daemon) log() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.logs.String()
-}
-
-func (d *daemon) client() *api.Client { return &api.Client{BaseURL: d.url, HTTP: d.http} }
+func (d *daemon) client() *api.Client { return &api.Client{BaseURL: d.URL, HTTP: d.http} }
 
 // kill sends SIGKILL and waits for the process to end.
 func (d *daemon) kill() {
-	d.cmd.Process.Signal(syscall.SIGKILL)
-	<-d.done
+	d.Kill()
 	d.http.CloseIdleConnections()
 }
 
 // stop shuts phrd down with SIGTERM, as an operator would, and checks
 // that it exits cleanly.
 func (d *daemon) stop() error {
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(time.Minute):
-		d.kill()
-		return errors.New("phrd did not stop within a minute of SIGTERM")
-	}
+	err := d.Stop()
 	d.http.CloseIdleConnections()
-	if code := d.cmd.ProcessState.ExitCode(); code != 0 {
-		return fmt.Errorf("phrd exited with %d after SIGTERM: %s", code, d.log())
+	return err
+}
+
+// restart starts phrd over data (after cycle kills) and logs in as the
+// template's device; it fails the test if either fails.
+func (tp *phrdTemplate) restart(t *testing.T, ctx context.Context, data string, cycle int, env ...string) (*daemon, *api.Client) {
+	t.Helper()
+	d, err := startPhrd(data, env...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return nil
+	c := d.client()
+	if _, err := c.Login(ctx, api.SessionRequest{Username: tp.username, DeviceCredential: tp.credential}); err != nil {
+		d.kill()
+		t.Fatalf("login after restart %d: %v\n%s", cycle, err, d.Log())
+	}
+	return d, c
+}
+
+// killDuring runs each of writes in a goroutine of its own, again and
+// again, kills phrd after delay, waits for the writers and counts the
+// kill. A write that fails while phrd is up fails the test, which then
+// shows phrd's log and stops.
+func killDuring(t *testing.T, d *daemon, st *stats, delay time.Duration, writes ...func() error) {
+	t.Helper()
+	var killed atomic.Bool
+	var wg sync.WaitGroup
+	for _, write := range writes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !killed.Load() {
+				if err := write(); err != nil {
+					if !killed.Load() {
+						t.Errorf("a request failed while phrd was up: %v", err)
+					}
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(delay)
+	killed.Store(true)
+	d.kill()
+	wg.Wait()
+	st.runs.Add(1)
+	st.kills.Add(1)
+	if t.Failed() {
+		t.Logf("phrd log:\n%s", d.Log())
+		t.FailNow()
+	}
+}
+
+// paced is write followed, when it succeeds, by a pause.
+func paced(pause time.Duration, write func() error) func() error {
+	return func() error {
+		if err := write(); err != nil {
+			return err
+		}
+		time.Sleep(pause)
+		return nil
+	}
 }
 
 // phrdTemplate is a data directory with one account and a device
@@ -231,15 +228,7 @@ func (f *fixture) runPhrdLane(t *testing.T, l phrdLane, rng *mrand.Rand, st *sta
 	bk := &book{records: map[string]string{}, readings: map[string]string{}, imports: map[string]bool{}}
 	ctx := context.Background()
 	for cycle := 0; ; cycle++ {
-		d, err := startPhrd(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := d.client()
-		if _, err := c.Login(ctx, api.SessionRequest{Username: tp.username, DeviceCredential: tp.credential}); err != nil {
-			d.kill()
-			t.Fatalf("login after restart %d: %v\n%s", cycle, err, d.log())
-		}
+		d, c := tp.restart(t, ctx, data, cycle)
 		if !f.checkAPI(t, ctx, c, bk, st) {
 			d.kill()
 			t.FailNow()
@@ -270,42 +259,19 @@ func (f *fixture) runPhrdLane(t *testing.T, l phrdLane, rng *mrand.Rand, st *sta
 			t.Logf("%d kills; acknowledged: %d records, %d readings, %d uploads", cycle, len(bk.records), len(bk.readings), len(bk.imports))
 			return
 		}
-		var killed atomic.Bool
-		var wg sync.WaitGroup
-		writer := func(write func() error, pause time.Duration) {
-			defer wg.Done()
-			for !killed.Load() {
-				if err := write(); err != nil {
-					if !killed.Load() {
-						t.Errorf("a write failed while phrd was up: %v", err)
-					}
-					return
-				}
-				time.Sleep(pause) // a phone between two writes; less fsync load on a busy machine
-			}
-		}
+		// A pause between two writes, as a phone makes: less fsync load
+		// on a busy machine.
+		var writes []func() error
 		for range l.records {
-			wg.Add(1)
-			go writer(func() error { return bk.writeRecord(ctx, c, l.name, st) }, time.Duration(5+rng.IntN(20))*time.Millisecond)
+			writes = append(writes, paced(time.Duration(5+rng.IntN(20))*time.Millisecond, func() error { return bk.writeRecord(ctx, c, l.name, st) }))
 		}
 		for range l.readings {
-			wg.Add(1)
-			go writer(func() error { return bk.writeReadings(ctx, c, l.name, st) }, time.Duration(5+rng.IntN(20))*time.Millisecond)
+			writes = append(writes, paced(time.Duration(5+rng.IntN(20))*time.Millisecond, func() error { return bk.writeReadings(ctx, c, l.name, st) }))
 		}
 		for range l.imports {
-			wg.Add(1)
-			go writer(func() error { return bk.writeImport(ctx, c, f, ref, st) }, 0)
+			writes = append(writes, func() error { return bk.writeImport(ctx, c, f, ref, st) })
 		}
-		time.Sleep(time.Duration(20+rng.IntN(500)) * time.Millisecond)
-		killed.Store(true)
-		d.kill()
-		wg.Wait()
-		st.runs.Add(1)
-		st.kills.Add(1)
-		if t.Failed() {
-			t.Logf("phrd log:\n%s", d.log())
-			t.FailNow()
-		}
+		killDuring(t, d, st, time.Duration(20+rng.IntN(500))*time.Millisecond, writes...)
 		if !f.checkVault(t, vaults[0], tp, bk, ref, st) {
 			t.FailNow()
 		}

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,15 +60,7 @@ func (f *fixture) runSharesLane(t *testing.T, l sharesLane, rng *mrand.Rand, st 
 	bk := &shareBook{paths: map[string]string{}, wrong: map[string]int{}}
 	ctx := context.Background()
 	for cycle := 0; ; cycle++ {
-		d, err := startPhrd(data, env...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := d.client()
-		if _, err := c.Login(ctx, api.SessionRequest{Username: tp.username, DeviceCredential: tp.credential}); err != nil {
-			d.kill()
-			t.Fatalf("login after restart %d: %v\n%s", cycle, err, d.log())
-		}
+		d, c := tp.restart(t, ctx, data, cycle, env...)
 		if !bk.check(t, ctx, c, d, st) {
 			d.kill()
 			t.FailNow()
@@ -81,38 +72,24 @@ func (f *fixture) runSharesLane(t *testing.T, l sharesLane, rng *mrand.Rand, st 
 			t.Logf("%d kills; acknowledged: %d shares, %d wrong passcodes", cycle, len(bk.ids), bk.totalWrong())
 			return
 		}
-		var killed atomic.Bool
-		var wg sync.WaitGroup
 		// Each writer has its own generator, drawn from the lane's (a
-		// rand.Rand is not safe for concurrent use).
+		// rand.Rand is not safe for concurrent use), and pauses a few
+		// milliseconds between two requests.
 		own := func() *mrand.Rand { return mrand.New(mrand.NewPCG(rng.Uint64(), rng.Uint64())) }
-		writer := func(r *mrand.Rand, write func() error) {
-			defer wg.Done()
-			for !killed.Load() {
-				if err := write(); err != nil {
-					if !killed.Load() {
-						t.Errorf("a request failed while phrd was up: %v", err)
-					}
-					return
+		r1, r2, r3 := own(), own(), own()
+		every := func(r *mrand.Rand, write func() error) func() error {
+			return func() error {
+				err := write()
+				if err == nil {
+					time.Sleep(time.Duration(2+r.IntN(10)) * time.Millisecond)
 				}
-				time.Sleep(time.Duration(2+r.IntN(10)) * time.Millisecond)
+				return err
 			}
 		}
-		wg.Add(3)
-		r1, r2, r3 := own(), own(), own()
-		go writer(r1, func() error { return bk.create(ctx, c, jwe, st) })
-		go writer(r2, func() error { return bk.guess(ctx, d, r2, st) })
-		go writer(r3, func() error { return bk.guess(ctx, d, r3, st) })
-		time.Sleep(time.Duration(200+rng.IntN(1000)) * time.Millisecond)
-		killed.Store(true)
-		d.kill()
-		wg.Wait()
-		st.runs.Add(1)
-		st.kills.Add(1)
-		if t.Failed() {
-			t.Logf("phrd log:\n%s", d.log())
-			t.FailNow()
-		}
+		killDuring(t, d, st, time.Duration(200+rng.IntN(1000))*time.Millisecond,
+			every(r1, func() error { return bk.create(ctx, c, jwe, st) }),
+			every(r2, func() error { return bk.guess(ctx, d, r2, st) }),
+			every(r3, func() error { return bk.guess(ctx, d, r3, st) }))
 	}
 }
 
@@ -200,7 +177,7 @@ func (b *shareBook) guess(ctx context.Context, d *daemon, rng *mrand.Rand, st *s
 // 401, the remaining attempts.
 func manifest(ctx context.Context, d *daemon, path, passcode string) (int, int, error) {
 	body, _ := json.Marshal(map[string]string{"recipient": "crash harness", "passcode": passcode})
-	req, err := http.NewRequestWithContext(ctx, "POST", d.url+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, "POST", d.URL+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, err
 	}

@@ -14,10 +14,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/phr-project/phr/internal/syncbuf"
 )
 
 // block is one ```sh block of the README.
@@ -239,7 +240,7 @@ func runDemo(t *testing.T, root string, env []string, text string) string {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// The demo writes from the command's copying goroutine while this one
 	// reads: the buffer is locked.
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -258,24 +259,6 @@ func runDemo(t *testing.T, root string, env []string, text string) string {
 		t.Fatalf("the demo did not end on Ctrl-C:\n%s", out.String())
 	}
 	return out.String()
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func waitPort(t *testing.T, addr string, within time.Duration) {

@@ -27,7 +27,7 @@ type ShareSelect struct {
 	Since   time.Time `json:"since,omitzero"`
 	Summary bool      `json:"summary,omitempty"`
 	// Profile "ktc" shares the selection as a Kill-the-Clipboard
-	// patient-shared bundle (share.BuildKTC) with its PDF rendering; the
+	// patient-shared bundle (fhirdoc.BuildKTC) with its PDF rendering; the
 	// link is then direct (U) and has no passcode.
 	Profile string `json:"profile,omitempty"`
 	// Story is a note in the patient's own words, for a ktc share: it

@@ -5,10 +5,7 @@
 package flood
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +22,7 @@ import (
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/vault"
+	"github.com/phr-project/phr/test/internal/phrdproc"
 	"github.com/phr-project/phr/test/security/internal/e2e"
 )
 
@@ -35,62 +32,16 @@ func TestMain(m *testing.M) {
 	e2e.Main(m, "github.com/phr-project/phr/cmd/phrd", &phrdBin)
 }
 
-// daemon is a running phrd process.
-type daemon struct {
-	cmd  *exec.Cmd
-	url  string
-	logs e2e.SyncBuffer
-	done chan struct{}
-}
-
 // startPhrd runs the phrd binary over dataDir on a free port of
 // 127.0.0.1 with production key derivation costs, and waits until it
-// listens.
-func startPhrd(t *testing.T, dataDir string, args ...string) *daemon {
+// listens; the test's cleanup stops it.
+func startPhrd(t *testing.T, dataDir string, args ...string) *phrdproc.Daemon {
 	t.Helper()
-	cmd := exec.Command(phrdBin, append([]string{"--addr", "127.0.0.1:0", "--data", dataDir, "--log-format", "json"}, args...)...)
-	cmd.Env = []string{"HOME=" + dataDir, "PATH=" + os.Getenv("PATH")}
-	stderr, err := cmd.StderrPipe()
+	d, err := phrdproc.Start(phrdBin, dataDir, nil, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{cmd: cmd, done: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			d.logs.Write(append(sc.Bytes(), '\n'))
-			var m struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m.Msg == "listening" {
-				select {
-				case addr <- m.Addr:
-				default:
-				}
-			}
-		}
-		cmd.Wait()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-d.done
-		}
-	})
-	select {
-	case a := <-addr:
-		d.url = "http://" + a
-	case <-d.done:
-		t.Fatalf("phrd exited: %s", d.logs.Bytes())
-	case <-time.After(time.Minute):
-		t.Fatal("phrd did not listen within a minute")
-	}
+	t.Cleanup(func() { d.Stop() })
 	return d
 }
 
@@ -165,7 +116,7 @@ func TestPasscodeFloodMemory(t *testing.T) {
 	device := addDevice(t, data, "alice's long passphrase")
 	d := startPhrd(t, data, "--scrypt-concurrency", "2")
 	ctx := context.Background()
-	c := &api.Client{BaseURL: d.url}
+	c := &api.Client{BaseURL: d.URL}
 	if _, err := c.Login(ctx, api.SessionRequest{Username: "alice", DeviceCredential: device}); err != nil {
 		t.Fatal(err)
 	}
@@ -179,9 +130,9 @@ func TestPasscodeFloodMemory(t *testing.T) {
 		if _, err := share.Decode(cr.Link); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, d.url+"/shl/"+cr.ID)
+		ids = append(ids, d.URL+"/shl/"+cr.ID)
 	}
-	pid := d.cmd.Process.Pid
+	pid := d.Pid()
 	// Let the login's garbage go, so the baseline is the daemon at rest.
 	time.Sleep(2 * time.Second)
 	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
@@ -251,7 +202,7 @@ func TestPasscodeFloodMemory(t *testing.T) {
 	if served != counts[http.StatusOK] {
 		t.Errorf("%d uses counted for %d answers 200", served, counts[http.StatusOK])
 	}
-	if bytes.Contains(d.logs.Bytes(), []byte(`"status":500`)) {
-		t.Errorf("a 500 in the log:\n%s", d.logs.Bytes())
+	if strings.Contains(d.Log(), `"status":500`) {
+		t.Errorf("a 500 in the log:\n%s", d.Log())
 	}
 }

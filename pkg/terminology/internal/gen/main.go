@@ -72,6 +72,8 @@ var thoCodeSystems = []string{
 	"v3-ActStatus", "v3-ActClass", "v3-Confidentiality", "v3-ActSite",
 	"v3-substanceAdminSubstitution", "v3-TargetAwareness", "discharge-disposition",
 	"admit-source", "consentcategorycodes",
+	"goal-achievement", "claim-type", "processpriority", "claiminformationcategory",
+	"ex-diagnosistype", "v2-0360", "library-type",
 }
 
 // externalNamingSystems give the OIDs and older URIs of the external

@@ -3,8 +3,8 @@
 // serves an in-process server on a random 127.0.0.1 port, and searches
 // bytes for plaintext in the encodings a leak could take (see Forms).
 //
-// It imports nothing of phr's; the in-process server the suites share is
-// in phrdtest, beside it.
+// It imports nothing of phr's but internal/syncbuf (a buffer); the
+// in-process server the suites share is in phrdtest, beside it.
 package e2e
 
 import (
@@ -22,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/phr-project/phr/internal/syncbuf"
 )
 
 // Build compiles the main package pkg (an import path) into dir and
@@ -276,23 +278,7 @@ func Serve(t testing.TB, ln net.Listener, s Server) (shutdown func()) {
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers (a server's
 // log).
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// Bytes returns a copy of what was written.
-func (b *SyncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
-}
+type SyncBuffer = syncbuf.Buffer
 
 // WaitFor polls cond every 10 ms until it is true or timeout passes, and
 // reports whether it became true.

@@ -1,4 +1,4 @@
-package main
+package fhirdoc
 
 import (
 	"encoding/csv"
@@ -9,15 +9,16 @@ import (
 	"github.com/phr-project/phr/pkg/record"
 )
 
-// csvColumns is the CSV template of docs/formats/csv.md.
-var csvColumns = []string{"type", "name", "value", "unit", "date", "end_date", "code", "code_system", "status", "note"}
+// CSVColumns is the header of the CSV template of docs/formats/csv.md.
+var CSVColumns = []string{"type", "name", "value", "unit", "date", "end_date", "code", "code_system", "status", "note"}
 
-// writeCSV writes, as each gives them, the records the CSV template can
-// hold (medications, lab results, vital signs), and returns how many it
-// wrote and how many it left out.
-func writeCSV(w io.Writer, each func(func(record.Record) error) error) (n, skipped int, err error) {
+// WriteCSV writes the CSV template of docs/formats/csv.md: the header,
+// then, as each gives them, the records the template can hold
+// (medications, lab results, vital signs), one row each. It returns how
+// many it wrote and how many it left out.
+func WriteCSV(w io.Writer, each Each) (n, skipped int, err error) {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(csvColumns); err != nil {
+	if err := cw.Write(CSVColumns); err != nil {
 		return 0, 0, err
 	}
 	err = each(func(r record.Record) error {

@@ -1,4 +1,4 @@
-package share
+package fhirdoc
 
 import (
 	"bytes"
@@ -16,32 +16,24 @@ import (
 	"time"
 
 	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/share"
 )
 
 var ktcNow = time.Date(2026, 1, 30, 12, 0, 0, 0, time.UTC)
-
-func ktcRecord(t *testing.T, js string) record.Record {
-	t.Helper()
-	r, err := record.New([]byte(js), record.Provenance{Method: record.MethodImported, Importer: "fhir", System: "Example Clinic"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
 
 // ktcPatient and ktcCore are the profile's synthetic patient (Jessica
 // Argonaut) and the four resource types its receivers SHALL persist, as
 // in the profile's published test vectors.
 func ktcPatient(t *testing.T) record.Record {
-	return ktcRecord(t, `{"resourceType":"Patient","id":"p1","meta":{"profile":["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"]},"name":[{"given":["Jessica"],"family":"Argonaut"}],"birthDate":"1985-03-15","gender":"female"}`)
+	return imported(t, `{"resourceType":"Patient","id":"p1","meta":{"profile":["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"]},"name":[{"given":["Jessica"],"family":"Argonaut"}],"birthDate":"1985-03-15","gender":"female"}`)
 }
 
 func ktcCore(t *testing.T) []record.Record {
 	return []record.Record{
-		ktcRecord(t, `{"resourceType":"Condition","clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-category","code":"problem-list-item"}]}],"code":{"coding":[{"system":"http://snomed.info/sct","code":"38341003","display":"Hypertensive disorder"}],"text":"Hypertension"},"subject":{"reference":"Patient/p1"},"onsetDateTime":"2022-04-01"}`),
-		ktcRecord(t, `{"resourceType":"MedicationRequest","status":"active","intent":"order","medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"979480","display":"lisinopril 10 MG Oral Tablet"}],"text":"Lisinopril 10 mg"},"subject":{"reference":"Patient/p1"},"authoredOn":"2025-11-02","dosageInstruction":[{"text":"1 tablet daily"}]}`),
-		ktcRecord(t, `{"resourceType":"AllergyIntolerance","meta":{"profile":["http://hl7.org/fhir/us/core/StructureDefinition/us-core-allergyintolerance"],"lastUpdated":"2025-01-01T00:00:00Z"},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},"code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"7980","display":"penicillin G"}],"text":"Penicillin"},"patient":{"reference":"Patient/p1"},"reaction":[{"manifestation":[{"text":"Hives"}]}]}`),
-		ktcRecord(t, `{"resourceType":"Immunization","status":"completed","vaccineCode":{"coding":[{"system":"http://hl7.org/fhir/sid/cvx","code":"208","display":"COVID-19 vaccine, mRNA, BNT162b2"}],"text":"COVID-19 vaccine"},"patient":{"reference":"Patient/p1"},"occurrenceDateTime":"2025-10-12"}`),
+		imported(t, `{"resourceType":"Condition","clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-category","code":"problem-list-item"}]}],"code":{"coding":[{"system":"http://snomed.info/sct","code":"38341003","display":"Hypertensive disorder"}],"text":"Hypertension"},"subject":{"reference":"Patient/p1"},"onsetDateTime":"2022-04-01"}`),
+		imported(t, `{"resourceType":"MedicationRequest","status":"active","intent":"order","medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"979480","display":"lisinopril 10 MG Oral Tablet"}],"text":"Lisinopril 10 mg"},"subject":{"reference":"Patient/p1"},"authoredOn":"2025-11-02","dosageInstruction":[{"text":"1 tablet daily"}]}`),
+		imported(t, `{"resourceType":"AllergyIntolerance","meta":{"profile":["http://hl7.org/fhir/us/core/StructureDefinition/us-core-allergyintolerance"],"lastUpdated":"2025-01-01T00:00:00Z"},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},"code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"7980","display":"penicillin G"}],"text":"Penicillin"},"patient":{"reference":"Patient/p1"},"reaction":[{"manifestation":[{"text":"Hives"}]}]}`),
+		imported(t, `{"resourceType":"Immunization","status":"completed","vaccineCode":{"coding":[{"system":"http://hl7.org/fhir/sid/cvx","code":"208","display":"COVID-19 vaccine, mRNA, BNT162b2"}],"text":"COVID-19 vaccine"},"patient":{"reference":"Patient/p1"},"occurrenceDateTime":"2025-10-12"}`),
 	}
 }
 
@@ -226,7 +218,7 @@ func TestKTCVectors(t *testing.T) {
 	var requests atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		if r.URL.Query().Get(RecipientParam) == "" {
+		if r.URL.Query().Get(share.RecipientParam) == "" {
 			http.Error(w, "recipient required", http.StatusBadRequest)
 			return
 		}
@@ -235,7 +227,7 @@ func TestKTCVectors(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", ContentTypeJOSE)
+		w.Header().Set("Content-Type", share.ContentTypeJOSE)
 		w.Write([]byte(jwe))
 	}))
 	t.Cleanup(srv.Close)
@@ -265,7 +257,7 @@ func TestKTCVectors(t *testing.T) {
 		}
 		path := "/vectors/files/" + v.id + ".jwe"
 		if !v.gone {
-			jwe, err := EncryptFile(key, ContentTypeFHIR, bundles[v.bundle], v.zip)
+			jwe, err := share.EncryptFile(key, share.ContentTypeFHIR, bundles[v.bundle], v.zip)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -284,13 +276,13 @@ func TestKTCVectors(t *testing.T) {
 		}
 		flag := v.flag
 		if flag == "" {
-			flag = FlagDirect
+			flag = share.FlagDirect
 		}
-		p := Payload{URL: srv.URL + path, Key: EncodeKey(key), Exp: v.exp, Flag: flag, Label: v.label}
+		p := share.Payload{URL: srv.URL + path, Key: share.EncodeKey(key), Exp: v.exp, Flag: flag, Label: v.label}
 		if p.Exp == 0 {
 			p.Exp = exp
 		}
-		s, err := Encode(p)
+		s, err := share.Encode(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -303,7 +295,7 @@ func TestKTCVectors(t *testing.T) {
 	var b64Label string
 	for i := 0; i < 4096 && b64Label == ""; i++ {
 		l := fmt.Sprintf("\U0001F9EA%s\U0001F517\U0001F4E6 sonde num\u00e9ro %d", strings.Repeat("x", i%4), i)
-		js, _ := json.Marshal(Payload{URL: srv.URL + "/vectors/files/ktc-d3-b64url.jwe", Key: EncodeKey(ktcVectorKey("ktc-d3-b64url")), Exp: exp, Flag: "U", Label: l})
+		js, _ := json.Marshal(share.Payload{URL: srv.URL + "/vectors/files/ktc-d3-b64url.jwe", Key: share.EncodeKey(ktcVectorKey("ktc-d3-b64url")), Exp: exp, Flag: "U", Label: l})
 		if enc := base64.RawURLEncoding.EncodeToString(js); strings.Contains(enc, "-") && strings.Contains(enc, "_") {
 			b64Label = l
 		}
@@ -311,14 +303,14 @@ func TestKTCVectors(t *testing.T) {
 	// A key whose base64url form holds '-' and '_'.
 	var urlSafeKey []byte
 	for i := 0; i < 4096 && urlSafeKey == nil; i++ {
-		if k := ktcVectorKey(fmt.Sprintf("ktc-e3-key-urlsafe~%d", i)); strings.Contains(EncodeKey(k), "-") && strings.Contains(EncodeKey(k), "_") {
+		if k := ktcVectorKey(fmt.Sprintf("ktc-e3-key-urlsafe~%d", i)); strings.Contains(share.EncodeKey(k), "-") && strings.Contains(share.EncodeKey(k), "_") {
 			urlSafeKey = k
 		}
 	}
-	d1 := Payload{URL: srv.URL + "/vectors/files/ktc-d1-baseline.jwe", Key: EncodeKey(ktcVectorKey("ktc-d1-baseline"))}
-	raw := func(p Payload) string {
+	d1 := share.Payload{URL: srv.URL + "/vectors/files/ktc-d1-baseline.jwe", Key: share.EncodeKey(ktcVectorKey("ktc-d1-baseline"))}
+	raw := func(p share.Payload) string {
 		js, _ := json.Marshal(p)
-		return LinkPrefix + base64.RawURLEncoding.EncodeToString(js)
+		return share.LinkPrefix + base64.RawURLEncoding.EncodeToString(js)
 	}
 	vectors := []vector{
 		// Tier 1: decode.
@@ -327,9 +319,9 @@ func TestKTCVectors(t *testing.T) {
 		{id: "ktc-d3-b64url", tier: "decode", level: "baseline", bundle: "minimal", label: b64Label},
 		{id: "ktc-d4-utf8-label", tier: "decode", level: "baseline", bundle: "minimal", label: "Jessica Argonaut — résumé de santé"},
 		{id: "ktc-d5-no-label", tier: "decode", level: "baseline", bundle: "minimal"},
-		{id: "ktc-d6-no-exp", tier: "decode", level: "negative", form: "raw", raw: raw(Payload{URL: d1.URL, Key: d1.Key, Flag: "U"}), stage: "payload"},
-		{id: "ktc-d7-flag-p", tier: "decode", level: "negative", form: "raw", raw: raw(Payload{URL: d1.URL, Key: d1.Key, Flag: "P", Exp: exp}), stage: "payload"},
-		{id: "ktc-d8-flag-empty", tier: "decode", level: "negative", form: "raw", raw: raw(Payload{URL: d1.URL, Key: d1.Key, Exp: exp}), stage: "payload"},
+		{id: "ktc-d6-no-exp", tier: "decode", level: "negative", form: "raw", raw: raw(share.Payload{URL: d1.URL, Key: d1.Key, Flag: "U"}), stage: "payload"},
+		{id: "ktc-d7-flag-p", tier: "decode", level: "negative", form: "raw", raw: raw(share.Payload{URL: d1.URL, Key: d1.Key, Flag: "P", Exp: exp}), stage: "payload"},
+		{id: "ktc-d8-flag-empty", tier: "decode", level: "negative", form: "raw", raw: raw(share.Payload{URL: d1.URL, Key: d1.Key, Exp: exp}), stage: "payload"},
 		{id: "ktc-d9-truncated", tier: "decode", level: "negative", form: "raw", raw: "shlink:/eyJ1cmwiOiJodHRwczovL2V4YW1wbGUuY29t", stage: "decode"},
 		{id: "ktc-d10-long-term", tier: "decode", level: "negative", bundle: "minimal", flag: "LU", stage: "payload"},
 		// Tier 2: retrieve.
@@ -376,7 +368,7 @@ func TestKTCVectors(t *testing.T) {
 				t.Errorf("%d entries, want %d", got, want)
 			}
 			if v.label != "" {
-				if p, _ := Decode(input); p.Label != v.label {
+				if p, _ := share.Decode(input); p.Label != v.label {
 					t.Errorf("label %q, want %q", p.Label, v.label)
 				}
 			}
@@ -397,18 +389,18 @@ func entriesOf(t *testing.T, data []byte) int {
 // before any request), retrieve and decrypt the one file, check the
 // bundle. It returns the stage that refused the link, if any.
 func ktcReceive(input string) (stage string, bundle []byte, err error) {
-	p, err := Decode(input)
+	p, err := share.Decode(input)
 	if err != nil {
 		return "decode", nil, err
 	}
 	if err := CheckKTCPayload(p); err != nil {
 		return "payload", nil, err
 	}
-	got, err := Retrieve(context.Background(), p, RetrieveOptions{Recipient: "Verona Health System", Now: func() time.Time { return ktcNow }})
+	got, err := share.Retrieve(context.Background(), p, share.RetrieveOptions{Recipient: "Verona Health System", Now: func() time.Time { return ktcNow }})
 	switch {
-	case errors.Is(err, ErrLinkExpired):
+	case errors.Is(err, share.ErrLinkExpired):
 		return "payload", nil, err
-	case errors.Is(err, ErrDecrypt):
+	case errors.Is(err, share.ErrDecrypt):
 		return "decrypt", nil, err
 	case err != nil:
 		return "retrieve", nil, err
@@ -444,7 +436,7 @@ func TestKTCMedicationsAsUSCore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			data, err := BuildKTC(patient, []record.Record{ktcRecord(t, tt.statement)}, KTCOptions{Now: ktcNow})
+			data, err := BuildKTC(patient, []record.Record{imported(t, tt.statement)}, KTCOptions{Now: ktcNow})
 			if err != nil {
 				t.Fatal(err)
 			}

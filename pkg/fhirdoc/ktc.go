@@ -1,4 +1,4 @@
-package share
+package fhirdoc
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/phr-project/phr/pkg/pdfdoc"
 	"github.com/phr-project/phr/pkg/record"
+	"github.com/phr-project/phr/pkg/share"
 )
 
 // The CMS "Kill the Clipboard" profile of SMART Health Links:
@@ -230,13 +231,13 @@ func ktcDocument(patientURL, loinc, display, description string, pdf []byte, now
 
 // CheckKTCPayload checks the profile's rules of a link: flag exactly U
 // (a direct file: no passcode, no manifest, not long-term) and an exp. Errors are
-// *FieldError values wrapping ErrKTC.
-func CheckKTCPayload(p Payload) error {
-	if p.Flag != FlagDirect {
-		return fieldErr(ErrKTC, "flag", "must be exactly U (a direct file)")
+// *share.FieldError values wrapping ErrKTC.
+func CheckKTCPayload(p share.Payload) error {
+	if p.Flag != share.FlagDirect {
+		return ktcErr("flag", "must be exactly U (a direct file)")
 	}
 	if p.Exp <= 0 {
-		return fieldErr(ErrKTC, "exp", "is required")
+		return ktcErr("exp", "is required")
 	}
 	return nil
 }
@@ -248,7 +249,7 @@ func CheckKTCPayload(p Payload) error {
 // PatientSharedDocumentReference: status current, type 60591-5 or
 // 51855-5, subject and an author the bundle's Patient, a date, and one
 // content whose attachment is application/pdf data that is a PDF.
-// Errors are *FieldError values wrapping ErrKTC, naming the entry.
+// Errors are *share.FieldError values wrapping ErrKTC, naming the entry.
 func CheckKTCBundle(data []byte) error {
 	var b struct {
 		ResourceType string `json:"resourceType"`
@@ -260,49 +261,49 @@ func CheckKTCBundle(data []byte) error {
 		} `json:"entry"`
 	}
 	if err := json.Unmarshal(data, &b); err != nil {
-		return fieldErr(ErrKTC, "bundle", "is not a JSON object")
+		return ktcErr("bundle", "is not a JSON object")
 	}
 	switch {
 	case b.ResourceType != "Bundle":
-		return fieldErr(ErrKTC, "resourceType", "must be Bundle")
+		return ktcErr("resourceType", "must be Bundle")
 	case b.Type != "collection":
-		return fieldErr(ErrKTC, "type", "must be collection")
+		return ktcErr("type", "must be collection")
 	case b.Timestamp == "":
-		return fieldErr(ErrKTC, "timestamp", "is required")
+		return ktcErr("timestamp", "is required")
 	case len(b.Entry) < 2:
-		return fieldErr(ErrKTC, "entry", "must hold the Patient and at least one other entry")
+		return ktcErr("entry", "must hold the Patient and at least one other entry")
 	}
 	if _, err := record.ParseDate(b.Timestamp); err != nil {
-		return fieldErr(ErrKTC, "timestamp", "is not a FHIR instant")
+		return ktcErr("timestamp", "is not a FHIR instant")
 	}
 	patientURL := ""
 	res := make([]record.Resource, len(b.Entry))
 	for i, e := range b.Entry {
 		field := fmt.Sprintf("entry[%d]", i)
 		if e.FullURL == "" {
-			return fieldErr(ErrKTC, field+".fullUrl", "is required")
+			return ktcErr(field+".fullUrl", "is required")
 		}
 		r, err := record.Parse(e.Resource)
 		if err != nil || r.Type() == "" {
-			return fieldErr(ErrKTC, field+".resource", "is not a FHIR resource")
+			return ktcErr(field+".resource", "is not a FHIR resource")
 		}
 		res[i] = r
 		if r.Type() == "Patient" {
 			if patientURL != "" {
-				return fieldErr(ErrKTC, field, "is a second Patient (the bundle holds exactly one)")
+				return ktcErr(field, "is a second Patient (the bundle holds exactly one)")
 			}
 			patientURL = e.FullURL
 		}
 	}
 	if patientURL == "" {
-		return fieldErr(ErrKTC, "entry", "holds no Patient")
+		return ktcErr("entry", "holds no Patient")
 	}
 	for i, r := range res {
 		if r.Type() != "DocumentReference" || !r.HasCoding("category", KTCCategorySystem, KTCCategory) {
 			continue
 		}
 		if err := checkKTCDocument(r, patientURL); err != nil {
-			var fe *FieldError
+			var fe *share.FieldError
 			if errors.As(err, &fe) {
 				fe.Field = fmt.Sprintf("entry[%d].resource.%s", i, fe.Field)
 			}
@@ -315,17 +316,17 @@ func CheckKTCBundle(data []byte) error {
 func checkKTCDocument(r record.Resource, patientURL string) error {
 	switch {
 	case r.Str("status") != "current":
-		return fieldErr(ErrKTC, "status", "must be current")
+		return ktcErr("status", "must be current")
 	case !r.HasCoding("type", record.LOINC, LOINCPatientSummary) && !r.HasCoding("type", record.LOINC, LOINCPatientNote):
-		return fieldErr(ErrKTC, "type", "must be LOINC 60591-5 or 51855-5")
+		return ktcErr("type", "must be LOINC 60591-5 or 51855-5")
 	case r.Str("subject.reference") != patientURL:
-		return fieldErr(ErrKTC, "subject", "must be the bundle's Patient")
+		return ktcErr("subject", "must be the bundle's Patient")
 	case r.Str("date") == "":
-		return fieldErr(ErrKTC, "date", "is required")
+		return ktcErr("date", "is required")
 	case len(r.List("content")) != 1:
-		return fieldErr(ErrKTC, "content", "must hold one attachment")
+		return ktcErr("content", "must hold one attachment")
 	case r.Str("content.0.attachment.contentType") != "application/pdf":
-		return fieldErr(ErrKTC, "content[0].attachment.contentType", "must be application/pdf")
+		return ktcErr("content[0].attachment.contentType", "must be application/pdf")
 	}
 	author := false
 	for _, a := range r.List("author") {
@@ -334,11 +335,17 @@ func checkKTCDocument(r record.Resource, patientURL string) error {
 		}
 	}
 	if !author {
-		return fieldErr(ErrKTC, "author", "must include the bundle's Patient")
+		return ktcErr("author", "must include the bundle's Patient")
 	}
 	pdf, err := base64.StdEncoding.DecodeString(r.Str("content.0.attachment.data"))
 	if err != nil || !bytes.HasPrefix(pdf, []byte("%PDF-")) {
-		return fieldErr(ErrKTC, "content[0].attachment.data", "must be a base64 PDF")
+		return ktcErr("content[0].attachment.data", "must be a base64 PDF")
 	}
 	return nil
+}
+
+// ktcErr is a rule of the profile that field breaks: a *share.FieldError
+// wrapping ErrKTC, as the protocol's own field errors are.
+func ktcErr(field, reason string) error {
+	return &share.FieldError{Field: field, Reason: reason, Err: ErrKTC}
 }

@@ -1,4 +1,4 @@
-package share_test
+package fhirdoc_test
 
 import (
 	"archive/tar"
@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/phr-project/phr/internal/vaulttest"
+	"github.com/phr-project/phr/pkg/fhirdoc"
 	"github.com/phr-project/phr/pkg/record"
-	"github.com/phr-project/phr/pkg/share"
 )
 
 const sharedData = "../../../shared/testdata/"
@@ -135,7 +135,7 @@ func checkIPS(t *testing.T, data []byte, rules map[string]ipsSectionRule) map[st
 	if patientURL == "" {
 		t.Fatal("no Patient")
 	}
-	if !comp.HasCoding("type", record.LOINC, share.LOINCPatientSummary) || comp.Str("status") == "" || comp.Str("date") == "" ||
+	if !comp.HasCoding("type", record.LOINC, fhirdoc.LOINCPatientSummary) || comp.Str("status") == "" || comp.Str("date") == "" ||
 		comp.Str("title") == "" || len(comp.List("author")) == 0 || comp.Str("subject.reference") != patientURL {
 		t.Errorf("composition header: type, status, date, title, author, subject: %v", comp)
 	}
@@ -257,13 +257,13 @@ func TestIPSConformance(t *testing.T) {
 	}{
 		{name: "empty vault"},
 		{name: "synthea", files: []string{sharedData + "fhir/synthea-r4/Jorge_Brekke_ac7921e0-c949-4b42-97f2-fad5d171cd01.json"},
-			sections: []string{share.LOINCImmunizations, share.LOINCResults, share.LOINCVitalSigns, share.LOINCProcedures, share.LOINCSocialHistory, share.LOINCPastProblems}},
+			sections: []string{fhirdoc.LOINCImmunizations, fhirdoc.LOINCResults, fhirdoc.LOINCVitalSigns, fhirdoc.LOINCProcedures, fhirdoc.LOINCSocialHistory, fhirdoc.LOINCPastProblems}},
 		{name: "C-CDA with no known allergies", files: []string{sharedData + "ccda/hl7-c-cda-examples/Documents/CCD/CCD 2/CCD.xml"},
-			sections: []string{share.LOINCVitalSigns, share.LOINCSocialHistory}},
+			sections: []string{fhirdoc.LOINCVitalSigns, fhirdoc.LOINCSocialHistory}},
 		{name: "US Core examples", files: []string{
 			sharedData + "fhir/us-core-examples/Observation-10-minute-apgar-color.json",
 			sharedData + "fhir/us-core-examples/DiagnosticReport-chest-xray-report.json",
-		}, sections: []string{share.LOINCResults}},
+		}, sections: []string{fhirdoc.LOINCResults}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -273,7 +273,7 @@ func TestIPSConformance(t *testing.T) {
 				}
 			}
 			patient, recs := importInto(t, tt.files...)
-			data, err := share.BuildIPS(patient, recs, ipsNow)
+			data, err := fhirdoc.BuildIPS(patient, recs, ipsNow)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -455,7 +455,7 @@ func TestIPSExamplesRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			patient, recs := importInto(t, path)
-			doc, err := share.BuildIPS(patient, recs, ipsNow)
+			doc, err := fhirdoc.BuildIPS(patient, recs, ipsNow)
 			if err != nil {
 				t.Fatal(err)
 			}
