@@ -147,6 +147,12 @@ func (v *Vault) scanRecords(tx kv.Tx, seeds *checkSeeds, deep bool) (*recordSums
 	batches := make(chan []kv, 4)
 	results := make(chan *recordSums)
 	workers := checkWorkers()
+	// The workers do not use tx (a PostgreSQL transaction is one
+	// connection, busy with the reader): the dictionaries of this
+	// snapshot are loaded here.
+	if err := v.codec.refresh(tx, v.keys); err != nil {
+		return nil, err
+	}
 	newSums := func() *recordSums {
 		return &recordSums{wantFinger: map[string]map[string]bool{}, wantIdent: map[string]bool{}, legacy: map[string]string{}}
 	}
@@ -164,7 +170,7 @@ func (v *Vault) scanRecords(tx kv.Tx, seeds *checkSeeds, deep bool) (*recordSums
 					pt, version, err := v.keys.openInto(buf[:0], ad, bucketRecords, e.k, e.v)
 					if err == nil {
 						buf = pt
-						pt, err = v.decompress(tx, nil, pt)
+						pt, err = v.decompress(nil, nil, pt)
 					}
 					var r record.Record
 					if err == nil {

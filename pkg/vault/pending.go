@@ -25,6 +25,12 @@ import (
 // them with the import itself: its marker makes the next open roll the
 // whole import back. Another process cannot write to the vault while
 // this one holds it.
+//
+// Only a vault file of its own (Open) defers them. A vault in a store
+// (OpenIn) may have other Vaults writing to it (phrd nodes), which would
+// not find fingerprints held in this one's memory and would add the same
+// records again: there each batch writes its records' fingerprints in
+// its own transaction (a PostgreSQL namespace has no pages to rewrite).
 var fpFlushAt = 8192
 
 // fpFill is how full the dedup index's pages are when they split.
