@@ -209,8 +209,7 @@ func (v *Vault) add(recs []record.Record, dry bool, im *Import, also func(tx *bo
 			v.listPut(nil, p.rec)
 			if p.fp != nil {
 				switch {
-				case im != nil && v.format >= 4:
-					v.deferFingerprint(im, p.fp, p.id)
+				case im != nil && v.format >= 4 && v.deferFingerprint(im, p.fp, p.id):
 				case fb.Get(p.fp) == nil:
 					if err := fb.Put(p.fp, p.id); err != nil {
 						return err
