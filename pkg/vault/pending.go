@@ -24,9 +24,11 @@ import (
 // splits a page it added keys to at the bucket's fill percent, and
 // leaves the rest on a page of its own. Flushes of 8,192 left the
 // index's pages 70% full (25 MB for 308,000 records) however the fill
-// percent was set; 65,536, with pages split full, 91% (19 MB). Each
-// costs about 60 bytes of memory (pendingFP, no allocation of its own):
-// 4 MB at most per import.
+// percent was set; 32,768, with pages split full, 88% (20 MB), and
+// 65,536 91%, but the map that holds them (about 60 bytes a
+// fingerprint, and a map's table never shrinks) then cost an import of
+// 1.5 million records 18 MB more at its peak and 15% more CPU, against
+// 5 MB and none for 32,768.
 //
 // Until they are written, lookups of this process find them here
 // (findFingerprint), so a record repeated within the import or by
@@ -34,7 +36,7 @@ import (
 // them with the import itself: its marker makes the next open roll the
 // whole import back. Another process cannot write to the vault while
 // this one holds it.
-var fpFlushAt = 65536
+var fpFlushAt = 32768
 
 // fpFill is how full the dedup index's pages are when they split: full,
 // since a flush inserts long sorted runs (above).
