@@ -159,7 +159,7 @@ func (v *Vault) scanRecords(tx kv.Tx, seeds *checkSeeds, deep bool) (*recordSums
 	for range workers {
 		go func() {
 			s := newSums()
-			var ad, buf, cbuf []byte
+			var ad, buf, cbuf, dbuf []byte
 			ad = make([]byte, 0, 64)
 			for batch := range batches {
 				for _, e := range batch {
@@ -170,7 +170,14 @@ func (v *Vault) scanRecords(tx kv.Tx, seeds *checkSeeds, deep bool) (*recordSums
 					pt, version, err := v.keys.openInto(buf[:0], ad, bucketRecords, e.k, e.v)
 					if err == nil {
 						buf = pt
-						pt, err = v.decompress(nil, nil, pt)
+						// The record lives for this iteration only:
+						// its envelope is decompressed into a buffer
+						// the next one reuses (an uncompressed one is
+						// buf itself, which stays buf's).
+						compressed := len(pt) > 0 && (pt[0] == plainS2 || pt[0] == plainZstd)
+						if pt, err = v.decompress(nil, dbuf[:0], pt); err == nil && compressed && cap(pt) > cap(dbuf) {
+							dbuf = pt
+						}
 					}
 					var r record.Record
 					if err == nil {

@@ -168,7 +168,7 @@ type Vault struct {
 	// pending are the fingerprints imports have not written yet
 	// (pending.go), guarded by pendMu.
 	pendMu  sync.Mutex
-	pending map[string]pendingFP
+	pending map[fpKey]pendingFP
 	// wl are the listing changes of the running write transaction
 	// (listing.go), committed with it; wlMerge has it merge every
 	// change into the tree (the last batch of an import).
