@@ -22,7 +22,7 @@ var trimAbove = 20 << 20
 // readTrimAbove is trimAbove for long reads (listings, exports, checks):
 // a read faults back what it drops, which costs more than a writer's
 // commit does, so it drops less often.
-const readTrimAbove = 48 << 20
+const readTrimAbove = 36 << 20
 
 // residentFileBytes returns how much of this process's resident set is
 // file-backed (or shared), from /proc/self/statm.
