@@ -294,7 +294,11 @@ func (s *Server) recoverAccount(c echo.Context) error {
 	}
 	defer s.kdf.release()
 	secret := vault.RecoveryCode(req.RecoveryCode)
-	if !s.data.exists(id) || !vault.IsRecoveryCode(req.RecoveryCode) {
+	exists, err := s.data.exists(id)
+	if err != nil {
+		return err
+	}
+	if !exists || !vault.IsRecoveryCode(req.RecoveryCode) {
 		// The work of a wrong code (a recovery slot's scrypt), and the
 		// same answer.
 		var salt [16]byte

@@ -598,7 +598,9 @@ func (p *passkeys) loginFinish(c echo.Context) error {
 		if err != nil {
 			return nil, lookErr
 		}
-		if !s.data.exists(acctID) {
+		if ok, err := s.data.exists(acctID); err != nil {
+			return nil, err
+		} else if !ok {
 			s.dummy.identities(id) // the work of a wrong key, and the same answer
 			acctID = ""
 			return nil, lookErr

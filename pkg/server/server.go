@@ -94,6 +94,8 @@ func New(cfg Config) (*Server, error) {
 		s.acctLimit = shared("login-account", cfg.LoginPerAccount)
 		s.clientLimit = shared("login-client", cfg.LoginPerClient)
 		s.tokenLimit = shared("bad-token-client", cfg.BadTokenPerClient)
+		// And the accounts' vaults: any node serves any account.
+		data.store = dbVaults{pg: s.pg}
 	}
 	if err := s.openShares(); err != nil {
 		if s.pg != nil {
