@@ -402,13 +402,13 @@ func (m *Main) Run(_ context.Context) error {
 	if m.Config.TLSCert != "" {
 		scheme = "https"
 	}
-	// Where the share store and login limits live (never the URL: it
-	// may hold a password).
+	// Where the vaults, share store and login limits live (never the
+	// URL: it may hold a password).
 	shared := "data directory"
 	if m.Config.DatabaseURL != "" {
 		shared = "postgresql"
 	}
-	m.logger.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "registration", m.Config.Registration, "shares", shared)
+	m.logger.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "registration", m.Config.Registration, "vaults", shared, "shares", shared)
 	return nil
 }
 

@@ -13,8 +13,8 @@ import (
 	"github.com/phr-project/phr/pkg/server/api"
 )
 
-// TestDatabaseURL: phrd with PHRD_DATABASE_URL keeps its share store in
-// PostgreSQL, says so when it listens, and logs nothing of the URL, its
+// TestDatabaseURL: phrd with PHRD_DATABASE_URL keeps its vaults and
+// share store in PostgreSQL, says so when it listens, and logs nothing of the URL, its
 // password least of all (the test cluster trusts local users, so the
 // password is given and never asked for).
 func TestDatabaseURL(t *testing.T) {
@@ -37,7 +37,7 @@ func TestDatabaseURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := logs.String()
-	if !strings.Contains(l, `"shares":"postgresql"`) {
+	if !strings.Contains(l, `"vaults":"postgresql"`) || !strings.Contains(l, `"shares":"postgresql"`) {
 		t.Errorf("the listening line does not say where the shares are:\n%s", l)
 	}
 	for _, secret := range []string{"PW-NEVER-LOGGED", u.Host, "search_path"} {

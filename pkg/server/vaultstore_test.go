@@ -286,3 +286,51 @@ func TestMigrateVaults(t *testing.T) {
 		t.Errorf("the file changed after the move: %+v, was %+v", fc, moved)
 	}
 }
+
+// TestPostgresVaultConfidential: what a node writes to the database for
+// an account (its vault, sessions) holds none of the account's plaintext:
+// every column of every row of phr_kv is searched for the username, the
+// passphrase, a record's text and the session token. The namespace names
+// the account by its id.
+func TestPostgresVaultConfidential(t *testing.T) {
+	ts := clusterNodes(t, 1, nil)[0]
+	const user, secretText = "zanzibar-owner", "Quinquagenarian-Zanzibar-Tonic"
+	c := ts.signup(user)
+	c.post(map[string]any{"log": "med", "name": secretText, "dose": "17 mg", "note": secretText + " note"})
+	want(t, c.do("GET", "/api/v1/records", nil), http.StatusOK)
+	pg, err := kv.OpenPostgres(context.Background(), ts.cfg.DatabaseURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	rows, err := pg.Pool().Query(context.Background(), `SELECT ns, b, k, coalesce(v, ''::bytea) FROM phr_kv`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n, inVault := 0, 0
+	for rows.Next() {
+		var ns string
+		var b, k, v []byte
+		if err := rows.Scan(&ns, &b, &k, &v); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if ns == vaultNamespacePrefix+ts.data.accountID(user) {
+			inVault++
+		}
+		for _, col := range [][]byte{[]byte(ns), b, k, v} {
+			for _, s := range []string{user, testPass, secretText, "Zanzibar", c.token} {
+				if bytes.Contains(bytes.ToLower(col), bytes.ToLower([]byte(s))) {
+					t.Errorf("a row of namespace %q holds %q", ns, s)
+				}
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if inVault < 5 {
+		t.Errorf("%d rows in all, %d in the account's namespace: is the vault there?", n, inVault)
+	}
+}
