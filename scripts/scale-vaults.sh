@@ -9,7 +9,8 @@
 #   scripts/scale-vaults.sh PHR_BINARY OUT_DIR [COPIES...]
 #
 # OUT_DIR gets ah-N.xml (made once by cmd/phr-scale), cfg/ (the device
-# identity), vault-N.phr and import-N.time (the time -v output).
+# identity), vault-N.phr, import-N.time (the time -v output) and
+# stats-N.txt (where the file's bytes go: phr-scale stats).
 set -euo pipefail
 phr=$(realpath "$1"); out=$(realpath -m "$2"); shift 2
 copies=("$@"); [ ${#copies[@]} -gt 0 ] || copies=(1 28 137)
@@ -28,4 +29,5 @@ for n in "${copies[@]}"; do
   "$phr" import --accept-patient-mismatch "$synthea"/Jorge_Brekke_*.json "$synthea"/Reyna_Ziemann_*.json >/dev/null
   grep -E "Elapsed|Maximum resident|File system outputs" "$out/import-$n.time"
   ls -l "$PHR_VAULT"
+  (cd "$repo" && go run ./cmd/phr-scale stats "$PHR_VAULT") >"$out/stats-$n.txt"
 done

@@ -25,8 +25,15 @@ import (
 const defaultSource = "../shared/testdata/apple-health/ashtom-hkimport/Data/export.xml"
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "stats" {
+		if err := stats(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "phr-scale:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) < 2 || os.Args[1] != "export" {
-		fmt.Fprintln(os.Stderr, "usage: phr-scale export -copies N [-src export.xml] [-end 2026-12-01] -o FILE")
+		fmt.Fprintln(os.Stderr, "usage: phr-scale export -copies N [-src export.xml] [-end 2026-12-01] -o FILE\n       phr-scale stats VAULT")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("export", flag.ExitOnError)

@@ -174,18 +174,7 @@ func (g *globals) shareFile(key []byte, o shareOptions, kinds []string, story st
 	if err != nil {
 		return api.ShareFile{}, 0, err
 	}
-	now := time.Now()
-	var content []byte
-	switch {
-	case o.summary:
-		content, err = fhirdoc.BuildIPS(patient, recs, now)
-	case o.profile == fhirdoc.ProfileKTC:
-		if content, err = fhirdoc.BuildKTC(patient, recs, fhirdoc.KTCOptions{Now: now, Story: story}); err == nil {
-			err = fhirdoc.CheckKTCBundle(content) // a bug of phr's if it fails: the bundle it built breaks the profile
-		}
-	default:
-		content, err = fhirdoc.BuildBundle(patient, recs)
-	}
+	content, err := fhirdoc.BuildShare(patient, recs, fhirdoc.ShareDoc{Summary: o.summary, Profile: o.profile, Story: story, Now: time.Now()})
 	if err != nil {
 		return api.ShareFile{}, 0, err
 	}

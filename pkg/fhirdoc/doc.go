@@ -14,7 +14,9 @@
 //   - BuildKTC: the CMS Kill-the-Clipboard PatientSharedBundle with its
 //     PDF renderings (ProfileKTC), and CheckKTCPayload and CheckKTCBundle,
 //     the profile's rules of a link and of its file, whose errors are
-//     *share.FieldError values wrapping ErrKTC.
+//     *share.FieldError values wrapping ErrKTC;
+//   - BuildShare: the one choice among the three for a share (ShareDoc),
+//     made the same way by phr share and by phrd.
 //
 // # Exports
 //

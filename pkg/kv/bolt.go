@@ -1,8 +1,10 @@
 package kv
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -159,4 +161,61 @@ func SetFillPercent(b Bucket, f float64) {
 	if p, ok := b.(FillPercenter); ok {
 		p.FillPercent(f)
 	}
+}
+
+// BucketStats is where one top-level bucket of a bbolt file keeps its
+// bytes (FileStats).
+type BucketStats struct {
+	Name                                 []byte
+	Keys                                 int // at every depth
+	KeyBytes, ValueBytes                 int // of the bucket's own keys and values
+	LeafPages, LeafOverflow, BranchPages int
+	PagesBytes                           int     // every page of the bucket
+	LeafFill                             float64 // used share of the leaf pages, 0-1
+}
+
+// FileStats is where a bbolt file's bytes go.
+type FileStats struct {
+	Buckets                    []BucketStats
+	FreeBytes, HighWater, Size int64
+}
+
+// BoltFileStats reads where the bytes of the bbolt file at path go, per
+// top-level bucket, opening it read-only. It reads no value's content:
+// what it shows, anyone holding the file sees.
+func BoltFileStats(path string) (FileStats, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return FileStats{}, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		return FileStats{}, err
+	}
+	defer db.Close()
+	fs := FileStats{Size: fi.Size()}
+	err = db.View(func(tx *bolt.Tx) error {
+		ps := db.Info().PageSize
+		err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			bs := BucketStats{Name: bytes.Clone(name)}
+			b.ForEach(func(k, v []byte) error {
+				bs.KeyBytes += len(k)
+				bs.ValueBytes += len(v)
+				return nil
+			})
+			s := b.Stats()
+			bs.Keys, bs.LeafPages, bs.LeafOverflow, bs.BranchPages = s.KeyN, s.LeafPageN, s.LeafOverflowN, s.BranchPageN
+			bs.PagesBytes = (s.LeafPageN + s.LeafOverflowN + s.BranchPageN + s.BranchOverflowN) * ps
+			if alloc := (s.LeafPageN + s.LeafOverflowN) * ps; alloc > 0 {
+				bs.LeafFill = float64(s.LeafInuse) / float64(alloc)
+			}
+			fs.Buckets = append(fs.Buckets, bs)
+			return nil
+		})
+		st := db.Stats()
+		fs.FreeBytes = int64((st.FreePageN + st.PendingPageN) * ps)
+		fs.HighWater = tx.Size()
+		return err
+	})
+	return fs, err
 }

@@ -222,20 +222,14 @@ func buildShareContent(v *vault.Vault, sel api.ShareSelect, now time.Time) ([]by
 	if err != nil {
 		return nil, err
 	}
+	data, err := fhirdoc.BuildShare(patient, out, fhirdoc.ShareDoc{Summary: sel.Summary, Profile: sel.Profile, Story: sel.Story, Now: now})
 	switch {
-	case sel.Summary:
-		return fhirdoc.BuildIPS(patient, out, now)
-	case sel.Profile == fhirdoc.ProfileKTC:
-		data, err := fhirdoc.BuildKTC(patient, out, fhirdoc.KTCOptions{Now: now, Story: sel.Story})
-		switch {
-		case errors.Is(err, fhirdoc.ErrKTCNoPatient):
-			return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "a ktc share needs the patient: the vault names none")
-		case errors.Is(err, pdfdoc.ErrStory):
-			return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "select.story must be UTF-8 text of at most 64 KiB")
-		}
-		return data, err
+	case errors.Is(err, fhirdoc.ErrKTCNoPatient):
+		return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "a ktc share needs the patient: the vault names none")
+	case errors.Is(err, pdfdoc.ErrStory):
+		return nil, newError(http.StatusBadRequest, api.CodeBadRequest, "select.story must be UTF-8 text of at most 64 KiB")
 	}
-	return fhirdoc.BuildBundle(patient, out)
+	return data, err
 }
 
 func (s *Server) listShares(c echo.Context) error {

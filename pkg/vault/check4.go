@@ -147,13 +147,19 @@ func (v *Vault) scanRecords(tx kv.Tx, seeds *checkSeeds, deep bool) (*recordSums
 	batches := make(chan []kv, 4)
 	results := make(chan *recordSums)
 	workers := checkWorkers()
+	// The workers do not use tx (a PostgreSQL transaction is one
+	// connection, busy with the reader): the dictionaries of this
+	// snapshot are loaded here.
+	if err := v.codec.refresh(tx, v.keys); err != nil {
+		return nil, err
+	}
 	newSums := func() *recordSums {
 		return &recordSums{wantFinger: map[string]map[string]bool{}, wantIdent: map[string]bool{}, legacy: map[string]string{}}
 	}
 	for range workers {
 		go func() {
 			s := newSums()
-			var ad, buf, cbuf []byte
+			var ad, buf, cbuf, dbuf []byte
 			ad = make([]byte, 0, 64)
 			for batch := range batches {
 				for _, e := range batch {
@@ -164,7 +170,14 @@ func (v *Vault) scanRecords(tx kv.Tx, seeds *checkSeeds, deep bool) (*recordSums
 					pt, version, err := v.keys.openInto(buf[:0], ad, bucketRecords, e.k, e.v)
 					if err == nil {
 						buf = pt
-						pt, err = v.decompress(tx, nil, pt)
+						// The record lives for this iteration only:
+						// its envelope is decompressed into a buffer
+						// the next one reuses (an uncompressed one is
+						// buf itself, which stays buf's).
+						compressed := len(pt) > 0 && (pt[0] == plainS2 || pt[0] == plainZstd)
+						if pt, err = v.decompress(nil, dbuf[:0], pt); err == nil && compressed && cap(pt) > cap(dbuf) {
+							dbuf = pt
+						}
 					}
 					var r record.Record
 					if err == nil {

@@ -87,6 +87,22 @@ func BenchmarkEnvelopeCompression(b *testing.B) {
 			return func(dst, src []byte) []byte { return enc.EncodeAll(src, dst) }, func(dst, src []byte) ([]byte, error) { return dec.DecodeAll(src, dst) }
 		}
 	}
+	s2Dict := func(trained, size, level, hashBytes int) func([][]byte) (func(dst, src []byte) []byte, func(dst, src []byte) ([]byte, error)) {
+		return func(samples [][]byte) (func(dst, src []byte) []byte, func(dst, src []byte) ([]byte, error)) {
+			var d *s2.Dict
+			if len(samples) >= dictMinSamples {
+				raw, err := dict.BuildS2Dict(samples[:min(trained, len(samples))], dict.Options{MaxDictSize: size, HashBytes: hashBytes})
+				if err == nil {
+					d = s2.NewDict(raw)
+				}
+			}
+			if d == nil {
+				return func(dst, src []byte) []byte { return append(dst, s2.EncodeBetter(nil, src)...) }, func(dst, src []byte) ([]byte, error) { return s2.Decode(dst, src) }
+			}
+			enc := [3]func(dst, src []byte) []byte{d.Encode, d.EncodeBetter, d.EncodeBest}[level]
+			return func(dst, src []byte) []byte { return append(dst, enc(nil, src)...) }, func(dst, src []byte) ([]byte, error) { return d.Decode(dst, src) }
+		}
+	}
 	methods := []method{
 		{"none", func([][]byte) (func(dst, src []byte) []byte, func(dst, src []byte) ([]byte, error)) {
 			return func(dst, src []byte) []byte { return append(dst, src...) }, func(dst, src []byte) ([]byte, error) { return append(dst, src...), nil }
@@ -141,6 +157,12 @@ func BenchmarkEnvelopeCompression(b *testing.B) {
 			}
 			return func(dst, src []byte) []byte { return append(dst, d.Encode(nil, src)...) }, func(dst, src []byte) ([]byte, error) { return d.Decode(dst, src) }
 		}},
+		{"s2 best, dictionary per kind (2,000 samples)", s2Dict(2000, 16<<10, 2, 6)},
+		{"s2, dictionary per kind (2,000 samples, 64 KiB)", s2Dict(2000, 64<<10, 0, 6)},
+		{"s2, dictionary per kind (500 samples, 8-byte hashes)", s2Dict(500, 16<<10, 0, 8)},
+		{"s2, dictionary per kind (1,000 samples, 8-byte hashes)", s2Dict(1000, 16<<10, 0, 8)},
+		{"s2, dictionary per kind (2,000 samples, 8-byte hashes)", s2Dict(2000, 16<<10, 0, 8)},
+		{"s2 better, dictionary per kind (1,000 samples, 8-byte hashes)", s2Dict(1000, 16<<10, 1, 8)},
 	}
 	for b.Loop() {
 		fmt.Printf("%d records, mean envelope %.0f bytes\n", n, float64(total)/float64(n))

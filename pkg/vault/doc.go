@@ -17,9 +17,31 @@
 // Check's check of the file's pages, the trimming of its mapping, and
 // Compact, which has no file to rewrite and returns nil (what a deleted
 // value leaves behind in PostgreSQL is the database's: docs/security.md).
-// A store has no file lock, and a Vault keeps state between transactions
-// (the compression dictionaries it loaded, an import's pending
-// fingerprints): its owner keeps one open Vault per store at a time.
+//
+// Any number of Vaults may be open on one store at once (phrd nodes on
+// one PostgreSQL namespace, or OpenIn twice on one kv.BoltDB), reading
+// and writing; the store serialises their write transactions, and what a
+// Vault keeps between transactions follows the store:
+//
+//   - Import markers name their Vault and carry a lease, renewed by each
+//     batch and once a minute while the import runs (imports.go). Open
+//     for writing and Check with repair roll back only dead imports
+//     (another Vault's whose lease expired, the Vault's own that no
+//     import holds); a live import of another Vault is left alone.
+//   - Imports of one file (one SHA-256) take turns across Vaults as
+//     within one: the second waits while the first's marker is live
+//     (BeginImportContext bounds the wait), then finds its records as
+//     duplicates. In a store every batch writes its fingerprints, which
+//     a file's imports hold in memory until their last batch.
+//   - Compression dictionaries another Vault stored are loaded when a
+//     record names one, and before training (compress.go).
+//   - A key rotation or format upgrade by another Vault makes this one
+//     fail with ErrStale (matching ErrWrongKey for a rotation) on its
+//     next write, and on its next read that does not open: it never
+//     writes under a key the store no longer uses. Open it again. Slots,
+//     settings, the patient, the audit log, the head, the listing index
+//     and the change sequence are read from the store in each
+//     transaction.
 //
 // # Keys
 //
@@ -60,7 +82,8 @@
 //   - A batch of records is written in one transaction: all or none.
 //   - A file imported in several transactions (BeginImport) is in the
 //     vault whole or not at all, even if the process dies between them:
-//     Open rolls back what an interrupted import wrote (RolledBack).
+//     Open rolls back what an interrupted import wrote (RolledBack); in
+//     a store, once the import's lease has expired (see Stores).
 //   - Every change bumps the vault's change sequence; Changes(since) returns
 //     each changed record (or its tombstone) once, in order.
 //   - A vault of a newer format version, a truncated or corrupted file, or

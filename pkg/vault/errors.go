@@ -29,4 +29,21 @@ var (
 	ErrReadOnly = errors.New("vault is open read-only")
 	// ErrDeleted: the record is a tombstone.
 	ErrDeleted = errors.New("record was deleted")
+	// ErrStale: another opener of the same store (a phrd node) changed
+	// the vault key (Rotate) or upgraded the vault's format since this
+	// Vault was opened, so this one can no longer read or write it. Open
+	// the vault again. A rotation's error matches ErrWrongKey too: the
+	// key this Vault holds no longer opens the vault.
+	ErrStale = errors.New("another opener changed the vault's key or format since this one opened it; open the vault again")
 )
+
+// errKeyChanged is ErrStale for a rotation: it matches ErrWrongKey too.
+var errKeyChanged error = staleKeyError{}
+
+type staleKeyError struct{}
+
+func (staleKeyError) Error() string {
+	return "another opener changed the vault key (rotation) since this one opened it; open the vault again"
+}
+
+func (staleKeyError) Is(target error) bool { return target == ErrStale || target == ErrWrongKey }

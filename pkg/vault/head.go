@@ -512,9 +512,13 @@ func (v *Vault) Head() (Head, bool) {
 
 // Verify checks every value the head covers against it: a scan of the
 // whole file that unseals nothing (Check does more). Once it has passed,
-// it passes at once for as long as the vault stays open, since this
-// process is then the only writer. Listings by kind call it, so that a
-// selection never trusts a value put back from an older copy.
+// it passes at once for as long as the vault stays open: a file's lock
+// leaves this process the only writer, and in a store every other Vault
+// that writes keeps the head up to date as this one does (someone
+// without the key who changes the store after the check is found by
+// Check, and for each record read by its check against the listing).
+// Listings by kind call it, so that a selection never trusts a value put
+// back from an older copy.
 func (v *Vault) Verify() error {
 	if v.verified.Load() {
 		return nil

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
@@ -20,18 +22,55 @@ import (
 // pkg/importers). So that a crash between two batches cannot leave part of
 // a file in the vault, the transaction of the first batch also stores a
 // marker: a sealed setting named importMarkPrefix + 16 random hex digits
-// whose plaintext is
+// whose plaintext is (version 2)
 //
-//	version (1 byte, = 1) ‖ change sequence before the import (uint64 BE) ‖ SHA-256 of the file (32 bytes)
+//	0x02 ‖ change sequence before the import (uint64 BE) ‖ SHA-256 of the file (32 bytes)
+//	     ‖ owner (16 bytes) ‖ lease expiry (int64 BE, Unix milliseconds)
 //
-// and the transaction of the last batch deletes it. A marker found when
-// the vault is opened for writing belongs to an import that died: Open
-// removes the records it added (as PurgeImport does) and then the marker.
+// and the transaction of the last batch deletes it. Version 1 had no
+// owner and no lease (0x01 ‖ sequence ‖ SHA-256); it is still read, as a
+// marker whose lease has expired.
+//
+// The owner is a random handle of the open Vault that writes the import
+// (Vault.handle); every batch's transaction renews the lease, and so does
+// the Vault's renewer (renewLoop) while the import runs, so that a slow
+// client between two batches does not lose it. A marker is dead, and its
+// import is rolled back (by Open for writing, Check with repair, or an
+// import of the same file that finds it), when it is of this Vault and no
+// import of this Vault holds it (an Abort that failed), when its lease
+// has expired, or, in a vault file of its own (Open), always: the file's
+// lock lets no other process write while this one has it open. A live
+// marker of another Vault (another phrd node on the same PostgreSQL
+// namespace) is left alone. Rolling back first claims the marker (rewrites
+// it with the claimer as owner and a fresh lease, in one transaction that
+// checks it is still dead), so two nodes never roll back one import at
+// once, and the import's own Vault, if it still runs, fails its next batch
+// (errImportLost) instead of writing on.
 
 // importMarkPrefix starts the setting name of an import marker.
 const importMarkPrefix = "import."
 
-const importMarkVersion = 1
+// Import marker plaintext versions: 1 (no owner, no lease: read as
+// expired) and 2.
+const (
+	importMarkV1      = 1
+	importMarkV2      = 2
+	importMarkVersion = importMarkV2
+)
+
+// importLease is how long an import's marker stays live after its last
+// renewal, and leaseRenewEvery how often a running import renews it when
+// no batch did. Five minutes, renewed every minute: a renewal may wait
+// behind another node's long transaction (a rotation or an upgrade of a
+// large vault holds the store's write lock for tens of seconds), and the
+// nodes' clocks differ by seconds, not minutes; an import that died is
+// then rolled back by the first opener at most five minutes later, and
+// the records it left are in the vault (visible, and left out of
+// backups) until then.
+var (
+	importLease     = 5 * time.Minute
+	leaseRenewEvery = time.Minute
+)
 
 // errImportDone: the Import was committed or aborted already.
 var errImportDone = errors.New("vault: import already committed or aborted")
@@ -42,9 +81,11 @@ var errImportDone = errors.New("vault: import already committed or aborted")
 // with Commit (the last batch) or Abort. An Import is used by one
 // goroutine at a time.
 //
-// Imports of the same file (the same SHA-256) into one open vault take
-// turns: from its first Add to its Commit or Abort an import holds the
-// file's turn, and another import of that file waits in Add or Commit. An
+// Imports of the same file (the same SHA-256) into one vault take turns,
+// within one open Vault (fileTurns) and across the Vaults open on one
+// store (waitFile): from its first Add to its Commit or Abort an import
+// holds the file's turn, and another import of that file waits in Add or
+// Commit (bounded by BeginImportContext's context, if any). An
 // Abort removes the records of the file written since the import began,
 // so without turns it would also remove what a concurrent import of the
 // same file had added, or had found as duplicates of this one's records
@@ -69,6 +110,8 @@ type Import struct {
 	last bool
 	// pendingN counts the fingerprints it has not written (pending.go).
 	pendingN int
+	// ctx bounds the wait for the file's turn (BeginImportContext).
+	ctx context.Context
 }
 
 func (im *Import) dictSamples() dictSamples {
@@ -90,17 +133,122 @@ func (im *Import) occurrences() occurrences {
 // bookkeeping.
 var reopenEvery = 500_000
 
-// errImportLost: the import's marker is gone, so another process rolled
-// the import back while the database was being reopened.
-var errImportLost = errors.New("vault: another process opened the vault during the import and rolled it back; import the file again")
+// errImportLost: the import's marker is gone or belongs to another Vault
+// now, so another process (or node) rolled the import back: one that
+// opened the file while the database was being reopened, or one that
+// found the marker's lease expired.
+var errImportLost = errors.New("vault: another process rolled the import back (the vault was opened while the file was reopened, or the import's lease expired); import the file again")
 
 // stillMarked fails a transaction of a running import whose marker is
-// gone.
+// gone or is not its own any more, and renews its lease otherwise.
 func (im *Import) stillMarked(tx kv.Tx) error {
-	if tx.Bucket([]byte{bucketSettings}).Get(im.key) == nil {
+	return im.v.renewMark(tx.Bucket([]byte{bucketSettings}), im.key)
+}
+
+// renewMark rewrites this Vault's marker key with a fresh lease, or
+// returns errImportLost if it is gone or another Vault's.
+func (v *Vault) renewMark(b kv.Bucket, key []byte) error {
+	sealed := b.Get(key)
+	if sealed == nil {
 		return errImportLost
 	}
-	return nil
+	m, err := v.openImportMark(key, sealed)
+	if err != nil {
+		return err
+	}
+	if m.legacy || m.owner != v.handle {
+		return errImportLost
+	}
+	return v.putSetting(b, key, encodeImportMark(m.since, m.sha, v.handle, v.now().Add(importLease)))
+}
+
+// holdMark registers a marker of this Vault (an import running, or a
+// rollback in progress), which its renewer keeps live.
+func (v *Vault) holdMark(key []byte) {
+	v.liveImports.Store(string(key), true)
+	v.startRenewer()
+}
+
+func (v *Vault) releaseMark(key []byte) { v.liveImports.Delete(string(key)) }
+
+// startRenewer starts the goroutine that renews the leases of the
+// markers this Vault holds (not for a file of its own, whose lock keeps
+// everyone else out). Close stops it.
+func (v *Vault) startRenewer() {
+	if v.path != "" {
+		return
+	}
+	v.leaseMu.Lock()
+	defer v.leaseMu.Unlock()
+	if v.leaseStop != nil || v.closing {
+		return
+	}
+	v.leaseStop = make(chan struct{})
+	v.leaseWG.Add(1)
+	go v.renewLoop(v.leaseStop)
+}
+
+// errVaultClosed: the Vault was closed while an import waited for its
+// turn.
+var errVaultClosed = errors.New("vault: closed")
+
+func (v *Vault) isClosing() bool {
+	v.leaseMu.Lock()
+	defer v.leaseMu.Unlock()
+	return v.closing
+}
+
+func (v *Vault) stopRenewer() {
+	v.leaseMu.Lock()
+	v.closing = true
+	if v.leaseStop != nil {
+		close(v.leaseStop)
+		v.leaseStop = nil
+	}
+	v.leaseMu.Unlock()
+	v.leaseWG.Wait()
+}
+
+// renewLoop renews, every leaseRenewEvery, the leases of the markers this
+// Vault holds; a marker that is not its own any more is left as it is
+// (the import's next batch fails).
+func (v *Vault) renewLoop(stop <-chan struct{}) {
+	defer v.leaseWG.Done()
+	t := time.NewTicker(leaseRenewEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		v.renewHeld()
+	}
+}
+
+// renewHeld renews the leases of the markers this Vault holds, in one
+// transaction.
+func (v *Vault) renewHeld() error {
+	var keys [][]byte
+	v.liveImports.Range(func(k, _ any) bool {
+		keys = append(keys, []byte(k.(string)))
+		return true
+	})
+	if len(keys) == 0 {
+		return nil
+	}
+	return v.update(func(tx kv.Tx) error {
+		b := tx.Bucket([]byte{bucketSettings})
+		for _, k := range keys {
+			if b.Get(k) == nil {
+				continue // not written yet, or done
+			}
+			if err := v.renewMark(b, k); err != nil && !errors.Is(err, errImportLost) {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // fileTurns serialises the imports of one file (see Import).
@@ -152,10 +300,21 @@ func (im *Import) releaseTurn() {
 // hex) is fileSHA256: the value its records carry in
 // Provenance.FileSHA256. It writes nothing.
 func (v *Vault) BeginImport(fileSHA256 string) (*Import, error) {
+	return v.BeginImportContext(context.Background(), fileSHA256)
+}
+
+// BeginImportContext is BeginImport with a context that bounds how long
+// the import waits for its turn (see Import): an Add or Commit that is
+// still waiting when ctx is done returns ctx's error, having written
+// nothing.
+func (v *Vault) BeginImportContext(ctx context.Context, fileSHA256 string) (*Import, error) {
 	if b, err := hex.DecodeString(fileSHA256); err != nil || len(b) != 32 || hex.EncodeToString(b) != fileSHA256 {
 		return nil, errors.New("vault: import: the file's SHA-256 must be 64 lower-case hex digits")
 	}
-	return &Import{v: v, sha: fileSHA256}, nil
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return &Import{v: v, sha: fileSHA256, ctx: ctx}, nil
 }
 
 // Add writes one batch in one transaction, as Vault.Add does. The first
@@ -175,21 +334,33 @@ func (im *Import) Add(recs []record.Record) ([]AddResult, error) {
 		return im.v.add(recs, false, im, func(tx kv.Tx, _ uint64) error { return im.stillMarked(tx) })
 	}
 	im.takeTurn()
-	key := newImportMarkKey()
-	// Live before it exists, so that Check in this process never takes
-	// it for the marker of a dead import.
-	im.v.liveImports.Store(string(key), true)
-	res, err := im.v.add(recs, false, im, func(tx kv.Tx, seq uint64) error {
-		im.since = seq
-		return im.v.putSetting(tx.Bucket([]byte{bucketSettings}), key, encodeImportMark(seq, im.sha))
-	})
-	if err != nil {
-		im.v.liveImports.Delete(string(key))
-		im.releaseTurn() // nothing written: nothing to abort
-		return nil, err
+	for {
+		if err := im.waitFile(); err != nil {
+			im.releaseTurn()
+			return nil, err
+		}
+		key := newImportMarkKey()
+		// Held before it exists, so that Check in this Vault never
+		// takes it for the marker of a dead import.
+		im.v.holdMark(key)
+		res, err := im.v.add(recs, false, im, func(tx kv.Tx, seq uint64) error {
+			if err := im.v.fileFree(tx, im.sha); err != nil {
+				return err
+			}
+			im.since = seq
+			return im.v.putSetting(tx.Bucket([]byte{bucketSettings}), key, encodeImportMark(seq, im.sha, im.v.handle, im.v.now().Add(importLease)))
+		})
+		if err != nil {
+			im.v.releaseMark(key)
+			if errors.Is(err, errFileBusy) {
+				continue // another Vault began an import of the file first
+			}
+			im.releaseTurn() // nothing written: nothing to abort
+			return nil, err
+		}
+		im.key = key
+		return res, nil
 	}
-	im.key = key
-	return res, nil
 }
 
 // Commit writes the last batch (recs may be empty) and deletes the
@@ -208,11 +379,19 @@ func (im *Import) Commit(recs []record.Record) ([]AddResult, error) {
 		im.takeTurn()
 		defer im.releaseTurn()
 		im.last = true
-		res, err := im.v.add(recs, false, im, nil)
-		if err == nil {
-			im.done = true
+		for {
+			if err := im.waitFile(); err != nil {
+				return nil, err
+			}
+			res, err := im.v.add(recs, false, im, func(tx kv.Tx, _ uint64) error { return im.v.fileFree(tx, im.sha) })
+			if errors.Is(err, errFileBusy) {
+				continue
+			}
+			if err == nil {
+				im.done = true
+			}
+			return res, err
 		}
-		return res, err
 	}
 	im.last = true
 	res, err := im.v.add(recs, false, im, func(tx kv.Tx, _ uint64) error {
@@ -225,7 +404,7 @@ func (im *Import) Commit(recs []record.Record) ([]AddResult, error) {
 		return nil, err
 	}
 	im.done = true
-	im.v.liveImports.Delete(string(im.key))
+	im.v.releaseMark(im.key)
 	im.releaseTurn()
 	return res, nil
 }
@@ -246,8 +425,93 @@ func (im *Import) Abort() (int, error) {
 	// rollback fails, Check reports it (and the next Open for writing
 	// rolls it back).
 	defer im.releaseTurn()
-	defer im.v.liveImports.Delete(string(im.key))
+	defer im.v.releaseMark(im.key)
+	// A marker that is gone or another's was rolled back (or is being
+	// rolled back) by whoever took it: purging the file's records again
+	// could remove those of an import of the same file begun since.
+	err := im.v.update(func(tx kv.Tx) error { return im.stillMarked(tx) })
+	if errors.Is(err, errImportLost) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
 	return im.v.rollBack(im.key, im.since, im.sha, false)
+}
+
+// errFileBusy: another Vault's import of the same file holds a live
+// marker (see waitFile).
+var errFileBusy = errors.New("vault: another import of the file is running")
+
+// fileFree, in the transaction that begins an import, fails with
+// errFileBusy if a marker of the same file is there that no import of
+// this Vault holds: another Vault's live import (wait for it), or a dead
+// one (roll it back first: its rollback would remove this import's
+// records too). waitFile does both.
+func (v *Vault) fileFree(tx kv.Tx, sha string) error {
+	if v.fileMark(tx, sha) != nil {
+		return errFileBusy
+	}
+	return nil
+}
+
+// fileMark returns a marker of file sha that no import of this Vault
+// holds, or nil.
+func (v *Vault) fileMark(tx kv.Tx, sha string) *importMark {
+	for _, m := range v.importMarks(tx, true) {
+		if _, held := v.liveImports.Load(string(m.key)); m.err == nil && m.sha == sha && !held {
+			return &m
+		}
+	}
+	return nil
+}
+
+// Backoff of waitFile's polls.
+const (
+	fileWaitMin = 10 * time.Millisecond
+	fileWaitMax = time.Second
+)
+
+// waitFile waits until no marker of the import's file is left that this
+// Vault does not hold: an import of the same file by another Vault (a
+// phrd node) takes its turn as one of this Vault does (fileTurns), so
+// that this import then finds that one's records as duplicates instead
+// of adding them again, and so that neither's rollback removes the
+// other's records. It polls with backoff, never past the lease the marker
+// names; a marker whose lease expired belongs to an import that died and
+// is rolled back here. The import's context bounds the wait.
+func (im *Import) waitFile() error {
+	v := im.v
+	wait := fileWaitMin
+	for {
+		if v.isClosing() {
+			return errVaultClosed
+		}
+		var block *importMark
+		err := v.view(func(tx kv.Tx) error {
+			block = v.fileMark(tx, im.sha)
+			return nil
+		})
+		if err != nil || block == nil {
+			return err
+		}
+		now := v.now()
+		if v.markDead(*block, now) {
+			if _, err := v.rollBackDead(*block); err != nil {
+				return err
+			}
+			continue
+		}
+		d := min(wait, max(block.expires.Sub(now), 0)+fileWaitMin)
+		wait = min(2*wait, fileWaitMax)
+		t := time.NewTimer(d)
+		select {
+		case <-im.ctx.Done():
+			t.Stop()
+			return im.ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // Rollback is an import that a crash interrupted and that opening the
@@ -286,36 +550,55 @@ func (v *Vault) InterruptedImports() (int, error) {
 
 // importMark is a decoded marker.
 type importMark struct {
-	key   []byte
-	since uint64
-	sha   string
-	err   error // the marker does not open
+	key     []byte
+	since   uint64
+	sha     string
+	owner   [16]byte  // the Vault that holds it (version 2)
+	expires time.Time // its lease (version 2)
+	legacy  bool      // version 1: no owner, no lease
+	err     error     // the marker does not open
 }
 
-// deadImportMarks returns the markers of imports that are not running in
-// this process. A marker that does not open is returned with err set.
+// deadImportMarks returns the markers of imports that died (markDead).
+// A marker that does not open is returned with err set.
 func (v *Vault) deadImportMarks(tx kv.Tx) []importMark { return v.importMarks(tx, false) }
 
-// importMarks returns the import markers, those of this process's running
-// imports too if live.
+// importMarks returns the import markers: all of them if live, else the
+// dead ones (markDead) and those that do not open.
 func (v *Vault) importMarks(tx kv.Tx, live bool) []importMark {
 	var out []importMark
 	c := tx.Bucket([]byte{bucketSettings}).Cursor()
 	prefix := []byte(importMarkPrefix)
+	now := v.now()
 	for k, val := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
-		if _, running := v.liveImports.Load(string(k)); running && !live {
+		if _, held := v.liveImports.Load(string(k)); held && !live {
 			continue
 		}
-		m := importMark{key: append([]byte(nil), k...)}
-		m.since, m.sha, m.err = v.openImportMark(k, val)
+		m, err := v.openImportMark(k, val)
+		m.key, m.err = append([]byte(nil), k...), err
+		if !live && err == nil && !v.markDead(m, now) {
+			continue
+		}
 		out = append(out, m)
 	}
 	return out
 }
 
-// rollBackInterrupted undoes every import a crash interrupted and
-// returns how many it undid; Open calls it on a vault opened for writing.
-// A marker that does not open is left for Check to report.
+// markDead reports whether m (which opened) belongs to an import that
+// no longer runs: not one this Vault holds, and either of this Vault, or
+// of version 1, or in a vault file of its own (whose lock keeps every
+// other writer out), or with its lease expired at now.
+func (v *Vault) markDead(m importMark, now time.Time) bool {
+	if _, held := v.liveImports.Load(string(m.key)); held {
+		return false
+	}
+	return v.path != "" || m.legacy || m.owner == v.handle || now.After(m.expires)
+}
+
+// rollBackInterrupted undoes every import that died (markDead) and
+// returns how many it undid; Open calls it on a vault opened for
+// writing, Check with repair too. A marker that does not open is left
+// for Check to report; a live marker of another Vault is left alone.
 func (v *Vault) rollBackInterrupted() (int, error) {
 	var marks []importMark
 	if err := v.view(func(tx kv.Tx) error {
@@ -329,16 +612,57 @@ func (v *Vault) rollBackInterrupted() (int, error) {
 		if m.err != nil {
 			continue
 		}
-		n, err := v.rollBack(m.key, m.since, m.sha, true)
+		ok, err := v.rollBackDead(m)
 		if err != nil {
 			return done, fmt.Errorf("vault: rolling back an interrupted import: %w", err)
 		}
-		v.rbMu.Lock()
-		v.rolledBack = append(v.rolledBack, Rollback{FileSHA256: m.sha, Records: n})
-		v.rbMu.Unlock()
-		done++
+		if ok {
+			done++
+		}
 	}
 	return done, nil
+}
+
+// rollBackDead claims the marker of a dead import (in one transaction
+// that checks it is still dead: its owner may have renewed it since it
+// was read), rolls the import back and records it in RolledBack. It
+// reports false if the marker was gone or live again.
+func (v *Vault) rollBackDead(m importMark) (bool, error) {
+	claimed := false
+	err := v.update(func(tx kv.Tx) error {
+		b := tx.Bucket([]byte{bucketSettings})
+		sealed := b.Get(m.key)
+		if sealed == nil {
+			return nil
+		}
+		cur, err := v.openImportMark(m.key, sealed)
+		if err != nil {
+			return err
+		}
+		cur.key = m.key
+		if !v.markDead(cur, v.now()) {
+			return nil
+		}
+		m, claimed = cur, true
+		// Held from here on: its lease is renewed while the rollback
+		// runs, and nothing else of this Vault takes it for dead.
+		v.holdMark(m.key)
+		return v.putSetting(b, m.key, encodeImportMark(m.since, m.sha, v.handle, v.now().Add(importLease)))
+	})
+	if claimed {
+		defer v.releaseMark(m.key)
+	}
+	if err != nil || !claimed {
+		return false, err
+	}
+	n, err := v.rollBack(m.key, m.since, m.sha, true)
+	if err != nil {
+		return false, err
+	}
+	v.rbMu.Lock()
+	v.rolledBack = append(v.rolledBack, Rollback{FileSHA256: m.sha, Records: n})
+	v.rbMu.Unlock()
+	return true, nil
 }
 
 // rollBack removes the records of an import and then its marker.
@@ -360,29 +684,44 @@ func newImportMarkKey() []byte {
 	return []byte(importMarkPrefix + hex.EncodeToString(b[:]))
 }
 
-func encodeImportMark(since uint64, sha string) []byte {
-	out := make([]byte, 1+8, 1+8+32)
-	out[0] = importMarkVersion
+// encodeImportMark encodes a marker of version 2.
+func encodeImportMark(since uint64, sha string, owner [16]byte, expires time.Time) []byte {
+	out := make([]byte, 1+8, importMarkV2Len)
+	out[0] = importMarkV2
 	binary.BigEndian.PutUint64(out[1:], since)
 	sum, _ := hex.DecodeString(sha) // checked by BeginImport
-	return append(out, sum...)
+	out = append(out, sum...)
+	out = append(out, owner[:]...)
+	return binary.BigEndian.AppendUint64(out, uint64(expires.UnixMilli()))
 }
 
-func (v *Vault) openImportMark(key, sealed []byte) (since uint64, sha string, err error) {
+const (
+	importMarkV1Len = 1 + 8 + 32
+	importMarkV2Len = importMarkV1Len + 16 + 8
+)
+
+func (v *Vault) openImportMark(key, sealed []byte) (importMark, error) {
+	var m importMark
 	pt, err := v.keys.open(bucketSettings, key, sealed)
 	if err != nil {
-		return 0, "", err
+		return m, err
 	}
-	if len(pt) != 1+8+32 {
-		return 0, "", fmt.Errorf("%w: import marker", ErrCorrupt)
+	if len(pt) == 0 {
+		return m, fmt.Errorf("%w: import marker", ErrCorrupt)
 	}
-	if pt[0] != importMarkVersion {
-		if pt[0] > importMarkVersion {
-			return 0, "", ErrNewerVersion
-		}
-		return 0, "", fmt.Errorf("%w: import marker version", ErrCorrupt)
+	switch {
+	case pt[0] > importMarkVersion:
+		return m, ErrNewerVersion
+	case pt[0] == importMarkV1 && len(pt) == importMarkV1Len:
+		m.legacy = true
+	case pt[0] == importMarkV2 && len(pt) == importMarkV2Len:
+		copy(m.owner[:], pt[importMarkV1Len:])
+		m.expires = time.UnixMilli(int64(binary.BigEndian.Uint64(pt[importMarkV1Len+16:])))
+	default:
+		return m, fmt.Errorf("%w: import marker", ErrCorrupt)
 	}
-	return binary.BigEndian.Uint64(pt[1:9]), hex.EncodeToString(pt[9:]), nil
+	m.since, m.sha = binary.BigEndian.Uint64(pt[1:9]), hex.EncodeToString(pt[9:41])
+	return m, nil
 }
 
 // unfinishedImports returns the bbolt keys of the records that imports

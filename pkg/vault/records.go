@@ -209,8 +209,9 @@ func (v *Vault) add(recs []record.Record, dry bool, im *Import, also func(tx kv.
 			v.listPut(nil, p.rec)
 			if p.fp != nil {
 				switch {
-				case im != nil && v.format >= 4:
-					v.deferFingerprint(im, p.fp, p.id)
+				case im != nil && v.format >= 4 && v.path != "" && v.deferFingerprint(im, p.fp, p.id):
+					// Only a vault file of its own defers them: in a
+					// store, other Vaults would not find them.
 				case fb.Get(p.fp) == nil:
 					if err := fb.Put(p.fp, p.id); err != nil {
 						return err

@@ -51,11 +51,15 @@ func CreateIn(db kv.DB, slots []SlotSpec, opts *Options) (*Vault, error) {
 // holds no vault gives ErrNotVault. The vault does not own db: Close
 // forgets the key and leaves db open.
 //
-// A store has no lock of its own, and a Vault keeps state between
-// transactions: the compression dictionaries it loaded (one trained by
-// another Vault later is unknown to it), an import's fingerprints not
-// written yet (another Vault would not find them as duplicates). Keep
-// one open Vault per store at a time, as a file's lock does.
+// Any number of Vaults may be open on one store at once, in one process
+// or in several (phrd nodes), each reading and writing: see the package
+// doc's Stores. Opening for writing rolls back only the imports that
+// died (their lease expired, or a version-1 marker), never one another
+// Vault is running; two Vaults opening a vault of an older format at
+// once upgrade it once (the upgrade holds a lease, and the other waits
+// for it, up to five minutes if the upgrading node died). A Vault whose
+// store another one rotated the key of, or upgraded, fails with
+// ErrStale: open it again.
 func OpenIn(db kv.DB, secret Secret, opts *Options) (*Vault, error) {
 	v := &Vault{db: db}
 	return v.open(secret, opts)

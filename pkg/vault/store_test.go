@@ -207,6 +207,14 @@ func TestStores(t *testing.T) {
 				t.Fatal(err)
 			}
 			sv.reopen(t, nil) // the process ends here: no Commit, no Abort
+			// In a store another Vault may be the one importing: its
+			// marker is left alone while its lease runs...
+			if rb := sv.RolledBack(); len(rb) != 0 || countOf(t, sv.Vault, other) != 7 {
+				t.Fatalf("rolled back %+v before the lease expired", rb)
+			}
+			// ... and rolled back once it expired.
+			later := func() time.Time { return time.Now().Add(importLease + time.Second) }
+			sv.reopen(t, &Options{Now: later})
 			if rb := sv.RolledBack(); len(rb) != 1 || rb[0].FileSHA256 != other || rb[0].Records != 7 {
 				t.Fatalf("rolled back %+v, want the interrupted import's 7 records", rb)
 			}

@@ -168,7 +168,7 @@ type Vault struct {
 	// pending are the fingerprints imports have not written yet
 	// (pending.go), guarded by pendMu.
 	pendMu  sync.Mutex
-	pending map[string]pendingFP
+	pending map[fpKey]pendingFP
 	// wl are the listing changes of the running write transaction
 	// (listing.go), committed with it; wlMerge has it merge every
 	// change into the tree (the last batch of an import).
@@ -199,6 +199,20 @@ type Vault struct {
 	rbMu        sync.Mutex
 	rolledBack  []Rollback
 	fileTurns   fileTurns // imports of one file take turns (imports.go)
+	// handle is this open Vault's random name: the owner its import
+	// markers name (imports.go).
+	handle [16]byte
+	// The renewer of the leases of the markers it holds (renewLoop):
+	// leaseStop stops it, closing says Close has begun.
+	leaseMu   sync.Mutex
+	leaseStop chan struct{}
+	closing   bool
+	leaseWG   sync.WaitGroup
+	// opened: open has returned the Vault (view's check of the format).
+	opened atomic.Bool
+	// upgrading: the transactions of an upgrade in a store hold its
+	// lease (holdUpgrade); set only while open runs.
+	upgrading bool
 }
 
 // Create makes a new vault at path with a fresh vault key wrapped in the
@@ -275,6 +289,9 @@ func initVault(db kv.DB, slots []SlotSpec, opts *Options) (*Vault, error) {
 		v.now = opts.Now
 	}
 	if _, err := rand.Read(v.vaultKey); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(v.handle[:]); err != nil {
 		return nil, err
 	}
 	if _, err := rand.Read(v.id[:]); err != nil {
@@ -360,6 +377,9 @@ func (v *Vault) open(secret Secret, opts *Options) (*Vault, error) {
 	if opts != nil && opts.Now != nil {
 		v.now = opts.Now
 	}
+	if _, err := rand.Read(v.handle[:]); err != nil {
+		return nil, err
+	}
 	if err := v.unlock(secret); err != nil {
 		if v.ownsDB {
 			v.db.Close()
@@ -406,6 +426,7 @@ func (v *Vault) open(secret Secret, opts *Options) (*Vault, error) {
 	if v.heads != nil {
 		v.rememberHead()
 	}
+	v.opened.Store(true)
 	return v, nil
 }
 
@@ -466,16 +487,113 @@ const metaScheme2Fingerprints = "fpv2"
 // the identity index and the history; the fingerprints already stored
 // stay and are looked up as earlier versions would have computed them
 // (see findEarlier), so that nothing imported before comes back twice.
+//
+// Another Vault on the same store may upgrade it at the same time (two
+// phrd nodes opening an account's vault after an update): a step that
+// finds the store at another format than this Vault read (ErrStale)
+// takes the store's format and flags and goes on from there.
 func (v *Vault) upgrade() error {
-	if v.format >= FormatVersion {
-		return nil // no transaction: opening must not change the file
-	}
-	if v.format < 3 {
-		if err := v.upgrade3(); err != nil {
+	wait := fileWaitMin
+	for v.format < FormatVersion {
+		was, busy := v.format, false
+		var err error
+		if v.format < 3 {
+			err = v.upgrade3()
+		} else {
+			err = v.upgrade4()
+		}
+		if errors.Is(err, errUpgradeBusy) {
+			// Another Vault is upgrading the store: wait for it to
+			// finish (or for its lease to expire), then go on from
+			// the format it left.
+			busy = true
+			time.Sleep(wait)
+			wait = min(2*wait, fileWaitMax)
+			err = v.adoptFormat()
+		}
+		if errors.Is(err, ErrStale) || (err == nil && v.format == was) {
+			err = v.adoptFormat()
+		}
+		if err != nil {
 			return err
 		}
+		if v.format == was && !busy {
+			if v.tamper != nil {
+				return nil // upgrade4 leaves a file that does not match its head as it is
+			}
+			return fmt.Errorf("vault: the upgrade from format %d made no progress", was)
+		}
 	}
-	return v.upgrade4()
+	return nil
+}
+
+// metaUpgrade, in the meta bucket, is the lease of a Vault moving the
+// vault to format 4 (which may take several transactions): owner (16
+// bytes) ‖ expiry (int64 BE, Unix milliseconds). Not sealed: it says only
+// that an upgrade runs (or died). Its last transaction deletes it.
+const metaUpgrade = "upgrading"
+
+// errUpgradeBusy: another Vault holds the upgrade's lease.
+var errUpgradeBusy = errors.New("vault: another opener is upgrading the vault")
+
+// holdUpgrade takes or renews the upgrade's lease in tx, or returns
+// errUpgradeBusy while another Vault's is live. An upgrade that died
+// leaves a lease that expires; the next one drops the nodes it wrote
+// (dropNodesExcept) and starts over. In a vault file of its own, whose
+// lock keeps every other writer out, any lease found is a dead one's.
+func (v *Vault) holdUpgrade(tx kv.Tx) error {
+	m := tx.Bucket([]byte{bucketMeta})
+	now := v.now()
+	if cur := m.Get([]byte(metaUpgrade)); v.path == "" && len(cur) == 24 && [16]byte(cur[:16]) != v.handle &&
+		now.Before(time.UnixMilli(int64(binary.BigEndian.Uint64(cur[16:])))) {
+		return errUpgradeBusy
+	}
+	val := make([]byte, 24)
+	copy(val, v.handle[:])
+	binary.BigEndian.PutUint64(val[16:], uint64(now.Add(importLease).UnixMilli()))
+	return m.Put([]byte(metaUpgrade), val)
+}
+
+// releaseUpgrade drops this Vault's upgrade lease after its upgrade
+// failed, so that the next opener need not wait for it to expire.
+func (v *Vault) releaseUpgrade() {
+	v.update(func(tx kv.Tx) error {
+		m := tx.Bucket([]byte{bucketMeta})
+		if cur := m.Get([]byte(metaUpgrade)); len(cur) == 24 && [16]byte(cur[:16]) == v.handle {
+			return m.Delete([]byte(metaUpgrade))
+		}
+		return nil
+	})
+}
+
+// readFlags sets the dedup index's flags from the meta bucket m of a vault
+// of the given format.
+func (v *Vault) readFlags(m kv.Bucket, version uint32) {
+	v.fpLegacy.Store(version < 2 || m.Get([]byte(metaLegacyFingerprints)) != nil)
+	v.fpScheme2.Store(version < 3 || m.Get([]byte(metaScheme2Fingerprints)) != nil)
+	v.fpDay.Store(version >= 4 && m.Get([]byte(metaDayFingerprints)) != nil)
+}
+
+// adoptFormat takes the format and flags of the store, which another
+// Vault upgraded while this one was being opened.
+func (v *Vault) adoptFormat() error {
+	return v.db.View(func(tx kv.Tx) error {
+		m := tx.Bucket([]byte{bucketMeta})
+		ver := m.Get([]byte("version"))
+		if len(ver) != 4 {
+			return fmt.Errorf("%w: no format version", ErrCorrupt)
+		}
+		version := binary.BigEndian.Uint32(ver)
+		if version > FormatVersion {
+			return ErrNewerVersion
+		}
+		if version < v.format {
+			return tampered(fmt.Sprintf("the format version went down from %d to %d while the vault was opened", v.format, version))
+		}
+		v.format = version
+		v.readFlags(m, version)
+		return nil
+	})
 }
 
 // upgrade3 moves a vault of format 1 or 2 to format 3.
@@ -578,10 +696,22 @@ func (v *Vault) upgrade4() error {
 			}
 			v.onCommit(func() { v.fpDay.Store(true) })
 		}
+		if err := m.Delete([]byte(metaUpgrade)); err != nil {
+			return err
+		}
 		var ver [4]byte
 		binary.BigEndian.PutUint32(ver[:], 4)
 		return m.Put([]byte("version"), ver[:])
 	}
+	// Each transaction of the upgrade holds its lease (holdUpgrade): in
+	// a store, another Vault may be upgrading too.
+	v.upgrading = true
+	defer func() {
+		v.upgrading = false
+		if v.format < 4 { // it failed: let the next opener go on at once
+			v.releaseUpgrade()
+		}
+	}()
 	err := v.update(func(tx kv.Tx) error {
 		if h := v.wh; h != nil && h.list != nil {
 			return tampered("a file of format 3 has the head of format 4: its format version was lowered")
@@ -717,12 +847,13 @@ func (v *Vault) unlock(secret Secret) error {
 			return ErrNewerVersion
 		}
 		v.format = version
-		if version < 4 && (tx.Bucket([]byte{bucketListing}) != nil || tx.Bucket([]byte{bucketDicts}) != nil) {
+		// The move to format 4 makes these buckets in its first
+		// transaction and sets the version in its last, and marks the
+		// vault as being upgraded meanwhile (metaUpgrade).
+		if version < 4 && (tx.Bucket([]byte{bucketListing}) != nil || tx.Bucket([]byte{bucketDicts}) != nil) && m.Get([]byte(metaUpgrade)) == nil {
 			return tampered(fmt.Sprintf("a file of format %d holds values of format 4: its format version was lowered", version))
 		}
-		v.fpLegacy.Store(version < 2 || m.Get([]byte(metaLegacyFingerprints)) != nil)
-		v.fpScheme2.Store(version < 3 || m.Get([]byte(metaScheme2Fingerprints)) != nil)
-		v.fpDay.Store(version >= 4 && m.Get([]byte(metaDayFingerprints)) != nil)
+		v.readFlags(m, version)
 		id, t := m.Get([]byte("id")), m.Get([]byte("term"))
 		if len(id) != 16 || len(t) != 4 {
 			return fmt.Errorf("%w: bad vault header", ErrCorrupt)
@@ -771,12 +902,51 @@ func (v *Vault) unlock(secret Secret) error {
 
 // view and update run bbolt transactions, turning panics and memory faults
 // from a damaged file into ErrCorrupt.
+//
+// A read that fails, and every read of a vault of an older format (open
+// read-only) once Open has returned it (until then the upgrade handles a
+// format another Vault changed: upgrade), checks that the store is still at this Vault's key
+// and format (stale): another opener may have rotated the key or
+// upgraded the vault, and what it then reads does not open with this
+// Vault's key, or is not where this Vault looks for it.
 func (v *Vault) view(fn func(kv.Tx) error) (err error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverCorrupt(&err)
-	return v.db.View(fn)
+	return v.db.View(func(tx kv.Tx) error {
+		if v.format < FormatVersion && v.opened.Load() {
+			if err := v.stale(tx); err != nil {
+				return err
+			}
+		}
+		err := fn(tx)
+		if err != nil && v.keys != nil {
+			if s := v.stale(tx); s != nil {
+				return s
+			}
+		}
+		return err
+	})
+}
+
+// stale returns ErrStale (errKeyChanged for a rotation) when the store's
+// key term or format version is not the one this Vault opened: another
+// Vault on the same store rotated the key or upgraded the vault since.
+// A write transaction checks it first, so that nothing is ever written
+// under a key the store no longer uses.
+func (v *Vault) stale(tx kv.Tx) error {
+	m := tx.Bucket([]byte{bucketMeta})
+	if m == nil {
+		return nil
+	}
+	if t := m.Get([]byte("term")); len(t) == 4 && binary.BigEndian.Uint32(t) != v.keys.term {
+		return errKeyChanged
+	}
+	if ver := m.Get([]byte("version")); len(ver) == 4 && binary.BigEndian.Uint32(ver) != v.format {
+		return fmt.Errorf("%w: the vault is at format %d, this Vault opened format %d", ErrStale, binary.BigEndian.Uint32(ver), v.format)
+	}
+	return nil
 }
 
 func (v *Vault) update(fn func(kv.Tx) error) (err error) {
@@ -814,6 +984,14 @@ func (v *Vault) updateLocked(fn func(kv.Tx) error) (err error) {
 	defer recoverCorrupt(&err)
 	return v.db.Update(func(tx kv.Tx) error {
 		v.committed = v.committed[:0]
+		if err := v.stale(tx); err != nil {
+			return err
+		}
+		if v.upgrading {
+			if err := v.holdUpgrade(tx); err != nil {
+				return err
+			}
+		}
 		// Every write transaction keeps the authenticated head up to
 		// date (head.go): the write helpers add and remove elements of
 		// v.wh, and the head is sealed with the next counter at the end.
@@ -847,8 +1025,11 @@ func recoverCorrupt(err *error) {
 	}
 }
 
-// Close forgets the key and closes the file.
+// Close forgets the key and closes the file. The leases of imports still
+// running stop being renewed: another Vault rolls them back once they
+// expire.
 func (v *Vault) Close() error {
+	v.stopRenewer()
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.heads != nil && v.keys != nil {
@@ -1087,15 +1268,27 @@ func (v *Vault) SlotsOpenedBy(secret Secret) ([]string, error) {
 		return nil, err
 	}
 	v.mu.RLock()
-	defer v.mu.RUnlock()
 	var out []string
+	other := false
 	for _, s := range slots {
 		key, err := secret.unwrapSlot(v.id, v.keys.term, s.id, s.st)
 		if err != nil {
+			v.mu.RUnlock()
 			return nil, err
 		}
 		if key != nil && subtle.ConstantTimeCompare(key, v.vaultKey) == 1 {
 			out = append(out, s.id)
+		} else if key != nil {
+			other = true
+		}
+	}
+	v.mu.RUnlock()
+	if len(out) == 0 && other {
+		// The secret opens a slot, of another key: another Vault of
+		// the store rotated it (ErrStale), unless the slot was put
+		// there without the key.
+		if err := v.view(func(tx kv.Tx) error { return v.stale(tx) }); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

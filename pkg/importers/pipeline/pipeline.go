@@ -22,7 +22,10 @@ import (
 // Store is where imported records go: a *vault.Vault.
 type Store interface {
 	DryAdd(recs []record.Record) ([]vault.AddResult, error)
-	BeginImport(fileSHA256 string) (*vault.Import, error)
+	// BeginImportContext starts a file's import; ctx bounds how long it
+	// waits while another import of the same file runs (on this node or,
+	// for a vault in a database, on another).
+	BeginImportContext(ctx context.Context, fileSHA256 string) (*vault.Import, error)
 	// Patient returns the vault owner's Patient record, or
 	// vault.ErrNoPatient.
 	Patient() (record.Record, error)
@@ -144,7 +147,7 @@ func (g *Group) commit() error {
 		all = append(all, f.recs...)
 	}
 	res, err := func() ([]vault.AddResult, error) {
-		im, err := g.store.BeginImport(w[0].rep.SHA256)
+		im, err := g.store.BeginImportContext(context.Background(), w[0].rep.SHA256)
 		if err != nil {
 			return nil, err
 		}
@@ -390,7 +393,7 @@ func (s *pipeSink) flush(last bool) error {
 		}
 	}
 	if !s.opts.DryRun && s.im == nil {
-		im, err := s.store.BeginImport(s.rep.SHA256)
+		im, err := s.store.BeginImportContext(s.ctx, s.rep.SHA256)
 		if err != nil {
 			return err
 		}
