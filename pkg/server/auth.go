@@ -168,19 +168,15 @@ func (s *Server) createSession(c echo.Context) error {
 		s.clientLimit.refund(ck)
 		return err
 	}
-	a, err := s.sess.pin(id)
+	a, opened, slot, err := s.sess.pinUnlocked(id, secret, false)
 	if err != nil {
-		return notAGuess(err)
-	}
-	defer s.sess.unpin(a)
-	opened, slot, err := s.sess.unlock(a, secret)
-	if err != nil {
-		if errors.Is(err, vault.ErrWrongKey) {
+		if errors.Is(err, vault.ErrWrongKey) && !errors.Is(err, vault.ErrStale) {
 			s.failed(id, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditLogin, Method: method, Client: clientNet(addr)})
 			return fail()
 		}
 		return notAGuess(err)
 	}
+	defer s.sess.unpin(a)
 	if method == methodPassphrase {
 		s.acctLimit.refund(id) // only failures count against the account
 	}

@@ -605,12 +605,8 @@ func (p *passkeys) loginFinish(c echo.Context) error {
 			acctID = ""
 			return nil, lookErr
 		}
-		if a, err = s.sess.pin(acctID); err != nil {
-			lookErr = err
-			return nil, err
-		}
 		secret := vault.Identities(id)
-		if opened, _, err = s.sess.unlock(a, secret); err != nil {
+		if a, opened, _, err = s.sess.pinUnlocked(acctID, secret, false); err != nil {
 			lookErr = err
 			return nil, err
 		}

@@ -379,7 +379,15 @@ func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(ctxSession, sess)
 		c.Set(ctxToken, tok)
 		c.Set(ctxAcct, sess.acct.id)
-		return next(c)
+		err = next(c)
+		if errors.Is(err, vault.ErrStale) {
+			// Another node rotated the vault's key or upgraded it since
+			// this node opened it: nothing was written with the old one
+			// (pkg/vault checks at the start of each write). Open it
+			// again at the next request (503, try again).
+			s.sess.retire(sess.acct)
+		}
+		return err
 	}
 }
 

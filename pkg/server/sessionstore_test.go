@@ -310,9 +310,6 @@ func TestSessionsAcrossNodes(t *testing.T) {
 		c.Now = clock.Now
 		c.IdleTimeout = 10 * time.Minute
 		c.MaxSessionsPerAccount = 3
-		// Each request opens the vault afresh: a Vault that B keeps open
-		// does not yet notice A's rotation (RotationEndsOtherSessions).
-		c.VaultsPerRequest = true
 	})
 	a, b := nodes[0], nodes[1]
 	if _, err := os.Stat(filepath.Join(a.cfg.DataDir, sessionsFile)); err == nil {

@@ -334,3 +334,40 @@ func TestPostgresVaultConfidential(t *testing.T) {
 		t.Errorf("%d rows in all, %d in the account's namespace: is the vault there?", n, inVault)
 	}
 }
+
+// TestPostgresStaleVault: nodes keep an account's vault open between
+// requests; after a key rotation on node A, node B's open Vault is stale
+// (vault.ErrStale). B's next request of the rotating session answers 503
+// (try again, the session is fine: not 401), and the one after opens the
+// vault again with the session's rewrapped key and serves it; a login on
+// node C, which held the vault open for a session the rotation ended,
+// opens it again at once; the ended sessions get 401 everywhere; a write
+// on B afterwards is read on A.
+func TestPostgresStaleVault(t *testing.T) {
+	nodes := clusterNodes(t, 3, nil)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	alice := a.signup("alice")
+	rec, _ := alice.post(map[string]any{"log": "med", "name": "Metformin", "dose": "500 mg"})
+	onC := c.client()
+	onC.login("alice", testPass)
+	want(t, onC.do("GET", "/api/v1/records", nil), http.StatusOK) // C holds the vault open
+	rot := a.client()
+	rot.login("alice", testPass)
+	want(t, rot.at(b).do("GET", "/api/v1/records", nil), http.StatusOK) // B holds it, and rot's session
+	want(t, rot.do("POST", "/api/v1/keys/rotate", map[string]string{"passphrase": testPass}), http.StatusOK)
+
+	r := rot.at(b).do("GET", "/api/v1/records/"+rec["id"].(string), nil)
+	if r.status != http.StatusOK && (r.status != http.StatusServiceUnavailable || r.errCode() != api.CodeUnavailable || r.header.Get("Retry-After") == "") {
+		t.Fatalf("the rotating session on a node with the old Vault: %d %s", r.status, r.body)
+	}
+	want(t, rot.at(b).do("GET", "/api/v1/records/"+rec["id"].(string), nil), http.StatusOK)
+
+	again := c.client()
+	again.login("alice", testPass) // C's open Vault is stale: opened again
+	want(t, again.do("GET", "/api/v1/records/"+rec["id"].(string), nil), http.StatusOK)
+	for _, cl := range []*client{alice, onC, alice.at(b), onC.at(a)} {
+		want(t, cl.do("GET", "/api/v1/records", nil), http.StatusUnauthorized)
+	}
+	rec2, _ := rot.at(b).post(map[string]any{"log": "med", "name": "Lisinopril", "dose": "10 mg"})
+	want(t, again.at(a).do("GET", "/api/v1/records/"+rec2["id"].(string), nil), http.StatusOK)
+}
