@@ -371,3 +371,20 @@ func TestPostgresStaleVault(t *testing.T) {
 	rec2, _ := rot.at(b).post(map[string]any{"log": "med", "name": "Lisinopril", "dose": "10 mg"})
 	want(t, again.at(a).do("GET", "/api/v1/records/"+rec2["id"].(string), nil), http.StatusOK)
 }
+
+// TestDatabasePoolSize: a node's pool holds up to defaultDBConns
+// connections, or what the URL's pool_max_conns says.
+func TestDatabasePoolSize(t *testing.T) {
+	for _, tt := range []struct {
+		param string
+		want  int32
+	}{
+		{"", defaultDBConns},
+		{"&pool_max_conns=3", 3},
+	} {
+		ts := newTestServer(t, func(c *Config) { c.DatabaseURL = kvtest.URL(t) + tt.param })
+		if got := ts.pg.Pool().Config().MaxConns; got != tt.want {
+			t.Errorf("%q: pool of %d, want %d", tt.param, got, tt.want)
+		}
+	}
+}
