@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -375,6 +376,50 @@ func TestCluster(t *testing.T) {
 		checkAccount(t, nodes, on, db, pass, written)
 	})
 
+	t.Run("one file imported on three nodes at once is stored once", func(t *testing.T) {
+		// A real export (Synthea); the account's Patient is another
+		// person's, so the upload accepts the mismatch (DECISIONS 7).
+		data, err := os.ReadFile("../../../shared/testdata/fhir/synthea-r4/Liz_Conn_27c911c6-f045-4ffa-af5d-6eba57ac94b2.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(listed(t, on(0)))
+		reports := make([]api.ImportReport, 3)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				res, err := upload(ctx, on(i), "liz.json", data)
+				if err != nil || len(res.Files) != 1 || res.Files[0].Error != "" {
+					t.Errorf("node %d: %v %+v", i, err, res)
+					return
+				}
+				reports[i] = *res.Files[0]
+			}()
+		}
+		close(start)
+		wg.Wait()
+		added, most := 0, 0
+		for _, r := range reports {
+			added += r.Added
+			most = max(most, r.Added)
+		}
+		t.Logf("added per node %d, %d, %d; duplicates %d, %d, %d", reports[0].Added, reports[1].Added, reports[2].Added, reports[0].Duplicates, reports[1].Duplicates, reports[2].Duplicates)
+		after := len(listed(t, on(1)))
+		if most == 0 || added != most || after-before != most {
+			t.Errorf("added per node %d, %d, %d; the listing grew by %d", reports[0].Added, reports[1].Added, reports[2].Added, after-before)
+		}
+		for i, r := range reports {
+			if r.Added == 0 && r.Duplicates == 0 {
+				t.Errorf("node %d found neither new records nor duplicates: %+v", i, r)
+			}
+		}
+		checkAccount(t, nodes, on, db, pass, written)
+	})
+
 	// Links opened by clients on all nodes while node 1 is SIGKILLed:
 	// nodes 0 and 2 keep serving, and every acknowledged open is counted.
 	var paths []string
@@ -598,4 +643,39 @@ func checkAccount(t *testing.T, nodes []*node, on func(int) *api.Client, db, pas
 	if rep != nil && rep.Records < len(written) {
 		t.Errorf("check counts %d records, %d were acknowledged", rep.Records, len(written))
 	}
+}
+
+// upload POSTs a file to /api/v1/imports, accepting a Patient other than
+// the account's.
+func upload(ctx context.Context, c *api.Client, name string, data []byte) (api.ImportResult, error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	w.WriteField("accept_patient_mismatch", "true")
+	fw, err := w.CreateFormFile("file", name)
+	if err != nil {
+		return api.ImportResult{}, err
+	}
+	fw.Write(data)
+	if err := w.Close(); err != nil {
+		return api.ImportResult{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", c.BaseURL+api.Prefix+"/imports", &buf)
+	if err != nil {
+		return api.ImportResult{}, err
+	}
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	res, err := hc.Do(req)
+	if err != nil {
+		return api.ImportResult{}, err
+	}
+	defer res.Body.Close()
+	var out api.ImportResult
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		return out, fmt.Errorf("status %d: %w", res.StatusCode, err)
+	}
+	if res.StatusCode/100 != 2 {
+		return out, fmt.Errorf("status %d", res.StatusCode)
+	}
+	return out, nil
 }
