@@ -5,10 +5,12 @@
 // returns a fixed body, in the same run. It prints throughput, p50/p99
 // latency and memory per open vault and per session. A last phase opens
 // share links (POST to a manifest URL, a link without passcode): each
-// request is a write to the share store, in DATA/shares.db or, with
-// PHRD_DATABASE_URL set, in PostgreSQL; --nodes starts that many phrd
-// servers (in this process, each with its own connection pool) on the
-// database and spreads the manifest requests over them.
+// request is a write to the share store. Everything is in the data
+// directory (bbolt files) or, with PHRD_DATABASE_URL set, in PostgreSQL
+// (the vaults, sessions and share store); --nodes starts that many phrd
+// servers on the database (in this process, each with its own data
+// directory holding the same server.key, and its own connection pool) and
+// spreads the clients of every phase over them.
 //
 //	go run ./cmd/phr-load --accounts 1000 --sessions 100 --duration 10s
 //	PHRD_DATABASE_URL=postgres://... go run ./cmd/phr-load --nodes 3
@@ -16,6 +18,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -60,7 +64,7 @@ func main() {
 	flag.IntVar(&o.workFactor, "scrypt-work-factor", 10, "scrypt work factor of the accounts' passphrase slots (creation only; sessions use device credentials)")
 	flag.BoolVar(&o.nosync, "nosync", false, "skip fsync in the vaults")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the records phase to this file")
-	flag.IntVar(&o.nodes, "nodes", 1, "phrd servers on the database of PHRD_DATABASE_URL (the share phase spreads over them)")
+	flag.IntVar(&o.nodes, "nodes", 1, "phrd servers on the database of PHRD_DATABASE_URL (every phase's clients spread over them)")
 	flag.Parse()
 	o.databaseURL = os.Getenv("PHRD_DATABASE_URL")
 	if o.nodes < 1 || o.nodes > 1 && o.databaseURL == "" {
@@ -104,15 +108,27 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	// One server.key for every node, as an operator copies it.
+	serverKey := make([]byte, 32)
+	if _, err := rand.Read(serverKey); err != nil {
+		return err
+	}
 	var bases []string
 	for i := range o.nodes {
+		nodeDir := filepath.Join(dir, fmt.Sprint("node", i))
+		if err := os.MkdirAll(nodeDir, 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(nodeDir, "server.key"), []byte(hex.EncodeToString(serverKey)+"\n"), 0o600); err != nil {
+			return err
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
 		nodeBase := "http://" + ln.Addr().String()
 		srv, err := server.New(server.Config{
-			DataDir: filepath.Join(dir, fmt.Sprint("node", i)), ShareKeyFile: filepath.Join(dir, "share.key"),
+			DataDir: nodeDir, ShareKeyFile: filepath.Join(dir, "share.key"),
 			DatabaseURL: o.databaseURL, PublicURL: nodeBase, VaultNoSync: o.nosync,
 			Logger:                slog.New(slog.NewTextHandler(io.Discard, nil)),
 			LoginPerClient:        server.Rate{Events: 1 << 30, Per: time.Second, Burst: 1 << 30},
@@ -125,8 +141,10 @@ func run(o options) error {
 		defer srv.Shutdown(context.Background())
 		bases = append(bases, nodeBase)
 	}
-	// Accounts and the records phases are on the first node.
+	// Accounts are made on the first node; client i of every phase talks
+	// to node i mod --nodes.
 	base := bases[0]
+	nodeOf := func(i int) string { return bases[i%len(bases)] }
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 1000, MaxIdleConnsPerHost: 1000}}
 	ctx := context.Background()
 
@@ -169,7 +187,7 @@ func run(o options) error {
 		cs := make([]*api.Client, o.sessions)
 		for i := range cs {
 			a := (i * step) % o.accounts
-			cs[i] = &api.Client{BaseURL: base, HTTP: hc}
+			cs[i] = &api.Client{BaseURL: nodeOf(i), HTTP: hc}
 			if _, err := cs[i].Login(ctx, api.SessionRequest{Username: fmt.Sprintf("user%04d", a), DeviceCredential: creds[a]}); err != nil {
 				return nil, err
 			}
@@ -218,7 +236,7 @@ func run(o options) error {
 	// Both GET phases read the body and throw it away: the client's
 	// decoding is not the server's cost.
 	get := func(i int, c *api.Client) error {
-		req, _ := http.NewRequest("GET", base+"/api/v1/records?limit=50", nil)
+		req, _ := http.NewRequest("GET", nodeOf(i)+"/api/v1/records?limit=50", nil)
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 		return discard(hc.Do(req))
 	}
@@ -264,7 +282,7 @@ func run(o options) error {
 		paths[i] = u.Path
 	}
 	manifest := func(i int, c *api.Client) error {
-		resp, err := hc.Post(bases[i%len(bases)]+paths[i], "application/json", strings.NewReader(`{"recipient":"load"}`))
+		resp, err := hc.Post(nodeOf(i)+paths[i], "application/json", strings.NewReader(`{"recipient":"load"}`))
 		if err != nil {
 			return err
 		}
@@ -275,20 +293,20 @@ func run(o options) error {
 		}
 		return nil
 	}
-	store := "DATA/shares.db"
-	if o.databaseURL != "" {
-		store = fmt.Sprintf("PostgreSQL, %d node(s)", o.nodes)
-	}
-	rm := drive("POST manifest, link without passcode ("+store+")", clients, o.duration, manifest)
+	rm := drive("POST manifest, link without passcode", clients, o.duration, manifest)
 	bareRPS := float64(rb.requests) / rb.elapsed.Seconds()
-	fmt.Printf("phr-load: %d accounts (%d readings each), %d concurrent sessions, %v per phase, GOMAXPROCS %d\n\n", o.accounts, o.seed, o.sessions, o.duration, runtime.GOMAXPROCS(0))
+	store := "bbolt files in the data directory, 1 node"
+	if o.databaseURL != "" {
+		store = fmt.Sprintf("PostgreSQL, %d node(s) in this process", o.nodes)
+	}
+	fmt.Printf("phr-load: %s; %d accounts (%d readings each), %d concurrent sessions, %v per phase, GOMAXPROCS %d\n\n", store, o.accounts, o.seed, o.sessions, o.duration, runtime.GOMAXPROCS(0))
 	fmt.Println("| phase | req/s | p50 | p99 | errors | vs bare |")
 	fmt.Println("|---|---|---|---|---|---|")
 	fmt.Println(rb.row(0))
 	fmt.Println(rg.row(bareRPS))
 	fmt.Println(ri.row(bareRPS))
 	fmt.Println(rm.row(bareRPS))
-	fmt.Printf("\nmemory (Go heap in use; the vault files are memory-mapped besides): %.1f KiB per open vault with its first session, %.1f KiB per further session; response body %d bytes\n",
+	fmt.Printf("\nmemory (Go heap in use, all nodes; bbolt's vault files are memory-mapped besides): %.1f KiB per open vault with its first session, %.1f KiB per further session; response body %d bytes\n",
 		float64(h1-h0)/float64(o.sessions)/1024, float64(h2-h1)/float64(o.sessions)/1024, len(fixed))
 	return nil
 }

@@ -205,8 +205,8 @@ func (m *Main) defineFlags(cmd *cobra.Command) {
 		names = append(names, name)
 	}
 	str(&m.Addr, "addr", "address to listen on (host:port)")
-	str(&c.DataDir, "data", "data directory (vaults, server key, share store); required")
-	str(&c.DatabaseURL, "database-url", "PostgreSQL database for the share store, sessions and login limits, shared by several phrd nodes (postgres://user@host/db; a password belongs in PHRD_DATABASE_URL or PGPASSFILE, not here). Default: all in --data")
+	str(&c.DataDir, "data", "data directory (server key, uploads; and vaults, share store, sessions without --database-url); required")
+	str(&c.DatabaseURL, "database-url", "PostgreSQL database for the accounts' vaults, the share store, sessions and login limits, shared by any number of phrd nodes (postgres://user@host/db; a password belongs in PHRD_DATABASE_URL or PGPASSFILE, not here). Default: all in --data")
 	str(&c.ShareKeyFile, "share-key", "the share store's key file, outside the data directory (default DATA.share.key beside it)")
 	str(&c.PublicURL, "public-url", "the URL clients reach this server at (default from --addr)")
 	str(&c.TLSCert, "tls-cert", "TLS certificate file (PEM)")
@@ -215,7 +215,7 @@ func (m *Main) defineFlags(cmd *cobra.Command) {
 	str(&m.MetricsAddr, "metrics-addr", "serve GET /metrics (Prometheus) on this address only, for the monitoring network (default: not at all)")
 	dur(&c.IdleTimeout, "idle-timeout", 30*time.Minute, "end sessions unused this long")
 	dur(&c.SessionLifetime, "session-lifetime", 12*time.Hour, "end sessions this long after login")
-	fs.BoolVar(&c.VaultsPerRequest, "vaults-per-request", false, "close an account's vault after each request, not when its sessions end: for nodes that share one vault directory (a vault file opens in one process at a time)")
+	fs.BoolVar(&c.VaultsPerRequest, "vaults-per-request", false, "close an account's vault after each request, not when its sessions end: for nodes that share one vault directory (a vault file opens in one process at a time); not needed with --database-url, where the vaults are in the database")
 	fs.IntVar(&c.ScryptConcurrency, "scrypt-concurrency", 0, "concurrent key derivations: passphrase unlocks and share passcode checks (default: number of CPUs)")
 	fs.Int64Var(&c.MaxImportBytes, "max-import-bytes", 256<<20, "largest upload to /api/v1/imports")
 	dur(&c.ImportTimeout, "import-timeout", 10*time.Minute, "how long an upload (or a backup download) may take")
@@ -402,13 +402,13 @@ func (m *Main) Run(_ context.Context) error {
 	if m.Config.TLSCert != "" {
 		scheme = "https"
 	}
-	// Where the share store and login limits live (never the URL: it
-	// may hold a password).
+	// Where the vaults, share store and login limits live (never the
+	// URL: it may hold a password).
 	shared := "data directory"
 	if m.Config.DatabaseURL != "" {
 		shared = "postgresql"
 	}
-	m.logger.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "registration", m.Config.Registration, "shares", shared)
+	m.logger.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "registration", m.Config.Registration, "vaults", shared, "shares", shared)
 	return nil
 }
 
@@ -459,29 +459,43 @@ func newAccountCommand(stdin io.Reader, stdout, stderr io.Writer, getenv func(st
 		}),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	var data string
+	var host server.Host
+	// hostFlags reads the environment for the flags not given and checks
+	// them.
+	hostFlags := func(cmd *cobra.Command) error {
+		if cmd.Flags().Lookup("database-url").Changed && urlHasPassword(host.DatabaseURL) {
+			return usagef("--database-url holds a password, which every user of this machine can read in the process list: give the URL in PHRD_DATABASE_URL, or the password in a PGPASSFILE")
+		}
+		if err := envFlags(cmd, []string{"data", "database-url"}, getenv); err != nil {
+			return &usageError{err}
+		}
+		if host.DataDir == "" {
+			return usagef("--data (or PHRD_DATA) is required")
+		}
+		return nil
+	}
 	create := &cobra.Command{
-		Use:   "create NAME --data DIR",
+		Use:   "create NAME --data DIR [--database-url URL]",
 		Short: "Create an account and print its recovery code",
 		Long: `create makes the account NAME in the data directory and prints its
 recovery code once. The passphrase comes from PHRD_PASSPHRASE, or is asked
-twice without echo. It is safe while the server runs.`,
+twice without echo. With --database-url (or PHRD_DATABASE_URL) the vault
+is made in that database, as the nodes on it do; the data directory still
+gives server.key. It is safe while the servers run.`,
 		Example: `  PHRD_PASSPHRASE=... phrd account create alice --data /var/lib/phrd`,
 		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			if err := envFlags(cmd, []string{"data"}, getenv); err != nil {
-				return &usageError{err}
+			if err := hostFlags(cmd); err != nil {
+				return err
 			}
-			if data == "" {
-				return usagef("--data (or PHRD_DATA) is required")
-			}
-			return runAccountCreate(data, a[0], stdin, stdout, stderr, getenv)
+			return runAccountCreate(cmd.Context(), host, a[0], stdin, stdout, stderr, getenv)
 		},
 	}
-	create.Flags().StringVar(&data, "data", "", "data directory (or PHRD_DATA)")
+	create.Flags().StringVar(&host.DataDir, "data", "", "data directory (or PHRD_DATA)")
+	create.Flags().StringVar(&host.DatabaseURL, "database-url", "", "the PostgreSQL database of the nodes that keep their vaults there (or PHRD_DATABASE_URL)")
 	var identity string
 	imp := &cobra.Command{
-		Use:   "import NAME FILE.age --data DIR [--identity FILE]",
+		Use:   "import NAME FILE.age --data DIR [--database-url URL] [--identity FILE]",
 		Short: "Create an account from a backup (phr backup) and print its recovery code",
 		Long: `import makes the account NAME in the data directory from a backup made
 by phr backup (or by another phrd): every record with its ID, history and
@@ -491,21 +505,21 @@ backup passphrase from PHRD_BACKUP_PASSPHRASE or a prompt. The account's
 passphrase comes from PHRD_PASSPHRASE, or is asked twice without echo; its
 new recovery code is printed once. The whole backup is read and verified
 before the account exists: a backup that does not restore makes no
-account. It is safe while the server runs.`,
+account. With --database-url (or PHRD_DATABASE_URL) the vault is made in
+that database (built in DIR/tmp, then copied in one transaction). It is
+safe while the servers run.`,
 		Example: `  phr backup -o alice.age --passphrase
   PHRD_BACKUP_PASSPHRASE=... PHRD_PASSPHRASE=... phrd account import alice alice.age --data /var/lib/phrd`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			if err := envFlags(cmd, []string{"data"}, getenv); err != nil {
-				return &usageError{err}
+			if err := hostFlags(cmd); err != nil {
+				return err
 			}
-			if data == "" {
-				return usagef("--data (or PHRD_DATA) is required")
-			}
-			return runAccountImport(data, a[0], a[1], identity, stdin, stdout, stderr, getenv)
+			return runAccountImport(cmd.Context(), host, a[0], a[1], identity, stdin, stdout, stderr, getenv)
 		},
 	}
-	imp.Flags().StringVar(&data, "data", "", "data directory (or PHRD_DATA)")
+	imp.Flags().StringVar(&host.DataDir, "data", "", "data directory (or PHRD_DATA)")
+	imp.Flags().StringVar(&host.DatabaseURL, "database-url", "", "the PostgreSQL database of the nodes that keep their vaults there (or PHRD_DATABASE_URL)")
 	imp.Flags().StringVar(&identity, "identity", "", "age identity file that decrypts the backup (default: the backup passphrase)")
 	cmd.AddCommand(create, imp)
 	return cmd
@@ -517,14 +531,19 @@ func newMigrateCommand(stdout io.Writer, getenv func(string) string) *cobra.Comm
 	var from, dbURL, shareKey string
 	cmd := &cobra.Command{
 		Use:   "migrate --from-data DIR --database-url URL",
-		Short: "Move a node's share store from its data directory into PostgreSQL",
-		Long: `migrate copies what phrd keeps in PostgreSQL with --database-url (the
-share store) from the data directory DIR into the database, as it is:
-sealed values under keyed names, so that every link keeps working. Stop
-phrd on DIR first. It refuses a database that already holds a share store,
-then checks that the database holds as many buckets, keys and bytes as the
-file and that the share key file opens it. The file is left in place.
-Vaults stay in DIR/vaults. The database URL comes from --database-url or
+		Short: "Move a node's vaults and share store from its data directory into PostgreSQL",
+		Long: `migrate copies what phrd keeps in PostgreSQL with --database-url (every
+account's vault, into the namespace vault/<account id>, and the share
+store) from the data directory DIR into the database, as it is: sealed
+values under keyed names, so that the same passphrases open the vaults and
+every link keeps working. Stop phrd on DIR first. It refuses, before it
+copies anything, a database that already holds a share store or the vault
+of any of DIR's accounts; it copies each vault in one transaction and
+checks that the database holds as many buckets, keys and bytes as the
+file, and that the share key file opens the moved share store; it prints
+the counts. The files are left in place (remove them once the nodes serve
+from the database). Every node then needs DIR/server.key. Sessions are not
+moved: users log in again. The database URL comes from --database-url or
 PHRD_DATABASE_URL (a URL with a password only from the environment).`,
 		Example: `  PHRD_DATABASE_URL=postgres://phrd@db.internal/phr phrd migrate --from-data /var/lib/phrd`,
 		Args:    args(cobra.NoArgs),
@@ -573,7 +592,7 @@ func newAccountPassphrase(stdin io.Reader, stderr io.Writer, getenv func(string)
 }
 
 // runAccountImport makes an account on the host from a backup.
-func runAccountImport(data, name, file, identity string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+func runAccountImport(ctx context.Context, host server.Host, name, file, identity string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	var ids []age.Identity
 	if identity != "" {
 		f, err := os.Open(identity)
@@ -608,7 +627,7 @@ func runAccountImport(data, name, file, identity string, stdin io.Reader, stdout
 	if err != nil {
 		return err
 	}
-	res, err := server.ImportAccount(data, name, pass, f, ids)
+	res, err := host.ImportAccount(ctx, name, pass, f, ids)
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
@@ -618,12 +637,12 @@ func runAccountImport(data, name, file, identity string, stdin io.Reader, stdout
 
 // runAccountCreate makes an account on the host (for closed registration).
 // The passphrase comes from PHRD_PASSPHRASE or a prompt without echo.
-func runAccountCreate(data, name string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+func runAccountCreate(ctx context.Context, host server.Host, name string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	pass, err := newAccountPassphrase(stdin, stderr, getenv)
 	if err != nil {
 		return err
 	}
-	res, err := server.CreateAccount(data, name, pass)
+	res, err := host.CreateAccount(ctx, name, pass)
 	if err != nil {
 		return err
 	}

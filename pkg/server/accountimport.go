@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,21 +20,29 @@ type ImportedAccount struct {
 	Records int
 }
 
-// ImportAccount makes the account username in the data directory dir from
-// a backup (docs/backup.md: `phr backup`, or POST /api/v1/backup of
-// another phrd), as `phrd account import` does. The account gets the
-// backup's records with their IDs, versions, history and provenance, and
-// its settings (the patient among them), under a new vault key wrapped for
-// passphrase and a new recovery code. The backup is read whole and
-// verified before the account exists, so a backup that is damaged, cut
-// short or not opened by identities leaves no account. A username that
-// is taken is refused, also when another process takes it meanwhile. It
-// is safe while a server runs on dir.
+// ImportAccount makes the account username in the data directory dir
+// (its vault in DATA/vaults) from a backup: Host{DataDir: dir}.ImportAccount.
 func ImportAccount(dir, username, passphrase string, backup io.Reader, identities []age.Identity) (ImportedAccount, error) {
-	d, err := openDataDir(dir)
+	return Host{DataDir: dir}.ImportAccount(context.Background(), username, passphrase, backup, identities)
+}
+
+// ImportAccount makes the account username from a backup (docs/backup.md:
+// `phr backup`, or POST /api/v1/backup of another phrd), as `phrd account
+// import` does. The account gets the backup's records with their IDs,
+// versions, history and provenance, and its settings (the patient among
+// them), under a new vault key wrapped for passphrase and a new recovery
+// code. The vault is built whole in DATA/tmp (the audit entry of the
+// import included) and verified before the account exists, then put in
+// place at once (a link of the file, or one transaction of the database):
+// a backup that is damaged, cut short or not opened by identities leaves
+// no account. A username that is taken is refused, also when another
+// process or node takes it meanwhile. It is safe while servers run.
+func (h Host) ImportAccount(ctx context.Context, username, passphrase string, backup io.Reader, identities []age.Identity) (ImportedAccount, error) {
+	d, done, err := h.open(ctx)
 	if err != nil {
 		return ImportedAccount{}, err
 	}
+	defer done()
 	u, err := NormalizeUsername(username)
 	if err != nil {
 		return ImportedAccount{}, err
@@ -41,12 +50,13 @@ func ImportAccount(dir, username, passphrase string, backup io.Reader, identitie
 	if err := checkPassphrase(passphrase); err != nil {
 		return ImportedAccount{}, err
 	}
-	path := d.vaultPath(d.accountID(u))
-	if d.exists(d.accountID(u)) {
-		return ImportedAccount{}, errors.New("an account with that username exists")
+	taken := errors.New("an account with that username exists")
+	id := d.accountID(u)
+	if ok, err := d.exists(id); err != nil {
+		return ImportedAccount{}, err
+	} else if ok {
+		return ImportedAccount{}, taken
 	}
-	// Built in DATA/tmp (the same file system) and linked into place: a
-	// link fails where a rename would replace an account made meanwhile.
 	work, err := os.MkdirTemp(d.tmp, "import-")
 	if err != nil {
 		return ImportedAccount{}, err
@@ -76,18 +86,11 @@ func ImportAccount(dir, username, passphrase string, backup io.Reader, identitie
 	if err != nil {
 		return ImportedAccount{}, err
 	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return ImportedAccount{}, errors.New("an account with that username exists")
+	if _, err := d.store.install(id, tmp); err != nil {
+		if errors.Is(err, errAccountExists) {
+			return ImportedAccount{}, taken
 		}
 		return ImportedAccount{}, err
-	}
-	if dir, err := os.Open(d.vaults); err == nil {
-		err = dir.Sync()
-		dir.Close()
-		if err != nil {
-			return ImportedAccount{}, err
-		}
 	}
 	return ImportedAccount{CreateAccountResponse: api.CreateAccountResponse{Username: u, RecoveryCode: code, PatientID: patientID}, Records: n}, nil
 }

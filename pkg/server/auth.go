@@ -64,7 +64,9 @@ func (s *Server) createAccount(c echo.Context) error {
 	id := s.data.accountID(u)
 	// 409 for a taken name is what registration inherently reveals; the
 	// per-client limit above bounds how fast anyone can ask.
-	if s.data.exists(id) {
+	if ok, err := s.data.exists(id); err != nil {
+		return err
+	} else if ok {
 		return errAccountExists
 	}
 	if err := s.kdfSlot(c); err != nil {
@@ -137,7 +139,11 @@ func (s *Server) createSession(c echo.Context) error {
 		s.metrics.loginFailures.Add(1)
 		return errUnauthorized
 	}
-	if !s.data.exists(id) {
+	exists, err := s.data.exists(id)
+	if err != nil {
+		return err
+	}
+	if !exists {
 		// The same work as a wrong secret, and the same answer.
 		if method == methodPassphrase {
 			s.dummy.passphrase(req.Passphrase)
@@ -162,19 +168,15 @@ func (s *Server) createSession(c echo.Context) error {
 		s.clientLimit.refund(ck)
 		return err
 	}
-	a, err := s.sess.pin(id)
+	a, opened, slot, err := s.sess.pinUnlocked(id, secret, false)
 	if err != nil {
-		return notAGuess(err)
-	}
-	defer s.sess.unpin(a)
-	opened, slot, err := s.sess.unlock(a, secret)
-	if err != nil {
-		if errors.Is(err, vault.ErrWrongKey) {
+		if errors.Is(err, vault.ErrWrongKey) && !errors.Is(err, vault.ErrStale) {
 			s.failed(id, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditLogin, Method: method, Client: clientNet(addr)})
 			return fail()
 		}
 		return notAGuess(err)
 	}
+	defer s.sess.unpin(a)
 	if method == methodPassphrase {
 		s.acctLimit.refund(id) // only failures count against the account
 	}

@@ -39,11 +39,12 @@ type Config struct {
 	ShareKeyFile string
 	// DatabaseURL, if set, is a PostgreSQL database (postgres://... or
 	// key=value; a password is better in PGPASSFILE than in the URL) that
-	// holds the share store, the sessions and the login rate limits
-	// instead of DataDir and memory, so that several phrd nodes share
-	// them. Its schema is
-	// migrated at start. Vaults stay in DataDir/vaults for now
-	// (docs/operations.md).
+	// holds the accounts' vaults (namespaces vault/<account id>), the
+	// share store, the sessions and the login rate limits instead of
+	// DataDir and memory, so that any number of phrd nodes share them and
+	// any node serves any account. Its schema is migrated at start.
+	// DataDir still holds server.key (the same on every node) and the
+	// uploads being imported (docs/operations.md).
 	DatabaseURL string
 	// PublicURL is the URL clients reach the server at (for links).
 	PublicURL string
@@ -73,7 +74,9 @@ type Config struct {
 	// it runs, instead of keeping it open while the account has sessions
 	// on this node: for nodes that share one vault directory, where a
 	// vault file is open in one process at a time. Each request then
-	// opens the vault (from the key its session wraps).
+	// opens the vault (from the key its session wraps). Not needed with
+	// DatabaseURL: the vaults are in the database, which any number of
+	// nodes may hold open at once.
 	VaultsPerRequest bool
 
 	// LoginPerAccount limits passphrase logins per account (default 5/min,

@@ -6,9 +6,10 @@
 //
 // # Accounts and keys
 //
-// An account is a vault file DATA/vaults/<id>.phr, where <id> is the hex
-// HMAC-SHA256 of the lower-cased username under DATA/server.key: file names
-// say nothing about their owners. There is no password table: logging in
+// An account is a vault file DATA/vaults/<id>.phr, or with a database
+// (Config.DatabaseURL) the namespace vault/<id> of it, where <id> is the
+// hex HMAC-SHA256 of the lower-cased username under DATA/server.key: the
+// names say nothing about their owners (vaultstore.go). There is no password table: logging in
 // opens the vault with the passphrase (or a device credential, an age
 // X25519 identity whose recipient is one of the vault's key slots), and
 // that is the password check. The unwrapped vault key lives only in the

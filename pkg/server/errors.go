@@ -97,6 +97,12 @@ func errorStatus(err error) (e *httpError, known bool) {
 		return newError(http.StatusConflict, api.CodeConflict, "this is the last key of the vault; add another first"), true
 	case errors.Is(err, errAccountExists):
 		return newError(http.StatusConflict, api.CodeConflict, "that username is taken"), true
+	case errors.Is(err, vault.ErrStale):
+		// Before ErrWrongKey, which a stale key matches too: the session
+		// is fine, this node's open vault is not (requireSession drops it).
+		e := newError(http.StatusServiceUnavailable, api.CodeUnavailable, "the account's vault changed on another node; try again")
+		e.retryAfter = time.Second
+		return e, true
 	case errors.Is(err, vault.ErrWrongKey), errors.Is(err, errNoSession):
 		return errUnauthorized, true
 	case errors.Is(err, errBusy), errors.Is(err, errTooMany):

@@ -294,7 +294,11 @@ func (s *Server) recoverAccount(c echo.Context) error {
 	}
 	defer s.kdf.release()
 	secret := vault.RecoveryCode(req.RecoveryCode)
-	if !s.data.exists(id) || !vault.IsRecoveryCode(req.RecoveryCode) {
+	exists, err := s.data.exists(id)
+	if err != nil {
+		return err
+	}
+	if !exists || !vault.IsRecoveryCode(req.RecoveryCode) {
 		// The work of a wrong code (a recovery slot's scrypt), and the
 		// same answer.
 		var salt [16]byte
@@ -302,15 +306,9 @@ func (s *Server) recoverAccount(c echo.Context) error {
 		s.metrics.loginFailures.Add(1)
 		return errUnauthorized
 	}
-	a, err := s.sess.pin(id)
+	a, _, _, err := s.sess.pinUnlocked(id, secret, false)
 	if err != nil {
-		s.acctLimit.refund(id)
-		s.clientLimit.refund(ck)
-		return err
-	}
-	defer s.sess.unpin(a)
-	if _, _, err := s.sess.unlock(a, secret); err != nil {
-		if errors.Is(err, vault.ErrWrongKey) {
+		if errors.Is(err, vault.ErrWrongKey) && !errors.Is(err, vault.ErrStale) {
 			s.failed(id, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditAccountRecover, Client: clientNet(addr)})
 			s.metrics.loginFailures.Add(1)
 			return errUnauthorized
@@ -319,6 +317,7 @@ func (s *Server) recoverAccount(c echo.Context) error {
 		s.clientLimit.refund(ck)
 		return err
 	}
+	defer s.sess.unpin(a)
 	s.acctLimit.refund(id)
 	v := a.v
 	_, removed, err := callerDevice(v, nil)

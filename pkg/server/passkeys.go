@@ -598,17 +598,15 @@ func (p *passkeys) loginFinish(c echo.Context) error {
 		if err != nil {
 			return nil, lookErr
 		}
-		if !s.data.exists(acctID) {
+		if ok, err := s.data.exists(acctID); err != nil {
+			return nil, err
+		} else if !ok {
 			s.dummy.identities(id) // the work of a wrong key, and the same answer
 			acctID = ""
 			return nil, lookErr
 		}
-		if a, err = s.sess.pin(acctID); err != nil {
-			lookErr = err
-			return nil, err
-		}
 		secret := vault.Identities(id)
-		if opened, _, err = s.sess.unlock(a, secret); err != nil {
+		if a, opened, _, err = s.sess.pinUnlocked(acctID, secret, false); err != nil {
 			lookErr = err
 			return nil, err
 		}

@@ -25,8 +25,9 @@ import (
 // The server on PostgreSQL (Config.DatabaseURL). newTestServer gives a
 // test running under TestOnPostgres a fresh database schema.
 
-// TestOnPostgres runs the share, rate-limit and session tests again with
-// the share store, the limits and the sessions in PostgreSQL.
+// TestOnPostgres runs the share, rate-limit, session, record and import
+// tests again with the share store, the limits, the sessions and the
+// accounts' vaults in PostgreSQL.
 func TestOnPostgres(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -48,6 +49,15 @@ func TestOnPostgres(t *testing.T) {
 		{"Devices", TestDevices},
 		{"Passkeys", TestPasskeys},
 		{"StolenSessionCannotPersist", TestStolenSessionCannotPersist},
+		// And the vaults in the database.
+		{"RecordsCRUD", TestRecordsCRUD},
+		{"ListRecords", TestListRecords},
+		{"Isolation", TestIsolation},
+		{"ChangesSync", TestChangesSync},
+		{"ConcurrentWriters", TestConcurrentWriters},
+		{"Import", TestImport},
+		{"Ingest", TestIngest},
+		{"ImportPatientMismatch", TestImportPatientMismatch},
 	} {
 		t.Run(tc.name, tc.fn)
 	}

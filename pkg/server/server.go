@@ -83,7 +83,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DatabaseURL != "" {
 		// Connect and bring the schema up to date (under a lock, so that
 		// nodes starting together migrate once).
-		s.pg, err = kv.OpenPostgres(context.Background(), cfg.DatabaseURL, nil)
+		s.pg, err = kv.OpenPostgres(context.Background(), cfg.DatabaseURL, dbPoolOptions(cfg.DatabaseURL))
 		if err != nil {
 			return nil, fmt.Errorf("the database: %w", err)
 		}
@@ -94,6 +94,8 @@ func New(cfg Config) (*Server, error) {
 		s.acctLimit = shared("login-account", cfg.LoginPerAccount)
 		s.clientLimit = shared("login-client", cfg.LoginPerClient)
 		s.tokenLimit = shared("bad-token-client", cfg.BadTokenPerClient)
+		// And the accounts' vaults: any node serves any account.
+		data.store = dbVaults{pg: s.pg}
 	}
 	if err := s.openShares(); err != nil {
 		if s.pg != nil {
@@ -126,6 +128,24 @@ func New(cfg Config) (*Server, error) {
 	s.wg.Add(1)
 	go s.janitor()
 	return s, nil
+}
+
+// defaultDBConns bounds a node's connections to the database unless its
+// URL sets pool_max_conns. Every request of a node on the database runs
+// its transactions there, each holding a connection for its round trips
+// (a listing of 50 records makes about 55), so a pool of pgxpool's
+// default (4 on a machine of 2 CPUs) left the CPU idle while requests
+// queued for a connection (docs/performance.md). nodes × 16 must stay
+// below PostgreSQL's max_connections (docs/operations.md).
+const defaultDBConns = 16
+
+// dbPoolOptions: defaultDBConns, unless url names pool_max_conns (in the
+// URL's query or the key=value string), which then stands.
+func dbPoolOptions(url string) *kv.PostgresOptions {
+	if strings.Contains(url, "pool_max_conns") {
+		return nil
+	}
+	return &kv.PostgresOptions{MaxConns: defaultDBConns}
 }
 
 // Handler is the server's HTTP handler (for tests and embedding).
@@ -377,7 +397,15 @@ func (s *Server) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(ctxSession, sess)
 		c.Set(ctxToken, tok)
 		c.Set(ctxAcct, sess.acct.id)
-		return next(c)
+		err = next(c)
+		if errors.Is(err, vault.ErrStale) {
+			// Another node rotated the vault's key or upgraded it since
+			// this node opened it: nothing was written with the old one
+			// (pkg/vault checks at the start of each write). Open it
+			// again at the next request (503, try again).
+			s.sess.retire(sess.acct)
+		}
+		return err
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -72,6 +73,9 @@ var (
 	errTooMany     = errors.New("too many sessions")
 	errShutdown    = errors.New("server is shutting down")
 	errWrongSecret = vault.ErrWrongKey
+	// errNotOpenedHere: the secret opens no slot of the vault this node
+	// holds open (a wrong secret, or one of a newer vault key).
+	errNotOpenedHere = fmt.Errorf("%w (the vault open on this node)", vault.ErrWrongKey)
 )
 
 // lastUsedStep is how often, at most, a session's last use is written:
@@ -143,7 +147,7 @@ func (m *sessions) unlock(a *account, secret vault.Secret) (opened bool, slot st
 			return false, "", err
 		}
 		if len(ids) == 0 {
-			return false, "", errWrongSecret
+			return false, "", errNotOpenedHere
 		}
 		return false, ids[0], nil
 	}
@@ -154,6 +158,54 @@ func (m *sessions) unlock(a *account, secret vault.Secret) (opened bool, slot st
 	a.v = v
 	m.openVaults.Add(1)
 	return true, v.UnlockedBy(), nil
+}
+
+// pinUnlocked pins the account and unlocks it with secret (unlock),
+// opening its vault if this node has it closed. When the vault this node
+// holds open is stale (vault.ErrStale: another node rotated its key or
+// upgraded its format since), it retires that one and opens the vault
+// again; with recheck, also when the secret opens nothing of the vault
+// open here, before that counts as a wrong secret. A session's key
+// (recheck) wrapped after a rotation on another node is told apart from
+// a wrong one only so: pkg/vault's SlotsOpenedBy says ErrWrongKey, not
+// ErrStale, for it. A passphrase is not rechecked: a wrong one would
+// cost a second scrypt. On error nothing is pinned and the account is nil.
+func (m *sessions) pinUnlocked(id string, secret vault.Secret, recheck bool) (a *account, opened bool, slot string, err error) {
+	for try := 0; ; try++ {
+		if a, err = m.pin(id); err != nil {
+			return nil, false, "", err
+		}
+		opened, slot, err = m.unlock(a, secret)
+		if err == nil {
+			return a, opened, slot, nil
+		}
+		m.unpin(a)
+		if try > 0 || !errors.Is(err, vault.ErrStale) && !(recheck && errors.Is(err, errNotOpenedHere)) {
+			return nil, false, "", err
+		}
+		m.retire(a)
+	}
+}
+
+// retire stops this node's use of the account's open vault, which
+// another node made stale (vault.ErrStale): the account's entry and this
+// node's hold of its sessions are dropped, so that the next login and the
+// next request of each session open the vault again (with their own
+// secret or the key their row wraps). Requests in flight finish with the
+// old Vault, which closes with the last of them.
+func (m *sessions) retire(a *account) {
+	m.mu.Lock()
+	if m.accounts[a.id] == a {
+		delete(m.accounts, a.id)
+	}
+	var hs [][32]byte
+	for h, s := range m.byHash {
+		if s.acct == a {
+			hs = append(hs, h)
+		}
+	}
+	m.mu.Unlock()
+	m.forget(hs...)
 }
 
 // newToken returns a random 256-bit token and its hash.
@@ -299,13 +351,9 @@ func (m *sessions) lookup(token string) (*session, error) {
 
 	// A session this node has not served (since it started): open the
 	// account's vault with the key the row wraps under the token.
-	a, err := m.pin(row.Account)
+	a, _, _, err := m.pinUnlocked(row.Account, vault.SessionSecret(row.Wrapped, sessionKey(token)), true)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, err := m.unlock(a, vault.SessionSecret(row.Wrapped, sessionKey(token))); err != nil {
-		m.unpin(a)
-		if errors.Is(err, vault.ErrWrongKey) {
+		if errors.Is(err, vault.ErrWrongKey) && !errors.Is(err, vault.ErrStale) {
 			// The wrapped key opens nothing any more (the vault key was
 			// rotated, the slot removed): the session is over.
 			if err := m.store.db.Update(func(tx kv.Tx) error { return m.store.remove(tx, h, row.Account) }); err != nil {

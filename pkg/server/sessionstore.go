@@ -76,18 +76,13 @@ func (s *Server) openSessionStore() (*sessionStore, error) {
 }
 
 // openVault opens the account's vault with secret: the one place that
-// says where an account's vault is.
+// says where an account's vault is (s.data.store).
 func (s *Server) openVault(id string, secret vault.Secret) (*vault.Vault, error) {
-	if !s.data.exists(id) {
-		// A session (in a database the nodes share) of an account whose
-		// vault is on another node's disk.
-		return nil, errVaultElsewhere
-	}
-	return vault.Open(s.data.vaultPath(id), secret, s.vaultOpts)
+	return s.data.store.open(id, secret, s.vaultOpts)
 }
 
 var errVaultElsewhere = newError(http.StatusServiceUnavailable, api.CodeUnavailable,
-	"this node does not hold the account's vault: nodes that serve any session need the same vault directory (docs/operations.md)")
+	"this node does not hold the account's vault: nodes that serve any session need their vaults in the database (--database-url) or the same vault directory (docs/operations.md)")
 
 // newSessionStore makes the store over db; secret is server.key.
 func newSessionStore(db kv.DB, secret []byte) (*sessionStore, error) {

@@ -63,7 +63,11 @@ func (s *Server) openShares() error {
 	if errors.Is(err, sharestore.ErrWrongSecret) && !bytes.Equal(secret, legacy) {
 		// A store of an older phrd, keyed from server.key: move it under
 		// the key file's secret.
-		res, rerr := sharestore.Rekey(path, legacy, secret, s.data.accountIDs(), &sharestore.Options{NoSync: s.cfg.VaultNoSync})
+		ids, ierr := s.data.store.ids()
+		if ierr != nil {
+			return ierr
+		}
+		res, rerr := sharestore.Rekey(path, legacy, secret, ids, &sharestore.Options{NoSync: s.cfg.VaultNoSync})
 		switch {
 		case rerr == nil:
 			s.log.Info("moved the share store to the share key file's secret", "shares", res.Shares, "dropped_without_account", res.Dropped)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/vault"
@@ -26,10 +28,12 @@ import (
 //
 // Directories are 0700 and files 0600. A vault file name says nothing
 // about its owner without server.key; an account exists when its file
-// does.
+// does. With a database (Config.DatabaseURL) the vaults are in it instead
+// (dbVaults), and DATA/vaults stays empty: store says which.
 type dataDir struct {
 	root, vaults, tmp string
 	secret            []byte
+	store             vaultStore
 }
 
 const serverKeyFile = "server.key"
@@ -38,6 +42,7 @@ const serverKeyFile = "server.key"
 // creates) the server key.
 func openDataDir(root string) (*dataDir, error) {
 	d := &dataDir{root: root, vaults: filepath.Join(root, "vaults"), tmp: filepath.Join(root, "tmp")}
+	d.store = fileVaults{dir: d.vaults}
 	for _, dir := range []string{root, d.vaults, d.tmp} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
@@ -60,7 +65,8 @@ func openDataDir(root string) (*dataDir, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &dataDir{root: d.root, vaults: d.vaults, tmp: d.tmp, secret: key}, nil
+		d.secret = key
+		return d, nil
 	}
 	if err != nil {
 		return nil, err
@@ -113,30 +119,11 @@ func (d *dataDir) accountID(username string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// accountIDs lists the accounts, by the names of their vault files.
-func (d *dataDir) accountIDs() []string {
-	ents, err := os.ReadDir(d.vaults)
-	if err != nil {
-		return nil
-	}
-	var ids []string
-	for _, e := range ents {
-		if id, ok := strings.CutSuffix(e.Name(), ".phr"); ok && e.Type().IsRegular() {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
-func (d *dataDir) vaultPath(id string) string {
-	return filepath.Join(d.vaults, id+".phr")
-}
-
 // exists reports whether the account has a vault.
-func (d *dataDir) exists(id string) bool {
-	_, err := os.Lstat(d.vaultPath(id))
-	return err == nil
-}
+func (d *dataDir) exists(id string) (bool, error) { return d.store.exists(id) }
+
+// vaultPath is where the account's vault file is on the embedded default.
+func (d *dataDir) vaultPath(id string) string { return fileVaults{dir: d.vaults}.path(id) }
 
 // Account rules.
 const (
@@ -187,15 +174,12 @@ func (d *dataDir) createAccount(username, passphrase, client string, opts *vault
 	if err := checkPassphrase(passphrase); err != nil {
 		return api.CreateAccountResponse{}, err
 	}
-	path := d.vaultPath(d.accountID(u))
+	id := d.accountID(u)
 	code := vault.NewRecoveryCode()
-	v, err := vault.Create(path, []vault.SlotSpec{
+	v, err := d.store.create(id, []vault.SlotSpec{
 		{Kind: vault.SlotPassphrase, Label: "passphrase", Passphrase: passphrase},
 		{Kind: vault.SlotRecovery, Label: "recovery code", RecoveryCode: code},
 	}, opts)
-	if errors.Is(err, vault.ErrExists) {
-		return api.CreateAccountResponse{}, errAccountExists
-	}
 	if err != nil {
 		return api.CreateAccountResponse{}, err
 	}
@@ -213,23 +197,56 @@ func (d *dataDir) createAccount(username, passphrase, client string, opts *vault
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(path) // a half-made account would block the name
+		d.store.remove(id) // a half-made account would block the name
 		return api.CreateAccountResponse{}, err
 	}
 	return api.CreateAccountResponse{Username: u, RecoveryCode: code, PatientID: pat.ID}, nil
 }
 
-// CreateAccount makes an account in the data directory dir, as POST
-// /api/v1/accounts does: for `phrd account create` when registration is
-// closed. It is safe while a server runs on dir.
-func CreateAccount(dir, username, passphrase string) (api.CreateAccountResponse, error) {
-	d, err := openDataDir(dir)
+// Host says where a host's accounts are, for the commands run on it
+// (phrd account create, phrd account import): the data directory, whose
+// server.key names the accounts, and the database if the nodes keep
+// their vaults in one (Config.DatabaseURL), else DATA/vaults.
+type Host struct {
+	DataDir     string
+	DatabaseURL string
+}
+
+// open opens the data directory and the database; done closes them.
+func (h Host) open(ctx context.Context) (d *dataDir, done func(), err error) {
+	d, err = openDataDir(h.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if h.DatabaseURL == "" {
+		return d, func() {}, nil
+	}
+	pg, err := kv.OpenPostgres(ctx, h.DatabaseURL, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the database: %w", err)
+	}
+	d.store = dbVaults{pg: pg}
+	return d, pg.Close, nil
+}
+
+// CreateAccount makes an account, as POST /api/v1/accounts does: for
+// `phrd account create` when registration is closed. It is safe while
+// servers run on the host (and on the database).
+func (h Host) CreateAccount(ctx context.Context, username, passphrase string) (api.CreateAccountResponse, error) {
+	d, done, err := h.open(ctx)
 	if err != nil {
 		return api.CreateAccountResponse{}, err
 	}
+	defer done()
 	res, err := d.createAccount(username, passphrase, "host", nil)
 	if errors.Is(err, errAccountExists) {
 		return res, errors.New("an account with that username exists")
 	}
 	return res, err
+}
+
+// CreateAccount makes an account in the data directory dir (its vault in
+// DATA/vaults): Host{DataDir: dir}.CreateAccount.
+func CreateAccount(dir, username, passphrase string) (api.CreateAccountResponse, error) {
+	return Host{DataDir: dir}.CreateAccount(context.Background(), username, passphrase)
 }

@@ -20,10 +20,14 @@
 // the API): every write answered with a 2xx is in the vault after a kill,
 // none is stored twice (readings are re-sent after the restart and must
 // come back as duplicates), the vault passes Check, and after a restart
-// the server lists every acknowledged record and takes new writes.
+// the server lists every acknowledged record and takes new writes. The
+// lane phrd/records-postgres does the same (records and readings) with
+// the vault in PostgreSQL (--database-url), moved there by phrd migrate's
+// code; it needs PHR_TEST_DATABASE_URL.
 //
 // For phrd's share store, on both of its backends (the file DATA/shares.db
-// and PostgreSQL with --database-url; the PostgreSQL lane needs
+// and PostgreSQL with --database-url, where the account's vault is too;
+// the PostgreSQL lane needs
 // PHR_TEST_DATABASE_URL, see pkg/kv/kvtest): clients create share links
 // and send wrong passcodes while phrd is killed; after each restart every
 // acknowledged share is listed, each share has spent at least the wrong

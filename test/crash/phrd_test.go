@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/kv"
+	"github.com/phr-project/phr/pkg/kv/kvtest"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server"
 	"github.com/phr-project/phr/pkg/server/api"
@@ -174,9 +176,54 @@ func (f *fixture) makePhrdTemplate() (*phrdTemplate, error) {
 	return tp, nil
 }
 
+// vaultLoc is where a lane's vault is: a file, or a namespace of the
+// database.
+type vaultLoc struct {
+	path string
+	db   kv.DB
+}
+
+func (l vaultLoc) read(ids []age.Identity, check bool) (*state, error) {
+	if l.db != nil {
+		return readStateIn(l.db, ids, check)
+	}
+	return readState(l.path, ids, check)
+}
+
+// onPostgres moves the lane's copy of the template (its vault and share
+// store) into a fresh PostgreSQL schema with phrd migrate's code, removes
+// the files it moved (so that a phrd reading them instead of the database
+// would fail), and returns phrd's environment for the database and the
+// vault's namespace.
+func onPostgres(t *testing.T, data, shareKey string) ([]string, kv.DB) {
+	t.Helper()
+	url := kvtest.URL(t)
+	res, err := server.MigrateToDatabase(context.Background(), data, url, shareKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Vaults) != 1 {
+		t.Fatalf("moved %d vaults", len(res.Vaults))
+	}
+	for _, p := range []string{filepath.Join(data, "vaults", res.Vaults[0].ID+".phr"), filepath.Join(data, "shares.db")} {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	pg, err := kv.OpenPostgres(context.Background(), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Close)
+	return []string{"PHRD_DATABASE_URL=" + url}, pg.Namespace("vault/" + res.Vaults[0].ID)
+}
+
 // phrdLane is one series of phrd processes killed while clients write.
 type phrdLane struct {
 	name string
+	// postgres: the vault (and sessions, share store) in PostgreSQL
+	// (--database-url), moved there from the template by phrd migrate.
+	postgres bool
 	// Writers of each kind, each its own goroutine: POST /records (one
 	// FHIR resource), POST /ingest (batches of device readings with the
 	// client's IDs), POST /imports (small real exports).
@@ -221,6 +268,14 @@ func (f *fixture) runPhrdLane(t *testing.T, l phrdLane, rng *mrand.Rand, st *sta
 	if len(vaults) != 1 {
 		t.Fatalf("%d vaults in the template", len(vaults))
 	}
+	loc := vaultLoc{path: vaults[0]}
+	var env []string
+	if l.postgres {
+		env = []string{"PHRD_SHARE_KEY=" + tp.dir + ".share.key"}
+		pgEnv, db := onPostgres(t, data, tp.dir+".share.key")
+		env = append(env, pgEnv...)
+		loc = vaultLoc{db: db}
+	}
 	var ref *reference
 	if l.imports > 0 {
 		ref = f.reference(t, f.small)
@@ -228,7 +283,7 @@ func (f *fixture) runPhrdLane(t *testing.T, l phrdLane, rng *mrand.Rand, st *sta
 	bk := &book{records: map[string]string{}, readings: map[string]string{}, imports: map[string]bool{}}
 	ctx := context.Background()
 	for cycle := 0; ; cycle++ {
-		d, c := tp.restart(t, ctx, data, cycle)
+		d, c := tp.restart(t, ctx, data, cycle, env...)
 		if !f.checkAPI(t, ctx, c, bk, st) {
 			d.kill()
 			t.FailNow()
@@ -255,7 +310,7 @@ func (f *fixture) runPhrdLane(t *testing.T, l phrdLane, rng *mrand.Rand, st *sta
 			if err := d.stop(); err != nil {
 				t.Fatal(err)
 			}
-			f.checkVault(t, vaults[0], tp, bk, ref, st)
+			f.checkVault(t, loc, tp, bk, ref, st)
 			t.Logf("%d kills; acknowledged: %d records, %d readings, %d uploads", cycle, len(bk.records), len(bk.readings), len(bk.imports))
 			return
 		}
@@ -272,7 +327,7 @@ func (f *fixture) runPhrdLane(t *testing.T, l phrdLane, rng *mrand.Rand, st *sta
 			writes = append(writes, func() error { return bk.writeImport(ctx, c, f, ref, st) })
 		}
 		killDuring(t, d, st, time.Duration(20+rng.IntN(500))*time.Millisecond, writes...)
-		if !f.checkVault(t, vaults[0], tp, bk, ref, st) {
+		if !f.checkVault(t, loc, tp, bk, ref, st) {
 			t.FailNow()
 		}
 	}
@@ -410,9 +465,9 @@ func (f *fixture) checkAPI(t *testing.T, ctx context.Context, c *api.Client, bk 
 // checkVault opens the vault file directly (phrd is not running) and
 // checks it: Check passes, every acknowledged write is there once, no
 // write is there twice, and every uploaded file is whole or absent.
-func (f *fixture) checkVault(t *testing.T, path string, tp *phrdTemplate, bk *book, ref *reference, st *stats) bool {
+func (f *fixture) checkVault(t *testing.T, loc vaultLoc, tp *phrdTemplate, bk *book, ref *reference, st *stats) bool {
 	t.Helper()
-	s, err := readState(path, tp.ids, true)
+	s, err := loc.read(tp.ids, true)
 	if err != nil {
 		t.Errorf("after the kill: %v", err)
 		return false

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/phr-project/phr/pkg/kv/kvtest"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/share"
 )
@@ -51,7 +50,10 @@ func (f *fixture) runSharesLane(t *testing.T, l sharesLane, rng *mrand.Rand, st 
 	// The template's share key file, which its shares.db belongs to.
 	env := []string{"PHRD_SHARE_KEY=" + tp.dir + ".share.key"}
 	if l.postgres {
-		env = append(env, "PHRD_DATABASE_URL="+kvtest.URL(t))
+		// The account's vault and the template's share store move into
+		// the database, as phrd migrate moves them.
+		pgEnv, _ := onPostgres(t, data, tp.dir+".share.key")
+		env = append(env, pgEnv...)
 	}
 	jwe, err := share.EncryptFile(share.NewKey(), share.ContentTypeFHIR, []byte(`{"resourceType":"Bundle","type":"collection"}`), true)
 	if err != nil {

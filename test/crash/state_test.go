@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/vault"
 )
@@ -42,6 +43,22 @@ func readState(path string, ids []age.Identity, check bool) (*state, error) {
 		return nil, fmt.Errorf("the vault does not open: %w", err)
 	}
 	defer v.Close()
+	return stateOf(v, check)
+}
+
+// readStateIn is readState of a vault in a store (a PostgreSQL
+// namespace).
+func readStateIn(db kv.DB, ids []age.Identity, check bool) (*state, error) {
+	v, err := vault.OpenIn(db, vault.Identities(ids...), &vault.Options{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("the vault does not open: %w", err)
+	}
+	defer v.Close()
+	return stateOf(v, check)
+}
+
+func stateOf(v *vault.Vault, check bool) (*state, error) {
+	var err error
 	st := &state{bySHA: map[string]map[string]int{}, keys: map[string]int{}, records: map[string]record.Record{}}
 	if st.interrupted, err = v.InterruptedImports(); err != nil {
 		return nil, err
