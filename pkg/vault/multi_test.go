@@ -654,6 +654,19 @@ func TestMultiRotate(t *testing.T) {
 		if storeTerm(t, db) != term+1 {
 			t.Fatal("the rotation did not change the term")
 		}
+		// A session's key wrapped by a after the rotation (phrd's
+		// session of the node that rotated) is the new key: b says
+		// stale, not wrong key, so that phrd reopens instead of ending
+		// the session.
+		slots, err := a.Slots()
+		if err != nil || len(slots) == 0 {
+			t.Fatalf("slots %v, %v", slots, err)
+		}
+		sk := make([]byte, SessionKeySize)
+		wrapped, err := a.WrapForSession(sk, slots[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for name, op := range map[string]func() error{
 			"Put":         func() error { _, err := b.Put(note(t, "after")); return err },
 			"Delete":      func() error { return b.Delete(first.ID, 0) },
@@ -665,6 +678,13 @@ func TestMultiRotate(t *testing.T) {
 			"import":      func() error { _, err := im.Add(importRecs(t, sha, 5, 5)); return err },
 			"Slots":       func() error { _, err := b.Slots(); return err },
 			"Opens":       func() error { _, err := b.Opens(Identities(s.id)); return err },
+			"Opens (session)": func() error {
+				ok, err := b.Opens(SessionSecret(wrapped, sk))
+				if err == nil && !ok {
+					return ErrWrongKey // the bug: refused as a wrong key
+				}
+				return err
+			},
 		} {
 			if err := op(); !errors.Is(err, ErrStale) || !errors.Is(err, ErrWrongKey) {
 				t.Fatalf("%s after another Vault rotated the key: %v, want ErrStale", name, err)

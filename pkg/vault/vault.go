@@ -1254,7 +1254,12 @@ func (v *Vault) SlotsOpenedBy(secret Secret) ([]string, error) {
 		st storedSlot
 	}
 	var slots []slot
+	var term uint32 // the store's: a session secret's key is checked under it
+	haveTerm := false
 	err := v.view(func(tx kv.Tx) error {
+		if t := tx.Bucket([]byte{bucketMeta}).Get([]byte("term")); len(t) == 4 {
+			term, haveTerm = binary.BigEndian.Uint32(t), true
+		}
 		return tx.Bucket([]byte{bucketSlots}).ForEach(func(k, val []byte) error {
 			var st storedSlot
 			if err := json.Unmarshal(val, &st); err != nil {
@@ -1268,10 +1273,13 @@ func (v *Vault) SlotsOpenedBy(secret Secret) ([]string, error) {
 		return nil, err
 	}
 	v.mu.RLock()
+	if !haveTerm {
+		term = v.keys.term
+	}
 	var out []string
 	other := false
 	for _, s := range slots {
-		key, err := secret.unwrapSlot(v.id, v.keys.term, s.id, s.st)
+		key, err := secret.unwrapSlot(v.id, term, s.id, s.st)
 		if err != nil {
 			v.mu.RUnlock()
 			return nil, err
