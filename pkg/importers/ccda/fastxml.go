@@ -397,11 +397,9 @@ func (p *fastParser) start() bool {
 		if !ok {
 			return false
 		}
-		p.space()
-		if p.i >= len(p.s) || p.s[p.i] != '=' {
+		if !p.after('=') {
 			return false
 		}
-		p.i++
 		p.space()
 		if p.i >= len(p.s) {
 			return false
@@ -525,17 +523,26 @@ func (p *fastParser) attrSpace(prefix string) string {
 	return prefix
 }
 
+// after skips white space and then the byte c, and reports whether c
+// was there.
+func (p *fastParser) after(c byte) bool {
+	p.space()
+	if p.i >= len(p.s) || p.s[p.i] != c {
+		return false
+	}
+	p.i++
+	return true
+}
+
 func (p *fastParser) end() bool {
 	p.i += 2
 	_, _, raw, ok := p.name()
 	if !ok {
 		return false
 	}
-	p.space()
-	if p.i >= len(p.s) || p.s[p.i] != '>' {
+	if !p.after('>') {
 		return false
 	}
-	p.i++
 	if len(p.stack) == 0 || p.names[len(p.names)-1] != raw {
 		return false
 	}

@@ -309,19 +309,10 @@ func (c *conv) timing(et *node) *obj {
 // is skipped, as is a placeholder whose words say there are none or that
 // nothing is known. A nullified activity is kept as entered-in-error.
 func (c *conv) immunizationEntry(stmt *node) error {
-	if stmt.local != "substanceAdministration" {
-		c.skip("Immunization", "unsupported entry in immunizations section")
+	if !c.occurred(stmt, "Immunization", "immunizations", "planned, not given", "substanceAdministration") {
 		return nil
 	}
 	sa := stmt
-	if sa.attr("nullFlavor") != "" {
-		c.skip("Immunization", reasonNullFlav)
-		return nil
-	}
-	if planned(sa) {
-		c.skip("Immunization", "planned, not given")
-		return nil
-	}
 	vaccine, mp := c.product(sa)
 	negated := sa.negated()
 	if !names(vaccine, genericVaccines) {
