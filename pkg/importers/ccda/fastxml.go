@@ -498,23 +498,23 @@ func (p *fastParser) closeScope(depth int) {
 }
 
 func (p *fastParser) elemSpace(prefix, local string) string {
-	switch {
-	case prefix == "xmlns", prefix == "" && local == "xmlns":
+	if prefix == "xmlns" || prefix == "" && local == "xmlns" {
 		return prefix
-	case prefix == "xml":
-		return xmlNamespace
 	}
-	if uri, ok := p.ns[prefix]; ok {
-		return uri
-	}
-	return prefix
+	return p.nsOf(prefix)
 }
 
 func (p *fastParser) attrSpace(prefix string) string {
-	switch {
-	case prefix == "xmlns", prefix == "":
+	if prefix == "xmlns" || prefix == "" {
 		return prefix
-	case prefix == "xml":
+	}
+	return p.nsOf(prefix)
+}
+
+// nsOf is the namespace prefix is bound to (the prefix itself when it is
+// bound to none).
+func (p *fastParser) nsOf(prefix string) string {
+	if prefix == "xml" {
 		return xmlNamespace
 	}
 	if uri, ok := p.ns[prefix]; ok {
