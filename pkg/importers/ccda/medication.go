@@ -128,11 +128,7 @@ func (c *conv) medication(sa *node) error {
 	res := newObj("resourceType", "MedicationStatement")
 	res.set("identifier", identifiers(sa))
 	if !names(med, genericDrugs) {
-		words := ""
-		if med != nil {
-			words = med.str("text")
-		}
-		words = firstNonEmpty(words, c.entryText(sa))
+		words := firstNonEmpty(med.str("text"), c.entryText(sa))
 		switch absentKind(negated, words) {
 		case textNoInfo:
 			c.skip("MedicationStatement", reasonNoInfo)
@@ -316,18 +312,8 @@ func (c *conv) immunizationEntry(stmt *node) error {
 	vaccine, mp := c.product(sa)
 	negated := sa.negated()
 	if !names(vaccine, genericVaccines) {
-		words := ""
-		if vaccine != nil {
-			words = vaccine.str("text")
-		}
-		switch absentKind(negated, firstNonEmpty(words, c.entryText(sa))) {
-		case textNoneKnown:
-			c.skip("Immunization", "no known immunizations (not an immunization)")
-		case textNoInfo:
-			c.skip("Immunization", reasonNoInfo)
-		default:
-			c.skip("Immunization", "no vaccine code (nullFlavor without original text)")
-		}
+		c.skipAbsent("Immunization", negated, firstNonEmpty(vaccine.str("text"), c.entryText(sa)),
+			"no known immunizations (not an immunization)", "no vaccine code (nullFlavor without original text)")
 		return nil
 	}
 	res := newObj("resourceType", "Immunization")

@@ -28,18 +28,8 @@ func (c *conv) procedureEntry(stmt *node) error {
 	negated := p.negated()
 	code := c.bestConcept(p.child("code"), c.entryText(p))
 	if !names(code, genericProcedures) {
-		words := ""
-		if code != nil {
-			words = code.str("text")
-		}
-		switch absentKind(negated, words) {
-		case textNoneKnown:
-			c.skip("Procedure", "no known procedures (not a procedure)")
-		case textNoInfo:
-			c.skip("Procedure", reasonNoInfo)
-		default:
-			c.skip("Procedure", "no procedure code (nullFlavor without original text)")
-		}
+		c.skipAbsent("Procedure", negated, code.str("text"),
+			"no known procedures (not a procedure)", "no procedure code (nullFlavor without original text)")
 		return nil
 	}
 	res := newObj("resourceType", "Procedure")
