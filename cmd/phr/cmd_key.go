@@ -192,12 +192,7 @@ its secret opens nothing in the file any more (copies made before still
 open with it: see docs/keys.md). It refuses the last slot, and the slot of
 this device (the one its identity opens) unless --force is given.`,
 		Args: args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			v, err := g.openVault(false)
-			if err != nil {
-				return err
-			}
-			defer v.Close()
+		RunE: g.onVault(false, func(cmd *cobra.Command, a []string, v *vault.Vault) error {
 			if !force {
 				mine, err := g.thisDevice(v)
 				if err != nil {
@@ -217,7 +212,7 @@ this device (the one its identity opens) unless --force is given.`,
 			}
 			fmt.Fprintf(g.stdout, "Removed key slot %s\n", a[0])
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "remove the slot even if it is this device's")
 	return cmd
@@ -275,18 +270,13 @@ func newKeyRecoveryCommand(g *globals) *cobra.Command {
 		Use:   "recovery",
 		Short: "Make a new recovery code; the old one stops working",
 		Args:  args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := g.openVault(false)
-			if err != nil {
-				return err
-			}
-			defer v.Close()
+		RunE: g.onVault(false, func(cmd *cobra.Command, _ []string, v *vault.Vault) error {
 			code := vault.NewRecoveryCode()
 			if _, err := v.ReplaceSlots(vault.SlotSpec{Kind: vault.SlotRecovery, Label: "recovery code", RecoveryCode: code}); err != nil {
 				return err
 			}
 			return printRecovery(g, code, "Recovery code replaced.")
-		},
+		}),
 	}
 }
 
@@ -300,12 +290,7 @@ rewrapped in one transaction: if it is interrupted, the vault is as it was.
 The passphrase (PHR_PASSPHRASE or a prompt) is needed to rewrap the
 passphrase slots; a new recovery code is printed.`,
 		Args: args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := g.openVault(false)
-			if err != nil {
-				return err
-			}
-			defer v.Close()
+		RunE: g.onVault(false, func(cmd *cobra.Command, _ []string, v *vault.Vault) error {
 			slots, err := v.Slots()
 			if err != nil {
 				return err
@@ -354,7 +339,7 @@ passphrase slots; a new recovery code is printed.`,
 				return nil
 			}
 			return printRecovery(g, opts.RecoveryCode, what)
-		},
+		}),
 	}
 }
 
