@@ -159,12 +159,7 @@ func newKeyAddPassphraseCommand(g *globals) *cobra.Command {
 		Use:   "add-passphrase",
 		Short: "Add another passphrase (PHR_NEW_PASSPHRASE or prompt)",
 		Args:  args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, v, err := g.newPassphraseFor()
-			if err != nil {
-				return err
-			}
-			defer v.Close()
+		RunE: g.onNewPassphrase(func(v *vault.Vault, p string) error {
 			if label == "" {
 				label = "passphrase"
 			}
@@ -176,7 +171,7 @@ func newKeyAddPassphraseCommand(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "Added passphrase slot %s\n", s.ID)
 				return nil
 			})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&label, "label", "", "a name for the passphrase")
 	return cmd
@@ -218,15 +213,17 @@ this device (the one its identity opens) unless --force is given.`,
 	return cmd
 }
 
-// newPassphraseFor reads a new passphrase (PHR_NEW_PASSPHRASE or a
-// prompt), then opens the vault for writing with the current secret.
-func (g *globals) newPassphraseFor() (string, *vault.Vault, error) {
-	p, err := g.newPassphrase()
-	if err != nil {
-		return "", nil, err
+// onNewPassphrase is onVault for a command that sets a passphrase: it
+// reads the new passphrase (PHR_NEW_PASSPHRASE or a prompt) first, then
+// opens the vault for writing with the current secret.
+func (g *globals) onNewPassphrase(fn func(v *vault.Vault, passphrase string) error) func(*cobra.Command, []string) error {
+	return func(*cobra.Command, []string) error {
+		p, err := g.newPassphrase()
+		if err != nil {
+			return err
+		}
+		return g.withVault(false, func(v *vault.Vault) error { return fn(v, p) })
 	}
-	v, err := g.openVault(false)
-	return p, v, err
 }
 
 func newPasswdCommand(g *globals) *cobra.Command {
@@ -234,19 +231,14 @@ func newPasswdCommand(g *globals) *cobra.Command {
 		Use:   "passwd",
 		Short: "Change the passphrase (the new one from PHR_NEW_PASSPHRASE or a prompt)",
 		Args:  args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, v, err := g.newPassphraseFor()
-			if err != nil {
-				return err
-			}
-			defer v.Close()
+		RunE: g.onNewPassphrase(func(v *vault.Vault, p string) error {
 			if _, err := v.ReplaceSlots(vault.SlotSpec{Kind: vault.SlotPassphrase, Label: "passphrase", Passphrase: p}); err != nil {
 				return err
 			}
 			fmt.Fprintln(g.stdout, "Passphrase changed; the old one no longer opens the vault.")
 			fmt.Fprintln(g.stdout, "The vault key is the same: a copy of the file made before still opens with the old passphrase (phr key rotate changes the key).")
 			return nil
-		},
+		}),
 	}
 }
 
