@@ -11,16 +11,24 @@ import (
 	"github.com/phr-project/phr/pkg/vault"
 )
 
+// newRecoverableCLI is a vault made with a passphrase (not kept in the
+// environment) holding one condition, its recovery code, and the path of
+// this device's identity.
+func newRecoverableCLI(t *testing.T) (c *cli, code, idPath string) {
+	t.Helper()
+	c = newCLI(t)
+	c.env["PHR_PASSPHRASE"] = testPassphrase
+	code = recoveryRE.FindString(c.ok("init"))
+	delete(c.env, "PHR_PASSPHRASE")
+	c.ok("log", "condition", "asthma")
+	return c, code, filepath.Join(c.env["PHR_CONFIG_DIR"], "device-identity.txt")
+}
+
 // The recovery code printed by init opens the vault wherever the
 // passphrase does: from PHR_RECOVERY_CODE, and at the prompt.
 func TestRecoveryCodeOpens(t *testing.T) {
-	c := newCLI(t)
-	c.env["PHR_PASSPHRASE"] = testPassphrase
-	code := recoveryRE.FindString(c.ok("init"))
-	delete(c.env, "PHR_PASSPHRASE")
-	c.ok("log", "condition", "asthma")
+	c, code, idPath := newRecoverableCLI(t)
 	// Lost: this device's key and the passphrase.
-	idPath := filepath.Join(c.env["PHR_CONFIG_DIR"], "device-identity.txt")
 	if err := os.Remove(idPath); err != nil {
 		t.Fatal(err)
 	}
@@ -65,12 +73,7 @@ func TestRecoveryCodeOpens(t *testing.T) {
 // phr key recover: with the recovery code alone, a new passphrase, a new
 // key for this device and a new recovery code; every old way in is gone.
 func TestKeyRecover(t *testing.T) {
-	c := newCLI(t)
-	c.env["PHR_PASSPHRASE"] = testPassphrase
-	code := recoveryRE.FindString(c.ok("init"))
-	delete(c.env, "PHR_PASSPHRASE")
-	c.ok("log", "condition", "asthma")
-	idPath := filepath.Join(c.env["PHR_CONFIG_DIR"], "device-identity.txt")
+	c, code, idPath := newRecoverableCLI(t)
 	lost := filepath.Join(c.dir, "lost-device.txt")
 	if err := os.Rename(idPath, lost); err != nil {
 		t.Fatal(err)

@@ -159,12 +159,7 @@ func newKeyAddPassphraseCommand(g *globals) *cobra.Command {
 		Use:   "add-passphrase",
 		Short: "Add another passphrase (PHR_NEW_PASSPHRASE or prompt)",
 		Args:  args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, v, err := g.newPassphraseFor()
-			if err != nil {
-				return err
-			}
-			defer v.Close()
+		RunE: g.onNewPassphrase(func(v *vault.Vault, p string) error {
 			if label == "" {
 				label = "passphrase"
 			}
@@ -176,7 +171,7 @@ func newKeyAddPassphraseCommand(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "Added passphrase slot %s\n", s.ID)
 				return nil
 			})
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&label, "label", "", "a name for the passphrase")
 	return cmd
@@ -192,12 +187,7 @@ its secret opens nothing in the file any more (copies made before still
 open with it: see docs/keys.md). It refuses the last slot, and the slot of
 this device (the one its identity opens) unless --force is given.`,
 		Args: args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			v, err := g.openVault(false)
-			if err != nil {
-				return err
-			}
-			defer v.Close()
+		RunE: g.onVault(false, func(cmd *cobra.Command, a []string, v *vault.Vault) error {
 			if !force {
 				mine, err := g.thisDevice(v)
 				if err != nil {
@@ -217,21 +207,23 @@ this device (the one its identity opens) unless --force is given.`,
 			}
 			fmt.Fprintf(g.stdout, "Removed key slot %s\n", a[0])
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "remove the slot even if it is this device's")
 	return cmd
 }
 
-// newPassphraseFor reads a new passphrase (PHR_NEW_PASSPHRASE or a
-// prompt), then opens the vault for writing with the current secret.
-func (g *globals) newPassphraseFor() (string, *vault.Vault, error) {
-	p, err := g.newPassphrase()
-	if err != nil {
-		return "", nil, err
+// onNewPassphrase is onVault for a command that sets a passphrase: it
+// reads the new passphrase (PHR_NEW_PASSPHRASE or a prompt) first, then
+// opens the vault for writing with the current secret.
+func (g *globals) onNewPassphrase(fn func(v *vault.Vault, passphrase string) error) func(*cobra.Command, []string) error {
+	return func(*cobra.Command, []string) error {
+		p, err := g.newPassphrase()
+		if err != nil {
+			return err
+		}
+		return g.withVault(false, func(v *vault.Vault) error { return fn(v, p) })
 	}
-	v, err := g.openVault(false)
-	return p, v, err
 }
 
 func newPasswdCommand(g *globals) *cobra.Command {
@@ -239,19 +231,14 @@ func newPasswdCommand(g *globals) *cobra.Command {
 		Use:   "passwd",
 		Short: "Change the passphrase (the new one from PHR_NEW_PASSPHRASE or a prompt)",
 		Args:  args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, v, err := g.newPassphraseFor()
-			if err != nil {
-				return err
-			}
-			defer v.Close()
+		RunE: g.onNewPassphrase(func(v *vault.Vault, p string) error {
 			if _, err := v.ReplaceSlots(vault.SlotSpec{Kind: vault.SlotPassphrase, Label: "passphrase", Passphrase: p}); err != nil {
 				return err
 			}
 			fmt.Fprintln(g.stdout, "Passphrase changed; the old one no longer opens the vault.")
 			fmt.Fprintln(g.stdout, "The vault key is the same: a copy of the file made before still opens with the old passphrase (phr key rotate changes the key).")
 			return nil
-		},
+		}),
 	}
 }
 
@@ -275,18 +262,13 @@ func newKeyRecoveryCommand(g *globals) *cobra.Command {
 		Use:   "recovery",
 		Short: "Make a new recovery code; the old one stops working",
 		Args:  args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := g.openVault(false)
-			if err != nil {
-				return err
-			}
-			defer v.Close()
+		RunE: g.onVault(false, func(cmd *cobra.Command, _ []string, v *vault.Vault) error {
 			code := vault.NewRecoveryCode()
 			if _, err := v.ReplaceSlots(vault.SlotSpec{Kind: vault.SlotRecovery, Label: "recovery code", RecoveryCode: code}); err != nil {
 				return err
 			}
 			return printRecovery(g, code, "Recovery code replaced.")
-		},
+		}),
 	}
 }
 
@@ -300,12 +282,7 @@ rewrapped in one transaction: if it is interrupted, the vault is as it was.
 The passphrase (PHR_PASSPHRASE or a prompt) is needed to rewrap the
 passphrase slots; a new recovery code is printed.`,
 		Args: args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := g.openVault(false)
-			if err != nil {
-				return err
-			}
-			defer v.Close()
+		RunE: g.onVault(false, func(cmd *cobra.Command, _ []string, v *vault.Vault) error {
 			slots, err := v.Slots()
 			if err != nil {
 				return err
@@ -354,7 +331,7 @@ passphrase slots; a new recovery code is printed.`,
 				return nil
 			}
 			return printRecovery(g, opts.RecoveryCode, what)
-		},
+		}),
 	}
 }
 

@@ -185,12 +185,7 @@ func newRmCommand(g *globals) *cobra.Command {
 		Aliases: []string{"delete"},
 		Short:   "Delete a record (a tombstone remains for sync; the content is gone)",
 		Args:    args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			v, err := g.openVault(false)
-			if err != nil {
-				return err
-			}
-			defer v.Close()
+		RunE: g.onVault(false, func(cmd *cobra.Command, a []string, v *vault.Vault) error {
 			r, err := resolve(v, a[0])
 			if err != nil {
 				return err
@@ -205,6 +200,6 @@ func newRmCommand(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "Deleted %s: %s (%s)\n", r.Kind, r.Display, r.ID)
 				return nil
 			})
-		},
+		}),
 	}
 }

@@ -267,3 +267,21 @@ func newVersionCommand(g *globals) *cobra.Command {
 		},
 	}
 }
+
+// withVault opens the vault (for reading only or for writing), runs fn
+// with it, and closes it.
+func (g *globals) withVault(readOnly bool, fn func(v *vault.Vault) error) error {
+	v, err := g.openVault(readOnly)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	return fn(v)
+}
+
+// onVault is a command's RunE that runs fn with the vault (withVault).
+func (g *globals) onVault(readOnly bool, fn func(cmd *cobra.Command, a []string, v *vault.Vault) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, a []string) error {
+		return g.withVault(readOnly, func(v *vault.Vault) error { return fn(cmd, a, v) })
+	}
+}

@@ -122,20 +122,7 @@ func TestSummaryOfRealRecords(t *testing.T) {
 				t.Fatalf("not a PDF: %q", pdf[:min(len(pdf), 16)])
 			}
 			text := folded(pdfText(t, pdf))
-			at := 0
-			for _, w := range tt.want {
-				i := strings.Index(text[at:], w)
-				if i < 0 {
-					t.Errorf("%q missing (or out of order) after byte %d in:\n%s", w, at, text)
-					break
-				}
-				at += i + len(w)
-			}
-			for _, n := range tt.not {
-				if strings.Contains(text, n) {
-					t.Errorf("%q in the PDF's text", n)
-				}
-			}
+			checkText(t, text, tt.want, tt.not)
 			if pages := pdfPages(t, pdf, strings.ReplaceAll(tt.name, " ", "-")); len(pages) == 0 {
 				t.Error("pdftoppm rendered no page")
 			}
@@ -145,6 +132,29 @@ func TestSummaryOfRealRecords(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkText checks that text holds each of want, in that order, and none
+// of not; it reports whether all of want are there.
+func checkText(t *testing.T, text string, want, not []string) bool {
+	t.Helper()
+	ok := true
+	at := 0
+	for _, w := range want {
+		i := strings.Index(text[at:], w)
+		if i < 0 {
+			t.Errorf("%q missing (or out of order) after byte %d in:\n%s", w, at, text)
+			ok = false
+			break
+		}
+		at += i + len(w)
+	}
+	for _, n := range not {
+		if strings.Contains(text, n) {
+			t.Errorf("%q in:\n%s", n, text)
+		}
+	}
+	return ok
 }
 
 // resource builds a record from FHIR JSON, as an import would.
@@ -231,18 +241,8 @@ func TestSummaryNegationsAndComplete(t *testing.T) {
 				t.Fatal(err)
 			}
 			text := folded(pdfText(t, pdf))
-			at := 0
-			for _, w := range tt.want {
-				i := strings.Index(text[at:], w)
-				if i < 0 {
-					t.Fatalf("%q missing (or out of order) after byte %d in:\n%s", w, at, text)
-				}
-				at += i + len(w)
-			}
-			for _, n := range tt.not {
-				if strings.Contains(text, n) {
-					t.Errorf("%q in:\n%s", n, text)
-				}
+			if !checkText(t, text, tt.want, tt.not) {
+				t.FailNow()
 			}
 			// A refused vaccine is never among those given.
 			given := text[strings.Index(text, "Vaccine given"):]

@@ -172,18 +172,7 @@ func identities(r *Record, res Resource) [][]byte {
 	if r.Provenance.OriginalID != "" && r.Provenance.System != "" {
 		out = append(out, join("identity-id", src, res.Type(), r.Provenance.OriginalID))
 	}
-	var ids []string
-	for _, v := range res.List("identifier") {
-		m, ok := v.(map[string]any)
-		if !ok {
-			continue
-		}
-		sys, _ := m["system"].(string)
-		val, _ := m["value"].(string)
-		if sys != "" && val != "" {
-			ids = append(ids, sys+"|"+val)
-		}
-	}
+	ids := identifierKeys(res, true)
 	if len(ids) > 0 {
 		slices.Sort(ids)
 		out = append(out, join("identity", src, res.Type(), strings.Join(slices.Compact(ids), "\x1f")))
@@ -211,12 +200,31 @@ func identities(r *Record, res Resource) [][]byte {
 // its main concept ("system|code", with C-CDA's OIDs read as FHIR's
 // URIs), or, without codes, the folded name of that concept.
 func thingTokens(res Resource) []string {
-	path := mainConcept[res.Type()]
-	if path == "" {
-		path = "code"
-	}
 	var out []string
-	for _, c := range res.Codings(path) {
+	for _, c := range conceptCodes(res) {
+		out = append(out, "code:"+c)
+	}
+	if len(out) == 0 {
+		out = append(out, "name:"+foldDisplay(res.ConceptText(conceptPath(res))))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// conceptPath is the path of the concept res is about (mainConcept, else
+// "code").
+func conceptPath(res Resource) string {
+	if path := mainConcept[res.Type()]; path != "" {
+		return path
+	}
+	return "code"
+}
+
+// conceptCodes are the codes of the concept res is about, "system|code",
+// with C-CDA's OIDs read as FHIR's URIs.
+func conceptCodes(res Resource) []string {
+	var out []string
+	for _, c := range res.Codings(conceptPath(res)) {
 		if c.Code == "" {
 			continue
 		}
@@ -224,13 +232,27 @@ func thingTokens(res Resource) []string {
 		if alias, ok := codeSystemAliases[sys]; ok {
 			sys = alias
 		}
-		out = append(out, "code:"+sys+"|"+c.Code)
+		out = append(out, sys+"|"+c.Code)
 	}
-	if len(out) == 0 {
-		out = append(out, "name:"+foldDisplay(res.ConceptText(path)))
+	return out
+}
+
+// identifierKeys are res's business identifiers, "system|value": those
+// with a value, and a system too when needSystem.
+func identifierKeys(res Resource, needSystem bool) []string {
+	var ids []string
+	for _, v := range res.List("identifier") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		sys, _ := m["system"].(string)
+		val, _ := m["value"].(string)
+		if val != "" && (sys != "" || !needSystem) {
+			ids = append(ids, sys+"|"+val)
+		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return ids
 }
 
 // LegacyFingerprint returns the fingerprint input and cluster that
@@ -250,18 +272,7 @@ func LegacyFingerprint(r *Record) (input, cluster []byte) {
 	if err != nil {
 		return join("raw", src, string(r.Resource)), nil
 	}
-	var ids []string
-	for _, v := range res.List("identifier") {
-		m, ok := v.(map[string]any)
-		if !ok {
-			continue
-		}
-		sys, _ := m["system"].(string)
-		val, _ := m["value"].(string)
-		if val != "" {
-			ids = append(ids, sys+"|"+val)
-		}
-	}
+	ids := identifierKeys(res, false)
 	if len(ids) > 0 {
 		slices.Sort(ids)
 		return join("ident", src, res.Type(), strings.Join(ids, "\x1f")), nil

@@ -73,20 +73,7 @@ func foldDisplay(s string) string { return strings.ToLower(strings.Join(strings.
 // kind, codes and words.
 func thingKey(r *Record, res Resource) groupKey {
 	k := groupKey{kind: r.Kind, words: foldDisplay(r.Display)}
-	path := mainConcept[res.Type()]
-	if path == "" {
-		path = "code"
-	}
-	for _, c := range res.Codings(path) {
-		if c.Code == "" {
-			continue
-		}
-		sys := c.System
-		if alias, ok := codeSystemAliases[sys]; ok {
-			sys = alias
-		}
-		k.codes = append(k.codes, sys+"|"+c.Code)
-	}
+	k.codes = conceptCodes(res)
 	slices.Sort(k.codes)
 	return k
 }

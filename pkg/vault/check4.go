@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
@@ -255,15 +256,7 @@ func (v *Vault) scanRecords(tx kv.Tx, seeds *checkSeeds, deep bool) (*recordSums
 		total.merge(<-results)
 	}
 	slices.Sort(total.keys)
-	slices.SortFunc(total.problems, func(a, b Problem) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(total.problems, func(a, b Problem) int { return cmp.Compare(a.ID, b.ID) })
 	return total, nil
 }
 

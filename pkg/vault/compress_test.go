@@ -68,20 +68,12 @@ func TestImportTrainsDictionaries(t *testing.T) {
 				t.Fatal(err)
 			}
 			start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-			var batch []record.Record
+			var recs []record.Record
 			for i := range tt.records {
 				when := start.Add(time.Duration(i) * 7 * time.Minute)
-				batch = append(batch, sample(t, "Heart rate", when.Format(time.RFC3339), 50+i%70))
-				if len(batch) == 512 {
-					if _, err := im.Add(batch); err != nil {
-						t.Fatal(err)
-					}
-					batch = batch[:0]
-				}
+				recs = append(recs, sample(t, "Heart rate", when.Format(time.RFC3339), 50+i%70))
 			}
-			if _, err := im.Commit(batch); err != nil {
-				t.Fatal(err)
-			}
+			importIn512s(t, im, recs)
 			trained := 0
 			if ks := im.samples[sample(t, "Heart rate", "2024-01-01", 1).Kind]; ks != nil {
 				trained = ks.trained

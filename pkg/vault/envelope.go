@@ -97,17 +97,10 @@ func decodeRecord(b []byte) (record.Record, error) {
 		if flags&(4<<i) == 0 {
 			continue
 		}
-		sec, k := binary.Varint(b)
-		if k <= 0 {
+		var ok bool
+		if *t, b, ok = decodeTime(b); !ok {
 			return r, errEnvelope
 		}
-		b = b[k:]
-		ns, k := binary.Uvarint(b)
-		if k <= 0 || ns >= 1e9 {
-			return r, errEnvelope
-		}
-		b = b[k:]
-		*t = time.Unix(sec, int64(ns)).UTC()
 	}
 	if flags&flagUpdatedIsCreated != 0 {
 		r.UpdatedAt = r.CreatedAt
@@ -126,6 +119,21 @@ func decodeRecord(b []byte) (record.Record, error) {
 		r.Resource = b[:len(b):len(b)]
 	}
 	return r, nil
+}
+
+// decodeTime reads a time of an envelope (seconds, then nanoseconds)
+// from the start of b, and returns it and the rest of b.
+func decodeTime(b []byte) (time.Time, []byte, bool) {
+	sec, k := binary.Varint(b)
+	if k <= 0 {
+		return time.Time{}, b, false
+	}
+	b = b[k:]
+	ns, k := binary.Uvarint(b)
+	if k <= 0 || ns >= 1e9 {
+		return time.Time{}, b, false
+	}
+	return time.Unix(sec, int64(ns)).UTC(), b[k:], true
 }
 
 // decodeFacts reads from an envelope only what the listing index keeps
@@ -171,17 +179,10 @@ func decodeFacts(b []byte, id string, kinds map[string]string) (metaEntry, error
 		if flags&(4<<i) == 0 {
 			continue
 		}
-		sec, k := binary.Varint(b)
-		if k <= 0 {
+		var ok bool
+		if times[i], b, ok = decodeTime(b); !ok {
 			return e, errEnvelope
 		}
-		b = b[k:]
-		ns, k := binary.Uvarint(b)
-		if k <= 0 || ns >= 1e9 {
-			return e, errEnvelope
-		}
-		b = b[k:]
-		times[i] = time.Unix(sec, int64(ns)).UTC()
 	}
 	e.date, e.created = times[0], times[1]
 	v, k := binary.Uvarint(b)

@@ -276,12 +276,11 @@ func copyFixture(t *testing.T, name string) string {
 	return p
 }
 
-// The frozen format-1 vault (testdata/v1) opens read-only as it is, and
-// opened for writing moves to the current format; either way its records
-// are found again as duplicates, and self-entered ones are not.
-func TestFormat1Vault(t *testing.T) {
-	path := copyFixture(t, "v1/vault-v1.phr")
-	idText, err := os.ReadFile("testdata/v1/device-identity.txt")
+// fixtureIdentities is the device identity of the frozen vault of format
+// version dir (testdata/v1, v2, v3).
+func fixtureIdentities(t *testing.T, dir string) []age.Identity {
+	t.Helper()
+	idText, err := os.ReadFile(filepath.Join("testdata", dir, "device-identity.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,6 +288,28 @@ func TestFormat1Vault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ids
+}
+
+// copyFixtureInto copies the frozen vault testdata/name into db.
+func copyFixtureInto(t *testing.T, db kv.DB, name string) {
+	t.Helper()
+	src, err := kv.OpenBolt(copyFixture(t, name), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := kv.Copy(db, src); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The frozen format-1 vault (testdata/v1) opens read-only as it is, and
+// opened for writing moves to the current format; either way its records
+// are found again as duplicates, and self-entered ones are not.
+func TestFormat1Vault(t *testing.T) {
+	path := copyFixture(t, "v1/vault-v1.phr")
+	ids := fixtureIdentities(t, "v1")
 	// again returns a copy of each live record, under a new ID.
 	again := func(v *Vault) (recs []record.Record, imported int) {
 		t.Helper()
@@ -436,14 +457,7 @@ func TestDecodeFacts(t *testing.T) {
 // version.
 func TestFormat2Vault(t *testing.T) {
 	path := copyFixture(t, "v2/vault-v2.phr")
-	idText, err := os.ReadFile("testdata/v2/device-identity.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := age.ParseIdentities(bytes.NewReader(idText))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ids := fixtureIdentities(t, "v2")
 	before := fileHash(t, path)
 	ro, err := Open(path, Identities(ids...), &Options{ReadOnly: true})
 	if err != nil {

@@ -2,28 +2,12 @@ package vault
 
 import (
 	"bytes"
-	"os"
 	"testing"
 	"time"
 
-	"filippo.io/age"
 	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
 )
-
-// fixture3Identities is the device identity of the frozen format-3 vault.
-func fixture3Identities(t *testing.T) []age.Identity {
-	t.Helper()
-	idText, err := os.ReadFile("testdata/v3/device-identity.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := age.ParseIdentities(bytes.NewReader(idText))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids
-}
 
 // checkFixture3 checks what the frozen format-3 vault holds, whatever
 // format it has been upgraded to.
@@ -68,7 +52,7 @@ func checkFixture3(t *testing.T, v *Vault) {
 func TestFormat3Vault(t *testing.T) {
 	path := copyFixture(t, "v3/vault-v3.phr")
 	before := fileHash(t, path)
-	ro, err := Open(path, Identities(fixture3Identities(t)...), &Options{ReadOnly: true})
+	ro, err := Open(path, Identities(fixtureIdentities(t, "v3")...), &Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +72,7 @@ func TestFormat3Vault(t *testing.T) {
 // written then is compressed.
 func TestFormat3Upgrade(t *testing.T) {
 	path := copyFixture(t, "v3/vault-v3.phr")
-	v, err := Open(path, Identities(fixture3Identities(t)...), &Options{NoSync: true})
+	v, err := Open(path, Identities(fixtureIdentities(t, "v3")...), &Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +152,7 @@ func TestFormat3Upgrade(t *testing.T) {
 	}
 	v.Close()
 	// And again, read-only, with the device identity.
-	ro, err := Open(path, Identities(fixture3Identities(t)...), &Options{ReadOnly: true})
+	ro, err := Open(path, Identities(fixtureIdentities(t, "v3")...), &Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}

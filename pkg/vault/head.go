@@ -510,6 +510,20 @@ func (v *Vault) Head() (Head, bool) {
 	return out, ok
 }
 
+// headToCheck is the head to check the values against: nil and no error
+// for a vault of an older format, which has none; an error when it is
+// missing (or does not open) from a vault that has one.
+func (v *Vault) headToCheck(tx kv.Tx) (*headState, error) {
+	h, err := loadHead(tx, v.keys)
+	if err != nil {
+		return nil, err
+	}
+	if h == nil && v.format >= 3 {
+		return nil, tampered("the head is missing")
+	}
+	return h, nil
+}
+
 // Verify checks every value the head covers against it: a scan of the
 // whole file that unseals nothing (Check does more). Once it has passed,
 // it passes at once for as long as the vault stays open: a file's lock
@@ -524,15 +538,9 @@ func (v *Vault) Verify() error {
 		return nil
 	}
 	err := v.view(func(tx kv.Tx) error {
-		h, err := loadHead(tx, v.keys)
-		if err != nil {
-			return err
-		}
+		h, err := v.headToCheck(tx)
 		if h == nil {
-			if v.format >= 3 {
-				return tampered("the head is missing")
-			}
-			return nil // an older format has none to check
+			return err
 		}
 		scan := v.scanTrimmer()
 		if bad := verifyHeadTx(tx, v.keys, h, headBuckets, func(n int) { scan.read(tx, n) }); len(bad) > 0 {
@@ -562,15 +570,9 @@ func (s *recordsScan) add(key, sealed []byte) {
 // transaction, and marks the vault verified when the other buckets are
 // known to match as well.
 func (v *Vault) checkScan(tx kv.Tx, s *recordsScan) error {
-	h, err := loadHead(tx, v.keys)
-	if err != nil {
-		return err
-	}
+	h, err := v.headToCheck(tx)
 	if h == nil {
-		if v.format >= 3 {
-			return tampered("the head is missing")
-		}
-		return nil
+		return err
 	}
 	if s.total != h.total(bucketRecords) {
 		return tampered("records do not match the head: a value was put back, removed or added without the key")

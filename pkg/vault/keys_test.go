@@ -261,24 +261,7 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	want, _ := tv.List(Query{IncludeDeleted: true})
-	got, _ := v.List(Query{IncludeDeleted: true})
-	if len(got) != len(want) {
-		t.Fatalf("restored %d records, want %d", len(got), len(want))
-	}
-	for i := range want {
-		w, g := want[i], got[i]
-		w.Seq, g.Seq = 0, 0
-		if !reflect.DeepEqual(w, g) {
-			t.Fatalf("record %d differs:\n%+v\n%+v", i, w, g)
-		}
-	}
-	if s, _ := v.Setting("patient"); string(s) != "p1" {
-		t.Fatal("setting lost")
-	}
-	if r, _ := v.Check(false); !r.OK() {
-		t.Fatalf("restored vault check: %+v", r.Problems)
-	}
+	checkRestored(t, v, tv.Vault)
 
 	// Bad backups: other key, truncated, tampered, not a backup. Nothing is
 	// left behind, and an existing vault is untouched.

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -171,13 +172,7 @@ func (a sortKey) compare(b sortKey) int {
 	if c := cmpTime(a.csec, a.cnsec, b.csec, b.cnsec); c != 0 {
 		return c
 	}
-	switch {
-	case a.id < b.id:
-		return -1
-	case a.id > b.id:
-		return 1
-	}
-	return 0
+	return cmp.Compare(a.id, b.id)
 }
 
 func cmpTime(as int64, an int32, bs int64, bn int32) int {

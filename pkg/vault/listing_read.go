@@ -325,21 +325,27 @@ func (v *Vault) EntriesAfter(q Query, cursor string, fn func(Entry) error) (stri
 	return v.entries(q, cursor, fn)
 }
 
-func (v *Vault) entries(q Query, cursor string, fn func(Entry) error) (string, error) {
-	if v.format < 4 {
-		if cursor != "" {
-			return "", errCursor
-		}
-		recs, err := v.List(q)
-		if err != nil {
+// eachUnlisted gives fn the records q selects from a vault of a format
+// before 4, which has no listing index to page through (so no cursor).
+func (v *Vault) eachUnlisted(q Query, cursor string, fn func(*record.Record) error) (string, error) {
+	if cursor != "" {
+		return "", errCursor
+	}
+	recs, err := v.List(q)
+	if err != nil {
+		return "", err
+	}
+	for i := range recs {
+		if err := fn(&recs[i]); err != nil {
 			return "", err
 		}
-		for i := range recs {
-			if err := fn(entryOf(&recs[i])); err != nil {
-				return "", err
-			}
-		}
-		return "", nil
+	}
+	return "", nil
+}
+
+func (v *Vault) entries(q Query, cursor string, fn func(Entry) error) (string, error) {
+	if v.format < 4 {
+		return v.eachUnlisted(q, cursor, func(r *record.Record) error { return fn(entryOf(r)) })
 	}
 	text := strings.ToLower(strings.TrimSpace(q.Text))
 	return v.walkQuery(&q, cursor, func(tx kv.Tx, rb kv.Bucket, lv *listView, e *rawEntry, in *entryInfo) (bool, error) {
@@ -413,19 +419,7 @@ func (v *Vault) Each(q Query, fn func(record.Record) error) error {
 // none). See EntriesAfter.
 func (v *Vault) EachAfter(q Query, cursor string, fn func(record.Record) error) (string, error) {
 	if v.format < 4 {
-		if cursor != "" {
-			return "", errCursor
-		}
-		recs, err := v.List(q)
-		if err != nil {
-			return "", err
-		}
-		for _, r := range recs {
-			if err := fn(r); err != nil {
-				return "", err
-			}
-		}
-		return "", nil
+		return v.eachUnlisted(q, cursor, func(r *record.Record) error { return fn(*r) })
 	}
 	text := strings.ToLower(strings.TrimSpace(q.Text))
 	wanted := kindSet(q.Kinds)

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -755,14 +754,7 @@ func TestMultiImportFingerprints(t *testing.T) {
 // read-only at the older format fails cleanly (ErrStale) instead of
 // reading where that format kept things.
 func TestMultiUpgrade(t *testing.T) {
-	idText, err := os.ReadFile("testdata/v2/device-identity.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := age.ParseIdentities(bytes.NewReader(idText))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ids := fixtureIdentities(t, "v2")
 	defer func(n int) { upgradeTxEntries = n }(upgradeTxEntries)
 	for _, be := range sharedBackends {
 		for _, perTx := range []int{upgradeTxEntries, 2} {
@@ -775,85 +767,60 @@ func TestMultiUpgrade(t *testing.T) {
 }
 
 func testMultiUpgrade(t *testing.T, handle func(t *testing.T) kv.DB, ids []age.Identity) {
-	{
-		{
-			src, err := kv.OpenBolt(copyFixture(t, "v2/vault-v2.phr"), 0o600, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer src.Close()
-			if _, err := kv.Copy(handle(t), src); err != nil {
-				t.Fatal(err)
-			}
-			ro, err := OpenIn(handle(t), Identities(ids...), &Options{ReadOnly: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ro.Close()
-			if all, err := ro.List(Query{IncludeDeleted: true}); err != nil || len(all) != 7 {
-				t.Fatalf("read-only at format 2: %d records, %v", len(all), err)
-			}
-			vs := make([]*Vault, 2)
-			errs := make([]error, 2)
-			var wg sync.WaitGroup
-			for i := range vs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					vs[i], errs[i] = OpenIn(handle(t), Identities(ids...), nil)
-				}()
-			}
-			wg.Wait()
-			for i, v := range vs {
-				if errs[i] != nil {
-					t.Fatalf("Vault %d opening for writing with another: %v", i, errs[i])
-				}
-				defer v.Close()
-				if v.format != FormatVersion {
-					t.Fatalf("Vault %d at format %d", i, v.format)
-				}
-				if _, err := v.Put(note(t, fmt.Sprint("after the upgrade ", i))); err != nil {
-					t.Fatalf("Vault %d: %v", i, err)
-				}
-			}
-			if _, err := ro.List(Query{}); !errors.Is(err, ErrStale) {
-				t.Fatalf("a read-only Vault of format 2 after the upgrade: %v, want ErrStale", err)
-			}
-			fresh, err := OpenIn(handle(t), Identities(ids...), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fresh.Close()
-			if all, err := fresh.List(Query{IncludeDeleted: true}); err != nil || len(all) != 9 {
-				t.Fatalf("after the upgrade: %d records, %v", len(all), err)
-			}
-			checkOK(t, fresh)
+	copyFixtureInto(t, handle(t), "v2/vault-v2.phr")
+	ro, err := OpenIn(handle(t), Identities(ids...), &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if all, err := ro.List(Query{IncludeDeleted: true}); err != nil || len(all) != 7 {
+		t.Fatalf("read-only at format 2: %d records, %v", len(all), err)
+	}
+	vs := make([]*Vault, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range vs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vs[i], errs[i] = OpenIn(handle(t), Identities(ids...), nil)
+		}()
+	}
+	wg.Wait()
+	for i, v := range vs {
+		if errs[i] != nil {
+			t.Fatalf("Vault %d opening for writing with another: %v", i, errs[i])
+		}
+		defer v.Close()
+		if v.format != FormatVersion {
+			t.Fatalf("Vault %d at format %d", i, v.format)
+		}
+		if _, err := v.Put(note(t, fmt.Sprint("after the upgrade ", i))); err != nil {
+			t.Fatalf("Vault %d: %v", i, err)
 		}
 	}
+	if _, err := ro.List(Query{}); !errors.Is(err, ErrStale) {
+		t.Fatalf("a read-only Vault of format 2 after the upgrade: %v, want ErrStale", err)
+	}
+	fresh, err := OpenIn(handle(t), Identities(ids...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if all, err := fresh.List(Query{IncludeDeleted: true}); err != nil || len(all) != 9 {
+		t.Fatalf("after the upgrade: %d records, %v", len(all), err)
+	}
+	checkOK(t, fresh)
 }
 
 // TestMultiUpgradeLease: an opener waits while another Vault's upgrade
 // lease is live, and goes on once it is gone or expired (a node that died
 // in the middle of an upgrade).
 func TestMultiUpgradeLease(t *testing.T) {
-	idText, err := os.ReadFile("testdata/v2/device-identity.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := age.ParseIdentities(bytes.NewReader(idText))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ids := fixtureIdentities(t, "v2")
 	handle := sharedBackends[0].make(t)
-	src, err := kv.OpenBolt(copyFixture(t, "v2/vault-v2.phr"), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
 	db := handle(t)
-	if _, err := kv.Copy(db, src); err != nil {
-		t.Fatal(err)
-	}
+	copyFixtureInto(t, db, "v2/vault-v2.phr")
 	lease := func(expires time.Time) {
 		val := make([]byte, 24)
 		copy(val, "another node....")

@@ -48,28 +48,19 @@ func TestImportFingerprintPagesFill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var batch []record.Record
-	n := 0
+	var recs []record.Record
 	start := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	for copy := range 15 {
 		for _, code := range []string{"Heart rate", "Steps", "Distance", "Energy"} {
 			// 600 samples of a type over 10 weeks: 60 a week.
 			for i := range 600 {
 				when := start.AddDate(copy, 0, 0).Add(time.Duration(i) * 168 * time.Minute)
-				batch = append(batch, sample(t, code, when.Format(time.RFC3339), i))
-				n++
-				if len(batch) == 512 {
-					if _, err := im.Add(batch); err != nil {
-						t.Fatal(err)
-					}
-					batch = batch[:0]
-				}
+				recs = append(recs, sample(t, code, when.Format(time.RFC3339), i))
 			}
 		}
 	}
-	if _, err := im.Commit(batch); err != nil {
-		t.Fatal(err)
-	}
+	importIn512s(t, im, recs)
+	n := len(recs)
 	if got := countFingerprints(t, tv.Vault); got != n {
 		t.Fatalf("%d fingerprints, want %d", got, n)
 	}
@@ -77,5 +68,20 @@ func TestImportFingerprintPagesFill(t *testing.T) {
 	t.Logf("flushes of %d, fill percent %.2f: pages %.1f%% full", fpFlushAt, fpFill, 100*fill)
 	if fill < wantFill {
 		t.Errorf("pages %.1f%% full, want at least %.0f%%", 100*fill, 100*wantFill)
+	}
+}
+
+// importIn512s adds recs to im in batches of 512, as the importers'
+// pipeline does, and commits it.
+func importIn512s(t *testing.T, im *Import, recs []record.Record) {
+	t.Helper()
+	for len(recs) >= 512 {
+		if _, err := im.Add(recs[:512]); err != nil {
+			t.Fatal(err)
+		}
+		recs = recs[512:]
+	}
+	if _, err := im.Commit(recs); err != nil {
+		t.Fatal(err)
 	}
 }

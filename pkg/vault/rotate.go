@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -128,18 +127,10 @@ func (v *Vault) rewrapSlots(tx kv.Tx, newKey []byte, newKeys *keyring, opts Rota
 		info slotInfo
 	}
 	var slots []entry
-	err := sb.ForEach(func(k, val []byte) error {
-		var st storedSlot
-		if err := json.Unmarshal(val, &st); err != nil {
-			return fmt.Errorf("%w: key slot", ErrCorrupt)
-		}
-		pt, err := v.keys.open(bucketSlots, k, st.Info)
+	err := forEachSlot(sb, func(k []byte, st storedSlot) error {
+		info, err := v.keys.openSlotInfo(k, st)
 		if err != nil {
 			return err
-		}
-		var info slotInfo
-		if err := json.Unmarshal(pt, &info); err != nil {
-			return fmt.Errorf("%w: key slot", ErrCorrupt)
 		}
 		slots = append(slots, entry{string(k), st.Kind, info})
 		return nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/phr-project/phr/pkg/kv"
 )
 
 // SlotKind says what secret opens a key slot.
@@ -112,6 +113,30 @@ type slotInfo struct {
 	// Recipients are a device slot's age recipients (public keys), kept so
 	// that Rotate can wrap a new vault key for the same devices.
 	Recipients []string `json:"recipients,omitempty"`
+}
+
+// forEachSlot calls fn with each stored slot of the key slot bucket b.
+func forEachSlot(b kv.Bucket, fn func(id []byte, st storedSlot) error) error {
+	return b.ForEach(func(k, val []byte) error {
+		var st storedSlot
+		if err := json.Unmarshal(val, &st); err != nil {
+			return fmt.Errorf("%w: key slot", ErrCorrupt)
+		}
+		return fn(k, st)
+	})
+}
+
+// openSlotInfo opens the sealed label and creation time of slot id.
+func (k *keyring) openSlotInfo(id []byte, st storedSlot) (slotInfo, error) {
+	var info slotInfo
+	pt, err := k.open(bucketSlots, id, st.Info)
+	if err != nil {
+		return info, err
+	}
+	if err := json.Unmarshal(pt, &info); err != nil {
+		return info, fmt.Errorf("%w: key slot", ErrCorrupt)
+	}
+	return info, nil
 }
 
 func wrapKey(vaultKey []byte, spec SlotSpec) ([]byte, error) {

@@ -117,6 +117,19 @@ func sameRecords(t *testing.T, got, want []record.Record) {
 	}
 }
 
+// checkRestored checks that restored holds what source held (deleted
+// records included) and its "patient" setting, and passes both checks.
+func checkRestored(t *testing.T, restored, source *Vault) {
+	t.Helper()
+	want, _ := source.List(Query{IncludeDeleted: true})
+	got, _ := restored.List(Query{IncludeDeleted: true})
+	sameRecords(t, got, want)
+	if s, _ := restored.Setting("patient"); string(s) != "p1" {
+		t.Fatal("setting lost")
+	}
+	checkOK(t, restored)
+}
+
 func checkOK(t *testing.T, v *Vault) {
 	t.Helper()
 	for _, deep := range []bool{false, true} {
@@ -351,13 +364,7 @@ func TestStores(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer fv.Close()
-			want, _ := sv.List(Query{IncludeDeleted: true})
-			got, _ := fv.List(Query{IncludeDeleted: true})
-			sameRecords(t, got, want)
-			if s, _ := fv.Setting("patient"); string(s) != "p1" {
-				t.Fatal("setting lost")
-			}
-			checkOK(t, fv)
+			checkRestored(t, fv, sv.Vault)
 		}},
 		{"a file's backup restored into the store", func(t *testing.T, sv *storeVault) {
 			// sv's store holds a vault: RestoreIn needs an empty one.
@@ -396,13 +403,7 @@ func TestStores(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer v.Close()
-			want, _ := fv.List(Query{IncludeDeleted: true})
-			got, _ := v.List(Query{IncludeDeleted: true})
-			sameRecords(t, got, want)
-			if s, _ := v.Setting("patient"); string(s) != "p1" {
-				t.Fatal("setting lost")
-			}
-			checkOK(t, v)
+			checkRestored(t, v, fv.Vault)
 		}},
 		{"copied into a file, opens as the CLI's vault", func(t *testing.T, sv *storeVault) {
 			fill(t, sv.Vault, 20)

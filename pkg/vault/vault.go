@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -574,18 +573,28 @@ func (v *Vault) readFlags(m kv.Bucket, version uint32) {
 	v.fpDay.Store(version >= 4 && m.Get([]byte(metaDayFingerprints)) != nil)
 }
 
+// storedFormat is the format version the meta bucket m records, one this
+// code reads.
+func storedFormat(m kv.Bucket) (uint32, error) {
+	ver := m.Get([]byte("version"))
+	if len(ver) != 4 {
+		return 0, fmt.Errorf("%w: no format version", ErrCorrupt)
+	}
+	version := binary.BigEndian.Uint32(ver)
+	if version > FormatVersion {
+		return 0, ErrNewerVersion
+	}
+	return version, nil
+}
+
 // adoptFormat takes the format and flags of the store, which another
 // Vault upgraded while this one was being opened.
 func (v *Vault) adoptFormat() error {
 	return v.db.View(func(tx kv.Tx) error {
 		m := tx.Bucket([]byte{bucketMeta})
-		ver := m.Get([]byte("version"))
-		if len(ver) != 4 {
-			return fmt.Errorf("%w: no format version", ErrCorrupt)
-		}
-		version := binary.BigEndian.Uint32(ver)
-		if version > FormatVersion {
-			return ErrNewerVersion
+		version, err := storedFormat(m)
+		if err != nil {
+			return err
 		}
 		if version < v.format {
 			return tampered(fmt.Sprintf("the format version went down from %d to %d while the vault was opened", v.format, version))
@@ -838,13 +847,9 @@ func (v *Vault) unlock(secret Secret) error {
 		if m == nil || string(m.Get([]byte("magic"))) != magic {
 			return ErrNotVault
 		}
-		ver := m.Get([]byte("version"))
-		if len(ver) != 4 {
-			return fmt.Errorf("%w: no format version", ErrCorrupt)
-		}
-		version := binary.BigEndian.Uint32(ver)
-		if version > FormatVersion {
-			return ErrNewerVersion
+		version, err := storedFormat(m)
+		if err != nil {
+			return err
 		}
 		v.format = version
 		// The move to format 4 makes these buckets in its first
@@ -865,11 +870,7 @@ func (v *Vault) unlock(secret Secret) error {
 				return fmt.Errorf("%w: missing bucket", ErrCorrupt)
 			}
 		}
-		return tx.Bucket([]byte{bucketSlots}).ForEach(func(k, val []byte) error {
-			var st storedSlot
-			if err := json.Unmarshal(val, &st); err != nil {
-				return fmt.Errorf("%w: key slot", ErrCorrupt)
-			}
+		return forEachSlot(tx.Bucket([]byte{bucketSlots}), func(k []byte, st storedSlot) error {
 			slots = append(slots, slot{string(k), st})
 			return nil
 		})
@@ -1090,18 +1091,10 @@ func (v *Vault) Path() string { return v.path }
 func (v *Vault) Slots() ([]Slot, error) {
 	var out []Slot
 	err := v.view(func(tx kv.Tx) error {
-		return tx.Bucket([]byte{bucketSlots}).ForEach(func(k, val []byte) error {
-			var st storedSlot
-			if err := json.Unmarshal(val, &st); err != nil {
-				return fmt.Errorf("%w: key slot", ErrCorrupt)
-			}
-			pt, err := v.keys.open(bucketSlots, k, st.Info)
+		return forEachSlot(tx.Bucket([]byte{bucketSlots}), func(k []byte, st storedSlot) error {
+			info, err := v.keys.openSlotInfo(k, st)
 			if err != nil {
 				return err
-			}
-			var info slotInfo
-			if err := json.Unmarshal(pt, &info); err != nil {
-				return fmt.Errorf("%w: key slot", ErrCorrupt)
 			}
 			out = append(out, Slot{ID: string(k), Kind: st.Kind, Label: info.Label, Created: info.Created})
 			return nil
@@ -1208,11 +1201,7 @@ func (v *Vault) ReplaceSlotsOf(kinds []SlotKind, keep []string, specs ...SlotSpe
 		b := tx.Bucket([]byte{bucketSlots})
 		var old [][]byte
 		left := 0
-		if err := b.ForEach(func(k, val []byte) error {
-			var st storedSlot
-			if err := json.Unmarshal(val, &st); err != nil {
-				return fmt.Errorf("%w: key slot", ErrCorrupt)
-			}
+		if err := forEachSlot(b, func(k []byte, st storedSlot) error {
 			if slices.Contains(kinds, st.Kind) && !slices.Contains(keep, string(k)) {
 				old = append(old, append([]byte(nil), k...))
 			} else {
@@ -1260,11 +1249,7 @@ func (v *Vault) SlotsOpenedBy(secret Secret) ([]string, error) {
 		if t := tx.Bucket([]byte{bucketMeta}).Get([]byte("term")); len(t) == 4 {
 			term, haveTerm = binary.BigEndian.Uint32(t), true
 		}
-		return tx.Bucket([]byte{bucketSlots}).ForEach(func(k, val []byte) error {
-			var st storedSlot
-			if err := json.Unmarshal(val, &st); err != nil {
-				return fmt.Errorf("%w: key slot", ErrCorrupt)
-			}
+		return forEachSlot(tx.Bucket([]byte{bucketSlots}), func(k []byte, st storedSlot) error {
 			slots = append(slots, slot{string(k), st})
 			return nil
 		})

@@ -48,6 +48,17 @@ func newTab(t *testing.T, browser context.Context) *tab {
 
 func (tb *tab) state() string { return tb.AppData("state") }
 
+// openAs opens link in a new tab, unlocks it as recipient with passcode,
+// and waits for the viewer to reach state.
+func openAs(t *testing.T, browser context.Context, link, recipient, passcode, state string) *tab {
+	t.Helper()
+	tb := newTab(t, browser)
+	tb.open(link)
+	tb.unlock(recipient, passcode)
+	tb.waitState(state)
+	return tb
+}
+
 func (tb *tab) waitState(want string) {
 	tb.T.Helper()
 	tb.WaitAppData("state", want)
@@ -101,11 +112,7 @@ func openVector(t *testing.T, browser context.Context, host *fakeHost, p share.P
 	link := host.add(t, strings.TrimSuffix(file, ".txt"), key, p, &fakeShare{
 		manifest: share.Manifest{Files: []share.ManifestFile{{ContentType: contentType, Embedded: readVector(t, file)}}},
 	})
-	tb := newTab(t, browser)
-	tb.open(link)
-	tb.unlock(recipient, "")
-	tb.waitState("record")
-	return tb
+	return openAs(t, browser, link, recipient, "", "record")
 }
 
 func TestViewerInBrowser(t *testing.T) {
@@ -260,10 +267,7 @@ func TestViewerInBrowser(t *testing.T) {
 			passcode: "4711", attempts: 1,
 			manifest: share.Manifest{Files: []share.ManifestFile{{ContentType: share.ContentTypeFHIR, Embedded: encrypt(t, key, share.ContentTypeFHIR, testRecord(base), false)}}},
 		})
-		tb := newTab(t, browser)
-		tb.open(link)
-		tb.unlock("Dr. Wrong", "0000")
-		tb.waitState("locked")
+		tb := openAs(t, browser, link, "Dr. Wrong", "0000", "locked")
 		contains(t, "locked", tb.Text("#status"), "This link is locked", "Too many wrong passcodes")
 		tb.Clean()
 	})
@@ -287,10 +291,7 @@ func TestViewerInBrowser(t *testing.T) {
 	t.Run("Revoked", func(t *testing.T) {
 		key := share.NewKey()
 		link := host.add(t, "revoked", key, share.Payload{Exp: future}, &fakeShare{revoked: true})
-		tb := newTab(t, browser)
-		tb.open(link)
-		tb.unlock("Dr. Late", "")
-		tb.waitState("unavailable")
+		tb := openAs(t, browser, link, "Dr. Late", "", "unavailable")
 		contains(t, "revoked", tb.Text("#status"), "This link is no longer available", "revoked")
 		tb.Clean()
 	})
@@ -326,10 +327,7 @@ func TestViewerInBrowser(t *testing.T) {
 		link := host.add(t, "direct", key, share.Payload{Exp: future, Flag: share.FlagDirect, Label: "Direct file"}, &fakeShare{
 			direct: encrypt(t, key, share.ContentTypeFHIR, testRecord(base), true),
 		})
-		tb := newTab(t, browser)
-		tb.open(link)
-		tb.unlock("Urgent Care Downtown", "")
-		tb.waitState("record")
+		tb := openAs(t, browser, link, "Urgent Care Downtown", "", "record")
 		if got := host.lastRecipient(); got != "Urgent Care Downtown" {
 			t.Errorf("U-flag GET recipient = %q", got)
 		}
@@ -359,10 +357,7 @@ func TestViewerInBrowser(t *testing.T) {
 		link := host.add(t, "ktc", key, share.Payload{Exp: future, Flag: share.FlagDirect, Label: "Check-in"}, &fakeShare{
 			direct: encrypt(t, key, share.ContentTypeFHIR, json.RawMessage(data), false),
 		})
-		tb := newTab(t, browser)
-		tb.open(link)
-		tb.unlock("Verona Health System", "")
-		tb.waitState("record")
+		tb := openAs(t, browser, link, "Verona Health System", "", "record")
 		contains(t, "patient", tb.Text("#patient"), "Jessica Argonaut", "15 Mar 1985")
 		contains(t, "allergies", tb.Text(`[data-section=allergies]`), "Penicillin")
 		contains(t, "medications", tb.Text(`[data-section=medications]`), "Lisinopril 10 mg")
@@ -397,10 +392,7 @@ func TestViewerInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tb := newTab(t, browser)
-		tb.open(link)
-		tb.unlock("Dr. Offline", "")
-		tb.waitState("network")
+		tb := openAs(t, browser, link, "Dr. Offline", "", "network")
 		contains(t, "network", tb.Text("#status"), "Could not reach the server", "Try again")
 		// The failed fetch is logged by the browser as a network error;
 		// only CSP reports and exceptions count here.

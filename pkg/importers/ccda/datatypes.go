@@ -373,10 +373,13 @@ func identifier(n *node) *obj {
 }
 
 // identifiers maps n's id children.
-func identifiers(n *node) []any {
+func identifiers(n *node) []any { return mapNodes(n.children("id"), identifier) }
+
+// mapNodes maps each of nodes with f, leaving out what f maps to nil.
+func mapNodes(nodes []*node, f func(*node) *obj) []any {
 	var out []any
-	for _, id := range n.children("id") {
-		if x := identifier(id); x != nil {
+	for _, n := range nodes {
+		if x := f(n); x != nil {
 			out = append(out, x)
 		}
 	}

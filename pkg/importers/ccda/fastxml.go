@@ -397,11 +397,9 @@ func (p *fastParser) start() bool {
 		if !ok {
 			return false
 		}
-		p.space()
-		if p.i >= len(p.s) || p.s[p.i] != '=' {
+		if !p.after('=') {
 			return false
 		}
-		p.i++
 		p.space()
 		if p.i >= len(p.s) {
 			return false
@@ -500,10 +498,23 @@ func (p *fastParser) closeScope(depth int) {
 }
 
 func (p *fastParser) elemSpace(prefix, local string) string {
-	switch {
-	case prefix == "xmlns", prefix == "" && local == "xmlns":
+	if prefix == "xmlns" || prefix == "" && local == "xmlns" {
 		return prefix
-	case prefix == "xml":
+	}
+	return p.nsOf(prefix)
+}
+
+func (p *fastParser) attrSpace(prefix string) string {
+	if prefix == "xmlns" || prefix == "" {
+		return prefix
+	}
+	return p.nsOf(prefix)
+}
+
+// nsOf is the namespace prefix is bound to (the prefix itself when it is
+// bound to none).
+func (p *fastParser) nsOf(prefix string) string {
+	if prefix == "xml" {
 		return xmlNamespace
 	}
 	if uri, ok := p.ns[prefix]; ok {
@@ -512,17 +523,15 @@ func (p *fastParser) elemSpace(prefix, local string) string {
 	return prefix
 }
 
-func (p *fastParser) attrSpace(prefix string) string {
-	switch {
-	case prefix == "xmlns", prefix == "":
-		return prefix
-	case prefix == "xml":
-		return xmlNamespace
+// after skips white space and then the byte c, and reports whether c
+// was there.
+func (p *fastParser) after(c byte) bool {
+	p.space()
+	if p.i >= len(p.s) || p.s[p.i] != c {
+		return false
 	}
-	if uri, ok := p.ns[prefix]; ok {
-		return uri
-	}
-	return prefix
+	p.i++
+	return true
 }
 
 func (p *fastParser) end() bool {
@@ -531,11 +540,9 @@ func (p *fastParser) end() bool {
 	if !ok {
 		return false
 	}
-	p.space()
-	if p.i >= len(p.s) || p.s[p.i] != '>' {
+	if !p.after('>') {
 		return false
 	}
-	p.i++
 	if len(p.stack) == 0 || p.names[len(p.names)-1] != raw {
 		return false
 	}

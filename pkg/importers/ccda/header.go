@@ -58,20 +58,8 @@ func (c *conv) patient() error {
 		c.raceExtension(usCoreEthnic, ombEthnicity, append(p.children("ethnicGroupCode"), sdtcAll(p, "ethnicGroupCode")...)),
 	))
 	res.set("identifier", ids)
-	var names []any
-	for _, n := range p.children("name") {
-		if h := c.humanName(n); h != nil {
-			names = append(names, h)
-		}
-	}
-	res.set("name", names)
-	var tels []any
-	for _, t := range role.children("telecom") {
-		if cp := contactPoint(t); cp != nil {
-			tels = append(tels, cp)
-		}
-	}
-	res.set("telecom", tels)
+	res.set("name", mapNodes(p.children("name"), c.humanName))
+	res.set("telecom", mapNodes(role.children("telecom"), contactPoint))
 	g := p.child("administrativeGenderCode")
 	switch {
 	case g == nil:
@@ -104,13 +92,7 @@ func (c *conv) patient() error {
 			res.set("deceasedBoolean", false)
 		}
 	}
-	var addrs []any
-	for _, a := range role.children("addr") {
-		if x := c.address(a); x != nil {
-			addrs = append(addrs, x)
-		}
-	}
-	res.set("address", addrs)
+	res.set("address", mapNodes(role.children("addr"), c.address))
 	res.set("maritalStatus", c.concept(p.child("maritalStatusCode")))
 	var comms []any
 	for _, lc := range p.children("languageCommunication") {

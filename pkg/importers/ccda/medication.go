@@ -128,11 +128,7 @@ func (c *conv) medication(sa *node) error {
 	res := newObj("resourceType", "MedicationStatement")
 	res.set("identifier", identifiers(sa))
 	if !names(med, genericDrugs) {
-		words := ""
-		if med != nil {
-			words = med.str("text")
-		}
-		words = firstNonEmpty(words, c.entryText(sa))
+		words := firstNonEmpty(med.str("text"), c.entryText(sa))
 		switch absentKind(negated, words) {
 		case textNoInfo:
 			c.skip("MedicationStatement", reasonNoInfo)
@@ -309,34 +305,15 @@ func (c *conv) timing(et *node) *obj {
 // is skipped, as is a placeholder whose words say there are none or that
 // nothing is known. A nullified activity is kept as entered-in-error.
 func (c *conv) immunizationEntry(stmt *node) error {
-	if stmt.local != "substanceAdministration" {
-		c.skip("Immunization", "unsupported entry in immunizations section")
+	if !c.occurred(stmt, "Immunization", "immunizations", "planned, not given", "substanceAdministration") {
 		return nil
 	}
 	sa := stmt
-	if sa.attr("nullFlavor") != "" {
-		c.skip("Immunization", reasonNullFlav)
-		return nil
-	}
-	if planned(sa) {
-		c.skip("Immunization", "planned, not given")
-		return nil
-	}
 	vaccine, mp := c.product(sa)
 	negated := sa.negated()
 	if !names(vaccine, genericVaccines) {
-		words := ""
-		if vaccine != nil {
-			words = vaccine.str("text")
-		}
-		switch absentKind(negated, firstNonEmpty(words, c.entryText(sa))) {
-		case textNoneKnown:
-			c.skip("Immunization", "no known immunizations (not an immunization)")
-		case textNoInfo:
-			c.skip("Immunization", reasonNoInfo)
-		default:
-			c.skip("Immunization", "no vaccine code (nullFlavor without original text)")
-		}
+		c.skipAbsent("Immunization", negated, firstNonEmpty(vaccine.str("text"), c.entryText(sa)),
+			"no known immunizations (not an immunization)", "no vaccine code (nullFlavor without original text)")
 		return nil
 	}
 	res := newObj("resourceType", "Immunization")

@@ -213,6 +213,20 @@ var (
 	noKnownAllergy     = [3]string{record.SNOMED, snomedNKA, "No known allergy"}
 )
 
+// skipAbsent skips an entry of rt without a specific code, giving the
+// reason its negation and words (absentKind) state: there are none
+// (noneKnown), nothing is known, or it names nothing (noCode).
+func (c *conv) skipAbsent(rt string, negated bool, words, noneKnown, noCode string) {
+	switch absentKind(negated, words) {
+	case textNoneKnown:
+		c.skip(rt, noneKnown)
+	case textNoInfo:
+		c.skip(rt, reasonNoInfo)
+	default:
+		c.skip(rt, noCode)
+	}
+}
+
 // absentKind says what an entry without a specific code states, from its
 // negation and its words (said): there is none (textNoneKnown), nothing is
 // known (textNoInfo), or neither (textName: the entry is skipped for

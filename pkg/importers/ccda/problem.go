@@ -75,10 +75,7 @@ func (c *conv) condition(act, o *node, category string) (string, error) {
 		code = dropGeneric(code, genericProblems)
 	default:
 		// No specific problem: "none", or no information at all.
-		text := ""
-		if code != nil {
-			text = code.str("text")
-		}
+		text := code.str("text")
 		switch absentKind(negated, text) {
 		case textNoneKnown:
 			none = true

@@ -21,36 +21,15 @@ var procStatuses = map[string]string{
 // whose words say nothing is known. A nullified one is kept as
 // entered-in-error.
 func (c *conv) procedureEntry(stmt *node) error {
-	switch stmt.local {
-	case "procedure", "observation", "act":
-	default:
-		c.skip("Procedure", "unsupported entry in procedures section")
+	if !c.occurred(stmt, "Procedure", "procedures", "planned, not performed", "procedure", "observation", "act") {
 		return nil
 	}
 	p := stmt
-	if p.attr("nullFlavor") != "" {
-		c.skip("Procedure", reasonNullFlav)
-		return nil
-	}
-	if planned(p) {
-		c.skip("Procedure", "planned, not performed")
-		return nil
-	}
 	negated := p.negated()
 	code := c.bestConcept(p.child("code"), c.entryText(p))
 	if !names(code, genericProcedures) {
-		words := ""
-		if code != nil {
-			words = code.str("text")
-		}
-		switch absentKind(negated, words) {
-		case textNoneKnown:
-			c.skip("Procedure", "no known procedures (not a procedure)")
-		case textNoInfo:
-			c.skip("Procedure", reasonNoInfo)
-		default:
-			c.skip("Procedure", "no procedure code (nullFlavor without original text)")
-		}
+		c.skipAbsent("Procedure", negated, code.str("text"),
+			"no known procedures (not a procedure)", "no procedure code (nullFlavor without original text)")
 		return nil
 	}
 	res := newObj("resourceType", "Procedure")
@@ -97,19 +76,10 @@ var encStatuses = map[string]string{
 // nothing at all: no type, time, place or diagnosis). A nullified one is
 // kept as entered-in-error.
 func (c *conv) encounterEntry(stmt *node) error {
-	if stmt.local != "encounter" {
-		c.skip("Encounter", "unsupported entry in encounters section")
+	if !c.occurred(stmt, "Encounter", "encounters", "planned encounter", "encounter") {
 		return nil
 	}
 	e := stmt
-	if e.attr("nullFlavor") != "" {
-		c.skip("Encounter", reasonNullFlav)
-		return nil
-	}
-	if planned(e) {
-		c.skip("Encounter", "planned encounter")
-		return nil
-	}
 	if e.negated() {
 		c.skip("Encounter", reasonNegated)
 		return nil

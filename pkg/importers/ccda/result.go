@@ -158,13 +158,7 @@ func (c *conv) observation(o *node, category string, orgTime *node) (*obj, strin
 	res.set("note", c.notes(o))
 	res.set("bodySite", c.concept(o.child("targetSiteCode")))
 	res.set("method", c.concept(o.child("methodCode")))
-	var ranges []any
-	for _, rr := range o.children("referenceRange") {
-		if r := c.referenceRange(rr.child("observationRange")); r != nil {
-			ranges = append(ranges, r)
-		}
-	}
-	res.set("referenceRange", ranges)
+	res.set("referenceRange", mapNodes(o.children("referenceRange"), func(rr *node) *obj { return c.referenceRange(rr.child("observationRange")) }))
 	if !hasValue(res) && !res.has("effectiveDateTime") && !res.has("interpretation") && !res.has("note") {
 		// A name alone says nothing about the patient (an organizer of
 		// UNK placeholders, a "Laboratory Studies" stub).

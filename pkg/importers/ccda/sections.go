@@ -1,5 +1,7 @@
 package ccda
 
+import "slices"
+
 // Section and entry templates (C-CDA R2.1; R1.1 uses the same roots,
 // R2.x adds extensions, which are ignored).
 const (
@@ -338,6 +340,26 @@ func performers(n *node) []string {
 		}
 	}
 	return out
+}
+
+// occurred reports whether stmt, an entry of the named section, is an
+// event to map as a resource of type rt: one of the element names locals,
+// without a nullFlavor and not planned. Otherwise it skips it, giving
+// notDone as the reason for a planned one.
+func (c *conv) occurred(stmt *node, rt, section, notDone string, locals ...string) bool {
+	if !slices.Contains(locals, stmt.local) {
+		c.skip(rt, "unsupported entry in "+section+" section")
+		return false
+	}
+	if stmt.attr("nullFlavor") != "" {
+		c.skip(rt, reasonNullFlav)
+		return false
+	}
+	if planned(stmt) {
+		c.skip(rt, notDone)
+		return false
+	}
+	return true
 }
 
 // planned reports a moodCode other than an event: intended, requested,

@@ -47,19 +47,7 @@ func TestLimits(t *testing.T) {
 			s := &importertest.Sink{}
 			err := New().Import(context.Background(), &importers.Input{Name: "dir/big.csv", R: r, Size: -1, Options: utc}, s)
 			runtime.ReadMemStats(&after)
-			var at *importers.ItemError
-			if c.fatal {
-				var pe *importers.ParseError
-				if !errors.As(err, &pe) {
-					t.Fatalf("err = %v, want a *ParseError", err)
-				}
-				at = &pe.ItemError
-			} else {
-				if err != nil || len(s.Fails) != 1 {
-					t.Fatalf("err = %v, fails %v; want one row failure", err, s.Fails)
-				}
-				at = s.Fails[0]
-			}
+			at := s.Failure(t, err, c.fatal)
 			if !errors.Is(at, c.is) || at.Line != c.line || at.Path != c.path || at.File != "dir/big.csv" {
 				t.Errorf("error %v at line %d path %q, want %v at line %d path %q", at, at.Line, at.Path, c.is, c.line, c.path)
 			}

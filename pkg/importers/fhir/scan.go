@@ -138,20 +138,27 @@ func (s *scanner) array(depth int) error {
 		if err := s.value(depth, ctxOther); err != nil {
 			return err
 		}
-		c, err := s.peek()
-		if err != nil {
+		if more, err := s.more(']'); !more {
 			return err
 		}
-		s.i++
-		switch c {
-		case ',':
-			continue
-		case ']':
-			return nil
-		default:
-			return errMalformed
-		}
 	}
+}
+
+// more reads what follows a member of an array or object: a comma, for
+// another member (true), or its closing byte (false, nil).
+func (s *scanner) more(closing byte) (bool, error) {
+	c, err := s.peek()
+	if err != nil {
+		return false, err
+	}
+	s.i++
+	switch c {
+	case ',':
+		return true, nil
+	case closing:
+		return false, nil
+	}
+	return false, errMalformed
 }
 
 func (s *scanner) object(depth int, ctx scanCtx) error {
@@ -237,18 +244,8 @@ func (s *scanner) object(depth int, ctx scanCtx) error {
 				return err
 			}
 		}
-		c, err = s.peek()
-		if err != nil {
+		if more, err := s.more('}'); !more {
 			return err
-		}
-		s.i++
-		switch c {
-		case ',':
-			continue
-		case '}':
-			return nil
-		default:
-			return errMalformed
 		}
 	}
 }

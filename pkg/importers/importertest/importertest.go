@@ -53,6 +53,24 @@ func (s *Sink) Skip(resourceType, reason string) {
 // Fail keeps the failure.
 func (s *Sink) Fail(err *importers.ItemError) { s.Fails = append(s.Fails, err) }
 
+// Failure is the one failure of an import that returned err into s: with
+// fatal, err must be an *importers.ParseError, and the failure is its;
+// without, err must be nil and s hold exactly one item failure.
+func (s *Sink) Failure(t testing.TB, err error, fatal bool) *importers.ItemError {
+	t.Helper()
+	if fatal {
+		var pe *importers.ParseError
+		if !errors.As(err, &pe) {
+			t.Fatalf("err = %v, want a *ParseError", err)
+		}
+		return &pe.ItemError
+	}
+	if err != nil || len(s.Fails) != 1 {
+		t.Fatalf("err = %v, fails %v; want one item failure", err, s.Fails)
+	}
+	return s.Fails[0]
+}
+
 // Position is where an item failed: its line and path.
 type Position struct {
 	Line int
