@@ -14,6 +14,7 @@ import (
 	"filippo.io/age"
 	"github.com/phr-project/phr/internal/vaulttest"
 	"github.com/phr-project/phr/pkg/importers/importertest"
+	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
 	"github.com/phr-project/phr/pkg/vault"
 )
@@ -25,19 +26,7 @@ import (
 func TestImportAccount(t *testing.T) {
 	ts := newTestServer(t, nil)
 
-	// The patient's CLI vault, with a real Synthea file in it.
-	v := vaulttest.New(t)
-	vaulttest.SetOwner(t, v, "Liz Conn", time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC))
-	vaulttest.Import(t, v, importertest.Shared(t, "fhir", "synthea-r4", "Liz_Conn_27c911c6-f045-4ffa-af5d-6eba57ac94b2.json"))
-	owner, recs := vaulttest.Contents(t, v)
-	backupID, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var backup bytes.Buffer
-	if _, err := v.Backup(&backup, []age.Recipient{backupID.Recipient()}, false); err != nil {
-		t.Fatal(err)
-	}
+	owner, recs, backup, backupID := cliBackup(t)
 	other, _ := age.GenerateX25519Identity()
 
 	// Backups that do not restore make no account, and leave nothing in
@@ -118,4 +107,23 @@ func TestImportAccount(t *testing.T) {
 	if !found {
 		t.Errorf("no %s entry in %+v", AuditAccountImport, audit.Entries)
 	}
+}
+
+// cliBackup is a patient's CLI vault with a real Synthea file in it, and
+// its backup to backupID: the vault's owner and records, and the backup.
+func cliBackup(t *testing.T) (owner record.Record, recs []record.Record, backup *bytes.Buffer, backupID *age.X25519Identity) {
+	t.Helper()
+	v := vaulttest.New(t)
+	vaulttest.SetOwner(t, v, "Liz Conn", time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC))
+	vaulttest.Import(t, v, importertest.Shared(t, "fhir", "synthea-r4", "Liz_Conn_27c911c6-f045-4ffa-af5d-6eba57ac94b2.json"))
+	owner, recs = vaulttest.Contents(t, v)
+	backupID, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	backup = &bytes.Buffer{}
+	if _, err := v.Backup(backup, []age.Recipient{backupID.Recipient()}, false); err != nil {
+		t.Fatal(err)
+	}
+	return owner, recs, backup, backupID
 }

@@ -145,6 +145,20 @@ func (s *Server) changed(acct string, err error) error {
 	return err
 }
 
+// keyChange runs fn, a change of the account's keys, once the caller's
+// passphrase has opened the vault, with the device credentials: the
+// caller's own (mine) and the others', which a key change removes.
+func (s *Server) keyChange(c echo.Context, passphrase string, fn func(v *vault.Vault, sess *session, mine, others []string) error) error {
+	sess := sessionOf(c)
+	return s.withPassphrase(c, passphrase, func(v *vault.Vault) error {
+		mine, others, err := callerDevice(v, sess)
+		if err != nil {
+			return err
+		}
+		return fn(v, sess, mine, others)
+	})
+}
+
 // changePassphrase replaces every passphrase slot with one new passphrase,
 // ends the account's other sessions and removes the other device
 // credentials.
@@ -159,12 +173,7 @@ func (s *Server) changePassphrase(c echo.Context) error {
 	if len([]rune(req.NewPassphrase)) < 10 {
 		return newError(http.StatusBadRequest, api.CodeBadRequest, "new_passphrase: at least 10 characters")
 	}
-	sess := sessionOf(c)
-	return s.withPassphrase(c, req.Passphrase, func(v *vault.Vault) error {
-		mine, others, err := callerDevice(v, sess)
-		if err != nil {
-			return err
-		}
+	return s.keyChange(c, req.Passphrase, func(v *vault.Vault, sess *session, mine, others []string) error {
 		added, err := v.ReplaceSlotsOf([]vault.SlotKind{vault.SlotPassphrase, vault.SlotDevice}, mine,
 			vault.SlotSpec{Kind: vault.SlotPassphrase, Label: "passphrase", Passphrase: req.NewPassphrase})
 		if err := s.changed(sess.acct.id, err); err != nil {
@@ -190,14 +199,9 @@ func (s *Server) newRecovery(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	sess := sessionOf(c)
-	return s.withPassphrase(c, req.Passphrase, func(v *vault.Vault) error {
-		mine, others, err := callerDevice(v, sess)
-		if err != nil {
-			return err
-		}
+	return s.keyChange(c, req.Passphrase, func(v *vault.Vault, sess *session, mine, others []string) error {
 		code := vault.NewRecoveryCode()
-		_, err = v.ReplaceSlotsOf([]vault.SlotKind{vault.SlotRecovery, vault.SlotDevice}, mine,
+		_, err := v.ReplaceSlotsOf([]vault.SlotKind{vault.SlotRecovery, vault.SlotDevice}, mine,
 			vault.SlotSpec{Kind: vault.SlotRecovery, Label: "recovery code", RecoveryCode: code})
 		if err := s.changed(sess.acct.id, err); err != nil {
 			return err
@@ -218,14 +222,9 @@ func (s *Server) rotateKey(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	sess := sessionOf(c)
-	return s.withPassphrase(c, req.Passphrase, func(v *vault.Vault) error {
-		_, others, err := callerDevice(v, sess)
-		if err != nil {
-			return err
-		}
+	return s.keyChange(c, req.Passphrase, func(v *vault.Vault, sess *session, _, others []string) error {
 		code := vault.NewRecoveryCode()
-		err = v.Rotate(vault.RotateOptions{Passphrase: req.Passphrase, RecoveryCode: code, Remove: others})
+		err := v.Rotate(vault.RotateOptions{Passphrase: req.Passphrase, RecoveryCode: code, Remove: others})
 		if err := s.changed(sess.acct.id, err); err != nil {
 			if errors.Is(err, vault.ErrCorrupt) {
 				return err

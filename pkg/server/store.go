@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phr-project/phr/internal/privatefile"
 	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/record"
 	"github.com/phr-project/phr/pkg/server/api"
@@ -58,7 +59,7 @@ func openDataDir(root string) (*dataDir, error) {
 		if _, err := rand.Read(key); err != nil {
 			return nil, err
 		}
-		err = writeNew(keyPath, []byte(hex.EncodeToString(key)+"\n"))
+		err = privatefile.Write(keyPath, []byte(hex.EncodeToString(key)+"\n"))
 		if errors.Is(err, fs.ErrExist) { // another process made it first
 			return openDataDir(root)
 		}
@@ -90,23 +91,6 @@ func (d *dataDir) cleanTmp() error {
 		}
 	}
 	return nil
-}
-
-func writeNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // accountID is the account's opaque ID: its vault's file name and the key

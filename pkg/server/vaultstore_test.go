@@ -10,11 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"filippo.io/age"
-	"github.com/phr-project/phr/internal/vaulttest"
-	"github.com/phr-project/phr/pkg/importers/importertest"
 	"github.com/phr-project/phr/pkg/kv"
 	"github.com/phr-project/phr/pkg/kv/kvtest"
 	"github.com/phr-project/phr/pkg/server/api"
@@ -174,18 +171,7 @@ func count(xs []int, x int) int {
 func TestPostgresImportAccount(t *testing.T) {
 	nodes := clusterNodes(t, 2, nil)
 	db := nodes[0].cfg.DatabaseURL
-	v := vaulttest.New(t)
-	vaulttest.SetOwner(t, v, "Liz Conn", time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC))
-	vaulttest.Import(t, v, importertest.Shared(t, "fhir", "synthea-r4", "Liz_Conn_27c911c6-f045-4ffa-af5d-6eba57ac94b2.json"))
-	owner, recs := vaulttest.Contents(t, v)
-	backupID, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var backup bytes.Buffer
-	if _, err := v.Backup(&backup, []age.Recipient{backupID.Recipient()}, false); err != nil {
-		t.Fatal(err)
-	}
+	owner, recs, backup, backupID := cliBackup(t)
 	h := Host{DataDir: nodes[0].cfg.DataDir, DatabaseURL: db}
 	if _, err := h.ImportAccount(context.Background(), "liz", testPass, bytes.NewReader(backup.Bytes()[:backup.Len()/2]), []age.Identity{backupID}); err == nil {
 		t.Fatal("a backup cut short was imported")
