@@ -27,7 +27,9 @@ const (
 	AuditAccountImport = "account.import" // Client "host", Counts["records"] (phrd account import)
 	AuditImport        = "import"         // Success, Format, Counts (added, duplicates, skipped, failed), DryRun as Label "dry-run"
 	// AuditImportRollback: opening the vault at a login undid an import a
-	// crash had interrupted. Ref (the file's SHA-256), Counts["records"].
+	// crash had interrupted, or (vaults in the database) the janitor of a
+	// node holding the vault open undid an import whose node died, once
+	// its lease ran out. Ref (the file's SHA-256), Counts["records"].
 	AuditImportRollback = "import.rollback"
 )
 

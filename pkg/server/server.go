@@ -216,6 +216,36 @@ func (s *Server) sweep() {
 	s.acctLimit.sweep()
 	s.clientLimit.sweep()
 	s.tokenLimit.sweep()
+	if s.cfg.DatabaseURL != "" {
+		s.rollBackDead()
+	}
+}
+
+// rollBackDead rolls back, in the vaults this node holds open, the
+// imports another node died in the middle of, once their lease has run
+// out (vault.RollBackDead), and tells the account's audit log. A vault
+// file has one opener, whose crash the next open repairs; a vault in the
+// database may stay open on other nodes for as long as sessions use it.
+func (s *Server) rollBackDead() {
+	for _, a := range s.sess.pinOpen() {
+		a.open.Lock()
+		v := a.v
+		a.open.Unlock()
+		if v != nil {
+			before := len(v.RolledBack())
+			if _, err := v.RollBackDead(); err != nil {
+				s.log.Error("rolling back a dead import failed", acctAttr(a.id), "kind", errKind(err))
+			}
+			var entries []vault.AuditEntry
+			for _, rb := range v.RolledBack()[before:] {
+				entries = append(entries, vault.AuditEntry{Time: s.cfg.Now().UTC(), Event: AuditImportRollback, Success: true, Ref: rb.FileSHA256, Counts: map[string]int{"records": rb.Records}})
+			}
+			if len(entries) > 0 {
+				s.audit(a.id, v, entries...)
+			}
+		}
+		s.sess.unpin(a)
+	}
 }
 
 // ctxKey names values the middleware leaves on the echo context.

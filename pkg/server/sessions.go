@@ -111,6 +111,19 @@ func (m *sessions) pin(id string) (*account, error) {
 	return a, nil
 }
 
+// pinOpen pins every account whose vault is open, for a pass over them
+// (the janitor's); the caller unpins each.
+func (m *sessions) pinOpen() []*account {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*account
+	for _, a := range m.accounts {
+		a.refs++
+		out = append(out, a)
+	}
+	return out
+}
+
 // unpin drops a reference; the last one closes the vault.
 func (m *sessions) unpin(a *account) {
 	m.mu.Lock()

@@ -623,6 +623,21 @@ func (v *Vault) rollBackInterrupted() (int, error) {
 	return done, nil
 }
 
+// RollBackDead rolls back the imports whose Vault died in the middle of
+// them, as the next Vault opened for writing would: in a store that
+// several Vaults share (OpenIn, phrd's nodes), an import whose marker's
+// lease has run out, so that a Vault that stays open does not keep a dead
+// node's half-written file in view until someone opens the vault again.
+// It returns how many it rolled back; RolledBack lists them. A read-only
+// Vault, or one opened Unverified with a head that did not match, rolls
+// back nothing.
+func (v *Vault) RollBackDead() (int, error) {
+	if v.readOnly || v.tamper != nil {
+		return 0, nil
+	}
+	return v.rollBackInterrupted()
+}
+
 // rollBackDead claims the marker of a dead import (in one transaction
 // that checks it is still dead: its owner may have renewed it since it
 // was read), rolls the import back and records it in RolledBack. It

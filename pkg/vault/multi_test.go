@@ -609,6 +609,47 @@ func storeTerm(t *testing.T, db kv.DB) uint32 {
 	return term
 }
 
+// TestMultiRollBackDead: a Vault that stays open (a phrd node) rolls back
+// an import whose Vault died once its lease has run out, without being
+// opened again (RollBackDead, which phrd's janitor calls), and not
+// before.
+func TestMultiRollBackDead(t *testing.T) {
+	eachShared(t, func(t *testing.T, s *sharedStore) {
+		var late atomic.Bool
+		clock := func() time.Time {
+			if late.Load() {
+				return afterLease()
+			}
+			return time.Now()
+		}
+		b := s.open(t, &Options{Now: clock})
+		a := s.open(t, nil)
+		dead := fileSHA("dead")
+		im, err := a.BeginImport(dead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := im.Add(importRecs(t, dead, 0, 8)); err != nil {
+			t.Fatal(err)
+		}
+		a.Close() // its node died: nobody renews the lease
+		if n, err := b.RollBackDead(); err != nil || n != 0 || countOf(t, b, dead) != 8 {
+			t.Fatalf("before the lease ran out: rolled back %d, %v", n, err)
+		}
+		late.Store(true)
+		if n, err := b.RollBackDead(); err != nil || n != 1 || countOf(t, b, dead) != 0 {
+			t.Fatalf("after the lease ran out: rolled back %d, %v; %d records left", n, err, countOf(t, b, dead))
+		}
+		if rb := b.RolledBack(); len(rb) != 1 || rb[0].FileSHA256 != dead || rb[0].Records != 8 {
+			t.Fatalf("RolledBack %+v", rb)
+		}
+		if n, err := b.RollBackDead(); err != nil || n != 0 {
+			t.Fatalf("again: %d, %v", n, err)
+		}
+		checkOK(t, b)
+	})
+}
+
 // TestMultiRotate: a key rotation through one Vault makes every other
 // fail cleanly (ErrStale, matching ErrWrongKey), reads and writes alike,
 // and never write under the old key; a Vault opened again works. Slot
