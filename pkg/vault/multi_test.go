@@ -314,13 +314,7 @@ func TestMultiOpenLeavesImport(t *testing.T) {
 	eachShared(t, func(t *testing.T, s *sharedStore) {
 		a := s.open(t, nil)
 		sha := fileSHA("long")
-		im, err := a.BeginImport(sha)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := im.Add(importRecs(t, sha, 0, 20)); err != nil {
-			t.Fatal(err)
-		}
+		im := begun(t, a, sha, 20)
 		b := s.open(t, nil)
 		if rb := b.RolledBack(); len(rb) != 0 {
 			t.Fatalf("opening rolled back a live import: %+v", rb)
@@ -346,10 +340,7 @@ func TestMultiOpenLeavesImport(t *testing.T) {
 		// alone until the lease expires, rolled back by the next
 		// opener after that.
 		dead := fileSHA("dead")
-		im, _ = a.BeginImport(dead)
-		if _, err := im.Add(importRecs(t, dead, 0, 8)); err != nil {
-			t.Fatal(err)
-		}
+		begun(t, a, dead, 8)
 		a.Close()
 		if v := s.open(t, nil); len(v.RolledBack()) != 0 || countOf(t, v, dead) != 8 {
 			t.Fatalf("rolled back %+v before the lease expired", v.RolledBack())
@@ -366,10 +357,7 @@ func TestMultiOpenLeavesImport(t *testing.T) {
 		// longer than it) finds it rolled back and fails its next batch.
 		slow := fileSHA("slow")
 		d := s.open(t, nil)
-		im, _ = d.BeginImport(slow)
-		if _, err := im.Add(importRecs(t, slow, 0, 6)); err != nil {
-			t.Fatal(err)
-		}
+		im = begun(t, d, slow, 6)
 		rep, err = c.Check(true)
 		if err != nil || len(rep.RolledBack) != 2 {
 			t.Fatalf("Check(repair) after the lease: %v %+v", err, rep)
@@ -393,10 +381,7 @@ func TestMultiLeaseRenewed(t *testing.T) {
 	eachShared(t, func(t *testing.T, s *sharedStore) {
 		a := s.open(t, nil)
 		sha := fileSHA("renewed")
-		im, _ := a.BeginImport(sha)
-		if _, err := im.Add(importRecs(t, sha, 0, 5)); err != nil {
-			t.Fatal(err)
-		}
+		im := begun(t, a, sha, 5)
 		time.Sleep(3 * importLease) // a slow client between two batches
 		b := s.open(t, nil)
 		if rb := b.RolledBack(); len(rb) != 0 {
@@ -469,10 +454,7 @@ func TestMultiSameFile(t *testing.T) {
 		}
 		// A file imported in one transaction (no marker) waits too.
 		one := fileSHA("one")
-		imA, _ = a.BeginImport(one)
-		if _, err := imA.Add(importRecs(t, one, 0, 4)); err != nil {
-			t.Fatal(err)
-		}
+		begun(t, a, one, 4)
 		ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		imC, _ = b.BeginImportContext(ctx, one)
@@ -609,6 +591,20 @@ func storeTerm(t *testing.T, db kv.DB) uint32 {
 	return term
 }
 
+// begun begins the import of the file sha into v and adds its first n
+// records.
+func begun(t *testing.T, v *Vault, sha string, n int) *Import {
+	t.Helper()
+	im, err := v.BeginImport(sha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := im.Add(importRecs(t, sha, 0, n)); err != nil {
+		t.Fatal(err)
+	}
+	return im
+}
+
 // TestMultiRollBackDead: a Vault that stays open (a phrd node) rolls back
 // an import whose Vault died once its lease has run out, without being
 // opened again (RollBackDead, which phrd's janitor calls), and not
@@ -625,13 +621,7 @@ func TestMultiRollBackDead(t *testing.T) {
 		b := s.open(t, &Options{Now: clock})
 		a := s.open(t, nil)
 		dead := fileSHA("dead")
-		im, err := a.BeginImport(dead)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := im.Add(importRecs(t, dead, 0, 8)); err != nil {
-			t.Fatal(err)
-		}
+		begun(t, a, dead, 8)
 		a.Close() // its node died: nobody renews the lease
 		if n, err := b.RollBackDead(); err != nil || n != 0 || countOf(t, b, dead) != 8 {
 			t.Fatalf("before the lease ran out: rolled back %d, %v", n, err)
@@ -663,10 +653,7 @@ func TestMultiRotate(t *testing.T) {
 		}
 		// b has an import running when a rotates.
 		sha := fileSHA("during")
-		im, _ := b.BeginImport(sha)
-		if _, err := im.Add(importRecs(t, sha, 0, 5)); err != nil {
-			t.Fatal(err)
-		}
+		im := begun(t, b, sha, 5)
 		// Slots: added and removed through a, seen by b.
 		id2, _ := age.GenerateX25519Identity()
 		s2, err := a.AddSlot(SlotSpec{Kind: SlotDevice, Label: "phone", Recipients: []age.Recipient{id2.Recipient()}})
@@ -772,10 +759,7 @@ func TestMultiImportFingerprints(t *testing.T) {
 	eachShared(t, func(t *testing.T, s *sharedStore) {
 		a, b := s.open(t, nil), s.open(t, nil)
 		sha := fileSHA("running")
-		im, _ := a.BeginImport(sha)
-		if _, err := im.Add(importRecs(t, sha, 0, 10)); err != nil {
-			t.Fatal(err)
-		}
+		im := begun(t, a, sha, 10)
 		if res, err := b.Add(importRecs(t, sha, 0, 10)); err != nil || outcomes(res) != "dddddddddd" {
 			t.Fatalf("b adds what a's running import holds: %s, %v", outcomes(res), err)
 		}
@@ -919,10 +903,7 @@ func TestImportMarkV1(t *testing.T) {
 	eachShared(t, func(t *testing.T, s *sharedStore) {
 		a := s.open(t, nil)
 		sha := fileSHA("v1")
-		im, _ := a.BeginImport(sha)
-		if _, err := im.Add(importRecs(t, sha, 0, 3)); err != nil {
-			t.Fatal(err)
-		}
+		begun(t, a, sha, 3)
 		// What an earlier phr wrote: 0x01 ‖ sequence ‖ SHA-256.
 		key := []byte(markers(t, a)[0])
 		if err := a.update(func(tx kv.Tx) error {
@@ -1007,20 +988,14 @@ func TestMultiAbortLost(t *testing.T) {
 	eachShared(t, func(t *testing.T, s *sharedStore) {
 		a := s.open(t, nil)
 		sha := fileSHA("lost")
-		im, _ := a.BeginImport(sha)
-		if _, err := im.Add(importRecs(t, sha, 0, 6)); err != nil {
-			t.Fatal(err)
-		}
+		im := begun(t, a, sha, 6)
 		// a pauses for longer than the lease: b rolls the import back
 		// and imports the file itself.
 		b := s.open(t, &Options{Now: afterLease})
 		if rb := b.RolledBack(); len(rb) != 1 {
 			t.Fatalf("rolled back %+v", rb)
 		}
-		imB, _ := b.BeginImport(sha)
-		if _, err := imB.Add(importRecs(t, sha, 0, 6)); err != nil {
-			t.Fatal(err)
-		}
+		imB := begun(t, b, sha, 6)
 		if _, err := im.Add(importRecs(t, sha, 6, 6)); !errors.Is(err, errImportLost) {
 			t.Fatalf("a's next batch: %v, want errImportLost", err)
 		}
