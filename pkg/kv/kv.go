@@ -139,6 +139,27 @@ type Bucket interface {
 	Tx() Tx
 }
 
+// ManyGetter is a Bucket that reads many keys at once: in one statement
+// on PostgreSQL, where each Get is a round trip to the database.
+type ManyGetter interface {
+	GetMany(keys [][]byte) [][]byte
+}
+
+// GetMany returns the values of keys in b, in the order of keys: nil for
+// a key that is absent, empty or names a nested bucket, as Get gives. It
+// uses b's GetMany when b has one, and Get for each key otherwise. The
+// values follow Get's rule: valid until the transaction ends.
+func GetMany(b Bucket, keys [][]byte) [][]byte {
+	if m, ok := b.(ManyGetter); ok {
+		return m.GetMany(keys)
+	}
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = b.Get(k)
+	}
+	return out
+}
+
 // Cursor walks a bucket in key order. Each method returns the key and
 // value it lands on, or a nil key when it runs off either end.
 type Cursor interface {

@@ -107,6 +107,7 @@ func TestConformance(t *testing.T) {
 		{"Errors", testErrors},
 		{"Rollback", testRollback},
 		{"ReadYourWrites", testReadYourWrites},
+		{"GetMany", testGetMany},
 		{"ViewIsolation", testViewIsolation},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"BatchWithFailures", testBatchWithFailures},
@@ -1025,6 +1026,68 @@ func testBucketTx(t *testing.T, b backend) {
 		if tx.Bucket([]byte("t")).Tx().Writable() {
 			t.Fatal("a View's bucket has a writable Tx")
 		}
+		return nil
+	})
+}
+
+// testGetMany: GetMany answers as Get does for each key, in the keys'
+// order (repeats, absent and empty keys, a nested bucket's name, an empty
+// value), in a View and inside an Update after its own writes.
+func testGetMany(t *testing.T, b backend) {
+	db, _ := b.open(t)
+	keys := [][]byte{[]byte("a"), []byte("absent"), []byte("n"), []byte("e"), []byte("a"), nil, []byte("z")}
+	check := func(bk kv.Bucket, want []string) {
+		t.Helper()
+		got := kv.GetMany(bk, keys)
+		if len(got) != len(keys) {
+			t.Fatalf("GetMany gave %d values for %d keys", len(got), len(keys))
+		}
+		for i, k := range keys {
+			single := bk.Get(k)
+			switch {
+			case want[i] == "<nil>" && got[i] != nil:
+				t.Errorf("GetMany[%d] (%q) = %q, want nil", i, k, got[i])
+			case want[i] != "<nil>" && (got[i] == nil || string(got[i]) != want[i]):
+				t.Errorf("GetMany[%d] (%q) = %q (nil %v), want %q", i, k, got[i], got[i] == nil, want[i])
+			case (single == nil) != (got[i] == nil) || !bytes.Equal(single, got[i]):
+				t.Errorf("GetMany[%d] (%q) = %q, Get = %q", i, k, got[i], single)
+			}
+		}
+	}
+	mustUpdate(t, db, func(tx kv.Tx) error {
+		bk, err := tx.CreateBucket([]byte("m"))
+		if err != nil {
+			return err
+		}
+		if _, err := bk.CreateBucket([]byte("n")); err != nil {
+			return err
+		}
+		for _, kv := range [][2]string{{"a", "1"}, {"e", ""}, {"z", "26"}} {
+			if err := bk.Put([]byte(kv[0]), []byte(kv[1])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	mustView(t, db, func(tx kv.Tx) error {
+		check(tx.Bucket([]byte("m")), []string{"1", "<nil>", "<nil>", "", "1", "<nil>", "26"})
+		if got := kv.GetMany(tx.Bucket([]byte("m")), nil); len(got) != 0 {
+			t.Errorf("GetMany of no keys = %q", got)
+		}
+		return nil
+	})
+	mustUpdate(t, db, func(tx kv.Tx) error {
+		bk := tx.Bucket([]byte("m"))
+		if err := bk.Put([]byte("absent"), []byte("now")); err != nil {
+			return err
+		}
+		if err := bk.Delete([]byte("z")); err != nil {
+			return err
+		}
+		if err := bk.Put([]byte("a"), []byte("2")); err != nil {
+			return err
+		}
+		check(bk, []string{"2", "now", "<nil>", "", "2", "<nil>", "<nil>"})
 		return nil
 	})
 }

@@ -540,6 +540,50 @@ func (b *pgBucket) Get(key []byte) []byte {
 	return v
 }
 
+// GetMany reads every key's value in one statement (ManyGetter).
+func (b *pgBucket) GetMany(keys [][]byte) [][]byte {
+	t := b.tx
+	out := make([][]byte, len(keys))
+	if t.err != nil {
+		return out
+	}
+	at := make(map[string][]int, len(keys))
+	ask := make([][]byte, 0, len(keys))
+	for i, k := range keys {
+		if len(k) == 0 {
+			continue
+		}
+		if _, ok := at[string(k)]; !ok {
+			ask = append(ask, k)
+		}
+		at[string(k)] = append(at[string(k)], i)
+	}
+	if len(ask) == 0 {
+		return out
+	}
+	rows, err := t.conn.Query(t.ctx, `SELECT k, v FROM phr_kv WHERE ns = $1 AND b = $2 AND k = ANY($3) AND v IS NOT NULL`, t.ns, b.path, ask)
+	if err != nil {
+		t.fail(err)
+		return out
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			t.fail(err)
+			return make([][]byte, len(keys))
+		}
+		for _, i := range at[string(k)] {
+			out[i] = v
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.fail(err)
+		return make([][]byte, len(keys))
+	}
+	return out
+}
+
 func (b *pgBucket) checkWrite(key []byte) error {
 	t := b.tx
 	if t.err != nil {

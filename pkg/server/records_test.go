@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phr-project/phr/pkg/importers"
 	"github.com/phr-project/phr/pkg/server/api"
 )
 
@@ -138,7 +139,10 @@ func TestLogShorthand(t *testing.T) {
 }
 
 func TestListRecords(t *testing.T) {
-	ts := newTestServer(t, nil)
+	ts := newTestServer(t, func(c *Config) {
+		c.Importers = &importers.Registry{}
+		c.Importers.Register(lines{})
+	})
 	c := ts.signup("alice")
 	for i := 0; i < 7; i++ {
 		c.post(map[string]any{"log": "symptom", "name": fmt.Sprint("cough ", i), "severity": i, "at": fmt.Sprintf("2026-03-%02dT10:00:00Z", i+1)})
@@ -197,6 +201,36 @@ func TestListRecords(t *testing.T) {
 	for _, r := range first.Records {
 		if strings.Contains(string(raw), r.ID) || strings.Contains(string(raw), "2026") {
 			t.Fatalf("the cursor shows what it points to: %q", raw)
+		}
+	}
+	// Undated records (conditions without an onset) come after the
+	// dated ones newest first; paging crosses from one to the other
+	// without giving a record twice or leaving one out.
+	want(t, c.upload("conditions.txt", "#lines\nCondition asthma\nCondition gout\nCondition eczema\n"), http.StatusCreated)
+	everything := list("")
+	if n := len(everything.Records); n < 11 || everything.Records[n-1].Date != "" {
+		t.Fatalf("%d records, the last dated %q: want 11 or more, the undated conditions last", n, everything.Records[n-1].Date)
+	}
+	for _, limit := range []int{1, 2, 3, 7, 8, 9} {
+		var paged []string
+		q := fmt.Sprint("limit=", limit)
+		for page := 0; ; page++ {
+			l := list(q)
+			for _, r := range l.Records {
+				paged = append(paged, r.ID)
+			}
+			if l.NextCursor == "" || page > 12 {
+				break
+			}
+			q = fmt.Sprint("limit=", limit, "&cursor=", l.NextCursor)
+		}
+		if len(paged) != len(everything.Records) {
+			t.Fatalf("limit %d: paged %d records, want %d", limit, len(paged), len(everything.Records))
+		}
+		for i, r := range everything.Records {
+			if paged[i] != r.ID {
+				t.Fatalf("limit %d: page order differs at %d", limit, i)
+			}
 		}
 	}
 	bob := ts.signup("bob")

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"math"
@@ -281,27 +282,39 @@ func (lv *listView) each(q *Query, after *sortKey, fn visitFn) error {
 		_, err := lv.walkRange(true, lo, hi, &f, fn)
 		return err
 	}
-	if after != nil && (hi == nil || after.compare(*hi) < 0) {
-		hi = after
-	}
 	// Newest first: the dated entries backwards, then the undated ones
-	// backwards.
-	datedHi := hi
-	if hi == nil || hi.compare(undatedStart) > 0 {
+	// backwards. A cursor among the dated entries bounds them and leaves
+	// every undated one still to come; a cursor among the undated ones
+	// says that every dated one was given.
+	datedHi, undatedHi := hi, hi
+	if datedHi == nil || datedHi.compare(undatedStart) > 0 {
 		datedHi = &undatedStart
 	}
-	if lo == nil || lo.compare(undatedStart) < 0 {
+	dated := lo == nil || lo.compare(undatedStart) < 0
+	if after != nil {
+		if after.compare(undatedStart) < 0 {
+			if after.compare(*datedHi) < 0 {
+				datedHi = after
+			}
+		} else {
+			dated = false
+			if undatedHi == nil || after.compare(*undatedHi) < 0 {
+				undatedHi = after
+			}
+		}
+	}
+	if dated {
 		cont, err := lv.walkRange(false, lo, datedHi, &f, fn)
 		if !cont || err != nil {
 			return err
 		}
 	}
-	if hi == nil || hi.compare(undatedStart) > 0 {
+	if undatedHi == nil || undatedHi.compare(undatedStart) > 0 {
 		ulo := &undatedStart
 		if lo != nil && lo.compare(undatedStart) > 0 {
 			ulo = lo
 		}
-		_, err := lv.walkRange(false, ulo, hi, &f, fn)
+		_, err := lv.walkRange(false, ulo, undatedHi, &f, fn)
 		return err
 	}
 	return nil
@@ -348,7 +361,7 @@ func (v *Vault) entries(q Query, cursor string, fn func(Entry) error) (string, e
 		return v.eachUnlisted(q, cursor, func(r *record.Record) error { return fn(entryOf(r)) })
 	}
 	text := strings.ToLower(strings.TrimSpace(q.Text))
-	return v.walkQuery(&q, cursor, func(tx kv.Tx, rb kv.Bucket, lv *listView, e *rawEntry, in *entryInfo) (bool, error) {
+	return v.walkQuery(&q, cursor, 0, func(tx kv.Tx, rb kv.Bucket, lv *listView, e *rawEntry, in *entryInfo) (bool, error) {
 		if text != "" && !containsFoldBytes(in.str(1), []byte(text)) {
 			r, err := v.loadVersion(tx, rb, e.key.id, in.version)
 			if err != nil {
@@ -371,7 +384,13 @@ func (v *Vault) entries(q Query, cursor string, fn func(Entry) error) (string, e
 // it took it (a text or kind test may pass one over); the walk stops after
 // q.Limit taken (0: none) and returns the sealed cursor of the last one
 // taken ("" if none).
-func (v *Vault) walkQuery(q *Query, cursor string, take func(tx kv.Tx, rb kv.Bucket, lv *listView, e *rawEntry, in *entryInfo) (bool, error)) (string, error) {
+//
+// With ahead > 0, take is to read each entry's record: the walk gathers
+// up to ahead entries (no more than q.Limit still wants) and reads their
+// records' values together (kv.GetMany: one statement on PostgreSQL where
+// each Get is a round trip) before giving them to take one by one, with a
+// records bucket that answers the entry's key from what was read.
+func (v *Vault) walkQuery(q *Query, cursor string, ahead int, take func(tx kv.Tx, rb kv.Bucket, lv *listView, e *rawEntry, in *entryInfo) (bool, error)) (string, error) {
 	var last *sortKey
 	err := v.view(func(tx kv.Tx) error {
 		lv, err := v.listing(tx)
@@ -387,7 +406,7 @@ func (v *Vault) walkQuery(q *Query, cursor string, take func(tx kv.Tx, rb kv.Buc
 		rb := tx.Bucket([]byte{bucketRecords})
 		n := 0
 		scan := v.scanTrimmer()
-		return lv.each(q, after, func(e *rawEntry, in *entryInfo) (bool, error) {
+		give := func(rb kv.Bucket, e *rawEntry, in *entryInfo) (bool, error) {
 			scan.tick(tx)
 			took, err := take(tx, rb, lv, e, in)
 			if err != nil || !took {
@@ -397,7 +416,48 @@ func (v *Vault) walkQuery(q *Query, cursor string, take func(tx kv.Tx, rb kv.Buc
 			last = &k
 			n++
 			return q.Limit <= 0 || n < q.Limit, nil
+		}
+		if ahead <= 0 {
+			return lv.each(q, after, func(e *rawEntry, in *entryInfo) (bool, error) { return give(rb, e, in) })
+		}
+		type pending struct {
+			e  *rawEntry
+			in *entryInfo
+		}
+		var pend []pending
+		flush := func() (bool, error) {
+			defer func() { pend = pend[:0] }()
+			keys := make([][]byte, len(pend))
+			for i, p := range pend {
+				keys[i] = keyOf(p.e.key.id)
+			}
+			read := &readAhead{bucket: rb, keys: keys, vals: kv.GetMany(rb, keys)}
+			for i, p := range pend {
+				read.at = i
+				if cont, err := give(read, p.e, p.in); !cont || err != nil {
+					return cont, err
+				}
+			}
+			return true, nil
+		}
+		cont := true
+		err = lv.each(q, after, func(e *rawEntry, in *entryInfo) (bool, error) {
+			pend = append(pend, pending{e, in})
+			want := ahead
+			if q.Limit > 0 {
+				want = min(want, q.Limit-n)
+			}
+			if len(pend) < want {
+				return true, nil
+			}
+			cont, err = flush()
+			return cont, err
 		})
+		if err != nil || !cont || len(pend) == 0 {
+			return err
+		}
+		_, err = flush()
+		return err
 	})
 	if err != nil || last == nil {
 		return "", err
@@ -405,10 +465,34 @@ func (v *Vault) walkQuery(q *Query, cursor string, take func(tx kv.Tx, rb kv.Buc
 	return v.sealCursor(*last), nil
 }
 
+// readAhead is a records bucket whose Get answers the key of the entry
+// being given (keys[at]) from the values read ahead.
+type readAhead struct {
+	bucket
+	keys [][]byte
+	vals [][]byte
+	at   int
+}
+
+func (r *readAhead) Get(key []byte) []byte {
+	if bytes.Equal(key, r.keys[r.at]) {
+		return r.vals[r.at]
+	}
+	return r.bucket.Get(key)
+}
+
+// bucket names kv.Bucket as an embedded field (whose name would clash
+// with the method Bucket).
+type bucket = kv.Bucket
+
+// eachAhead is how many records Each reads at once.
+const eachAhead = 64
+
 // Each calls fn with the records q selects, in q's order, at most
 // q.Limit of them (0: all), one at a time: it unseals each record it
 // gives (and, for a text query, each it tests), and holds no more than
-// one in memory.
+// one unsealed in memory (the sealed values of the next few are read
+// together, in one statement where the store is a database).
 func (v *Vault) Each(q Query, fn func(record.Record) error) error {
 	_, err := v.EachAfter(q, "", fn)
 	return err
@@ -423,7 +507,7 @@ func (v *Vault) EachAfter(q Query, cursor string, fn func(record.Record) error) 
 	}
 	text := strings.ToLower(strings.TrimSpace(q.Text))
 	wanted := kindSet(q.Kinds)
-	return v.walkQuery(&q, cursor, func(tx kv.Tx, rb kv.Bucket, _ *listView, e *rawEntry, in *entryInfo) (bool, error) {
+	return v.walkQuery(&q, cursor, eachAhead, func(tx kv.Tx, rb kv.Bucket, _ *listView, e *rawEntry, in *entryInfo) (bool, error) {
 		r, err := v.loadVersion(tx, rb, e.key.id, in.version)
 		if err != nil {
 			return false, err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -191,6 +192,70 @@ func TestStores(t *testing.T) {
 				t.Fatalf("setting after reopening: %q, %v", s, err)
 			}
 			checkOK(t, sv.Vault)
+		}},
+		{"listing read ahead", func(t *testing.T, sv *storeVault) {
+			// Each reads the next records' values together (kv.GetMany);
+			// what it gives, page by page, must be what a walk reading
+			// one record at a time gives, for every limit around the
+			// read-ahead's size and every filter that passes some over.
+			recs := fill(t, sv.Vault, 3*eachAhead+10)
+			for i := 0; i < len(recs); i += 7 {
+				if err := sv.Delete(recs[i].ID, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			queries := map[string]Query{
+				"all":              {},
+				"oldest":           {Oldest: true},
+				"deleted too":      {IncludeDeleted: true},
+				"one kind":         {Kinds: []string{recs[0].Kind}},
+				"text":             {Text: "cough 1"},
+				"since, oldest":    {Since: time.Unix(40*3600, 0), Oldest: true},
+				"no record passes": {Text: "nothing has this"},
+			}
+			for name, q := range queries {
+				var want []string
+				if _, err := sv.walkQuery(&q, "", 0, func(tx kv.Tx, rb kv.Bucket, _ *listView, e *rawEntry, in *entryInfo) (bool, error) {
+					r, err := sv.loadVersion(tx, rb, e.key.id, in.version)
+					if err != nil {
+						return false, err
+					}
+					if q.Text != "" && !containsFold(r.Display, q.Text) && !resourceContains(r.Resource, q.Text) {
+						return false, nil
+					}
+					want = append(want, r.ID)
+					return true, nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				for _, limit := range []int{0, 1, eachAhead - 1, eachAhead, eachAhead + 1, 2*eachAhead + 3} {
+					q := q
+					q.Limit = limit
+					var got []string
+					cursor := ""
+					for page := 0; ; page++ {
+						n := 0
+						next, err := sv.EachAfter(q, cursor, func(r record.Record) error {
+							got = append(got, r.ID)
+							n++
+							return nil
+						})
+						if err != nil {
+							t.Fatalf("%s, limit %d, page %d: %v", name, limit, page, err)
+						}
+						if limit > 0 && n > limit {
+							t.Fatalf("%s, limit %d: a page of %d", name, limit, n)
+						}
+						if next == "" || limit == 0 {
+							break
+						}
+						cursor = next
+					}
+					if !slices.Equal(got, want) {
+						t.Errorf("%s, limit %d: %d records %v..., want %d", name, limit, len(got), got[:min(len(got), 3)], len(want))
+					}
+				}
+			}
 		}},
 		{"import", func(t *testing.T, sv *storeVault) {
 			sha, other := fileSHA("a"), fileSHA("b")
