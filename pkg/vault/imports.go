@@ -439,6 +439,13 @@ func (im *Import) Abort() (int, error) {
 	return im.v.rollBack(im.key, im.since, im.sha, false)
 }
 
+// PurgeImport removes, as Purge does, the records changed after sequence
+// since whose provenance names the file fileSHA256: the undo of a failed
+// import, without having to remember every ID it added.
+func (v *Vault) PurgeImport(since uint64, fileSHA256 string) (int, error) {
+	return v.purgeImport(since, fileSHA256, false)
+}
+
 // errFileBusy: another Vault's import of the same file holds a live
 // marker (see waitFile).
 var errFileBusy = errors.New("vault: another import of the file is running")
