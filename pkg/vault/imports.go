@@ -85,7 +85,8 @@ var errImportDone = errors.New("vault: import already committed or aborted")
 // within one open Vault (fileTurns) and across the Vaults open on one
 // store (waitFile): from its first Add to its Commit or Abort an import
 // holds the file's turn, and another import of that file waits in Add or
-// Commit (bounded by BeginImportContext's context, if any). An
+// Commit (bounded by BeginImportContext's context, if any), as does a
+// PurgeImport of it, which holds the turn while it removes. An
 // Abort removes the records of the file written since the import began,
 // so without turns it would also remove what a concurrent import of the
 // same file had added, or had found as duplicates of this one's records
@@ -257,7 +258,9 @@ type fileTurns struct {
 	busy map[string]chan struct{} // closed when the turn is released
 }
 
-func (t *fileTurns) take(sha string) {
+// take waits for the file's turn and takes it, or returns ctx's error
+// if ctx is done first.
+func (t *fileTurns) take(ctx context.Context, sha string) error {
 	for {
 		t.mu.Lock()
 		ch, busy := t.busy[sha]
@@ -267,10 +270,14 @@ func (t *fileTurns) take(sha string) {
 			}
 			t.busy[sha] = make(chan struct{})
 			t.mu.Unlock()
-			return
+			return nil
 		}
 		t.mu.Unlock()
-		<-ch
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
@@ -282,11 +289,14 @@ func (t *fileTurns) release(sha string) {
 	close(ch)
 }
 
-func (im *Import) takeTurn() {
+func (im *Import) takeTurn() error {
 	if !im.turn {
-		im.v.fileTurns.take(im.sha)
+		if err := im.v.fileTurns.take(im.ctx, im.sha); err != nil {
+			return err
+		}
 		im.turn = true
 	}
+	return nil
 }
 
 func (im *Import) releaseTurn() {
@@ -308,13 +318,22 @@ func (v *Vault) BeginImport(fileSHA256 string) (*Import, error) {
 // still waiting when ctx is done returns ctx's error, having written
 // nothing.
 func (v *Vault) BeginImportContext(ctx context.Context, fileSHA256 string) (*Import, error) {
-	if b, err := hex.DecodeString(fileSHA256); err != nil || len(b) != 32 || hex.EncodeToString(b) != fileSHA256 {
-		return nil, errors.New("vault: import: the file's SHA-256 must be 64 lower-case hex digits")
+	if err := checkFileSHA(fileSHA256); err != nil {
+		return nil, err
 	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	return &Import{v: v, sha: fileSHA256, ctx: ctx}, nil
+}
+
+// checkFileSHA checks that sha is a file's SHA-256 as its records'
+// provenance names it: 64 lower-case hex digits.
+func checkFileSHA(sha string) error {
+	if b, err := hex.DecodeString(sha); err != nil || len(b) != 32 || hex.EncodeToString(b) != sha {
+		return errors.New("vault: import: the file's SHA-256 must be 64 lower-case hex digits")
+	}
+	return nil
 }
 
 // Add writes one batch in one transaction, as Vault.Add does. The first
@@ -333,9 +352,11 @@ func (im *Import) Add(recs []record.Record) ([]AddResult, error) {
 		im.written += len(recs)
 		return im.v.add(recs, false, im, func(tx kv.Tx, _ uint64) error { return im.stillMarked(tx) })
 	}
-	im.takeTurn()
+	if err := im.takeTurn(); err != nil {
+		return nil, err
+	}
 	for {
-		if err := im.waitFile(); err != nil {
+		if err := im.v.waitFile(im.ctx, im.sha); err != nil {
 			im.releaseTurn()
 			return nil, err
 		}
@@ -344,11 +365,8 @@ func (im *Import) Add(recs []record.Record) ([]AddResult, error) {
 		// takes it for the marker of a dead import.
 		im.v.holdMark(key)
 		res, err := im.v.add(recs, false, im, func(tx kv.Tx, seq uint64) error {
-			if err := im.v.fileFree(tx, im.sha); err != nil {
-				return err
-			}
 			im.since = seq
-			return im.v.putSetting(tx.Bucket([]byte{bucketSettings}), key, encodeImportMark(seq, im.sha, im.v.handle, im.v.now().Add(importLease)))
+			return im.v.putFileMark(tx, key, seq, im.sha)
 		})
 		if err != nil {
 			im.v.releaseMark(key)
@@ -376,11 +394,13 @@ func (im *Import) Commit(recs []record.Record) ([]AddResult, error) {
 			im.done = true
 			return nil, nil
 		}
-		im.takeTurn()
+		if err := im.takeTurn(); err != nil {
+			return nil, err
+		}
 		defer im.releaseTurn()
 		im.last = true
 		for {
-			if err := im.waitFile(); err != nil {
+			if err := im.v.waitFile(im.ctx, im.sha); err != nil {
 				return nil, err
 			}
 			res, err := im.v.add(recs, false, im, func(tx kv.Tx, _ uint64) error { return im.v.fileFree(tx, im.sha) })
@@ -439,6 +459,59 @@ func (im *Import) Abort() (int, error) {
 	return im.v.rollBack(im.key, im.since, im.sha, false)
 }
 
+// PurgeImport removes, as Purge does, the records changed after sequence
+// since whose provenance names the file fileSHA256: the undo of a failed
+// import, without having to remember every ID it added.
+//
+// It takes the file's turn as an import of the file does (see Import): it
+// waits while an import of the file runs, in this Vault or in another on
+// the same store, so that it never removes part of an import still
+// running, and an import of the file begun meanwhile waits for it. Like
+// an import, it holds a marker of the file while it removes (naming
+// since), so that if it stops half-way (a crash, a failed write) the
+// rollback of that dead marker finishes the job. Do not call it for a
+// file whose import the same goroutine holds: Abort that import.
+func (v *Vault) PurgeImport(since uint64, fileSHA256 string) (int, error) {
+	return v.PurgeImportContext(context.Background(), since, fileSHA256)
+}
+
+// PurgeImportContext is PurgeImport with a context that bounds how long it
+// waits for the file's turn: if ctx is done first it returns ctx's error,
+// having removed nothing.
+func (v *Vault) PurgeImportContext(ctx context.Context, since uint64, fileSHA256 string) (int, error) {
+	if err := checkFileSHA(fileSHA256); err != nil {
+		return 0, err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if v.readOnly {
+		return 0, ErrReadOnly
+	}
+	if err := v.fileTurns.take(ctx, fileSHA256); err != nil {
+		return 0, err
+	}
+	defer v.fileTurns.release(fileSHA256)
+	for {
+		if err := v.waitFile(ctx, fileSHA256); err != nil {
+			return 0, err
+		}
+		key := newImportMarkKey()
+		v.holdMark(key) // before it exists, as Import.Add does
+		err := v.update(func(tx kv.Tx) error { return v.putFileMark(tx, key, since, fileSHA256) })
+		if errors.Is(err, errFileBusy) {
+			v.releaseMark(key)
+			continue // another Vault began an import of the file first
+		}
+		if err != nil {
+			v.releaseMark(key)
+			return 0, err
+		}
+		defer v.releaseMark(key)
+		return v.rollBack(key, since, fileSHA256, false)
+	}
+}
+
 // errFileBusy: another Vault's import of the same file holds a live
 // marker (see waitFile).
 var errFileBusy = errors.New("vault: another import of the file is running")
@@ -453,6 +526,17 @@ func (v *Vault) fileFree(tx kv.Tx, sha string) error {
 		return errFileBusy
 	}
 	return nil
+}
+
+// putFileMark, in the transaction that begins an import of file sha (or
+// a PurgeImport of it), writes its marker key, of this Vault, naming the
+// change sequence since before it, after checking that the file is free
+// (fileFree). The caller holds key (holdMark) already.
+func (v *Vault) putFileMark(tx kv.Tx, key []byte, since uint64, sha string) error {
+	if err := v.fileFree(tx, sha); err != nil {
+		return err
+	}
+	return v.putSetting(tx.Bucket([]byte{bucketSettings}), key, encodeImportMark(since, sha, v.handle, v.now().Add(importLease)))
 }
 
 // fileMark returns a marker of file sha that no import of this Vault
@@ -472,16 +556,15 @@ const (
 	fileWaitMax = time.Second
 )
 
-// waitFile waits until no marker of the import's file is left that this
-// Vault does not hold: an import of the same file by another Vault (a
-// phrd node) takes its turn as one of this Vault does (fileTurns), so
-// that this import then finds that one's records as duplicates instead
-// of adding them again, and so that neither's rollback removes the
-// other's records. It polls with backoff, never past the lease the marker
-// names; a marker whose lease expired belongs to an import that died and
-// is rolled back here. The import's context bounds the wait.
-func (im *Import) waitFile() error {
-	v := im.v
+// waitFile waits until no marker of file sha is left that this Vault
+// does not hold: an import of the same file by another Vault (a phrd
+// node) takes its turn as one of this Vault does (fileTurns), so that
+// this import then finds that one's records as duplicates instead of
+// adding them again, and so that neither's rollback (nor a PurgeImport)
+// removes the other's records. It polls with backoff, never past the
+// lease the marker names; a marker whose lease expired belongs to an
+// import that died and is rolled back here. ctx bounds the wait.
+func (v *Vault) waitFile(ctx context.Context, sha string) error {
 	wait := fileWaitMin
 	for {
 		if v.isClosing() {
@@ -489,7 +572,7 @@ func (im *Import) waitFile() error {
 		}
 		var block *importMark
 		err := v.view(func(tx kv.Tx) error {
-			block = v.fileMark(tx, im.sha)
+			block = v.fileMark(tx, sha)
 			return nil
 		})
 		if err != nil || block == nil {
@@ -506,9 +589,9 @@ func (im *Import) waitFile() error {
 		wait = min(2*wait, fileWaitMax)
 		t := time.NewTimer(d)
 		select {
-		case <-im.ctx.Done():
+		case <-ctx.Done():
 			t.Stop()
-			return im.ctx.Err()
+			return ctx.Err()
 		case <-t.C:
 		}
 	}

@@ -640,6 +640,104 @@ func TestMultiRollBackDead(t *testing.T) {
 	})
 }
 
+// TestMultiPurgeImport: PurgeImport takes the file's turn as an import of
+// the file does. While an import of file F runs on one Vault, a purge of
+// F, on another Vault or on the same one, waits (a context bounds the
+// wait, and a purge that gives up removed nothing); once the import has
+// committed, the purge removes the whole file, the records of the
+// import's last batch too, and leaves no marker. A purge never removes
+// part of an import that is still running.
+func TestMultiPurgeImport(t *testing.T) {
+	eachShared(t, func(t *testing.T, s *sharedStore) {
+		a, b := s.open(t, nil), s.open(t, nil)
+		sha := fileSHA("purged")
+		since, err := a.LastSeq()
+		if err != nil {
+			t.Fatal(err)
+		}
+		im := begun(t, a, sha, 10)
+		// Bounded by a context: each gives up, having removed (or
+		// written) nothing; within one Vault too, where the turn is
+		// taken in memory (fileTurns).
+		for _, tc := range []struct {
+			name string
+			run  func(ctx context.Context) error
+		}{
+			{"a purge on another Vault", func(ctx context.Context) error {
+				_, err := b.PurgeImportContext(ctx, since, sha)
+				return err
+			}},
+			{"a purge on the importing Vault", func(ctx context.Context) error {
+				_, err := a.PurgeImportContext(ctx, since, sha)
+				return err
+			}},
+			{"an import on the importing Vault", func(ctx context.Context) error {
+				im2, err := a.BeginImportContext(ctx, sha)
+				if err != nil {
+					return err
+				}
+				_, err = im2.Add(importRecs(t, sha, 0, 10))
+				return err
+			}},
+		} {
+			ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+			err := tc.run(ctx)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("%s while the file's import runs: %v, want the context's deadline", tc.name, err)
+			}
+			if n := countOf(t, a, sha); n != 10 {
+				t.Fatalf("after %s gave up: %d records, want the import's 10", tc.name, n)
+			}
+		}
+		// Without a deadline, it waits for the import's end.
+		type result struct {
+			n   int
+			err error
+		}
+		got := make(chan result, 1)
+		go func() {
+			n, err := b.PurgeImport(since, sha)
+			got <- result{n, err}
+		}()
+		select {
+		case r := <-got:
+			t.Fatalf("the purge did not wait for the running import: removed %d, %v", r.n, r.err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if n := countOf(t, a, sha); n != 10 {
+			t.Fatalf("while the purge waits: %d records, want the import's 10", n)
+		}
+		if _, err := im.Add(importRecs(t, sha, 10, 10)); err != nil {
+			t.Fatalf("the import's next batch while a purge waits: %v", err)
+		}
+		if _, err := im.Commit(importRecs(t, sha, 20, 5)); err != nil {
+			t.Fatalf("the import's commit while a purge waits: %v", err)
+		}
+		select {
+		case r := <-got:
+			if r.err != nil || r.n != 25 {
+				t.Fatalf("the purge after the import's commit removed %d, %v; want the whole file's 25", r.n, r.err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the purge is still waiting after the import committed")
+		}
+		for _, v := range []*Vault{a, b} {
+			if n := countOf(t, v, sha); n != 0 {
+				t.Fatalf("%d records of the purged file left", n)
+			}
+		}
+		if m := markers(t, b); len(m) != 0 {
+			t.Fatalf("markers left: %v", m)
+		}
+		// The file imports again, whole.
+		if res, err := importFile(a, sha, importRecs(t, sha, 0, 25), 10); err != nil || strings.Count(outcomes(res), "a") != 25 {
+			t.Fatalf("importing the purged file again: %s, %v", outcomes(res), err)
+		}
+		checkOK(t, b)
+	})
+}
+
 // TestMultiRotate: a key rotation through one Vault makes every other
 // fail cleanly (ErrStale, matching ErrWrongKey), reads and writes alike,
 // and never write under the old key; a Vault opened again works. Slot

@@ -892,13 +892,6 @@ func (v *Vault) Purge(ids []string) error {
 	})
 }
 
-// PurgeImport removes, as Purge does, the records changed after sequence
-// since whose provenance names the file fileSHA256: the undo of a failed
-// import, without having to remember every ID it added.
-func (v *Vault) PurgeImport(since uint64, fileSHA256 string) (int, error) {
-	return v.purgeImport(since, fileSHA256, false)
-}
-
 // purgeImport is PurgeImport. If lenient, records that do not open are
 // left where they are (Check reports them) instead of failing the purge:
 // a rollback at Open must not lock the owner out over one damaged record.
