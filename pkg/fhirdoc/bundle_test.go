@@ -271,7 +271,7 @@ func TestBuildBundleNormalizes(t *testing.T) {
 	}
 	b := parseBundle(t, data)
 	checkReferences(t, b)
-	if d := record.Resource(findEntries(b, "Immunization")[0]).Str("vaccineCode.coding.0.display"); d != "Influenza, seasonal, injectable, preservative free" {
+	if d := record.Resource(findEntries(b, "Immunization")[0]).Str("vaccineCode.coding.0.display"); d != "Influenza, split virus, trivalent, injectable, preservative free" {
 		t.Errorf("vaccine display %q", d)
 	}
 	if d := record.Resource(findEntries(b, "MedicationRequest")[0]).Str("medicationReference.display"); d != "Lisinopril 10 MG Oral Tablet" {

@@ -30,7 +30,7 @@ func TestNormalize(t *testing.T) {
 			`{"resourceType":"Observation","code":{"coding":[{"system":"http://example.org/lab","code":"NA","display":"Sodium"}]}}`, ""},
 		{"display filled from the terminology",
 			`{"resourceType":"Immunization","vaccineCode":{"coding":[{"system":"http://hl7.org/fhir/sid/cvx","code":"140"}]}}`,
-			`{"resourceType":"Immunization","vaccineCode":{"coding":[{"code":"140","display":"Influenza, seasonal, injectable, preservative free","system":"http://hl7.org/fhir/sid/cvx"}]}}`},
+			`{"resourceType":"Immunization","vaccineCode":{"coding":[{"code":"140","display":"Influenza, split virus, trivalent, injectable, preservative free","system":"http://hl7.org/fhir/sid/cvx"}]}}`},
 		{"display filled through an OID, system kept as written",
 			`{"resourceType":"AllergyIntolerance","code":{"coding":[{"system":"urn:oid:2.16.840.1.113883.6.96","code":"716186003"}]}}`,
 			`{"code":{"coding":[{"code":"716186003","display":"No known allergy","system":"urn:oid:2.16.840.1.113883.6.96"}]},"resourceType":"AllergyIntolerance"}`},

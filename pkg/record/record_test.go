@@ -232,7 +232,7 @@ func TestDeriveImported(t *testing.T) {
 		{`{"resourceType":"Patient","name":[{"given":["Jorge"],"family":"Brekke"}]}`, KindPatient, "", "Jorge Brekke"},
 		{`{"resourceType":"DiagnosticReport","code":{"text":"CBC"},"issued":"2020-01-02T03:04:05Z"}`, KindLab, "2020-01-02", "CBC"},
 		{`{"resourceType":"Immunization","vaccineCode":{"coding":[{"system":"http://hl7.org/fhir/sid/cvx","code":"140"}]},"occurrenceDateTime":"2021-09-09"}`,
-			KindImmunization, "2021-09-09", "Influenza, seasonal, injectable, preservative free"}, // CVX name from the terminology
+			KindImmunization, "2021-09-09", "Influenza, split virus, trivalent, injectable, preservative free"}, // CVX name from the terminology
 		{`{"resourceType":"Basic"}`, "basic", "", "Basic"},
 	}
 	for _, tt := range tests {

@@ -4,7 +4,8 @@
 // The package guarantees:
 //   - Display(system, code) returns only a name published for that code by
 //     the terminology's own sources (HL7 code systems, the SNOMED CT Global
-//     Patient Set, value sets of the IPS and US Core); it never derives one.
+//     Patient Set, the CDC's CVX table, value sets of the IPS and US
+//     Core); it never derives one.
 //     Systems may be named by their canonical URI or by a known alias (an
 //     OID as C-CDA writes it, "urn:oid:...", an older URI);
 //   - UCUM(unit) accepts exactly the expressions of the UCUM grammar built

@@ -1,6 +1,10 @@
 package terminology
 
-import "testing"
+import (
+	"os"
+	"strings"
+	"testing"
+)
 
 func TestDisplay(t *testing.T) {
 	tests := []struct {
@@ -14,10 +18,12 @@ func TestDisplay(t *testing.T) {
 		{"urn:oid:2.16.840.1.113883.6.96", "409137002", "No known drug allergy", true},
 		{"https://snomed.info/sct/", "160245001", "No current problems or disability", true},
 		{SNOMED, "6736007", "Moderate (severity modifier)", true}, // FSN "... (severity modifier) (qualifier value)"
-		// CVX from US Core 3.1.1, by URI, OID and THO's older URI.
+		// CVX from the CDC's table, by URI, OID and THO's older URI (140
+		// had the name "Influenza, seasonal, injectable, preservative free"
+		// in US Core 3.1.1; the CDC's current name wins).
 		{CVX, "03", "measles, mumps and rubella virus vaccine", true},
 		{"2.16.840.1.113883.12.292", "88", "influenza virus vaccine, unspecified formulation", true},
-		{"http://terminology.hl7.org/CodeSystem/CVX", "140", "Influenza, seasonal, injectable, preservative free", true},
+		{"http://terminology.hl7.org/CodeSystem/CVX", "140", "Influenza, split virus, trivalent, injectable, preservative free", true},
 		// LOINC: IPS sections and answers.
 		{LOINC, "11450-4", "Problem list - Reported", true},
 		{"2.16.840.1.113883.6.1", "LA6751-7", "Moderate", true},
@@ -45,6 +51,53 @@ func TestDisplay(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("Display(%q, %q) = %q, %v; want %q, %v", tt.system, tt.code, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// CVX codes the CDC added after 2019 (US Core 3.1.1's list) have the
+// CDC's names (internal/gen/cvx-cdc-20251031.tsv).
+func TestDisplayCVXAfter2019(t *testing.T) {
+	tests := []struct{ code, want string }{
+		{"213", "SARS-COV-2 (COVID-19) vaccine, UNSPECIFIED"},
+		{"229", "SARS-COV-2 (COVID-19) vaccine, mRNA, spike protein, LNP, bivalent, preservative free, 50 mcg/0.5 mL or 25 mcg/0.25 mL dose"},
+		{"303", "Respiratory syncytial virus (RSV), vaccine, recombinant, protein subunit RSV prefusion F, adjuvant reconstituted, 0.5 mL, preservative free"},
+		{"309", "SARS-COV-2 (COVID-19) vaccine, mRNA, spike protein, LNP, preservative free, tris-sucrose, 30 mcg/0.3 mL dose"},
+		{"334", "SARS-COV-2 (COVID-19) vaccine, mRNA, spike protein, LNP, preservative free, 10 mcg/0.2 mL dose"},
+		{"512", "SARS-COV-2 COVID-19 Virus Like Particle (VLP) Non-US Vaccine Product (Medicago, Covifenz)"},
+	}
+	for _, tt := range tests {
+		for _, sys := range []string{CVX, "2.16.840.1.113883.12.292", "urn:oid:2.16.840.1.113883.12.292"} {
+			if got, ok := Display(sys, tt.code); got != tt.want || !ok {
+				t.Errorf("Display(%q, %q) = %q, %v; want %q", sys, tt.code, got, ok, tt.want)
+			}
+		}
+	}
+}
+
+// Every code of the CDC's CVX table has the table's name in the embedded
+// data: the data was generated from the file that is checked in, and no
+// other source overrides the CDC.
+func TestDisplayCVXTable(t *testing.T) {
+	data, err := os.ReadFile("internal/gen/cvx-cdc-20251031.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		code, want, ok := strings.Cut(line, "\t")
+		if !ok {
+			t.Fatalf("cvx-cdc-20251031.tsv:%d: no tab", i+1)
+		}
+		n++
+		if got, ok := Display(CVX, code); got != want || !ok {
+			t.Errorf("CVX %s: Display = %q, %v; the CDC's table says %q", code, got, ok, want)
+		}
+	}
+	if n < 280 {
+		t.Fatalf("only %d CVX codes in the table", n)
 	}
 }
 
