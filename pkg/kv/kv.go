@@ -35,8 +35,12 @@
 // operations in it do nothing, View and Update return that failure in
 // place of whatever fn returned, and the Update is rolled back. fn may
 // therefore treat a nil from Get as "absent": if it was a failure, its
-// conclusion is discarded. Failures of the backend match ErrUnavailable
-// with errors.Is (phrd answers 503).
+// conclusion is discarded. Bucket, after such a failure, returns a
+// bucket that does nothing rather than nil, so that code which knows its
+// buckets exist runs on to the end (PostgreSQL sends a transaction's
+// first statement only when fn first reads, so a database that is down
+// shows inside fn). Failures of the backend match ErrUnavailable with
+// errors.Is (phrd answers 503).
 //
 // # What only bbolt has
 //

@@ -28,7 +28,29 @@ import (
 type Postgres struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
+	trips   roundTrips
 }
+
+// roundTrips counts the statements and batches sent (pgx's tracer): a
+// batch is one round trip, however many statements it holds.
+type roundTrips struct{ n atomic.Uint64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// RoundTrips is the number of statements and batches of statements this
+// pool has sent to the database (each one a round trip), for tests and
+// measurements of what an operation costs.
+func (p *Postgres) RoundTrips() uint64 { return p.trips.n.Load() }
 
 // PostgresOptions tune OpenPostgres.
 type PostgresOptions struct {
@@ -67,11 +89,13 @@ func OpenPostgres(ctx context.Context, url string, opts *PostgresOptions) (*Post
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "phrd"
 	}
+	p := &Postgres{timeout: o.Timeout}
+	cfg.ConnConfig.Tracer = &p.trips
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, pgErr(err)
 	}
-	p := &Postgres{pool: pool, timeout: o.Timeout}
+	p.pool = pool
 	if err := p.Migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -119,7 +143,7 @@ func (p *Postgres) Namespaces(ctx context.Context, prefix string) ([]string, err
 func (p *Postgres) DropNamespace(name string) error {
 	d := p.Namespace(name).(*pgDB)
 	return d.run(true, nil, func(t *pgTx) error {
-		_, err := t.conn.Exec(t.ctx, `DELETE FROM phr_kv WHERE ns = $1`, name)
+		_, err := t.exec(`DELETE FROM phr_kv WHERE ns = $1`, name)
 		return err
 	})
 }
@@ -386,56 +410,52 @@ func (d *pgDB) run(write bool, keyLocks []int64, fn func(*pgTx) error) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.p.timeout)
 	defer cancel()
-	begin := "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+	// The transaction's first statements wait in its queue and go with
+	// its first read (or its commit): one round trip, not one each.
+	begin := []queued{{sql: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"}}
 	switch {
 	case write && keyLocks == nil:
-		// The lock ids are our own int64s, safe to write into the text.
-		begin = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(" + strconv.FormatInt(d.lock, 10) + ")"
+		begin = []queued{{sql: "BEGIN ISOLATION LEVEL READ COMMITTED"}, {sql: "SELECT pg_advisory_xact_lock($1)", args: []any{d.lock}}}
 	case write:
-		var b strings.Builder
-		b.WriteString("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock_shared(" + strconv.FormatInt(d.lock, 10) + ")")
+		begin = []queued{{sql: "BEGIN ISOLATION LEVEL READ COMMITTED"}, {sql: "SELECT pg_advisory_xact_lock_shared($1)", args: []any{d.lock}}}
 		for _, id := range keyLocks {
-			// One statement each, so that they are taken in this order.
-			b.WriteString("; SELECT pg_advisory_xact_lock(" + strconv.FormatInt(id, 10) + ")")
-		}
-		begin = b.String()
-	}
-	var conn *pgxpool.Conn
-	for attempt := 0; ; attempt++ {
-		var err error
-		conn, err = d.p.pool.Acquire(ctx)
-		if err != nil {
-			return pgErr(err)
-		}
-		_, err = conn.Exec(ctx, begin)
-		if err == nil {
-			break
-		}
-		// A pooled connection the server (or the network) dropped while
-		// it was idle fails here, before anything was done: try once
-		// more on a fresh one.
-		closed := conn.Conn().IsClosed()
-		conn.Release()
-		if !closed || attempt > 0 {
-			return pgErr(err)
+			// In this order, so that they are taken in this order.
+			begin = append(begin, queued{sql: "SELECT pg_advisory_xact_lock($1)", args: []any{id}})
 		}
 	}
+	pc, err := d.p.pool.Acquire(ctx)
+	if err != nil {
+		return pgErr(err)
+	}
+	t := &pgTx{ctx: ctx, pool: d.p.pool, pc: pc, conn: pc.Conn(), ns: d.ns, write: write, buckets: map[string]bool{}, queue: begin}
 	// Release destroys a connection left inside a transaction.
-	defer conn.Release()
-	t := &pgTx{ctx: ctx, conn: conn.Conn(), ns: d.ns, write: write, buckets: map[string]bool{}}
+	defer func() {
+		if t.pc != nil {
+			t.pc.Release()
+		}
+	}()
 	ferr := fn(t)
 	if t.err != nil || ferr != nil {
-		_, rerr := conn.Exec(ctx, "ROLLBACK")
+		if t.begun {
+			if _, rerr := t.conn.Exec(ctx, "ROLLBACK"); rerr != nil && isUnavailable(rerr) {
+				// fn's error stands: nothing was committed either way.
+				t.conn.Close(context.Background())
+			}
+		}
 		if t.err != nil {
 			return t.err
 		}
-		if rerr != nil && isUnavailable(rerr) {
-			// fn's error stands: nothing was committed either way.
-			conn.Conn().Close(context.Background())
-		}
 		return ferr
 	}
-	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
+	if !t.begun && !write {
+		return nil // a View that read nothing
+	}
+	if _, err := t.exec("COMMIT"); err != nil {
+		// A queued write failed, or the commit did: nothing was
+		// committed. End the transaction the batch left open, if any.
+		if !t.conn.IsClosed() {
+			t.conn.Exec(ctx, "ROLLBACK")
+		}
 		return pgErr(err)
 	}
 	return nil
@@ -443,15 +463,174 @@ func (d *pgDB) run(write bool, keyLocks []int64, fn func(*pgTx) error) error {
 
 type pgTx struct {
 	ctx   context.Context
+	pool  *pgxpool.Pool
+	pc    *pgxpool.Conn
 	conn  *pgx.Conn
 	ns    string
 	write bool
 	err   error // the first failure of the backend; sticky
 	gen   int   // counts writes, so that cursors know to refetch
 
+	// queue holds statements not sent yet (the transaction's BEGIN and
+	// locks, then its writes): they go in one round trip with the next
+	// statement whose answer is needed (a read, or the commit). begun
+	// says that the BEGIN went.
+	queue []queued
+	begun bool
+
 	// buckets caches which bucket paths exist: a View's snapshot and an
-	// Update's lock keep the answer valid for the transaction.
+	// Update's lock keep the answer valid for the transaction. kids holds,
+	// per bucket path, the names of the nested buckets in it (nil: too
+	// many to hold), all of them read at once (nested).
 	buckets map[string]bool
+	kids    map[string]map[string]bool
+	kidsAll bool // kids holds every nested bucket: a path absent has none
+}
+
+// queued is a statement waiting in a transaction's queue. With one set,
+// it must change exactly one row, or the transaction fails with
+// ErrIncompatibleValue (a Put on a name that a nested bucket took
+// meanwhile).
+type queued struct {
+	sql  string
+	args []any
+	one  bool
+}
+
+// send sends the queued statements followed by sql (if not ""), in one
+// round trip, and returns the batch's results positioned at sql's. The
+// caller reads sql's result from it and closes it. A connection the
+// server dropped while it sat idle in the pool fails the transaction's
+// first round trip before anything was done: that one is sent once more
+// on a fresh connection.
+func (t *pgTx) send(sql string, args ...any) (pgx.BatchResults, error) {
+	for attempt := 0; ; attempt++ {
+		b := &pgx.Batch{}
+		for _, q := range t.queue {
+			b.Queue(q.sql, q.args...)
+		}
+		if sql != "" {
+			b.Queue(sql, args...)
+		}
+		first := !t.begun
+		br := t.conn.SendBatch(t.ctx, b)
+		var err error
+		for _, q := range t.queue {
+			var tag pgconn.CommandTag
+			if tag, err = br.Exec(); err != nil {
+				break
+			}
+			if q.one && tag.RowsAffected() != 1 {
+				err = ErrIncompatibleValue
+				break
+			}
+		}
+		if err == nil {
+			t.begun = true
+			t.queue = t.queue[:0]
+			return br, nil
+		}
+		br.Close()
+		if first && attempt == 0 && t.conn.IsClosed() {
+			t.pc.Release() // first: the pool may have no room for another
+			pc, aerr := t.pool.Acquire(t.ctx)
+			if aerr != nil {
+				t.pc = nil // t.conn stays the closed one: its calls fail
+				return nil, aerr
+			}
+			t.pc, t.conn = pc, pc.Conn()
+			continue
+		}
+		t.begun = true // ROLLBACK ends what the batch began, if anything
+		return nil, err
+	}
+}
+
+// enqueue adds a write to the queue; it goes with the next read or the
+// commit.
+func (t *pgTx) enqueue(one bool, sql string, args ...any) {
+	t.queue = append(t.queue, queued{sql: sql, args: args, one: one})
+}
+
+// query runs sql after the queued statements; the caller closes the rows.
+func (t *pgTx) query(sql string, args ...any) (pgx.Rows, error) {
+	br, err := t.send(sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+// batchRows closes its batch with its rows.
+type batchRows struct {
+	pgx.Rows
+	br     pgx.BatchResults
+	closed bool
+	err    error
+}
+
+func (r *batchRows) Close() {
+	if !r.closed {
+		r.closed = true
+		r.Rows.Close()
+		r.err = r.br.Close()
+	}
+}
+
+func (r *batchRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.err
+}
+
+// queryRow is pgx's QueryRow after the queued statements.
+func (t *pgTx) queryRow(sql string, args ...any) pgx.Row {
+	return &batchRow{t: t, sql: sql, args: args}
+}
+
+type batchRow struct {
+	t    *pgTx
+	sql  string
+	args []any
+}
+
+func (r *batchRow) Scan(dest ...any) error {
+	rows, err := r.t.query(r.sql, r.args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	rows.Close()
+	return rows.Err()
+}
+
+// exec runs sql after the queued statements.
+func (t *pgTx) exec(sql string, args ...any) (pgconn.CommandTag, error) {
+	br, err := t.send(sql, args...)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
 }
 
 // fail records the first failure of the backend and returns it.
@@ -526,7 +705,7 @@ func (b *pgBucket) Get(key []byte) []byte {
 		return nil
 	}
 	var v []byte
-	err := t.conn.QueryRow(t.ctx, `SELECT v FROM phr_kv WHERE ns = $1 AND b = $2 AND k = $3`, t.ns, b.path, key).Scan(&v)
+	err := t.queryRow(`SELECT v FROM phr_kv WHERE ns = $1 AND b = $2 AND k = $3`, t.ns, b.path, key).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
@@ -561,7 +740,7 @@ func (b *pgBucket) GetMany(keys [][]byte) [][]byte {
 	if len(ask) == 0 {
 		return out
 	}
-	rows, err := t.conn.Query(t.ctx, `SELECT k, v FROM phr_kv WHERE ns = $1 AND b = $2 AND k = ANY($3) AND v IS NOT NULL`, t.ns, b.path, ask)
+	rows, err := t.query(`SELECT k, v FROM phr_kv WHERE ns = $1 AND b = $2 AND k = ANY($3) AND v IS NOT NULL`, t.ns, b.path, ask)
 	if err != nil {
 		t.fail(err)
 		return out
@@ -612,19 +791,18 @@ func (b *pgBucket) Put(key, value []byte) error {
 		value = []byte{}
 	}
 	t := b.tx
-	t.gen++
-	// The update does nothing when the key is a nested bucket: then no
-	// row comes back.
-	var one int
-	err := t.conn.QueryRow(t.ctx, `INSERT INTO phr_kv (ns, b, k, v) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (ns, b, k) DO UPDATE SET v = excluded.v WHERE phr_kv.v IS NOT NULL
-		RETURNING 1`, t.ns, b.path, key, value).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
+	switch b.nested(key) {
+	case -1:
+		return t.err
+	case 1:
 		return ErrIncompatibleValue
 	}
-	if err != nil {
-		return t.fail(err)
-	}
+	t.gen++
+	// Sent with the next read or the commit. The update does nothing
+	// when the key is a nested bucket (one made since nested looked, by
+	// a keyed writer): then no row changes and the transaction fails.
+	t.enqueue(true, `INSERT INTO phr_kv (ns, b, k, v) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (ns, b, k) DO UPDATE SET v = excluded.v WHERE phr_kv.v IS NOT NULL`, t.ns, b.path, key, value)
 	return nil
 }
 
@@ -633,19 +811,98 @@ func (b *pgBucket) Delete(key []byte) error {
 		return err
 	}
 	t := b.tx
-	t.gen++
 	// Deleting a bucket's name is refused, as bbolt does; an absent key is
 	// no error.
-	var isBucket bool
-	err := t.conn.QueryRow(t.ctx, `WITH d AS (DELETE FROM phr_kv WHERE ns = $1 AND b = $2 AND k = $3 AND v IS NOT NULL RETURNING 1)
-		SELECT EXISTS (SELECT 1 FROM phr_kv WHERE ns = $1 AND b = $2 AND k = $3 AND v IS NULL)`, t.ns, b.path, key).Scan(&isBucket)
-	if err != nil {
-		return t.fail(err)
-	}
-	if isBucket {
+	switch b.nested(key) {
+	case -1:
+		return t.err
+	case 1:
 		return ErrIncompatibleValue
 	}
+	t.gen++
+	t.enqueue(false, `DELETE FROM phr_kv WHERE ns = $1 AND b = $2 AND k = $3 AND v IS NOT NULL`, t.ns, b.path, key)
 	return nil
+}
+
+// maxKids bounds the nested buckets a transaction holds the names of;
+// in a store with more, each bucket's are read when it is first asked
+// about, and with more than that in one bucket, name by name.
+const maxKids = 1000
+
+// nested reports whether name is a nested bucket in b: 1 yes, 0 no, -1
+// on a failure (recorded in the transaction). A transaction reads the
+// names of every nested bucket of the store once, in one statement that
+// goes with its BEGIN (an index holds the bucket rows apart from the
+// keys), so that opening buckets, and checking that a Put or Delete does
+// not name one, costs no round trip.
+func (b *pgBucket) nested(name []byte) int {
+	t := b.tx
+	if t.err != nil {
+		return -1
+	}
+	if t.buckets[string(childPath(b.path, name))] {
+		return 1
+	}
+	if t.kids == nil {
+		rows, err := t.query(`SELECT b, k FROM phr_kv WHERE ns = $1 AND v IS NULL ORDER BY b, k LIMIT `+strconv.Itoa(maxKids+1), t.ns)
+		if err != nil {
+			t.fail(err)
+			return -1
+		}
+		type row struct{ B, K []byte }
+		all, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+		if err != nil {
+			t.fail(err)
+			return -1
+		}
+		t.kids = map[string]map[string]bool{}
+		t.kidsAll = len(all) <= maxKids
+		if t.kidsAll {
+			for _, r := range all {
+				if t.kids[string(r.B)] == nil {
+					t.kids[string(r.B)] = map[string]bool{}
+				}
+				t.kids[string(r.B)][string(r.K)] = true
+			}
+		}
+	}
+	kids, ok := t.kids[string(b.path)]
+	if !ok && t.kidsAll {
+		kids = map[string]bool{}
+		t.kids[string(b.path)] = kids
+	}
+	if !ok && !t.kidsAll {
+		rows, err := t.query(`SELECT k FROM phr_kv WHERE ns = $1 AND b = $2 AND v IS NULL ORDER BY k LIMIT `+strconv.Itoa(maxKids+1), t.ns, b.path)
+		if err != nil {
+			t.fail(err)
+			return -1
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+		if err != nil {
+			t.fail(err)
+			return -1
+		}
+		if len(names) <= maxKids {
+			kids = make(map[string]bool, len(names))
+			for _, n := range names {
+				kids[string(n)] = true
+			}
+		}
+		t.kids[string(b.path)] = kids
+	}
+	if kids == nil {
+		switch b.kind(name) {
+		case -1:
+			return -1
+		case 2:
+			return 1
+		}
+		return 0
+	}
+	if kids[string(name)] {
+		return 1
+	}
+	return 0
 }
 
 // kind reports what the name in this bucket is: 0 absent, 1 a key, 2 a
@@ -656,8 +913,11 @@ func (b *pgBucket) kind(name []byte) int {
 	if known, ok := t.buckets[string(cp)]; ok && known {
 		return 2
 	}
+	if kids := t.kids[string(b.path)]; kids != nil && kids[string(name)] {
+		return 2
+	}
 	var isBucket bool
-	err := t.conn.QueryRow(t.ctx, `SELECT v IS NULL FROM phr_kv WHERE ns = $1 AND b = $2 AND k = $3`, t.ns, b.path, name).Scan(&isBucket)
+	err := t.queryRow(`SELECT v IS NULL FROM phr_kv WHERE ns = $1 AND b = $2 AND k = $3`, t.ns, b.path, name).Scan(&isBucket)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return 0
@@ -674,11 +934,17 @@ func (b *pgBucket) kind(name []byte) int {
 func (b *pgBucket) Tx() Tx { return b.tx }
 
 func (b *pgBucket) Bucket(name []byte) Bucket {
-	if b.tx.err != nil || len(name) == 0 {
+	if len(name) == 0 {
 		return nil
 	}
-	if b.kind(name) != 2 {
+	switch b.nested(name) {
+	case 0:
 		return nil
+	case -1:
+		// The backend failed (now or before): a bucket that does
+		// nothing, as every operation of the transaction now does,
+		// rather than nil, which callers take for "absent" and which
+		// code that knows its buckets exist would not expect.
 	}
 	return &pgBucket{tx: b.tx, path: childPath(b.path, name)}
 }
@@ -717,11 +983,16 @@ func (b *pgBucket) createBucket(name []byte, mayExist bool) (Bucket, error) {
 		return &pgBucket{tx: t, path: childPath(b.path, name)}, nil
 	}
 	t.gen++
-	if _, err := t.conn.Exec(t.ctx, `INSERT INTO phr_kv (ns, b, k, v, seq) VALUES ($1, $2, $3, NULL, 0)`, t.ns, b.path, name); err != nil {
+	if _, err := t.exec(`INSERT INTO phr_kv (ns, b, k, v, seq) VALUES ($1, $2, $3, NULL, 0)`, t.ns, b.path, name); err != nil {
 		return nil, t.fail(err)
 	}
 	cp := childPath(b.path, name)
 	t.buckets[string(cp)] = true
+	if kids := t.kids[string(b.path)]; kids != nil {
+		kids[string(name)] = true
+	} else if t.kidsAll {
+		t.kids[string(b.path)] = map[string]bool{string(name): true}
+	}
 	return &pgBucket{tx: t, path: cp}, nil
 }
 
@@ -749,9 +1020,9 @@ func (b *pgBucket) DeleteBucket(name []byte) error {
 	// Every descendant's path starts with cp: delete the range [cp, succ).
 	var err error
 	if hi := successor(cp); hi != nil {
-		_, err = t.conn.Exec(t.ctx, `DELETE FROM phr_kv WHERE ns = $1 AND ((b = $2 AND k = $3) OR (b >= $4 AND b < $5))`, t.ns, b.path, name, cp, hi)
+		_, err = t.exec(`DELETE FROM phr_kv WHERE ns = $1 AND ((b = $2 AND k = $3) OR (b >= $4 AND b < $5))`, t.ns, b.path, name, cp, hi)
 	} else {
-		_, err = t.conn.Exec(t.ctx, `DELETE FROM phr_kv WHERE ns = $1 AND ((b = $2 AND k = $3) OR b >= $4)`, t.ns, b.path, name, cp)
+		_, err = t.exec(`DELETE FROM phr_kv WHERE ns = $1 AND ((b = $2 AND k = $3) OR b >= $4)`, t.ns, b.path, name, cp)
 	}
 	if err != nil {
 		return t.fail(err)
@@ -760,6 +1031,14 @@ func (b *pgBucket) DeleteBucket(name []byte) error {
 		if strings.HasPrefix(p, string(cp)) {
 			delete(t.buckets, p)
 		}
+	}
+	for p := range t.kids {
+		if strings.HasPrefix(p, string(cp)) {
+			delete(t.kids, p)
+		}
+	}
+	if kids := t.kids[string(b.path)]; kids != nil {
+		delete(kids, string(name))
 	}
 	return nil
 }
@@ -797,7 +1076,7 @@ func (b *pgBucket) seqOp(query string, args ...any) (uint64, error) {
 	}
 	parent, name := b.parentAndName()
 	var s int64
-	err := t.conn.QueryRow(t.ctx, query, append([]any{t.ns, parent, name}, args...)...).Scan(&s)
+	err := t.queryRow(query, append([]any{t.ns, parent, name}, args...)...).Scan(&s)
 	if err != nil {
 		return 0, t.fail(err)
 	}
@@ -878,7 +1157,7 @@ func (c *pgCursor) fetch(from []byte, asc, inclusive bool) {
 		q += ` AND k < $3 ORDER BY k DESC LIMIT ` + strconv.Itoa(c.limit)
 		args = append(args, from)
 	}
-	rows, err := t.conn.Query(t.ctx, q, args...)
+	rows, err := t.query(q, args...)
 	if err != nil {
 		t.fail(err)
 		return

@@ -385,3 +385,133 @@ func TestPostgresReadOnly(t *testing.T) {
 		return err
 	})
 }
+
+// TestPostgresRoundTrips: a transaction's BEGIN (and its locks) go with
+// its first read, its writes wait for its next read or its commit, and a
+// bucket's nested buckets are read once: what each costs in round trips.
+func TestPostgresRoundTrips(t *testing.T) {
+	p, _ := kvtest.Open(t, nil)
+	db := p.Namespace("trips")
+	mustUpdate(t, db, func(tx kv.Tx) error {
+		for _, name := range []string{"a", "b", "c"} {
+			if _, err := tx.CreateBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	keys := make([][]byte, 50)
+	for i := range keys {
+		keys[i] = []byte(fmt.Sprint("k", i))
+	}
+	tests := []struct {
+		name string
+		max  uint64
+		run  func() error
+	}{
+		// BEGIN with the nested buckets of the root; COMMIT.
+		{"an empty Update", 1, func() error { return db.Update(func(kv.Tx) error { return nil }) }},
+		{"a View that reads nothing", 0, func() error { return db.View(func(kv.Tx) error { return nil }) }},
+		{"a View of three buckets and one Get", 3, func() error {
+			return db.View(func(tx kv.Tx) error {
+				tx.Bucket([]byte("a"))
+				tx.Bucket([]byte("b"))
+				tx.Bucket([]byte("c")).Get([]byte("x"))
+				return nil
+			})
+		}},
+		{"an Update of 50 Puts in two buckets", 2, func() error {
+			return db.Update(func(tx kv.Tx) error {
+				for _, k := range keys {
+					if err := tx.Bucket([]byte("a")).Put(k, k); err != nil {
+						return err
+					}
+					if err := tx.Bucket([]byte("b")).Put(k, k); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}},
+		{"a View of 50 keys with GetMany", 3, func() error {
+			return db.View(func(tx kv.Tx) error {
+				vals := kv.GetMany(tx.Bucket([]byte("a")), keys)
+				if !bytes.Equal(vals[49], keys[49]) {
+					t.Errorf("GetMany: %q", vals[49])
+				}
+				return nil
+			})
+		}},
+		{"an Update that reads its own 50 Deletes", 4, func() error {
+			return db.Update(func(tx kv.Tx) error {
+				bk := tx.Bucket([]byte("b"))
+				for _, k := range keys {
+					if err := bk.Delete(k); err != nil {
+						return err
+					}
+				}
+				if bk.Get(keys[0]) != nil {
+					t.Error("Get after Delete in the same Update")
+				}
+				return nil
+			})
+		}},
+	}
+	for _, tc := range tests {
+		before := p.RoundTrips()
+		if err := tc.run(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := p.RoundTrips() - before; got > tc.max {
+			t.Errorf("%s: %d round trips, want at most %d", tc.name, got, tc.max)
+		}
+	}
+}
+
+// TestPostgresIdleConnectionDropped: a pooled connection the server
+// dropped while it sat idle fails the next transaction's first round
+// trip, before anything was done: it is sent again on a fresh connection,
+// and the caller sees nothing.
+func TestPostgresIdleConnectionDropped(t *testing.T) {
+	u := kvtest.URL(t) + "&application_name=phrd_idle_test"
+	p, err := kv.OpenPostgres(context.Background(), u, &kv.PostgresOptions{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	db := p.Namespace("idle")
+	mustUpdate(t, db, func(tx kv.Tx) error {
+		bk, err := tx.CreateBucket([]byte("d"))
+		if err != nil {
+			return err
+		}
+		return bk.Put([]byte("k"), []byte("v"))
+	})
+	killer, err := pgx.Connect(context.Background(), kvtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killer.Close(context.Background())
+	for i, fn := range []func() error{
+		func() error {
+			return db.View(func(tx kv.Tx) error {
+				if v := tx.Bucket([]byte("d")).Get([]byte("k")); string(v) != "v" {
+					t.Errorf("Get = %q", v)
+				}
+				return nil
+			})
+		},
+		func() error {
+			return db.Update(func(tx kv.Tx) error { return tx.Bucket([]byte("d")).Put([]byte("k2"), []byte("v2")) })
+		},
+	} {
+		var n int
+		if err := killer.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'phrd_idle_test' AND state = 'idle'`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("terminate the idle connection: %d, %v", n, err)
+		}
+		time.Sleep(50 * time.Millisecond) // the client side sees it closed when it next writes
+		if err := fn(); err != nil {
+			t.Errorf("transaction %d after the idle connection was dropped: %v", i, err)
+		}
+	}
+}

@@ -465,8 +465,8 @@ func (v *Vault) walkQuery(q *Query, cursor string, ahead int, take func(tx kv.Tx
 	return v.sealCursor(*last), nil
 }
 
-// readAhead is a records bucket whose Get answers the key of the entry
-// being given (keys[at]) from the values read ahead.
+// readAhead is a bucket whose Get answers the key being read (keys[at])
+// from the values read ahead (kv.GetMany), and any other from the bucket.
 type readAhead struct {
 	bucket
 	keys [][]byte

@@ -624,8 +624,16 @@ func (w *treeWriter) setRoot(top []child, level uint64) error {
 // readSegments returns the changes of the delta segments, in order.
 func (v *Vault) readSegments(tx kv.Tx, b kv.Bucket, m *listMeta) ([]listChange, error) {
 	var out []listChange
-	for _, s := range m.segs {
-		typ, body, err := v.readSealedNode(tx, b, s.nodeRef)
+	// Every segment is read: all of them at once (one statement on a
+	// database).
+	keys := make([][]byte, len(m.segs))
+	for i, s := range m.segs {
+		keys[i] = nodeKey(s.num)
+	}
+	read := &readAhead{bucket: b, keys: keys, vals: kv.GetMany(b, keys)}
+	for i, s := range m.segs {
+		read.at = i
+		typ, body, err := v.readSealedNode(tx, read, s.nodeRef)
 		if err != nil {
 			return nil, err
 		}
