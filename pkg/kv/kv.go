@@ -164,6 +164,21 @@ func GetMany(b Bucket, keys [][]byte) [][]byte {
 	return out
 }
 
+// Prefetcher is a Bucket that reads keys ahead of their Gets.
+type Prefetcher interface {
+	Prefetch(keys [][]byte)
+}
+
+// Prefetch says that keys of b are about to be read: a PostgreSQL bucket
+// reads them all now, in one statement, and answers their Gets from what
+// it read for the rest of the transaction; bbolt, whose reads are
+// lookups in a mapped file, does nothing.
+func Prefetch(b Bucket, keys [][]byte) {
+	if p, ok := b.(Prefetcher); ok {
+		p.Prefetch(keys)
+	}
+}
+
 // Cursor walks a bucket in key order. Each method returns the key and
 // value it lands on, or a nil key when it runs off either end.
 type Cursor interface {

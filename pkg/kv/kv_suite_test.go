@@ -1090,4 +1090,26 @@ func testGetMany(t *testing.T, b backend) {
 		check(bk, []string{"2", "now", "<nil>", "", "2", "<nil>", "<nil>"})
 		return nil
 	})
+	// Prefetch changes nothing that Get answers: before and after the
+	// transaction's own writes, and in a View.
+	mustUpdate(t, db, func(tx kv.Tx) error {
+		bk := tx.Bucket([]byte("m"))
+		kv.Prefetch(bk, keys)
+		check(bk, []string{"2", "now", "<nil>", "", "2", "<nil>", "<nil>"})
+		if err := bk.Put([]byte("z"), []byte("back")); err != nil {
+			return err
+		}
+		if err := bk.Delete([]byte("absent")); err != nil {
+			return err
+		}
+		kv.Prefetch(bk, keys)
+		check(bk, []string{"2", "<nil>", "<nil>", "", "2", "<nil>", "back"})
+		return nil
+	})
+	mustView(t, db, func(tx kv.Tx) error {
+		bk := tx.Bucket([]byte("m"))
+		kv.Prefetch(bk, keys)
+		check(bk, []string{"2", "<nil>", "<nil>", "", "2", "<nil>", "back"})
+		return nil
+	})
 }

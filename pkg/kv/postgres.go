@@ -485,6 +485,10 @@ type pgTx struct {
 	buckets map[string]bool
 	kids    map[string]map[string]bool
 	kidsAll bool // kids holds every nested bucket: a path absent has none
+
+	// seen holds values the transaction read or wrote, per bucket path
+	// and key (remember).
+	seen map[string]map[string][]byte
 }
 
 // queued is a statement waiting in a transaction's queue. With one set,
@@ -704,23 +708,92 @@ func (b *pgBucket) Get(key []byte) []byte {
 	if t.err != nil || len(key) == 0 {
 		return nil
 	}
+	if v, ok := t.seen[string(b.path)][string(key)]; ok {
+		return v
+	}
 	var v []byte
 	err := t.queryRow(`SELECT v FROM phr_kv WHERE ns = $1 AND b = $2 AND k = $3`, t.ns, b.path, key).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		v = nil
+	case err != nil:
 		t.fail(err)
 		return nil
 	}
-	if v == nil { // a nested bucket
-		return nil
+	// v is nil for a nested bucket, as for a key that is absent.
+	if t.write {
+		t.remember(b.path, key, v)
 	}
 	return v
 }
 
+// remember notes what key holds in the bucket at path (nil: nothing, or a
+// nested bucket), for the transaction's later Gets. An Update remembers
+// what it reads and writes (its lock keeps them so); a View only what it
+// prefetched, so that a long walk with GetMany does not hold everything
+// it read.
+func (t *pgTx) remember(path, key, v []byte) {
+	if t.seen == nil {
+		t.seen = map[string]map[string][]byte{}
+	}
+	m := t.seen[string(path)]
+	if m == nil {
+		m = map[string][]byte{}
+		t.seen[string(path)] = m
+	}
+	m[string(key)] = v
+}
+
+// Prefetch reads the values of keys not read yet in one statement, for
+// the transaction's Gets to answer from (Prefetcher).
+func (b *pgBucket) Prefetch(keys [][]byte) {
+	t := b.tx
+	seen := t.seen[string(b.path)]
+	var ask [][]byte
+	for _, k := range keys {
+		if _, ok := seen[string(k)]; !ok && len(k) > 0 {
+			ask = append(ask, k)
+		}
+	}
+	if len(ask) == 0 {
+		return
+	}
+	for i, v := range b.fetch(ask) {
+		t.remember(b.path, ask[i], v)
+	}
+}
+
 // GetMany reads every key's value in one statement (ManyGetter).
 func (b *pgBucket) GetMany(keys [][]byte) [][]byte {
+	t := b.tx
+	out := make([][]byte, len(keys))
+	seen := t.seen[string(b.path)]
+	var ask [][]byte
+	var at []int
+	for i, k := range keys {
+		if v, ok := seen[string(k)]; ok {
+			out[i] = v
+		} else if len(k) > 0 {
+			ask = append(ask, k)
+			at = append(at, i)
+		}
+	}
+	if len(ask) == 0 {
+		return out
+	}
+	for j, v := range b.fetch(ask) {
+		out[at[j]] = v
+		if t.write {
+			t.remember(b.path, ask[j], v)
+		}
+	}
+	return out
+}
+
+// fetch reads the values of keys (none empty) in one statement: nil for
+// a key absent or naming a nested bucket, and for every key when the
+// backend fails (recorded in the transaction).
+func (b *pgBucket) fetch(keys [][]byte) [][]byte {
 	t := b.tx
 	out := make([][]byte, len(keys))
 	if t.err != nil {
@@ -729,16 +802,10 @@ func (b *pgBucket) GetMany(keys [][]byte) [][]byte {
 	at := make(map[string][]int, len(keys))
 	ask := make([][]byte, 0, len(keys))
 	for i, k := range keys {
-		if len(k) == 0 {
-			continue
-		}
 		if _, ok := at[string(k)]; !ok {
 			ask = append(ask, k)
 		}
 		at[string(k)] = append(at[string(k)], i)
-	}
-	if len(ask) == 0 {
-		return out
 	}
 	rows, err := t.query(`SELECT k, v FROM phr_kv WHERE ns = $1 AND b = $2 AND k = ANY($3) AND v IS NOT NULL`, t.ns, b.path, ask)
 	if err != nil {
@@ -803,6 +870,7 @@ func (b *pgBucket) Put(key, value []byte) error {
 	// a keyed writer): then no row changes and the transaction fails.
 	t.enqueue(true, `INSERT INTO phr_kv (ns, b, k, v) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (ns, b, k) DO UPDATE SET v = excluded.v WHERE phr_kv.v IS NOT NULL`, t.ns, b.path, key, value)
+	t.remember(b.path, key, value)
 	return nil
 }
 
@@ -821,6 +889,7 @@ func (b *pgBucket) Delete(key []byte) error {
 	}
 	t.gen++
 	t.enqueue(false, `DELETE FROM phr_kv WHERE ns = $1 AND b = $2 AND k = $3 AND v IS NOT NULL`, t.ns, b.path, key)
+	t.remember(b.path, key, nil)
 	return nil
 }
 
@@ -1035,6 +1104,11 @@ func (b *pgBucket) DeleteBucket(name []byte) error {
 	for p := range t.kids {
 		if strings.HasPrefix(p, string(cp)) {
 			delete(t.kids, p)
+		}
+	}
+	for p := range t.seen {
+		if strings.HasPrefix(p, string(cp)) {
+			delete(t.seen, p)
 		}
 	}
 	if kids := t.kids[string(b.path)]; kids != nil {

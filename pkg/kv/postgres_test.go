@@ -155,8 +155,9 @@ func TestPostgresUnavailable(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Get cannot say it failed: it answers nil, and the transaction
-		// remembers the failure.
-		if v := bk.Get([]byte("k")); v != nil {
+		// remembers the failure. (A key the Update wrote is answered
+		// from memory: one it has not read goes to the database.)
+		if v := bk.Get([]byte("unread")); v != nil {
 			t.Errorf("Get on a dead connection = %q", v)
 		}
 		bk.Put([]byte("k2"), []byte("x"))
@@ -438,6 +439,24 @@ func TestPostgresRoundTrips(t *testing.T) {
 				vals := kv.GetMany(tx.Bucket([]byte("a")), keys)
 				if !bytes.Equal(vals[49], keys[49]) {
 					t.Errorf("GetMany: %q", vals[49])
+				}
+				return nil
+			})
+		}},
+		{"an Update that prefetches 50 keys, reads and rewrites them", 3, func() error {
+			return db.Update(func(tx kv.Tx) error {
+				bk := tx.Bucket([]byte("a"))
+				kv.Prefetch(bk, keys)
+				for _, k := range keys {
+					if v := bk.Get(k); !bytes.Equal(v, k) {
+						t.Errorf("Get after Prefetch = %q, want %q", v, k)
+					}
+					if err := bk.Put(k, append(k, '!')); err != nil {
+						return err
+					}
+					if v := bk.Get(k); !bytes.Equal(v, append(k, '!')) {
+						t.Errorf("Get after Put = %q", v)
+					}
 				}
 				return nil
 			})

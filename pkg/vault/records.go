@@ -127,6 +127,11 @@ func (v *Vault) add(recs []record.Record, dry bool, im *Import, also func(tx kv.
 			}
 		}
 
+		ids := make([][]byte, len(prep))
+		for i := range prep {
+			ids[i] = prep[i].id
+		}
+		kv.Prefetch(rb, ids) // each is checked for being in use below
 		claimed, err := v.decideDuplicates(fb, rb, prep, occ)
 		if err != nil {
 			return err

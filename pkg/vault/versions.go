@@ -295,12 +295,19 @@ type prepared struct {
 func (v *Vault) decideDuplicates(fb, rb kv.Bucket, prep []prepared, occ occurrences) (claimed map[string]bool, err error) {
 	claimed = map[string]bool{}
 	pending := map[string]int{} // fingerprint keys the batch will write, and whose record
+	fps := make([][]byte, 0, len(prep))
+	for i := range prep {
+		if p := &prep[i]; p.fpIn != nil {
+			p.fp = v.keys.fingerprintKey(p.fpIn, p.fpCl)
+			fps = append(fps, p.fp)
+		}
+	}
+	kv.Prefetch(fb, fps) // one statement on a database, not one per record
 	for i := range prep {
 		p := &prep[i]
 		if p.fpIn == nil {
 			continue
 		}
-		p.fp = v.keys.fingerprintKey(p.fpIn, p.fpCl)
 		prov := &p.rec.Provenance
 		var ok occurrenceKey
 		if prov.OriginalID != "" && prov.FileSHA256 != "" {
