@@ -3,7 +3,10 @@
 // device credentials, and drives GET /api/v1/records and POST
 // /api/v1/ingest from concurrent clients, next to a bare echo handler that
 // returns a fixed body, in the same run. It prints throughput, p50/p99
-// latency and memory per open vault and per session. A last phase opens
+// latency, the CPU time each request took in this process (servers and
+// clients) and in the processes named postgres (the database, when it
+// runs on this machine), how busy the machine was, and memory per open
+// vault and per session. A last phase opens
 // share links (POST to a manifest URL, a link without passcode): each
 // request is a write to the share store. Everything is in the data
 // directory (bbolt files) or, with PHRD_DATABASE_URL set, in PostgreSQL
@@ -17,6 +20,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -33,9 +37,11 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -83,6 +89,61 @@ type result struct {
 	errors   int64
 	elapsed  time.Duration
 	lat      []time.Duration
+	cpu      cpuUse // spent during the phase
+}
+
+// cpuUse is CPU time spent: by this process (the nodes and the clients),
+// by the processes named postgres (PostgreSQL's, when the database runs
+// on this machine), and by the whole machine, busy and in all.
+type cpuUse struct {
+	self, db, busy, total time.Duration
+}
+
+func (a cpuUse) sub(b cpuUse) cpuUse {
+	return cpuUse{a.self - b.self, a.db - b.db, a.busy - b.busy, a.total - b.total}
+}
+
+// clockTick is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// cpuNow reads the CPU times from /proc (Linux; zero elsewhere).
+func cpuNow() cpuUse {
+	var u cpuUse
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		u.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		if f := strings.Fields(line); len(f) > 5 && f[0] == "cpu" {
+			for i, x := range f[1:] {
+				n, _ := strconv.ParseInt(x, 10, 64)
+				u.total += time.Duration(n) * clockTick
+				if i != 3 && i != 4 { // idle, iowait
+					u.busy += time.Duration(n) * clockTick
+				}
+			}
+		}
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime stime: fields 14 and 15.
+		open, close := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if open < 0 || close < open || string(b[open+1:close]) != "postgres" {
+			continue
+		}
+		f := strings.Fields(string(b[close+1:]))
+		if len(f) > 12 {
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			u.db += time.Duration(ut+st) * clockTick
+		}
+	}
+	return u
 }
 
 func (r result) row(bare float64) string {
@@ -98,7 +159,18 @@ func (r result) row(bare float64) string {
 	if bare > 0 {
 		ratio = fmt.Sprintf("%.2fx", rps/bare)
 	}
-	return fmt.Sprintf("| %s | %.0f | %v | %v | %d | %s |", r.name, rps, q(0.5).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond), r.errors, ratio)
+	perReq := func(d time.Duration) string {
+		if r.requests == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)/float64(r.requests))
+	}
+	busy := ""
+	if r.cpu.total > 0 {
+		busy = fmt.Sprintf("%.0f%%", 100*float64(r.cpu.busy)/float64(r.cpu.total))
+	}
+	return fmt.Sprintf("| %s | %.0f | %v | %v | %d | %s | %s | %s | %s |", r.name, rps, q(0.5).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond), r.errors, ratio,
+		perReq(r.cpu.self), perReq(r.cpu.db), busy)
 }
 
 func run(o options) error {
@@ -300,8 +372,8 @@ func run(o options) error {
 		store = fmt.Sprintf("PostgreSQL, %d node(s) in this process", o.nodes)
 	}
 	fmt.Printf("phr-load: %s; %d accounts (%d readings each), %d concurrent sessions, %v per phase, GOMAXPROCS %d\n\n", store, o.accounts, o.seed, o.sessions, o.duration, runtime.GOMAXPROCS(0))
-	fmt.Println("| phase | req/s | p50 | p99 | errors | vs bare |")
-	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Println("| phase | req/s | p50 | p99 | errors | vs bare | CPU ms/req, this process | CPU ms/req, postgres processes | machine busy |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	fmt.Println(rb.row(0))
 	fmt.Println(rg.row(bareRPS))
 	fmt.Println(ri.row(bareRPS))
@@ -318,6 +390,7 @@ func drive(name string, clients []*api.Client, d time.Duration, fn func(int, *ap
 	var wg sync.WaitGroup
 	stop := time.Now().Add(d)
 	start := time.Now()
+	cpu0 := cpuNow()
 	for i, c := range clients {
 		wg.Add(1)
 		go func() {
@@ -342,6 +415,7 @@ func drive(name string, clients []*api.Client, d time.Duration, fn func(int, *ap
 	}
 	wg.Wait()
 	r.elapsed = time.Since(start)
+	r.cpu = cpuNow().sub(cpu0)
 	return r
 }
 
