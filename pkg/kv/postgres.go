@@ -1185,7 +1185,12 @@ func (b *pgBucket) SetSequence(v uint64) error {
 // A batch also stops at cursorBytes of values: a bucket of multi-MiB
 // values (share files) is walked a few rows at a time, and the next
 // query asks for no more rows than the last one held.
+//
+// A cursor's first query asks for cursorFirst rows, and each next one for
+// twice as many, up to cursorBatch: a Seek that reads a key or two (a
+// lookup by prefix) does not fetch 128 values.
 const (
+	cursorFirst = 16
 	cursorBatch = 128
 	cursorBytes = 8 << 20
 )
@@ -1203,7 +1208,7 @@ type pgCursor struct {
 	valid bool // the cursor is on rows[i]
 }
 
-func (b *pgBucket) Cursor() Cursor { return &pgCursor{b: b, limit: cursorBatch} }
+func (b *pgBucket) Cursor() Cursor { return &pgCursor{b: b, limit: cursorFirst} }
 
 // fetch fills rows with the keys after (asc) or before (!asc) from, or
 // from the first or last key when from is nil; inclusive makes the bound
