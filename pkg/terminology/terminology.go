@@ -116,6 +116,28 @@ func Display(system, code string) (string, bool) {
 	return d, ok
 }
 
+// Names returns every code of system that Display names, with its name,
+// in a new map the caller may change; nil when the table has no names in
+// system. system may be any name System accepts. It is for generators that
+// carry the names to other places (the viewer's CVX table), so that they
+// say what Display says.
+func Names(system string) map[string]string {
+	sys := System(system)
+	if !knownSystems[sys] || sys == UCUMSystem {
+		return nil
+	}
+	loadOnce.Do(load)
+	m := tbl.names[sys]
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for c, d := range m {
+		out[c] = d
+	}
+	return out
+}
+
 // Name returns a short human name of a code system ("SNOMED CT", "LOINC"),
 // or "" for systems it does not know.
 func Name(system string) string {

@@ -187,3 +187,49 @@ func TestDisplayConcurrentFirstUse(t *testing.T) {
 		}
 	}
 }
+
+// Names gives exactly what Display gives, for every name of a system, and
+// a copy: changing it changes no lookup.
+func TestNames(t *testing.T) {
+	tests := []struct {
+		system string
+		min    int // at least this many codes
+	}{
+		{CVX, 280},
+		{"urn:oid:2.16.840.1.113883.12.292", 280}, // by alias
+		{LOINC, 50},
+		{NullFlavor, 10},
+		{UCUMSystem, 0},           // units are not named
+		{"http://example.org", 0}, // a local system
+		{"", 0},
+	}
+	for _, tt := range tests {
+		got := Names(tt.system)
+		if tt.min == 0 {
+			if got != nil {
+				t.Errorf("Names(%q) has %d codes, want nil", tt.system, len(got))
+			}
+			continue
+		}
+		if len(got) < tt.min {
+			t.Errorf("Names(%q) has %d codes, want at least %d", tt.system, len(got), tt.min)
+		}
+		for code, name := range got {
+			if d, ok := Display(tt.system, code); d != name || !ok {
+				t.Errorf("Names(%q)[%q] = %q; Display gives %q, %v", tt.system, code, name, d, ok)
+			}
+		}
+	}
+	m := Names(CVX)
+	if m["229"] == "" {
+		t.Fatal("Names(CVX) lacks 229")
+	}
+	m["229"] = "changed"
+	delete(m, "03")
+	if d, _ := Display(CVX, "229"); d == "changed" {
+		t.Error("changing the map Names returned changed Display")
+	}
+	if _, ok := Names(CVX)["03"]; !ok {
+		t.Error("deleting from the map Names returned changed the next Names")
+	}
+}

@@ -426,7 +426,10 @@ func TestViewerInBrowser(t *testing.T) {
 		if n := tb.Count(`[data-section=immunizations] tbody tr`); n != 3 {
 			t.Errorf("%d immunizations, want 3", n)
 		}
-		contains(t, "immunizations", tb.Text(`[data-section=immunizations]`), "COVID-19 vaccine, mRNA (Moderna) (CVX 207)", "ABC General Hospital", "Lot 0000007")
+		contains(t, "immunizations", tb.Text(`[data-section=immunizations]`), "ABC General Hospital", "Lot 0000007",
+			// The card leaves displays out: the CDC's names, from cvx.mjs.
+			"SARS-COV-2 (COVID-19) vaccine, mRNA, spike protein, LNP, preservative free, 100 mcg/0.5mL dose or 50 mcg/0.25mL dose (CVX 207)",
+			"SARS-COV-2 (COVID-19) vaccine, mRNA, spike protein, LNP, bivalent, preservative free, 50 mcg/0.5 mL or 25 mcg/0.25 mL dose (CVX 229)")
 		contains(t, "notice", tb.Text(`[data-notice=shc]`), "spec.smarthealth.cards/examples/issuer", "Signature not verified in viewer")
 		tb.screenshot("shc")
 		tb.Clean()

@@ -25,6 +25,10 @@ const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 // pkg/record (record.VitalSigns); vitals.mjs imports it as a JSON module.
 //go:generate go run ./internal/genvitals assets/js/vitals.json
 
+// assets/js/cvx.mjs is phr's table of CVX vaccine names, generated from
+// pkg/terminology (terminology.Names); fhir.mjs imports it.
+//go:generate go run ./internal/gencvx assets/js/cvx.mjs
+
 //go:embed assets/viewer.html assets/viewer.css assets/js/*.mjs assets/js/*.json
 var assets embed.FS
 

@@ -16,13 +16,48 @@ test('ccText: text, then display, then a known name, then the code', () => {
   for (const [cc, want] of [
     [{ text: 'Headache', coding: [{ code: 'x', display: 'Cephalgia' }] }, 'Headache'],
     [{ coding: [{ system: 'http://snomed.info/sct', code: '25064002', display: 'Headache' }] }, 'Headache'],
-    [{ coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '207' }] }, 'COVID-19 vaccine, mRNA (Moderna) (CVX 207)'],
+    [{ coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '03' }] }, 'measles, mumps and rubella virus vaccine (CVX 03)'],
     [{ coding: [{ system: 'http://snomed.info/sct', code: '716186003' }] }, 'No known allergies'],
     [{ coding: [{ system: 'http://loinc.org', code: '1234-5' }] }, 'LOINC 1234-5'], // nothing names it
     [[{ coding: [{ code: 'not-taken' }] }], 'Not taken'],
     [null, ''],
   ]) {
     assert.equal(ccText(cc), want);
+  }
+});
+
+// SMART Health Cards leave displays out: the vaccines of the spec's
+// example 00 (shc/input/images/example-00-a-fhirBundle.json: CVX 207 twice,
+// 229) read with the CDC's names, from cvx.mjs (generated from
+// pkg/terminology, whose TestDisplayCVXAfter2019 has the same words).
+test('ccText: CVX codes without a display get the CDC name', () => {
+  const imms = readJSON('shc/input/images/example-00-a-fhirBundle.json').entry
+    .map((e) => e.resource).filter((r) => r.resourceType === 'Immunization');
+  assert.deepEqual(imms.map((r) => ccText(r.vaccineCode)), [
+    'SARS-COV-2 (COVID-19) vaccine, mRNA, spike protein, LNP, preservative free, 100 mcg/0.5mL dose or 50 mcg/0.25mL dose (CVX 207)',
+    'SARS-COV-2 (COVID-19) vaccine, mRNA, spike protein, LNP, preservative free, 100 mcg/0.5mL dose or 50 mcg/0.25mL dose (CVX 207)',
+    'SARS-COV-2 (COVID-19) vaccine, mRNA, spike protein, LNP, bivalent, preservative free, 50 mcg/0.5 mL or 25 mcg/0.25 mL dose (CVX 229)',
+  ]);
+  const cvx = (code) => ({ coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code }] });
+  for (const [cc, want] of [
+    [cvx('3'), 'Vaccine (CVX 3)'], // the table's code is "03": no guessing
+    [cvx('99999'), 'Vaccine (CVX 99999)'], // not a CVX code
+    [cvx('constructor'), 'Vaccine (CVX constructor)'], // the table's own keys only
+    [cvx('toString'), 'Vaccine (CVX toString)'],
+    [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/CVX', code: '88' }] }, 'influenza virus vaccine, unspecified formulation (CVX 88)'],
+    [{ coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '207', display: 'Moderna' }] }, 'Moderna'], // the record's own name first
+  ]) {
+    assert.equal(ccText(cc), want);
+  }
+});
+
+test('cvx.mjs: the whole CVX table, frozen', async () => {
+  const { cvx } = await import('../assets/js/cvx.mjs');
+  assert.ok(Object.isFrozen(cvx));
+  assert.ok(Object.keys(cvx).length >= 280, Object.keys(cvx).length + ' codes');
+  for (const [code, name] of Object.entries(cvx)) {
+    assert.match(code, /^[0-9]+$/);
+    assert.ok(name.trim() === name && name.length > 3, code);
   }
 });
 

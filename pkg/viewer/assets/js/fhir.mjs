@@ -3,6 +3,7 @@
 // (jstest/fhir.test.mjs).
 
 import { S } from './strings.mjs';
+import { cvx } from './cvx.mjs';
 import { fmtDate } from './dates.mjs';
 import { fmtNum, quantityUnit, withUnit } from './units.mjs';
 import { unitShown, vitalByCode, vitalKind, vitalUnit } from './vitals.mjs';
@@ -75,11 +76,18 @@ export function ccText(cc) {
     const none = noneKnownCoding(c);
     if (none) return none.text;
     const sys = systemName(c.system);
-    if (sys === 'CVX') return S.cvx[code] ? S.cvx[code] + ' (CVX ' + code + ')' : S.vaccine + ' (CVX ' + code + ')';
+    if (sys === 'CVX') return cvxName(code) + ' (CVX ' + code + ')';
     if (/^[a-z][a-z-]*$/.test(code)) return humanize(code);
     return sys + ' ' + code;
   }
   return '';
+}
+
+// cvxName is the CDC's name of a CVX vaccine code, from phr's one CVX
+// table (cvx.mjs, generated from pkg/terminology), or "Vaccine" for a code
+// the table lacks.
+function cvxName(code) {
+  return Object.prototype.hasOwnProperty.call(cvx, code) ? cvx[code] : S.vaccine;
 }
 
 // ---------------------------------------------------------------- negations
