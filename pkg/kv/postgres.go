@@ -1219,21 +1219,23 @@ func (c *pgCursor) fetch(from []byte, asc, inclusive bool) {
 	if t.err != nil {
 		return
 	}
+	// The limit is a parameter, so that one prepared statement serves
+	// every size.
 	q := `SELECT k, v FROM phr_kv WHERE ns = $1 AND b = $2`
-	args := []any{t.ns, c.b.path}
+	args := []any{t.ns, c.b.path, c.limit}
 	switch {
 	case from == nil && asc:
-		q += ` ORDER BY k LIMIT ` + strconv.Itoa(c.limit)
+		q += ` ORDER BY k LIMIT $3`
 	case from == nil:
-		q += ` ORDER BY k DESC LIMIT ` + strconv.Itoa(c.limit)
+		q += ` ORDER BY k DESC LIMIT $3`
 	case asc && inclusive:
-		q += ` AND k >= $3 ORDER BY k LIMIT ` + strconv.Itoa(c.limit)
+		q += ` AND k >= $4 ORDER BY k LIMIT $3`
 		args = append(args, from)
 	case asc:
-		q += ` AND k > $3 ORDER BY k LIMIT ` + strconv.Itoa(c.limit)
+		q += ` AND k > $4 ORDER BY k LIMIT $3`
 		args = append(args, from)
 	default:
-		q += ` AND k < $3 ORDER BY k DESC LIMIT ` + strconv.Itoa(c.limit)
+		q += ` AND k < $4 ORDER BY k DESC LIMIT $3`
 		args = append(args, from)
 	}
 	rows, err := t.query(q, args...)
