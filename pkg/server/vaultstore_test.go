@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"github.com/phr-project/phr/pkg/kv"
@@ -371,6 +372,54 @@ func TestDatabasePoolSize(t *testing.T) {
 		ts := newTestServer(t, func(c *Config) { c.DatabaseURL = kvtest.URL(t) + tt.param })
 		if got := ts.pg.Pool().Config().MaxConns; got != tt.want {
 			t.Errorf("%q: pool of %d, want %d", tt.param, got, tt.want)
+		}
+	}
+}
+
+// TestPostgresRoundTrips: what a page of records and an ingest cost in
+// round trips to the database (kv.Postgres.RoundTrips), once the node
+// holds the vault open: a bound, so that a change that goes back to one
+// statement per record fails here rather than only in phr-load.
+func TestPostgresRoundTrips(t *testing.T) {
+	node := clusterNodes(t, 1, nil)[0]
+	c := node.signup("alice")
+	batch := func(from int) api.IngestRequest {
+		req := api.IngestRequest{Device: "watch"}
+		for i := from; i < from+10; i++ {
+			v := float64(60 + i%40)
+			req.Readings = append(req.Readings, api.Reading{ID: fmt.Sprint("r", i), Type: "heart_rate", Value: &v, Unit: "/min",
+				At: time.Date(2026, 1, 1, 0, i, 0, 0, time.UTC).Format(time.RFC3339)})
+		}
+		return req
+	}
+	for i := 0; i < 6; i++ {
+		want(t, c.do("POST", "/api/v1/ingest", batch(10*i)), http.StatusOK)
+	}
+	want(t, c.do("GET", "/api/v1/records?limit=50", nil), http.StatusOK)
+	tests := []struct {
+		name string
+		max  uint64
+		do   func() *resp
+	}{
+		// A View for the session (BEGIN with the buckets' names and the
+		// session's row, COMMIT), one for the vault (BEGIN with the
+		// buckets' names, the head, the listing's segments and nodes,
+		// the page's 50 records at once, COMMIT), the rate limit: 9.
+		{"GET a page of 50 records", 10, func() *resp { return c.do("GET", "/api/v1/records?limit=50", nil) }},
+		// 34: the readings' identities are looked up one by one (a
+		// cursor each), with the queued writes.
+		{"POST 10 readings", 40, func() *resp { return c.do("POST", "/api/v1/ingest", batch(100)) }},
+	}
+	for _, tc := range tests {
+		before := node.pg.RoundTrips()
+		r := tc.do()
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.name, r.status, r.body)
+		}
+		got := node.pg.RoundTrips() - before
+		t.Logf("%s: %d round trips", tc.name, got)
+		if got > tc.max {
+			t.Errorf("%s: %d round trips, want at most %d", tc.name, got, tc.max)
 		}
 	}
 }
