@@ -57,6 +57,11 @@ var (
 	// of its files, expired, was revoked, used up or never existed.
 	ErrLinkUnavailable = errors.New("share: the link is not available (expired, revoked or used up)")
 
+	// ErrUnsupportedVersion means the link says (its "v") it follows a
+	// later version of the protocol than this package's Version; as the
+	// specification advises, nothing was requested.
+	ErrUnsupportedVersion = errors.New("share: the link uses a later version of SMART Health Links than phr supports")
+
 	// ErrPasscodeRequired means the link has the P flag and no passcode
 	// was given; nothing was requested.
 	ErrPasscodeRequired = errors.New("share: the link needs a passcode")

@@ -24,8 +24,9 @@ func isOneOf(err error, sentinels []error) bool {
 }
 
 // FuzzDecodeLink checks that Decode never panics, that every error is an
-// ErrInvalidLink, and that whatever Decode accepts is valid and survives
-// Encode/Decode unchanged, with Encode's output a fixed point.
+// ErrInvalidLink, that whatever Decode accepts follows the receiver's
+// rules (never U with P), and that what is valid by phr's own rules
+// survives Encode/Decode unchanged, with Encode's output a fixed point.
 func FuzzDecodeLink(f *testing.F) {
 	p := validPayload()
 	bare, _ := Encode(p)
@@ -35,6 +36,7 @@ func FuzzDecodeLink(f *testing.F) {
 		bare, viewer, "", "shlink:/", "shlink:/e30", "SHLINK:/x#shlink:/",
 		encodeJSON(`{"url":"https://a.example/m","key":"` + specKey + `","v":1,"exp":0,"flag":"U"}`),
 		encodeJSON(`{"url":"http://[::1]/m","key":"` + specKey + `","label":"\u00e9\u0000"}`),
+		encodeJSON(`{"url":"https://a.example/m","key":"` + specKey + `","exp":1.7672256e9,"flag":"LX","v":2}`),
 	} {
 		f.Add(s)
 	}
@@ -46,8 +48,19 @@ func FuzzDecodeLink(f *testing.F) {
 			}
 			return
 		}
-		if err := p.Validate(); err != nil {
+		if err := p.validateReceived(); err != nil {
 			t.Fatalf("Decode accepted an invalid payload: %v", err)
+		}
+		if p.HasFlag(FlagDirect) && p.HasFlag(FlagPasscode) {
+			t.Fatal("Decode accepted U with P")
+		}
+		if p.Validate() != nil {
+			// Another implementation's link (an unknown flag, a later
+			// v): readable, but not one phr makes.
+			if _, err := Encode(p); err == nil {
+				t.Fatal("Encode made a link Validate refuses")
+			}
+			return
 		}
 		enc, err := Encode(p)
 		if err != nil {

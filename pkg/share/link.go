@@ -3,6 +3,8 @@ package share
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"math"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -90,10 +92,23 @@ func (p Payload) KeyBytes() ([]byte, error) { return DecodeKey(p.Key) }
 // 43 base64url characters encoding 32 bytes; exp not negative; flag made
 // of L, P and U in alphabetical order without repeats and never U with P;
 // label at most 80 characters of valid UTF-8 without control characters
-// (so it is safe to print on a terminal); v absent or 1.
+// (so it is safe to print on a terminal); v absent or 1. These are the
+// rules for links this package makes (Encode); Decode reads others' links
+// as the specification asks receivers to (unknown flags ignored, a later
+// v accepted for Retrieve to refuse).
 //
 // Errors are *FieldError values wrapping ErrInvalidLink.
-func (p Payload) Validate() error {
+func (p Payload) Validate() error { return p.validate(false) }
+
+// validateReceived is Validate for a payload someone else made, as the
+// specification asks receivers to read it: flag letters other than L, P
+// and U are ignored ("SHL Receiver Application SHALL ignore flag values
+// they don't recognize"), and a v above Version is accepted here, so that
+// the label can be shown, and refused by Retrieve before any request
+// (ErrUnsupportedVersion).
+func (p Payload) validateReceived() error { return p.validate(true) }
+
+func (p Payload) validate(received bool) error {
 	if err := validateURL("url", p.URL); err != nil {
 		return err
 	}
@@ -106,7 +121,7 @@ func (p Payload) Validate() error {
 	if p.Exp < 0 {
 		return fieldErr(ErrInvalidLink, "exp", "must not be negative")
 	}
-	if err := validateFlag(p.Flag); err != nil {
+	if err := validateFlag(p.Flag, received); err != nil {
 		return err
 	}
 	if !utf8.ValidString(p.Label) {
@@ -118,19 +133,32 @@ func (p Payload) Validate() error {
 	if n := utf8.RuneCountInString(p.Label); n > MaxLabelLength {
 		return fieldErr(ErrInvalidLink, "label", "must be at most %d characters (got %d)", MaxLabelLength, n)
 	}
-	if p.V != 0 && p.V != Version {
+	switch {
+	case p.V < 0:
+		return fieldErr(ErrInvalidLink, "v", "must not be negative")
+	case p.V > Version && received:
+		// A later version: Retrieve refuses it, Decode lets the label show.
+	case p.V != 0 && p.V != Version:
 		return fieldErr(ErrInvalidLink, "v", "must be %d (got %d)", Version, p.V)
 	}
 	return nil
 }
 
-func validateFlag(flag string) error {
+// validateFlag checks a flag: L, P and U in alphabetical order, no
+// repeats, never U with P. With received, other characters are skipped,
+// as the specification asks of receivers (a later version may add flags
+// that are safe to ignore); the rules apply to the flags this package
+// knows.
+func validateFlag(flag string, received bool) error {
 	prev := byte(0)
 	for i := 0; i < len(flag); i++ {
 		c := flag[i]
 		switch c {
 		case 'L', 'P', 'U':
 		default:
+			if received {
+				continue
+			}
 			if c >= 0x20 && c < 0x7f {
 				return fieldErr(ErrInvalidLink, "flag", "has unknown flag %q (allowed: L, P, U)", string(c))
 			}
@@ -262,7 +290,7 @@ func Decode(s string) (Payload, error) {
 	if err != nil {
 		return Payload{}, err
 	}
-	if err := p.Validate(); err != nil {
+	if err := p.validateReceived(); err != nil {
 		return Payload{}, err
 	}
 	return p, nil
@@ -293,20 +321,42 @@ func parsePayload(raw []byte) (Payload, error) {
 		return Payload{}, err
 	}
 	if v, ok := obj["exp"]; ok && !isNull(v) {
-		n, err := jsonInt(v)
+		n, err := jsonSeconds(v)
 		if err != nil {
-			return Payload{}, fieldErr(ErrInvalidLink, "exp", "must be an integer number of seconds since the epoch")
+			return Payload{}, fieldErr(ErrInvalidLink, "exp", "must be a number of seconds since the epoch")
 		}
 		p.Exp = n
 	}
 	if v, ok := obj["v"]; ok && !isNull(v) {
 		n, err := jsonInt(v)
-		if err != nil || n != Version {
-			return Payload{}, fieldErr(ErrInvalidLink, "v", "must be %d", Version)
+		if err != nil || n < 1 || n > math.MaxInt32 {
+			return Payload{}, fieldErr(ErrInvalidLink, "v", "must be a positive integer")
 		}
 		p.V = int(n)
 	}
 	return p, nil
+}
+
+// jsonSeconds reads exp: the specification's type is "number" (the
+// logical model's, decimal), so a fraction or an exponent is allowed
+// ("1767225600.5", "1.7672256e9"); it is cut to whole seconds. Numbers
+// outside what 64 bits hold, and negative ones, are refused.
+func jsonSeconds(v json.RawMessage) (int64, error) {
+	if n, err := jsonInt(v); err == nil {
+		return n, nil
+	}
+	t := bytes.TrimSpace(v)
+	if len(t) == 0 || !(t[0] == '-' || t[0] >= '0' && t[0] <= '9') {
+		return 0, errors.New("not a number")
+	}
+	var f float64
+	if err := json.Unmarshal(t, &f); err != nil {
+		return 0, err
+	}
+	if math.IsNaN(f) || f < 0 || f >= math.MaxInt64 {
+		return 0, errors.New("out of range")
+	}
+	return int64(math.Floor(f)), nil
 }
 
 func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }

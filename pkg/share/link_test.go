@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -236,10 +237,12 @@ func TestDecodeRejects(t *testing.T) {
 		{"upper-case property", encodeJSON(`{"URL":"https://a.example/m",` + k + `}`), "url"},
 		{"missing key", encodeJSON(`{` + u + `}`), "key"},
 		{"exp string", encodeJSON(`{` + u + `,` + k + `,"exp":"1"}`), "exp"},
-		{"exp fraction", encodeJSON(`{` + u + `,` + k + `,"exp":1.5}`), "exp"},
+		{"exp negative fraction", encodeJSON(`{` + u + `,` + k + `,"exp":-1.5}`), "exp"},
+		{"exp true", encodeJSON(`{` + u + `,` + k + `,"exp":true}`), "exp"},
 		{"exp huge", encodeJSON(`{` + u + `,` + k + `,"exp":1e400}`), "exp"},
 		{"v zero", encodeJSON(`{` + u + `,` + k + `,"v":0}`), "v"},
-		{"v two", encodeJSON(`{` + u + `,` + k + `,"v":2}`), "v"},
+		{"v fraction", encodeJSON(`{` + u + `,` + k + `,"v":1.5}`), "v"},
+		{"flag U P with an unknown flag", encodeJSON(`{` + u + `,` + k + `,"flag":"PUX"}`), "flag"},
 		{"v string", encodeJSON(`{` + u + `,` + k + `,"v":"1"}`), "v"},
 		{"flag U P", encodeJSON(`{` + u + `,` + k + `,"flag":"PU"}`), "flag"},
 		{"flag number", encodeJSON(`{` + u + `,` + k + `,"flag":1}`), "flag"},
@@ -249,6 +252,58 @@ func TestDecodeRejects(t *testing.T) {
 			_, err := Decode(tc.in)
 			checkFieldErr(t, err, ErrInvalidLink, tc.field)
 			assertNoSecret(t, err.Error(), specKey, "https://a.example/m")
+		})
+	}
+}
+
+// TestDecodeAcceptsReceiverRules: links other implementations may make
+// that the specification (HL7 SMART Health Cards and Links IG STU1,
+// "Construct a SMART Health Link Payload" and its versioning note) asks
+// receivers to accept: exp is a "number" (the logical model's type is
+// decimal), so fractions and exponents are allowed; "SHL Receiver
+// Application SHALL ignore flag values they don't recognize"; a v newer
+// than supported still decodes so that the label can be shown (Retrieve
+// refuses it before any request). No shared file shows these; each
+// payload is the smallest that does.
+func TestDecodeAcceptsReceiverRules(t *testing.T) {
+	u := `"url":"https://a.example/m"`
+	k := `"key":"` + specKey + `"`
+	for _, tc := range []struct {
+		name, json string
+		exp        int64
+		flag       string
+		v          int
+		has        []string // flags HasFlag must report
+	}{
+		{name: "exp fraction", json: `{` + u + `,` + k + `,"exp":1767225600.75}`, exp: 1767225600},
+		{name: "exp exponent", json: `{` + u + `,` + k + `,"exp":1.7672256e9}`, exp: 1767225600},
+		{name: "exp in milliseconds (the logical model's example)", json: `{` + u + `,` + k + `,"exp":1767225600000}`, exp: 1767225600000},
+		{name: "unknown flag", json: `{` + u + `,` + k + `,"flag":"LX"}`, flag: "LX", has: []string{"L"}},
+		{name: "unknown flags around known ones", json: `{` + u + `,` + k + `,"flag":"ALPZ"}`, flag: "ALPZ", has: []string{"L", "P"}},
+		{name: "only unknown flags", json: `{` + u + `,` + k + `,"flag":"Q"}`, flag: "Q"},
+		{name: "later version", json: `{` + u + `,` + k + `,"v":2,"label":"Later"}`, v: 2},
+		{name: "version 1", json: `{` + u + `,` + k + `,"v":1}`, v: 1},
+		{name: "no exp, no flag", json: `{` + u + `,` + k + `}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Decode(encodeJSON(tc.json))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Exp != tc.exp || p.Flag != tc.flag || p.V != tc.v {
+				t.Errorf("exp %d flag %q v %d, want %d %q %d", p.Exp, p.Flag, p.V, tc.exp, tc.flag, tc.v)
+			}
+			for _, f := range []string{FlagLongTerm, FlagPasscode, FlagDirect} {
+				if p.HasFlag(f) != slices.Contains(tc.has, f) {
+					t.Errorf("HasFlag(%s) = %v", f, p.HasFlag(f))
+				}
+			}
+			// phr itself never makes such links.
+			if strings.ContainsAny(tc.flag, "AQXZ") || tc.v > 1 {
+				if _, err := Encode(p); !errors.Is(err, ErrInvalidLink) {
+					t.Errorf("Encode accepted what phr must not make: %v", err)
+				}
+			}
 		})
 	}
 }

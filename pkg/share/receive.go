@@ -97,7 +97,9 @@ type Retrieved struct {
 // before Retrieve returns, so a link with one bad file gives nothing.
 //
 // It refuses, before any request, a link whose exp has passed
-// (ErrLinkExpired) and a P link without a passcode (ErrPasscodeRequired).
+// (ErrLinkExpired), a link of a later protocol version
+// (ErrUnsupportedVersion) and a P link without a passcode
+// (ErrPasscodeRequired). Flags it does not know are ignored.
 // The server's refusals are ErrLinkUnavailable (404) and *PasscodeError
 // (401). Manifests, location downloads and plaintexts are bounded
 // (MaxManifestSize, RetrieveOptions.MaxFileSize and MaxTotalSize): past a
@@ -105,8 +107,11 @@ type Retrieved struct {
 // cty disagrees with the manifest's contentType is ErrInvalidManifest.
 // URLs must be https (http only on loopback hosts), redirects included.
 func Retrieve(ctx context.Context, p Payload, o RetrieveOptions) (*Retrieved, error) {
-	if err := p.Validate(); err != nil {
+	if err := p.validateReceived(); err != nil {
 		return nil, err
+	}
+	if p.V > Version {
+		return nil, fmt.Errorf("%w (version %d; phr supports %d)", ErrUnsupportedVersion, p.V, Version)
 	}
 	if o.Recipient == "" {
 		return nil, fieldErr(ErrInvalidManifest, "recipient", "is required")

@@ -168,10 +168,16 @@ func TestRetrieveRefusals(t *testing.T) {
 		flag     string
 		opts     RetrieveOptions
 		exp      int64
+		v        int
 		want     error
 		requests int32
 	}{
 		{name: "expired exp", exp: past, want: ErrLinkExpired, requests: 0},
+		// "If a SHL Receiver Application receives a SMART Health Link with
+		// a v newer than what it supports, it [...] SHOULD NOT proceed with
+		// a manifest request" (STU1, Protocol Versioning).
+		{name: "later version", v: 2, want: ErrUnsupportedVersion, requests: 0},
+		{name: "U with P", flag: "PU", want: ErrInvalidLink, requests: 0},
 		{name: "P without passcode", flag: "P", setup: func(h *fakeHost) { h.passcode = "4711" }, want: ErrPasscodeRequired, requests: 0},
 		{name: "wrong passcode", flag: "P", setup: func(h *fakeHost) { h.passcode = "4711" }, opts: RetrieveOptions{Passcode: "0000"}, want: ErrWrongPasscode, requests: 1},
 		{name: "404", setup: func(h *fakeHost) { h.status = 404 }, want: ErrLinkUnavailable, requests: 1},
@@ -197,7 +203,7 @@ func TestRetrieveRefusals(t *testing.T) {
 				tt.setup(h)
 			}
 			p := h.payload("/m", tt.flag)
-			p.Exp = tt.exp
+			p.Exp, p.V = tt.exp, tt.v
 			o := tt.opts
 			switch o.Recipient {
 			case "":
