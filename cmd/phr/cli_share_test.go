@@ -185,8 +185,8 @@ func TestLongTermShareUpdate(t *testing.T) {
 		return m, string(plain)
 	}
 	m, plain := open()
-	if m.Status != share.StatusCanChange || !strings.Contains(plain, "metformin") || strings.Contains(plain, "lisinopril") {
-		t.Fatalf("before update: status %q", m.Status)
+	if m.Files[0].Status != share.StatusCanChange || !strings.Contains(plain, "metformin") || strings.Contains(plain, "lisinopril") {
+		t.Fatalf("before update: status %q", m.Files[0].Status)
 	}
 	c.ok("log", "med", "lisinopril")
 	c.ok("share", "update", "--", created.ID)

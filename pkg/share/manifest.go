@@ -37,7 +37,8 @@ const RecipientParam = "recipient"
 // after the manifest that lists it was served.
 const MaxLocationLifetime = time.Hour
 
-// Manifest status values (Manifest.Status).
+// Values of a manifest file's status (ManifestFile.Status): whether the
+// file may change.
 const (
 	StatusFinalized     = "finalized"
 	StatusCanChange     = "can-change"
@@ -84,11 +85,11 @@ func (r ManifestRequest) String() string {
 func (r ManifestRequest) GoString() string { return r.String() }
 
 // Manifest is the JSON object a server returns for a valid manifest request
-// (HTTP 200, Content-Type application/json).
+// (HTTP 200, Content-Type application/json). STU1 has no manifest-level
+// status: each file has its own (ManifestFile.Status); a top-level
+// "status", which phr's hosts sent before they followed STU1, is ignored
+// like any unknown property.
 type Manifest struct {
-	// Status optionally says whether the files may change: one of
-	// StatusFinalized, StatusCanChange, StatusNoLongerValid.
-	Status string `json:"status,omitempty"`
 	// List optionally holds a FHIR List resource with metadata about the
 	// files; it is kept as raw JSON.
 	List json.RawMessage `json:"list,omitempty"`
@@ -96,15 +97,11 @@ type Manifest struct {
 	Files []ManifestFile `json:"files"`
 }
 
-// Validate checks the status value and every file entry, and that there is
-// at least one file. Errors are *FieldError values wrapping
-// ErrInvalidManifest, naming the entry (e.g. "files[2].location").
+// Validate checks every file entry, and that there is at least one file
+// (the logical model ShlManifest has files 1..*). Errors are *FieldError
+// values wrapping ErrInvalidManifest, naming the entry (e.g.
+// "files[2].location").
 func (m Manifest) Validate() error {
-	switch m.Status {
-	case "", StatusFinalized, StatusCanChange, StatusNoLongerValid:
-	default:
-		return fieldErr(ErrInvalidManifest, "status", "must be %q, %q or %q", StatusFinalized, StatusCanChange, StatusNoLongerValid)
-	}
 	if len(m.List) > 0 && !json.Valid(m.List) {
 		return fieldErr(ErrInvalidManifest, "list", "is not valid JSON")
 	}
@@ -137,10 +134,18 @@ type ManifestFile struct {
 	// LastUpdated optionally gives when the file last changed, as an ISO
 	// 8601 timestamp (RFC 3339 when this package's users write it).
 	LastUpdated string `json:"lastUpdated,omitempty"`
+	// Status optionally says whether the file may change: one of
+	// StatusFinalized, StatusCanChange, StatusNoLongerValid.
+	Status string `json:"status,omitempty"`
+	// FHIRVersion optionally gives the FHIR version of the file's content
+	// ("4.0.1"); the specification says it SHOULD be there for FHIR
+	// content, and that receivers may assume 4.0.1 when it is not.
+	FHIRVersion string `json:"fhirVersion,omitempty"`
 }
 
 // Validate checks the content type (one of the three, media-type parameters
-// allowed), that exactly one of embedded and location is set, and that
+// allowed), the status (one of the three, or absent), that exactly one of
+// embedded and location is set, and that
 // location is an https URL (http only for loopback hosts). It does not
 // decrypt Embedded. Errors are *FieldError values wrapping
 // ErrInvalidManifest.
@@ -156,6 +161,11 @@ func (f ManifestFile) Validate() error {
 	case ContentTypeSHC, ContentTypeFHIR, ContentTypeSMARTAPIAccess:
 	default:
 		return fieldErr(ErrInvalidManifest, "contentType", "must be %q, %q or %q (got %s)", ContentTypeSHC, ContentTypeFHIR, ContentTypeSMARTAPIAccess, quoteShort(mt))
+	}
+	switch f.Status {
+	case "", StatusFinalized, StatusCanChange, StatusNoLongerValid:
+	default:
+		return fieldErr(ErrInvalidManifest, "status", "must be %q, %q or %q (got %s)", StatusFinalized, StatusCanChange, StatusNoLongerValid, quoteShort(f.Status))
 	}
 	switch {
 	case f.Embedded == "" && f.Location == "":
@@ -211,9 +221,6 @@ func ParseManifest(b []byte) (Manifest, error) {
 	}
 	var m Manifest
 	var err error
-	if m.Status, err = manifestString(obj, "status", "status"); err != nil {
-		return Manifest{}, err
-	}
 	if v, ok := obj["list"]; ok && !isNull(v) {
 		if t := bytes.TrimSpace(v); len(t) == 0 || t[0] != '{' {
 			return Manifest{}, fieldErr(ErrInvalidManifest, "list", "must be a JSON object (a FHIR List)")
@@ -252,6 +259,8 @@ func ParseManifest(b []byte) (Manifest, error) {
 			{"embedded", &f.Embedded},
 			{"location", &f.Location},
 			{"lastUpdated", &f.LastUpdated},
+			{"status", &f.Status},
+			{"fhirVersion", &f.FHIRVersion},
 		} {
 			if *fld.dst, err = manifestString(e, fld.name, at(fld.name)); err != nil {
 				return Manifest{}, err

@@ -45,10 +45,12 @@ func TestManifestRequestRedactsPasscode(t *testing.T) {
 	}
 }
 
-// specManifest is the example manifest of the published STU1 guide, with
-// the embedded JWE replaced by a real one.
+// specManifest is the example manifest of the published STU1 guide
+// ("Example SMART Health Link Manifest File", input/resources/
+// shl-manifest-1.json of HL7/smart-health-cards-and-links @ a966d22), with
+// the embedded JWE replaced by a real one. Status and fhirVersion are
+// properties of a file, not of the manifest.
 const specManifest = `{
-  "status": "finalized",
   "files": [{
     "contentType": "application/smart-health-card",
     "location": "https://bucket.cloud.example.org/file1?sas=MFXK6jL3oL3SI_lRfi_-cEfzIs5oHs6rRWmrsCAFzvk"
@@ -58,23 +60,34 @@ const specManifest = `{
     "embedded": "EMBEDDED"
   },
   {
-    "contentType": "application/fhir+json;fhirVersion=4.0.1",
+    "contentType": "application/fhir+json",
     "location": "https://bucket.cloud.example.org/file2?sas=T34xzj1XtqTYb2lzcgj59XCY4I6vLN3AwrTUIT9GuSc",
-    "lastUpdated": "2025-03-09T15:29:46Z"
+    "lastUpdated": "2025-03-09T15:29:46Z",
+    "status": "finalized",
+    "fhirVersion": "4.0.1"
   }]
 }`
 
 func TestManifestSpecExample(t *testing.T) {
 	jwe := strings.TrimSpace(string(readShared(t, "shl/spec-example-jwe.txt")))
+	in := []byte(strings.Replace(specManifest, "EMBEDDED", jwe, 1))
 	var m Manifest
-	if err := json.Unmarshal([]byte(strings.Replace(specManifest, "EMBEDDED", jwe, 1)), &m); err != nil {
+	if err := json.Unmarshal(in, &m); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
+	parsed, err := ParseManifest(in)
+	if err != nil {
+		t.Fatalf("ParseManifest: %v", err)
 	}
-	if m.Status != StatusFinalized || len(m.Files) != 3 || m.Files[1].Embedded != jwe || m.Files[2].LastUpdated != "2025-03-09T15:29:46Z" {
-		t.Errorf("parsed manifest = %+v", m)
+	for _, m := range []Manifest{m, parsed} {
+		if err := m.Validate(); err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		want := ManifestFile{ContentType: ContentTypeFHIR, Location: "https://bucket.cloud.example.org/file2?sas=T34xzj1XtqTYb2lzcgj59XCY4I6vLN3AwrTUIT9GuSc",
+			LastUpdated: "2025-03-09T15:29:46Z", Status: StatusFinalized, FHIRVersion: "4.0.1"}
+		if len(m.Files) != 3 || m.Files[1].Embedded != jwe || m.Files[2] != want || m.Files[0].Status != "" {
+			t.Errorf("parsed manifest = %+v", m)
+		}
 	}
 	cty, _, err := DecryptFile(mustKey(t, specKey), m.Files[1].Embedded)
 	if err != nil || cty != m.Files[1].ContentType {
@@ -109,7 +122,7 @@ func TestManifestValidateRejects(t *testing.T) {
 		field string
 	}{
 		{"no files", Manifest{}, "files"},
-		{"bad status", Manifest{Status: "final", Files: []ManifestFile{ok}}, "status"},
+		{"bad status", Manifest{Files: []ManifestFile{ok, {ContentType: ContentTypeFHIR, Embedded: "x", Status: "final"}}}, "files[1].status"},
 		{"bad list", Manifest{List: json.RawMessage(`{`), Files: []ManifestFile{ok}}, "list"},
 		{"no content type", Manifest{Files: []ManifestFile{ok, {Embedded: "x"}}}, "files[1].contentType"},
 		{"unknown content type", Manifest{Files: []ManifestFile{{ContentType: "text/html", Embedded: "x"}}}, "files[0].contentType"},

@@ -80,12 +80,16 @@ type RetrievedFile struct {
 	Data []byte
 	// LastUpdated is the manifest's lastUpdated for the file, if any.
 	LastUpdated string
+	// Status is the manifest's status for the file (StatusFinalized,
+	// StatusCanChange, StatusNoLongerValid), "" when absent or for a U
+	// link.
+	Status string
+	// FHIRVersion is the manifest's fhirVersion for the file, if any.
+	FHIRVersion string
 }
 
 // Retrieved is what a link holds.
 type Retrieved struct {
-	// Status is the manifest's status ("" for a U link or when absent).
-	Status string
 	// Files are the decrypted files, in the manifest's order.
 	Files []RetrievedFile
 }
@@ -206,7 +210,7 @@ func (r *receiver) manifest(link string) (*Retrieved, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Retrieved{Status: m.Status, Files: make([]RetrievedFile, 0, len(m.Files))}
+	out := &Retrieved{Files: make([]RetrievedFile, 0, len(m.Files))}
 	for i, mf := range m.Files {
 		field := fmt.Sprintf("files[%d]", i)
 		jwe := mf.Embedded
@@ -219,7 +223,7 @@ func (r *receiver) manifest(link string) (*Retrieved, error) {
 		if err != nil {
 			return nil, err
 		}
-		f.LastUpdated = mf.LastUpdated
+		f.LastUpdated, f.Status, f.FHIRVersion = mf.LastUpdated, mf.Status, mf.FHIRVersion
 		out.Files = append(out.Files, f)
 	}
 	return out, nil

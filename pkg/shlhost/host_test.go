@@ -2,6 +2,7 @@ package shlhost
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -663,5 +664,84 @@ func TestRedactPath(t *testing.T) {
 		if got := RedactPath(in); got != want {
 			t.Errorf("RedactPath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestManifestSTU1Shape: the manifest is the STU1 ShlManifest ("SMART
+// Health Link Manifest File"): an object with files only, each file with
+// its own status ("Indicates whether a file may be changed in the future
+// [...] finalized|can-change|no-longer-valid", can-change for L links,
+// whose owner may replace the files) and, for FHIR content, fhirVersion
+// ("SHOULD be present when the referenced file contains FHIR content");
+// embedded or by location as embeddedLengthMax asks. phr's receiver
+// (share.Retrieve) reads every form back.
+func TestManifestSTU1Shape(t *testing.T) {
+	key := share.NewKey()
+	bundle := sampleBundle(t)
+	fhirJWE, _ := share.EncryptFile(key, share.ContentTypeFHIR, bundle, true)
+	card, err := os.ReadFile("../../../shared/testdata/shc/input/images/example-00-e-file.smart-health-card")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shcJWE, _ := share.EncryptFile(key, share.ContentTypeSHC, card, false)
+	files := []api.ShareFile{{ContentType: share.ContentTypeFHIR, JWE: fhirJWE}, {ContentType: share.ContentTypeSHC, JWE: shcJWE}}
+	for _, tc := range []struct {
+		name        string
+		req         createReq
+		embeddedMax any // nil: absent
+		status      string
+		location    bool
+	}{
+		{name: "embedded", req: createReq{Files: files}, status: share.StatusFinalized},
+		{name: "by location", req: createReq{Files: files}, embeddedMax: 0, status: share.StatusFinalized, location: true},
+		{name: "long-term", req: createReq{Files: files, LongTerm: true}, status: share.StatusCanChange},
+		{name: "long-term with passcode, by location", req: createReq{Files: files, LongTerm: true, Passcode: "2468"}, embeddedMax: 100, status: share.StatusCanChange, location: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, Options{})
+			resp := e.create("acct-1", tc.req)
+			body := map[string]any{"recipient": "Dr. Shape"}
+			if tc.embeddedMax != nil {
+				body["embeddedLengthMax"] = tc.embeddedMax
+			}
+			if tc.req.Passcode != "" {
+				body["passcode"] = tc.req.Passcode
+			}
+			r := e.manifest(resp.URL, body)
+			decodeManifest(t, r)
+			var raw map[string]json.RawMessage
+			if err := json.Unmarshal(r.body, &raw); err != nil {
+				t.Fatal(err)
+			}
+			if len(raw) != 1 || raw["files"] == nil {
+				t.Fatalf("manifest members %s, want files only", r.body)
+			}
+			var got []map[string]any
+			json.Unmarshal(raw["files"], &got)
+			if len(got) != 2 {
+				t.Fatalf("%d files", len(got))
+			}
+			for i, f := range got {
+				if f["status"] != tc.status {
+					t.Errorf("files[%d].status = %v, want %s", i, f["status"], tc.status)
+				}
+				wantVersion := map[bool]any{true: FHIRVersion, false: nil}[f["contentType"] == share.ContentTypeFHIR]
+				if f["fhirVersion"] != wantVersion {
+					t.Errorf("files[%d].fhirVersion = %v, want %v", i, f["fhirVersion"], wantVersion)
+				}
+				if _, ok := f["location"]; ok != tc.location {
+					t.Errorf("files[%d]: location %v, want %v", i, ok, tc.location)
+				}
+			}
+			p := resp.Payload(key)
+			got2, err := share.Retrieve(context.Background(), p, share.RetrieveOptions{Recipient: "Dr. Shape", Passcode: tc.req.Passcode, EmbeddedLengthMax: map[bool]int{true: 1, false: 0}[tc.location]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got2.Files) != 2 || !bytes.Equal(got2.Files[0].Data, bundle) || !bytes.Equal(got2.Files[1].Data, card) ||
+				got2.Files[0].Status != tc.status || got2.Files[0].FHIRVersion != FHIRVersion || got2.Files[1].ContentType != share.ContentTypeSHC {
+				t.Errorf("retrieved %+v", got2.Files)
+			}
+		})
 	}
 }

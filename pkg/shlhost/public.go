@@ -16,7 +16,15 @@ import (
 	"github.com/phr-project/phr/pkg/share"
 )
 
-// handleManifest answers POST /shl/:id.
+// FHIRVersion is the fhirVersion the manifest gives application/fhir+json
+// files: phr shares FHIR R4 (pkg/fhirdoc builds R4 Bundles, for phrd and
+// for the CLI, which uploads them encrypted).
+const FHIRVersion = "4.0.1"
+
+// handleManifest answers POST /shl/:id. Each file entry carries its
+// status (STU1 puts it on the file, not the manifest): "can-change" for
+// L links, whose owner may replace the files, else "finalized"; and
+// fhirVersion for FHIR files.
 func (h *Host) handleManifest(c echo.Context) error {
 	id := c.Param("id")
 	if !share.ValidManifestID(id) {
@@ -46,12 +54,16 @@ func (h *Host) handleManifest(c echo.Context) error {
 	if req.EmbeddedLengthMax >= 0 {
 		limit = req.EmbeddedLengthMax
 	}
-	m := share.Manifest{Files: make([]share.ManifestFile, 0, len(sh.Files)), Status: share.StatusFinalized}
+	m := share.Manifest{Files: make([]share.ManifestFile, 0, len(sh.Files))}
+	status := share.StatusFinalized
 	if sh.HasFlag(share.FlagLongTerm) {
-		m.Status = share.StatusCanChange // the owner may replace the files
+		status = share.StatusCanChange // the owner may replace the files
 	}
 	for _, f := range sh.Files {
-		mf := share.ManifestFile{ContentType: f.ContentType}
+		mf := share.ManifestFile{ContentType: f.ContentType, Status: status}
+		if mt, _, err := mime.ParseMediaType(f.ContentType); err == nil && mt == share.ContentTypeFHIR {
+			mf.FHIRVersion = FHIRVersion
+		}
 		if f.Length <= limit {
 			if mf.Embedded, err = h.store.ReadFile(id, f.ID); err != nil {
 				return err

@@ -93,7 +93,7 @@ func newEHRHost(t *testing.T) *ehrHost {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(share.Manifest{Status: share.StatusCanChange, Files: h.files})
+		json.NewEncoder(w).Encode(share.Manifest{Files: h.files})
 	})
 	mux.HandleFunc("GET /f/{name}", func(w http.ResponseWriter, r *http.Request) {
 		h.requests.Add(1)
