@@ -13,21 +13,29 @@
 //
 // A link is "shlink:/" followed by the unpadded base64url of a minified
 // JSON Payload {url, key, exp, flag, label, v}, optionally prefixed with a
-// viewer URL ending in "#" (see ViewerLink). Encode and Decode both
-// validate the payload (Payload.Validate), so a link this package produces
-// or accepts always has:
+// viewer URL ending in "#" (see ViewerLink). Encode validates the payload
+// (Payload.Validate), so a link this package makes always has:
 //
 //   - an https url of at most 128 printable ASCII characters (plain http
 //     only for loopback hosts, for tests);
 //   - a key of exactly 43 base64url characters encoding 32 bytes;
+//   - an exp in whole seconds, if any;
 //   - flags drawn from L, P and U, in alphabetical order, without repeats,
 //     and never U together with P;
 //   - a label of at most 80 characters with no control characters;
 //   - no version other than 1.
 //
-// Decode ignores payload properties it does not know, as the specification
-// requires, and reads property names case-sensitively. It reads at most
-// MaxLinkLength bytes and MaxJSONDepth levels of JSON.
+// Decode applies the same rules to others' links except where the
+// specification asks receivers to be lenient: an exp with a fraction or
+// an exponent (its type is "number") is read and cut to whole seconds;
+// flag letters other than L, P and U are ignored ("SHL Receiver
+// Application SHALL ignore flag values they don't recognize"), while the
+// known ones keep their rules; a v above 1 decodes, so that the label can
+// be shown, and Retrieve refuses it before any request
+// (ErrUnsupportedVersion). Decode ignores payload properties it does not
+// know, as the specification requires, and reads property names
+// case-sensitively. It reads at most MaxLinkLength bytes and MaxJSONDepth
+// levels of JSON.
 //
 // # Files
 //
@@ -47,13 +55,17 @@
 //
 // ParseManifest reads a manifest as a receiver gets it, within
 // MaxManifestSize, MaxManifestFiles and MaxJSONDepth, and validates it.
+// Each file has its own status and fhirVersion (ManifestFile), as in
+// STU1's ShlManifest; the manifest itself has none.
 //
 // # Receiving
 //
 // Retrieve fetches a link's files as its recipient and decrypts them: a U
 // link with one GET, other links through the manifest and its location
-// URLs. It refuses expired links and P links without a passcode before
-// any request, follows redirects only to https (plain http only between
+// URLs. It refuses expired links, links of a later version and P links
+// without a passcode before any request; asks for the manifest once more
+// when a location has expired or been consumed (403, 404, 410) or is an
+// hour old, as the specification requires; follows redirects only to https (plain http only between
 // loopback hosts) without a Referer, bounds what it reads
 // (MaxManifestSize, RetrieveOptions.MaxFileSize and MaxTotalSize), and
 // decrypts every file before it returns any. NewReceiverClient(true)
@@ -81,7 +93,7 @@
 // Every error wraps one of the sentinels ErrInvalidLink, ErrKeySize,
 // ErrMalformedJWE, ErrUnsupportedJWE, ErrDecrypt, ErrTooLarge,
 // ErrInvalidManifest, ErrInvalidPasscode or ErrQR (Retrieve's also
-// ErrLinkExpired, ErrLinkUnavailable, ErrPasscodeRequired, ErrWrongPasscode,
-// ErrServer or ErrPrivateAddress); callers branch with errors.Is. Errors about
+// ErrLinkExpired, ErrUnsupportedVersion, ErrLinkUnavailable,
+// ErrPasscodeRequired, ErrWrongPasscode, ErrServer or ErrPrivateAddress); callers branch with errors.Is. Errors about
 // one field or header parameter are *FieldError values (errors.As).
 package share

@@ -105,7 +105,9 @@ type Retrieved struct {
 // (ErrUnsupportedVersion) and a P link without a passcode
 // (ErrPasscodeRequired). Flags it does not know are ignored.
 // The server's refusals are ErrLinkUnavailable (404) and *PasscodeError
-// (401). Manifests, location downloads and plaintexts are bounded
+// (401). A location that answers 403, 404 or 410, or that is an hour old,
+// makes Retrieve ask for the manifest once more and fetch every file from
+// the new one; refused again, the link is ErrLinkUnavailable. Manifests, location downloads and plaintexts are bounded
 // (MaxManifestSize, RetrieveOptions.MaxFileSize and MaxTotalSize): past a
 // bound Retrieve stops reading and fails with ErrTooLarge. A JWE whose
 // cty disagrees with the manifest's contentType is ErrInvalidManifest.
@@ -181,8 +183,44 @@ func (r *receiver) direct(link string) (*Retrieved, error) {
 	return &Retrieved{Files: []RetrievedFile{f}}, nil
 }
 
-// manifest POSTs the manifest request and fetches its files.
+// maxManifestRequests is how often Retrieve asks for a link's manifest:
+// once, and once more when a location has expired or been consumed.
+const maxManifestRequests = 2
+
+// errLocationGone marks a files[].location that answered 403, 404 or 410,
+// or that is older than MaxLocationLifetime: a fresh manifest gives a
+// fresh one. It wraps the error to report if none does.
+type errLocationGone struct{ err error }
+
+func (e *errLocationGone) Error() string { return e.err.Error() }
+func (e *errLocationGone) Unwrap() error { return e.err }
+
+// manifest POSTs the manifest request and fetches its files. Location
+// URLs are "short-lived and potentially limited to one-time use": the
+// receiver "SHALL NOT attempt to dereference a manifest's .files.location
+// link more than one hour after requesting the manifest, and SHALL be
+// capable of re-fetching the manifest to obtain fresh location links in
+// the event that they have expired or been consumed" (STU1,
+// ".files.location links"). So when a location is refused (403, 404 or
+// 410) or an hour has passed since the manifest came, the manifest is
+// requested once more and every file is fetched again from it (the
+// manifest and its files are one package, which may have changed).
 func (r *receiver) manifest(link string) (*Retrieved, error) {
+	for n := 1; ; n++ {
+		out, err := r.manifestOnce(link)
+		var gone *errLocationGone
+		if !errors.As(err, &gone) {
+			return out, err
+		}
+		if n == maxManifestRequests {
+			return nil, gone.err
+		}
+		r.total = 0
+	}
+}
+
+// manifestOnce is one manifest request and the files it lists.
+func (r *receiver) manifestOnce(link string) (*Retrieved, error) {
 	body, err := json.Marshal(ManifestRequest{Recipient: r.o.Recipient, Passcode: r.o.Passcode, EmbeddedLengthMax: r.o.EmbeddedLengthMax})
 	if err != nil {
 		return nil, err
@@ -199,6 +237,7 @@ func (r *receiver) manifest(link string) (*Retrieved, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	got := r.now()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxManifestSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading the manifest: %w", ErrServer, netErr(err))
@@ -215,6 +254,9 @@ func (r *receiver) manifest(link string) (*Retrieved, error) {
 		field := fmt.Sprintf("files[%d]", i)
 		jwe := mf.Embedded
 		if jwe == "" {
+			if r.now().Sub(got) >= MaxLocationLifetime {
+				return nil, &errLocationGone{fmt.Errorf("%w (%s: the manifest is over an hour old)", ErrLinkUnavailable, field)}
+			}
 			if jwe, err = r.getJWE(mf.Location, field); err != nil {
 				return nil, err
 			}
@@ -227,6 +269,13 @@ func (r *receiver) manifest(link string) (*Retrieved, error) {
 		out.Files = append(out.Files, f)
 	}
 	return out, nil
+}
+
+func (r *receiver) now() time.Time {
+	if r.o.Now != nil {
+		return r.o.Now()
+	}
+	return time.Now()
 }
 
 // maxJWE is the longest compact JWE a file within the plaintext limit can
@@ -346,7 +395,14 @@ func (r *receiver) do(newReq func() (*http.Request, error), what string) (*http.
 			if what == "the manifest" || what == "the file" {
 				return nil, ErrLinkUnavailable
 			}
-			return nil, fmt.Errorf("%w (%s)", ErrLinkUnavailable, what)
+			return nil, &errLocationGone{fmt.Errorf("%w (%s)", ErrLinkUnavailable, what)}
+		case http.StatusForbidden, http.StatusGone:
+			// What signed URLs of cloud storage answer once expired.
+			drain(resp)
+			if what != "the manifest" && what != "the file" {
+				return nil, &errLocationGone{fmt.Errorf("%w (%s: HTTP %d)", ErrLinkUnavailable, what, resp.StatusCode)}
+			}
+			return nil, fmt.Errorf("%w: %s: HTTP %d", ErrServer, what, resp.StatusCode)
 		default:
 			drain(resp)
 			return nil, fmt.Errorf("%w: %s: HTTP %d", ErrServer, what, resp.StatusCode)

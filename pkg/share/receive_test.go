@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +27,10 @@ type fakeHost struct {
 	status   int    // answer every manifest request with this status
 	manifest string // answer with this body instead
 	busy     int    // answer this many requests 429 first
+	gone     int    // answer this many location GETs goneCode first
+	goneCode int
+	onFile   func(i int)
+	byFile   [8]atomic.Int32 // location GETs of each file
 	requests atomic.Int32
 	lastBody ManifestRequest
 	lastQ    string
@@ -84,6 +89,15 @@ func newFakeHost(t *testing.T) *fakeHost {
 		if i < 0 || i >= len(h.files) {
 			http.NotFound(w, r)
 			return
+		}
+		h.byFile[i].Add(1)
+		if h.gone > 0 {
+			h.gone--
+			w.WriteHeader(h.goneCode)
+			return
+		}
+		if h.onFile != nil {
+			h.onFile(i)
 		}
 		w.Header().Set("Content-Type", ContentTypeJOSE)
 		io.WriteString(w, h.files[i].jwe)
@@ -153,6 +167,72 @@ func TestRetrieveDirect(t *testing.T) {
 	}
 	if len(got.Files) != 1 || got.Files[0].ContentType != ContentTypeFHIR || h.lastQ != "recipient=Dr.+Rivera+%26+co" {
 		t.Fatalf("files %+v, query %q", got.Files, h.lastQ)
+	}
+}
+
+// TestRetrieveRefetchesManifest: "The SMART Health Links Receiving
+// Application SHALL NOT attempt to dereference a manifest's
+// .files.location link more than one hour after requesting the manifest,
+// and SHALL be capable of re-fetching the manifest to obtain fresh
+// location links in the event that they have expired or been consumed"
+// (STU1, ".files.location links"). A location refused as phr's host does
+// (404) or as signed cloud-storage URLs do once expired (403, 410) makes
+// the receiver ask for the manifest once more; so does an hour gone by.
+func TestRetrieveRefetchesManifest(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		gone      int
+		goneCode  int
+		hourAfter bool // the first file's download takes over an hour
+		want      error
+		requests  int32
+		manifests int32
+	}{
+		{name: "consumed location (404)", gone: 1, goneCode: 404, requests: 5, manifests: 2},
+		{name: "expired signed URL (403)", gone: 1, goneCode: 403, requests: 5, manifests: 2},
+		{name: "gone (410)", gone: 1, goneCode: 410, requests: 5, manifests: 2},
+		{name: "an hour after the manifest", hourAfter: true, requests: 5, manifests: 2},
+		{name: "still refused after a fresh manifest", gone: 2, goneCode: 404, want: ErrLinkUnavailable, requests: 4, manifests: 2},
+		{name: "500 is not retried", gone: 1, goneCode: 500, want: ErrServer, requests: 2, manifests: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newFakeHost(t)
+			h.add(t, ContentTypeFHIR, `{"resourceType":"Bundle","type":"collection"}`, true)
+			h.add(t, ContentTypeSHC, `{"verifiableCredential":[]}`, true)
+			h.gone, h.goneCode = tc.gone, tc.goneCode
+			var mu sync.Mutex
+			now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+			if tc.hourAfter {
+				h.onFile = func(i int) {
+					mu.Lock()
+					defer mu.Unlock()
+					if i == 0 && h.byFile[0].Load() == 1 {
+						now = now.Add(MaxLocationLifetime)
+					}
+				}
+			}
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			got, err := Retrieve(context.Background(), h.payload("/m", "L"), RetrieveOptions{Recipient: "A", Now: clock})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			if n := h.requests.Load(); n != tc.requests {
+				t.Errorf("%d requests, want %d", n, tc.requests)
+			}
+			if n := h.requests.Load() - h.byFile[0].Load() - h.byFile[1].Load(); n != tc.manifests {
+				t.Errorf("%d manifest requests, want %d", n, tc.manifests)
+			}
+			if tc.want != nil {
+				assertNoSecret(t, err.Error(), h.srv.URL, "/f/")
+				return
+			}
+			if len(got.Files) != 2 || string(got.Files[1].Data) != `{"verifiableCredential":[]}` {
+				t.Fatalf("files %+v", got.Files)
+			}
+			if tc.hourAfter && h.byFile[1].Load() != 1 {
+				t.Errorf("the second file was fetched %d times: a stale location was used", h.byFile[1].Load())
+			}
+		})
 	}
 }
 
