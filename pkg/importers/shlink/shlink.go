@@ -25,7 +25,8 @@
 //     label or the passcode.
 //
 // SMART API access files (application/smart-api-access) are reported as
-// skipped: phr does not call FHIR APIs.
+// skipped: phr does not call FHIR APIs; so are files the manifest marks
+// "no-longer-valid".
 package shlink
 
 import (
@@ -187,6 +188,14 @@ func retrieve(ctx context.Context, store pipeline.Store, p share.Payload, o Opti
 func importFile(ctx context.Context, store pipeline.Store, f share.RetrievedFile, name, system string, opts pipeline.Options) (*pipeline.Report, error) {
 	sum := sha256.Sum256(f.Data)
 	in := &importers.Input{Name: name, R: bytes.NewReader(f.Data), ReaderAt: bytes.NewReader(f.Data), Size: int64(len(f.Data)), SHA256: hex.EncodeToString(sum[:])}
+	if f.Status == share.StatusNoLongerValid {
+		// The sender withdrew the file ("no-longer-valid", a manifest
+		// file's status in STU1): its records are not imported as if
+		// they held.
+		return &pipeline.Report{File: name, Format: f.ContentType, SHA256: in.SHA256, Skipped: 1,
+			ByType: map[string]*pipeline.Counts{}, DryRun: opts.DryRun,
+			Skips: []pipeline.SkipNote{{ResourceType: "(file)", Reason: "the sender marked this file no longer valid", Count: 1}}}, nil
+	}
 	reg := &importers.Registry{}
 	switch f.ContentType {
 	case share.ContentTypeSHC:

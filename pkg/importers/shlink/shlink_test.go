@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -265,6 +266,21 @@ func TestReceiveRefusals(t *testing.T) {
 		{name: "expired", link: func(h *ehrHost) string {
 			return mustEncode(t, share.Payload{URL: "https://ehr.example.org" + specPath, Key: specKey, Exp: time.Now().Add(-time.Hour).Unix()})
 		}, want: share.ErrLinkExpired},
+		{name: "expired, exp with a fraction", link: func(h *ehrHost) string {
+			return "shlink:/" + b64(`{"url":"https://ehr.example.org`+specPath+`","key":"`+specKey+`","exp":`+fmt.Sprint(time.Now().Add(-time.Minute).Unix())+`.25}`)
+		}, want: share.ErrLinkExpired},
+		{name: "key of 31 bytes", link: func(h *ehrHost) string {
+			return "shlink:/" + b64(`{"url":"https://ehr.example.org`+specPath+`","key":"`+b64(strings.Repeat("k", 31))+`"}`)
+		}, want: share.ErrInvalidLink},
+		{name: "key of 33 bytes", link: func(h *ehrHost) string {
+			return "shlink:/" + b64(`{"url":"https://ehr.example.org`+specPath+`","key":"`+b64(strings.Repeat("k", 33))+`"}`)
+		}, want: share.ErrInvalidLink},
+		{name: "a later protocol version", link: func(h *ehrHost) string {
+			return "shlink:/" + b64(`{"url":"https://ehr.example.org`+specPath+`","key":"`+specKey+`","v":2}`)
+		}, want: share.ErrUnsupportedVersion},
+		{name: "U with P", link: func(h *ehrHost) string {
+			return "shlink:/" + b64(`{"url":"https://ehr.example.org`+specPath+`","key":"`+specKey+`","flag":"PU"}`)
+		}, opts: shlink.Options{Passcode: pass(passcode)}, want: share.ErrInvalidLink},
 		{name: "wrong passcode", opts: shlink.Options{Passcode: pass("1234")}, want: share.ErrWrongPasscode, requests: 1},
 		{name: "no passcode", want: share.ErrPasscodeRequired},
 		{name: "revoked (404)", setup: func(h *ehrHost) { h.status = 404 }, opts: shlink.Options{Passcode: pass(passcode)}, want: share.ErrLinkUnavailable, requests: 1},
@@ -309,6 +325,115 @@ func TestReceiveRefusals(t *testing.T) {
 						t.Errorf("error %q / %q leaks a secret", r.Error, err)
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestReceiveInterop: links as other implementations make them, each
+// form the HL7 SMART Health Cards and Links IG STU1 allows: viewer-prefixed
+// ("Optionally prefixed with a viewer URL that ends with #") or bare,
+// with or without exp, exp with a fraction (its type is "number"), flags
+// the receiver does not know ("SHALL ignore"), L links whose files carry
+// their status and fhirVersion, files embedded and by location, cards
+// whose JWS is DEFLATE-compressed (the specification's four example
+// cards), JWEs with "zip":"DEF", and the specification's IPS example as
+// a U link (a JWE with "kid" and no "cty"). Each imports; a file marked
+// no-longer-valid is skipped with its reason.
+func TestReceiveInterop(t *testing.T) {
+	card := func(n int) string {
+		return readFile(t, testdata+"/shc/input/images/example-0"+string(rune('0'+n))+"-e-file.smart-health-card")
+	}
+	key := share.NewKey()
+	enc := func(cty, plain string, zip bool) string {
+		jwe, err := share.EncryptFile(key, cty, []byte(plain), zip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return jwe
+	}
+	k := share.EncodeKey(key)
+	url := `"url":"https://ehr.example.org/qr/abc/m"`
+	future := time.Now().Add(time.Hour).Unix()
+	type want struct {
+		format  string
+		added   bool
+		skipped string // the skip reason, when skipped
+	}
+	tests := []struct {
+		name  string
+		link  string // the payload JSON
+		setup func(h *ehrHost)
+		want  []want
+	}{
+		{name: "viewer-prefixed, L, embedded card and located IPS",
+			link: `{` + url + `,"flag":"L","key":"` + k + `","exp":` + fmt.Sprint(future) + `,"label":"Clinic visit"}`,
+			setup: func(h *ehrHost) {
+				h.embed(share.ContentTypeSHC, enc(share.ContentTypeSHC, card(0), false))
+				h.locate(share.ContentTypeFHIR, "ips", enc(share.ContentTypeFHIR, readFile(t, testdata+"/shl/ips.json"), true))
+				h.files[0].Status, h.files[1].Status, h.files[1].FHIRVersion = share.StatusCanChange, share.StatusCanChange, "4.0.1"
+			},
+			want: []want{{format: "shc", added: true}, {format: "fhir", added: true}}},
+		{name: "no exp, every example card, DEFLATE JWE",
+			link: `{` + url + `,"key":"` + k + `"}`,
+			setup: func(h *ehrHost) {
+				for i := 0; i < 4; i++ {
+					h.locate(share.ContentTypeSHC, fmt.Sprint("c", i), enc(share.ContentTypeSHC, card(i), i%2 == 0))
+				}
+			},
+			want: []want{{format: "shc", added: true}, {format: "shc", added: true}, {format: "shc", added: true}, {format: "shc", added: true}}},
+		{name: "exp with a fraction, an unknown flag, v 1",
+			link: `{` + url + `,"key":"` + k + `","exp":` + fmt.Sprint(future) + `.5,"flag":"LQ","v":1}`,
+			setup: func(h *ehrHost) {
+				h.embed(share.ContentTypeFHIR+";fhirVersion=4.0.1", enc(share.ContentTypeFHIR, readFile(t, testdata+"/shc/input/images/example-01-a-fhirBundle.json"), true))
+			},
+			want: []want{{format: "fhir", added: true}}},
+		{name: "a file no longer valid",
+			link: `{` + url + `,"key":"` + k + `"}`,
+			setup: func(h *ehrHost) {
+				h.embed(share.ContentTypeSHC, enc(share.ContentTypeSHC, card(2), false))
+				h.embed(share.ContentTypeSHC, enc(share.ContentTypeSHC, card(3), false))
+				h.files[0].Status, h.files[1].Status = share.StatusFinalized, share.StatusNoLongerValid
+			},
+			want: []want{{format: "shc", added: true}, {skipped: "no longer valid"}}},
+		{name: "the specification's IPS example as a U link",
+			link: `{"url":"https://ehr.example.org/u/IPS_IG-bundle-01-enc.txt","flag":"LU","key":"` + specKey + `","label":"Demo SHL for IPS_IG-bundle-01"}`,
+			setup: func(h *ehrHost) { h.byPath["/u"] = readFile(t, testdata+"/shl/ips-enc.txt") },
+			want:  []want{{format: "fhir", added: true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newEHRHost(t)
+			tt.setup(h)
+			v := vaulttest.New(t)
+			link := "shlink:/" + b64(tt.link)
+			if strings.HasPrefix(tt.name, "viewer-prefixed") {
+				link = "https://viewer.example.org/shlink.html#" + link
+			}
+			reps, err := shlink.Receive(context.Background(), v, link, shlink.Options{Client: h.client, Recipient: "Dr. Interop",
+				Import: pipeline.Options{AcceptPatientMismatch: true, Importer: map[string]string{"issuer-keys": jwksPath}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(reps) != len(tt.want) {
+				t.Fatalf("%d reports, want %d", len(reps), len(tt.want))
+			}
+			for i, w := range tt.want {
+				r := reps[i]
+				if w.skipped != "" {
+					if r.Skipped != 1 || r.Added != 0 || len(r.Skips) != 1 || !strings.Contains(r.Skips[0].Reason, w.skipped) {
+						t.Errorf("file %d: %+v, want skipped", i, r)
+					}
+					continue
+				}
+				// Example-01 holds example-00's records (another issuer):
+				// duplicates of what file 1 added.
+				if r.Format != w.format || (r.Added+r.Duplicates > 0) != w.added || r.Error != "" {
+					t.Errorf("file %d: format %q, added %d, error %q: %+v", i, r.Format, r.Added, r.Error, r)
+				}
+			}
+			if strings.Contains(tt.name, "U link") && h.last.Recipient != "" {
+				t.Error("a U link asked for a manifest")
 			}
 		})
 	}
