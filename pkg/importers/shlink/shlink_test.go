@@ -397,7 +397,7 @@ func TestReceiveInterop(t *testing.T) {
 			},
 			want: []want{{format: "shc", added: true}, {skipped: "no longer valid"}}},
 		{name: "the specification's IPS example as a U link",
-			link: `{"url":"https://ehr.example.org/u/IPS_IG-bundle-01-enc.txt","flag":"LU","key":"` + specKey + `","label":"Demo SHL for IPS_IG-bundle-01"}`,
+			link:  `{"url":"https://ehr.example.org/u/IPS_IG-bundle-01-enc.txt","flag":"LU","key":"` + specKey + `","label":"Demo SHL for IPS_IG-bundle-01"}`,
 			setup: func(h *ehrHost) { h.byPath["/u"] = readFile(t, testdata+"/shl/ips-enc.txt") },
 			want:  []want{{format: "fhir", added: true}}},
 	}
