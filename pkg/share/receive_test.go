@@ -406,6 +406,8 @@ func FuzzRetrieve(f *testing.F) {
 		{200, `{"files":[{"contentType":"application/fhir+json","embedded":"` + jwe + `"}]}`, ""},
 		{200, `{"files":[{"contentType":"application/smart-health-card","location":"https://ehr.example.org/f/1"}]}`, spec},
 		{200, `{"status":"can-change","files":[{"contentType":"application/fhir+json","location":"https://ehr.example.org/f/1"}]}`, jwe},
+		{200, `{"files":[{"contentType":"application/fhir+json","location":"https://ehr.example.org/f/1","status":"no-longer-valid","fhirVersion":"4.0.1"}]}`, jwe},
+		{200, `{"files":[{"contentType":"application/fhir+json","location":"https://ehr.example.org/f/1","status":"x"}]}`, jwe},
 		{401, `{"remainingAttempts":3}`, ""},
 		{404, ``, ""}, {429, ``, ""}, {200, `{"files":[]}`, ""}, {200, `[]`, ""},
 	} {
