@@ -164,6 +164,31 @@ func GetMany(b Bucket, keys [][]byte) [][]byte {
 	return out
 }
 
+// OneGetter is a DB that reads one key without a transaction of its own.
+type OneGetter interface {
+	GetOne(bucket, key []byte) ([]byte, error)
+}
+
+// GetOne returns the value of key in the top-level bucket (nil when
+// either is absent), read in a snapshot of its own: on PostgreSQL one
+// statement, where a View costs a round trip for its BEGIN (with the
+// read) and one for its COMMIT. The value is the caller's to keep.
+func GetOne(db DB, bucket, key []byte) ([]byte, error) {
+	if g, ok := db.(OneGetter); ok {
+		return g.GetOne(bucket, key)
+	}
+	var v []byte
+	err := db.View(func(tx Tx) error {
+		if b := tx.Bucket(bucket); b != nil {
+			if got := b.Get(key); got != nil {
+				v = append([]byte{}, got...)
+			}
+		}
+		return nil
+	})
+	return v, err
+}
+
 // Prefetcher is a Bucket that reads keys ahead of their Gets.
 type Prefetcher interface {
 	Prefetch(keys [][]byte)

@@ -1112,4 +1112,17 @@ func testGetMany(t *testing.T, b backend) {
 		check(bk, []string{"2", "<nil>", "<nil>", "", "2", "<nil>", "back"})
 		return nil
 	})
+	// GetOne reads one key of a top-level bucket outside a transaction.
+	for _, tc := range []struct{ bucket, key, want string }{
+		{"m", "a", "2"}, {"m", "z", "back"}, {"m", "absent", "<nil>"}, {"m", "n", "<nil>"},
+		{"no such bucket", "a", "<nil>"}, {"m", "", "<nil>"},
+	} {
+		v, err := kv.GetOne(db, []byte(tc.bucket), []byte(tc.key))
+		if err != nil || (tc.want == "<nil>") != (v == nil) || (v != nil && string(v) != tc.want) {
+			t.Errorf("GetOne(%s, %s) = %q, %v; want %s", tc.bucket, tc.key, v, err, tc.want)
+		}
+	}
+	if v, err := kv.GetOne(db, []byte("m"), []byte("e")); err != nil || v == nil || len(v) != 0 {
+		t.Errorf("GetOne of an empty value = %v, %v; want an empty non-nil value", v, err)
+	}
 }

@@ -268,6 +268,25 @@ func (d *pgDB) Update(fn func(Tx) error) error {
 	return d.run(true, nil, func(t *pgTx) error { return fn(t) })
 }
 
+// GetOne reads one key of a top-level bucket in one statement, outside
+// any transaction (OneGetter): one statement is its own snapshot.
+func (d *pgDB) GetOne(bucket, key []byte) ([]byte, error) {
+	if d.closed.Load() {
+		return nil, ErrClosed
+	}
+	if len(bucket) == 0 || len(key) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.p.timeout)
+	defer cancel()
+	var v []byte
+	err := d.p.pool.QueryRow(ctx, `SELECT v FROM phr_kv WHERE ns = $1 AND b = $2 AND k = $3`, d.ns, childPath(nil, bucket), key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return v, pgErr(err)
+}
+
 // UpdateKeys is Update under the locks of keys (KeyedDB): the namespace's
 // lock taken shared, then each key's lock, in one order for everyone so
 // that two transactions never wait for each other in a circle.

@@ -434,6 +434,7 @@ func TestPostgresRoundTrips(t *testing.T) {
 				return nil
 			})
 		}},
+		{"GetOne", 1, func() error { _, err := kv.GetOne(db, []byte("a"), keys[0]); return err }},
 		{"a View of 50 keys with GetMany", 3, func() error {
 			return db.View(func(tx kv.Tx) error {
 				vals := kv.GetMany(tx.Bucket([]byte("a")), keys)

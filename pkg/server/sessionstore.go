@@ -198,31 +198,28 @@ func (st *sessionStore) openRow(h, sealed []byte) (*sessionRow, error) {
 
 // get returns the session of hash h, or nil.
 func (st *sessionStore) get(h [32]byte) (*sessionRow, error) {
-	var r *sessionRow
-	err := st.db.View(func(tx kv.Tx) error {
-		v := tx.Bucket(bucketSessions).Get(h[:])
-		if v == nil {
-			return nil
-		}
-		var err error
-		r, err = st.openRow(h[:], v)
-		return err
-	})
-	return r, err
+	v, err := kv.GetOne(st.db, bucketSessions, h[:])
+	if err != nil || v == nil {
+		return nil, err
+	}
+	return st.openRow(h[:], v)
 }
 
 // getMany returns the rows of the hashes that still have one.
 func (st *sessionStore) getMany(hs [][32]byte) (map[[32]byte]*sessionRow, error) {
 	out := map[[32]byte]*sessionRow{}
 	err := st.db.View(func(tx kv.Tx) error {
-		b := tx.Bucket(bucketSessions)
-		for _, h := range hs {
-			if v := b.Get(h[:]); v != nil {
-				r, err := st.openRow(h[:], v)
+		keys := make([][]byte, len(hs))
+		for i := range hs {
+			keys[i] = hs[i][:]
+		}
+		for i, v := range kv.GetMany(tx.Bucket(bucketSessions), keys) {
+			if v != nil {
+				r, err := st.openRow(keys[i], v)
 				if err != nil {
 					return err
 				}
-				out[h] = r
+				out[hs[i]] = r
 			}
 		}
 		return nil
