@@ -129,7 +129,7 @@ test('parseLink fails only with a ViewerError on random input', () => {
   };
   const chars = 'shlink:/ABCabc019-_=+/{}[]":,.#%\u00e9\u0000';
   const good = link({ url: 'https://example.org/m', key: KEY, exp: 1900000000, flag: 'P', label: 'x' });
-  const values = [null, 0, -1, 1.5, 'x', '', [], {}, true, KEY, 'https://example.org/m', 'LP', 'PU', 1e308];
+  const values = [null, 0, -1, 1.5, 2, 1900000000.5, 'x', '', [], {}, true, KEY, KEY.slice(1), 'https://example.org/m', 'LP', 'PU', 'LPX', 'XU', 1e308];
   for (let i = 0; i < 3000; i++) {
     let text;
     switch (i % 3) {
@@ -151,6 +151,10 @@ test('parseLink fails only with a ViewerError on random input', () => {
       const l = parseLink(text);
       assert.equal(l.key.length, 32);
       assert.ok(webURL(l.url));
+      assert.match(l.flag, /^L?P?U?$/);
+      assert.ok(!(l.flag.includes('P') && l.flag.includes('U')));
+      assert.ok(Number.isInteger(l.v) && l.v >= 1);
+      assert.ok(l.exp === null || (typeof l.exp === 'number' && l.exp >= 0));
     } catch (e) {
       assert.ok(e instanceof ViewerError, 'input ' + JSON.stringify(text) + ' threw ' + e);
     }
