@@ -435,6 +435,89 @@ func TestViewerInBrowser(t *testing.T) {
 		tb.Clean()
 	})
 
+	// LocationRefetch: the first manifest's location has been used up
+	// (404); the viewer asks for the manifest once more and fetches the
+	// fresh location it gives (STU1: a receiver "SHALL be capable of
+	// re-fetching the manifest").
+	t.Run("LocationRefetch", func(t *testing.T) {
+		key := share.NewKey()
+		record := share.ManifestFile{ContentType: share.ContentTypeFHIR, Embedded: encrypt(t, key, share.ContentTypeFHIR, testRecord(base), true)}
+		link := host.add(t, "refetch", key, share.Payload{Exp: future, Label: "Refetch share"}, &fakeShare{
+			manifest: share.Manifest{Files: []share.ManifestFile{record,
+				{ContentType: share.ContentTypeFHIR, Location: host.srv.URL + "/files/used-up"}}},
+			later: []share.Manifest{{Files: []share.ManifestFile{record,
+				{ContentType: share.ContentTypeFHIR, Location: host.addFile("fresh", encrypt(t, key, share.ContentTypeFHIR, testDocuments(base), false))}}}},
+		})
+		before := host.fileDownloads()
+		tb := openAs(t, browser, link, "Dr. Again", "", "record")
+		if n := host.requestCount("refetch"); n != 2 {
+			t.Errorf("%d manifest requests, want 2 (once more after the 404)", n)
+		}
+		if n := host.fileDownloads() - before; n != 1 {
+			t.Errorf("%d files served, want the fresh location's", n)
+		}
+		contains(t, "documents", tb.Text(`[data-section=documents]`), "Feeling better since the dose change.")
+		contains(t, "allergies", tb.Text(`[data-section=allergies]`), "Penicillin")
+		if n := tb.Count(`[data-notice=error]`); n != 0 {
+			t.Errorf("%d error notices: %s", n, tb.Text("#share-info"))
+		}
+		// The 404 of the used-up location is logged by the browser as a
+		// failed resource; only CSP reports and exceptions count here.
+		tb.Clean()
+	})
+
+	// Withdrawn: a file the sender marked no-longer-valid is left out,
+	// with a notice saying so.
+	t.Run("Withdrawn", func(t *testing.T) {
+		key := share.NewKey()
+		link := host.add(t, "withdrawn", key, share.Payload{Exp: future}, &fakeShare{
+			manifest: share.Manifest{Files: []share.ManifestFile{
+				{ContentType: share.ContentTypeFHIR, Status: share.StatusFinalized, FHIRVersion: "4.0.1", Embedded: encrypt(t, key, share.ContentTypeFHIR, testRecord(base), true)},
+				{ContentType: share.ContentTypeFHIR, Status: share.StatusNoLongerValid, Embedded: encrypt(t, key, share.ContentTypeFHIR, testDocuments(base), false)},
+			}},
+		})
+		tb := openAs(t, browser, link, "Dr. Withdrawn", "", "record")
+		contains(t, "notice", tb.Text(`[data-notice=withdrawn]`), "One shared file was marked no longer valid by the sender; it is not shown.")
+		if n := tb.Count(`[data-section=documents]`); n != 0 {
+			t.Error("the withdrawn file's documents are shown")
+		}
+		tb.Clean()
+	})
+
+	// OthersLinks: links another implementation may make. A flag letter
+	// the viewer does not know is ignored (the P still asks for the
+	// passcode), a fractional exp reads as a number, and a later version
+	// shows its label and says it is not supported, fetching nothing.
+	t.Run("OthersLinks", func(t *testing.T) {
+		key := share.NewKey()
+		s := &fakeShare{passcode: "4711", attempts: 3,
+			manifest: share.Manifest{Files: []share.ManifestFile{{ContentType: share.ContentTypeFHIR, Embedded: encrypt(t, key, share.ContentTypeFHIR, testRecord(base), true)}}}}
+		host.add(t, "others", key, share.Payload{}, s)
+		host.add(t, "later", key, share.Payload{}, s)
+		payload := func(id, flag, exp, v string) string {
+			return fmt.Sprintf(`{"url":%q,"key":%q,"flag":%q,"exp":%s,"label":"From elsewhere","v":%s}`, host.srv.URL+"/shl/"+id, share.EncodeKey(key), flag, exp, v)
+		}
+		exp := fmt.Sprintf("%d.75", future)
+
+		tb := openAs(t, browser, host.viewerLink(payload("others", "LPX", exp, "1")), "Dr. Other", "4711", "record")
+		contains(t, "allergies", tb.Text(`[data-section=allergies]`), "Penicillin")
+		tb.Clean()
+
+		tb = newTab(t, browser)
+		tb.open(host.viewerLink(payload("later", "P", exp, "2")))
+		tb.waitState("version")
+		contains(t, "version", tb.Text("#status"), "This link needs a newer viewer", "version 2", "Share: From elsewhere")
+		if n := host.requestCount("later"); n != 0 {
+			t.Errorf("a link of version 2 made %d requests", n)
+		}
+		tb.Clean()
+
+		tb = newTab(t, browser)
+		tb.open(host.viewerLink(payload("others", "L", "0.5", "1")))
+		tb.waitState("expired")
+		tb.Clean()
+	})
+
 	// CSPEnforced shows that the policy is in force and that the probe
 	// catches violations, so that the clean() checks above mean something.
 	t.Run("CSPEnforced", func(t *testing.T) {

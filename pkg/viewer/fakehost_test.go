@@ -1,6 +1,7 @@
 package viewer
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -35,6 +36,10 @@ type fakeShare struct {
 	revoked  bool   // answer 404
 	direct   string // the JWE a U link's GET returns
 	manifest share.Manifest
+	// later are the manifests of the second and later requests (the last
+	// one repeats); without them every request gets manifest. A host
+	// hands out fresh location URLs with each manifest.
+	later []share.Manifest
 }
 
 func newFakeHost(t *testing.T) *fakeHost {
@@ -52,6 +57,13 @@ func newFakeHost(t *testing.T) *fakeHost {
 	h.srv = httptest.NewServer(mux) // listens on 127.0.0.1:0
 	t.Cleanup(h.srv.Close)
 	return h
+}
+
+// viewerLink is the viewer link of a payload written as JSON, for links
+// share.ViewerLink would not make (another implementation's flags, a
+// later version).
+func (h *fakeHost) viewerLink(payload string) string {
+	return h.srv.URL + Path + "#shlink:/" + base64.RawURLEncoding.EncodeToString([]byte(payload))
 }
 
 // add registers a share and returns its viewer link.
@@ -137,7 +149,11 @@ func (h *fakeHost) serveManifest(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, share.InvalidPasscodeResponse{RemainingAttempts: max(s.attempts, 0)})
 		return
 	}
-	writeJSON(w, http.StatusOK, s.manifest)
+	m := s.manifest
+	if n := h.requests[id]; n > 1 && len(s.later) > 0 {
+		m = s.later[min(n-2, len(s.later)-1)]
+	}
+	writeJSON(w, http.StatusOK, m)
 }
 
 func (h *fakeHost) serveFile(w http.ResponseWriter, r *http.Request) {

@@ -44,3 +44,22 @@ test('decryptJWE refuses a changed file and a wrong key', async () => {
   await assert.rejects(decryptJWE(jwe, other), (e) => e instanceof ViewerError && e.kind === 'decrypt');
   await assert.rejects(decryptJWE('a.b.c', key), (e) => e instanceof ViewerError && e.kind === 'format');
 });
+
+test('decodeFiles counts withdrawn files and notes a FHIR version other than R4', async () => {
+  const key = await importKey(b64urlBytes(KEY));
+  const ips = readShared('shl/ips-enc.txt');
+  for (const [name, files, withdrawn, notices, patients] of [
+    ['withdrawn files are counted, not read', [{ withdrawn: true }, { contentType: 'application/fhir+json', jwe: ips }, { withdrawn: true }], 2, [], 1],
+    ['all withdrawn', [{ withdrawn: true }], 1, [], 0],
+    ['R4 says nothing', [{ contentType: 'application/fhir+json', fhirVersion: '4.0.1', jwe: ips }], 0, [], 1],
+    ['R4B says nothing', [{ contentType: 'application/fhir+json', fhirVersion: '4.3.0', jwe: ips }], 0, [], 1],
+    ['R5 is shown with a notice', [{ contentType: 'application/fhir+json', fhirVersion: '5.0.0', jwe: ips }], 0,
+      ['A shared file is FHIR version 5.0.0; this viewer reads FHIR R4 (4.x), so some details may be missing or read differently.'], 1],
+  ]) {
+    const data = await decodeFiles(files, key);
+    assert.equal(data.withdrawn, withdrawn, name);
+    assert.deepEqual(data.notices, notices, name);
+    assert.deepEqual(data.errors, [], name);
+    assert.equal(data.index.of('Patient').length, patients, name);
+  }
+});

@@ -93,18 +93,29 @@ export function mediaType(ct) {
 }
 
 // decodeFiles decrypts every file and gathers its FHIR resources:
-// {index, cards, notices, errors, bundles, made}. bundles are the FHIR
+// {index, cards, notices, errors, withdrawn, bundles, made}. withdrawn
+// counts the files the sender marked no longer valid (not fetched, not
+// shown: retrieve's {withdrawn: true}). bundles are the FHIR
 // JSON files as decrypted (for "Download FHIR"); made is the timestamp
 // of the first shared Bundle that has one: when the share's content was
 // put together.
 export async function decodeFiles(files, cryptoKey) {
-  const data = { index: new Index(), cards: [], notices: [], errors: [], bundles: [], made: '' };
+  const data = { index: new Index(), cards: [], notices: [], errors: [], withdrawn: 0, bundles: [], made: '' };
   let scope = 0;
   for (const f of files) {
     if (f.error) {
       data.errors.push(f.error);
       continue;
     }
+    if (f.withdrawn) {
+      data.withdrawn++;
+      continue;
+    }
+    // The manifest's fhirVersion of the file: the viewer reads FHIR R4
+    // (4.x, as phr's SMART Health Card importer accepts); a file that says
+    // it is another version is shown with a notice, since fields may have
+    // moved or changed meaning.
+    if (f.fhirVersion && !/^4\./.test(f.fhirVersion)) data.notices.push(S.notice.fhirVersion(f.fhirVersion.slice(0, 40)));
     try {
       const { cty, bytes } = await decryptJWE(f.jwe, cryptoKey);
       let type = mediaType(f.contentType || cty);

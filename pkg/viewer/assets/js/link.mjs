@@ -42,9 +42,36 @@ export function webURL(s) {
   return null;
 }
 
+// KNOWN_FLAGS are the flag letters this viewer acts on. A receiver "SHALL
+// ignore flag values they don't recognize" (SMART Health Links STU1), so
+// other characters are skipped; the rules hold for the letters it knows.
+const KNOWN_FLAGS = 'LPU';
+
+// VERSION is the newest payload version (v) this viewer reads.
+export const VERSION = 1;
+
+// readFlag returns the known letters of a payload's flag, checked: in
+// alphabetical order, without repeats, never U with P. Anything else in
+// the string is ignored.
+function readFlag(raw) {
+  if (raw === undefined || raw === null) return '';
+  if (typeof raw !== 'string') throw new ViewerError('malformed', S.link.badFlag);
+  let flag = '';
+  for (const c of raw) {
+    if (!KNOWN_FLAGS.includes(c)) continue;
+    if (flag && c <= flag[flag.length - 1]) throw new ViewerError('malformed', S.link.badFlag);
+    flag += c;
+  }
+  if (flag.includes('P') && flag.includes('U')) throw new ViewerError('malformed', S.link.badFlag);
+  return flag;
+}
+
 // parseLink finds "shlink:/" in text (a bare link or any URL holding
 // one, such as a viewer link), decodes and checks the payload. It returns
-// {url, key (32 bytes), exp (Unix seconds, 0 for none), flag, label}.
+// {url, key (32 bytes), exp (Unix seconds, any JSON number; null for
+// none), flag (the known letters), label, v}. A v above VERSION is
+// returned, not refused, so that the page can show the label and say the
+// version is not supported (unsupported); nothing is fetched for it.
 export function parseLink(text) {
   text = String(text || '').trim();
   const i = text.toLowerCase().lastIndexOf('shlink:/');
@@ -60,17 +87,30 @@ export function parseLink(text) {
   }
   if (!p || typeof p !== 'object' || Array.isArray(p)) throw new ViewerError('malformed', S.link.notPayload);
   if (typeof p.url !== 'string' || !webURL(p.url)) throw new ViewerError('malformed', S.link.noURL);
-  if (typeof p.key !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(p.key)) throw new ViewerError('malformed', S.link.badKey);
+  if (p.key === undefined || p.key === null || p.key === '') throw new ViewerError('malformed', S.link.noKey);
+  if (typeof p.key !== 'string' || !/^[A-Za-z0-9_-]*$/.test(p.key)) throw new ViewerError('malformed', S.link.badKey);
+  if (p.key.length !== 43) throw new ViewerError('malformed', S.link.keyChars(p.key.length));
   if (p.exp !== undefined && p.exp !== null && (typeof p.exp !== 'number' || !isFinite(p.exp) || p.exp < 0)) {
     throw new ViewerError('malformed', S.link.badExp);
   }
-  const flag = p.flag === undefined || p.flag === null ? '' : p.flag;
-  if (typeof flag !== 'string' || !/^L?P?U?$/.test(flag) || (flag.includes('P') && flag.includes('U'))) {
-    throw new ViewerError('malformed', S.link.badFlag);
-  }
-  if (p.v !== undefined && p.v !== null && p.v !== 1) throw new ViewerError('malformed', S.link.newerVersion);
+  const flag = readFlag(p.flag);
+  const v = p.v === undefined || p.v === null ? VERSION : p.v;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ViewerError('malformed', S.link.badVersion);
   const label = typeof p.label === 'string' ? p.label.slice(0, 80) : '';
   const key = b64urlBytes(p.key);
   if (key.length !== 32) throw new ViewerError('malformed', S.link.keyLength);
-  return { url: p.url, key, exp: typeof p.exp === 'number' ? p.exp : 0, flag, label };
+  return { url: p.url, key, exp: typeof p.exp === 'number' ? p.exp : null, flag, label, v };
+}
+
+// unsupported tells a link of a later protocol version than this viewer
+// reads: the page shows its label and says so, and fetches nothing.
+export function unsupported(link) {
+  return link.v > VERSION;
+}
+
+// expired tells whether the link's exp (seconds, fractions compared as
+// such) is at or before now (milliseconds, Date.now() by default). A link
+// without exp never expires; exp 0 is the epoch, long past.
+export function expired(link, now = Date.now()) {
+  return typeof link.exp === 'number' && link.exp * 1000 <= now;
 }

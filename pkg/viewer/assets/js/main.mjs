@@ -6,7 +6,7 @@
 import { S } from './strings.mjs';
 import { ViewerError, messageOf } from './errors.mjs';
 import { fmtInstant } from './dates.mjs';
-import { parseLink } from './link.mjs';
+import { expired, parseLink, unsupported } from './link.mjs';
 import { retrieve } from './net.mjs';
 import { decodeFiles, importKey } from './jwe.mjs';
 import { expiryText, renderRecord } from './record.mjs';
@@ -59,6 +59,14 @@ function showExpired(link) {
   panel('expired', S.page.expired.title,
     h('p', { id: 'status-text' }, S.page.expired.text(fmtInstant(new Date(link.exp * 1000)))),
     link.label ? h('p', { class: 'sub' }, S.page.expired.share(link.label)) : null);
+}
+
+// showVersion is the page of a link of a later protocol version: its
+// label and the version; nothing is fetched.
+function showVersion(link) {
+  panel('version', S.page.version.title,
+    h('p', { id: 'status-text' }, S.page.version.text(link.v)),
+    link.label ? h('p', { class: 'sub' }, S.page.version.share(link.label)) : null);
 }
 
 function showUnavailable() {
@@ -126,7 +134,11 @@ let wrongPasscodes = 0;
 // {passcode: true, remaining} when the passcode was wrong and the form
 // should stay; every other outcome replaces the page.
 async function openRecord(link, recipient, passcode) {
-  if (link.exp && link.exp * 1000 <= Date.now()) {
+  if (unsupported(link)) {
+    showVersion(link);
+    return null;
+  }
+  if (expired(link)) {
     showExpired(link);
     return null;
   }
@@ -167,7 +179,8 @@ async function openRecord(link, recipient, passcode) {
     return null;
   }
   if (!data.index.all.length) {
-    showProblem('error', S.page.error.emptyTitle, data.errors.join(' ') || S.page.error.empty);
+    const why = data.errors.concat(data.withdrawn ? [S.notice.withdrawn(data.withdrawn)] : []);
+    showProblem('error', S.page.error.emptyTitle, why.join(' ') || S.page.error.empty);
     return null;
   }
   const { node, title } = renderRecord(link, recipient, data);
@@ -184,7 +197,11 @@ async function retryOpen(link, recipient, passcode) {
 
 function start(link) {
   wrongPasscodes = 0;
-  if (link.exp && link.exp * 1000 <= Date.now()) {
+  if (unsupported(link)) {
+    showVersion(link);
+    return;
+  }
+  if (expired(link)) {
     showExpired(link);
     return;
   }

@@ -41,7 +41,7 @@ export function shareTitle(link) {
 }
 
 export function expiryText(link) {
-  return link.exp ? S.expires(fmtInstant(new Date(link.exp * 1000))) : S.noExpiry;
+  return typeof link.exp === 'number' ? S.expires(fmtInstant(new Date(link.exp * 1000))) : S.noExpiry;
 }
 
 function renderShareInfo(link, recipient, data) {
@@ -54,6 +54,7 @@ function renderShareInfo(link, recipient, data) {
       S.shcNotice(c.iss, c.nbf ? fmtInstant(new Date(c.nbf * 1000)) : ''), ' ',
       h('span', { class: 'strong' }, S.signatureNotVerified))),
     data.notices.map((n) => h('p', { class: 'notice' }, n)),
+    data.withdrawn ? h('p', { class: 'notice warn', 'data-notice': 'withdrawn' }, S.notice.withdrawn(data.withdrawn)) : null,
     data.errors.map((e) => h('p', { class: 'notice warn', 'data-notice': 'error' }, e)));
 }
 

@@ -53,6 +53,11 @@ export const S = {
       unexpected: 'Something unexpected went wrong.',
       empty: 'The share holds no health records.',
     },
+    version: {
+      title: 'This link needs a newer viewer',
+      text: (v) => 'It uses version ' + v + ' of the SMART Health Links protocol; this viewer reads version 1, so nothing was fetched. Open it with a newer viewer, or ask the patient for a new link.',
+      share: (label) => 'Share: ' + label,
+    },
     unsupported: {
       title: 'This browser cannot open the record',
       text: 'Decrypting the record needs a current browser and a secure (https) connection.',
@@ -77,10 +82,12 @@ export const S = {
     undecodable: 'Its content cannot be decoded. It may have been cut off when it was copied.',
     notPayload: 'Its content is not a link payload.',
     noURL: 'It has no valid https address to fetch the record from.',
-    badKey: 'Its decryption key is missing or has the wrong length.',
+    noKey: 'It has no decryption key.',
+    badKey: 'Its decryption key has characters a key cannot have.',
+    keyChars: (n) => 'Its decryption key has ' + n + ' characters; a SMART Health Link key has 43 (32 bytes).',
     badExp: 'Its expiry time is not a number.',
     badFlag: 'Its flags are not valid.',
-    newerVersion: 'It uses a newer version of the SMART Health Links protocol than this viewer understands.',
+    badVersion: 'Its version number (v) is not a positive whole number.',
     keyLength: 'Its decryption key is not 32 bytes.',
   },
   err: {
@@ -107,10 +114,14 @@ export const S = {
     notManifest: 'The server sent something that is not a SMART Health Link manifest.',
     fileStatus: (status) => 'A shared file could not be downloaded (HTTP ' + status + ').',
     fileDownload: 'A shared file could not be downloaded.',
+    fileTooOld: 'A shared file could not be downloaded: its address was over an hour old.',
+    version: 'This link uses a newer version of the SMART Health Links protocol than this viewer reads.',
     noFiles: 'The share contains no files.',
   },
   notice: {
     apiAccess: 'This share also grants access to a FHIR server; this viewer does not open it.',
+    withdrawn: (n) => (n === 1 ? 'One shared file was' : n + ' shared files were') + ' marked no longer valid by the sender; ' + (n === 1 ? 'it is' : 'they are') + ' not shown.',
+    fhirVersion: (v) => 'A shared file is FHIR version ' + v + '; this viewer reads FHIR R4 (4.x), so some details may be missing or read differently.',
   },
 
   // ---------------------------------------------------------------- header
