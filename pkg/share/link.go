@@ -325,7 +325,10 @@ func parsePayload(raw []byte) (Payload, error) {
 		if err != nil {
 			return Payload{}, fieldErr(ErrInvalidLink, "exp", "must be a number of seconds since the epoch")
 		}
-		p.Exp = n
+		// Exp 0 means "no exp" here: a link that says 0 (or a
+		// fraction of the first second) expired in 1970, and the
+		// viewer says so too.
+		p.Exp = max(n, 1)
 	}
 	if v, ok := obj["v"]; ok && !isNull(v) {
 		n, err := jsonInt(v)

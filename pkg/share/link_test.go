@@ -284,6 +284,9 @@ func TestDecodeAcceptsReceiverRules(t *testing.T) {
 		{name: "later version", json: `{` + u + `,` + k + `,"v":2,"label":"Later"}`, v: 2},
 		{name: "version 1", json: `{` + u + `,` + k + `,"v":1}`, v: 1},
 		{name: "no exp, no flag", json: `{` + u + `,` + k + `}`},
+		{name: "exp 0 (the epoch: expired, not absent)", json: `{` + u + `,` + k + `,"exp":0}`, exp: 1},
+		{name: "exp within the epoch's first second", json: `{` + u + `,` + k + `,"exp":0.5}`, exp: 1},
+		{name: "exp null (absent)", json: `{` + u + `,` + k + `,"exp":null}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := Decode(encodeJSON(tc.json))
