@@ -657,6 +657,24 @@ func (e *env) grepAtRest(t *testing.T, secrets []secret) {
 		}
 	}
 	var sawVault, sawShares bool
+	// The names of the files and directories, searched like their
+	// contents: a vault or an upload named after its account or its file
+	// would show who is in it.
+	var names []byte
+	for _, tg := range targets {
+		err := filepath.WalkDir(tg.root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(tg.root, path)
+			names = append(names, filepath.ToSlash(rel)+"\n"...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("", []*e2e.Haystack{e2e.NewHaystack("the names of the files and directories", names)})
 	for _, tg := range targets {
 		paths, err := e2e.Files(tg.root)
 		if err != nil {
