@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -241,6 +242,7 @@ func TestNothingReadableAtRest(t *testing.T) {
 	phase("positive controls", func(t *testing.T) { e.checkPositives(t, append(slices.Clone(secrets), e.links...)) })
 	phase("grep", func(t *testing.T) { e.grepAtRest(t, secrets) })
 	t.Run("share ids and keys", func(t *testing.T) { e.grepAtRest(t, e.links) })
+	t.Run("file modes", e.checkModes)
 	t.Logf("total %v", time.Since(start).Round(time.Millisecond))
 }
 
@@ -655,6 +657,24 @@ func (e *env) grepAtRest(t *testing.T, secrets []secret) {
 		}
 	}
 	var sawVault, sawShares bool
+	// The names of the files and directories, searched like their
+	// contents: a vault or an upload named after its account or its file
+	// would show who is in it.
+	var names []byte
+	for _, tg := range targets {
+		err := filepath.WalkDir(tg.root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(tg.root, path)
+			names = append(names, filepath.ToSlash(rel)+"\n"...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("", []*e2e.Haystack{e2e.NewHaystack("the names of the files and directories", names)})
 	for _, tg := range targets {
 		paths, err := e2e.Files(tg.root)
 		if err != nil {
@@ -686,4 +706,51 @@ func (e *env) grepAtRest(t *testing.T, secrets []secret) {
 	check("", []*e2e.Haystack{e2e.NewHaystack("phrd's log", logs)})
 	t.Logf("at rest: %d files of %d bytes (%d bytes with what they decompress to, in %d haystacks), and %d bytes of phrd's log, searched for %d strings in %d forms in all (raw in any case, hex, UTF-16LE, base64 and base64url at 3 alignments each)",
 		files, bytesRead, fileBytes, fileHaystacks, len(logs), len(secrets), nforms)
+}
+
+// checkModes: every file phr and phrd wrote (vaults, the restored vault,
+// the device identity, the remote configuration, heads, the backup, the
+// exports, server.key, shares.db, sessions.db, the share key file beside
+// the data directory) is 0600, and every directory they made is 0700:
+// another local user reads none of them, not even their names
+// (docs/security.md, threat model and "At rest"). The roots the test made
+// itself (home, exports, backup) are 0700 too, so the walk checks them
+// along with the rest.
+func (e *env) checkModes(t *testing.T) {
+	var files, dirs int
+	for _, root := range []string{e.home, e.backups, e.exports, e.phrdData} {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			want := fs.FileMode(0o600)
+			if d.IsDir() {
+				want, dirs = 0o700, dirs+1
+			} else {
+				files++
+			}
+			if got := fi.Mode().Perm(); got != want {
+				t.Errorf("%s: mode %04o, want %04o", path, got, want)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	keyFile := server.DefaultShareKeyFile(e.phrdData)
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the share key file %s: %v, %v; want mode 0600", keyFile, fi, err)
+	}
+	// Without the files the walk would prove nothing: vaults (CLI and
+	// restored), identity, remote.json, backup, two exports, server.key,
+	// shares.db, sessions.db, an account vault.
+	if files < 11 {
+		t.Fatalf("only %d files to check", files)
+	}
+	t.Logf("modes: %d files 0600, %d directories 0700, and the share key file", files, dirs)
 }

@@ -100,20 +100,22 @@ func steer(t *testing.T, path string) {
 	})
 }
 
-// refusedAsTampered reports whether phr's error says the file was changed
-// outside phr: it does not match its authenticated head, or a value in it
-// does not open where it is.
-func refusedAsTampered(stderr string) bool {
-	return strings.Contains(stderr, "does not match its authenticated head") || strings.Contains(stderr, "damaged or was tampered with")
+// refusedAsTampered reports whether phr refused the file as changed
+// outside phr, with the exit code that goes with the message: it does
+// not match its authenticated head (vault.ErrTampered, exit 5), or a
+// value in it does not open where it is (vault.ErrCorrupt, exit 1).
+func refusedAsTampered(r e2e.Result) bool {
+	return r.Code == 5 && strings.Contains(r.Stderr, "does not match its authenticated head") ||
+		r.Code == 1 && strings.Contains(r.Stderr, "damaged or was tampered with")
 }
 
 // steered checks one command's result on a steered vault: it refuses the
-// file as changed outside phr (exit 5), or prints what it selects and no
-// record of another type.
+// file as changed outside phr (refusedAsTampered), or prints what it
+// selects and no record of another type.
 func steered(t *testing.T, what string, r e2e.Result, want, never string) {
 	t.Helper()
 	switch {
-	case r.Code != 0 && refusedAsTampered(r.Stderr) && !strings.Contains(r.Stdout, never):
+	case refusedAsTampered(r) && !strings.Contains(r.Stdout, never):
 	case r.Code == 0 && strings.Contains(r.Stdout, want) && !strings.Contains(r.Stdout, never):
 	default:
 		t.Fatalf("%s: %d\nstdout %s\nstderr %s", what, r.Code, r.Stdout, r.Stderr)
