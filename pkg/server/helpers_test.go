@@ -240,3 +240,18 @@ func (c *client) post(body any) (map[string]any, string) {
 	r.decode(c.t, &m)
 	return m, r.header.Get("ETag")
 }
+
+// createShare creates a share (body: JSON text or a value to encode) and
+// returns phrd's answer and its link's payload.
+func (c *client) createShare(body any) (api.ShareCreated, share.Payload) {
+	c.t.Helper()
+	r := c.do("POST", "/api/v1/shares", body)
+	want(c.t, r, http.StatusCreated)
+	var created api.ShareCreated
+	r.decode(c.t, &created)
+	p, err := share.Decode(created.Link)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return created, p
+}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/phr-project/phr/pkg/server/api"
-	"github.com/phr-project/phr/pkg/share"
 	"github.com/phr-project/phr/pkg/shlhost"
 )
 
@@ -36,14 +35,7 @@ func TestOneKDFBound(t *testing.T) {
 	alice.login("alice", testPass)
 	want(t, alice.do("POST", "/api/v1/records", map[string]any{"log": "med", "name": "Metformin", "dose": "500 mg"}), http.StatusCreated)
 	exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	r = alice.do("POST", "/api/v1/shares", `{"select":{"types":["medication"]},"expires_at":"`+exp+`","passcode":"8152"}`)
-	want(t, r, http.StatusCreated)
-	var created api.ShareCreated
-	r.decode(t, &created)
-	p, err := share.Decode(created.Link)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p := alice.createShare(`{"select":{"types":["medication"]},"expires_at":"` + exp + `","passcode":"8152"}`)
 	manifest := strings.TrimPrefix(p.URL, ts.url)
 
 	tests := []struct {

@@ -107,14 +107,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	// Shares: a passcode share opened by a recipient (a wrong passcode
 	// first, then a location download), and a direct link.
 	exp := time.Now().Add(time.Hour).UTC()
-	r = c.do("POST", "/api/v1/shares", map[string]any{"select": map[string]any{"summary": true}, "expires_at": exp, "passcode": phiPasscode, "label": "for " + phiDoctor})
-	want(t, r, http.StatusCreated)
-	var created api.ShareCreated
-	r.decode(t, &created)
-	p, err := share.Decode(created.Link)
-	if err != nil {
-		t.Fatal(err)
-	}
+	created, p := c.createShare(map[string]any{"select": map[string]any{"summary": true}, "expires_at": exp, "passcode": phiPasscode, "label": "for " + phiDoctor})
 	anon := ts.client()
 	manifestPath := strings.TrimPrefix(p.URL, ts.url)
 	want(t, anon.do("POST", manifestPath, map[string]any{"recipient": phiDoctor, "passcode": "wrong " + phiPasscode}), http.StatusUnauthorized)

@@ -87,14 +87,7 @@ func TestPostgresSharesAcrossNodes(t *testing.T) {
 	alice := a.signup("alice")
 	want(t, alice.do("POST", "/api/v1/records", map[string]any{"log": "med", "name": "Metformin", "dose": "500 mg"}), http.StatusCreated)
 	exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	r := alice.do("POST", "/api/v1/shares", `{"select":{"types":["medication"]},"expires_at":"`+exp+`","passcode":"1234","label":"meds"}`)
-	want(t, r, http.StatusCreated)
-	var created api.ShareCreated
-	r.decode(t, &created)
-	p, err := share.Decode(created.Link)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p := alice.createShare(`{"select":{"types":["medication"]},"expires_at":"` + exp + `","passcode":"1234","label":"meds"}`)
 	path := strings.TrimPrefix(p.URL, a.url)
 	want(t, b.client().do("POST", path, `{"recipient":"Dr. B","passcode":"0000"}`), http.StatusUnauthorized)
 	mr := b.client().do("POST", path, `{"recipient":"Dr. B","passcode":"1234"}`)

@@ -5,9 +5,6 @@ import (
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/phr-project/phr/pkg/server/api"
-	"github.com/phr-project/phr/pkg/share"
 )
 
 // TestGuessedSecretsAre256Bits: the secrets a guesser would have to find
@@ -27,14 +24,7 @@ func TestGuessedSecretsAre256Bits(t *testing.T) {
 		c := ts.client()
 		c.login("alice", testPass)
 		tokens = append(tokens, c.token)
-		r := alice.do("POST", "/api/v1/shares", `{"select":{"types":["medication"]},"expires_at":"`+exp+`"}`)
-		want(t, r, http.StatusCreated)
-		var created api.ShareCreated
-		r.decode(t, &created)
-		p, err := share.Decode(created.Link)
-		if err != nil {
-			t.Fatal(err)
-		}
+		created, p := alice.createShare(`{"select":{"types":["medication"]},"expires_at":"` + exp + `"}`)
 		ids = append(ids, created.ID)
 		keys = append(keys, p.Key)
 	}
