@@ -170,6 +170,22 @@ var genericDatePaths = []string{
 	"period.start", "authoredOn", "date", "created", "recorded", "issued",
 }
 
+// CheckDates refuses a resource whose date fields (those the record is
+// dated and listed by) hold something that is not a FHIR date, dateTime
+// or instant: for resources people and apps write, where a value that
+// does not parse would leave the record silently undated. Imported
+// documents are kept as their sources wrote them.
+func CheckDates(r Resource) error {
+	for _, p := range datePathsOf(r) {
+		if s := r.Str(p); s != "" {
+			if _, err := ParseDate(s); err != nil {
+				return &InputError{Field: p, Msg: "is not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime such as 2024-05-01T10:30:00Z)"}
+			}
+		}
+	}
+	return nil
+}
+
 // DateOf returns the clinically relevant date of a resource, or the zero
 // time if it has none (a Patient, an Organization).
 func DateOf(r Resource) time.Time {

@@ -541,3 +541,34 @@ func TestDisplayStoppedMedication(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckDates: the dates a record is listed by must be FHIR dates when
+// people and apps write them; any precision is one.
+func TestCheckDates(t *testing.T) {
+	for _, tc := range []struct {
+		resource string
+		field    string // "" when it passes
+	}{
+		{`{"resourceType":"Condition","onsetDateTime":"2024"}`, ""},
+		{`{"resourceType":"Condition","onsetDateTime":"2024-05"}`, ""},
+		{`{"resourceType":"Condition","onsetDateTime":"2024-05-01T10:30:00+02:00"}`, ""},
+		{`{"resourceType":"Condition"}`, ""},
+		{`{"resourceType":"Patient","birthDate":"whenever"}`, ""},
+		{`{"resourceType":"Condition","onsetDateTime":"Plorkington"}`, "onsetDateTime"},
+		{`{"resourceType":"Observation","effectiveDateTime":"05/01/2024"}`, "effectiveDateTime"},
+		{`{"resourceType":"Immunization","occurrenceDateTime":"2024-13-01"}`, "occurrenceDateTime"},
+	} {
+		res, err := Parse([]byte(tc.resource))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = CheckDates(res)
+		var ie *InputError
+		switch {
+		case tc.field == "" && err != nil:
+			t.Errorf("%s: %v", tc.resource, err)
+		case tc.field != "" && (!errors.As(err, &ie) || ie.Field != tc.field):
+			t.Errorf("%s: %v, want an InputError on %s", tc.resource, err, tc.field)
+		}
+	}
+}

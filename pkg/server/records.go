@@ -234,7 +234,14 @@ func (s *Server) createRecord(c echo.Context) error {
 	case isFHIR && isLog:
 		return badRequest("give a FHIR resource (resourceType) or a log entry (log), not both")
 	case isFHIR:
-		if r, err = record.New(body, record.Provenance{Method: record.MethodSelf, Author: "app"}); err != nil {
+		res, err := record.Parse(body)
+		if err != nil {
+			return err
+		}
+		if err := record.CheckDates(res); err != nil {
+			return err
+		}
+		if r, err = record.NewParsed(body, res, record.Provenance{Method: record.MethodSelf, Author: "app"}); err != nil {
 			return err
 		}
 	case isLog:
@@ -412,6 +419,9 @@ func (s *Server) putRecord(c echo.Context) error {
 	}
 	if res.Type() != old.ResourceType {
 		return &record.InputError{Field: "resourceType", Msg: "must stay " + old.ResourceType}
+	}
+	if err := record.CheckDates(res); err != nil {
+		return err
 	}
 	old.Resource = body
 	updated, err := v.Update(old, ver)

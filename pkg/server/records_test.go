@@ -119,6 +119,8 @@ func TestLogShorthand(t *testing.T) {
 		{"both", map[string]any{"log": "note", "resourceType": "Condition"}, "not both"},
 		{"neither", map[string]any{"name": "x"}, "resourceType"},
 		{"array", `[1,2]`, "object"},
+		{"FHIR date that is not one", `{"resourceType":"Condition","code":{"text":"Asthma"},"onsetDateTime":"Plorkington"}`, "onsetDateTime"},
+		{"FHIR date in another format", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"effectiveDateTime":"05/01/2024"}`, "effectiveDateTime"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
